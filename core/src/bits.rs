@@ -1,0 +1,380 @@
+//! Packed bit vectors, bit matrices, and the transpose between the value layout
+//! ("n values of ℓ bits") and the bit-sliced layout ("ℓ wires of n bits") that GMW
+//! and the conversions use.
+
+use rand_core::RngCore;
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// Number of u64 words needed for `bits` bits.
+#[inline]
+pub const fn words_for(bits: usize) -> usize {
+    bits.div_ceil(64)
+}
+
+/// A packed bit vector; bit `i` is bit `i % 64` of word `i / 64`.
+/// Bits past `len` in the last word are always zero.
+#[derive(Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub struct BitVec {
+    len: usize,
+    words: Vec<u64>,
+}
+
+impl std::fmt::Debug for BitVec {
+    /// Prints the length only: bit vectors usually hold shares.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "BitVec(len={})", self.len)
+    }
+}
+
+impl BitVec {
+    /// `len` zero bits.
+    pub fn zeros(len: usize) -> Self {
+        BitVec {
+            len,
+            words: vec![0; words_for(len)],
+        }
+    }
+
+    /// `len` uniformly random bits.
+    pub fn random<G: RngCore + ?Sized>(rng: &mut G, len: usize) -> Self {
+        let mut v = Self::zeros(len);
+        rng.fill_bytes(bytemuck::cast_slice_mut(&mut v.words));
+        v.clear_tail();
+        v
+    }
+
+    /// From booleans.
+    pub fn from_bools(bits: &[bool]) -> Self {
+        let mut v = Self::zeros(bits.len());
+        for (i, &b) in bits.iter().enumerate() {
+            v.set(i, b);
+        }
+        v
+    }
+
+    /// From packed words; bits past `len` are cleared.
+    ///
+    /// # Errors
+    /// [`Error::Malformed`] if `words` has the wrong number of words for `len`.
+    pub fn from_words(len: usize, words: Vec<u64>) -> Result<Self> {
+        if words.len() != words_for(len) {
+            return Err(Error::Malformed {
+                expected: "bit vector",
+                reason: format!("{} words cannot hold exactly {len} bits", words.len()),
+            });
+        }
+        let mut v = BitVec { len, words };
+        v.clear_tail();
+        Ok(v)
+    }
+
+    /// Number of bits.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the vector holds no bits.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The packed words.
+    pub fn words(&self) -> &[u64] {
+        &self.words
+    }
+
+    /// The packed words, mutable. Callers must keep bits past `len` zero
+    /// (or call [`BitVec::clear_tail`]).
+    pub fn words_mut(&mut self) -> &mut [u64] {
+        &mut self.words
+    }
+
+    /// Consumes the vector, returning its words.
+    pub fn into_words(self) -> Vec<u64> {
+        self.words
+    }
+
+    /// Bit `i`.
+    ///
+    /// # Panics
+    /// If `i >= len`.
+    #[inline]
+    pub fn get(&self, i: usize) -> bool {
+        assert!(i < self.len, "bit index {i} out of range {}", self.len);
+        (self.words[i / 64] >> (i % 64)) & 1 == 1
+    }
+
+    /// Sets bit `i`.
+    ///
+    /// # Panics
+    /// If `i >= len`.
+    #[inline]
+    pub fn set(&mut self, i: usize, b: bool) {
+        assert!(i < self.len, "bit index {i} out of range {}", self.len);
+        let m = 1u64 << (i % 64);
+        if b {
+            self.words[i / 64] |= m;
+        } else {
+            self.words[i / 64] &= !m;
+        }
+    }
+
+    /// Zeroes the bits past `len` in the last word.
+    pub fn clear_tail(&mut self) {
+        let r = self.len % 64;
+        if r != 0 {
+            if let Some(last) = self.words.last_mut() {
+                *last &= (1u64 << r) - 1;
+            }
+        }
+    }
+
+    /// `self ^= other`.
+    ///
+    /// # Panics
+    /// If the lengths differ.
+    pub fn xor_assign(&mut self, other: &BitVec) {
+        assert_eq!(self.len, other.len, "bit vector length mismatch");
+        for (a, b) in self.words.iter_mut().zip(&other.words) {
+            *a ^= b;
+        }
+    }
+
+    /// `self &= other`.
+    ///
+    /// # Panics
+    /// If the lengths differ.
+    pub fn and_assign(&mut self, other: &BitVec) {
+        assert_eq!(self.len, other.len, "bit vector length mismatch");
+        for (a, b) in self.words.iter_mut().zip(&other.words) {
+            *a &= b;
+        }
+    }
+
+    /// Flips every bit.
+    pub fn not_assign(&mut self) {
+        for w in &mut self.words {
+            *w = !*w;
+        }
+        self.clear_tail();
+    }
+
+    /// Number of one bits.
+    pub fn count_ones(&self) -> usize {
+        self.words.iter().map(|w| w.count_ones() as usize).sum()
+    }
+
+    /// The bits as booleans.
+    pub fn iter(&self) -> impl Iterator<Item = bool> + '_ {
+        (0..self.len).map(move |i| (self.words[i / 64] >> (i % 64)) & 1 == 1)
+    }
+}
+
+/// A packed bit matrix, row-major; each row is a whole number of u64 words.
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct BitMatrix {
+    rows: usize,
+    cols: usize,
+    data: Vec<u64>,
+}
+
+impl std::fmt::Debug for BitMatrix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "BitMatrix({}x{})", self.rows, self.cols)
+    }
+}
+
+/// Transposes a 64×64 bit tile in place: bit `j` of word `i` moves to bit `i` of
+/// word `j` (recursive block swap, six passes of 32 word operations).
+#[inline]
+pub fn transpose64(a: &mut [u64; 64]) {
+    let mut j = 32usize;
+    let mut m: u64 = 0x0000_0000_FFFF_FFFF;
+    while j != 0 {
+        let mut k = 0usize;
+        while k < 64 {
+            let t = ((a[k] >> j) ^ a[k + j]) & m;
+            a[k] ^= t << j;
+            a[k + j] ^= t;
+            k = (k + j + 1) & !j;
+        }
+        j >>= 1;
+        m ^= m << j;
+    }
+}
+
+impl BitMatrix {
+    /// A zero matrix.
+    pub fn zeros(rows: usize, cols: usize) -> Self {
+        BitMatrix {
+            rows,
+            cols,
+            data: vec![0; rows * words_for(cols)],
+        }
+    }
+
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Number of columns (bits per row).
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// Words per row.
+    pub fn row_words(&self) -> usize {
+        words_for(self.cols)
+    }
+
+    /// Row `i` as packed words.
+    pub fn row(&self, i: usize) -> &[u64] {
+        let w = self.row_words();
+        &self.data[i * w..(i + 1) * w]
+    }
+
+    /// Row `i` as packed words, mutable.
+    pub fn row_mut(&mut self, i: usize) -> &mut [u64] {
+        let w = self.row_words();
+        &mut self.data[i * w..(i + 1) * w]
+    }
+
+    /// All words, row-major.
+    pub fn as_words(&self) -> &[u64] {
+        &self.data
+    }
+
+    /// Bit `(r, c)`.
+    pub fn get(&self, r: usize, c: usize) -> bool {
+        (self.row(r)[c / 64] >> (c % 64)) & 1 == 1
+    }
+
+    /// Sets bit `(r, c)`.
+    pub fn set(&mut self, r: usize, c: usize, b: bool) {
+        let w = &mut self.row_mut(r)[c / 64];
+        let m = 1u64 << (c % 64);
+        if b { *w |= m } else { *w &= !m }
+    }
+
+    /// Row `i` as a [`BitVec`].
+    pub fn row_bits(&self, i: usize) -> BitVec {
+        BitVec {
+            len: self.cols,
+            words: self.row(i).to_vec(),
+        }
+    }
+
+    /// Builds a matrix from rows of equal length.
+    ///
+    /// # Errors
+    /// [`Error::Malformed`] if the rows differ in length.
+    pub fn from_rows(rows: &[BitVec]) -> Result<Self> {
+        let cols = rows.first().map_or(0, BitVec::len);
+        let mut m = Self::zeros(rows.len(), cols);
+        for (i, r) in rows.iter().enumerate() {
+            if r.len() != cols {
+                return Err(Error::Malformed {
+                    expected: "bit matrix",
+                    reason: format!("row {i} has {} bits, row 0 has {cols}", r.len()),
+                });
+            }
+            m.row_mut(i).copy_from_slice(r.words());
+        }
+        Ok(m)
+    }
+
+    /// The transpose (cols × rows), in 64×64 tiles.
+    pub fn transpose(&self) -> BitMatrix {
+        let mut out = BitMatrix::zeros(self.cols, self.rows);
+        let (rb, cb) = (words_for(self.rows), words_for(self.cols));
+        let mut tile = [0u64; 64];
+        for bi in 0..rb {
+            for bj in 0..cb {
+                for (k, t) in tile.iter_mut().enumerate() {
+                    let r = bi * 64 + k;
+                    *t = if r < self.rows { self.row(r)[bj] } else { 0 };
+                }
+                transpose64(&mut tile);
+                for (k, t) in tile.iter().enumerate() {
+                    let r = bj * 64 + k;
+                    if r < out.rows {
+                        out.row_mut(r)[bi] = *t;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Bit-slices `values` (each `width ≤ 64` bits, higher bits ignored): row `i` of the
+    /// result holds bit `i` of every value, column `j` is value `j`.
+    ///
+    /// # Panics
+    /// If `width > 64`.
+    pub fn from_values(values: &[u64], width: usize) -> BitMatrix {
+        assert!(width <= 64, "width {width} exceeds 64 bits");
+        let n = values.len();
+        let mut out = BitMatrix::zeros(width, n);
+        let mut tile = [0u64; 64];
+        for (b, chunk) in values.chunks(64).enumerate() {
+            tile[..chunk.len()].copy_from_slice(chunk);
+            tile[chunk.len()..].fill(0);
+            transpose64(&mut tile);
+            for (i, t) in tile.iter().take(width).enumerate() {
+                out.row_mut(i)[b] = *t;
+            }
+        }
+        out
+    }
+
+    /// The inverse of [`BitMatrix::from_values`]: reads column `j` as value `j`, with
+    /// row `i` as bit `i` (at most 64 rows).
+    ///
+    /// # Panics
+    /// If the matrix has more than 64 rows.
+    pub fn to_values(&self) -> Vec<u64> {
+        assert!(self.rows <= 64, "{} rows exceed 64 bits", self.rows);
+        let mut out = vec![0u64; self.cols];
+        let mut tile = [0u64; 64];
+        for (b, chunk) in out.chunks_mut(64).enumerate() {
+            for (i, t) in tile.iter_mut().enumerate() {
+                *t = if i < self.rows { self.row(i)[b] } else { 0 };
+            }
+            transpose64(&mut tile);
+            chunk.copy_from_slice(&tile[..chunk.len()]);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tile_transpose_matches_naive() {
+        let mut a = [0u64; 64];
+        for (i, w) in a.iter_mut().enumerate() {
+            *w = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (1 << i);
+        }
+        let orig = a;
+        transpose64(&mut a);
+        for i in 0..64 {
+            for j in 0..64 {
+                assert_eq!((a[j] >> i) & 1, (orig[i] >> j) & 1, "({i},{j})");
+            }
+        }
+    }
+
+    #[test]
+    fn from_values_layout() {
+        let m = BitMatrix::from_values(&[0b01, 0b10, 0b11], 2);
+        assert_eq!((m.rows(), m.cols()), (2, 3));
+        assert_eq!(m.row(0)[0], 0b101);
+        assert_eq!(m.row(1)[0], 0b110);
+        assert_eq!(m.to_values(), vec![1, 2, 3]);
+    }
+}

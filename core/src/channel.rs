@@ -1,0 +1,597 @@
+//! A metered, length-prefixed, optionally shaped async channel between two parties,
+//! over TCP or in memory.
+//!
+//! # Wire format
+//! Every frame is an 8-byte header — payload length (u32, little-endian) and the
+//! message's causal depth (u32, little-endian; see [`crate::meter`]) — followed by the
+//! payload. Typed messages are postcard-encoded; bulk ring elements, words and blocks
+//! are sent as their raw little-endian bytes and received straight into a typed buffer
+//! (no intermediate copy on either side when the sender hands over an owned `Vec`).
+//!
+//! # Sending never waits for the peer
+//! Frames go to a writer task through a bounded queue, so both parties can send a
+//! large message and then receive, without the classic both-blocked-on-write deadlock.
+//! The writer task also applies the [`NetworkProfile`]: it holds each frame until its
+//! simulated delivery time.
+//!
+//! # Failure
+//! A length over the maximum, a connection closed inside a frame, a peer silent for
+//! longer than the timeout and undecodable payloads are [`Error`]s. After a receive
+//! error the channel is poisoned: the stream may be out of sync, so every later call
+//! returns the same error instead of misreading.
+
+use std::time::Duration;
+
+use bytemuck::Pod;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
+use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::meter::{Metering, Phase, RoundClock};
+use crate::{Block, Error, NetworkProfile, Result, Ring};
+
+/// Bytes in a frame header.
+pub const HEADER_LEN: usize = 8;
+
+/// Frames the writer queue holds before `send` waits.
+const QUEUE_FRAMES: usize = 256;
+
+/// Channel settings. Both ends should use the same values (the handshake checks what
+/// the protocol depends on; these are local safety limits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChannelConfig {
+    /// Largest accepted payload in bytes; a larger announced length is an error before
+    /// anything is allocated.
+    pub max_frame: usize,
+    /// How long a receive may wait for the next bytes, a send for queue space, and a
+    /// connect for the peer. A peer silent for longer is an error.
+    pub timeout: Duration,
+    /// Simulated network applied to outgoing frames.
+    pub profile: NetworkProfile,
+}
+
+impl Default for ChannelConfig {
+    fn default() -> Self {
+        ChannelConfig {
+            max_frame: 1 << 28,
+            timeout: Duration::from_secs(60),
+            profile: NetworkProfile::LOCAL,
+        }
+    }
+}
+
+impl ChannelConfig {
+    /// The defaults with another profile.
+    pub fn with_profile(profile: NetworkProfile) -> Self {
+        ChannelConfig {
+            profile,
+            ..Default::default()
+        }
+    }
+}
+
+type Payload = Box<dyn AsRef<[u8]> + Send + Sync>;
+
+struct PodVec<T>(Vec<T>);
+impl<T: Pod> AsRef<[u8]> for PodVec<T> {
+    fn as_ref(&self) -> &[u8] {
+        bytemuck::cast_slice(&self.0)
+    }
+}
+
+struct OutFrame {
+    header: [u8; HEADER_LEN],
+    payload: Payload,
+    deliver_at: Option<Instant>,
+}
+
+type Reader = BufReader<Box<dyn AsyncRead + Send + Unpin>>;
+
+/// One end of a two-party channel. See the module docs.
+pub struct Channel {
+    reader: Reader,
+    tx: Option<mpsc::Sender<OutFrame>>,
+    writer: Option<JoinHandle<Result<()>>>,
+    config: ChannelConfig,
+    /// When the simulated link is next free (shaping only).
+    link_free: Option<Instant>,
+    phase: Phase,
+    clock: RoundClock,
+    metering: Metering,
+    poisoned: Option<String>,
+}
+
+impl std::fmt::Debug for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Channel")
+            .field("profile", &self.config.profile)
+            .field("phase", &self.phase)
+            .field("metering", &self.metering)
+            .finish_non_exhaustive()
+    }
+}
+
+async fn writer_loop(
+    w: Box<dyn AsyncWrite + Send + Unpin>,
+    mut rx: mpsc::Receiver<OutFrame>,
+    shaped: bool,
+) -> Result<()> {
+    let mut w = BufWriter::with_capacity(1 << 16, w);
+    while let Some(frame) = rx.recv().await {
+        if let Some(at) = frame.deliver_at {
+            tokio::time::sleep_until(at).await;
+        }
+        w.write_all(&frame.header)
+            .await
+            .map_err(Error::io("writing a frame header"))?;
+        w.write_all(frame.payload.as_ref().as_ref())
+            .await
+            .map_err(Error::io("writing a frame"))?;
+        if shaped || rx.is_empty() {
+            w.flush().await.map_err(Error::io("flushing"))?;
+        }
+    }
+    w.flush().await.map_err(Error::io("flushing"))?;
+    w.shutdown()
+        .await
+        .map_err(Error::io("closing the connection"))?;
+    Ok(())
+}
+
+impl Channel {
+    /// A channel over any byte stream halves.
+    pub fn from_halves(
+        r: Box<dyn AsyncRead + Send + Unpin>,
+        w: Box<dyn AsyncWrite + Send + Unpin>,
+        config: ChannelConfig,
+    ) -> Channel {
+        let (tx, rx) = mpsc::channel(QUEUE_FRAMES);
+        let writer = tokio::spawn(writer_loop(w, rx, config.profile.is_shaped()));
+        Channel {
+            reader: BufReader::with_capacity(1 << 16, r),
+            tx: Some(tx),
+            writer: Some(writer),
+            config,
+            link_free: None,
+            phase: Phase::Setup,
+            clock: RoundClock::default(),
+            metering: Metering::default(),
+            poisoned: None,
+        }
+    }
+
+    /// Two connected in-memory ends (one per party).
+    pub fn in_memory_pair(config: ChannelConfig) -> (Channel, Channel) {
+        let (a, b) = tokio::io::duplex(1 << 20);
+        let (ar, aw) = tokio::io::split(a);
+        let (br, bw) = tokio::io::split(b);
+        (
+            Channel::from_halves(Box::new(ar), Box::new(aw), config),
+            Channel::from_halves(Box::new(br), Box::new(bw), config),
+        )
+    }
+
+    /// A channel over a connected TCP stream (sets `TCP_NODELAY`).
+    ///
+    /// # Errors
+    /// If the socket option cannot be set.
+    pub fn from_tcp(stream: TcpStream, config: ChannelConfig) -> Result<Channel> {
+        stream
+            .set_nodelay(true)
+            .map_err(Error::io("setting TCP_NODELAY"))?;
+        let (r, w) = stream.into_split();
+        Ok(Channel::from_halves(Box::new(r), Box::new(w), config))
+    }
+
+    /// Connects to `addr`, retrying refused connections until the timeout (the peer may
+    /// not be listening yet).
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] if no connection succeeds in time.
+    pub async fn connect(
+        addr: impl ToSocketAddrs + Clone,
+        config: ChannelConfig,
+    ) -> Result<Channel> {
+        let deadline = Instant::now() + config.timeout;
+        loop {
+            match tokio::time::timeout_at(deadline, TcpStream::connect(addr.clone())).await {
+                Err(_) => {
+                    return Err(Error::Timeout {
+                        what: "connecting to the peer",
+                        after: config.timeout,
+                    });
+                }
+                Ok(Ok(s)) => return Channel::from_tcp(s, config),
+                Ok(Err(e)) => {
+                    tracing::debug!("connect failed ({e}), retrying");
+                    if Instant::now() + Duration::from_millis(50) >= deadline {
+                        return Err(Error::Io {
+                            context: "connecting to the peer",
+                            source: e,
+                        });
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+
+    /// Accepts one connection on `listener`.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] if nobody connects in time, or an I/O error.
+    pub async fn accept(listener: &TcpListener, config: ChannelConfig) -> Result<Channel> {
+        let (s, _) = tokio::time::timeout(config.timeout, listener.accept())
+            .await
+            .map_err(|_| Error::Timeout {
+                what: "waiting for the peer to connect",
+                after: config.timeout,
+            })?
+            .map_err(Error::io("accepting a connection"))?;
+        Channel::from_tcp(s, config)
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &ChannelConfig {
+        &self.config
+    }
+
+    /// Changes the receive/send timeout.
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.config.timeout = timeout;
+    }
+
+    /// The phase that traffic is charged to.
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// Charges subsequent traffic to `phase`.
+    pub fn set_phase(&mut self, phase: Phase) {
+        self.phase = phase;
+    }
+
+    /// The counters so far.
+    pub fn metering(&self) -> &Metering {
+        &self.metering
+    }
+
+    fn check(&self) -> Result<()> {
+        match &self.poisoned {
+            Some(why) => Err(Error::TransportStopped(format!(
+                "channel unusable after an earlier error: {why}"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    async fn writer_error(&mut self) -> Error {
+        match self.writer.take() {
+            Some(h) => match tokio::time::timeout(self.config.timeout, h).await {
+                Ok(Ok(Err(e))) => e,
+                Ok(Ok(Ok(()))) => Error::TransportStopped("writer finished".into()),
+                Ok(Err(join)) => Error::TransportStopped(format!("writer task failed: {join}")),
+                Err(_) => Error::Timeout {
+                    what: "waiting for the writer task",
+                    after: self.config.timeout,
+                },
+            },
+            None => Error::TransportStopped("channel already closed".into()),
+        }
+    }
+
+    async fn send_payload(&mut self, payload: Payload) -> Result<()> {
+        self.check()?;
+        let len = payload.as_ref().as_ref().len();
+        if len > self.config.max_frame {
+            return Err(Error::FrameTooLarge {
+                len: len as u64,
+                max: self.config.max_frame as u64,
+            });
+        }
+        let len32 = u32::try_from(len).map_err(|_| Error::FrameTooLarge {
+            len: len as u64,
+            max: u32::MAX.into(),
+        })?;
+        let depth = self.clock.next_send_depth();
+        let mut header = [0u8; HEADER_LEN];
+        header[..4].copy_from_slice(&len32.to_le_bytes());
+        header[4..].copy_from_slice(&depth.to_le_bytes());
+        let wire = (HEADER_LEN + len) as u64;
+        let deliver_at = if self.config.profile.is_shaped() {
+            let now = Instant::now();
+            let start = self.link_free.map_or(now, |f| f.max(now));
+            let done = start + self.config.profile.transmit_time(wire);
+            self.link_free = Some(done);
+            Some(done + self.config.profile.one_way_latency())
+        } else {
+            None
+        };
+        let tx = self
+            .tx
+            .as_ref()
+            .ok_or_else(|| Error::TransportStopped("channel closed".into()))?;
+        match tokio::time::timeout(
+            self.config.timeout,
+            tx.send(OutFrame {
+                header,
+                payload,
+                deliver_at,
+            }),
+        )
+        .await
+        {
+            Err(_) => {
+                return Err(Error::Timeout {
+                    what: "queueing a frame (peer not reading)",
+                    after: self.config.timeout,
+                });
+            }
+            Ok(Err(_)) => return Err(self.writer_error().await),
+            Ok(Ok(())) => {}
+        }
+        let m = self.metering.phase_mut(self.phase);
+        m.bytes_sent += wire;
+        m.messages_sent += 1;
+        m.rounds += self.clock.on_send(depth);
+        Ok(())
+    }
+
+    /// Reads exactly `buf.len()` bytes; each read may wait up to the timeout.
+    async fn read_full(
+        &mut self,
+        buf: &mut [u8],
+        what: &'static str,
+        frame_start: bool,
+    ) -> Result<()> {
+        let mut off = 0;
+        while off < buf.len() {
+            let n = tokio::time::timeout(self.config.timeout, self.reader.read(&mut buf[off..]))
+                .await
+                .map_err(|_| Error::Timeout {
+                    what: "waiting for the peer",
+                    after: self.config.timeout,
+                })?
+                .map_err(Error::io("reading"))?;
+            if n == 0 {
+                let during = if frame_start && off == 0 {
+                    "between frames".to_string()
+                } else {
+                    format!("{what} after {off} of {} bytes", buf.len())
+                };
+                return Err(Error::ConnectionClosed { during });
+            }
+            off += n;
+        }
+        Ok(())
+    }
+
+    /// Reads a header and returns the payload length, after the size check.
+    async fn read_header(&mut self) -> Result<(usize, u32)> {
+        let mut h = [0u8; HEADER_LEN];
+        self.read_full(&mut h, "in a frame header", true).await?;
+        let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
+        let depth = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
+        if len > self.config.max_frame {
+            return Err(Error::FrameTooLarge {
+                len: len as u64,
+                max: self.config.max_frame as u64,
+            });
+        }
+        if depth == 0 || depth > self.clock.max_peer_depth() {
+            return Err(Error::Malformed {
+                expected: "frame header",
+                reason: format!(
+                    "causal depth {depth} is impossible (we sent up to depth {})",
+                    self.clock.max_peer_depth() - 1
+                ),
+            });
+        }
+        Ok((len, depth))
+    }
+
+    fn account_recv(&mut self, len: usize, depth: u32) {
+        let m = self.metering.phase_mut(self.phase);
+        m.bytes_received += (HEADER_LEN + len) as u64;
+        m.messages_received += 1;
+        m.rounds += self.clock.on_recv(depth);
+    }
+
+    fn poison<T>(&mut self, r: Result<T>) -> Result<T> {
+        if let Err(e) = &r {
+            self.poisoned = Some(e.to_string());
+        }
+        r
+    }
+
+    /// Receives one frame into a vector of `T`, checking the element count.
+    async fn recv_pod_inner<T: Pod>(
+        &mut self,
+        expected: Option<usize>,
+        what: &'static str,
+    ) -> Result<Vec<T>> {
+        self.check()?;
+        let (len, depth) = self.read_header().await?;
+        let size = std::mem::size_of::<T>();
+        let n = len / size;
+        if len % size != 0 || expected.is_some_and(|e| e != n) {
+            return Err(Error::Malformed {
+                expected: what,
+                reason: match expected {
+                    Some(e) => {
+                        format!("frame of {len} bytes, expected {e} elements of {size} bytes")
+                    }
+                    None => format!(
+                        "frame of {len} bytes is not a whole number of {size}-byte elements"
+                    ),
+                },
+            });
+        }
+        let mut out = vec![T::zeroed(); n];
+        self.read_full(bytemuck::cast_slice_mut(&mut out), "in a frame body", false)
+            .await?;
+        self.account_recv(len, depth);
+        Ok(out)
+    }
+
+    /// Sends an owned vector of plain-old-data values without copying it.
+    ///
+    /// # Errors
+    /// If the frame is too large, the queue stays full past the timeout, or the
+    /// connection failed.
+    pub async fn send_pod_vec<T: Pod + Send + Sync>(&mut self, v: Vec<T>) -> Result<()> {
+        self.send_payload(Box::new(PodVec(v))).await
+    }
+
+    /// Receives a vector of plain-old-data values; `expected` checks the count.
+    ///
+    /// # Errors
+    /// See the module docs; a count other than `expected` is [`Error::Malformed`].
+    pub async fn recv_pod_vec<T: Pod>(&mut self, expected: Option<usize>) -> Result<Vec<T>> {
+        let r = self
+            .recv_pod_inner(expected, std::any::type_name::<T>())
+            .await;
+        self.poison(r)
+    }
+
+    /// Sends raw bytes.
+    ///
+    /// # Errors
+    /// As [`Channel::send_pod_vec`].
+    pub async fn send_bytes(&mut self, bytes: Vec<u8>) -> Result<()> {
+        self.send_pod_vec(bytes).await
+    }
+
+    /// Receives raw bytes.
+    ///
+    /// # Errors
+    /// As [`Channel::recv_pod_vec`].
+    pub async fn recv_bytes(&mut self) -> Result<Vec<u8>> {
+        self.recv_pod_vec(None).await
+    }
+
+    /// Sends ring elements (ℓ/8 bytes each, no overhead).
+    ///
+    /// # Errors
+    /// As [`Channel::send_pod_vec`].
+    pub async fn send_ring<R: Ring>(&mut self, xs: Vec<R>) -> Result<()> {
+        self.send_pod_vec(xs).await
+    }
+
+    /// Receives exactly `n` ring elements.
+    ///
+    /// # Errors
+    /// As [`Channel::recv_pod_vec`].
+    pub async fn recv_ring<R: Ring>(&mut self, n: usize) -> Result<Vec<R>> {
+        let r = self.recv_pod_inner(Some(n), R::NAME).await;
+        self.poison(r)
+    }
+
+    /// Sends blocks (16 bytes each).
+    ///
+    /// # Errors
+    /// As [`Channel::send_pod_vec`].
+    pub async fn send_blocks(&mut self, xs: Vec<Block>) -> Result<()> {
+        self.send_pod_vec(xs).await
+    }
+
+    /// Receives exactly `n` blocks.
+    ///
+    /// # Errors
+    /// As [`Channel::recv_pod_vec`].
+    pub async fn recv_blocks(&mut self, n: usize) -> Result<Vec<Block>> {
+        let r = self.recv_pod_inner(Some(n), "blocks").await;
+        self.poison(r)
+    }
+
+    /// Sends packed bit words.
+    ///
+    /// # Errors
+    /// As [`Channel::send_pod_vec`].
+    pub async fn send_words(&mut self, xs: Vec<u64>) -> Result<()> {
+        self.send_pod_vec(xs).await
+    }
+
+    /// Receives exactly `n` packed bit words.
+    ///
+    /// # Errors
+    /// As [`Channel::recv_pod_vec`].
+    pub async fn recv_words(&mut self, n: usize) -> Result<Vec<u64>> {
+        let r = self.recv_pod_inner(Some(n), "bit words").await;
+        self.poison(r)
+    }
+
+    /// Sends a typed message (postcard).
+    ///
+    /// # Errors
+    /// As [`Channel::send_pod_vec`], or if the message cannot be serialised.
+    pub async fn send<T: Serialize + ?Sized>(&mut self, msg: &T) -> Result<()> {
+        let bytes = postcard::to_stdvec(msg).map_err(|e| Error::Malformed {
+            expected: std::any::type_name::<T>(),
+            reason: format!("cannot serialise: {e}"),
+        })?;
+        self.send_bytes(bytes).await
+    }
+
+    /// Receives a typed message (postcard). Trailing bytes are an error.
+    ///
+    /// # Errors
+    /// As [`Channel::recv_pod_vec`], or [`Error::Malformed`] if the payload does not
+    /// decode as `T`.
+    pub async fn recv<T: DeserializeOwned>(&mut self) -> Result<T> {
+        let bytes = self.recv_bytes().await?;
+        let r = match postcard::take_from_bytes::<T>(&bytes) {
+            Ok((v, [])) => Ok(v),
+            Ok((_, rest)) => Err(Error::Malformed {
+                expected: std::any::type_name::<T>(),
+                reason: format!("{} trailing bytes", rest.len()),
+            }),
+            Err(e) => Err(Error::Malformed {
+                expected: std::any::type_name::<T>(),
+                reason: e.to_string(),
+            }),
+        };
+        self.poison(r)
+    }
+
+    /// Sends `mine` and receives the peer's vector of the same length: the opening step
+    /// of every Beaver-style protocol (one round when both ends call it together).
+    ///
+    /// # Errors
+    /// As [`Channel::send_pod_vec`] and [`Channel::recv_pod_vec`].
+    pub async fn exchange_pod<T: Pod + Send + Sync>(&mut self, mine: Vec<T>) -> Result<Vec<T>> {
+        let n = mine.len();
+        self.send_pod_vec(mine).await?;
+        self.recv_pod_vec(Some(n)).await
+    }
+
+    /// Flushes everything queued, closes the sending direction, and returns the
+    /// counters.
+    ///
+    /// # Errors
+    /// If the writer failed or does not finish within the timeout.
+    pub async fn close(mut self) -> Result<Metering> {
+        self.tx = None;
+        if let Some(h) = self.writer.take() {
+            match tokio::time::timeout(self.config.timeout, h).await {
+                Ok(Ok(r)) => r?,
+                Ok(Err(join)) => {
+                    return Err(Error::TransportStopped(format!(
+                        "writer task failed: {join}"
+                    )));
+                }
+                Err(_) => {
+                    return Err(Error::Timeout {
+                        what: "flushing on close",
+                        after: self.config.timeout,
+                    });
+                }
+            }
+        }
+        Ok(self.metering)
+    }
+}

@@ -1,0 +1,93 @@
+//! The error type of `tessera-core`.
+
+use std::time::Duration;
+
+/// Everything that can go wrong in the core layer: framing, transport, handshake,
+/// encodings and configuration. Network input never panics; it produces one of these.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An I/O error from the underlying socket or pipe.
+    #[error("i/o error while {context}: {source}")]
+    Io {
+        /// What the transport was doing.
+        context: &'static str,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The peer announced a frame larger than the configured maximum.
+    #[error("frame of {len} bytes exceeds the maximum frame size of {max} bytes")]
+    FrameTooLarge {
+        /// Announced payload length.
+        len: u64,
+        /// Configured maximum.
+        max: u64,
+    },
+    /// The connection closed; `during` says where (between frames or inside one).
+    #[error("connection closed by peer {during}")]
+    ConnectionClosed {
+        /// "between frames", "in a frame header", "in a frame body after N of M bytes", ...
+        during: String,
+    },
+    /// A send or receive did not complete in time.
+    #[error("timed out after {after:?} while {what}")]
+    Timeout {
+        /// What the transport was waiting for.
+        what: &'static str,
+        /// The timeout that elapsed.
+        after: Duration,
+    },
+    /// A frame's payload could not be decoded as the expected message.
+    #[error("malformed {expected} message: {reason}")]
+    Malformed {
+        /// The message type that was expected.
+        expected: &'static str,
+        /// Why decoding failed.
+        reason: String,
+    },
+    /// The two parties do not run the same session or configuration.
+    #[error("handshake mismatch in {field}: ours is {ours}, peer's is {theirs}")]
+    HandshakeMismatch {
+        /// Which field differs (e.g. `protocol version`, `role`, `config.ring`).
+        field: String,
+        /// Our value.
+        ours: String,
+        /// The peer's value.
+        theirs: String,
+    },
+    /// A fixed-point value could not be encoded.
+    #[error(
+        "cannot encode {value} as fixed point with {frac_bits} fractional bits in Z_2^{ring_bits}: {reason}"
+    )]
+    FixedPoint {
+        /// The offending value.
+        value: f64,
+        /// Fractional bits of the encoding.
+        frac_bits: u32,
+        /// Ring bit width.
+        ring_bits: u32,
+        /// NaN, infinite, or out of range.
+        reason: &'static str,
+    },
+    /// A configuration string or value is invalid.
+    #[error("invalid {what}: {reason}")]
+    Config {
+        /// What was being parsed.
+        what: &'static str,
+        /// Why it is invalid.
+        reason: String,
+    },
+    /// The local end of an internal pipe (the shaping task) went away.
+    #[error("transport task stopped: {0}")]
+    TransportStopped(String),
+}
+
+impl Error {
+    pub(crate) fn io(context: &'static str) -> impl FnOnce(std::io::Error) -> Error {
+        move |source| Error::Io { context, source }
+    }
+}
+
+/// Result alias for `tessera-core`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

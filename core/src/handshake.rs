@@ -1,0 +1,233 @@
+//! The session handshake: both ends exchange a hello naming the protocol version, their
+//! role, the session id and a summary of the configuration they run, and refuse to go
+//! on if anything differs — with an error that names what differs.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::meter::Phase;
+use crate::prg::os_seed;
+use crate::{Channel, Error, Result};
+
+/// Wire-protocol version; bumped on any incompatible change of message formats.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+const MAGIC: [u8; 8] = *b"TESSERA\0";
+
+/// Who is at an end of a channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Party 0 (the model owner; the garbler in Yao).
+    Party0,
+    /// Party 1 (the client; the evaluator in Yao).
+    Party1,
+    /// The dealer (offline only).
+    Dealer,
+}
+
+impl Role {
+    /// The party with index `i` (0 or 1).
+    pub fn party(i: usize) -> Option<Role> {
+        match i {
+            0 => Some(Role::Party0),
+            1 => Some(Role::Party1),
+            _ => None,
+        }
+    }
+
+    /// The other computing party (the dealer has none).
+    pub fn other(self) -> Option<Role> {
+        match self {
+            Role::Party0 => Some(Role::Party1),
+            Role::Party1 => Some(Role::Party0),
+            Role::Dealer => None,
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::Party0 => "party 0",
+            Role::Party1 => "party 1",
+            Role::Dealer => "dealer",
+        })
+    }
+}
+
+/// A 128-bit session identifier, shown as hex.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SessionId(pub [u8; 16]);
+
+impl SessionId {
+    /// A fresh random id from the OS CSPRNG.
+    pub fn random() -> Self {
+        SessionId(os_seed().to_bytes())
+    }
+}
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SessionId({self})")
+    }
+}
+
+impl FromStr for SessionId {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = || Error::Config {
+            what: "session id",
+            reason: format!("`{s}` is not 32 hex digits"),
+        };
+        let v = hex::decode(s).map_err(|_| bad())?;
+        Ok(SessionId(v.try_into().map_err(|_| bad())?))
+    }
+}
+
+/// The configuration both parties must agree on, as named string values (ring,
+/// fractional bits, circuit hash, plan, ...). Its fingerprint goes into the handshake.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigSummary(pub BTreeMap<String, String>);
+
+impl ConfigSummary {
+    /// An empty summary.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `key = value`.
+    #[must_use]
+    pub fn with(mut self, key: impl Into<String>, value: impl fmt::Display) -> Self {
+        self.0.insert(key.into(), value.to_string());
+        self
+    }
+
+    /// SHA-256 over the canonical (sorted, length-prefixed) encoding.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        let mut h = Sha256::new();
+        for (k, v) in &self.0 {
+            for s in [k, v] {
+                h.update((s.len() as u64).to_le_bytes());
+                h.update(s.as_bytes());
+            }
+        }
+        h.finalize().into()
+    }
+
+    /// The first key whose value differs, with both values.
+    fn first_difference(&self, theirs: &ConfigSummary) -> Option<(String, String, String)> {
+        let show =
+            |v: Option<&String>| v.map_or_else(|| "<absent>".to_string(), |s| format!("`{s}`"));
+        let keys: std::collections::BTreeSet<&String> =
+            self.0.keys().chain(theirs.0.keys()).collect();
+        keys.into_iter().find_map(|k| {
+            let (a, b) = (self.0.get(k), theirs.0.get(k));
+            (a != b).then(|| (format!("config.{k}"), show(a), show(b)))
+        })
+    }
+}
+
+/// What one end announces.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Hello {
+    magic: [u8; 8],
+    version: u32,
+    role: Role,
+    session: SessionId,
+    fingerprint: [u8; 32],
+    config: ConfigSummary,
+}
+
+/// Handshake parameters of one end.
+#[derive(Clone, Debug)]
+pub struct Handshake {
+    /// Our role.
+    pub me: Role,
+    /// The role we expect at the other end.
+    pub peer: Role,
+    /// The session both ends must be in.
+    pub session: SessionId,
+    /// The configuration both ends must run.
+    pub config: ConfigSummary,
+}
+
+impl Handshake {
+    /// Runs the handshake on `ch` (charged to [`Phase::Setup`]); both ends send at once,
+    /// so it costs one round.
+    ///
+    /// # Errors
+    /// [`Error::HandshakeMismatch`] naming the first field that differs (magic,
+    /// protocol version, role, session id, or `config.<key>`), or any transport error.
+    pub async fn run(&self, ch: &mut Channel) -> Result<()> {
+        let previous = ch.phase();
+        ch.set_phase(Phase::Setup);
+        let hello = Hello {
+            magic: MAGIC,
+            version: PROTOCOL_VERSION,
+            role: self.me,
+            session: self.session,
+            fingerprint: self.config.fingerprint(),
+            config: self.config.clone(),
+        };
+        ch.send(&hello).await?;
+        let theirs: Hello = ch.recv().await?;
+        ch.set_phase(previous);
+        self.compare(&theirs)
+    }
+
+    fn compare(&self, t: &Hello) -> Result<()> {
+        let mismatch = |field: &str, ours: String, theirs: String| {
+            Err(Error::HandshakeMismatch {
+                field: field.to_string(),
+                ours,
+                theirs,
+            })
+        };
+        if t.magic != MAGIC {
+            return mismatch("magic", hex::encode(MAGIC), hex::encode(t.magic));
+        }
+        if t.version != PROTOCOL_VERSION {
+            return mismatch(
+                "protocol version",
+                PROTOCOL_VERSION.to_string(),
+                t.version.to_string(),
+            );
+        }
+        if t.role != self.peer {
+            return mismatch(
+                "peer role",
+                format!("expecting {}", self.peer),
+                format!("{}", t.role),
+            );
+        }
+        if t.session != self.session {
+            return mismatch(
+                "session id",
+                self.session.to_string(),
+                t.session.to_string(),
+            );
+        }
+        if t.fingerprint != self.config.fingerprint() {
+            return match self.config.first_difference(&t.config) {
+                Some((k, a, b)) => mismatch(&k, a, b),
+                None => mismatch(
+                    "config fingerprint",
+                    hex::encode(self.config.fingerprint()),
+                    hex::encode(t.fingerprint),
+                ),
+            };
+        }
+        Ok(())
+    }
+}

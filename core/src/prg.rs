@@ -1,0 +1,270 @@
+//! AES-based randomness: an AES-128-CTR PRG seeded from the OS CSPRNG, and the
+//! fixed-key AES permutation with the correlation-robust hashes of Guo, Katz, Wang
+//! and Yu ("Efficient and secure multiparty computation from fixed-key block
+//! ciphers", S&P 2020) that garbling uses.
+//!
+//! Both encrypt many blocks per call through the `aes` crate's `encrypt_blocks`, which
+//! keeps eight AES-NI pipelines busy; the runtime CPU-feature check happens once per
+//! batch, not per block, so no `target-cpu` flag is needed for full speed.
+
+use std::sync::LazyLock;
+
+use aes::Aes128;
+use aes::cipher::{BlockEncrypt, KeyInit, generic_array::GenericArray};
+use rand_core::{CryptoRng, RngCore, SeedableRng};
+
+use crate::Block;
+
+/// Reinterprets a byte slice whose length is a multiple of 16 as AES blocks.
+#[allow(unsafe_code)]
+fn as_aes_blocks(bytes: &mut [u8]) -> &mut [aes::Block] {
+    // `aes::Block` is `GenericArray<u8, U16>`: `repr(transparent)` over sixteen `u8`,
+    // so it has size 16 and alignment 1, the same layout as `[u8; 16]`.
+    const _: () = assert!(std::mem::size_of::<aes::Block>() == 16);
+    const _: () = assert!(std::mem::align_of::<aes::Block>() == 1);
+    assert_eq!(bytes.len() % 16, 0, "AES input must be whole blocks");
+    let n = bytes.len() / 16;
+    // SAFETY: the pointer is valid for `n * 16` bytes with alignment 1, which is
+    // exactly `n` `aes::Block`s; the returned borrow has the same lifetime and
+    // exclusivity as `bytes`, and every bit pattern is a valid `aes::Block`.
+    unsafe { std::slice::from_raw_parts_mut(bytes.as_mut_ptr().cast::<aes::Block>(), n) }
+}
+
+/// Blocks per internal buffer refill (4 KiB).
+const BUF_BLOCKS: usize = 256;
+
+/// AES-128 in counter mode as a cryptographically secure PRG.
+///
+/// The output stream is a pure function of the seed: the same seed and the same
+/// sequence of calls give the same bytes, which is what seed compression relies on.
+/// The key never appears in `Debug`.
+#[derive(Clone)]
+pub struct Prg {
+    cipher: Aes128,
+    counter: u128,
+    buf: Box<[u8; BUF_BLOCKS * 16]>,
+    pos: usize,
+}
+
+impl std::fmt::Debug for Prg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Prg(<redacted>)")
+    }
+}
+
+impl Prg {
+    /// A PRG keyed by `seed`.
+    pub fn from_seed_block(seed: Block) -> Self {
+        Prg {
+            cipher: Aes128::new(&GenericArray::from(seed.to_bytes())),
+            counter: 0,
+            buf: Box::new([0u8; BUF_BLOCKS * 16]),
+            pos: BUF_BLOCKS * 16,
+        }
+    }
+
+    /// A PRG seeded from the operating system's CSPRNG.
+    ///
+    /// # Panics
+    /// If the operating system cannot provide randomness (as `rand::rng()` does);
+    /// running without an entropy source would be unsafe.
+    pub fn from_entropy() -> Self {
+        Self::from_seed_block(os_seed())
+    }
+
+    fn refill(&mut self) {
+        keystream_into(&self.cipher, &mut self.counter, &mut self.buf[..]);
+        self.pos = 0;
+    }
+
+    /// A fresh, independent seed drawn from this PRG.
+    pub fn gen_seed(&mut self) -> Block {
+        let mut b = [0u8; 16];
+        self.fill_bytes(&mut b);
+        Block::from_bytes(b)
+    }
+}
+
+/// Writes the next `out.len() / 16` counter-mode keystream blocks into `out`.
+fn keystream_into(cipher: &Aes128, counter: &mut u128, out: &mut [u8]) {
+    for (i, c) in out.chunks_exact_mut(16).enumerate() {
+        c.copy_from_slice(&counter.wrapping_add(i as u128).to_le_bytes());
+    }
+    *counter = counter.wrapping_add((out.len() / 16) as u128);
+    cipher.encrypt_blocks(as_aes_blocks(out));
+}
+
+impl RngCore for Prg {
+    fn next_u32(&mut self) -> u32 {
+        let mut b = [0u8; 4];
+        self.fill_bytes(&mut b);
+        u32::from_le_bytes(b)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        let mut b = [0u8; 8];
+        self.fill_bytes(&mut b);
+        u64::from_le_bytes(b)
+    }
+
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        // 1. Whatever is left in the buffer (it holds the next keystream bytes).
+        let avail = self.buf.len() - self.pos;
+        let take = avail.min(dest.len());
+        dest[..take].copy_from_slice(&self.buf[self.pos..self.pos + take]);
+        self.pos += take;
+        let rest = &mut dest[take..];
+        if rest.is_empty() {
+            return;
+        }
+        // 2. Whole blocks straight into the destination, no copy.
+        let whole = rest.len() / 16 * 16;
+        let (bulk, tail) = rest.split_at_mut(whole);
+        keystream_into(&self.cipher, &mut self.counter, bulk);
+        // 3. The tail from a fresh buffer.
+        if !tail.is_empty() {
+            self.refill();
+            tail.copy_from_slice(&self.buf[..tail.len()]);
+            self.pos = tail.len();
+        }
+    }
+}
+
+impl CryptoRng for Prg {}
+
+impl SeedableRng for Prg {
+    type Seed = [u8; 16];
+    fn from_seed(seed: [u8; 16]) -> Self {
+        Prg::from_seed_block(Block::from_bytes(seed))
+    }
+}
+
+/// 16 bytes from the operating system's CSPRNG.
+///
+/// # Panics
+/// If the operating system cannot provide randomness.
+pub fn os_seed() -> Block {
+    let mut b = [0u8; 16];
+    #[allow(clippy::expect_used)]
+    getrandom::fill(&mut b).expect("the operating system's random number generator failed");
+    Block::from_bytes(b)
+}
+
+/// The public fixed key of the fixed-key AES permutation π (any public constant works;
+/// this is the first 16 bytes of the binary expansion of π).
+const FIXED_KEY: [u8; 16] = [
+    0x24, 0x3f, 0x6a, 0x88, 0x85, 0xa3, 0x08, 0xd3, 0x13, 0x19, 0x8a, 0x2e, 0x03, 0x70, 0x73, 0x44,
+];
+
+/// The fixed-key AES permutation π(x) = AES_k(x) for a public key k, and the hashes
+/// built from it (GKWY20).
+#[derive(Clone)]
+pub struct FixedKeyAes {
+    cipher: Aes128,
+}
+
+static FIXED_KEY_AES: LazyLock<FixedKeyAes> = LazyLock::new(|| FixedKeyAes {
+    cipher: Aes128::new(&GenericArray::from(FIXED_KEY)),
+});
+
+impl FixedKeyAes {
+    /// The process-wide instance (key schedule computed once).
+    pub fn get() -> &'static FixedKeyAes {
+        &FIXED_KEY_AES
+    }
+
+    /// π applied in place to every block (batched).
+    #[inline]
+    pub fn permute_many(&self, blocks: &mut [Block]) {
+        self.cipher
+            .encrypt_blocks(as_aes_blocks(bytemuck::cast_slice_mut(blocks)));
+    }
+
+    /// π(x) for one block.
+    pub fn permute(&self, x: Block) -> Block {
+        let mut b = [x];
+        self.permute_many(&mut b);
+        b[0]
+    }
+
+    /// The linear orthomorphism σ(xL ‖ xR) = (xL ⊕ xR) ‖ xL of GKWY20 §7.
+    #[inline]
+    pub fn sigma(x: Block) -> Block {
+        let hi = (x.0 >> 64) as u64;
+        let lo = x.0 as u64;
+        Block(((u128::from(hi ^ lo)) << 64) | u128::from(hi))
+    }
+
+    /// Circular correlation-robust hash H(x) = π(σ(x)) ⊕ σ(x), in place (GKWY20 §7.2).
+    pub fn ccr_many(&self, xs: &mut [Block]) {
+        for x in xs.iter_mut() {
+            *x = Self::sigma(*x);
+        }
+        let s: Vec<Block> = xs.to_vec();
+        self.permute_many(xs);
+        for (x, s) in xs.iter_mut().zip(s) {
+            *x ^= s;
+        }
+    }
+
+    /// Tweakable circular correlation-robust hash H(x, i) = π(π(x) ⊕ i) ⊕ π(x), in
+    /// place, with tweak `tweaks[j]` for `xs[j]` (GKWY20 §7.3, the hash half-gates uses).
+    ///
+    /// # Panics
+    /// If `xs` and `tweaks` differ in length.
+    pub fn tccr_many(&self, xs: &mut [Block], tweaks: &[Block]) {
+        assert_eq!(xs.len(), tweaks.len(), "one tweak per block");
+        self.permute_many(xs);
+        let px: Vec<Block> = xs.to_vec();
+        for (x, t) in xs.iter_mut().zip(tweaks) {
+            *x ^= *t;
+        }
+        self.permute_many(xs);
+        for (x, p) in xs.iter_mut().zip(px) {
+            *x ^= p;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fips197_known_answer() {
+        // FIPS-197 appendix C.1 through the same batched path the PRG uses.
+        let key: [u8; 16] = hex::decode("000102030405060708090a0b0c0d0e0f")
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let c = Aes128::new(&GenericArray::from(key));
+        let mut pt = hex::decode("00112233445566778899aabbccddeeff").unwrap();
+        c.encrypt_blocks(as_aes_blocks(&mut pt));
+        assert_eq!(hex::encode(pt), "69c4e0d86a7b0430d8cdb78070b4c55a");
+    }
+
+    #[test]
+    fn stream_is_independent_of_call_pattern() {
+        let seed = Block(0x1234);
+        let mut a = Prg::from_seed_block(seed);
+        let mut whole = vec![0u8; 10_000];
+        a.fill_bytes(&mut whole);
+        let mut b = Prg::from_seed_block(seed);
+        let mut pieces = vec![0u8; 10_000];
+        let mut off = 0;
+        for n in [1usize, 7, 16, 33, 4096, 5000, 3] {
+            let end = (off + n).min(pieces.len());
+            b.fill_bytes(&mut pieces[off..end]);
+            off = end;
+        }
+        b.fill_bytes(&mut pieces[off..]);
+        assert_eq!(whole, pieces);
+    }
+
+    #[test]
+    fn debug_is_redacted() {
+        let p = Prg::from_seed_block(Block(42));
+        assert_eq!(format!("{p:?}"), "Prg(<redacted>)");
+        assert_eq!(format!("{:?}", Block(42)), "Block(<redacted>)");
+    }
+}
