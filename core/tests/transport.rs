@@ -1,0 +1,417 @@
+//! Transport: exact metering, failure modes (each within a timeout), handshake, rounds.
+
+use std::num::Wrapping;
+use std::time::Duration;
+
+use tessera_core::channel::HEADER_LEN;
+use tessera_core::{
+    Block, Channel, ChannelConfig, ConfigSummary, Error, Handshake, Phase, Role, SessionId, Z64,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const LIMIT: Duration = Duration::from_secs(10);
+
+fn short_timeout() -> ChannelConfig {
+    ChannelConfig {
+        timeout: Duration::from_millis(300),
+        ..Default::default()
+    }
+}
+
+fn frame(payload: &[u8], depth: u32) -> Vec<u8> {
+    let mut f = (payload.len() as u32).to_le_bytes().to_vec();
+    f.extend_from_slice(&depth.to_le_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// A channel on one side of a TCP connection and the raw socket on the other.
+async fn channel_and_raw(config: ChannelConfig) -> (Channel, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (ch, raw) = tokio::join!(Channel::connect(addr, config), async {
+        listener.accept().await.unwrap().0
+    });
+    (ch.unwrap(), raw)
+}
+
+#[tokio::test]
+async fn metered_bytes_equal_bytes_on_the_socket() {
+    tokio::time::timeout(LIMIT, async {
+        let (mut ch, mut raw) = channel_and_raw(ChannelConfig::default()).await;
+        // Outgoing: typed message, ring elements of both sizes, blocks, bytes, across phases.
+        ch.send(&("hello", 42u32)).await.unwrap();
+        ch.set_phase(Phase::Offline);
+        ch.send_ring(vec![Wrapping(7u64); 1000]).await.unwrap();
+        ch.send_blocks(vec![Block(1); 33]).await.unwrap();
+        ch.set_phase(Phase::Online);
+        ch.send_ring(vec![Wrapping(9u32); 5]).await.unwrap();
+        ch.send_bytes(Vec::new()).await.unwrap();
+        // Incoming: frames written by hand on the raw socket.
+        let incoming = [frame(&[1, 2, 3], 1), frame(&[0u8; 4000], 1)];
+        for f in &incoming {
+            raw.write_all(f).await.unwrap();
+        }
+        let a = ch.recv_bytes().await.unwrap();
+        let b: Vec<Z64> = ch.recv_ring(500).await.unwrap();
+        assert_eq!((a, b.len()), (vec![1, 2, 3], 500));
+        let m = ch.close().await.unwrap();
+
+        let mut on_wire = Vec::new();
+        raw.read_to_end(&mut on_wire).await.unwrap();
+        let sent: u64 = Phase::ALL.iter().map(|&p| m.phase(p).bytes_sent).sum();
+        assert_eq!(sent, on_wire.len() as u64, "meter vs socket (sent)");
+        assert_eq!(
+            m.total().bytes_received,
+            incoming.iter().map(|f| f.len() as u64).sum::<u64>()
+        );
+        // Per phase, each frame is its payload plus the header.
+        let h = HEADER_LEN as u64;
+        assert_eq!(m.offline.bytes_sent, 8000 + 33 * 16 + 2 * h);
+        assert_eq!(m.online.bytes_sent, 20 + h + h);
+        assert_eq!(
+            (
+                m.setup.messages_sent,
+                m.offline.messages_sent,
+                m.online.messages_sent
+            ),
+            (1, 2, 2)
+        );
+        assert_eq!(m.online.messages_received, 2);
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn oversized_length_prefix_is_rejected_before_allocation() {
+    let (mut ch, mut raw) = channel_and_raw(ChannelConfig {
+        max_frame: 1024,
+        ..short_timeout()
+    })
+    .await;
+    raw.write_all(&[0xff, 0xff, 0xff, 0x7f, 1, 0, 0, 0])
+        .await
+        .unwrap();
+    let err = tokio::time::timeout(LIMIT, ch.recv_bytes())
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::FrameTooLarge {
+                len: 0x7fff_ffff,
+                max: 1024
+            }
+        ),
+        "{err}"
+    );
+    // The channel is poisoned afterwards: no misreading of what follows.
+    let again = tokio::time::timeout(LIMIT, ch.recv_bytes())
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(matches!(again, Error::TransportStopped(_)), "{again}");
+}
+
+#[tokio::test]
+async fn truncated_frame_then_close_is_reported_with_progress() {
+    let (mut ch, mut raw) = channel_and_raw(short_timeout()).await;
+    let f = frame(&[5u8; 100], 1);
+    raw.write_all(&f[..HEADER_LEN + 10]).await.unwrap();
+    drop(raw);
+    let err = tokio::time::timeout(LIMIT, ch.recv_bytes())
+        .await
+        .unwrap()
+        .unwrap_err();
+    match err {
+        Error::ConnectionClosed { during } => {
+            assert_eq!(during, "in a frame body after 10 of 100 bytes")
+        }
+        e => panic!("unexpected {e}"),
+    }
+}
+
+#[tokio::test]
+async fn peer_dropping_mid_header_and_between_frames() {
+    let (mut ch, mut raw) = channel_and_raw(short_timeout()).await;
+    raw.write_all(&[3, 0]).await.unwrap();
+    drop(raw);
+    let err = tokio::time::timeout(LIMIT, ch.recv_bytes())
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::ConnectionClosed { during } if during == "in a frame header after 2 of 8 bytes"),
+        "{err}"
+    );
+
+    let (mut a, b) = Channel::in_memory_pair(short_timeout());
+    drop(b);
+    let err = tokio::time::timeout(LIMIT, a.recv::<u32>())
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::ConnectionClosed { during } if during == "between frames"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn silent_peer_times_out() {
+    let (mut ch, _raw) = channel_and_raw(short_timeout()).await;
+    let start = std::time::Instant::now();
+    let err = tokio::time::timeout(LIMIT, ch.recv_ring::<Z64>(4))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(matches!(err, Error::Timeout { .. }), "{err}");
+    assert!(start.elapsed() >= Duration::from_millis(300));
+}
+
+#[tokio::test]
+async fn silent_peer_mid_frame_times_out() {
+    let (mut ch, mut raw) = channel_and_raw(short_timeout()).await;
+    raw.write_all(&frame(&[0u8; 64], 1)[..HEADER_LEN + 3])
+        .await
+        .unwrap();
+    let err = tokio::time::timeout(LIMIT, ch.recv_bytes())
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(matches!(err, Error::Timeout { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn malformed_payloads_are_errors() {
+    let (mut ch, mut raw) = channel_and_raw(short_timeout()).await;
+    // 7 bytes cannot be 64-bit ring elements.
+    raw.write_all(&frame(&[1; 7], 1)).await.unwrap();
+    let err = tokio::time::timeout(LIMIT, ch.recv_ring::<Z64>(1))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(matches!(err, Error::Malformed { .. }), "{err}");
+
+    let (mut ch, mut raw) = channel_and_raw(short_timeout()).await;
+    // Wrong element count.
+    raw.write_all(&frame(&[1; 16], 1)).await.unwrap();
+    let err = tokio::time::timeout(LIMIT, ch.recv_ring::<Z64>(3))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(matches!(err, Error::Malformed { .. }), "{err}");
+
+    let (mut ch, mut raw) = channel_and_raw(short_timeout()).await;
+    // Not a postcard String (invalid UTF-8 after a length byte).
+    raw.write_all(&frame(&[2, 0xff, 0xfe], 1)).await.unwrap();
+    let err = tokio::time::timeout(LIMIT, ch.recv::<String>())
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(matches!(err, Error::Malformed { .. }), "{err}");
+
+    let (mut ch, mut raw) = channel_and_raw(short_timeout()).await;
+    // A depth the peer cannot have reached: we have sent nothing, so at most 1.
+    raw.write_all(&frame(&[1, 2], 7)).await.unwrap();
+    let err = tokio::time::timeout(LIMIT, ch.recv_bytes())
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Malformed {
+                expected: "frame header",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn writing_to_a_vanished_peer_is_an_error() {
+    let (mut ch, raw) = channel_and_raw(short_timeout()).await;
+    drop(raw);
+    // The first sends may succeed into the socket buffer; keep sending until the reset surfaces.
+    let result = tokio::time::timeout(LIMIT, async {
+        for _ in 0..10_000 {
+            ch.send_ring(vec![Wrapping(1u64); 4096]).await?;
+            tokio::task::yield_now().await;
+        }
+        Ok::<_, Error>(())
+    })
+    .await
+    .unwrap();
+    assert!(
+        result.is_err(),
+        "sending into a closed connection must fail"
+    );
+}
+
+fn hs(me: Role, peer: Role, session: SessionId, ring: &str) -> Handshake {
+    Handshake {
+        me,
+        peer,
+        session,
+        config: ConfigSummary::new()
+            .with("ring", ring)
+            .with("frac_bits", 16),
+    }
+}
+
+async fn run_pair(a: Handshake, b: Handshake) -> (Result<(), Error>, Result<(), Error>) {
+    let (mut ca, mut cb) = Channel::in_memory_pair(short_timeout());
+    let out = tokio::time::timeout(LIMIT, async {
+        tokio::join!(a.run(&mut ca), b.run(&mut cb))
+    })
+    .await
+    .unwrap();
+    assert_eq!(ca.metering().setup.rounds, 1, "the handshake is one round");
+    out
+}
+
+#[tokio::test]
+async fn handshake_accepts_matching_and_names_what_differs() {
+    let s = SessionId::random();
+    let (a, b) = run_pair(
+        hs(Role::Party0, Role::Party1, s, "Z64"),
+        hs(Role::Party1, Role::Party0, s, "Z64"),
+    )
+    .await;
+    a.unwrap();
+    b.unwrap();
+
+    let (a, b) = run_pair(
+        hs(Role::Party0, Role::Party1, s, "Z64"),
+        hs(Role::Party1, Role::Party0, s, "Z32"),
+    )
+    .await;
+    for (r, ours, theirs) in [(a, "`Z64`", "`Z32`"), (b, "`Z32`", "`Z64`")] {
+        match r.unwrap_err() {
+            Error::HandshakeMismatch {
+                field,
+                ours: o,
+                theirs: t,
+            } => {
+                assert_eq!(
+                    (field.as_str(), o.as_str(), t.as_str()),
+                    ("config.ring", ours, theirs)
+                );
+            }
+            e => panic!("unexpected {e}"),
+        }
+    }
+
+    let other = SessionId::random();
+    let (a, _) = run_pair(
+        hs(Role::Party0, Role::Party1, s, "Z64"),
+        hs(Role::Party1, Role::Party0, other, "Z64"),
+    )
+    .await;
+    assert!(
+        matches!(a.unwrap_err(), Error::HandshakeMismatch { field, .. } if field == "session id")
+    );
+
+    // Both claim to be party 0.
+    let (a, _) = run_pair(
+        hs(Role::Party0, Role::Party1, s, "Z64"),
+        hs(Role::Party0, Role::Party1, s, "Z64"),
+    )
+    .await;
+    let e = a.unwrap_err();
+    assert!(
+        matches!(&e, Error::HandshakeMismatch { field, .. } if field == "peer role"),
+        "{e}"
+    );
+    assert!(e.to_string().contains("party 0"), "{e}");
+}
+
+#[tokio::test]
+async fn handshake_with_a_non_tessera_peer_fails_cleanly() {
+    let (mut ch, mut raw) = channel_and_raw(short_timeout()).await;
+    raw.write_all(&frame(b"GET / HTTP/1.1\r\n\r\n", 1))
+        .await
+        .unwrap();
+    let h = hs(Role::Party0, Role::Party1, SessionId::random(), "Z64");
+    let err = tokio::time::timeout(LIMIT, h.run(&mut ch))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Malformed { .. } | Error::HandshakeMismatch { .. }
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn simultaneous_exchange_is_one_round_and_ping_pong_is_two() {
+    let (mut a, mut b) = Channel::in_memory_pair(ChannelConfig::default());
+    a.set_phase(Phase::Online);
+    b.set_phase(Phase::Online);
+    tokio::time::timeout(LIMIT, async {
+        // Three element-wise "openings" of 100k elements each: three rounds, whatever the size.
+        for _ in 0..3 {
+            let (x, y) = tokio::join!(
+                a.exchange_pod(vec![Wrapping(1u64); 100_000]),
+                b.exchange_pod(vec![Wrapping(2u64); 100_000])
+            );
+            assert_eq!(
+                (x.unwrap()[0], y.unwrap()[0]),
+                (Wrapping(2u64), Wrapping(1u64))
+            );
+        }
+        assert_eq!(
+            (a.metering().online.rounds, b.metering().online.rounds),
+            (3, 3)
+        );
+        // Request, then response: two causally chained messages.
+        a.set_phase(Phase::Offline);
+        b.set_phase(Phase::Offline);
+        a.send(&1u8).await.unwrap();
+        let q: u8 = b.recv().await.unwrap();
+        b.send(&(q + 1)).await.unwrap();
+        let r: u8 = a.recv().await.unwrap();
+        assert_eq!(r, 2);
+        assert_eq!(
+            (a.metering().offline.rounds, b.metering().offline.rounds),
+            (2, 2)
+        );
+        // Two messages back to back without a receive between them share a round.
+        a.send(&1u8).await.unwrap();
+        a.send(&2u8).await.unwrap();
+        let _: (u8, u8) = (b.recv().await.unwrap(), b.recv().await.unwrap());
+        assert_eq!(a.metering().offline.rounds, 3);
+        assert_eq!(b.metering().offline.rounds, 3);
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn large_simultaneous_exchange_over_tcp_does_not_deadlock() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let cfg = ChannelConfig::default();
+    let (a, b) = tokio::join!(Channel::accept(&listener, cfg), Channel::connect(addr, cfg));
+    let (mut a, mut b) = (a.unwrap(), b.unwrap());
+    // 16 MB each way, both sending before receiving.
+    let n = 2_000_000;
+    let (x, y) = tokio::time::timeout(LIMIT, async {
+        tokio::try_join!(
+            a.exchange_pod(vec![Wrapping(3u64); n]),
+            b.exchange_pod(vec![Wrapping(4u64); n])
+        )
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(x.iter().all(|v| *v == Wrapping(4u64)) && y.iter().all(|v| *v == Wrapping(3u64)));
+}
