@@ -1,5 +1,7 @@
 //! Property tests of the core primitives: ring laws, fixed point, bit transposes, PRG.
 
+#![allow(clippy::unwrap_used)]
+
 use proptest::prelude::*;
 use rand_core::{RngCore, SeedableRng};
 use tessera_core::{BitMatrix, BitVec, Block, FixedPoint, Prg, Ring, Z32, Z64};

@@ -1,5 +1,7 @@
 //! Network shaping under tokio's paused clock: arrival times are exact.
 
+#![allow(clippy::unwrap_used)]
+
 use std::time::Duration;
 
 use tessera_core::channel::HEADER_LEN;

@@ -1,5 +1,7 @@
 //! Transport: exact metering, failure modes (each within a timeout), handshake, rounds.
 
+#![allow(clippy::unwrap_used)]
+
 use std::num::Wrapping;
 use std::time::Duration;
 
