@@ -4,30 +4,31 @@
 //! ciphers", S&P 2020) that garbling uses.
 //!
 //! Both encrypt many blocks per call through the `aes` crate's `encrypt_blocks`, which
-//! keeps eight AES-NI pipelines busy; the runtime CPU-feature check happens once per
-//! batch, not per block, so no `target-cpu` flag is needed for full speed.
+//! uses AES-NI, or VAES-256/512 where the CPU has it, on whole batches. The crate
+//! selects the backend at run time, but a call costs tens of nanoseconds of dispatch
+//! unless the build enables the target features: the workspace's
+//! `.cargo/config.toml` builds with `-C target-cpu=native`, which on a Zen 4 core
+//! takes batched fixed-key AES from about 1.0 to 3.1 G blocks/s. Callers batch
+//! (hundreds of blocks per call) in any case.
 
 use std::sync::LazyLock;
 
 use aes::Aes128;
-use aes::cipher::{BlockEncrypt, KeyInit, generic_array::GenericArray};
+use aes::cipher::array::Array;
+use aes::cipher::{BlockCipherEncrypt, KeyInit};
 use rand_core::{CryptoRng, RngCore, SeedableRng};
 
 use crate::Block;
 
-/// Reinterprets a byte slice whose length is a multiple of 16 as AES blocks.
-#[allow(unsafe_code)]
+/// Views a byte slice whose length is a multiple of 16 as AES blocks (no copy).
+///
+/// # Panics
+/// If the length is not a multiple of 16 (an internal invariant of the callers).
+#[inline]
 fn as_aes_blocks(bytes: &mut [u8]) -> &mut [aes::Block] {
-    // `aes::Block` is `GenericArray<u8, U16>`: `repr(transparent)` over sixteen `u8`,
-    // so it has size 16 and alignment 1, the same layout as `[u8; 16]`.
-    const _: () = assert!(std::mem::size_of::<aes::Block>() == 16);
-    const _: () = assert!(std::mem::align_of::<aes::Block>() == 1);
-    assert_eq!(bytes.len() % 16, 0, "AES input must be whole blocks");
-    let n = bytes.len() / 16;
-    // SAFETY: the pointer is valid for `n * 16` bytes with alignment 1, which is
-    // exactly `n` `aes::Block`s; the returned borrow has the same lifetime and
-    // exclusivity as `bytes`, and every bit pattern is a valid `aes::Block`.
-    unsafe { std::slice::from_raw_parts_mut(bytes.as_mut_ptr().cast::<aes::Block>(), n) }
+    let (blocks, rest) = Array::slice_as_chunks_mut(bytes);
+    assert!(rest.is_empty(), "AES input must be whole blocks");
+    blocks
 }
 
 /// Blocks per internal buffer refill (4 KiB).
@@ -56,7 +57,7 @@ impl Prg {
     /// A PRG keyed by `seed`.
     pub fn from_seed_block(seed: Block) -> Self {
         Prg {
-            cipher: Aes128::new(&GenericArray::from(seed.to_bytes())),
+            cipher: Aes128::new(&seed.to_bytes().into()),
             counter: 0,
             buf: Box::new([0u8; BUF_BLOCKS * 16]),
             pos: BUF_BLOCKS * 16,
@@ -164,7 +165,7 @@ pub struct FixedKeyAes {
 }
 
 static FIXED_KEY_AES: LazyLock<FixedKeyAes> = LazyLock::new(|| FixedKeyAes {
-    cipher: Aes128::new(&GenericArray::from(FIXED_KEY)),
+    cipher: Aes128::new(&FIXED_KEY.into()),
 });
 
 impl FixedKeyAes {
@@ -237,7 +238,7 @@ mod tests {
             .unwrap()
             .try_into()
             .unwrap();
-        let c = Aes128::new(&GenericArray::from(key));
+        let c = Aes128::new(&key.into());
         let mut pt = hex::decode("00112233445566778899aabbccddeeff").unwrap();
         c.encrypt_blocks(as_aes_blocks(&mut pt));
         assert_eq!(hex::encode(pt), "69c4e0d86a7b0430d8cdb78070b4c55a");
