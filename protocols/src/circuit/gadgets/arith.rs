@@ -119,11 +119,12 @@ impl Builder {
     ///
     /// - [`Variant::Size`]: schoolbook: the `ℓ(ℓ+1)/2` partial products `a_i ∧ b_j`
     ///   with `i + j < ℓ`, accumulated row by row with ripple-carry adders of
-    ///   shrinking width.
+    ///   shrinking width: `ℓ(ℓ+1)/2 + (ℓ−1)(ℓ−2)/2` ANDs.
     /// - [`Variant::Depth`]: the same partial products reduced to two rows by a
     ///   Dadda tree of one-AND full and half adders (Dadda, "Some schemes for
     ///   parallel multipliers", 1965, refining Wallace's tree, IEEE TEC 1964), then
-    ///   the Sklansky parallel-prefix adder: AND depth `O(log ℓ)`.
+    ///   the Sklansky parallel-prefix adder: AND depth `O(log ℓ)`, at most
+    ///   `2⌈log₂ ℓ⌉ + 4` for ℓ ≤ 64 (checked by the tests).
     ///
     /// # Panics
     /// If the words are empty or differ in width.
