@@ -71,6 +71,7 @@ type SplitLines<'a> = std::slice::Split<'a, u8, fn(&u8) -> bool>;
 /// Non-blank lines with their 1-based numbers, split into tokens.
 struct Lines<'a> {
     iter: std::iter::Enumerate<SplitLines<'a>>,
+    /// The number of the last non-blank line returned (0 before the first).
     last: usize,
 }
 
@@ -85,16 +86,21 @@ impl<'a> Lines<'a> {
 
     fn next_nonblank(&mut self) -> Option<(usize, Vec<&'a [u8]>)> {
         for (i, line) in self.iter.by_ref() {
-            self.last = i + 1;
             let toks: Vec<&[u8]> = line
                 .split(|b| b.is_ascii_whitespace())
                 .filter(|t| !t.is_empty())
                 .collect();
             if !toks.is_empty() {
+                self.last = i + 1;
                 return Some((i + 1, toks));
             }
         }
         None
+    }
+
+    /// Where a truncated file is reported: the line after the last non-blank one.
+    fn eof_line(&self) -> usize {
+        self.last + 1
     }
 
     /// The header line `what`: a count followed by that many widths, each at least 1,
@@ -102,7 +108,7 @@ impl<'a> Lines<'a> {
     fn widths(&mut self, what: &str, max: usize) -> Result<(usize, Vec<usize>)> {
         let (ln, t) = self
             .next_nonblank()
-            .ok_or_else(|| err(self.last + 1, format!("file ends before the {what} line")))?;
+            .ok_or_else(|| err(self.eof_line(), format!("file ends before the {what} line")))?;
         let count = num(t[0], ln, &format!("the number of {what} values"))?;
         if t.len() - 1 != count {
             return Err(err(
@@ -313,7 +319,7 @@ pub fn read_with_limits(text: &[u8], limits: BristolLimits) -> Result<Circuit> {
     }
     if read_gates < ngates {
         return Err(err(
-            lines.last,
+            lines.eof_line(),
             format!("file ends after {read_gates} of the {ngates} gates the header declares"),
         ));
     }

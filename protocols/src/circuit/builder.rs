@@ -211,3 +211,81 @@ impl Builder {
         Circuit::new(c.num_wires, c.input_widths, c.gates, c.outputs)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folding_adds_no_gates_for_trivial_identities() {
+        let mut b = Builder::new();
+        let x = b.input(2);
+        let (p, q) = (x[0], x[1]);
+        let zero = b.constant(false);
+        let one = b.constant(true);
+        assert_eq!(b.constant(false), zero, "constants are shared");
+        let before = b.num_gates();
+        assert_eq!(b.xor(p, zero), p);
+        assert_eq!(b.and(p, one), p);
+        assert_eq!(b.and(zero, q), zero);
+        assert_eq!(b.xor(p, p), zero);
+        assert_eq!(b.and(q, q), q);
+        assert_eq!(b.xor(one, one), zero);
+        assert_eq!(b.num_gates(), before);
+        let np = b.not(p);
+        assert_eq!(b.not(p), np, "a wire is inverted once");
+        assert_eq!(b.not(np), p);
+        assert_eq!(b.xor(p, one), np);
+        assert_eq!(b.xor(p, np), one);
+        assert_eq!(b.and(np, p), zero);
+        assert_eq!(b.not(one), zero);
+        assert_eq!(b.num_gates(), before + 1);
+        assert_eq!(b.constant_value(one), Some(true));
+        assert_eq!(b.constant_value(p), None);
+    }
+
+    #[test]
+    fn finish_drops_dead_gates_and_lays_out_outputs() {
+        let mut b = Builder::new();
+        let x = b.input(2);
+        let dead = b.and(x[0], x[1]);
+        let live = b.xor(x[0], x[1]);
+        let _also_dead = b.not(dead);
+        b.output(&[live, x[1]]);
+        assert_eq!(b.num_gates(), 3);
+        let c = b.finish().unwrap();
+        let cost = c.cost();
+        assert_eq!((cost.and_gates, cost.xor_gates, cost.inv_gates), (0, 1, 0));
+        assert_eq!(cost.copy_gates, 1, "the input wire in the output is copied");
+        assert!(c.is_bristol_layout());
+        for v in 0..4u64 {
+            assert_eq!(
+                c.eval_u64(&[&[v]]).unwrap(),
+                vec![vec![(v & 1) ^ (v >> 1) | (v >> 1) << 1]]
+            );
+        }
+    }
+
+    #[test]
+    fn inputs_declared_late_still_come_first() {
+        let mut b = Builder::new();
+        let x = b.input(1);
+        let one = b.constant(true);
+        let nx = b.xor(x[0], one);
+        let y = b.input(1);
+        let r = b.and(nx, y[0]);
+        b.output(&[r]);
+        let c = b.finish().unwrap();
+        assert_eq!(c.input_widths(), &[1, 1]);
+        let out = c.eval_u64(&[&[0, 0, 1, 1], &[0, 1, 0, 1]]).unwrap();
+        assert_eq!(out, vec![vec![0, 1, 0, 0]]);
+    }
+
+    #[test]
+    fn foreign_output_wire_is_an_error() {
+        let mut b = Builder::new();
+        b.input(1);
+        b.output(&[Wire(5)]);
+        assert!(matches!(b.finish(), Err(Error::InvalidCircuit(_))));
+    }
+}

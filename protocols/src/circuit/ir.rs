@@ -546,3 +546,95 @@ pub(crate) fn relayout(
         outputs: new_outputs,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn and(a: u32, b: u32, out: u32) -> Gate {
+        Gate::And {
+            a: Wire(a),
+            b: Wire(b),
+            out: Wire(out),
+        }
+    }
+
+    fn invalid(r: Result<Circuit>) -> String {
+        match r {
+            Err(Error::InvalidCircuit(s)) => s,
+            other => panic!("expected InvalidCircuit, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn validation_names_the_problem() {
+        let ok = Circuit::new(3, vec![2], vec![and(0, 1, 2)], vec![vec![Wire(2)]]).unwrap();
+        assert_eq!(ok.input_range(0), 0..2);
+        assert!(ok.is_bristol_layout());
+
+        let e = invalid(Circuit::new(4, vec![2], vec![and(0, 1, 2)], vec![]));
+        assert!(e.contains("declares 4 wires"), "{e}");
+        let e = invalid(Circuit::new(3, vec![2, 0], vec![and(0, 1, 2)], vec![]));
+        assert!(e.contains("width 0"), "{e}");
+        let e = invalid(Circuit::new(3, vec![2], vec![and(0, 5, 2)], vec![]));
+        assert!(e.starts_with("gate 0") && e.contains("out of range"), "{e}");
+        let e = invalid(Circuit::new(3, vec![2], vec![and(0, 2, 2)], vec![]));
+        assert!(e.contains("before any gate assigns it"), "{e}");
+        let e = invalid(Circuit::new(3, vec![2], vec![and(0, 1, 1)], vec![]));
+        assert!(e.contains("input wire"), "{e}");
+        let e = invalid(Circuit::new(
+            4,
+            vec![2],
+            vec![and(0, 1, 2), and(0, 1, 2)],
+            vec![],
+        ));
+        assert!(e.starts_with("gate 1") && e.contains("second time"), "{e}");
+        let e = invalid(Circuit::new(3, vec![2], vec![and(0, 1, 7)], vec![]));
+        assert!(e.contains("assigns wire 7, out of range"), "{e}");
+        let e = invalid(Circuit::new(3, vec![2], vec![and(0, 1, 2)], vec![vec![]]));
+        assert!(e.starts_with("output 0"), "{e}");
+        let e = invalid(Circuit::new(
+            3,
+            vec![2],
+            vec![and(0, 1, 2)],
+            vec![vec![Wire(3)]],
+        ));
+        assert!(
+            e.starts_with("output 0") && e.contains("out of range"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn relayout_moves_outputs_last_and_copies_inputs_and_repeats() {
+        // Outputs: the AND (wire 2), input 0, the AND again; gate 3 is an XOR after.
+        let gates = vec![
+            and(0, 1, 2),
+            Gate::Xor {
+                a: Wire(2),
+                b: Wire(0),
+                out: Wire(3),
+            },
+        ];
+        let c = Circuit::new(4, vec![1, 1], gates, vec![vec![Wire(2), Wire(0), Wire(2)]]).unwrap();
+        assert!(!c.is_bristol_layout());
+        let l = c.to_bristol_layout();
+        assert!(l.is_bristol_layout());
+        assert_eq!(l.num_wires(), 6);
+        assert_eq!(l.outputs(), &[vec![Wire(3), Wire(4), Wire(5)]]);
+        assert_eq!(
+            &l.gates()[2..],
+            &[
+                Gate::Copy {
+                    a: Wire(0),
+                    out: Wire(4)
+                },
+                Gate::Copy {
+                    a: Wire(3),
+                    out: Wire(5)
+                },
+            ]
+        );
+        assert_eq!(l.to_bristol_layout(), l);
+    }
+}

@@ -118,3 +118,49 @@ pub fn from_hex<S: AsRef<str>>(values: &[S], width: usize) -> Result<BitMatrix> 
 pub fn to_hex(m: &BitMatrix) -> Vec<String> {
     to_bytes(m).into_iter().map(hex::encode).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn u64_round_trip_and_width_checks() {
+        let v = [0, 1, u64::MAX, 0x8000_0000_0000_0000];
+        assert_eq!(to_u64(&from_u64(&v, 64).unwrap()).unwrap(), v);
+        assert_eq!(to_u64(&from_u64(&[5, 7], 3).unwrap()).unwrap(), vec![5, 7]);
+        assert!(matches!(from_u64(&[8], 3), Err(Error::InvalidValue(_))));
+        assert!(matches!(from_u64(&[0], 65), Err(Error::InvalidValue(_))));
+        assert!(matches!(
+            to_u64(&BitMatrix::zeros(65, 1)),
+            Err(Error::InvalidValue(_))
+        ));
+    }
+
+    #[test]
+    fn bytes_agree_with_u64_and_check_lengths() {
+        for width in [1usize, 7, 8, 12, 16, 63, 64] {
+            let v: u64 = 0x0123_4567_89ab_cdef & if width == 64 { !0 } else { (1 << width) - 1 };
+            let len = width.div_ceil(8);
+            let be = v.to_be_bytes()[8 - len..].to_vec();
+            assert_eq!(
+                from_bytes(&[&be], width).unwrap(),
+                from_u64(&[v], width).unwrap()
+            );
+            assert_eq!(to_bytes(&from_u64(&[v], width).unwrap()), vec![be]);
+        }
+        assert!(matches!(
+            from_bytes(&[[1u8, 2]], 8),
+            Err(Error::InvalidValue(_))
+        ));
+        assert!(matches!(
+            from_bytes(&[[0x10u8]], 4),
+            Err(Error::InvalidValue(_))
+        ));
+        assert!(matches!(from_hex(&["zz"], 8), Err(Error::InvalidValue(_))));
+        assert!(matches!(
+            from_hex(&["abc"], 12),
+            Err(Error::InvalidValue(_))
+        ));
+        assert_eq!(to_hex(&from_hex(&["0ABC"], 12).unwrap()), vec!["0abc"]);
+    }
+}
