@@ -66,7 +66,7 @@ fn eval(c: &Circuit, rows: &[Vec<u64>]) -> Vec<Vec<u64>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(40))]
+    #![proptest_config(ProptestConfig::with_cases(64))]
 
     #[test]
     fn add_sub((w, rows) in instances(2)) {

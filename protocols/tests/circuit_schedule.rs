@@ -155,7 +155,7 @@ fn arb_circuit() -> impl Strategy<Value = Circuit> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(128))]
+    #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
     fn random_circuit_schedules(c in arb_circuit()) {

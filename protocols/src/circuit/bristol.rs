@@ -31,8 +31,9 @@ pub struct BristolLimits {
 }
 
 impl Default for BristolLimits {
-    /// 2^26 wires and gates: 400 times the SHA-256 circuit, and at most a few
-    /// hundred MB of evaluation state for one instance.
+    /// 2^26 wires and gates, about 490 times the SHA-256 circuit. Reading then
+    /// allocates at most 8 MiB before the gates themselves; evaluating such a circuit
+    /// takes 8 bytes a wire for every 64 instances.
     fn default() -> Self {
         BristolLimits {
             max_wires: 1 << 26,

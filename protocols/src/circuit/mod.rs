@@ -1,25 +1,9 @@
-//! Boolean circuits: one description, several interpreters (STYLE.md #7).
-//!
-//! - [`Circuit`] — the IR: gates ([`Gate`]: XOR, AND, INV, copy, constant) over
-//!   `u32` [`Wire`] ids, input values with bit widths (which party owns which input
-//!   is decided at run time, not here), outputs as lists of wires. Validated on
-//!   construction.
-//! - [`Schedule`] — levelisation by AND depth: all ANDs of equal depth in one
-//!   [`Layer`], with the free gates between layers. GMW runs one round per layer
-//!   over a whole batch; Yao can take the gates in any of these orders.
-//! - Interpreters: the bit-sliced plaintext evaluator ([`Circuit::eval`] and the
-//!   [`values`] encodings; the test oracle), the cost counter ([`Circuit::cost`]),
-//!   and, in their own modules, GMW and Yao.
-//! - [`bristol`] — Bristol Fashion reader and writer; the bundled reference circuits
-//!   (AES-128, SHA-256) live in `protocols/circuits/`.
-//! - [`Builder`] and the gadget library ([`gadgets`]): adders, comparators,
-//!   equality, mux, max, ReLU, multiplication, max-pooling and argmax, each in a
-//!   size- and a depth-optimised [`Variant`] where the two differ.
-//!
-//! Bit order everywhere: a word is a list of wires with the least significant bit
-//! first; wide values as bytes are big-endian (see [`values`]).
+//! Boolean circuits: the IR ([`Circuit`]), its AND-depth [`Schedule`], the
+//! plaintext and cost interpreters, the [`bristol`] reader and writer, and the
+//! [`Builder`] with its [`gadgets`].
 //!
 //! Circuits are public: nothing here is secret, so everything may print.
+//!
 #![doc = include_str!("README.md")]
 
 pub mod bristol;

@@ -54,8 +54,7 @@ impl Builder {
                 .chunks(2)
                 .map(|c| match *c {
                     [x, y] => self.and(x, y),
-                    [x] => x,
-                    _ => unreachable!("chunks(2) yields one or two wires"),
+                    _ => c[0],
                 })
                 .collect();
         }
@@ -113,8 +112,7 @@ impl Builder {
             for pair in level.chunks(2) {
                 match pair {
                     [x, y] => next.push(self.max_signed(x, y, variant)),
-                    [x] => next.push(x.clone()),
-                    _ => unreachable!("chunks(2) yields one or two words"),
+                    _ => next.push(pair[0].clone()),
                 }
             }
             level = next;
@@ -155,8 +153,7 @@ impl Builder {
                         let i = self.mux(take_right, ri, li);
                         next.push((i, v));
                     }
-                    [single] => next.push(single.clone()),
-                    _ => unreachable!("chunks(2) yields one or two candidates"),
+                    _ => next.push(pair[0].clone()),
                 }
             }
             level = next;
