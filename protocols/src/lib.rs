@@ -7,6 +7,7 @@
 //! only offline and does not collude with either party.
 #![deny(missing_docs)]
 
+pub mod circuit;
 pub mod error;
 
 pub use error::{Error, Result};
