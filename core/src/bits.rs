@@ -124,10 +124,10 @@ impl BitVec {
     /// Zeroes the bits past `len` in the last word.
     pub fn clear_tail(&mut self) {
         let r = self.len % 64;
-        if r != 0 {
-            if let Some(last) = self.words.last_mut() {
-                *last &= (1u64 << r) - 1;
-            }
+        if r != 0
+            && let Some(last) = self.words.last_mut()
+        {
+            *last &= (1u64 << r) - 1;
         }
     }
 

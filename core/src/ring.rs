@@ -107,7 +107,7 @@ pub trait Ring:
     /// # Errors
     /// [`Error::Malformed`] if the length is not a multiple of ℓ/8.
     fn decode_slice(bytes: &[u8]) -> Result<Vec<Self>> {
-        if bytes.len() % Self::BYTES != 0 {
+        if !bytes.len().is_multiple_of(Self::BYTES) {
             return Err(Error::Malformed {
                 expected: Self::NAME,
                 reason: format!(

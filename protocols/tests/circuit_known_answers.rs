@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use aes::Aes128;
-use aes::cipher::{BlockEncrypt, KeyInit, generic_array::GenericArray};
+use aes::cipher::{BlockCipherEncrypt, KeyInit};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use sha2::{Digest, Sha256};
 use tessera_protocols::circuit::{Circuit, bristol, values};
@@ -55,8 +55,8 @@ fn aes_128_batch_matches_reference_and_known_answer() {
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].len(), n);
     for j in 0..n {
-        let mut block = GenericArray::from(pts[j]);
-        Aes128::new(&GenericArray::from(keys[j])).encrypt_block(&mut block);
+        let mut block = aes::Block::from(pts[j]);
+        Aes128::new(&keys[j].into()).encrypt_block(&mut block);
         assert_eq!(out[0][j], block.to_vec(), "instance {j}");
     }
     assert_eq!(hex::encode(&out[0][70]), AES_CT);

@@ -87,7 +87,7 @@ impl Circuit {
             }
         }
         // INV and constants set bits past `n` in the last word; clear them on output.
-        let tail = if n % 64 == 0 {
+        let tail = if n.is_multiple_of(64) {
             !0
         } else {
             (1u64 << (n % 64)) - 1

@@ -25,12 +25,12 @@ pub fn from_u64(values: &[u64], width: usize) -> Result<BitMatrix> {
             "a {width}-bit value does not fit a u64; use bytes or hex"
         )));
     }
-    if width < 64 {
-        if let Some((j, v)) = values.iter().enumerate().find(|(_, v)| **v >> width != 0) {
-            return Err(Error::InvalidValue(format!(
-                "value {j} ({v:#x}) does not fit in {width} bits"
-            )));
-        }
+    if width < 64
+        && let Some((j, v)) = values.iter().enumerate().find(|(_, v)| **v >> width != 0)
+    {
+        return Err(Error::InvalidValue(format!(
+            "value {j} ({v:#x}) does not fit in {width} bits"
+        )));
     }
     Ok(BitMatrix::from_values(values, width))
 }
@@ -65,7 +65,7 @@ pub fn from_bytes<B: AsRef<[u8]>>(values: &[B], width: usize) -> Result<BitMatri
                 v.len()
             )));
         }
-        if width % 8 != 0 && v[0] >> (width % 8) != 0 {
+        if !width.is_multiple_of(8) && v[0] >> (width % 8) != 0 {
             return Err(Error::InvalidValue(format!(
                 "value {j} sets bits above bit {}",
                 width - 1
