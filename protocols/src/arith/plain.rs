@@ -1,0 +1,219 @@
+//! Layers with a plaintext weight held by party 0 (the model owner): `Y = f(X, W)` for
+//! a shared activation `X` and a bilinear `f` (matmul, conv2d, element-wise), with
+//! online traffic proportional to `X` only.
+//!
+//! # Construction
+//! - **Once per model** (set-up phase): the dealer gives party 0 a uniform mask `U`
+//!   shaped like `W` (from party 0's seed, so it costs no dealer traffic); party 0 sends
+//!   `W − U` to party 1.
+//! - **Per inference** (offline): the dealer gives party 1 a uniform `V` shaped like
+//!   `X`, and shares `Z_0 + Z_1 = f(V, U)` (party 0's `Z_0` from its seed; party 1
+//!   receives `Z_1` as a correction, `|Y|` elements).
+//! - **Online**: party 1 sends `X_1 − V` (one message, `|X|` elements, one round);
+//!   party 0 sends nothing. Then
+//!   - party 0: `Y_0 = f(X_0 + (X_1 − V), W) + Z_0`,
+//!   - party 1: `Y_1 = f(V, W − U) + Z_1`.
+//!
+//! Correctness, by bilinearity: `Y_0 + Y_1 = f(X − V, W) + f(V, W) − f(V, U) + f(V, U)
+//! = f(X, W)`.
+//!
+//! # Security (semi-honest parties, non-colluding dealer)
+//! - Party 1 sees `W − U` once, `V`, `Z_1` per inference, and nothing online. `U` is
+//!   uniform and known only to party 0 and the dealer, so `W − U` is uniform; each
+//!   `Z_1 = f(V, U) − Z_0` is masked by a fresh uniform `Z_0`. Reusing `U` across
+//!   inferences is safe because `W − U` is only ever sent once and `U` reaches party 1
+//!   in no other form.
+//! - Party 0 sees `U`, `Z_0` (uniform, from its seed) and `X_1 − V` per inference;
+//!   `V` is fresh, uniform and known only to party 1 and the dealer, so `X_1 − V` is a
+//!   one-time pad of party 1's share.
+//! - The dealer knows `U` and `V` but never sees `W − U` or `X_1 − V`; if it colluded
+//!   with party 1 it would learn `W` — excluded by the model.
+//!
+//! Online cost: `|X|·ℓ` bits from party 1 to party 0 and one round, against
+//! `(|X| + |W|)·ℓ` bits each way for a Beaver matrix triple.
+
+use ndarray::ArrayD;
+use tessera_core::Ring;
+
+use super::bilinear::{Bilinear, BilinearOp};
+use super::{AShare, array_from, flat};
+use crate::preprocessing::{PlainWeightShare, WeightMaskShare};
+use crate::{Error, Result};
+
+/// A party's side of a plaintext weight after set-up: party 0 holds `W`, party 1
+/// holds `W − U`. Neither prints.
+pub struct PlainWeights<R: Ring> {
+    mask: usize,
+    shape: Vec<usize>,
+    side: Side<R>,
+}
+
+enum Side<R: Ring> {
+    Owner(ArrayD<R>),
+    Peer(ArrayD<R>),
+}
+
+impl<R: Ring> std::fmt::Debug for PlainWeights<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let side = match self.side {
+            Side::Owner(_) => "owner",
+            Side::Peer(_) => "peer",
+        };
+        write!(
+            f,
+            "PlainWeights(mask #{}, {:?}, {side})",
+            self.mask, self.shape
+        )
+    }
+}
+
+impl<R: Ring> PlainWeights<R> {
+    /// The mask index this weight was set up with.
+    pub fn mask(&self) -> usize {
+        self.mask
+    }
+
+    /// The weight's shape.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+}
+
+/// Set-up, party 0: `W − U` to send, and the owner's handle.
+///
+/// # Errors
+/// [`Error::Shape`] if `W` and `U` differ in shape, [`Error::Protocol`] if the mask
+/// share is party 1's.
+pub fn setup_owner<R: Ring>(
+    mask_id: usize,
+    w: ArrayD<R>,
+    mask: WeightMaskShare<R>,
+) -> Result<(PlainWeights<R>, Vec<R>)> {
+    let u = mask.mask.ok_or_else(|| Error::Protocol {
+        step: "plaintext-weight set-up",
+        detail: "party 0 holds no weight mask".into(),
+    })?;
+    if u.shape() != w.shape() {
+        return Err(Error::shape(
+            "plaintext-weight set-up",
+            format!("weight {:?}, mask {:?}", w.shape(), u.shape()),
+        ));
+    }
+    let (wf, uf) = (flat(&w), flat(&u));
+    let msg = wf.iter().zip(uf.iter()).map(|(&w, &u)| w - u).collect();
+    Ok((
+        PlainWeights {
+            mask: mask_id,
+            shape: w.shape().to_vec(),
+            side: Side::Owner(w),
+        },
+        msg,
+    ))
+}
+
+/// Set-up, party 1: the handle from party 0's `W − U`.
+///
+/// # Errors
+/// [`Error::Protocol`] if the message does not fit `shape`.
+pub fn setup_peer<R: Ring>(
+    mask_id: usize,
+    shape: &[usize],
+    w_minus_u: Vec<R>,
+) -> Result<PlainWeights<R>> {
+    let n: usize = shape.iter().product();
+    if w_minus_u.len() != n {
+        return Err(Error::Protocol {
+            step: "plaintext-weight set-up",
+            detail: format!(
+                "{} elements for a weight of shape {shape:?}",
+                w_minus_u.len()
+            ),
+        });
+    }
+    Ok(PlainWeights {
+        mask: mask_id,
+        shape: shape.to_vec(),
+        side: Side::Peer(array_from(shape, w_minus_u)?),
+    })
+}
+
+fn check_material<R: Ring>(
+    op: BilinearOp,
+    w: &PlainWeights<R>,
+    x: &AShare<R>,
+    m: &PlainWeightShare<R>,
+) -> Result<()> {
+    op.output_shape(x.shape(), &w.shape)?;
+    if m.op != op || m.mask != w.mask {
+        return Err(Error::WrongCorrelation {
+            expected: format!("plaintext-weight material for {op} with mask #{}", w.mask),
+            found: format!("{m:?}"),
+        });
+    }
+    Ok(())
+}
+
+/// Online, party 1: the message `X_1 − V` and party 1's output share
+/// `f(V, W − U) + Z_1` (party 1 needs nothing from party 0).
+///
+/// # Errors
+/// [`Error::Shape`] / [`Error::WrongCorrelation`] if the operands or material do not
+/// fit; [`Error::Protocol`] if called with party 0's handle.
+pub fn layer_peer<R: Ring>(
+    op: BilinearOp,
+    w: &PlainWeights<R>,
+    x1: &AShare<R>,
+    m: PlainWeightShare<R>,
+) -> Result<(AShare<R>, Vec<R>)> {
+    check_material(op, w, x1, &m)?;
+    let (Side::Peer(wu), Some(v)) = (&w.side, &m.v) else {
+        return Err(Error::Protocol {
+            step: "plaintext-weight layer",
+            detail: "party 1's step needs party 1's weight handle and material".into(),
+        });
+    };
+    if v.shape() != x1.shape() {
+        return Err(Error::shape(
+            "plaintext-weight layer",
+            format!("activation {:?}, material for {:?}", x1.shape(), v.shape()),
+        ));
+    }
+    let (xf, vf) = (flat(x1.array()), flat(v));
+    let msg: Vec<R> = xf.iter().zip(vf.iter()).map(|(&x, &v)| x - v).collect();
+    let mut y = m.z;
+    op.accumulate(v.view(), wu.view(), &mut y)?;
+    Ok((AShare::from_array(y), msg))
+}
+
+/// Online, party 0: its output share `f(X_0 + (X_1 − V), W) + Z_0` from party 1's
+/// message.
+///
+/// # Errors
+/// As [`layer_peer`]; [`Error::Protocol`] if the message has the wrong length.
+pub fn layer_owner<R: Ring>(
+    op: BilinearOp,
+    w: &PlainWeights<R>,
+    x0: &AShare<R>,
+    m: PlainWeightShare<R>,
+    peer: Vec<R>,
+) -> Result<AShare<R>> {
+    check_material(op, w, x0, &m)?;
+    let Side::Owner(wt) = &w.side else {
+        return Err(Error::Protocol {
+            step: "plaintext-weight layer",
+            detail: "party 0's step needs the owner's weight handle".into(),
+        });
+    };
+    if peer.len() != x0.len() {
+        return Err(Error::Protocol {
+            step: "plaintext-weight layer",
+            detail: format!("{} elements, expected {}", peer.len(), x0.len()),
+        });
+    }
+    let xf = flat(x0.array());
+    let masked: Vec<R> = xf.iter().zip(&peer).map(|(&a, &b)| a + b).collect();
+    let masked = array_from(x0.shape(), masked)?;
+    let mut y = m.z;
+    op.accumulate(masked.view(), wt.view(), &mut y)?;
+    Ok(AShare::from_array(y))
+}
