@@ -83,7 +83,7 @@ fn parse_bandwidth(s: &str) -> Result<u64> {
         .parse()
         .map_err(|_| bad(format!("`{s}` is not a number of bits per second")))?;
     let bps = v * mult;
-    if !bps.is_finite() || bps < 1.0 || bps > 1e15 {
+    if !bps.is_finite() || !(1.0..=1e15).contains(&bps) {
         return Err(bad(format!("`{s}` is outside 1 bit/s ..= 1 Pbit/s")));
     }
     Ok(bps as u64)
