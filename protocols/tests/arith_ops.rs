@@ -380,3 +380,39 @@ fn shares_do_not_print() {
     assert!(!shown.contains("123456789"), "{shown}");
     assert!(shown.contains("[2]"));
 }
+
+#[test]
+fn one_failing_party_fails_the_run() {
+    // Party 0 fails at once; party 1 waits for a message that never comes. The run
+    // must return party 0's error, not hang or succeed.
+    let r = block(harness::run::<Z64, _, _>(
+        &HarnessOptions::default(),
+        &Demand::new(),
+        async |_| -> tessera_protocols::Result<()> {
+            Err(tessera_protocols::Error::InvalidArgument {
+                op: "test",
+                detail: "party 0 gives up".into(),
+            })
+        },
+        async |p| p.receive_input(&[3]).await.map(|_| ()),
+    ));
+    assert!(r.unwrap_err().to_string().contains("party 0 gives up"));
+}
+
+#[test]
+fn a_hung_run_times_out() {
+    let opts = HarnessOptions {
+        timeout: std::time::Duration::from_millis(300),
+        ..HarnessOptions::default()
+    };
+    let r = block(harness::run::<Z64, _, _>(
+        &opts,
+        &Demand::new(),
+        async |p| p.receive_input(&[1]).await.map(|_| ()),
+        async |p| p.receive_input(&[1]).await.map(|_| ()),
+    ));
+    assert!(
+        matches!(r, Err(tessera_protocols::Error::Timeout(_))),
+        "{r:?}"
+    );
+}

@@ -23,14 +23,17 @@ use super::{AShare, array_from, flat};
 use crate::preprocessing::{BeaverTriple, SquarePair};
 use crate::{Error, Result};
 
-/// What a party keeps between opening and closing a Beaver multiplication.
-pub struct BeaverState<R: Ring> {
+/// What a party keeps between opening and closing a Beaver multiplication: its
+/// correlation and a borrow of its operands (its own `ε_i`, `δ_i` are recomputed from
+/// them rather than copied).
+pub struct BeaverState<'a, R: Ring> {
     party: usize,
     triple: BeaverTriple<R>,
-    mine: Vec<R>,
+    x: &'a AShare<R>,
+    y: &'a AShare<R>,
 }
 
-impl<R: Ring> std::fmt::Debug for BeaverState<R> {
+impl<R: Ring> std::fmt::Debug for BeaverState<'_, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "BeaverState({:?})", self.triple)
     }
@@ -51,18 +54,31 @@ fn diff_into<R: Ring>(x: &ArrayD<R>, a: &ArrayD<R>, out: &mut Vec<R>) {
     out.extend(x.iter().zip(a.iter()).map(|(&x, &a)| x - a));
 }
 
+/// `mine − mask + peer`: an opened value from our operand, our mask share and the
+/// peer's message.
+fn opened<R: Ring>(x: &ArrayD<R>, mask: &ArrayD<R>, peer: &[R]) -> Result<ArrayD<R>> {
+    let (xf, mf) = (flat(x), flat(mask));
+    let v = xf
+        .iter()
+        .zip(mf.iter())
+        .zip(peer)
+        .map(|((&x, &m), &p)| x - m + p)
+        .collect();
+    array_from(x.shape(), v)
+}
+
 /// Step 1: the message `ε_i ‖ δ_i` to send, and the state to keep.
 ///
 /// # Errors
 /// [`Error::Shape`] if `x`, `y` or the triple do not fit `op`, or
 /// [`Error::WrongCorrelation`] if the triple was made for another map.
-pub fn beaver_open<R: Ring>(
+pub fn beaver_open<'a, R: Ring>(
     party: usize,
     op: BilinearOp,
-    x: &AShare<R>,
-    y: &AShare<R>,
+    x: &'a AShare<R>,
+    y: &'a AShare<R>,
     triple: BeaverTriple<R>,
-) -> Result<(BeaverState<R>, Vec<R>)> {
+) -> Result<(BeaverState<'a, R>, Vec<R>)> {
     op.output_shape(x.shape(), y.shape())?;
     if triple.op != op {
         return Err(Error::WrongCorrelation {
@@ -79,7 +95,8 @@ pub fn beaver_open<R: Ring>(
         BeaverState {
             party,
             triple,
-            mine: msg.clone(),
+            x,
+            y,
         },
         msg,
     ))
@@ -87,30 +104,52 @@ pub fn beaver_open<R: Ring>(
 
 /// Step 2: this party's share of `op(X, Y)` from the peer's `ε ‖ δ`.
 ///
+/// The element-wise map runs the same formula fused into one pass over contiguous
+/// tensors (no intermediate `ε`, `δ` tensors); every other map evaluates it through
+/// [`Bilinear::accumulate`].
+///
 /// # Errors
 /// [`Error::Protocol`] if the peer's message has the wrong length.
-pub fn beaver_close<R: Ring>(state: BeaverState<R>, peer: &[R]) -> Result<AShare<R>> {
+pub fn beaver_close<R: Ring>(state: BeaverState<'_, R>, peer: &[R]) -> Result<AShare<R>> {
     let BeaverState {
         party,
         triple,
-        mine,
+        x,
+        y,
     } = state;
-    if peer.len() != mine.len() {
+    if peer.len() != x.len() + y.len() {
         return Err(Error::Protocol {
             step: "Beaver opening",
-            detail: format!("{} elements, expected {}", peer.len(), mine.len()),
+            detail: format!("{} elements, expected {}", peer.len(), x.len() + y.len()),
         });
     }
-    let opened: Vec<R> = mine.iter().zip(peer).map(|(&m, &p)| m + p).collect();
-    let (e, d) = opened.split_at(triple.a.len());
-    let eps = array_from(triple.a.shape(), e.to_vec())?;
-    let delta = array_from(triple.b.shape(), d.to_vec())?;
+    let (pe, pd) = peer.split_at(x.len());
     let BeaverTriple {
         op,
         a,
         mut b,
         mut c,
     } = triple;
+    if op == BilinearOp::Elementwise {
+        if let (Some(xs), Some(ys), Some(as_), Some(bs), Some(cs)) = (
+            x.array().as_slice(),
+            y.array().as_slice(),
+            a.as_slice(),
+            b.as_slice(),
+            c.as_slice_mut(),
+        ) {
+            let first = party == 0;
+            for i in 0..cs.len() {
+                let e = xs[i] - as_[i] + pe[i];
+                let d = ys[i] - bs[i] + pd[i];
+                let bb = if first { bs[i] + d } else { bs[i] };
+                cs[i] += e * bb + as_[i] * d;
+            }
+            return Ok(AShare::from_array(c));
+        }
+    }
+    let eps = opened(x.array(), &a, pe)?;
+    let delta = opened(y.array(), &b, pd)?;
     if party == 0 {
         b += &delta;
     }
@@ -120,13 +159,13 @@ pub fn beaver_close<R: Ring>(state: BeaverState<R>, peer: &[R]) -> Result<AShare
 }
 
 /// What a party keeps between opening and closing a squaring.
-pub struct SquareState<R: Ring> {
+pub struct SquareState<'a, R: Ring> {
     party: usize,
     pair: SquarePair<R>,
-    mine: Vec<R>,
+    x: &'a AShare<R>,
 }
 
-impl<R: Ring> std::fmt::Debug for SquareState<R> {
+impl<R: Ring> std::fmt::Debug for SquareState<'_, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "SquareState({:?})", self.pair)
     }
@@ -136,44 +175,37 @@ impl<R: Ring> std::fmt::Debug for SquareState<R> {
 ///
 /// # Errors
 /// [`Error::Shape`] if `x` does not fit the pair.
-pub fn square_open<R: Ring>(
+pub fn square_open<'a, R: Ring>(
     party: usize,
-    x: &AShare<R>,
+    x: &'a AShare<R>,
     pair: SquarePair<R>,
-) -> Result<(SquareState<R>, Vec<R>)> {
+) -> Result<(SquareState<'a, R>, Vec<R>)> {
     check_shape("square", "operand", x.shape(), pair.a.shape())?;
     let mut msg = Vec::with_capacity(x.len());
     diff_into(x.array(), &pair.a, &mut msg);
-    Ok((
-        SquareState {
-            party,
-            pair,
-            mine: msg.clone(),
-        },
-        msg,
-    ))
+    Ok((SquareState { party, pair, x }, msg))
 }
 
 /// Step 2 of squaring: this party's share of `X ⊙ X`.
 ///
 /// # Errors
 /// [`Error::Protocol`] if the peer's message has the wrong length.
-pub fn square_close<R: Ring>(state: SquareState<R>, peer: &[R]) -> Result<AShare<R>> {
-    let SquareState { party, pair, mine } = state;
-    if peer.len() != mine.len() {
+pub fn square_close<R: Ring>(state: SquareState<'_, R>, peer: &[R]) -> Result<AShare<R>> {
+    let SquareState { party, pair, x } = state;
+    if peer.len() != x.len() {
         return Err(Error::Protocol {
             step: "square opening",
-            detail: format!("{} elements, expected {}", peer.len(), mine.len()),
+            detail: format!("{} elements, expected {}", peer.len(), x.len()),
         });
     }
     let two = R::one() + R::one();
-    let (a, c) = (flat(&pair.a), flat(&pair.c));
-    let z: Vec<R> = mine
+    let (xs, a, c) = (flat(x.array()), flat(&pair.a), flat(&pair.c));
+    let z: Vec<R> = xs
         .iter()
         .zip(peer)
         .zip(a.iter().zip(c.iter()))
-        .map(|((&m, &p), (&a, &c))| {
-            let e = m + p;
+        .map(|((&x, &p), (&a, &c))| {
+            let e = x - a + p;
             let z = c + two * e * a;
             if party == 0 { z + e * e } else { z }
         })

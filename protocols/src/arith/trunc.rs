@@ -76,14 +76,28 @@ fn check_f<R: Ring>(f: u32) -> Result<()> {
     Ok(())
 }
 
-/// What a party keeps between opening and closing a dealer truncation.
-pub struct TruncState<R: Ring> {
-    party: usize,
-    pair: TruncPair<R>,
-    mine: Vec<R>,
+/// This party's `x'_i + r_i`.
+fn masked<R: Ring>(party: usize, x: &AShare<R>, r: &ArrayD<R>) -> Vec<R> {
+    let offset = if party == 0 {
+        pow2::<R>(R::BITS - 2)
+    } else {
+        R::zero()
+    };
+    let (xs, rs) = (flat(x.array()), flat(r));
+    xs.iter()
+        .zip(rs.iter())
+        .map(|(&x, &r)| x + offset + r)
+        .collect()
 }
 
-impl<R: Ring> std::fmt::Debug for TruncState<R> {
+/// What a party keeps between opening and closing a dealer truncation.
+pub struct TruncState<'a, R: Ring> {
+    party: usize,
+    pair: TruncPair<R>,
+    x: &'a AShare<R>,
+}
+
+impl<R: Ring> std::fmt::Debug for TruncState<'_, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "TruncState({:?})", self.pair)
     }
@@ -94,11 +108,11 @@ impl<R: Ring> std::fmt::Debug for TruncState<R> {
 /// # Errors
 /// [`Error::Shape`] if `x` does not fit the pair; [`Error::InvalidArgument`] for a
 /// bad `f`.
-pub fn trunc_open<R: Ring>(
+pub fn trunc_open<'a, R: Ring>(
     party: usize,
-    x: &AShare<R>,
+    x: &'a AShare<R>,
     pair: TruncPair<R>,
-) -> Result<(TruncState<R>, Vec<R>)> {
+) -> Result<(TruncState<'a, R>, Vec<R>)> {
     check_f::<R>(pair.frac_bits)?;
     if x.shape() != pair.r.shape() {
         return Err(Error::shape(
@@ -110,33 +124,17 @@ pub fn trunc_open<R: Ring>(
             ),
         ));
     }
-    let offset = if party == 0 {
-        pow2::<R>(R::BITS - 2)
-    } else {
-        R::zero()
-    };
-    let (xs, rs) = (flat(x.array()), flat(&pair.r));
-    let msg: Vec<R> = xs
-        .iter()
-        .zip(rs.iter())
-        .map(|(&x, &r)| x + offset + r)
-        .collect();
-    Ok((
-        TruncState {
-            party,
-            pair,
-            mine: msg.clone(),
-        },
-        msg,
-    ))
+    let msg = masked(party, x, &pair.r);
+    Ok((TruncState { party, pair, x }, msg))
 }
 
 /// Step 2 of dealer truncation: this party's share of `⌊x / 2^f⌋ + e`.
 ///
 /// # Errors
 /// [`Error::Protocol`] if the peer's message has the wrong length.
-pub fn trunc_close<R: Ring>(state: TruncState<R>, peer: &[R]) -> Result<AShare<R>> {
-    let TruncState { party, pair, mine } = state;
+pub fn trunc_close<R: Ring>(state: TruncState<'_, R>, peer: &[R]) -> Result<AShare<R>> {
+    let TruncState { party, pair, x } = state;
+    let mine = masked(party, x, &pair.r);
     if peer.len() != mine.len() {
         return Err(Error::Protocol {
             step: "truncation opening",

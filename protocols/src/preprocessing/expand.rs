@@ -2,8 +2,9 @@
 //! derived from the two seeds.
 //!
 //! Party `i`'s material is read from one AES-CTR stream keyed by its seed, request by
-//! request in demand order, each request taking fixed-size bulk draws (listed per
-//! kind below). The dealer runs the *same* functions on both seeds, so the two sides
+//! request in demand order. Each component of a request (a tensor, a bit vector, a
+//! list of strings; listed per kind below) takes a 16-byte sub-seed from that stream
+//! and is expanded in one bulk draw from the sub-stream it keys. The dealer runs the *same* functions on both seeds, so the two sides
 //! agree by construction, and computes party 1's corrections from the result:
 //!
 //! | kind | party 0 draws (in order) | party 1 draws | party 1's correction |
@@ -30,17 +31,32 @@ use super::items::{
     TruncPair, WeightMaskShare,
 };
 use super::{Demand, Request};
-use crate::arith::bilinear::Bilinear;
+use crate::arith::bilinear::{Bilinear, BilinearOp};
 use crate::{Error, Result};
 
+/// A fresh PRG keyed by the next 16 bytes of `prg`: every component of a request is
+/// expanded from its own sub-stream, so the dealer can generate components in
+/// lockstep, chunk by chunk, without materialising them.
+fn sub_prg(prg: &mut Prg) -> Prg {
+    Prg::from_seed_block(prg.gen_seed())
+}
+
+fn rand_vec<R: Ring>(prg: &mut Prg, n: usize) -> Vec<R> {
+    R::random_vec(&mut sub_prg(prg), n)
+}
+
 fn rand_array<R: Ring>(prg: &mut Prg, shape: &[usize]) -> ArrayD<R> {
-    let v = R::random_vec(prg, shape.iter().product());
+    let v = rand_vec(prg, shape.iter().product());
     ArrayD::from_shape_vec(IxDyn(shape), v).unwrap_or_else(|_| unreachable_shape())
+}
+
+fn rand_bits(prg: &mut Prg, n: usize) -> BitVec {
+    BitVec::random(&mut sub_prg(prg), n)
 }
 
 #[cold]
 fn unreachable_shape<R: Ring>() -> ArrayD<R> {
-    // `random_vec` returns exactly the product of the shape's dimensions.
+    // `rand_vec` returns exactly the product of the shape's dimensions.
     ArrayD::from_elem(IxDyn(&[0]), R::zero())
 }
 
@@ -65,7 +81,7 @@ fn pod_vec<T: bytemuck::Pod>(bytes: &[u8]) -> Vec<T> {
 }
 
 fn rand_blocks(prg: &mut Prg, n: usize) -> Vec<Block> {
-    Block::random_vec(prg, n)
+    Block::random_vec(&mut sub_prg(prg), n)
 }
 
 /// The top bit and `⌊(r mod 2^(ℓ−1)) / 2^f⌋` of `r`.
@@ -121,9 +137,9 @@ fn p0_draw<R: Ring>(
             r_mid: rand_array(prg, shape),
         }),
         Request::AndTriples { bits } => Correlation::And(AndTriples {
-            a: BitVec::random(prg, *bits),
-            b: BitVec::random(prg, *bits),
-            c: BitVec::random(prg, *bits),
+            a: rand_bits(prg, *bits),
+            b: rand_bits(prg, *bits),
+            c: rand_bits(prg, *bits),
         }),
         Request::RandomOts { count, sender } => Correlation::Rot(if *sender == 0 {
             RandomOts::Sender {
@@ -132,13 +148,13 @@ fn p0_draw<R: Ring>(
             }
         } else {
             RandomOts::Receiver {
-                choices: BitVec::random(prg, *count),
+                choices: rand_bits(prg, *count),
                 chosen: rand_blocks(prg, *count),
             }
         }),
         Request::DaBits { count } => Correlation::DaBits(DaBits {
-            arith: R::random_vec(prg, *count),
-            boolean: BitVec::random(prg, *count),
+            arith: rand_vec(prg, *count),
+            boolean: rand_bits(prg, *count),
         }),
         Request::WeightMask { shape } => {
             let u = rand_array(prg, shape);
@@ -167,17 +183,15 @@ fn p1_draw<R: Ring>(req: &Request, prg: &mut Prg) -> P1Draw<R> {
         Request::Beaver { a, b, .. } => P1Draw::Beaver(rand_array(prg, a), rand_array(prg, b)),
         Request::Square { shape } => P1Draw::Square(rand_array(prg, shape)),
         Request::Trunc { shape, .. } => P1Draw::Trunc(rand_array(prg, shape)),
-        Request::AndTriples { bits } => {
-            P1Draw::And(BitVec::random(prg, *bits), BitVec::random(prg, *bits))
-        }
+        Request::AndTriples { bits } => P1Draw::And(rand_bits(prg, *bits), rand_bits(prg, *bits)),
         Request::RandomOts { count, sender } => {
             if *sender == 0 {
-                P1Draw::RotChoices(BitVec::random(prg, *count))
+                P1Draw::RotChoices(rand_bits(prg, *count))
             } else {
                 P1Draw::RotX(rand_blocks(prg, *count))
             }
         }
-        Request::DaBits { count } => P1Draw::DaBits(BitVec::random(prg, *count)),
+        Request::DaBits { count } => P1Draw::DaBits(rand_bits(prg, *count)),
         Request::WeightMask { .. } => P1Draw::None,
         Request::PlainWeight { act, .. } => P1Draw::V(rand_array(prg, act)),
     }
@@ -405,6 +419,42 @@ pub fn expand_party1<R: Ring>(
         .collect()
 }
 
+/// Elements per chunk of the dealer's streaming path.
+const CHUNK: usize = 4096;
+
+/// The dealer's streaming path for element-wise triples: the same sub-streams as
+/// [`p0_draw`]/[`p1_draw`] (`A0, B0, C0` from party 0's, `A1, B1` from party 1's),
+/// read in lockstep through small buffers, so the dealer's memory traffic is the
+/// output alone and generation is bound by the PRG.
+fn deal_elementwise<R: Ring>(n: usize, prg0: &mut Prg, prg1: &mut Prg, out: &mut Vec<u8>) {
+    let mut streams = [
+        sub_prg(prg0),
+        sub_prg(prg0),
+        sub_prg(prg0),
+        sub_prg(prg1),
+        sub_prg(prg1),
+    ];
+    let mut buf = [R::zero(); 5 * CHUNK];
+    let mut c1 = [R::zero(); CHUNK];
+    out.reserve(n * R::BYTES);
+    let mut done = 0;
+    while done < n {
+        let m = CHUNK.min(n - done);
+        for (s, b) in streams.iter_mut().zip(buf.chunks_exact_mut(CHUNK)) {
+            R::fill_random(s, &mut b[..m]);
+        }
+        let (a0, rest) = buf.split_at(CHUNK);
+        let (b0, rest) = rest.split_at(CHUNK);
+        let (c0, rest) = rest.split_at(CHUNK);
+        let (a1, b1) = rest.split_at(CHUNK);
+        for i in 0..m {
+            c1[i] = (a0[i] + a1[i]) * (b0[i] + b1[i]) - c0[i];
+        }
+        R::encode_slice(&c1[..m], out);
+        done += m;
+    }
+}
+
 /// The dealer's work: party 1's corrections for `demand` given both seeds (party 0
 /// needs nothing but its seed).
 ///
@@ -417,6 +467,15 @@ pub fn deal<R: Ring>(demand: &Demand, seed0: Block, seed1: Block) -> Result<Vec<
     let mut masks = Vec::new();
     let mut out = Vec::with_capacity(demand.correction_bytes::<R>());
     for r in demand.requests() {
+        if let Request::Beaver {
+            op: BilinearOp::Elementwise,
+            a,
+            ..
+        } = r
+        {
+            deal_elementwise::<R>(a.iter().product(), &mut prg0, &mut prg1, &mut out);
+            continue;
+        }
         let p0 = p0_draw::<R>(r, &mut prg0, &mut masks)?;
         let p1 = p1_draw::<R>(r, &mut prg1);
         correct(r, &p0, &p1, &masks, &mut out)?;

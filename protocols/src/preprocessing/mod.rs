@@ -13,8 +13,8 @@
 //!    [`Store::from_material`] expands.
 //! 3. **Take.** Online, operations take their correlations in demand order through
 //!    the [`Provider`] trait. Taking the wrong kind or shape is
-//!    [`Error::WrongCorrelation`](crate::Error::WrongCorrelation); taking past the
-//!    end is [`Error::Exhausted`](crate::Error::Exhausted). Every correlation is
+//!    [`Error::WrongCorrelation`]; taking past the
+//!    end is [`Error::Exhausted`]. Every correlation is
 //!    handed out once.
 //!
 //! A dealer-free provider (OT-based generation between the two parties) can be added
