@@ -15,8 +15,8 @@ use common::*;
 use ndarray::ArrayD;
 use proptest::prelude::*;
 use tessera_core::{FixedPoint, Ring, Z32, Z64};
+use tessera_protocols::arith::avg_pool_scale;
 use tessera_protocols::arith::trunc::trunc_local;
-use tessera_protocols::arith::{avg_pool_scale, bilinear::Bilinear};
 use tessera_protocols::harness::strategies::{fixed_tensor, int_tensor, shape};
 use tessera_protocols::{AShare, BilinearOp, Demand, TruncMode};
 
@@ -154,12 +154,15 @@ fn check_mul_fixed<R: Ring>(x: ArrayD<R>, y: ArrayD<R>, fp: FixedPoint, mode: Tr
 }
 
 fn check_matmul_fixed<R: Ring>(x: ArrayD<R>, w: ArrayD<R>, fp: FixedPoint) {
-    let out_shape = BilinearOp::MatMul
-        .output_shape(x.shape(), w.shape())
-        .unwrap();
     let mut d = Demand::new();
-    d.matmul(x.shape(), w.shape())
-        .trunc(fp.frac_bits, &out_shape);
+    d.bilinear_fixed(
+        BilinearOp::MatMul,
+        x.shape(),
+        w.shape(),
+        fp.frac_bits,
+        TruncMode::Dealer,
+    )
+    .unwrap();
     let run = block(binary::<R>(&d, &x, &w, async |p, a, b| {
         p.bilinear_fixed(BilinearOp::MatMul, a, b, fp, TruncMode::Dealer)
             .await
@@ -176,7 +179,8 @@ fn check_avg_pool<R: Ring>(x: ArrayD<R>, fp: FixedPoint, k: usize) {
     let zero = x.mapv(|_| R::zero());
     let s = AShare::from_array(x.clone()).sum_pool2d(k, k).unwrap();
     let mut d = Demand::new();
-    d.trunc(fp.frac_bits, s.shape());
+    d.avg_pool2d(x.shape(), k, k, fp.frac_bits, TruncMode::Dealer);
+    assert_eq!(d.requests().len(), 1);
     let run = block(binary::<R>(&d, &x, &zero, async |p, a, b| {
         p.avg_pool2d(&a.add(b)?, k, k, fp, TruncMode::Dealer).await
     }))

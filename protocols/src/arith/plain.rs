@@ -29,6 +29,14 @@
 //! - The dealer knows `U` and `V` but never sees `W − U` or `X_1 − V`; if it colluded
 //!   with party 1 it would learn `W` — excluded by the model.
 //!
+//! # Scope of "once per model"
+//! The mask is a request of the session's demand
+//! ([`Demand::weight_mask`](crate::preprocessing::Demand::weight_mask)), and every
+//! inference of the session ([`Demand::plain_weight`](crate::preprocessing::Demand::plain_weight))
+//! refers to it: `W − U` crosses the network once per session, however many
+//! inferences the session runs. A later session gets a fresh mask (the dealer keeps no
+//! state between sessions).
+//!
 //! Online cost: `|X|·ℓ` bits from party 1 to party 0 and one round, against
 //! `(|X| + |W|)·ℓ` bits each way for a Beaver matrix triple.
 

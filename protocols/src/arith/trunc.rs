@@ -1,6 +1,9 @@
 //! Truncation of shared fixed-point values: `[x] ↦ [⌊x / 2^f⌋ + e]` after a
 //! fixed-point product doubled the fractional bits.
 //!
+//! Security model: semi-honest parties and a non-colluding dealer (for the dealer
+//! mode); the opened `c` is uniform, and local truncation sends nothing.
+//!
 //! Throughout, `x` is the signed (two's-complement) value of the shared ring element.
 //!
 //! # Dealer-assisted truncation ([`TruncMode::Dealer`])
@@ -27,7 +30,7 @@
 //! bits each way per element; the dealer sends party 1 `2ℓ` bits per element.
 //!
 //! # Local truncation of SecureML ([`TruncMode::Local`])
-//! Mohassel and Zhang (S&P 2017, §4.1, Theorem 1): party 0 outputs `⌊x_0 / 2^f⌋` and
+//! Mohassel and Zhang (SecureML, S&P 2017, §4.1): party 0 outputs `⌊x_0 / 2^f⌋` and
 //! party 1 outputs `−⌊(−x_1 mod 2^ℓ) / 2^f⌋`, shifts of the unsigned representatives.
 //! No communication. Let `|x| < 2^k` and let `x_0` be uniform and independent of `x`
 //! (true of every share produced by this crate's protocols; not of a public constant

@@ -50,6 +50,7 @@ pub use store::{Provider, Store};
 use serde::{Deserialize, Serialize};
 use tessera_core::Ring;
 
+use crate::arith::TruncMode;
 use crate::arith::bilinear::{Bilinear, BilinearOp, Conv2dParams};
 use crate::{Error, Result};
 
@@ -320,6 +321,49 @@ impl Demand {
             frac_bits,
             shape: shape.to_vec(),
         })
+    }
+
+    /// What [`ArithParty::bilinear_fixed`](crate::arith::ArithParty::bilinear_fixed)
+    /// consumes: the Beaver triple, and in dealer mode the truncation pair of the
+    /// output.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if the shapes do not fit `op`.
+    pub fn bilinear_fixed(
+        &mut self,
+        op: BilinearOp,
+        a: &[usize],
+        b: &[usize],
+        frac_bits: u32,
+        mode: TruncMode,
+    ) -> Result<&mut Self> {
+        let out = op.output_shape(a, b)?;
+        self.beaver(op, a, b);
+        if mode == TruncMode::Dealer {
+            self.trunc(frac_bits, &out);
+        }
+        Ok(self)
+    }
+
+    /// What [`ArithParty::avg_pool2d`](crate::arith::ArithParty::avg_pool2d) consumes
+    /// for an `[N, C, H, W]` input (nothing in local mode).
+    pub fn avg_pool2d(
+        &mut self,
+        input: &[usize],
+        k: usize,
+        stride: usize,
+        frac_bits: u32,
+        mode: TruncMode,
+    ) -> &mut Self {
+        if let (&[n, c, h, w], TruncMode::Dealer) = (input, mode) {
+            if k > 0 && stride > 0 && k <= h && k <= w {
+                self.trunc(
+                    frac_bits,
+                    &[n, c, (h - k) / stride + 1, (w - k) / stride + 1],
+                );
+            }
+        }
+        self
     }
 
     /// `n` AND triples.
