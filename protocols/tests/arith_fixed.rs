@@ -197,7 +197,7 @@ fn check_avg_pool<R: Ring>(x: ArrayD<R>, fp: FixedPoint, k: usize) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(10))]
+    #![proptest_config(ProptestConfig::with_cases(32))]
 
     #[test]
     fn dealer_trunc_z64(x in shape(2, 6).prop_flat_map(|s| int_tensor::<Z64>(s, (1i64 << 62) - 1)), f in 1u32..=62) {

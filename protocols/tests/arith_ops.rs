@@ -242,7 +242,7 @@ macro_rules! ring_suite {
             use super::*;
 
             proptest! {
-                #![proptest_config(ProptestConfig::with_cases(8))]
+                #![proptest_config(ProptestConfig::with_cases(24))]
 
                 #[test]
                 fn local_ops((x, y) in same_shape_pair::<$R>(), c in ring::<$R>()) {

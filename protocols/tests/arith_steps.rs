@@ -26,7 +26,7 @@ fn split(x: &ArrayD<Z64>, r: &ArrayD<Z64>) -> [AShare<Z64>; 2] {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(16))]
+    #![proptest_config(ProptestConfig::with_cases(32))]
 
     #[test]
     fn beaver_matmul_steps(

@@ -145,7 +145,7 @@ fn check_relations<R: Ring>(demand: &Demand) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(12))]
+    #![proptest_config(ProptestConfig::with_cases(24))]
 
     #[test]
     fn relations_z64(seed in 0usize..10_000) {
