@@ -88,7 +88,8 @@ proptest! {
         let h1 = plain::setup_peer(mask, w.shape(), setup_msg).unwrap();
         let [x0, x1] = split(&x, &r);
         let m1 = s1.take_plain_weight(op, mask, x.shape(), w.shape()).unwrap();
-        let (y1, msg) = plain::layer_peer(op, &h1, &x1, m1).unwrap();
+        let (st1, msg) = plain::layer_peer_open(op, &h1, &x1, m1).unwrap();
+        let y1 = plain::layer_peer_close(st1).unwrap();
         prop_assert_eq!(msg.len(), x.len());
         let m0 = s0.take_plain_weight(op, mask, x.shape(), w.shape()).unwrap();
         let y0 = plain::layer_owner(op, &h0, &x0, m0, msg).unwrap();

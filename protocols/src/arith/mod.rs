@@ -610,9 +610,9 @@ impl<R: Ring> ArithParty<R> {
             let peer = self.ch.recv_ring::<R>(x.len()).await?;
             plain::layer_owner(op, w, x, m, peer)
         } else {
-            let (y, msg) = plain::layer_peer(op, w, x, m)?;
+            let (state, msg) = plain::layer_peer_open(op, w, x, m)?;
             self.ch.send_ring(msg).await?;
-            Ok(y)
+            plain::layer_peer_close(state)
         }
     }
 }

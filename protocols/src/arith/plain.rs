@@ -161,18 +161,31 @@ fn check_material<R: Ring>(
     Ok(())
 }
 
-/// Online, party 1: the message `X_1 − V` and party 1's output share
-/// `f(V, W − U) + Z_1` (party 1 needs nothing from party 0).
+/// What party 1 keeps between sending `X_1 − V` and computing its output.
+pub struct PeerLayerState<'a, R: Ring> {
+    op: BilinearOp,
+    w_minus_u: &'a ArrayD<R>,
+    m: PlainWeightShare<R>,
+}
+
+impl<R: Ring> std::fmt::Debug for PeerLayerState<'_, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PeerLayerState({:?})", self.m)
+    }
+}
+
+/// Online, party 1, step 1: the message `X_1 − V` (sent before party 1 computes
+/// anything else, so party 0 can start at once).
 ///
 /// # Errors
 /// [`Error::Shape`] / [`Error::WrongCorrelation`] if the operands or material do not
 /// fit; [`Error::Protocol`] if called with party 0's handle.
-pub fn layer_peer<R: Ring>(
+pub fn layer_peer_open<'a, R: Ring>(
     op: BilinearOp,
-    w: &PlainWeights<R>,
+    w: &'a PlainWeights<R>,
     x1: &AShare<R>,
     m: PlainWeightShare<R>,
-) -> Result<(AShare<R>, Vec<R>)> {
+) -> Result<(PeerLayerState<'a, R>, Vec<R>)> {
     check_material(op, w, x1, &m)?;
     let (Side::Peer(wu), Some(v)) = (&w.side, &m.v) else {
         return Err(Error::Protocol {
@@ -188,16 +201,37 @@ pub fn layer_peer<R: Ring>(
     }
     let (xf, vf) = (flat(x1.array()), flat(v));
     let msg: Vec<R> = xf.iter().zip(vf.iter()).map(|(&x, &v)| x - v).collect();
+    Ok((
+        PeerLayerState {
+            op,
+            w_minus_u: wu,
+            m,
+        },
+        msg,
+    ))
+}
+
+/// Online, party 1, step 2: its output share `f(V, W − U) + Z_1` (party 1 needs
+/// nothing from party 0).
+///
+/// # Errors
+/// [`Error::Shape`] if the material does not fit the weight.
+pub fn layer_peer_close<R: Ring>(state: PeerLayerState<'_, R>) -> Result<AShare<R>> {
+    let PeerLayerState { op, w_minus_u, m } = state;
+    let v = m.v.ok_or_else(|| Error::Protocol {
+        step: "plaintext-weight layer",
+        detail: "party 1's material has no V".into(),
+    })?;
     let mut y = m.z;
-    op.accumulate(v.view(), wu.view(), &mut y)?;
-    Ok((AShare::from_array(y), msg))
+    op.accumulate(v.view(), w_minus_u.view(), &mut y)?;
+    Ok(AShare::from_array(y))
 }
 
 /// Online, party 0: its output share `f(X_0 + (X_1 − V), W) + Z_0` from party 1's
 /// message.
 ///
 /// # Errors
-/// As [`layer_peer`]; [`Error::Protocol`] if the message has the wrong length.
+/// As [`layer_peer_open`]; [`Error::Protocol`] if the message has the wrong length.
 pub fn layer_owner<R: Ring>(
     op: BilinearOp,
     w: &PlainWeights<R>,
