@@ -1,5 +1,9 @@
 //! The error type of `tessera-protocols`.
 
+use std::path::PathBuf;
+
+use tessera_core::SessionId;
+
 /// Everything that can go wrong while running a protocol, reading a circuit, or
 /// handling preprocessing.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +53,82 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The preprocessing store has less of a correlation than an operation needs.
+    #[error(
+        "preprocessing exhausted: {requested} {kind} requested, {remaining} remaining at this position"
+    )]
+    Exhausted {
+        /// The correlation kind that ran out.
+        kind: &'static str,
+        /// How many (elements, bits, OTs) the operation asked for.
+        requested: usize,
+        /// How many the store could still give at this position.
+        remaining: usize,
+    },
+    /// The next correlation in the store is not what the operation asked for: the
+    /// program's demand and its run disagree.
+    #[error(
+        "wrong correlation taken: the operation needs {expected}, the store's next item is {found}"
+    )]
+    WrongCorrelation {
+        /// What the operation asked for.
+        expected: String,
+        /// What the store holds next.
+        found: String,
+    },
+    /// A preprocessing file is unreadable, truncated, tampered with or not ours.
+    #[error("preprocessing file {}: {reason}", path.display())]
+    PreprocessingFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Preprocessing (a file, or the dealer's answer) belongs to another session.
+    #[error("session mismatch in {what}: expected session {expected}, found {found}")]
+    SessionMismatch {
+        /// What carried the wrong session id.
+        what: &'static str,
+        /// The session we run.
+        expected: SessionId,
+        /// The session it was made for.
+        found: SessionId,
+    },
+    /// A preprocessing file was already loaded once; its correlations must not be reused.
+    #[error("preprocessing file {} for session {session} was already consumed", path.display())]
+    AlreadyConsumed {
+        /// The file.
+        path: PathBuf,
+        /// Its session.
+        session: SessionId,
+    },
+    /// The two parties sent the dealer different demands.
+    #[error("dealer: the parties' demands differ: {detail}")]
+    DemandMismatch {
+        /// Where they differ.
+        detail: String,
+    },
+    /// An argument is outside what the operation supports.
+    #[error("invalid argument to {op}: {detail}")]
+    InvalidArgument {
+        /// The operation.
+        op: &'static str,
+        /// What is wrong.
+        detail: String,
+    },
+    /// A task of the harness or the dealer did not finish in time.
+    #[error("timed out after {0:?}")]
+    Timeout(std::time::Duration),
+}
+
+impl Error {
+    /// A [`Error::Shape`] error.
+    pub(crate) fn shape(op: &'static str, detail: impl Into<String>) -> Error {
+        Error::Shape {
+            op,
+            detail: detail.into(),
+        }
+    }
 }
 
 /// Result alias for `tessera-protocols`.

@@ -7,7 +7,15 @@
 //! only offline and does not collude with either party.
 #![deny(missing_docs)]
 
+pub mod arith;
 pub mod circuit;
+pub mod dealer;
 pub mod error;
+#[cfg(feature = "test-harness")]
+pub mod harness;
+pub mod preprocessing;
 
+pub use arith::bilinear::{Bilinear, BilinearOp, Conv2dParams};
+pub use arith::{AShare, ArithParty, PlainWeights, TruncMode};
 pub use error::{Error, Result};
+pub use preprocessing::{Demand, PartyMaterial, Provider, Request, Store};

@@ -1,0 +1,270 @@
+//! The dealer: a semi-honest third party, present only offline, that produces the
+//! parties' correlated randomness (Chameleon, Riazi et al. 2018).
+//!
+//! # Protocol (all charged to [`Phase::Offline`])
+//! 1. Each party sends the dealer its demand, its party index, its ring and the
+//!    session id (one postcard message).
+//! 2. The dealer checks that both demands are identical and belong to its session,
+//!    draws two fresh seeds from the OS CSPRNG, and computes party 1's corrections
+//!    ([`crate::preprocessing::deal`]).
+//! 3. It sends each party a reply holding its seed (a 17-byte postcard message: tag and
+//!    seed), and then sends party 1 its corrections, concatenated in demand order, in
+//!    frames of at most [`CORRECTION_CHUNK`] bytes.
+//!
+//! So the dealer sends party 0 exactly **25 bytes** (8-byte frame header + 17), and
+//! party 1 exactly **`25 + C + 8·⌈C / 2^20⌉` bytes**, where `C` is
+//! [`Demand::correction_bytes`]. The tests check these numbers against the channel's
+//! meter. If anything is wrong (demands differ, wrong session or ring) the dealer
+//! replies with a refusal naming the problem instead of a seed.
+//!
+//! # Security
+//! The dealer learns the demand (shapes and counts, which are public anyway) and
+//! nothing about inputs: it never sees a message of the online phase. Each party's
+//! material alone is uniform: party 0's is a PRG expansion, party 1's corrections are
+//! masked by party 0's uniform shares. The dealer knows every correlation, so it must
+//! not collude with either party — the security model of the whole framework.
+//!
+//! Generation runs on a blocking thread ([`tokio::task::spawn_blocking`]), so the
+//! runtime only moves bytes.
+
+use serde::{Deserialize, Serialize};
+use tessera_core::{Block, Channel, Phase, Ring, SessionId};
+
+use crate::preprocessing::{Demand, PartyMaterial, deal};
+use crate::{Error, Result};
+
+/// Largest frame of corrections the dealer sends.
+pub const CORRECTION_CHUNK: usize = 1 << 20;
+
+#[derive(Serialize, Deserialize)]
+struct DemandMsg {
+    session: SessionId,
+    party: u8,
+    ring_bits: u32,
+    demand: Demand,
+}
+
+#[derive(Serialize, Deserialize)]
+enum DealerReply {
+    Seed([u8; 16]),
+    Refused(String),
+}
+
+/// Both parties' material for one demand in seed-compressed form.
+pub struct Dealt {
+    /// Party 0's seed.
+    pub seed0: Block,
+    /// Party 1's seed.
+    pub seed1: Block,
+    /// Party 1's corrections.
+    pub corrections: Vec<u8>,
+}
+
+impl std::fmt::Debug for Dealt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Dealt({} correction bytes)", self.corrections.len())
+    }
+}
+
+impl Dealt {
+    /// The material of `party` for `demand` in `session`.
+    pub fn material<R: Ring>(
+        &self,
+        party: usize,
+        session: SessionId,
+        demand: &Demand,
+    ) -> PartyMaterial {
+        PartyMaterial {
+            party,
+            session,
+            ring_bits: R::BITS,
+            demand: demand.clone(),
+            seed: if party == 0 { self.seed0 } else { self.seed1 },
+            corrections: if party == 0 {
+                Vec::new()
+            } else {
+                self.corrections.clone()
+            },
+        }
+    }
+}
+
+/// Generates `demand` with fresh seeds from the OS CSPRNG (the dealer's work, without
+/// the network).
+///
+/// # Errors
+/// If the demand is invalid for ring `R`.
+pub fn generate<R: Ring>(demand: &Demand) -> Result<Dealt> {
+    let seed0 = tessera_core::prg::os_seed();
+    let seed1 = tessera_core::prg::os_seed();
+    let corrections = deal::<R>(demand, seed0, seed1)?;
+    Ok(Dealt {
+        seed0,
+        seed1,
+        corrections,
+    })
+}
+
+fn first_difference(a: &Demand, b: &Demand) -> String {
+    let (ra, rb) = (a.requests(), b.requests());
+    match ra.iter().zip(rb).position(|(x, y)| x != y) {
+        Some(i) => format!(
+            "request #{i}: party 0 asks for {}, party 1 for {}",
+            ra[i], rb[i]
+        ),
+        None => format!(
+            "party 0 asks for {} requests, party 1 for {}",
+            ra.len(),
+            rb.len()
+        ),
+    }
+}
+
+/// Serves one session: receives both demands, checks them, generates, and sends each
+/// party its material. `ch0`/`ch1` are the channels to party 0 and party 1 (after
+/// their handshakes).
+///
+/// # Errors
+/// Transport errors, [`Error::SessionMismatch`], [`Error::DemandMismatch`] or an
+/// invalid demand; in each case the parties are sent a refusal first (as far as the
+/// transport allows).
+pub async fn serve<R: Ring>(
+    session: SessionId,
+    ch0: &mut Channel,
+    ch1: &mut Channel,
+) -> Result<()> {
+    let phases = (ch0.phase(), ch1.phase());
+    ch0.set_phase(Phase::Offline);
+    ch1.set_phase(Phase::Offline);
+    let (m0, m1) = tokio::try_join!(ch0.recv::<DemandMsg>(), ch1.recv::<DemandMsg>())?;
+    let check = || -> Result<()> {
+        for (i, m) in [&m0, &m1].into_iter().enumerate() {
+            if m.session != session {
+                return Err(Error::SessionMismatch {
+                    what: "demand sent to the dealer",
+                    expected: session,
+                    found: m.session,
+                });
+            }
+            if usize::from(m.party) != i {
+                return Err(Error::Protocol {
+                    step: "dealer",
+                    detail: format!("party {i}'s channel announced party {}", m.party),
+                });
+            }
+            if m.ring_bits != R::BITS {
+                return Err(Error::Protocol {
+                    step: "dealer",
+                    detail: format!("party {i} runs Z_2^{}, the dealer {}", m.ring_bits, R::NAME),
+                });
+            }
+        }
+        if m0.demand != m1.demand {
+            return Err(Error::DemandMismatch {
+                detail: first_difference(&m0.demand, &m1.demand),
+            });
+        }
+        m0.demand.validate::<R>()
+    };
+    let dealt = match check() {
+        Ok(()) => {
+            let demand = m0.demand.clone();
+            tokio::task::spawn_blocking(move || generate::<R>(&demand))
+                .await
+                .map_err(|e| Error::Protocol {
+                    step: "dealer",
+                    detail: format!("generation task failed: {e}"),
+                })?
+        }
+        Err(e) => Err(e),
+    };
+    let dealt = match dealt {
+        Ok(d) => d,
+        Err(e) => {
+            let why = DealerReply::Refused(e.to_string());
+            // Best effort: the error to return is `e`, not a failure to report it.
+            let _ = ch0.send(&why).await;
+            let _ = ch1.send(&why).await;
+            return Err(e);
+        }
+    };
+    ch0.send(&DealerReply::Seed(dealt.seed0.to_bytes())).await?;
+    ch1.send(&DealerReply::Seed(dealt.seed1.to_bytes())).await?;
+    for chunk in dealt.corrections.chunks(CORRECTION_CHUNK) {
+        ch1.send_bytes(chunk.to_vec()).await?;
+    }
+    ch0.set_phase(phases.0);
+    ch1.set_phase(phases.1);
+    Ok(())
+}
+
+/// A party's side of the dealer protocol: sends `demand`, receives its material.
+/// Charged to [`Phase::Offline`].
+///
+/// # Errors
+/// Transport errors; [`Error::Protocol`] if the dealer refuses (with its reason) or
+/// sends corrections that do not fit the demand.
+pub async fn fetch<R: Ring>(
+    ch: &mut Channel,
+    party: usize,
+    session: SessionId,
+    demand: &Demand,
+) -> Result<PartyMaterial> {
+    let p = u8::try_from(party)
+        .ok()
+        .filter(|p| *p <= 1)
+        .ok_or_else(|| Error::InvalidArgument {
+            op: "fetching preprocessing",
+            detail: format!("party {party} does not exist"),
+        })?;
+    demand.validate::<R>()?;
+    let previous = ch.phase();
+    ch.set_phase(Phase::Offline);
+    ch.send(&DemandMsg {
+        session,
+        party: p,
+        ring_bits: R::BITS,
+        demand: demand.clone(),
+    })
+    .await?;
+    let seed = match ch.recv::<DealerReply>().await? {
+        DealerReply::Seed(s) => Block::from_bytes(s),
+        DealerReply::Refused(why) => {
+            return Err(Error::Protocol {
+                step: "dealer",
+                detail: format!("the dealer refused: {why}"),
+            });
+        }
+    };
+    let mut corrections = Vec::new();
+    if party == 1 {
+        let want = demand.correction_bytes::<R>();
+        corrections.reserve_exact(want);
+        while corrections.len() < want {
+            let chunk = ch.recv_bytes().await?;
+            if chunk.is_empty()
+                || chunk.len() > CORRECTION_CHUNK
+                || corrections.len() + chunk.len() > want
+            {
+                return Err(Error::Protocol {
+                    step: "dealer corrections",
+                    detail: format!(
+                        "a chunk of {} bytes after {} of {want} bytes",
+                        chunk.len(),
+                        corrections.len()
+                    ),
+                });
+            }
+            corrections.extend_from_slice(&chunk);
+        }
+    }
+    ch.set_phase(previous);
+    Ok(PartyMaterial {
+        party,
+        session,
+        ring_bits: R::BITS,
+        demand: demand.clone(),
+        seed,
+        corrections,
+    })
+}

@@ -1,0 +1,379 @@
+//! The [`Provider`] trait and the in-memory [`Store`] that implements it.
+
+use std::collections::VecDeque;
+
+use tessera_core::{BitVec, Ring, SessionId};
+
+use super::items::{
+    AndTriples, BeaverTriple, Correlation, DaBits, PlainWeightShare, RandomOts, SquarePair,
+    TruncPair, WeightMaskShare,
+};
+use super::{PartyMaterial, Request, expand_party0, expand_party1};
+use crate::arith::bilinear::BilinearOp;
+use crate::{Error, Result};
+
+/// Hands out correlations online, in demand order. Implemented by [`Store`] (material
+/// from the dealer or a file); a dealer-free, OT-based provider would implement it too.
+///
+/// The typed `take_*` methods are what protocols call; each checks that the next
+/// correlation is the one asked for.
+pub trait Provider<R: Ring>: Send {
+    /// This party's index (0 or 1).
+    fn party(&self) -> usize;
+
+    /// The next correlation, which must match `req` (same kind and shapes; for AND
+    /// triples, random OTs and daBits a request may take a prefix of the next item).
+    ///
+    /// # Errors
+    /// [`Error::Exhausted`] if nothing (or not enough) is left,
+    /// [`Error::WrongCorrelation`] if the next item is of another kind or shape.
+    fn take(&mut self, req: &Request) -> Result<Correlation<R>>;
+
+    /// Correlation items left.
+    fn remaining(&self) -> usize;
+
+    /// A Beaver triple for `op` on operands shaped `a`, `b`.
+    ///
+    /// # Errors
+    /// As [`Provider::take`].
+    fn take_beaver(&mut self, op: BilinearOp, a: &[usize], b: &[usize]) -> Result<BeaverTriple<R>> {
+        let req = Request::Beaver {
+            op,
+            a: a.to_vec(),
+            b: b.to_vec(),
+        };
+        match self.take(&req)? {
+            Correlation::Beaver(t) => Ok(t),
+            other => Err(mismatch(&req, &other)),
+        }
+    }
+
+    /// A square pair of `shape`.
+    ///
+    /// # Errors
+    /// As [`Provider::take`].
+    fn take_square(&mut self, shape: &[usize]) -> Result<SquarePair<R>> {
+        let req = Request::Square {
+            shape: shape.to_vec(),
+        };
+        match self.take(&req)? {
+            Correlation::Square(t) => Ok(t),
+            other => Err(mismatch(&req, &other)),
+        }
+    }
+
+    /// Truncation material by `frac_bits` for a `shape` tensor.
+    ///
+    /// # Errors
+    /// As [`Provider::take`].
+    fn take_trunc(&mut self, frac_bits: u32, shape: &[usize]) -> Result<TruncPair<R>> {
+        let req = Request::Trunc {
+            frac_bits,
+            shape: shape.to_vec(),
+        };
+        match self.take(&req)? {
+            Correlation::Trunc(t) => Ok(t),
+            other => Err(mismatch(&req, &other)),
+        }
+    }
+
+    /// `bits` AND triples.
+    ///
+    /// # Errors
+    /// As [`Provider::take`].
+    fn take_and_triples(&mut self, bits: usize) -> Result<AndTriples> {
+        let req = Request::AndTriples { bits };
+        match self.take(&req)? {
+            Correlation::And(t) => Ok(t),
+            other => Err(mismatch(&req, &other)),
+        }
+    }
+
+    /// `count` random OTs sent by `sender`.
+    ///
+    /// # Errors
+    /// As [`Provider::take`].
+    fn take_random_ots(&mut self, count: usize, sender: usize) -> Result<RandomOts> {
+        let req = Request::RandomOts { count, sender };
+        match self.take(&req)? {
+            Correlation::Rot(t) => Ok(t),
+            other => Err(mismatch(&req, &other)),
+        }
+    }
+
+    /// `count` daBits.
+    ///
+    /// # Errors
+    /// As [`Provider::take`].
+    fn take_dabits(&mut self, count: usize) -> Result<DaBits<R>> {
+        let req = Request::DaBits { count };
+        match self.take(&req)? {
+            Correlation::DaBits(t) => Ok(t),
+            other => Err(mismatch(&req, &other)),
+        }
+    }
+
+    /// A weight mask for a `shape` weight.
+    ///
+    /// # Errors
+    /// As [`Provider::take`].
+    fn take_weight_mask(&mut self, shape: &[usize]) -> Result<WeightMaskShare<R>> {
+        let req = Request::WeightMask {
+            shape: shape.to_vec(),
+        };
+        match self.take(&req)? {
+            Correlation::WeightMask(t) => Ok(t),
+            other => Err(mismatch(&req, &other)),
+        }
+    }
+
+    /// One inference's plaintext-weight material.
+    ///
+    /// # Errors
+    /// As [`Provider::take`].
+    fn take_plain_weight(
+        &mut self,
+        op: BilinearOp,
+        mask: usize,
+        act: &[usize],
+        weight: &[usize],
+    ) -> Result<PlainWeightShare<R>> {
+        let req = Request::PlainWeight {
+            op,
+            mask,
+            act: act.to_vec(),
+            weight: weight.to_vec(),
+        };
+        match self.take(&req)? {
+            Correlation::PlainWeight(t) => Ok(t),
+            other => Err(mismatch(&req, &other)),
+        }
+    }
+}
+
+fn mismatch<R: Ring>(req: &Request, got: &Correlation<R>) -> Error {
+    Error::WrongCorrelation {
+        expected: req.to_string(),
+        found: format!("{got:?}"),
+    }
+}
+
+/// Splits off the first `n` bits.
+fn split_bits(v: &BitVec, n: usize) -> Result<(BitVec, BitVec)> {
+    let words = v.words();
+    let head_words = n.div_ceil(64);
+    let head = BitVec::from_words(n, words[..head_words].to_vec())?;
+    let rest_len = v.len() - n;
+    let (q, r) = (n / 64, n % 64);
+    let rest_words: Vec<u64> = (0..rest_len.div_ceil(64))
+        .map(|i| {
+            let lo = words.get(q + i).copied().unwrap_or(0);
+            if r == 0 {
+                lo
+            } else {
+                let hi = words.get(q + i + 1).copied().unwrap_or(0);
+                (lo >> r) | (hi << (64 - r))
+            }
+        })
+        .collect();
+    Ok((head, BitVec::from_words(rest_len, rest_words)?))
+}
+
+/// Splits the first `n` units off a splittable correlation.
+fn split_front<R: Ring>(
+    item: Correlation<R>,
+    n: usize,
+) -> Result<(Correlation<R>, Correlation<R>)> {
+    Ok(match item {
+        Correlation::And(t) => {
+            let (a, a2) = split_bits(&t.a, n)?;
+            let (b, b2) = split_bits(&t.b, n)?;
+            let (c, c2) = split_bits(&t.c, n)?;
+            (
+                Correlation::And(AndTriples { a, b, c }),
+                Correlation::And(AndTriples {
+                    a: a2,
+                    b: b2,
+                    c: c2,
+                }),
+            )
+        }
+        Correlation::Rot(RandomOts::Sender { mut m0, mut m1 }) => {
+            let (r0, r1) = (m0.split_off(n), m1.split_off(n));
+            (
+                Correlation::Rot(RandomOts::Sender { m0, m1 }),
+                Correlation::Rot(RandomOts::Sender { m0: r0, m1: r1 }),
+            )
+        }
+        Correlation::Rot(RandomOts::Receiver {
+            choices,
+            mut chosen,
+        }) => {
+            let rest = chosen.split_off(n);
+            let (c, c2) = split_bits(&choices, n)?;
+            (
+                Correlation::Rot(RandomOts::Receiver { choices: c, chosen }),
+                Correlation::Rot(RandomOts::Receiver {
+                    choices: c2,
+                    chosen: rest,
+                }),
+            )
+        }
+        Correlation::DaBits(d) => {
+            let mut arith = d.arith;
+            let rest = arith.split_off(n);
+            let (b, b2) = split_bits(&d.boolean, n)?;
+            (
+                Correlation::DaBits(DaBits { arith, boolean: b }),
+                Correlation::DaBits(DaBits {
+                    arith: rest,
+                    boolean: b2,
+                }),
+            )
+        }
+        other => {
+            return Err(Error::Protocol {
+                step: "preprocessing store",
+                detail: format!("{other:?} cannot be split"),
+            });
+        }
+    })
+}
+
+/// One party's expanded correlations, handed out in demand order.
+pub struct Store<R: Ring> {
+    party: usize,
+    session: SessionId,
+    items: VecDeque<(Request, Correlation<R>)>,
+    taken: usize,
+}
+
+impl<R: Ring> std::fmt::Debug for Store<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("party", &self.party)
+            .field("session", &self.session)
+            .field("remaining", &self.items.len())
+            .field("taken", &self.taken)
+            .finish()
+    }
+}
+
+impl<R: Ring> Store<R> {
+    /// Expands a party's material (from the dealer or a file).
+    ///
+    /// # Errors
+    /// If the material was made for another ring, or its corrections do not fit its
+    /// demand.
+    pub fn from_material(m: &PartyMaterial) -> Result<Self> {
+        if m.ring_bits != R::BITS {
+            return Err(Error::InvalidArgument {
+                op: "preprocessing store",
+                detail: format!(
+                    "material for Z_2^{}, the session runs {}",
+                    m.ring_bits,
+                    R::NAME
+                ),
+            });
+        }
+        let items = match m.party {
+            0 => expand_party0::<R>(&m.demand, m.seed)?,
+            1 => expand_party1::<R>(&m.demand, m.seed, &m.corrections)?,
+            p => {
+                return Err(Error::InvalidArgument {
+                    op: "preprocessing store",
+                    detail: format!("party {p} does not exist"),
+                });
+            }
+        };
+        Ok(Store {
+            party: m.party,
+            session: m.session,
+            items: items.into(),
+            taken: 0,
+        })
+    }
+
+    /// The session the material belongs to.
+    pub fn session(&self) -> SessionId {
+        self.session
+    }
+
+    /// Items handed out so far.
+    pub fn taken(&self) -> usize {
+        self.taken
+    }
+}
+
+impl<R: Ring> Provider<R> for Store<R> {
+    fn party(&self) -> usize {
+        self.party
+    }
+
+    fn remaining(&self) -> usize {
+        self.items.len()
+    }
+
+    fn take(&mut self, req: &Request) -> Result<Correlation<R>> {
+        let Some((front, _)) = self.items.front() else {
+            return Err(Error::Exhausted {
+                kind: req.kind(),
+                requested: req.units(),
+                remaining: 0,
+            });
+        };
+        if front == req {
+            self.taken += 1;
+            return match self.items.pop_front() {
+                Some((_, item)) => Ok(item),
+                None => Err(Error::Exhausted {
+                    kind: req.kind(),
+                    requested: req.units(),
+                    remaining: 0,
+                }),
+            };
+        }
+        if req.splittable() && front.same_kind(req) {
+            let (want, have) = (req.units(), front.units());
+            if want > have {
+                return Err(Error::Exhausted {
+                    kind: req.kind(),
+                    requested: want,
+                    remaining: have,
+                });
+            }
+            let Some((front_req, item)) = self.items.pop_front() else {
+                return Err(Error::Exhausted {
+                    kind: req.kind(),
+                    requested: want,
+                    remaining: 0,
+                });
+            };
+            let (head, rest) = split_front(item, want)?;
+            self.items
+                .push_front((front_req.with_units(have - want), rest));
+            self.taken += 1;
+            return Ok(head);
+        }
+        Err(Error::WrongCorrelation {
+            expected: req.to_string(),
+            found: front.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_bits_shifts_across_words() {
+        let bits: Vec<bool> = (0..200).map(|i| (i * 7 + i / 3) % 5 < 2).collect();
+        let v = BitVec::from_bools(&bits);
+        for n in [0, 1, 63, 64, 65, 130, 200] {
+            let (h, r) = split_bits(&v, n).unwrap();
+            assert_eq!(h.iter().collect::<Vec<_>>(), bits[..n]);
+            assert_eq!(r.iter().collect::<Vec<_>>(), bits[n..]);
+        }
+    }
+}

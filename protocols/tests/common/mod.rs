@@ -1,0 +1,128 @@
+//! Helpers shared by the integration tests: plaintext oracles written independently of
+//! the library's kernels, and drivers that run an operation through the real
+//! two-party harness with an in-process dealer.
+#![allow(dead_code)]
+
+use ndarray::{ArrayD, IxDyn};
+use tessera_core::{Metering, Ring};
+use tessera_protocols::harness::{self, HarnessOptions, Run};
+use tessera_protocols::{AShare, ArithParty, Demand, Result};
+
+/// Runs a future on a fresh current-thread runtime.
+pub fn block<T>(f: impl Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(f)
+}
+
+pub fn arr<R: Ring>(shape: &[usize], v: Vec<R>) -> ArrayD<R> {
+    ArrayD::from_shape_vec(IxDyn(shape), v).unwrap()
+}
+
+/// Naive matrix product.
+pub fn matmul_ref<R: Ring>(a: &ArrayD<R>, b: &ArrayD<R>) -> ArrayD<R> {
+    let (m, k, n) = (a.shape()[0], a.shape()[1], b.shape()[1]);
+    let mut out = ArrayD::from_elem(IxDyn(&[m, n]), R::zero());
+    for i in 0..m {
+        for j in 0..n {
+            let mut s = R::zero();
+            for t in 0..k {
+                s += a[[i, t]] * b[[t, j]];
+            }
+            out[[i, j]] = s;
+        }
+    }
+    out
+}
+
+/// Naive convolution (cross-correlation) with zero padding.
+pub fn conv_ref<R: Ring>(x: &ArrayD<R>, k: &ArrayD<R>, stride: usize, pad: usize) -> ArrayD<R> {
+    let (n, c, h, w) = (x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3]);
+    let (o, kh, kw) = (k.shape()[0], k.shape()[2], k.shape()[3]);
+    let oh = (h + 2 * pad - kh) / stride + 1;
+    let ow = (w + 2 * pad - kw) / stride + 1;
+    let mut out = ArrayD::from_elem(IxDyn(&[n, o, oh, ow]), R::zero());
+    for b in 0..n {
+        for oc in 0..o {
+            for i in 0..oh {
+                for j in 0..ow {
+                    let mut s = R::zero();
+                    for ci in 0..c {
+                        for a in 0..kh {
+                            for d in 0..kw {
+                                let y = (i * stride + a) as i64 - pad as i64;
+                                let z = (j * stride + d) as i64 - pad as i64;
+                                if y >= 0 && z >= 0 && (y as usize) < h && (z as usize) < w {
+                                    s += x[[b, ci, y as usize, z as usize]] * k[[oc, ci, a, d]];
+                                }
+                            }
+                        }
+                    }
+                    out[[b, oc, i, j]] = s;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Party 0 inputs `x`, party 1 inputs `y` (both sent at once: one round).
+pub async fn inputs<R: Ring>(
+    p: &mut ArithParty<R>,
+    mine: &ArrayD<R>,
+    other_shape: &[usize],
+) -> Result<(AShare<R>, AShare<R>)> {
+    let own = p.share_input(mine).await?;
+    let other = p.receive_input(other_shape).await?;
+    Ok(if p.party() == 0 {
+        (own, other)
+    } else {
+        (other, own)
+    })
+}
+
+/// What one party measured around the operation under test.
+pub struct Measured<R: Ring> {
+    pub revealed: ArrayD<R>,
+    pub op: Metering,
+}
+
+/// Runs `op(x_share, y_share)` through the two-party harness with an in-process
+/// dealer serving `demand`; returns both parties' revealed results and the metering
+/// of the operation alone.
+pub async fn binary<R: Ring>(
+    demand: &Demand,
+    x: &ArrayD<R>,
+    y: &ArrayD<R>,
+    op: impl AsyncFn(&mut ArithParty<R>, &AShare<R>, &AShare<R>) -> Result<AShare<R>>,
+) -> Result<Run<Measured<R>, Measured<R>>> {
+    let op = &op;
+    let (xs, ys) = (x.shape().to_vec(), y.shape().to_vec());
+    harness::run::<R, _, _>(
+        &HarnessOptions::default(),
+        demand,
+        async move |p| {
+            let (a, b) = inputs(p, x, &ys).await?;
+            let before = *p.channel().metering();
+            let z = op(p, &a, &b).await?;
+            let m = p.channel().metering().since(&before);
+            Ok(Measured {
+                revealed: p.reveal(&z).await?,
+                op: m,
+            })
+        },
+        async move |p| {
+            let (a, b) = inputs(p, y, &xs).await?;
+            let before = *p.channel().metering();
+            let z = op(p, &a, &b).await?;
+            let m = p.channel().metering().since(&before);
+            Ok(Measured {
+                revealed: p.reveal(&z).await?,
+                op: m,
+            })
+        },
+    )
+    .await
+}

@@ -1,0 +1,180 @@
+//! Persisted preprocessing: a saved file drives a later online run; a second load, a
+//! load for another session, a truncated or tampered file, and running out of the
+//! file's material each give their own error.
+
+// Test helpers outside #[test] functions unwrap too: a failure is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+use tessera_core::{Ring, SessionId, Z64};
+use tessera_protocols::harness::{self, HarnessOptions};
+use tessera_protocols::preprocessing::{FORMAT_VERSION, MAGIC};
+use tessera_protocols::{Demand, Error, PartyMaterial};
+
+fn demand() -> Demand {
+    let mut d = Demand::new();
+    d.mul(&[5]).and_triples(77).random_ots(9, 1);
+    d
+}
+
+/// Deals `demand` in process and saves both parties' files in `dir`.
+fn deal_to_files(dir: &Path, opts: &HarnessOptions) -> (PathBuf, PathBuf) {
+    let (m0, m1, _) = block(harness::deal_in_process::<Z64>(opts, &demand())).unwrap();
+    let (p0, p1) = (dir.join("p0.pre"), dir.join("p1.pre"));
+    m0.save(&p0).unwrap();
+    m1.save(&p1).unwrap();
+    (p0, p1)
+}
+
+fn file_reason(e: Error) -> String {
+    match e {
+        Error::PreprocessingFile { reason, .. } => reason,
+        other => panic!("expected a file error, got {other}"),
+    }
+}
+
+#[test]
+fn saved_material_runs_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = HarnessOptions::default();
+    let (p0, p1) = deal_to_files(dir.path(), &opts);
+    // Only the two files: no temporary file left behind.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&p1).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let m0 = PartyMaterial::load(&p0, 0, opts.session).unwrap();
+    let m1 = PartyMaterial::load(&p1, 1, opts.session).unwrap();
+    let x = arr::<Z64>(&[5], (1..=5).map(Z64::from_u64).collect());
+    let y = arr::<Z64>(&[5], (0..5).map(|v| Z64::from_i64(-3 * v)).collect());
+    let (x0, y1) = (x.clone(), y.clone());
+    let run = block(harness::run_with_material::<Z64, _, _>(
+        &opts,
+        &m0,
+        &m1,
+        async move |p| {
+            let (a, b) = inputs(p, &x0, &[5]).await?;
+            let z = p.mul(&a, &b).await?;
+            let t = p.provider_mut().take_and_triples(77)?;
+            Ok((p.reveal(&z).await?, t.a.len()))
+        },
+        async move |p| {
+            let (a, b) = inputs(p, &y1, &[5]).await?;
+            let z = p.mul(&a, &b).await?;
+            let t = p.provider_mut().take_and_triples(77)?;
+            Ok((p.reveal(&z).await?, t.a.len()))
+        },
+    ))
+    .unwrap();
+    assert_eq!(run.out0.0, &x * &y);
+    assert_eq!(run.out1.1, 77);
+    // The files are claimed: a second load, for this or any session, is refused.
+    match PartyMaterial::load(&p0, 0, opts.session) {
+        Err(Error::AlreadyConsumed { session, .. }) => assert_eq!(session, opts.session),
+        other => panic!("expected AlreadyConsumed, got {other:?}"),
+    }
+    assert!(matches!(
+        PartyMaterial::load(&p1, 1, SessionId::random()),
+        Err(Error::SessionMismatch { .. })
+    ));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+}
+
+#[test]
+fn running_past_the_file_is_exhaustion() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = HarnessOptions::default();
+    let (p0, p1) = deal_to_files(dir.path(), &opts);
+    let m0 = PartyMaterial::load(&p0, 0, opts.session).unwrap();
+    let m1 = PartyMaterial::load(&p1, 1, opts.session).unwrap();
+    let r = block(harness::run_with_material::<Z64, _, _>(
+        &opts,
+        &m0,
+        &m1,
+        async |p| {
+            p.provider_mut()
+                .take_beaver(tessera_protocols::BilinearOp::Elementwise, &[5], &[5])?;
+            p.provider_mut().take_and_triples(78).map(|_| ())
+        },
+        async |_| Ok(()),
+    ));
+    assert!(
+        matches!(
+            r,
+            Err(Error::Exhausted {
+                requested: 78,
+                remaining: 77,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn wrong_session_is_refused_and_leaves_the_file_usable() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = HarnessOptions::default();
+    let (p0, _) = deal_to_files(dir.path(), &opts);
+    let other = SessionId::random();
+    match PartyMaterial::load(&p0, 0, other) {
+        Err(Error::SessionMismatch {
+            expected, found, ..
+        }) => assert_eq!((expected, found), (other, opts.session)),
+        r => panic!("expected SessionMismatch, got {r:?}"),
+    }
+    PartyMaterial::load(&p0, 0, opts.session).unwrap();
+}
+
+#[test]
+fn damaged_files_name_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = HarnessOptions::default();
+    let (_, p1) = deal_to_files(dir.path(), &opts);
+    let good = std::fs::read(&p1).unwrap();
+    let try_bytes = |bytes: &[u8], party: usize| {
+        let p = dir.path().join("damaged.pre");
+        std::fs::write(&p, bytes).unwrap();
+        PartyMaterial::load(&p, party, opts.session)
+    };
+
+    // Truncated inside the body and inside the header.
+    let r = file_reason(try_bytes(&good[..good.len() - 10], 1).unwrap_err());
+    assert!(r.contains("truncated") && r.contains("body"), "{r}");
+    let r = file_reason(try_bytes(&good[..30], 1).unwrap_err());
+    assert!(r.contains("truncated") && r.contains("header"), "{r}");
+    // Extra bytes.
+    let mut long = good.clone();
+    long.push(0);
+    assert!(file_reason(try_bytes(&long, 1).unwrap_err()).contains("trailing"));
+    // A flipped bit in the corrections, and in the session id.
+    for at in [good.len() - 3, 20] {
+        let mut bad = good.clone();
+        bad[at] ^= 0x10;
+        let r = file_reason(try_bytes(&bad, 1).unwrap_err());
+        assert!(r.contains("checksum mismatch"), "{r}");
+    }
+    // Bad magic, other version.
+    let mut bad = good.clone();
+    bad[0] = b'X';
+    assert!(file_reason(try_bytes(&bad, 1).unwrap_err()).contains("magic"));
+    assert_eq!(&good[..8], &MAGIC);
+    let mut bad = good.clone();
+    bad[8..12].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
+    assert!(file_reason(try_bytes(&bad, 1).unwrap_err()).contains("format version 2"));
+    // The other party's file.
+    let r = file_reason(try_bytes(&good, 0).unwrap_err());
+    assert!(r.contains("party 1's material"), "{r}");
+    // Missing file.
+    let r = PartyMaterial::load(&dir.path().join("none.pre"), 1, opts.session).unwrap_err();
+    assert!(file_reason(r).contains("cannot read"));
+    // The intact file still loads.
+    try_bytes(&good, 1).unwrap();
+}
