@@ -1,5 +1,6 @@
 //! `tessera`: the command line of the Tessera mixed-protocol 2PC framework.
 
+mod circuit;
 mod demo;
 
 use std::process::ExitCode;
@@ -20,6 +21,9 @@ enum Command {
     /// The main job on embedded defaults. Today: two parties over TCP loopback open
     /// secret-shared vectors under a simulated network, and print exact metering.
     Demo(demo::DemoArgs),
+    /// Evaluates a Bristol Fashion circuit securely: the dealer and both parties in
+    /// this process over TCP loopback; prints each output value as hex.
+    Circuit(circuit::CircuitArgs),
 }
 
 /// Errors of the command line.
@@ -28,6 +32,12 @@ pub enum CliError {
     /// From the core layer.
     #[error(transparent)]
     Core(#[from] tessera_core::Error),
+    /// From the protocols layer (circuits, preprocessing, protocol steps).
+    #[error(transparent)]
+    Protocols(#[from] tessera_protocols::Error),
+    /// A bad argument or input value.
+    #[error("{0}")]
+    Usage(String),
     /// A party task failed to run to completion.
     #[error("a party task failed: {0}")]
     Task(String),
@@ -59,6 +69,7 @@ fn main() -> ExitCode {
     let result = rt.block_on(async {
         match cli.command {
             Command::Demo(args) => demo::run(args).await,
+            Command::Circuit(args) => circuit::run(args).await,
         }
     });
     match result {
