@@ -20,7 +20,7 @@ use tessera_core::{
     Phase, PhaseMeter, Prg, Ring, Role, SessionId, Z64,
 };
 use tessera_protocols::circuit::{Circuit, bristol, values};
-use tessera_protocols::gmw::{self, Gmw, RevealTo};
+use tessera_protocols::gmw::{self, Gmw, Program, RevealTo};
 use tessera_protocols::{Demand, Store, dealer};
 use tokio::net::TcpListener;
 
@@ -109,6 +109,8 @@ const MAX_STORE_BYTES: usize = 4 << 30;
 /// Everything all three roles agree on.
 struct Job {
     circuit: Circuit,
+    /// The circuit compiled for GMW.
+    program: Program,
     sha256: String,
     batch: usize,
     owners: Vec<usize>,
@@ -173,7 +175,7 @@ impl Protocol {
                 .run(
                     ch,
                     store,
-                    &job.circuit,
+                    &job.program,
                     &job.owners,
                     &mine,
                     job.batch,
@@ -289,6 +291,7 @@ fn prepare(args: &CircuitArgs) -> Result<(Job, Vec<BitMatrix>), CliError> {
     };
     Ok((
         Job {
+            program: Program::new(&circuit),
             circuit,
             sha256,
             batch: n,

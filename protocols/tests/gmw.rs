@@ -14,7 +14,7 @@ use common::block;
 use proptest::prelude::*;
 use tessera_core::{BitMatrix, BitVec, Block, PhaseMeter, Prg, Z64};
 use tessera_protocols::circuit::{Builder, Circuit, Variant, Wire, bristol, values};
-use tessera_protocols::gmw::{self, BShare, Gmw, RevealTo};
+use tessera_protocols::gmw::{self, BShare, Gmw, Program, RevealTo};
 use tessera_protocols::harness::{self, HarnessOptions};
 use tessera_protocols::{Error, Result};
 
@@ -49,7 +49,7 @@ fn run(
             .collect()
     };
     let party = |p: usize| {
-        let (c, owners, mine) = (circuit.clone(), owners.to_vec(), mine(p));
+        let (c, owners, mine) = (Program::new(circuit), owners.to_vec(), mine(p));
         async move |ap: &mut tessera_protocols::ArithParty<Z64>| {
             let (ch, prov) = ap.parts_mut();
             let refs: Vec<&BitMatrix> = mine.iter().collect();
@@ -141,6 +141,24 @@ fn aes_128_known_answer() {
     // A batch of one sends two bits per AND gate (plus per-layer word rounding).
     let sent = o.online[0].bytes_sent;
     assert!(sent < 2 * 6400 / 8 + 60 * 16 + 24 + 24, "{sent} bytes");
+}
+
+#[test]
+fn compiled_programs_reuse_storage() {
+    for name in ["aes_128.txt", "sha256.txt"] {
+        let c = load(name);
+        let p = Program::new(&c);
+        // A wire store of a few percent of the wires (the live ones), not all of them.
+        assert!(
+            p.slots() * 20 < c.num_wires(),
+            "{name}: {} slots",
+            p.slots()
+        );
+        assert!(p.slots() >= c.input_bits());
+        assert_eq!(p.layers().len(), c.cost().and_depth);
+        let widths: Vec<usize> = p.layers().iter().map(|(_, a)| a.len()).collect();
+        assert_eq!(widths, c.cost().and_layer_widths);
+    }
 }
 
 #[test]

@@ -35,15 +35,17 @@
 mod cost;
 pub mod layer;
 mod pack;
+mod program;
 
 use rand_core::RngCore;
 use tessera_core::{BitMatrix, Block, Channel, Prg, Ring};
 
-use crate::circuit::{Circuit, Schedule};
+use crate::circuit::Circuit;
 use crate::preprocessing::{Demand, Provider};
 use crate::{Error, Result};
 pub use cost::{GmwCost, cost};
 pub use layer::{AndState, Wires, and_close, and_open, message_words};
+pub use program::Program;
 
 /// One party's XOR shares of `width` bits for a batch of `n` instances: row `i` is bit
 /// `i` of every instance, column `j` is instance `j`. Bits past `n` are zero. `Debug`
@@ -370,48 +372,37 @@ impl Gmw {
         circuit: &Circuit,
         inputs: &[&BShare],
     ) -> Result<Vec<BShare>> {
-        self.eval_scheduled(ch, provider, circuit, &circuit.schedule(), inputs)
+        self.eval_program(ch, provider, &Program::new(circuit), inputs)
             .await
     }
 
-    /// [`Gmw::eval`] with the circuit's schedule computed once by the caller
-    /// (`circuit.schedule()`), for repeated evaluations.
+    /// [`Gmw::eval`] of a circuit compiled once by the caller ([`Program::new`]), for
+    /// repeated evaluations.
     ///
     /// # Errors
-    /// As [`Gmw::eval`]; [`Error::InvalidArgument`] if the schedule is not the
-    /// circuit's (a different gate count).
-    pub async fn eval_scheduled<R: Ring, P: Provider<R> + ?Sized>(
+    /// As [`Gmw::eval`].
+    pub async fn eval_program<R: Ring, P: Provider<R> + ?Sized>(
         &mut self,
         ch: &mut Channel,
         provider: &mut P,
-        circuit: &Circuit,
-        schedule: &Schedule,
+        program: &Program,
         inputs: &[&BShare],
     ) -> Result<Vec<BShare>> {
-        let nw = circuit.num_wires();
-        if schedule.gates().count() != circuit.gates().len()
-            || schedule
-                .gates()
-                .any(|g| g.out().index() >= nw || g.inputs().any(|w| w.index() >= nw))
-        {
-            return Err(Error::InvalidArgument {
-                op: "GMW evaluation",
-                detail: "the schedule belongs to another circuit".into(),
-            });
-        }
-        if inputs.len() != circuit.num_inputs() {
+        let widths = program.input_widths();
+        if inputs.len() != widths.len() {
             return Err(Error::shape(
                 "GMW evaluation",
                 format!(
                     "the circuit has {} inputs, {} given",
-                    circuit.num_inputs(),
+                    widths.len(),
                     inputs.len()
                 ),
             ));
         }
         let n = inputs.first().map_or(1, |s| s.batch());
-        let mut wires = Wires::new(circuit.num_wires(), n);
-        for (i, (s, &w)) in inputs.iter().zip(circuit.input_widths()).enumerate() {
+        let mut wires = Wires::new(program.slots(), n);
+        let mut first = 0;
+        for (i, (s, &w)) in inputs.iter().zip(widths).enumerate() {
             if (s.width(), s.batch()) != (w, n) {
                 return Err(Error::shape(
                     "GMW evaluation",
@@ -422,30 +413,30 @@ impl Gmw {
                     ),
                 ));
             }
-            wires.set(circuit.input_range(i).start, s)?;
+            wires.set(first, s)?;
+            first += w;
         }
-        self.layers(ch, provider, circuit, schedule, wires).await
+        self.layers(ch, provider, program, wires).await
     }
 
-    /// Runs the schedule on a filled wire store and reads the outputs.
+    /// Runs the program on a filled wire store and reads the outputs.
     async fn layers<R: Ring, P: Provider<R> + ?Sized>(
         &mut self,
         ch: &mut Channel,
         provider: &mut P,
-        circuit: &Circuit,
-        schedule: &Schedule,
+        program: &Program,
         mut wires: Wires,
     ) -> Result<Vec<BShare>> {
         let n = wires.batch();
-        for layer in schedule.layers() {
-            wires.free_gates(self.party, layer.free_before);
-            let triples = provider.take_and_triples(layer.ands.len() * n)?;
-            let (state, msg) = and_open(self.party, &wires, layer.ands, triples)?;
+        for (free, ands) in program.layers() {
+            wires.free_gates(self.party, free);
+            let triples = provider.take_and_triples(ands.len() * n)?;
+            let (state, msg) = and_open(self.party, &wires, ands, triples)?;
             let peer = ch.exchange_pod(msg).await?;
             and_close(state, &mut wires, &peer)?;
         }
-        wires.free_gates(self.party, schedule.tail());
-        Ok(circuit.outputs().iter().map(|o| wires.get(o)).collect())
+        wires.free_gates(self.party, program.tail());
+        Ok(program.outputs().iter().map(|o| wires.get(o)).collect())
     }
 
     /// Reveals `shares` to `to` in one message (the packed bits of all of them):
@@ -479,9 +470,9 @@ impl Gmw {
         ))
     }
 
-    /// A whole run: [`Gmw::input`], [`Gmw::eval`] and [`Gmw::reveal`] of every output
-    /// value to `to`. `mine` are this party's input values (in input order), each
-    /// `width × n`. [`cost`] gives the exact traffic of this call.
+    /// A whole run: [`Gmw::input`], [`Gmw::eval_program`] and [`Gmw::reveal`] of
+    /// every output value to `to`. `mine` are this party's input values (in input
+    /// order), each `width × n`. [`cost`] gives the exact traffic of this call.
     ///
     /// # Errors
     /// As the three steps.
@@ -490,23 +481,22 @@ impl Gmw {
         &mut self,
         ch: &mut Channel,
         provider: &mut P,
-        circuit: &Circuit,
+        program: &Program,
         owners: &[usize],
         mine: &[&BitMatrix],
         n: usize,
         to: RevealTo,
     ) -> Result<Option<Vec<BitMatrix>>> {
         let shares = self
-            .input(ch, circuit.input_widths(), owners, n, mine)
+            .input(ch, program.input_widths(), owners, n, mine)
             .await?;
         let refs: Vec<&BShare> = shares.iter().collect();
         let out = if refs.is_empty() {
             // No inputs: the batch size comes from the caller, not from the shares.
-            let wires = Wires::new(circuit.num_wires(), n);
-            self.layers(ch, provider, circuit, &circuit.schedule(), wires)
-                .await?
+            let wires = Wires::new(program.slots(), n);
+            self.layers(ch, provider, program, wires).await?
         } else {
-            self.eval(ch, provider, circuit, &refs).await?
+            self.eval_program(ch, provider, program, &refs).await?
         };
         let refs: Vec<&BShare> = out.iter().collect();
         self.reveal(ch, &refs, to).await
