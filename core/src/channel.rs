@@ -123,7 +123,7 @@ async fn writer_loop(
     let mut w = BufWriter::with_capacity(1 << 16, w);
     while let Some(frame) = rx.recv().await {
         if let Some(at) = frame.deliver_at {
-            tokio::time::sleep_until(at).await;
+            precise::sleep_until(at).await;
         }
         w.write_all(&frame.header)
             .await
@@ -140,6 +140,92 @@ async fn writer_loop(
         .await
         .map_err(Error::io("closing the connection"))?;
     Ok(())
+}
+
+/// Sub-millisecond waits for network shaping. Tokio's timer rounds every deadline up
+/// to the next whole millisecond, which would add up to 1 ms to each simulated
+/// one-way latency (0.1 ms on the `lan` profile) and so dominate a round-heavy run. A
+/// shaped frame therefore waits for whichever comes first: the tokio sleep or a wake-up
+/// from one OS thread that sleeps with the operating system's precision (tens of
+/// microseconds on Linux). The frame is released only once the tokio clock has reached
+/// its deadline, so a paused test clock (`tokio::time::pause`) stays exact: there the
+/// tokio sleep decides.
+mod precise {
+    use std::sync::OnceLock;
+    use std::sync::mpsc::{self, RecvTimeoutError};
+    use std::time::Instant as StdInstant;
+
+    use tokio::sync::oneshot;
+    use tokio::time::Instant;
+
+    struct Wake {
+        at: StdInstant,
+        done: oneshot::Sender<()>,
+    }
+
+    fn timer_loop(rx: mpsc::Receiver<Wake>) {
+        let mut pending: Vec<Wake> = Vec::new();
+        loop {
+            let now = StdInstant::now();
+            let mut i = 0;
+            while i < pending.len() {
+                if pending[i].at <= now {
+                    // The waiter may be gone (its sleep finished first): nothing to do.
+                    let _ = pending.swap_remove(i).done.send(());
+                } else {
+                    i += 1;
+                }
+            }
+            let next = match pending.iter().map(|w| w.at).min() {
+                None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                Some(t) => rx.recv_timeout(t.saturating_duration_since(now)),
+            };
+            match next {
+                Ok(w) => pending.push(w),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
+    }
+
+    /// The timer thread's queue; `None` if the thread could not be started.
+    fn timer() -> Option<&'static mpsc::Sender<Wake>> {
+        static TIMER: OnceLock<Option<mpsc::Sender<Wake>>> = OnceLock::new();
+        TIMER
+            .get_or_init(|| {
+                let (tx, rx) = mpsc::channel();
+                std::thread::Builder::new()
+                    .name("tessera-shaping-timer".into())
+                    .spawn(move || timer_loop(rx))
+                    .ok()
+                    .map(|_| tx)
+            })
+            .as_ref()
+    }
+
+    /// Waits until `at` with sub-millisecond precision on a real clock.
+    pub(super) async fn sleep_until(at: Instant) {
+        if Instant::now() >= at {
+            return;
+        }
+        let (done, woken) = oneshot::channel();
+        let queued = timer().is_some_and(|t| {
+            t.send(Wake {
+                at: at.into_std(),
+                done,
+            })
+            .is_ok()
+        });
+        if queued {
+            tokio::select! {
+                () = tokio::time::sleep_until(at) => return,
+                _ = woken => {}
+            }
+        }
+        if Instant::now() < at {
+            tokio::time::sleep_until(at).await;
+        }
+    }
 }
 
 impl Channel {

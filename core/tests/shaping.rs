@@ -70,3 +70,32 @@ async fn local_profile_adds_no_delay() {
     b.recv_bytes().await.unwrap();
     assert_eq!(t0.elapsed(), Duration::ZERO);
 }
+
+/// On the real clock a one-way delay of 0.1 ms costs about 0.1 ms, not the whole
+/// millisecond that tokio's timer would round each deadline up to: 50 round trips on
+/// a 0.2 ms-RTT link take about 10 ms (rounded up they would take about 100 ms).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sub_millisecond_latency_is_not_rounded_up_to_the_timer_tick() {
+    let (mut a, mut b) = Channel::in_memory_pair(ChannelConfig::with_profile(NetworkProfile {
+        bandwidth_bps: None,
+        rtt: Duration::from_micros(200),
+    }));
+    let trips = 50;
+    let t0 = std::time::Instant::now();
+    let echo = async {
+        for _ in 0..trips {
+            let m = b.recv_bytes().await.unwrap();
+            b.send_bytes(m).await.unwrap();
+        }
+    };
+    let ping = async {
+        for _ in 0..trips {
+            a.send_bytes(vec![1]).await.unwrap();
+            a.recv_bytes().await.unwrap();
+        }
+    };
+    tokio::join!(ping, echo);
+    let elapsed = t0.elapsed();
+    assert!(elapsed >= Duration::from_micros(200) * trips, "{elapsed:?}");
+    assert!(elapsed < Duration::from_millis(50), "{elapsed:?}");
+}
