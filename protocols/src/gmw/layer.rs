@@ -125,31 +125,42 @@ impl Wires {
     /// If a wire is out of range.
     pub fn free_gate(&mut self, party: usize, g: &FreeGate) {
         let nw = self.nw;
+        let r = |w: Wire| w.index() * nw..(w.index() + 1) * nw;
         let s = &mut self.data;
         match *g {
-            FreeGate::Xor { a, b, out } => {
-                let (a, b, o) = (a.index() * nw, b.index() * nw, out.index() * nw);
-                for k in 0..nw {
-                    s[o + k] = s[a + k] ^ s[b + k];
-                }
-            }
-            FreeGate::Inv { a, out } => {
-                let (a, o) = (a.index() * nw, out.index() * nw);
-                if party == 0 {
-                    for k in 0..nw {
-                        s[o + k] = !s[a + k];
+            FreeGate::Xor { a, b, out } if a == b => s[r(out)].fill(0),
+            FreeGate::Xor { a, b, out } if out == a || out == b => {
+                let other = if out == a { b } else { a };
+                if let Ok([o, x]) = s.get_disjoint_mut([r(out), r(other)]) {
+                    for (o, x) in o.iter_mut().zip(x.iter()) {
+                        *o ^= x;
                     }
-                } else {
-                    s.copy_within(a..a + nw, o);
                 }
             }
-            FreeGate::Copy { a, out } => {
-                let (a, o) = (a.index() * nw, out.index() * nw);
-                s.copy_within(a..a + nw, o);
+            FreeGate::Xor { a, b, out } => {
+                if let Ok([o, x, y]) = s.get_disjoint_mut([r(out), r(a), r(b)]) {
+                    for ((o, x), y) in o.iter_mut().zip(x.iter()).zip(y.iter()) {
+                        *o = x ^ y;
+                    }
+                }
+            }
+            FreeGate::Inv { a, out } if party == 0 => {
+                if a == out {
+                    s[r(out)].iter_mut().for_each(|o| *o = !*o);
+                } else if let Ok([o, x]) = s.get_disjoint_mut([r(out), r(a)]) {
+                    for (o, x) in o.iter_mut().zip(x.iter()) {
+                        *o = !x;
+                    }
+                }
+            }
+            // Party 1's INV is a copy.
+            FreeGate::Inv { a, out } | FreeGate::Copy { a, out } => {
+                if a != out {
+                    s.copy_within(r(a), out.index() * nw);
+                }
             }
             FreeGate::Const { value, out } => {
-                let o = out.index() * nw;
-                s[o..o + nw].fill(if value && party == 0 { !0 } else { 0 });
+                s[r(out)].fill(if value && party == 0 { !0 } else { 0 });
             }
         }
     }
@@ -219,14 +230,12 @@ pub fn and_open<'c>(
     let (ta, tb) = (triples.a.words(), triples.b.words());
     let msg = if n.is_multiple_of(64) {
         let nw = wires.nw;
-        let mut msg = vec![0u64; 2 * ands.len() * nw];
-        let (d, e) = msg.split_at_mut(ands.len() * nw);
-        for (j, g) in ands.iter().enumerate() {
-            let (x, y, o) = (wires.wire(g.a), wires.wire(g.b), j * nw);
-            for k in 0..nw {
-                d[o + k] = x[k] ^ ta[o + k];
-                e[o + k] = y[k] ^ tb[o + k];
-            }
+        let mut msg = Vec::with_capacity(2 * ands.len() * nw);
+        for (g, a) in ands.iter().zip(ta.chunks_exact(nw)) {
+            msg.extend(wires.wire(g.a).iter().zip(a).map(|(x, a)| x ^ a));
+        }
+        for (g, b) in ands.iter().zip(tb.chunks_exact(nw)) {
+            msg.extend(wires.wire(g.b).iter().zip(b).map(|(y, b)| y ^ b));
         }
         msg
     } else {
@@ -287,16 +296,29 @@ pub fn and_close(state: AndState<'_>, wires: &mut Wires, peer: &[u64]) -> Result
     if n.is_multiple_of(64) {
         let nw = wires.nw;
         let (pd, pe) = peer.split_at(ands.len() * nw);
+        let r = |w: Wire| w.index() * nw..(w.index() + 1) * nw;
         for (j, g) in ands.iter().enumerate() {
-            let base = j * nw;
-            let (xa, ya, oa) = (g.a.index() * nw, g.b.index() * nw, g.out.index() * nw);
-            let s = &mut wires.data;
+            let t = j * nw..(j + 1) * nw;
+            let (a, b, c) = (&ta[t.clone()], &tb[t.clone()], &tc[t.clone()]);
+            let (pd, pe) = (&pd[t.clone()], &pe[t]);
+            // Layer outputs never share a slot with a wire the layer reads.
+            let (o, x, y) = if g.a == g.b {
+                let [o, x] = wires
+                    .data
+                    .get_disjoint_mut([r(g.out), r(g.a)])
+                    .map_err(|_| slot_clash(g))?;
+                (o, &*x, &*x)
+            } else {
+                let [o, x, y] = wires
+                    .data
+                    .get_disjoint_mut([r(g.out), r(g.a), r(g.b)])
+                    .map_err(|_| slot_clash(g))?;
+                (o, &*x, &*y)
+            };
             for k in 0..nw {
-                let t = base + k;
-                let (a, b) = (ta[t], tb[t]);
-                let d = pd[t] ^ s[xa + k] ^ a;
-                let e = pe[t] ^ s[ya + k] ^ b;
-                s[oa + k] = tc[t] ^ (d & b) ^ (e & a) ^ (d & e & de);
+                let d = pd[k] ^ x[k] ^ a[k];
+                let e = pe[k] ^ y[k] ^ b[k];
+                o[k] = c[k] ^ (d & b[k]) ^ (e & a[k]) ^ (d & e & de);
             }
         }
     } else {
@@ -325,6 +347,13 @@ pub fn and_close(state: AndState<'_>, wires: &mut Wires, peer: &[u64]) -> Result
         }
     }
     Ok(())
+}
+
+fn slot_clash(g: &AndGate) -> Error {
+    Error::InvalidCircuit(format!(
+        "an AND gate writes wire {} while reading wires {} and {} of its own layer",
+        g.out, g.a, g.b
+    ))
 }
 
 /// Packs `n`-instance shares into one bit stream (`Σ width·n` bits), for revealing.
