@@ -80,6 +80,20 @@ trait FreeGates {
 /// Applies free gates to a chunk of `k` instances.
 fn apply_free(gates: &[FreeGate], labels: &mut [Block], k: usize, role: &impl FreeGates) {
     let inv = role.inv_offset();
+    if k == 1 {
+        // One instance (the common interactive case): no inner loops.
+        for g in gates {
+            match *g {
+                FreeGate::Xor { a, b, out } => {
+                    labels[out.index()] = labels[a.index()] ^ labels[b.index()]
+                }
+                FreeGate::Inv { a, out } => labels[out.index()] = labels[a.index()] ^ inv,
+                FreeGate::Copy { a, out } => labels[out.index()] = labels[a.index()],
+                FreeGate::Const { value, out } => labels[out.index()] = role.constant(value),
+            }
+        }
+        return;
+    }
     for g in gates {
         match *g {
             FreeGate::Xor { a, b, out } => {
@@ -144,15 +158,20 @@ fn garble_and_layer(
     tables: &mut Vec<Block>,
     scratch: &mut Scratch,
 ) {
-    let Scratch { buf, aux } = scratch;
+    let Scratch { buf, aux, inputs } = scratch;
     let m = ands.len() * k;
+    // buf: the four hash inputs of each gate instance; `inputs` keeps a0 and b0 for
+    // the second pass so the labels are read once.
     buf.clear();
     buf.reserve(4 * m);
+    inputs.clear();
+    inputs.reserve(2 * m);
     for g in ands {
         let (a, b) = (g.a.index() * k, g.b.index() * k);
         for i in 0..k {
             let (a0, b0) = (labels[a + i], labels[b + i]);
             buf.extend_from_slice(&[a0, a0 ^ delta, b0, b0 ^ delta]);
+            inputs.extend_from_slice(&[a0, b0]);
         }
     }
     let t0 = *counter;
@@ -160,23 +179,28 @@ fn garble_and_layer(
         tweak(t0 + (j / 4) as u64, ((j / 2) & 1) as u64)
     });
     *counter += m as u64;
-    tables.reserve(2 * m);
-    for (gi, g) in ands.iter().enumerate() {
-        let (a, b, o) = (g.a.index() * k, g.b.index() * k, g.out.index() * k);
+    let base = tables.len();
+    tables.resize(base + 2 * m, Block::ZERO);
+    let out_tables = &mut tables[base..];
+    let mut j = 0;
+    for g in ands {
+        let o = g.out.index() * k;
         for i in 0..k {
-            let j = gi * k + i;
-            let (a0, b0) = (labels[a + i], labels[b + i]);
+            let (a0, b0) = (inputs[2 * j], inputs[2 * j + 1]);
+            let h = &buf[4 * j..4 * j + 4];
+            let (ha0, ha1, hb0, hb1) = (h[0], h[1], h[2], h[3]);
             let (pa, pb) = (a0.lsb(), b0.lsb());
-            let (ha0, ha1, hb0, hb1) = (buf[4 * j], buf[4 * j + 1], buf[4 * j + 2], buf[4 * j + 3]);
             // Generator half-gate: a ∧ pb.
             let tg = ha0 ^ ha1 ^ delta.and_bit(pb);
             let wg = ha0 ^ tg.and_bit(pa);
             // Evaluator half-gate: a ∧ (b ⊕ pb).
-            let te = hb0 ^ hb1 ^ a0;
-            let we = hb0 ^ (hb0 ^ hb1).and_bit(pb);
+            let hb = hb0 ^ hb1;
+            let te = hb ^ a0;
+            let we = hb0 ^ hb.and_bit(pb);
             labels[o + i] = wg ^ we;
-            tables.push(tg);
-            tables.push(te);
+            out_tables[2 * j] = tg;
+            out_tables[2 * j + 1] = te;
+            j += 1;
         }
     }
 }
@@ -191,7 +215,7 @@ fn eval_and_layer(
     tables: &[Block],
     scratch: &mut Scratch,
 ) {
-    let Scratch { buf, aux } = scratch;
+    let Scratch { buf, aux, .. } = scratch;
     let m = ands.len() * k;
     buf.clear();
     buf.reserve(2 * m);
@@ -219,14 +243,18 @@ fn eval_and_layer(
 
 /// Reusable buffers of one garbling or evaluation thread.
 #[derive(Default)]
-pub(crate) struct Scratch {
+pub struct Scratch {
     buf: Vec<Block>,
     aux: Vec<Block>,
+    inputs: Vec<Block>,
 }
 
-/// Garbles the whole schedule for one chunk whose input-wire zero labels are already in
-/// `labels` (`num_wires · k`). Calls `emit` with the tables of each layer in order.
-pub(crate) fn garble_chunk(
+/// Garbles the whole schedule for one chunk of `k` instances whose input-wire zero
+/// labels are already in `labels` (`num_wires · k`, wire-major); on return every wire
+/// holds its zero label. Calls `emit` with the tables of each AND layer in order
+/// (two blocks per gate instance) and advances `counter` by the AND gate instances.
+/// This is the pure step the [`Garbler`](super::Garbler) runs on its worker thread.
+pub fn garble_chunk(
     schedule: &Schedule,
     labels: &mut [Block],
     k: usize,
@@ -254,12 +282,13 @@ pub(crate) fn garble_chunk(
     apply_free(schedule.tail(), labels, k, &role);
 }
 
-/// Evaluates the whole schedule for one chunk whose input-wire active labels are in
-/// `labels`. `next_tables(n)` must return the next `n` table blocks in garbling order.
+/// Evaluates the whole schedule for one chunk of `k` instances whose input-wire active
+/// labels are in `labels`; on return every wire holds its active label.
+/// `next_tables(n, f)` must call `f` with the next `n` table blocks in garbling order.
 ///
 /// # Errors
 /// Whatever `next_tables` returns (e.g. the garbler stopped sending).
-pub(crate) fn eval_chunk<E>(
+pub fn eval_chunk<E>(
     schedule: &Schedule,
     labels: &mut [Block],
     k: usize,

@@ -19,5 +19,5 @@
 mod core;
 mod session;
 
-pub use core::{Delta, PUBLIC_LABEL, TABLE_BLOCKS_PER_AND};
+pub use core::{Delta, PUBLIC_LABEL, Scratch, TABLE_BLOCKS_PER_AND, eval_chunk, garble_chunk};
 pub use session::{ActiveLabels, Evaluator, Garbler, RevealTo, ZeroLabels};
