@@ -10,7 +10,7 @@ use proptest::prelude::*;
 use tessera_core::{BitMatrix, Channel, ChannelConfig, Prg, Z64};
 use tessera_protocols::circuit::{Builder, Circuit, Variant, Wire, bristol, values};
 use tessera_protocols::harness::{self, HarnessOptions, Run};
-use tessera_protocols::yao::{Evaluator, Garbler, RevealTo};
+use tessera_protocols::yao::{self, Evaluator, Garbler, RevealTo};
 use tessera_protocols::{Demand, Error};
 
 fn circuit_file(name: &str) -> Circuit {
@@ -217,6 +217,20 @@ fn aes_batch_matches_the_plaintext_interpreter() {
     let run = rt().block_on(run_yao(&aes, &[key, pt], &[0, 1])).unwrap();
     assert_eq!(run.out0, expected);
     assert_eq!(run.out1, expected);
+    // Batches span several frames; the prediction follows the garbler's framing exactly.
+    let [e_sent, g_sent] = yao::evaluator_input_bytes(128 * n);
+    assert!(yao::table_frames(&aes, n).len() > 1);
+    assert_eq!(
+        run.online[0].bytes_sent,
+        g_sent
+            + yao::garbler_input_bytes(128 * n)
+            + yao::table_bytes(&aes, n)
+            + yao::reveal_bytes(128 * n)
+    );
+    assert_eq!(
+        run.online[1].bytes_sent,
+        e_sent + yao::reveal_bytes(128 * n)
+    );
 }
 
 fn mask(w: usize) -> u64 {

@@ -20,4 +20,7 @@ mod core;
 mod session;
 
 pub use core::{Delta, PUBLIC_LABEL, Scratch, TABLE_BLOCKS_PER_AND, eval_chunk, garble_chunk};
-pub use session::{ActiveLabels, Evaluator, Garbler, RevealTo, ZeroLabels};
+pub use session::{
+    ActiveLabels, Evaluator, Garbler, RevealTo, ZeroLabels, evaluator_input_bytes,
+    garbler_input_bytes, reveal_bytes, table_bytes, table_frames,
+};

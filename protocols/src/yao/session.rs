@@ -14,6 +14,7 @@
 //! costs a round more, because the evaluator's corrections then wait for them.)
 
 use tessera_core::bits::words_for;
+use tessera_core::channel::HEADER_LEN;
 use tessera_core::{BitMatrix, BitVec, Block, Channel, Prg};
 use tokio::sync::mpsc;
 
@@ -33,6 +34,58 @@ const LABEL_BUDGET_BYTES: usize = 32 << 20;
 /// Instances garbled together: as many as fit the label budget, at least one.
 fn chunk_instances(num_wires: usize, n: usize) -> usize {
     (LABEL_BUDGET_BYTES / (num_wires.max(1) * 16)).clamp(1, n.max(1))
+}
+
+/// The sizes, in blocks, of the table frames the garbler sends for `circuit` on `n`
+/// instances: the garbler's own framing rule (a frame goes out at the end of an AND
+/// layer once 2^16 blocks are pending, the rest at the end), replayed on the schedule.
+/// The exact wire bytes of [`Garbler::eval`] are `Σ (8 + 16 · size)`.
+pub fn table_frames(circuit: &Circuit, n: usize) -> Vec<usize> {
+    let widths = circuit.schedule().and_layer_widths();
+    let k = chunk_instances(circuit.num_wires(), n);
+    let (mut frames, mut pending, mut start) = (Vec::new(), 0usize, 0usize);
+    while start < n {
+        let kk = k.min(n - start);
+        for w in &widths {
+            pending += w * kk * TABLE_BLOCKS_PER_AND;
+            if pending >= FLUSH_BLOCKS {
+                frames.push(pending);
+                pending = 0;
+            }
+        }
+        start += kk;
+    }
+    if pending > 0 {
+        frames.push(pending);
+    }
+    frames
+}
+
+/// Exact bytes on the wire (frame headers included) of the tables of `circuit` on `n`
+/// instances.
+pub fn table_bytes(circuit: &Circuit, n: usize) -> u64 {
+    table_frames(circuit, n)
+        .iter()
+        .map(|&b| (HEADER_LEN + 16 * b) as u64)
+        .sum()
+}
+
+/// Exact bytes the garbler sends to input `bits` bits of its own.
+pub fn garbler_input_bytes(bits: usize) -> u64 {
+    (HEADER_LEN + 16 * bits) as u64
+}
+
+/// Exact bytes of inputting `bits` bits of the evaluator: `[evaluator, garbler]` sent.
+pub fn evaluator_input_bytes(bits: usize) -> [u64; 2] {
+    [
+        (HEADER_LEN + 8 * words_for(bits)) as u64,
+        (HEADER_LEN + 32 * bits) as u64,
+    ]
+}
+
+/// Exact bytes of revealing `bits` bits to one party (sent by the other).
+pub fn reveal_bytes(bits: usize) -> u64 {
+    (HEADER_LEN + 8 * words_for(bits)) as u64
 }
 
 macro_rules! label_type {
