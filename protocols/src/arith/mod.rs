@@ -325,6 +325,12 @@ impl<R: Ring> ArithParty<R> {
         self.provider.as_mut()
     }
 
+    /// The channel and the provider at once (protocols that take correlations while
+    /// they talk, such as GMW and the conversions).
+    pub fn parts_mut(&mut self) -> (&mut Channel, &mut dyn Provider<R>) {
+        (&mut self.ch, self.provider.as_mut())
+    }
+
     /// The channel and the provider.
     pub fn into_parts(self) -> (Channel, Box<dyn Provider<R>>) {
         (self.ch, self.provider)

@@ -142,6 +142,34 @@ macro_rules! label_type {
                     .collect())
             }
 
+            /// `self ⊕ other` under free-XOR (no communication).
+            ///
+            /// # Errors
+            /// If the shapes differ.
+            pub fn xor(&self, other: &Self) -> Result<Self> {
+                if (self.width, self.n) != (other.width, other.n) {
+                    return Err(Error::Shape {
+                        op: "xor garbled values",
+                        detail: format!("{}x{} vs {}x{}", self.width, self.n, other.width, other.n),
+                    });
+                }
+                let labels = self.labels.iter().zip(&other.labels).map(|(a, b)| *a ^ *b).collect();
+                Ok($name { width: self.width, n: self.n, labels })
+            }
+
+            /// The least significant bit of every label as a `width × n` matrix: the
+            /// garbler's permute bits, or the evaluator's masked values. Their XOR is the
+            /// value, so this is the local Y2B conversion (ABY).
+            pub fn lsb_matrix(&self) -> BitMatrix {
+                let mut m = BitMatrix::zeros(self.width, self.n);
+                for (j, l) in self.labels.iter().enumerate() {
+                    if l.lsb() {
+                        m.set(j / self.n, j % self.n, true);
+                    }
+                }
+                m
+            }
+
             /// Stacks values of the same instance count into one (bits of the first
             /// value first).
             ///
@@ -615,9 +643,15 @@ impl Evaluator {
                                     detail: "garbled tables ended early".into(),
                                 });
                             };
-                            buf.drain(..pos);
+                            if pos == buf.len() {
+                                // Frames end on layer boundaries: usually nothing is
+                                // left over, and the frame becomes the buffer uncopied.
+                                buf = frame;
+                            } else {
+                                buf.drain(..pos);
+                                buf.extend_from_slice(&frame);
+                            }
                             pos = 0;
-                            buf.extend_from_slice(&frame);
                         }
                         f(&buf[pos..pos + need]);
                         pos += need;
