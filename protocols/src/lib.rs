@@ -11,6 +11,7 @@ pub mod arith;
 pub mod circuit;
 pub mod dealer;
 pub mod error;
+pub mod gmw;
 #[cfg(feature = "test-harness")]
 pub mod harness;
 pub mod preprocessing;
@@ -19,4 +20,5 @@ pub mod yao;
 pub use arith::bilinear::{Bilinear, BilinearOp, Conv2dParams};
 pub use arith::{AShare, ArithParty, PlainWeights, TruncMode};
 pub use error::{Error, Result};
+pub use gmw::{BShare, Gmw, RevealTo};
 pub use preprocessing::{Demand, PartyMaterial, Provider, Request, Store};

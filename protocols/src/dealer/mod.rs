@@ -28,7 +28,8 @@
 //! runtime only moves bytes.
 
 use serde::{Deserialize, Serialize};
-use tessera_core::{Block, Channel, Phase, Ring, SessionId};
+use tessera_core::channel::HEADER_LEN;
+use tessera_core::{Block, Channel, Phase, PhaseMeter, Ring, SessionId};
 
 use crate::preprocessing::{Demand, PartyMaterial, deal};
 use crate::{Error, Result};
@@ -118,6 +119,52 @@ fn first_difference(a: &Demand, b: &Demand) -> String {
             rb.len()
         ),
     }
+}
+
+/// The exact traffic of the dealer protocol for `demand`, as each party's end of its
+/// channel to the dealer meters it in [`Phase::Offline`] (party 0, party 1): the
+/// demand message it sends, the seed reply (25 bytes) and, for party 1, the
+/// corrections in frames of at most [`CORRECTION_CHUNK`] bytes; two rounds.
+///
+/// # Errors
+/// If the demand cannot be serialised.
+pub fn party_traffic<R: Ring>(demand: &Demand) -> Result<[PhaseMeter; 2]> {
+    let frame = |bytes: std::result::Result<Vec<u8>, postcard::Error>| -> Result<u64> {
+        let len = bytes
+            .map_err(|e| Error::Protocol {
+                step: "dealer",
+                detail: format!("cannot serialise: {e}"),
+            })?
+            .len();
+        Ok((HEADER_LEN + len) as u64)
+    };
+    let sent = |party: u8| {
+        frame(postcard::to_stdvec(&DemandMsg {
+            session: SessionId([0; 16]),
+            party,
+            ring_bits: R::BITS,
+            demand: demand.clone(),
+        }))
+    };
+    let seed = frame(postcard::to_stdvec(&DealerReply::Seed([0; 16])))?;
+    let c = demand.correction_bytes::<R>();
+    let chunks = c.div_ceil(CORRECTION_CHUNK) as u64;
+    Ok([
+        PhaseMeter {
+            bytes_sent: sent(0)?,
+            bytes_received: seed,
+            messages_sent: 1,
+            messages_received: 1,
+            rounds: 2,
+        },
+        PhaseMeter {
+            bytes_sent: sent(1)?,
+            bytes_received: seed + c as u64 + HEADER_LEN as u64 * chunks,
+            messages_sent: 1,
+            messages_received: 1 + chunks,
+            rounds: 2,
+        },
+    ])
 }
 
 /// Serves one session: receives both demands, checks them, generates, and sends each

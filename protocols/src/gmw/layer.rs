@@ -1,0 +1,537 @@
+//! The pure steps of GMW: a party's wire store for a batch, local free gates, and one
+//! AND layer as [`and_open`] → (exchange) → [`and_close`].
+//!
+//! # One AND layer (Beaver's trick on bits; GMW 1987 with dealer triples)
+//! For the `k` AND gates `z = x ∧ y` of a layer and `n` instances, each party takes
+//! `k·n` triples `(a, b, c)` (gate-major: triple `j·n + i` belongs to gate `j`,
+//! instance `i`) and sends one message, the packed bit stream
+//!
+//! `d_0 … d_{kn−1} ‖ e_0 … e_{kn−1}`, with `d = x ⊕ a` and `e = y ⊕ b`,
+//!
+//! which is `⌈2kn/64⌉` words. With the peer's message it knows `D = x ⊕ a` and
+//! `E = y ⊕ b` in the clear and sets
+//!
+//! `z_i = c_i ⊕ (D ∧ b_i) ⊕ (E ∧ a_i) ⊕ [i = 0]·(D ∧ E)`,
+//!
+//! so `z_0 ⊕ z_1 = ab ⊕ Db ⊕ Ea ⊕ DE = (D ⊕ a)(E ⊕ b) = xy`. `D` and `E` are
+//! masked by the uniform, once-used `a`, `b`: a semi-honest peer learns nothing.
+//!
+//! When `n` is a multiple of 64 every gate's bits are whole words and the steps run
+//! word-wise straight from the wire store (the fast path of large batches); otherwise
+//! the bits are packed tightly, so a batch of one costs two bits a gate, not two words.
+
+use tessera_core::BitMatrix;
+use tessera_core::bits::words_for;
+
+use super::BShare;
+use super::pack::{get_bits, put_bits, tail_mask};
+use crate::circuit::{AndGate, FreeGate, Wire};
+use crate::preprocessing::AndTriples;
+use crate::{Error, Result};
+
+/// One party's XOR shares of every wire of a circuit for a batch of `n` instances:
+/// wire `w` is `⌈n/64⌉` packed words (instance `i` is bit `i % 64` of word `i / 64`).
+/// Bits past `n` in a wire's last word are unspecified (INV flips them); everything
+/// that leaves the store masks them. `Debug` prints the shape only.
+pub struct Wires {
+    n: usize,
+    nw: usize,
+    data: Vec<u64>,
+}
+
+impl std::fmt::Debug for Wires {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Wires({} wires x {} instances)",
+            self.num_wires(),
+            self.n
+        )
+    }
+}
+
+impl Wires {
+    /// `num_wires` wires of `n` instances, all zero.
+    pub fn new(num_wires: usize, n: usize) -> Self {
+        let nw = words_for(n);
+        Wires {
+            n,
+            nw,
+            data: vec![0; num_wires * nw],
+        }
+    }
+
+    /// The batch size.
+    pub fn batch(&self) -> usize {
+        self.n
+    }
+
+    /// Number of wires.
+    pub fn num_wires(&self) -> usize {
+        self.data.len().checked_div(self.nw).unwrap_or(0)
+    }
+
+    #[inline]
+    fn wire(&self, w: Wire) -> &[u64] {
+        let o = w.index() * self.nw;
+        &self.data[o..o + self.nw]
+    }
+
+    /// Writes `share` (one row per wire) to the wires `first..first + share.width()`.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if the batch size differs or the wires are out of range.
+    pub fn set(&mut self, first: usize, share: &BShare) -> Result<()> {
+        let m = share.matrix();
+        if m.cols() != self.n || first + m.rows() > self.num_wires() {
+            return Err(Error::shape(
+                "GMW wire store",
+                format!(
+                    "a {}x{} share at wire {first} does not fit {} wires x {} instances",
+                    m.rows(),
+                    m.cols(),
+                    self.num_wires(),
+                    self.n
+                ),
+            ));
+        }
+        let o = first * self.nw;
+        self.data[o..o + m.as_words().len()].copy_from_slice(m.as_words());
+        Ok(())
+    }
+
+    /// The shares of `wires` as a `wires.len() × n` share (bits past `n` cleared).
+    ///
+    /// # Panics
+    /// If a wire is out of range (the circuit was validated against the store's size).
+    pub fn get(&self, wires: &[Wire]) -> BShare {
+        let mut m = BitMatrix::zeros(wires.len(), self.n);
+        let last = tail_mask(self.n);
+        for (r, &w) in wires.iter().enumerate() {
+            let row = m.row_mut(r);
+            row.copy_from_slice(self.wire(w));
+            if let Some(l) = row.last_mut() {
+                *l &= last;
+            }
+        }
+        BShare::from_matrix(m)
+    }
+
+    /// Evaluates a free gate locally. XOR and copy act on both shares alike; INV and
+    /// constants change party 0's share only (party 1's INV is a copy, its constant
+    /// share is zero), so the XOR of the shares is right.
+    ///
+    /// # Panics
+    /// If a wire is out of range.
+    pub fn free_gate(&mut self, party: usize, g: &FreeGate) {
+        let nw = self.nw;
+        let s = &mut self.data;
+        match *g {
+            FreeGate::Xor { a, b, out } => {
+                let (a, b, o) = (a.index() * nw, b.index() * nw, out.index() * nw);
+                for k in 0..nw {
+                    s[o + k] = s[a + k] ^ s[b + k];
+                }
+            }
+            FreeGate::Inv { a, out } => {
+                let (a, o) = (a.index() * nw, out.index() * nw);
+                if party == 0 {
+                    for k in 0..nw {
+                        s[o + k] = !s[a + k];
+                    }
+                } else {
+                    s.copy_within(a..a + nw, o);
+                }
+            }
+            FreeGate::Copy { a, out } => {
+                let (a, o) = (a.index() * nw, out.index() * nw);
+                s.copy_within(a..a + nw, o);
+            }
+            FreeGate::Const { value, out } => {
+                let o = out.index() * nw;
+                s[o..o + nw].fill(if value && party == 0 { !0 } else { 0 });
+            }
+        }
+    }
+
+    /// Evaluates free gates in order.
+    pub fn free_gates(&mut self, party: usize, gates: &[FreeGate]) {
+        for g in gates {
+            self.free_gate(party, g);
+        }
+    }
+}
+
+/// What a party keeps between [`and_open`] and [`and_close`]: the layer's gates and
+/// its triples (its own `d`, `e` are recomputed from the wire store, not copied).
+pub struct AndState<'c> {
+    party: usize,
+    ands: &'c [AndGate],
+    n: usize,
+    triples: AndTriples,
+}
+
+impl std::fmt::Debug for AndState<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "AndState({} gates x {} instances)",
+            self.ands.len(),
+            self.n
+        )
+    }
+}
+
+/// Words of one party's message for a layer of `gates` AND gates over `n` instances.
+pub fn message_words(gates: usize, n: usize) -> usize {
+    words_for(2 * gates * n)
+}
+
+/// Gathers the `n` instance bits of wire `pick(g)` of every gate into a packed
+/// stream of `k·n` bits (unaligned path only).
+fn gather(wires: &Wires, ands: &[AndGate], pick: impl Fn(&AndGate) -> Wire) -> Vec<u64> {
+    let n = wires.n;
+    let mut out = vec![0u64; words_for(ands.len() * n)];
+    for (j, g) in ands.iter().enumerate() {
+        put_bits(&mut out, j * n, wires.wire(pick(g)), n);
+    }
+    out
+}
+
+/// Step 1: the message `d ‖ e` for the layer's gates and the state to keep.
+///
+/// # Errors
+/// [`Error::WrongCorrelation`] if the triples are not `ands.len() · n` bits.
+pub fn and_open<'c>(
+    party: usize,
+    wires: &Wires,
+    ands: &'c [AndGate],
+    triples: AndTriples,
+) -> Result<(AndState<'c>, Vec<u64>)> {
+    let n = wires.n;
+    let kn = ands.len() * n;
+    if triples.a.len() != kn || triples.b.len() != kn || triples.c.len() != kn {
+        return Err(Error::WrongCorrelation {
+            expected: format!("{kn} AND triples ({} gates x {n} instances)", ands.len()),
+            found: format!("{triples:?}"),
+        });
+    }
+    let (ta, tb) = (triples.a.words(), triples.b.words());
+    let msg = if n.is_multiple_of(64) {
+        let nw = wires.nw;
+        let mut msg = vec![0u64; 2 * ands.len() * nw];
+        let (d, e) = msg.split_at_mut(ands.len() * nw);
+        for (j, g) in ands.iter().enumerate() {
+            let (x, y, o) = (wires.wire(g.a), wires.wire(g.b), j * nw);
+            for k in 0..nw {
+                d[o + k] = x[k] ^ ta[o + k];
+                e[o + k] = y[k] ^ tb[o + k];
+            }
+        }
+        msg
+    } else {
+        let mut msg = vec![0u64; message_words(ands.len(), n)];
+        let mut d = gather(wires, ands, |g| g.a);
+        let mut e = gather(wires, ands, |g| g.b);
+        xor_into(&mut d, ta);
+        xor_into(&mut e, tb);
+        put_bits(&mut msg, 0, &d, kn);
+        put_bits(&mut msg, kn, &e, kn);
+        msg
+    };
+    Ok((
+        AndState {
+            party,
+            ands,
+            n,
+            triples,
+        },
+        msg,
+    ))
+}
+
+fn xor_into(dst: &mut [u64], src: &[u64]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d ^= s;
+    }
+}
+
+/// Step 2: from the peer's message, this party's shares of the layer's outputs,
+/// written to the wire store.
+///
+/// # Errors
+/// [`Error::Protocol`] if the peer's message has the wrong length, [`Error::Shape`] if
+/// `wires` is not the store the layer was opened on (another batch size).
+pub fn and_close(state: AndState<'_>, wires: &mut Wires, peer: &[u64]) -> Result<()> {
+    let AndState {
+        party,
+        ands,
+        n,
+        triples,
+    } = state;
+    if wires.n != n {
+        return Err(Error::shape(
+            "GMW AND layer",
+            format!("opened on {n} instances, closed on {}", wires.n),
+        ));
+    }
+    let want = message_words(ands.len(), n);
+    if peer.len() != want {
+        return Err(Error::Protocol {
+            step: "GMW AND layer",
+            detail: format!("the peer sent {} words, expected {want}", peer.len()),
+        });
+    }
+    let (ta, tb, tc) = (triples.a.words(), triples.b.words(), triples.c.words());
+    let de = if party == 0 { !0u64 } else { 0 };
+    if n.is_multiple_of(64) {
+        let nw = wires.nw;
+        let (pd, pe) = peer.split_at(ands.len() * nw);
+        for (j, g) in ands.iter().enumerate() {
+            let base = j * nw;
+            let (xa, ya, oa) = (g.a.index() * nw, g.b.index() * nw, g.out.index() * nw);
+            let s = &mut wires.data;
+            for k in 0..nw {
+                let t = base + k;
+                let (a, b) = (ta[t], tb[t]);
+                let d = pd[t] ^ s[xa + k] ^ a;
+                let e = pe[t] ^ s[ya + k] ^ b;
+                s[oa + k] = tc[t] ^ (d & b) ^ (e & a) ^ (d & e & de);
+            }
+        }
+    } else {
+        let kn = ands.len() * n;
+        let words = words_for(kn);
+        // D = d_peer ⊕ x ⊕ a and E = e_peer ⊕ y ⊕ b, as packed streams.
+        let mut d = gather(wires, ands, |g| g.a);
+        let mut e = gather(wires, ands, |g| g.b);
+        let mut pd = vec![0u64; words];
+        let mut pe = vec![0u64; words];
+        get_bits(peer, 0, kn, &mut pd);
+        get_bits(peer, kn, kn, &mut pe);
+        let mut z = vec![0u64; words];
+        for t in 0..words {
+            let (a, b) = (ta[t], tb[t]);
+            let dd = d[t] ^ pd[t] ^ a;
+            let ee = e[t] ^ pe[t] ^ b;
+            d[t] = dd;
+            e[t] = ee;
+            z[t] = tc[t] ^ (dd & b) ^ (ee & a) ^ (dd & ee & de);
+        }
+        let nw = wires.nw;
+        for (j, g) in ands.iter().enumerate() {
+            let o = g.out.index() * nw;
+            get_bits(&z, j * n, n, &mut wires.data[o..o + nw]);
+        }
+    }
+    Ok(())
+}
+
+/// Packs `n`-instance shares into one bit stream (`Σ width·n` bits), for revealing.
+pub(crate) fn pack_shares(shares: &[&BShare]) -> Vec<u64> {
+    let total: usize = shares.iter().map(|s| s.width() * s.batch()).sum();
+    let mut out = vec![0u64; words_for(total)];
+    let mut off = 0;
+    for s in shares {
+        let m = s.matrix();
+        for r in 0..m.rows() {
+            put_bits(&mut out, off, m.row(r), m.cols());
+            off += m.cols();
+        }
+    }
+    out
+}
+
+/// The inverse of [`pack_shares`] for shares of the given shapes `(width, n)`.
+pub(crate) fn unpack_shares(stream: &[u64], shapes: &[(usize, usize)]) -> Vec<BitMatrix> {
+    let mut off = 0;
+    shapes
+        .iter()
+        .map(|&(w, n)| {
+            let mut m = BitMatrix::zeros(w, n);
+            for r in 0..w {
+                get_bits(stream, off, n, m.row_mut(r));
+                off += n;
+            }
+            m
+        })
+        .collect()
+}
+
+/// `a ⊕ b` for matrices of the same shape (the caller checks).
+pub(crate) fn xor_matrices(a: &BitMatrix, b: &BitMatrix) -> BitMatrix {
+    let mut m = a.clone();
+    for r in 0..m.rows() {
+        for (x, y) in m.row_mut(r).iter_mut().zip(b.row(r)) {
+            *x ^= y;
+        }
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tessera_core::{BitVec, Prg};
+
+    /// Both parties' triples for `bits` ANDs, made locally (the dealer's relation).
+    fn triples(prg: &mut Prg, bits: usize) -> [AndTriples; 2] {
+        let r = |prg: &mut Prg| BitVec::random(prg, bits);
+        let (a0, b0, c0, a1, b1) = (r(prg), r(prg), r(prg), r(prg), r(prg));
+        let mut c1 = a0.clone();
+        c1.xor_assign(&a1);
+        let mut b = b0.clone();
+        b.xor_assign(&b1);
+        c1.and_assign(&b);
+        c1.xor_assign(&c0);
+        [
+            AndTriples {
+                a: a0,
+                b: b0,
+                c: c0,
+            },
+            AndTriples {
+                a: a1,
+                b: b1,
+                c: c1,
+            },
+        ]
+    }
+
+    fn random_matrix(prg: &mut Prg, rows: usize, n: usize) -> BitMatrix {
+        let rows: Vec<BitVec> = (0..rows).map(|_| BitVec::random(prg, n)).collect();
+        BitMatrix::from_rows(&rows).unwrap()
+    }
+
+    #[test]
+    fn one_layer_stepped_by_both_parties_computes_and() {
+        let mut prg = Prg::from_seed_block(tessera_core::Block::from(7u128));
+        // Wires 0..6 are inputs; gates read overlapping pairs, outputs at 6..10.
+        let ands: Vec<AndGate> = [(0, 1), (2, 3), (1, 4), (5, 5)]
+            .iter()
+            .enumerate()
+            .map(|(j, &(a, b))| AndGate {
+                a: Wire(a),
+                b: Wire(b),
+                out: Wire(6 + j as u32),
+            })
+            .collect();
+        for n in [1usize, 3, 63, 64, 65, 100, 128, 192] {
+            let x = random_matrix(&mut prg, 6, n);
+            let s0 = random_matrix(&mut prg, 6, n);
+            let s1 = xor_matrices(&x, &s0);
+            let mut w = [Wires::new(10, n), Wires::new(10, n)];
+            w[0].set(0, &BShare::from_matrix(s0)).unwrap();
+            w[1].set(0, &BShare::from_matrix(s1)).unwrap();
+            // Party 0 inverts wire 0 in place, which leaves garbage past `n` that must
+            // not leak into the result; the shared value of wire 0 becomes ¬x_0.
+            w[0].free_gate(
+                0,
+                &FreeGate::Inv {
+                    a: Wire(0),
+                    out: Wire(0),
+                },
+            );
+            let xv = |r: usize, i: usize| x.get(r, i) ^ (r == 0);
+            let [t0, t1] = triples(&mut prg, ands.len() * n);
+            let (st0, m0) = and_open(0, &w[0], &ands, t0).unwrap();
+            let (st1, m1) = and_open(1, &w[1], &ands, t1).unwrap();
+            assert_eq!(m0.len(), message_words(ands.len(), n));
+            let [w0, w1] = &mut w;
+            and_close(st0, w0, &m1).unwrap();
+            and_close(st1, w1, &m0).unwrap();
+            let outs: Vec<Wire> = (6..10).map(Wire).collect();
+            let z = xor_matrices(w[0].get(&outs).matrix(), w[1].get(&outs).matrix());
+            for (j, g) in ands.iter().enumerate() {
+                for i in 0..n {
+                    let want = xv(g.a.index(), i) & xv(g.b.index(), i);
+                    assert_eq!(z.get(j, i), want, "n={n} gate {j} instance {i}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn wrong_triples_and_wrong_messages_are_errors() {
+        let mut prg = Prg::from_seed_block(tessera_core::Block::from(9u128));
+        let ands = [AndGate {
+            a: Wire(0),
+            b: Wire(1),
+            out: Wire(2),
+        }];
+        let w = Wires::new(3, 10);
+        let [t0, _] = triples(&mut prg, 9);
+        assert!(matches!(
+            and_open(0, &w, &ands, t0),
+            Err(Error::WrongCorrelation { .. })
+        ));
+        let [t0, _] = triples(&mut prg, 10);
+        let (st, msg) = and_open(0, &w, &ands, t0).unwrap();
+        let mut w = w;
+        assert!(matches!(
+            and_close(st, &mut w, &msg[..0]),
+            Err(Error::Protocol { .. })
+        ));
+    }
+
+    #[test]
+    fn free_gates_keep_the_xor_of_the_shares_right() {
+        let mut prg = Prg::from_seed_block(tessera_core::Block::from(11u128));
+        let n = 70;
+        let x = random_matrix(&mut prg, 2, n);
+        let s0 = random_matrix(&mut prg, 2, n);
+        let s1 = xor_matrices(&x, &s0);
+        let gates = [
+            FreeGate::Xor {
+                a: Wire(0),
+                b: Wire(1),
+                out: Wire(2),
+            },
+            FreeGate::Inv {
+                a: Wire(2),
+                out: Wire(3),
+            },
+            FreeGate::Copy {
+                a: Wire(3),
+                out: Wire(4),
+            },
+            FreeGate::Const {
+                value: true,
+                out: Wire(5),
+            },
+            FreeGate::Const {
+                value: false,
+                out: Wire(6),
+            },
+        ];
+        let mut w = [Wires::new(7, n), Wires::new(7, n)];
+        for (p, s) in [s0, s1].into_iter().enumerate() {
+            w[p].set(0, &BShare::from_matrix(s)).unwrap();
+            w[p].free_gates(p, &gates);
+        }
+        let outs: Vec<Wire> = (2..7).map(Wire).collect();
+        let z = xor_matrices(w[0].get(&outs).matrix(), w[1].get(&outs).matrix());
+        for i in 0..n {
+            let xor = x.get(0, i) ^ x.get(1, i);
+            let want = [xor, !xor, !xor, true, false];
+            for (r, &b) in want.iter().enumerate() {
+                assert_eq!(z.get(r, i), b, "row {r} instance {i}");
+            }
+        }
+        // Shares leave the store with bits past `n` cleared.
+        let last = w[0].get(&outs).matrix().row(1)[1];
+        assert_eq!(last >> (n % 64), 0);
+    }
+
+    #[test]
+    fn pack_and_unpack_shares_round_trip() {
+        let mut prg = Prg::from_seed_block(tessera_core::Block::from(13u128));
+        let a = BShare::from_matrix(random_matrix(&mut prg, 3, 5));
+        let b = BShare::from_matrix(random_matrix(&mut prg, 7, 5));
+        let s = pack_shares(&[&a, &b]);
+        assert_eq!(s.len(), words_for(50));
+        let back = unpack_shares(&s, &[(3, 5), (7, 5)]);
+        assert_eq!(&back[0], a.matrix());
+        assert_eq!(&back[1], b.matrix());
+    }
+}

@@ -1,0 +1,514 @@
+//! Boolean sharing (B): GMW on XOR-shared bits, bit-sliced over a batch (Goldreich,
+//! Micali, Wigderson 1987; the layer-by-layer evaluation of ABY, Demmler et al. 2015),
+//! with AND gates from the dealer's Boolean triples.
+//!
+//! # Model
+//! Two semi-honest parties hold `x = x_0 ⊕ x_1` for every wire; a semi-honest dealer
+//! that colludes with neither supplies AND triples offline ([`crate::dealer`]).
+//!
+//! # Batches and rounds
+//! A share ([`BShare`]) is a bit matrix of `width` rows by `n` columns, one column per
+//! instance (the layout of [`BitMatrix::from_values`] and of
+//! [`Circuit::eval`](crate::circuit::Circuit::eval)). Evaluating a circuit on `n`
+//! instances costs **one round per AND layer, whatever `n`**: XOR, INV, copy and
+//! constant gates are local, and every AND gate of a layer, for every instance, is
+//! opened in one message ([`layer`]). The AND triples of a layer are taken in one
+//! piece of exactly `gates · n` bits, so [`demand`] asks the dealer for exactly what
+//! the run consumes.
+//!
+//! | step | rounds | bytes sent per party (8-byte frame header included) |
+//! |---|---|---|
+//! | input ([`Gmw::input`]) | 1 | `8 + 16` if it owns an input (a PRG seed), else 0 |
+//! | AND layer of `k` gates | 1 | `8 + 8·⌈2kn/64⌉` |
+//! | reveal of `m` bits to both / to one | 1 | `8 + 8·⌈mn/64⌉` (both / the other party) |
+//! | free gates | 0 | 0 |
+//!
+//! [`cost`] turns this table into the exact metering of a whole run, offline (dealer)
+//! traffic included; the tests compare it with the channel's meter.
+//!
+//! # Layout
+//! [`layer`] holds the pure steps (the wire store, free gates, [`and_open`] and
+//! [`and_close`]), so both parties can be stepped in a unit test without sockets;
+//! [`Gmw`] is the thin async driver that takes triples from a
+//! [`Provider`] and moves the messages.
+
+mod cost;
+pub mod layer;
+mod pack;
+
+use rand_core::RngCore;
+use tessera_core::{BitMatrix, Block, Channel, Prg, Ring};
+
+use crate::circuit::{Circuit, Schedule};
+use crate::preprocessing::{Demand, Provider};
+use crate::{Error, Result};
+pub use cost::{GmwCost, cost};
+pub use layer::{AndState, Wires, and_close, and_open, message_words};
+
+/// One party's XOR shares of `width` bits for a batch of `n` instances: row `i` is bit
+/// `i` of every instance, column `j` is instance `j`. Bits past `n` are zero. `Debug`
+/// prints the shape only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BShare {
+    bits: BitMatrix,
+}
+
+impl std::fmt::Debug for BShare {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "BShare({} bits x {} instances)",
+            self.width(),
+            self.batch()
+        )
+    }
+}
+
+impl BShare {
+    /// Wraps a share matrix (rows = bits, columns = instances).
+    pub fn from_matrix(bits: BitMatrix) -> Self {
+        BShare { bits }
+    }
+
+    /// A share of zero.
+    pub fn zeros(width: usize, n: usize) -> Self {
+        BShare {
+            bits: BitMatrix::zeros(width, n),
+        }
+    }
+
+    /// Party `party`'s share of the public `value` (party 0 holds it, party 1 zero).
+    pub fn from_public(party: usize, value: &BitMatrix) -> Self {
+        if party == 0 {
+            BShare {
+                bits: value.clone(),
+            }
+        } else {
+            Self::zeros(value.rows(), value.cols())
+        }
+    }
+
+    /// Bits per instance.
+    pub fn width(&self) -> usize {
+        self.bits.rows()
+    }
+
+    /// Number of instances.
+    pub fn batch(&self) -> usize {
+        self.bits.cols()
+    }
+
+    /// The share matrix.
+    pub fn matrix(&self) -> &BitMatrix {
+        &self.bits
+    }
+
+    /// The share matrix, by value.
+    pub fn into_matrix(self) -> BitMatrix {
+        self.bits
+    }
+
+    /// `[x ⊕ y]` (local).
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if the shapes differ.
+    pub fn xor(&self, o: &BShare) -> Result<BShare> {
+        self.same_shape("xor", o)?;
+        Ok(BShare::from_matrix(layer::xor_matrices(
+            &self.bits, &o.bits,
+        )))
+    }
+
+    fn same_shape(&self, op: &'static str, o: &BShare) -> Result<()> {
+        if (self.width(), self.batch()) != (o.width(), o.batch()) {
+            return Err(Error::shape(
+                op,
+                format!(
+                    "{}x{} vs {}x{} (bits x instances)",
+                    self.width(),
+                    self.batch(),
+                    o.width(),
+                    o.batch()
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Who learns revealed values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RevealTo {
+    /// Party 0 only (party 1 sends its shares).
+    Party0,
+    /// Party 1 only (party 0 sends its shares).
+    Party1,
+    /// Both parties (both send at once: one round).
+    Both,
+}
+
+impl RevealTo {
+    /// Whether `party` sends its shares.
+    pub fn sends(self, party: usize) -> bool {
+        !matches!((self, party), (RevealTo::Party0, 0) | (RevealTo::Party1, 1))
+    }
+
+    /// Whether `party` learns the values.
+    pub fn learns(self, party: usize) -> bool {
+        !matches!((self, party), (RevealTo::Party0, 1) | (RevealTo::Party1, 0))
+    }
+}
+
+impl std::fmt::Display for RevealTo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RevealTo::Party0 => "party 0",
+            RevealTo::Party1 => "party 1",
+            RevealTo::Both => "both",
+        })
+    }
+}
+
+/// The preprocessing a GMW evaluation of `circuit` on `n` instances consumes: one
+/// request of `k·n` AND triples for each AND layer of `k` gates, in layer order.
+/// Computed from the circuit's cost, never by running it.
+pub fn demand(circuit: &Circuit, n: usize) -> Demand {
+    demand_from_widths(&circuit.cost().and_layer_widths, n)
+}
+
+pub(crate) fn demand_from_widths(widths: &[usize], n: usize) -> Demand {
+    let mut d = Demand::new();
+    for &k in widths {
+        d.and_triples(k * n);
+    }
+    d
+}
+
+/// Checks an owner list: one entry, 0 or 1, per input value.
+fn check_owners(owners: &[usize], inputs: usize) -> Result<()> {
+    if owners.len() != inputs {
+        return Err(Error::InvalidArgument {
+            op: "GMW input",
+            detail: format!("{} owners for {inputs} input values", owners.len()),
+        });
+    }
+    if let Some((i, o)) = owners.iter().enumerate().find(|(_, o)| **o > 1) {
+        return Err(Error::InvalidArgument {
+            op: "GMW input",
+            detail: format!("input {i} is owned by party {o}, which does not exist"),
+        });
+    }
+    Ok(())
+}
+
+/// The shares a PRG keyed by `seed` expands to, for matrices of the given
+/// `(width, n)` shapes in order (bits past `n` zero).
+fn expand_shares(seed: Block, shapes: &[(usize, usize)]) -> Vec<BitMatrix> {
+    let mut prg = Prg::from_seed_block(seed);
+    shapes
+        .iter()
+        .map(|&(w, n)| {
+            let mut m = BitMatrix::zeros(w, n);
+            let last = pack::tail_mask(n);
+            for r in 0..w {
+                let row = m.row_mut(r);
+                prg.fill_bytes(bytemuck::cast_slice_mut(row));
+                if let Some(l) = row.last_mut() {
+                    *l &= last;
+                }
+            }
+            m
+        })
+        .collect()
+}
+
+/// One party of a GMW session: its index and its randomness for input sharing. The
+/// channel to the peer and the correlation [`Provider`] are passed to each call, so
+/// GMW can share them with the other sharings of a mixed protocol.
+pub struct Gmw {
+    party: usize,
+    rng: Prg,
+}
+
+impl std::fmt::Debug for Gmw {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Gmw(party {})", self.party)
+    }
+}
+
+impl Gmw {
+    /// Party `party` (0 or 1), with a PRG seeded from the OS.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if `party > 1`.
+    pub fn new(party: usize) -> Result<Self> {
+        if party > 1 {
+            return Err(Error::InvalidArgument {
+                op: "GMW",
+                detail: format!("party {party} does not exist"),
+            });
+        }
+        Ok(Gmw {
+            party,
+            rng: Prg::from_entropy(),
+        })
+    }
+
+    /// This party's index.
+    pub fn party(&self) -> usize {
+        self.party
+    }
+
+    /// Shares the input values of a circuit (widths `widths`, value `i` owned by party
+    /// `owners[i]`) for `n` instances, in **one round**: each party that owns an input
+    /// draws a fresh seed, sends it (24 bytes on the wire, whatever the inputs' size),
+    /// and keeps `x ⊕ PRG(seed)` for each of its values in order; the peer's share is
+    /// `PRG(seed)`. `mine` holds this party's values in input order, each a
+    /// `width × n` matrix. Returns the shares of all inputs, in input order.
+    ///
+    /// Security: the peer's view is the seed, independent of `x`; the owner's share
+    /// is never sent.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] / [`Error::Shape`] if the owners or values do not
+    /// fit; transport errors.
+    pub async fn input(
+        &mut self,
+        ch: &mut Channel,
+        widths: &[usize],
+        owners: &[usize],
+        n: usize,
+        mine: &[&BitMatrix],
+    ) -> Result<Vec<BShare>> {
+        check_owners(owners, widths.len())?;
+        let shapes_of = |p: usize| -> Vec<(usize, usize)> {
+            widths
+                .iter()
+                .zip(owners)
+                .filter(|(_, o)| **o == p)
+                .map(|(&w, _)| (w, n))
+                .collect()
+        };
+        let (my_shapes, peer_shapes) = (shapes_of(self.party), shapes_of(1 - self.party));
+        if mine.len() != my_shapes.len() {
+            return Err(Error::InvalidArgument {
+                op: "GMW input",
+                detail: format!(
+                    "party {} owns {} input values, {} given",
+                    self.party,
+                    my_shapes.len(),
+                    mine.len()
+                ),
+            });
+        }
+        for (k, (m, &(w, n))) in mine.iter().zip(&my_shapes).enumerate() {
+            if (m.rows(), m.cols()) != (w, n) {
+                return Err(Error::shape(
+                    "GMW input",
+                    format!(
+                        "this party's value {k} is {}x{} (bits x instances), expected {w}x{n}",
+                        m.rows(),
+                        m.cols()
+                    ),
+                ));
+            }
+        }
+        let mut own = Vec::new();
+        if !my_shapes.is_empty() {
+            let seed = self.rng.gen_seed();
+            ch.send_bytes(seed.to_bytes().to_vec()).await?;
+            own = expand_shares(seed, &my_shapes)
+                .iter()
+                .zip(mine)
+                .map(|(r, x)| layer::xor_matrices(x, r))
+                .collect();
+        }
+        let mut theirs = Vec::new();
+        if !peer_shapes.is_empty() {
+            let bytes: [u8; 16] =
+                ch.recv_bytes()
+                    .await?
+                    .try_into()
+                    .map_err(|v: Vec<u8>| Error::Protocol {
+                        step: "GMW input",
+                        detail: format!("a seed of {} bytes, expected 16", v.len()),
+                    })?;
+            theirs = expand_shares(Block::from_bytes(bytes), &peer_shapes);
+        }
+        let (mut own, mut theirs) = (own.into_iter(), theirs.into_iter());
+        owners
+            .iter()
+            .map(|&o| {
+                let next = if o == self.party {
+                    own.next()
+                } else {
+                    theirs.next()
+                };
+                next.map(BShare::from_matrix)
+                    .ok_or_else(|| Error::Protocol {
+                        step: "GMW input",
+                        detail: "fewer shares than inputs".into(),
+                    })
+            })
+            .collect()
+    }
+
+    /// Evaluates `circuit` on shared inputs (one share per input value, all of the
+    /// same batch size `n`; `n = 1` for a circuit without inputs): free gates locally,
+    /// one exchange per AND layer for all of its gates and instances. Takes the triples
+    /// [`demand`] lists, in order.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if the inputs do not fit the circuit; preprocessing errors
+    /// ([`Error::Exhausted`], [`Error::WrongCorrelation`]); transport errors;
+    /// [`Error::Protocol`] if the peer's message has the wrong size.
+    pub async fn eval<R: Ring, P: Provider<R> + ?Sized>(
+        &mut self,
+        ch: &mut Channel,
+        provider: &mut P,
+        circuit: &Circuit,
+        inputs: &[&BShare],
+    ) -> Result<Vec<BShare>> {
+        self.eval_scheduled(ch, provider, circuit, &circuit.schedule(), inputs)
+            .await
+    }
+
+    /// [`Gmw::eval`] with the circuit's schedule computed once by the caller
+    /// (`circuit.schedule()`), for repeated evaluations.
+    ///
+    /// # Errors
+    /// As [`Gmw::eval`]; [`Error::InvalidArgument`] if the schedule is not the
+    /// circuit's (a different gate count).
+    pub async fn eval_scheduled<R: Ring, P: Provider<R> + ?Sized>(
+        &mut self,
+        ch: &mut Channel,
+        provider: &mut P,
+        circuit: &Circuit,
+        schedule: &Schedule,
+        inputs: &[&BShare],
+    ) -> Result<Vec<BShare>> {
+        let nw = circuit.num_wires();
+        if schedule.gates().count() != circuit.gates().len()
+            || schedule
+                .gates()
+                .any(|g| g.out().index() >= nw || g.inputs().any(|w| w.index() >= nw))
+        {
+            return Err(Error::InvalidArgument {
+                op: "GMW evaluation",
+                detail: "the schedule belongs to another circuit".into(),
+            });
+        }
+        if inputs.len() != circuit.num_inputs() {
+            return Err(Error::shape(
+                "GMW evaluation",
+                format!(
+                    "the circuit has {} inputs, {} given",
+                    circuit.num_inputs(),
+                    inputs.len()
+                ),
+            ));
+        }
+        let n = inputs.first().map_or(1, |s| s.batch());
+        let mut wires = Wires::new(circuit.num_wires(), n);
+        for (i, (s, &w)) in inputs.iter().zip(circuit.input_widths()).enumerate() {
+            if (s.width(), s.batch()) != (w, n) {
+                return Err(Error::shape(
+                    "GMW evaluation",
+                    format!(
+                        "input {i} is {}x{} (bits x instances), expected {w}x{n}",
+                        s.width(),
+                        s.batch()
+                    ),
+                ));
+            }
+            wires.set(circuit.input_range(i).start, s)?;
+        }
+        self.layers(ch, provider, circuit, schedule, wires).await
+    }
+
+    /// Runs the schedule on a filled wire store and reads the outputs.
+    async fn layers<R: Ring, P: Provider<R> + ?Sized>(
+        &mut self,
+        ch: &mut Channel,
+        provider: &mut P,
+        circuit: &Circuit,
+        schedule: &Schedule,
+        mut wires: Wires,
+    ) -> Result<Vec<BShare>> {
+        let n = wires.batch();
+        for layer in schedule.layers() {
+            wires.free_gates(self.party, layer.free_before);
+            let triples = provider.take_and_triples(layer.ands.len() * n)?;
+            let (state, msg) = and_open(self.party, &wires, layer.ands, triples)?;
+            let peer = ch.exchange_pod(msg).await?;
+            and_close(state, &mut wires, &peer)?;
+        }
+        wires.free_gates(self.party, schedule.tail());
+        Ok(circuit.outputs().iter().map(|o| wires.get(o)).collect())
+    }
+
+    /// Reveals `shares` to `to` in one message (the packed bits of all of them):
+    /// returns the values at the parties that learn them, `None` at the other.
+    ///
+    /// # Errors
+    /// Transport errors; [`Error::Protocol`] if the peer's message has the wrong size.
+    pub async fn reveal(
+        &mut self,
+        ch: &mut Channel,
+        shares: &[&BShare],
+        to: RevealTo,
+    ) -> Result<Option<Vec<BitMatrix>>> {
+        let bits: usize = shares.iter().map(|s| s.width() * s.batch()).sum();
+        let words = tessera_core::bits::words_for(bits);
+        if to.sends(self.party) {
+            ch.send_words(layer::pack_shares(shares)).await?;
+        }
+        if !to.learns(self.party) {
+            return Ok(None);
+        }
+        let peer = ch.recv_words(words).await?;
+        let shapes: Vec<(usize, usize)> = shares.iter().map(|s| (s.width(), s.batch())).collect();
+        let theirs = layer::unpack_shares(&peer, &shapes);
+        Ok(Some(
+            shares
+                .iter()
+                .zip(&theirs)
+                .map(|(s, t)| layer::xor_matrices(s.matrix(), t))
+                .collect(),
+        ))
+    }
+
+    /// A whole run: [`Gmw::input`], [`Gmw::eval`] and [`Gmw::reveal`] of every output
+    /// value to `to`. `mine` are this party's input values (in input order), each
+    /// `width × n`. [`cost`] gives the exact traffic of this call.
+    ///
+    /// # Errors
+    /// As the three steps.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn run<R: Ring, P: Provider<R> + ?Sized>(
+        &mut self,
+        ch: &mut Channel,
+        provider: &mut P,
+        circuit: &Circuit,
+        owners: &[usize],
+        mine: &[&BitMatrix],
+        n: usize,
+        to: RevealTo,
+    ) -> Result<Option<Vec<BitMatrix>>> {
+        let shares = self
+            .input(ch, circuit.input_widths(), owners, n, mine)
+            .await?;
+        let refs: Vec<&BShare> = shares.iter().collect();
+        let out = if refs.is_empty() {
+            // No inputs: the batch size comes from the caller, not from the shares.
+            let wires = Wires::new(circuit.num_wires(), n);
+            self.layers(ch, provider, circuit, &circuit.schedule(), wires)
+                .await?
+        } else {
+            self.eval(ch, provider, circuit, &refs).await?
+        };
+        let refs: Vec<&BShare> = out.iter().collect();
+        self.reveal(ch, &refs, to).await
+    }
+}
