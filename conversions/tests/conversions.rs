@@ -27,7 +27,7 @@ enum Step {
 }
 
 impl Step {
-    fn from_to(self) -> (Sharing, Sharing) {
+    fn endpoints(self) -> (Sharing, Sharing) {
         match self {
             Step::A2Y => (Sharing::A, Sharing::Y),
             Step::Y2A => (Sharing::Y, Sharing::A),
@@ -76,11 +76,11 @@ fn chains(max: usize) -> Vec<Vec<Step>> {
         let mut next = Vec::new();
         for (at, path) in &frontier {
             for s in ALL {
-                if s.from_to().0 == *at {
+                if s.endpoints().0 == *at {
                     let mut p = path.clone();
                     p.push(s);
                     out.push(p.clone());
-                    next.push((s.from_to().1, p));
+                    next.push((s.endpoints().1, p));
                 }
             }
         }
