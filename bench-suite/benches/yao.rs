@@ -9,11 +9,10 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use tessera_bench_suite::tcp_pair;
 use tessera_core::{BitMatrix, BitVec, Block, ChannelConfig, NetworkProfile, Prg};
+use tessera_protocols::RevealTo;
 use tessera_protocols::circuit::{Circuit, bristol};
 use tessera_protocols::preprocessing::RandomOts;
-use tessera_protocols::yao::{
-    Delta, Evaluator, Garbler, RevealTo, Scratch, eval_chunk, garble_chunk,
-};
+use tessera_protocols::yao::{Delta, Evaluator, Garbler, Scratch, eval_chunk, garble_chunk};
 
 fn aes() -> Circuit {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../protocols/circuits/aes_128.txt");
@@ -146,14 +145,14 @@ fn two_party(c: &mut Criterion) {
                                 let p = gb.input_from_evaluator(&mut a, 128, n, s).await?;
                                 let k = gb.input(&mut a, &key).await?;
                                 let o = gb.eval(&mut a, &circuit, &[&k, &p]).await?;
-                                gb.reveal(&mut a, &o[0], RevealTo::Evaluator).await
+                                gb.reveal(&mut a, &o[0], RevealTo::Party1).await
                             };
                             let evaluator = async {
                                 let mut ev = Evaluator::new();
                                 let p = ev.input(&mut b, &pt, r).await?;
                                 let k = ev.input_from_garbler(&mut b, 128, n).await?;
                                 let o = ev.eval(&mut b, &circuit, &[&k, &p]).await?;
-                                ev.reveal(&mut b, &o[0], RevealTo::Evaluator).await
+                                ev.reveal(&mut b, &o[0], RevealTo::Party1).await
                             };
                             tokio::try_join!(garbler, evaluator)
                         });

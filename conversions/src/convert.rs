@@ -2,10 +2,11 @@
 
 use ndarray::{ArrayD, IxDyn};
 use tessera_core::{BitMatrix, BitVec, Block, Prg, Ring};
+use tessera_protocols::RevealTo;
 use tessera_protocols::circuit::{Builder, Circuit, Variant};
 use tessera_protocols::gmw::{BShare, Gmw};
 use tessera_protocols::preprocessing::RandomOts;
-use tessera_protocols::yao::{ActiveLabels, Evaluator, Garbler, RevealTo, ZeroLabels};
+use tessera_protocols::yao::{ActiveLabels, Evaluator, Garbler, ZeroLabels};
 use tessera_protocols::{AShare, ArithParty};
 
 use crate::{Error, Result};
@@ -248,14 +249,14 @@ impl Converter {
                     })?);
                 let rl = g.input(ch, &to_bits(&rs)).await?;
                 let out = g.eval(ch, &circuit, &[v, &rl]).await?;
-                g.reveal(ch, &out[0], RevealTo::Evaluator).await?;
+                g.reveal(ch, &out[0], RevealTo::Party1).await?;
                 Ok(rs)
             }
             (YaoRole::Evaluator(e), YShare::Evaluator(v)) => {
                 let rl = e.input_from_garbler(ch, w, n).await?;
                 let out = e.eval(ch, &circuit, &[v, &rl]).await?;
                 let bits = e
-                    .reveal(ch, &out[0], RevealTo::Evaluator)
+                    .reveal(ch, &out[0], RevealTo::Party1)
                     .await?
                     .ok_or_else(|| Error::Shape {
                         op: "y2a",
@@ -463,11 +464,7 @@ impl Converter {
     ) -> Result<BitMatrix> {
         let mut out = self
             .gmw
-            .reveal(
-                p.channel_mut(),
-                &[b],
-                tessera_protocols::gmw::RevealTo::Both,
-            )
+            .reveal(p.channel_mut(), &[b], RevealTo::Both)
             .await?
             .ok_or_else(|| Error::Shape {
                 op: "reveal",

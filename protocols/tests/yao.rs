@@ -8,9 +8,10 @@ use std::path::PathBuf;
 
 use proptest::prelude::*;
 use tessera_core::{BitMatrix, Channel, ChannelConfig, Prg, Z64};
+use tessera_protocols::RevealTo;
 use tessera_protocols::circuit::{Builder, Circuit, Variant, Wire, bristol, values};
 use tessera_protocols::harness::{self, HarnessOptions, Run};
-use tessera_protocols::yao::{self, Evaluator, Garbler, RevealTo};
+use tessera_protocols::yao::{self, Evaluator, Garbler};
 use tessera_protocols::{Demand, Error};
 
 fn circuit_file(name: &str) -> Circuit {
@@ -403,7 +404,7 @@ fn values_stay_garbled_between_circuits() {
                 let y = g.input_from_evaluator(ch, w, n, rots).await?;
                 let s = g.eval(ch, &a0, &[&x, &y]).await?;
                 let r = g.eval(ch, &r0, &[&s[0]]).await?;
-                g.reveal(ch, &r[0], RevealTo::Evaluator).await
+                g.reveal(ch, &r[0], RevealTo::Party1).await
             },
             async move |p| {
                 let rots = p.provider_mut().take_random_ots(w * n, 0)?;
@@ -413,7 +414,7 @@ fn values_stay_garbled_between_circuits() {
                 let y = e.input(ch, &y1, rots).await?;
                 let s = e.eval(ch, &a1, &[&x, &y]).await?;
                 let r = e.eval(ch, &r1, &[&s[0]]).await?;
-                e.reveal(ch, &r[0], RevealTo::Evaluator).await
+                e.reveal(ch, &r[0], RevealTo::Party1).await
             },
         ))
         .unwrap();
@@ -500,7 +501,7 @@ async fn corrupted_run(
             .input_from_evaluator(&mut gch, 128, 1, RandomOts::Sender { m0, m1 })
             .await?;
         let o = g.eval(&mut gch, &c0, &[&k, &p]).await?;
-        g.reveal(&mut gch, &o[0], RevealTo::Evaluator).await
+        g.reveal(&mut gch, &o[0], RevealTo::Party1).await
     };
     let evaluator = async move {
         let mut e = Evaluator::new();
@@ -509,7 +510,7 @@ async fn corrupted_run(
             .input(&mut ech, &pt, RandomOts::Receiver { choices, chosen })
             .await?;
         let o = e.eval(&mut ech, &c1, &[&k, &p]).await?;
-        e.reveal(&mut ech, &o[0], RevealTo::Evaluator).await
+        e.reveal(&mut ech, &o[0], RevealTo::Party1).await
     };
     let (_, out) = tokio::join!(garbler, evaluator);
     out.ok().flatten()

@@ -21,6 +21,6 @@ mod session;
 
 pub use core::{Delta, PUBLIC_LABEL, Scratch, TABLE_BLOCKS_PER_AND, eval_chunk, garble_chunk};
 pub use session::{
-    ActiveLabels, Evaluator, Garbler, RevealTo, ZeroLabels, evaluator_input_bytes,
-    garbler_input_bytes, reveal_bytes, table_bytes, table_frames,
+    ActiveLabels, Evaluator, Garbler, ZeroLabels, evaluator_input_bytes, garbler_input_bytes,
+    reveal_bytes, table_bytes, table_frames,
 };

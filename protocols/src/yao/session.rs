@@ -19,6 +19,7 @@ use tessera_core::{BitMatrix, BitVec, Block, Channel, Prg};
 use tokio::sync::mpsc;
 
 use super::core::{Delta, Scratch, TABLE_BLOCKS_PER_AND, eval_chunk, garble_chunk};
+use crate::RevealTo;
 use crate::circuit::Circuit;
 use crate::preprocessing::RandomOts;
 use crate::{Error, Result};
@@ -195,26 +196,6 @@ label_type!(
     "garbler (zero labels; the one label is zero ⊕ Δ)"
 );
 label_type!(ActiveLabels, "evaluator (one active label per bit)");
-
-/// Who learns an output.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RevealTo {
-    /// Party 0 only.
-    Garbler,
-    /// Party 1 only.
-    Evaluator,
-    /// Both parties.
-    Both,
-}
-
-impl RevealTo {
-    fn garbler(self) -> bool {
-        matches!(self, RevealTo::Garbler | RevealTo::Both)
-    }
-    fn evaluator(self) -> bool {
-        matches!(self, RevealTo::Evaluator | RevealTo::Both)
-    }
-}
 
 /// Flattens a `width × n` bit matrix bit-major into one bit vector.
 fn flatten(bits: &BitMatrix) -> BitVec {
@@ -500,7 +481,7 @@ impl Garbler {
             .collect())
     }
 
-    /// Decodes `v` to the parties named by `to`. Returns the value (`width × n`) if the
+    /// Decodes `v` to the parties named by `to` (party 0 is the garbler). Returns the value (`width × n`) if the
     /// garbler learns it.
     ///
     /// # Errors
@@ -512,10 +493,10 @@ impl Garbler {
         to: RevealTo,
     ) -> Result<Option<BitMatrix>> {
         let d = lsbs(&v.labels);
-        if to.evaluator() {
+        if to.learns(1) {
             ch.send_words(d.words().to_vec()).await?;
         }
-        if !to.garbler() {
+        if !to.learns(0) {
             return Ok(None);
         }
         let count = v.labels.len();
@@ -691,7 +672,7 @@ impl Evaluator {
             .collect())
     }
 
-    /// Decodes `v` to the parties named by `to`. Returns the value (`width × n`) if the
+    /// Decodes `v` to the parties named by `to` (party 0 is the garbler). Returns the value (`width × n`) if the
     /// evaluator learns it.
     ///
     /// # Errors
@@ -703,10 +684,10 @@ impl Evaluator {
         to: RevealTo,
     ) -> Result<Option<BitMatrix>> {
         let s = lsbs(&v.labels);
-        if to.garbler() {
+        if to.learns(0) {
             ch.send_words(s.words().to_vec()).await?;
         }
-        if !to.evaluator() {
+        if !to.learns(1) {
             return Ok(None);
         }
         let count = v.labels.len();
