@@ -52,20 +52,19 @@ impl Delta {
 /// Blocks of garbled table per AND gate (half-gates).
 pub const TABLE_BLOCKS_PER_AND: usize = 2;
 
-/// TCCR hash in place: `xs[j] ← π(π(xs[j]) ⊕ tweak(j)) ⊕ π(xs[j])`, batched.
+/// The TCCR hash `H(x, i) = π(π(x) ⊕ i) ⊕ π(x)`, batched, in two passes over the data:
+/// on return `xs[j] = π(π(x_j) ⊕ tweak(j))` and `saved[j] = π(x_j)`; the caller reads
+/// `H(x_j, tweak(j)) = xs[j] ⊕ saved[j]` in the loop that consumes the hashes.
 #[inline]
-fn tccr_in_place(xs: &mut [Block], scratch: &mut Vec<Block>, tweak: impl Fn(usize) -> Block) {
+fn tccr_start(xs: &mut [Block], saved: &mut Vec<Block>, tweak: impl Fn(usize) -> Block) {
     let aes = FixedKeyAes::get();
     aes.permute_many(xs);
-    scratch.clear();
-    scratch.extend_from_slice(xs);
+    saved.clear();
+    saved.extend_from_slice(xs);
     for (j, x) in xs.iter_mut().enumerate() {
         *x ^= tweak(j);
     }
     aes.permute_many(xs);
-    for (x, p) in xs.iter_mut().zip(scratch.iter()) {
-        *x ^= *p;
-    }
 }
 
 /// How the two roles differ on free gates.
@@ -175,7 +174,7 @@ fn garble_and_layer(
         }
     }
     let t0 = *counter;
-    tccr_in_place(buf, aux, |j| {
+    tccr_start(buf, aux, |j| {
         tweak(t0 + (j / 4) as u64, ((j / 2) & 1) as u64)
     });
     *counter += m as u64;
@@ -187,8 +186,8 @@ fn garble_and_layer(
         let o = g.out.index() * k;
         for i in 0..k {
             let (a0, b0) = (inputs[2 * j], inputs[2 * j + 1]);
-            let h = &buf[4 * j..4 * j + 4];
-            let (ha0, ha1, hb0, hb1) = (h[0], h[1], h[2], h[3]);
+            let (h, p) = (&buf[4 * j..4 * j + 4], &aux[4 * j..4 * j + 4]);
+            let (ha0, ha1, hb0, hb1) = (h[0] ^ p[0], h[1] ^ p[1], h[2] ^ p[2], h[3] ^ p[3]);
             let (pa, pb) = (a0.lsb(), b0.lsb());
             // Generator half-gate: a ∧ pb.
             let tg = ha0 ^ ha1 ^ delta.and_bit(pb);
@@ -226,7 +225,7 @@ fn eval_and_layer(
         }
     }
     let t0 = *counter;
-    tccr_in_place(buf, aux, |j| tweak(t0 + (j / 2) as u64, (j & 1) as u64));
+    tccr_start(buf, aux, |j| tweak(t0 + (j / 2) as u64, (j & 1) as u64));
     *counter += m as u64;
     for (gi, g) in ands.iter().enumerate() {
         let (a, b, o) = (g.a.index() * k, g.b.index() * k, g.out.index() * k);
@@ -234,8 +233,8 @@ fn eval_and_layer(
             let j = gi * k + i;
             let (wa, wb) = (labels[a + i], labels[b + i]);
             let (tg, te) = (tables[2 * j], tables[2 * j + 1]);
-            let wg = buf[2 * j] ^ tg.and_bit(wa.lsb());
-            let we = buf[2 * j + 1] ^ (te ^ wa).and_bit(wb.lsb());
+            let wg = buf[2 * j] ^ aux[2 * j] ^ tg.and_bit(wa.lsb());
+            let we = buf[2 * j + 1] ^ aux[2 * j + 1] ^ (te ^ wa).and_bit(wb.lsb());
             labels[o + i] = wg ^ we;
         }
     }
