@@ -15,6 +15,7 @@ pub mod gmw;
 #[cfg(feature = "test-harness")]
 pub mod harness;
 pub mod preprocessing;
+pub mod yao;
 
 pub use arith::bilinear::{Bilinear, BilinearOp, Conv2dParams};
 pub use arith::{AShare, ArithParty, PlainWeights, TruncMode};

@@ -325,8 +325,8 @@ impl<R: Ring> ArithParty<R> {
         self.provider.as_mut()
     }
 
-    /// The channel and the provider at once, e.g. for a GMW or Yao step on the same
-    /// connection and correlations.
+    /// The channel and the provider at once (protocols that take correlations while
+    /// they talk, such as GMW and the conversions).
     pub fn parts_mut(&mut self) -> (&mut Channel, &mut dyn Provider<R>) {
         (&mut self.ch, self.provider.as_mut())
     }

@@ -1,0 +1,475 @@
+//! The conversions, run by a [`Converter`] that holds one party's GMW and Yao state.
+
+use ndarray::{ArrayD, IxDyn};
+use tessera_core::{BitMatrix, BitVec, Block, Prg, Ring};
+use tessera_protocols::RevealTo;
+use tessera_protocols::circuit::{Builder, Circuit, Variant};
+use tessera_protocols::gmw::{BShare, Gmw};
+use tessera_protocols::preprocessing::RandomOts;
+use tessera_protocols::yao::{ActiveLabels, Evaluator, Garbler, ZeroLabels};
+use tessera_protocols::{AShare, ArithParty};
+
+use crate::{Error, Result};
+
+/// A value in the Y sharing, as this party holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum YShare {
+    /// Party 0's zero labels.
+    Garbler(ZeroLabels),
+    /// Party 1's active labels.
+    Evaluator(ActiveLabels),
+}
+
+impl YShare {
+    /// Bits per instance.
+    pub fn width(&self) -> usize {
+        match self {
+            YShare::Garbler(z) => z.width(),
+            YShare::Evaluator(a) => a.width(),
+        }
+    }
+
+    /// Number of instances.
+    pub fn instances(&self) -> usize {
+        match self {
+            YShare::Garbler(z) => z.instances(),
+            YShare::Evaluator(a) => a.instances(),
+        }
+    }
+}
+
+/// The A2B variants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum A2bVariant {
+    /// A2Y then Y2B: constant rounds, 32 bytes per AND gate of a ripple adder.
+    Yao,
+    /// Both shares entered bit-wise into a depth-optimised GMW adder: log ℓ rounds.
+    Gmw,
+}
+
+/// The B2A variants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum B2aVariant {
+    /// Dealer daBits: one round, one bit each way per bit.
+    DaBits,
+    /// Dealer random OTs, derandomised: two rounds, 2ℓ bits per bit from party 0.
+    Ot,
+}
+
+enum YaoRole {
+    Garbler(Box<Garbler>),
+    Evaluator(Evaluator),
+}
+
+/// One party's conversion state: a GMW session and a Yao garbler (party 0) or
+/// evaluator (party 1). The arithmetic context ([`ArithParty`]: channel and correlation
+/// provider) is passed to each call, so the same party can interleave A operations
+/// and conversions. Both parties call the same methods in the same order.
+pub struct Converter {
+    party: usize,
+    gmw: Gmw,
+    yao: YaoRole,
+    rng: Prg,
+}
+
+impl std::fmt::Debug for Converter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Converter")
+            .field("party", &self.party)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An ℓ-bit adder (inputs: two ℓ-bit values; output their sum mod 2^ℓ).
+pub(crate) fn adder(ell: usize, v: Variant) -> Result<Circuit> {
+    let mut b = Builder::new();
+    let (x, y) = (b.input(ell), b.input(ell));
+    let s = b.add(&x, &y, v);
+    b.output(&s);
+    Ok(b.finish()?)
+}
+
+/// An ℓ-bit subtractor `x − y`.
+pub(crate) fn subtractor(ell: usize) -> Result<Circuit> {
+    let mut b = Builder::new();
+    let (x, y) = (b.input(ell), b.input(ell));
+    let s = b.sub(&x, &y, Variant::Size);
+    b.output(&s);
+    Ok(b.finish()?)
+}
+
+fn to_bits<R: Ring>(x: &AShare<R>) -> BitMatrix {
+    let vals: Vec<u64> = x.array().iter().map(|v| v.to_u64()).collect();
+    BitMatrix::from_values(&vals, R::BITS as usize)
+}
+
+fn from_bits<R: Ring>(m: &BitMatrix, shape: &[usize]) -> Result<AShare<R>> {
+    let vals: Vec<R> = m.to_values().into_iter().map(R::from_u64).collect();
+    let arr = ArrayD::from_shape_vec(IxDyn(shape), vals).map_err(|e| Error::Shape {
+        op: "to arithmetic",
+        detail: e.to_string(),
+    })?;
+    Ok(AShare::from_array(arr))
+}
+
+/// Flattens a `width × n` matrix bit-major (`bit · n + instance`).
+fn flatten(m: &BitMatrix) -> BitVec {
+    let (w, n) = (m.rows(), m.cols());
+    let mut v = BitVec::zeros(w * n);
+    for r in 0..w {
+        for c in 0..n {
+            if m.get(r, c) {
+                v.set(r * n + c, true);
+            }
+        }
+    }
+    v
+}
+
+fn check_shape(op: &'static str, shape: &[usize], n: usize) -> Result<()> {
+    if shape.iter().product::<usize>() != n {
+        return Err(Error::Shape {
+            op,
+            detail: format!("shape {shape:?} does not hold {n} elements"),
+        });
+    }
+    Ok(())
+}
+
+fn check_width<R: Ring>(op: &'static str, w: usize) -> Result<()> {
+    if w != R::BITS as usize {
+        return Err(Error::Shape {
+            op,
+            detail: format!("{w}-bit values, the ring has {} bits", R::BITS),
+        });
+    }
+    Ok(())
+}
+
+/// The low ℓ bits of an OT string, as a one-time pad in the ring.
+fn pad<R: Ring>(b: Block) -> R {
+    R::from_u64(b.0 as u64)
+}
+
+impl Converter {
+    /// Party `party`'s converter (party 0 garbles).
+    ///
+    /// # Errors
+    /// If `party` is not 0 or 1.
+    pub fn new(party: usize) -> Result<Self> {
+        let gmw = Gmw::new(party)?;
+        let yao = if party == 0 {
+            YaoRole::Garbler(Box::new(Garbler::new()))
+        } else {
+            YaoRole::Evaluator(Evaluator::new())
+        };
+        Ok(Converter {
+            party,
+            gmw,
+            yao,
+            rng: Prg::from_entropy(),
+        })
+    }
+
+    /// This party's index.
+    pub fn party(&self) -> usize {
+        self.party
+    }
+
+    /// The GMW session (for B operations between conversions).
+    pub fn gmw_mut(&mut self) -> &mut Gmw {
+        &mut self.gmw
+    }
+
+    /// Inputs both parties' ℓ-bit values into a garbled circuit — the evaluator's
+    /// through `ℓ·n` dealer OTs first (one round), then the garbler's — and evaluates
+    /// `circuit` (two ℓ-bit inputs: garbler's, evaluator's).
+    async fn garble_both<R: Ring>(
+        &mut self,
+        p: &mut ArithParty<R>,
+        mine: &BitMatrix,
+        circuit: &Circuit,
+    ) -> Result<YShare> {
+        let (w, n) = (mine.rows(), mine.cols());
+        let (ch, provider) = p.parts_mut();
+        let rots = provider.take_random_ots(w * n, 0)?;
+        Ok(match &mut self.yao {
+            YaoRole::Garbler(g) => {
+                let peer = g.input_from_evaluator(ch, w, n, rots).await?;
+                let own = g.input(ch, mine).await?;
+                let mut out = g.eval(ch, circuit, &[&own, &peer]).await?;
+                YShare::Garbler(out.remove(0))
+            }
+            YaoRole::Evaluator(e) => {
+                let own = e.input(ch, mine, rots).await?;
+                let peer = e.input_from_garbler(ch, w, n).await?;
+                let mut out = e.eval(ch, circuit, &[&peer, &own]).await?;
+                YShare::Evaluator(out.remove(0))
+            }
+        })
+    }
+
+    /// A2Y: both arithmetic shares enter the garbled circuit and a ripple-carry adder
+    /// adds them inside (ℓ−1 AND gates per element; two rounds).
+    ///
+    /// # Errors
+    /// Transport or preprocessing errors.
+    pub async fn a2y<R: Ring>(&mut self, p: &mut ArithParty<R>, x: &AShare<R>) -> Result<YShare> {
+        let circuit = adder(R::BITS as usize, Variant::Size)?;
+        self.garble_both(p, &to_bits(x), &circuit).await
+    }
+
+    /// Y2A: the garbler draws a random mask `r` (its arithmetic share), the circuit
+    /// computes `v − r` and decodes it to the evaluator (its share). One round.
+    ///
+    /// # Errors
+    /// If `y` is not ℓ bits wide or `shape` does not fit; transport errors.
+    pub async fn y2a<R: Ring>(
+        &mut self,
+        p: &mut ArithParty<R>,
+        y: &YShare,
+        shape: &[usize],
+    ) -> Result<AShare<R>> {
+        let (w, n) = (y.width(), y.instances());
+        check_width::<R>("y2a", w)?;
+        check_shape("y2a", shape, n)?;
+        let circuit = subtractor(w)?;
+        let ch = p.channel_mut();
+        match (&mut self.yao, y) {
+            (YaoRole::Garbler(g), YShare::Garbler(v)) => {
+                let r = R::random_vec(&mut self.rng, n);
+                let rs =
+                    AShare::from_array(ArrayD::from_shape_vec(IxDyn(shape), r).map_err(|e| {
+                        Error::Shape {
+                            op: "y2a",
+                            detail: e.to_string(),
+                        }
+                    })?);
+                let rl = g.input(ch, &to_bits(&rs)).await?;
+                let out = g.eval(ch, &circuit, &[v, &rl]).await?;
+                g.reveal(ch, &out[0], RevealTo::Party1).await?;
+                Ok(rs)
+            }
+            (YaoRole::Evaluator(e), YShare::Evaluator(v)) => {
+                let rl = e.input_from_garbler(ch, w, n).await?;
+                let out = e.eval(ch, &circuit, &[v, &rl]).await?;
+                let bits = e
+                    .reveal(ch, &out[0], RevealTo::Party1)
+                    .await?
+                    .ok_or_else(|| Error::Shape {
+                        op: "y2a",
+                        detail: "the evaluator did not receive its share".into(),
+                    })?;
+                from_bits(&bits, shape)
+            }
+            _ => Err(Error::Shape {
+                op: "y2a",
+                detail: "a Y share of the other party's role".into(),
+            }),
+        }
+    }
+
+    /// Y2B: local — each party's XOR share is the least significant bit of its labels
+    /// (the garbler's permute bits; the evaluator's masked values).
+    pub fn y2b(&self, y: &YShare) -> BShare {
+        BShare::from_matrix(match y {
+            YShare::Garbler(z) => z.lsb_matrix(),
+            YShare::Evaluator(a) => a.lsb_matrix(),
+        })
+    }
+
+    /// B2Y: the garbler's share becomes its input labels, the evaluator's share enters
+    /// through `width·n` dealer OTs, and the labels are XORed (free). Two rounds.
+    ///
+    /// # Errors
+    /// Transport or preprocessing errors.
+    pub async fn b2y<R: Ring>(&mut self, p: &mut ArithParty<R>, b: &BShare) -> Result<YShare> {
+        let (w, n) = (b.width(), b.batch());
+        let (ch, provider) = p.parts_mut();
+        let rots = provider.take_random_ots(w * n, 0)?;
+        Ok(match &mut self.yao {
+            YaoRole::Garbler(g) => {
+                let peer = g.input_from_evaluator(ch, w, n, rots).await?;
+                let own = g.input(ch, b.matrix()).await?;
+                YShare::Garbler(own.xor(&peer)?)
+            }
+            YaoRole::Evaluator(e) => {
+                let own = e.input(ch, b.matrix(), rots).await?;
+                let peer = e.input_from_garbler(ch, w, n).await?;
+                YShare::Evaluator(peer.xor(&own)?)
+            }
+        })
+    }
+
+    /// A2B in the chosen variant.
+    ///
+    /// # Errors
+    /// Transport or preprocessing errors.
+    pub async fn a2b<R: Ring>(
+        &mut self,
+        p: &mut ArithParty<R>,
+        x: &AShare<R>,
+        variant: A2bVariant,
+    ) -> Result<BShare> {
+        match variant {
+            A2bVariant::Yao => {
+                let y = self.a2y(p, x).await?;
+                Ok(self.y2b(&y))
+            }
+            A2bVariant::Gmw => {
+                // Each arithmetic share is already a B sharing of itself (the other party
+                // holds zeros); a depth-optimised adder in GMW adds them.
+                let (ell, n) = (R::BITS as usize, x.len());
+                let mine = BShare::from_matrix(to_bits(x));
+                let zero = BShare::zeros(ell, n);
+                let inputs = if self.party == 0 {
+                    [&mine, &zero]
+                } else {
+                    [&zero, &mine]
+                };
+                let circuit = adder(ell, Variant::Depth)?;
+                let (ch, provider) = p.parts_mut();
+                let mut out = self.gmw.eval(ch, provider, &circuit, &inputs).await?;
+                Ok(out.remove(0))
+            }
+        }
+    }
+
+    /// B2A in the chosen variant; `shape` is the arithmetic shape of the `n` values.
+    ///
+    /// # Errors
+    /// If `b` is not ℓ bits wide or `shape` does not fit; transport or preprocessing
+    /// errors.
+    pub async fn b2a<R: Ring>(
+        &mut self,
+        p: &mut ArithParty<R>,
+        b: &BShare,
+        shape: &[usize],
+        variant: B2aVariant,
+    ) -> Result<AShare<R>> {
+        let (w, n) = (b.width(), b.batch());
+        check_width::<R>("b2a", w)?;
+        check_shape("b2a", shape, n)?;
+        let party = self.party;
+        let bits = flatten(b.matrix());
+        let (ch, provider) = p.parts_mut();
+        let mut out = vec![R::zero(); n];
+        match variant {
+            B2aVariant::DaBits => {
+                // Open c = b ⊕ r for a daBit r (one exchange), then
+                // [b]ᴬ = c + [r]ᴬ − 2c[r]ᴬ and x = Σ 2ⁱ [bᵢ]ᴬ.
+                let d = provider.take_dabits(w * n)?;
+                let mut masked = bits;
+                masked.xor_assign(&d.boolean);
+                let theirs = ch.exchange_pod(masked.words().to_vec()).await?;
+                let mut c = BitVec::from_words(w * n, theirs)?;
+                c.xor_assign(&masked);
+                for j in 0..w * n {
+                    let (i, inst) = (j / n, j % n);
+                    let cj = c.get(j);
+                    let r = d.arith[j];
+                    let mut bj = if cj { -r } else { r };
+                    if cj && party == 0 {
+                        bj += R::one();
+                    }
+                    out[inst] += bj * R::from_u64(1u64 << i);
+                }
+            }
+            B2aVariant::Ot => {
+                // Per bit i: party 0 (OT sender) draws s and offers m_c = (b₀ ⊕ c)2ⁱ − s;
+                // party 1 chooses c = b₁ and learns (b₀ ⊕ b₁)2ⁱ − s.
+                let rots = provider.take_random_ots(w * n, 0)?;
+                match rots {
+                    RandomOts::Sender { m0, m1 } => {
+                        let e = BitVec::from_words(
+                            w * n,
+                            ch.recv_words(tessera_core::bits::words_for(w * n)).await?,
+                        )?;
+                        let s = R::random_vec(&mut self.rng, w * n);
+                        let mut reply = Vec::with_capacity(2 * w * n);
+                        for j in 0..w * n {
+                            let (i, inst) = (j / n, j % n);
+                            let pow = R::from_u64(1u64 << i);
+                            let b0 = bits.get(j);
+                            let m = |c: bool| if b0 ^ c { pow - s[j] } else { -s[j] };
+                            let (p0, p1) = if e.get(j) {
+                                (m1[j], m0[j])
+                            } else {
+                                (m0[j], m1[j])
+                            };
+                            reply.push(m(false) + pad::<R>(p0));
+                            reply.push(m(true) + pad::<R>(p1));
+                            out[inst] += s[j];
+                        }
+                        ch.send_ring(reply).await?;
+                    }
+                    RandomOts::Receiver { choices, chosen } => {
+                        let mut e = bits.clone();
+                        e.xor_assign(&choices);
+                        ch.send_words(e.into_words()).await?;
+                        let y: Vec<R> = ch.recv_ring(2 * w * n).await?;
+                        for j in 0..w * n {
+                            let inst = j % n;
+                            out[inst] += y[2 * j + usize::from(bits.get(j))] - pad::<R>(chosen[j]);
+                        }
+                    }
+                }
+            }
+        }
+        let arr = ArrayD::from_shape_vec(IxDyn(shape), out).map_err(|e| Error::Shape {
+            op: "b2a",
+            detail: e.to_string(),
+        })?;
+        Ok(AShare::from_array(arr))
+    }
+
+    /// Reveals a Y value to both parties (for tests and outputs).
+    ///
+    /// # Errors
+    /// Transport errors.
+    pub async fn reveal_y<R: Ring>(
+        &mut self,
+        p: &mut ArithParty<R>,
+        y: &YShare,
+    ) -> Result<BitMatrix> {
+        let ch = p.channel_mut();
+        let out = match (&mut self.yao, y) {
+            (YaoRole::Garbler(g), YShare::Garbler(v)) => g.reveal(ch, v, RevealTo::Both).await?,
+            (YaoRole::Evaluator(e), YShare::Evaluator(v)) => {
+                e.reveal(ch, v, RevealTo::Both).await?
+            }
+            _ => {
+                return Err(Error::Shape {
+                    op: "reveal",
+                    detail: "a Y share of the other party's role".into(),
+                });
+            }
+        };
+        out.ok_or_else(|| Error::Shape {
+            op: "reveal",
+            detail: "no output".into(),
+        })
+    }
+
+    /// Reveals a B value to both parties (for tests and outputs).
+    ///
+    /// # Errors
+    /// Transport errors.
+    pub async fn reveal_b<R: Ring>(
+        &mut self,
+        p: &mut ArithParty<R>,
+        b: &BShare,
+    ) -> Result<BitMatrix> {
+        let mut out = self
+            .gmw
+            .reveal(p.channel_mut(), &[b], RevealTo::Both)
+            .await?
+            .ok_or_else(|| Error::Shape {
+                op: "reveal",
+                detail: "no output".into(),
+            })?;
+        Ok(out.remove(0))
+    }
+}

@@ -1,0 +1,698 @@
+//! The async drivers of Yao: a [`Garbler`] (party 0) and an [`Evaluator`] (party 1)
+//! that move labels, stream garbled tables, and decode outputs over a [`Channel`].
+//!
+//! Values can stay garbled between circuits (the Y sharing): the garbler keeps
+//! [`ZeroLabels`] and Δ, the evaluator keeps [`ActiveLabels`], and a later
+//! [`Garbler::eval`]/[`Evaluator::eval`] continues from them without re-inputting.
+//!
+//! Rounds: input the evaluator's values first (the evaluator's
+//! [`Evaluator::input`] against the garbler's [`Garbler::input_from_evaluator`]), then
+//! the garbler's. The evaluator's OT corrections are then the only first message;
+//! the garbler's OT replies, its own labels, the tables and the output decoding bits
+//! all follow in the second; so a circuit with output to the evaluator costs two
+//! rounds, and output to the garbler one more. (Inputting the garbler's values first
+//! costs a round more, because the evaluator's corrections then wait for them.)
+
+use tessera_core::bits::words_for;
+use tessera_core::channel::HEADER_LEN;
+use tessera_core::{BitMatrix, BitVec, Block, Channel, Prg};
+use tokio::sync::mpsc;
+
+use super::core::{Delta, Scratch, TABLE_BLOCKS_PER_AND, eval_chunk, garble_chunk};
+use crate::RevealTo;
+use crate::circuit::Circuit;
+use crate::preprocessing::RandomOts;
+use crate::{Error, Result};
+
+/// Table blocks gathered before a frame is sent (1 MiB).
+const FLUSH_BLOCKS: usize = 1 << 16;
+/// Frames queued between the garbling thread and the sender, or the receiver and the
+/// evaluation thread.
+const PIPELINE_FRAMES: usize = 4;
+/// Memory for the labels of one chunk of instances.
+const LABEL_BUDGET_BYTES: usize = 32 << 20;
+
+/// Instances garbled together: as many as fit the label budget, at least one.
+fn chunk_instances(num_wires: usize, n: usize) -> usize {
+    (LABEL_BUDGET_BYTES / (num_wires.max(1) * 16)).clamp(1, n.max(1))
+}
+
+/// The sizes, in blocks, of the table frames the garbler sends for `circuit` on `n`
+/// instances: the garbler's own framing rule (a frame goes out at the end of an AND
+/// layer once 2^16 blocks are pending, the rest at the end), replayed on the schedule.
+/// The exact wire bytes of [`Garbler::eval`] are `Σ (8 + 16 · size)`.
+pub fn table_frames(circuit: &Circuit, n: usize) -> Vec<usize> {
+    let widths = circuit.schedule().and_layer_widths();
+    let k = chunk_instances(circuit.num_wires(), n);
+    let (mut frames, mut pending, mut start) = (Vec::new(), 0usize, 0usize);
+    while start < n {
+        let kk = k.min(n - start);
+        for w in &widths {
+            pending += w * kk * TABLE_BLOCKS_PER_AND;
+            if pending >= FLUSH_BLOCKS {
+                frames.push(pending);
+                pending = 0;
+            }
+        }
+        start += kk;
+    }
+    if pending > 0 {
+        frames.push(pending);
+    }
+    frames
+}
+
+/// Exact bytes on the wire (frame headers included) of the tables of `circuit` on `n`
+/// instances.
+pub fn table_bytes(circuit: &Circuit, n: usize) -> u64 {
+    table_frames(circuit, n)
+        .iter()
+        .map(|&b| (HEADER_LEN + 16 * b) as u64)
+        .sum()
+}
+
+/// Exact bytes the garbler sends to input `bits` bits of its own.
+pub fn garbler_input_bytes(bits: usize) -> u64 {
+    (HEADER_LEN + 16 * bits) as u64
+}
+
+/// Exact bytes of inputting `bits` bits of the evaluator: `[evaluator, garbler]` sent.
+pub fn evaluator_input_bytes(bits: usize) -> [u64; 2] {
+    [
+        (HEADER_LEN + 8 * words_for(bits)) as u64,
+        (HEADER_LEN + 32 * bits) as u64,
+    ]
+}
+
+/// Exact bytes of revealing `bits` bits to one party (sent by the other).
+pub fn reveal_bytes(bits: usize) -> u64 {
+    (HEADER_LEN + 8 * words_for(bits)) as u64
+}
+
+macro_rules! label_type {
+    ($name:ident, $what:literal) => {
+        #[doc = concat!("A garbled value held by the ", $what, ": labels of `width` bits for `n` instances,")]
+        /// bit-major (`labels[bit · n + instance]`). `Debug` prints the shape only.
+        #[derive(Clone, PartialEq, Eq)]
+        pub struct $name {
+            width: usize,
+            n: usize,
+            labels: Vec<Block>,
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{}({} bits x {} instances)", stringify!($name), self.width, self.n)
+            }
+        }
+
+        impl $name {
+            /// Bits per instance.
+            pub fn width(&self) -> usize {
+                self.width
+            }
+            /// Number of instances.
+            pub fn instances(&self) -> usize {
+                self.n
+            }
+            /// The labels, bit-major.
+            pub fn labels(&self) -> &[Block] {
+                &self.labels
+            }
+
+            /// Splits the bits into consecutive values of the given widths (e.g. the
+            /// inputs that were transferred in one OT batch).
+            ///
+            /// # Errors
+            /// If the widths do not add up to this value's width.
+            pub fn split_bits(&self, widths: &[usize]) -> Result<Vec<Self>> {
+                if widths.iter().sum::<usize>() != self.width {
+                    return Err(Error::Shape {
+                        op: "split garbled value",
+                        detail: format!("widths {widths:?} do not add up to {}", self.width),
+                    });
+                }
+                let mut start = 0;
+                Ok(widths
+                    .iter()
+                    .map(|&w| {
+                        let labels = self.labels[start * self.n..(start + w) * self.n].to_vec();
+                        start += w;
+                        $name { width: w, n: self.n, labels }
+                    })
+                    .collect())
+            }
+
+            /// `self ⊕ other` under free-XOR (no communication).
+            ///
+            /// # Errors
+            /// If the shapes differ.
+            pub fn xor(&self, other: &Self) -> Result<Self> {
+                if (self.width, self.n) != (other.width, other.n) {
+                    return Err(Error::Shape {
+                        op: "xor garbled values",
+                        detail: format!("{}x{} vs {}x{}", self.width, self.n, other.width, other.n),
+                    });
+                }
+                let labels = self.labels.iter().zip(&other.labels).map(|(a, b)| *a ^ *b).collect();
+                Ok($name { width: self.width, n: self.n, labels })
+            }
+
+            /// The least significant bit of every label as a `width × n` matrix: the
+            /// garbler's permute bits, or the evaluator's masked values. Their XOR is the
+            /// value, so this is the local Y2B conversion (ABY).
+            pub fn lsb_matrix(&self) -> BitMatrix {
+                let mut m = BitMatrix::zeros(self.width, self.n);
+                for (j, l) in self.labels.iter().enumerate() {
+                    if l.lsb() {
+                        m.set(j / self.n, j % self.n, true);
+                    }
+                }
+                m
+            }
+
+            /// Stacks values of the same instance count into one (bits of the first
+            /// value first).
+            ///
+            /// # Errors
+            /// If the instance counts differ.
+            pub fn concat(parts: &[&Self]) -> Result<Self> {
+                let n = parts.first().map_or(0, |p| p.n);
+                if let Some(p) = parts.iter().find(|p| p.n != n) {
+                    return Err(Error::Shape {
+                        op: "concat garbled values",
+                        detail: format!("{} instances next to {n}", p.n),
+                    });
+                }
+                let labels = parts.iter().flat_map(|p| p.labels.iter().copied()).collect();
+                Ok($name { width: parts.iter().map(|p| p.width).sum(), n, labels })
+            }
+        }
+    };
+}
+
+label_type!(
+    ZeroLabels,
+    "garbler (zero labels; the one label is zero ⊕ Δ)"
+);
+label_type!(ActiveLabels, "evaluator (one active label per bit)");
+
+/// Flattens a `width × n` bit matrix bit-major into one bit vector.
+fn flatten(bits: &BitMatrix) -> BitVec {
+    let (w, n) = (bits.rows(), bits.cols());
+    let mut out = BitVec::zeros(w * n);
+    for r in 0..w {
+        for c in 0..n {
+            if bits.get(r, c) {
+                out.set(r * n + c, true);
+            }
+        }
+    }
+    out
+}
+
+/// The inverse of [`flatten`].
+fn unflatten(v: &BitVec, w: usize, n: usize) -> BitMatrix {
+    let mut m = BitMatrix::zeros(w, n);
+    for r in 0..w {
+        for c in 0..n {
+            if v.get(r * n + c) {
+                m.set(r, c, true);
+            }
+        }
+    }
+    m
+}
+
+fn lsbs(labels: &[Block]) -> BitVec {
+    let mut v = BitVec::zeros(labels.len());
+    for (i, l) in labels.iter().enumerate() {
+        if l.lsb() {
+            v.set(i, true);
+        }
+    }
+    v
+}
+
+/// Checks the inputs of `circuit` against the given (width, instances) shapes and
+/// returns the common instance count.
+fn check_inputs(circuit: &Circuit, shapes: &[(usize, usize)]) -> Result<usize> {
+    if shapes.len() != circuit.num_inputs() {
+        return Err(Error::Shape {
+            op: "yao eval",
+            detail: format!(
+                "circuit has {} inputs, {} given",
+                circuit.num_inputs(),
+                shapes.len()
+            ),
+        });
+    }
+    let n = shapes.first().map_or(1, |s| s.1);
+    for (i, (&(w, m), &cw)) in shapes.iter().zip(circuit.input_widths()).enumerate() {
+        if w != cw || m != n {
+            return Err(Error::Shape {
+                op: "yao eval",
+                detail: format!("input {i} is {w} bits x {m} instances, expected {cw} bits x {n}"),
+            });
+        }
+    }
+    Ok(n)
+}
+
+/// Copies the labels of `inputs` for instances `start..start + k` into the input wires
+/// of a chunk buffer.
+fn load_chunk(
+    circuit: &Circuit,
+    inputs: &[&[Block]],
+    n: usize,
+    start: usize,
+    k: usize,
+    labels: &mut [Block],
+) {
+    for (v, inp) in inputs.iter().enumerate() {
+        for (bit, wire) in circuit.input_range(v).enumerate() {
+            labels[wire * k..wire * k + k]
+                .copy_from_slice(&inp[bit * n + start..bit * n + start + k]);
+        }
+    }
+}
+
+/// Copies the output wires of a chunk into the output label vectors.
+fn store_chunk(
+    circuit: &Circuit,
+    outputs: &mut [Vec<Block>],
+    n: usize,
+    start: usize,
+    k: usize,
+    labels: &[Block],
+) {
+    for (out, wires) in outputs.iter_mut().zip(circuit.outputs()) {
+        for (bit, w) in wires.iter().enumerate() {
+            let src = w.index() * k;
+            out[bit * n + start..bit * n + start + k].copy_from_slice(&labels[src..src + k]);
+        }
+    }
+}
+
+fn task_error(e: tokio::task::JoinError) -> Error {
+    Error::Protocol {
+        step: "yao worker thread",
+        detail: e.to_string(),
+    }
+}
+
+/// Party 0 of Yao: holds Δ and the zero labels; garbles.
+///
+/// Security: semi-honest; the evaluator sees only random-looking labels, tables and
+/// decoding bits of the outputs revealed to it (ZRE15, with GKWY20's hash).
+pub struct Garbler {
+    delta: Delta,
+    prg: Prg,
+    counter: u64,
+}
+
+impl std::fmt::Debug for Garbler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Garbler")
+            .field("and_instances_garbled", &self.counter)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Garbler {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Garbler {
+    /// A garbler with a fresh Δ and label PRG seeded from the OS.
+    pub fn new() -> Self {
+        let mut prg = Prg::from_entropy();
+        let delta = Delta::new(prg.gen_seed());
+        Garbler {
+            delta,
+            prg,
+            counter: 0,
+        }
+    }
+
+    /// Inputs the garbler's own bits (`width × n`): sends the active labels.
+    ///
+    /// # Errors
+    /// Transport errors.
+    pub async fn input(&mut self, ch: &mut Channel, bits: &BitMatrix) -> Result<ZeroLabels> {
+        let (w, n) = (bits.rows(), bits.cols());
+        let zero = Block::random_vec(&mut self.prg, w * n);
+        let flat = flatten(bits);
+        let active: Vec<Block> = zero
+            .iter()
+            .enumerate()
+            .map(|(j, z)| *z ^ self.delta.block().and_bit(flat.get(j)))
+            .collect();
+        ch.send_blocks(active).await?;
+        Ok(ZeroLabels {
+            width: w,
+            n,
+            labels: zero,
+        })
+    }
+
+    /// Inputs `width × n` bits of the evaluator through random OTs from the dealer
+    /// (garbler = OT sender), derandomised online (Beaver 1995): the evaluator sends
+    /// `e = x ⊕ c`, the garbler replies `W⁰ ⊕ m_e, W¹ ⊕ m_{1⊕e}` per bit.
+    ///
+    /// # Errors
+    /// If `rots` is not the sender side of exactly `width · n` OTs, or transport errors.
+    pub async fn input_from_evaluator(
+        &mut self,
+        ch: &mut Channel,
+        width: usize,
+        n: usize,
+        rots: RandomOts,
+    ) -> Result<ZeroLabels> {
+        let count = width * n;
+        let RandomOts::Sender { m0, m1 } = rots else {
+            return Err(Error::Protocol {
+                step: "yao input",
+                detail: "the garbler needs the OT sender side".into(),
+            });
+        };
+        if m0.len() != count || m1.len() != count {
+            return Err(Error::Shape {
+                op: "yao input",
+                detail: format!("{} OTs for {count} bits", m0.len()),
+            });
+        }
+        let e = BitVec::from_words(count, ch.recv_words(words_for(count)).await?)?;
+        let zero = Block::random_vec(&mut self.prg, count);
+        let d = self.delta.block();
+        let mut reply = Vec::with_capacity(2 * count);
+        for j in 0..count {
+            let (ma, mb) = if e.get(j) {
+                (m1[j], m0[j])
+            } else {
+                (m0[j], m1[j])
+            };
+            reply.push(zero[j] ^ ma);
+            reply.push(zero[j] ^ d ^ mb);
+        }
+        ch.send_blocks(reply).await?;
+        Ok(ZeroLabels {
+            width,
+            n,
+            labels: zero,
+        })
+    }
+
+    /// Garbles `circuit` on garbled inputs and streams the tables to the evaluator:
+    /// garbling runs on a worker thread in layer order, 1 MiB frames go out while it
+    /// continues, and only one chunk of instances' labels is in memory at a time.
+    ///
+    /// # Errors
+    /// If the inputs do not fit the circuit, or transport errors.
+    pub async fn eval(
+        &mut self,
+        ch: &mut Channel,
+        circuit: &Circuit,
+        inputs: &[&ZeroLabels],
+    ) -> Result<Vec<ZeroLabels>> {
+        let shapes: Vec<_> = inputs.iter().map(|v| (v.width, v.n)).collect();
+        let n = check_inputs(circuit, &shapes)?;
+        let circuit = circuit.clone();
+        let input_labels: Vec<Vec<Block>> = inputs.iter().map(|v| v.labels.clone()).collect();
+        let (delta, mut counter) = (self.delta, self.counter);
+        let (tx, mut rx) = mpsc::channel::<Vec<Block>>(PIPELINE_FRAMES);
+        let worker = tokio::task::spawn_blocking(move || {
+            let schedule = circuit.schedule();
+            let nw = circuit.num_wires();
+            let k = chunk_instances(nw, n);
+            let mut labels = vec![Block::ZERO; nw * k];
+            let mut outputs: Vec<Vec<Block>> = circuit
+                .outputs()
+                .iter()
+                .map(|o| vec![Block::ZERO; o.len() * n])
+                .collect();
+            let inputs: Vec<&[Block]> = input_labels.iter().map(Vec::as_slice).collect();
+            let mut scratch = Scratch::default();
+            let mut pending: Vec<Block> = Vec::with_capacity(FLUSH_BLOCKS + 1024);
+            let mut receiver_alive = true;
+            let mut start = 0;
+            while start < n && receiver_alive {
+                let kk = k.min(n - start);
+                let chunk = &mut labels[..nw * kk];
+                load_chunk(&circuit, &inputs, n, start, kk, chunk);
+                garble_chunk(
+                    &schedule,
+                    chunk,
+                    kk,
+                    delta,
+                    &mut counter,
+                    &mut scratch,
+                    |tables| {
+                        pending.append(tables);
+                        if pending.len() >= FLUSH_BLOCKS && receiver_alive {
+                            let full = std::mem::replace(
+                                &mut pending,
+                                Vec::with_capacity(FLUSH_BLOCKS + 1024),
+                            );
+                            receiver_alive = tx.blocking_send(full).is_ok();
+                        }
+                    },
+                );
+                store_chunk(&circuit, &mut outputs, n, start, kk, chunk);
+                start += kk;
+            }
+            if !pending.is_empty() && receiver_alive {
+                let _ = tx.blocking_send(pending);
+            }
+            let widths: Vec<usize> = circuit.outputs().iter().map(Vec::len).collect();
+            (outputs, widths, counter)
+        });
+        while let Some(frame) = rx.recv().await {
+            ch.send_blocks(frame).await?;
+        }
+        let (outputs, widths, counter) = worker.await.map_err(task_error)?;
+        self.counter = counter;
+        Ok(outputs
+            .into_iter()
+            .zip(widths)
+            .map(|(labels, width)| ZeroLabels { width, n, labels })
+            .collect())
+    }
+
+    /// Decodes `v` to the parties named by `to` (party 0 is the garbler). Returns the value (`width × n`) if the
+    /// garbler learns it.
+    ///
+    /// # Errors
+    /// Transport errors.
+    pub async fn reveal(
+        &mut self,
+        ch: &mut Channel,
+        v: &ZeroLabels,
+        to: RevealTo,
+    ) -> Result<Option<BitMatrix>> {
+        let d = lsbs(&v.labels);
+        if to.learns(1) {
+            ch.send_words(d.words().to_vec()).await?;
+        }
+        if !to.learns(0) {
+            return Ok(None);
+        }
+        let count = v.labels.len();
+        let mut s = BitVec::from_words(count, ch.recv_words(words_for(count)).await?)?;
+        s.xor_assign(&d);
+        Ok(Some(unflatten(&s, v.width, v.n)))
+    }
+}
+
+/// Party 1 of Yao: holds active labels; evaluates.
+#[derive(Debug, Default)]
+pub struct Evaluator {
+    counter: u64,
+}
+
+impl Evaluator {
+    /// A fresh evaluator.
+    pub fn new() -> Self {
+        Evaluator { counter: 0 }
+    }
+
+    /// Receives the active labels of `width × n` bits input by the garbler.
+    ///
+    /// # Errors
+    /// Transport errors, or a frame of the wrong size.
+    pub async fn input_from_garbler(
+        &mut self,
+        ch: &mut Channel,
+        width: usize,
+        n: usize,
+    ) -> Result<ActiveLabels> {
+        let labels = ch.recv_blocks(width * n).await?;
+        Ok(ActiveLabels { width, n, labels })
+    }
+
+    /// Inputs the evaluator's own bits (`width × n`) through random OTs from the dealer
+    /// (evaluator = OT receiver); see [`Garbler::input_from_evaluator`].
+    ///
+    /// # Errors
+    /// If `rots` is not the receiver side of exactly `width · n` OTs, or transport
+    /// errors.
+    pub async fn input(
+        &mut self,
+        ch: &mut Channel,
+        bits: &BitMatrix,
+        rots: RandomOts,
+    ) -> Result<ActiveLabels> {
+        let (w, n) = (bits.rows(), bits.cols());
+        let count = w * n;
+        let RandomOts::Receiver { choices, chosen } = rots else {
+            return Err(Error::Protocol {
+                step: "yao input",
+                detail: "the evaluator needs the OT receiver side".into(),
+            });
+        };
+        if choices.len() != count || chosen.len() != count {
+            return Err(Error::Shape {
+                op: "yao input",
+                detail: format!("{} OTs for {count} bits", chosen.len()),
+            });
+        }
+        let x = flatten(bits);
+        let mut e = x.clone();
+        e.xor_assign(&choices);
+        ch.send_words(e.into_words()).await?;
+        let reply = ch.recv_blocks(2 * count).await?;
+        let labels = (0..count)
+            .map(|j| reply[2 * j + usize::from(x.get(j))] ^ chosen[j])
+            .collect();
+        Ok(ActiveLabels {
+            width: w,
+            n,
+            labels,
+        })
+    }
+
+    /// Evaluates `circuit` on garbled inputs as the tables stream in: a receiving loop
+    /// forwards frames to an evaluation thread that consumes them layer by layer.
+    ///
+    /// # Errors
+    /// If the inputs do not fit the circuit, the garbler sends more or fewer table
+    /// blocks than the circuit has, or transport errors.
+    pub async fn eval(
+        &mut self,
+        ch: &mut Channel,
+        circuit: &Circuit,
+        inputs: &[&ActiveLabels],
+    ) -> Result<Vec<ActiveLabels>> {
+        let shapes: Vec<_> = inputs.iter().map(|v| (v.width, v.n)).collect();
+        let n = check_inputs(circuit, &shapes)?;
+        let expected = circuit.cost().and_gates * n * TABLE_BLOCKS_PER_AND;
+        let circuit = circuit.clone();
+        let input_labels: Vec<Vec<Block>> = inputs.iter().map(|v| v.labels.clone()).collect();
+        let mut counter = self.counter;
+        let (tx, mut rx) = mpsc::channel::<Vec<Block>>(PIPELINE_FRAMES);
+        let worker = tokio::task::spawn_blocking(move || -> Result<_> {
+            let schedule = circuit.schedule();
+            let nw = circuit.num_wires();
+            let k = chunk_instances(nw, n);
+            let mut labels = vec![Block::ZERO; nw * k];
+            let mut outputs: Vec<Vec<Block>> = circuit
+                .outputs()
+                .iter()
+                .map(|o| vec![Block::ZERO; o.len() * n])
+                .collect();
+            let inputs: Vec<&[Block]> = input_labels.iter().map(Vec::as_slice).collect();
+            let mut scratch = Scratch::default();
+            let (mut buf, mut pos) = (Vec::<Block>::new(), 0usize);
+            let mut start = 0;
+            while start < n {
+                let kk = k.min(n - start);
+                let chunk = &mut labels[..nw * kk];
+                load_chunk(&circuit, &inputs, n, start, kk, chunk);
+                eval_chunk(
+                    &schedule,
+                    chunk,
+                    kk,
+                    &mut counter,
+                    &mut scratch,
+                    |need, f| {
+                        while buf.len() - pos < need {
+                            let Some(frame) = rx.blocking_recv() else {
+                                return Err(Error::Protocol {
+                                    step: "yao eval",
+                                    detail: "garbled tables ended early".into(),
+                                });
+                            };
+                            if pos == buf.len() {
+                                // Frames end on layer boundaries: usually nothing is
+                                // left over, and the frame becomes the buffer uncopied.
+                                buf = frame;
+                            } else {
+                                buf.drain(..pos);
+                                buf.extend_from_slice(&frame);
+                            }
+                            pos = 0;
+                        }
+                        f(&buf[pos..pos + need]);
+                        pos += need;
+                        Ok(())
+                    },
+                )?;
+                store_chunk(&circuit, &mut outputs, n, start, kk, chunk);
+                start += kk;
+            }
+            let widths: Vec<usize> = circuit.outputs().iter().map(Vec::len).collect();
+            Ok((outputs, widths, counter))
+        });
+        let mut received = 0usize;
+        while received < expected {
+            let frame: Vec<Block> = ch.recv_pod_vec(None).await?;
+            if frame.is_empty() || received + frame.len() > expected {
+                return Err(Error::Protocol {
+                    step: "yao eval",
+                    detail: format!(
+                        "garbler sent {} table blocks, the circuit has {expected}",
+                        received + frame.len()
+                    ),
+                });
+            }
+            received += frame.len();
+            if tx.send(frame).await.is_err() {
+                break; // the worker stopped; its error is reported below
+            }
+        }
+        drop(tx);
+        let (outputs, widths, counter) = worker.await.map_err(task_error)??;
+        self.counter = counter;
+        Ok(outputs
+            .into_iter()
+            .zip(widths)
+            .map(|(labels, width)| ActiveLabels { width, n, labels })
+            .collect())
+    }
+
+    /// Decodes `v` to the parties named by `to` (party 0 is the garbler). Returns the value (`width × n`) if the
+    /// evaluator learns it.
+    ///
+    /// # Errors
+    /// Transport errors.
+    pub async fn reveal(
+        &mut self,
+        ch: &mut Channel,
+        v: &ActiveLabels,
+        to: RevealTo,
+    ) -> Result<Option<BitMatrix>> {
+        let s = lsbs(&v.labels);
+        if to.learns(0) {
+            ch.send_words(s.words().to_vec()).await?;
+        }
+        if !to.learns(1) {
+            return Ok(None);
+        }
+        let count = v.labels.len();
+        let mut d = BitVec::from_words(count, ch.recv_words(words_for(count)).await?)?;
+        d.xor_assign(&s);
+        Ok(Some(unflatten(&d, v.width, v.n)))
+    }
+}
