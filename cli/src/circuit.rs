@@ -15,13 +15,15 @@ use std::time::{Duration, Instant};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use tessera_core::channel::HEADER_LEN;
 use tessera_core::{
     BitMatrix, BitVec, Channel, ChannelConfig, ConfigSummary, Handshake, Metering, NetworkProfile,
     Phase, PhaseMeter, Prg, Ring, Role, SessionId, Z64,
 };
 use tessera_protocols::circuit::{Circuit, bristol, values};
 use tessera_protocols::gmw::{self, Gmw, Program, RevealTo};
-use tessera_protocols::{Demand, Store, dealer};
+use tessera_protocols::yao::{self, ActiveLabels, Evaluator, Garbler, ZeroLabels};
+use tessera_protocols::{Demand, Provider, Store, dealer};
 use tokio::net::TcpListener;
 
 use crate::{CliError, parse_profile};
@@ -36,6 +38,9 @@ type R = Z64;
 pub enum Protocol {
     /// Boolean GMW: XOR shares, one round per AND layer, dealer AND triples.
     Gmw,
+    /// Yao's garbled circuits: party 0 garbles, party 1 evaluates; constant rounds;
+    /// party 1's inputs through dealer random OTs.
+    Yao,
 }
 
 /// Who learns the outputs.
@@ -144,6 +149,14 @@ impl Protocol {
     fn demand(self, job: &Job) -> Demand {
         match self {
             Protocol::Gmw => gmw::demand(&job.circuit, job.batch),
+            Protocol::Yao => {
+                let mut d = Demand::new();
+                let bits = yao_ot_bits(job);
+                if bits > 0 {
+                    d.random_ots(bits, 0);
+                }
+                d
+            }
         }
     }
 
@@ -157,6 +170,7 @@ impl Protocol {
                     online: c.online[p],
                 })))
             }
+            Protocol::Yao => Ok(Some(yao_predicted(job)?)),
         }
     }
 
@@ -170,6 +184,7 @@ impl Protocol {
         mine: &[BitMatrix],
     ) -> Result<Option<Vec<BitMatrix>>, CliError> {
         let mine: Vec<&BitMatrix> = mine.iter().collect();
+        let mine = mine.as_slice();
         match self {
             Protocol::Gmw => Ok(Gmw::new(party)?
                 .run(
@@ -177,13 +192,197 @@ impl Protocol {
                     store,
                     &job.program,
                     &job.owners,
-                    &mine,
+                    mine,
                     job.batch,
                     job.reveal,
                 )
                 .await?),
+            Protocol::Yao => yao_party(party, ch, store, job, mine).await,
         }
     }
+}
+
+/// The widths of the input values party `p` owns, in input order.
+fn widths_of(job: &Job, p: usize) -> Vec<usize> {
+    job.circuit
+        .input_widths()
+        .iter()
+        .zip(&job.owners)
+        .filter(|(_, o)| **o == p)
+        .map(|(w, _)| *w)
+        .collect()
+}
+
+/// Party 1's input bits over the batch: the random OTs Yao takes from the dealer.
+fn yao_ot_bits(job: &Job) -> usize {
+    widths_of(job, 1).iter().sum::<usize>() * job.batch
+}
+
+/// Stacks `width × n` matrices into one (rows of the first first).
+fn stack(ms: &[&BitMatrix], n: usize) -> BitMatrix {
+    let mut out = BitMatrix::zeros(ms.iter().map(|m| m.rows()).sum(), n);
+    let mut r0 = 0;
+    for m in ms {
+        for r in 0..m.rows() {
+            out.row_mut(r0 + r).copy_from_slice(m.row(r));
+        }
+        r0 += m.rows();
+    }
+    out
+}
+
+/// Splits the rows of `m` into consecutive matrices of the given heights.
+fn split_rows(m: &BitMatrix, heights: &[usize]) -> Vec<BitMatrix> {
+    let mut r0 = 0;
+    heights
+        .iter()
+        .map(|&h| {
+            let mut out = BitMatrix::zeros(h, m.cols());
+            for r in 0..h {
+                out.row_mut(r).copy_from_slice(m.row(r0 + r));
+            }
+            r0 += h;
+            out
+        })
+        .collect()
+}
+
+/// Puts each party's values back in input order.
+fn in_input_order<T>(owners: &[usize], of0: Vec<T>, of1: Vec<T>) -> Result<Vec<T>, CliError> {
+    let (mut a, mut b) = (of0.into_iter(), of1.into_iter());
+    owners
+        .iter()
+        .map(|&o| if o == 0 { a.next() } else { b.next() })
+        .collect::<Option<Vec<T>>>()
+        .ok_or_else(|| CliError::Task("fewer garbled inputs than input values".into()))
+}
+
+/// One party of Yao: party 1's inputs by one batch of dealer OTs (first, so that
+/// its corrections open the exchange), party 0's labels in one frame, the tables
+/// streamed, and all outputs decoded together.
+async fn yao_party(
+    party: usize,
+    ch: &mut Channel,
+    store: &mut Store<R>,
+    job: &Job,
+    mine: &[&BitMatrix],
+) -> Result<Option<Vec<BitMatrix>>, CliError> {
+    let (n, owners) = (job.batch, &job.owners);
+    let (w0, w1) = (widths_of(job, 0), widths_of(job, 1));
+    let ot_bits = yao_ot_bits(job);
+    let out_widths = job.circuit.output_widths();
+    if party == 0 {
+        let mut g = Garbler::new();
+        let of1 = if ot_bits > 0 {
+            let rots = store.take_random_ots(ot_bits, 0)?;
+            g.input_from_evaluator(ch, w1.iter().sum(), n, rots)
+                .await?
+                .split_bits(&w1)?
+        } else {
+            Vec::new()
+        };
+        let of0 = if w0.is_empty() {
+            Vec::new()
+        } else {
+            g.input(ch, &stack(mine, n)).await?.split_bits(&w0)?
+        };
+        let inputs = in_input_order(owners, of0, of1)?;
+        let outs = g
+            .eval(ch, &job.circuit, &inputs.iter().collect::<Vec<_>>())
+            .await?;
+        let all = ZeroLabels::concat(&outs.iter().collect::<Vec<_>>())?;
+        let r = g.reveal(ch, &all, job.reveal).await?;
+        Ok(r.map(|m| split_rows(&m, &out_widths)))
+    } else {
+        let mut e = Evaluator::new();
+        let of1 = if ot_bits > 0 {
+            let rots = store.take_random_ots(ot_bits, 0)?;
+            e.input(ch, &stack(mine, n), rots).await?.split_bits(&w1)?
+        } else {
+            Vec::new()
+        };
+        let of0 = if w0.is_empty() {
+            Vec::new()
+        } else {
+            e.input_from_garbler(ch, w0.iter().sum(), n)
+                .await?
+                .split_bits(&w0)?
+        };
+        let inputs = in_input_order(owners, of0, of1)?;
+        let outs = e
+            .eval(ch, &job.circuit, &inputs.iter().collect::<Vec<_>>())
+            .await?;
+        let all = ActiveLabels::concat(&outs.iter().collect::<Vec<_>>())?;
+        let r = e.reveal(ch, &all, job.reveal).await?;
+        Ok(r.map(|m| split_rows(&m, &out_widths)))
+    }
+}
+
+/// Replays a message pattern on both parties' Lamport clocks, as the channel keeps
+/// them: in each step each party sends its frames (their sizes on the wire), then
+/// receives the other's.
+fn replay(steps: &[[Vec<u64>; 2]]) -> [PhaseMeter; 2] {
+    let mut m = [PhaseMeter::default(); 2];
+    let (mut recv_max, mut current) = ([0u64; 2], [0u64; 2]);
+    for step in steps {
+        let depth = [recv_max[0] + 1, recv_max[1] + 1];
+        for p in 0..2 {
+            if !step[p].is_empty() {
+                current[p] = current[p].max(depth[p]);
+                m[p].bytes_sent += step[p].iter().sum::<u64>();
+                m[p].messages_sent += step[p].len() as u64;
+                let q = 1 - p;
+                recv_max[q] = recv_max[q].max(depth[p]);
+                current[q] = current[q].max(depth[p]);
+                m[q].bytes_received += step[p].iter().sum::<u64>();
+                m[q].messages_received += step[p].len() as u64;
+            }
+        }
+    }
+    for p in 0..2 {
+        m[p].rounds = current[p];
+    }
+    m
+}
+
+/// The exact metering of [`yao_party`], from the Yao module's byte counts.
+fn yao_predicted(job: &Job) -> Result<[Predicted; 2], CliError> {
+    let n = job.batch;
+    let ot_bits = yao_ot_bits(job);
+    let g_bits = widths_of(job, 0).iter().sum::<usize>() * n;
+    let out_bits = job.circuit.output_bits() * n;
+    let mut inputs1 = Vec::new();
+    let mut garbler = Vec::new();
+    if ot_bits > 0 {
+        let [e, g] = yao::evaluator_input_bytes(ot_bits);
+        inputs1.push(e);
+        garbler.push(g);
+    }
+    if g_bits > 0 {
+        garbler.push(yao::garbler_input_bytes(g_bits));
+    }
+    garbler.extend(
+        yao::table_frames(&job.circuit, n)
+            .iter()
+            .map(|&b| (HEADER_LEN + 16 * b) as u64),
+    );
+    let reveal = |p: usize| {
+        if job.reveal.learns(1 - p) {
+            vec![yao::reveal_bytes(out_bits)]
+        } else {
+            Vec::new()
+        }
+    };
+    let online = replay(&[
+        [Vec::new(), inputs1],
+        [garbler, Vec::new()],
+        [reveal(0), reveal(1)],
+    ]);
+    let offline = dealer::party_traffic::<R>(&job.protocol.demand(job))?;
+    Ok([0, 1].map(|p| Predicted {
+        offline: offline[p],
+        online: online[p],
+    }))
 }
 
 fn usage(msg: impl Into<String>) -> CliError {

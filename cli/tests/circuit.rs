@@ -1,6 +1,7 @@
-//! `tessera circuit` end to end: the built binary runs the dealer and both parties
-//! over TCP loopback; known answers, verified random batches, the JSON report (its
-//! metering equal to the cost function's prediction) and clear failures.
+//! `tessera circuit` end to end, under GMW and Yao: the built binary runs the dealer
+//! and both parties over TCP loopback; known answers, verified random batches, the
+//! JSON report (its metering equal to the cost function's prediction) and clear
+//! failures.
 
 #![allow(clippy::unwrap_used)]
 
@@ -37,120 +38,146 @@ fn ok(args: &[&str]) -> String {
 const AES_KEY: &str = "000102030405060708090a0b0c0d0e0f";
 const AES_PT: &str = "00112233445566778899aabbccddeeff";
 const AES_CT: &str = "69c4e0d86a7b0430d8cdb78070b4c55a";
+const PROTOCOLS: [&str; 2] = ["gmw", "yao"];
 
 #[test]
 fn aes_128_known_answer() {
     let aes = circuit("aes_128.txt");
-    let out = ok(&[
-        "circuit",
-        &aes,
-        "--protocol",
-        "gmw",
-        "--input",
-        AES_KEY,
-        AES_PT,
-    ]);
-    assert_eq!(out, format!("{AES_CT}\n"));
-    // The same with repeated --input flags, owners swapped, revealed to party 1 only.
-    let out = ok(&[
-        "circuit",
-        &aes,
-        "--input",
-        AES_KEY,
-        "--input",
-        AES_PT,
-        "--owners",
-        "1,0",
-        "--reveal-to",
-        "1",
-        "--verify",
-    ]);
-    assert_eq!(out, format!("{AES_CT}\n"));
+    for proto in PROTOCOLS {
+        let out = ok(&[
+            "circuit",
+            &aes,
+            "--protocol",
+            proto,
+            "--input",
+            AES_KEY,
+            AES_PT,
+        ]);
+        assert_eq!(out, format!("{AES_CT}\n"), "{proto}");
+        // Repeated --input flags, owners swapped, revealed to party 1 only.
+        let out = ok(&[
+            "circuit",
+            &aes,
+            "--protocol",
+            proto,
+            "--input",
+            AES_KEY,
+            "--input",
+            AES_PT,
+            "--owners",
+            "1,0",
+            "--reveal-to",
+            "1",
+            "--verify",
+        ]);
+        assert_eq!(out, format!("{AES_CT}\n"), "{proto}");
+    }
 }
 
 #[test]
 fn sha256_known_answer() {
     let block = format!("61626380{}18", "0".repeat(128 - 10));
     let iv = "6a09e667bb67ae853c6ef372a54ff53a510e527f9b05688c1f83d9ab5be0cd19";
-    let out = ok(&["circuit", &circuit("sha256.txt"), "--input", &block, iv]);
-    assert_eq!(
-        out,
-        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\n"
-    );
+    let sha = circuit("sha256.txt");
+    for proto in PROTOCOLS {
+        let out = ok(&["circuit", &sha, "--protocol", proto, "--input", &block, iv]);
+        assert_eq!(
+            out, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\n",
+            "{proto}"
+        );
+    }
 }
 
 #[test]
 fn random_batch_verified() {
-    let out = ok(&[
-        "circuit",
-        &circuit("aes_128.txt"),
-        "--batch",
-        "64",
-        "--random",
-        "--verify",
-    ]);
-    let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 64);
-    assert!(
-        lines
-            .iter()
-            .all(|l| l.len() == 32 && hex::decode(l).is_ok())
-    );
-    // Random inputs: the 64 ciphertexts are distinct.
-    let mut sorted = lines.clone();
-    sorted.sort_unstable();
-    sorted.dedup();
-    assert_eq!(sorted.len(), 64);
+    for proto in PROTOCOLS {
+        let out = ok(&[
+            "circuit",
+            &circuit("aes_128.txt"),
+            "--protocol",
+            proto,
+            "--batch",
+            "64",
+            "--random",
+            "--verify",
+        ]);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 64, "{proto}");
+        assert!(
+            lines
+                .iter()
+                .all(|l| l.len() == 32 && hex::decode(l).is_ok())
+        );
+        // Random inputs: the 64 ciphertexts are distinct.
+        let mut sorted = lines.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 64, "{proto}");
+    }
 }
 
 #[test]
 fn json_report_has_outputs_costs_and_exact_metering() {
-    let out = ok(&[
-        "circuit",
-        &circuit("aes_128.txt"),
-        "--batch",
-        "3",
-        "--random",
-        "--verify",
-        "--json",
-        "--network",
-        "lan",
-    ]);
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["protocol"], "gmw");
-    assert_eq!(v["network"], "lan");
-    assert_eq!(v["batch"], 3);
-    assert_eq!(v["verified"], true);
-    assert_eq!(v["gates"]["and"], 6400);
-    assert_eq!(v["gates"]["total"], 36663);
-    assert_eq!(v["and_depth"], 60);
-    assert_eq!(
-        v["circuit_sha256"],
-        "40423a0cdaf5d4d34aba872c12660f115dc25c12eea6e24a9304578e79df6d04"
-    );
-    assert_eq!(v["inputs"].as_array().unwrap().len(), 3);
-    let outs = v["outputs"].as_array().unwrap();
-    assert_eq!(outs.len(), 3);
-    assert!(outs.iter().all(|o| o.as_array().unwrap().len() == 1));
-    for p in ["party0", "party1"] {
-        let m = &v["metering"][p];
-        for phase in ["setup", "offline", "online"] {
-            for k in ["bytes_sent", "bytes_received", "messages_sent", "rounds"] {
-                assert!(m[phase][k].is_u64(), "{p}.{phase}.{k}");
+    // GMW: inputs, 60 AND layers, the reveal. Yao: party 1's OT corrections, the
+    // garbler's labels and tables, the reveal.
+    for (proto, rounds) in [("gmw", 62), ("yao", 3)] {
+        let out = ok(&[
+            "circuit",
+            &circuit("aes_128.txt"),
+            "--protocol",
+            proto,
+            "--batch",
+            "3",
+            "--random",
+            "--verify",
+            "--json",
+            "--network",
+            "lan",
+        ]);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["protocol"], proto);
+        assert_eq!(v["network"], "lan");
+        assert_eq!(v["batch"], 3);
+        assert_eq!(v["verified"], true);
+        assert_eq!(v["gates"]["and"], 6400);
+        assert_eq!(v["gates"]["total"], 36663);
+        assert_eq!(v["and_depth"], 60);
+        assert_eq!(
+            v["circuit_sha256"],
+            "40423a0cdaf5d4d34aba872c12660f115dc25c12eea6e24a9304578e79df6d04"
+        );
+        assert_eq!(v["inputs"].as_array().unwrap().len(), 3);
+        let outs = v["outputs"].as_array().unwrap();
+        assert_eq!(outs.len(), 3);
+        assert!(outs.iter().all(|o| o.as_array().unwrap().len() == 1));
+        for p in ["party0", "party1"] {
+            let m = &v["metering"][p];
+            for phase in ["setup", "offline", "online"] {
+                for k in ["bytes_sent", "bytes_received", "messages_sent", "rounds"] {
+                    assert!(m[phase][k].is_u64(), "{proto} {p}.{phase}.{k}");
+                }
             }
+            // Measured = predicted by the cost functions, byte for byte.
+            assert_eq!(
+                m["online"], v["predicted"][p]["online"],
+                "{proto} {p} online"
+            );
+            assert_eq!(
+                m["offline"], v["predicted"][p]["offline"],
+                "{proto} {p} offline"
+            );
+            assert_eq!(m["online"]["rounds"], rounds, "{proto} {p}");
         }
-        // Measured = predicted by the cost function, byte for byte.
-        assert_eq!(m["online"], v["predicted"][p]["online"], "{p} online");
-        assert_eq!(m["offline"], v["predicted"][p]["offline"], "{p} offline");
-        assert_eq!(m["online"]["rounds"], 62, "{p}: AND depth + 2");
+        let sent = |p: &str| v["metering"][p]["online"]["bytes_sent"].as_u64().unwrap();
+        if proto == "gmw" {
+            // Each AND layer of k gates sends ⌈6k/64⌉ words: at least 2·3·6400 bits.
+            assert!(sent("party0") >= 2 * 3 * 6400 / 8);
+        } else {
+            // Two 16-byte ciphertexts per AND gate and instance, from the garbler.
+            assert!(sent("party0") >= 32 * 3 * 6400);
+        }
+        assert!(v["time_ms"]["online"].as_f64().unwrap() > 0.0);
     }
-    // 3 instances: each AND layer of k gates sends ⌈6k/64⌉ words; the AND layers
-    // alone carry at least 2·3·6400 bits.
-    let sent = v["metering"]["party0"]["online"]["bytes_sent"]
-        .as_u64()
-        .unwrap();
-    assert!(sent >= 2 * 3 * 6400 / 8, "{sent}");
-    assert!(v["time_ms"]["online"].as_f64().unwrap() > 0.0);
 }
 
 fn fails(args: &[&str], needle: &str) {
