@@ -118,22 +118,45 @@ impl std::fmt::Debug for Channel {
 async fn writer_loop(
     w: Box<dyn AsyncWrite + Send + Unpin>,
     mut rx: mpsc::Receiver<OutFrame>,
-    shaped: bool,
 ) -> Result<()> {
     let mut w = BufWriter::with_capacity(1 << 16, w);
     while let Some(frame) = rx.recv().await {
-        if let Some(at) = frame.deliver_at {
-            precise::sleep_until(at).await;
-        }
-        w.write_all(&frame.header)
+        let payload = frame.payload.as_ref().as_ref();
+        let Some(at) = frame.deliver_at else {
+            w.write_all(&frame.header)
+                .await
+                .map_err(Error::io("writing a frame header"))?;
+            w.write_all(payload)
+                .await
+                .map_err(Error::io("writing a frame"))?;
+            if rx.is_empty() {
+                w.flush().await.map_err(Error::io("flushing"))?;
+            }
+            continue;
+        };
+        // Shaped: everything but the frame's last byte goes into the stream now and the
+        // last byte at the delivery time, so the peer cannot complete the frame earlier
+        // while the real copy of a large frame overlaps its simulated transmission.
+        let (head, body, last): (&[u8], &[u8], u8) = match payload.split_last() {
+            Some((&last, body)) => (&frame.header, body, last),
+            None => (
+                &frame.header[..HEADER_LEN - 1],
+                &[],
+                frame.header[HEADER_LEN - 1],
+            ),
+        };
+        w.write_all(head)
             .await
             .map_err(Error::io("writing a frame header"))?;
-        w.write_all(frame.payload.as_ref().as_ref())
+        w.write_all(body)
             .await
             .map_err(Error::io("writing a frame"))?;
-        if shaped || rx.is_empty() {
-            w.flush().await.map_err(Error::io("flushing"))?;
-        }
+        w.flush().await.map_err(Error::io("flushing"))?;
+        precise::sleep_until(at).await;
+        w.write_all(&[last])
+            .await
+            .map_err(Error::io("writing a frame"))?;
+        w.flush().await.map_err(Error::io("flushing"))?;
     }
     w.flush().await.map_err(Error::io("flushing"))?;
     w.shutdown()
@@ -236,7 +259,7 @@ impl Channel {
         config: ChannelConfig,
     ) -> Channel {
         let (tx, rx) = mpsc::channel(QUEUE_FRAMES);
-        let writer = tokio::spawn(writer_loop(w, rx, config.profile.is_shaped()));
+        let writer = tokio::spawn(writer_loop(w, rx));
         Channel {
             reader: BufReader::with_capacity(1 << 16, r),
             tx: Some(tx),
