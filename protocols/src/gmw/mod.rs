@@ -23,7 +23,7 @@
 //! | reveal of `m` bits to both / to one | 1 | `8 + 8·⌈mn/64⌉` (both / the other party) |
 //! | free gates | 0 | 0 |
 //!
-//! [`cost`] turns this table into the exact metering of a whole run, offline (dealer)
+//! [`cost()`] turns this table into the exact metering of a whole run, offline (dealer)
 //! traffic included; the tests compare it with the channel's meter.
 //!
 //! # Layout
@@ -472,7 +472,7 @@ impl Gmw {
 
     /// A whole run: [`Gmw::input`], [`Gmw::eval_program`] and [`Gmw::reveal`] of
     /// every output value to `to`. `mine` are this party's input values (in input
-    /// order), each `width × n`. [`cost`] gives the exact traffic of this call.
+    /// order), each `width × n`. [`cost()`] gives the exact traffic of this call.
     ///
     /// # Errors
     /// As the three steps.

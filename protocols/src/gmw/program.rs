@@ -1,6 +1,6 @@
-//! A circuit compiled for GMW: its [`Schedule`] with wires renumbered to reusable
+//! A circuit compiled for GMW: its [`Schedule`](crate::circuit::Schedule) with wires renumbered to reusable
 //! storage slots, so that a party's wire store holds only the wires that are live at
-//! once (for AES-128, a few hundred of its 36,919 wires) and stays in cache for large
+//! once (for AES-128, 960 slots for its 36,919 wires) and stays in cache for large
 //! batches.
 //!
 //! Slots are assigned in schedule order. Input values take slots `0..input_bits` (in
