@@ -36,6 +36,7 @@ use crate::{Error, Result};
 pub struct Wires {
     n: usize,
     nw: usize,
+    wires: usize,
     data: Vec<u64>,
 }
 
@@ -57,6 +58,7 @@ impl Wires {
         Wires {
             n,
             nw,
+            wires: num_wires,
             data: vec![0; num_wires * nw],
         }
     }
@@ -68,7 +70,7 @@ impl Wires {
 
     /// Number of wires.
     pub fn num_wires(&self) -> usize {
-        self.data.len().checked_div(self.nw).unwrap_or(0)
+        self.wires
     }
 
     #[inline]
