@@ -58,6 +58,12 @@ impl Tensor {
     }
 }
 
+/// The most values one example may have at any layer (2^26): a sanity limit that keeps
+/// a hostile model from requesting huge buffers.
+pub const MAX_VALUES: usize = 1 << 26;
+/// The most multiply-adds or comparisons one layer may do per example (2^32).
+pub const MAX_WORK: u64 = 1 << 32;
+
 /// The product of `shape`, or `None` on overflow.
 pub(crate) fn checked_numel(shape: &[usize]) -> Option<usize> {
     shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d))
@@ -166,6 +172,39 @@ impl Op {
     /// [`Error::Shape`] if the input does not fit (`what` names the layer in the
     /// message).
     pub fn output_shape(&self, input: &[usize], what: &str) -> Result<Vec<usize>> {
+        let out = self.output_shape_unchecked(input, what)?;
+        let values = checked_numel(&out).filter(|&n| n <= MAX_VALUES);
+        // Work per example: multiply-adds (dense, conv) or window reads (pools).
+        let per_output = match self {
+            Op::Dense(d) => Some(d.weight.shape()[1] as u64),
+            Op::Conv2d(c) => checked_numel(&c.weight.shape()[1..]).map(|n| n as u64),
+            Op::MaxPool(p) | Op::AvgPool(p) => {
+                p.kernel[0].checked_mul(p.kernel[1]).map(|n| n as u64)
+            }
+            _ => Some(1),
+        };
+        let work = values
+            .zip(per_output)
+            .and_then(|(n, k)| (n as u64).checked_mul(k));
+        // The im2col buffer of a convolution: [C·kh·kw, OH·OW] per image.
+        let im2col_ok = match self {
+            Op::Conv2d(c) => checked_numel(&c.weight.shape()[1..])
+                .and_then(|k| k.checked_mul(out[1].checked_mul(out[2])?))
+                .is_some_and(|n| n <= MAX_VALUES),
+            _ => true,
+        };
+        match work {
+            Some(w) if w <= MAX_WORK && im2col_ok => Ok(out),
+            _ => Err(Error::shape(
+                what,
+                format!(
+                    "output {out:?} from input {input:?} exceeds the size limits ({MAX_VALUES} values, {MAX_WORK} operations per example)"
+                ),
+            )),
+        }
+    }
+
+    fn output_shape_unchecked(&self, input: &[usize], what: &str) -> Result<Vec<usize>> {
         let bad = |detail: String| Err(Error::shape(what, detail));
         match self {
             Op::Dense(d) => {
@@ -357,7 +396,7 @@ impl Model {
     pub fn new(input_shape: Vec<usize>, layers: Vec<(String, Op)>, head: Head) -> Result<Self> {
         if input_shape.is_empty()
             || input_shape.contains(&0)
-            || checked_numel(&input_shape).is_none()
+            || checked_numel(&input_shape).is_none_or(|n| n > MAX_VALUES)
         {
             return Err(Error::shape(
                 "model input",

@@ -93,7 +93,7 @@ impl NpyF32 {
         let shape = dict.shape.ok_or_else(|| npy_err("header has no 'shape'"))?;
         if descr != "<f4" {
             return Err(npy_err(format!(
-                "dtype {descr:?}; Tessera reads little-endian float32 ('<f4') arrays"
+                "dtype '{descr}'; Tessera reads little-endian float32 ('<f4') arrays"
             )));
         }
         if fortran {

@@ -329,6 +329,9 @@ impl<'g> Loader<'g> {
                         _ => return Err(not_chain(node, &lbl, current)),
                     };
                     let _ = prev;
+                    if !self.consts.contains_key(other.as_str()) {
+                        return Err(not_chain(node, &lbl, current));
+                    }
                     let last = layers.last_mut().map(|(_, op)| op);
                     match (bias_open, last) {
                         (true, Some(Op::Dense(d))) => {
@@ -385,7 +388,10 @@ impl<'g> Loader<'g> {
                 }
                 "Mul" => match node.input.as_slice() {
                     [a, b] if a == current && b == current => Some(Op::Square),
-                    [a, b] if a == current || b == current => {
+                    [a, b]
+                        if (a == current && self.consts.contains_key(b.as_str()))
+                            || (b == current && self.consts.contains_key(a.as_str())) =>
+                    {
                         return Err(invalid(
                             Some(&lbl),
                             format!(
