@@ -113,8 +113,9 @@ impl<R: Ring> Scores<R> {
     }
 }
 
-/// A layer of a [`FixedModel`]: the description plus its encoded parameters.
-#[derive(Clone, Debug)]
+/// A layer of a [`FixedModel`]: the description plus its encoded parameters. Its
+/// `Debug` output shows no weight values.
+#[derive(Clone)]
 pub struct FixedLayer<R: Ring> {
     layer: Layer,
     weight: Option<Vec<R>>,
@@ -126,6 +127,12 @@ pub struct FixedLayer<R: Ring> {
     /// Dense/conv: `max_o Σ_k |W[o,k]|`; avgpool: `kh·kw·q`; else 0.
     gain: u128,
     max_bias: u128,
+}
+
+impl<R: Ring> std::fmt::Debug for FixedLayer<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "FixedLayer({}, {})", self.layer, R::NAME)
+    }
 }
 
 impl<R: Ring> FixedLayer<R> {

@@ -16,10 +16,19 @@ use std::fmt;
 use crate::{Error, Result};
 
 /// A dense `f32` tensor with a shape (row-major).
-#[derive(Clone, Debug, PartialEq)]
+///
+/// Its `Debug` output shows the shape only: weights are the model owner's secret
+/// in a secure run and are never printed.
+#[derive(Clone, PartialEq)]
 pub struct Tensor {
     shape: Vec<usize>,
     data: Vec<f32>,
+}
+
+impl fmt::Debug for Tensor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Tensor({:?}, {} values)", self.shape, self.data.len())
+    }
 }
 
 impl Tensor {

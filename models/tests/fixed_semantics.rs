@@ -430,3 +430,22 @@ fn simulated_dealer_truncation_stays_within_the_bound() {
         .collect();
     check_bound::<Z64>(&pool, 16, &xp);
 }
+
+#[test]
+fn debug_output_shows_no_weights() {
+    let m = model(
+        &[2],
+        vec![(
+            "d",
+            Op::Dense(Dense {
+                weight: t(&[1, 2], &[0.123_456_7, -0.25]),
+                bias: Some(t(&[1], &[0.5])),
+            }),
+        )],
+    );
+    let fm = FixedModel::<Z64>::new(&m, FixedPoint::new(16)).unwrap();
+    for text in [format!("{m:?}"), format!("{fm:?}"), format!("{m}")] {
+        assert!(!text.contains("0.123") && !text.contains("8091"), "{text}");
+        assert!(text.contains("[1, 2]") || text.contains("[2]"), "{text}");
+    }
+}
