@@ -78,9 +78,6 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// An error from `tessera-core` (fixed-point encoding).
-    #[error(transparent)]
-    Core(#[from] tessera_core::Error),
 }
 
 fn at_node(node: &Option<String>) -> String {
