@@ -102,6 +102,16 @@ pub struct Conv2d {
     pub pads: [usize; 4],
 }
 
+impl Conv2d {
+    /// `(stride, padding)` when both strides are equal and all four pads are equal —
+    /// the form of `tessera_protocols::Conv2dParams`, the A-sharing's convolution.
+    pub fn symmetric(&self) -> Option<(usize, usize)> {
+        let [s0, s1] = self.strides;
+        let p = self.pads[0];
+        (s0 == s1 && self.pads.iter().all(|&q| q == p)).then_some((s0, p))
+    }
+}
+
 /// The window of a 2-D pooling layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Pool2d {

@@ -82,6 +82,7 @@ fn cnn_layers_and_shapes() {
     assert_eq!(c.weight.shape(), [5, 1, 5, 5]);
     assert_eq!(c.strides, [2, 2]);
     assert_eq!(c.pads, [1, 1, 1, 1]);
+    assert_eq!(c.symmetric(), Some((2, 1)));
 }
 
 #[test]
@@ -130,6 +131,7 @@ fn fixtures_load_with_their_ops() {
         panic!()
     };
     assert_eq!(c.pads, [1, 0, 1, 1]);
+    assert_eq!(c.symmetric(), None);
 }
 
 #[test]
