@@ -17,15 +17,16 @@
 //! ONNX files are protobuf. Decoding untrusted bytes must return errors, never
 //! panic; the dependency must be maintained; and the default build must stay light
 //! on two cores. `prost` (tokio-rs) meets all three: its decoder checks every
-//! length against the remaining input and limits nesting, and with the ~20
+//! length against the remaining input and limits nesting, and with the 12
 //! message types of `onnx.proto` that Tessera reads declared by hand
 //! ([`onnx::proto`], field numbers as in `onnx/onnx.proto`) no `protoc` or build
-//! script is needed. The alternatives: `tract-onnx` pulls in the whole tract
-//! inference engine and needs Rust 1.91 (above our MSRV 1.89); burn's `onnx-ir`
-//! has `panic!` on reachable paths of its proto conversion (e.g. a graph-typed
-//! attribute); `onnx-protobuf` (rust-protobuf 3, MPL-2.0) did not compile in our
-//! test; `onnx-pb` is built on prost 0.6 from 2020. See `docs/models.md` for the
-//! measured build times.
+//! script is needed (20 s for a clean build of prost with its derive). The
+//! alternatives: `tract-onnx` pulls in the whole tract inference engine (about 15
+//! minutes of CPU to build) and needs Rust 1.91, above our MSRV 1.89; burn's
+//! `onnx-ir` did not panic on our mutated models but costs about 8 minutes of CPU to
+//! build; `onnx-protobuf` (rust-protobuf 3, MPL-2.0) does not compile against the
+//! current rust-protobuf 3.7; `onnx-pb` is built on prost 0.6 from 2020. See
+//! `docs/models.md` for the measurements.
 //!
 //! Security model of the project: two semi-honest parties and a semi-honest dealer
 //! that colludes with neither; this crate computes only in the clear.
