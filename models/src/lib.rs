@@ -1,6 +1,48 @@
 //! # tessera-models
 //!
-//! Tensors of shares, layers, ONNX model loading and the plaintext fixed-point
-//! reference. The MNIST data set and the reference models live in `models/data` and
-//! `models/onnx`; the Rust code that uses them is not written yet.
+//! Tessera's model layer: a model description (a chain of layers with shapes and
+//! `f32` weights), its loading from ONNX, and the interpreters that run it in the
+//! clear — a float reference and the plaintext fixed-point reference that defines
+//! what the secure execution computes — plus the data loaders (MNIST-10k, `.npy`).
+//!
+//! - [`model`]: [`Model`], [`Layer`], [`Op`], [`Head`], [`Tensor`], [`Scores`].
+//! - [`onnx`]: [`load_onnx`] / [`load_onnx_file`] (supported operators and the
+//!   chain rule are listed there).
+//! - [`float`]: [`Model::run_float`] in `f32` or `f64`.
+//! - [`fixed`]: [`FixedModel`] in `Z_2^64` or `Z_2^32`; its module docs state the
+//!   fixed-point semantics layer by layer and how a secure run may differ.
+//! - [`data`]: [`Mnist`], [`NpyF32`].
+//!
+//! # Why prost with hand-declared messages
+//! ONNX files are protobuf. Decoding untrusted bytes must return errors, never
+//! panic; the dependency must be maintained; and the default build must stay light
+//! on two cores. `prost` (tokio-rs) meets all three: its decoder checks every
+//! length against the remaining input and limits nesting, and with the 12
+//! message types of `onnx.proto` that Tessera reads declared by hand
+//! ([`onnx::proto`], field numbers as in `onnx/onnx.proto`) no `protoc` or build
+//! script is needed (20 s for a clean build of prost with its derive). The
+//! alternatives: `tract-onnx` pulls in the whole tract inference engine (about 15
+//! minutes of CPU to build) and needs Rust 1.91, above our MSRV 1.89; burn's
+//! `onnx-ir` did not panic on our mutated models but costs about 8 minutes of CPU to
+//! build; `onnx-protobuf` (rust-protobuf 3, MPL-2.0) does not compile against the
+//! current rust-protobuf 3.7; `onnx-pb` is built on prost 0.6 from 2020. See
+//! `docs/models.md` for the measurements.
+//!
+//! Security model of the project: two semi-honest parties and a semi-honest dealer
+//! that colludes with neither; this crate computes only in the clear.
 #![deny(missing_docs)]
+
+pub mod data;
+pub mod error;
+pub mod fixed;
+pub mod float;
+mod kernels;
+pub mod model;
+pub mod onnx;
+
+pub use data::{Mnist, NpyF32};
+pub use error::{Error, Result};
+pub use fixed::{FixedLayer, FixedModel, FixedRun, LayerTrace, Score};
+pub use float::Float;
+pub use model::{Conv2d, Dense, Head, Layer, Model, Op, Pool2d, Scores, Tensor};
+pub use onnx::{OnnxInfo, load_onnx, load_onnx_file, load_onnx_with_info};

@@ -1,0 +1,560 @@
+//! The plaintext fixed-point reference: the model description run on ring elements
+//! of `Z_2^ℓ` (ℓ = 64, or 32 where ranges allow) exactly as the secure execution
+//! computes it, so it is the oracle of every secure test.
+//!
+//! # Semantics
+//! `f` is the number of fractional bits ([`FixedPoint::frac_bits`], 16 by default).
+//! `enc_k(v) = round(v·2^k)` (to nearest, ties away from zero) as a two's-complement
+//! ring element; activations are always at scale `2^f`. Per layer:
+//!
+//! | layer | computes (all arithmetic mod 2^ℓ, `x` the signed value) | truncates |
+//! |---|---|---|
+//! | input | `enc_f(x)` of the `f32` input | — |
+//! | dense | `a = Σ_k enc_f(W)[o,k]·x_k + enc_2f(b)_o`, `y = a >> f` | once |
+//! | conv2d | the same per output pixel, zero padding | once |
+//! | square | `a = x·x`, `y = a >> f` | once |
+//! | avgpool | `a = q·Σ_window x` with `q = round(2^f/(kh·kw))` (zero padding counted), `y = a >> f` | once |
+//! | relu | `max(x, 0)` on the signed value | — |
+//! | maxpool | signed maximum over the window's in-bounds elements | — |
+//! | sigmoid | `clamp(x + 2^(f−1), 0, 2^f)`, exactly SecureML's `0 / x + 1/2 / 1` | — |
+//! | reshape | nothing (data order unchanged) | — |
+//! | label | index of the first maximal signed score | — |
+//!
+//! `>> f` is the arithmetic (sign-extending) shift, i.e. `⌊a / 2^f⌋` (floor, not
+//! rounding). Biases are encoded at `2f` and added to the accumulator **before** the
+//! single truncation, so a dense or conv layer rounds once. `q` is
+//! [`tessera_protocols::arith::avg_pool_scale`], the factor the A-sharing's average
+//! pooling uses.
+//!
+//! # Ranges
+//! Ring arithmetic is exact modulo 2^ℓ, so the only requirement is that the true
+//! (integer) accumulator of each truncating layer lies in `(−2^(ℓ−2), 2^(ℓ−2))`, the
+//! range in which the dealer truncation is exact up to `e` (see
+//! `tessera_protocols::arith::trunc`). Before each truncating layer the reference
+//! checks the sound bound `max_o Σ_k |W[o,k]|·max|x| + max|b|` (dense, conv; the
+//! integer encodings), `max|x|²` (square) or `kh·kw·q·max|x|` (avgpool) against
+//! `2^(ℓ−2)` over the actual batch, and returns [`Error::Range`] if it does not
+//! hold. [`FixedModel::new`] requires `1 ≤ f` and `2f ≤ ℓ − 3`.
+//!
+//! # How a secure run may differ from this reference
+//! - **Dealer truncation of the A-sharing** returns `⌊a/2^f⌋ + e`, `e ∈ {0, 1}`
+//!   (stochastic rounding): one unit in the last place (`2^-f`) above the reference
+//!   per truncation, *given the same accumulator*.
+//! - **Boolean (GMW) and Yao layers** compute comparisons (ReLU, max, argmax, the
+//!   sigmoid's clamps) exactly, and a truncation done on a Boolean or garbled value
+//!   is an exact arithmetic shift (`e = 0`), identical to the reference.
+//! - **SecureML's local truncation** also gives `e ∈ {0, 1}`, except with
+//!   probability `|a|/2^ℓ` per element, when it is off by about `2^(ℓ−f)`.
+//!
+//! An error `e` in one layer changes the next layer's accumulator, so deviations
+//! grow through the network. [`FixedRun`] carries a worst-case bound `D` (in units
+//! of `2^-f`) on `|secure − reference|` for every layer's output, with `D = 0` at the
+//! input and, per layer, `Δ = L·D` (dense, conv: `L = max_o Σ_k |enc_f(W)[o,k]|`),
+//! `Δ = D·(2·max|x| + D)` (square), `Δ = q·kh·kw·D` (avgpool), and then
+//! `D' = 1` if `D = 0`, else `D' = ⌊Δ/2^f⌋ + 2` (floor of two accumulators `Δ`
+//! apart differ by at most `⌊Δ/2^f⌋ + 1`, plus `e`); ReLU, max pooling, the sigmoid
+//! and reshapes are 1-Lipschitz, so `D' = D`. Secure scores therefore lie within
+//! [`FixedRun::error_bound_ulps`] of the reference's, and the secure label equals
+//! the reference label wherever the reference's top-two margin exceeds twice that
+//! bound ([`FixedRun::certain`]); it usually equals it everywhere.
+
+use tessera_core::{FixedPoint, Ring, Z32, Z64};
+use tessera_protocols::arith::avg_pool_scale;
+
+use crate::float::conv_window;
+use crate::kernels::{self, Window};
+use crate::model::{Conv2d, Dense, Head, Layer, Model, Op, Scores};
+use crate::{Error, Result};
+
+/// A score type with a total order for argmax: floats by value, ring elements by
+/// their signed (two's-complement) value.
+pub trait Score: Copy {
+    /// Whether `self` is strictly greater than `other`.
+    fn greater(self, other: Self) -> bool;
+}
+
+impl Score for f32 {
+    fn greater(self, other: Self) -> bool {
+        self > other
+    }
+}
+impl Score for f64 {
+    fn greater(self, other: Self) -> bool {
+        self > other
+    }
+}
+impl Score for Z32 {
+    fn greater(self, other: Self) -> bool {
+        self.to_i64() > other.to_i64()
+    }
+}
+impl Score for Z64 {
+    fn greater(self, other: Self) -> bool {
+        self.to_i64() > other.to_i64()
+    }
+}
+
+impl<T: Score> Scores<T> {
+    /// The predicted label of each example: the index of the first maximal score
+    /// (as ONNX `ArgMax` with `select_last_index = 0`).
+    pub fn labels(&self) -> Vec<usize> {
+        self.labels_by(T::greater)
+    }
+}
+
+impl<R: Ring> Scores<R> {
+    /// The scores decoded as reals (`signed value / 2^f`).
+    pub fn decode(&self, fp: FixedPoint) -> Scores<f64> {
+        Scores {
+            batch: self.batch,
+            classes: self.classes,
+            values: fp.decode_slice(&self.values),
+        }
+    }
+}
+
+/// A layer of a [`FixedModel`]: the description plus its encoded parameters. Its
+/// `Debug` output shows no weight values.
+#[derive(Clone)]
+pub struct FixedLayer<R: Ring> {
+    layer: Layer,
+    weight: Option<Vec<R>>,
+    bias: Option<Vec<R>>,
+    avg_scale: Option<R>,
+    /// The kernel as the linear kernels want it: `[in, out]` for dense, `[O, C·kh·kw]`
+    /// for conv.
+    kernel: Vec<R>,
+    /// Dense/conv: `max_o Σ_k |W[o,k]|`; avgpool: `kh·kw·q`; else 0.
+    gain: u128,
+    max_bias: u128,
+}
+
+impl<R: Ring> std::fmt::Debug for FixedLayer<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "FixedLayer({}, {})", self.layer, R::NAME)
+    }
+}
+
+impl<R: Ring> FixedLayer<R> {
+    /// The layer description (name, op, shapes).
+    pub fn layer(&self) -> &Layer {
+        &self.layer
+    }
+
+    /// The encoded weight `enc_f(W)` in the description's layout (`[out, in]` for
+    /// dense, `[O, C, kh, kw]` for conv), if the layer has one.
+    pub fn weight(&self) -> Option<&[R]> {
+        self.weight.as_deref()
+    }
+
+    /// The encoded bias `enc_2f(b)` (at twice the fractional bits, added before
+    /// truncation), if the layer has one.
+    pub fn bias(&self) -> Option<&[R]> {
+        self.bias.as_deref()
+    }
+
+    /// The public average-pooling factor `q = round(2^f/(kh·kw))`, for avgpool layers.
+    pub fn avg_scale(&self) -> Option<R> {
+        self.avg_scale
+    }
+
+    /// `max_o Σ_k |enc_f(W)[o,k]|` for dense and conv layers, `kh·kw·q` for average
+    /// pooling, 0 otherwise: the gain of the layer's accumulator in its input.
+    pub fn gain(&self) -> u128 {
+        self.gain
+    }
+}
+
+/// What one layer of a [`FixedModel::run`] saw.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LayerTrace {
+    /// The layer's name.
+    pub name: String,
+    /// `max |x|` over the layer's input batch (signed ring values).
+    pub max_abs_input: u64,
+    /// Truncating layers: the sound bound on `|accumulator|` that was checked
+    /// against `2^(ℓ−2)`.
+    pub acc_bound: Option<u128>,
+    /// Truncating layers: the largest `|accumulator|` that occurred.
+    pub max_abs_acc: Option<u64>,
+    /// Worst-case `|secure − reference|` of this layer's output, in units of
+    /// `2^-f` (see the module docs).
+    pub error_bound_ulps: u128,
+}
+
+/// The result of [`FixedModel::run`].
+#[derive(Clone, Debug)]
+pub struct FixedRun<R: Ring> {
+    /// The scores, at scale `2^f`.
+    pub scores: Scores<R>,
+    /// Per layer, in order.
+    pub trace: Vec<LayerTrace>,
+}
+
+impl<R: Ring + Score> FixedRun<R> {
+    /// The predicted labels.
+    pub fn labels(&self) -> Vec<usize> {
+        self.scores.labels()
+    }
+
+    /// Worst-case `|secure − reference|` of the scores, in units of `2^-f`.
+    pub fn error_bound_ulps(&self) -> u128 {
+        self.trace.last().map_or(0, |t| t.error_bound_ulps)
+    }
+
+    /// Per example, the top score minus the runner-up (in units of `2^-f`; `u64::MAX`
+    /// for a single class).
+    pub fn margins(&self) -> Vec<u64> {
+        (0..self.scores.batch)
+            .map(|i| {
+                let mut v: Vec<i64> = self.scores.row(i).iter().map(|s| s.to_i64()).collect();
+                v.sort_unstable_by(|a, b| b.cmp(a));
+                match v.as_slice() {
+                    [a, b, ..] => a.abs_diff(*b),
+                    _ => u64::MAX,
+                }
+            })
+            .collect()
+    }
+
+    /// Per example, whether every secure run within the error bound must produce
+    /// the reference's label: the margin exceeds twice [`Self::error_bound_ulps`].
+    pub fn certain(&self) -> Vec<bool> {
+        let d = self.error_bound_ulps();
+        self.margins()
+            .into_iter()
+            .map(|m| u128::from(m) > d.saturating_mul(2))
+            .collect()
+    }
+}
+
+/// A [`Model`] encoded for the plaintext fixed-point reference in ring `R`.
+#[derive(Clone, Debug)]
+pub struct FixedModel<R: Ring> {
+    fp: FixedPoint,
+    input_shape: Vec<usize>,
+    classes: usize,
+    head: Head,
+    layers: Vec<FixedLayer<R>>,
+}
+
+fn abs_u128<R: Ring>(v: R) -> u128 {
+    u128::from(v.to_i64().unsigned_abs())
+}
+
+fn max_abs<R: Ring>(xs: &[R]) -> u64 {
+    xs.iter()
+        .map(|v| v.to_i64().unsigned_abs())
+        .max()
+        .unwrap_or(0)
+}
+
+impl<R: Ring> FixedModel<R> {
+    /// Encodes `model`'s weights with `fp.frac_bits` fractional bits (biases with
+    /// twice as many).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] unless `1 ≤ f` and `2f ≤ ℓ − 3`;
+    /// [`Error::Range`] if a weight or bias cannot be encoded in `R`.
+    pub fn new(model: &Model, fp: FixedPoint) -> Result<Self> {
+        let f = fp.frac_bits;
+        if f == 0 || 2 * f + 3 > R::BITS {
+            return Err(Error::InvalidArgument {
+                what: "fixed-point format",
+                detail: format!(
+                    "{f} fractional bits in {}: need 1 ≤ f and 2f ≤ ℓ − 3 = {}",
+                    R::NAME,
+                    R::BITS - 3
+                ),
+            });
+        }
+        let fp2 = FixedPoint::new(2 * f);
+        let mut layers = Vec::with_capacity(model.layers().len());
+        for layer in model.layers() {
+            let enc = |vals: &[f32], fmt: FixedPoint, what: &str| -> Result<Vec<R>> {
+                vals.iter()
+                    .map(|&v| {
+                        fmt.encode::<R>(f64::from(v)).map_err(|e| Error::Range {
+                            what: format!("{} {what}", layer.name()),
+                            detail: e.to_string(),
+                        })
+                    })
+                    .collect()
+            };
+            let mut fl = FixedLayer {
+                layer: layer.clone(),
+                weight: None,
+                bias: None,
+                avg_scale: None,
+                kernel: Vec::new(),
+                gain: 0,
+                max_bias: 0,
+            };
+            match layer.op() {
+                Op::Dense(Dense { weight, bias }) | Op::Conv2d(Conv2d { weight, bias, .. }) => {
+                    let w = enc(weight.data(), fp, "weight")?;
+                    let out = weight.shape()[0];
+                    let per_out = w.len() / out.max(1);
+                    fl.gain = w
+                        .chunks_exact(per_out.max(1))
+                        .map(|row| row.iter().map(|&v| abs_u128(v)).sum::<u128>())
+                        .max()
+                        .unwrap_or(0);
+                    fl.kernel = if matches!(layer.op(), Op::Dense(_)) {
+                        kernels::transpose(&w, out, per_out)
+                    } else {
+                        w.clone()
+                    };
+                    fl.weight = Some(w);
+                    if let Some(b) = bias {
+                        let b = enc(b.data(), fp2, "bias")?;
+                        fl.max_bias = b.iter().map(|&v| abs_u128(v)).max().unwrap_or(0);
+                        fl.bias = Some(b);
+                    }
+                }
+                Op::AvgPool(p) => {
+                    if p.kernel[0] != p.kernel[1] {
+                        // avg_pool_scale takes a square window; compute the same
+                        // round(2^f / (kh·kw)) for a rectangular one.
+                        let q = (fp.scale() / (p.kernel[0] * p.kernel[1]) as f64).round();
+                        fl.avg_scale = Some(R::from_u64(q as u64));
+                    } else {
+                        fl.avg_scale = Some(avg_pool_scale::<R>(fp, p.kernel[0]));
+                    }
+                    let q = fl.avg_scale.map_or(0, |q| q.to_u64());
+                    fl.gain = u128::from(q) * (p.kernel[0] * p.kernel[1]) as u128;
+                }
+                _ => {}
+            }
+            layers.push(fl);
+        }
+        Ok(FixedModel {
+            fp,
+            input_shape: model.input_shape().to_vec(),
+            classes: model.classes(),
+            head: model.head(),
+            layers,
+        })
+    }
+
+    /// The fixed-point format.
+    pub fn fixed_point(&self) -> FixedPoint {
+        self.fp
+    }
+
+    /// The layers with their encoded parameters.
+    pub fn layers(&self) -> &[FixedLayer<R>] {
+        &self.layers
+    }
+
+    /// How the output is read (the label is the argmax in every case).
+    pub fn head(&self) -> Head {
+        self.head
+    }
+
+    fn batch_of(&self, len: usize) -> Result<usize> {
+        let per: usize = self.input_shape.iter().product();
+        if len == 0 || !len.is_multiple_of(per) {
+            return Err(Error::shape(
+                "fixed-point input",
+                format!(
+                    "{len} values are not a batch of inputs of shape {:?}",
+                    self.input_shape
+                ),
+            ));
+        }
+        Ok(len / per)
+    }
+
+    /// Encodes a float input batch as `enc_f(x)`.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if `x` is not a whole batch; [`Error::Range`] if a value is
+    /// not finite or too large for the ring.
+    pub fn encode_input(&self, x: &[f32]) -> Result<Vec<R>> {
+        self.batch_of(x.len())?;
+        x.iter()
+            .map(|&v| {
+                self.fp.encode::<R>(f64::from(v)).map_err(|e| Error::Range {
+                    what: "model input".into(),
+                    detail: e.to_string(),
+                })
+            })
+            .collect()
+    }
+
+    /// Runs layer `i` alone on a batch `x` (at scale `2^f`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if there is no layer `i`; [`Error::Shape`] if `x` is
+    /// not a batch of the layer's input; [`Error::Range`] if the accumulator bound
+    /// reaches `2^(ℓ−2)`.
+    pub fn forward_layer(&self, i: usize, x: &[R], batch: usize) -> Result<Vec<R>> {
+        let fl = self.layers.get(i).ok_or_else(|| Error::InvalidArgument {
+            what: "forward_layer",
+            detail: format!("layer {i} of {}", self.layers.len()),
+        })?;
+        Ok(self.layer_step(fl, x, batch, 0)?.0)
+    }
+
+    /// Runs the whole model on an encoded batch `x` (`[batch, input_shape…]`).
+    ///
+    /// # Errors
+    /// As [`FixedModel::forward_layer`].
+    pub fn run(&self, x: &[R]) -> Result<FixedRun<R>> {
+        let batch = self.batch_of(x.len())?;
+        let mut act = x.to_vec();
+        let mut dev = 0u128;
+        let mut trace = Vec::with_capacity(self.layers.len());
+        for fl in &self.layers {
+            let (y, t) = self.layer_step(fl, &act, batch, dev)?;
+            dev = t.error_bound_ulps;
+            trace.push(t);
+            act = y;
+        }
+        Ok(FixedRun {
+            scores: Scores {
+                batch,
+                classes: self.classes,
+                values: act,
+            },
+            trace,
+        })
+    }
+
+    /// Encodes and runs a float batch.
+    ///
+    /// # Errors
+    /// As [`FixedModel::encode_input`] and [`FixedModel::run`].
+    pub fn run_f32(&self, x: &[f32]) -> Result<FixedRun<R>> {
+        self.run(&self.encode_input(x)?)
+    }
+
+    /// One layer: output, trace; `dev` is the error bound of the input.
+    fn layer_step(
+        &self,
+        fl: &FixedLayer<R>,
+        x: &[R],
+        batch: usize,
+        dev: u128,
+    ) -> Result<(Vec<R>, LayerTrace)> {
+        let layer = &fl.layer;
+        let (input, output) = (layer.input_shape(), layer.output_shape());
+        let per: usize = input.iter().product();
+        if x.len() != batch * per {
+            return Err(Error::shape(
+                format!("layer {}", layer.name()),
+                format!("{} values for a batch of {batch} × {input:?}", x.len()),
+            ));
+        }
+        let f = self.fp.frac_bits;
+        let m = max_abs(x);
+        let mu = u128::from(m);
+        let limit = 1u128 << (R::BITS - 2);
+        // The sound accumulator bound and the accumulator's gain in the input error.
+        let (acc_bound, delta) = match layer.op() {
+            Op::Dense(_) | Op::Conv2d(_) | Op::AvgPool(_) => (
+                Some(fl.gain.saturating_mul(mu).saturating_add(fl.max_bias)),
+                fl.gain.saturating_mul(dev),
+            ),
+            Op::Square => (
+                Some(mu.saturating_mul(mu)),
+                dev.saturating_mul(mu.saturating_mul(2).saturating_add(dev)),
+            ),
+            _ => (None, 0),
+        };
+        if let Some(b) = acc_bound
+            && b >= limit
+        {
+            return Err(Error::Range {
+                what: format!("layer {} ({})", layer.name(), layer.op().kind()),
+                detail: format!(
+                    "accumulator bound {b} (≈ 2^{:.1}) reaches 2^{} = 2^(ℓ−2) in {} with {f} fractional bits; use fewer fractional bits or Z64",
+                    (b as f64).log2(),
+                    R::BITS - 2,
+                    R::NAME
+                ),
+            });
+        }
+        let acc: Option<Vec<R>> = match layer.op() {
+            Op::Dense(d) => {
+                let (out, inn) = (d.weight.shape()[0], d.weight.shape()[1]);
+                Some(kernels::dense(
+                    x,
+                    batch,
+                    inn,
+                    &fl.kernel,
+                    out,
+                    fl.bias.as_deref(),
+                ))
+            }
+            Op::Conv2d(c) => {
+                let (win, o) = conv_window(c, input, output);
+                Some(kernels::conv2d(
+                    x,
+                    batch,
+                    &win,
+                    &fl.kernel,
+                    o,
+                    fl.bias.as_deref(),
+                ))
+            }
+            Op::Square => Some(x.iter().map(|&v| v * v).collect()),
+            Op::AvgPool(p) => {
+                let q = fl.avg_scale.unwrap_or_else(R::zero);
+                let win = Window::new(input, output, p);
+                Some(
+                    win.fold(x, batch, R::zero(), |s, v| s + v)
+                        .into_iter()
+                        .map(|s| s * q)
+                        .collect(),
+                )
+            }
+            _ => None,
+        };
+        let (y, max_abs_acc, dev_out) = match acc {
+            Some(a) => {
+                let ma = max_abs(&a);
+                let y = a.into_iter().map(|v| v.shr_signed(f)).collect();
+                let d = if dev == 0 { 1 } else { (delta >> f) + 2 };
+                (y, Some(ma), d)
+            }
+            None => {
+                let y = match layer.op() {
+                    Op::Relu => x
+                        .iter()
+                        .map(|&v| if v.to_i64() < 0 { R::zero() } else { v })
+                        .collect(),
+                    Op::Sigmoid => {
+                        let (half, one) = (1i64 << (f - 1), 1i64 << f);
+                        x.iter()
+                            .map(|&v| R::from_i64(v.to_i64().saturating_add(half).clamp(0, one)))
+                            .collect()
+                    }
+                    Op::MaxPool(p) => {
+                        let win = Window::new(input, output, p);
+                        win.fold(x, batch, None, |best: Option<R>, v| match best {
+                            Some(b) if b.to_i64() >= v.to_i64() => Some(b),
+                            _ => Some(v),
+                        })
+                        .into_iter()
+                        .map(|b| b.unwrap_or_else(R::zero))
+                        .collect()
+                    }
+                    _ => x.to_vec(), // reshape
+                };
+                (y, None, dev)
+            }
+        };
+        Ok((
+            y,
+            LayerTrace {
+                name: layer.name().to_string(),
+                max_abs_input: m,
+                acc_bound,
+                max_abs_acc,
+                error_bound_ulps: dev_out,
+            },
+        ))
+    }
+}

@@ -1,0 +1,1033 @@
+//! ONNX loading into a [`Model`].
+//!
+//! # Decoding
+//! The bytes are decoded with [`prost`] into hand-declared message types for the
+//! subset of `onnx.proto` Tessera reads ([`proto`]). `prost` returns a
+//! [`prost::DecodeError`] for truncated or corrupt input (lengths are checked
+//! against the remaining bytes before anything is allocated, nesting is limited to
+//! 100 levels), so a hostile file is an error, never a panic; everything after
+//! decoding (shapes, tensor sizes, attributes) is checked here with checked
+//! arithmetic. A property test mutates and truncates the real models' bytes.
+//!
+//! # What is accepted
+//! A graph with one float input `[N, d1, …]` (the first dimension is the batch,
+//! symbolic or not; the others must be fixed), one output, and nodes forming a
+//! **chain**: each node reads the previous node's output (and constants), in file
+//! order. Constants are initializers or `Constant` nodes. Supported operators
+//! (default domain):
+//!
+//! | ONNX | becomes | conditions |
+//! |---|---|---|
+//! | `Gemm` | [`Op::Dense`] | `transA = 0`; `alpha`, `beta` folded into `W`, `b`; `B`, `C` constants |
+//! | `MatMul` (+ `Add`) | [`Op::Dense`] | `x · B` with constant `B: [in, out]`; a following `Add` of a constant `[out]` is the bias |
+//! | `Conv` (+ `Add`) | [`Op::Conv2d`] | 2-D, `group = 1`, `dilations = 1`, `auto_pad` any; a following `Add` of a constant `[O,1,1]` is the bias |
+//! | `Relu` | [`Op::Relu`] | |
+//! | `MaxPool` | [`Op::MaxPool`] | 2-D, `ceil_mode = 0`, `dilations = 1`, one output |
+//! | `AveragePool` | [`Op::AvgPool`] | 2-D, `ceil_mode = 0`; with padding only `count_include_pad = 1` |
+//! | `Flatten` | [`Op::Reshape`] | `axis = 1` |
+//! | `Reshape` | [`Op::Reshape`] | constant shape whose first entry is `0` or `-1` (keeps the batch) |
+//! | `Sigmoid` | [`Op::Sigmoid`] | computed as SecureML's piecewise-linear approximation |
+//! | `Mul` | [`Op::Square`] | both inputs the same tensor (`x·x`) |
+//! | `ArgMax` | [`Head::ArgMax`] | last node, over the class axis, `select_last_index = 0` |
+//! | `Softmax` | [`Head::Softmax`] | last node, over the class axis |
+//!
+//! Anything else — another operator or domain, an attribute Tessera does not know
+//! for an operator, a node that reads a value other than the previous node's output
+//! (a branch, a skip connection: a DAG that is not a chain) — is an error that names
+//! the node. Non-chain DAGs could be supported by a topological schedule with
+//! explicit copies, but no model here needs one.
+
+pub mod proto;
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use prost::Message;
+
+use crate::model::{Conv2d, Dense, Head, Model, Op, Pool2d, Tensor, checked_numel};
+use crate::{Error, Result};
+use proto::{
+    AttributeProto, DimensionValue, GraphProto, ModelProto, NodeProto, TensorProto,
+    attribute_type as at, data_type as dt,
+};
+
+/// What [`load_onnx`] returns besides the model: names from the ONNX file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OnnxInfo {
+    /// The graph input's name.
+    pub input_name: String,
+    /// The graph output's name.
+    pub output_name: String,
+    /// The default-domain opset version imported by the model (0 if none).
+    pub opset: i64,
+    /// The producer named in the file.
+    pub producer: String,
+}
+
+/// Loads an ONNX model from bytes.
+///
+/// # Errors
+/// [`Error::OnnxDecode`] for bytes that are not a protobuf `ModelProto`;
+/// [`Error::UnsupportedOp`] for an operator outside the supported set;
+/// [`Error::OnnxInvalid`] for anything else the loader cannot accept (see the module
+/// docs); [`Error::Shape`] if shapes do not fit.
+pub fn load_onnx(bytes: &[u8]) -> Result<Model> {
+    load_onnx_with_info(bytes).map(|(m, _)| m)
+}
+
+/// Loads an ONNX model from a file.
+///
+/// # Errors
+/// [`Error::Io`] if the file cannot be read; otherwise as [`load_onnx`].
+pub fn load_onnx_file(path: impl AsRef<Path>) -> Result<Model> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    load_onnx(&bytes)
+}
+
+/// As [`load_onnx`], also returning the input and output names and the opset.
+///
+/// # Errors
+/// As [`load_onnx`].
+pub fn load_onnx_with_info(bytes: &[u8]) -> Result<(Model, OnnxInfo)> {
+    let model = ModelProto::decode(bytes)?;
+    let opset = model
+        .opset_import
+        .iter()
+        .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+        .map_or(0, |o| o.version);
+    let graph = model
+        .graph
+        .ok_or_else(|| invalid(None, "the model has no graph"))?;
+    let (m, input_name, output_name) = Loader::new(&graph)?.run(&graph)?;
+    Ok((
+        m,
+        OnnxInfo {
+            input_name,
+            output_name,
+            opset,
+            producer: model.producer_name,
+        },
+    ))
+}
+
+fn invalid(node: Option<&str>, reason: impl Into<String>) -> Error {
+    Error::OnnxInvalid {
+        node: node.map(str::to_string),
+        reason: reason.into(),
+    }
+}
+
+const SUPPORTED: &str = "Tessera supports Gemm, MatMul (+Add bias), Conv (+Add bias), Relu, \
+MaxPool, AveragePool, Flatten, Reshape, Sigmoid, Mul (x·x), Constant, and ArgMax or Softmax as \
+the last node";
+
+/// A constant: an initializer or the value of a `Constant` node.
+struct Loader<'g> {
+    consts: HashMap<&'g str, &'g TensorProto>,
+    input_name: String,
+    input_shape: Vec<usize>,
+    output_name: String,
+}
+
+/// A node's label for messages: `name (op)` or `#i (op)`.
+fn label(node: &NodeProto, i: usize) -> String {
+    if node.name.is_empty() {
+        format!("#{i} ({})", node.op_type)
+    } else {
+        format!("{} ({})", node.name, node.op_type)
+    }
+}
+
+impl<'g> Loader<'g> {
+    fn new(graph: &'g GraphProto) -> Result<Self> {
+        let mut consts: HashMap<&str, &TensorProto> = HashMap::new();
+        for t in &graph.initializer {
+            if consts.insert(t.name.as_str(), t).is_some() {
+                return Err(invalid(
+                    None,
+                    format!("initializer {:?} appears twice", t.name),
+                ));
+            }
+        }
+        for (i, n) in graph.node.iter().enumerate() {
+            if n.op_type == "Constant" && (n.domain.is_empty() || n.domain == "ai.onnx") {
+                let lbl = label(n, i);
+                let [out] = n.output.as_slice() else {
+                    return Err(invalid(
+                        Some(&lbl),
+                        "a Constant node has exactly one output",
+                    ));
+                };
+                let [a] = n.attribute.as_slice() else {
+                    return Err(invalid(
+                        Some(&lbl),
+                        "Tessera reads Constant nodes with one `value` tensor attribute",
+                    ));
+                };
+                let t = match (a.name.as_str(), a.r#type, &a.t) {
+                    ("value", at::TENSOR, Some(t)) => t,
+                    _ => {
+                        return Err(invalid(
+                            Some(&lbl),
+                            format!(
+                                "Constant attribute {:?} is not supported; use `value` with a tensor",
+                                a.name
+                            ),
+                        ));
+                    }
+                };
+                if consts.insert(out.as_str(), t).is_some() {
+                    return Err(invalid(
+                        Some(&lbl),
+                        format!("constant {out:?} is defined twice"),
+                    ));
+                }
+            }
+        }
+        let inputs: Vec<_> = graph
+            .input
+            .iter()
+            .filter(|v| !consts.contains_key(v.name.as_str()))
+            .collect();
+        let [input] = inputs.as_slice() else {
+            return Err(invalid(
+                None,
+                format!(
+                    "the graph has {} inputs besides initializers; Tessera models take exactly one",
+                    inputs.len()
+                ),
+            ));
+        };
+        let [output] = graph.output.as_slice() else {
+            return Err(invalid(
+                None,
+                format!(
+                    "the graph has {} outputs; Tessera models have exactly one",
+                    graph.output.len()
+                ),
+            ));
+        };
+        let what = format!("graph input {:?}", input.name);
+        let tt = input
+            .r#type
+            .as_ref()
+            .and_then(|t| t.tensor_type.as_ref())
+            .ok_or_else(|| invalid(None, format!("{what} is not a tensor")))?;
+        if tt.elem_type != dt::FLOAT {
+            return Err(invalid(
+                None,
+                format!(
+                    "{what} has element type {}; Tessera models take float32 (1)",
+                    tt.elem_type
+                ),
+            ));
+        }
+        let dims = tt
+            .shape
+            .as_ref()
+            .map(|s| s.dim.as_slice())
+            .ok_or_else(|| invalid(None, format!("{what} has no shape")))?;
+        if dims.len() < 2 {
+            return Err(invalid(
+                None,
+                format!(
+                    "{what} has rank {}; Tessera needs [batch, …] with rank ≥ 2",
+                    dims.len()
+                ),
+            ));
+        }
+        let mut input_shape = Vec::with_capacity(dims.len() - 1);
+        for (k, d) in dims.iter().enumerate().skip(1) {
+            match d.value {
+                Some(DimensionValue::DimValue(v)) if v > 0 => input_shape.push(dim_usize(v)?),
+                _ => {
+                    return Err(invalid(
+                        None,
+                        format!(
+                            "dimension {k} of {what} must be a fixed positive size (only the batch dimension may be symbolic)"
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(Loader {
+            consts,
+            input_name: input.name.clone(),
+            input_shape,
+            output_name: output.name.clone(),
+        })
+    }
+
+    fn run(self, graph: &'g GraphProto) -> Result<(Model, String, String)> {
+        let mut current: &str = &self.input_name;
+        let mut shape = self.input_shape.clone();
+        let mut layers: Vec<(String, Op)> = Vec::new();
+        let mut head = Head::Scores;
+        // Whether the last layer is a MatMul/Conv that an Add may still give a bias.
+        let mut bias_open = false;
+        let mut used_names: HashSet<String> = HashSet::new();
+        for (i, node) in graph.node.iter().enumerate() {
+            let is_default = node.domain.is_empty() || node.domain == "ai.onnx";
+            if is_default && node.op_type == "Constant" {
+                continue;
+            }
+            let lbl = label(node, i);
+            if head != Head::Scores {
+                return Err(invalid(
+                    Some(&lbl),
+                    "ArgMax/Softmax must be the last node: the client receives only the label",
+                ));
+            }
+            if !is_default {
+                return Err(unsupported(node, i));
+            }
+            let out = self.single_output(node, &lbl)?;
+            let mut name = if node.name.is_empty() {
+                format!("{}_{i}", node.op_type.to_lowercase())
+            } else {
+                node.name.clone()
+            };
+            while !used_names.insert(name.clone()) {
+                name.push('_');
+            }
+            let mut attrs = Attrs::new(node, &lbl)?;
+            let op = match node.op_type.as_str() {
+                "Gemm" => {
+                    self.expect_data(node, &lbl, current, 2, 3)?;
+                    Some(self.gemm(node, &lbl, &mut attrs)?)
+                }
+                "MatMul" => {
+                    self.expect_data(node, &lbl, current, 2, 2)?;
+                    let b = self.tensor_f32(&node.input[1], &lbl)?;
+                    let &[inn, out] = b.shape() else {
+                        return Err(invalid(
+                            Some(&lbl),
+                            format!(
+                                "MatMul weight {:?} has shape {:?}; Tessera needs a matrix [in, out]",
+                                node.input[1],
+                                b.shape()
+                            ),
+                        ));
+                    };
+                    let w = Tensor::new(
+                        vec![out, inn],
+                        crate::kernels::transpose(b.data(), inn, out),
+                    )?;
+                    Some(Op::Dense(Dense {
+                        weight: w,
+                        bias: None,
+                    }))
+                }
+                "Add" => {
+                    let (prev, other) = match node.input.as_slice() {
+                        [a, b] if a == current => (a, b),
+                        [a, b] if b == current => (b, a),
+                        _ => return Err(not_chain(node, &lbl, current)),
+                    };
+                    let _ = prev;
+                    if !self.consts.contains_key(other.as_str()) {
+                        return Err(not_chain(node, &lbl, current));
+                    }
+                    let last = layers.last_mut().map(|(_, op)| op);
+                    match (bias_open, last) {
+                        (true, Some(Op::Dense(d))) => {
+                            let b = self.tensor_f32(other, &lbl)?;
+                            let out = d.weight.shape()[0];
+                            if !(b.shape() == [out] || b.shape() == [1, out]) {
+                                return Err(invalid(
+                                    Some(&lbl),
+                                    format!(
+                                        "bias {other:?} has shape {:?}; expected [{out}] or [1, {out}]",
+                                        b.shape()
+                                    ),
+                                ));
+                            }
+                            d.bias = Some(Tensor::new(vec![out], b.data().to_vec())?);
+                        }
+                        (true, Some(Op::Conv2d(c))) => {
+                            let b = self.tensor_f32(other, &lbl)?;
+                            let o = c.weight.shape()[0];
+                            if !(b.shape() == [o, 1, 1] || b.shape() == [1, o, 1, 1]) {
+                                return Err(invalid(
+                                    Some(&lbl),
+                                    format!(
+                                        "bias {other:?} has shape {:?}; expected [{o}, 1, 1] or [1, {o}, 1, 1]",
+                                        b.shape()
+                                    ),
+                                ));
+                            }
+                            c.bias = Some(Tensor::new(vec![o], b.data().to_vec())?);
+                        }
+                        _ => {
+                            return Err(invalid(
+                                Some(&lbl),
+                                "Add is supported only as the bias of the MatMul or bias-free Conv right before it",
+                            ));
+                        }
+                    }
+                    attrs.finish()?;
+                    bias_open = false;
+                    current = out;
+                    continue;
+                }
+                "Conv" => {
+                    self.expect_data(node, &lbl, current, 2, 3)?;
+                    Some(self.conv(node, &lbl, &mut attrs, &shape)?)
+                }
+                "Relu" => {
+                    self.expect_data(node, &lbl, current, 1, 1)?;
+                    Some(Op::Relu)
+                }
+                "Sigmoid" => {
+                    self.expect_data(node, &lbl, current, 1, 1)?;
+                    Some(Op::Sigmoid)
+                }
+                "Mul" => match node.input.as_slice() {
+                    [a, b] if a == current && b == current => Some(Op::Square),
+                    [a, b]
+                        if (a == current && self.consts.contains_key(b.as_str()))
+                            || (b == current && self.consts.contains_key(a.as_str())) =>
+                    {
+                        return Err(invalid(
+                            Some(&lbl),
+                            format!(
+                                "Mul is supported only as the square activation x·x of one tensor; this node multiplies {a:?} by {b:?}"
+                            ),
+                        ));
+                    }
+                    _ => return Err(not_chain(node, &lbl, current)),
+                },
+                "MaxPool" | "AveragePool" => {
+                    self.expect_data(node, &lbl, current, 1, 1)?;
+                    Some(pool(node, &lbl, &mut attrs, &shape)?)
+                }
+                "Flatten" => {
+                    self.expect_data(node, &lbl, current, 1, 1)?;
+                    let rank = shape.len() as i64 + 1;
+                    let axis = attrs.int("axis", 1)?;
+                    let axis = if axis < 0 { axis + rank } else { axis };
+                    if axis != 1 {
+                        return Err(invalid(
+                            Some(&lbl),
+                            format!(
+                                "Flatten axis {axis}: Tessera keeps the batch dimension, so only axis 1 is supported"
+                            ),
+                        ));
+                    }
+                    Some(Op::Reshape(vec![shape.iter().product()]))
+                }
+                "Reshape" => {
+                    self.expect_data(node, &lbl, current, 2, 2)?;
+                    Some(self.reshape(node, &lbl, &mut attrs, &shape)?)
+                }
+                "ArgMax" | "Softmax" => {
+                    self.expect_data(node, &lbl, current, 1, 1)?;
+                    if shape.len() != 1 {
+                        return Err(invalid(
+                            Some(&lbl),
+                            format!(
+                                "{} needs scores [N, K]; its input is [N, {shape:?}]",
+                                node.op_type
+                            ),
+                        ));
+                    }
+                    let default_axis = if node.op_type == "ArgMax" { 0 } else { -1 };
+                    let axis = attrs.int("axis", default_axis)?;
+                    if axis != 1 && axis != -1 {
+                        return Err(invalid(
+                            Some(&lbl),
+                            format!(
+                                "{} over axis {axis}; Tessera takes it over the classes (axis 1 or -1)",
+                                node.op_type
+                            ),
+                        ));
+                    }
+                    if node.op_type == "ArgMax" {
+                        attrs.int("keepdims", 1)?;
+                        if attrs.int("select_last_index", 0)? != 0 {
+                            return Err(invalid(
+                                Some(&lbl),
+                                "ArgMax with select_last_index = 1: Tessera picks the first maximal score",
+                            ));
+                        }
+                        head = Head::ArgMax;
+                    } else {
+                        head = Head::Softmax;
+                    }
+                    None
+                }
+                _ => return Err(unsupported(node, i)),
+            };
+            attrs.finish()?;
+            if let Some(op) = op {
+                bias_open = match &op {
+                    Op::Dense(d) => d.bias.is_none() && node.op_type == "MatMul",
+                    Op::Conv2d(c) => c.bias.is_none(),
+                    _ => false,
+                };
+                shape = op.output_shape(&shape, &format!("node {lbl}"))?;
+                layers.push((name, op));
+            }
+            current = out;
+        }
+        if current != self.output_name {
+            return Err(invalid(
+                None,
+                format!(
+                    "the graph output {:?} is not the last node's output {current:?}",
+                    self.output_name
+                ),
+            ));
+        }
+        let model = Model::new(self.input_shape, layers, head)?;
+        Ok((model, self.input_name, self.output_name))
+    }
+
+    fn single_output<'n>(&self, node: &'n NodeProto, lbl: &str) -> Result<&'n str> {
+        match node.output.as_slice() {
+            [first, rest @ ..] if !first.is_empty() && rest.iter().all(String::is_empty) => {
+                Ok(first)
+            }
+            _ => Err(invalid(
+                Some(lbl),
+                format!(
+                    "Tessera needs exactly one output per node, got {:?}",
+                    node.output
+                ),
+            )),
+        }
+    }
+
+    /// Checks that input 0 is `current` and that the node has `min..=max` inputs, the
+    /// others being constants (or empty, i.e. omitted).
+    fn expect_data(
+        &self,
+        node: &NodeProto,
+        lbl: &str,
+        current: &str,
+        min: usize,
+        max: usize,
+    ) -> Result<()> {
+        let n = node.input.len();
+        if n < min || n > max {
+            return Err(invalid(
+                Some(lbl),
+                format!("{} inputs; {} takes {min} to {max}", n, node.op_type),
+            ));
+        }
+        if node.input[0] != current {
+            return Err(not_chain(node, lbl, current));
+        }
+        for name in &node.input[1..] {
+            if !name.is_empty() && !self.consts.contains_key(name.as_str()) {
+                return Err(invalid(
+                    Some(lbl),
+                    format!(
+                        "input {name:?} must be a constant (an initializer or a Constant node)"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn constant(&self, name: &str, lbl: &str) -> Result<&'g TensorProto> {
+        self.consts.get(name).copied().ok_or_else(|| {
+            invalid(
+                Some(lbl),
+                format!("input {name:?} must be a constant (an initializer or a Constant node)"),
+            )
+        })
+    }
+
+    fn tensor_f32(&self, name: &str, lbl: &str) -> Result<Tensor> {
+        tensor_f32(self.constant(name, lbl)?, name, lbl)
+    }
+
+    fn gemm(&self, node: &NodeProto, lbl: &str, attrs: &mut Attrs<'_>) -> Result<Op> {
+        let alpha = attrs.float("alpha", 1.0)?;
+        let beta = attrs.float("beta", 1.0)?;
+        if attrs.int("transA", 0)? != 0 {
+            return Err(invalid(Some(lbl), "Gemm with transA = 1 is not supported"));
+        }
+        let trans_b = attrs.int("transB", 0)? != 0;
+        let b = self.tensor_f32(&node.input[1], lbl)?;
+        let &[r, c] = b.shape() else {
+            return Err(invalid(
+                Some(lbl),
+                format!("Gemm weight has shape {:?}; expected a matrix", b.shape()),
+            ));
+        };
+        let (out, inn, data) = if trans_b {
+            (r, c, b.data().to_vec())
+        } else {
+            (c, r, crate::kernels::transpose(b.data(), r, c))
+        };
+        let weight = Tensor::new(vec![out, inn], data.iter().map(|&w| w * alpha).collect())?;
+        let bias = match node.input.get(2) {
+            Some(name) if !name.is_empty() => {
+                let t = self.tensor_f32(name, lbl)?;
+                let vals: Vec<f32> = match (t.shape(), t.len()) {
+                    (s, n) if (s == [out] || s == [1, out]) && n == out => t.data().to_vec(),
+                    (s, 1) if s.len() <= 2 => vec![t.data()[0]; out],
+                    (s, _) => {
+                        return Err(invalid(
+                            Some(lbl),
+                            format!(
+                                "Gemm bias has shape {s:?}; Tessera takes [{out}], [1, {out}] or a scalar"
+                            ),
+                        ));
+                    }
+                };
+                Some(Tensor::new(
+                    vec![out],
+                    vals.iter().map(|&v| v * beta).collect(),
+                )?)
+            }
+            _ => None,
+        };
+        Ok(Op::Dense(Dense { weight, bias }))
+    }
+
+    fn conv(
+        &self,
+        node: &NodeProto,
+        lbl: &str,
+        attrs: &mut Attrs<'_>,
+        shape: &[usize],
+    ) -> Result<Op> {
+        let weight = self.tensor_f32(&node.input[1], lbl)?;
+        let &[o, _, kh, kw] = weight.shape() else {
+            return Err(invalid(
+                Some(lbl),
+                format!(
+                    "Conv weight has shape {:?}; Tessera supports 2-D convolution [O, C, kh, kw]",
+                    weight.shape()
+                ),
+            ));
+        };
+        if attrs.int("group", 1)? != 1 {
+            return Err(invalid(Some(lbl), "Conv with group ≠ 1 is not supported"));
+        }
+        if let Some(ks) = attrs.ints("kernel_shape")?
+            && ks != [kh as i64, kw as i64]
+        {
+            return Err(invalid(
+                Some(lbl),
+                format!("kernel_shape {ks:?} does not match the weight's {kh}×{kw}"),
+            ));
+        }
+        let (strides, pads) = window_attrs(attrs, lbl, [kh, kw], shape)?;
+        let bias = match node.input.get(2) {
+            Some(name) if !name.is_empty() => Some(self.tensor_f32(name, lbl)?),
+            _ => None,
+        };
+        if let Some(b) = &bias
+            && b.shape() != [o]
+        {
+            return Err(invalid(
+                Some(lbl),
+                format!("Conv bias has shape {:?}; expected [{o}]", b.shape()),
+            ));
+        }
+        Ok(Op::Conv2d(Conv2d {
+            weight,
+            bias,
+            strides,
+            pads,
+        }))
+    }
+
+    fn reshape(
+        &self,
+        node: &NodeProto,
+        lbl: &str,
+        attrs: &mut Attrs<'_>,
+        shape: &[usize],
+    ) -> Result<Op> {
+        let allow_zero = attrs.int("allowzero", 0)? != 0;
+        let target = tensor_i64(self.constant(&node.input[1], lbl)?, &node.input[1], lbl)?;
+        let bad = |why: String| Err(invalid(Some(lbl), why));
+        let Some((&first, rest)) = target.split_first() else {
+            return bad("Reshape to an empty shape".into());
+        };
+        if first != 0 && first != -1 || (first == 0 && allow_zero) {
+            return bad(format!(
+                "Reshape to {target:?}: the first entry must be 0 or -1 so that the batch dimension is kept"
+            ));
+        }
+        let total: usize = shape.iter().product();
+        let mut dims = Vec::with_capacity(rest.len());
+        let mut infer = None;
+        for (k, &d) in rest.iter().enumerate() {
+            match d {
+                0 if !allow_zero => match shape.get(k) {
+                    Some(&s) => dims.push(s),
+                    None => {
+                        return bad(format!(
+                            "Reshape entry {} is 0 but the input has no such dimension",
+                            k + 1
+                        ));
+                    }
+                },
+                -1 if infer.is_none() && first != -1 => {
+                    infer = Some(k);
+                    dims.push(1);
+                }
+                d if d > 0 => dims.push(dim_usize(d)?),
+                _ => return bad(format!("Reshape to {target:?} is not supported")),
+            }
+        }
+        if let Some(k) = infer {
+            let known = checked_numel(&dims).unwrap_or(0);
+            if known == 0 || !total.is_multiple_of(known) {
+                return bad(format!(
+                    "Reshape to {target:?} does not divide {total} values"
+                ));
+            }
+            dims[k] = total / known;
+        }
+        if first == -1 && checked_numel(&dims) != Some(total) {
+            return bad(format!(
+                "Reshape to {target:?} would change the batch size (an example has {total} values)"
+            ));
+        }
+        Ok(Op::Reshape(dims))
+    }
+}
+
+fn not_chain(node: &NodeProto, lbl: &str, current: &str) -> Error {
+    invalid(
+        Some(lbl),
+        format!(
+            "reads {:?}, but the previous layer's output is {current:?}: Tessera runs chains of layers, \
+             and this graph is not one (a value used twice, a branch, or nodes out of order)",
+            node.input
+        ),
+    )
+}
+
+fn unsupported(node: &NodeProto, i: usize) -> Error {
+    Error::UnsupportedOp {
+        op: node.op_type.clone(),
+        domain: node.domain.clone(),
+        node: if node.name.is_empty() {
+            format!("#{i}")
+        } else {
+            node.name.clone()
+        },
+        hint: SUPPORTED.to_string(),
+    }
+}
+
+fn dim_usize(v: i64) -> Result<usize> {
+    usize::try_from(v).map_err(|_| invalid(None, format!("dimension {v} is out of range")))
+}
+
+/// The window attributes shared by Conv and the pools: strides, pads/auto_pad,
+/// dilations (must be 1). Returns `([sh, sw], [top, left, bottom, right])`.
+fn window_attrs(
+    attrs: &mut Attrs<'_>,
+    lbl: &str,
+    kernel: [usize; 2],
+    shape: &[usize],
+) -> Result<([usize; 2], [usize; 4])> {
+    let bad = |why: String| invalid(Some(lbl), why);
+    if let Some(d) = attrs.ints("dilations")?
+        && d.iter().any(|&v| v != 1)
+    {
+        return Err(bad(format!("dilations {d:?} are not supported (only 1)")));
+    }
+    let strides = match attrs.ints("strides")? {
+        None => [1, 1],
+        Some(s) => match s.as_slice() {
+            &[a, b] if a > 0 && b > 0 => [dim_usize(a)?, dim_usize(b)?],
+            _ => return Err(bad(format!("strides {s:?}: need two positive values"))),
+        },
+    };
+    let auto_pad = attrs.string("auto_pad")?.unwrap_or_else(|| "NOTSET".into());
+    let explicit = attrs.ints("pads")?;
+    let pads = match auto_pad.as_str() {
+        "NOTSET" => match explicit {
+            None => [0; 4],
+            Some(p) => match p.as_slice() {
+                &[a, b, c, d] if p.iter().all(|&v| v >= 0) => {
+                    [dim_usize(a)?, dim_usize(b)?, dim_usize(c)?, dim_usize(d)?]
+                }
+                _ => return Err(bad(format!("pads {p:?}: need four non-negative values"))),
+            },
+        },
+        "VALID" | "SAME_UPPER" | "SAME_LOWER" => {
+            if explicit.is_some() {
+                return Err(bad(format!(
+                    "pads given together with auto_pad = {auto_pad}"
+                )));
+            }
+            if auto_pad == "VALID" {
+                [0; 4]
+            } else {
+                let &[_, h, w] = shape else {
+                    return Err(bad(format!("input {shape:?} is not [C, H, W]")));
+                };
+                let total = |len: usize, k: usize, s: usize| -> usize {
+                    let out = len.div_ceil(s);
+                    ((out.saturating_sub(1)) * s + k).saturating_sub(len)
+                };
+                let (th, tw) = (
+                    total(h, kernel[0], strides[0]),
+                    total(w, kernel[1], strides[1]),
+                );
+                if auto_pad == "SAME_UPPER" {
+                    [th / 2, tw / 2, th - th / 2, tw - tw / 2]
+                } else {
+                    [th - th / 2, tw - tw / 2, th / 2, tw / 2]
+                }
+            }
+        }
+        other => return Err(bad(format!("auto_pad {other:?} is not supported"))),
+    };
+    Ok((strides, pads))
+}
+
+fn pool(node: &NodeProto, lbl: &str, attrs: &mut Attrs<'_>, shape: &[usize]) -> Result<Op> {
+    let bad = |why: String| invalid(Some(lbl), why);
+    let kernel = match attrs.ints("kernel_shape")? {
+        Some(k) => match k.as_slice() {
+            &[a, b] if a > 0 && b > 0 => [dim_usize(a)?, dim_usize(b)?],
+            _ => {
+                return Err(bad(format!(
+                    "kernel_shape {k:?}: Tessera supports 2-D pooling"
+                )));
+            }
+        },
+        None => return Err(bad("kernel_shape is required".into())),
+    };
+    if attrs.int("ceil_mode", 0)? != 0 {
+        return Err(bad("ceil_mode = 1 is not supported".into()));
+    }
+    let (strides, pads) = window_attrs(attrs, lbl, kernel, shape)?;
+    let p = Pool2d {
+        kernel,
+        strides,
+        pads,
+    };
+    if node.op_type == "MaxPool" {
+        if attrs.int("storage_order", 0)? != 0 {
+            return Err(bad("storage_order = 1 is not supported".into()));
+        }
+        Ok(Op::MaxPool(p))
+    } else {
+        let include = attrs.int("count_include_pad", 0)? != 0;
+        if pads.iter().any(|&v| v > 0) && !include {
+            return Err(bad(
+                "AveragePool with padding needs count_include_pad = 1 (a constant divisor kh·kw)"
+                    .into(),
+            ));
+        }
+        Ok(Op::AvgPool(p))
+    }
+}
+
+/// Checked element count of an initializer.
+fn numel(t: &TensorProto, name: &str, lbl: &str) -> Result<(Vec<usize>, usize)> {
+    let mut dims = Vec::with_capacity(t.dims.len());
+    for &d in &t.dims {
+        if d < 0 {
+            return Err(invalid(
+                Some(lbl),
+                format!("tensor {name:?} has negative dimension {d}"),
+            ));
+        }
+        dims.push(dim_usize(d)?);
+    }
+    let n = checked_numel(&dims).ok_or_else(|| {
+        invalid(
+            Some(lbl),
+            format!("tensor {name:?} of shape {dims:?} is too large"),
+        )
+    })?;
+    if t.data_location != 0 || !t.external_data.is_empty() {
+        return Err(invalid(
+            Some(lbl),
+            format!(
+                "tensor {name:?} keeps its data in an external file; Tessera reads only embedded data"
+            ),
+        ));
+    }
+    Ok((dims, n))
+}
+
+fn tensor_f32(t: &TensorProto, name: &str, lbl: &str) -> Result<Tensor> {
+    let (dims, n) = numel(t, name, lbl)?;
+    if t.data_type != dt::FLOAT {
+        return Err(invalid(
+            Some(lbl),
+            format!(
+                "tensor {name:?} has data type {}; Tessera reads float32 (1) weights",
+                t.data_type
+            ),
+        ));
+    }
+    let data = if !t.raw_data.is_empty() {
+        if !t.float_data.is_empty() || Some(t.raw_data.len()) != n.checked_mul(4) {
+            return Err(invalid(
+                Some(lbl),
+                format!(
+                    "tensor {name:?}: {} raw bytes for {n} float32 values",
+                    t.raw_data.len()
+                ),
+            ));
+        }
+        t.raw_data
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
+    } else if t.float_data.len() == n {
+        t.float_data.clone()
+    } else {
+        return Err(invalid(
+            Some(lbl),
+            format!(
+                "tensor {name:?}: {} values for shape {dims:?}",
+                t.float_data.len()
+            ),
+        ));
+    };
+    Tensor::new(dims, data)
+}
+
+fn tensor_i64(t: &TensorProto, name: &str, lbl: &str) -> Result<Vec<i64>> {
+    let (dims, n) = numel(t, name, lbl)?;
+    if t.data_type != dt::INT64 || dims.len() != 1 {
+        return Err(invalid(
+            Some(lbl),
+            format!(
+                "shape tensor {name:?} must be a 1-D int64 (7) tensor, got type {} shape {dims:?}",
+                t.data_type
+            ),
+        ));
+    }
+    if !t.raw_data.is_empty() {
+        if !t.int64_data.is_empty() || Some(t.raw_data.len()) != n.checked_mul(8) {
+            return Err(invalid(
+                Some(lbl),
+                format!(
+                    "tensor {name:?}: {} raw bytes for {n} int64 values",
+                    t.raw_data.len()
+                ),
+            ));
+        }
+        Ok(t.raw_data
+            .chunks_exact(8)
+            .map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+            .collect())
+    } else if t.int64_data.len() == n {
+        Ok(t.int64_data.clone())
+    } else {
+        Err(invalid(
+            Some(lbl),
+            format!(
+                "tensor {name:?}: {} values for shape {dims:?}",
+                t.int64_data.len()
+            ),
+        ))
+    }
+}
+
+/// A node's attributes, each read at most once; [`Attrs::finish`] rejects the ones
+/// the loader did not read (an attribute Tessera does not implement must not be
+/// ignored silently).
+struct Attrs<'n> {
+    lbl: String,
+    attrs: HashMap<&'n str, &'n AttributeProto>,
+    read: HashSet<&'n str>,
+}
+
+impl<'n> Attrs<'n> {
+    fn new(node: &'n NodeProto, lbl: &str) -> Result<Self> {
+        let mut attrs = HashMap::new();
+        for a in &node.attribute {
+            if !a.ref_attr_name.is_empty() {
+                return Err(invalid(
+                    Some(lbl),
+                    format!("attribute {:?} refers to a function attribute", a.name),
+                ));
+            }
+            if attrs.insert(a.name.as_str(), a).is_some() {
+                return Err(invalid(
+                    Some(lbl),
+                    format!("attribute {:?} appears twice", a.name),
+                ));
+            }
+        }
+        Ok(Attrs {
+            lbl: lbl.to_string(),
+            attrs,
+            read: HashSet::new(),
+        })
+    }
+
+    fn get(
+        &mut self,
+        name: &'static str,
+        ty: i32,
+        ty_name: &str,
+    ) -> Result<Option<&'n AttributeProto>> {
+        let Some(&a) = self.attrs.get(name) else {
+            return Ok(None);
+        };
+        self.read.insert(name);
+        if a.r#type != ty {
+            return Err(invalid(
+                Some(&self.lbl),
+                format!(
+                    "attribute {name:?} has type {}, expected {ty_name}",
+                    a.r#type
+                ),
+            ));
+        }
+        Ok(Some(a))
+    }
+
+    fn int(&mut self, name: &'static str, default: i64) -> Result<i64> {
+        Ok(self.get(name, at::INT, "INT")?.map_or(default, |a| a.i))
+    }
+
+    fn float(&mut self, name: &'static str, default: f32) -> Result<f32> {
+        Ok(self.get(name, at::FLOAT, "FLOAT")?.map_or(default, |a| a.f))
+    }
+
+    fn ints(&mut self, name: &'static str) -> Result<Option<Vec<i64>>> {
+        Ok(self.get(name, at::INTS, "INTS")?.map(|a| a.ints.clone()))
+    }
+
+    fn string(&mut self, name: &'static str) -> Result<Option<String>> {
+        match self.get(name, at::STRING, "STRING")? {
+            None => Ok(None),
+            Some(a) => String::from_utf8(a.s.clone())
+                .map(Some)
+                .map_err(|_| invalid(Some(&self.lbl), format!("attribute {name:?} is not UTF-8"))),
+        }
+    }
+
+    fn finish(self) -> Result<()> {
+        let mut unread: Vec<&str> = self
+            .attrs
+            .keys()
+            .filter(|k| !self.read.contains(*k))
+            .copied()
+            .collect();
+        unread.sort_unstable();
+        match unread.first() {
+            None => Ok(()),
+            Some(_) => Err(invalid(
+                Some(&self.lbl),
+                format!("attribute(s) {unread:?} are not supported for this operator"),
+            )),
+        }
+    }
+}
