@@ -21,9 +21,9 @@ fn aes() -> Circuit {
 
 fn garble_and_eval(c: &mut Criterion) {
     let circuit = aes();
-    let schedule = circuit.schedule();
+    let program = tessera_protocols::circuit::Program::new(&circuit);
     let ands = circuit.cost().and_gates as u64;
-    let nw = circuit.num_wires();
+    let nw = program.slots();
     let mut prg = Prg::from_entropy();
     let delta = Delta::new(Block::random(&mut prg));
     let mut g = c.benchmark_group("yao_one_core");
@@ -37,7 +37,7 @@ fn garble_and_eval(c: &mut Criterion) {
             b.iter(|| {
                 labels[..256 * k].copy_from_slice(&inputs[..256 * k]);
                 garble_chunk(
-                    &schedule,
+                    &program,
                     &mut labels,
                     k,
                     delta,
@@ -54,7 +54,7 @@ fn garble_and_eval(c: &mut Criterion) {
         let mut counter0 = 0u64;
         labels[..256 * k].copy_from_slice(&inputs[..256 * k]);
         garble_chunk(
-            &schedule,
+            &program,
             &mut labels,
             k,
             delta,
@@ -68,7 +68,7 @@ fn garble_and_eval(c: &mut Criterion) {
                 let mut labels = active.clone();
                 let (mut pos, mut counter) = (0usize, 0u64);
                 let r: Result<(), ()> = eval_chunk(
-                    &schedule,
+                    &program,
                     &mut labels,
                     k,
                     &mut counter,

@@ -12,6 +12,7 @@ mod cost;
 pub mod gadgets;
 mod ir;
 mod plain;
+mod program;
 mod schedule;
 pub mod values;
 
@@ -20,4 +21,5 @@ pub use builder::Builder;
 pub use cost::CircuitCost;
 pub use gadgets::{Variant, gadget_cost_table};
 pub use ir::{AndGate, Circuit, FreeGate, Gate, GateClass, Wire};
+pub use program::Program;
 pub use schedule::{Layer, Schedule};

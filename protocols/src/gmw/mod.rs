@@ -35,17 +35,16 @@
 mod cost;
 pub mod layer;
 mod pack;
-mod program;
 
 use rand_core::RngCore;
 use tessera_core::{BitMatrix, Block, Channel, Prg, Ring};
 
 use crate::circuit::Circuit;
+pub use crate::circuit::Program;
 use crate::preprocessing::{Demand, Provider};
 use crate::{Error, Result};
 pub use cost::{GmwCost, cost};
 pub use layer::{AndState, Wires, and_close, and_open, message_words};
-pub use program::Program;
 
 /// One party's XOR shares of `width` bits for a batch of `n` instances: row `i` is bit
 /// `i` of every instance, column `j` is instance `j`. Bits past `n` are zero. `Debug`

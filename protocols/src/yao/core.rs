@@ -20,7 +20,7 @@
 
 use tessera_core::{Block, FixedKeyAes};
 
-use crate::circuit::{AndGate, FreeGate, Schedule};
+use crate::circuit::{AndGate, FreeGate, Program};
 
 /// The public label that stands for both constants on the evaluator's side. The
 /// garbler's zero label of a constant-`v` wire is `PUBLIC ⊕ v·Δ`, so the active label
@@ -56,13 +56,14 @@ pub const TABLE_BLOCKS_PER_AND: usize = 2;
 /// on return `xs[j] = π(π(x_j) ⊕ tweak(j))` and `saved[j] = π(x_j)`; the caller reads
 /// `H(x_j, tweak(j)) = xs[j] ⊕ saved[j]` in the loop that consumes the hashes.
 #[inline]
-fn tccr_start(xs: &mut [Block], saved: &mut Vec<Block>, tweak: impl Fn(usize) -> Block) {
+fn tccr_start(xs: &mut [Block], saved: &mut Vec<Block>, tweak: impl Fn(usize) -> Lanes) {
     let aes = FixedKeyAes::get();
     aes.permute_many(xs);
     saved.clear();
     saved.extend_from_slice(xs);
-    for (j, x) in xs.iter_mut().enumerate() {
-        *x ^= tweak(j);
+    let x2: &mut [Lanes] = bytemuck::cast_slice_mut(xs);
+    for (j, x) in x2.iter_mut().enumerate() {
+        *x = xor2(*x, tweak(j));
     }
     aes.permute_many(xs);
 }
@@ -76,19 +77,37 @@ trait FreeGates {
     fn constant(&self, value: bool) -> Block;
 }
 
+/// Labels as pairs of 64-bit lanes. `Block` wraps a `u128`, which the compiler keeps in
+/// two general-purpose registers and stores as two 64-bit halves; a later 128-bit
+/// load of the same label then misses store-to-load forwarding. Lane pairs stay in
+/// vector registers and are stored whole.
+type Lanes = [u64; 2];
+
+#[inline(always)]
+fn lanes(b: Block) -> Lanes {
+    bytemuck::cast(b)
+}
+
+#[inline(always)]
+fn xor2(x: Lanes, y: Lanes) -> Lanes {
+    [x[0] ^ y[0], x[1] ^ y[1]]
+}
+
 /// Applies free gates to a chunk of `k` instances.
 fn apply_free(gates: &[FreeGate], labels: &mut [Block], k: usize, role: &impl FreeGates) {
-    let inv = role.inv_offset();
+    let inv = lanes(role.inv_offset());
+    let (c0, c1) = (lanes(role.constant(false)), lanes(role.constant(true)));
+    let labels: &mut [Lanes] = bytemuck::cast_slice_mut(labels);
     if k == 1 {
         // One instance (the common interactive case): no inner loops.
         for g in gates {
             match *g {
                 FreeGate::Xor { a, b, out } => {
-                    labels[out.index()] = labels[a.index()] ^ labels[b.index()]
+                    labels[out.index()] = xor2(labels[a.index()], labels[b.index()])
                 }
-                FreeGate::Inv { a, out } => labels[out.index()] = labels[a.index()] ^ inv,
+                FreeGate::Inv { a, out } => labels[out.index()] = xor2(labels[a.index()], inv),
                 FreeGate::Copy { a, out } => labels[out.index()] = labels[a.index()],
-                FreeGate::Const { value, out } => labels[out.index()] = role.constant(value),
+                FreeGate::Const { value, out } => labels[out.index()] = if value { c1 } else { c0 },
             }
         }
         return;
@@ -98,13 +117,13 @@ fn apply_free(gates: &[FreeGate], labels: &mut [Block], k: usize, role: &impl Fr
             FreeGate::Xor { a, b, out } => {
                 let (a, b, o) = (a.index() * k, b.index() * k, out.index() * k);
                 for i in 0..k {
-                    labels[o + i] = labels[a + i] ^ labels[b + i];
+                    labels[o + i] = xor2(labels[a + i], labels[b + i]);
                 }
             }
             FreeGate::Inv { a, out } => {
                 let (a, o) = (a.index() * k, out.index() * k);
                 for i in 0..k {
-                    labels[o + i] = labels[a + i] ^ inv;
+                    labels[o + i] = xor2(labels[a + i], inv);
                 }
             }
             FreeGate::Copy { a, out } => {
@@ -113,7 +132,7 @@ fn apply_free(gates: &[FreeGate], labels: &mut [Block], k: usize, role: &impl Fr
             }
             FreeGate::Const { value, out } => {
                 let o = out.index() * k;
-                labels[o..o + k].fill(role.constant(value));
+                labels[o..o + k].fill(if value { c1 } else { c0 });
             }
         }
     }
@@ -139,10 +158,22 @@ impl FreeGates for EvaluatorFree {
     }
 }
 
-/// Tweak of the `h`-th hash (0 or 1) of the AND gate instance numbered `t`.
-#[inline]
-fn tweak(t: u64, h: u64) -> Block {
-    Block(u128::from(t) << 1 | u128::from(h))
+/// Tweak of the `h`-th hash (0 or 1) of the AND gate instance numbered `t`: the block
+/// `2t + h`, as lanes.
+#[inline(always)]
+fn tweak(t: u64, h: u64) -> Lanes {
+    [t << 1 | h, t >> 63]
+}
+
+#[inline(always)]
+fn and_bit(x: Lanes, bit: bool) -> Lanes {
+    let m = u64::from(bit).wrapping_neg();
+    [x[0] & m, x[1] & m]
+}
+
+#[inline(always)]
+fn lsb(x: Lanes) -> bool {
+    x[0] & 1 == 1
 }
 
 /// Garbles one AND layer for a chunk of `k` instances (ZRE15 §3, Fig. 2): appends two
@@ -159,18 +190,32 @@ fn garble_and_layer(
 ) {
     let Scratch { buf, aux, inputs } = scratch;
     let m = ands.len() * k;
+    let d = lanes(delta);
     // buf: the four hash inputs of each gate instance; `inputs` keeps a0 and b0 for
     // the second pass so the labels are read once.
     buf.clear();
-    buf.reserve(4 * m);
+    buf.resize(4 * m, Block::ZERO);
     inputs.clear();
-    inputs.reserve(2 * m);
-    for g in ands {
-        let (a, b) = (g.a.index() * k, g.b.index() * k);
-        for i in 0..k {
-            let (a0, b0) = (labels[a + i], labels[b + i]);
-            buf.extend_from_slice(&[a0, a0 ^ delta, b0, b0 ^ delta]);
-            inputs.extend_from_slice(&[a0, b0]);
+    inputs.resize(2 * m, Block::ZERO);
+    {
+        let lab: &[Lanes] = bytemuck::cast_slice(labels);
+        let (b4, inp): (&mut [Lanes], &mut [Lanes]) = (
+            bytemuck::cast_slice_mut(buf),
+            bytemuck::cast_slice_mut(inputs),
+        );
+        let mut j = 0;
+        for g in ands {
+            let (a, b) = (g.a.index() * k, g.b.index() * k);
+            for i in 0..k {
+                let (a0, b0) = (lab[a + i], lab[b + i]);
+                b4[4 * j] = a0;
+                b4[4 * j + 1] = xor2(a0, d);
+                b4[4 * j + 2] = b0;
+                b4[4 * j + 3] = xor2(b0, d);
+                inp[2 * j] = a0;
+                inp[2 * j + 1] = b0;
+                j += 1;
+            }
         }
     }
     let t0 = *counter;
@@ -180,23 +225,31 @@ fn garble_and_layer(
     *counter += m as u64;
     let base = tables.len();
     tables.resize(base + 2 * m, Block::ZERO);
-    let out_tables = &mut tables[base..];
+    let out_tables: &mut [Lanes] = bytemuck::cast_slice_mut(&mut tables[base..]);
+    let (h4, p4, inp): (&[Lanes], &[Lanes], &[Lanes]) = (
+        bytemuck::cast_slice(buf),
+        bytemuck::cast_slice(aux),
+        bytemuck::cast_slice(inputs),
+    );
+    let lab: &mut [Lanes] = bytemuck::cast_slice_mut(labels);
     let mut j = 0;
     for g in ands {
         let o = g.out.index() * k;
         for i in 0..k {
-            let (a0, b0) = (inputs[2 * j], inputs[2 * j + 1]);
-            let (h, p) = (&buf[4 * j..4 * j + 4], &aux[4 * j..4 * j + 4]);
-            let (ha0, ha1, hb0, hb1) = (h[0] ^ p[0], h[1] ^ p[1], h[2] ^ p[2], h[3] ^ p[3]);
-            let (pa, pb) = (a0.lsb(), b0.lsb());
+            let (a0, b0) = (inp[2 * j], inp[2 * j + 1]);
+            let ha0 = xor2(h4[4 * j], p4[4 * j]);
+            let ha1 = xor2(h4[4 * j + 1], p4[4 * j + 1]);
+            let hb0 = xor2(h4[4 * j + 2], p4[4 * j + 2]);
+            let hb1 = xor2(h4[4 * j + 3], p4[4 * j + 3]);
+            let (pa, pb) = (lsb(a0), lsb(b0));
             // Generator half-gate: a ∧ pb.
-            let tg = ha0 ^ ha1 ^ delta.and_bit(pb);
-            let wg = ha0 ^ tg.and_bit(pa);
+            let tg = xor2(xor2(ha0, ha1), and_bit(d, pb));
+            let wg = xor2(ha0, and_bit(tg, pa));
             // Evaluator half-gate: a ∧ (b ⊕ pb).
-            let hb = hb0 ^ hb1;
-            let te = hb ^ a0;
-            let we = hb0 ^ hb.and_bit(pb);
-            labels[o + i] = wg ^ we;
+            let hb = xor2(hb0, hb1);
+            let te = xor2(hb, a0);
+            let we = xor2(hb0, and_bit(hb, pb));
+            lab[o + i] = xor2(wg, we);
             out_tables[2 * j] = tg;
             out_tables[2 * j + 1] = te;
             j += 1;
@@ -217,25 +270,42 @@ fn eval_and_layer(
     let Scratch { buf, aux, .. } = scratch;
     let m = ands.len() * k;
     buf.clear();
-    buf.reserve(2 * m);
-    for g in ands {
-        let (a, b) = (g.a.index() * k, g.b.index() * k);
-        for i in 0..k {
-            buf.extend_from_slice(&[labels[a + i], labels[b + i]]);
+    buf.resize(2 * m, Block::ZERO);
+    {
+        let lab: &[Lanes] = bytemuck::cast_slice(labels);
+        let b2: &mut [Lanes] = bytemuck::cast_slice_mut(buf);
+        let mut j = 0;
+        for g in ands {
+            let (a, b) = (g.a.index() * k, g.b.index() * k);
+            for i in 0..k {
+                b2[2 * j] = lab[a + i];
+                b2[2 * j + 1] = lab[b + i];
+                j += 1;
+            }
         }
     }
     let t0 = *counter;
     tccr_start(buf, aux, |j| tweak(t0 + (j / 2) as u64, (j & 1) as u64));
     *counter += m as u64;
-    for (gi, g) in ands.iter().enumerate() {
+    let (h2, p2, tab): (&[Lanes], &[Lanes], &[Lanes]) = (
+        bytemuck::cast_slice(buf),
+        bytemuck::cast_slice(aux),
+        bytemuck::cast_slice(tables),
+    );
+    let lab: &mut [Lanes] = bytemuck::cast_slice_mut(labels);
+    let mut j = 0;
+    for g in ands {
         let (a, b, o) = (g.a.index() * k, g.b.index() * k, g.out.index() * k);
         for i in 0..k {
-            let j = gi * k + i;
-            let (wa, wb) = (labels[a + i], labels[b + i]);
-            let (tg, te) = (tables[2 * j], tables[2 * j + 1]);
-            let wg = buf[2 * j] ^ aux[2 * j] ^ tg.and_bit(wa.lsb());
-            let we = buf[2 * j + 1] ^ aux[2 * j + 1] ^ (te ^ wa).and_bit(wb.lsb());
-            labels[o + i] = wg ^ we;
+            let (wa, wb) = (lab[a + i], lab[b + i]);
+            let (tg, te) = (tab[2 * j], tab[2 * j + 1]);
+            let wg = xor2(xor2(h2[2 * j], p2[2 * j]), and_bit(tg, lsb(wa)));
+            let we = xor2(
+                xor2(h2[2 * j + 1], p2[2 * j + 1]),
+                and_bit(xor2(te, wa), lsb(wb)),
+            );
+            lab[o + i] = xor2(wg, we);
+            j += 1;
         }
     }
 }
@@ -248,13 +318,13 @@ pub struct Scratch {
     inputs: Vec<Block>,
 }
 
-/// Garbles the whole schedule for one chunk of `k` instances whose input-wire zero
-/// labels are already in `labels` (`num_wires · k`, wire-major); on return every wire
-/// holds its zero label. Calls `emit` with the tables of each AND layer in order
+/// Garbles a compiled circuit for one chunk of `k` instances whose input zero labels
+/// are already in `labels` (`slots · k`, slot-major; inputs occupy slots
+/// `0..input_bits`); on return every live slot holds its zero label. Calls `emit` with the tables of each AND layer in order
 /// (two blocks per gate instance) and advances `counter` by the AND gate instances.
 /// This is the pure step the [`Garbler`](super::Garbler) runs on its worker thread.
 pub fn garble_chunk(
-    schedule: &Schedule,
+    program: &Program,
     labels: &mut [Block],
     k: usize,
     delta: Delta,
@@ -264,44 +334,37 @@ pub fn garble_chunk(
 ) {
     let role = GarblerFree(delta.0);
     let mut tables = Vec::new();
-    for layer in schedule.layers() {
-        apply_free(layer.free_before, labels, k, &role);
+    for (free, ands) in program.layers() {
+        apply_free(free, labels, k, &role);
         tables.clear();
-        garble_and_layer(
-            layer.ands,
-            labels,
-            k,
-            delta.0,
-            counter,
-            &mut tables,
-            scratch,
-        );
+        garble_and_layer(ands, labels, k, delta.0, counter, &mut tables, scratch);
         emit(&mut tables);
     }
-    apply_free(schedule.tail(), labels, k, &role);
+    apply_free(program.tail(), labels, k, &role);
 }
 
-/// Evaluates the whole schedule for one chunk of `k` instances whose input-wire active
-/// labels are in `labels`; on return every wire holds its active label.
+/// Evaluates a compiled circuit for one chunk of `k` instances whose input active
+/// labels are in `labels` (slot-major); on return every live slot holds its active
+/// label.
 /// `next_tables(n, f)` must call `f` with the next `n` table blocks in garbling order.
 ///
 /// # Errors
 /// Whatever `next_tables` returns (e.g. the garbler stopped sending).
 pub fn eval_chunk<E>(
-    schedule: &Schedule,
+    program: &Program,
     labels: &mut [Block],
     k: usize,
     counter: &mut u64,
     scratch: &mut Scratch,
     mut next_tables: impl FnMut(usize, &mut dyn FnMut(&[Block])) -> Result<(), E>,
 ) -> Result<(), E> {
-    for layer in schedule.layers() {
-        apply_free(layer.free_before, labels, k, &EvaluatorFree);
-        let n = layer.ands.len() * k * TABLE_BLOCKS_PER_AND;
+    for (free, ands) in program.layers() {
+        apply_free(free, labels, k, &EvaluatorFree);
+        let n = ands.len() * k * TABLE_BLOCKS_PER_AND;
         next_tables(n, &mut |tables| {
-            eval_and_layer(layer.ands, labels, k, counter, tables, scratch)
+            eval_and_layer(ands, labels, k, counter, tables, scratch)
         })?;
     }
-    apply_free(schedule.tail(), labels, k, &EvaluatorFree);
+    apply_free(program.tail(), labels, k, &EvaluatorFree);
     Ok(())
 }

@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 
 use super::core::{Delta, Scratch, TABLE_BLOCKS_PER_AND, eval_chunk, garble_chunk};
 use crate::RevealTo;
-use crate::circuit::Circuit;
+use crate::circuit::{Circuit, Program};
 use crate::preprocessing::RandomOts;
 use crate::{Error, Result};
 
@@ -39,11 +39,16 @@ fn chunk_instances(num_wires: usize, n: usize) -> usize {
 
 /// The sizes, in blocks, of the table frames the garbler sends for `circuit` on `n`
 /// instances: the garbler's own framing rule (a frame goes out at the end of an AND
-/// layer once 2^16 blocks are pending, the rest at the end), replayed on the schedule.
+/// layer once 2^16 blocks are pending, the rest at the end), replayed on the compiled circuit.
 /// The exact wire bytes of [`Garbler::eval`] are `Σ (8 + 16 · size)`.
 pub fn table_frames(circuit: &Circuit, n: usize) -> Vec<usize> {
-    let widths = circuit.schedule().and_layer_widths();
-    let k = chunk_instances(circuit.num_wires(), n);
+    let program = Program::new(circuit);
+    let widths: Vec<usize> = program
+        .layers()
+        .iter()
+        .map(|(_, ands)| ands.len())
+        .collect();
+    let k = chunk_instances(program.slots(), n);
     let (mut frames, mut pending, mut start) = (Vec::new(), 0usize, 0usize);
     while start < n {
         let kk = k.min(n - start);
@@ -277,16 +282,16 @@ fn load_chunk(
     }
 }
 
-/// Copies the output wires of a chunk into the output label vectors.
+/// Copies the output slots of a chunk into the output label vectors.
 fn store_chunk(
-    circuit: &Circuit,
+    program: &Program,
     outputs: &mut [Vec<Block>],
     n: usize,
     start: usize,
     k: usize,
     labels: &[Block],
 ) {
-    for (out, wires) in outputs.iter_mut().zip(circuit.outputs()) {
+    for (out, wires) in outputs.iter_mut().zip(program.outputs()) {
         for (bit, w) in wires.iter().enumerate() {
             let src = w.index() * k;
             out[bit * n + start..bit * n + start + k].copy_from_slice(&labels[src..src + k]);
@@ -424,8 +429,8 @@ impl Garbler {
         let (delta, mut counter) = (self.delta, self.counter);
         let (tx, mut rx) = mpsc::channel::<Vec<Block>>(PIPELINE_FRAMES);
         let worker = tokio::task::spawn_blocking(move || {
-            let schedule = circuit.schedule();
-            let nw = circuit.num_wires();
+            let program = Program::new(&circuit);
+            let nw = program.slots();
             let k = chunk_instances(nw, n);
             let mut labels = vec![Block::ZERO; nw * k];
             let mut outputs: Vec<Vec<Block>> = circuit
@@ -443,7 +448,7 @@ impl Garbler {
                 let chunk = &mut labels[..nw * kk];
                 load_chunk(&circuit, &inputs, n, start, kk, chunk);
                 garble_chunk(
-                    &schedule,
+                    &program,
                     chunk,
                     kk,
                     delta,
@@ -460,7 +465,7 @@ impl Garbler {
                         }
                     },
                 );
-                store_chunk(&circuit, &mut outputs, n, start, kk, chunk);
+                store_chunk(&program, &mut outputs, n, start, kk, chunk);
                 start += kk;
             }
             if !pending.is_empty() && receiver_alive {
@@ -593,8 +598,8 @@ impl Evaluator {
         let mut counter = self.counter;
         let (tx, mut rx) = mpsc::channel::<Vec<Block>>(PIPELINE_FRAMES);
         let worker = tokio::task::spawn_blocking(move || -> Result<_> {
-            let schedule = circuit.schedule();
-            let nw = circuit.num_wires();
+            let program = Program::new(&circuit);
+            let nw = program.slots();
             let k = chunk_instances(nw, n);
             let mut labels = vec![Block::ZERO; nw * k];
             let mut outputs: Vec<Vec<Block>> = circuit
@@ -611,7 +616,7 @@ impl Evaluator {
                 let chunk = &mut labels[..nw * kk];
                 load_chunk(&circuit, &inputs, n, start, kk, chunk);
                 eval_chunk(
-                    &schedule,
+                    &program,
                     chunk,
                     kk,
                     &mut counter,
@@ -639,7 +644,7 @@ impl Evaluator {
                         Ok(())
                     },
                 )?;
-                store_chunk(&circuit, &mut outputs, n, start, kk, chunk);
+                store_chunk(&program, &mut outputs, n, start, kk, chunk);
                 start += kk;
             }
             let widths: Vec<usize> = circuit.outputs().iter().map(Vec::len).collect();

@@ -1,4 +1,4 @@
-//! A circuit compiled for GMW: its [`Schedule`](crate::circuit::Schedule) with wires renumbered to reusable
+//! A circuit compiled for evaluation (GMW and Yao): its [`Schedule`](crate::circuit::Schedule) with wires renumbered to reusable
 //! storage slots, so that a party's wire store holds only the wires that are live at
 //! once (for AES-128, 960 slots for its 36,919 wires) and stays in cache for large
 //! batches.
@@ -8,7 +8,7 @@
 //! last time, then takes a slot for its output, possibly one it just released (the
 //! word loops read a word before they write it). An AND layer is treated as one step:
 //! all of its outputs take slots first, and only then are the slots of the wires it
-//! reads for the last time released, because [`super::and_close`] reads every
+//! reads for the last time released, because [`crate::gmw::and_close`] (and Yao's half-gates) reads every
 //! gate's inputs again. Output wires are never released; a gate output nobody reads
 //! is released right after it is written.
 
