@@ -1,12 +1,15 @@
 //! Every conversion (and the composite routes) at batch 1, 100 and 10,000 under the
-//! `local`, `lan` and `wan` profiles: online time (median of 5 runs, the slower
-//! party), bytes each party sends, rounds. Both parties and the dealer run in process
+//! `local`, `lan` and `wan` profiles: online time (median of 5 runs, from a common
+//! start to the later party's end), bytes each party sends, rounds. Both parties and the dealer run in process
 //! over shaped in-memory channels; the dealer's work is offline and not timed.
 //!
 //! `cargo bench -p tessera-bench-suite --bench conversions [-- FILTER]` prints a
 //! Markdown table.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use tokio::sync::Barrier;
 
 use ndarray::{ArrayD, IxDyn};
 use tessera_conversions::{
@@ -88,12 +91,15 @@ async fn apply(
     })
 }
 
-/// One party: reach the source sharing, barrier, timed conversions.
+/// One party: reach the source sharing, wait for the other party at an in-process
+/// barrier (both have consumed every message of the preparation), then the timed
+/// conversions from the common start instant.
 async fn party(
     p: &mut ArithParty<Z64>,
     n: usize,
     pre: Vec<Conversion>,
     timed: Vec<Conversion>,
+    barrier: Arc<Barrier>,
 ) -> tessera_protocols::Result<(Duration, u64, u64)> {
     let mut conv = Converter::new(p.party()).map_err(|e| tessera_protocols::Error::Protocol {
         step: "converter",
@@ -104,7 +110,7 @@ async fn party(
     for c in pre {
         v = apply(&mut conv, p, v, c, n).await?;
     }
-    p.channel_mut().exchange_pod(vec![0u64]).await?;
+    barrier.wait().await;
     let before = *p.channel().metering();
     let t = Instant::now();
     for c in timed {
@@ -175,12 +181,14 @@ fn main() {
                         ..Default::default()
                     };
                     let (p0, t0, p1, t1) = (pre.clone(), timed.clone(), pre.clone(), timed.clone());
+                    let b0 = Arc::new(Barrier::new(2));
+                    let b1 = b0.clone();
                     let run = rt
                         .block_on(harness::run::<Z64, _, _>(
                             &opts,
                             &demand,
-                            async move |p| party(p, n, p0, t0).await,
-                            async move |p| party(p, n, p1, t1).await,
+                            async move |p| party(p, n, p0, t0, b0).await,
+                            async move |p| party(p, n, p1, t1, b1).await,
                         ))
                         .unwrap_or_else(|e| panic!("{label}: {e}"));
                     times.push(run.out0.0.max(run.out1.0));
