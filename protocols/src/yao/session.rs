@@ -299,6 +299,67 @@ fn store_chunk(
     }
 }
 
+/// Runs `step` on every chunk of instances of `circuit` compiled once: loads the inputs'
+/// labels (bit-major, `n` instances) into the chunk buffer, lets `step` garble or
+/// evaluate the chunk, and stores the output slots. `step` returns whether to go on.
+/// Returns each output value's labels (bit-major) with its width.
+fn for_each_chunk<E>(
+    circuit: &Circuit,
+    inputs: &[Vec<Block>],
+    n: usize,
+    mut step: impl FnMut(&Program, &mut [Block], usize) -> Result<bool, E>,
+) -> Result<Vec<(Vec<Block>, usize)>, E> {
+    let program = Program::new(circuit);
+    let nw = program.slots();
+    let k = chunk_instances(nw, n);
+    let mut labels = vec![Block::ZERO; nw * k];
+    let mut outputs: Vec<Vec<Block>> = circuit
+        .outputs()
+        .iter()
+        .map(|o| vec![Block::ZERO; o.len() * n])
+        .collect();
+    let inputs: Vec<&[Block]> = inputs.iter().map(Vec::as_slice).collect();
+    let mut start = 0;
+    while start < n {
+        let kk = k.min(n - start);
+        let chunk = &mut labels[..nw * kk];
+        load_chunk(circuit, &inputs, n, start, kk, chunk);
+        let go_on = step(&program, chunk, kk)?;
+        store_chunk(&program, &mut outputs, n, start, kk, chunk);
+        start += kk;
+        if !go_on {
+            break;
+        }
+    }
+    Ok(outputs
+        .into_iter()
+        .zip(circuit.outputs().iter().map(Vec::len))
+        .collect())
+}
+
+/// Output decoding, the same for both roles: a party's bits are the lsbs of its labels
+/// (the garbler's permute bits, the evaluator's masked values); a party that learns the
+/// value receives the other's bits and XORs them with its own.
+async fn decode(
+    ch: &mut Channel,
+    labels: &[Block],
+    (width, n): (usize, usize),
+    me: usize,
+    to: RevealTo,
+) -> Result<Option<BitMatrix>> {
+    let mine = lsbs(labels);
+    if to.learns(1 - me) {
+        ch.send_words(mine.words().to_vec()).await?;
+    }
+    if !to.learns(me) {
+        return Ok(None);
+    }
+    let count = labels.len();
+    let mut v = BitVec::from_words(count, ch.recv_words(words_for(count)).await?)?;
+    v.xor_assign(&mine);
+    Ok(Some(unflatten(&v, width, n)))
+}
+
 fn task_error(e: tokio::task::JoinError) -> Error {
     Error::Protocol {
         step: "yao worker thread",
@@ -429,65 +490,54 @@ impl Garbler {
         let (delta, mut counter) = (self.delta, self.counter);
         let (tx, mut rx) = mpsc::channel::<Vec<Block>>(PIPELINE_FRAMES);
         let worker = tokio::task::spawn_blocking(move || {
-            let program = Program::new(&circuit);
-            let nw = program.slots();
-            let k = chunk_instances(nw, n);
-            let mut labels = vec![Block::ZERO; nw * k];
-            let mut outputs: Vec<Vec<Block>> = circuit
-                .outputs()
-                .iter()
-                .map(|o| vec![Block::ZERO; o.len() * n])
-                .collect();
-            let inputs: Vec<&[Block]> = input_labels.iter().map(Vec::as_slice).collect();
             let mut scratch = Scratch::default();
             let mut pending: Vec<Block> = Vec::with_capacity(FLUSH_BLOCKS + 1024);
             let mut receiver_alive = true;
-            let mut start = 0;
-            while start < n && receiver_alive {
-                let kk = k.min(n - start);
-                let chunk = &mut labels[..nw * kk];
-                load_chunk(&circuit, &inputs, n, start, kk, chunk);
-                garble_chunk(
-                    &program,
-                    chunk,
-                    kk,
-                    delta,
-                    &mut counter,
-                    &mut scratch,
-                    |tables| {
-                        pending.append(tables);
-                        if pending.len() >= FLUSH_BLOCKS && receiver_alive {
-                            let full = std::mem::replace(
-                                &mut pending,
-                                Vec::with_capacity(FLUSH_BLOCKS + 1024),
-                            );
-                            receiver_alive = tx.blocking_send(full).is_ok();
-                        }
-                    },
-                );
-                store_chunk(&program, &mut outputs, n, start, kk, chunk);
-                start += kk;
-            }
+            let outputs = for_each_chunk::<std::convert::Infallible>(
+                &circuit,
+                &input_labels,
+                n,
+                |program, chunk, kk| {
+                    garble_chunk(
+                        program,
+                        chunk,
+                        kk,
+                        delta,
+                        &mut counter,
+                        &mut scratch,
+                        |tables| {
+                            pending.append(tables);
+                            if pending.len() >= FLUSH_BLOCKS && receiver_alive {
+                                let full = std::mem::replace(
+                                    &mut pending,
+                                    Vec::with_capacity(FLUSH_BLOCKS + 1024),
+                                );
+                                receiver_alive = tx.blocking_send(full).is_ok();
+                            }
+                        },
+                    );
+                    Ok(receiver_alive)
+                },
+            );
             if !pending.is_empty() && receiver_alive {
                 let _ = tx.blocking_send(pending);
             }
-            let widths: Vec<usize> = circuit.outputs().iter().map(Vec::len).collect();
-            (outputs, widths, counter)
+            (outputs, counter)
         });
         while let Some(frame) = rx.recv().await {
             ch.send_blocks(frame).await?;
         }
-        let (outputs, widths, counter) = worker.await.map_err(task_error)?;
+        let (outputs, counter) = worker.await.map_err(task_error)?;
+        let Ok(outputs) = outputs;
         self.counter = counter;
         Ok(outputs
             .into_iter()
-            .zip(widths)
             .map(|(labels, width)| ZeroLabels { width, n, labels })
             .collect())
     }
 
-    /// Decodes `v` to the parties named by `to` (party 0 is the garbler). Returns the value (`width × n`) if the
-    /// garbler learns it.
+    /// Decodes `v` to the parties named by `to` (party 0 is the garbler). Returns the
+    /// value (`width × n`) if the garbler learns it.
     ///
     /// # Errors
     /// Transport errors.
@@ -497,17 +547,7 @@ impl Garbler {
         v: &ZeroLabels,
         to: RevealTo,
     ) -> Result<Option<BitMatrix>> {
-        let d = lsbs(&v.labels);
-        if to.learns(1) {
-            ch.send_words(d.words().to_vec()).await?;
-        }
-        if !to.learns(0) {
-            return Ok(None);
-        }
-        let count = v.labels.len();
-        let mut s = BitVec::from_words(count, ch.recv_words(words_for(count)).await?)?;
-        s.xor_assign(&d);
-        Ok(Some(unflatten(&s, v.width, v.n)))
+        decode(ch, &v.labels, (v.width, v.n), 0, to).await
     }
 }
 
@@ -598,30 +638,11 @@ impl Evaluator {
         let mut counter = self.counter;
         let (tx, mut rx) = mpsc::channel::<Vec<Block>>(PIPELINE_FRAMES);
         let worker = tokio::task::spawn_blocking(move || -> Result<_> {
-            let program = Program::new(&circuit);
-            let nw = program.slots();
-            let k = chunk_instances(nw, n);
-            let mut labels = vec![Block::ZERO; nw * k];
-            let mut outputs: Vec<Vec<Block>> = circuit
-                .outputs()
-                .iter()
-                .map(|o| vec![Block::ZERO; o.len() * n])
-                .collect();
-            let inputs: Vec<&[Block]> = input_labels.iter().map(Vec::as_slice).collect();
             let mut scratch = Scratch::default();
             let (mut buf, mut pos) = (Vec::<Block>::new(), 0usize);
-            let mut start = 0;
-            while start < n {
-                let kk = k.min(n - start);
-                let chunk = &mut labels[..nw * kk];
-                load_chunk(&circuit, &inputs, n, start, kk, chunk);
-                eval_chunk(
-                    &program,
-                    chunk,
-                    kk,
-                    &mut counter,
-                    &mut scratch,
-                    |need, f| {
+            let outputs =
+                for_each_chunk::<Error>(&circuit, &input_labels, n, |program, chunk, kk| {
+                    eval_chunk(program, chunk, kk, &mut counter, &mut scratch, |need, f| {
                         while buf.len() - pos < need {
                             let Some(frame) = rx.blocking_recv() else {
                                 return Err(Error::Protocol {
@@ -630,8 +651,8 @@ impl Evaluator {
                                 });
                             };
                             if pos == buf.len() {
-                                // Frames end on layer boundaries: usually nothing is
-                                // left over, and the frame becomes the buffer uncopied.
+                                // Frames end on layer boundaries: usually nothing is left
+                                // over, and the frame becomes the buffer uncopied.
                                 buf = frame;
                             } else {
                                 buf.drain(..pos);
@@ -642,13 +663,10 @@ impl Evaluator {
                         f(&buf[pos..pos + need]);
                         pos += need;
                         Ok(())
-                    },
-                )?;
-                store_chunk(&program, &mut outputs, n, start, kk, chunk);
-                start += kk;
-            }
-            let widths: Vec<usize> = circuit.outputs().iter().map(Vec::len).collect();
-            Ok((outputs, widths, counter))
+                    })?;
+                    Ok(true)
+                })?;
+            Ok((outputs, counter))
         });
         let mut received = 0usize;
         while received < expected {
@@ -668,17 +686,16 @@ impl Evaluator {
             }
         }
         drop(tx);
-        let (outputs, widths, counter) = worker.await.map_err(task_error)??;
+        let (outputs, counter) = worker.await.map_err(task_error)??;
         self.counter = counter;
         Ok(outputs
             .into_iter()
-            .zip(widths)
             .map(|(labels, width)| ActiveLabels { width, n, labels })
             .collect())
     }
 
-    /// Decodes `v` to the parties named by `to` (party 0 is the garbler). Returns the value (`width × n`) if the
-    /// evaluator learns it.
+    /// Decodes `v` to the parties named by `to` (party 0 is the garbler). Returns the
+    /// value (`width × n`) if the evaluator learns it.
     ///
     /// # Errors
     /// Transport errors.
@@ -688,16 +705,6 @@ impl Evaluator {
         v: &ActiveLabels,
         to: RevealTo,
     ) -> Result<Option<BitMatrix>> {
-        let s = lsbs(&v.labels);
-        if to.learns(0) {
-            ch.send_words(s.words().to_vec()).await?;
-        }
-        if !to.learns(1) {
-            return Ok(None);
-        }
-        let count = v.labels.len();
-        let mut d = BitVec::from_words(count, ch.recv_words(words_for(count)).await?)?;
-        d.xor_assign(&s);
-        Ok(Some(unflatten(&d, v.width, v.n)))
+        decode(ch, &v.labels, (v.width, v.n), 1, to).await
     }
 }
