@@ -114,20 +114,6 @@ fn from_bits<R: Ring>(m: &BitMatrix, shape: &[usize]) -> Result<AShare<R>> {
     Ok(AShare::from_array(arr))
 }
 
-/// Flattens a `width × n` matrix bit-major (`bit · n + instance`).
-fn flatten(m: &BitMatrix) -> BitVec {
-    let (w, n) = (m.rows(), m.cols());
-    let mut v = BitVec::zeros(w * n);
-    for r in 0..w {
-        for c in 0..n {
-            if m.get(r, c) {
-                v.set(r * n + c, true);
-            }
-        }
-    }
-    v
-}
-
 fn check_shape(op: &'static str, shape: &[usize], n: usize) -> Result<()> {
     if shape.iter().product::<usize>() != n {
         return Err(Error::Shape {
@@ -353,7 +339,7 @@ impl Converter {
         check_width::<R>("b2a", w)?;
         check_shape("b2a", shape, n)?;
         let party = self.party;
-        let bits = flatten(b.matrix());
+        let bits = b.matrix().to_flat();
         let (ch, provider) = p.parts_mut();
         let mut out = vec![R::zero(); n];
         match variant {

@@ -117,6 +117,22 @@ proptest! {
     }
 
     #[test]
+    fn flat_layout_round_trips(rows in 0usize..70, cols in 0usize..150, seed: u128) {
+        let mut prg = Prg::from_seed_block(Block(seed));
+        let rs: Vec<BitVec> = (0..rows).map(|_| BitVec::random(&mut prg, cols)).collect();
+        let m = if rows == 0 { BitMatrix::zeros(0, cols) } else { BitMatrix::from_rows(&rs).unwrap() };
+        let flat = m.to_flat();
+        prop_assert_eq!(flat.len(), rows * cols);
+        for r in 0..rows {
+            for c in 0..cols {
+                prop_assert_eq!(flat.get(r * cols + c), m.get(r, c));
+            }
+        }
+        prop_assert_eq!(BitMatrix::from_flat(&flat, rows, cols).unwrap(), m);
+        prop_assert!(BitMatrix::from_flat(&flat, rows, cols + 1).is_err() || rows == 0);
+    }
+
+    #[test]
     fn prg_is_deterministic_by_seed(seed: [u8; 16], other: [u8; 16], n in 1usize..5000) {
         let (mut a, mut b) = (Prg::from_seed(seed), Prg::from_seed(seed));
         let (mut x, mut y) = (vec![0u8; n], vec![0u8; n]);

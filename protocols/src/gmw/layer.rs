@@ -24,10 +24,10 @@ use tessera_core::BitMatrix;
 use tessera_core::bits::words_for;
 
 use super::BShare;
-use super::pack::{get_bits, put_bits, tail_mask};
 use crate::circuit::{AndGate, FreeGate, Wire};
 use crate::preprocessing::AndTriples;
 use crate::{Error, Result};
+use tessera_core::bits::{get_bits, put_bits, tail_mask};
 
 /// One party's XOR shares of every wire of a circuit for a batch of `n` instances:
 /// wire `w` is `⌈n/64⌉` packed words (instance `i` is bit `i % 64` of word `i / 64`).

@@ -34,7 +34,6 @@
 
 mod cost;
 pub mod layer;
-mod pack;
 
 use rand_core::RngCore;
 use tessera_core::{BitMatrix, Block, Channel, Prg, Ring};
@@ -211,7 +210,7 @@ fn expand_shares(seed: Block, shapes: &[(usize, usize)]) -> Vec<BitMatrix> {
         .iter()
         .map(|&(w, n)| {
             let mut m = BitMatrix::zeros(w, n);
-            let last = pack::tail_mask(n);
+            let last = tessera_core::bits::tail_mask(n);
             for r in 0..w {
                 let row = m.row_mut(r);
                 prg.fill_bytes(bytemuck::cast_slice_mut(row));

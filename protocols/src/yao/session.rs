@@ -168,10 +168,9 @@ macro_rules! label_type {
             /// value, so this is the local Y2B conversion (ABY).
             pub fn lsb_matrix(&self) -> BitMatrix {
                 let mut m = BitMatrix::zeros(self.width, self.n);
-                for (j, l) in self.labels.iter().enumerate() {
-                    if l.lsb() {
-                        m.set(j / self.n, j % self.n, true);
-                    }
+                for r in 0..self.width {
+                    let row = lsbs(&self.labels[r * self.n..(r + 1) * self.n]);
+                    m.row_mut(r).copy_from_slice(row.words());
                 }
                 m
             }
@@ -201,33 +200,6 @@ label_type!(
     "garbler (zero labels; the one label is zero ⊕ Δ)"
 );
 label_type!(ActiveLabels, "evaluator (one active label per bit)");
-
-/// Flattens a `width × n` bit matrix bit-major into one bit vector.
-fn flatten(bits: &BitMatrix) -> BitVec {
-    let (w, n) = (bits.rows(), bits.cols());
-    let mut out = BitVec::zeros(w * n);
-    for r in 0..w {
-        for c in 0..n {
-            if bits.get(r, c) {
-                out.set(r * n + c, true);
-            }
-        }
-    }
-    out
-}
-
-/// The inverse of [`flatten`].
-fn unflatten(v: &BitVec, w: usize, n: usize) -> BitMatrix {
-    let mut m = BitMatrix::zeros(w, n);
-    for r in 0..w {
-        for c in 0..n {
-            if v.get(r * n + c) {
-                m.set(r, c, true);
-            }
-        }
-    }
-    m
-}
 
 fn lsbs(labels: &[Block]) -> BitVec {
     let mut v = BitVec::zeros(labels.len());
@@ -357,7 +329,7 @@ async fn decode(
     let count = labels.len();
     let mut v = BitVec::from_words(count, ch.recv_words(words_for(count)).await?)?;
     v.xor_assign(&mine);
-    Ok(Some(unflatten(&v, width, n)))
+    Ok(Some(BitMatrix::from_flat(&v, width, n)?))
 }
 
 fn task_error(e: tokio::task::JoinError) -> Error {
@@ -410,7 +382,7 @@ impl Garbler {
     pub async fn input(&mut self, ch: &mut Channel, bits: &BitMatrix) -> Result<ZeroLabels> {
         let (w, n) = (bits.rows(), bits.cols());
         let zero = Block::random_vec(&mut self.prg, w * n);
-        let flat = flatten(bits);
+        let flat = bits.to_flat();
         let active: Vec<Block> = zero
             .iter()
             .enumerate()
@@ -603,7 +575,7 @@ impl Evaluator {
                 detail: format!("{} OTs for {count} bits", chosen.len()),
             });
         }
-        let x = flatten(bits);
+        let x = bits.to_flat();
         let mut e = x.clone();
         e.xor_assign(&choices);
         ch.send_words(e.into_words()).await?;
