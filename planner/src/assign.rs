@@ -1,0 +1,618 @@
+//! Optimal assignment of sharings to the layers of a chain, and the named baselines.
+//!
+//! # Why dynamic programming is optimal for chains
+//! A run is: the client's input entering in a sharing `s₋₁`, then for each layer `i`
+//! conversions `rᵢ` from `sᵢ₋₁` to `sᵢ` and the layer in `sᵢ`, then the head (argmax
+//! in B or Y, or the scores revealed) after conversions from `s_{k−1}`. The engine's
+//! cost of layer `i` depends only on `(sᵢ₋₁, rᵢ, sᵢ)` (its input shape is fixed by the
+//! model), and every objective ([`Objective`]) is a sum over steps. So the cost of a
+//! run is `c₋₁(s₋₁) + Σᵢ cᵢ(sᵢ₋₁, rᵢ, sᵢ) + c_head(s_{k−1}, r, h)`, a shortest path in a
+//! layered graph whose nodes are (layer, sharing) and whose edges are the routes of
+//! at most two primitive conversions. The best path to (i, s) extends a best path to
+//! some (i − 1, s′) (any other prefix could be swapped for the best one without
+//! changing what follows), which is Bellman's principle: the DP below visits every
+//! node once and every edge once and returns an optimal run. The brute-force search
+//! [`brute_force`] is there to check it.
+//!
+//! Routes longer than two primitive conversions never pay: with three sharings, a
+//! route that visits no sharing twice has at most two edges ([`routes`]).
+//!
+//! # DAGs
+//! Only chains are supported (the model loader accepts only chains). On a DAG (a
+//! residual block, a concatenation) the cost of a node depends on the sharings of all
+//! its predecessors, and a value used by several successors may be converted once
+//! and shared, so the cost of a run no longer splits into independent edge terms. The
+//! DP stays exact on trees whose values are used once (run it bottom-up, state =
+//! sharing of the subtree's output); for a general DAG the exact problem is an
+//! integer program over (node, sharing) indicators with conversion variables per
+//! edge and sharing — what Ishaq et al. (CCS 2019) solve with ILP, or a DP over a
+//! tree decomposition whose cost grows as 3^(treewidth+1). A heuristic that runs the
+//! chain DP on a topological order would be a valid plan but not a provably optimal
+//! one.
+
+use std::collections::HashMap;
+
+use tessera_conversions::{Conversion, Sharing, routes};
+
+use crate::engine::{Assignment, Chain, Output, Placement, StepCost};
+use crate::time::{Objective, Skew, TimeModel};
+use crate::{Error, Result};
+
+/// Every sharing, in order.
+pub const SHARINGS: [Sharing; 3] = [Sharing::A, Sharing::B, Sharing::Y];
+
+/// The ring width the conversions are enumerated for.
+const ELL: usize = 64;
+
+/// A way of choosing sharings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Strategy {
+    /// The optimal assignment (dynamic programming).
+    Auto,
+    /// Everything in A (only polynomial activations); the argmax, if any, where
+    /// cheapest.
+    PureA,
+    /// Everything in GMW, linear layers included.
+    PureB,
+    /// Everything in Yao, linear layers included.
+    PureY,
+    /// Linear layers in A, the rest in GMW (Chameleon for low depth).
+    APlusB,
+    /// Linear layers in A, the rest in Yao (MiniONN, SecureML).
+    APlusY,
+}
+
+impl Strategy {
+    /// Every strategy, `auto` first.
+    pub const ALL: [Strategy; 6] = [
+        Strategy::Auto,
+        Strategy::PureA,
+        Strategy::PureB,
+        Strategy::PureY,
+        Strategy::APlusB,
+        Strategy::APlusY,
+    ];
+
+    /// The name (`auto`, `pure-a`, `pure-b`, `pure-y`, `a+b`, `a+y`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Auto => "auto",
+            Strategy::PureA => "pure-a",
+            Strategy::PureB => "pure-b",
+            Strategy::PureY => "pure-y",
+            Strategy::APlusB => "a+b",
+            Strategy::APlusY => "a+y",
+        }
+    }
+}
+
+impl std::str::FromStr for Strategy {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Strategy::ALL
+            .into_iter()
+            .find(|st| st.name() == s)
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "unknown strategy `{s}` (expected auto, pure-a, pure-b, pure-y, a+b or a+y)"
+                ))
+            })
+    }
+}
+
+impl std::fmt::Display for Strategy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A chosen assignment with its steps and objective value.
+#[derive(Clone, Debug)]
+pub struct Solution {
+    /// How it was chosen.
+    pub strategy: Strategy,
+    /// The assignment.
+    pub assignment: Assignment,
+    /// Where the client's input enters.
+    pub input: Sharing,
+    /// Every step of the run, in order.
+    pub steps: Vec<StepCost>,
+    /// The objective as the planner minimises it (sum over steps).
+    pub objective: f64,
+}
+
+/// The sharings allowed at each stage.
+#[derive(Clone, Debug)]
+struct Allowed {
+    input: Vec<Sharing>,
+    layers: Vec<Vec<Sharing>>,
+    head: Vec<Option<Sharing>>,
+}
+
+/// The input sharing of an assignment: where layer 0's conversions start, or layer
+/// 0's sharing.
+pub fn input_sharing(a: &Assignment) -> Option<Sharing> {
+    let first = a.layers.first()?;
+    Some(
+        first
+            .convert
+            .first()
+            .map_or(first.sharing, |c| c.endpoints().0),
+    )
+}
+
+/// The planner: a chain, a time model, an objective and a batch size.
+pub struct Planner<'a> {
+    chain: &'a dyn Chain,
+    model: TimeModel<'a>,
+    objective: Objective,
+    batch: usize,
+    output: Output,
+    routes: HashMap<(Sharing, Sharing), Vec<Vec<Conversion>>>,
+}
+
+impl std::fmt::Debug for Planner<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Planner")
+            .field("objective", &self.objective)
+            .field("batch", &self.batch)
+            .field("output", &self.output)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Checks that `convert` leads from `from` to `to`, naming the problem.
+///
+/// # Errors
+/// [`Error::Plan`] if a conversion does not start where the previous one ended, or
+/// the route does not end in `to`.
+pub fn check_route(from: Sharing, convert: &[Conversion], to: Sharing) -> Result<()> {
+    let mut at = from;
+    for c in convert {
+        let (s, t) = c.endpoints();
+        if s != at {
+            return Err(Error::Plan(format!(
+                "conversion {} starts in {s:?}, but the value is in {at:?}",
+                c.name()
+            )));
+        }
+        at = t;
+    }
+    if at != to {
+        let route = if convert.is_empty() {
+            "no conversion".to_string()
+        } else {
+            convert
+                .iter()
+                .map(|c| c.name())
+                .collect::<Vec<_>>()
+                .join("+")
+        };
+        return Err(Error::Plan(format!(
+            "{route} leads from {from:?} to {at:?}, not to {to:?}"
+        )));
+    }
+    Ok(())
+}
+
+impl<'a> Planner<'a> {
+    /// A planner for `chain` under `model`.
+    ///
+    /// # Errors
+    /// If the conversion routes cannot be enumerated (never for ℓ = 64), or `batch`
+    /// is 0.
+    pub fn new(
+        chain: &'a dyn Chain,
+        model: TimeModel<'a>,
+        objective: Objective,
+        batch: usize,
+        output: Output,
+    ) -> Result<Self> {
+        if batch == 0 {
+            return Err(Error::Usage("the batch must be at least 1".into()));
+        }
+        let mut table = HashMap::new();
+        for from in SHARINGS {
+            for to in SHARINGS {
+                let rs = routes(from, to, ELL, 1, 2)?
+                    .into_iter()
+                    .map(|r| r.steps)
+                    .collect();
+                table.insert((from, to), rs);
+            }
+        }
+        Ok(Planner {
+            chain,
+            model,
+            objective,
+            batch,
+            output,
+            routes: table,
+        })
+    }
+
+    /// The time model.
+    pub fn time_model(&self) -> &TimeModel<'a> {
+        &self.model
+    }
+
+    /// The objective.
+    pub fn objective(&self) -> Objective {
+        self.objective
+    }
+
+    /// The batch size.
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    /// The output.
+    pub fn output(&self) -> Output {
+        self.output
+    }
+
+    /// The chain.
+    pub fn chain(&self) -> &'a dyn Chain {
+        self.chain
+    }
+
+    fn routes(&self, from: Sharing, to: Sharing) -> &[Vec<Conversion>] {
+        self.routes.get(&(from, to)).map_or(&[], Vec::as_slice)
+    }
+
+    /// The objective of a list of steps starting at `skew` (sum of the steps'
+    /// contributions), and the skew after them.
+    pub fn cost(&self, steps: &[StepCost], skew: Skew) -> (f64, Skew) {
+        self.model.objective(self.objective, steps, skew)
+    }
+
+    /// The objective of a whole run.
+    pub fn run_cost(&self, steps: &[StepCost]) -> f64 {
+        self.cost(steps, Skew::default()).0
+    }
+
+    /// Every step of the run `a` describes, in order.
+    ///
+    /// # Errors
+    /// [`Error::Plan`] if the assignment does not fit the chain (layer count,
+    /// sharing not allowed, conversions not connecting the sharings, head);
+    /// the engine's errors.
+    pub fn steps(&self, a: &Assignment) -> Result<Vec<StepCost>> {
+        let layers = self.chain.layers();
+        if a.layers.len() != layers.len() {
+            return Err(Error::Plan(format!(
+                "{} layer placements for a model of {} layers",
+                a.layers.len(),
+                layers.len()
+            )));
+        }
+        let first = input_sharing(a).ok_or_else(|| Error::Plan("a model without layers".into()))?;
+        let mut steps = self.chain.input_steps(first, self.batch)?;
+        let mut prev = first;
+        for (i, (p, info)) in a.layers.iter().zip(&layers).enumerate() {
+            if !self.chain.options(i).contains(&p.sharing) {
+                return Err(Error::Plan(format!(
+                    "layer {i} `{}` ({}) cannot run in {:?} (allowed: {:?})",
+                    info.name,
+                    info.op,
+                    p.sharing,
+                    self.chain.options(i)
+                )));
+            }
+            check_route(prev, &p.convert, p.sharing)
+                .map_err(|e| Error::Plan(format!("before layer {i} `{}`: {e}", info.name)))?;
+            steps.extend(
+                self.chain
+                    .layer_steps(i, prev, &p.convert, p.sharing, self.batch)?,
+            );
+            prev = p.sharing;
+        }
+        let allowed = self.chain.head_options(a.output);
+        let head_sharing = a.head.as_ref().map(|h| h.sharing);
+        if !allowed.contains(&head_sharing) {
+            return Err(Error::Plan(format!(
+                "the head cannot run in {head_sharing:?} for output {:?} (allowed: {allowed:?})",
+                a.output
+            )));
+        }
+        if let Some(h) = &a.head {
+            check_route(prev, &h.convert, h.sharing)
+                .map_err(|e| Error::Plan(format!("before the head: {e}")))?;
+        }
+        steps.extend(
+            self.chain
+                .head_steps(prev, a.head.as_ref(), a.output, self.batch)?,
+        );
+        Ok(steps)
+    }
+
+    fn allowed(&self, strategy: Strategy) -> Result<Allowed> {
+        let layers = self.chain.layers();
+        let options: Vec<Vec<Sharing>> = (0..layers.len()).map(|i| self.chain.options(i)).collect();
+        let head = self.chain.head_options(self.output);
+        let na = |reason: String| Error::NotApplicable {
+            strategy: strategy.name().to_string(),
+            reason,
+        };
+        if layers.is_empty() {
+            return Err(Error::Plan("a model without layers".into()));
+        }
+        let pure = |x: Sharing| -> Result<Vec<Vec<Sharing>>> {
+            let mut out = Vec::new();
+            for (i, (info, opts)) in layers.iter().zip(&options).enumerate() {
+                if !opts.contains(&x) {
+                    let why = if x == Sharing::A {
+                        " (only linear layers and polynomial activations can)"
+                    } else {
+                        ""
+                    };
+                    return Err(na(format!(
+                        "layer {i} `{}` ({}) cannot run in {x:?}{why}",
+                        info.name, info.op
+                    )));
+                }
+                out.push(vec![x]);
+            }
+            Ok(out)
+        };
+        let keep_head = |h: Sharing| -> Result<Vec<Option<Sharing>>> {
+            if self.output == Output::Logits {
+                return Ok(head.clone());
+            }
+            if head.contains(&Some(h)) {
+                Ok(vec![Some(h)])
+            } else {
+                Err(na(format!("the head cannot run in {h:?}")))
+            }
+        };
+        let allowed = match strategy {
+            Strategy::Auto => Allowed {
+                input: SHARINGS.to_vec(),
+                layers: options,
+                head,
+            },
+            Strategy::PureA => Allowed {
+                input: vec![Sharing::A],
+                layers: pure(Sharing::A)?,
+                // The argmax cannot run in A: it runs where it is cheapest.
+                head,
+            },
+            Strategy::PureB | Strategy::PureY | Strategy::APlusB | Strategy::APlusY => {
+                let b = match strategy {
+                    Strategy::PureB | Strategy::APlusB => Sharing::B,
+                    _ => Sharing::Y,
+                };
+                let layers = if matches!(strategy, Strategy::PureB | Strategy::PureY) {
+                    pure(b)?
+                } else {
+                    a_plus(&layers, &options, b).map_err(na)?
+                };
+                Allowed {
+                    input: vec![layers[0][0]],
+                    layers,
+                    head: keep_head(b)?,
+                }
+            }
+        };
+        Ok(allowed)
+    }
+
+    /// The best assignment of `strategy` (for a baseline: its fixed sharings with
+    /// the best conversion route on every edge).
+    ///
+    /// # Errors
+    /// [`Error::NotApplicable`] if the strategy does not fit the model; the engine's
+    /// errors.
+    pub fn solve(&self, strategy: Strategy) -> Result<Solution> {
+        let allowed = self.allowed(strategy)?;
+        self.dp(strategy, &allowed)
+    }
+
+    fn dp(&self, strategy: Strategy, allowed: &Allowed) -> Result<Solution> {
+        /// The best run prefix ending in a (sharing, clock skew) state.
+        struct Node {
+            cost: f64,
+            from: (Sharing, Skew),
+            convert: Vec<Conversion>,
+            steps: Vec<StepCost>,
+        }
+        type Stage = Vec<((Sharing, Skew), Node)>;
+        fn offer(stage: &mut Stage, key: (Sharing, Skew), node: Node) {
+            match stage.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, n)) if node.cost < n.cost => *n = node,
+                Some(_) => {}
+                None => stage.push((key, node)),
+            }
+        }
+        // Stage −1: the input.
+        let mut stage: Stage = Vec::new();
+        for &s in &allowed.input {
+            let steps = self.chain.input_steps(s, self.batch)?;
+            let (cost, skew) = self.cost(&steps, Skew::default());
+            let node = Node {
+                cost,
+                from: (s, Skew::default()),
+                convert: Vec::new(),
+                steps,
+            };
+            offer(&mut stage, (s, skew), node);
+        }
+        let mut history: Vec<Stage> = Vec::new();
+        for (i, opts) in allowed.layers.iter().enumerate() {
+            let mut next: Stage = Vec::new();
+            for &s in opts {
+                for (key, node) in &stage {
+                    for r in self.routes(key.0, s) {
+                        let steps = self.chain.layer_steps(i, key.0, r, s, self.batch)?;
+                        let (c, skew) = self.cost(&steps, key.1);
+                        let n = Node {
+                            cost: node.cost + c,
+                            from: *key,
+                            convert: r.clone(),
+                            steps,
+                        };
+                        offer(&mut next, (s, skew), n);
+                    }
+                }
+            }
+            if next.is_empty() {
+                return Err(Error::Plan(format!("no sharing reaches layer {i}")));
+            }
+            history.push(std::mem::replace(&mut stage, next));
+        }
+        // The head.
+        type Best = ((Sharing, Skew), Option<Placement>, f64, Vec<StepCost>);
+        let mut best: Option<Best> = None;
+        for h in &allowed.head {
+            for (key, node) in &stage {
+                let rs: Vec<Vec<Conversion>> = match h {
+                    Some(hs) => self.routes(key.0, *hs).to_vec(),
+                    None => vec![Vec::new()],
+                };
+                for r in rs {
+                    let placement = h.map(|sharing| Placement {
+                        sharing,
+                        convert: r,
+                    });
+                    let steps = self.chain.head_steps(
+                        key.0,
+                        placement.as_ref(),
+                        self.output,
+                        self.batch,
+                    )?;
+                    let cost = node.cost + self.cost(&steps, key.1).0;
+                    if best.as_ref().is_none_or(|b| cost < b.2) {
+                        best = Some((*key, placement, cost, steps));
+                    }
+                }
+            }
+        }
+        let (mut at, head, objective, head_steps) =
+            best.ok_or_else(|| Error::Plan("no place for the head".into()))?;
+        // Walk back.
+        let take = |stage: &mut Stage, key: (Sharing, Skew)| -> Result<Node> {
+            let k = stage
+                .iter()
+                .position(|(x, _)| *x == key)
+                .ok_or_else(|| Error::Plan("internal: lost a DP node".into()))?;
+            Ok(stage.swap_remove(k).1)
+        };
+        let mut layers = Vec::new();
+        let mut chunks = vec![head_steps];
+        let mut current = stage;
+        for prev in history.into_iter().rev() {
+            let node = take(&mut current, at)?;
+            layers.push(Placement {
+                sharing: at.0,
+                convert: node.convert,
+            });
+            chunks.push(node.steps);
+            at = node.from;
+            current = prev;
+        }
+        let input = at.0;
+        let node = take(&mut current, at)?;
+        chunks.push(node.steps);
+        layers.reverse();
+        chunks.reverse();
+        Ok(Solution {
+            strategy,
+            assignment: Assignment {
+                layers,
+                head,
+                output: self.output,
+            },
+            input,
+            steps: chunks.into_iter().flatten().collect(),
+            objective,
+        })
+    }
+
+    /// The optimum by exhaustive search over every assignment (input sharing, each
+    /// layer's sharing and route, the head's), each priced as a whole run
+    /// ([`Planner::steps`], [`Planner::run_cost`]): exponential in the number of
+    /// layers, for tests of [`Planner::solve`].
+    ///
+    /// # Errors
+    /// The engine's errors.
+    pub fn brute_force(&self) -> Result<(Assignment, f64)> {
+        let allowed = self.allowed(Strategy::Auto)?;
+        let mut all = Vec::new();
+        for &s in &allowed.input {
+            self.enumerate(&allowed, s, &mut Vec::new(), &mut all);
+        }
+        let mut best: Option<(Assignment, f64)> = None;
+        for a in all {
+            let c = self.run_cost(&self.steps(&a)?);
+            if best.as_ref().is_none_or(|b| c < b.1) {
+                best = Some((a, c));
+            }
+        }
+        best.ok_or_else(|| Error::Plan("no assignment".into()))
+    }
+
+    fn enumerate(
+        &self,
+        allowed: &Allowed,
+        prev: Sharing,
+        partial: &mut Vec<Placement>,
+        out: &mut Vec<Assignment>,
+    ) {
+        let i = partial.len();
+        if i == allowed.layers.len() {
+            for h in &allowed.head {
+                let rs: Vec<Vec<Conversion>> = match h {
+                    Some(hs) => self.routes(prev, *hs).to_vec(),
+                    None => vec![Vec::new()],
+                };
+                for r in rs {
+                    out.push(Assignment {
+                        layers: partial.clone(),
+                        head: h.map(|sharing| Placement {
+                            sharing,
+                            convert: r,
+                        }),
+                        output: self.output,
+                    });
+                }
+            }
+            return;
+        }
+        for &s in &allowed.layers[i] {
+            for r in self.routes(prev, s) {
+                partial.push(Placement {
+                    sharing: s,
+                    convert: r.clone(),
+                });
+                self.enumerate(allowed, s, partial, out);
+                partial.pop();
+            }
+        }
+    }
+}
+
+/// Linear layers (those that may run in A, except reshapes) in A, the others in
+/// `boolean`; a reshape stays where its input is.
+fn a_plus(
+    layers: &[crate::engine::LayerInfo],
+    options: &[Vec<Sharing>],
+    boolean: Sharing,
+) -> std::result::Result<Vec<Vec<Sharing>>, String> {
+    let mut out: Vec<Vec<Sharing>> = Vec::new();
+    for (i, (info, opts)) in layers.iter().zip(options).enumerate() {
+        let prev = out.last().map(|v| v[0]);
+        let want = match prev {
+            Some(p) if info.op == "reshape" && opts.contains(&p) => p,
+            _ if opts.contains(&Sharing::A) => Sharing::A,
+            _ => boolean,
+        };
+        if !opts.contains(&want) {
+            return Err(format!(
+                "layer {i} `{}` ({}) cannot run in {want:?}",
+                info.name, info.op
+            ));
+        }
+        out.push(vec![want]);
+    }
+    Ok(out)
+}

@@ -1,0 +1,373 @@
+//! The time model: predicted online and offline time of a run from its exact step
+//! costs ([`StepCost`]), the calibration and a network profile.
+//!
+//! # Online time of one step
+//! With `b₀, b₁` the bytes each party sends, `R` the step's rounds (the Lamport depth
+//! of its message pattern, [`Price::rounds`]), `L` the profile's one-way latency and
+//! `link(b) = 8b / bandwidth` (0 when unshaped):
+//!
+//! ```text
+//! T = R · (L + m)                                  latency of the message pattern
+//!   + X                                            moving the bytes
+//!   + C_yao + C_rest − min(C_yao, X_tables)        compute, Yao overlapped with its tables
+//!
+//! X = max_p (link(b_p) + b_p · x)                  if every flight is an exchange (both send at once)
+//!     Σ_p   (link(b_p) + b_p · c)                  otherwise (one-way flights wait for each other)
+//! C_yao  = yao_and · max(garble, eval)             garbler and evaluator run as a pipeline
+//! C_rest = gmw_and·g + macs·μ + ring_ops·ρ + ots·o + labels·λ
+//! X_tables = link(t) + t · c,  t = yao_and · 32    the half-gates tables (2 blocks per AND)
+//! ```
+//!
+//! `m`, `c`, `x` are the transport's measured per-message, per-byte (one way) and
+//! per-byte-per-direction (exchange) costs on TCP loopback, the other letters the
+//! measured compute coefficients ([`Calibration`]). Work counts are per party; both
+//! parties work in parallel, so a step's compute is one party's. Yao tables stream in
+//! 1 MiB frames while garbling continues, so the shorter of garbling and sending
+//! the tables is hidden behind the longer.
+//!
+//! The run's online time is the sum over its steps. Rounds are counted on the whole
+//! run as the channel's Lamport clock counts them ([`advance`]): when a step's first
+//! message is sent by the party that sent the previous step's last one, the two
+//! travel back to back and share a round, so `R` of a step is the rounds it adds to
+//! the run, which depends on the previous steps only through the clock skew
+//! `d₀ − d₁ ∈ {−1, 0, 1}` ([`Skew`]).
+//!
+//! # Offline time
+//! The dealer generates the whole demand, sends party 0 its seed and party 1 its seed
+//! and corrections (bytes from [`dealer::party_traffic`]), and the parties expand
+//! their material; the weight masks `W − U` of plaintext-weight layers cross once
+//! per session (the steps' `setup_bytes`):
+//!
+//! ```text
+//! T_off = Σ_requests gen(kind)·(elements, macs) + 2·(L + m) + link(d₁) + d₁·c
+//!       + Σ_requests expand(kind)·(elements, macs)     (the slower party's cost per kind)
+//!       + [setup ≠ 0]·(L + m) + Σ_p (link(s_p) + s_p · c)
+//! ```
+//!
+//! Per request the term is additive, so the planner can charge each step its own
+//! share ([`TimeModel::offline_step`]); what remains ([`TimeModel::offline_fixed`]:
+//! the two dealer rounds, the demand messages and frame headers) depends on the
+//! assignment only through a few bytes per request.
+
+use serde::{Deserialize, Serialize};
+use tessera_conversions::{Flight, Price};
+use tessera_core::{NetworkProfile, Z64};
+use tessera_protocols::preprocessing::Request;
+use tessera_protocols::{Bilinear, BilinearOp, Demand, dealer};
+
+use crate::calibration::{Calibration, KindCost};
+use crate::engine::{StepCost, Work};
+use crate::{Error, Result};
+
+/// What a plan minimises.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Objective {
+    /// Predicted online time.
+    #[default]
+    Online,
+    /// Predicted offline plus online time.
+    Total,
+    /// Online bytes sent by both parties.
+    Bytes,
+}
+
+impl std::str::FromStr for Objective {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "online" => Ok(Objective::Online),
+            "total" => Ok(Objective::Total),
+            "bytes" => Ok(Objective::Bytes),
+            other => Err(Error::Usage(format!(
+                "unknown objective `{other}` (expected online, total or bytes)"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for Objective {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Objective::Online => "online",
+            Objective::Total => "total",
+            Objective::Bytes => "bytes",
+        })
+    }
+}
+
+/// The predicted online time of one step, by part (seconds).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StepTime {
+    /// Rounds the step adds to the run.
+    pub rounds: u64,
+    /// `R · (L + m)`.
+    pub latency: f64,
+    /// Moving the bytes.
+    pub transfer: f64,
+    /// Local compute, less what overlaps with the transfer.
+    pub compute: f64,
+    /// The sum.
+    pub total: f64,
+}
+
+/// Bytes of the half-gates tables of one AND gate.
+pub fn table_bytes_per_and() -> u64 {
+    (tessera_protocols::yao::TABLE_BLOCKS_PER_AND * 16) as u64
+}
+
+/// The time model for one calibration and one network profile.
+#[derive(Clone, Copy, Debug)]
+pub struct TimeModel<'a> {
+    cal: &'a Calibration,
+    net: NetworkProfile,
+}
+
+fn numel(s: &[usize]) -> usize {
+    s.iter().product()
+}
+
+/// Multiply-adds of a bilinear map on operands of shapes `a`, `b`.
+fn macs(op: &BilinearOp, a: &[usize], b: &[usize]) -> f64 {
+    let out = op.output_shape(a, b).map_or(0, |s| numel(&s));
+    let inner = match op {
+        BilinearOp::Elementwise => 1,
+        BilinearOp::MatMul => a.get(1).copied().unwrap_or(0),
+        // Kernel [O, C, kh, kw]: C·kh·kw products per output element.
+        BilinearOp::Conv2d(_) => b.iter().skip(1).product(),
+    };
+    (out * inner) as f64
+}
+
+/// `(elements, macs)` of a request: the features its generation cost is fitted on.
+pub fn request_features(r: &Request) -> (f64, f64) {
+    match r {
+        Request::Beaver { op, a, b } => {
+            let c = op.output_shape(a, b).map_or(0, |s| numel(&s));
+            ((numel(a) + numel(b) + c) as f64, macs(op, a, b))
+        }
+        Request::PlainWeight {
+            op, act, weight, ..
+        } => {
+            let c = op.output_shape(act, weight).map_or(0, |s| numel(&s));
+            ((numel(act) + c) as f64, macs(op, act, weight))
+        }
+        Request::Square { shape } | Request::Trunc { shape, .. } => (numel(shape) as f64, 0.0),
+        Request::WeightMask { shape } => (numel(shape) as f64, 0.0),
+        Request::AndTriples { bits } => (*bits as f64, 0.0),
+        Request::RandomOts { count, .. } | Request::DaBits { count } => (*count as f64, 0.0),
+    }
+}
+
+fn kind_costs<'c>(cal: &'c Calibration, r: &Request) -> (&'c KindCost, &'c KindCost) {
+    let (d, e) = (&cal.dealer, &cal.dealer.expand);
+    match r {
+        Request::Beaver { .. } => (&d.beaver, &e.beaver),
+        Request::Square { .. } => (&d.square, &e.square),
+        Request::Trunc { .. } => (&d.trunc, &e.trunc),
+        Request::AndTriples { .. } => (&d.and_triple, &e.and_triple),
+        Request::RandomOts { .. } => (&d.random_ot, &e.random_ot),
+        Request::DaBits { .. } => (&d.dabit, &e.dabit),
+        Request::WeightMask { .. } => (&d.weight_mask, &e.weight_mask),
+        Request::PlainWeight { .. } => (&d.plain_weight, &e.plain_weight),
+    }
+}
+
+impl<'a> TimeModel<'a> {
+    /// The model for `cal` under `net`.
+    pub fn new(cal: &'a Calibration, net: NetworkProfile) -> Self {
+        TimeModel { cal, net }
+    }
+
+    /// The network profile.
+    pub fn network(&self) -> NetworkProfile {
+        self.net
+    }
+
+    /// The calibration.
+    pub fn calibration(&self) -> &'a Calibration {
+        self.cal
+    }
+
+    fn link(&self, bytes: u64) -> f64 {
+        self.net.transmit_time(bytes).as_secs_f64()
+    }
+
+    fn round(&self) -> f64 {
+        self.net.one_way_latency().as_secs_f64() + self.cal.transport.message
+    }
+
+    /// Seconds of local compute for `w`, Yao and the rest apart.
+    pub fn compute(&self, w: &Work) -> (f64, f64) {
+        let c = &self.cal.compute;
+        let yao = w.yao_and as f64 * self.cal.yao_and();
+        let rest = w.gmw_and as f64 * c.gmw_and
+            + w.macs as f64 * c.mac
+            + w.ring_ops as f64 * c.ring_op
+            + w.ots as f64 * c.ot
+            + w.labels as f64 * c.label;
+        (yao, rest)
+    }
+
+    /// Seconds to move a price's bytes (see the module docs).
+    pub fn transfer(&self, p: &Price) -> f64 {
+        let t = &self.cal.transport;
+        let exchange_only = !p.flights.is_empty() && p.flights.iter().all(|f| *f == Flight::Both);
+        if exchange_only {
+            p.bytes_sent
+                .iter()
+                .map(|&b| self.link(b) + b as f64 * t.exchange_byte)
+                .fold(0.0, f64::max)
+        } else {
+            p.bytes_sent
+                .iter()
+                .map(|&b| self.link(b) + b as f64 * t.byte)
+                .sum()
+        }
+    }
+
+    /// The predicted online time of one step that starts with the run's Lamport
+    /// clocks at `skew` ([`advance`]); returns the time and the skew after it.
+    pub fn step(&self, s: &StepCost, skew: Skew) -> (StepTime, Skew) {
+        let (rounds, after) = advance(skew, &s.price.flights);
+        let latency = rounds as f64 * self.round();
+        let transfer = self.transfer(&s.price);
+        let (yao, rest) = self.compute(&s.work);
+        let tables = (s.work.yao_and * table_bytes_per_and()).min(s.price.bytes_sent[0]);
+        let hidden = yao.min(self.link(tables) + tables as f64 * self.cal.transport.byte);
+        let compute = yao + rest - hidden;
+        (
+            StepTime {
+                rounds,
+                latency,
+                transfer,
+                compute,
+                total: latency + transfer + compute,
+            },
+            after,
+        )
+    }
+
+    /// The predicted online time of every step of a run, in order.
+    pub fn run(&self, steps: &[StepCost]) -> Vec<StepTime> {
+        let mut skew = Skew::default();
+        steps
+            .iter()
+            .map(|s| {
+                let (t, next) = self.step(s, skew);
+                skew = next;
+                t
+            })
+            .collect()
+    }
+
+    /// The predicted online time of a run (sum of its steps).
+    pub fn online(&self, steps: &[StepCost]) -> f64 {
+        self.run(steps).iter().map(|t| t.total).sum()
+    }
+
+    /// The offline seconds charged to one step: generating and expanding its
+    /// correlations, party 1 receiving its corrections, and its set-up bytes.
+    pub fn offline_step(&self, s: &StepCost) -> f64 {
+        let mut t = 0.0;
+        for r in s.price.demand.requests() {
+            let (e, m) = request_features(r);
+            let (gen_cost, exp) = kind_costs(self.cal, r);
+            t += e * gen_cost.per_element + m * gen_cost.per_mac;
+            t += e * exp.per_element + m * exp.per_mac;
+            let c = r.correction_bytes::<Z64>() as u64;
+            t += self.link(c) + c as f64 * self.cal.transport.byte;
+        }
+        for &b in &s.setup_bytes {
+            t += self.link(b) + b as f64 * self.cal.transport.byte;
+        }
+        t
+    }
+
+    /// The offline seconds not charged to any step: the dealer's two rounds, the
+    /// demand messages and the correction frames' headers, and the set-up round.
+    ///
+    /// # Errors
+    /// If the demand cannot be serialised.
+    pub fn offline_fixed(&self, steps: &[StepCost]) -> Result<f64> {
+        let demand = total_demand(steps);
+        let traffic = dealer::party_traffic::<Z64>(&demand)?;
+        let corrections = demand.correction_bytes::<Z64>() as u64;
+        let extra = traffic[1].bytes_received.saturating_sub(corrections);
+        let demand_msgs = traffic[0].bytes_sent.max(traffic[1].bytes_sent);
+        let mut t = 2.0 * self.round()
+            + self.link(extra)
+            + extra as f64 * self.cal.transport.byte
+            + self.link(demand_msgs)
+            + demand_msgs as f64 * self.cal.transport.byte;
+        if steps.iter().any(|s| s.setup_bytes != [0, 0]) {
+            t += self.round();
+        }
+        Ok(t)
+    }
+
+    /// The predicted offline time of a run.
+    ///
+    /// # Errors
+    /// If the demand cannot be serialised.
+    pub fn offline(&self, steps: &[StepCost]) -> Result<f64> {
+        let per_step: f64 = steps.iter().map(|s| self.offline_step(s)).sum();
+        Ok(per_step + self.offline_fixed(steps)?)
+    }
+
+    /// A step's contribution to `objective` (seconds, or bytes) when it starts at
+    /// `skew`, and the skew after it.
+    pub fn objective_step(&self, objective: Objective, s: &StepCost, skew: Skew) -> (f64, Skew) {
+        let (t, after) = self.step(s, skew);
+        let v = match objective {
+            Objective::Online => t.total,
+            Objective::Total => t.total + self.offline_step(s),
+            Objective::Bytes => (s.price.bytes_sent[0] + s.price.bytes_sent[1]) as f64,
+        };
+        (v, after)
+    }
+
+    /// The objective of a run's steps from `skew`, as the planner minimises it: the
+    /// sum of the steps' contributions; and the skew after them.
+    pub fn objective(&self, objective: Objective, steps: &[StepCost], skew: Skew) -> (f64, Skew) {
+        let mut total = 0.0;
+        let mut k = skew;
+        for s in steps {
+            let (v, next) = self.objective_step(objective, s, k);
+            total += v;
+            k = next;
+        }
+        (total, k)
+    }
+}
+
+/// The difference between the two parties' Lamport clocks, `d₀ − d₁`, which is
+/// always −1, 0 or 1 (0 at the start of a run).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Skew(pub i8);
+
+/// Rounds a message pattern adds to a run whose clocks are at `skew`, and the skew
+/// after it: the channel's rule ([`Price::rounds`]) continued across steps, so a
+/// step whose first message is sent by the party that sent last adds no round for it.
+pub fn advance(skew: Skew, flights: &[Flight]) -> (u64, Skew) {
+    let (mut d0, mut d1) = (i64::from(skew.0.max(0)), i64::from((-skew.0).max(0)));
+    let start = d0.max(d1);
+    for f in flights {
+        match f {
+            Flight::P0 => d0 = d0.max(d1 + 1),
+            Flight::P1 => d1 = d1.max(d0 + 1),
+            Flight::Both => (d0, d1) = (d0.max(d1 + 1), d1.max(d0 + 1)),
+        }
+    }
+    let diff = (d0 - d1).clamp(-1, 1) as i8;
+    ((d0.max(d1) - start) as u64, Skew(diff))
+}
+
+/// The demand of a run: its steps' demands in order.
+pub fn total_demand(steps: &[StepCost]) -> Demand {
+    let mut d = Demand::new();
+    for s in steps {
+        d.extend(&s.price.demand);
+    }
+    d
+}
