@@ -39,6 +39,7 @@ pub mod float;
 mod kernels;
 pub mod model;
 pub mod onnx;
+pub mod secure;
 
 pub use data::{Mnist, NpyF32};
 pub use error::{Error, Result};
