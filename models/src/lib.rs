@@ -32,6 +32,7 @@
 //! that colludes with neither; this crate computes only in the clear.
 #![deny(missing_docs)]
 
+pub mod assets;
 pub mod data;
 pub mod error;
 pub mod fixed;

@@ -320,7 +320,68 @@ impl<R: Ring> Run<'_, R> {
     }
 }
 
-/// Runs `assignment` on a batch of `batch` examples as this party, on the parties'
+/// A party's per-session state: the plaintext weights of the A dense/conv layers
+/// after set-up. Party 1's side holds only masked weights. Never printed.
+pub struct Prepared<R: Ring> {
+    plain: Vec<Option<PlainWeights<R>>>,
+}
+
+impl<R: Ring> std::fmt::Debug for Prepared<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Prepared({} weight set-ups)",
+            self.plain.iter().flatten().count()
+        )
+    }
+}
+
+/// The set-up phase of a session: party 0 sends each A dense/conv layer's masked
+/// weight once, in layer order (see [`tessera_protocols::arith::plain`]).
+///
+/// # Errors
+/// [`Error::Plan`] if the assignment does not fit the model; transport and
+/// preprocessing errors.
+pub async fn setup_party<R: Ring>(
+    p: &mut ArithParty<R>,
+    model: &FixedModel<R>,
+    assignment: &Assignment,
+) -> Result<Prepared<R>> {
+    assignment.validate(model)?;
+    let party = p.party();
+    // Set-up: the plaintext weights of the A dense/conv layers, in layer order.
+    let mut plain: Vec<Option<PlainWeights<R>>> = Vec::with_capacity(model.layers().len());
+    let mut mask = 0;
+    for (i, pl) in assignment.layers.iter().enumerate() {
+        let setup = match (pl.sharing, plain_op(model, i)?) {
+            (Sharing::A, Some((_, wshape))) => {
+                let fl = &model.layers()[i];
+                let w = match (party, fl.weight()) {
+                    (0, Some(w)) => Some(match fl.layer().op() {
+                        Op::Dense(d) => {
+                            let (o, k) = (d.weight.shape()[0], d.weight.shape()[1]);
+                            let t: Vec<R> = (0..k)
+                                .flat_map(|c| (0..o).map(move |r| w[r * k + c]))
+                                .collect();
+                            array(&wshape, t)?
+                        }
+                        _ => array(&wshape, w.to_vec())?,
+                    }),
+                    _ => None,
+                };
+                let pw = p.setup_plain_weights(mask, &wshape, w).await?;
+                mask += 1;
+                Some(pw)
+            }
+            _ => None,
+        };
+        plain.push(setup);
+    }
+
+    Ok(Prepared { plain })
+}
+
+/// The online phase: runs `assignment` on a batch of `batch` examples as this party, on the parties'
 /// channel and correlation provider `p` and the conversion state `conv` (both made
 /// for this party). Party 1 passes its encoded input (`[batch, input…]` at scale
 /// `2^f`, see [`FixedModel::encode_input`]); party 0 passes `None` and is the only
@@ -331,11 +392,13 @@ impl<R: Ring> Run<'_, R> {
 /// # Errors
 /// [`Error::Plan`] if the assignment does not fit the model or a step exceeds the
 /// limits in `opts`; transport, preprocessing and protocol errors.
-pub async fn run_party<R: Ring>(
+#[allow(clippy::too_many_arguments)]
+pub async fn infer_party<R: Ring>(
     p: &mut ArithParty<R>,
     conv: &mut Converter,
     model: &FixedModel<R>,
     assignment: &Assignment,
+    prepared: &Prepared<R>,
     input: Option<&[R]>,
     batch: usize,
     opts: RunOptions,
@@ -373,35 +436,6 @@ pub async fn run_party<R: Ring>(
         opts,
     };
     let f = model.fixed_point().frac_bits;
-
-    // Set-up: the plaintext weights of the A dense/conv layers, in layer order.
-    let mut plain: Vec<Option<PlainWeights<R>>> = Vec::with_capacity(model.layers().len());
-    let mut mask = 0;
-    for (i, pl) in assignment.layers.iter().enumerate() {
-        let setup = match (pl.sharing, plain_op(model, i)?) {
-            (Sharing::A, Some((_, wshape))) => {
-                let fl = &model.layers()[i];
-                let w = match (party, fl.weight()) {
-                    (0, Some(w)) => Some(match fl.layer().op() {
-                        Op::Dense(d) => {
-                            let (o, k) = (d.weight.shape()[0], d.weight.shape()[1]);
-                            let t: Vec<R> = (0..k)
-                                .flat_map(|c| (0..o).map(move |r| w[r * k + c]))
-                                .collect();
-                            array(&wshape, t)?
-                        }
-                        _ => array(&wshape, w.to_vec())?,
-                    }),
-                    _ => None,
-                };
-                let pw = run.p.setup_plain_weights(mask, &wshape, w).await?;
-                mask += 1;
-                Some(pw)
-            }
-            _ => None,
-        };
-        plain.push(setup);
-    }
 
     // The client's input.
     let first = assignment.layers[0].sharing;
@@ -445,7 +479,10 @@ pub async fn run_party<R: Ring>(
             pending = false;
         }
         v = match (pl.sharing, v) {
-            (Sharing::A, Val::A(x)) => Val::A(run.a_layer(i, x, plain[i].as_ref()).await?),
+            (Sharing::A, Val::A(x)) => Val::A(
+                run.a_layer(i, x, prepared.plain.get(i).and_then(Option::as_ref))
+                    .await?,
+            ),
             (s, v) => match bool_layer(fl, f, s == Sharing::B)? {
                 Some(bl) => {
                     let params = match (fl.weight(), party) {
@@ -519,6 +556,23 @@ pub async fn run_party<R: Ring>(
         }
         _ => Err(Error::Plan("the head does not fit the output".into())),
     }
+}
+
+/// [`setup_party`] then [`infer_party`]: a whole session's work for one party.
+///
+/// # Errors
+/// As the two.
+pub async fn run_party<R: Ring>(
+    p: &mut ArithParty<R>,
+    conv: &mut Converter,
+    model: &FixedModel<R>,
+    assignment: &Assignment,
+    input: Option<&[R]>,
+    batch: usize,
+    opts: RunOptions,
+) -> Result<SecureOutput<R>> {
+    let prepared = setup_party(p, model, assignment).await?;
+    infer_party(p, conv, model, assignment, &prepared, input, batch, opts).await
 }
 
 async fn reveal_bool<R: Ring>(

@@ -52,6 +52,7 @@
 mod circuits;
 mod cost;
 mod exec;
+pub mod session;
 
 use serde::{Deserialize, Serialize};
 pub use tessera_conversions::{A2bVariant, B2aVariant, Conversion, Flight, Price, Sharing};
@@ -64,7 +65,7 @@ use crate::{Error, Result};
 pub use cost::{
     StepCost, Work, assignment_steps, demand, head_steps, input_steps, layer_steps, setup_steps,
 };
-pub use exec::{RunOptions, SecureOutput, run_party};
+pub use exec::{Prepared, RunOptions, SecureOutput, infer_party, run_party, setup_party};
 
 /// What the client receives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -262,6 +263,90 @@ impl Assignment {
                 "the output is the logits; an argmax placement makes no sense".into(),
             )),
             (Output::Logits, None) => Ok(()),
+        }
+    }
+}
+
+/// The named pure-protocol and classic mixed baselines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Baseline {
+    /// Everything in GMW, linear layers included.
+    #[serde(rename = "pure-b")]
+    PureB,
+    /// Everything in Yao, linear layers included.
+    #[serde(rename = "pure-y")]
+    PureY,
+    /// Linear layers in A, non-linear ones in Y (MiniONN, SecureML).
+    #[serde(rename = "a+y")]
+    AY,
+    /// Linear layers in A, non-linear ones in GMW (Chameleon for low depth).
+    #[serde(rename = "a+b")]
+    AB,
+    /// Everything in A: only for polynomial networks (CryptoNets); the client
+    /// receives the scores and takes the argmax itself.
+    #[serde(rename = "pure-a")]
+    PureA,
+}
+
+impl Baseline {
+    /// Every baseline.
+    pub const ALL: [Baseline; 5] = [
+        Baseline::PureB,
+        Baseline::PureY,
+        Baseline::AY,
+        Baseline::AB,
+        Baseline::PureA,
+    ];
+
+    /// Its name (`pure-b`, `a+y`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            Baseline::PureB => "pure-b",
+            Baseline::PureY => "pure-y",
+            Baseline::AY => "a+y",
+            Baseline::AB => "a+b",
+            Baseline::PureA => "pure-a",
+        }
+    }
+
+    /// The baseline of that name.
+    pub fn from_name(name: &str) -> Option<Baseline> {
+        Baseline::ALL.into_iter().find(|b| b.name() == name)
+    }
+
+    /// The baseline's assignment for `model` (default conversion routes). `pure-a`
+    /// always gives the client the scores.
+    ///
+    /// # Errors
+    /// [`Error::Plan`] if the model has a layer the baseline cannot run (e.g. ReLU
+    /// under `pure-a`), naming it.
+    pub fn assignment<R: Ring>(self, model: &FixedModel<R>, output: Output) -> Result<Assignment> {
+        use Sharing::{A, B, Y};
+        match self {
+            Baseline::PureB => Assignment::uniform(model, B, B, B, output),
+            Baseline::PureY => Assignment::uniform(model, Y, Y, Y, output),
+            Baseline::AY => Assignment::uniform(model, A, Y, Y, output),
+            Baseline::AB => Assignment::uniform(model, A, B, B, output),
+            Baseline::PureA => {
+                let mut layers = Vec::with_capacity(model.layers().len());
+                for (i, fl) in model.layers().iter().enumerate() {
+                    if !layer_options(model, i).contains(&A) {
+                        return Err(Error::Plan(format!(
+                            "pure-a does not apply: layer {} ({}) has no arithmetic form (only polynomial activations do)",
+                            fl.layer().name(),
+                            fl.layer().op().kind()
+                        )));
+                    }
+                    layers.push(Placement::new(A, Vec::new()));
+                }
+                let a = Assignment {
+                    layers,
+                    head: None,
+                    output: Output::Logits,
+                };
+                a.validate(model)?;
+                Ok(a)
+            }
         }
     }
 }
