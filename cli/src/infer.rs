@@ -54,6 +54,10 @@ pub struct InferArgs {
     /// Per-message timeout in seconds (a silent peer fails the run after this).
     #[arg(long, default_value_t = 60)]
     pub timeout: u64,
+    /// The most bytes of garbled tables one Yao step may stream (pure-y on the
+    /// reference models needs more than the default 8 GiB per layer).
+    #[arg(long, default_value_t = RunOptions::default().max_table_bytes)]
+    pub max_table_bytes: u64,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
@@ -210,6 +214,7 @@ pub async fn run_sessions(
     batch: usize,
     network: NetworkProfile,
     timeout: Duration,
+    opts: RunOptions,
     progress: Option<&indicatif::ProgressBar>,
 ) -> Result<(Vec<usize>, Totals), CliError> {
     let per = x.len() / count.max(1);
@@ -226,7 +231,7 @@ pub async fn run_sessions(
         // Generous deadline: the per-message timeout bounds every wait; this bounds
         // the whole session.
         let deadline = timeout * 20;
-        let r = loopback(fm, a, chunk, n, channel, RunOptions::default(), deadline).await?;
+        let r = loopback(fm, a, chunk, n, channel, opts, deadline).await?;
         let got = r.parties[1]
             .output
             .labels
@@ -277,6 +282,10 @@ pub async fn run(args: InferArgs) -> Result<(), CliError> {
     let batch = args.batch.min(count);
     let steps = assignment_steps(&fm, &a, batch)?;
     let exact = !steps.iter().any(|s| s.name.ends_with("truncation"));
+    let opts = RunOptions {
+        max_table_bytes: args.max_table_bytes,
+    };
+    opts.check(&steps)?;
     let pb = (!args.json).then(|| {
         let pb = indicatif::ProgressBar::new(count as u64);
         pb.set_style(
@@ -294,6 +303,7 @@ pub async fn run(args: InferArgs) -> Result<(), CliError> {
         batch,
         args.network,
         Duration::from_secs(args.timeout),
+        opts,
         pb.as_ref(),
     )
     .await?;

@@ -31,6 +31,27 @@ impl Default for RunOptions {
     }
 }
 
+impl RunOptions {
+    /// Checks every step of a run against the limits before anything runs.
+    ///
+    /// # Errors
+    /// [`Error::Plan`] naming the first step over a limit.
+    pub fn check(&self, steps: &[super::StepCost]) -> Result<()> {
+        for s in steps {
+            if s.sharing == Some(Sharing::Y) && s.price.bytes_sent[0] > self.max_table_bytes {
+                return Err(Error::Plan(format!(
+                    "step `{}` would stream {:.1} GB from the garbler ({} AND gates), above the limit of {:.1} GB; use a smaller batch, another plan, or raise the limit",
+                    s.name,
+                    s.price.bytes_sent[0] as f64 / 1e9,
+                    s.price.and_gates,
+                    self.max_table_bytes as f64 / 1e9
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// What a party obtains from a run: the client (party 1) gets the labels, and the
 /// scores with [`Output::Logits`]; the model owner gets nothing.
 #[derive(Clone, PartialEq)]

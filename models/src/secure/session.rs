@@ -123,6 +123,7 @@ pub async fn party_session<R: Ring>(
     opts: RunOptions,
 ) -> Result<PartyReport<R>> {
     let cfg = config_summary(model, assignment, batch)?;
+    opts.check(&super::assignment_steps(model, assignment, batch)?)?;
     let (me, other) = roles(p);
     handshake(&mut to_dealer, me, Role::Dealer, session, &cfg).await?;
     handshake(&mut peer, me, other, session, &cfg).await?;
