@@ -2,6 +2,7 @@
 
 mod circuit;
 mod demo;
+mod infer;
 
 use std::process::ExitCode;
 
@@ -24,6 +25,9 @@ enum Command {
     /// Evaluates a Bristol Fashion circuit securely: the dealer and both parties in
     /// this process over TCP loopback; prints each output value as hex.
     Circuit(circuit::CircuitArgs),
+    /// Secure inference of an ONNX model (embedded: mlp, cnn) on MNIST digits or an
+    /// .npy input under a plan; checks the labels against the plaintext reference.
+    Infer(infer::InferArgs),
 }
 
 /// Errors of the command line.
@@ -35,6 +39,9 @@ pub enum CliError {
     /// From the protocols layer (circuits, preprocessing, protocol steps).
     #[error(transparent)]
     Protocols(#[from] tessera_protocols::Error),
+    /// From the models layer (model loading, plans, secure inference).
+    #[error(transparent)]
+    Models(#[from] tessera_models::Error),
     /// A bad argument or input value.
     #[error("{0}")]
     Usage(String),
@@ -70,6 +77,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Demo(args) => demo::run(args).await,
             Command::Circuit(args) => circuit::run(args).await,
+            Command::Infer(args) => infer::run(args).await,
         }
     });
     match result {

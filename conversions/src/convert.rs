@@ -134,6 +134,36 @@ fn check_width<R: Ring>(op: &'static str, w: usize) -> Result<()> {
     Ok(())
 }
 
+fn wrong_role(op: &'static str) -> Error {
+    Error::Shape {
+        op,
+        detail: "a Y share of the other party's role".into(),
+    }
+}
+
+/// Checks that exactly the owner passes bits, of shape `width × n`.
+fn check_owner<'a>(
+    op: &'static str,
+    party: usize,
+    owner: usize,
+    mine: Option<&'a BitMatrix>,
+    width: usize,
+    n: usize,
+) -> Result<Option<&'a BitMatrix>> {
+    match (owner == party, mine) {
+        (true, Some(m)) if (m.rows(), m.cols()) == (width, n) => Ok(Some(m)),
+        (false, None) if owner <= 1 => Ok(None),
+        (true, Some(m)) => Err(Error::Shape {
+            op,
+            detail: format!("{}x{} bits for a {width}x{n} input", m.rows(), m.cols()),
+        }),
+        _ => Err(Error::Shape {
+            op,
+            detail: format!("party {party} and owner {owner}: only the owner passes bits"),
+        }),
+    }
+}
+
 /// The low ℓ bits of an OT string, as a one-time pad in the ring.
 fn pad<R: Ring>(b: Block) -> R {
     R::from_u64(b.0 as u64)
@@ -409,6 +439,158 @@ impl Converter {
             detail: e.to_string(),
         })?;
         Ok(AShare::from_array(arr))
+    }
+
+    /// Inputs `width × n` bits owned by party `owner` into the Y sharing: the
+    /// garbler's (owner 0) as labels sent directly, the evaluator's (owner 1) through
+    /// `width·n` dealer random OTs. The owner passes `Some(bits)`, the other `None`.
+    ///
+    /// # Errors
+    /// If the owner passes no bits (or the other party some), preprocessing or
+    /// transport errors.
+    pub async fn input_y<R: Ring>(
+        &mut self,
+        p: &mut ArithParty<R>,
+        owner: usize,
+        mine: Option<&BitMatrix>,
+        width: usize,
+        n: usize,
+    ) -> Result<YShare> {
+        let mine = check_owner("Y input", self.party, owner, mine, width, n)?;
+        let (ch, provider) = p.parts_mut();
+        Ok(match (&mut self.yao, owner) {
+            (YaoRole::Garbler(g), 0) => {
+                let bits = mine.ok_or_else(|| Error::Shape {
+                    op: "Y input",
+                    detail: "the owner has no bits".into(),
+                })?;
+                YShare::Garbler(g.input(ch, bits).await?)
+            }
+            (YaoRole::Evaluator(e), 0) => {
+                YShare::Evaluator(e.input_from_garbler(ch, width, n).await?)
+            }
+            (YaoRole::Garbler(g), _) => {
+                let rots = provider.take_random_ots(width * n, 0)?;
+                YShare::Garbler(g.input_from_evaluator(ch, width, n, rots).await?)
+            }
+            (YaoRole::Evaluator(e), _) => {
+                let rots = provider.take_random_ots(width * n, 0)?;
+                let bits = mine.ok_or_else(|| Error::Shape {
+                    op: "Y input",
+                    detail: "the owner has no bits".into(),
+                })?;
+                YShare::Evaluator(e.input(ch, bits, rots).await?)
+            }
+        })
+    }
+
+    /// Evaluates `circuit` in the Y sharing on garbled inputs (party 0 garbles and
+    /// streams the tables, party 1 evaluates); outputs stay garbled.
+    ///
+    /// # Errors
+    /// If an input belongs to the other role or does not fit; transport errors.
+    pub async fn eval_y<R: Ring>(
+        &mut self,
+        p: &mut ArithParty<R>,
+        circuit: &Circuit,
+        inputs: &[&YShare],
+    ) -> Result<Vec<YShare>> {
+        let ch = p.channel_mut();
+        match &mut self.yao {
+            YaoRole::Garbler(g) => {
+                let ins = inputs
+                    .iter()
+                    .map(|y| match y {
+                        YShare::Garbler(z) => Ok(z),
+                        YShare::Evaluator(_) => Err(wrong_role("eval_y")),
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                let out = g.eval(ch, circuit, &ins).await?;
+                Ok(out.into_iter().map(YShare::Garbler).collect())
+            }
+            YaoRole::Evaluator(e) => {
+                let ins = inputs
+                    .iter()
+                    .map(|y| match y {
+                        YShare::Evaluator(a) => Ok(a),
+                        YShare::Garbler(_) => Err(wrong_role("eval_y")),
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                let out = e.eval(ch, circuit, &ins).await?;
+                Ok(out.into_iter().map(YShare::Evaluator).collect())
+            }
+        }
+    }
+
+    /// Reveals a Y value to `to`; the learning party gets `Some(bits)`.
+    ///
+    /// # Errors
+    /// If the value belongs to the other role; transport errors.
+    pub async fn reveal_y_to<R: Ring>(
+        &mut self,
+        p: &mut ArithParty<R>,
+        y: &YShare,
+        to: RevealTo,
+    ) -> Result<Option<BitMatrix>> {
+        let ch = p.channel_mut();
+        Ok(match (&mut self.yao, y) {
+            (YaoRole::Garbler(g), YShare::Garbler(v)) => g.reveal(ch, v, to).await?,
+            (YaoRole::Evaluator(e), YShare::Evaluator(v)) => e.reveal(ch, v, to).await?,
+            _ => return Err(wrong_role("reveal")),
+        })
+    }
+
+    /// Inputs `width × n` bits owned by party `owner` into the B sharing (one seed
+    /// message, see [`Gmw::input`]). The owner passes `Some(bits)`, the other `None`.
+    ///
+    /// # Errors
+    /// If the owner passes no bits (or the other party some); transport errors.
+    pub async fn input_b<R: Ring>(
+        &mut self,
+        p: &mut ArithParty<R>,
+        owner: usize,
+        mine: Option<&BitMatrix>,
+        width: usize,
+        n: usize,
+    ) -> Result<BShare> {
+        let mine = check_owner("B input", self.party, owner, mine, width, n)?;
+        let given: Vec<&BitMatrix> = mine.into_iter().collect();
+        let mut out = self
+            .gmw
+            .input(p.channel_mut(), &[width], &[owner], n, &given)
+            .await?;
+        Ok(out.remove(0))
+    }
+
+    /// Evaluates `circuit` in the B sharing (one exchange per AND layer).
+    ///
+    /// # Errors
+    /// Shape, preprocessing and transport errors.
+    pub async fn eval_b<R: Ring>(
+        &mut self,
+        p: &mut ArithParty<R>,
+        circuit: &Circuit,
+        inputs: &[&BShare],
+    ) -> Result<Vec<BShare>> {
+        let (ch, provider) = p.parts_mut();
+        Ok(self.gmw.eval(ch, provider, circuit, inputs).await?)
+    }
+
+    /// Reveals a B value to `to`; the learning party gets `Some(bits)`.
+    ///
+    /// # Errors
+    /// Transport errors.
+    pub async fn reveal_b_to<R: Ring>(
+        &mut self,
+        p: &mut ArithParty<R>,
+        b: &BShare,
+        to: RevealTo,
+    ) -> Result<Option<BitMatrix>> {
+        Ok(self
+            .gmw
+            .reveal(p.channel_mut(), &[b], to)
+            .await?
+            .map(|mut v| v.remove(0)))
     }
 
     /// Reveals a Y value to both parties (for tests and outputs).

@@ -78,6 +78,18 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A plan (assignment of layers to sharings) does not fit the model.
+    #[error("invalid plan: {0}")]
+    Plan(String),
+    /// A secure step failed (transport, preprocessing, protocol).
+    #[error(transparent)]
+    Protocols(#[from] tessera_protocols::Error),
+    /// A conversion failed.
+    #[error(transparent)]
+    Conversions(#[from] tessera_conversions::Error),
+    /// The transport failed.
+    #[error(transparent)]
+    Core(#[from] tessera_core::Error),
 }
 
 fn at_node(node: &Option<String>) -> String {

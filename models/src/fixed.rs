@@ -347,6 +347,11 @@ impl<R: Ring> FixedModel<R> {
         &self.layers
     }
 
+    /// The number of classes (scores per example).
+    pub fn classes(&self) -> usize {
+        self.classes
+    }
+
     /// How the output is read (the label is the argmax in every case).
     pub fn head(&self) -> Head {
         self.head

@@ -100,6 +100,49 @@ impl Window {
         (o * s + k).checked_sub(pad).filter(|&i| i < len)
     }
 
+    /// For every output position `(c, oi, oj)` in `[C, OH, OW]` order, the `kh·kw`
+    /// flat indices into one `[C, H, W]` image that its window reads (row-major over
+    /// the window), `None` where the window covers padding.
+    pub(crate) fn pool_indices(&self) -> Vec<Option<usize>> {
+        let mut out = Vec::with_capacity(self.c * self.oh * self.ow * self.kh * self.kw);
+        for ci in 0..self.c {
+            for oi in 0..self.oh {
+                for oj in 0..self.ow {
+                    self.push_window(ci, oi, oj, &mut out);
+                }
+            }
+        }
+        out
+    }
+
+    /// For every output pixel `(oi, oj)` in `[OH, OW]` order, the `C·kh·kw` flat
+    /// indices into one `[C, H, W]` image that a convolution reads (im2col order:
+    /// channel, then window row, then column), `None` in padding.
+    pub(crate) fn conv_indices(&self) -> Vec<Option<usize>> {
+        let mut out = Vec::with_capacity(self.oh * self.ow * self.c * self.kh * self.kw);
+        for oi in 0..self.oh {
+            for oj in 0..self.ow {
+                for ci in 0..self.c {
+                    self.push_window(ci, oi, oj, &mut out);
+                }
+            }
+        }
+        out
+    }
+
+    fn push_window(&self, ci: usize, oi: usize, oj: usize, out: &mut Vec<Option<usize>>) {
+        for ki in 0..self.kh {
+            let y = Self::at(oi, self.sh, ki, self.top, self.h);
+            for kj in 0..self.kw {
+                let x = Self::at(oj, self.sw, kj, self.left, self.w);
+                out.push(match (y, x) {
+                    (Some(y), Some(x)) => Some((ci * self.h + y) * self.w + x),
+                    _ => None,
+                });
+            }
+        }
+    }
+
     /// im2col of one image `x: [C, H, W]` into `cols: [C·kh·kw, OH·OW]` (zeros where
     /// the window covers padding).
     pub(crate) fn im2col<T: Copy + Zero>(&self, x: &[T], cols: &mut [T]) {

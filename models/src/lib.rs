@@ -32,6 +32,7 @@
 //! that colludes with neither; this crate computes only in the clear.
 #![deny(missing_docs)]
 
+pub mod assets;
 pub mod data;
 pub mod error;
 pub mod fixed;
@@ -39,6 +40,7 @@ pub mod float;
 mod kernels;
 pub mod model;
 pub mod onnx;
+pub mod secure;
 
 pub use data::{Mnist, NpyF32};
 pub use error::{Error, Result};

@@ -119,6 +119,66 @@ impl BShare {
         )))
     }
 
+    /// Regroups values of `ell ≤ 64` bits (`width` must be `ell`): new instance `j`
+    /// holds `slots` values, slot `s` being old instance `idx[j·slots + s]`, or a share
+    /// of 0 for `None` (zero padding). Local: shares are copied.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if the width is not `ell`, `ell > 64`, `idx` is not a whole
+    /// number of `slots`, or an index is out of range.
+    pub fn regroup(&self, ell: usize, slots: usize, idx: &[Option<usize>]) -> Result<BShare> {
+        let n = self.batch();
+        if self.width() != ell || ell > 64 || slots == 0 || !idx.len().is_multiple_of(slots) {
+            return Err(Error::shape(
+                "regroup B share",
+                format!(
+                    "{}x{n} into {slots} slots of {ell} bits ({} indices)",
+                    self.width(),
+                    idx.len()
+                ),
+            ));
+        }
+        if let Some(bad) = idx.iter().flatten().find(|&&i| i >= n) {
+            return Err(Error::shape(
+                "regroup B share",
+                format!("instance {bad} of {n}"),
+            ));
+        }
+        let m = idx.len() / slots;
+        let values = self.bits.to_values();
+        let mut out = BitMatrix::zeros(slots * ell, m);
+        let mut picked = vec![0u64; m];
+        for s in 0..slots {
+            for (j, v) in picked.iter_mut().enumerate() {
+                *v = idx[j * slots + s].map_or(0, |i| values[i]);
+            }
+            let part = BitMatrix::from_values(&picked, ell);
+            for bit in 0..ell {
+                out.row_mut(s * ell + bit).copy_from_slice(part.row(bit));
+            }
+        }
+        Ok(BShare { bits: out })
+    }
+
+    /// A value whose bit `r` is this value's bit `bits[r]` (wiring only: shifts, sign
+    /// extension).
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if a bit index is out of range.
+    pub fn select_bits(&self, bits: &[usize]) -> Result<BShare> {
+        if let Some(bad) = bits.iter().find(|&&b| b >= self.width()) {
+            return Err(Error::shape(
+                "select B bits",
+                format!("bit {bad} of {}", self.width()),
+            ));
+        }
+        let mut out = BitMatrix::zeros(bits.len(), self.batch());
+        for (r, &b) in bits.iter().enumerate() {
+            out.row_mut(r).copy_from_slice(self.bits.row(b));
+        }
+        Ok(BShare { bits: out })
+    }
+
     fn same_shape(&self, op: &'static str, o: &BShare) -> Result<()> {
         if (self.width(), self.batch()) != (o.width(), o.batch()) {
             return Err(Error::shape(

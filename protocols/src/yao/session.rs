@@ -175,6 +175,65 @@ macro_rules! label_type {
                 m
             }
 
+            /// Regroups values of `ell` bits (`width` must be `ell`): new instance `j`
+            /// holds `slots` values, slot `s` being old instance `idx[j·slots + s]`, or
+            /// the public constant 0 for `None` (zero padding; no communication either
+            /// way, see [`PUBLIC_LABEL`](super::PUBLIC_LABEL)). Copies labels only.
+            ///
+            /// # Errors
+            /// If the width is not `ell`, `idx` is not a whole number of `slots`, or an
+            /// index is out of range.
+            pub fn regroup(&self, ell: usize, slots: usize, idx: &[Option<usize>]) -> Result<Self> {
+                if self.width != ell || slots == 0 || !idx.len().is_multiple_of(slots) {
+                    return Err(Error::Shape {
+                        op: "regroup garbled value",
+                        detail: format!(
+                            "{} bits x {} instances into {} slots of {ell} bits ({} indices)",
+                            self.width, self.n, slots, idx.len()
+                        ),
+                    });
+                }
+                if let Some(bad) = idx.iter().flatten().find(|&&i| i >= self.n) {
+                    return Err(Error::Shape {
+                        op: "regroup garbled value",
+                        detail: format!("instance {bad} of {}", self.n),
+                    });
+                }
+                let m = idx.len() / slots;
+                let mut labels = vec![super::PUBLIC_LABEL; slots * ell * m];
+                for s in 0..slots {
+                    for bit in 0..ell {
+                        let src = &self.labels[bit * self.n..(bit + 1) * self.n];
+                        let dst = &mut labels[(s * ell + bit) * m..(s * ell + bit + 1) * m];
+                        for (j, d) in dst.iter_mut().enumerate() {
+                            if let Some(i) = idx[j * slots + s] {
+                                *d = src[i];
+                            }
+                        }
+                    }
+                }
+                Ok($name { width: slots * ell, n: m, labels })
+            }
+
+            /// A value whose bit `r` is this value's bit `bits[r]` (wiring only: shifts,
+            /// sign extension, truncation of widths).
+            ///
+            /// # Errors
+            /// If a bit index is out of range.
+            pub fn select_bits(&self, bits: &[usize]) -> Result<Self> {
+                if let Some(bad) = bits.iter().find(|&&b| b >= self.width) {
+                    return Err(Error::Shape {
+                        op: "select garbled bits",
+                        detail: format!("bit {bad} of {}", self.width),
+                    });
+                }
+                let mut labels = Vec::with_capacity(bits.len() * self.n);
+                for &b in bits {
+                    labels.extend_from_slice(&self.labels[b * self.n..(b + 1) * self.n]);
+                }
+                Ok($name { width: bits.len(), n: self.n, labels })
+            }
+
             /// Stacks values of the same instance count into one (bits of the first
             /// value first).
             ///

@@ -1,0 +1,389 @@
+//! `tessera infer`: secure inference of an ONNX model on MNIST digits or an `.npy`
+//! input — the dealer and both parties in this process over TCP loopback (party 0
+//! holds the weights, party 1 the input and receives the labels) — checked against
+//! the plaintext fixed-point reference, with exact metering.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use serde::Serialize;
+use tessera_core::{ChannelConfig, FixedPoint, Metering, NetworkProfile, Phase, Z64};
+use tessera_models::secure::session::{LoopbackRun, loopback};
+use tessera_models::secure::{
+    Assignment, Baseline, Output, RunOptions, StepCost, assignment_steps,
+};
+use tessera_models::{FixedModel, Model, NpyF32, assets};
+
+use crate::{CliError, parse_profile};
+
+type R = Z64;
+
+/// Options of `tessera infer`.
+#[derive(Args, Debug, Clone)]
+pub struct InferArgs {
+    /// The model: an ONNX file, or `mlp` / `cnn` for the embedded reference models.
+    #[arg(long, default_value = "cnn")]
+    pub model: String,
+    /// A float32 `.npy` input with the model's input shape (a leading batch dimension
+    /// allowed).
+    #[arg(long, conflicts_with = "dataset")]
+    pub input: Option<PathBuf>,
+    /// A dataset: `mnist` (the embedded 2,000 test digits).
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// How many test digits (from the first).
+    #[arg(long, default_value_t = 100)]
+    pub count: usize,
+    /// The plan: `auto`, a baseline (`pure-b`, `pure-y`, `a+y`, `a+b`, `pure-a`) or a
+    /// plan JSON file.
+    #[arg(long, default_value = "a+b")]
+    pub plan: String,
+    /// Network profile: local, lan, wan or bw=<bits/s>,rtt=<ms>.
+    #[arg(long, default_value = "local", value_parser = parse_profile)]
+    pub network: NetworkProfile,
+    /// Examples per secure session (the batch each protocol step is vectorised over).
+    #[arg(long, default_value_t = 100)]
+    pub batch: usize,
+    /// Give the client the scores (logits) instead of the label only.
+    #[arg(long)]
+    pub logits: bool,
+    /// Fractional bits of the fixed-point encoding (ring Z_2^64).
+    #[arg(long, default_value_t = 16)]
+    pub frac_bits: u32,
+    /// Per-message timeout in seconds (a silent peer fails the run after this).
+    #[arg(long, default_value_t = 60)]
+    pub timeout: u64,
+    /// The most bytes of garbled tables one Yao step may stream (pure-y on the
+    /// reference models needs more than the default 8 GiB per layer).
+    #[arg(long, default_value_t = RunOptions::default().max_table_bytes)]
+    pub max_table_bytes: u64,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Loads a model by embedded name or path.
+pub fn load_model(spec: &str) -> Result<Model, CliError> {
+    if assets::model_bytes(spec).is_some() {
+        return Ok(assets::model(spec)?);
+    }
+    Ok(tessera_models::load_onnx_file(spec)?)
+}
+
+/// Resolves a plan name or file to an assignment.
+pub fn resolve_plan(
+    spec: &str,
+    fm: &FixedModel<R>,
+    output: Output,
+) -> Result<Assignment, CliError> {
+    if let Some(b) = Baseline::from_name(spec) {
+        return Ok(b.assignment(fm, output)?);
+    }
+    if spec == "auto" {
+        return Err(CliError::Usage(
+            "`--plan auto` needs the planner; use a baseline or a plan file".into(),
+        ));
+    }
+    let text = std::fs::read_to_string(spec).map_err(|e| {
+        CliError::Usage(format!(
+            "`{spec}` is neither a plan name (auto, pure-b, pure-y, a+y, a+b, pure-a) nor a readable plan file: {e}"
+        ))
+    })?;
+    let a: Assignment = serde_json::from_str(&text)
+        .map_err(|e| CliError::Usage(format!("plan file {spec}: {e}")))?;
+    a.validate(fm)?;
+    Ok(a)
+}
+
+/// The inputs and, for a dataset, the true labels.
+fn load_inputs(args: &InferArgs, model: &Model) -> Result<(Vec<f32>, Option<Vec<u8>>), CliError> {
+    match (&args.input, args.dataset.as_deref()) {
+        (Some(path), _) => {
+            let npy = NpyF32::from_file(path)?;
+            npy.batch_for(model)?;
+            Ok((npy.data, None))
+        }
+        (None, Some("mnist")) => {
+            let m = assets::mnist()?;
+            let test = tessera_models::data::MNIST10K_TEST;
+            if args.count == 0 || args.count > test.len() {
+                return Err(CliError::Usage(format!(
+                    "--count {}: the MNIST test split has {} digits",
+                    args.count,
+                    test.len()
+                )));
+            }
+            let range = test.start..test.start + args.count;
+            Ok((
+                m.images_f32(range.clone())?,
+                Some(m.labels(range)?.to_vec()),
+            ))
+        }
+        (None, Some(other)) => Err(CliError::Usage(format!(
+            "unknown dataset `{other}` (known: mnist)"
+        ))),
+        (None, None) => Err(CliError::Usage(
+            "give an input: --input X.npy or --dataset mnist".into(),
+        )),
+    }
+}
+
+/// Exact counters summed over the sessions of a run, per party.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Totals {
+    /// Party-to-party channel, per party.
+    pub peer: [Metering; 2],
+    /// Party-to-dealer channel, per party.
+    pub dealer: [Metering; 2],
+    /// Wall-clock seconds, summed over sessions (max of the two parties per session).
+    pub offline_s: f64,
+    /// Set-up seconds.
+    pub setup_s: f64,
+    /// Online seconds.
+    pub online_s: f64,
+    /// Online seconds of each session.
+    pub online_per_session_s: Vec<f64>,
+}
+
+impl Totals {
+    fn add(&mut self, r: &LoopbackRun<R>) {
+        for (p, rep) in r.parties.iter().enumerate() {
+            self.peer[p].merge(&rep.peer);
+            self.dealer[p].merge(&rep.dealer);
+        }
+        let max = |f: fn(&tessera_models::secure::session::PartyReport<R>) -> Duration| {
+            r.parties
+                .iter()
+                .map(f)
+                .max()
+                .unwrap_or_default()
+                .as_secs_f64()
+        };
+        self.offline_s += max(|p| p.offline);
+        self.setup_s += max(|p| p.setup);
+        let on = max(|p| p.online);
+        self.online_s += on;
+        self.online_per_session_s.push(on);
+    }
+}
+
+/// The outcome of a secure inference run.
+#[derive(Clone, Debug, Serialize)]
+pub struct InferReport {
+    /// The model (path or embedded name).
+    pub model: String,
+    /// The plan's name.
+    pub plan: String,
+    /// The assignment run.
+    pub assignment: Assignment,
+    /// The network profile.
+    pub network: String,
+    /// Examples.
+    pub count: usize,
+    /// Examples per session.
+    pub batch: usize,
+    /// The client's labels.
+    pub labels: Vec<usize>,
+    /// The plaintext fixed-point reference's labels.
+    pub reference_labels: Vec<usize>,
+    /// Secure labels equal to the reference's.
+    pub agree_with_reference: usize,
+    /// The float model's labels.
+    pub float_labels: Vec<usize>,
+    /// Accuracy against the true labels (dataset only), secure and float.
+    pub accuracy: Option<f64>,
+    /// Float accuracy (dataset only).
+    pub float_accuracy: Option<f64>,
+    /// The exact predicted online traffic of one session (`batch` examples) per step.
+    pub predicted_steps: Vec<StepCost>,
+    /// Measured counters and times.
+    pub measured: Totals,
+}
+
+/// Runs the secure inference of `x` (a flat batch) in sessions of `batch`.
+///
+/// # Errors
+/// Transport, protocol and plan errors of any session.
+#[allow(clippy::too_many_arguments)]
+pub async fn run_sessions(
+    fm: &FixedModel<R>,
+    a: &Assignment,
+    x: &[R],
+    count: usize,
+    batch: usize,
+    network: NetworkProfile,
+    timeout: Duration,
+    opts: RunOptions,
+    progress: Option<&indicatif::ProgressBar>,
+) -> Result<(Vec<usize>, Totals), CliError> {
+    let per = x.len() / count.max(1);
+    let mut labels = Vec::with_capacity(count);
+    let mut totals = Totals::default();
+    let channel = ChannelConfig {
+        timeout,
+        ..ChannelConfig::with_profile(network)
+    };
+    let mut start = 0;
+    while start < count {
+        let n = batch.min(count - start);
+        let chunk = &x[start * per..(start + n) * per];
+        // Generous deadline: the per-message timeout bounds every wait; this bounds
+        // the whole session.
+        let deadline = timeout * 20;
+        let r = loopback(fm, a, chunk, n, channel, opts, deadline).await?;
+        let got = r.parties[1]
+            .output
+            .labels
+            .clone()
+            .ok_or_else(|| CliError::Check("the client received no labels".into()))?;
+        labels.extend(got);
+        totals.add(&r);
+        start += n;
+        if let Some(pb) = progress {
+            pb.inc(n as u64);
+        }
+    }
+    Ok((labels, totals))
+}
+
+fn accuracy(labels: &[usize], truth: &[u8]) -> f64 {
+    let ok = labels
+        .iter()
+        .zip(truth)
+        .filter(|(l, t)| **l == usize::from(**t))
+        .count();
+    100.0 * ok as f64 / truth.len().max(1) as f64
+}
+
+/// Runs `tessera infer`.
+///
+/// # Errors
+/// Bad arguments, unreadable model or input, plan errors, protocol failures, or a
+/// secure label differing from the reference under an exact plan.
+pub async fn run(args: InferArgs) -> Result<(), CliError> {
+    if args.batch == 0 {
+        return Err(CliError::Usage("--batch must be at least 1".into()));
+    }
+    let model = load_model(&args.model)?;
+    let fm = FixedModel::<R>::new(&model, FixedPoint::new(args.frac_bits))?;
+    let output = if args.logits {
+        Output::Logits
+    } else {
+        Output::Label
+    };
+    let a = resolve_plan(&args.plan, &fm, output)?;
+    let (xf, truth) = load_inputs(&args, &model)?;
+    let count = model.batch_of(xf.len())?;
+    let x = fm.encode_input(&xf)?;
+    let reference = fm.run(&x)?;
+    let reference_labels = reference.labels();
+    let float_labels = model.run_float::<f32>(&xf)?.labels();
+    let batch = args.batch.min(count);
+    let steps = assignment_steps(&fm, &a, batch)?;
+    let exact = !steps.iter().any(|s| s.name.ends_with("truncation"));
+    let opts = RunOptions {
+        max_table_bytes: args.max_table_bytes,
+    };
+    opts.check(&steps)?;
+    let pb = (!args.json).then(|| {
+        let pb = indicatif::ProgressBar::new(count as u64);
+        pb.set_style(
+            indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {elapsed}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        pb.set_message(format!("{} under {}", args.plan, args.network));
+        pb
+    });
+    let (labels, measured) = run_sessions(
+        &fm,
+        &a,
+        &x,
+        count,
+        batch,
+        args.network,
+        Duration::from_secs(args.timeout),
+        opts,
+        pb.as_ref(),
+    )
+    .await?;
+    if let Some(pb) = pb {
+        pb.finish_and_clear();
+    }
+    let agree = labels
+        .iter()
+        .zip(&reference_labels)
+        .filter(|(a, b)| a == b)
+        .count();
+    let report = InferReport {
+        model: args.model.clone(),
+        plan: args.plan.clone(),
+        assignment: a,
+        network: args.network.to_string(),
+        count,
+        batch,
+        accuracy: truth.as_ref().map(|t| accuracy(&labels, t)),
+        float_accuracy: truth.as_ref().map(|t| accuracy(&float_labels, t)),
+        labels,
+        reference_labels,
+        agree_with_reference: agree,
+        float_labels,
+        predicted_steps: steps,
+        measured,
+    };
+    if args.json {
+        let s = serde_json::to_string_pretty(&report)
+            .map_err(|e| CliError::Task(format!("serialising the report: {e}")))?;
+        println!("{s}");
+    } else {
+        print_report(&report);
+    }
+    if exact && agree != count {
+        return Err(CliError::Check(format!(
+            "{} of {count} secure labels differ from the plaintext fixed-point reference under an exact plan",
+            count - agree
+        )));
+    }
+    Ok(())
+}
+
+fn print_report(r: &InferReport) {
+    let show = r.labels.len().min(20);
+    println!(
+        "labels ({} of {}): {:?}{}",
+        show,
+        r.labels.len(),
+        &r.labels[..show],
+        if show < r.labels.len() { " …" } else { "" }
+    );
+    println!(
+        "agreement with the plaintext fixed-point reference: {}/{}",
+        r.agree_with_reference, r.count
+    );
+    if let (Some(a), Some(f)) = (r.accuracy, r.float_accuracy) {
+        println!("accuracy: secure {a:.2} %, float {f:.2} %");
+    }
+    let m = &r.measured;
+    let sessions = m.online_per_session_s.len();
+    println!(
+        "plan {} under {}: {} session(s) of ≤ {} examples",
+        r.plan, r.network, sessions, r.batch
+    );
+    println!(
+        "time: offline {:.1} ms, set-up {:.1} ms, online {:.1} ms (total over sessions)",
+        m.offline_s * 1e3,
+        m.setup_s * 1e3,
+        m.online_s * 1e3
+    );
+    for p in 0..2 {
+        let on = m.peer[p].phase(Phase::Online);
+        let off = m.dealer[p].total();
+        println!(
+            "party {p}: online sent {} B, received {} B, {} rounds per session; from the dealer {} B",
+            on.bytes_sent,
+            on.bytes_received,
+            on.rounds / sessions.max(1) as u64,
+            off.bytes_received
+        );
+    }
+}

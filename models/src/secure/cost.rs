@@ -1,0 +1,568 @@
+//! Exact prices of the steps of a secure run, from the circuits and shapes the run
+//! uses (see [`super::exec`], which follows the same step list).
+
+use serde::{Deserialize, Serialize};
+use tessera_core::Ring;
+use tessera_core::bits::words_for;
+use tessera_core::channel::HEADER_LEN;
+use tessera_protocols::arith::bilinear::{BilinearOp, Conv2dParams};
+use tessera_protocols::circuit::Circuit;
+use tessera_protocols::{Demand, gmw, yao};
+
+use super::circuits::{BoolLayer, argmax_layer, bool_layer};
+use super::{Assignment, Conversion, Flight, Output, Placement, Price, Sharing, pending_after};
+use crate::fixed::FixedModel;
+use crate::model::Op;
+use crate::{Error, Result};
+
+/// Local compute of a step, in units the planner's calibration prices (per party;
+/// the two parties work in parallel).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Work {
+    /// AND gates evaluated in GMW, times instances.
+    pub gmw_and: u64,
+    /// AND gates garbled (party 0) and evaluated (party 1), times instances.
+    pub yao_and: u64,
+    /// Ring multiply-adds of plaintext-weight layers (each party).
+    pub macs: u64,
+    /// Element-wise ring operations (sharing, masking, recombining).
+    pub ring_ops: u64,
+    /// Random OTs derandomised.
+    pub ots: u64,
+    /// Wire labels or shared bits copied (gathers into circuit instances, inputs).
+    pub labels: u64,
+}
+
+impl Work {
+    /// The sum of two works.
+    pub fn plus(&self, o: &Work) -> Work {
+        Work {
+            gmw_and: self.gmw_and + o.gmw_and,
+            yao_and: self.yao_and + o.yao_and,
+            macs: self.macs + o.macs,
+            ring_ops: self.ring_ops + o.ring_ops,
+            ots: self.ots + o.ots,
+            labels: self.labels + o.labels,
+        }
+    }
+}
+
+/// One step of a secure run with its exact online price and its work.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepCost {
+    /// What the step is (`"fc1: a2y"`, `"fc1 (dense) in A"`, …).
+    pub name: String,
+    /// The model layer it belongs to (`None` for input, set-up and output steps).
+    pub layer: Option<usize>,
+    /// The sharing the step computes in (for conversions, the target).
+    pub sharing: Option<Sharing>,
+    /// Online traffic, message pattern, AND gates and the correlations consumed.
+    pub price: Price,
+    /// Local computation.
+    pub work: Work,
+    /// Bytes each party sends in the set-up phase (once per session).
+    pub setup_bytes: [u64; 2],
+}
+
+impl StepCost {
+    fn new(name: String, layer: Option<usize>, sharing: Option<Sharing>, price: Price) -> Self {
+        StepCost {
+            name,
+            layer,
+            sharing,
+            price,
+            work: Work::default(),
+            setup_bytes: [0, 0],
+        }
+    }
+}
+
+fn frame(payload: usize) -> u64 {
+    (HEADER_LEN + payload) as u64
+}
+
+fn free() -> Price {
+    Price {
+        bytes_sent: [0, 0],
+        flights: Vec::new(),
+        and_gates: 0,
+        demand: Demand::new(),
+    }
+}
+
+/// One message of `bytes` from `from`.
+fn one_way(from: usize, bytes: u64) -> Price {
+    let mut p = free();
+    p.bytes_sent[from] = bytes;
+    p.flights
+        .push(if from == 0 { Flight::P0 } else { Flight::P1 });
+    p
+}
+
+fn ring_bytes<R: Ring>(n: usize) -> u64 {
+    frame(n * R::BYTES)
+}
+
+/// GMW evaluation of `c` on `n` instances: one exchange per AND layer.
+pub(crate) fn eval_b_price(c: &Circuit, n: usize) -> Price {
+    let cost = c.cost();
+    let per_party: u64 = cost
+        .and_layer_widths
+        .iter()
+        .map(|&k| frame(8 * words_for(2 * k * n)))
+        .sum();
+    Price {
+        bytes_sent: [per_party, per_party],
+        flights: vec![Flight::Both; cost.and_layer_widths.len()],
+        and_gates: (cost.and_gates * n) as u64,
+        demand: gmw::demand(c, n),
+    }
+}
+
+/// Yao evaluation of `c` on `n` instances: party 0 streams the tables.
+pub(crate) fn eval_y_price(c: &Circuit, n: usize) -> Price {
+    let bytes = yao::table_bytes(c, n);
+    let mut p = if bytes > 0 { one_way(0, bytes) } else { free() };
+    p.and_gates = (c.cost().and_gates * n) as u64;
+    p
+}
+
+/// Party `owner`'s `bits × n` bits entering the B or Y sharing.
+pub(crate) fn bool_input_price(sharing: Sharing, owner: usize, bits: usize) -> Price {
+    match (sharing, owner) {
+        (Sharing::B, o) => one_way(o, frame(16)),
+        (_, 0) => one_way(0, yao::garbler_input_bytes(bits)),
+        _ => {
+            let [e, g] = yao::evaluator_input_bytes(bits);
+            let mut d = Demand::new();
+            d.random_ots(bits, 0);
+            Price {
+                bytes_sent: [g, e],
+                flights: vec![Flight::P1, Flight::P0],
+                and_gates: 0,
+                demand: d,
+            }
+        }
+    }
+}
+
+fn conversion_work(c: Conversion, price: &Price, ell: usize, n: usize) -> Work {
+    let bits = (ell * n) as u64;
+    let mut w = Work::default();
+    match c {
+        Conversion::A2Y => {
+            w.yao_and = price.and_gates;
+            w.ots = bits;
+            w.labels = 2 * bits;
+        }
+        Conversion::Y2A => {
+            w.yao_and = price.and_gates;
+            w.labels = bits;
+            w.ring_ops = n as u64;
+        }
+        Conversion::B2Y => {
+            w.ots = bits;
+            w.labels = 2 * bits;
+        }
+        Conversion::Y2B => w.labels = bits,
+        Conversion::A2BGmw => w.gmw_and = price.and_gates,
+        Conversion::B2A(_) => {
+            w.ring_ops = bits;
+            if matches!(c, Conversion::B2A(tessera_conversions::B2aVariant::Ot)) {
+                w.ots = bits;
+            }
+        }
+    }
+    w
+}
+
+/// The conversions of a route on `n` values.
+fn route_steps<R: Ring>(
+    what: &str,
+    layer: Option<usize>,
+    route: &[Conversion],
+    n: usize,
+) -> Result<Vec<StepCost>> {
+    let ell = R::BITS as usize;
+    route
+        .iter()
+        .map(|&c| {
+            let price = Price::of(c, ell, n)?;
+            let mut s = StepCost::new(
+                format!("{what}: {}", c.name()),
+                layer,
+                Some(c.endpoints().1),
+                price,
+            );
+            s.work = conversion_work(c, &s.price, ell, n);
+            Ok(s)
+        })
+        .collect()
+}
+
+fn per_example<R: Ring>(model: &FixedModel<R>, i: usize) -> (usize, usize) {
+    let l = model.layers()[i].layer();
+    (
+        l.input_shape().iter().product(),
+        l.output_shape().iter().product(),
+    )
+}
+
+/// A Boolean layer's steps after its input is in `sharing`: party 0's parameters
+/// entering, the evaluation.
+fn bool_layer_steps(
+    name: &str,
+    layer: Option<usize>,
+    bl: &BoolLayer,
+    sharing: Sharing,
+    ell: usize,
+    batch: usize,
+) -> Vec<StepCost> {
+    let mut out = Vec::new();
+    let n = bl.per_example * batch;
+    if let Some(w) = &bl.weights {
+        let mut s = StepCost::new(
+            format!("{name}: weights in {sharing:?}"),
+            layer,
+            Some(sharing),
+            bool_input_price(sharing, 0, ell * w.values),
+        );
+        s.work.labels = (ell * w.values) as u64;
+        out.push(s);
+        if let Some((nb, _)) = &w.bias {
+            let mut s = StepCost::new(
+                format!("{name}: bias in {sharing:?}"),
+                layer,
+                Some(sharing),
+                bool_input_price(sharing, 0, ell * nb),
+            );
+            s.work.labels = (ell * nb) as u64;
+            out.push(s);
+        }
+    }
+    let price = if sharing == Sharing::B {
+        eval_b_price(&bl.circuit, n)
+    } else {
+        eval_y_price(&bl.circuit, n)
+    };
+    let mut s = StepCost::new(
+        format!("{name} in {sharing:?}"),
+        layer,
+        Some(sharing),
+        price,
+    );
+    let gathered = (bl.x.slots * ell * n) as u64
+        + bl.weights
+            .as_ref()
+            .map_or(0, |_| (bl.x.slots * ell * n) as u64);
+    s.work.labels = gathered;
+    if sharing == Sharing::B {
+        s.work.gmw_and = s.price.and_gates;
+    } else {
+        s.work.yao_and = s.price.and_gates;
+    }
+    out.push(s);
+    out
+}
+
+/// The plaintext-weight operation of an A dense/conv layer and its weight shape.
+pub(crate) fn plain_op<R: Ring>(
+    model: &FixedModel<R>,
+    i: usize,
+) -> Result<Option<(BilinearOp, Vec<usize>)>> {
+    let l = model.layers()[i].layer();
+    Ok(match l.op() {
+        Op::Dense(d) => {
+            let s = d.weight.shape();
+            Some((BilinearOp::MatMul, vec![s[1], s[0]]))
+        }
+        Op::Conv2d(c) => {
+            let (stride, padding) = c.symmetric().ok_or_else(|| {
+                Error::Plan(format!(
+                    "layer {}: the A sharing's convolution needs equal strides and pads",
+                    l.name()
+                ))
+            })?;
+            Some((
+                BilinearOp::Conv2d(Conv2dParams { stride, padding }),
+                c.weight.shape().to_vec(),
+            ))
+        }
+        _ => None,
+    })
+}
+
+/// `[batch] ++ shape`.
+pub(crate) fn batched(batch: usize, shape: &[usize]) -> Vec<usize> {
+    let mut s = Vec::with_capacity(shape.len() + 1);
+    s.push(batch);
+    s.extend_from_slice(shape);
+    s
+}
+
+/// The set-up steps of an assignment: each A dense/conv layer's masked weight sent
+/// once per session (set-up phase; the weight masks come first in the demand).
+///
+/// # Errors
+/// [`Error::Plan`] if the assignment does not fit the model.
+pub fn setup_steps<R: Ring>(model: &FixedModel<R>, a: &Assignment) -> Result<Vec<StepCost>> {
+    a.validate(model)?;
+    let mut out = Vec::new();
+    for (i, p) in a.layers.iter().enumerate() {
+        if p.sharing != Sharing::A {
+            continue;
+        }
+        if let Some((_, wshape)) = plain_op(model, i)? {
+            let mut price = free();
+            price.demand.weight_mask(&wshape);
+            let mut s = StepCost::new(
+                format!("{}: weight set-up", model.layers()[i].layer().name()),
+                Some(i),
+                Some(Sharing::A),
+                price,
+            );
+            s.setup_bytes = [ring_bytes::<R>(wshape.iter().product()), 0];
+            out.push(s);
+        }
+    }
+    Ok(out)
+}
+
+/// The client's input (a batch of `batch` examples) entering in `first`.
+///
+/// # Errors
+/// Never for a valid model.
+pub fn input_steps<R: Ring>(
+    model: &FixedModel<R>,
+    first: Sharing,
+    batch: usize,
+) -> Result<Vec<StepCost>> {
+    let n = batch
+        * model
+            .layers()
+            .first()
+            .map_or(0, |_| per_example(model, 0).0);
+    let ell = R::BITS as usize;
+    let price = match first {
+        Sharing::A => one_way(1, ring_bytes::<R>(n)),
+        s => bool_input_price(s, 1, ell * n),
+    };
+    let mut s = StepCost::new(format!("input in {first:?}"), None, Some(first), price);
+    match first {
+        Sharing::A => s.work.ring_ops = n as u64,
+        Sharing::B => s.work.labels = (ell * n) as u64,
+        Sharing::Y => {
+            s.work.ots = (ell * n) as u64;
+            s.work.labels = (ell * n) as u64;
+        }
+    }
+    Ok(vec![s])
+}
+
+/// Layer `i`'s steps when the previous layer ran in `prev`: the conversions of its
+/// input, the truncation if an A layer consumes a pending accumulator, the layer.
+/// (For the first layer, `prev` is the layer's own sharing and `convert` empty.) The
+/// plaintext-weight mask index is 0; [`demand`] numbers them.
+///
+/// # Errors
+/// [`Error::Plan`] if the sharing is not allowed for the layer or the route does not
+/// connect; circuit errors.
+pub fn layer_steps<R: Ring>(
+    model: &FixedModel<R>,
+    i: usize,
+    prev: Sharing,
+    convert: &[Conversion],
+    sharing: Sharing,
+    batch: usize,
+) -> Result<Vec<StepCost>> {
+    layer_steps_masked(model, i, prev, convert, sharing, batch, 0)
+}
+
+pub(crate) fn layer_steps_masked<R: Ring>(
+    model: &FixedModel<R>,
+    i: usize,
+    prev: Sharing,
+    convert: &[Conversion],
+    sharing: Sharing,
+    batch: usize,
+    mask: usize,
+) -> Result<Vec<StepCost>> {
+    let fl = model
+        .layers()
+        .get(i)
+        .ok_or_else(|| Error::Plan(format!("no layer {i}")))?;
+    let l = fl.layer();
+    let name = l.name();
+    if !super::layer_options(model, i).contains(&sharing) {
+        return Err(Error::Plan(format!(
+            "layer {name} ({}) cannot run in {sharing:?}",
+            l.op().kind()
+        )));
+    }
+    super::check_route(&format!("layer {name}"), prev, convert, sharing)?;
+    let ell = R::BITS as usize;
+    let (per_in, per_out) = per_example(model, i);
+    let n_in = batch * per_in;
+    let mut out = route_steps::<R>(name, Some(i), convert, n_in)?;
+    // A pending accumulator that stays in A is truncated by the dealer pair; one in
+    // B/Y is shifted by wiring (free) — see the module docs.
+    let pending = i > 0 && pending_after(model, i - 1);
+    if pending && prev == Sharing::A && sharing == Sharing::A && !matches!(l.op(), Op::Reshape(_)) {
+        let shape = batched(batch, l.input_shape());
+        let mut price = free();
+        price.bytes_sent = [ring_bytes::<R>(n_in), ring_bytes::<R>(n_in)];
+        price.flights.push(Flight::Both);
+        price.demand.trunc(model.fixed_point().frac_bits, &shape);
+        let mut s = StepCost::new(
+            format!("{name}: truncation"),
+            Some(i),
+            Some(Sharing::A),
+            price,
+        );
+        s.work.ring_ops = 2 * n_in as u64;
+        out.push(s);
+    }
+    let op_name = format!("{name} ({})", l.op().kind());
+    match sharing {
+        Sharing::A => {
+            let mut price = free();
+            let mut work = Work::default();
+            match l.op() {
+                Op::Dense(_) | Op::Conv2d(_) => {
+                    let (op, wshape) = plain_op(model, i)?
+                        .ok_or_else(|| Error::Plan(format!("layer {name}: no weights")))?;
+                    price = one_way(1, ring_bytes::<R>(n_in));
+                    price
+                        .demand
+                        .plain_weight(op, mask, &batched(batch, l.input_shape()), &wshape);
+                    let per_output: usize = match l.op() {
+                        Op::Dense(_) => per_in,
+                        _ => wshape[1..].iter().product(),
+                    };
+                    work.macs = (batch * per_out * per_output) as u64;
+                    work.ring_ops = (n_in + batch * per_out) as u64;
+                }
+                Op::Square => {
+                    price.bytes_sent = [ring_bytes::<R>(n_in), ring_bytes::<R>(n_in)];
+                    price.flights.push(Flight::Both);
+                    price.demand.square(&batched(batch, l.input_shape()));
+                    work.ring_ops = 4 * n_in as u64;
+                }
+                Op::AvgPool(_) => work.ring_ops = (n_in + batch * per_out) as u64,
+                _ => {}
+            }
+            let mut s = StepCost::new(format!("{op_name} in A"), Some(i), Some(Sharing::A), price);
+            s.work = work;
+            out.push(s);
+        }
+        s => {
+            if let Some(bl) = bool_layer(fl, model.fixed_point().frac_bits, s == Sharing::B)? {
+                out.extend(bool_layer_steps(&op_name, Some(i), &bl, s, ell, batch));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The output steps: with [`Output::Label`], the conversions to the head's sharing,
+/// the argmax and the index revealed to the client; with [`Output::Logits`], the
+/// scores revealed to the client from `last`.
+///
+/// # Errors
+/// [`Error::Plan`] if the head does not fit the output kind or the route does not
+/// connect.
+pub fn head_steps<R: Ring>(
+    model: &FixedModel<R>,
+    last: Sharing,
+    head: Option<&Placement>,
+    output: Output,
+    batch: usize,
+) -> Result<Vec<StepCost>> {
+    let ell = R::BITS as usize;
+    let classes = model.classes();
+    let n = batch * classes;
+    match (output, head) {
+        (Output::Logits, None) => {
+            let price = match last {
+                Sharing::A => one_way(0, ring_bytes::<R>(n)),
+                Sharing::B => one_way(0, frame(8 * words_for(ell * n))),
+                Sharing::Y => one_way(0, yao::reveal_bytes(ell * n)),
+            };
+            let mut s = StepCost::new("scores to the client".into(), None, Some(last), price);
+            s.work.ring_ops = n as u64;
+            Ok(vec![s])
+        }
+        (Output::Label, Some(h)) => {
+            if !super::head_options().contains(&h.sharing) {
+                return Err(Error::Plan(format!(
+                    "the argmax cannot run in {:?}",
+                    h.sharing
+                )));
+            }
+            super::check_route("argmax", last, &h.convert, h.sharing)?;
+            let mut out = route_steps::<R>("argmax", None, &h.convert, n)?;
+            let bl = argmax_layer(classes, ell, h.sharing == Sharing::B)?;
+            out.extend(bool_layer_steps("argmax", None, &bl, h.sharing, ell, batch));
+            let bits = bl.circuit.cost().output_bits * batch;
+            let price = match h.sharing {
+                Sharing::B => one_way(0, frame(8 * words_for(bits))),
+                _ => one_way(0, yao::reveal_bytes(bits)),
+            };
+            out.push(StepCost::new(
+                "label to the client".into(),
+                None,
+                Some(h.sharing),
+                price,
+            ));
+            Ok(out)
+        }
+        _ => Err(Error::Plan(
+            "an argmax placement goes with the label output, and only with it".into(),
+        )),
+    }
+}
+
+/// Every step of a run of `a` on `batch` examples, in execution order: set-up,
+/// input, layers, output.
+///
+/// # Errors
+/// [`Error::Plan`] if the assignment does not fit the model; circuit errors.
+pub fn assignment_steps<R: Ring>(
+    model: &FixedModel<R>,
+    a: &Assignment,
+    batch: usize,
+) -> Result<Vec<StepCost>> {
+    let mut out = setup_steps(model, a)?;
+    let first = a
+        .layers
+        .first()
+        .map(|p| p.sharing)
+        .ok_or_else(|| Error::Plan("a model without layers".into()))?;
+    out.extend(input_steps(model, first, batch)?);
+    let mut prev = first;
+    let mut mask = 0;
+    for (i, p) in a.layers.iter().enumerate() {
+        out.extend(layer_steps_masked(
+            model, i, prev, &p.convert, p.sharing, batch, mask,
+        )?);
+        if p.sharing == Sharing::A && plain_op(model, i)?.is_some() {
+            mask += 1;
+        }
+        prev = p.sharing;
+    }
+    out.extend(head_steps(model, prev, a.head.as_ref(), a.output, batch)?);
+    Ok(out)
+}
+
+/// The correlations a run of `a` on `batch` examples consumes, in order: what both
+/// parties request from the dealer.
+///
+/// # Errors
+/// As [`assignment_steps`].
+pub fn demand<R: Ring>(model: &FixedModel<R>, a: &Assignment, batch: usize) -> Result<Demand> {
+    let mut d = Demand::new();
+    for s in assignment_steps(model, a, batch)? {
+        d.extend(&s.price.demand);
+    }
+    Ok(d)
+}

@@ -1,0 +1,610 @@
+//! Runs an [`Assignment`] as one party: the step list of [`super::cost`], executed.
+
+use ndarray::{ArrayD, IxDyn};
+use tessera_conversions::{A2bVariant, Converter, YShare};
+use tessera_core::{BitMatrix, Ring};
+use tessera_protocols::arith::{PlainWeights, TruncMode};
+use tessera_protocols::gmw::BShare;
+use tessera_protocols::{AShare, ArithParty, RevealTo, yao};
+
+use super::circuits::{BoolLayer, WeightInputs, argmax_layer, bool_layer, shift_bits};
+use super::cost::{batched, plain_op};
+use super::{Assignment, Conversion, Output, Sharing, pending_after};
+use crate::fixed::FixedModel;
+use crate::model::{Op, Scores};
+use crate::{Error, Result};
+
+/// Limits of a run, checked before each step from its exact price, so that a plan
+/// too large for this machine fails at once with a clear error instead of
+/// exhausting memory or time.
+#[derive(Clone, Copy, Debug)]
+pub struct RunOptions {
+    /// The most bytes of garbled tables one Y step may stream (default 8 GiB).
+    pub max_table_bytes: u64,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            max_table_bytes: 8 << 30,
+        }
+    }
+}
+
+impl RunOptions {
+    /// Checks every step of a run against the limits before anything runs.
+    ///
+    /// # Errors
+    /// [`Error::Plan`] naming the first step over a limit.
+    pub fn check(&self, steps: &[super::StepCost]) -> Result<()> {
+        for s in steps {
+            if s.sharing == Some(Sharing::Y) && s.price.bytes_sent[0] > self.max_table_bytes {
+                return Err(Error::Plan(format!(
+                    "step `{}` would stream {:.1} GB from the garbler ({} AND gates), above the limit of {:.1} GB; use a smaller batch, another plan, or raise the limit",
+                    s.name,
+                    s.price.bytes_sent[0] as f64 / 1e9,
+                    s.price.and_gates,
+                    self.max_table_bytes as f64 / 1e9
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a party obtains from a run: the client (party 1) gets the labels, and the
+/// scores with [`Output::Logits`]; the model owner gets nothing.
+#[derive(Clone, PartialEq)]
+pub struct SecureOutput<R> {
+    /// The predicted label of each example (party 1 only).
+    pub labels: Option<Vec<usize>>,
+    /// The scores at scale `2^f`, `[batch, classes]` (party 1 with logits only).
+    pub scores: Option<Scores<R>>,
+}
+
+impl<R> std::fmt::Debug for SecureOutput<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecureOutput")
+            .field("labels", &self.labels.as_ref().map(Vec::len))
+            .field("scores", &self.scores.is_some())
+            .finish()
+    }
+}
+
+/// A secret-shared activation as this party holds it.
+enum Val<R: Ring> {
+    A(AShare<R>),
+    B(BShare),
+    Y(YShare),
+}
+
+impl<R: Ring> Val<R> {
+    fn sharing(&self) -> Sharing {
+        match self {
+            Val::A(_) => Sharing::A,
+            Val::B(_) => Sharing::B,
+            Val::Y(_) => Sharing::Y,
+        }
+    }
+
+    fn select_bits(self, bits: &[usize]) -> Result<Self> {
+        Ok(match self {
+            Val::B(b) => Val::B(b.select_bits(bits)?),
+            Val::Y(YShare::Garbler(z)) => Val::Y(YShare::Garbler(z.select_bits(bits)?)),
+            Val::Y(YShare::Evaluator(a)) => Val::Y(YShare::Evaluator(a.select_bits(bits)?)),
+            a => a,
+        })
+    }
+
+    fn regroup(&self, ell: usize, slots: usize, idx: &[Option<usize>]) -> Result<Self> {
+        Ok(match self {
+            Val::B(b) => Val::B(b.regroup(ell, slots, idx)?),
+            Val::Y(YShare::Garbler(z)) => Val::Y(YShare::Garbler(z.regroup(ell, slots, idx)?)),
+            Val::Y(YShare::Evaluator(a)) => Val::Y(YShare::Evaluator(a.regroup(ell, slots, idx)?)),
+            Val::A(_) => return Err(Error::Plan("a circuit input in the A sharing".into())),
+        })
+    }
+}
+
+fn array<R: Ring>(shape: &[usize], v: Vec<R>) -> Result<ArrayD<R>> {
+    ArrayD::from_shape_vec(IxDyn(shape), v)
+        .map_err(|e| Error::shape("secure tensor", e.to_string()))
+}
+
+/// The transport's largest frame (a GMW layer message must fit one).
+fn max_frame() -> usize {
+    tessera_core::ChannelConfig::default().max_frame
+}
+
+fn values_of<R: Ring>(xs: &[R]) -> Vec<u64> {
+    xs.iter().map(|v| v.to_u64()).collect()
+}
+
+/// One party's state during a run.
+struct Run<'a, R: Ring> {
+    p: &'a mut ArithParty<R>,
+    conv: &'a mut Converter,
+    model: &'a FixedModel<R>,
+    batch: usize,
+    opts: RunOptions,
+}
+
+impl<R: Ring> Run<'_, R> {
+    fn party(&self) -> usize {
+        self.p.party()
+    }
+
+    fn ell(&self) -> usize {
+        R::BITS as usize
+    }
+
+    /// The arithmetic shift `>> f` of a pending value in B or Y (wiring).
+    fn shift(&self, v: Val<R>) -> Result<Val<R>> {
+        v.select_bits(&shift_bits(
+            self.ell(),
+            self.model.fixed_point().frac_bits as usize,
+        ))
+    }
+
+    async fn convert(&mut self, v: Val<R>, c: Conversion, shape: &[usize]) -> Result<Val<R>> {
+        let (p, conv) = (&mut *self.p, &mut *self.conv);
+        Ok(match (c, v) {
+            (Conversion::A2Y, Val::A(x)) => Val::Y(conv.a2y(p, &x).await?),
+            (Conversion::Y2A, Val::Y(y)) => Val::A(conv.y2a(p, &y, shape).await?),
+            (Conversion::Y2B, Val::Y(y)) => Val::B(conv.y2b(&y)),
+            (Conversion::B2Y, Val::B(b)) => Val::Y(conv.b2y(p, &b).await?),
+            (Conversion::A2BGmw, Val::A(x)) => Val::B(conv.a2b(p, &x, A2bVariant::Gmw).await?),
+            (Conversion::B2A(var), Val::B(b)) => Val::A(conv.b2a(p, &b, shape, var).await?),
+            (c, v) => {
+                return Err(Error::Plan(format!(
+                    "conversion {} applied to a value in {:?}",
+                    c.name(),
+                    v.sharing()
+                )));
+            }
+        })
+    }
+
+    /// Party `owner`'s `ell`-bit values (`Some` at the owner) entering `sharing`.
+    async fn input_bool(
+        &mut self,
+        sharing: Sharing,
+        owner: usize,
+        values: Option<&[R]>,
+        n: usize,
+    ) -> Result<Val<R>> {
+        let ell = self.ell();
+        let bits = values.map(|v| BitMatrix::from_values(&values_of(v), ell));
+        let (p, conv) = (&mut *self.p, &mut *self.conv);
+        Ok(match sharing {
+            Sharing::B => Val::B(conv.input_b(p, owner, bits.as_ref(), ell, n).await?),
+            Sharing::Y => Val::Y(conv.input_y(p, owner, bits.as_ref(), ell, n).await?),
+            Sharing::A => return Err(Error::Plan("a Boolean input in the A sharing".into())),
+        })
+    }
+
+    async fn eval_bool(
+        &mut self,
+        sharing: Sharing,
+        bl: &BoolLayer,
+        inputs: &[&Val<R>],
+    ) -> Result<Val<R>> {
+        let n = bl.per_example * self.batch;
+        let (p, conv) = (&mut *self.p, &mut *self.conv);
+        let mut out = match sharing {
+            Sharing::B => {
+                let cost = bl.circuit.cost();
+                let widest = cost.and_layer_widths.iter().max().copied().unwrap_or(0);
+                let message = 8 * tessera_core::bits::words_for(2 * widest * n);
+                if message > max_frame() {
+                    return Err(Error::Plan(format!(
+                        "a GMW layer of {widest} AND gates x {n} instances needs a {message}-byte message, above the transport's frame limit of {} bytes; use a smaller batch or another sharing",
+                        max_frame()
+                    )));
+                }
+                let ins = inputs
+                    .iter()
+                    .map(|v| match v {
+                        Val::B(b) => Ok(b),
+                        v => Err(Error::Plan(format!(
+                            "a {:?} value as a GMW input",
+                            v.sharing()
+                        ))),
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                conv.eval_b(p, &bl.circuit, &ins)
+                    .await?
+                    .into_iter()
+                    .map(Val::B)
+                    .collect::<Vec<_>>()
+            }
+            _ => {
+                let bytes = yao::table_bytes(&bl.circuit, n);
+                if bytes > self.opts.max_table_bytes {
+                    return Err(Error::Plan(format!(
+                        "a Y step would stream {:.1} GB of garbled tables ({} AND gates x {n} instances), above the limit of {:.1} GB; use a smaller batch or another sharing",
+                        bytes as f64 / 1e9,
+                        bl.circuit.cost().and_gates,
+                        self.opts.max_table_bytes as f64 / 1e9
+                    )));
+                }
+                let ins = inputs
+                    .iter()
+                    .map(|v| match v {
+                        Val::Y(y) => Ok(y),
+                        v => Err(Error::Plan(format!(
+                            "a {:?} value as a Yao input",
+                            v.sharing()
+                        ))),
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                conv.eval_y(p, &bl.circuit, &ins)
+                    .await?
+                    .into_iter()
+                    .map(Val::Y)
+                    .collect()
+            }
+        };
+        out.pop()
+            .ok_or_else(|| Error::Plan("a circuit without output".into()))
+    }
+
+    /// A layer (or the head) in B/Y on `x` (already in `sharing`, not pending).
+    async fn bool_step(
+        &mut self,
+        sharing: Sharing,
+        bl: &BoolLayer,
+        x: Val<R>,
+        per_input: usize,
+        params: Option<(&[R], Option<&[R]>)>,
+    ) -> Result<Val<R>> {
+        let ell = self.ell();
+        let x = match bl.x.batch_indices(self.batch, per_input) {
+            Some(idx) => x.regroup(ell, bl.x.slots, &idx)?,
+            None => x,
+        };
+        let Some(w) = &bl.weights else {
+            return self.eval_bool(sharing, bl, &[&x]).await;
+        };
+        let owner = self.party() == 0;
+        let (wv, bv) = match params {
+            Some((w, b)) if owner => (Some(w), b),
+            _ => (None, None),
+        };
+        let wval = self.input_bool(sharing, 0, wv, w.values).await?;
+        let wg = wval.regroup(
+            ell,
+            bl.x.slots,
+            &WeightInputs::batch_indices(&w.idx, self.batch),
+        )?;
+        match &w.bias {
+            Some((nb, bidx)) => {
+                let bval = self.input_bool(sharing, 0, bv, *nb).await?;
+                let bg = bval.regroup(ell, 1, &WeightInputs::batch_indices(bidx, self.batch))?;
+                self.eval_bool(sharing, bl, &[&x, &wg, &bg]).await
+            }
+            None => self.eval_bool(sharing, bl, &[&x, &wg]).await,
+        }
+    }
+
+    async fn a_layer(
+        &mut self,
+        i: usize,
+        x: AShare<R>,
+        plain: Option<&PlainWeights<R>>,
+    ) -> Result<AShare<R>> {
+        let fl = &self.model.layers()[i];
+        let l = fl.layer();
+        let out_shape = batched(self.batch, l.output_shape());
+        let party = self.party();
+        Ok(match l.op() {
+            Op::Dense(_) | Op::Conv2d(_) => {
+                let (op, _) = plain_op(self.model, i)?
+                    .ok_or_else(|| Error::Plan(format!("layer {}: no weights", l.name())))?;
+                let pw = plain.ok_or_else(|| {
+                    Error::Plan(format!("layer {}: weights not set up", l.name()))
+                })?;
+                let x = match l.op() {
+                    Op::Dense(d) => x.reshape(&[self.batch, d.weight.shape()[1]])?,
+                    _ => x.reshape(&batched(self.batch, l.input_shape()))?,
+                };
+                let y = self.p.plain_layer(op, pw, &x).await?.reshape(&out_shape)?;
+                match (party, fl.bias()) {
+                    (0, Some(b)) => {
+                        // The bias (scale 2^2f) broadcast over the batch and, for a
+                        // convolution, over each output channel's pixels.
+                        let per = out_shape[1..].iter().product::<usize>() / b.len().max(1);
+                        let full: Vec<R> = (0..self.batch)
+                            .flat_map(|_| b.iter().flat_map(move |&v| std::iter::repeat_n(v, per)))
+                            .collect();
+                        y.add_public(0, &array(&out_shape, full)?)?
+                    }
+                    _ => y,
+                }
+            }
+            Op::Square => self.p.square(&x).await?,
+            Op::AvgPool(p) => {
+                let q = fl.avg_scale().unwrap_or_else(R::zero);
+                x.reshape(&batched(self.batch, l.input_shape()))?
+                    .sum_pool2d(p.kernel[0], p.strides[0])?
+                    .mul_scalar(q)
+            }
+            Op::Reshape(_) => x.reshape(&out_shape)?,
+            op => {
+                return Err(Error::Plan(format!(
+                    "layer {} ({}) cannot run in A",
+                    l.name(),
+                    op.kind()
+                )));
+            }
+        })
+    }
+}
+
+/// A party's per-session state: the plaintext weights of the A dense/conv layers
+/// after set-up. Party 1's side holds only masked weights. Never printed.
+pub struct Prepared<R: Ring> {
+    plain: Vec<Option<PlainWeights<R>>>,
+}
+
+impl<R: Ring> std::fmt::Debug for Prepared<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Prepared({} weight set-ups)",
+            self.plain.iter().flatten().count()
+        )
+    }
+}
+
+/// The set-up phase of a session: party 0 sends each A dense/conv layer's masked
+/// weight once, in layer order (see [`tessera_protocols::arith::plain`]).
+///
+/// # Errors
+/// [`Error::Plan`] if the assignment does not fit the model; transport and
+/// preprocessing errors.
+pub async fn setup_party<R: Ring>(
+    p: &mut ArithParty<R>,
+    model: &FixedModel<R>,
+    assignment: &Assignment,
+) -> Result<Prepared<R>> {
+    assignment.validate(model)?;
+    let party = p.party();
+    // Set-up: the plaintext weights of the A dense/conv layers, in layer order.
+    let mut plain: Vec<Option<PlainWeights<R>>> = Vec::with_capacity(model.layers().len());
+    let mut mask = 0;
+    for (i, pl) in assignment.layers.iter().enumerate() {
+        let setup = match (pl.sharing, plain_op(model, i)?) {
+            (Sharing::A, Some((_, wshape))) => {
+                let fl = &model.layers()[i];
+                let w = match (party, fl.weight()) {
+                    (0, Some(w)) => Some(match fl.layer().op() {
+                        Op::Dense(d) => {
+                            let (o, k) = (d.weight.shape()[0], d.weight.shape()[1]);
+                            let t: Vec<R> = (0..k)
+                                .flat_map(|c| (0..o).map(move |r| w[r * k + c]))
+                                .collect();
+                            array(&wshape, t)?
+                        }
+                        _ => array(&wshape, w.to_vec())?,
+                    }),
+                    _ => None,
+                };
+                let pw = p.setup_plain_weights(mask, &wshape, w).await?;
+                mask += 1;
+                Some(pw)
+            }
+            _ => None,
+        };
+        plain.push(setup);
+    }
+
+    Ok(Prepared { plain })
+}
+
+/// The online phase: runs `assignment` on a batch of `batch` examples as this party, on the parties'
+/// channel and correlation provider `p` and the conversion state `conv` (both made
+/// for this party). Party 1 passes its encoded input (`[batch, input…]` at scale
+/// `2^f`, see [`FixedModel::encode_input`]); party 0 passes `None` and is the only
+/// one whose code reads the weights of `model` (party 1 needs only the architecture).
+///
+/// The provider must hold [`super::demand`] of the same assignment and batch.
+///
+/// # Errors
+/// [`Error::Plan`] if the assignment does not fit the model or a step exceeds the
+/// limits in `opts`; transport, preprocessing and protocol errors.
+#[allow(clippy::too_many_arguments)]
+pub async fn infer_party<R: Ring>(
+    p: &mut ArithParty<R>,
+    conv: &mut Converter,
+    model: &FixedModel<R>,
+    assignment: &Assignment,
+    prepared: &Prepared<R>,
+    input: Option<&[R]>,
+    batch: usize,
+    opts: RunOptions,
+) -> Result<SecureOutput<R>> {
+    assignment.validate(model)?;
+    let party = p.party();
+    let per_input: usize = model
+        .layers()
+        .first()
+        .map_or(0, |l| l.layer().input_shape().iter().product());
+    match (party, input) {
+        (1, Some(x)) if x.len() == batch * per_input && batch > 0 => {}
+        (1, Some(x)) => {
+            return Err(Error::shape(
+                "secure input",
+                format!(
+                    "{} values for a batch of {batch} inputs of {per_input}",
+                    x.len()
+                ),
+            ));
+        }
+        (1, None) => return Err(Error::Plan("the client (party 1) has no input".into())),
+        (_, Some(_)) => {
+            return Err(Error::Plan(
+                "only the client (party 1) passes an input".into(),
+            ));
+        }
+        _ => {}
+    }
+    let mut run = Run {
+        p,
+        conv,
+        model,
+        batch,
+        opts,
+    };
+    let f = model.fixed_point().frac_bits;
+
+    // The client's input.
+    let first = assignment.layers[0].sharing;
+    let in_shape = batched(batch, model.layers()[0].layer().input_shape());
+    let mut v = match first {
+        Sharing::A => Val::A(if party == 1 {
+            let x = input.ok_or_else(|| Error::Plan("no input".into()))?;
+            run.p.share_input(&array(&in_shape, x.to_vec())?).await?
+        } else {
+            run.p.receive_input(&in_shape).await?
+        }),
+        s => run.input_bool(s, 1, input, batch * per_input).await?,
+    };
+
+    // The layers.
+    let mut pending = false;
+    for (i, pl) in assignment.layers.iter().enumerate() {
+        let fl = &model.layers()[i];
+        let l = fl.layer();
+        let in_shape = batched(batch, l.input_shape());
+        // A pending accumulator is truncated by its first consumer that computes:
+        // shifted in B/Y before it leaves them, truncated by the dealer pair if it
+        // stays in A, shifted after a conversion from A to B/Y. A reshape moves it
+        // unchanged.
+        let reshape = matches!(l.op(), Op::Reshape(_));
+        if pending && !reshape && v.sharing() != Sharing::A {
+            v = run.shift(v)?;
+            pending = false;
+        }
+        for &c in &pl.convert {
+            v = run.convert(v, c, &in_shape).await?;
+        }
+        if pending && !reshape {
+            v = match v {
+                Val::A(x) => {
+                    let x = x.reshape(&in_shape)?;
+                    Val::A(run.p.trunc(&x, f, TruncMode::Dealer).await?)
+                }
+                b => run.shift(b)?,
+            };
+            pending = false;
+        }
+        v = match (pl.sharing, v) {
+            (Sharing::A, Val::A(x)) => Val::A(
+                run.a_layer(i, x, prepared.plain.get(i).and_then(Option::as_ref))
+                    .await?,
+            ),
+            (s, v) => match bool_layer(fl, f, s == Sharing::B)? {
+                Some(bl) => {
+                    let params = match (fl.weight(), party) {
+                        (Some(w), 0) => Some((w, fl.bias())),
+                        _ => None,
+                    };
+                    let per_in = l.input_shape().iter().product();
+                    run.bool_step(s, &bl, v, per_in, params).await?
+                }
+                None => v,
+            },
+        };
+        if !reshape {
+            pending = pending_after(model, i);
+        }
+    }
+
+    // The output.
+    let classes = model.classes();
+    let ell = R::BITS as usize;
+    let out_shape = [batch, classes];
+    let to_client = RevealTo::Party1;
+    match (assignment.output, &assignment.head) {
+        (Output::Label, Some(h)) => {
+            if pending && v.sharing() != Sharing::A {
+                v = run.shift(v)?;
+                pending = false;
+            }
+            for &c in &h.convert {
+                v = run.convert(v, c, &out_shape).await?;
+            }
+            if pending {
+                v = run.shift(v)?;
+            }
+            let bl = argmax_layer(classes, ell, h.sharing == Sharing::B)?;
+            let idx = run.bool_step(h.sharing, &bl, v, classes, None).await?;
+            let bits = reveal_bool(&mut run, &idx, to_client).await?;
+            Ok(SecureOutput {
+                labels: bits.map(|m| m.to_values().into_iter().map(|x| x as usize).collect()),
+                scores: None,
+            })
+        }
+        (Output::Logits, None) => {
+            let values: Option<Vec<R>> = match v {
+                Val::A(x) => {
+                    let x = x.reshape(&out_shape)?;
+                    run.p.reveal_to(&x, 1).await?.map(|a| {
+                        a.iter()
+                            .map(|&s| if pending { s.shr_signed(f) } else { s })
+                            .collect()
+                    })
+                }
+                b => {
+                    let b = if pending { run.shift(b)? } else { b };
+                    reveal_bool(&mut run, &b, to_client)
+                        .await?
+                        .map(|m| m.to_values().into_iter().map(R::from_u64).collect())
+                }
+            };
+            let scores = values.map(|values| Scores {
+                batch,
+                classes,
+                values,
+            });
+            Ok(SecureOutput {
+                labels: scores
+                    .as_ref()
+                    .map(|s| s.labels_by(|a, b| a.to_i64() > b.to_i64())),
+                scores,
+            })
+        }
+        _ => Err(Error::Plan("the head does not fit the output".into())),
+    }
+}
+
+/// [`setup_party`] then [`infer_party`]: a whole session's work for one party.
+///
+/// # Errors
+/// As the two.
+pub async fn run_party<R: Ring>(
+    p: &mut ArithParty<R>,
+    conv: &mut Converter,
+    model: &FixedModel<R>,
+    assignment: &Assignment,
+    input: Option<&[R]>,
+    batch: usize,
+    opts: RunOptions,
+) -> Result<SecureOutput<R>> {
+    let prepared = setup_party(p, model, assignment).await?;
+    infer_party(p, conv, model, assignment, &prepared, input, batch, opts).await
+}
+
+async fn reveal_bool<R: Ring>(
+    run: &mut Run<'_, R>,
+    v: &Val<R>,
+    to: RevealTo,
+) -> Result<Option<BitMatrix>> {
+    let (p, conv) = (&mut *run.p, &mut *run.conv);
+    Ok(match v {
+        Val::B(b) => conv.reveal_b_to(p, b, to).await?,
+        Val::Y(y) => conv.reveal_y_to(p, y, to).await?,
+        Val::A(_) => return Err(Error::Plan("a Boolean reveal of an A value".into())),
+    })
+}

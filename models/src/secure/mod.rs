@@ -1,0 +1,380 @@
+//! Secure inference: a [`FixedModel`](crate::FixedModel) run by two parties on shares,
+//! each layer in the sharing an [`Assignment`] gives it — arithmetic (A), Boolean
+//! GMW (B) or Yao (Y) — with conversions between them.
+//!
+//! # Roles
+//! Party 0 is the model owner: it holds the weights in the clear. Party 1 is the
+//! client: it holds the input and is the only party that learns the output — the
+//! label (argmax) or, with [`Output::Logits`], the scores. Both parties know the
+//! architecture (layer kinds and shapes, the fixed-point format). Party 0 garbles,
+//! party 1 evaluates. A dealer that is present only offline produces the correlated
+//! randomness ([`demand`] says exactly which, in order).
+//!
+//! # What runs where
+//! | layer | A | B / Y |
+//! |---|---|---|
+//! | dense, conv2d | plaintext-weight layer (party 1 sends one activation-sized message; [`tessera_protocols::arith::plain`]) | party 0 enters its weights; a circuit of inner products (`Σ mul + bias`), one instance per output value |
+//! | square | Beaver square | multiplier circuit |
+//! | avgpool | local sum pooling × `q` (square window, no padding) | sum + constant multiplication circuit |
+//! | relu, maxpool, sigmoid | — | comparison circuits |
+//! | reshape | local | local |
+//! | argmax head | — | tournament circuit; only the index is revealed, to party 1 |
+//!
+//! B circuits use the depth-optimised gadgets (one round per AND layer), Y circuits
+//! the size-optimised ones (constant rounds, bytes per AND gate).
+//!
+//! # Truncation, exactly as the reference
+//! A dense, conv2d, square or avgpool layer leaves its accumulator at scale `2^2f`
+//! (*pending*). The next consumer truncates it:
+//! - in B or Y, by wiring: the arithmetic shift `>> f` is a bit selection (sign
+//!   extension), free and **exact** — identical to the reference's floor;
+//! - when the value crosses from A to B/Y, it is converted first and shifted there
+//!   (exact);
+//! - when an A layer consumes it, by the dealer truncation pair (one exchange;
+//!   `⌊a/2^f⌋ + e`, `e ∈ {0,1}`, see [`crate::fixed`] for the bound);
+//! - at the output, the client shifts the opened accumulator in the clear (exact).
+//!
+//! So every plan whose linear layers are followed by a non-linear layer or the
+//! output — both reference models, under every plan — computes **exactly** the
+//! reference's scores and labels; only consecutive A layers (e.g. conv → avgpool
+//! both in A) add the dealer truncation's `e`.
+//!
+//! # Costs
+//! [`assignment_steps`] lists every step of a run with its exact online price (bytes
+//! each party sends, frame headers included; the message pattern, hence rounds; AND
+//! gates; the correlations it consumes) and its local work, computed from the same
+//! circuits and shapes the run uses — never by running. The tests check the prices
+//! against the channel's meter. The planner turns them into time.
+//!
+//! Security model: semi-honest parties, a dealer that colludes with neither. No
+//! weight, input, share or label is printed by `Debug` or logged.
+
+mod circuits;
+mod cost;
+mod exec;
+pub mod session;
+
+use serde::{Deserialize, Serialize};
+pub use tessera_conversions::{A2bVariant, B2aVariant, Conversion, Flight, Price, Sharing};
+use tessera_core::Ring;
+
+use crate::fixed::FixedModel;
+use crate::model::Op;
+use crate::{Error, Result};
+
+pub use cost::{
+    StepCost, Work, assignment_steps, demand, head_steps, input_steps, layer_steps, setup_steps,
+};
+pub use exec::{Prepared, RunOptions, SecureOutput, infer_party, run_party, setup_party};
+
+/// What the client receives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Output {
+    /// The predicted label only (argmax computed securely in B or Y).
+    Label,
+    /// The scores (logits); the client computes the label itself.
+    Logits,
+}
+
+/// Where one layer runs: its sharing, and the conversions applied to its input first
+/// (from the previous layer's sharing to this one).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Placement {
+    /// The sharing the layer runs in.
+    pub sharing: Sharing,
+    /// The conversions applied to the layer's input, in order.
+    #[serde(default)]
+    pub convert: Vec<Conversion>,
+}
+
+impl Placement {
+    /// A placement with the given conversions.
+    pub fn new(sharing: Sharing, convert: Vec<Conversion>) -> Self {
+        Placement { sharing, convert }
+    }
+}
+
+/// An assignment of every layer of a model to a sharing: what a plan executes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Assignment {
+    /// One placement per model layer, in order. The client's input enters in the
+    /// first layer's sharing (its conversions must be empty).
+    pub layers: Vec<Placement>,
+    /// Where the argmax runs (B or Y) when the output is [`Output::Label`]; `None`
+    /// for [`Output::Logits`].
+    pub head: Option<Placement>,
+    /// What the client receives.
+    pub output: Output,
+}
+
+/// The sharings in which layer `i` of `model` can run with the same semantics (see
+/// the module docs' table). Empty if there is no layer `i`.
+pub fn layer_options<R: Ring>(model: &FixedModel<R>, i: usize) -> Vec<Sharing> {
+    let Some(fl) = model.layers().get(i) else {
+        return Vec::new();
+    };
+    let a = match fl.layer().op() {
+        Op::Dense(_) | Op::Square | Op::Reshape(_) => true,
+        Op::Conv2d(c) => c.symmetric().is_some(),
+        Op::AvgPool(p) => {
+            p.kernel[0] == p.kernel[1] && p.strides[0] == p.strides[1] && p.pads == [0; 4]
+        }
+        Op::Relu | Op::MaxPool(_) | Op::Sigmoid => false,
+    };
+    let mut out = Vec::with_capacity(3);
+    if a {
+        out.push(Sharing::A);
+    }
+    out.extend([Sharing::B, Sharing::Y]);
+    out
+}
+
+/// The sharings in which the argmax head can run.
+pub fn head_options() -> [Sharing; 2] {
+    [Sharing::B, Sharing::Y]
+}
+
+fn check_route(what: &str, from: Sharing, route: &[Conversion], to: Sharing) -> Result<()> {
+    let mut at = from;
+    for c in route {
+        let (s, t) = c.endpoints();
+        if s != at {
+            return Err(Error::Plan(format!(
+                "{what}: conversion {} starts in {s:?}, but the value is in {at:?}",
+                c.name()
+            )));
+        }
+        at = t;
+    }
+    if at != to {
+        return Err(Error::Plan(format!(
+            "{what}: the conversions end in {at:?}, but the layer runs in {to:?}"
+        )));
+    }
+    Ok(())
+}
+
+impl Assignment {
+    /// Every layer in `sharing` where allowed, else in `fallback`, connected by the
+    /// cheapest-by-construction default routes (A2B by GMW, B2A by daBits); the head in
+    /// `head` for [`Output::Label`].
+    pub fn uniform<R: Ring>(
+        model: &FixedModel<R>,
+        linear: Sharing,
+        nonlinear: Sharing,
+        head: Sharing,
+        output: Output,
+    ) -> Result<Assignment> {
+        let mut layers = Vec::with_capacity(model.layers().len());
+        let mut prev: Option<Sharing> = None;
+        for (i, fl) in model.layers().iter().enumerate() {
+            let opts = layer_options(model, i);
+            let want = match fl.layer().op() {
+                Op::Dense(_) | Op::Conv2d(_) | Op::Square | Op::AvgPool(_) => linear,
+                Op::Reshape(_) => prev.unwrap_or(linear),
+                _ => nonlinear,
+            };
+            let s = if opts.contains(&want) {
+                want
+            } else if opts.contains(&nonlinear) {
+                nonlinear
+            } else {
+                return Err(Error::Plan(format!(
+                    "layer {} ({}) cannot run in {want:?} or {nonlinear:?}",
+                    fl.layer().name(),
+                    fl.layer().op().kind()
+                )));
+            };
+            let convert = match prev {
+                Some(p) => default_route(p, s),
+                None => Vec::new(),
+            };
+            layers.push(Placement::new(s, convert));
+            prev = Some(s);
+        }
+        let head = match output {
+            Output::Label => Some(Placement::new(
+                head,
+                default_route(prev.unwrap_or(head), head),
+            )),
+            Output::Logits => None,
+        };
+        let a = Assignment {
+            layers,
+            head,
+            output,
+        };
+        a.validate(model)?;
+        Ok(a)
+    }
+
+    /// Checks the assignment against `model`: one placement per layer, every sharing
+    /// allowed for its layer, every conversion route connecting the sharings, a head
+    /// in B or Y exactly when the output is the label.
+    ///
+    /// # Errors
+    /// [`Error::Plan`] naming the layer and what does not fit.
+    pub fn validate<R: Ring>(&self, model: &FixedModel<R>) -> Result<()> {
+        let layers = model.layers();
+        if self.layers.len() != layers.len() {
+            return Err(Error::Plan(format!(
+                "{} placements for a model of {} layers",
+                self.layers.len(),
+                layers.len()
+            )));
+        }
+        let mut prev: Option<Sharing> = None;
+        for (i, (p, fl)) in self.layers.iter().zip(layers).enumerate() {
+            let what = format!("layer {} ({})", fl.layer().name(), fl.layer().op().kind());
+            if !layer_options(model, i).contains(&p.sharing) {
+                return Err(Error::Plan(format!(
+                    "{what} cannot run in {:?} (allowed: {:?})",
+                    p.sharing,
+                    layer_options(model, i)
+                )));
+            }
+            match prev {
+                None if !p.convert.is_empty() => {
+                    return Err(Error::Plan(format!(
+                        "{what}: the input enters in the first layer's sharing; no conversions before it"
+                    )));
+                }
+                None => {}
+                Some(from) => check_route(&what, from, &p.convert, p.sharing)?,
+            }
+            prev = Some(p.sharing);
+        }
+        match (self.output, &self.head) {
+            (Output::Label, Some(h)) => {
+                if !head_options().contains(&h.sharing) {
+                    return Err(Error::Plan(format!(
+                        "the argmax cannot run in {:?} (allowed: B, Y)",
+                        h.sharing
+                    )));
+                }
+                let from = prev.ok_or_else(|| Error::Plan("a model without layers".into()))?;
+                check_route("argmax", from, &h.convert, h.sharing)
+            }
+            (Output::Label, None) => Err(Error::Plan(
+                "the output is the label but no sharing is given for the argmax".into(),
+            )),
+            (Output::Logits, Some(_)) => Err(Error::Plan(
+                "the output is the logits; an argmax placement makes no sense".into(),
+            )),
+            (Output::Logits, None) => Ok(()),
+        }
+    }
+}
+
+/// The named pure-protocol and classic mixed baselines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Baseline {
+    /// Everything in GMW, linear layers included.
+    #[serde(rename = "pure-b")]
+    PureB,
+    /// Everything in Yao, linear layers included.
+    #[serde(rename = "pure-y")]
+    PureY,
+    /// Linear layers in A, non-linear ones in Y (MiniONN, SecureML).
+    #[serde(rename = "a+y")]
+    AY,
+    /// Linear layers in A, non-linear ones in GMW (Chameleon for low depth).
+    #[serde(rename = "a+b")]
+    AB,
+    /// Everything in A: only for polynomial networks (CryptoNets); the client
+    /// receives the scores and takes the argmax itself.
+    #[serde(rename = "pure-a")]
+    PureA,
+}
+
+impl Baseline {
+    /// Every baseline.
+    pub const ALL: [Baseline; 5] = [
+        Baseline::PureB,
+        Baseline::PureY,
+        Baseline::AY,
+        Baseline::AB,
+        Baseline::PureA,
+    ];
+
+    /// Its name (`pure-b`, `a+y`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            Baseline::PureB => "pure-b",
+            Baseline::PureY => "pure-y",
+            Baseline::AY => "a+y",
+            Baseline::AB => "a+b",
+            Baseline::PureA => "pure-a",
+        }
+    }
+
+    /// The baseline of that name.
+    pub fn from_name(name: &str) -> Option<Baseline> {
+        Baseline::ALL.into_iter().find(|b| b.name() == name)
+    }
+
+    /// The baseline's assignment for `model` (default conversion routes). `pure-a`
+    /// always gives the client the scores.
+    ///
+    /// # Errors
+    /// [`Error::Plan`] if the model has a layer the baseline cannot run (e.g. ReLU
+    /// under `pure-a`), naming it.
+    pub fn assignment<R: Ring>(self, model: &FixedModel<R>, output: Output) -> Result<Assignment> {
+        use Sharing::{A, B, Y};
+        match self {
+            Baseline::PureB => Assignment::uniform(model, B, B, B, output),
+            Baseline::PureY => Assignment::uniform(model, Y, Y, Y, output),
+            Baseline::AY => Assignment::uniform(model, A, Y, Y, output),
+            Baseline::AB => Assignment::uniform(model, A, B, B, output),
+            Baseline::PureA => {
+                let mut layers = Vec::with_capacity(model.layers().len());
+                for (i, fl) in model.layers().iter().enumerate() {
+                    if !layer_options(model, i).contains(&A) {
+                        return Err(Error::Plan(format!(
+                            "pure-a does not apply: layer {} ({}) has no arithmetic form (only polynomial activations do)",
+                            fl.layer().name(),
+                            fl.layer().op().kind()
+                        )));
+                    }
+                    layers.push(Placement::new(A, Vec::new()));
+                }
+                let a = Assignment {
+                    layers,
+                    head: None,
+                    output: Output::Logits,
+                };
+                a.validate(model)?;
+                Ok(a)
+            }
+        }
+    }
+}
+
+/// The default conversion route between two sharings: nothing if equal, A2B by GMW,
+/// B2A by daBits, Y2A directly, A2Y, B2Y, Y2B.
+pub fn default_route(from: Sharing, to: Sharing) -> Vec<Conversion> {
+    use Sharing::{A, B, Y};
+    match (from, to) {
+        (A, B) => vec![Conversion::A2BGmw],
+        (A, Y) => vec![Conversion::A2Y],
+        (B, A) => vec![Conversion::B2A(B2aVariant::DaBits)],
+        (B, Y) => vec![Conversion::B2Y],
+        (Y, A) => vec![Conversion::Y2A],
+        (Y, B) => vec![Conversion::Y2B],
+        _ => Vec::new(),
+    }
+}
+
+/// Whether layer `i`'s output is a pending accumulator (scale `2^2f`): a truncating
+/// layer, or a reshape of one.
+pub(crate) fn pending_after<R: Ring>(model: &FixedModel<R>, i: usize) -> bool {
+    let mut j = i;
+    loop {
+        match model.layers()[j].layer().op() {
+            Op::Reshape(_) if j > 0 => j -= 1,
+            Op::Reshape(_) => return false,
+            op => return op.truncates(),
+        }
+    }
+}

@@ -1,0 +1,395 @@
+//! Secure inference against the plaintext fixed-point reference, through the real
+//! two-party driver (in-memory transport, dealer, both parties joined under a
+//! timeout): every assignment of small models covering every layer kind, exact
+//! labels and scores, and every step's price equal to the channel's meter.
+#![allow(clippy::unwrap_used)]
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tessera_conversions::{B2aVariant, Converter};
+use tessera_core::{FixedPoint, Ring, Z64};
+use tessera_models::secure::{
+    self, Assignment, Conversion, Output, Placement, RunOptions, SecureOutput, Sharing,
+};
+use tessera_models::{Conv2d, Dense, FixedModel, Head, Model, Op, Pool2d, Tensor};
+use tessera_protocols::harness::{self, HarnessOptions};
+
+type R = Z64;
+
+fn tensor(rng: &mut StdRng, shape: Vec<usize>, scale: f32) -> Tensor {
+    let n = shape.iter().product();
+    Tensor::new(
+        shape,
+        (0..n).map(|_| rng.random_range(-scale..scale)).collect(),
+    )
+    .unwrap()
+}
+
+fn dense(rng: &mut StdRng, out: usize, inn: usize) -> Op {
+    Op::Dense(Dense {
+        weight: tensor(rng, vec![out, inn], 0.6),
+        bias: Some(tensor(rng, vec![out], 0.3)),
+    })
+}
+
+/// dense → relu → dense: every combination of sharings.
+fn mlp(rng: &mut StdRng) -> Model {
+    Model::new(
+        vec![6],
+        vec![
+            ("fc1".into(), dense(rng, 5, 6)),
+            ("relu1".into(), Op::Relu),
+            ("fc2".into(), dense(rng, 3, 5)),
+        ],
+        Head::ArgMax,
+    )
+    .unwrap()
+}
+
+/// conv (padded) → relu → maxpool → reshape → dense → sigmoid → dense.
+fn cnn(rng: &mut StdRng) -> Model {
+    Model::new(
+        vec![1, 5, 5],
+        vec![
+            (
+                "conv".into(),
+                Op::Conv2d(Conv2d {
+                    weight: tensor(rng, vec![2, 1, 3, 3], 0.6),
+                    bias: Some(tensor(rng, vec![2], 0.3)),
+                    strides: [2, 2],
+                    pads: [1, 1, 1, 1],
+                }),
+            ),
+            ("relu".into(), Op::Relu),
+            (
+                "pool".into(),
+                Op::MaxPool(Pool2d {
+                    kernel: [2, 2],
+                    strides: [1, 1],
+                    pads: [0, 0, 0, 0],
+                }),
+            ),
+            ("flat".into(), Op::Reshape(vec![8])),
+            ("fc1".into(), dense(rng, 4, 8)),
+            ("sig".into(), Op::Sigmoid),
+            ("fc2".into(), dense(rng, 3, 4)),
+        ],
+        Head::Scores,
+    )
+    .unwrap()
+}
+
+/// avgpool → square → reshape → dense: polynomial only, so it also runs all in A.
+fn poly(rng: &mut StdRng) -> Model {
+    Model::new(
+        vec![1, 4, 4],
+        vec![
+            (
+                "avg".into(),
+                Op::AvgPool(Pool2d {
+                    kernel: [2, 2],
+                    strides: [2, 2],
+                    pads: [0, 0, 0, 0],
+                }),
+            ),
+            ("sq".into(), Op::Square),
+            ("flat".into(), Op::Reshape(vec![4])),
+            ("fc".into(), dense(rng, 3, 4)),
+        ],
+        Head::ArgMax,
+    )
+    .unwrap()
+}
+
+fn inputs(rng: &mut StdRng, model: &Model, batch: usize) -> Vec<f32> {
+    (0..batch * model.input_len())
+        .map(|_| rng.random_range(-1.5f32..1.5))
+        .collect()
+}
+
+/// Every assignment with default conversion routes.
+fn all_assignments(fm: &FixedModel<R>, output: Output) -> Vec<Assignment> {
+    let mut out: Vec<Vec<Sharing>> = vec![Vec::new()];
+    for i in 0..fm.layers().len() {
+        let opts = secure::layer_options(fm, i);
+        out = out
+            .into_iter()
+            .flat_map(|p| {
+                opts.iter().map(move |&s| {
+                    let mut q = p.clone();
+                    q.push(s);
+                    q
+                })
+            })
+            .collect();
+    }
+    let heads: Vec<Option<Sharing>> = match output {
+        Output::Label => vec![Some(Sharing::B), Some(Sharing::Y)],
+        Output::Logits => vec![None],
+    };
+    let mut all = Vec::new();
+    for seq in out {
+        for h in &heads {
+            let layers = seq
+                .iter()
+                .enumerate()
+                .map(|(i, &s)| {
+                    let convert = if i == 0 {
+                        Vec::new()
+                    } else {
+                        secure::default_route(seq[i - 1], s)
+                    };
+                    Placement::new(s, convert)
+                })
+                .collect();
+            let last = *seq.last().unwrap();
+            all.push(Assignment {
+                layers,
+                head: h.map(|h| Placement::new(h, secure::default_route(last, h))),
+                output,
+            });
+        }
+    }
+    all
+}
+
+struct Outcome {
+    out: SecureOutput<R>,
+    online_sent: [u64; 2],
+    setup_sent: [u64; 2],
+    rounds: u64,
+}
+
+fn run(fm: &FixedModel<R>, a: &Assignment, x: &[R], batch: usize) -> Outcome {
+    let demand = secure::demand(fm, a, batch).unwrap();
+    let (m0, m1) = (fm.clone(), fm.clone());
+    let (a0, a1) = (a.clone(), a.clone());
+    let x1 = x.to_vec();
+    let err = |e: tessera_models::Error| tessera_protocols::Error::Protocol {
+        step: "secure inference",
+        detail: e.to_string(),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let r = rt
+        .block_on(harness::run::<R, _, _>(
+            &HarnessOptions::default(),
+            &demand,
+            async move |p| {
+                let mut c = Converter::new(0).unwrap();
+                secure::run_party(p, &mut c, &m0, &a0, None, batch, RunOptions::default())
+                    .await
+                    .map_err(err)
+            },
+            async move |p| {
+                let mut c = Converter::new(1).unwrap();
+                secure::run_party(p, &mut c, &m1, &a1, Some(&x1), batch, RunOptions::default())
+                    .await
+                    .map_err(err)
+            },
+        ))
+        .unwrap_or_else(|e| panic!("{a:?}: {e}"));
+    assert!(
+        r.out0.labels.is_none() && r.out0.scores.is_none(),
+        "party 0 learns nothing"
+    );
+    let setup = |p: usize| r.peer[p].phase(tessera_core::Phase::Setup).bytes_sent;
+    Outcome {
+        out: r.out1,
+        online_sent: [r.online[0].bytes_sent, r.online[1].bytes_sent],
+        setup_sent: [setup(0), setup(1)],
+        rounds: r.online[0].rounds.max(r.online[1].rounds),
+    }
+}
+
+/// Runs `a` and checks labels, scores and the price of every step.
+fn check(fm: &FixedModel<R>, a: &Assignment, xf: &[f32], batch: usize) {
+    let x = fm.encode_input(xf).unwrap();
+    let reference = fm.run(&x).unwrap();
+    let o = run(fm, a, &x, batch);
+    let steps = secure::assignment_steps(fm, a, batch).unwrap();
+    let a_truncations = steps.iter().any(|s| s.name.ends_with("truncation"));
+    let labels = o.out.labels.clone().unwrap();
+    if !a_truncations {
+        assert_eq!(labels, reference.labels(), "labels of {a:?}");
+    }
+    if let Some(scores) = &o.out.scores {
+        let bound = if a_truncations {
+            reference.error_bound_ulps() as i64
+        } else {
+            0
+        };
+        for (s, r) in scores.values.iter().zip(&reference.scores.values) {
+            let d = (s.to_i64() - r.to_i64()).abs();
+            assert!(d <= bound, "score off by {d} > {bound} under {a:?}");
+        }
+    }
+    // Exact prices: bytes per party, rounds, set-up bytes.
+    let mut sent = [0u64; 2];
+    let mut setup = [0u64; 2];
+    let mut flights = Vec::new();
+    for s in &steps {
+        sent[0] += s.price.bytes_sent[0];
+        sent[1] += s.price.bytes_sent[1];
+        setup[0] += s.setup_bytes[0];
+        setup[1] += s.setup_bytes[1];
+        flights.extend(s.price.flights.iter().copied());
+    }
+    assert_eq!(o.online_sent, sent, "online bytes of {a:?}");
+    // The set-up phase also carries the session handshake, the same size each way;
+    // party 1 sends nothing else in it.
+    assert_eq!(setup[1], 0);
+    let handshake = o.setup_sent[1];
+    assert_eq!(
+        o.setup_sent[0] - handshake,
+        setup[0],
+        "set-up bytes of {a:?}"
+    );
+    let predicted = tessera_conversions::Price {
+        bytes_sent: sent,
+        flights,
+        and_gates: 0,
+        demand: tessera_protocols::Demand::new(),
+    };
+    assert_eq!(o.rounds, predicted.rounds(), "rounds of {a:?}");
+}
+
+#[test]
+fn mlp_every_assignment_is_exact_and_priced() {
+    let mut rng = StdRng::seed_from_u64(1);
+    let model = mlp(&mut rng);
+    let fm = FixedModel::<R>::new(&model, FixedPoint::new(16)).unwrap();
+    let batch = 3;
+    let x = inputs(&mut rng, &model, batch);
+    let all = all_assignments(&fm, Output::Label);
+    assert_eq!(all.len(), 3 * 2 * 3 * 2);
+    for a in &all {
+        check(&fm, a, &x, batch);
+    }
+    for a in all_assignments(&fm, Output::Logits) {
+        check(&fm, &a, &x, batch);
+    }
+}
+
+#[test]
+fn cnn_assignments_are_exact_and_priced() {
+    let mut rng = StdRng::seed_from_u64(2);
+    let model = cnn(&mut rng);
+    let fm = FixedModel::<R>::new(&model, FixedPoint::new(16)).unwrap();
+    let batch = 2;
+    let x = inputs(&mut rng, &model, batch);
+    // Every assignment would be 3·2·2·3·3·2·3 = 648 runs: take every 7th, plus the
+    // named baselines.
+    let all = all_assignments(&fm, Output::Logits);
+    for a in all.iter().step_by(7) {
+        check(&fm, a, &x, batch);
+    }
+    for (lin, non) in [
+        (Sharing::A, Sharing::Y),
+        (Sharing::A, Sharing::B),
+        (Sharing::B, Sharing::B),
+        (Sharing::Y, Sharing::Y),
+    ] {
+        let a = Assignment::uniform(&fm, lin, non, non, Output::Label).unwrap();
+        check(&fm, &a, &x, batch);
+    }
+}
+
+#[test]
+fn polynomial_model_runs_in_every_sharing_including_pure_a() {
+    let mut rng = StdRng::seed_from_u64(3);
+    let model = poly(&mut rng);
+    let fm = FixedModel::<R>::new(&model, FixedPoint::new(16)).unwrap();
+    let batch = 4;
+    let x = inputs(&mut rng, &model, batch);
+    for a in all_assignments(&fm, Output::Logits) {
+        check(&fm, &a, &x, batch);
+    }
+}
+
+#[test]
+fn non_default_routes_are_exact_and_priced() {
+    let mut rng = StdRng::seed_from_u64(4);
+    let model = mlp(&mut rng);
+    let fm = FixedModel::<R>::new(&model, FixedPoint::new(16)).unwrap();
+    let batch = 2;
+    let x = inputs(&mut rng, &model, batch);
+    let routes: [(Sharing, Vec<Conversion>, Sharing, Vec<Conversion>); 3] = [
+        // A2B via Yao; B2A by OT.
+        (
+            Sharing::B,
+            vec![Conversion::A2Y, Conversion::Y2B],
+            Sharing::A,
+            vec![Conversion::B2A(B2aVariant::Ot)],
+        ),
+        // Y2A via B (ABY's route).
+        (
+            Sharing::Y,
+            vec![Conversion::A2Y],
+            Sharing::A,
+            vec![Conversion::Y2B, Conversion::B2A(B2aVariant::DaBits)],
+        ),
+        // B to Y.
+        (
+            Sharing::B,
+            vec![Conversion::A2BGmw],
+            Sharing::Y,
+            vec![Conversion::B2Y],
+        ),
+    ];
+    for (s1, r1, s2, r2) in routes {
+        let a = Assignment {
+            layers: vec![
+                Placement::new(Sharing::A, vec![]),
+                Placement::new(s1, r1),
+                Placement::new(s2, r2),
+            ],
+            head: Some(Placement::new(
+                Sharing::Y,
+                secure::default_route(s2, Sharing::Y),
+            )),
+            output: Output::Label,
+        };
+        check(&fm, &a, &x, batch);
+    }
+}
+
+#[test]
+fn invalid_assignments_are_clear_errors() {
+    let mut rng = StdRng::seed_from_u64(5);
+    let model = mlp(&mut rng);
+    let fm = FixedModel::<R>::new(&model, FixedPoint::new(16)).unwrap();
+    let good = Assignment::uniform(&fm, Sharing::A, Sharing::Y, Sharing::Y, Output::Label).unwrap();
+    let mut relu_in_a = good.clone();
+    relu_in_a.layers[1] = Placement::new(Sharing::A, vec![]);
+    let e = relu_in_a.validate(&fm).unwrap_err().to_string();
+    assert!(e.contains("relu1") && e.contains("cannot run in A"), "{e}");
+    let mut broken_route = good.clone();
+    broken_route.layers[1].convert = vec![Conversion::Y2B];
+    let e = broken_route.validate(&fm).unwrap_err().to_string();
+    assert!(e.contains("relu1") && e.contains("y2b"), "{e}");
+    let mut short = good.clone();
+    short.layers.pop();
+    assert!(
+        short
+            .validate(&fm)
+            .unwrap_err()
+            .to_string()
+            .contains("2 placements")
+    );
+    let mut no_head = good.clone();
+    no_head.head = None;
+    assert!(no_head.validate(&fm).is_err());
+    let mut head_in_a = good;
+    head_in_a.head = Some(Placement::new(Sharing::A, vec![Conversion::Y2A]));
+    assert!(
+        head_in_a
+            .validate(&fm)
+            .unwrap_err()
+            .to_string()
+            .contains("argmax")
+    );
+}
