@@ -3,6 +3,7 @@
 mod circuit;
 mod demo;
 mod infer;
+mod plan;
 
 use std::process::ExitCode;
 
@@ -25,6 +26,11 @@ enum Command {
     /// Evaluates a Bristol Fashion circuit securely: the dealer and both parties in
     /// this process over TCP loopback; prints each output value as hex.
     Circuit(circuit::CircuitArgs),
+    /// Plans the protocol assignment of a model: the optimal plan and the predicted
+    /// cost of every baseline.
+    Plan(plan::PlanArgs),
+    /// Measures the planner's cost coefficients on this machine.
+    Calibrate(plan::CalibrateArgs),
     /// Secure inference of an ONNX model (embedded: mlp, cnn) on MNIST digits or an
     /// .npy input under a plan; checks the labels against the plaintext reference.
     Infer(infer::InferArgs),
@@ -78,6 +84,8 @@ fn main() -> ExitCode {
             Command::Demo(args) => demo::run(args).await,
             Command::Circuit(args) => circuit::run(args).await,
             Command::Infer(args) => infer::run(args).await,
+            Command::Plan(args) => plan::run(args).await,
+            Command::Calibrate(args) => plan::calibrate(args).await,
         }
     });
     match result {

@@ -1,14 +1,19 @@
 //! Optimal assignment of sharings to the layers of a chain, and the named baselines.
 //!
 //! # Why dynamic programming is optimal for chains
-//! A run is: the client's input entering in a sharing `s₋₁`, then for each layer `i`
-//! conversions `rᵢ` from `sᵢ₋₁` to `sᵢ` and the layer in `sᵢ`, then the head (argmax
-//! in B or Y, or the scores revealed) after conversions from `s_{k−1}`. The engine's
+//! A run is: the client's input entering in layer 0's sharing `s₀`, the layer, then
+//! for each further layer `i` conversions `rᵢ` from `sᵢ₋₁` to `sᵢ` and the layer in
+//! `sᵢ`, then the head (argmax in B or Y, or the scores revealed) after conversions
+//! from `s_{k−1}`. The engine's
 //! cost of layer `i` depends only on `(sᵢ₋₁, rᵢ, sᵢ)` (its input shape is fixed by the
 //! model), and every objective ([`Objective`]) is a sum over steps. So the cost of a
-//! run is `c₋₁(s₋₁) + Σᵢ cᵢ(sᵢ₋₁, rᵢ, sᵢ) + c_head(s_{k−1}, r, h)`, a shortest path in a
-//! layered graph whose nodes are (layer, sharing) and whose edges are the routes of
-//! at most two primitive conversions. The best path to (i, s) extends a best path to
+//! run is `c_in(s₀) + c₀(s₀) + Σᵢ cᵢ(sᵢ₋₁, rᵢ, sᵢ) + c_head(s_{k−1}, r, h)`, a shortest
+//! path in a layered graph whose nodes are (layer, sharing) and whose edges are the
+//! routes of at most two primitive conversions. One refinement keeps it exact for
+//! latency: consecutive messages of one party share a round across steps
+//! ([`crate::time::advance`]), so the rounds a step adds depend on the parties'
+//! clock skew before it (−1, 0 or 1); the DP's state is therefore (sharing, skew),
+//! nine nodes per layer instead of three, and the argument is unchanged. The best path to (i, s) extends a best path to
 //! some (i − 1, s′) (any other prefix could be swapped for the best one without
 //! changing what follows), which is Bellman's principle: the DP below visits every
 //! node once and every edge once and returns an optimal run. The brute-force search
@@ -129,16 +134,10 @@ struct Allowed {
     head: Vec<Option<Sharing>>,
 }
 
-/// The input sharing of an assignment: where layer 0's conversions start, or layer
-/// 0's sharing.
+/// The input sharing of an assignment: the client's input enters in layer 0's
+/// sharing.
 pub fn input_sharing(a: &Assignment) -> Option<Sharing> {
-    let first = a.layers.first()?;
-    Some(
-        first
-            .convert
-            .first()
-            .map_or(first.sharing, |c| c.endpoints().0),
-    )
+    a.layers.first().map(|p| p.sharing)
 }
 
 /// The planner: a chain, a time model, an objective and a batch size.
@@ -323,7 +322,12 @@ impl<'a> Planner<'a> {
             self.chain
                 .head_steps(prev, a.head.as_ref(), a.output, self.batch)?,
         );
-        Ok(steps)
+        // The engine's own list, where it has one (same steps; its set-up steps come
+        // first).
+        match self.chain.run_steps(a, self.batch) {
+            Some(r) => r,
+            None => Ok(steps),
+        }
     }
 
     fn allowed(&self, strategy: Strategy) -> Result<Allowed> {
@@ -404,6 +408,20 @@ impl<'a> Planner<'a> {
     /// [`Error::NotApplicable`] if the strategy does not fit the model; the engine's
     /// errors.
     pub fn solve(&self, strategy: Strategy) -> Result<Solution> {
+        if strategy != Strategy::Auto
+            && let Some(a) = self.chain.baseline(strategy, self.output)
+        {
+            let a = a?;
+            let steps = self.steps(&a)?;
+            return Ok(Solution {
+                strategy,
+                input: input_sharing(&a)
+                    .ok_or_else(|| Error::Plan("a model without layers".into()))?,
+                objective: self.run_cost(&steps),
+                assignment: a,
+                steps,
+            });
+        }
         let allowed = self.allowed(strategy)?;
         self.dp(strategy, &allowed)
     }
@@ -442,6 +460,10 @@ impl<'a> Planner<'a> {
             let mut next: Stage = Vec::new();
             for &s in opts {
                 for (key, node) in &stage {
+                    // The input enters in layer 0's sharing.
+                    if i == 0 && key.0 != s {
+                        continue;
+                    }
                     for r in self.routes(key.0, s) {
                         let steps = self.chain.layer_steps(i, key.0, r, s, self.batch)?;
                         let (c, skew) = self.cost(&steps, key.1);
@@ -579,6 +601,9 @@ impl<'a> Planner<'a> {
             return;
         }
         for &s in &allowed.layers[i] {
+            if i == 0 && prev != s {
+                continue;
+            }
             for r in self.routes(prev, s) {
                 partial.push(Placement {
                     sharing: s,

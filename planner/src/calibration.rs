@@ -56,6 +56,9 @@ pub struct Compute {
 pub struct Transport {
     /// Fixed cost of one message, one way (half a ping-pong of 8-byte frames).
     pub message: f64,
+    /// Fixed cost of one message on a shaped link beyond the profile's one-way
+    /// latency (the shaping timer's wake-up and the loopback hop), measured on `lan`.
+    pub message_shaped: f64,
     /// Per byte sent one way while the peer only receives.
     pub byte: f64,
     /// Per byte per direction when both parties send at once (an exchange).
@@ -291,6 +294,7 @@ impl Calibration {
             ("compute.ot", c.ot),
             ("compute.label", c.label),
             ("transport.message", self.transport.message),
+            ("transport.message_shaped", self.transport.message_shaped),
             ("transport.byte", self.transport.byte),
             ("transport.exchange_byte", self.transport.exchange_byte),
         ] {

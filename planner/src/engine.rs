@@ -1,89 +1,28 @@
-//! What the planner needs from a secure inference engine: for a chain of layers, the
+//! What the planner needs from the secure inference engine: for a chain of layers, the
 //! sharings each layer may run in and the exact cost of every step of a run for a
 //! given choice of sharings and conversions.
 //!
-//! [`Chain`] is that interface. The planner never prices a layer itself: it asks the
-//! chain (which runs the engine's cost counter for the exact shapes) and only turns
-//! the counted bytes, message patterns, gates and correlations into time with the
-//! calibrated coefficients ([`crate::time`]).
-//!
-//! The step types ([`StepCost`], [`Work`], [`Placement`], [`Assignment`], [`Output`])
-//! are the engine's.
+//! [`Chain`] is that interface; [`ModelChain`] implements it with the engine of
+//! `tessera_models::secure` ([`layer_options`], [`input_steps`], [`layer_steps`],
+//! [`head_steps`], [`assignment_steps`], the named [`Baseline`]s). The planner never
+//! prices a layer itself: the engine counts bytes, message patterns, gates and
+//! correlations for the exact shapes, and the planner only turns them into time with
+//! the calibrated coefficients ([`crate::time`]). The trait also lets the tests run
+//! the planner on synthetic chains (the brute-force check of the DP).
+
+use std::collections::HashMap;
 
 use tessera_conversions::{Conversion, Sharing};
+use tessera_core::Z64;
+use tessera_models::FixedModel;
+pub use tessera_models::secure::{Assignment, Output, Placement, StepCost, Work};
+use tessera_models::secure::{
+    Baseline, assignment_steps, head_options, head_steps, input_steps, layer_options, layer_steps,
+    setup_steps,
+};
 
-use crate::Result;
-
-/// The step and assignment types of the engine.
-mod types {
-    use serde::{Deserialize, Serialize};
-    use tessera_conversions::{Conversion, Price, Sharing};
-
-    /// What the client receives.
-    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-    #[serde(rename_all = "lowercase")]
-    pub enum Output {
-        /// The label only (argmax of the scores).
-        Label,
-        /// The scores.
-        Logits,
-    }
-
-    /// Where a layer runs: conversions applied to its input first, then the layer in
-    /// `sharing`.
-    #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-    pub struct Placement {
-        /// The layer's sharing.
-        pub sharing: Sharing,
-        /// Conversions applied to the layer's input, in order.
-        pub convert: Vec<Conversion>,
-    }
-
-    /// A whole assignment of a chain.
-    #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-    pub struct Assignment {
-        /// One placement per layer.
-        pub layers: Vec<Placement>,
-        /// Where the argmax runs (B or Y) when the output is the label.
-        pub head: Option<Placement>,
-        /// What the client receives.
-        pub output: Output,
-    }
-
-    /// Local compute counters of a step, per party.
-    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-    pub struct Work {
-        /// GMW AND gates (gate × instance).
-        pub gmw_and: u64,
-        /// Garbled (party 0) and evaluated (party 1) AND gates.
-        pub yao_and: u64,
-        /// Ring multiply-adds of plaintext-weight or Beaver products.
-        pub macs: u64,
-        /// Elementwise ring operations.
-        pub ring_ops: u64,
-        /// Random OTs derandomised.
-        pub ots: u64,
-        /// Labels copied.
-        pub labels: u64,
-    }
-
-    /// One step of a secure run: its exact online price and its work.
-    #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-    pub struct StepCost {
-        /// What the step does.
-        pub name: String,
-        /// The layer it belongs to (`None`: input or head).
-        pub layer: Option<usize>,
-        /// Exact online price (bytes, message pattern, AND gates, correlations).
-        pub price: Price,
-        /// Local work.
-        pub work: Work,
-        /// Bytes each party sends once per session (plaintext-weight masks).
-        pub setup_bytes: [u64; 2],
-    }
-}
-
-pub use types::{Assignment, Output, Placement, StepCost, Work};
+use crate::assign::Strategy;
+use crate::{Error, Result};
 
 /// A layer as the planner shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -98,7 +37,8 @@ pub struct LayerInfo {
 ///
 /// The cost of layer `i` depends only on the sharing of layer `i − 1`, the
 /// conversions applied to its input and its own sharing. This locality is what makes
-/// dynamic programming over (layer, sharing) exact ([`crate::assign`]).
+/// dynamic programming over (layer, sharing) exact ([`crate::assign`]). The client's
+/// input enters in layer 0's sharing (no conversions before layer 0).
 pub trait Chain {
     /// The layers, in order.
     fn layers(&self) -> Vec<LayerInfo>;
@@ -112,7 +52,8 @@ pub trait Chain {
     /// If the engine cannot price it.
     fn input_steps(&self, first: Sharing, batch: usize) -> Result<Vec<StepCost>>;
 
-    /// Layer `i` in `sharing` after `convert` from the previous layer's `prev`.
+    /// Layer `i` in `sharing` after `convert` from the previous layer's `prev`,
+    /// including its once-per-session set-up steps.
     ///
     /// # Errors
     /// If the combination is invalid or the engine cannot price it.
@@ -145,5 +86,132 @@ pub trait Chain {
             Output::Logits => vec![None],
             Output::Label => vec![Some(Sharing::B), Some(Sharing::Y)],
         }
+    }
+
+    /// The engine's own assignment of a named baseline, if it defines one (`None`:
+    /// the planner builds it from the baseline's rule with the best route on every
+    /// edge).
+    ///
+    /// # Errors
+    /// [`Error::NotApplicable`] if the baseline does not fit the chain.
+    fn baseline(&self, _strategy: Strategy, _output: Output) -> Option<Result<Assignment>> {
+        None
+    }
+
+    /// Every step of the run `a` in the engine's own order, if it lists them itself
+    /// (`None`: the planner concatenates the input's, the layers' and the head's).
+    ///
+    /// # Errors
+    /// If the assignment does not fit the chain.
+    fn run_steps(&self, _a: &Assignment, _batch: usize) -> Option<Result<Vec<StepCost>>> {
+        None
+    }
+}
+
+/// A fixed-point model in `Z_2^64` priced by the secure inference engine.
+#[derive(Debug)]
+pub struct ModelChain<'m> {
+    model: &'m FixedModel<Z64>,
+    /// The set-up step of each layer that has a plaintext weight when it runs in A.
+    setup: HashMap<usize, Vec<StepCost>>,
+}
+
+impl<'m> ModelChain<'m> {
+    /// The chain of `model`.
+    ///
+    /// # Errors
+    /// If the engine cannot list the model's set-up steps.
+    pub fn new(model: &'m FixedModel<Z64>) -> Result<Self> {
+        // The set-up of a layer in A (its masked weight, once per session) depends on
+        // that layer alone: read it off the assignment with every layer that can run
+        // in A there.
+        let all_a = Assignment::uniform(model, Sharing::A, Sharing::B, Sharing::B, Output::Label)?;
+        let mut setup: HashMap<usize, Vec<StepCost>> = HashMap::new();
+        for s in setup_steps(model, &all_a)? {
+            if let Some(i) = s.layer {
+                setup.entry(i).or_default().push(s);
+            }
+        }
+        Ok(ModelChain { model, setup })
+    }
+
+    /// The model.
+    pub fn model(&self) -> &'m FixedModel<Z64> {
+        self.model
+    }
+}
+
+impl Chain for ModelChain<'_> {
+    fn layers(&self) -> Vec<LayerInfo> {
+        self.model
+            .layers()
+            .iter()
+            .map(|l| LayerInfo {
+                name: l.layer().name().to_string(),
+                op: l.layer().op().kind().to_string(),
+            })
+            .collect()
+    }
+
+    fn options(&self, i: usize) -> Vec<Sharing> {
+        layer_options(self.model, i)
+    }
+
+    fn input_steps(&self, first: Sharing, batch: usize) -> Result<Vec<StepCost>> {
+        Ok(input_steps(self.model, first, batch)?)
+    }
+
+    fn layer_steps(
+        &self,
+        i: usize,
+        prev: Sharing,
+        convert: &[Conversion],
+        sharing: Sharing,
+        batch: usize,
+    ) -> Result<Vec<StepCost>> {
+        let mut out = Vec::new();
+        if sharing == Sharing::A
+            && let Some(s) = self.setup.get(&i)
+        {
+            out.extend(s.iter().cloned());
+        }
+        out.extend(layer_steps(self.model, i, prev, convert, sharing, batch)?);
+        Ok(out)
+    }
+
+    fn head_steps(
+        &self,
+        last: Sharing,
+        head: Option<&Placement>,
+        output: Output,
+        batch: usize,
+    ) -> Result<Vec<StepCost>> {
+        Ok(head_steps(self.model, last, head, output, batch)?)
+    }
+
+    fn head_options(&self, output: Output) -> Vec<Option<Sharing>> {
+        match output {
+            Output::Logits => vec![None],
+            Output::Label => head_options().into_iter().map(Some).collect(),
+        }
+    }
+
+    fn baseline(&self, strategy: Strategy, output: Output) -> Option<Result<Assignment>> {
+        let b = Baseline::from_name(strategy.name())?;
+        Some(b.assignment(self.model, output).map_err(|e| {
+            Error::NotApplicable {
+                strategy: strategy.name().to_string(),
+                reason: match e {
+                    tessera_models::Error::Plan(m) => m
+                        .trim_start_matches(&format!("{} does not apply: ", strategy.name()))
+                        .to_string(),
+                    other => other.to_string(),
+                },
+            }
+        }))
+    }
+
+    fn run_steps(&self, a: &Assignment, batch: usize) -> Option<Result<Vec<StepCost>>> {
+        Some(assignment_steps(self.model, a, batch).map_err(Error::from))
     }
 }

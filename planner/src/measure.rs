@@ -4,6 +4,7 @@
 //! | coefficient | what runs | fit |
 //! |---|---|---|
 //! | transport `message` | ping-pong of 8-byte frames over TCP loopback | time / (2 · round trips) |
+//! | transport `message_shaped` | the same on a `lan`-shaped link | time / (2 · round trips) − one-way latency |
 //! | transport `byte` | one party sends S bytes in 1 MiB frames, the other acknowledges | slope over S |
 //! | transport `exchange_byte` | both parties send S bytes at once | slope over S |
 //! | `gmw_and` | both parties evaluate a 64-bit depth-optimised adder (373 AND) in GMW over TCP loopback, dealer triples | slope over the batch, less the exchange bytes' share |
@@ -54,7 +55,7 @@ struct Ctx<'p> {
 
 impl Ctx<'_> {
     fn reps(&self) -> usize {
-        if self.quick { 3 } else { 5 }
+        if self.quick { 5 } else { 9 }
     }
 
     /// Picks the quick or the full list of sizes.
@@ -89,8 +90,10 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-/// Median of `reps` timings of `f` (each returns the seconds it measured).
+/// Median of `reps` timings of `f` (each returns the seconds it measured), after
+/// one untimed warm-up run (caches, page faults, buffers reaching their size).
 fn median_of(reps: usize, mut f: impl FnMut() -> Result<f64>) -> Result<f64> {
+    f()?;
     let mut v = Vec::with_capacity(reps);
     for _ in 0..reps {
         v.push(f()?);
@@ -187,7 +190,7 @@ fn check_positive(what: &str, v: f64) -> Result<()> {
     }
 }
 
-async fn tcp_pair() -> Result<(Channel, Channel)> {
+async fn tcp_pair(config: ChannelConfig) -> Result<(Channel, Channel)> {
     let io = |context: &'static str| move |source| tessera_core::Error::Io { context, source };
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
@@ -195,7 +198,6 @@ async fn tcp_pair() -> Result<(Channel, Channel)> {
     let addr = listener
         .local_addr()
         .map_err(io("reading the local address"))?;
-    let config = ChannelConfig::default();
     let (a, b) = tokio::join!(
         Channel::accept(&listener, config),
         Channel::connect(addr, config)
@@ -230,31 +232,27 @@ where
 async fn transport(ctx: &mut Ctx<'_>) -> Result<Transport> {
     (ctx.progress)("transport: TCP loopback messages and bytes");
     let reps = ctx.reps();
-    let (mut c0, mut c1) = tcp_pair().await?;
-    // Ping-pong.
+    let (mut c0, mut c1) = tcp_pair(ChannelConfig::default()).await?;
+    // Ping-pong, unshaped.
     let k = if ctx.quick { 300 } else { 1000 };
-    let mut v = Vec::new();
-    for _ in 0..reps {
-        let a = async move {
-            for _ in 0..k {
-                c0.send_words(vec![0u64]).await?;
-                c0.recv_words(1).await?;
-            }
-            Ok::<_, Error>(c0)
-        };
-        let b = async move {
-            for _ in 0..k {
-                c1.recv_words(1).await?;
-                c1.send_words(vec![0u64]).await?;
-            }
-            Ok::<_, Error>(c1)
-        };
-        let (x, y, t) = two(a, b).await?;
-        (c0, c1) = (x, y);
-        v.push(t / (2 * k) as f64);
-    }
-    let message = median(v);
+    let (message, c) = ping_pong(c0, c1, k, reps).await?;
+    (c0, c1) = c;
     ctx.record("transport: one message (ping-pong)", 8.0, message, reps);
+    // Ping-pong on a shaped link: what a message costs beyond the profile's latency
+    // (the shaping timer's wake-up).
+    let lan = tessera_core::NetworkProfile::LAN;
+    let (s0, s1) = tcp_pair(ChannelConfig::with_profile(lan)).await?;
+    let k = if ctx.quick { 100 } else { 300 };
+    let (shaped, (s0, s1)) = ping_pong(s0, s1, k, reps).await?;
+    s0.close().await?;
+    s1.close().await?;
+    let message_shaped = shaped - lan.one_way_latency().as_secs_f64();
+    ctx.record(
+        "transport: one message on a lan link (ping-pong)",
+        8.0,
+        shaped,
+        reps,
+    );
 
     const MIB: usize = 1 << 20;
     let sizes = ctx.sizes(&[2 * MIB, 8 * MIB], &[4 * MIB, 16 * MIB, 32 * MIB]);
@@ -263,7 +261,7 @@ async fn transport(ctx: &mut Ctx<'_>) -> Result<Transport> {
     for &s in &sizes {
         let mut v = Vec::new();
         let mut x = Vec::new();
-        for _ in 0..reps {
+        for rep in 0..=reps {
             let a = async move {
                 for _ in 0..s / MIB {
                     c0.send_bytes(vec![0u8; MIB]).await?;
@@ -280,7 +278,9 @@ async fn transport(ctx: &mut Ctx<'_>) -> Result<Transport> {
             };
             let (p, q, t) = two(a, b).await?;
             (c0, c1) = (p, q);
-            v.push(t);
+            if rep > 0 {
+                v.push(t);
+            }
             let side = |mut c: Channel| async move {
                 for _ in 0..s / MIB {
                     c.send_bytes(vec![0u8; MIB]).await?;
@@ -292,7 +292,9 @@ async fn transport(ctx: &mut Ctx<'_>) -> Result<Transport> {
             };
             let (p, q, t) = two(side(c0), side(c1)).await?;
             (c0, c1) = (p, q);
-            x.push(t);
+            if rep > 0 {
+                x.push(t);
+            }
         }
         let (v, x) = (median(v), median(x));
         ctx.record("transport: one-way bytes", s as f64, v, reps);
@@ -307,9 +309,43 @@ async fn transport(ctx: &mut Ctx<'_>) -> Result<Transport> {
     c1.close().await?;
     Ok(Transport {
         message,
+        message_shaped,
         byte,
         exchange_byte,
     })
+}
+
+/// Median seconds of one message, one way, over `k` round trips of 8-byte frames.
+async fn ping_pong(
+    mut c0: Channel,
+    mut c1: Channel,
+    k: usize,
+    reps: usize,
+) -> Result<(f64, (Channel, Channel))> {
+    let mut v = Vec::new();
+    for rep in 0..=reps {
+        let a = async move {
+            for _ in 0..k {
+                c0.send_words(vec![0u64]).await?;
+                c0.recv_words(1).await?;
+            }
+            Ok::<_, Error>(c0)
+        };
+        let b = async move {
+            for _ in 0..k {
+                c1.recv_words(1).await?;
+                c1.send_words(vec![0u64]).await?;
+            }
+            Ok::<_, Error>(c1)
+        };
+        let (x, y, t) = two(a, b).await?;
+        (c0, c1) = (x, y);
+        // The first repetition warms up.
+        if rep > 0 {
+            v.push(t / (2 * k) as f64);
+        }
+    }
+    Ok((median(v), (c0, c1)))
 }
 
 // ---------------------------------------------------------------- GMW
@@ -377,16 +413,18 @@ async fn gmw_and(ctx: &mut Ctx<'_>, tr: &Transport) -> Result<f64> {
     let program = std::sync::Arc::new(Program::new(&circuit));
     let sizes = ctx.sizes(&[1usize << 14, 1 << 16], &[1 << 14, 1 << 16, 1 << 17]);
     let reps = ctx.reps();
-    let (mut c0, mut c1) = tcp_pair().await?;
+    let (mut c0, mut c1) = tcp_pair(ChannelConfig::default()).await?;
     let (mut xs, mut ys, mut bs) = (Vec::new(), Vec::new(), Vec::new());
     for &n in &sizes {
         let demand = tessera_protocols::gmw::demand(&circuit, n);
         let mut v = Vec::new();
         let mut bytes = 0;
-        for _ in 0..reps {
+        for rep in 0..=reps {
             let (a, b, t, by) = gmw_run(c0, c1, program.clone(), &demand, n).await?;
             (c0, c1, bytes) = (a, b, by);
-            v.push(t);
+            if rep > 0 {
+                v.push(t);
+            }
         }
         let m = median(v);
         ctx.record(
@@ -425,7 +463,7 @@ fn yao(ctx: &mut Ctx<'_>) -> Result<(f64, f64)> {
     let ands = circuit.cost().and_gates as f64;
     let mut prg = Prg::from_entropy();
     let delta = Delta::new(Block::random(&mut prg));
-    let sizes = ctx.sizes(&[8usize, 32], &[8, 32, 64]);
+    let sizes = ctx.sizes(&[16usize, 64], &[16, 64, 128]);
     let reps = ctx.reps();
     let (mut xs, mut g, mut e) = (Vec::new(), Vec::new(), Vec::new());
     for &k in &sizes {
@@ -489,7 +527,7 @@ fn mac(ctx: &mut Ctx<'_>) -> Result<f64> {
     let (k, n) = (784usize, 128usize);
     let w = ArrayD::from_shape_vec(IxDyn(&[k, n]), R::random_vec(&mut prg, k * n))
         .map_err(|e| Error::Calibration(e.to_string()))?;
-    let sizes = ctx.sizes(&[32usize, 128], &[32, 128, 256]);
+    let sizes = ctx.sizes(&[64usize, 256], &[64, 256, 512]);
     let reps = ctx.reps();
     let (mut xs, mut ys) = (Vec::new(), Vec::new());
     for &m in &sizes {
@@ -545,8 +583,12 @@ fn label(ctx: &mut Ctx<'_>) -> Result<f64> {
     let (mut xs, mut ys) = (Vec::new(), Vec::new());
     for &n in &sizes {
         let src = Block::random_vec(&mut prg, n);
+        let mut dst = vec![Block::ZERO; n];
         let t = median_of(reps, || {
-            Ok(time(|| drop(std::hint::black_box(src.clone()))))
+            Ok(time(|| {
+                dst.copy_from_slice(&src);
+                std::hint::black_box(&mut dst);
+            }))
         })?;
         ctx.record("yao: labels copied", n as f64, t, reps);
         xs.push(n as f64);
@@ -574,14 +616,14 @@ async fn ot(ctx: &mut Ctx<'_>, tr: &Transport) -> Result<f64> {
     (ctx.progress)("OT: evaluator inputs through random OTs over TCP loopback");
     let sizes = ctx.sizes(&[1usize << 16, 1 << 18], &[1 << 16, 1 << 18, 1 << 19]);
     let reps = ctx.reps();
-    let (mut c0, mut c1) = tcp_pair().await?;
+    let (mut c0, mut c1) = tcp_pair(ChannelConfig::default()).await?;
     let (mut xs, mut ys, mut bs) = (Vec::new(), Vec::new(), Vec::new());
     let width = 64usize;
     for &count in &sizes {
         let n = count / width;
         let mut v = Vec::new();
         let mut bytes = 0u64;
-        for _ in 0..reps {
+        for rep in 0..=reps {
             let mut prg = Prg::from_entropy();
             let (s, r) = local_rots(&mut prg, count);
             let bits = random_bits(&mut prg, width, n)?;
@@ -601,7 +643,9 @@ async fn ot(ctx: &mut Ctx<'_>, tr: &Transport) -> Result<f64> {
             let (p, q, t) = two(a, b).await?;
             (c0, c1) = (p, q);
             bytes = c0.metering().online.bytes_total() - before;
-            v.push(t);
+            if rep > 0 {
+                v.push(t);
+            }
         }
         let m = median(v);
         ctx.record(
@@ -627,7 +671,7 @@ async fn ot(ctx: &mut Ctx<'_>, tr: &Transport) -> Result<f64> {
 fn deal_time(reps: usize, d: &Demand) -> Result<(f64, f64)> {
     let mut g = Vec::new();
     let mut e = Vec::new();
-    for _ in 0..reps {
+    for rep in 0..=reps {
         let (s0, s1) = (tessera_core::prg::os_seed(), tessera_core::prg::os_seed());
         let t = Instant::now();
         let corr = deal::<R>(d, s0, s1)?;
@@ -638,6 +682,11 @@ fn deal_time(reps: usize, d: &Demand) -> Result<(f64, f64)> {
         let t = Instant::now();
         drop(std::hint::black_box(expand_party1::<R>(d, s1, &corr)?));
         let e1 = t.elapsed().as_secs_f64();
+        if rep == 0 {
+            // Warm-up.
+            g.clear();
+            continue;
+        }
         e.push(e0.max(e1));
     }
     Ok((median(g), median(e)))

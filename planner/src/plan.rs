@@ -344,20 +344,22 @@ impl Plan {
                 .map_or_else(Vec::new, |h| names(&h.convert)),
             steps: Vec::new(),
         };
-        // Steps are in order: the input's, each layer's, the head's.
-        let mut seen_layer = false;
-        for (s, t) in steps.iter().zip(&times) {
+        // Steps without a layer are the input's, except the trailing ones: the head's.
+        let head_from = steps
+            .iter()
+            .rposition(|s| s.layer.is_some())
+            .map_or(0, |k| k + 1);
+        for (k, (s, t)) in steps.iter().zip(&times).enumerate() {
             let sp = step_plan(s, t);
             match s.layer {
                 Some(i) => {
-                    seen_layer = true;
                     let l = layers.get_mut(i).ok_or_else(|| {
                         Error::Plan(format!("a step of layer {i}, which does not exist"))
                     })?;
                     l.ms += sp.ms;
                     l.steps.push(sp);
                 }
-                None if !seen_layer => input.steps.push(sp),
+                None if k < head_from => input.steps.push(sp),
                 None => head.steps.push(sp),
             }
         }
@@ -492,14 +494,22 @@ impl Plan {
                 .map(|n| conversion_by_name(n))
                 .collect::<Result<Vec<_>>>()
                 .map_err(|e| Error::Plan(format!("layer {i} `{}`: {e}", l.name)))?;
-            check_route(prev, &convert, l.sharing).map_err(|e| {
-                let what = if i == 0 {
-                    format!("from the input in {prev:?} to layer 0 `{}`", l.name)
-                } else {
-                    format!("before layer {i} `{}`", l.name)
-                };
-                Error::Plan(format!("{what}: {e}"))
-            })?;
+            if i == 0 {
+                if !convert.is_empty() {
+                    return Err(Error::Plan(format!(
+                        "layer 0 `{}`: the input enters in the first layer's sharing; no conversions before it",
+                        l.name
+                    )));
+                }
+                if self.input.sharing != l.sharing {
+                    return Err(Error::Plan(format!(
+                        "the input enters in the first layer's sharing ({:?}), the plan says {:?}",
+                        l.sharing, self.input.sharing
+                    )));
+                }
+            }
+            check_route(prev, &convert, l.sharing)
+                .map_err(|e| Error::Plan(format!("before layer {i} `{}`: {e}", l.name)))?;
             placements.push(Placement {
                 sharing: l.sharing,
                 convert,

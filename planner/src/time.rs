@@ -18,8 +18,9 @@
 //! X_tables = link(t) + t · c,  t = yao_and · 32    the half-gates tables (2 blocks per AND)
 //! ```
 //!
-//! `m`, `c`, `x` are the transport's measured per-message, per-byte (one way) and
-//! per-byte-per-direction (exchange) costs on TCP loopback, the other letters the
+//! `m`, `c`, `x` are the transport's measured per-message (on a shaped link, what a
+//! message costs beyond the latency: the shaping timer's wake-up), per-byte (one way)
+//! and per-byte-per-direction (exchange) costs on TCP loopback, the other letters the
 //! measured compute coefficients ([`Calibration`]). Work counts are per party; both
 //! parties work in parallel, so a step's compute is one party's. Yao tables stream in
 //! 1 MiB frames while garbling continues, so the shorter of garbling and sending
@@ -193,8 +194,15 @@ impl<'a> TimeModel<'a> {
         self.net.transmit_time(bytes).as_secs_f64()
     }
 
+    /// One round: the one-way latency and a message's fixed cost (on a shaped link,
+    /// the shaped one).
     fn round(&self) -> f64 {
-        self.net.one_way_latency().as_secs_f64() + self.cal.transport.message
+        let m = if self.net.is_shaped() {
+            self.cal.transport.message_shaped
+        } else {
+            self.cal.transport.message
+        };
+        self.net.one_way_latency().as_secs_f64() + m
     }
 
     /// Seconds of local compute for `w`, Yao and the rest apart.
