@@ -175,11 +175,17 @@ pub async fn run(args: PlanArgs) -> Result<(), CliError> {
         frac_bits: args.frac_bits,
         network: args.network,
     };
-    let results = compare(&planner);
-    let plan = match &args.plan {
+    // An edited plan is checked before anything is priced.
+    let edited = match &args.plan {
         Some(path) => {
             let edited = Plan::load(path).map_err(planner_err)?;
-            let a = edited.assignment(&planner, &sha256).map_err(planner_err)?;
+            Some(edited.assignment(&planner, &sha256).map_err(planner_err)?)
+        }
+        None => None,
+    };
+    let results = compare(&planner);
+    let plan = match edited {
+        Some(a) => {
             let steps = planner.steps(&a).map_err(planner_err)?;
             Plan::new(&planner, &meta, &cal, "edited", &a, &steps).map_err(planner_err)?
         }

@@ -12,8 +12,10 @@
 //! routes of at most two primitive conversions. One refinement keeps it exact for
 //! latency: consecutive messages of one party share a round across steps
 //! ([`crate::time::advance`]), so the rounds a step adds depend on the parties'
-//! clock skew before it (−1, 0 or 1); the DP's state is therefore (sharing, skew),
-//! nine nodes per layer instead of three, and the argument is unchanged. The best path to (i, s) extends a best path to
+//! clock skew before it (−1, 0 or 1), and under the `total` objective the set-up
+//! round is paid once, by the first layer with set-up bytes; the DP's state is
+//! therefore (sharing, skew, set-up seen) ([`RunState`]), at most 18 nodes per layer
+//! instead of 3, and the argument is unchanged. The best path to (i, s) extends a best path to
 //! some (i − 1, s′) (any other prefix could be swapped for the best one without
 //! changing what follows), which is Bellman's principle: the DP below visits every
 //! node once and every edge once and returns an optimal run. The brute-force search
@@ -40,7 +42,7 @@ use std::collections::HashMap;
 use tessera_conversions::{Conversion, Sharing, routes};
 
 use crate::engine::{Assignment, Chain, Output, Placement, StepCost};
-use crate::time::{Objective, Skew, TimeModel};
+use crate::time::{Objective, RunState, TimeModel};
 use crate::{Error, Result};
 
 /// Every sharing, in order.
@@ -259,15 +261,15 @@ impl<'a> Planner<'a> {
         self.routes.get(&(from, to)).map_or(&[], Vec::as_slice)
     }
 
-    /// The objective of a list of steps starting at `skew` (sum of the steps'
-    /// contributions), and the skew after them.
-    pub fn cost(&self, steps: &[StepCost], skew: Skew) -> (f64, Skew) {
-        self.model.objective(self.objective, steps, skew)
+    /// The objective of a list of steps starting in `state` (sum of the steps'
+    /// contributions), and the state after them.
+    pub fn cost(&self, steps: &[StepCost], state: RunState) -> (f64, RunState) {
+        self.model.objective(self.objective, steps, state)
     }
 
     /// The objective of a whole run.
     pub fn run_cost(&self, steps: &[StepCost]) -> f64 {
-        self.cost(steps, Skew::default()).0
+        self.cost(steps, RunState::default()).0
     }
 
     /// Every step of the run `a` describes, in order.
@@ -322,12 +324,7 @@ impl<'a> Planner<'a> {
             self.chain
                 .head_steps(prev, a.head.as_ref(), a.output, self.batch)?,
         );
-        // The engine's own list, where it has one (same steps; its set-up steps come
-        // first).
-        match self.chain.run_steps(a, self.batch) {
-            Some(r) => r,
-            None => Ok(steps),
-        }
+        Ok(steps)
     }
 
     fn allowed(&self, strategy: Strategy) -> Result<Allowed> {
@@ -430,12 +427,12 @@ impl<'a> Planner<'a> {
         /// The best run prefix ending in a (sharing, clock skew) state.
         struct Node {
             cost: f64,
-            from: (Sharing, Skew),
+            from: (Sharing, RunState),
             convert: Vec<Conversion>,
             steps: Vec<StepCost>,
         }
-        type Stage = Vec<((Sharing, Skew), Node)>;
-        fn offer(stage: &mut Stage, key: (Sharing, Skew), node: Node) {
+        type Stage = Vec<((Sharing, RunState), Node)>;
+        fn offer(stage: &mut Stage, key: (Sharing, RunState), node: Node) {
             match stage.iter_mut().find(|(k, _)| *k == key) {
                 Some((_, n)) if node.cost < n.cost => *n = node,
                 Some(_) => {}
@@ -446,10 +443,10 @@ impl<'a> Planner<'a> {
         let mut stage: Stage = Vec::new();
         for &s in &allowed.input {
             let steps = self.chain.input_steps(s, self.batch)?;
-            let (cost, skew) = self.cost(&steps, Skew::default());
+            let (cost, skew) = self.cost(&steps, RunState::default());
             let node = Node {
                 cost,
-                from: (s, Skew::default()),
+                from: (s, RunState::default()),
                 convert: Vec::new(),
                 steps,
             };
@@ -483,7 +480,7 @@ impl<'a> Planner<'a> {
             history.push(std::mem::replace(&mut stage, next));
         }
         // The head.
-        type Best = ((Sharing, Skew), Option<Placement>, f64, Vec<StepCost>);
+        type Best = ((Sharing, RunState), Option<Placement>, f64, Vec<StepCost>);
         let mut best: Option<Best> = None;
         for h in &allowed.head {
             for (key, node) in &stage {
@@ -512,7 +509,7 @@ impl<'a> Planner<'a> {
         let (mut at, head, objective, head_steps) =
             best.ok_or_else(|| Error::Plan("no place for the head".into()))?;
         // Walk back.
-        let take = |stage: &mut Stage, key: (Sharing, Skew)| -> Result<Node> {
+        let take = |stage: &mut Stage, key: (Sharing, RunState)| -> Result<Node> {
             let k = stage
                 .iter()
                 .position(|(x, _)| *x == key)

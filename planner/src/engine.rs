@@ -10,15 +10,15 @@
 //! the calibrated coefficients ([`crate::time`]). The trait also lets the tests run
 //! the planner on synthetic chains (the brute-force check of the DP).
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 
-use tessera_conversions::{Conversion, Sharing};
+use tessera_conversions::{B2aVariant, Conversion, Price, Sharing};
 use tessera_core::Z64;
 use tessera_models::FixedModel;
 pub use tessera_models::secure::{Assignment, Output, Placement, StepCost, Work};
 use tessera_models::secure::{
-    Baseline, assignment_steps, head_options, head_steps, input_steps, layer_options, layer_steps,
-    setup_steps,
+    Baseline, head_options, head_steps, input_steps, layer_options, layer_steps, setup_steps,
 };
 
 use crate::assign::Strategy;
@@ -97,23 +97,24 @@ pub trait Chain {
     fn baseline(&self, _strategy: Strategy, _output: Output) -> Option<Result<Assignment>> {
         None
     }
-
-    /// Every step of the run `a` in the engine's own order, if it lists them itself
-    /// (`None`: the planner concatenates the input's, the layers' and the head's).
-    ///
-    /// # Errors
-    /// If the assignment does not fit the chain.
-    fn run_steps(&self, _a: &Assignment, _batch: usize) -> Option<Result<Vec<StepCost>>> {
-        None
-    }
 }
 
 /// A fixed-point model in `Z_2^64` priced by the secure inference engine.
+///
+/// The engine prices a dense or convolution layer in B or Y by building its whole
+/// circuit (seconds for the reference models' first layers), and the DP asks for the
+/// same layer after several conversion routes. Outside A, a layer's own steps do not
+/// depend on where its input comes from, so they are computed once per (layer,
+/// sharing, batch) and the conversions' steps are added from the conversions' exact
+/// prices ([`conversion_steps`]); the tests check the result against the engine's
+/// [`layer_steps`] for every combination.
 #[derive(Debug)]
 pub struct ModelChain<'m> {
     model: &'m FixedModel<Z64>,
     /// The set-up step of each layer that has a plaintext weight when it runs in A.
     setup: HashMap<usize, Vec<StepCost>>,
+    /// Layer steps outside A, by (layer, sharing, batch).
+    bodies: RefCell<HashMap<(usize, Sharing, usize), Vec<StepCost>>>,
 }
 
 impl<'m> ModelChain<'m> {
@@ -132,7 +133,11 @@ impl<'m> ModelChain<'m> {
                 setup.entry(i).or_default().push(s);
             }
         }
-        Ok(ModelChain { model, setup })
+        Ok(ModelChain {
+            model,
+            setup,
+            bodies: RefCell::new(HashMap::new()),
+        })
     }
 
     /// The model.
@@ -170,12 +175,34 @@ impl Chain for ModelChain<'_> {
         batch: usize,
     ) -> Result<Vec<StepCost>> {
         let mut out = Vec::new();
-        if sharing == Sharing::A
-            && let Some(s) = self.setup.get(&i)
-        {
-            out.extend(s.iter().cloned());
+        if sharing == Sharing::A {
+            if let Some(s) = self.setup.get(&i) {
+                out.extend(s.iter().cloned());
+            }
+            out.extend(layer_steps(self.model, i, prev, convert, sharing, batch)?);
+            return Ok(out);
         }
-        out.extend(layer_steps(self.model, i, prev, convert, sharing, batch)?);
+        let layer = self
+            .model
+            .layers()
+            .get(i)
+            .ok_or_else(|| Error::Plan(format!("no layer {i}")))?
+            .layer();
+        crate::assign::check_route(prev, convert, sharing)
+            .map_err(|e| Error::Plan(format!("layer {}: {e}", layer.name())))?;
+        let n_in = batch * layer.input_shape().iter().product::<usize>();
+        out.extend(conversion_steps(layer.name(), Some(i), convert, n_in)?);
+        let key = (i, sharing, batch);
+        let cached = self.bodies.borrow().get(&key).cloned();
+        let body = match cached {
+            Some(b) => b,
+            None => {
+                let b = layer_steps(self.model, i, sharing, &[], sharing, batch)?;
+                self.bodies.borrow_mut().insert(key, b.clone());
+                b
+            }
+        };
+        out.extend(body);
         Ok(out)
     }
 
@@ -210,8 +237,59 @@ impl Chain for ModelChain<'_> {
             }
         }))
     }
+}
 
-    fn run_steps(&self, a: &Assignment, batch: usize) -> Option<Result<Vec<StepCost>>> {
-        Some(assignment_steps(self.model, a, batch).map_err(Error::from))
-    }
+/// The steps of the conversions `route` applied to `n` values of Z_2^64 before layer
+/// `layer` named `name`: each conversion's exact price ([`Price::of`]) and its work,
+/// as the engine lists them.
+///
+/// # Errors
+/// Only if a conversion circuit cannot be built (never for ℓ = 64).
+pub fn conversion_steps(
+    name: &str,
+    layer: Option<usize>,
+    route: &[Conversion],
+    n: usize,
+) -> Result<Vec<StepCost>> {
+    const ELL: usize = 64;
+    let bits = (ELL * n) as u64;
+    route
+        .iter()
+        .map(|&c| {
+            let price = Price::of(c, ELL, n)?;
+            let mut w = Work::default();
+            match c {
+                Conversion::A2Y => {
+                    w.yao_and = price.and_gates;
+                    w.ots = bits;
+                    w.labels = 2 * bits;
+                }
+                Conversion::Y2A => {
+                    w.yao_and = price.and_gates;
+                    w.labels = bits;
+                    w.ring_ops = n as u64;
+                }
+                Conversion::B2Y => {
+                    w.ots = bits;
+                    w.labels = 2 * bits;
+                }
+                Conversion::Y2B => w.labels = bits,
+                Conversion::A2BGmw => w.gmw_and = price.and_gates,
+                Conversion::B2A(v) => {
+                    w.ring_ops = bits;
+                    if v == B2aVariant::Ot {
+                        w.ots = bits;
+                    }
+                }
+            }
+            Ok(StepCost {
+                name: format!("{name}: {}", c.name()),
+                layer,
+                sharing: Some(c.endpoints().1),
+                price,
+                work: w,
+                setup_bytes: [0, 0],
+            })
+        })
+        .collect()
 }

@@ -46,9 +46,10 @@
 //! ```
 //!
 //! Per request the term is additive, so the planner can charge each step its own
-//! share ([`TimeModel::offline_step`]); what remains ([`TimeModel::offline_fixed`]:
-//! the two dealer rounds, the demand messages and frame headers) depends on the
-//! assignment only through a few bytes per request.
+//! share ([`TimeModel::offline_step`]) and the set-up round to the first step with
+//! set-up bytes ([`RunState`]); what remains ([`TimeModel::offline_fixed`]: the two
+//! dealer rounds, the demand messages and frame headers) depends on the assignment
+//! only through a few bytes per request.
 
 use serde::{Deserialize, Serialize};
 use tessera_conversions::{Flight, Price};
@@ -293,7 +294,7 @@ impl<'a> TimeModel<'a> {
     }
 
     /// The offline seconds not charged to any step: the dealer's two rounds, the
-    /// demand messages and the correction frames' headers, and the set-up round.
+    /// demand messages and the correction frames' headers.
     ///
     /// # Errors
     /// If the demand cannot be serialised.
@@ -303,15 +304,11 @@ impl<'a> TimeModel<'a> {
         let corrections = demand.correction_bytes::<Z64>() as u64;
         let extra = traffic[1].bytes_received.saturating_sub(corrections);
         let demand_msgs = traffic[0].bytes_sent.max(traffic[1].bytes_sent);
-        let mut t = 2.0 * self.round()
+        Ok(2.0 * self.round()
             + self.link(extra)
             + extra as f64 * self.cal.transport.byte
             + self.link(demand_msgs)
-            + demand_msgs as f64 * self.cal.transport.byte;
-        if steps.iter().any(|s| s.setup_bytes != [0, 0]) {
-            t += self.round();
-        }
-        Ok(t)
+            + demand_msgs as f64 * self.cal.transport.byte)
     }
 
     /// The predicted offline time of a run.
@@ -320,26 +317,64 @@ impl<'a> TimeModel<'a> {
     /// If the demand cannot be serialised.
     pub fn offline(&self, steps: &[StepCost]) -> Result<f64> {
         let per_step: f64 = steps.iter().map(|s| self.offline_step(s)).sum();
-        Ok(per_step + self.offline_fixed(steps)?)
+        let setup = if steps.iter().any(|s| s.setup_bytes != [0, 0]) {
+            self.setup_round()
+        } else {
+            0.0
+        };
+        Ok(per_step + setup + self.offline_fixed(steps)?)
     }
 
-    /// A step's contribution to `objective` (seconds, or bytes) when it starts at
-    /// `skew`, and the skew after it.
-    pub fn objective_step(&self, objective: Objective, s: &StepCost, skew: Skew) -> (f64, Skew) {
-        let (t, after) = self.step(s, skew);
+    /// The set-up phase's one round (party 0 sends every masked weight in one
+    /// flight), paid once if any step has set-up bytes.
+    pub fn setup_round(&self) -> f64 {
+        self.round()
+    }
+
+    /// A step's contribution to `objective` (seconds, or bytes) when it starts in
+    /// `state`, and the state after it.
+    pub fn objective_step(
+        &self,
+        objective: Objective,
+        s: &StepCost,
+        state: RunState,
+    ) -> (f64, RunState) {
+        let (t, skew) = self.step(s, state.skew);
+        let has_setup = s.setup_bytes != [0, 0];
         let v = match objective {
             Objective::Online => t.total,
-            Objective::Total => t.total + self.offline_step(s),
+            Objective::Total => {
+                let first_setup = if has_setup && !state.setup {
+                    self.setup_round()
+                } else {
+                    0.0
+                };
+                t.total + self.offline_step(s) + first_setup
+            }
             Objective::Bytes => (s.price.bytes_sent[0] + s.price.bytes_sent[1]) as f64,
         };
-        (v, after)
+        (
+            v,
+            RunState {
+                skew,
+                setup: state.setup || has_setup,
+            },
+        )
     }
 
-    /// The objective of a run's steps from `skew`, as the planner minimises it: the
-    /// sum of the steps' contributions; and the skew after them.
-    pub fn objective(&self, objective: Objective, steps: &[StepCost], skew: Skew) -> (f64, Skew) {
+    /// The objective of a run's steps from `state`, as the planner minimises it: the
+    /// sum of the steps' contributions; and the state after them. For
+    /// [`Objective::Total`] this is the online plus offline time less
+    /// [`TimeModel::offline_fixed`], the same for every assignment up to a few bytes
+    /// of demand message per request.
+    pub fn objective(
+        &self,
+        objective: Objective,
+        steps: &[StepCost],
+        state: RunState,
+    ) -> (f64, RunState) {
         let mut total = 0.0;
-        let mut k = skew;
+        let mut k = state;
         for s in steps {
             let (v, next) = self.objective_step(objective, s, k);
             total += v;
@@ -347,6 +382,16 @@ impl<'a> TimeModel<'a> {
         }
         (total, k)
     }
+}
+
+/// What the cost of the next step depends on besides the step itself: the clock
+/// skew, and whether the set-up phase has anything to send already.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RunState {
+    /// The parties' clock skew.
+    pub skew: Skew,
+    /// Whether an earlier step has set-up bytes (the set-up round is paid).
+    pub setup: bool,
 }
 
 /// The difference between the two parties' Lamport clocks, `d₀ − d₁`, which is

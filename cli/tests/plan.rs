@@ -1,0 +1,186 @@
+//! `tessera plan` end to end on the reference models: the optimal plan, every
+//! baseline's predicted cost, the plan file, and an edited plan re-validated.
+
+#![allow(clippy::unwrap_used)]
+
+use std::process::{Command, Output};
+
+use serde_json::{Value, json};
+
+fn tessera(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+/// The report's predicted value of `strategy` under the objective.
+fn value(v: &Value, strategy: &str, objective: &str) -> Option<f64> {
+    let row = v["strategies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["strategy"] == strategy)
+        .unwrap();
+    let p = row.get("predicted")?;
+    Some(match objective {
+        "online" => p["online_ms"].as_f64().unwrap(),
+        "total" => p["online_ms"].as_f64().unwrap() + p["offline_ms"].as_f64().unwrap(),
+        _ => p["bytes"].as_f64().unwrap(),
+    })
+}
+
+fn check_report(v: &Value, layers: usize, objective: &str) {
+    let plan = &v["plan"];
+    assert_eq!(plan["kind"], "tessera-plan");
+    assert_eq!(plan["strategy"], "auto");
+    assert_eq!(plan["objective"], objective);
+    assert_eq!(plan["layers"].as_array().unwrap().len(), layers);
+    let names: Vec<&str> = v["strategies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["strategy"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["auto", "pure-a", "pure-b", "pure-y", "a+b", "a+y"]);
+    // Both reference models have ReLU: pure-a says why it does not apply.
+    let pure_a = &v["strategies"][1]["not_applicable"];
+    assert!(pure_a.as_str().unwrap().contains("relu"), "{pure_a}");
+    // auto is never predicted worse than a baseline under its own objective.
+    let auto = value(v, "auto", objective).unwrap();
+    for b in ["pure-b", "pure-y", "a+b", "a+y"] {
+        let x = value(v, b, objective).unwrap();
+        assert!(auto <= x * (1.0 + 1e-9), "auto {auto} > {b} {x}");
+    }
+    // Every step of the plan has its predicted cost.
+    for l in plan["layers"].as_array().unwrap() {
+        for s in l["steps"].as_array().unwrap() {
+            assert!(s["ms"].as_f64().unwrap() >= 0.0);
+            assert!(s["bytes"].as_array().unwrap().len() == 2);
+        }
+    }
+}
+
+#[test]
+fn plan_mlp_on_lan_writes_a_plan_that_can_be_edited_and_revalidated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mlp.json");
+    let p = path.to_str().unwrap();
+    let out = tessera(&[
+        "plan",
+        "--model",
+        "mlp",
+        "--network",
+        "lan",
+        "--json",
+        "--out",
+        p,
+    ]);
+    let v: Value = serde_json::from_str(&ok(&out)).unwrap();
+    check_report(&v, 6, "online");
+    let file: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(file, v["plan"]);
+
+    // An edit that breaks the rules: ReLU in A.
+    let relu = file["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|l| l["op"] == "relu")
+        .unwrap();
+    let mut bad = file.clone();
+    bad["layers"][relu]["sharing"] = json!("A");
+    std::fs::write(&path, bad.to_string()).unwrap();
+    let out = tessera(&["plan", "--model", "mlp", "--plan", p]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot run in A"), "{err}");
+
+    // A valid edit: every layer in its a+y place, re-priced.
+    let mut good = file.clone();
+    for (i, l) in file["layers"].as_array().unwrap().iter().enumerate() {
+        let (s, c): (&str, Vec<&str>) = match l["op"].as_str().unwrap() {
+            "relu" => ("Y", vec!["a2y"]),
+            "dense" if i > 1 => ("A", vec!["y2a"]),
+            _ => ("A", vec![]),
+        };
+        good["layers"][i]["sharing"] = json!(s);
+        good["layers"][i]["convert"] = json!(c);
+    }
+    good["input"]["sharing"] = json!("A");
+    good["head"]["sharing"] = json!("Y");
+    good["head"]["convert"] = json!(["a2y"]);
+    std::fs::write(&path, good.to_string()).unwrap();
+    let out = tessera(&["plan", "--model", "mlp", "--plan", p, "--json"]);
+    let v: Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert_eq!(v["plan"]["strategy"], "edited");
+    let edited = v["plan"]["totals"]["online_ms"].as_f64().unwrap();
+    let ay = value(&v, "a+y", "online").unwrap();
+    assert!((edited - ay).abs() <= 1e-9 * ay, "{edited} vs a+y {ay}");
+}
+
+#[test]
+fn plan_cnn_on_wan_for_total_time_prints_every_strategy() {
+    let out = tessera(&[
+        "plan",
+        "--model",
+        "cnn",
+        "--network",
+        "wan",
+        "--objective",
+        "total",
+        "--json",
+    ]);
+    let v: Value = serde_json::from_str(&ok(&out)).unwrap();
+    check_report(&v, 6, "total");
+    assert_eq!(v["plan"]["network"], "wan");
+}
+
+#[test]
+fn plan_table_and_clear_errors() {
+    let out = tessera(&[
+        "plan",
+        "--model",
+        "mlp",
+        "--objective",
+        "bytes",
+        "--batch",
+        "2",
+    ]);
+    let text = ok(&out);
+    for s in [
+        "auto",
+        "pure-b",
+        "pure-y",
+        "a+b",
+        "a+y",
+        "pure-a",
+        "total: online",
+    ] {
+        assert!(text.contains(s), "{s} missing:\n{text}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("cal.json");
+    std::fs::write(&bad, "{\"kind\": \"tessera-calibration\", \"schema\": 0}").unwrap();
+    let out = tessera(&[
+        "plan",
+        "--model",
+        "mlp",
+        "--calibration",
+        bad.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("schema version 0"), "{err}");
+    let out = tessera(&["plan", "--model", "mlp", "--objective", "fastest"]);
+    assert!(!out.status.success());
+}
