@@ -68,7 +68,7 @@ pub async fn calibrate(args: CalibrateArgs) -> Result<(), CliError> {
     match args.out {
         Some(path) => std::fs::write(&path, json + "\n")
             .map_err(|e| CliError::Usage(format!("cannot write {}: {e}", path.display())))?,
-        None => println!("{json}"),
+        None => print(&(json + "\n"))?,
     }
     Ok(())
 }
@@ -107,6 +107,10 @@ pub struct PlanArgs {
     /// Write the plan (JSON) here.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Also write the plan's assignment in the engine's format, which `tessera infer
+    /// --plan FILE` runs.
+    #[arg(long)]
+    pub assignment: Option<PathBuf>,
     /// Print one JSON object instead of tables.
     #[arg(long)]
     pub json: bool,
@@ -184,10 +188,13 @@ pub async fn run(args: PlanArgs) -> Result<(), CliError> {
         None => None,
     };
     let results = compare(&planner);
-    let plan = match edited {
+    let (plan, assignment) = match edited {
         Some(a) => {
             let steps = planner.steps(&a).map_err(planner_err)?;
-            Plan::new(&planner, &meta, &cal, "edited", &a, &steps).map_err(planner_err)?
+            (
+                Plan::new(&planner, &meta, &cal, "edited", &a, &steps).map_err(planner_err)?,
+                a,
+            )
         }
         None => {
             let chosen = results
@@ -195,15 +202,18 @@ pub async fn run(args: PlanArgs) -> Result<(), CliError> {
                 .find(|(s, _)| *s == args.strategy)
                 .map(|(_, r)| r);
             match chosen {
-                Some(Ok((sol, _))) => Plan::new(
-                    &planner,
-                    &meta,
-                    &cal,
-                    args.strategy.name(),
-                    &sol.assignment,
-                    &sol.steps,
-                )
-                .map_err(planner_err)?,
+                Some(Ok((sol, _))) => (
+                    Plan::new(
+                        &planner,
+                        &meta,
+                        &cal,
+                        args.strategy.name(),
+                        &sol.assignment,
+                        &sol.steps,
+                    )
+                    .map_err(planner_err)?,
+                    sol.assignment.clone(),
+                ),
                 Some(Err(e)) => return Err(CliError::Usage(e.to_string())),
                 None => return Err(CliError::Usage("no such strategy".into())),
             }
@@ -211,6 +221,12 @@ pub async fn run(args: PlanArgs) -> Result<(), CliError> {
     };
     if let Some(out) = &args.out {
         let json = plan.to_json().map_err(planner_err)?;
+        std::fs::write(out, json + "\n")
+            .map_err(|e| CliError::Usage(format!("cannot write {}: {e}", out.display())))?;
+    }
+    if let Some(out) = &args.assignment {
+        let json = serde_json::to_string_pretty(&assignment)
+            .map_err(|e| CliError::Usage(format!("cannot serialise: {e}")))?;
         std::fs::write(out, json + "\n")
             .map_err(|e| CliError::Usage(format!("cannot write {}: {e}", out.display())))?;
     }
@@ -236,30 +252,40 @@ pub async fn run(args: PlanArgs) -> Result<(), CliError> {
         };
         let s = serde_json::to_string_pretty(&report)
             .map_err(|e| CliError::Usage(format!("cannot serialise: {e}")))?;
-        println!("{s}");
-        return Ok(());
+        return print(&(s + "\n"));
     }
-    print!("{}", plan.table());
-    println!(
-        "\npredicted cost by strategy ({} batch {}, {}, calibration {} on {}):",
+    let mut text = plan.table();
+    text.push_str(&format!(
+        "\npredicted cost by strategy ({} batch {}, {}, calibration {} on {}):\n",
         meta.model.name, args.batch, args.network, cal.date, cal.machine.cpu
-    );
-    println!(
-        "  {:<8} {:>12} {:>12} {:>14} {:>7}  sharings (layers|head)",
+    ));
+    text.push_str(&format!(
+        "  {:<8} {:>12} {:>12} {:>14} {:>7}  sharings (layers|head)\n",
         "strategy", "online ms", "offline ms", "bytes", "rounds"
-    );
+    ));
     for r in &rows {
         match (&r.predicted, &r.not_applicable) {
-            (Some(s), _) => println!(
-                "  {:<8} {:>12.3} {:>12.3} {:>14} {:>7}  {}",
+            (Some(s), _) => text.push_str(&format!(
+                "  {:<8} {:>12.3} {:>12.3} {:>14} {:>7}  {}\n",
                 r.strategy, s.online_ms, s.offline_ms, s.bytes, s.rounds, s.sharings
-            ),
-            (None, Some(why)) => println!("  {:<8} {why}", r.strategy),
+            )),
+            (None, Some(why)) => text.push_str(&format!("  {:<8} {why}\n", r.strategy)),
             (None, None) => {}
         }
     }
     if let Some(out) = &args.out {
-        println!("\nplan written to {}", out.display());
+        text.push_str(&format!("\nplan written to {}\n", out.display()));
     }
-    Ok(())
+    print(&text)
+}
+
+/// Writes to standard output; a closed pipe (`| head`) ends the output quietly.
+fn print(text: &str) -> Result<(), CliError> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(CliError::Usage(format!("cannot write the output: {e}")))
+        }
+        _ => Ok(()),
+    }
 }

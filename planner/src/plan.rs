@@ -87,6 +87,13 @@ pub struct StepPlan {
     pub and_gates: u64,
     /// Predicted online milliseconds.
     pub ms: f64,
+    /// Bytes each party sends once per session (set-up), if any.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub setup_bytes: [u64; 2],
+}
+
+fn is_zero(b: &[u64; 2]) -> bool {
+    *b == [0, 0]
 }
 
 /// The input's sharing and steps.
@@ -241,6 +248,7 @@ fn step_plan(s: &StepCost, t: &StepTime) -> StepPlan {
         rounds: t.rounds,
         and_gates: s.price.and_gates,
         ms: t.total * 1e3,
+        setup_bytes: s.setup_bytes,
     }
 }
 
@@ -558,12 +566,21 @@ impl Plan {
     pub fn table(&self) -> String {
         let mut out = String::new();
         let line = |out: &mut String, what: &str, sharing: &str, conv: &str, s: &StepPlan| {
+            let name = if is_zero(&s.setup_bytes) {
+                s.name.clone()
+            } else {
+                format!(
+                    "{} ({} B once)",
+                    s.name,
+                    s.setup_bytes[0] + s.setup_bytes[1]
+                )
+            };
             out.push_str(&format!(
                 "  {:<16} {:<5} {:<18} {:<40} {:>11} {:>11} {:>6} {:>10} {:>9.3}\n",
                 what,
                 sharing,
                 conv,
-                truncate(&s.name, 40),
+                truncate(&name, 40),
                 s.bytes[0],
                 s.bytes[1],
                 s.rounds,
