@@ -177,7 +177,13 @@ impl<R: Ring> Run<'_, R> {
         let bits = values.map(|v| BitMatrix::from_values(&values_of(v), ell));
         let (p, conv) = (&mut *self.p, &mut *self.conv);
         Ok(match sharing {
-            Sharing::B => Val::B(conv.input_b(p, owner, bits.as_ref(), ell, n).await?),
+            // The owner's value itself is its XOR share and the other party holds
+            // zeros: a valid sharing that costs no message (the other party's view is
+            // unchanged, and every later opening is masked by fresh correlations).
+            Sharing::B => Val::B(match bits {
+                Some(m) if self.party() == owner => BShare::from_matrix(m),
+                _ => BShare::zeros(ell, n),
+            }),
             Sharing::Y => Val::Y(conv.input_y(p, owner, bits.as_ref(), ell, n).await?),
             Sharing::A => return Err(Error::Plan("a Boolean input in the A sharing".into())),
         })
@@ -462,11 +468,11 @@ pub async fn infer_party<R: Ring>(
     let first = assignment.layers[0].sharing;
     let in_shape = batched(batch, model.layers()[0].layer().input_shape());
     let mut v = match first {
-        Sharing::A => Val::A(if party == 1 {
-            let x = input.ok_or_else(|| Error::Plan("no input".into()))?;
-            run.p.share_input(&array(&in_shape, x.to_vec())?).await?
-        } else {
-            run.p.receive_input(&in_shape).await?
+        // The client's input itself is its additive share and party 0 holds zeros: a
+        // valid sharing with no message (see `input_bool`).
+        Sharing::A => Val::A(match input {
+            Some(x) if party == 1 => AShare::from_array(array(&in_shape, x.to_vec())?),
+            _ => AShare::from_array(ArrayD::from_elem(IxDyn(&in_shape), R::zero())),
         }),
         s => run.input_bool(s, 1, input, batch * per_input).await?,
     };
