@@ -251,6 +251,54 @@ mod precise {
     }
 }
 
+/// Opens a TCP connection to `addr`, retrying refused connections until `timeout` has
+/// passed (the peer may not be listening yet). [`Channel::connect`] is this followed by
+/// [`Channel::from_tcp`]; callers that wrap the stream (e.g. to observe its bytes) use
+/// it directly and build the channel with [`Channel::from_halves`].
+///
+/// # Errors
+/// [`Error::Timeout`] if no connection succeeds in time, or the last I/O error if the
+/// time runs out between two attempts.
+pub async fn connect_tcp(addr: impl ToSocketAddrs + Clone, timeout: Duration) -> Result<TcpStream> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match tokio::time::timeout_at(deadline, TcpStream::connect(addr.clone())).await {
+            Err(_) => {
+                return Err(Error::Timeout {
+                    what: "connecting to the peer",
+                    after: timeout,
+                });
+            }
+            Ok(Ok(s)) => return Ok(s),
+            Ok(Err(e)) => {
+                tracing::debug!("connect failed ({e}), retrying");
+                if Instant::now() + Duration::from_millis(50) >= deadline {
+                    return Err(Error::Io {
+                        context: "connecting to the peer",
+                        source: e,
+                    });
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// Accepts one TCP connection on `listener` within `timeout` (see [`connect_tcp`]).
+///
+/// # Errors
+/// [`Error::Timeout`] if nobody connects in time, or an I/O error.
+pub async fn accept_tcp(listener: &TcpListener, timeout: Duration) -> Result<TcpStream> {
+    let (s, _) = tokio::time::timeout(timeout, listener.accept())
+        .await
+        .map_err(|_| Error::Timeout {
+            what: "waiting for the peer to connect",
+            after: timeout,
+        })?
+        .map_err(Error::io("accepting a connection"))?;
+    Ok(s)
+}
+
 impl Channel {
     /// A channel over any byte stream halves.
     pub fn from_halves(
@@ -305,28 +353,7 @@ impl Channel {
         addr: impl ToSocketAddrs + Clone,
         config: ChannelConfig,
     ) -> Result<Channel> {
-        let deadline = Instant::now() + config.timeout;
-        loop {
-            match tokio::time::timeout_at(deadline, TcpStream::connect(addr.clone())).await {
-                Err(_) => {
-                    return Err(Error::Timeout {
-                        what: "connecting to the peer",
-                        after: config.timeout,
-                    });
-                }
-                Ok(Ok(s)) => return Channel::from_tcp(s, config),
-                Ok(Err(e)) => {
-                    tracing::debug!("connect failed ({e}), retrying");
-                    if Instant::now() + Duration::from_millis(50) >= deadline {
-                        return Err(Error::Io {
-                            context: "connecting to the peer",
-                            source: e,
-                        });
-                    }
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            }
-        }
+        Channel::from_tcp(connect_tcp(addr, config.timeout).await?, config)
     }
 
     /// Accepts one connection on `listener`.
@@ -334,14 +361,7 @@ impl Channel {
     /// # Errors
     /// [`Error::Timeout`] if nobody connects in time, or an I/O error.
     pub async fn accept(listener: &TcpListener, config: ChannelConfig) -> Result<Channel> {
-        let (s, _) = tokio::time::timeout(config.timeout, listener.accept())
-            .await
-            .map_err(|_| Error::Timeout {
-                what: "waiting for the peer to connect",
-                after: config.timeout,
-            })?
-            .map_err(Error::io("accepting a connection"))?;
-        Channel::from_tcp(s, config)
+        Channel::from_tcp(accept_tcp(listener, config.timeout).await?, config)
     }
 
     /// The settings.
