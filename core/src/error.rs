@@ -95,8 +95,18 @@ pub enum Error {
 }
 
 impl Error {
+    /// An I/O error while doing `context`. A connection reset, aborted or broken by the
+    /// other end is [`Error::ConnectionClosed`] (the peer went away), whatever the
+    /// operating system called it.
     pub(crate) fn io(context: &'static str) -> impl FnOnce(std::io::Error) -> Error {
-        move |source| Error::Io { context, source }
+        move |source| match source.kind() {
+            std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::BrokenPipe => Error::ConnectionClosed {
+                during: format!("while {context} ({source})"),
+            },
+            _ => Error::Io { context, source },
+        }
     }
 }
 
