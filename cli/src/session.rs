@@ -308,7 +308,7 @@ pub async fn dealer(channels: [Channel; 2], hooks: &Hooks) -> Result<Served, Cli
     let msession = material_session(session, &config);
     let ring = config.0.get("ring").map_or("<none>", String::as_str);
     let what = "serving the parties' preprocessing";
-    if ring == Z64::NAME {
+    let served = if ring == Z64::NAME {
         dealer::serve::<Z64>(msession, &mut c0, &mut c1).await
     } else if ring == Z32::NAME {
         dealer::serve::<Z32>(msession, &mut c0, &mut c1).await
@@ -318,8 +318,13 @@ pub async fn dealer(channels: [Channel; 2], hooks: &Hooks) -> Result<Served, Cli
             Z64::NAME,
             Z32::NAME
         )));
+    };
+    if let Err(e) = served {
+        // Deliver the refusal `serve` queued for a party that is still there before
+        // this process exits (best effort: the error to report is `e`).
+        let _ = tokio::join!(c0.close(), c1.close());
+        return Err(step(what)(e));
     }
-    .map_err(step(what))?;
     let (m0, m1) = tokio::try_join!(c0.close(), c1.close()).map_err(step(what))?;
     Ok(Served {
         session,
