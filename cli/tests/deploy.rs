@@ -57,8 +57,6 @@ struct Exit {
     status: ExitStatus,
     stdout: String,
     stderr: String,
-    /// From the call to [`Proc::finish`] to the exit.
-    after: Duration,
 }
 
 impl Proc {
@@ -150,7 +148,6 @@ impl Proc {
             );
             std::thread::sleep(Duration::from_millis(10));
         };
-        let after = start.elapsed();
         let stdout = self.stdout.take().unwrap().join().unwrap();
         // Wait for the reader thread to see the end of stderr.
         {
@@ -168,7 +165,6 @@ impl Proc {
             status,
             stdout,
             stderr: self.stderr_now(),
-            after,
         }
     }
 
