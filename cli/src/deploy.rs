@@ -266,7 +266,7 @@ pub async fn dealer(args: DealerArgs) -> Result<(), CliError> {
     };
     let hooks = Hooks::new(args.test_pause.clone());
     let listener = listen(&args.listen).await?;
-    hooks.reached(PausePoint::Start).await?;
+    hooks.reached(PausePoint::Start, &mut []).await?;
     let mut streams = Vec::with_capacity(2);
     for connected in ["no party has", "one party has"] {
         let s = accept_tcp(&listener, cfg.timeout)
@@ -340,7 +340,7 @@ async fn drive<J: Job>(o: &Opts, job: J, inputs: J::Inputs) -> Result<(), CliErr
                     dir.display()
                 )));
             }
-            hooks.reached(PausePoint::Start).await?;
+            hooks.reached(PausePoint::Start, &mut []).await?;
             let d = connect(dealer, "the dealer", cfg, hooks, Link::Dealer).await?;
             let metering = session::offline(&job, id, o.session, d, store, hooks).await?;
             eprintln!(
@@ -370,7 +370,7 @@ async fn drive<J: Job>(o: &Opts, job: J, inputs: J::Inputs) -> Result<(), CliErr
                 Peer::Listen(addr) => PeerEnd::Listener(listen(addr).await?, addr),
                 Peer::Connect(addr) => PeerEnd::Connect(addr),
             };
-            hooks.reached(PausePoint::Start).await?;
+            hooks.reached(PausePoint::Start, &mut []).await?;
             let to_peer = async {
                 match &peer_end {
                     PeerEnd::Listener(l, addr) => {

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use tessera_core::Channel;
 use tokio::io::{AsyncRead, ReadBuf};
 
 use crate::CliError;
@@ -94,13 +95,21 @@ impl Hooks {
         Hooks { point, tap }
     }
 
-    /// Pauses here if `point` is the configured one.
+    /// Pauses here if `point` is the configured one, after flushing `sent` (so that
+    /// what this process sent before the point has left when it is killed there).
     ///
     /// # Errors
-    /// When the pause ends without the process being killed.
-    pub async fn reached(&self, point: PausePoint) -> Result<(), CliError> {
+    /// A failed flush, or the pause ending without the process being killed.
+    pub async fn reached(
+        &self,
+        point: PausePoint,
+        sent: &mut [&mut Channel],
+    ) -> Result<(), CliError> {
         if self.point.as_ref() != Some(&point) {
             return Ok(());
+        }
+        for ch in sent {
+            ch.flush().await?;
         }
         eprintln!("paused at {point}");
         tokio::time::sleep(PAUSE_LIMIT).await;

@@ -132,8 +132,16 @@ pub async fn party<J: Job>(
                         "handshake with the dealer (it relays the other party's values)",
                     ))
             };
-            tokio::try_join!(dealer_hs, peer_hs)?;
-            hooks.reached(PausePoint::Handshake).await?;
+            if let Err(e) = tokio::try_join!(dealer_hs, peer_hs) {
+                // Our hellos are queued: let them leave before this party stops, so
+                // that the dealer and the other party hear us and name a mismatch too
+                // (best effort: the error to report is `e`).
+                let _ = tokio::join!(d.flush(), peer.flush());
+                return Err(e);
+            }
+            hooks
+                .reached(PausePoint::Handshake, &mut [&mut peer, &mut d])
+                .await?;
             let t0 = Instant::now();
             hooks.arm(Link::Dealer);
             let what = "offline phase: fetching preprocessing from the dealer";
@@ -144,8 +152,13 @@ pub async fn party<J: Job>(
             (m, metering, t0)
         }
         Source::File(path) => {
-            peer_hs.await?;
-            hooks.reached(PausePoint::Handshake).await?;
+            if let Err(e) = peer_hs.await {
+                let _ = peer.flush().await;
+                return Err(e);
+            }
+            hooks
+                .reached(PausePoint::Handshake, &mut [&mut peer])
+                .await?;
             let t0 = Instant::now();
             (claim(path, p, msession, &demand)?, Metering::default(), t0)
         }
@@ -205,7 +218,9 @@ pub async fn offline<J: Job>(
         .map_err(step(
             "handshake with the dealer (it relays the other party's values)",
         ))?;
-    hooks.reached(PausePoint::Handshake).await?;
+    hooks
+        .reached(PausePoint::Handshake, &mut [&mut to_dealer])
+        .await?;
     hooks.arm(Link::Dealer);
     let what = "offline phase: fetching preprocessing from the dealer";
     let material = dealer::fetch::<J::Ring>(&mut to_dealer, p, msession, &demand)
@@ -304,7 +319,9 @@ pub async fn dealer(channels: [Channel; 2], hooks: &Hooks) -> Result<Served, Cli
     } = mediate(Role::Dealer, channels)
         .await
         .map_err(step("handshake with the parties"))?;
-    hooks.reached(PausePoint::Handshake).await?;
+    hooks
+        .reached(PausePoint::Handshake, &mut [&mut c0, &mut c1])
+        .await?;
     let msession = material_session(session, &config);
     let ring = config.0.get("ring").map_or("<none>", String::as_str);
     let what = "serving the parties' preprocessing";
