@@ -1,10 +1,11 @@
 //! The roles of a run, for any [`Job`]: one party ([`party`]; or only its offline phase,
-//! [`offline`]) and the dealer ([`dealer`]). `tessera circuit` runs all three as tasks
+//! [`offline`]) and the dealer ([`dealer`](fn@dealer)). `tessera circuit` runs all three as tasks
 //! of one process; `tessera dealer` and `tessera party` run each in its own process.
 //! These functions get connected channels and never open connections themselves.
 //!
 //! # Handshakes
-//! Every connection opens with a handshake ([`Handshake`], one round) that checks the
+//! Every connection opens with a handshake ([`Handshake`]: one round; two with the
+//! dealer, which answers once it has heard both parties) that checks the
 //! session id and the job's configuration ([`Job::config`]). Between the parties the
 //! configuration also names where the preprocessing comes from (`preprocessing =
 //! dealer | file`), so a party that fetches fresh material never runs with one that
