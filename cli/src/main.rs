@@ -3,6 +3,10 @@
 mod circuit;
 mod demo;
 mod infer;
+mod deploy;
+mod job;
+mod pause;
+mod session;
 
 use std::process::ExitCode;
 
@@ -28,6 +32,13 @@ enum Command {
     /// Secure inference of an ONNX model (embedded: mlp, cnn) on MNIST digits or an
     /// .npy input under a plan; checks the labels against the plaintext reference.
     Infer(infer::InferArgs),
+    /// The dealer as its own process: accepts both parties, checks that they run the
+    /// same session and job, serves their preprocessing, and exits.
+    Dealer(deploy::DealerArgs),
+    /// One party as its own process, for a job: connects to the other party and the
+    /// dealer (or runs from a preprocessing file, or only fetches one) and prints what
+    /// it learns.
+    Party(deploy::PartyArgs),
 }
 
 /// Errors of the command line.
@@ -51,6 +62,15 @@ pub enum CliError {
     /// The parties disagree on a result they must share.
     #[error("consistency check failed: {0}")]
     Check(String),
+    /// A step of a run failed (which step, and with whom, in `step`).
+    #[error("{step}: {source}")]
+    Step {
+        /// The step, e.g. `online phase with party 1`.
+        step: String,
+        /// Why it failed.
+        #[source]
+        source: Box<CliError>,
+    },
 }
 
 fn parse_profile(s: &str) -> Result<NetworkProfile, String> {
@@ -78,8 +98,13 @@ fn main() -> ExitCode {
             Command::Demo(args) => demo::run(args).await,
             Command::Circuit(args) => circuit::run(args).await,
             Command::Infer(args) => infer::run(args).await,
+            Command::Dealer(args) => deploy::dealer(args).await,
+            Command::Party(args) => deploy::party(args).await,
         }
     });
+    // Do not wait for blocking tasks still running after a failure (a garbling thread
+    // whose peer has gone): the process exits now.
+    rt.shutdown_background();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
