@@ -27,6 +27,7 @@ use tessera_core::{Channel, ChannelConfig, Metering, NetworkProfile, SessionId};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::job::circuit::{CircuitJob, to_json};
+use crate::job::model::ModelJob;
 use crate::job::{Job, JobCommand};
 use crate::pause::{Hooks, Link, PausePoint};
 use crate::session::{self, Seat, Source, step};
@@ -310,6 +311,15 @@ pub async fn party(args: PartyArgs) -> Result<(), CliError> {
                 Vec::new()
             } else {
                 job.party_inputs(id, &a.inputs, a.random)?
+            };
+            drive(&o, job, inputs).await
+        }
+        JobCommand::Model(a) => {
+            let job = ModelJob::from_args(a)?;
+            let inputs = if offline {
+                None
+            } else {
+                job.party_inputs(id, a)?
             };
             drive(&o, job, inputs).await
         }

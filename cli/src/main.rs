@@ -2,8 +2,8 @@
 
 mod circuit;
 mod demo;
-mod infer;
 mod deploy;
+mod infer;
 mod job;
 mod pause;
 mod session;

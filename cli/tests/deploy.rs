@@ -814,3 +814,90 @@ fn bad_options_are_explained() {
     assert!(help.contains("--preprocessed"), "{help}");
     assert!(!help.contains("test-pause"), "{help}");
 }
+
+/// `tessera party` running the model job.
+fn model_party(id: usize, session: &str, opts: &[&str], job: &[&str]) -> Proc {
+    let id_s = id.to_string();
+    let mut args = vec!["party", "--id", &id_s, "--session", session];
+    args.extend_from_slice(opts);
+    args.push("model");
+    args.extend_from_slice(job);
+    Proc::spawn(&format!("party {id}"), &args)
+}
+
+#[test]
+fn three_processes_secure_inference_of_the_cnn() {
+    let s = session();
+    let (d, da) = dealer(20, &[]);
+    let common = ["--model", "cnn", "--plan", "a+y", "--batch", "3"];
+    let p0 = model_party(
+        0,
+        &s,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--dealer",
+            &da,
+            "--timeout",
+            "20",
+        ],
+        &common,
+    );
+    let pa = p0.address();
+    let job1 = [&common[..], &["--dataset", "mnist", "--json"]].concat();
+    let p1 = model_party(
+        1,
+        &s,
+        &["--connect", &pa, "--dealer", &da, "--timeout", "20"],
+        &job1,
+    );
+    let v: serde_json::Value = serde_json::from_str(&p1.ok()).unwrap();
+    // The first three test digits' labels of the fixed-point reference.
+    let model = tessera_models::assets::model("cnn").unwrap();
+    let fm = tessera_models::FixedModel::<tessera_core::Z64>::new(
+        &model,
+        tessera_core::FixedPoint::new(16),
+    )
+    .unwrap();
+    let mnist = tessera_models::assets::mnist().unwrap();
+    let t = tessera_models::data::MNIST10K_TEST.start;
+    let reference = fm
+        .run_f32(&mnist.images_f32(t..t + 3).unwrap())
+        .unwrap()
+        .labels();
+    assert_eq!(v["labels"], serde_json::json!(reference));
+    let out0 = p0.finish(WAIT);
+    assert!(out0.status.success(), "{}", out0.stderr);
+    assert!(out0.stderr.contains("learns nothing"), "{}", out0.stderr);
+    assert!(out0.stdout.is_empty(), "party 0 printed {}", out0.stdout);
+    d.ok();
+}
+
+#[test]
+fn model_parties_with_different_plans_are_named() {
+    let s = session();
+    let (_d, da) = dealer(10, &[]);
+    let p0 = model_party(
+        0,
+        &s,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--dealer",
+            &da,
+            "--timeout",
+            "10",
+        ],
+        &["--model", "mlp", "--plan", "a+y"],
+    );
+    let pa = p0.address();
+    let p1 = model_party(
+        1,
+        &s,
+        &["--connect", &pa, "--dealer", &da, "--timeout", "10"],
+        &["--model", "mlp", "--plan", "a+b", "--dataset", "mnist"],
+    );
+    let e = p1.finish(WAIT);
+    assert!(!e.status.success());
+    assert!(e.stderr.contains("plan"), "{}", e.stderr);
+}

@@ -17,8 +17,8 @@
 //! `tessera dealer` plus two `tessera party` processes, with the offline and online
 //! phases together or apart (through a preprocessing file).
 //!
-//! Today there is one job, [`circuit::CircuitJob`]: a Bristol Fashion circuit under
-//! GMW or Yao.
+//! Two jobs: [`circuit::CircuitJob`], a Bristol Fashion circuit under GMW or Yao, and
+//! [`model::ModelJob`], secure inference of an ONNX model under a plan.
 //!
 //! # Adding a job
 //! 1. Write a type that implements [`Job`], in a module next to [`circuit`]. Start its
@@ -38,6 +38,7 @@
 //!    `crate::circuit` does.
 
 pub mod circuit;
+pub mod model;
 
 use std::future::Future;
 use std::time::Duration;
@@ -54,6 +55,9 @@ use crate::CliError;
 pub enum JobCommand {
     /// A Bristol Fashion circuit under GMW or Yao.
     Circuit(circuit::PartyCircuitArgs),
+    /// Secure inference of an ONNX model: party 0 holds the weights, party 1 the input
+    /// and learns the labels.
+    Model(model::PartyModelArgs),
 }
 
 /// A job: what the two parties compute. See the module docs.
