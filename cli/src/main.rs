@@ -1,5 +1,6 @@
 //! `tessera`: the command line of the Tessera mixed-protocol 2PC framework.
 
+mod bench;
 mod circuit;
 mod demo;
 
@@ -24,6 +25,10 @@ enum Command {
     /// Evaluates a Bristol Fashion circuit securely: the dealer and both parties in
     /// this process over TCP loopback; prints each output value as hex.
     Circuit(circuit::CircuitArgs),
+    /// Runs the benchmark scenarios (A, GMW, Yao, conversions × sizes × networks),
+    /// writes results.json, results.md and SVG charts, and optionally checks the exact
+    /// counters against a baseline.
+    Bench(bench::BenchArgs),
 }
 
 /// Errors of the command line.
@@ -70,6 +75,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Demo(args) => demo::run(args).await,
             Command::Circuit(args) => circuit::run(args).await,
+            Command::Bench(args) => bench::run(args).await,
         }
     });
     match result {
