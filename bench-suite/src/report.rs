@@ -180,7 +180,7 @@ struct Bar {
 }
 
 /// A horizontal bar chart on a log₁₀ axis. Zero values get no bar.
-fn bar_chart(title: &str, bars: &[Bar]) -> String {
+fn bar_chart(title: &str, bars: &[Bar], tick: fn(u64) -> String) -> String {
     let (left, width, row, top) = (330.0, 560.0, 18.0, 46.0);
     let positive = bars
         .iter()
@@ -224,9 +224,10 @@ fn bar_chart(title: &str, bars: &[Bar]) -> String {
         let xv = left + (d - d0) / (d1 - d0) * width;
         let _ = writeln!(
             s,
-            r##"<line x1="{xv:.1}" y1="{}" x2="{xv:.1}" y2="{axis_y}" stroke="#ddd"/><text x="{xv:.1}" y="{}" text-anchor="middle" fill="#555">1e{d}</text>"##,
+            r##"<line x1="{xv:.1}" y1="{}" x2="{xv:.1}" y2="{axis_y}" stroke="#ddd"/><text x="{xv:.1}" y="{}" text-anchor="middle" fill="#555">{}</text>"##,
             top - 6.0,
-            axis_y + 14.0
+            axis_y + 14.0,
+            xml(&tick(10f64.powf(d).round() as u64))
         );
         d += 1.0;
     }
@@ -301,20 +302,22 @@ pub fn write_human(r: &Results, dir: &Path) -> Result<Vec<PathBuf>> {
                 }
             })
             .collect();
-        for (kind, title, bars) in [
+        for (kind, title, bars, tick) in [
             (
                 "time",
-                format!("Online time, network {net} (median, line: min–max; log scale, ns)"),
+                format!("Online time, network {net} (median; line: min–max; log scale)"),
                 time,
+                fmt_ns as fn(u64) -> String,
             ),
             (
                 "bytes",
                 format!("Online bytes sent by both parties, network {net} (log scale)"),
                 bytes,
+                fmt_bytes,
             ),
         ] {
             let path = dir.join(chart_file(kind, &net));
-            write_atomic(&path, bar_chart(&title, &bars))?;
+            write_atomic(&path, bar_chart(&title, &bars, tick))?;
             files.push(path);
         }
     }
