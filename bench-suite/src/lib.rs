@@ -5,7 +5,7 @@
 //! `tessera bench` with the regression check that CI runs.
 //!
 //! # The harness
-//! [`bench`] selects scenarios (a family × sizes matrix, see [`families`]), runs each
+//! [`bench()`] selects scenarios (a family × sizes matrix, see [`families`]), runs each
 //! under every requested network profile with warm-up and repetitions — the dealer
 //! and both parties in this process over TCP loopback, see [`runner`] — and writes
 //! `results.json` ([`results`], schema-versioned, with machine information),
@@ -90,7 +90,7 @@ pub async fn tcp_pair(config: ChannelConfig) -> tessera_core::Result<(Channel, C
     Ok((a?, b?))
 }
 
-/// Options of [`bench`] (the flags of `tessera bench`).
+/// Options of [`bench()`] (the flags of `tessera bench`).
 #[derive(Clone, Debug)]
 pub struct BenchOptions {
     /// The quick subset (small sizes; `local` only unless `networks` is given).
@@ -167,7 +167,7 @@ pub fn parse_networks(s: &str) -> Result<Vec<NetworkProfile>> {
         .collect()
 }
 
-/// What [`bench`] did.
+/// What [`bench()`] did.
 #[derive(Debug)]
 pub struct BenchOutcome {
     /// The results (also in `results.json`).
