@@ -47,6 +47,27 @@ pub fn fmt_bytes(b: u64) -> String {
     }
 }
 
+/// An axis tick: a power of ten in the largest unit that keeps it ≥ 1 (`100 µs`).
+fn tick(v: u64, units: &[(f64, &str)]) -> String {
+    let x = v as f64;
+    let (scale, unit) = units
+        .iter()
+        .rev()
+        .find(|(s, _)| x >= *s)
+        .copied()
+        .unwrap_or(units[0]);
+    let n = format!("{:.3}", x / scale);
+    format!("{} {unit}", n.trim_end_matches('0').trim_end_matches('.'))
+}
+
+fn tick_ns(v: u64) -> String {
+    tick(v, &[(1.0, "ns"), (1e3, "µs"), (1e6, "ms"), (1e9, "s")])
+}
+
+fn tick_bytes(v: u64) -> String {
+    tick(v, &[(1.0, "B"), (1e3, "kB"), (1e6, "MB"), (1e9, "GB")])
+}
+
 fn label(s: &ScenarioResult) -> String {
     s.id.rsplit_once('@')
         .map_or(s.id.clone(), |(l, _)| l.to_string())
@@ -310,13 +331,13 @@ pub fn write_human(r: &Results, dir: &Path) -> Result<Vec<PathBuf>> {
                 "time",
                 format!("Online time, network {net} (median; line: min–max; log scale)"),
                 time,
-                fmt_ns as fn(u64) -> String,
+                tick_ns as fn(u64) -> String,
             ),
             (
                 "bytes",
                 format!("Online bytes sent by both parties, network {net} (log scale)"),
                 bytes,
-                fmt_bytes,
+                tick_bytes,
             ),
         ] {
             let path = dir.join(chart_file(kind, &net));
@@ -325,4 +346,19 @@ pub fn write_human(r: &Results, dir: &Path) -> Result<Vec<PathBuf>> {
         }
     }
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_and_values_read_in_units() {
+        assert_eq!(tick_ns(100), "100 ns");
+        assert_eq!(tick_ns(10_000), "10 µs");
+        assert_eq!(tick_ns(1_000_000_000), "1 s");
+        assert_eq!(tick_bytes(1_000_000), "1 MB");
+        assert_eq!(fmt_ns(1_234_567), "1.23 ms");
+        assert_eq!(fmt_bytes(32_016), "32.0 kB");
+    }
 }
