@@ -1,5 +1,6 @@
 //! `tessera`: the command line of the Tessera mixed-protocol 2PC framework.
 
+mod bench;
 mod circuit;
 mod demo;
 mod deploy;
@@ -39,6 +40,10 @@ enum Command {
     /// dealer (or runs from a preprocessing file, or only fetches one) and prints what
     /// it learns.
     Party(deploy::PartyArgs),
+    /// Runs the benchmark scenarios (A, GMW, Yao, conversions × sizes × networks),
+    /// writes results.json, results.md and SVG charts, and optionally checks the exact
+    /// counters against a baseline.
+    Bench(bench::BenchArgs),
 }
 
 /// Errors of the command line.
@@ -100,6 +105,7 @@ fn main() -> ExitCode {
             Command::Infer(args) => infer::run(args).await,
             Command::Dealer(args) => deploy::dealer(args).await,
             Command::Party(args) => deploy::party(args).await,
+            Command::Bench(args) => bench::run(args).await,
         }
     });
     // Do not wait for blocking tasks still running after a failure (a garbling thread
