@@ -15,6 +15,9 @@ pub enum BenchError {
     /// From the conversions layer.
     #[error(transparent)]
     Conversions(#[from] tessera_conversions::Error),
+    /// From the models layer (secure inference).
+    #[error(transparent)]
+    Models(#[from] tessera_models::Error),
     /// Reading or writing a file.
     #[error("{what} {}: {source}", path.display())]
     File {

@@ -8,6 +8,7 @@ use crate::scenario::Scenario;
 pub mod arith;
 pub mod circuits;
 pub mod conversions;
+pub mod models;
 
 /// What a family may need to build its scenarios.
 #[derive(Clone, Debug)]
@@ -37,6 +38,7 @@ pub const FAMILIES: &[(&str, Family)] = &[
     ("gmw", circuits::gmw_scenarios),
     ("yao", circuits::yao_scenarios),
     ("conv", conversions::scenarios),
+    ("model", models::scenarios),
 ];
 
 /// All scenarios of all families, in registry order.

@@ -62,6 +62,10 @@ pub struct StepCost {
     pub work: Work,
     /// Bytes each party sends in the set-up phase (once per session).
     pub setup_bytes: [u64; 2],
+    /// The largest single message of the step (bytes on the wire): a GMW layer
+    /// exchange must fit one transport frame.
+    #[serde(default)]
+    pub largest_message: u64,
 }
 
 impl StepCost {
@@ -73,6 +77,7 @@ impl StepCost {
             price,
             work: Work::default(),
             setup_bytes: [0, 0],
+            largest_message: 0,
         }
     }
 }
@@ -252,6 +257,17 @@ fn bool_layer_steps(
         Some(sharing),
         price,
     );
+    if sharing == Sharing::B {
+        let widest = bl
+            .circuit
+            .cost()
+            .and_layer_widths
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(0);
+        s.largest_message = frame(8 * words_for(2 * widest * n));
+    }
     let gathered = (bl.x.slots * ell * n) as u64
         + bl.weights
             .as_ref()

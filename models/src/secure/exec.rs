@@ -37,7 +37,16 @@ impl RunOptions {
     /// # Errors
     /// [`Error::Plan`] naming the first step over a limit.
     pub fn check(&self, steps: &[super::StepCost]) -> Result<()> {
+        let frame = (max_frame() + tessera_core::channel::HEADER_LEN) as u64;
         for s in steps {
+            if s.largest_message > frame {
+                return Err(Error::Plan(format!(
+                    "step `{}` needs a {:.1} GB message (one GMW layer exchange), above the transport's frame limit of {:.2} GB; use a smaller batch or another plan",
+                    s.name,
+                    s.largest_message as f64 / 1e9,
+                    frame as f64 / 1e9
+                )));
+            }
             if s.sharing == Some(Sharing::Y) && s.price.bytes_sent[0] > self.max_table_bytes {
                 return Err(Error::Plan(format!(
                     "step `{}` would stream {:.1} GB from the garbler ({} AND gates), above the limit of {:.1} GB; use a smaller batch, another plan, or raise the limit",
