@@ -76,6 +76,7 @@ pub fn resolve_plan(
     spec: &str,
     fm: &FixedModel<R>,
     output: Output,
+    _batch: usize,
 ) -> Result<Assignment, CliError> {
     if let Some(b) = Baseline::from_name(spec) {
         return Ok(b.assignment(fm, output)?);
@@ -96,9 +97,18 @@ pub fn resolve_plan(
     Ok(a)
 }
 
-/// The inputs and, for a dataset, the true labels.
-fn load_inputs(args: &InferArgs, model: &Model) -> Result<(Vec<f32>, Option<Vec<u8>>), CliError> {
-    match (&args.input, args.dataset.as_deref()) {
+/// The inputs and, for a dataset, the true labels: an `.npy` file, or the first
+/// `count` MNIST test digits.
+///
+/// # Errors
+/// Unreadable or mis-shaped input, an unknown dataset, a count out of range.
+pub fn load_inputs_for(
+    input: Option<&std::path::Path>,
+    dataset: Option<&str>,
+    count: usize,
+    model: &Model,
+) -> Result<(Vec<f32>, Option<Vec<u8>>), CliError> {
+    match (input, dataset) {
         (Some(path), _) => {
             let npy = NpyF32::from_file(path)?;
             npy.batch_for(model)?;
@@ -107,14 +117,13 @@ fn load_inputs(args: &InferArgs, model: &Model) -> Result<(Vec<f32>, Option<Vec<
         (None, Some("mnist")) => {
             let m = assets::mnist()?;
             let test = tessera_models::data::MNIST10K_TEST;
-            if args.count == 0 || args.count > test.len() {
+            if count == 0 || count > test.len() {
                 return Err(CliError::Usage(format!(
-                    "--count {}: the MNIST test split has {} digits",
-                    args.count,
+                    "--count {count}: the MNIST test split has {} digits",
                     test.len()
                 )));
             }
-            let range = test.start..test.start + args.count;
+            let range = test.start..test.start + count;
             Ok((
                 m.images_f32(range.clone())?,
                 Some(m.labels(range)?.to_vec()),
@@ -272,8 +281,13 @@ pub async fn run(args: InferArgs) -> Result<(), CliError> {
     } else {
         Output::Label
     };
-    let a = resolve_plan(&args.plan, &fm, output)?;
-    let (xf, truth) = load_inputs(&args, &model)?;
+    let a = resolve_plan(&args.plan, &fm, output, args.batch)?;
+    let (xf, truth) = load_inputs_for(
+        args.input.as_deref(),
+        args.dataset.as_deref(),
+        args.count,
+        &model,
+    )?;
     let count = model.batch_of(xf.len())?;
     let x = fm.encode_input(&xf)?;
     let reference = fm.run(&x)?;

@@ -1,9 +1,14 @@
 //! `tessera`: the command line of the Tessera mixed-protocol 2PC framework.
 
+mod bench;
 mod circuit;
 mod demo;
+mod deploy;
 mod infer;
+mod job;
+mod pause;
 mod plan;
+mod session;
 
 use std::process::ExitCode;
 
@@ -34,6 +39,17 @@ enum Command {
     /// Secure inference of an ONNX model (embedded: mlp, cnn) on MNIST digits or an
     /// .npy input under a plan; checks the labels against the plaintext reference.
     Infer(infer::InferArgs),
+    /// The dealer as its own process: accepts both parties, checks that they run the
+    /// same session and job, serves their preprocessing, and exits.
+    Dealer(deploy::DealerArgs),
+    /// One party as its own process, for a job: connects to the other party and the
+    /// dealer (or runs from a preprocessing file, or only fetches one) and prints what
+    /// it learns.
+    Party(deploy::PartyArgs),
+    /// Runs the benchmark scenarios (A, GMW, Yao, conversions × sizes × networks),
+    /// writes results.json, results.md and SVG charts, and optionally checks the exact
+    /// counters against a baseline.
+    Bench(bench::BenchArgs),
 }
 
 /// Errors of the command line.
@@ -57,6 +73,15 @@ pub enum CliError {
     /// The parties disagree on a result they must share.
     #[error("consistency check failed: {0}")]
     Check(String),
+    /// A step of a run failed (which step, and with whom, in `step`).
+    #[error("{step}: {source}")]
+    Step {
+        /// The step, e.g. `online phase with party 1`.
+        step: String,
+        /// Why it failed.
+        #[source]
+        source: Box<CliError>,
+    },
 }
 
 fn parse_profile(s: &str) -> Result<NetworkProfile, String> {
@@ -86,8 +111,14 @@ fn main() -> ExitCode {
             Command::Infer(args) => infer::run(args).await,
             Command::Plan(args) => plan::run(args).await,
             Command::Calibrate(args) => plan::calibrate(args).await,
+            Command::Dealer(args) => deploy::dealer(args).await,
+            Command::Party(args) => deploy::party(args).await,
+            Command::Bench(args) => bench::run(args).await,
         }
     });
+    // Do not wait for blocking tasks still running after a failure (a garbling thread
+    // whose peer has gone): the process exits now.
+    rt.shutdown_background();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -265,10 +265,15 @@ pub async fn run(args: PlanArgs) -> Result<(), CliError> {
     ));
     for r in &rows {
         match (&r.predicted, &r.not_applicable) {
-            (Some(s), _) => text.push_str(&format!(
-                "  {:<8} {:>12.3} {:>12.3} {:>14} {:>7}  {}\n",
-                r.strategy, s.online_ms, s.offline_ms, s.bytes, s.rounds, s.sharings
-            )),
+            (Some(s), _) => {
+                text.push_str(&format!(
+                    "  {:<8} {:>12.3} {:>12.3} {:>14} {:>7}  {}\n",
+                    r.strategy, s.online_ms, s.offline_ms, s.bytes, s.rounds, s.sharings
+                ));
+                if let Some(why) = &s.over_limit {
+                    text.push_str(&format!("  {:<8} (the engine refuses it: {why})\n", ""));
+                }
+            }
             (None, Some(why)) => text.push_str(&format!("  {:<8} {why}\n", r.strategy)),
             (None, None) => {}
         }

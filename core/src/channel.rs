@@ -27,7 +27,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -89,12 +89,20 @@ struct OutFrame {
     deliver_at: Option<Instant>,
 }
 
+/// What the writer task is asked to do.
+enum Out {
+    /// Write a frame.
+    Frame(OutFrame),
+    /// Flush everything queued before, then acknowledge.
+    Flush(oneshot::Sender<()>),
+}
+
 type Reader = BufReader<Box<dyn AsyncRead + Send + Unpin>>;
 
 /// One end of a two-party channel. See the module docs.
 pub struct Channel {
     reader: Reader,
-    tx: Option<mpsc::Sender<OutFrame>>,
+    tx: Option<mpsc::Sender<Out>>,
     writer: Option<JoinHandle<Result<()>>>,
     config: ChannelConfig,
     /// When the simulated link is next free (shaping only).
@@ -117,10 +125,19 @@ impl std::fmt::Debug for Channel {
 
 async fn writer_loop(
     w: Box<dyn AsyncWrite + Send + Unpin>,
-    mut rx: mpsc::Receiver<OutFrame>,
+    mut rx: mpsc::Receiver<Out>,
 ) -> Result<()> {
     let mut w = BufWriter::with_capacity(1 << 16, w);
-    while let Some(frame) = rx.recv().await {
+    while let Some(out) = rx.recv().await {
+        let frame = match out {
+            Out::Frame(frame) => frame,
+            Out::Flush(done) => {
+                w.flush().await.map_err(Error::io("flushing"))?;
+                // The caller may have stopped waiting: nothing to do then.
+                let _ = done.send(());
+                continue;
+            }
+        };
         let payload = frame.payload.as_ref().as_ref();
         let Some(at) = frame.deliver_at else {
             w.write_all(&frame.header)
@@ -251,6 +268,54 @@ mod precise {
     }
 }
 
+/// Opens a TCP connection to `addr`, retrying refused connections until `timeout` has
+/// passed (the peer may not be listening yet). [`Channel::connect`] is this followed by
+/// [`Channel::from_tcp`]; callers that wrap the stream (e.g. to observe its bytes) use
+/// it directly and build the channel with [`Channel::from_halves`].
+///
+/// # Errors
+/// [`Error::Timeout`] if no connection succeeds in time, or the last I/O error if the
+/// time runs out between two attempts.
+pub async fn connect_tcp(addr: impl ToSocketAddrs + Clone, timeout: Duration) -> Result<TcpStream> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match tokio::time::timeout_at(deadline, TcpStream::connect(addr.clone())).await {
+            Err(_) => {
+                return Err(Error::Timeout {
+                    what: "connecting to the peer",
+                    after: timeout,
+                });
+            }
+            Ok(Ok(s)) => return Ok(s),
+            Ok(Err(e)) => {
+                tracing::debug!("connect failed ({e}), retrying");
+                if Instant::now() + Duration::from_millis(50) >= deadline {
+                    return Err(Error::Io {
+                        context: "connecting to the peer",
+                        source: e,
+                    });
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// Accepts one TCP connection on `listener` within `timeout` (see [`connect_tcp`]).
+///
+/// # Errors
+/// [`Error::Timeout`] if nobody connects in time, or an I/O error.
+pub async fn accept_tcp(listener: &TcpListener, timeout: Duration) -> Result<TcpStream> {
+    let (s, _) = tokio::time::timeout(timeout, listener.accept())
+        .await
+        .map_err(|_| Error::Timeout {
+            what: "waiting for the peer to connect",
+            after: timeout,
+        })?
+        .map_err(Error::io("accepting a connection"))?;
+    Ok(s)
+}
+
 impl Channel {
     /// A channel over any byte stream halves.
     pub fn from_halves(
@@ -305,28 +370,7 @@ impl Channel {
         addr: impl ToSocketAddrs + Clone,
         config: ChannelConfig,
     ) -> Result<Channel> {
-        let deadline = Instant::now() + config.timeout;
-        loop {
-            match tokio::time::timeout_at(deadline, TcpStream::connect(addr.clone())).await {
-                Err(_) => {
-                    return Err(Error::Timeout {
-                        what: "connecting to the peer",
-                        after: config.timeout,
-                    });
-                }
-                Ok(Ok(s)) => return Channel::from_tcp(s, config),
-                Ok(Err(e)) => {
-                    tracing::debug!("connect failed ({e}), retrying");
-                    if Instant::now() + Duration::from_millis(50) >= deadline {
-                        return Err(Error::Io {
-                            context: "connecting to the peer",
-                            source: e,
-                        });
-                    }
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            }
-        }
+        Channel::from_tcp(connect_tcp(addr, config.timeout).await?, config)
     }
 
     /// Accepts one connection on `listener`.
@@ -334,14 +378,7 @@ impl Channel {
     /// # Errors
     /// [`Error::Timeout`] if nobody connects in time, or an I/O error.
     pub async fn accept(listener: &TcpListener, config: ChannelConfig) -> Result<Channel> {
-        let (s, _) = tokio::time::timeout(config.timeout, listener.accept())
-            .await
-            .map_err(|_| Error::Timeout {
-                what: "waiting for the peer to connect",
-                after: config.timeout,
-            })?
-            .map_err(Error::io("accepting a connection"))?;
-        Channel::from_tcp(s, config)
+        Channel::from_tcp(accept_tcp(listener, config.timeout).await?, config)
     }
 
     /// The settings.
@@ -426,11 +463,11 @@ impl Channel {
             .ok_or_else(|| Error::TransportStopped("channel closed".into()))?;
         match tokio::time::timeout(
             self.config.timeout,
-            tx.send(OutFrame {
+            tx.send(Out::Frame(OutFrame {
                 header,
                 payload,
                 deliver_at,
-            }),
+            })),
         )
         .await
         {
@@ -676,6 +713,37 @@ impl Channel {
         let n = mine.len();
         self.send_pod_vec(mine).await?;
         self.recv_pod_vec(Some(n)).await
+    }
+
+    /// Waits until every frame sent so far has been written to the underlying stream
+    /// (on TCP: handed to the operating system, which delivers it even if this process
+    /// exits), without closing anything. Shaped frames are written at their delivery
+    /// time, so this waits for that too.
+    ///
+    /// # Errors
+    /// If the writer failed or does not get there within the timeout.
+    pub async fn flush(&mut self) -> Result<()> {
+        self.check()?;
+        let (done, flushed) = oneshot::channel();
+        let tx = self
+            .tx
+            .as_ref()
+            .ok_or_else(|| Error::TransportStopped("channel closed".into()))?;
+        let timeout = self.config.timeout;
+        let timed_out = Error::Timeout {
+            what: "flushing (peer not reading)",
+            after: timeout,
+        };
+        match tokio::time::timeout(timeout, tx.send(Out::Flush(done))).await {
+            Err(_) => return Err(timed_out),
+            Ok(Err(_)) => return Err(self.writer_error().await),
+            Ok(Ok(())) => {}
+        }
+        match tokio::time::timeout(timeout, flushed).await {
+            Err(_) => Err(timed_out),
+            Ok(Err(_)) => Err(self.writer_error().await),
+            Ok(Ok(())) => Ok(()),
+        }
     }
 
     /// Flushes everything queued, closes the sending direction, and returns the

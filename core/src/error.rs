@@ -56,6 +56,17 @@ pub enum Error {
         /// The peer's value.
         theirs: String,
     },
+    /// Two parties meeting at a third role (the dealer) announced different sessions or
+    /// configurations.
+    #[error("the parties disagree in {field}: party 0 has {party0}, party 1 has {party1}")]
+    PartiesDisagree {
+        /// Which field differs (`session id` or `config.<key>`).
+        field: String,
+        /// Party 0's value.
+        party0: String,
+        /// Party 1's value.
+        party1: String,
+    },
     /// A fixed-point value could not be encoded.
     #[error(
         "cannot encode {value} as fixed point with {frac_bits} fractional bits in Z_2^{ring_bits}: {reason}"
@@ -84,8 +95,18 @@ pub enum Error {
 }
 
 impl Error {
+    /// An I/O error while doing `context`. A connection reset, aborted or broken by the
+    /// other end is [`Error::ConnectionClosed`] (the peer went away), whatever the
+    /// operating system called it.
     pub(crate) fn io(context: &'static str) -> impl FnOnce(std::io::Error) -> Error {
-        move |source| Error::Io { context, source }
+        move |source| match source.kind() {
+            std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::BrokenPipe => Error::ConnectionClosed {
+                during: format!("while {context} ({source})"),
+            },
+            _ => Error::Io { context, source },
+        }
     }
 }
 

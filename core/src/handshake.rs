@@ -1,6 +1,11 @@
 //! The session handshake: both ends exchange a hello naming the protocol version, their
 //! role, the session id and a summary of the configuration they run, and refuse to go
 //! on if anything differs — with an error that names what differs.
+//!
+//! A third role with no configuration of its own (the dealer, which serves whatever job
+//! the parties run) uses [`mediate`]: it reads both parties' hellos, checks that they
+//! agree with each other, and answers each party with the other's session and
+//! configuration, so a mismatch is named at all three ends.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -230,4 +235,134 @@ impl Handshake {
         }
         Ok(())
     }
+}
+
+/// Both parties' channels after [`mediate`], in party order, with what they agreed on.
+#[derive(Debug)]
+pub struct Mediated {
+    /// The channels to party 0 and party 1 (whatever order they were accepted in).
+    pub channels: [Channel; 2],
+    /// The session both parties announced.
+    pub session: SessionId,
+    /// The configuration both parties announced.
+    pub config: ConfigSummary,
+}
+
+/// The handshake of a third role `me` (the dealer) that has no configuration of its
+/// own: receives a hello on each channel (accepted in any order), checks magic,
+/// version and roles (one party 0 and one party 1), checks that the two parties
+/// announce the same session and configuration, and answers each party with a hello
+/// carrying the *other* party's session and configuration. If the parties agree, that
+/// is their own and their [`Handshake::run`] succeeds; if not, each party's handshake
+/// fails naming the field that differs, and so does this function. Two rounds (the
+/// answers depend on both hellos); charged to [`Phase::Setup`].
+///
+/// # Errors
+/// [`Error::PartiesDisagree`] naming the first field that differs (`session id` or
+/// `config.<key>`), [`Error::HandshakeMismatch`] for a bad magic, version or role,
+/// [`Error::Malformed`] for a hello whose fingerprint does not match its configuration,
+/// or any transport error (each receive is bounded by the channel's timeout).
+pub async fn mediate(me: Role, channels: [Channel; 2]) -> Result<Mediated> {
+    let [mut a, mut b] = channels;
+    let phases = [a.phase(), b.phase()];
+    a.set_phase(Phase::Setup);
+    b.set_phase(Phase::Setup);
+    let (ha, hb) = tokio::try_join!(a.recv::<Hello>(), b.recv::<Hello>())?;
+    for h in [&ha, &hb] {
+        check_party_hello(h)?;
+    }
+    let (mut c0, mut c1, h0, h1) = match (ha.role, hb.role) {
+        (Role::Party0, Role::Party1) => (a, b, ha, hb),
+        (Role::Party1, Role::Party0) => (b, a, hb, ha),
+        (r, _) => {
+            return Err(Error::HandshakeMismatch {
+                field: "peer role".into(),
+                ours: "expecting party 0 and party 1".into(),
+                theirs: format!("{r} twice"),
+            });
+        }
+    };
+    let reply = |h: &Hello| Hello {
+        magic: MAGIC,
+        version: PROTOCOL_VERSION,
+        role: me,
+        session: h.session,
+        fingerprint: h.config.fingerprint(),
+        config: h.config.clone(),
+    };
+    // Each party is answered with the other's values: on agreement that is its own.
+    let (r0, r1) = (reply(&h1), reply(&h0));
+    let sent = tokio::try_join!(c0.send(&r0), c1.send(&r1));
+    let disagree = |field: &str, party0: String, party1: String| Error::PartiesDisagree {
+        field: field.to_string(),
+        party0,
+        party1,
+    };
+    let verdict = if h0.session != h1.session {
+        Some(disagree(
+            "session id",
+            h0.session.to_string(),
+            h1.session.to_string(),
+        ))
+    } else if h0.fingerprint != h1.fingerprint {
+        Some(match h0.config.first_difference(&h1.config) {
+            Some((k, a, b)) => disagree(&k, a, b),
+            None => disagree(
+                "config fingerprint",
+                hex::encode(h0.fingerprint),
+                hex::encode(h1.fingerprint),
+            ),
+        })
+    } else {
+        None
+    };
+    if let Some(e) = verdict {
+        // Deliver the replies before giving up, so the parties can name the field too
+        // (best effort: the error to report is the disagreement).
+        let _ = tokio::join!(c0.close(), c1.close());
+        return Err(e);
+    }
+    sent?;
+    c0.set_phase(phases[0]);
+    c1.set_phase(phases[1]);
+    Ok(Mediated {
+        channels: [c0, c1],
+        session: h0.session,
+        config: h0.config,
+    })
+}
+
+/// The checks of a party's hello that do not depend on the other party.
+fn check_party_hello(h: &Hello) -> Result<()> {
+    let mismatch = |field: &str, ours: String, theirs: String| {
+        Err(Error::HandshakeMismatch {
+            field: field.to_string(),
+            ours,
+            theirs,
+        })
+    };
+    if h.magic != MAGIC {
+        return mismatch("magic", hex::encode(MAGIC), hex::encode(h.magic));
+    }
+    if h.version != PROTOCOL_VERSION {
+        return mismatch(
+            "protocol version",
+            PROTOCOL_VERSION.to_string(),
+            h.version.to_string(),
+        );
+    }
+    if h.role == Role::Dealer {
+        return mismatch(
+            "peer role",
+            "expecting party 0 or party 1".into(),
+            h.role.to_string(),
+        );
+    }
+    if h.fingerprint != h.config.fingerprint() {
+        return Err(Error::Malformed {
+            expected: "hello",
+            reason: "the configuration fingerprint does not match the configuration".into(),
+        });
+    }
+    Ok(())
 }

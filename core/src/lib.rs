@@ -29,7 +29,7 @@ pub use block::Block;
 pub use channel::{Channel, ChannelConfig};
 pub use error::{Error, Result};
 pub use fixed::FixedPoint;
-pub use handshake::{ConfigSummary, Handshake, Role, SessionId};
+pub use handshake::{ConfigSummary, Handshake, Mediated, Role, SessionId, mediate};
 pub use meter::{Metering, Phase, PhaseMeter};
 pub use prg::{FixedKeyAes, Prg};
 pub use profile::NetworkProfile;

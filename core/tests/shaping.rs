@@ -99,3 +99,26 @@ async fn sub_millisecond_latency_is_not_rounded_up_to_the_timer_tick() {
     assert!(elapsed >= Duration::from_micros(200) * trips, "{elapsed:?}");
     assert!(elapsed < Duration::from_millis(50), "{elapsed:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn flush_returns_once_shaped_frames_are_written() {
+    // Two frames of 1000 bytes at 8 Mbit/s, 10 ms one way: the second is delivered at
+    // exactly 12 ms, and flush waits for it without closing the channel.
+    let (mut a, mut b) = Channel::in_memory_pair(profile(8_000_000, 20));
+    let t0 = Instant::now();
+    for _ in 0..2 {
+        a.send_bytes(vec![7u8; 1000 - HEADER_LEN]).await.unwrap();
+    }
+    a.flush().await.unwrap();
+    assert_eq!(t0.elapsed(), Duration::from_millis(12));
+    for _ in 0..2 {
+        assert_eq!(b.recv_bytes().await.unwrap().len(), 1000 - HEADER_LEN);
+    }
+    assert_eq!(t0.elapsed(), Duration::from_millis(12));
+    // Still open both ways.
+    b.send(&5u8).await.unwrap();
+    assert_eq!(a.recv::<u8>().await.unwrap(), 5);
+    a.send(&6u8).await.unwrap();
+    a.flush().await.unwrap();
+    assert_eq!(b.recv::<u8>().await.unwrap(), 6);
+}

@@ -333,6 +333,144 @@ async fn handshake_accepts_matching_and_names_what_differs() {
     assert!(e.to_string().contains("party 0"), "{e}");
 }
 
+/// Runs [`mediate`] as the dealer between two parties' handshakes (the dealer's ends
+/// passed in the order `swap` says); returns the dealer's and the parties' results.
+async fn mediated(
+    h0: Handshake,
+    h1: Handshake,
+    swap: bool,
+) -> (
+    Result<tessera_core::Mediated, Error>,
+    Result<Channel, Error>,
+    Result<Channel, Error>,
+) {
+    let (mut p0, d0) = Channel::in_memory_pair(short_timeout());
+    let (mut p1, d1) = Channel::in_memory_pair(short_timeout());
+    let ends = if swap { [d1, d0] } else { [d0, d1] };
+    tokio::time::timeout(LIMIT, async {
+        tokio::join!(
+            tessera_core::mediate(Role::Dealer, ends),
+            async { h0.run(&mut p0).await.map(|()| p0) },
+            async { h1.run(&mut p1).await.map(|()| p1) }
+        )
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn mediated_handshake_orders_parties_and_names_what_differs() {
+    let s = SessionId::random();
+    let to_dealer = |p: Role, ring: &str| hs(p, Role::Dealer, s, ring);
+    for swap in [false, true] {
+        let (d, p0, p1) = mediated(
+            to_dealer(Role::Party0, "Z64"),
+            to_dealer(Role::Party1, "Z64"),
+            swap,
+        )
+        .await;
+        let d = d.unwrap();
+        assert_eq!(d.session, s);
+        assert_eq!(d.config.0["ring"], "Z64");
+        // Hello, then the answer that depends on both hellos: two rounds.
+        assert_eq!(d.channels[0].metering().setup.rounds, 2);
+        // The channels come back in party order, whatever order they were passed in.
+        let [mut c0, mut c1] = d.channels;
+        let (mut p0, mut p1) = (p0.unwrap(), p1.unwrap());
+        c0.send(&0u8).await.unwrap();
+        c1.send(&1u8).await.unwrap();
+        assert_eq!(p0.recv::<u8>().await.unwrap(), 0);
+        assert_eq!(p1.recv::<u8>().await.unwrap(), 1);
+    }
+
+    // Different configurations: all three ends name the field.
+    let (d, p0, p1) = mediated(
+        to_dealer(Role::Party0, "Z64"),
+        to_dealer(Role::Party1, "Z32"),
+        true,
+    )
+    .await;
+    match d.unwrap_err() {
+        Error::PartiesDisagree {
+            field,
+            party0,
+            party1,
+        } => assert_eq!(
+            (field.as_str(), party0.as_str(), party1.as_str()),
+            ("config.ring", "`Z64`", "`Z32`")
+        ),
+        e => panic!("unexpected {e}"),
+    }
+    for (r, ours, theirs) in [(p0, "`Z64`", "`Z32`"), (p1, "`Z32`", "`Z64`")] {
+        match r.unwrap_err() {
+            Error::HandshakeMismatch {
+                field,
+                ours: o,
+                theirs: t,
+            } => assert_eq!(
+                (field.as_str(), o.as_str(), t.as_str()),
+                ("config.ring", ours, theirs)
+            ),
+            e => panic!("unexpected {e}"),
+        }
+    }
+
+    // Different sessions.
+    let (d, p0, _) = mediated(
+        to_dealer(Role::Party0, "Z64"),
+        hs(Role::Party1, Role::Dealer, SessionId::random(), "Z64"),
+        false,
+    )
+    .await;
+    let e = d.unwrap_err();
+    assert!(
+        matches!(&e, Error::PartiesDisagree { field, .. } if field == "session id"),
+        "{e}"
+    );
+    assert!(
+        matches!(p0.unwrap_err(), Error::HandshakeMismatch { field, .. } if field == "session id")
+    );
+
+    // Two parties 0, and a party that expects a party instead of the dealer.
+    let (d, _, _) = mediated(
+        to_dealer(Role::Party0, "Z64"),
+        to_dealer(Role::Party0, "Z64"),
+        false,
+    )
+    .await;
+    let e = d.unwrap_err();
+    assert!(e.to_string().contains("party 0 twice"), "{e}");
+    let (_, p0, _) = mediated(
+        hs(Role::Party0, Role::Party1, s, "Z64"),
+        to_dealer(Role::Party1, "Z64"),
+        false,
+    )
+    .await;
+    let e = p0.unwrap_err();
+    assert!(
+        matches!(&e, Error::HandshakeMismatch { field, .. } if field == "peer role"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn mediated_handshake_times_out_on_a_silent_party() {
+    let (mut p0, d0) = Channel::in_memory_pair(short_timeout());
+    let (_p1, d1) = Channel::in_memory_pair(short_timeout());
+    let h0 = hs(Role::Party0, Role::Dealer, SessionId::random(), "Z64");
+    let (d, p) = tokio::time::timeout(LIMIT, async {
+        tokio::join!(
+            tessera_core::mediate(Role::Dealer, [d0, d1]),
+            h0.run(&mut p0)
+        )
+    })
+    .await
+    .unwrap();
+    assert!(matches!(d.unwrap_err(), Error::Timeout { .. }));
+    // The dealer gave up: party 0 is told by the closed connection, not left waiting.
+    assert!(p.is_err());
+}
+
 #[tokio::test]
 async fn handshake_with_a_non_tessera_peer_fails_cleanly() {
     let (mut ch, mut raw) = channel_and_raw(short_timeout()).await;

@@ -124,6 +124,9 @@ pub struct Solution {
     pub input: Sharing,
     /// Every step of the run, in order.
     pub steps: Vec<StepCost>,
+    /// Why the run cannot be executed within the engine's limits, if it cannot
+    /// (baselines only: `auto` never chooses such a step).
+    pub over_limit: Option<String>,
     /// The objective as the planner minimises it (sum over steps).
     pub objective: f64,
 }
@@ -415,6 +418,7 @@ impl<'a> Planner<'a> {
                 input: input_sharing(&a)
                     .ok_or_else(|| Error::Plan("a model without layers".into()))?,
                 objective: self.run_cost(&steps),
+                over_limit: self.chain.check_steps(&steps).err(),
                 assignment: a,
                 steps,
             });
@@ -443,6 +447,9 @@ impl<'a> Planner<'a> {
         let mut stage: Stage = Vec::new();
         for &s in &allowed.input {
             let steps = self.chain.input_steps(s, self.batch)?;
+            if self.chain.check_steps(&steps).is_err() {
+                continue;
+            }
             let (cost, skew) = self.cost(&steps, RunState::default());
             let node = Node {
                 cost,
@@ -463,6 +470,9 @@ impl<'a> Planner<'a> {
                     }
                     for r in self.routes(key.0, s) {
                         let steps = self.chain.layer_steps(i, key.0, r, s, self.batch)?;
+                        if self.chain.check_steps(&steps).is_err() {
+                            continue;
+                        }
                         let (c, skew) = self.cost(&steps, key.1);
                         let n = Node {
                             cost: node.cost + c,
@@ -475,7 +485,9 @@ impl<'a> Planner<'a> {
                 }
             }
             if next.is_empty() {
-                return Err(Error::Plan(format!("no sharing reaches layer {i}")));
+                return Err(Error::Plan(format!(
+                    "no sharing reaches layer {i} within the engine's limits"
+                )));
             }
             history.push(std::mem::replace(&mut stage, next));
         }
@@ -499,6 +511,9 @@ impl<'a> Planner<'a> {
                         self.output,
                         self.batch,
                     )?;
+                    if self.chain.check_steps(&steps).is_err() {
+                        continue;
+                    }
                     let cost = node.cost + self.cost(&steps, key.1).0;
                     if best.as_ref().is_none_or(|b| cost < b.2) {
                         best = Some((*key, placement, cost, steps));
@@ -544,6 +559,7 @@ impl<'a> Planner<'a> {
             input,
             steps: chunks.into_iter().flatten().collect(),
             objective,
+            over_limit: None,
         })
     }
 
@@ -562,7 +578,11 @@ impl<'a> Planner<'a> {
         }
         let mut best: Option<(Assignment, f64)> = None;
         for a in all {
-            let c = self.run_cost(&self.steps(&a)?);
+            let steps = self.steps(&a)?;
+            if self.chain.check_steps(&steps).is_err() {
+                continue;
+            }
+            let c = self.run_cost(&steps);
             if best.as_ref().is_none_or(|b| c < b.1) {
                 best = Some((a, c));
             }

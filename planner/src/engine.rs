@@ -18,7 +18,8 @@ use tessera_core::Z64;
 use tessera_models::FixedModel;
 pub use tessera_models::secure::{Assignment, Output, Placement, StepCost, Work};
 use tessera_models::secure::{
-    Baseline, head_options, head_steps, input_steps, layer_options, layer_steps, setup_steps,
+    Baseline, RunOptions, head_options, head_steps, input_steps, layer_options, layer_steps,
+    setup_steps,
 };
 
 use crate::assign::Strategy;
@@ -96,6 +97,15 @@ pub trait Chain {
     /// [`Error::NotApplicable`] if the baseline does not fit the chain.
     fn baseline(&self, _strategy: Strategy, _output: Output) -> Option<Result<Assignment>> {
         None
+    }
+
+    /// Whether steps can run within the engine's limits (message and garbled-table
+    /// sizes); the planner does not choose steps that cannot.
+    ///
+    /// # Errors
+    /// The first step over a limit, named.
+    fn check_steps(&self, _steps: &[StepCost]) -> std::result::Result<(), String> {
+        Ok(())
     }
 }
 
@@ -223,6 +233,13 @@ impl Chain for ModelChain<'_> {
         }
     }
 
+    fn check_steps(&self, steps: &[StepCost]) -> std::result::Result<(), String> {
+        RunOptions::default().check(steps).map_err(|e| match e {
+            tessera_models::Error::Plan(m) => m,
+            other => other.to_string(),
+        })
+    }
+
     fn baseline(&self, strategy: Strategy, output: Output) -> Option<Result<Assignment>> {
         let b = Baseline::from_name(strategy.name())?;
         Some(b.assignment(self.model, output).map_err(|e| {
@@ -289,6 +306,7 @@ pub fn conversion_steps(
                 price,
                 work: w,
                 setup_bytes: [0, 0],
+                largest_message: 0,
             })
         })
         .collect()

@@ -222,6 +222,9 @@ pub struct Summary {
     pub rounds: u64,
     /// The sharings, one letter per layer (`A A Y A Y A` → `AAYAYA`), then the head.
     pub sharings: String,
+    /// Why the engine would refuse to run it (a step over its limits), if it would.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub over_limit: Option<String>,
 }
 
 fn conversion_by_name(name: &str) -> Result<Conversion> {
@@ -305,6 +308,7 @@ pub fn summary(planner: &Planner<'_>, s: &Solution) -> Result<Summary> {
         bytes: t.bytes[0] + t.bytes[1],
         rounds: t.rounds,
         sharings,
+        over_limit: s.over_limit.clone(),
     })
 }
 

@@ -46,6 +46,8 @@ fn route_code(r: &[Conversion]) -> u64 {
 struct Synthetic {
     seed: u64,
     options: Vec<Vec<Sharing>>,
+    /// Steps sending more than this from party 0 are over the (synthetic) limit.
+    limit: Option<u64>,
 }
 
 impl Synthetic {
@@ -86,6 +88,7 @@ impl Synthetic {
             },
             work,
             setup_bytes: [r(40) % 3 * 1000, 0],
+            largest_message: 0,
         }
     }
 }
@@ -102,6 +105,18 @@ impl Chain for Synthetic {
 
     fn options(&self, i: usize) -> Vec<Sharing> {
         self.options[i].clone()
+    }
+
+    fn check_steps(&self, steps: &[StepCost]) -> std::result::Result<(), String> {
+        match (
+            self.limit,
+            steps
+                .iter()
+                .find(|s| Some(s.price.bytes_sent[0]) > self.limit),
+        ) {
+            (Some(l), Some(s)) => Err(format!("{} sends more than {l}", s.name)),
+            _ => Ok(()),
+        }
     }
 
     fn input_steps(&self, first: Sharing, _batch: usize) -> Result<Vec<StepCost>> {
@@ -171,10 +186,18 @@ fn assert_close(a: f64, b: f64) {
 }
 
 /// The DP's optimum equals the brute-force optimum, and the DP's assignment, priced
-/// as a whole run, costs what the DP says.
+/// as a whole run, costs what the DP says; both respect the chain's limits.
 fn check_dp(planner: &Planner<'_>) {
-    let dp = planner.solve(Strategy::Auto).unwrap();
-    let (best, value) = planner.brute_force().unwrap();
+    let (dp, (best, value)) = match (planner.solve(Strategy::Auto), planner.brute_force()) {
+        (Ok(d), Ok(b)) => (d, b),
+        (Err(_), Err(_)) => return, // nothing fits the limits
+        (d, b) => panic!(
+            "DP {:?} but brute force {:?}",
+            d.map(|s| s.objective),
+            b.map(|b| b.1)
+        ),
+    };
+    assert!(planner.chain().check_steps(&dp.steps).is_ok());
     assert_close(dp.objective, value);
     let steps = planner.steps(&dp.assignment).unwrap();
     assert_close(planner.run_cost(&steps), dp.objective);
@@ -202,12 +225,13 @@ proptest! {
         obj in 0usize..3,
         net in 0usize..3,
         logits in any::<bool>(),
+        limit in proptest::option::of(100_000u64..200_000),
     ) {
         let options = masks
             .iter()
             .map(|m| SHARINGS.into_iter().enumerate().filter(|(k, _)| m >> k & 1 == 1).map(|(_, s)| s).collect())
             .collect();
-        let chain = Synthetic { seed, options };
+        let chain = Synthetic { seed, options, limit };
         let cal = Calibration::default_embedded().unwrap();
         let output = if logits { Output::Logits } else { Output::Label };
         let planner = Planner::new(&chain, TimeModel::new(&cal, network(net)), objective(obj), 1, output).unwrap();

@@ -57,6 +57,7 @@ fn step(bytes: [u64; 2], flights: Vec<Flight>, work: Work) -> StepCost {
         },
         work,
         setup_bytes: [0, 0],
+        largest_message: 0,
     }
 }
 

@@ -88,6 +88,39 @@ fn saved_material_runs_once() {
 }
 
 #[test]
+fn verify_checks_without_claiming() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = HarnessOptions::default();
+    let (p0, p1) = deal_to_files(dir.path(), &opts);
+    // Verifying twice leaves the file fresh; it answers the demand it was dealt for.
+    for _ in 0..2 {
+        assert_eq!(
+            PartyMaterial::verify(&p1, 1, opts.session).unwrap(),
+            demand()
+        );
+    }
+    assert!(matches!(
+        PartyMaterial::verify(&p1, 1, SessionId::random()),
+        Err(Error::SessionMismatch { .. })
+    ));
+    assert!(
+        file_reason(PartyMaterial::verify(&p1, 0, opts.session).unwrap_err()).contains("party 1")
+    );
+    PartyMaterial::load(&p1, 1, opts.session).unwrap();
+    assert!(matches!(
+        PartyMaterial::verify(&p1, 1, opts.session),
+        Err(Error::AlreadyConsumed { .. })
+    ));
+    let mut bytes = std::fs::read(&p0).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&p0, &bytes).unwrap();
+    assert!(
+        file_reason(PartyMaterial::verify(&p0, 0, opts.session).unwrap_err()).contains("checksum")
+    );
+}
+
+#[test]
 fn running_past_the_file_is_exhaustion() {
     let dir = tempfile::tempdir().unwrap();
     let opts = HarnessOptions::default();

@@ -340,6 +340,35 @@ fn dealer_refuses_different_demands_and_sessions() {
 }
 
 #[test]
+fn dealer_tells_a_party_when_the_other_disconnects() {
+    let s = SessionId::random();
+    let mut d = Demand::new();
+    d.and_triples(64);
+    for gone in [0usize, 1] {
+        let (r, waiting) = block(async {
+            let (a0, mut b0) = Channel::in_memory_pair(ChannelConfig::default());
+            let (a1, mut b1) = Channel::in_memory_pair(ChannelConfig::default());
+            // Party `gone` disconnects before sending its demand.
+            let (mut alive, dead) = if gone == 1 { (a0, a1) } else { (a1, a0) };
+            drop(dead);
+            let (r, f) = tokio::join!(
+                dealer::serve::<Z64>(s, &mut b0, &mut b1),
+                dealer::fetch::<Z64>(&mut alive, 1 - gone, s, &d),
+            );
+            (r, f.map(|_| ()))
+        });
+        let e = r.unwrap_err();
+        assert!(e.to_string().contains("connection closed"), "{e}");
+        let e = waiting.unwrap_err().to_string();
+        assert!(
+            e.contains("the dealer refused")
+                && e.contains(&format!("party {gone} failed before sending its demand")),
+            "{e}"
+        );
+    }
+}
+
+#[test]
 fn invalid_demands_are_rejected() {
     let mut d = Demand::new();
     d.matmul(&[2, 3], &[4, 5]);

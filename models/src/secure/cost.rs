@@ -62,6 +62,10 @@ pub struct StepCost {
     pub work: Work,
     /// Bytes each party sends in the set-up phase (once per session).
     pub setup_bytes: [u64; 2],
+    /// The largest single message of the step (bytes on the wire): a GMW layer
+    /// exchange must fit one transport frame.
+    #[serde(default)]
+    pub largest_message: u64,
 }
 
 impl StepCost {
@@ -73,6 +77,7 @@ impl StepCost {
             price,
             work: Work::default(),
             setup_bytes: [0, 0],
+            largest_message: 0,
         }
     }
 }
@@ -130,7 +135,8 @@ pub(crate) fn eval_y_price(c: &Circuit, n: usize) -> Price {
 /// Party `owner`'s `bits × n` bits entering the B or Y sharing.
 pub(crate) fn bool_input_price(sharing: Sharing, owner: usize, bits: usize) -> Price {
     match (sharing, owner) {
-        (Sharing::B, o) => one_way(o, frame(16)),
+        // The owner's bits are its share, the other party's zeros: no message.
+        (Sharing::B, _) => free(),
         (_, 0) => one_way(0, yao::garbler_input_bytes(bits)),
         _ => {
             let [e, g] = yao::evaluator_input_bytes(bits);
@@ -251,6 +257,17 @@ fn bool_layer_steps(
         Some(sharing),
         price,
     );
+    if sharing == Sharing::B {
+        let widest = bl
+            .circuit
+            .cost()
+            .and_layer_widths
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(0);
+        s.largest_message = frame(8 * words_for(2 * widest * n));
+    }
     let gathered = (bl.x.slots * ell * n) as u64
         + bl.weights
             .as_ref()
@@ -344,7 +361,8 @@ pub fn input_steps<R: Ring>(
             .map_or(0, |_| per_example(model, 0).0);
     let ell = R::BITS as usize;
     let price = match first {
-        Sharing::A => one_way(1, ring_bytes::<R>(n)),
+        // The client's input is its share, party 0's is zero: no message.
+        Sharing::A => free(),
         s => bool_input_price(s, 1, ell * n),
     };
     let mut s = StepCost::new(format!("input in {first:?}"), None, Some(first), price);
@@ -552,6 +570,33 @@ pub fn assignment_steps<R: Ring>(
     }
     out.extend(head_steps(model, prev, a.head.as_ref(), a.output, batch)?);
     Ok(out)
+}
+
+/// The online rounds of a run as the channel counts them (Lamport depth of the
+/// online messages, see [`tessera_core::meter`]): the set-up messages (party 0's
+/// masked weights, one flight) come first and shift the parties' clocks, so the
+/// online pattern is replayed after them and the set-up's depth subtracted.
+pub fn online_rounds(steps: &[StepCost]) -> u64 {
+    let setup = steps.iter().any(|s| s.setup_bytes[0] > 0);
+    let mut all = free();
+    if setup {
+        all.flights.push(Flight::P0);
+    }
+    let before = all.rounds();
+    for s in steps {
+        all.flights.extend(s.price.flights.iter().copied());
+    }
+    all.rounds() - before
+}
+
+/// The sum of the online prices of `steps` (bytes, AND gates, demand in order; the
+/// flights concatenated — use [`online_rounds`] for the rounds).
+pub fn total_price(steps: &[StepCost]) -> Price {
+    let mut p = free();
+    for s in steps {
+        p = p.then(&s.price);
+    }
+    p
 }
 
 /// The correlations a run of `a` on `batch` examples consumes, in order: what both

@@ -37,7 +37,16 @@ impl RunOptions {
     /// # Errors
     /// [`Error::Plan`] naming the first step over a limit.
     pub fn check(&self, steps: &[super::StepCost]) -> Result<()> {
+        let frame = (max_frame() + tessera_core::channel::HEADER_LEN) as u64;
         for s in steps {
+            if s.largest_message > frame {
+                return Err(Error::Plan(format!(
+                    "step `{}` needs a {:.1} GB message (one GMW layer exchange), above the transport's frame limit of {:.2} GB; use a smaller batch or another plan",
+                    s.name,
+                    s.largest_message as f64 / 1e9,
+                    frame as f64 / 1e9
+                )));
+            }
             if s.sharing == Some(Sharing::Y) && s.price.bytes_sent[0] > self.max_table_bytes {
                 return Err(Error::Plan(format!(
                     "step `{}` would stream {:.1} GB from the garbler ({} AND gates), above the limit of {:.1} GB; use a smaller batch, another plan, or raise the limit",
@@ -177,7 +186,13 @@ impl<R: Ring> Run<'_, R> {
         let bits = values.map(|v| BitMatrix::from_values(&values_of(v), ell));
         let (p, conv) = (&mut *self.p, &mut *self.conv);
         Ok(match sharing {
-            Sharing::B => Val::B(conv.input_b(p, owner, bits.as_ref(), ell, n).await?),
+            // The owner's value itself is its XOR share and the other party holds
+            // zeros: a valid sharing that costs no message (the other party's view is
+            // unchanged, and every later opening is masked by fresh correlations).
+            Sharing::B => Val::B(match bits {
+                Some(m) if self.party() == owner => BShare::from_matrix(m),
+                _ => BShare::zeros(ell, n),
+            }),
             Sharing::Y => Val::Y(conv.input_y(p, owner, bits.as_ref(), ell, n).await?),
             Sharing::A => return Err(Error::Plan("a Boolean input in the A sharing".into())),
         })
@@ -462,11 +477,11 @@ pub async fn infer_party<R: Ring>(
     let first = assignment.layers[0].sharing;
     let in_shape = batched(batch, model.layers()[0].layer().input_shape());
     let mut v = match first {
-        Sharing::A => Val::A(if party == 1 {
-            let x = input.ok_or_else(|| Error::Plan("no input".into()))?;
-            run.p.share_input(&array(&in_shape, x.to_vec())?).await?
-        } else {
-            run.p.receive_input(&in_shape).await?
+        // The client's input itself is its additive share and party 0 holds zeros: a
+        // valid sharing with no message (see `input_bool`).
+        Sharing::A => Val::A(match input {
+            Some(x) if party == 1 => AShare::from_array(array(&in_shape, x.to_vec())?),
+            _ => AShare::from_array(ArrayD::from_elem(IxDyn(&in_shape), R::zero())),
         }),
         s => run.input_bool(s, 1, input, batch * per_input).await?,
     };

@@ -63,7 +63,8 @@ use crate::model::Op;
 use crate::{Error, Result};
 
 pub use cost::{
-    StepCost, Work, assignment_steps, demand, head_steps, input_steps, layer_steps, setup_steps,
+    StepCost, Work, assignment_steps, demand, head_steps, input_steps, layer_steps, online_rounds,
+    setup_steps, total_price,
 };
 pub use exec::{Prepared, RunOptions, SecureOutput, infer_party, run_party, setup_party};
 

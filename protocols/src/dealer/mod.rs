@@ -174,7 +174,9 @@ pub fn party_traffic<R: Ring>(demand: &Demand) -> Result<[PhaseMeter; 2]> {
 /// # Errors
 /// Transport errors, [`Error::SessionMismatch`], [`Error::DemandMismatch`] or an
 /// invalid demand; in each case the parties are sent a refusal first (as far as the
-/// transport allows).
+/// transport allows). If one party's demand does not arrive (it disconnected or stayed
+/// silent past the timeout), the other party is refused with that reason instead of
+/// being left waiting.
 pub async fn serve<R: Ring>(
     session: SessionId,
     ch0: &mut Channel,
@@ -183,7 +185,12 @@ pub async fn serve<R: Ring>(
     let phases = (ch0.phase(), ch1.phase());
     ch0.set_phase(Phase::Offline);
     ch1.set_phase(Phase::Offline);
-    let (m0, m1) = tokio::try_join!(ch0.recv::<DemandMsg>(), ch1.recv::<DemandMsg>())?;
+    let (m0, m1) = match tokio::join!(ch0.recv::<DemandMsg>(), ch1.recv::<DemandMsg>()) {
+        (Ok(m0), Ok(m1)) => (m0, m1),
+        (Err(e), Err(_)) => return Err(e.into()),
+        (Err(e), Ok(_)) => return Err(refuse_other(ch1, 0, e).await),
+        (Ok(_), Err(e)) => return Err(refuse_other(ch0, 1, e).await),
+    };
     let check = || -> Result<()> {
         for (i, m) in [&m0, &m1].into_iter().enumerate() {
             if m.session != session {
@@ -243,6 +250,16 @@ pub async fn serve<R: Ring>(
     ch0.set_phase(phases.0);
     ch1.set_phase(phases.1);
     Ok(())
+}
+
+/// Party `failed` did not deliver its demand (`e`): tells the other party (on `ch`),
+/// which waits for its material, why nothing comes (best effort), and returns `e`.
+async fn refuse_other(ch: &mut Channel, failed: usize, e: tessera_core::Error) -> Error {
+    let why = DealerReply::Refused(format!(
+        "party {failed} failed before sending its demand: {e}"
+    ));
+    let _ = ch.send(&why).await;
+    e.into()
 }
 
 /// A party's side of the dealer protocol: sends `demand`, receives its material.

@@ -28,7 +28,8 @@
 //! file consumed on disk* (state byte 1, checksum recomputed, rewritten atomically)
 //! before it returns the material: loading it again is
 //! [`Error::AlreadyConsumed`](crate::Error::AlreadyConsumed), loading it for another
-//! session is [`Error::SessionMismatch`](crate::Error::SessionMismatch). The checksum
+//! session is [`Error::SessionMismatch`](crate::Error::SessionMismatch).
+//! [`PartyMaterial::verify`] runs the same checks without claiming the file. The checksum
 //! detects corruption and tampering by accident or by a careless user; it is not a MAC
 //! (in the semi-honest model parties follow the protocol).
 
@@ -143,8 +144,34 @@ impl PartyMaterial {
     /// magic, unsupported version, checksum mismatch, wrong party, undecodable body),
     /// [`Error::SessionMismatch`], or [`Error::AlreadyConsumed`].
     pub fn load(path: &Path, party: usize, session: SessionId) -> Result<PartyMaterial> {
-        let mut bytes =
-            std::fs::read(path).map_err(|e| file_err(path, format!("cannot read: {e}")))?;
+        let (mut bytes, material) = Self::read_checked(path, party, session)?;
+        // Claim the file before anything uses it.
+        bytes[12] = STATE_CONSUMED;
+        let sum = checksum(&bytes[..40], &bytes[HEADER..]);
+        bytes[40..72].copy_from_slice(&sum);
+        write_atomic(path, &bytes)?;
+        Ok(material)
+    }
+
+    /// Runs every check of [`PartyMaterial::load`] without claiming the file, and
+    /// returns the demand the material answers: a program can refuse a file that is
+    /// not usable (or not for it) before it commits to a run, and claim it with `load`
+    /// only when it is about to use it.
+    ///
+    /// # Errors
+    /// As [`PartyMaterial::load`].
+    pub fn verify(path: &Path, party: usize, session: SessionId) -> Result<Demand> {
+        Self::read_checked(path, party, session).map(|(_, m)| m.demand)
+    }
+
+    /// Reads and checks a file (see [`PartyMaterial::load`]); returns its bytes and its
+    /// material, the file unchanged.
+    fn read_checked(
+        path: &Path,
+        party: usize,
+        session: SessionId,
+    ) -> Result<(Vec<u8>, PartyMaterial)> {
+        let bytes = std::fs::read(path).map_err(|e| file_err(path, format!("cannot read: {e}")))?;
         if bytes.len() < HEADER {
             return Err(file_err(
                 path,
@@ -250,12 +277,7 @@ impl PartyMaterial {
             seed: Block::from_bytes(seed),
             corrections,
         };
-        // Claim the file before anything uses it.
-        bytes[12] = STATE_CONSUMED;
-        let sum = checksum(&bytes[..40], &bytes[HEADER..]);
-        bytes[40..72].copy_from_slice(&sum);
-        write_atomic(path, &bytes)?;
-        Ok(material)
+        Ok((bytes, material))
     }
 }
 

@@ -305,6 +305,19 @@ impl<R: Ring> Store<R> {
     }
 }
 
+impl<R: Ring> Store<R> {
+    /// Moves the remaining material into a new store of the same party and session,
+    /// leaving this one empty (for a caller that must hand an owned provider on).
+    pub fn take_all(&mut self) -> Store<R> {
+        Store {
+            party: self.party,
+            session: self.session,
+            items: std::mem::take(&mut self.items),
+            taken: self.taken,
+        }
+    }
+}
+
 impl<R: Ring> Provider<R> for Store<R> {
     fn party(&self) -> usize {
         self.party

@@ -1,0 +1,54 @@
+//! The scenario families and their registry, [`FAMILIES`].
+
+use std::path::PathBuf;
+
+use crate::error::Result;
+use crate::scenario::Scenario;
+
+pub mod arith;
+pub mod circuits;
+pub mod conversions;
+pub mod models;
+
+/// What a family may need to build its scenarios.
+#[derive(Clone, Debug)]
+pub struct FamilyContext {
+    /// The folder of the reference Bristol circuits (`protocols/circuits`).
+    pub circuits_dir: PathBuf,
+}
+
+impl Default for FamilyContext {
+    fn default() -> Self {
+        FamilyContext {
+            circuits_dir: PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../protocols/circuits"
+            )),
+        }
+    }
+}
+
+/// A family: a function that lists its scenarios (every size, with the quick ones
+/// marked).
+pub type Family = fn(&FamilyContext) -> Result<Vec<Scenario>>;
+
+/// Every family, by name. Adding a family is one line here.
+pub const FAMILIES: &[(&str, Family)] = &[
+    ("arith", arith::scenarios),
+    ("gmw", circuits::gmw_scenarios),
+    ("yao", circuits::yao_scenarios),
+    ("conv", conversions::scenarios),
+    ("model", models::scenarios),
+];
+
+/// All scenarios of all families, in registry order.
+///
+/// # Errors
+/// If a family cannot build its scenarios (e.g. a circuit file is missing).
+pub fn all(ctx: &FamilyContext) -> Result<Vec<Scenario>> {
+    let mut v = Vec::new();
+    for (_, f) in FAMILIES {
+        v.extend(f(ctx)?);
+    }
+    Ok(v)
+}

@@ -1,0 +1,162 @@
+//! Secure inference of the two reference models (embedded MLP and CNN) on MNIST test
+//! digits under the named plans, at batch 1 and 100.
+//!
+//! Untimed: the set-up (party 0's masked weights, once per session). Timed: the
+//! inference (`tessera_models::secure::infer_party`). Verified: the client's labels
+//! equal the plaintext fixed-point reference's. Plans over the engine's limits
+//! (`pure-y`: gigabytes of garbled tables per digit; `pure-b` at batch 100: a GMW
+//! layer message above the frame limit) are not listed; `tessera plan` prices them.
+
+use tessera_conversions::Converter;
+use tessera_core::FixedPoint;
+use tessera_models::data::MNIST10K_TEST;
+use tessera_models::secure::{
+    self, Assignment, Baseline, Output, RunOptions, assignment_steps, infer_party, setup_party,
+};
+use tessera_models::{FixedModel, assets};
+use tessera_protocols::{ArithParty, Demand};
+
+use super::FamilyContext;
+use crate::error::{BenchError, Result};
+use crate::scenario::{R, Scenario, Stopwatch, Workload};
+
+/// One secure inference of `batch` test digits under `assignment`.
+pub struct ModelWork {
+    model: FixedModel<R>,
+    assignment: Assignment,
+    batch: usize,
+    x: Vec<R>,
+    reference: Vec<usize>,
+    and_gates: u64,
+}
+
+impl ModelWork {
+    /// The embedded model `name` under `assignment` on the first `batch` test digits.
+    ///
+    /// # Errors
+    /// If the model, the digits or the plan cannot be loaded or priced.
+    pub fn new(name: &str, assignment: Assignment, batch: usize) -> Result<Self> {
+        let model = assets::model(name)?;
+        let fm = FixedModel::<R>::new(&model, FixedPoint::new(16))?;
+        let mnist = assets::mnist()?;
+        let t = MNIST10K_TEST.start;
+        let x = fm.encode_input(&mnist.images_f32(t..t + batch)?)?;
+        let reference = fm.run(&x)?.labels();
+        let steps = assignment_steps(&fm, &assignment, batch)?;
+        RunOptions::default().check(&steps)?;
+        let and_gates = steps.iter().map(|s| s.price.and_gates).sum();
+        Ok(ModelWork {
+            model: fm,
+            assignment,
+            batch,
+            x,
+            reference,
+            and_gates,
+        })
+    }
+}
+
+impl Workload for ModelWork {
+    type Input = ();
+    type Output = Option<Vec<usize>>;
+
+    fn demand(&self) -> Result<Demand> {
+        Ok(secure::demand(&self.model, &self.assignment, self.batch)?)
+    }
+
+    fn and_gates(&self) -> Option<u64> {
+        Some(self.and_gates)
+    }
+
+    fn inputs(&self) -> Result<()> {
+        Ok(())
+    }
+
+    async fn party(
+        &self,
+        p: &mut ArithParty<R>,
+        _: &(),
+        sw: &mut Stopwatch,
+    ) -> Result<Option<Vec<usize>>> {
+        let party = p.party();
+        let mut conv = Converter::new(party)?;
+        let prepared = setup_party(p, &self.model, &self.assignment).await?;
+        let input = (party == 1).then_some(self.x.as_slice());
+        sw.start(p.channel_mut()).await?;
+        let out = infer_party(
+            p,
+            &mut conv,
+            &self.model,
+            &self.assignment,
+            &prepared,
+            input,
+            self.batch,
+            RunOptions::default(),
+        )
+        .await?;
+        sw.stop(p.channel());
+        Ok(out.labels)
+    }
+
+    fn verify(&self, _: &(), out: [Option<Vec<usize>>; 2]) -> Result<()> {
+        match out {
+            [None, Some(l)] if l == self.reference => Ok(()),
+            [None, Some(l)] => Err(BenchError::wrong(format!(
+                "{} of {} labels differ from the fixed-point reference",
+                l.iter()
+                    .zip(&self.reference)
+                    .filter(|(a, b)| a != b)
+                    .count(),
+                self.batch
+            ))),
+            _ => Err(BenchError::wrong(
+                "only the client (party 1) must learn the labels",
+            )),
+        }
+    }
+}
+
+/// The plans measured for each model: the baselines that fit the engine's limits.
+fn plans(fm: &FixedModel<R>) -> Vec<(String, Assignment)> {
+    let mut v = Vec::new();
+    for b in [
+        Baseline::AB,
+        Baseline::AY,
+        Baseline::PureB,
+        Baseline::PureY,
+        Baseline::PureA,
+    ] {
+        let Ok(a) = b.assignment(fm, Output::Label) else {
+            continue; // pure-a: the reference models have ReLUs.
+        };
+        v.push((b.name().to_string(), a));
+    }
+    v
+}
+
+/// Both models under every plan that fits, at batch 1 and 100; the MLP under a+b at
+/// batch 1 is quick.
+///
+/// # Errors
+/// If an embedded model or the digits cannot be loaded.
+pub fn scenarios(_: &FamilyContext) -> Result<Vec<Scenario>> {
+    let mut v = Vec::new();
+    for name in assets::MODEL_NAMES {
+        let model = assets::model(name)?;
+        let fm = FixedModel::<R>::new(&model, FixedPoint::new(16))?;
+        for batch in [1usize, 100] {
+            for (plan, a) in plans(&fm) {
+                // Over a limit (checked from the exact prices): not a scenario.
+                let Ok(work) = ModelWork::new(name, a, batch) else {
+                    continue;
+                };
+                v.push(
+                    Scenario::new("model", format!("{name}/{plan}"), work)
+                        .param("batch", batch)
+                        .quick(name == "mlp" && plan == "a+b" && batch == 1),
+                );
+            }
+        }
+    }
+    Ok(v)
+}

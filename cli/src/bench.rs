@@ -1,0 +1,92 @@
+//! `tessera bench`: the scenario benchmarks and the regression check. This module
+//! only parses the flags; everything else is `tessera_bench_suite::bench`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use tessera_bench_suite::{BenchOptions, parse_networks};
+
+use crate::CliError;
+
+/// Options of `tessera bench`.
+#[derive(Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// The quick subset: small sizes, `local` network only (unless --network is
+    /// given); what CI checks.
+    #[arg(long)]
+    quick: bool,
+    /// Only scenarios whose id (`family/name/params@network`) contains SUBSTR.
+    #[arg(long, value_name = "SUBSTR")]
+    filter: Option<String>,
+    /// Measured repetitions per scenario [default: 3 with --quick, else 5].
+    #[arg(long, value_name = "N")]
+    reps: Option<usize>,
+    /// Warm-up repetitions per scenario, not measured [default: 1].
+    #[arg(long, value_name = "N")]
+    warmup: Option<usize>,
+    /// Network profiles, comma-separated: local, lan, wan, bw=<bits/s>,rtt=<ms>
+    /// [default: local with --quick, else local,lan,wan].
+    #[arg(long, value_name = "LIST")]
+    network: Option<String>,
+    /// Output folder of results.json, results.md and the SVG charts.
+    #[arg(long, value_name = "DIR", default_value = "target/tessera-bench")]
+    out: PathBuf,
+    /// Compare with a baseline: exit non-zero on any difference in exact counters or
+    /// a missing scenario; slower times only warn.
+    #[arg(long, value_name = "BASELINE.json")]
+    check: Option<PathBuf>,
+    /// Write this run as the new baseline (deliberately; after any --check).
+    #[arg(long, value_name = "BASELINE.json")]
+    update_baseline: Option<PathBuf>,
+    /// Relative slow-down of a median time above which --check warns.
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.5)]
+    time_tolerance: f64,
+    /// Time limit of one repetition, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    timeout: u64,
+}
+
+/// Runs `tessera bench`.
+///
+/// # Errors
+/// Bad options, a failed scenario, unreadable baseline, unwritable output, or a
+/// failed check.
+pub async fn run(args: BenchArgs) -> Result<(), CliError> {
+    let usage = |e: tessera_bench_suite::BenchError| CliError::Usage(e.to_string());
+    if !(args.time_tolerance >= 0.0 && args.time_tolerance.is_finite()) {
+        return Err(CliError::Usage(
+            "--time-tolerance must be a non-negative number".into(),
+        ));
+    }
+    let networks = args
+        .network
+        .as_deref()
+        .map(parse_networks)
+        .transpose()
+        .map_err(usage)?;
+    let opts = BenchOptions {
+        quick: args.quick,
+        filter: args.filter,
+        reps: args.reps,
+        warmup: args.warmup,
+        networks,
+        out: args.out,
+        check: args.check,
+        update_baseline: args.update_baseline,
+        time_tolerance: args.time_tolerance,
+        timeout: Duration::from_secs(args.timeout),
+        ..BenchOptions::default()
+    };
+    let outcome = tessera_bench_suite::bench(&opts)
+        .await
+        .map_err(|e| CliError::Task(e.to_string()))?;
+    print!("{}", outcome.summary());
+    if outcome.passed() {
+        Ok(())
+    } else {
+        Err(CliError::Check(
+            "the exact counters differ from the baseline (see above)".into(),
+        ))
+    }
+}

@@ -1,0 +1,222 @@
+//! The model job: secure inference of an ONNX model, party 0 holding the weights and
+//! party 1 the input (it alone learns the labels). Used by `tessera party ... model`.
+//!
+//! Both parties load the model file: party 0 for its weights, party 1 for the
+//! architecture only (its code never reads a weight, so a copy with the weights zeroed
+//! works the same). The handshakes check the ring, the architecture's SHA-256, the
+//! plan's SHA-256, the batch and the output kind.
+
+use clap::Args;
+use serde::Serialize;
+use tessera_conversions::Converter;
+use tessera_core::{Channel, ChannelConfig, ConfigSummary, FixedPoint, Ring, Z64};
+use tessera_models::secure::session::architecture_digest;
+use tessera_models::secure::{self, Assignment, Output, RunOptions, SecureOutput};
+use tessera_models::{FixedModel, Model};
+use tessera_protocols::{ArithParty, Demand, Store};
+
+use super::{Job, PartyRun, base_config};
+use crate::CliError;
+use crate::infer::{load_inputs_for, load_model, resolve_plan};
+
+type R = Z64;
+
+/// Options of `tessera party ... model`.
+#[derive(Args, Debug, Clone)]
+pub struct PartyModelArgs {
+    /// The ONNX model, or `mlp` / `cnn` (embedded).
+    #[arg(long, default_value = "cnn")]
+    pub model: String,
+    /// The plan: a baseline (`pure-b`, `pure-y`, `a+y`, `a+b`, `pure-a`), `auto`, or a
+    /// plan file — the same at both parties.
+    #[arg(long, default_value = "a+b")]
+    pub plan: String,
+    /// Examples in the run (party 1's input must hold exactly this many).
+    #[arg(long, default_value_t = 1)]
+    pub batch: usize,
+    /// Fractional bits (ring Z_2^64).
+    #[arg(long, default_value_t = 16)]
+    pub frac_bits: u32,
+    /// The client receives the scores, not only the label.
+    #[arg(long)]
+    pub logits: bool,
+    /// Party 1: a float32 `.npy` input of the model's shape (optional batch dimension).
+    #[arg(long)]
+    pub input: Option<std::path::PathBuf>,
+    /// Party 1: `mnist` — the first `--batch` embedded test digits.
+    #[arg(long)]
+    pub dataset: Option<String>,
+}
+
+/// A model job, read and checked.
+pub struct ModelJob {
+    name: String,
+    model: Model,
+    fixed: FixedModel<R>,
+    assignment: Assignment,
+    batch: usize,
+}
+
+impl ModelJob {
+    /// Loads the model and resolves the plan.
+    ///
+    /// # Errors
+    /// An unreadable model, an unknown plan, a zero batch.
+    pub fn from_args(a: &PartyModelArgs) -> Result<Self, CliError> {
+        if a.batch == 0 {
+            return Err(CliError::Usage("--batch must be at least 1".into()));
+        }
+        let model = load_model(&a.model)?;
+        let fixed = FixedModel::<R>::new(&model, FixedPoint::new(a.frac_bits))?;
+        let output = if a.logits {
+            Output::Logits
+        } else {
+            Output::Label
+        };
+        let assignment = resolve_plan(&a.plan, &fixed, output, a.batch)?;
+        Ok(ModelJob {
+            name: a.model.clone(),
+            model,
+            fixed,
+            assignment,
+            batch: a.batch,
+        })
+    }
+
+    /// This party's input: party 1's encoded batch; party 0 has none.
+    ///
+    /// # Errors
+    /// Party 1 without an input, or an input of the wrong shape or size.
+    pub fn party_inputs(&self, id: usize, a: &PartyModelArgs) -> Result<Option<Vec<R>>, CliError> {
+        if id == 0 {
+            if a.input.is_some() || a.dataset.is_some() {
+                return Err(CliError::Usage(
+                    "party 0 (the model owner) has no input; give it to party 1".into(),
+                ));
+            }
+            return Ok(None);
+        }
+        let (x, _) = load_inputs_for(
+            a.input.as_deref(),
+            a.dataset.as_deref(),
+            self.batch,
+            &self.model,
+        )?;
+        let n = self.model.batch_of(x.len())?;
+        if n != self.batch {
+            return Err(CliError::Usage(format!(
+                "the input holds {n} examples, --batch says {}",
+                self.batch
+            )));
+        }
+        Ok(Some(self.fixed.encode_input(&x)?))
+    }
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    party: usize,
+    job: &'static str,
+    session: String,
+    model: &'a str,
+    plan: &'a Assignment,
+    batch: usize,
+    labels: Option<&'a [usize]>,
+    network: &'a str,
+    offline_ms: f64,
+    online_ms: f64,
+    metering: &'a tessera_core::Metering,
+}
+
+impl Job for ModelJob {
+    type Ring = R;
+    /// Party 1's encoded input batch.
+    type Inputs = Option<Vec<R>>;
+    /// The client's labels (and scores); nothing for party 0.
+    type Output = SecureOutput<R>;
+
+    fn config(&self) -> ConfigSummary {
+        let plan = serde_json::to_vec(&self.assignment).unwrap_or_default();
+        base_config("model", R::NAME)
+            .with("architecture", architecture_digest(&self.fixed))
+            .with(
+                "plan",
+                hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&plan)),
+            )
+            .with("batch", self.batch)
+            .with(
+                "output",
+                format!("{:?}", self.assignment.output).to_lowercase(),
+            )
+    }
+
+    fn demand(&self) -> Result<Demand, CliError> {
+        Ok(secure::demand(&self.fixed, &self.assignment, self.batch)?)
+    }
+
+    async fn online(
+        &self,
+        party: usize,
+        ch: &mut Channel,
+        store: &mut Store<R>,
+        inputs: &Option<Vec<R>>,
+    ) -> Result<SecureOutput<R>, CliError> {
+        let opts = RunOptions::default();
+        opts.check(&secure::assignment_steps(
+            &self.fixed,
+            &self.assignment,
+            self.batch,
+        )?)?;
+        // The secure engine owns its channel and provider for the run; lend them and
+        // take the channel back afterwards (the placeholder is never used).
+        let (placeholder, _) = Channel::in_memory_pair(ChannelConfig::default());
+        let owned = std::mem::replace(ch, placeholder);
+        let mut p = ArithParty::new(owned, Box::new(store.take_all()));
+        let mut conv = Converter::new(party).map_err(tessera_models::Error::from)?;
+        let r = secure::run_party(
+            &mut p,
+            &mut conv,
+            &self.fixed,
+            &self.assignment,
+            inputs.as_deref(),
+            self.batch,
+            opts,
+        )
+        .await;
+        let (back, _) = p.into_parts();
+        *ch = back;
+        Ok(r?)
+    }
+
+    fn print(&self, run: &PartyRun<Self::Output>, json: bool) -> Result<(), CliError> {
+        let labels = run.output.labels.as_deref();
+        if json {
+            let r = Report {
+                party: run.party,
+                job: "model",
+                session: run.session.to_string(),
+                model: &self.name,
+                plan: &self.assignment,
+                batch: self.batch,
+                labels,
+                network: &run.network,
+                offline_ms: run.offline.as_secs_f64() * 1e3,
+                online_ms: run.online.as_secs_f64() * 1e3,
+                metering: &run.metering,
+            };
+            let s = serde_json::to_string_pretty(&r)
+                .map_err(|e| CliError::Task(format!("serialising the report: {e}")))?;
+            println!("{s}");
+        } else {
+            match labels {
+                Some(l) => {
+                    for v in l {
+                        println!("{v}");
+                    }
+                }
+                None => eprintln!("party {} (the model owner) learns nothing", run.party),
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,903 @@
+//! `tessera dealer` and `tessera party` as separate processes on loopback: known
+//! answers under GMW and Yao, the offline phase and the online phase at different
+//! times through preprocessing files, refused files (consumed, another session or job,
+//! another party's, corrupted), mismatched configurations, and processes killed (or
+//! silenced) at named points — before connecting, after the handshake, during the
+//! dealer's fetch, mid-online — with the survivors checked to exit non-zero with a
+//! clear message well within their timeout.
+//!
+//! Every child process is killed when its guard drops, so a failing test leaves no
+//! process behind.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+const AES_KEY: &str = "000102030405060708090a0b0c0d0e0f";
+const AES_PT: &str = "00112233445566778899aabbccddeeff";
+const AES_CT: &str = "69c4e0d86a7b0430d8cdb78070b4c55a";
+
+/// How long a test waits for a line or an exit before it fails (never reached when
+/// the binary behaves).
+const WAIT: Duration = Duration::from_secs(30);
+
+fn aes() -> String {
+    format!(
+        "{}/../protocols/circuits/aes_128.txt",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+fn session() -> String {
+    tessera_core::SessionId::random().to_string()
+}
+
+/// Stderr lines of a child, as they arrive.
+#[derive(Default)]
+struct Lines {
+    lines: Mutex<(Vec<String>, bool)>,
+    changed: Condvar,
+}
+
+/// A child process of the test; killed on drop.
+struct Proc {
+    name: String,
+    child: Child,
+    stderr: Arc<Lines>,
+    stdout: Option<JoinHandle<String>>,
+}
+
+/// How a child ended.
+struct Exit {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+impl Proc {
+    fn spawn(name: &str, args: &[&str]) -> Proc {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = Arc::new(Lines::default());
+        let err = child.stderr.take().unwrap();
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines() {
+                let Ok(line) = line else { break };
+                sink.lines.lock().unwrap().0.push(line);
+                sink.changed.notify_all();
+            }
+            sink.lines.lock().unwrap().1 = true;
+            sink.changed.notify_all();
+        });
+        let mut out = child.stdout.take().unwrap();
+        let stdout = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = out.read_to_string(&mut s);
+            s
+        });
+        Proc {
+            name: name.to_string(),
+            child,
+            stderr,
+            stdout: Some(stdout),
+        }
+    }
+
+    fn stderr_now(&self) -> String {
+        self.stderr.lines.lock().unwrap().0.join("\n")
+    }
+
+    /// Waits for a stderr line that starts with `prefix`; returns the rest of it.
+    fn wait_line(&self, prefix: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        let mut g = self.stderr.lines.lock().unwrap();
+        loop {
+            if let Some(l) = g.0.iter().find(|l| l.starts_with(prefix)) {
+                return l[prefix.len()..].trim().to_string();
+            }
+            let now = Instant::now();
+            assert!(
+                !g.1 && now < deadline,
+                "{}: no line `{prefix}…` (ended: {}); stderr:\n{}",
+                self.name,
+                g.1,
+                g.0.join("\n")
+            );
+            g = self
+                .stderr
+                .changed
+                .wait_timeout(g, deadline - now)
+                .unwrap()
+                .0;
+        }
+    }
+
+    /// The address from the `listening on ADDR` line.
+    fn address(&self) -> String {
+        self.wait_line("listening on ")
+    }
+
+    fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// Waits for the exit (at most `limit`, else the test fails).
+    fn finish(mut self, limit: Duration) -> Exit {
+        let start = Instant::now();
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "{} still running after {limit:?}; stderr:\n{}",
+                self.name,
+                self.stderr_now()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let stdout = self.stdout.take().unwrap().join().unwrap();
+        // Wait for the reader thread to see the end of stderr.
+        {
+            let mut g = self.stderr.lines.lock().unwrap();
+            while !g.1 {
+                g = self
+                    .stderr
+                    .changed
+                    .wait_timeout(g, Duration::from_secs(5))
+                    .unwrap()
+                    .0;
+            }
+        }
+        Exit {
+            status,
+            stdout,
+            stderr: self.stderr_now(),
+        }
+    }
+
+    /// Waits for a successful exit and returns stdout.
+    fn ok(self) -> String {
+        let name = self.name.clone();
+        let e = self.finish(WAIT);
+        assert!(e.status.success(), "{name} failed:\n{}", e.stderr);
+        assert!(!e.stderr.contains("panicked"), "{name}: {}", e.stderr);
+        e.stdout
+    }
+
+    /// Waits (at most `limit`) for a failing exit whose stderr contains every one of
+    /// `needles`; returns the exit.
+    fn fails(self, limit: Duration, needles: &[&str]) -> Exit {
+        let name = self.name.clone();
+        let e = self.finish(limit);
+        assert!(!e.status.success(), "{name} succeeded:\n{}", e.stderr);
+        for n in needles {
+            assert!(
+                e.stderr.contains(n),
+                "{name}: expected `{n}` in stderr:\n{}",
+                e.stderr
+            );
+        }
+        assert!(!e.stderr.contains("panicked"), "{name}: {}", e.stderr);
+        assert!(
+            e.stderr.lines().any(|l| l.starts_with("error: ")),
+            "{name}: no error line:\n{}",
+            e.stderr
+        );
+        e
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn dealer(timeout: u64, extra: &[&str]) -> (Proc, String) {
+    let t = timeout.to_string();
+    let mut args = vec!["dealer", "--listen", "127.0.0.1:0", "--timeout", &t];
+    args.extend_from_slice(extra);
+    let d = Proc::spawn("dealer", &args);
+    let addr = d.address();
+    (d, addr)
+}
+
+/// `tessera party` with the common options, then `circuit <aes> <job...>`.
+fn party(id: usize, session: &str, opts: &[&str], job: &[&str]) -> Proc {
+    let id_s = id.to_string();
+    let circuit = aes();
+    let mut args = vec!["party", "--id", &id_s, "--session", session];
+    args.extend_from_slice(opts);
+    args.extend_from_slice(&["circuit", &circuit]);
+    args.extend_from_slice(job);
+    Proc::spawn(&format!("party {id}"), &args)
+}
+
+/// Dealer and party 0 (listening); returns them with party 0's address.
+fn dealer_and_p0(
+    session: &str,
+    timeout: u64,
+    p0_opts: &[&str],
+    job0: &[&str],
+) -> (Proc, String, Proc, String) {
+    let (d, da) = dealer(timeout, &[]);
+    let t = timeout.to_string();
+    let mut opts = vec!["--listen", "127.0.0.1:0", "--dealer", &da, "--timeout", &t];
+    opts.extend_from_slice(p0_opts);
+    let p0 = party(0, session, &opts, job0);
+    let pa = p0.address();
+    (d, da, p0, pa)
+}
+
+#[test]
+fn three_processes_gmw_known_answer_and_exact_metering() {
+    let s = session();
+    // Party 1 owns the key here, party 0 the plaintext.
+    let owners = ["--protocol", "gmw", "--owners", "1,0"];
+    let job0 = [&owners[..], &["--input", AES_PT]].concat();
+    let (d, da, p0, pa) = dealer_and_p0(&s, 20, &["--json"], &job0);
+    let job1 = [&owners[..], &["--input", AES_KEY]].concat();
+    let p1 = party(1, &s, &["--connect", &pa, "--dealer", &da], &job1);
+    assert_eq!(p1.ok(), format!("{AES_CT}\n"));
+    let v: serde_json::Value = serde_json::from_str(&p0.ok()).unwrap();
+    assert_eq!(v["party"], 0);
+    assert_eq!(v["session"], s);
+    assert_eq!(v["outputs"], serde_json::json!([[AES_CT]]));
+    // Measured in its own process = the cost function's prediction, byte for byte.
+    for phase in ["online", "offline"] {
+        assert_eq!(v["metering"][phase], v["predicted"][phase], "{phase}");
+    }
+    assert_eq!(v["metering"]["online"]["rounds"], 62);
+    d.ok();
+}
+
+#[test]
+fn three_processes_yao_known_answer() {
+    let s = session();
+    let (d, da, p0, pa) = dealer_and_p0(&s, 20, &[], &["--protocol", "yao", "--input", AES_KEY]);
+    // Options after the job are the party's too.
+    let p1 = party(
+        1,
+        &s,
+        &["--connect", &pa],
+        &[
+            "--protocol",
+            "yao",
+            "--input",
+            AES_PT,
+            "--dealer",
+            &da,
+            "--json",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(&p1.ok()).unwrap();
+    assert_eq!(v["outputs"], serde_json::json!([[AES_CT]]));
+    assert_eq!(v["metering"]["online"], v["predicted"]["online"]);
+    assert_eq!(p0.ok(), format!("{AES_CT}\n"));
+    let served = d.finish(WAIT);
+    assert!(served.status.success(), "{}", served.stderr);
+    assert!(
+        served.stderr.contains("dealer: served session"),
+        "{}",
+        served.stderr
+    );
+}
+
+/// Runs the offline phase of both parties for `job` into `dir`; returns the files.
+fn offline_files(dir: &Path, s: &str, job: &[&str]) -> (PathBuf, PathBuf) {
+    let (d, da) = dealer(20, &[]);
+    let files = (dir.join("p0.pre"), dir.join("p1.pre"));
+    let fetch = |id: usize, f: &Path| {
+        party(
+            id,
+            s,
+            &[
+                "--offline",
+                "--dealer",
+                &da,
+                "--store",
+                f.to_str().unwrap(),
+                "--json",
+            ],
+            job,
+        )
+    };
+    let (p0, p1) = (fetch(0, &files.0), fetch(1, &files.1));
+    for (p, f) in [(p0, &files.0), (p1, &files.1)] {
+        let v: serde_json::Value = serde_json::from_str(&p.ok()).unwrap();
+        assert_eq!(v["session"], s);
+        assert!(v["metering"]["offline"]["bytes_received"].as_u64().unwrap() > 0);
+        assert!(f.is_file());
+    }
+    d.ok();
+    (files.0, files.1)
+}
+
+/// The online phase of both parties from files; returns both stdouts.
+fn online_from_files(s: &str, f0: &Path, f1: &Path, job0: &[&str], job1: &[&str]) -> (Proc, Proc) {
+    let p0 = party(
+        0,
+        s,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--preprocessed",
+            f0.to_str().unwrap(),
+            "--timeout",
+            "20",
+        ],
+        job0,
+    );
+    let pa = p0.address();
+    let p1 = party(
+        1,
+        s,
+        &[
+            "--connect",
+            &pa,
+            "--preprocessed",
+            f1.to_str().unwrap(),
+            "--timeout",
+            "20",
+        ],
+        job1,
+    );
+    (p0, p1)
+}
+
+#[test]
+fn offline_then_online_through_files() {
+    let dir = tempfile::tempdir().unwrap();
+    for proto in ["gmw", "yao"] {
+        let sub = dir.path().join(proto);
+        std::fs::create_dir(&sub).unwrap();
+        let s = session();
+        // The offline phase needs no inputs.
+        let (f0, f1) = offline_files(&sub, &s, &["--protocol", proto]);
+        // No dealer now: the online phase runs from the files alone.
+        let (p0, p1) = online_from_files(
+            &s,
+            &f0,
+            &f1,
+            &["--protocol", proto, "--input", AES_KEY],
+            &["--protocol", proto, "--input", AES_PT],
+        );
+        assert_eq!(p0.ok(), format!("{AES_CT}\n"), "{proto}");
+        assert_eq!(p1.ok(), format!("{AES_CT}\n"), "{proto}");
+    }
+}
+
+#[test]
+fn consumed_foreign_and_damaged_files_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = session();
+    let gmw = ["--protocol", "gmw"];
+    let (f0, f1) = offline_files(dir.path(), &s, &gmw);
+    let alone = |id: usize, s: &str, file: &Path, job: &[&str]| {
+        let job = [job, &["--random"]].concat();
+        party(
+            id,
+            s,
+            &[
+                "--connect",
+                "127.0.0.1:9",
+                "--preprocessed",
+                file.to_str().unwrap(),
+                "--timeout",
+                "20",
+            ],
+            &job,
+        )
+    };
+    // Each of these is refused before the party tries to connect: fast, and the
+    // file stays usable.
+    let quick = Duration::from_secs(10);
+    alone(1, &session(), &f1, &gmw).fails(quick, &["made for another session or another job"]);
+    alone(1, &s, &f1, &["--protocol", "gmw", "--batch", "2"])
+        .fails(quick, &["made for another session or another job"]);
+    alone(1, &s, &f1, &["--protocol", "yao"])
+        .fails(quick, &["made for another session or another job"]);
+    alone(1, &s, &f0, &gmw).fails(quick, &["holds party 0's material, this is party 1"]);
+    let damaged = dir.path().join("damaged.pre");
+    let mut bytes = std::fs::read(&f1).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x40;
+    std::fs::write(&damaged, &bytes).unwrap();
+    alone(1, &s, &damaged, &gmw).fails(quick, &["checksum mismatch"]);
+    alone(1, &s, &dir.path().join("missing.pre"), &gmw).fails(quick, &["cannot read"]);
+
+    // The files still run once ...
+    let job0 = ["--protocol", "gmw", "--input", AES_KEY];
+    let job1 = ["--protocol", "gmw", "--input", AES_PT];
+    let (p0, p1) = online_from_files(&s, &f0, &f1, &job0, &job1);
+    assert_eq!(p0.ok(), format!("{AES_CT}\n"));
+    assert_eq!(p1.ok(), format!("{AES_CT}\n"));
+    // ... and only once.
+    for (id, f) in [(0, &f0), (1, &f1)] {
+        alone(id, &s, f, &gmw).fails(quick, &["already consumed", "used once"]);
+    }
+}
+
+#[test]
+fn mismatched_configurations_are_named_at_every_process() {
+    let s = session();
+    // Different batch sizes: the dealer and both parties name the field.
+    let (d, da, p0, pa) = dealer_and_p0(&s, 20, &[], &["--random", "--batch", "2"]);
+    let p1 = party(
+        1,
+        &s,
+        &["--connect", &pa, "--dealer", &da, "--timeout", "20"],
+        &["--random", "--batch", "3"],
+    );
+    let quick = Duration::from_secs(10);
+    d.fails(
+        quick,
+        &["the parties disagree in config.batch: party 0 has `2`, party 1 has `3`"],
+    );
+    for p in [p0, p1] {
+        p.fails(quick, &["handshake mismatch in config.batch"]);
+    }
+
+    // Different sessions.
+    let (d, da, p0, pa) = dealer_and_p0(&s, 20, &[], &["--random"]);
+    let p1 = party(
+        1,
+        &session(),
+        &["--connect", &pa, "--dealer", &da, "--timeout", "20"],
+        &["--random"],
+    );
+    d.fails(quick, &["disagree in session id"]);
+    p0.fails(quick, &["handshake mismatch in session id"]);
+    p1.fails(quick, &["handshake mismatch in session id"]);
+
+    // One party fetches from the dealer, the other loads a file: refused at once.
+    let dir = tempfile::tempdir().unwrap();
+    let (f0, _) = offline_files(dir.path(), &s, &[]);
+    let p0 = party(
+        0,
+        &s,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--preprocessed",
+            f0.to_str().unwrap(),
+            "--timeout",
+            "20",
+        ],
+        &["--random"],
+    );
+    let pa = p0.address();
+    let (d, da) = dealer(2, &[]);
+    let p1 = party(
+        1,
+        &s,
+        &["--connect", &pa, "--dealer", &da, "--timeout", "20"],
+        &["--random"],
+    );
+    p0.fails(quick, &["handshake mismatch in config.preprocessing"]);
+    p1.fails(quick, &["handshake mismatch in config.preprocessing"]);
+    // The dealer waits for a second party up to its (short) timeout.
+    d.fails(quick, &["one party has connected", "timed out"]);
+}
+
+/// Limit for a survivor whose peer was killed: its own timeout is 20 s, so exiting
+/// within this shows it noticed the disappearance, not a timeout.
+const NOTICED: Duration = Duration::from_secs(8);
+
+#[test]
+fn peer_killed_before_connecting() {
+    let s = session();
+    let (d, da, p0, _) = dealer_and_p0(&s, 2, &[], &["--random"]);
+    // Party 1 stops before it connects anywhere, and is killed there.
+    let mut p1 = party(
+        1,
+        &s,
+        &[
+            "--connect",
+            "127.0.0.1:9",
+            "--dealer",
+            &da,
+            "--test-pause",
+            "start",
+        ],
+        &["--random"],
+    );
+    p1.wait_line("paused at start");
+    p1.kill();
+    // Nobody ever connects: party 0 and the dealer give up after their 2 s timeout.
+    let limit = Duration::from_secs(8);
+    p0.fails(
+        limit,
+        &["waiting for party 1 to connect", "timed out after 2s"],
+    );
+    d.fails(limit, &["waiting for the parties to connect", "timed out"]);
+    // A party whose peer never listens gives up connecting after its timeout too.
+    let lonely = party(
+        1,
+        &s,
+        &[
+            "--connect",
+            &free_port(),
+            "--dealer",
+            &free_port(),
+            "--timeout",
+            "1",
+        ],
+        &["--random"],
+    );
+    lonely.fails(limit, &["connecting to"]);
+}
+
+/// An address on which nothing listens.
+fn free_port() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
+}
+
+#[test]
+fn peer_killed_after_the_handshake() {
+    let s = session();
+    let (d, da, p0, pa) = dealer_and_p0(&s, 20, &[], &["--random"]);
+    let mut p1 = party(
+        1,
+        &s,
+        &[
+            "--connect",
+            &pa,
+            "--dealer",
+            &da,
+            "--timeout",
+            "20",
+            "--test-pause",
+            "handshake",
+        ],
+        &["--random"],
+    );
+    p1.wait_line("paused at handshake");
+    p1.kill();
+    // Party 0 waits for its material: the dealer tells it why none comes.
+    p0.fails(
+        NOTICED,
+        &[
+            "fetching preprocessing from the dealer",
+            "party 1 failed before sending its demand",
+        ],
+    );
+    d.fails(NOTICED, &["connection closed"]);
+}
+
+#[test]
+fn dealer_killed_during_the_fetch() {
+    let s = session();
+    let (mut d, da) = dealer(20, &["--test-pause", "handshake"]);
+    let common = ["--dealer", &da, "--timeout", "20"];
+    let p0 = party(
+        0,
+        &s,
+        &[&["--listen", "127.0.0.1:0"], &common[..]].concat(),
+        &["--random"],
+    );
+    let pa = p0.address();
+    let p1 = party(
+        1,
+        &s,
+        &[&["--connect", &pa], &common[..]].concat(),
+        &["--random"],
+    );
+    // Both parties have sent their demands and wait for the dealer's answer.
+    d.wait_line("paused at handshake");
+    d.kill();
+    for p in [p0, p1] {
+        p.fails(
+            NOTICED,
+            &[
+                "offline phase: fetching preprocessing from the dealer",
+                "connection closed",
+            ],
+        );
+    }
+}
+
+#[test]
+fn party_killed_while_receiving_its_material() {
+    let s = session();
+    // Batch 64 of AES-128 under GMW: party 1 receives 51 kB of AND-triple
+    // corrections; it stops after 1,000 bytes.
+    let job = ["--random", "--batch", "64"];
+    let (d, da, p0, pa) = dealer_and_p0(&s, 20, &[], &job);
+    let mut p1 = party(
+        1,
+        &s,
+        &[
+            "--connect",
+            &pa,
+            "--dealer",
+            &da,
+            "--timeout",
+            "20",
+            "--test-pause",
+            "dealer-bytes=1000",
+        ],
+        &job,
+    );
+    p1.wait_line("paused at dealer-bytes=1000");
+    p1.kill();
+    // Party 0 has its material and waits for party 1 online.
+    p0.fails(NOTICED, &["online phase with party 1", "connection closed"]);
+    // The dealer may or may not have handed everything to the kernel in time; either
+    // way it ends, well before its timeout.
+    d.finish(NOTICED);
+}
+
+/// Party `victim` stops after receiving `bytes` online bytes and is killed; the
+/// other party must fail quickly and name the online phase.
+fn killed_mid_online(protocol: &str, victim: usize, bytes: u64, batch: &str) {
+    let s = session();
+    let job = ["--protocol", protocol, "--random", "--batch", batch];
+    let pause = format!("peer-bytes={bytes}");
+    let p0_extra: Vec<&str> = if victim == 0 {
+        vec!["--test-pause", &pause]
+    } else {
+        vec![]
+    };
+    let (d, da, p0, pa) = dealer_and_p0(&s, 20, &p0_extra, &job);
+    let mut p1_opts = vec!["--connect", &pa, "--dealer", &da, "--timeout", "20"];
+    if victim == 1 {
+        p1_opts.extend_from_slice(&["--test-pause", &pause]);
+    }
+    let p1 = party(1, &s, &p1_opts, &job);
+    let (mut victim_p, survivor) = if victim == 0 { (p0, p1) } else { (p1, p0) };
+    victim_p.wait_line(&format!("paused at {pause}"));
+    victim_p.kill();
+    survivor.fails(NOTICED, &[&format!("online phase with party {victim}")]);
+    d.ok();
+}
+
+#[test]
+fn peer_killed_mid_online_gmw() {
+    // AES-128 under GMW: about 2.4 kB each way; party 1 stops after 500 bytes.
+    killed_mid_online("gmw", 1, 500, "1");
+}
+
+#[test]
+fn garbler_survives_evaluator_killed_mid_tables() {
+    // 8 instances: 1.7 MB of garbled tables; the evaluator stops reading after 100 kB
+    // of them, mid-evaluation. (The garbler's frames queue in its channel and socket,
+    // so it learns of the loss when the connection closes, not from a blocked send.)
+    killed_mid_online("yao", 1, 100_000, "8");
+}
+
+#[test]
+fn evaluator_survives_garbler_killed_mid_online() {
+    // The garbler stops after the first byte of the evaluator's OT corrections.
+    killed_mid_online("yao", 0, 1, "8");
+}
+
+#[test]
+fn silent_peer_times_out() {
+    let s = session();
+    let (d, da, p0, pa) = dealer_and_p0(&s, 2, &[], &["--random"]);
+    // Party 1 stops reading mid-online and stays alive (its own timeout is long).
+    let p1 = party(
+        1,
+        &s,
+        &[
+            "--connect",
+            &pa,
+            "--dealer",
+            &da,
+            "--timeout",
+            "60",
+            "--test-pause",
+            "peer-bytes=500",
+        ],
+        &["--random"],
+    );
+    p1.wait_line("paused at peer-bytes=500");
+    p0.fails(
+        Duration::from_secs(8),
+        &["online phase with party 1", "timed out after 2s"],
+    );
+    d.ok();
+    drop(p1);
+}
+
+#[test]
+fn bad_options_are_explained() {
+    let quick = Duration::from_secs(10);
+    let s = session();
+    let run = |args: &[&str]| Proc::spawn("party", &[&["party"], args].concat());
+    let c = aes();
+    run(&[
+        "--session",
+        &s,
+        "--listen",
+        "127.0.0.1:0",
+        "--dealer",
+        "x:1",
+        "circuit",
+        &c,
+    ])
+    .fails(quick, &["--id 0|1 is required"]);
+    run(&["--id", "2", "--session", &s, "circuit", &c]).fails(quick, &["party 2 does not exist"]);
+    run(&["--id", "0", "--listen", "127.0.0.1:0", "circuit", &c])
+        .fails(quick, &["--session HEX is required"]);
+    run(&["--id", "0", "--session", "xyz", "circuit", &c]).fails(quick, &["32 hex digits"]);
+    run(&[
+        "--id",
+        "0",
+        "--session",
+        &s,
+        "--dealer",
+        "x:1",
+        "circuit",
+        &c,
+    ])
+    .fails(quick, &["exactly one of --listen ADDR and --connect ADDR"]);
+    run(&[
+        "--id",
+        "0",
+        "--session",
+        &s,
+        "--listen",
+        "127.0.0.1:0",
+        "circuit",
+        &c,
+    ])
+    .fails(
+        quick,
+        &["exactly one of --dealer ADDR and --preprocessed FILE"],
+    );
+    run(&[
+        "--id",
+        "0",
+        "--session",
+        &s,
+        "--offline",
+        "--dealer",
+        "x:1",
+        "circuit",
+        &c,
+    ])
+    .fails(quick, &["--offline needs --store FILE"]);
+    run(&[
+        "--id",
+        "0",
+        "--session",
+        &s,
+        "--offline",
+        "--dealer",
+        "x:1",
+        "--store",
+        "/nonexistent/dir/f",
+        "circuit",
+        &c,
+    ])
+    .fails(quick, &["does not exist"]);
+    // Party 0 owns one 128-bit value by default.
+    run(&[
+        "--id",
+        "0",
+        "--session",
+        &s,
+        "--listen",
+        "127.0.0.1:0",
+        "--dealer",
+        "x:1",
+        "circuit",
+        &c,
+        "--input",
+        AES_KEY,
+        AES_PT,
+    ])
+    .fails(quick, &["party 0 owns 1 of the circuit's input values"]);
+    // The test hook is not advertised.
+    let help = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["party", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("--preprocessed"), "{help}");
+    assert!(!help.contains("test-pause"), "{help}");
+}
+
+/// `tessera party` running the model job.
+fn model_party(id: usize, session: &str, opts: &[&str], job: &[&str]) -> Proc {
+    let id_s = id.to_string();
+    let mut args = vec!["party", "--id", &id_s, "--session", session];
+    args.extend_from_slice(opts);
+    args.push("model");
+    args.extend_from_slice(job);
+    Proc::spawn(&format!("party {id}"), &args)
+}
+
+#[test]
+fn three_processes_secure_inference_of_the_cnn() {
+    let s = session();
+    let (d, da) = dealer(20, &[]);
+    let common = ["--model", "cnn", "--plan", "a+y", "--batch", "3"];
+    let p0 = model_party(
+        0,
+        &s,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--dealer",
+            &da,
+            "--timeout",
+            "20",
+        ],
+        &common,
+    );
+    let pa = p0.address();
+    let job1 = [&common[..], &["--dataset", "mnist", "--json"]].concat();
+    let p1 = model_party(
+        1,
+        &s,
+        &["--connect", &pa, "--dealer", &da, "--timeout", "20"],
+        &job1,
+    );
+    let v: serde_json::Value = serde_json::from_str(&p1.ok()).unwrap();
+    // The first three test digits' labels of the fixed-point reference.
+    let model = tessera_models::assets::model("cnn").unwrap();
+    let fm = tessera_models::FixedModel::<tessera_core::Z64>::new(
+        &model,
+        tessera_core::FixedPoint::new(16),
+    )
+    .unwrap();
+    let mnist = tessera_models::assets::mnist().unwrap();
+    let t = tessera_models::data::MNIST10K_TEST.start;
+    let reference = fm
+        .run_f32(&mnist.images_f32(t..t + 3).unwrap())
+        .unwrap()
+        .labels();
+    assert_eq!(v["labels"], serde_json::json!(reference));
+    let out0 = p0.finish(WAIT);
+    assert!(out0.status.success(), "{}", out0.stderr);
+    assert!(out0.stderr.contains("learns nothing"), "{}", out0.stderr);
+    assert!(out0.stdout.is_empty(), "party 0 printed {}", out0.stdout);
+    d.ok();
+}
+
+#[test]
+fn model_parties_with_different_plans_are_named() {
+    let s = session();
+    let (_d, da) = dealer(10, &[]);
+    let p0 = model_party(
+        0,
+        &s,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--dealer",
+            &da,
+            "--timeout",
+            "10",
+        ],
+        &["--model", "mlp", "--plan", "a+y"],
+    );
+    let pa = p0.address();
+    let p1 = model_party(
+        1,
+        &s,
+        &["--connect", &pa, "--dealer", &da, "--timeout", "10"],
+        &["--model", "mlp", "--plan", "a+b", "--dataset", "mnist"],
+    );
+    let e = p1.finish(WAIT);
+    assert!(!e.status.success());
+    assert!(e.stderr.contains("plan"), "{}", e.stderr);
+}
