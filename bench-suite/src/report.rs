@@ -60,11 +60,13 @@ fn tick(v: u64, units: &[(f64, &str)]) -> String {
     format!("{} {unit}", n.trim_end_matches('0').trim_end_matches('.'))
 }
 
-fn tick_ns(v: u64) -> String {
+/// An axis tick for nanoseconds (`100 ns`, `10 µs`, …).
+pub fn tick_ns(v: u64) -> String {
     tick(v, &[(1.0, "ns"), (1e3, "µs"), (1e6, "ms"), (1e9, "s")])
 }
 
-fn tick_bytes(v: u64) -> String {
+/// An axis tick for bytes (`1 kB`, `10 MB`, …).
+pub fn tick_bytes(v: u64) -> String {
     tick(v, &[(1.0, "B"), (1e3, "kB"), (1e6, "MB"), (1e9, "GB")])
 }
 
@@ -196,15 +198,20 @@ fn xml(s: &str) -> String {
 }
 
 /// One bar: label, value, optional range (whisker), value text.
-struct Bar {
-    label: String,
-    value: u64,
-    range: Option<(u64, u64)>,
-    text: String,
+#[derive(Clone, Debug)]
+pub struct Bar {
+    /// The label left of the bar.
+    pub label: String,
+    /// The bar's length (log scale).
+    pub value: u64,
+    /// A whisker `(min, max)`, if any.
+    pub range: Option<(u64, u64)>,
+    /// The text right of the bar.
+    pub text: String,
 }
 
 /// A horizontal bar chart on a log₁₀ axis. Zero values get no bar.
-fn bar_chart(title: &str, bars: &[Bar], tick: fn(u64) -> String) -> String {
+pub fn bar_chart(title: &str, bars: &[Bar], tick: fn(u64) -> String) -> String {
     let (left, width, row, top) = (330.0, 560.0, 18.0, 46.0);
     let positive = bars
         .iter()

@@ -1,204 +1,365 @@
-//! `tessera demo`: until the planner and models exist, the demo runs what the
-//! foundation can do honestly — input sharing and openings between two parties over
-//! TCP loopback under a simulated network, with exact metering and a prediction of the
-//! time from the network profile alone.
+//! `tessera demo`: the main job, on embedded defaults. The Chameleon/CryptoNets CNN and
+//! the first MNIST test digits: for each network profile (`lan`, `wan`) the planner
+//! chooses `auto` and prices every baseline; every plan the engine can run within the
+//! time budget then runs for real — dealer and both parties over TCP loopback, the
+//! links shaped to the profile — its labels checked against the plaintext fixed-point
+//! reference. Prints the comparison (predicted and measured online time, offline time,
+//! bytes, rounds, accuracy) and writes a report folder: `report.json`, `report.md` and
+//! SVG charts of time and bytes per plan and network.
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Args;
 use serde::Serialize;
-use tessera_core::channel::HEADER_LEN;
-use tessera_core::{
-    Channel, ChannelConfig, ConfigSummary, Handshake, Metering, NetworkProfile, Phase, Prg, Ring,
-    Role, SessionId, Z64,
-};
-use tokio::net::TcpListener;
+use tessera_bench_suite::report::{Bar, bar_chart, tick_bytes, tick_ns};
+use tessera_core::{FixedPoint, NetworkProfile, Phase, Z64};
+use tessera_models::secure::{Output, RunOptions};
+use tessera_models::{FixedModel, assets};
+use tessera_planner::assign::Planner;
+use tessera_planner::engine::ModelChain;
+use tessera_planner::{Calibration, Objective, TimeModel, plan};
 
+use crate::infer::{load_inputs_for, run_sessions};
 use crate::{CliError, parse_profile};
+
+type R = Z64;
 
 /// Options of `tessera demo`.
 #[derive(Args, Debug, Clone)]
 pub struct DemoArgs {
-    /// Network profile: local, lan, wan or bw=<bits/s>,rtt=<ms>.
-    #[arg(long, default_value = "lan", value_parser = parse_profile)]
-    network: NetworkProfile,
-    /// Elements of Z_2^64 in the shared vector.
-    #[arg(long, default_value_t = 100_000)]
-    elements: usize,
-    /// Number of openings (one round each).
-    #[arg(long, default_value_t = 5)]
-    openings: usize,
-    /// Print one JSON object instead of tables.
+    /// The embedded model: `cnn` or `mlp`.
+    #[arg(long, default_value = "cnn")]
+    model: String,
+    /// MNIST test digits, run as one batch per plan and network.
+    #[arg(long, default_value_t = 10)]
+    count: usize,
+    /// Network profiles, comma-separated (local, lan, wan, bw=<bits/s>,rtt=<ms>).
+    #[arg(long, default_value = "lan,wan", value_delimiter = ',', value_parser = parse_profile)]
+    networks: Vec<NetworkProfile>,
+    /// Plans predicted to take longer online than this (seconds) are priced, not run.
+    #[arg(long, default_value_t = 30.0)]
+    budget: f64,
+    /// The report folder.
+    #[arg(long, default_value = "tessera-report")]
+    out: PathBuf,
+    /// A calibration file (default: the embedded one).
+    #[arg(long)]
+    calibration: Option<PathBuf>,
+    /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
     /// Per-message timeout in seconds.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 60)]
     timeout: u64,
 }
 
-/// Party 0's input: the embedded demo vector x_i = i² − 1000.
-fn demo_input(n: usize) -> Vec<Z64> {
-    (0..n as i64).map(|i| Z64::from_i64(i * i - 1000)).collect()
+/// One plan under one network: prediction and, if it ran, measurement.
+#[derive(Clone, Debug, Serialize)]
+struct Row {
+    network: String,
+    plan: String,
+    /// One letter per layer, then `|` and the argmax's sharing.
+    sharings: String,
+    predicted_online_ms: f64,
+    predicted_offline_ms: f64,
+    predicted_bytes: u64,
+    predicted_rounds: u64,
+    /// Why it did not run (not applicable, over a limit, over the budget).
+    skipped: Option<String>,
+    measured: Option<Measured>,
 }
 
-/// One party: handshake; party 0 secret-shares its input; then, for k = 1..=openings,
-/// both parties add the public constant k (locally) and open the result.
-async fn party(
-    mut ch: Channel,
-    role: Role,
-    session: SessionId,
-    args: DemoArgs,
-) -> Result<(Vec<Vec<Z64>>, Metering, Duration), CliError> {
-    let config = ConfigSummary::new()
-        .with("job", "demo-open")
-        .with("ring", Z64::NAME)
-        .with("elements", args.elements)
-        .with("openings", args.openings);
-    let peer = role
-        .other()
-        .ok_or_else(|| CliError::Task("the demo has two parties".into()))?;
-    Handshake {
-        me: role,
-        peer,
-        session,
-        config,
-    }
-    .run(&mut ch)
-    .await?;
-    ch.set_phase(Phase::Online);
-    let online_start = Instant::now();
-    let n = args.elements;
-    let share: Vec<Z64> = match role {
-        Role::Party0 => {
-            let mut prg = Prg::from_entropy();
-            let r = Z64::random_vec(&mut prg, n);
-            let masked = demo_input(n).iter().zip(&r).map(|(x, r)| *x - *r).collect();
-            ch.send_ring(masked).await?;
-            r
-        }
-        _ => ch.recv_ring(n).await?,
-    };
-    let mut opened = Vec::with_capacity(args.openings);
-    for k in 1..=args.openings {
-        let mine: Vec<Z64> = match role {
-            Role::Party0 => share.iter().map(|s| *s + Z64::from_u64(k as u64)).collect(),
-            _ => share.clone(),
-        };
-        let theirs = ch.exchange_pod(mine.clone()).await?;
-        opened.push(mine.iter().zip(&theirs).map(|(a, b)| *a + *b).collect());
-    }
-    let online = online_start.elapsed();
-    Ok((opened, ch.close().await?, online))
+#[derive(Clone, Debug, Serialize)]
+struct Measured {
+    online_ms: f64,
+    offline_ms: f64,
+    bytes: u64,
+    rounds: u64,
+    accuracy: f64,
+    labels_equal_reference: bool,
+    /// (measured − predicted) / measured, online.
+    online_error: f64,
 }
 
 #[derive(Serialize)]
 struct Report {
-    network: String,
-    elements: usize,
-    openings: usize,
-    verified: bool,
-    measured_online_ms: f64,
-    predicted_online_ms: f64,
-    party0: Metering,
-    party1: Metering,
+    model: String,
+    digits: usize,
+    float_accuracy: f64,
+    reference_accuracy: f64,
+    calibration: String,
+    rows: Vec<Row>,
 }
 
-/// Runs the demo.
+fn accuracy(labels: &[usize], truth: &[u8]) -> f64 {
+    let ok = labels
+        .iter()
+        .zip(truth)
+        .filter(|(l, t)| **l == usize::from(**t))
+        .count();
+    100.0 * ok as f64 / truth.len().max(1) as f64
+}
+
+fn mb(b: u64) -> String {
+    format!("{:.2} MB", b as f64 / 1e6)
+}
+
+fn ms(v: f64) -> String {
+    if v >= 1000.0 {
+        format!("{:.2} s", v / 1e3)
+    } else {
+        format!("{v:.1} ms")
+    }
+}
+
+fn markdown(r: &Report) -> String {
+    let mut s = format!(
+        "# Tessera demo: {} on {} MNIST test digits\n\nFloat accuracy {:.1} %, fixed-point reference {:.1} %. Calibration: {}.\n\n",
+        r.model, r.digits, r.float_accuracy, r.reference_accuracy, r.calibration
+    );
+    s.push_str("| network | plan | sharings | online predicted | online measured | error | offline | bytes | rounds | accuracy | labels = reference |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
+    for row in &r.rows {
+        match &row.measured {
+            Some(m) => s.push_str(&format!(
+                "| {} | {} | `{}` | {} | {} | {:+.0} % | {} | {} | {} | {:.1} % | {} |\n",
+                row.network,
+                row.plan,
+                row.sharings,
+                ms(row.predicted_online_ms),
+                ms(m.online_ms),
+                100.0 * m.online_error,
+                ms(m.offline_ms),
+                mb(m.bytes),
+                m.rounds,
+                m.accuracy,
+                if m.labels_equal_reference {
+                    "yes"
+                } else {
+                    "NO"
+                }
+            )),
+            None => s.push_str(&format!(
+                "| {} | {} | `{}` | {} | not run: {} | | {} | {} | {} | | |\n",
+                row.network,
+                row.plan,
+                row.sharings,
+                ms(row.predicted_online_ms),
+                row.skipped.as_deref().unwrap_or(""),
+                ms(row.predicted_offline_ms),
+                mb(row.predicted_bytes),
+                row.predicted_rounds
+            )),
+        }
+    }
+    s.push_str("\nPredicted: the planner's time model (calibrated compute, network profile, exact bytes and rounds). Measured: dealer and both parties over TCP loopback shaped to the profile, one batch of all digits.\n");
+    s
+}
+
+fn charts(r: &Report) -> Vec<(String, String)> {
+    let mut time = Vec::new();
+    let mut bytes = Vec::new();
+    for row in &r.rows {
+        let label = format!("{} @ {}", row.plan, row.network);
+        let (t, b, note) = match &row.measured {
+            Some(m) => ((m.online_ms * 1e6) as u64, m.bytes, "measured"),
+            None => (
+                (row.predicted_online_ms * 1e6) as u64,
+                row.predicted_bytes,
+                "predicted, not run",
+            ),
+        };
+        time.push(Bar {
+            label: label.clone(),
+            value: t,
+            range: None,
+            text: format!("{} ({note})", ms(t as f64 / 1e6)),
+        });
+        bytes.push(Bar {
+            label,
+            value: b,
+            range: None,
+            text: format!("{} ({note})", mb(b)),
+        });
+    }
+    vec![
+        (
+            "time.svg".into(),
+            bar_chart(
+                &format!("{}: online time per plan and network", r.model),
+                &time,
+                tick_ns,
+            ),
+        ),
+        (
+            "bytes.svg".into(),
+            bar_chart(
+                &format!("{}: online bytes per plan and network", r.model),
+                &bytes,
+                tick_bytes,
+            ),
+        ),
+    ]
+}
+
+/// Runs `tessera demo`.
 ///
 /// # Errors
-/// Transport failures, a party task failing, or an opened value that differs from
-/// the plaintext result.
+/// Planner or protocol failures, a report that cannot be written, or a secure label
+/// that differs from the plaintext reference.
 pub async fn run(args: DemoArgs) -> Result<(), CliError> {
-    let cfg = ChannelConfig {
-        timeout: Duration::from_secs(args.timeout),
-        ..ChannelConfig::with_profile(args.network)
-    };
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| CliError::Task(format!("bind: {e}")))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| CliError::Task(format!("local address: {e}")))?;
-    let session = SessionId::random();
-    if !args.json {
-        println!(
-            "Tessera foundation demo: party 0 secret-shares {} elements of Z_2^64 with party 1 over TCP loopback\n\
-             (network `{}`), then both open x + k for k = 1..={} — one round per opening.\n",
-            args.elements, args.network, args.openings
-        );
+    let started = Instant::now();
+    if args.count == 0 {
+        return Err(CliError::Usage("--count must be at least 1".into()));
     }
-    let (a0, a1) = (args.clone(), args.clone());
-    let p0 = tokio::spawn(async move {
-        let ch = Channel::accept(&listener, cfg).await?;
-        party(ch, Role::Party0, session, a0).await
-    });
-    let p1 = tokio::spawn(async move {
-        let ch = Channel::connect(addr, cfg).await?;
-        party(ch, Role::Party1, session, a1).await
-    });
-    let join = |r: Result<Result<_, CliError>, tokio::task::JoinError>| {
-        r.map_err(|e| CliError::Task(e.to_string()))?
+    let model = assets::model(&args.model)?;
+    let fm = FixedModel::<R>::new(&model, FixedPoint::new(16))?;
+    let (xf, truth) = load_inputs_for(None, Some("mnist"), args.count, &model)?;
+    let truth = truth.unwrap_or_default();
+    let x = fm.encode_input(&xf)?;
+    let reference = fm.run(&x)?.labels();
+    let float = model.run_float::<f32>(&xf)?.labels();
+    let cal = match &args.calibration {
+        Some(p) => Calibration::load(p)?,
+        None => Calibration::default_embedded()?,
     };
-    let (r0, r1) = tokio::join!(p0, p1);
-    let ((opened0, m0, t0), (opened1, m1, t1)) = (join(r0)?, join(r1)?);
-
-    // Check every opened vector against the plaintext result, at both parties.
-    let x = demo_input(args.elements);
-    for (k, (o0, o1)) in opened0.iter().zip(&opened1).enumerate() {
-        let expected: Vec<Z64> = x.iter().map(|v| *v + Z64::from_u64(k as u64 + 1)).collect();
-        if *o0 != expected || *o1 != expected {
-            return Err(CliError::Check(format!(
-                "opening {} differs from the plaintext result",
-                k + 1
-            )));
+    let chain = ModelChain::new(&fm)?;
+    let batch = args.count;
+    let mut rows = Vec::new();
+    let mut mismatches = Vec::new();
+    for &net in &args.networks {
+        let planner = Planner::new(
+            &chain,
+            TimeModel::new(&cal, net),
+            Objective::Online,
+            batch,
+            Output::Label,
+        )?;
+        if !args.json {
+            eprintln!("planning {} for {net}…", args.model);
+        }
+        for (strategy, r) in plan::compare(&planner) {
+            let (sol, sum) = match r {
+                Ok(v) => v,
+                Err(e) => {
+                    rows.push(Row {
+                        network: net.to_string(),
+                        plan: strategy.name().into(),
+                        sharings: String::new(),
+                        predicted_online_ms: 0.0,
+                        predicted_offline_ms: 0.0,
+                        predicted_bytes: 0,
+                        predicted_rounds: 0,
+                        skipped: Some(e.to_string()),
+                        measured: None,
+                    });
+                    continue;
+                }
+            };
+            let mut row = Row {
+                network: net.to_string(),
+                plan: strategy.name().into(),
+                sharings: sum.sharings.clone(),
+                predicted_online_ms: sum.online_ms,
+                predicted_offline_ms: sum.offline_ms,
+                predicted_bytes: sum.bytes,
+                predicted_rounds: sum.rounds,
+                skipped: None,
+                measured: None,
+            };
+            if let Some(why) = &sum.over_limit {
+                row.skipped = Some(why.clone());
+            } else if sum.online_ms > args.budget * 1e3 {
+                row.skipped = Some(format!(
+                    "predicted online time above the {} s budget (--budget)",
+                    args.budget
+                ));
+            } else {
+                let pb = (!args.json).then(|| {
+                    let pb = indicatif::ProgressBar::new_spinner();
+                    pb.set_message(format!(
+                        "{} under {net}: running (predicted {})",
+                        strategy.name(),
+                        ms(sum.online_ms)
+                    ));
+                    pb.enable_steady_tick(Duration::from_millis(120));
+                    pb
+                });
+                let (labels, m) = run_sessions(
+                    &fm,
+                    &sol.assignment,
+                    &x,
+                    args.count,
+                    batch,
+                    net,
+                    Duration::from_secs(args.timeout),
+                    RunOptions::default(),
+                    None,
+                )
+                .await?;
+                if let Some(pb) = pb {
+                    pb.finish_and_clear();
+                }
+                let online_ms = m.online_s * 1e3;
+                let equal = labels == reference;
+                if !equal {
+                    mismatches.push(format!("{} under {net}", strategy.name()));
+                }
+                let on = |p: usize| m.peer[p].phase(Phase::Online);
+                row.measured = Some(Measured {
+                    online_ms,
+                    offline_ms: m.offline_s * 1e3,
+                    bytes: on(0).bytes_sent + on(1).bytes_sent,
+                    rounds: on(0).rounds.max(on(1).rounds),
+                    accuracy: accuracy(&labels, &truth),
+                    labels_equal_reference: equal,
+                    online_error: (online_ms - sum.online_ms) / online_ms.max(1e-9),
+                });
+            }
+            rows.push(row);
         }
     }
-    // Prediction from the profile: each online round moves one frame of 8n bytes per
-    // direction; a round costs the one-way latency plus the frame's serialisation.
-    let frame = (HEADER_LEN + 8 * args.elements) as u64;
-    let per_round = args.network.one_way_latency() + args.network.transmit_time(frame);
-    let predicted = per_round * (m0.online.rounds as u32);
-    let measured_online = t0.max(t1);
     let report = Report {
-        network: args.network.to_string(),
-        elements: args.elements,
-        openings: args.openings,
-        verified: true,
-        measured_online_ms: measured_online.as_secs_f64() * 1e3,
-        predicted_online_ms: predicted.as_secs_f64() * 1e3,
-        party0: m0,
-        party1: m1,
+        model: args.model.clone(),
+        digits: args.count,
+        float_accuracy: accuracy(&float, &truth),
+        reference_accuracy: accuracy(&reference, &truth),
+        calibration: args
+            .calibration
+            .as_ref()
+            .map_or_else(|| "embedded default".into(), |p| p.display().to_string()),
+        rows,
     };
+    std::fs::create_dir_all(&args.out)
+        .map_err(|e| CliError::Usage(format!("cannot create {}: {e}", args.out.display())))?;
+    let json = serde_json::to_string_pretty(&report)
+        .map_err(|e| CliError::Task(format!("serialising the report: {e}")))?;
+    let md = markdown(&report);
+    let mut files = vec![
+        ("report.json".to_string(), json.clone()),
+        ("report.md".to_string(), md.clone()),
+    ];
+    files.extend(charts(&report));
+    for (name, text) in &files {
+        let p = args.out.join(name);
+        std::fs::write(&p, text)
+            .map_err(|e| CliError::Usage(format!("cannot write {}: {e}", p.display())))?;
+    }
     if args.json {
+        println!("{json}");
+    } else {
+        println!("{md}");
         println!(
-            "{}",
-            serde_json::to_string_pretty(&report).map_err(|e| CliError::Task(e.to_string()))?
+            "report: {}/{{report.json, report.md, time.svg, bytes.svg}} ({:.1} s)",
+            args.out.display(),
+            started.elapsed().as_secs_f64()
         );
-        return Ok(());
     }
-    println!(
-        "{:<6} {:<8} {:>12} {:>12} {:>6} {:>6} {:>7}",
-        "party", "phase", "bytes sent", "bytes recv", "sent", "recv", "rounds"
-    );
-    for (p, m) in [(0, &m0), (1, &m1)] {
-        for ph in Phase::ALL {
-            let c = m.phase(ph);
-            println!(
-                "{:<6} {:<8} {:>12} {:>12} {:>6} {:>6} {:>7}",
-                p,
-                format!("{ph:?}").to_lowercase(),
-                c.bytes_sent,
-                c.bytes_received,
-                c.messages_sent,
-                c.messages_received,
-                c.rounds
-            );
-        }
+    if !mismatches.is_empty() {
+        return Err(CliError::Check(format!(
+            "secure labels differ from the plaintext reference under {}",
+            mismatches.join(", ")
+        )));
     }
-    println!(
-        "\nAll {} openings verified at both parties against the plaintext result.\n\
-         Online phase: measured {:.2} ms; predicted from the profile alone (rounds x latency + serialisation): {:.2} ms.",
-        args.openings, report.measured_online_ms, report.predicted_online_ms
-    );
     Ok(())
 }

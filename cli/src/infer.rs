@@ -14,6 +14,10 @@ use tessera_models::secure::{
     Assignment, Baseline, Output, RunOptions, StepCost, assignment_steps,
 };
 use tessera_models::{FixedModel, Model, NpyF32, assets};
+use tessera_planner::assign::{Planner, Strategy};
+use tessera_planner::engine::ModelChain;
+use tessera_planner::plan::Plan;
+use tessera_planner::{Calibration, Objective, TimeModel};
 
 use crate::{CliError, parse_profile};
 
@@ -71,30 +75,58 @@ pub fn load_model(spec: &str) -> Result<Model, CliError> {
     Ok(tessera_models::load_onnx_file(spec)?)
 }
 
-/// Resolves a plan name or file to an assignment.
+/// Resolves a plan to an assignment: a baseline name, `auto` (the planner's optimal
+/// assignment for `network` and `batch`, with the embedded calibration), a plan file
+/// written by `tessera plan --out` (checked against the model's SHA-256 and layers),
+/// or an assignment JSON (`tessera plan --assignment`).
+///
+/// # Errors
+/// An unknown name, an unreadable or invalid file, a plan for another model.
 pub fn resolve_plan(
     spec: &str,
+    model_spec: &str,
     fm: &FixedModel<R>,
     output: Output,
-    _batch: usize,
+    batch: usize,
+    network: NetworkProfile,
 ) -> Result<Assignment, CliError> {
     if let Some(b) = Baseline::from_name(spec) {
         return Ok(b.assignment(fm, output)?);
     }
+    let planner_for = |f: &dyn Fn(&Planner<'_>) -> Result<Assignment, CliError>| {
+        let cal = Calibration::default_embedded()?;
+        let chain = ModelChain::new(fm)?;
+        let planner = Planner::new(
+            &chain,
+            TimeModel::new(&cal, network),
+            Objective::Online,
+            batch,
+            output,
+        )?;
+        f(&planner)
+    };
     if spec == "auto" {
-        return Err(CliError::Usage(
-            "`--plan auto` needs the planner; use a baseline or a plan file".into(),
-        ));
+        return planner_for(&|p| Ok(p.solve(Strategy::Auto)?.assignment));
     }
     let text = std::fs::read_to_string(spec).map_err(|e| {
         CliError::Usage(format!(
             "`{spec}` is neither a plan name (auto, pure-b, pure-y, a+y, a+b, pure-a) nor a readable plan file: {e}"
         ))
     })?;
-    let a: Assignment = serde_json::from_str(&text)
-        .map_err(|e| CliError::Usage(format!("plan file {spec}: {e}")))?;
-    a.validate(fm)?;
-    Ok(a)
+    if let Ok(a) = serde_json::from_str::<Assignment>(&text) {
+        a.validate(fm)?;
+        return Ok(a);
+    }
+    let plan =
+        Plan::from_json(&text).map_err(|e| CliError::Usage(format!("plan file {spec}: {e}")))?;
+    let bytes = match assets::model_bytes(model_spec) {
+        Some(b) => b.to_vec(),
+        None => {
+            std::fs::read(model_spec).map_err(|e| CliError::Usage(format!("{model_spec}: {e}")))?
+        }
+    };
+    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+    planner_for(&|p| Ok(plan.assignment(p, &sha)?))
 }
 
 /// The inputs and, for a dataset, the true labels: an `.npy` file, or the first
@@ -281,7 +313,6 @@ pub async fn run(args: InferArgs) -> Result<(), CliError> {
     } else {
         Output::Label
     };
-    let a = resolve_plan(&args.plan, &fm, output, args.batch)?;
     let (xf, truth) = load_inputs_for(
         args.input.as_deref(),
         args.dataset.as_deref(),
@@ -290,6 +321,14 @@ pub async fn run(args: InferArgs) -> Result<(), CliError> {
     )?;
     let count = model.batch_of(xf.len())?;
     let x = fm.encode_input(&xf)?;
+    let a = resolve_plan(
+        &args.plan,
+        &args.model,
+        &fm,
+        output,
+        args.batch.min(count),
+        args.network,
+    )?;
     let reference = fm.run(&x)?;
     let reference_labels = reference.labels();
     let float_labels = model.run_float::<f32>(&xf)?.labels();

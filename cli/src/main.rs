@@ -64,6 +64,9 @@ pub enum CliError {
     /// From the models layer (model loading, plans, secure inference).
     #[error(transparent)]
     Models(#[from] tessera_models::Error),
+    /// From the planner (calibration, plans).
+    #[error(transparent)]
+    Planner(#[from] tessera_planner::Error),
     /// A bad argument or input value.
     #[error("{0}")]
     Usage(String),

@@ -73,7 +73,14 @@ impl ModelJob {
         } else {
             Output::Label
         };
-        let assignment = resolve_plan(&a.plan, &fixed, output, a.batch)?;
+        let assignment = resolve_plan(
+            &a.plan,
+            &a.model,
+            &fixed,
+            output,
+            a.batch,
+            tessera_core::NetworkProfile::LAN,
+        )?;
         Ok(ModelJob {
             name: a.model.clone(),
             model,
