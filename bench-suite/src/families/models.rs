@@ -1,5 +1,6 @@
 //! Secure inference of the two reference models (embedded MLP and CNN) on MNIST test
-//! digits under the named plans, at batch 1 and 100.
+//! digits under the planner's `auto` (planned for `lan` and for `wan`) and the named
+//! baselines, at batch 1 and 100.
 //!
 //! Untimed: the set-up (party 0's masked weights, once per session). Timed: the
 //! inference (`tessera_models::secure::infer_party`). Verified: the client's labels
@@ -8,12 +9,15 @@
 //! layer message above the frame limit) are not listed; `tessera plan` prices them.
 
 use tessera_conversions::Converter;
-use tessera_core::FixedPoint;
+use tessera_core::{FixedPoint, NetworkProfile};
 use tessera_models::data::MNIST10K_TEST;
 use tessera_models::secure::{
     self, Assignment, Baseline, Output, RunOptions, assignment_steps, infer_party, setup_party,
 };
 use tessera_models::{FixedModel, assets};
+use tessera_planner::assign::{Planner, Strategy};
+use tessera_planner::engine::ModelChain;
+use tessera_planner::{Calibration, Objective, TimeModel};
 use tessera_protocols::{ArithParty, Demand};
 
 use super::FamilyContext;
@@ -116,9 +120,26 @@ impl Workload for ModelWork {
     }
 }
 
-/// The plans measured for each model: the baselines that fit the engine's limits.
-fn plans(fm: &FixedModel<R>) -> Vec<(String, Assignment)> {
+/// The plans measured for each model: the planner's `auto` for `lan` and for `wan`
+/// (embedded calibration), and the baselines; those over the engine's limits are
+/// dropped by the caller.
+fn plans(fm: &FixedModel<R>, batch: usize) -> Vec<(String, Assignment)> {
     let mut v = Vec::new();
+    if let (Ok(cal), Ok(chain)) = (Calibration::default_embedded(), ModelChain::new(fm)) {
+        for net in [NetworkProfile::LAN, NetworkProfile::WAN] {
+            let auto = Planner::new(
+                &chain,
+                TimeModel::new(&cal, net),
+                Objective::Online,
+                batch,
+                Output::Label,
+            )
+            .and_then(|p| p.solve(Strategy::Auto));
+            if let Ok(sol) = auto {
+                v.push((format!("auto-{net}"), sol.assignment));
+            }
+        }
+    }
     for b in [
         Baseline::AB,
         Baseline::AY,
@@ -145,7 +166,7 @@ pub fn scenarios(_: &FamilyContext) -> Result<Vec<Scenario>> {
         let model = assets::model(name)?;
         let fm = FixedModel::<R>::new(&model, FixedPoint::new(16))?;
         for batch in [1usize, 100] {
-            for (plan, a) in plans(&fm) {
+            for (plan, a) in plans(&fm, batch) {
                 // Over a limit (checked from the exact prices): not a scenario.
                 let Ok(work) = ModelWork::new(name, a, batch) else {
                     continue;
