@@ -29,12 +29,20 @@ const FLUSH_BLOCKS: usize = 1 << 16;
 /// Frames queued between the garbling thread and the sender, or the receiver and the
 /// evaluation thread.
 const PIPELINE_FRAMES: usize = 4;
-/// Memory for the labels of one chunk of instances.
-const LABEL_BUDGET_BYTES: usize = 32 << 20;
+/// Memory for the labels of one chunk of instances: a quarter of a core's L2 cache on
+/// the development machine (Zen 4, 1 MiB), so that the labels, the hash buffers of a
+/// layer and the tables stay in cache. AES-128 (960 slots) runs in chunks of 16
+/// instances: garbling 2.3x and evaluation 2x faster than with all 1,024 instances of
+/// a batch in one chunk (15 MiB of labels), and faster than 8, 24 or 32.
+const LABEL_BUDGET_BYTES: usize = 256 << 10;
 
-/// Instances garbled together: as many as fit the label budget, at least one.
+/// Instances garbled together: as many as fit the label budget, rounded down to a
+/// multiple of 8 (whole vector iterations in the per-instance loops) when that many
+/// fit, at least one, at most `n`.
 fn chunk_instances(num_wires: usize, n: usize) -> usize {
-    (LABEL_BUDGET_BYTES / (num_wires.max(1) * 16)).clamp(1, n.max(1))
+    let k = LABEL_BUDGET_BYTES / (num_wires.max(1) * 16);
+    let k = if k >= 8 { k / 8 * 8 } else { k };
+    k.clamp(1, n.max(1))
 }
 
 /// The sizes, in blocks, of the table frames the garbler sends for `circuit` on `n`
