@@ -192,11 +192,9 @@ fn garble_and_layer(
     let m = ands.len() * k;
     let d = lanes(delta);
     // buf: the four hash inputs of each gate instance; `inputs` keeps a0 and b0 for
-    // the second pass so the labels are read once.
-    buf.clear();
-    buf.resize(4 * m, Block::ZERO);
-    inputs.clear();
-    inputs.resize(2 * m, Block::ZERO);
+    // the second pass so the labels are read once. Both are overwritten whole.
+    let buf = grown(buf, 4 * m);
+    let inputs = grown(inputs, 2 * m);
     {
         let lab: &[Lanes] = bytemuck::cast_slice(labels);
         let (b4, inp): (&mut [Lanes], &mut [Lanes]) = (
@@ -269,8 +267,7 @@ fn eval_and_layer(
 ) {
     let Scratch { buf, aux, .. } = scratch;
     let m = ands.len() * k;
-    buf.clear();
-    buf.resize(2 * m, Block::ZERO);
+    let buf = grown(buf, 2 * m);
     {
         let lab: &[Lanes] = bytemuck::cast_slice(labels);
         let b2: &mut [Lanes] = bytemuck::cast_slice_mut(buf);
@@ -310,6 +307,16 @@ fn eval_and_layer(
     }
 }
 
+/// The first `len` elements of a reusable buffer, grown (zeroed) only when it is too
+/// short: the callers overwrite them whole, so zeroing on every layer would only cost.
+#[inline]
+fn grown(v: &mut Vec<Block>, len: usize) -> &mut [Block] {
+    if v.len() < len {
+        v.resize(len, Block::ZERO);
+    }
+    &mut v[..len]
+}
+
 /// Reusable buffers of one garbling or evaluation thread.
 #[derive(Default)]
 pub struct Scratch {
@@ -320,9 +327,13 @@ pub struct Scratch {
 
 /// Garbles a compiled circuit for one chunk of `k` instances whose input zero labels
 /// are already in `labels` (`slots · k`, slot-major; inputs occupy slots
-/// `0..input_bits`); on return every live slot holds its zero label. Calls `emit` with the tables of each AND layer in order
-/// (two blocks per gate instance) and advances `counter` by the AND gate instances.
-/// This is the pure step the [`Garbler`](super::Garbler) runs on its worker thread.
+/// `0..input_bits`); on return every live slot holds its zero label. Appends the tables
+/// of each AND layer in order (two blocks per gate instance) to `tables` and then calls
+/// `emit(tables)`, which may take them (e.g. to send a frame) or leave them to
+/// accumulate; the tables are written once, straight into the caller's buffer.
+/// Advances `counter` by the AND gate instances. This is the pure step the
+/// [`Garbler`](super::Garbler) runs on its worker thread.
+#[allow(clippy::too_many_arguments)]
 pub fn garble_chunk(
     program: &Program,
     labels: &mut [Block],
@@ -330,15 +341,14 @@ pub fn garble_chunk(
     delta: Delta,
     counter: &mut u64,
     scratch: &mut Scratch,
+    tables: &mut Vec<Block>,
     mut emit: impl FnMut(&mut Vec<Block>),
 ) {
     let role = GarblerFree(delta.0);
-    let mut tables = Vec::new();
     for (free, ands) in program.layers() {
         apply_free(free, labels, k, &role);
-        tables.clear();
-        garble_and_layer(ands, labels, k, delta.0, counter, &mut tables, scratch);
-        emit(&mut tables);
+        garble_and_layer(ands, labels, k, delta.0, counter, tables, scratch);
+        emit(tables);
     }
     apply_free(program.tail(), labels, k, &role);
 }

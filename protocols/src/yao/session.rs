@@ -399,6 +399,26 @@ async fn decode(
     Ok(Some(BitMatrix::from_flat(&v, width, n)?))
 }
 
+/// A frame of tables on its way to the peer: its buffer returns to the garbling thread's
+/// pool when the channel's writer drops it after writing (or when the garbler has
+/// finished and the pool is gone, is freed).
+struct PooledFrame {
+    blocks: Vec<Block>,
+    pool: std::sync::mpsc::Sender<Vec<Block>>,
+}
+
+impl AsRef<[u8]> for PooledFrame {
+    fn as_ref(&self) -> &[u8] {
+        bytemuck::cast_slice(&self.blocks)
+    }
+}
+
+impl Drop for PooledFrame {
+    fn drop(&mut self) {
+        let _ = self.pool.send(std::mem::take(&mut self.blocks));
+    }
+}
+
 fn task_error(e: tokio::task::JoinError) -> Error {
     Error::Protocol {
         step: "yao worker thread",
@@ -528,15 +548,25 @@ impl Garbler {
         let input_labels: Vec<Vec<Block>> = inputs.iter().map(|v| v.labels.clone()).collect();
         let (delta, mut counter) = (self.delta, self.counter);
         let (tx, mut rx) = mpsc::channel::<Vec<Block>>(PIPELINE_FRAMES);
+        // Frame buffers come back from the channel's writer once written (see
+        // `PooledFrame`), so steady-state garbling allocates nothing per frame.
+        let (pool_tx, pool) = std::sync::mpsc::channel::<Vec<Block>>();
         let worker = tokio::task::spawn_blocking(move || {
             let mut scratch = Scratch::default();
-            let mut pending: Vec<Block> = Vec::with_capacity(FLUSH_BLOCKS + 1024);
+            let mut capacity = FLUSH_BLOCKS;
+            let mut pending: Vec<Block> = Vec::new();
             let mut receiver_alive = true;
             let outputs = for_each_chunk::<std::convert::Infallible>(
                 &circuit,
                 &input_labels,
                 n,
                 |program, chunk, kk| {
+                    // A frame goes out at the end of the AND layer that reaches
+                    // FLUSH_BLOCKS, so it may exceed that by up to one layer.
+                    let widest = program.layers().iter().map(|(_, a)| a.len()).max();
+                    capacity = capacity
+                        .max(FLUSH_BLOCKS + widest.unwrap_or(0) * kk * TABLE_BLOCKS_PER_AND);
+                    pending.reserve(capacity.saturating_sub(pending.len()));
                     garble_chunk(
                         program,
                         chunk,
@@ -544,13 +574,13 @@ impl Garbler {
                         delta,
                         &mut counter,
                         &mut scratch,
-                        |tables| {
-                            pending.append(tables);
+                        &mut pending,
+                        |pending| {
                             if pending.len() >= FLUSH_BLOCKS && receiver_alive {
-                                let full = std::mem::replace(
-                                    &mut pending,
-                                    Vec::with_capacity(FLUSH_BLOCKS + 1024),
-                                );
+                                let mut next = pool.try_recv().unwrap_or_default();
+                                next.clear();
+                                next.reserve(capacity);
+                                let full = std::mem::replace(pending, next);
                                 receiver_alive = tx.blocking_send(full).is_ok();
                             }
                         },
@@ -564,7 +594,11 @@ impl Garbler {
             (outputs, counter)
         });
         while let Some(frame) = rx.recv().await {
-            ch.send_blocks(frame).await?;
+            ch.send_buffer(PooledFrame {
+                blocks: frame,
+                pool: pool_tx.clone(),
+            })
+            .await?;
         }
         let (outputs, counter) = worker.await.map_err(task_error)?;
         let Ok(outputs) = outputs;
@@ -676,6 +710,8 @@ impl Evaluator {
         let input_labels: Vec<Vec<Block>> = inputs.iter().map(|v| v.labels.clone()).collect();
         let mut counter = self.counter;
         let (tx, mut rx) = mpsc::channel::<Vec<Block>>(PIPELINE_FRAMES);
+        // Consumed frames go back to the receiving loop, which receives into them.
+        let (pool_tx, pool) = std::sync::mpsc::channel::<Vec<Block>>();
         let worker = tokio::task::spawn_blocking(move || -> Result<_> {
             let mut scratch = Scratch::default();
             let (mut buf, mut pos) = (Vec::<Block>::new(), 0usize);
@@ -692,7 +728,7 @@ impl Evaluator {
                             if pos == buf.len() {
                                 // Frames end on layer boundaries: usually nothing is left
                                 // over, and the frame becomes the buffer uncopied.
-                                buf = frame;
+                                let _ = pool_tx.send(std::mem::replace(&mut buf, frame));
                             } else {
                                 buf.drain(..pos);
                                 buf.extend_from_slice(&frame);
@@ -709,7 +745,8 @@ impl Evaluator {
         });
         let mut received = 0usize;
         while received < expected {
-            let frame: Vec<Block> = ch.recv_pod_vec(None).await?;
+            let mut frame = pool.try_recv().unwrap_or_default();
+            ch.recv_pod_into(&mut frame, None).await?;
             if frame.is_empty() || received + frame.len() > expected {
                 return Err(Error::Protocol {
                     step: "yao eval",
