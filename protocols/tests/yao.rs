@@ -201,7 +201,7 @@ fn sha_256_known_answer() {
 fn aes_batch_matches_the_plaintext_interpreter() {
     let aes = circuit_file("aes_128.txt");
     let mut prg = Prg::from_entropy();
-    let n = 70; // more than one chunk of instances? no: checks batching across a partial word
+    let n = 70; // chunks of 16 instances and a partial one of 6; a partial word of bits
     let key = BitMatrix::from_rows(
         &(0..128)
             .map(|_| tessera_core::BitVec::random(&mut prg, n))

@@ -93,6 +93,18 @@ fn xor2(x: Lanes, y: Lanes) -> Lanes {
     [x[0] ^ y[0], x[1] ^ y[1]]
 }
 
+/// Labels per step of the free-gate loops (chunks hold a multiple of 8 instances when
+/// they hold 8 or more).
+const LANE_BLOCK: usize = 8;
+
+/// A copy of the `LANE_BLOCK` labels from `at`.
+#[inline(always)]
+fn lane_block(labels: &[Lanes], at: usize) -> [Lanes; LANE_BLOCK] {
+    let mut x = [[0u64; 2]; LANE_BLOCK];
+    x.copy_from_slice(&labels[at..at + LANE_BLOCK]);
+    x
+}
+
 /// Applies free gates to a chunk of `k` instances.
 fn apply_free(gates: &[FreeGate], labels: &mut [Block], k: usize, role: &impl FreeGates) {
     let inv = lanes(role.inv_offset());
@@ -116,13 +128,30 @@ fn apply_free(gates: &[FreeGate], labels: &mut [Block], k: usize, role: &impl Fr
         match *g {
             FreeGate::Xor { a, b, out } => {
                 let (a, b, o) = (a.index() * k, b.index() * k, out.index() * k);
-                for i in 0..k {
+                let mut i = 0;
+                // Eight labels at a time through local copies: the loads and the store
+                // cannot alias, so they compile to whole vector operations.
+                while i + LANE_BLOCK <= k {
+                    let x = lane_block(labels, a + i);
+                    let y = lane_block(labels, b + i);
+                    let z: [Lanes; LANE_BLOCK] = std::array::from_fn(|j| xor2(x[j], y[j]));
+                    labels[o + i..o + i + LANE_BLOCK].copy_from_slice(&z);
+                    i += LANE_BLOCK;
+                }
+                for i in i..k {
                     labels[o + i] = xor2(labels[a + i], labels[b + i]);
                 }
             }
             FreeGate::Inv { a, out } => {
                 let (a, o) = (a.index() * k, out.index() * k);
-                for i in 0..k {
+                let mut i = 0;
+                while i + LANE_BLOCK <= k {
+                    let x = lane_block(labels, a + i);
+                    let z: [Lanes; LANE_BLOCK] = std::array::from_fn(|j| xor2(x[j], inv));
+                    labels[o + i..o + i + LANE_BLOCK].copy_from_slice(&z);
+                    i += LANE_BLOCK;
+                }
+                for i in i..k {
                     labels[o + i] = xor2(labels[a + i], inv);
                 }
             }
