@@ -592,8 +592,12 @@ impl Channel {
                 },
             });
         }
-        // Only elements beyond the current length are zeroed; the rest is overwritten.
-        if out.len() >= n {
+        // A fresh allocation is zeroed the cheapest way the allocator knows (`vec!` of
+        // zero integers takes zeroed pages, no memset); in a reused one only elements
+        // beyond the current length are zeroed, the rest is overwritten.
+        if out.capacity() < n {
+            *out = vec![T::zeroed(); n];
+        } else if out.len() >= n {
             out.truncate(n);
         } else {
             out.resize(n, T::zeroed());
