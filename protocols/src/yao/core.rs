@@ -58,12 +58,12 @@ pub const TABLE_BLOCKS_PER_AND: usize = 2;
 #[inline]
 fn tccr_start(xs: &mut [Block], saved: &mut Vec<Block>, tweak: impl Fn(usize) -> Lanes) {
     let aes = FixedKeyAes::get();
-    aes.permute_many(xs);
-    saved.clear();
-    saved.extend_from_slice(xs);
-    let x2: &mut [Lanes] = bytemuck::cast_slice_mut(xs);
-    for (j, x) in x2.iter_mut().enumerate() {
-        *x = xor2(*x, tweak(j));
+    let saved = grown(saved, xs.len());
+    aes.permute_into(xs, saved);
+    let (x2, p2): (&mut [Lanes], &[Lanes]) =
+        (bytemuck::cast_slice_mut(xs), bytemuck::cast_slice(saved));
+    for (j, (x, p)) in x2.iter_mut().zip(p2).enumerate() {
+        *x = xor2(*p, tweak(j));
     }
     aes.permute_many(xs);
 }
