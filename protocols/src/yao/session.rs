@@ -29,6 +29,12 @@ const FLUSH_BLOCKS: usize = 1 << 16;
 /// Frames queued between the garbling thread and the sender, or the receiver and the
 /// evaluation thread.
 const PIPELINE_FRAMES: usize = 4;
+/// Frame buffers of tables a garbler has at most: garbled but not yet written to the
+/// socket (in the pipeline, in the channel's queue, being written) plus the one being
+/// filled. Garbling waits for a buffer to come back, so memory stays bounded however
+/// far garbling runs ahead of the network, and the buffers are reused, not allocated
+/// and page-faulted per frame.
+const GARBLER_FRAMES: usize = 8;
 /// Memory for the labels of one chunk of instances: a quarter of a core's L2 cache on
 /// the development machine (Zen 4, 1 MiB), so that the labels, the hash buffers of a
 /// layer and the tables stay in cache. AES-128 (960 slots) runs in chunks of 16
@@ -399,6 +405,32 @@ async fn decode(
     Ok(Some(BitMatrix::from_flat(&v, width, n)?))
 }
 
+/// Waits for a written frame buffer to come back to the garbling thread. `None` if the
+/// sending side has stopped (its error is reported there) or, setting `stalled`, if no
+/// buffer came back within `timeout` (the peer is not reading).
+fn free_frame(
+    pool: &std::sync::mpsc::Receiver<Vec<Block>>,
+    tx: &mpsc::Sender<Vec<Block>>,
+    timeout: std::time::Duration,
+    stalled: &mut bool,
+) -> Option<Vec<Block>> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let now = std::time::Instant::now();
+        if now >= deadline {
+            *stalled = true;
+            return None;
+        }
+        let wait = (deadline - now).min(std::time::Duration::from_millis(20));
+        match pool.recv_timeout(wait) {
+            Ok(b) => return Some(b),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return None,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) if tx.is_closed() => return None,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+        }
+    }
+}
+
 /// A frame of tables on its way to the peer: its buffer returns to the garbling thread's
 /// pool when the channel's writer drops it after writing (or when the garbler has
 /// finished and the pool is gone, is freed).
@@ -551,10 +583,13 @@ impl Garbler {
         // Frame buffers come back from the channel's writer once written (see
         // `PooledFrame`), so steady-state garbling allocates nothing per frame.
         let (pool_tx, pool) = std::sync::mpsc::channel::<Vec<Block>>();
+        let timeout = ch.config().timeout;
         let worker = tokio::task::spawn_blocking(move || {
             let mut scratch = Scratch::default();
             let mut capacity = FLUSH_BLOCKS;
             let mut pending: Vec<Block> = Vec::new();
+            let mut allocated = 1;
+            let mut stalled = false;
             let mut receiver_alive = true;
             let outputs = for_each_chunk::<std::convert::Infallible>(
                 &circuit,
@@ -576,13 +611,29 @@ impl Garbler {
                         &mut scratch,
                         &mut pending,
                         |pending| {
-                            if pending.len() >= FLUSH_BLOCKS && receiver_alive {
-                                let mut next = pool.try_recv().unwrap_or_default();
-                                next.clear();
-                                next.reserve(capacity);
-                                let full = std::mem::replace(pending, next);
-                                receiver_alive = tx.blocking_send(full).is_ok();
+                            if pending.len() < FLUSH_BLOCKS || !receiver_alive {
+                                return;
                             }
+                            let next = if allocated < GARBLER_FRAMES {
+                                pool.try_recv().ok()
+                            } else {
+                                free_frame(&pool, &tx, timeout, &mut stalled)
+                            };
+                            let mut next = match next {
+                                Some(b) => b,
+                                None if allocated < GARBLER_FRAMES => {
+                                    allocated += 1;
+                                    Vec::new()
+                                }
+                                None => {
+                                    receiver_alive = false;
+                                    return;
+                                }
+                            };
+                            next.clear();
+                            next.reserve(capacity);
+                            let full = std::mem::replace(pending, next);
+                            receiver_alive = tx.blocking_send(full).is_ok();
                         },
                     );
                     Ok(receiver_alive)
@@ -591,7 +642,7 @@ impl Garbler {
             if !pending.is_empty() && receiver_alive {
                 let _ = tx.blocking_send(pending);
             }
-            (outputs, counter)
+            (outputs, counter, stalled)
         });
         while let Some(frame) = rx.recv().await {
             ch.send_buffer(PooledFrame {
@@ -600,7 +651,14 @@ impl Garbler {
             })
             .await?;
         }
-        let (outputs, counter) = worker.await.map_err(task_error)?;
+        let (outputs, counter, stalled) = worker.await.map_err(task_error)?;
+        if stalled {
+            return Err(tessera_core::Error::Timeout {
+                what: "waiting for the peer to take garbled tables",
+                after: timeout,
+            }
+            .into());
+        }
         let Ok(outputs) = outputs;
         self.counter = counter;
         Ok(outputs
