@@ -221,9 +221,11 @@ fn garble_and_layer(
     let m = ands.len() * k;
     let d = lanes(delta);
     // buf: the four hash inputs of each gate instance; `inputs` keeps a0 and b0 for
-    // the second pass so the labels are read once. Both are overwritten whole.
-    let buf = grown(buf, 4 * m);
-    let inputs = grown(inputs, 2 * m);
+    // the second pass so the labels are read once.
+    buf.clear();
+    buf.resize(4 * m, Block::ZERO);
+    inputs.clear();
+    inputs.resize(2 * m, Block::ZERO);
     {
         let lab: &[Lanes] = bytemuck::cast_slice(labels);
         let (b4, inp): (&mut [Lanes], &mut [Lanes]) = (
