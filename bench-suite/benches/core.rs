@@ -101,7 +101,51 @@ fn transport(c: &mut Criterion) {
             .unwrap_or_else(|e| panic!("{e}"))
         })
     });
+    // A bulk stream as Yao's tables flow: 64 frames of 1 MiB one way, the sender's
+    // buffers returning to a pool once written, the receiver reusing one buffer.
+    let frames = 64;
+    let (pool_tx, pool) = std::sync::mpsc::channel::<Vec<u8>>();
+    let mut rbuf: Vec<u8> = Vec::new();
+    g.throughput(Throughput::Bytes((frames << 20) as u64));
+    g.bench_function("stream_64x1MiB_one_way_reused_buffers", |bench| {
+        bench.iter(|| {
+            rt.block_on(async {
+                let send = async {
+                    for _ in 0..frames {
+                        let mut v = pool.try_recv().unwrap_or_default();
+                        v.resize(1 << 20, 1);
+                        a.send_buffer(Pooled(v, pool_tx.clone())).await?;
+                    }
+                    a.recv_words(1).await
+                };
+                let recv = async {
+                    for _ in 0..frames {
+                        b.recv_pod_into(&mut rbuf, Some(1 << 20)).await?;
+                    }
+                    b.send_words(vec![0]).await
+                };
+                tokio::try_join!(send, recv)
+            })
+            .map(|_| ())
+            .unwrap_or_else(|e| panic!("{e}"))
+        })
+    });
     g.finish();
+}
+
+/// A frame buffer that returns to its pool when the channel's writer drops it.
+struct Pooled(Vec<u8>, std::sync::mpsc::Sender<Vec<u8>>);
+
+impl AsRef<[u8]> for Pooled {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        let _ = self.1.send(std::mem::take(&mut self.0));
+    }
 }
 
 criterion_group!(benches, prg, fixed_key_aes, transpose, transport);

@@ -181,6 +181,26 @@ impl FixedKeyAes {
             .encrypt_blocks(as_aes_blocks(bytemuck::cast_slice_mut(blocks)));
     }
 
+    /// `out[j] = π(input[j])` (batched, buffer to buffer: saves a copy when the input
+    /// must be kept).
+    ///
+    /// # Panics
+    /// If the lengths differ.
+    #[inline]
+    pub fn permute_into(&self, input: &[Block], out: &mut [Block]) {
+        let (blocks, rest) = Array::slice_as_chunks(bytemuck::cast_slice::<Block, u8>(input));
+        assert!(rest.is_empty(), "AES input must be whole blocks");
+        let r = self
+            .cipher
+            .encrypt_blocks_b2b(blocks, as_aes_blocks(bytemuck::cast_slice_mut(out)));
+        assert!(
+            r.is_ok(),
+            "permute_into: {} blocks into {}",
+            input.len(),
+            out.len()
+        );
+    }
+
     /// π(x) for one block.
     pub fn permute(&self, x: Block) -> Block {
         let mut b = [x];
@@ -242,6 +262,18 @@ mod tests {
         let mut pt = hex::decode("00112233445566778899aabbccddeeff").unwrap();
         c.encrypt_blocks(as_aes_blocks(&mut pt));
         assert_eq!(hex::encode(pt), "69c4e0d86a7b0430d8cdb78070b4c55a");
+    }
+
+    #[test]
+    fn permute_into_equals_permute_in_place() {
+        let aes = FixedKeyAes::get();
+        let xs = Block::random_vec(&mut Prg::from_seed_block(Block(9)), 1000);
+        let mut in_place = xs.clone();
+        aes.permute_many(&mut in_place);
+        let mut out = vec![Block::ZERO; xs.len()];
+        aes.permute_into(&xs, &mut out);
+        assert_eq!(out, in_place);
+        assert_eq!(aes.permute(xs[3]), out[3]);
     }
 
     #[test]

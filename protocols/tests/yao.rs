@@ -201,7 +201,7 @@ fn sha_256_known_answer() {
 fn aes_batch_matches_the_plaintext_interpreter() {
     let aes = circuit_file("aes_128.txt");
     let mut prg = Prg::from_entropy();
-    let n = 70; // more than one chunk of instances? no: checks batching across a partial word
+    let n = 70; // chunks of 16 instances and a partial one of 6; a partial word of bits
     let key = BitMatrix::from_rows(
         &(0..128)
             .map(|_| tessera_core::BitVec::random(&mut prg, n))
@@ -580,4 +580,44 @@ fn secrets_never_appear_in_debug_output() {
             "Delta(<redacted>)"
         );
     });
+}
+
+#[test]
+fn a_garbler_whose_peer_stops_reading_times_out_with_bounded_memory() {
+    // The evaluator's end stays open but reads nothing: the garbler fills its few frame
+    // buffers, then waits for one to come back, and gives up after the timeout instead
+    // of queueing the whole garbled circuit or hanging.
+    let aes = circuit_file("aes_128.txt");
+    let mut prg = Prg::from_entropy();
+    let n = 256; // 52 MB of tables: before this bound, all of it was queued in memory
+    let bits = |prg: &mut Prg| {
+        BitMatrix::from_rows(
+            &(0..128)
+                .map(|_| tessera_core::BitVec::random(prg, n))
+                .collect::<Vec<_>>(),
+        )
+        .unwrap()
+    };
+    let (key, pt) = (bits(&mut prg), bits(&mut prg));
+    let cfg = ChannelConfig {
+        timeout: std::time::Duration::from_millis(300),
+        ..Default::default()
+    };
+    let err = rt()
+        .block_on(async {
+            let (mut a, _silent) = Channel::in_memory_pair(cfg);
+            tokio::time::timeout(std::time::Duration::from_secs(20), async {
+                let mut g = Garbler::new();
+                let k = g.input(&mut a, &key).await?;
+                let p = g.input(&mut a, &pt).await?;
+                g.eval(&mut a, &aes, &[&k, &p]).await
+            })
+            .await
+        })
+        .expect("the garbler must give up within its timeout, not hang")
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Core(tessera_core::Error::Timeout { .. })),
+        "{err}"
+    );
 }

@@ -58,12 +58,12 @@ pub const TABLE_BLOCKS_PER_AND: usize = 2;
 #[inline]
 fn tccr_start(xs: &mut [Block], saved: &mut Vec<Block>, tweak: impl Fn(usize) -> Lanes) {
     let aes = FixedKeyAes::get();
-    aes.permute_many(xs);
-    saved.clear();
-    saved.extend_from_slice(xs);
-    let x2: &mut [Lanes] = bytemuck::cast_slice_mut(xs);
-    for (j, x) in x2.iter_mut().enumerate() {
-        *x = xor2(*x, tweak(j));
+    let saved = grown(saved, xs.len());
+    aes.permute_into(xs, saved);
+    let (x2, p2): (&mut [Lanes], &[Lanes]) =
+        (bytemuck::cast_slice_mut(xs), bytemuck::cast_slice(saved));
+    for (j, (x, p)) in x2.iter_mut().zip(p2).enumerate() {
+        *x = xor2(*p, tweak(j));
     }
     aes.permute_many(xs);
 }
@@ -93,6 +93,18 @@ fn xor2(x: Lanes, y: Lanes) -> Lanes {
     [x[0] ^ y[0], x[1] ^ y[1]]
 }
 
+/// Labels per step of the free-gate loops (chunks hold a multiple of 8 instances when
+/// they hold 8 or more).
+const LANE_BLOCK: usize = 8;
+
+/// A copy of the `LANE_BLOCK` labels from `at`.
+#[inline(always)]
+fn lane_block(labels: &[Lanes], at: usize) -> [Lanes; LANE_BLOCK] {
+    let mut x = [[0u64; 2]; LANE_BLOCK];
+    x.copy_from_slice(&labels[at..at + LANE_BLOCK]);
+    x
+}
+
 /// Applies free gates to a chunk of `k` instances.
 fn apply_free(gates: &[FreeGate], labels: &mut [Block], k: usize, role: &impl FreeGates) {
     let inv = lanes(role.inv_offset());
@@ -116,13 +128,30 @@ fn apply_free(gates: &[FreeGate], labels: &mut [Block], k: usize, role: &impl Fr
         match *g {
             FreeGate::Xor { a, b, out } => {
                 let (a, b, o) = (a.index() * k, b.index() * k, out.index() * k);
-                for i in 0..k {
+                let mut i = 0;
+                // Eight labels at a time through local copies: the loads and the store
+                // cannot alias, so they compile to whole vector operations.
+                while i + LANE_BLOCK <= k {
+                    let x = lane_block(labels, a + i);
+                    let y = lane_block(labels, b + i);
+                    let z: [Lanes; LANE_BLOCK] = std::array::from_fn(|j| xor2(x[j], y[j]));
+                    labels[o + i..o + i + LANE_BLOCK].copy_from_slice(&z);
+                    i += LANE_BLOCK;
+                }
+                for i in i..k {
                     labels[o + i] = xor2(labels[a + i], labels[b + i]);
                 }
             }
             FreeGate::Inv { a, out } => {
                 let (a, o) = (a.index() * k, out.index() * k);
-                for i in 0..k {
+                let mut i = 0;
+                while i + LANE_BLOCK <= k {
+                    let x = lane_block(labels, a + i);
+                    let z: [Lanes; LANE_BLOCK] = std::array::from_fn(|j| xor2(x[j], inv));
+                    labels[o + i..o + i + LANE_BLOCK].copy_from_slice(&z);
+                    i += LANE_BLOCK;
+                }
+                for i in i..k {
                     labels[o + i] = xor2(labels[a + i], inv);
                 }
             }
@@ -269,8 +298,7 @@ fn eval_and_layer(
 ) {
     let Scratch { buf, aux, .. } = scratch;
     let m = ands.len() * k;
-    buf.clear();
-    buf.resize(2 * m, Block::ZERO);
+    let buf = grown(buf, 2 * m);
     {
         let lab: &[Lanes] = bytemuck::cast_slice(labels);
         let b2: &mut [Lanes] = bytemuck::cast_slice_mut(buf);
@@ -310,6 +338,16 @@ fn eval_and_layer(
     }
 }
 
+/// The first `len` elements of a reusable buffer, grown (zeroed) only when it is too
+/// short: the callers overwrite them whole, so zeroing on every layer would only cost.
+#[inline]
+fn grown(v: &mut Vec<Block>, len: usize) -> &mut [Block] {
+    if v.len() < len {
+        v.resize(len, Block::ZERO);
+    }
+    &mut v[..len]
+}
+
 /// Reusable buffers of one garbling or evaluation thread.
 #[derive(Default)]
 pub struct Scratch {
@@ -320,9 +358,13 @@ pub struct Scratch {
 
 /// Garbles a compiled circuit for one chunk of `k` instances whose input zero labels
 /// are already in `labels` (`slots · k`, slot-major; inputs occupy slots
-/// `0..input_bits`); on return every live slot holds its zero label. Calls `emit` with the tables of each AND layer in order
-/// (two blocks per gate instance) and advances `counter` by the AND gate instances.
-/// This is the pure step the [`Garbler`](super::Garbler) runs on its worker thread.
+/// `0..input_bits`); on return every live slot holds its zero label. Appends the tables
+/// of each AND layer in order (two blocks per gate instance) to `tables` and then calls
+/// `emit(tables)`, which may take them (e.g. to send a frame) or leave them to
+/// accumulate; the tables are written once, straight into the caller's buffer.
+/// Advances `counter` by the AND gate instances. This is the pure step the
+/// [`Garbler`](super::Garbler) runs on its worker thread.
+#[allow(clippy::too_many_arguments)]
 pub fn garble_chunk(
     program: &Program,
     labels: &mut [Block],
@@ -330,15 +372,14 @@ pub fn garble_chunk(
     delta: Delta,
     counter: &mut u64,
     scratch: &mut Scratch,
+    tables: &mut Vec<Block>,
     mut emit: impl FnMut(&mut Vec<Block>),
 ) {
     let role = GarblerFree(delta.0);
-    let mut tables = Vec::new();
     for (free, ands) in program.layers() {
         apply_free(free, labels, k, &role);
-        tables.clear();
-        garble_and_layer(ands, labels, k, delta.0, counter, &mut tables, scratch);
-        emit(&mut tables);
+        garble_and_layer(ands, labels, k, delta.0, counter, tables, scratch);
+        emit(tables);
     }
     apply_free(program.tail(), labels, k, &role);
 }
