@@ -482,7 +482,8 @@ fn yao(ctx: &mut Ctx<'_>) -> Result<(f64, f64)> {
                     delta,
                     &mut counter,
                     &mut scratch,
-                    |t| tables.extend_from_slice(t),
+                    &mut tables,
+                    |_| {},
                 );
             }))
         })?;
