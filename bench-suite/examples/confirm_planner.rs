@@ -80,7 +80,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Head::ArgMax,
     )?;
     let fm = FixedModel::<R>::new(&model, FixedPoint::new(16))?;
-    let x = fm.encode_input(&tensor(&mut seed, vec![batch, inn]).data().to_vec())?;
+    let x = fm.encode_input(tensor(&mut seed, vec![batch, inn]).data())?;
     let reference = fm.run(&x)?.labels();
     let cal = Calibration::default_embedded()?;
     let chain = ModelChain::new(&fm)?;
