@@ -44,7 +44,7 @@ type R = Z64;
 /// How thoroughly to measure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Options {
-    /// Fewer sizes and repetitions (about ten seconds instead of about a minute).
+    /// Fewer sizes and repetitions (about a second instead of about fifteen).
     pub quick: bool,
 }
 
@@ -518,7 +518,7 @@ fn mac(ctx: &mut Ctx<'_>) -> Result<f64> {
 
 fn ring_op(ctx: &mut Ctx<'_>) -> Result<f64> {
     let mut prg = Prg::from_entropy();
-    let sizes = ctx.sizes(&[1usize << 18, 1 << 20], &[1 << 18, 1 << 20, 1 << 22]);
+    let sizes = ctx.sizes(&[1usize << 16, 1 << 18], &[1 << 16, 1 << 18, 1 << 20]);
     let reps = ctx.reps();
     let (mut xs, mut ys) = (Vec::new(), Vec::new());
     for &n in &sizes {
@@ -746,7 +746,7 @@ fn dealer_costs(ctx: &mut Ctx<'_>) -> Result<Dealer> {
         sizes.into_iter().map(|n| one(f, n)).collect::<Vec<_>>()
     };
     let none = |_: &Demand| (0.0, 0.0);
-    let mid = sz(&[1 << 16, 1 << 18], &[1 << 16, 1 << 18, 1 << 20]);
+    let mid = sz(&[1 << 14, 1 << 16], &[1 << 14, 1 << 16, 1 << 18]);
 
     let mut beaver_cases = Vec::new();
     for n in sz(&[1 << 16, 1 << 18], &[1 << 16, 1 << 18]) {
