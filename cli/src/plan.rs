@@ -31,7 +31,7 @@ pub struct CalibrateArgs {
     /// Write the calibration here (default: print it).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Fewer sizes and repetitions (about ten seconds).
+    /// Fewer sizes and repetitions (about a second instead of fifteen).
     #[arg(long)]
     pub quick: bool,
 }

@@ -7,11 +7,11 @@
 //! | transport `message_shaped` | the same on a `lan`-shaped link | time / (2 · round trips) − one-way latency |
 //! | transport `byte` | one party sends S bytes in 1 MiB frames, the other acknowledges | slope over S |
 //! | transport `exchange_byte` | both parties send S bytes at once | slope over S |
-//! | `gmw_and` | both parties evaluate a 64-bit depth-optimised adder (373 AND) in GMW over TCP loopback, dealer triples | slope over the batch, less the exchange bytes' share |
+//! | `gmw_and` | one party's AND-layer steps (`and_open`, `and_close`) on 256 gates × a bit-sliced batch | slope over gates × instances |
 //! | `yao_garble_and`, `yao_eval_and` | `garble_chunk` / `eval_chunk` of a 64-bit multiplier, adder and ReLU on one core | slope over the chunk |
 //! | `mac` | plaintext matrix product `[m, 784] · [784, 128]` (the Beaver/plain-weight kernel) | slope over multiply-adds |
 //! | `ring_op` | elementwise addition of shares | slope over elements |
-//! | `ot` | evaluator input through random OTs (both parties) over TCP loopback | slope over OTs, less the bytes' share |
+//! | `ot` | evaluator input through random OTs, both parties over the in-memory channel | slope over OTs, less the slope of moving the same bytes |
 //! | `label` | copying labels | slope over labels |
 //! | dealer, per kind | `preprocessing::deal` and both parties' expansion for one request | least squares on (elements, multiply-adds) |
 //!
@@ -27,10 +27,11 @@ use std::time::{Duration, Instant};
 use ndarray::{ArrayD, IxDyn};
 use tessera_core::{BitMatrix, BitVec, Block, Channel, ChannelConfig, Phase, Prg, Ring, Z64};
 use tessera_protocols::circuit::{Builder, Circuit, Program, Variant};
-use tessera_protocols::gmw::{BShare, Gmw};
+use tessera_protocols::gmw::{BShare, Wires, and_close, and_open, message_words};
+use tessera_protocols::preprocessing::AndTriples;
 use tessera_protocols::preprocessing::{RandomOts, deal, expand_party0, expand_party1};
 use tessera_protocols::yao::{Delta, Evaluator, Garbler, Scratch, eval_chunk, garble_chunk};
-use tessera_protocols::{AShare, Bilinear, BilinearOp, Demand, Store, dealer};
+use tessera_protocols::{AShare, Bilinear, BilinearOp, Demand};
 use tokio::net::TcpListener;
 
 use crate::calibration::{
@@ -43,7 +44,7 @@ type R = Z64;
 /// How thoroughly to measure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Options {
-    /// Fewer sizes and repetitions (about ten seconds instead of about a minute).
+    /// Fewer sizes and repetitions (about a second instead of about fifteen).
     pub quick: bool,
 }
 
@@ -55,7 +56,7 @@ struct Ctx<'p> {
 
 impl Ctx<'_> {
     fn reps(&self) -> usize {
-        if self.quick { 5 } else { 9 }
+        if self.quick { 5 } else { 15 }
     }
 
     /// Picks the quick or the full list of sizes.
@@ -350,98 +351,62 @@ async fn ping_pong(
 
 // ---------------------------------------------------------------- GMW
 
-fn adder_circuit() -> Result<Circuit> {
-    let mut b = Builder::new();
-    let (x, y) = (b.input(64), b.input(64));
-    let s = b.add(&x, &y, Variant::Depth);
-    b.output(&s);
-    Ok(b.finish()?)
-}
-
 fn random_bits(prg: &mut Prg, w: usize, n: usize) -> Result<BitMatrix> {
     let rows: Vec<BitVec> = (0..w).map(|_| BitVec::random(prg, n)).collect();
     Ok(BitMatrix::from_rows(&rows)?)
 }
 
-/// Seconds of one two-party GMW evaluation of `circuit` on `n` instances, and the
-/// bytes each party sent.
-async fn gmw_run(
-    c0: Channel,
-    c1: Channel,
-    program: std::sync::Arc<Program>,
-    demand: &Demand,
-    n: usize,
-) -> Result<(Channel, Channel, f64, u64)> {
-    let s = tessera_core::SessionId::random();
-    let dealt = dealer::generate::<R>(demand)?;
-    let mut st0 = Store::<R>::from_material(&dealt.material::<R>(0, s, demand))?;
-    let mut st1 = Store::<R>::from_material(&dealt.material::<R>(1, s, demand))?;
-    let mut prg = Prg::from_entropy();
-    let shares: Vec<BShare> = (0..4)
-        .map(|_| random_bits(&mut prg, 64, n).map(BShare::from_matrix))
-        .collect::<Result<_>>()?;
-    let mut it = shares.into_iter();
-    let (x0, y0, x1, y1) = match (it.next(), it.next(), it.next(), it.next()) {
-        (Some(a), Some(b), Some(c), Some(d)) => (a, b, c, d),
-        _ => return Err(Error::Calibration("internal: shares".into())),
-    };
-    let before = c0.metering().online.bytes_sent;
-    let p0 = program.clone();
-    let a = async move {
-        let mut c0 = c0;
-        Gmw::new(0)?
-            .eval_program(&mut c0, &mut st0, &p0, &[&x0, &y0])
-            .await?;
-        Ok::<_, Error>(c0)
-    };
-    let b = async move {
-        let mut c1 = c1;
-        Gmw::new(1)?
-            .eval_program(&mut c1, &mut st1, &program, &[&x1, &y1])
-            .await?;
-        Ok::<_, Error>(c1)
-    };
-    let (c0, c1, t) = two(a, b).await?;
-    let bytes = c0.metering().online.bytes_sent - before;
-    Ok((c0, c1, t, bytes))
+/// A circuit of one layer of `w` independent AND gates.
+fn and_layer_circuit(w: usize) -> Result<Circuit> {
+    let mut b = Builder::new();
+    let (x, y) = (b.input(w), b.input(w));
+    let z: Vec<_> = x.iter().zip(&y).map(|(&a, &c)| b.and(a, c)).collect();
+    b.output(&z);
+    Ok(b.finish()?)
 }
 
-async fn gmw_and(ctx: &mut Ctx<'_>, tr: &Transport) -> Result<f64> {
-    (ctx.progress)("GMW: 64-bit adder, two parties over TCP loopback");
-    let circuit = adder_circuit()?;
-    let ands = circuit.cost().and_gates as f64;
-    let program = std::sync::Arc::new(Program::new(&circuit));
-    let sizes = ctx.sizes(&[1usize << 14, 1 << 16], &[1 << 14, 1 << 16, 1 << 17]);
+/// One party's GMW work per AND gate: the pure steps of an AND layer
+/// ([`and_open`], [`and_close`]) on a bit-sliced batch, the peer's message given.
+fn gmw_and(ctx: &mut Ctx<'_>) -> Result<f64> {
+    (ctx.progress)("GMW: AND layers (one party's open and close, bit-sliced)");
+    let w = 256usize;
+    let circuit = and_layer_circuit(w)?;
+    let program = Program::new(&circuit);
+    let ands = program
+        .layers()
+        .first()
+        .map(|(_, a)| a.clone())
+        .ok_or_else(|| Error::Calibration("internal: no AND layer".into()))?;
+    let sizes = ctx.sizes(&[1usize << 12, 1 << 14], &[1 << 12, 1 << 14, 1 << 15]);
     let reps = ctx.reps();
-    let (mut c0, mut c1) = tcp_pair(ChannelConfig::default()).await?;
-    let (mut xs, mut ys, mut bs) = (Vec::new(), Vec::new(), Vec::new());
+    let mut prg = Prg::from_entropy();
+    let (mut xs, mut ys) = (Vec::new(), Vec::new());
     for &n in &sizes {
-        let demand = tessera_protocols::gmw::demand(&circuit, n);
-        let mut v = Vec::new();
-        let mut bytes = 0;
-        for rep in 0..=reps {
-            let (a, b, t, by) = gmw_run(c0, c1, program.clone(), &demand, n).await?;
-            (c0, c1, bytes) = (a, b, by);
-            if rep > 0 {
-                v.push(t);
-            }
-        }
-        let m = median(v);
-        ctx.record(
-            "gmw: adder AND gates (two parties)",
-            ands * n as f64,
-            m,
-            reps,
-        );
-        xs.push(ands * n as f64);
-        ys.push(m);
-        bs.push(bytes as f64);
+        let mut wires = Wires::new(program.slots(), n);
+        wires.set(0, &BShare::from_matrix(random_bits(&mut prg, w, n)?))?;
+        wires.set(w, &BShare::from_matrix(random_bits(&mut prg, w, n)?))?;
+        let kn = ands.len() * n;
+        let peer: Vec<u64> = BitVec::random(&mut prg, 64 * message_words(ands.len(), n))
+            .words()
+            .to_vec();
+        let t = median_of(reps, || {
+            let triples = AndTriples {
+                a: BitVec::random(&mut prg, kn),
+                b: BitVec::random(&mut prg, kn),
+                c: BitVec::random(&mut prg, kn),
+            };
+            let start = Instant::now();
+            let (state, msg) = and_open(0, &wires, &ands, triples)?;
+            std::hint::black_box(&msg);
+            and_close(state, &mut wires, &peer)?;
+            Ok(start.elapsed().as_secs_f64())
+        })?;
+        let g = kn as f64;
+        ctx.record("gmw: AND gates (one party, open and close)", g, t, reps);
+        xs.push(g);
+        ys.push(t);
     }
-    c0.close().await?;
-    c1.close().await?;
-    let per_and = slope(&xs, &ys)?;
-    let bytes_per_and = slope(&xs, &bs)?;
-    Ok(per_and - bytes_per_and * tr.exchange_byte)
+    slope(&xs, &ys)
 }
 
 // ---------------------------------------------------------------- Yao
@@ -554,7 +519,7 @@ fn mac(ctx: &mut Ctx<'_>) -> Result<f64> {
 
 fn ring_op(ctx: &mut Ctx<'_>) -> Result<f64> {
     let mut prg = Prg::from_entropy();
-    let sizes = ctx.sizes(&[1usize << 18, 1 << 20], &[1 << 18, 1 << 20, 1 << 22]);
+    let sizes = ctx.sizes(&[1usize << 16, 1 << 18], &[1 << 16, 1 << 18, 1 << 20]);
     let reps = ctx.reps();
     let (mut xs, mut ys) = (Vec::new(), Vec::new());
     for &n in &sizes {
@@ -613,16 +578,45 @@ fn local_rots(prg: &mut Prg, n: usize) -> (RandomOts, RandomOts) {
     )
 }
 
-async fn ot(ctx: &mut Ctx<'_>, tr: &Transport) -> Result<f64> {
-    (ctx.progress)("OT: evaluator inputs through random OTs over TCP loopback");
+/// Seconds of `bytes` sent one way over `c0 → c1` in 1 MiB frames (and an 8-byte
+/// acknowledgement).
+async fn one_way(c0: Channel, c1: Channel, bytes: usize) -> Result<(Channel, Channel, f64)> {
+    const MIB: usize = 1 << 20;
+    let frames = bytes.div_ceil(MIB);
+    let a = async move {
+        let mut c0 = c0;
+        for k in 0..frames {
+            let len = MIB.min(bytes - k * MIB);
+            c0.send_bytes(vec![0u8; len]).await?;
+        }
+        c0.recv_words(1).await?;
+        Ok::<_, Error>(c0)
+    };
+    let b = async move {
+        let mut c1 = c1;
+        for _ in 0..frames {
+            c1.recv_bytes().await?;
+        }
+        c1.send_words(vec![0u64]).await?;
+        Ok::<_, Error>(c1)
+    };
+    two(a, b).await
+}
+
+/// Both parties' work per random OT derandomised (the evaluator's inputs to Yao),
+/// over the in-memory channel, less the in-memory channel's share for the bytes.
+async fn ot(ctx: &mut Ctx<'_>) -> Result<f64> {
+    (ctx.progress)("OT: evaluator inputs through random OTs (in-memory channel)");
     let sizes = ctx.sizes(&[1usize << 16, 1 << 18], &[1 << 16, 1 << 18, 1 << 19]);
     let reps = ctx.reps();
-    let (mut c0, mut c1) = tcp_pair(ChannelConfig::default()).await?;
-    let (mut xs, mut ys, mut bs) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut c0, mut c1) = Channel::in_memory_pair(ChannelConfig::default());
+    c0.set_phase(Phase::Online);
+    c1.set_phase(Phase::Online);
+    let (mut xs, mut ys, mut bs, mut copy) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let width = 64usize;
     for &count in &sizes {
         let n = count / width;
-        let mut v = Vec::new();
+        let (mut v, mut w) = (Vec::new(), Vec::new());
         let mut bytes = 0u64;
         for rep in 0..=reps {
             let mut prg = Prg::from_entropy();
@@ -644,26 +638,37 @@ async fn ot(ctx: &mut Ctx<'_>, tr: &Transport) -> Result<f64> {
             let (p, q, t) = two(a, b).await?;
             (c0, c1) = (p, q);
             bytes = c0.metering().online.bytes_total() - before;
+            // The same bytes moved without computing.
+            let (p, q, tc) = one_way(c0, c1, bytes as usize).await?;
+            (c0, c1) = (p, q);
             if rep > 0 {
                 v.push(t);
+                w.push(tc);
             }
         }
-        let m = median(v);
+        let (m, mc) = (median(v), median(w));
         ctx.record(
-            "ot: derandomised random OTs (two parties)",
+            "ot: derandomised random OTs (two parties, in memory)",
             count as f64,
             m,
+            reps,
+        );
+        ctx.record(
+            "ot: the same bytes without computing (in memory)",
+            bytes as f64,
+            mc,
             reps,
         );
         xs.push(count as f64);
         ys.push(m);
         bs.push(bytes as f64);
+        copy.push(mc);
     }
     c0.close().await?;
     c1.close().await?;
     let per = slope(&xs, &ys)?;
-    let bytes = slope(&xs, &bs)?;
-    Ok(per - bytes * tr.byte)
+    let moving = slope(&xs, &copy)?;
+    Ok(per - moving)
 }
 
 // ---------------------------------------------------------------- dealer
@@ -742,7 +747,7 @@ fn dealer_costs(ctx: &mut Ctx<'_>) -> Result<Dealer> {
         sizes.into_iter().map(|n| one(f, n)).collect::<Vec<_>>()
     };
     let none = |_: &Demand| (0.0, 0.0);
-    let mid = sz(&[1 << 16, 1 << 18], &[1 << 16, 1 << 18, 1 << 20]);
+    let mid = sz(&[1 << 14, 1 << 16], &[1 << 14, 1 << 16, 1 << 18]);
 
     let mut beaver_cases = Vec::new();
     for n in sz(&[1 << 16, 1 << 18], &[1 << 16, 1 << 18]) {
@@ -931,13 +936,7 @@ pub async fn measure(opts: Options, progress: &mut dyn FnMut(&str)) -> Result<Ca
         )));
     }
     let tr = transport;
-    let mut gmw = 0.0;
-    for _ in 0..3 {
-        gmw = gmw_and(&mut ctx, &tr).await?;
-        if gmw > 0.0 {
-            break;
-        }
-    }
+    let gmw = gmw_and(&mut ctx)?;
     check_positive("gmw_and", gmw)?;
     let (yao_garble_and, yao_eval_and) = yao(&mut ctx)?;
     let mac = mac(&mut ctx)?;
@@ -945,7 +944,7 @@ pub async fn measure(opts: Options, progress: &mut dyn FnMut(&str)) -> Result<Ca
     let label = label(&mut ctx)?;
     let mut ot_s = 0.0;
     for _ in 0..3 {
-        ot_s = ot(&mut ctx, &tr).await?;
+        ot_s = ot(&mut ctx).await?;
         if ot_s > 0.0 {
             break;
         }
