@@ -360,6 +360,11 @@ impl<R: Ring> Run<'_, R> {
 /// after set-up. Party 1's side holds only masked weights. Never printed.
 pub struct Prepared<R: Ring> {
     plain: Vec<Option<PlainWeights<R>>>,
+    /// The circuit of every layer that runs in B or Y, built once (from the public
+    /// architecture) so that the online phase only evaluates.
+    circuits: Vec<Option<BoolLayer>>,
+    /// The argmax circuit, for the label output.
+    head: Option<BoolLayer>,
 }
 
 impl<R: Ring> std::fmt::Debug for Prepared<R> {
@@ -414,7 +419,29 @@ pub async fn setup_party<R: Ring>(
         plain.push(setup);
     }
 
-    Ok(Prepared { plain })
+    // The circuits of the B/Y layers and of the argmax, built from the architecture
+    // alone: part of the once-per-model set-up, not of the online phase.
+    let f = model.fixed_point().frac_bits;
+    let mut circuits = Vec::with_capacity(assignment.layers.len());
+    for (fl, pl) in model.layers().iter().zip(&assignment.layers) {
+        circuits.push(match pl.sharing {
+            Sharing::A => None,
+            s => bool_layer(fl, f, s == Sharing::B)?,
+        });
+    }
+    let head = match &assignment.head {
+        Some(h) => Some(argmax_layer(
+            model.classes(),
+            R::BITS as usize,
+            h.sharing == Sharing::B,
+        )?),
+        None => None,
+    };
+    Ok(Prepared {
+        plain,
+        circuits,
+        head,
+    })
 }
 
 /// The online phase: runs `assignment` on a batch of `batch` examples as this party, on the parties'
@@ -519,14 +546,14 @@ pub async fn infer_party<R: Ring>(
                 run.a_layer(i, x, prepared.plain.get(i).and_then(Option::as_ref))
                     .await?,
             ),
-            (s, v) => match bool_layer(fl, f, s == Sharing::B)? {
+            (s, v) => match prepared.circuits.get(i).and_then(Option::as_ref) {
                 Some(bl) => {
                     let params = match (fl.weight(), party) {
                         (Some(w), 0) => Some((w, fl.bias())),
                         _ => None,
                     };
                     let per_in = l.input_shape().iter().product();
-                    run.bool_step(s, &bl, v, per_in, params).await?
+                    run.bool_step(s, bl, v, per_in, params).await?
                 }
                 None => v,
             },
@@ -538,7 +565,6 @@ pub async fn infer_party<R: Ring>(
 
     // The output.
     let classes = model.classes();
-    let ell = R::BITS as usize;
     let out_shape = [batch, classes];
     let to_client = RevealTo::Party1;
     match (assignment.output, &assignment.head) {
@@ -553,8 +579,11 @@ pub async fn infer_party<R: Ring>(
             if pending {
                 v = run.shift(v)?;
             }
-            let bl = argmax_layer(classes, ell, h.sharing == Sharing::B)?;
-            let idx = run.bool_step(h.sharing, &bl, v, classes, None).await?;
+            let bl = prepared
+                .head
+                .as_ref()
+                .ok_or_else(|| Error::Plan("the argmax circuit was not set up".into()))?;
+            let idx = run.bool_step(h.sharing, bl, v, classes, None).await?;
             let bits = reveal_bool(&mut run, &idx, to_client).await?;
             Ok(SecureOutput {
                 labels: bits.map(|m| m.to_values().into_iter().map(|x| x as usize).collect()),
