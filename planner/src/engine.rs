@@ -13,7 +13,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use tessera_conversions::{B2aVariant, Conversion, Price, Sharing};
+use tessera_conversions::{Conversion, Sharing};
 use tessera_core::Z64;
 use tessera_models::FixedModel;
 pub use tessera_models::secure::{Assignment, Output, Placement, StepCost, Work};
@@ -268,46 +268,7 @@ pub fn conversion_steps(
     route: &[Conversion],
     n: usize,
 ) -> Result<Vec<StepCost>> {
-    const ELL: usize = 64;
-    let bits = (ELL * n) as u64;
-    route
-        .iter()
-        .map(|&c| {
-            let price = Price::of(c, ELL, n)?;
-            let mut w = Work::default();
-            match c {
-                Conversion::A2Y => {
-                    w.yao_and = price.and_gates;
-                    w.ots = bits;
-                    w.labels = 2 * bits;
-                }
-                Conversion::Y2A => {
-                    w.yao_and = price.and_gates;
-                    w.labels = bits;
-                    w.ring_ops = n as u64;
-                }
-                Conversion::B2Y => {
-                    w.ots = bits;
-                    w.labels = 2 * bits;
-                }
-                Conversion::Y2B => w.labels = bits,
-                Conversion::A2BGmw => w.gmw_and = price.and_gates,
-                Conversion::B2A(v) => {
-                    w.ring_ops = bits;
-                    if v == B2aVariant::Ot {
-                        w.ots = bits;
-                    }
-                }
-            }
-            Ok(StepCost {
-                name: format!("{name}: {}", c.name()),
-                layer,
-                sharing: Some(c.endpoints().1),
-                price,
-                work: w,
-                setup_bytes: [0, 0],
-                largest_message: 0,
-            })
-        })
-        .collect()
+    Ok(tessera_models::secure::route_steps::<tessera_core::Z64>(
+        name, layer, route, n,
+    )?)
 }

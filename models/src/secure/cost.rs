@@ -182,8 +182,12 @@ fn conversion_work(c: Conversion, price: &Price, ell: usize, n: usize) -> Work {
     w
 }
 
-/// The conversions of a route on `n` values.
-fn route_steps<R: Ring>(
+/// The steps of the conversions of `route` applied to `n` values of layer `layer`
+/// (named `what`): each conversion's exact price ([`Price::of`]) and its work.
+///
+/// # Errors
+/// Only if a conversion circuit cannot be built (never for ℓ ≤ 64).
+pub fn route_steps<R: Ring>(
     what: &str,
     layer: Option<usize>,
     route: &[Conversion],

@@ -64,7 +64,7 @@ use crate::{Error, Result};
 
 pub use cost::{
     StepCost, Work, assignment_steps, demand, head_steps, input_steps, layer_steps, online_rounds,
-    setup_steps, total_price,
+    route_steps, setup_steps, total_price,
 };
 pub use exec::{Prepared, RunOptions, SecureOutput, infer_party, run_party, setup_party};
 
