@@ -329,6 +329,41 @@ impl BitMatrix {
         }
     }
 
+    /// Stacks matrices of `cols` columns into one (the rows of the first on top).
+    ///
+    /// # Panics
+    /// If a matrix does not have `cols` columns.
+    pub fn stack(ms: &[&BitMatrix], cols: usize) -> BitMatrix {
+        let mut out = BitMatrix::zeros(ms.iter().map(|m| m.rows()).sum(), cols);
+        let mut r0 = 0;
+        for m in ms {
+            for r in 0..m.rows() {
+                out.row_mut(r0 + r).copy_from_slice(m.row(r));
+            }
+            r0 += m.rows();
+        }
+        out
+    }
+
+    /// Splits the rows into consecutive matrices of the given heights.
+    ///
+    /// # Panics
+    /// If the heights add up to more than the row count.
+    pub fn split_rows(&self, heights: &[usize]) -> Vec<BitMatrix> {
+        let mut r0 = 0;
+        heights
+            .iter()
+            .map(|&h| {
+                let mut out = BitMatrix::zeros(h, self.cols);
+                for r in 0..h {
+                    out.row_mut(r).copy_from_slice(self.row(r0 + r));
+                }
+                r0 += h;
+                out
+            })
+            .collect()
+    }
+
     /// Builds a matrix from rows of equal length.
     ///
     /// # Errors

@@ -104,7 +104,7 @@ async fn run_yao(
                 .filter(|(i, _)| o1[*i] == 1)
                 .map(|(_, m)| m)
                 .collect();
-            let stacked = stack(&mine, n);
+            let stacked = BitMatrix::stack(&mine, n);
             let widths: Vec<usize> = mine.iter().map(|m| m.rows()).collect();
             let peer = e.input(ch, &stacked, rots).await?;
             let mut parts = peer.split_bits(&widths)?.into_iter();
@@ -134,19 +134,6 @@ async fn run_yao(
         },
     )
     .await
-}
-
-fn stack(ms: &[&BitMatrix], n: usize) -> BitMatrix {
-    let rows: usize = ms.iter().map(|m| m.rows()).sum();
-    let mut out = BitMatrix::zeros(rows, n);
-    let mut r0 = 0;
-    for m in ms {
-        for r in 0..m.rows() {
-            out.row_mut(r0 + r).copy_from_slice(m.row(r));
-        }
-        r0 += m.rows();
-    }
-    out
 }
 
 #[test]

@@ -138,34 +138,6 @@ impl CircuitWork {
     }
 }
 
-/// Stacks `width × n` matrices into one.
-fn stack(ms: &[&BitMatrix], n: usize) -> BitMatrix {
-    let mut out = BitMatrix::zeros(ms.iter().map(|m| m.rows()).sum(), n);
-    let mut r0 = 0;
-    for m in ms {
-        for r in 0..m.rows() {
-            out.row_mut(r0 + r).copy_from_slice(m.row(r));
-        }
-        r0 += m.rows();
-    }
-    out
-}
-
-fn split_rows(m: &BitMatrix, heights: &[usize]) -> Vec<BitMatrix> {
-    let mut r0 = 0;
-    heights
-        .iter()
-        .map(|&h| {
-            let mut out = BitMatrix::zeros(h, m.cols());
-            for r in 0..h {
-                out.row_mut(r).copy_from_slice(m.row(r0 + r));
-            }
-            r0 += h;
-            out
-        })
-        .collect()
-}
-
 fn in_input_order<T>(owners: &[usize], of0: Vec<T>, of1: Vec<T>) -> Result<Vec<T>> {
     let (mut a, mut b) = (of0.into_iter(), of1.into_iter());
     owners
@@ -195,7 +167,10 @@ impl CircuitWork {
                 .input_from_evaluator(ch, w1.iter().sum(), n, rots)
                 .await?
                 .split_bits(&w1)?;
-            let of0 = g.input(ch, &stack(mine, n)).await?.split_bits(&w0)?;
+            let of0 = g
+                .input(ch, &BitMatrix::stack(mine, n))
+                .await?
+                .split_bits(&w0)?;
             let inputs = in_input_order(&owners, of0, of1)?;
             let outs = g
                 .eval(ch, circuit, &inputs.iter().collect::<Vec<_>>())
@@ -205,7 +180,10 @@ impl CircuitWork {
         } else {
             let mut e = Evaluator::new();
             let rots = provider.take_random_ots(ot_bits, 0)?;
-            let of1 = e.input(ch, &stack(mine, n), rots).await?.split_bits(&w1)?;
+            let of1 = e
+                .input(ch, &BitMatrix::stack(mine, n), rots)
+                .await?
+                .split_bits(&w1)?;
             let of0 = e
                 .input_from_garbler(ch, w0.iter().sum(), n)
                 .await?
@@ -218,7 +196,7 @@ impl CircuitWork {
             e.reveal(ch, &all, RevealTo::Both).await?
         };
         let m = revealed.ok_or_else(|| BenchError::wrong("no output revealed"))?;
-        Ok(split_rows(&m, &out_widths))
+        Ok(m.split_rows(&out_widths))
     }
 }
 

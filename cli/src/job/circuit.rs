@@ -288,7 +288,9 @@ impl CircuitJob {
             let of0 = if w0.is_empty() {
                 Vec::new()
             } else {
-                g.input(ch, &stack(mine, n)).await?.split_bits(&w0)?
+                g.input(ch, &BitMatrix::stack(mine, n))
+                    .await?
+                    .split_bits(&w0)?
             };
             let inputs = in_input_order(owners, of0, of1)?;
             let outs = g
@@ -296,12 +298,14 @@ impl CircuitJob {
                 .await?;
             let all = ZeroLabels::concat(&outs.iter().collect::<Vec<_>>())?;
             let r = g.reveal(ch, &all, self.reveal).await?;
-            Ok(r.map(|m| split_rows(&m, &out_widths)))
+            Ok(r.map(|m| m.split_rows(&out_widths)))
         } else {
             let mut e = Evaluator::new();
             let of1 = if ot_bits > 0 {
                 let rots = store.take_random_ots(ot_bits, 0)?;
-                e.input(ch, &stack(mine, n), rots).await?.split_bits(&w1)?
+                e.input(ch, &BitMatrix::stack(mine, n), rots)
+                    .await?
+                    .split_bits(&w1)?
             } else {
                 Vec::new()
             };
@@ -318,7 +322,7 @@ impl CircuitJob {
                 .await?;
             let all = ActiveLabels::concat(&outs.iter().collect::<Vec<_>>())?;
             let r = e.reveal(ch, &all, self.reveal).await?;
-            Ok(r.map(|m| split_rows(&m, &out_widths)))
+            Ok(r.map(|m| m.split_rows(&out_widths)))
         }
     }
 
@@ -550,35 +554,6 @@ struct PartyReport {
     time_ms: TimeMs,
     metering: tessera_core::Metering,
     predicted: Option<Predicted>,
-}
-
-/// Stacks `width × n` matrices into one (rows of the first first).
-fn stack(ms: &[&BitMatrix], n: usize) -> BitMatrix {
-    let mut out = BitMatrix::zeros(ms.iter().map(|m| m.rows()).sum(), n);
-    let mut r0 = 0;
-    for m in ms {
-        for r in 0..m.rows() {
-            out.row_mut(r0 + r).copy_from_slice(m.row(r));
-        }
-        r0 += m.rows();
-    }
-    out
-}
-
-/// Splits the rows of `m` into consecutive matrices of the given heights.
-fn split_rows(m: &BitMatrix, heights: &[usize]) -> Vec<BitMatrix> {
-    let mut r0 = 0;
-    heights
-        .iter()
-        .map(|&h| {
-            let mut out = BitMatrix::zeros(h, m.cols());
-            for r in 0..h {
-                out.row_mut(r).copy_from_slice(m.row(r0 + r));
-            }
-            r0 += h;
-            out
-        })
-        .collect()
 }
 
 /// Puts each party's values back in input order.
