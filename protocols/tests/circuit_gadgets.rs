@@ -143,6 +143,18 @@ proptest! {
     }
 
     #[test]
+    fn multi_operand_sum((k, (w, rows)) in (1usize..=40).prop_flat_map(|k| (Just(k), instances(k)))) {
+        for v in Variant::ALL {
+            let c = build(k, w, |b, x| { let r = b.sum(x, v); b.output(&r) });
+            let out = eval(&c, &rows);
+            for (j, r) in rows.iter().enumerate() {
+                let want = r.iter().fold(0u64, |a, &x| a.wrapping_add(x)) & mask(w);
+                prop_assert_eq!(out[0][j], want, "{} sum of {} w={} {:?}", v, k, w, r);
+            }
+        }
+    }
+
+    #[test]
     fn max_pool_and_argmax((k, (w, rows)) in (1usize..=9).prop_flat_map(|k| (Just(k), instances(k)))) {
         for v in Variant::ALL {
             let c = build(k, w, |b, x| {
@@ -228,6 +240,66 @@ fn documented_costs() {
                 cost(Variant::Depth, mul).1 < cost(Variant::Size, mul).1,
                 "mul depth w={w}"
             );
+        }
+    }
+}
+
+/// The multi-operand sum's documented costs: `(k − 1)(ℓ − 1)` ANDs for the tree of
+/// ripple adders; the Dadda variant within its stated depth and, from four words
+/// on, both shallower and smaller than a tree of Sklansky adders.
+#[test]
+fn documented_sum_costs() {
+    let dadda_depth = |k: usize| {
+        let (mut t, mut stages) = (2usize, 0);
+        while t < k {
+            t = t * 3 / 2;
+            stages += 1;
+        }
+        stages
+    };
+    for w in [1usize, 2, 7, 16, 32, 64] {
+        for k in [1usize, 2, 3, 4, 9, 25, 100, 785] {
+            let cost = |v: Variant| {
+                let c = build(k, w, |b, x| {
+                    let r = b.sum(x, v);
+                    b.output(&r)
+                })
+                .cost();
+                (c.and_gates, c.and_depth)
+            };
+            let (size, depth) = (cost(Variant::Size), cost(Variant::Depth));
+            assert_eq!(size.0, (k - 1) * (w - 1), "sum size k={k} w={w}");
+            let adder_depth = if w == 1 { 0 } else { 1 + log2_ceil(w - 1) };
+            let bound = if k == 1 {
+                0
+            } else {
+                dadda_depth(k) + adder_depth
+            };
+            assert!(
+                depth.1 <= bound,
+                "sum depth k={k} w={w}: {} > {bound}",
+                depth.1
+            );
+            if k >= 4 && w >= 8 {
+                let tree = build(k, w, |b, x| {
+                    let mut terms = x.to_vec();
+                    while terms.len() > 1 {
+                        let mut next = Vec::new();
+                        for pair in terms.chunks(2) {
+                            next.push(match pair {
+                                [a, c] => b.add(a, c, Variant::Depth),
+                                [a] => a.clone(),
+                                _ => unreachable!(),
+                            });
+                        }
+                        terms = next;
+                    }
+                    b.output(&terms[0])
+                })
+                .cost();
+                assert!(depth.1 < tree.and_depth, "sum depth k={k} w={w}");
+                assert!(depth.0 < tree.and_gates, "sum ANDs k={k} w={w}");
+            }
         }
     }
 }

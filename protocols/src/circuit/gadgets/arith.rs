@@ -149,30 +149,84 @@ impl Builder {
                         cols[i + j].push(pp);
                     }
                 }
-                // Dadda's schedule of target heights 2, 3, 4, 6, 9, 13, ... : each
-                // stage reduces every column, counting the carries arriving from
-                // the column below, to the next smaller target, using only bits
-                // present at the start of the stage (one AND layer a stage).
-                let mut targets = vec![2usize];
-                while targets[targets.len() - 1] < n {
-                    let t = targets[targets.len() - 1];
-                    targets.push(t * 3 / 2);
-                }
-                for &d in targets.iter().rev() {
-                    if cols.iter().any(|c| c.len() > d) {
-                        cols = self.dadda_stage(cols, d);
+                self.dadda_add(cols)
+            }
+        }
+    }
+
+    /// The sum mod 2^ℓ of the bits in `cols` (column `i` weighs `2^i`, ℓ = the
+    /// number of columns): Dadda's schedule of target heights 2, 3, 4, 6, 9, 13, … —
+    /// each stage reduces every column, counting the carries arriving from the
+    /// column below, to the next smaller target, using only bits present at the
+    /// start of the stage (one AND layer a stage) — then a Sklansky adder of the two
+    /// rows left.
+    fn dadda_add(&mut self, mut cols: Vec<Vec<Wire>>) -> Vec<Wire> {
+        let tallest = cols.iter().map(Vec::len).max().unwrap_or(0);
+        let mut targets = vec![2usize];
+        while targets[targets.len() - 1] < tallest {
+            let t = targets[targets.len() - 1];
+            targets.push(t * 3 / 2);
+        }
+        for &d in targets.iter().rev() {
+            if cols.iter().any(|c| c.len() > d) {
+                cols = self.dadda_stage(cols, d);
+            }
+        }
+        let zero = self.constant(false);
+        let r0: Vec<Wire> = cols
+            .iter()
+            .map(|c| c.first().copied().unwrap_or(zero))
+            .collect();
+        let r1: Vec<Wire> = cols
+            .iter()
+            .map(|c| c.get(1).copied().unwrap_or(zero))
+            .collect();
+        self.add(&r0, &r1, Variant::Depth)
+    }
+
+    /// `Σ words mod 2^ℓ` of one or more words of equal width ℓ (the accumulation of
+    /// an inner product).
+    ///
+    /// - [`Variant::Size`]: a balanced tree of ripple-carry adders,
+    ///   `(k − 1)(ℓ − 1)` ANDs for `k` words.
+    /// - [`Variant::Depth`]: every bit of every word into its column, the columns
+    ///   reduced to two rows by Dadda's tree of one-AND full adders (as in
+    ///   [`Builder::mul`]; carries out of the top column are dropped, mod 2^ℓ), then
+    ///   one Sklansky adder: about `(k − 2)·ℓ` ANDs and AND depth
+    ///   `⌈log_{3/2}(k/2)⌉ + 1 + ⌈log₂(ℓ − 1)⌉`, where a tree of Sklansky adders needs
+    ///   `⌈log₂ k⌉` times the adder's depth and several times the ANDs.
+    ///
+    /// # Panics
+    /// If `words` is empty, or the words are empty or differ in width.
+    pub fn sum(&mut self, words: &[Vec<Wire>], variant: Variant) -> Vec<Wire> {
+        let first = words.first().map(Vec::as_slice).unwrap_or_default();
+        for w in words {
+            check_pair("sum", first, w);
+        }
+        if words.len() == 1 {
+            return first.to_vec();
+        }
+        match variant {
+            Variant::Size => {
+                let mut terms = words.to_vec();
+                while terms.len() > 1 {
+                    let mut next = Vec::with_capacity(terms.len().div_ceil(2));
+                    let mut it = terms.into_iter();
+                    while let Some(x) = it.next() {
+                        match it.next() {
+                            Some(y) => next.push(self.add(&x, &y, Variant::Size)),
+                            None => next.push(x),
+                        }
                     }
+                    terms = next;
                 }
-                let zero = self.constant(false);
-                let r0: Vec<Wire> = cols
-                    .iter()
-                    .map(|c| c.first().copied().unwrap_or(zero))
+                terms.pop().unwrap_or_default()
+            }
+            Variant::Depth => {
+                let cols = (0..first.len())
+                    .map(|i| words.iter().map(|w| w[i]).collect())
                     .collect();
-                let r1: Vec<Wire> = cols
-                    .iter()
-                    .map(|c| c.get(1).copied().unwrap_or(zero))
-                    .collect();
-                self.add(&r0, &r1, Variant::Depth)
+                self.dadda_add(cols)
             }
         }
     }

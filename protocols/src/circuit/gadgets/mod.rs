@@ -15,6 +15,7 @@
 //! | [`Builder::max_signed`], [`Builder::max_pool`], [`Builder::argmax`] | via the comparator | via the comparator |
 //! | [`Builder::relu`] | one AND a bit (both) | |
 //! | [`Builder::mul`] | schoolbook, ripple accumulation | Wallace tree + prefix adder |
+//! | [`Builder::sum`] (many words) | tree of ripple adders | Dadda tree + prefix adder |
 
 mod arith;
 mod compare;
@@ -57,6 +58,8 @@ fn check_pair(op: &str, a: &[Wire], b: &[Wire]) {
     );
 }
 
+/// Words of the multi-operand sum row of [`gadget_cost_table`].
+pub const TABLE_SUM_WORDS: usize = 8;
 /// Window of the max-pooling row of [`gadget_cost_table`] (a 2×2 pool).
 pub const TABLE_POOL_WINDOW: usize = 4;
 /// Number of values of the argmax row of [`gadget_cost_table`] (ten classes).
@@ -115,6 +118,11 @@ fn table_rows() -> Vec<(&'static str, bool, GadgetFn)> {
         ("mul", true, |b, l, v| {
             let (x, y) = two(b, l);
             let r = b.mul(&x, &y, v);
+            b.output(&r);
+        }),
+        ("sum (8 words)", true, |b, l, v| {
+            let w: Vec<Vec<Wire>> = (0..TABLE_SUM_WORDS).map(|_| b.input(l)).collect();
+            let r = b.sum(&w, v);
             b.output(&r);
         }),
         ("max_pool (window 4)", true, |b, l, v| {
