@@ -200,17 +200,6 @@ pub fn message_words(gates: usize, n: usize) -> usize {
     words_for(2 * gates * n)
 }
 
-/// Gathers the `n` instance bits of wire `pick(g)` of every gate into a packed
-/// stream of `k·n` bits (unaligned path only).
-fn gather(wires: &Wires, ands: &[AndGate], pick: impl Fn(&AndGate) -> Wire) -> Vec<u64> {
-    let n = wires.n;
-    let mut out = vec![0u64; words_for(ands.len() * n)];
-    for (j, g) in ands.iter().enumerate() {
-        put_bits(&mut out, j * n, wires.wire(pick(g)), n);
-    }
-    out
-}
-
 /// Step 1: the message `d ‖ e` for the layer's gates and the state to keep.
 ///
 /// # Errors
@@ -241,13 +230,17 @@ pub fn and_open<'c>(
         }
         msg
     } else {
+        // Gate by gate through one word row of scratch: no layer-sized temporaries.
         let mut msg = vec![0u64; message_words(ands.len(), n)];
-        let mut d = gather(wires, ands, |g| g.a);
-        let mut e = gather(wires, ands, |g| g.b);
-        xor_into(&mut d, ta);
-        xor_into(&mut e, tb);
-        put_bits(&mut msg, 0, &d, kn);
-        put_bits(&mut msg, kn, &e, kn);
+        let mut t = vec![0u64; wires.nw];
+        for (j, g) in ands.iter().enumerate() {
+            get_bits(ta, j * n, n, &mut t);
+            xor_into(&mut t, wires.wire(g.a));
+            put_bits(&mut msg, j * n, &t, n);
+            get_bits(tb, j * n, n, &mut t);
+            xor_into(&mut t, wires.wire(g.b));
+            put_bits(&mut msg, kn + j * n, &t, n);
+        }
         msg
     };
     Ok((
@@ -295,57 +288,53 @@ pub fn and_close(state: AndState<'_>, wires: &mut Wires, peer: &[u64]) -> Result
     }
     let (ta, tb, tc) = (triples.a.words(), triples.b.words(), triples.c.words());
     let de = if party == 0 { !0u64 } else { 0 };
-    if n.is_multiple_of(64) {
-        let nw = wires.nw;
-        let (pd, pe) = peer.split_at(ands.len() * nw);
-        let r = |w: Wire| w.index() * nw..(w.index() + 1) * nw;
-        for (j, g) in ands.iter().enumerate() {
-            let t = j * nw..(j + 1) * nw;
-            let (a, b, c) = (&ta[t.clone()], &tb[t.clone()], &tc[t.clone()]);
-            let (pd, pe) = (&pd[t.clone()], &pe[t]);
-            // Layer outputs never share a slot with a wire the layer reads.
-            let (o, x, y) = if g.a == g.b {
-                let [o, x] = wires
-                    .data
-                    .get_disjoint_mut([r(g.out), r(g.a)])
-                    .map_err(|_| slot_clash(g))?;
-                (o, &*x, &*x)
-            } else {
-                let [o, x, y] = wires
-                    .data
-                    .get_disjoint_mut([r(g.out), r(g.a), r(g.b)])
-                    .map_err(|_| slot_clash(g))?;
-                (o, &*x, &*y)
-            };
-            for k in 0..nw {
-                let d = pd[k] ^ x[k] ^ a[k];
-                let e = pe[k] ^ y[k] ^ b[k];
-                o[k] = c[k] ^ (d & b[k]) ^ (e & a[k]) ^ (d & e & de);
-            }
-        }
-    } else {
-        let kn = ands.len() * n;
-        let words = words_for(kn);
-        // D = d_peer ⊕ x ⊕ a and E = e_peer ⊕ y ⊕ b, as packed streams.
-        let mut d = gather(wires, ands, |g| g.a);
-        let mut e = gather(wires, ands, |g| g.b);
-        let mut pd = vec![0u64; words];
-        let mut pe = vec![0u64; words];
-        get_bits(peer, 0, kn, &mut pd);
-        get_bits(peer, kn, kn, &mut pe);
-        let mut z = vec![0u64; words];
-        for t in 0..words {
-            let (a, b) = (ta[t], tb[t]);
-            let dd = d[t] ^ pd[t] ^ a;
-            let ee = e[t] ^ pe[t] ^ b;
-            d[t] = dd;
-            e[t] = ee;
-            z[t] = tc[t] ^ (dd & b) ^ (ee & a) ^ (dd & ee & de);
-        }
-        let nw = wires.nw;
-        for (j, g) in ands.iter().enumerate() {
-            let o = g.out.index() * nw;
-            get_bits(&z, j * n, n, &mut wires.data[o..o + nw]);
+    let nw = wires.nw;
+    let r = |w: Wire| w.index() * nw..(w.index() + 1) * nw;
+    let aligned = n.is_multiple_of(64);
+    let kn = ands.len() * n;
+    // Unaligned rows are read into scratch, gate by gate (no layer-sized temporaries).
+    let mut scratch = vec![0u64; if aligned { 0 } else { 5 * nw }];
+    for (j, g) in ands.iter().enumerate() {
+        let t = j * nw..(j + 1) * nw;
+        let [a, b, c, pd, pe]: [&[u64]; 5] = if aligned {
+            let (pd, pe) = peer.split_at(ands.len() * nw);
+            [
+                &ta[t.clone()],
+                &tb[t.clone()],
+                &tc[t.clone()],
+                &pd[t.clone()],
+                &pe[t],
+            ]
+        } else {
+            let (sa, rest) = scratch.split_at_mut(nw);
+            let (sb, rest) = rest.split_at_mut(nw);
+            let (sc, rest) = rest.split_at_mut(nw);
+            let (sd, se) = rest.split_at_mut(nw);
+            get_bits(ta, j * n, n, sa);
+            get_bits(tb, j * n, n, sb);
+            get_bits(tc, j * n, n, sc);
+            get_bits(peer, j * n, n, sd);
+            get_bits(peer, kn + j * n, n, se);
+            [sa, sb, sc, sd, se]
+        };
+        // Layer outputs never share a slot with a wire the layer reads.
+        let (o, x, y) = if g.a == g.b {
+            let [o, x] = wires
+                .data
+                .get_disjoint_mut([r(g.out), r(g.a)])
+                .map_err(|_| slot_clash(g))?;
+            (o, &*x, &*x)
+        } else {
+            let [o, x, y] = wires
+                .data
+                .get_disjoint_mut([r(g.out), r(g.a), r(g.b)])
+                .map_err(|_| slot_clash(g))?;
+            (o, &*x, &*y)
+        };
+        for k in 0..nw {
+            let d = pd[k] ^ x[k] ^ a[k];
+            let e = pe[k] ^ y[k] ^ b[k];
+            o[k] = c[k] ^ (d & b[k]) ^ (e & a[k]) ^ (d & e & de);
         }
     }
     Ok(())
