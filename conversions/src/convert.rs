@@ -3,7 +3,7 @@
 use ndarray::{ArrayD, IxDyn};
 use tessera_core::{BitMatrix, BitVec, Block, Prg, Ring};
 use tessera_protocols::RevealTo;
-use tessera_protocols::circuit::{Builder, Circuit, Variant};
+use tessera_protocols::circuit::{Builder, Circuit, Program, Variant};
 use tessera_protocols::gmw::{BShare, Gmw};
 use tessera_protocols::preprocessing::RandomOts;
 use tessera_protocols::yao::{ActiveLabels, Evaluator, Garbler, ZeroLabels};
@@ -574,6 +574,20 @@ impl Converter {
     ) -> Result<Vec<BShare>> {
         let (ch, provider) = p.parts_mut();
         Ok(self.gmw.eval(ch, provider, circuit, inputs).await?)
+    }
+
+    /// [`Converter::eval_b`] of a circuit compiled once by the caller.
+    ///
+    /// # Errors
+    /// As [`Converter::eval_b`].
+    pub async fn eval_b_program<R: Ring>(
+        &mut self,
+        p: &mut ArithParty<R>,
+        program: &Program,
+        inputs: &[&BShare],
+    ) -> Result<Vec<BShare>> {
+        let (ch, provider) = p.parts_mut();
+        Ok(self.gmw.eval_program(ch, provider, program, inputs).await?)
     }
 
     /// Reveals a B value to `to`; the learning party gets `Some(bits)`.

@@ -2,7 +2,7 @@
 //! inputs from. One description serves the cost functions and the execution.
 
 use tessera_core::Ring;
-use tessera_protocols::circuit::{Builder, Circuit, Variant, Wire};
+use tessera_protocols::circuit::{Builder, Circuit, CircuitCost, Program, Variant, Wire};
 
 use crate::fixed::FixedLayer;
 use crate::float::conv_window;
@@ -33,41 +33,83 @@ impl Gather {
     }
 }
 
-/// Party 0's parameters of a dense or conv layer in B/Y: entered once per run as
-/// `values` ring elements (the weight tensor), and `bias` ring elements (at scale
-/// `2^2f`), then gathered per instance.
-#[derive(Clone, Debug)]
-pub(crate) struct WeightInputs {
-    /// Number of weight values (the weight tensor's size).
-    pub values: usize,
-    /// Per example, instance `j`'s slot `s` reads weight `idx[j·slots + s]`.
-    pub idx: Vec<Option<usize>>,
-    /// Number of bias values, and instance `j`'s bias index, if the layer has a bias.
-    pub bias: Option<(usize, Vec<Option<usize>>)>,
+/// Which of party 0's parameters a stage takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Param {
+    /// The weight tensor (at scale `2^f`).
+    Weights,
+    /// The bias (at scale `2^2f`).
+    Bias,
 }
 
-impl WeightInputs {
-    /// The weight indices over a batch (the same weights for every example).
-    pub fn batch_indices(idx: &[Option<usize>], batch: usize) -> Vec<Option<usize>> {
-        let mut out = Vec::with_capacity(idx.len() * batch);
+/// Party 0's parameter input of a stage: `values` ring elements entered once per run,
+/// then gathered: per example, instance `j`'s slot `s` reads value `idx[j·slots + s]`
+/// (the same values for every example).
+#[derive(Clone, Debug)]
+pub(crate) struct ParamInput {
+    pub param: Param,
+    pub values: usize,
+    pub slots: usize,
+    pub idx: Vec<Option<usize>>,
+}
+
+impl ParamInput {
+    /// The indices over a batch (the same parameters for every example).
+    pub fn batch_indices(&self, batch: usize) -> Vec<Option<usize>> {
+        let mut out = Vec::with_capacity(self.idx.len() * batch);
         for _ in 0..batch {
-            out.extend_from_slice(idx);
+            out.extend_from_slice(&self.idx);
         }
         out
     }
 }
 
-/// A layer as a circuit over instances.
+/// One circuit evaluation of a layer in B or Y: the circuit (compiled once), how
+/// many instances run per example, where each instance reads its input (the
+/// layer's input for the first stage, the previous stage's output after) and
+/// party 0's parameters, which follow it as circuit inputs in order.
 pub(crate) struct BoolLayer {
-    /// The circuit: inputs `[x (slots·ℓ bits), w (slots·ℓ), bias (ℓ)]` (the last two
-    /// for dense/conv only), one output.
     pub circuit: Circuit,
+    /// The compiled circuit and its cost, computed with it.
+    pub program: Program,
+    pub cost: CircuitCost,
     /// Instances per example (= output elements per example, or 1 for the head).
     pub per_example: usize,
-    /// The activation's gather.
+    /// The input's gather.
     pub x: Gather,
-    /// Party 0's parameters, for dense/conv.
-    pub weights: Option<WeightInputs>,
+    pub params: Vec<ParamInput>,
+    /// What the stage computes, for step names (`None`: the whole layer).
+    pub stage: Option<&'static str>,
+}
+
+impl BoolLayer {
+    fn new(b: Builder, per_example: usize, x: Gather, params: Vec<ParamInput>) -> Result<Self> {
+        let circuit = b.finish()?;
+        Ok(BoolLayer {
+            program: Program::new(&circuit),
+            cost: circuit.cost(),
+            circuit,
+            per_example,
+            x,
+            params,
+            stage: None,
+        })
+    }
+
+    fn stage(mut self, name: &'static str) -> Self {
+        self.stage = Some(name);
+        self
+    }
+
+    /// The widest AND layer's gates.
+    pub fn widest_and_layer(&self) -> usize {
+        self.cost
+            .and_layer_widths
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(0)
+    }
 }
 
 /// The gadget variant of a Boolean sharing: depth-optimised for GMW (rounds), size
@@ -81,54 +123,44 @@ fn words(bits: &[Wire], ell: usize) -> Vec<Vec<Wire>> {
     bits.chunks(ell).map(<[Wire]>::to_vec).collect()
 }
 
-/// A balanced tree of additions.
-fn sum_tree(b: &mut Builder, mut terms: Vec<Vec<Wire>>, v: Variant) -> Vec<Wire> {
-    while terms.len() > 1 {
-        let mut next = Vec::with_capacity(terms.len().div_ceil(2));
-        let mut it = terms.into_iter();
-        while let Some(x) = it.next() {
-            match it.next() {
-                Some(y) => next.push(b.add(&x, &y, v)),
-                None => next.push(x),
-            }
-        }
-        terms = next;
-    }
-    terms.pop().unwrap_or_default()
-}
-
 /// The bits of the arithmetic shift `>> f` of an `ell`-bit two's-complement word:
 /// bit `r` is bit `r + f`, the top `f` bits copy the sign.
 pub(crate) fn shift_bits(ell: usize, f: usize) -> Vec<usize> {
     (0..ell).map(|r| (r + f).min(ell - 1)).collect()
 }
 
-/// The circuit and gathers of layer `fl` in a Boolean sharing (`is_b`: GMW, else
-/// Yao), or `None` for a reshape (no computation).
+/// The stages of layer `fl` in a Boolean sharing (`is_b`: GMW, else Yao), in order;
+/// none for a reshape (no computation). Dense and conv layers take two: every
+/// product `x_s·w_s` as its own instance of one small multiplier circuit, then per
+/// output element the sum of its products and the bias (one multi-operand adder).
+/// The split keeps each circuit small, so that its evaluation runs over long
+/// bit-sliced rows of instances (GMW) or cache-sized chunks of them (Yao) instead
+/// of millions of distinct wires, and the sum's Dadda tree is shallower and smaller
+/// than a tree of adders.
 pub(crate) fn bool_layer<R: Ring>(
     fl: &FixedLayer<R>,
     frac_bits: u32,
     is_b: bool,
-) -> Result<Option<BoolLayer>> {
+) -> Result<Vec<BoolLayer>> {
     let ell = R::BITS as usize;
     let v = variant_for_b(is_b);
     let layer = fl.layer();
     let (input, output) = (layer.input_shape(), layer.output_shape());
     let out_len: usize = output.iter().product();
     let mut b = Builder::new();
-    let elementwise = |b: Builder| -> Result<Option<BoolLayer>> {
-        Ok(Some(BoolLayer {
-            circuit: b.finish()?,
-            per_example: out_len,
-            x: Gather {
+    let elementwise = |b: Builder| -> Result<Vec<BoolLayer>> {
+        Ok(vec![BoolLayer::new(
+            b,
+            out_len,
+            Gather {
                 slots: 1,
                 idx: None,
             },
-            weights: None,
-        }))
+            Vec::new(),
+        )?])
     };
     match layer.op() {
-        Op::Reshape(_) => Ok(None),
+        Op::Reshape(_) => Ok(Vec::new()),
         Op::Relu => {
             let x = b.input(ell);
             let y = b.relu(&x);
@@ -173,41 +205,41 @@ pub(crate) fn bool_layer<R: Ring>(
             let x = b.input(k * ell);
             let y = b.max_pool(&words(&x, ell), v);
             b.output(&y);
-            Ok(Some(BoolLayer {
-                circuit: b.finish()?,
-                per_example: out_len,
-                x: Gather {
+            Ok(vec![BoolLayer::new(
+                b,
+                out_len,
+                Gather {
                     slots: k,
                     idx: Some(idx),
                 },
-                weights: None,
-            }))
+                Vec::new(),
+            )?])
         }
         Op::AvgPool(p) => {
             let win = Window::new(input, output, p);
             let k = p.kernel[0] * p.kernel[1];
             let q = fl.avg_scale().map_or(0, |q| q.to_u64());
             let x = b.input(k * ell);
-            let s = sum_tree(&mut b, words(&x, ell), v);
+            let s = b.sum(&words(&x, ell), v);
             let qw = b.constant_word(q, ell);
             let y = b.mul(&s, &qw, v);
             b.output(&y);
-            Ok(Some(BoolLayer {
-                circuit: b.finish()?,
-                per_example: out_len,
-                x: Gather {
+            Ok(vec![BoolLayer::new(
+                b,
+                out_len,
+                Gather {
                     slots: k,
                     idx: Some(win.pool_indices()),
                 },
-                weights: None,
-            }))
+                Vec::new(),
+            )?])
         }
         Op::Dense(d) => {
             let (out, inn) = (d.weight.shape()[0], d.weight.shape()[1]);
             let x_idx: Vec<Option<usize>> = (0..out).flat_map(|_| (0..inn).map(Some)).collect();
             let w_idx: Vec<Option<usize>> = (0..out * inn).map(Some).collect();
             let bias = fl.bias().map(|_| (out, (0..out).map(Some).collect()));
-            inner_products(b, ell, v, inn, out, x_idx, w_idx, bias, out * inn)
+            inner_products(ell, v, inn, out, x_idx, (out * inn, w_idx), bias)
         }
         Op::Conv2d(c) => {
             let (win, o) = conv_window(c, input, output);
@@ -230,50 +262,70 @@ pub(crate) fn bool_layer<R: Ring>(
                         .collect(),
                 )
             });
-            inner_products(b, ell, v, ckk, o * pixels, x_idx, w_idx, bias, o * ckk)
+            inner_products(ell, v, ckk, o * pixels, x_idx, (o * ckk, w_idx), bias)
         }
     }
 }
 
-/// Dense/conv: `per_example` instances of `Σ_s x_s·w_s (+ bias)` over `slots`.
-#[allow(clippy::too_many_arguments)]
+/// Dense/conv: `outputs` sums `Σ_s x_s·w_s (+ bias)` over `slots` per example, as
+/// two stages: `outputs · slots` instances of `x·w` (instance `j·slots + s` reads
+/// input element `x_idx[j·slots + s]` and weight `w_idx[…]`; `None` reads 0), then
+/// `outputs` instances of the sum of `slots` products and the bias.
 fn inner_products(
-    mut b: Builder,
     ell: usize,
     v: Variant,
     slots: usize,
-    per_example: usize,
+    outputs: usize,
     x_idx: Vec<Option<usize>>,
-    w_idx: Vec<Option<usize>>,
+    (values, w_idx): (usize, Vec<Option<usize>>),
     bias: Option<(usize, Vec<Option<usize>>)>,
-    values: usize,
-) -> Result<Option<BoolLayer>> {
-    let x = b.input(slots * ell);
-    let w = b.input(slots * ell);
-    let bias_in = bias.as_ref().map(|_| b.input(ell));
-    let mut terms: Vec<Vec<Wire>> = words(&x, ell)
-        .iter()
-        .zip(words(&w, ell))
-        .map(|(xs, ws)| b.mul(xs, &ws, v))
-        .collect();
-    if let Some(bw) = bias_in {
-        terms.push(bw);
-    }
-    let y = sum_tree(&mut b, terms, v);
+) -> Result<Vec<BoolLayer>> {
+    let mut b = Builder::new();
+    let (x, w) = (b.input(ell), b.input(ell));
+    let y = b.mul(&x, &w, v);
     b.output(&y);
-    Ok(Some(BoolLayer {
-        circuit: b.finish()?,
-        per_example,
-        x: Gather {
-            slots,
+    let products = BoolLayer::new(
+        b,
+        outputs * slots,
+        Gather {
+            slots: 1,
             idx: Some(x_idx),
         },
-        weights: Some(WeightInputs {
+        vec![ParamInput {
+            param: Param::Weights,
             values,
+            slots: 1,
             idx: w_idx,
-            bias,
-        }),
-    }))
+        }],
+    )?
+    .stage("products");
+
+    let mut b = Builder::new();
+    let p = b.input(slots * ell);
+    let mut terms = words(&p, ell);
+    let mut params = Vec::new();
+    if let Some((nb, idx)) = bias {
+        terms.push(b.input(ell));
+        params.push(ParamInput {
+            param: Param::Bias,
+            values: nb,
+            slots: 1,
+            idx,
+        });
+    }
+    let y = b.sum(&terms, v);
+    b.output(&y);
+    let sums = BoolLayer::new(
+        b,
+        outputs,
+        Gather {
+            slots,
+            idx: Some((0..outputs * slots).map(Some).collect()),
+        },
+        params,
+    )?
+    .stage("sums");
+    Ok(vec![products, sums])
 }
 
 /// The argmax head over `classes` scores of `ell` bits: one instance per example;
@@ -286,13 +338,13 @@ pub(crate) fn argmax_layer(classes: usize, ell: usize, is_b: bool) -> Result<Boo
     let x = b.input(classes * ell);
     let (idx, _) = b.argmax(&words(&x, ell), variant_for_b(is_b));
     b.output(&idx);
-    Ok(BoolLayer {
-        circuit: b.finish()?,
-        per_example: 1,
-        x: Gather {
+    BoolLayer::new(
+        b,
+        1,
+        Gather {
             slots: classes,
             idx: Some((0..classes).map(Some).collect()),
         },
-        weights: None,
-    })
+        Vec::new(),
+    )
 }

@@ -9,7 +9,7 @@ use tessera_protocols::arith::bilinear::{BilinearOp, Conv2dParams};
 use tessera_protocols::circuit::Circuit;
 use tessera_protocols::{Demand, gmw, yao};
 
-use super::circuits::{BoolLayer, argmax_layer, bool_layer};
+use super::circuits::{BoolLayer, Param, argmax_layer, bool_layer};
 use super::{Assignment, Conversion, Flight, Output, Placement, Price, Sharing, pending_after};
 use crate::fixed::FixedModel;
 use crate::model::Op;
@@ -218,71 +218,56 @@ fn per_example<R: Ring>(model: &FixedModel<R>, i: usize) -> (usize, usize) {
     )
 }
 
-/// A Boolean layer's steps after its input is in `sharing`: party 0's parameters
-/// entering, the evaluation.
+/// The steps of a layer's B/Y stages after its input is in `sharing`: per stage,
+/// party 0's parameters entering, then the evaluation.
 fn bool_layer_steps(
     name: &str,
     layer: Option<usize>,
-    bl: &BoolLayer,
+    stages: &[BoolLayer],
     sharing: Sharing,
     ell: usize,
     batch: usize,
 ) -> Vec<StepCost> {
     let mut out = Vec::new();
-    let n = bl.per_example * batch;
-    if let Some(w) = &bl.weights {
-        let mut s = StepCost::new(
-            format!("{name}: weights in {sharing:?}"),
-            layer,
-            Some(sharing),
-            bool_input_price(sharing, 0, ell * w.values),
-        );
-        s.work.labels = (ell * w.values) as u64;
-        out.push(s);
-        if let Some((nb, _)) = &w.bias {
+    for bl in stages {
+        let n = bl.per_example * batch;
+        for pi in &bl.params {
+            let what = match pi.param {
+                Param::Weights => "weights",
+                Param::Bias => "bias",
+            };
             let mut s = StepCost::new(
-                format!("{name}: bias in {sharing:?}"),
+                format!("{name}: {what} in {sharing:?}"),
                 layer,
                 Some(sharing),
-                bool_input_price(sharing, 0, ell * nb),
+                bool_input_price(sharing, 0, ell * pi.values),
             );
-            s.work.labels = (ell * nb) as u64;
+            s.work.labels = (ell * pi.values) as u64;
             out.push(s);
         }
+        let price = if sharing == Sharing::B {
+            eval_b_price(&bl.circuit, n)
+        } else {
+            eval_y_price(&bl.circuit, n)
+        };
+        let step = match bl.stage {
+            Some(stage) => format!("{name} in {sharing:?}: {stage}"),
+            None => format!("{name} in {sharing:?}"),
+        };
+        let mut s = StepCost::new(step, layer, Some(sharing), price);
+        if sharing == Sharing::B {
+            s.largest_message = frame(8 * words_for(2 * bl.widest_and_layer() * n));
+        }
+        // The gathers into the instances: the input's and each parameter's.
+        let slots = bl.x.slots + bl.params.iter().map(|p| p.slots).sum::<usize>();
+        s.work.labels = (slots * ell * n) as u64;
+        if sharing == Sharing::B {
+            s.work.gmw_and = s.price.and_gates;
+        } else {
+            s.work.yao_and = s.price.and_gates;
+        }
+        out.push(s);
     }
-    let price = if sharing == Sharing::B {
-        eval_b_price(&bl.circuit, n)
-    } else {
-        eval_y_price(&bl.circuit, n)
-    };
-    let mut s = StepCost::new(
-        format!("{name} in {sharing:?}"),
-        layer,
-        Some(sharing),
-        price,
-    );
-    if sharing == Sharing::B {
-        let widest = bl
-            .circuit
-            .cost()
-            .and_layer_widths
-            .iter()
-            .copied()
-            .max()
-            .unwrap_or(0);
-        s.largest_message = frame(8 * words_for(2 * widest * n));
-    }
-    let gathered = (bl.x.slots * ell * n) as u64
-        + bl.weights
-            .as_ref()
-            .map_or(0, |_| (bl.x.slots * ell * n) as u64);
-    s.work.labels = gathered;
-    if sharing == Sharing::B {
-        s.work.gmw_and = s.price.and_gates;
-    } else {
-        s.work.yao_and = s.price.and_gates;
-    }
-    out.push(s);
     out
 }
 
@@ -478,9 +463,8 @@ pub(crate) fn layer_steps_masked<R: Ring>(
             out.push(s);
         }
         s => {
-            if let Some(bl) = bool_layer(fl, model.fixed_point().frac_bits, s == Sharing::B)? {
-                out.extend(bool_layer_steps(&op_name, Some(i), &bl, s, ell, batch));
-            }
+            let stages = bool_layer(fl, model.fixed_point().frac_bits, s == Sharing::B)?;
+            out.extend(bool_layer_steps(&op_name, Some(i), &stages, s, ell, batch));
         }
     }
     Ok(out)
@@ -524,7 +508,14 @@ pub fn head_steps<R: Ring>(
             super::check_route("argmax", last, &h.convert, h.sharing)?;
             let mut out = route_steps::<R>("argmax", None, &h.convert, n)?;
             let bl = argmax_layer(classes, ell, h.sharing == Sharing::B)?;
-            out.extend(bool_layer_steps("argmax", None, &bl, h.sharing, ell, batch));
+            out.extend(bool_layer_steps(
+                "argmax",
+                None,
+                std::slice::from_ref(&bl),
+                h.sharing,
+                ell,
+                batch,
+            ));
             let bits = bl.circuit.cost().output_bits * batch;
             let price = match h.sharing {
                 Sharing::B => one_way(0, frame(8 * words_for(bits))),

@@ -7,7 +7,7 @@ use tessera_protocols::arith::{PlainWeights, TruncMode};
 use tessera_protocols::gmw::BShare;
 use tessera_protocols::{AShare, ArithParty, RevealTo, yao};
 
-use super::circuits::{BoolLayer, WeightInputs, argmax_layer, bool_layer, shift_bits};
+use super::circuits::{BoolLayer, Param, argmax_layer, bool_layer, shift_bits};
 use super::cost::{batched, plain_op};
 use super::{Assignment, Conversion, Output, Sharing, pending_after};
 use crate::fixed::FixedModel;
@@ -208,8 +208,7 @@ impl<R: Ring> Run<'_, R> {
         let (p, conv) = (&mut *self.p, &mut *self.conv);
         let mut out = match sharing {
             Sharing::B => {
-                let cost = bl.circuit.cost();
-                let widest = cost.and_layer_widths.iter().max().copied().unwrap_or(0);
+                let widest = bl.widest_and_layer();
                 let message = 8 * tessera_core::bits::words_for(2 * widest * n);
                 if message > max_frame() {
                     return Err(Error::Plan(format!(
@@ -227,7 +226,7 @@ impl<R: Ring> Run<'_, R> {
                         ))),
                     })
                     .collect::<Result<Vec<_>>>()?;
-                conv.eval_b(p, &bl.circuit, &ins)
+                conv.eval_b_program(p, &bl.program, &ins)
                     .await?
                     .into_iter()
                     .map(Val::B)
@@ -239,7 +238,7 @@ impl<R: Ring> Run<'_, R> {
                     return Err(Error::Plan(format!(
                         "a Y step would stream {:.1} GB of garbled tables ({} AND gates x {n} instances), above the limit of {:.1} GB; use a smaller batch or another sharing",
                         bytes as f64 / 1e9,
-                        bl.circuit.cost().and_gates,
+                        bl.cost.and_gates,
                         self.opts.max_table_bytes as f64 / 1e9
                     )));
                 }
@@ -264,8 +263,26 @@ impl<R: Ring> Run<'_, R> {
             .ok_or_else(|| Error::Plan("a circuit without output".into()))
     }
 
-    /// A layer (or the head) in B/Y on `x` (already in `sharing`, not pending).
+    /// A layer (or the head) in B/Y on `x` (already in `sharing`, not pending): its
+    /// stages in order, each on the previous one's output. `per_input` is the
+    /// layer's input elements per example; party 0 passes its parameters.
     async fn bool_step(
+        &mut self,
+        sharing: Sharing,
+        stages: &[BoolLayer],
+        mut x: Val<R>,
+        mut per_input: usize,
+        params: Option<(&[R], Option<&[R]>)>,
+    ) -> Result<Val<R>> {
+        for bl in stages {
+            x = self.bool_stage(sharing, bl, x, per_input, params).await?;
+            per_input = bl.per_example;
+        }
+        Ok(x)
+    }
+
+    /// One stage: gathers its input, enters party 0's parameters, evaluates.
+    async fn bool_stage(
         &mut self,
         sharing: Sharing,
         bl: &BoolLayer,
@@ -278,28 +295,19 @@ impl<R: Ring> Run<'_, R> {
             Some(idx) => x.regroup(ell, bl.x.slots, &idx)?,
             None => x,
         };
-        let Some(w) = &bl.weights else {
-            return self.eval_bool(sharing, bl, &[&x]).await;
-        };
         let owner = self.party() == 0;
-        let (wv, bv) = match params {
-            Some((w, b)) if owner => (Some(w), b),
-            _ => (None, None),
-        };
-        let wval = self.input_bool(sharing, 0, wv, w.values).await?;
-        let wg = wval.regroup(
-            ell,
-            bl.x.slots,
-            &WeightInputs::batch_indices(&w.idx, self.batch),
-        )?;
-        match &w.bias {
-            Some((nb, bidx)) => {
-                let bval = self.input_bool(sharing, 0, bv, *nb).await?;
-                let bg = bval.regroup(ell, 1, &WeightInputs::batch_indices(bidx, self.batch))?;
-                self.eval_bool(sharing, bl, &[&x, &wg, &bg]).await
-            }
-            None => self.eval_bool(sharing, bl, &[&x, &wg]).await,
+        let mut ins = vec![x];
+        for pi in &bl.params {
+            let mine = match (pi.param, params) {
+                (Param::Weights, Some((w, _))) if owner => Some(w),
+                (Param::Bias, Some((_, b))) if owner => b,
+                _ => None,
+            };
+            let val = self.input_bool(sharing, 0, mine, pi.values).await?;
+            ins.push(val.regroup(ell, pi.slots, &pi.batch_indices(self.batch))?);
         }
+        let refs: Vec<&Val<R>> = ins.iter().collect();
+        self.eval_bool(sharing, bl, &refs).await
     }
 
     async fn a_layer(
@@ -362,7 +370,7 @@ pub struct Prepared<R: Ring> {
     plain: Vec<Option<PlainWeights<R>>>,
     /// The circuit of every layer that runs in B or Y, built once (from the public
     /// architecture) so that the online phase only evaluates.
-    circuits: Vec<Option<BoolLayer>>,
+    circuits: Vec<Vec<BoolLayer>>,
     /// The argmax circuit, for the label output.
     head: Option<BoolLayer>,
 }
@@ -425,7 +433,7 @@ pub async fn setup_party<R: Ring>(
     let mut circuits = Vec::with_capacity(assignment.layers.len());
     for (fl, pl) in model.layers().iter().zip(&assignment.layers) {
         circuits.push(match pl.sharing {
-            Sharing::A => None,
+            Sharing::A => Vec::new(),
             s => bool_layer(fl, f, s == Sharing::B)?,
         });
     }
@@ -546,7 +554,7 @@ pub async fn infer_party<R: Ring>(
                 run.a_layer(i, x, prepared.plain.get(i).and_then(Option::as_ref))
                     .await?,
             ),
-            (s, v) => match prepared.circuits.get(i).and_then(Option::as_ref) {
+            (s, v) => match prepared.circuits.get(i).filter(|st| !st.is_empty()) {
                 Some(bl) => {
                     let params = match (fl.weight(), party) {
                         (Some(w), 0) => Some((w, fl.bias())),
@@ -583,7 +591,9 @@ pub async fn infer_party<R: Ring>(
                 .head
                 .as_ref()
                 .ok_or_else(|| Error::Plan("the argmax circuit was not set up".into()))?;
-            let idx = run.bool_step(h.sharing, bl, v, classes, None).await?;
+            let idx = run
+                .bool_step(h.sharing, std::slice::from_ref(bl), v, classes, None)
+                .await?;
             let bits = reveal_bool(&mut run, &idx, to_client).await?;
             Ok(SecureOutput {
                 labels: bits.map(|m| m.to_values().into_iter().map(|x| x as usize).collect()),
