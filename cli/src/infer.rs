@@ -181,7 +181,8 @@ pub struct Totals {
     pub offline_s: f64,
     /// Set-up seconds.
     pub setup_s: f64,
-    /// Online seconds.
+    /// Online seconds, summed over sessions (per session from the later party's
+    /// start to the last one finishing, [`LoopbackRun::online_latency`]).
     pub online_s: f64,
     /// Online seconds of each session.
     pub online_per_session_s: Vec<f64>,
@@ -203,7 +204,7 @@ impl Totals {
         };
         self.offline_s += max(|p| p.offline);
         self.setup_s += max(|p| p.setup);
-        let on = max(|p| p.online);
+        let on = r.online_latency().as_secs_f64();
         self.online_s += on;
         self.online_per_session_s.push(on);
     }

@@ -74,8 +74,11 @@ pub struct PartyReport<R> {
     pub offline: Duration,
     /// Sending/receiving the masked weights.
     pub setup: Duration,
-    /// The inference.
+    /// The inference, on this party's clock (from its end of the set-up).
     pub online: Duration,
+    /// When this party's online phase started and ended.
+    #[serde(skip)]
+    pub online_span: (Instant, Instant),
 }
 
 async fn handshake(
@@ -147,6 +150,7 @@ pub async fn party_session<R: Ring>(
     )
     .await?;
     let online = t2.elapsed();
+    let online_span = (t2, t2 + online);
     let (peer, _) = party.into_parts();
     let peer_meter = peer.close().await?;
     Ok(PartyReport {
@@ -156,6 +160,7 @@ pub async fn party_session<R: Ring>(
         offline,
         setup,
         online,
+        online_span,
     })
 }
 
@@ -183,6 +188,20 @@ pub async fn dealer_session<R: Ring>(
 pub struct LoopbackRun<R> {
     /// Party 0 (model owner) and party 1 (client).
     pub parties: [PartyReport<R>; 2],
+}
+
+impl<R> LoopbackRun<R> {
+    /// The online latency: from the moment the later party starts its online phase
+    /// to the last one finishing. Party 0 is done with the set-up as soon as its
+    /// masked weights are queued, the client only once they have arrived (on a
+    /// shaped link, their transmission time later); party 0's own clock would count
+    /// that wait as online time.
+    pub fn online_latency(&self) -> Duration {
+        let [a, b] = &self.parties;
+        let start = a.online_span.0.max(b.online_span.0);
+        let end = a.online_span.1.max(b.online_span.1);
+        end.saturating_duration_since(start)
+    }
 }
 
 async fn bind() -> Result<(TcpListener, std::net::SocketAddr)> {
