@@ -54,10 +54,12 @@ pub struct Compute {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Transport {
-    /// Fixed cost of one message, one way (half a ping-pong of 8-byte frames).
+    /// Fixed cost of one round: the messages of a narrow GMW AND layer, waking the
+    /// parties and the layer's fixed work (measured on AND layers of 64 gates on one
+    /// instance in sequence, unshaped).
     pub message: f64,
-    /// Fixed cost of one message on a shaped link beyond the profile's one-way
-    /// latency (the shaping timer's wake-up and the loopback hop), measured on `lan`.
+    /// The same on a shaped link beyond the profile's one-way latency (also the
+    /// shaping timer's wake-ups), measured on `lan`.
     pub message_shaped: f64,
     /// Per byte sent one way while the peer only receives.
     pub byte: f64,

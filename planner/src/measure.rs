@@ -3,8 +3,8 @@
 //!
 //! | coefficient | what runs | fit |
 //! |---|---|---|
-//! | transport `message` | ping-pong of 8-byte frames over TCP loopback | time / (2 · round trips) |
-//! | transport `message_shaped` | the same on a `lan`-shaped link | time / (2 · round trips) − one-way latency |
+//! | transport `message` | GMW AND layers of 64 gates on one instance in sequence (open, exchange, close) over TCP loopback: the engine's narrow rounds | time / layers |
+//! | transport `message_shaped` | the same on a `lan`-shaped link | time / layers − one-way latency |
 //! | transport `byte` | one party sends S bytes in 1 MiB frames, the other acknowledges | slope over S |
 //! | transport `exchange_byte` | both parties send S bytes at once | slope over S |
 //! | `gmw_and` | one party's AND-layer steps (`and_open`, `and_close`) on 256 gates × a bit-sliced batch | slope over gates × instances |
@@ -234,22 +234,29 @@ async fn transport(ctx: &mut Ctx<'_>) -> Result<Transport> {
     (ctx.progress)("transport: TCP loopback messages and bytes");
     let reps = ctx.reps();
     let (mut c0, mut c1) = tcp_pair(ChannelConfig::default()).await?;
-    // Ping-pong, unshaped.
+    // A round as the engine pays it: narrow GMW AND layers, one exchange each, with
+    // each party's open and close between (what a round costs beyond its bytes:
+    // the two messages, waking the parties, the per-layer work), unshaped.
     let k = if ctx.quick { 300 } else { 1000 };
-    let (message, c) = ping_pong(c0, c1, k, reps).await?;
+    let (message, c) = gmw_rounds(c0, c1, k, reps).await?;
     (c0, c1) = c;
-    ctx.record("transport: one message (ping-pong)", 8.0, message, reps);
-    // Ping-pong on a shaped link: what a message costs beyond the profile's latency
-    // (the shaping timer's wake-up).
+    ctx.record(
+        "transport: one round (narrow GMW layers)",
+        8.0,
+        message,
+        reps,
+    );
+    // The same on a shaped link: what a round costs beyond the profile's latency
+    // (also the shaping timer's wake-ups).
     let lan = tessera_core::NetworkProfile::LAN;
     let (s0, s1) = tcp_pair(ChannelConfig::with_profile(lan)).await?;
     let k = if ctx.quick { 100 } else { 300 };
-    let (shaped, (s0, s1)) = ping_pong(s0, s1, k, reps).await?;
+    let (shaped, (s0, s1)) = gmw_rounds(s0, s1, k, reps).await?;
     s0.close().await?;
     s1.close().await?;
     let message_shaped = shaped - lan.one_way_latency().as_secs_f64();
     ctx.record(
-        "transport: one message on a lan link (ping-pong)",
+        "transport: one round on a lan link (narrow GMW layers)",
         8.0,
         shaped,
         reps,
@@ -316,34 +323,53 @@ async fn transport(ctx: &mut Ctx<'_>) -> Result<Transport> {
     })
 }
 
-/// Median seconds of one message, one way, over `k` round trips of 8-byte frames.
-async fn ping_pong(
-    mut c0: Channel,
-    mut c1: Channel,
+/// Gates of the narrow AND layers of [`gmw_rounds`]: a layer of a 64-bit
+/// comparison or adder on one instance.
+const ROUND_LAYER_GATES: usize = 64;
+
+/// Median seconds of one round of `k` GMW AND layers of [`ROUND_LAYER_GATES`] gates
+/// on one instance, evaluated in sequence by both parties (`and_open`, exchange,
+/// `and_close`), the triples made beforehand.
+async fn gmw_rounds(
+    c0: Channel,
+    c1: Channel,
     k: usize,
     reps: usize,
 ) -> Result<(f64, (Channel, Channel))> {
+    let circuit = and_layer_circuit(ROUND_LAYER_GATES)?;
+    let program = std::sync::Arc::new(Program::new(&circuit));
+    let party = |p: usize, mut ch: Channel, program: std::sync::Arc<Program>| async move {
+        let mut prg = Prg::from_entropy();
+        let ands = program
+            .layers()
+            .first()
+            .map(|(_, a)| a.clone())
+            .ok_or_else(|| Error::Calibration("internal: no AND layer".into()))?;
+        let mut wires = Wires::new(program.slots(), 1);
+        let triples: Vec<AndTriples> = (0..k)
+            .map(|_| AndTriples {
+                a: BitVec::random(&mut prg, ands.len()),
+                b: BitVec::random(&mut prg, ands.len()),
+                c: BitVec::random(&mut prg, ands.len()),
+            })
+            .collect();
+        let start = Instant::now();
+        for t in triples {
+            let (state, msg) = and_open(p, &wires, &ands, t)?;
+            let peer = ch.exchange_pod(msg).await?;
+            and_close(state, &mut wires, &peer)?;
+        }
+        Ok::<_, Error>((ch, start.elapsed().as_secs_f64()))
+    };
+    let (mut c0, mut c1) = (c0, c1);
     let mut v = Vec::new();
     for rep in 0..=reps {
-        let a = async move {
-            for _ in 0..k {
-                c0.send_words(vec![0u64]).await?;
-                c0.recv_words(1).await?;
-            }
-            Ok::<_, Error>(c0)
-        };
-        let b = async move {
-            for _ in 0..k {
-                c1.recv_words(1).await?;
-                c1.send_words(vec![0u64]).await?;
-            }
-            Ok::<_, Error>(c1)
-        };
-        let (x, y, t) = two(a, b).await?;
-        (c0, c1) = (x, y);
+        let ((a, _), (b, _), t) =
+            two(party(0, c0, program.clone()), party(1, c1, program.clone())).await?;
+        (c0, c1) = (a, b);
         // The first repetition warms up.
         if rep > 0 {
-            v.push(t / (2 * k) as f64);
+            v.push(t / k as f64);
         }
     }
     Ok((median(v), (c0, c1)))
