@@ -13,7 +13,7 @@
 //! # What runs where
 //! | layer | A | B / Y |
 //! |---|---|---|
-//! | dense, conv2d | plaintext-weight layer (party 1 sends one activation-sized message; [`tessera_protocols::arith::plain`]) | party 0 enters its weights; a circuit of inner products (`Σ mul + bias`), one instance per output value |
+//! | dense, conv2d | plaintext-weight layer (party 1 sends one activation-sized message; [`tessera_protocols::arith::plain`]) | party 0 enters its weights; two circuits: one multiplier instance per product `x·w`, then one multi-operand sum (`Builder::sum`) of the products and the bias per output value |
 //! | square | Beaver square | multiplier circuit |
 //! | avgpool | local sum pooling × `q` (square window, no padding) | sum + constant multiplication circuit |
 //! | relu, maxpool, sigmoid | — | comparison circuits |
