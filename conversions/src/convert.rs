@@ -572,8 +572,7 @@ impl Converter {
         circuit: &Circuit,
         inputs: &[&BShare],
     ) -> Result<Vec<BShare>> {
-        let (ch, provider) = p.parts_mut();
-        Ok(self.gmw.eval(ch, provider, circuit, inputs).await?)
+        self.eval_b_program(p, &Program::new(circuit), inputs).await
     }
 
     /// [`Converter::eval_b`] of a circuit compiled once by the caller.
