@@ -368,8 +368,9 @@ impl<R: Ring> Run<'_, R> {
 /// after set-up. Party 1's side holds only masked weights. Never printed.
 pub struct Prepared<R: Ring> {
     plain: Vec<Option<PlainWeights<R>>>,
-    /// The circuit of every layer that runs in B or Y, built once (from the public
-    /// architecture) so that the online phase only evaluates.
+    /// The circuits (stages, compiled) of every layer that runs in B or Y, built once
+    /// from the public architecture so that the online phase only evaluates; empty
+    /// for a layer in A or a reshape.
     circuits: Vec<Vec<BoolLayer>>,
     /// The argmax circuit, for the label output.
     head: Option<BoolLayer>,
