@@ -20,7 +20,7 @@ use tessera_planner::assign::Planner;
 use tessera_planner::engine::ModelChain;
 use tessera_planner::{Calibration, Objective, TimeModel, plan};
 
-use crate::infer::{load_inputs_for, run_sessions};
+use crate::infer::{accuracy, load_inputs_for, run_sessions};
 use crate::{CliError, parse_profile};
 
 type R = Z64;
@@ -90,15 +90,6 @@ struct Report {
     reference_accuracy: f64,
     calibration: String,
     rows: Vec<Row>,
-}
-
-fn accuracy(labels: &[usize], truth: &[u8]) -> f64 {
-    let ok = labels
-        .iter()
-        .zip(truth)
-        .filter(|(l, t)| **l == usize::from(**t))
-        .count();
-    100.0 * ok as f64 / truth.len().max(1) as f64
 }
 
 fn mb(b: u64) -> String {

@@ -289,7 +289,8 @@ pub async fn run_sessions(
     Ok((labels, totals))
 }
 
-fn accuracy(labels: &[usize], truth: &[u8]) -> f64 {
+/// Percentage of `labels` equal to `truth`.
+pub(crate) fn accuracy(labels: &[usize], truth: &[u8]) -> f64 {
     let ok = labels
         .iter()
         .zip(truth)
