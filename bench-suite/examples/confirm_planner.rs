@@ -9,10 +9,8 @@
 use std::time::Duration;
 
 use tessera_core::{ChannelConfig, FixedPoint, NetworkProfile, Z64};
-use tessera_models::secure::session::loopback;
-use tessera_models::secure::{
-    self, Assignment, Output, Placement, RunOptions, Sharing, default_route,
-};
+use tessera_engine::session::loopback;
+use tessera_engine::{self, Assignment, Output, Placement, RunOptions, Sharing, default_route};
 use tessera_models::{Dense, FixedModel, Head, Model, Op, Tensor};
 use tessera_planner::assign::{Planner, Strategy};
 use tessera_planner::engine::ModelChain;
@@ -95,7 +93,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Every assignment with default routes, and auto's own.
     let opts: Vec<Vec<Sharing>> = (0..fm.layers().len())
-        .map(|i| secure::layer_options(&fm, i))
+        .map(|i| tessera_engine::layer_options(&fm, i))
         .collect();
     let mut all = vec![auto.clone()];
     for &a in &opts[0] {

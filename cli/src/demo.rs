@@ -14,7 +14,7 @@ use clap::Args;
 use serde::Serialize;
 use tessera_bench_suite::report::{Bar, bar_chart, tick_bytes, tick_ns};
 use tessera_core::{FixedPoint, NetworkProfile, Phase, Z64};
-use tessera_models::secure::{Output, RunOptions};
+use tessera_engine::{Output, RunOptions};
 use tessera_models::{FixedModel, assets};
 use tessera_planner::assign::Planner;
 use tessera_planner::engine::ModelChain;

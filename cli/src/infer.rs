@@ -9,10 +9,8 @@ use std::time::Duration;
 use clap::Args;
 use serde::Serialize;
 use tessera_core::{ChannelConfig, FixedPoint, Metering, NetworkProfile, Phase, Z64};
-use tessera_models::secure::session::{LoopbackRun, loopback};
-use tessera_models::secure::{
-    Assignment, Baseline, Output, RunOptions, StepCost, assignment_steps,
-};
+use tessera_engine::session::{LoopbackRun, loopback};
+use tessera_engine::{Assignment, Baseline, Output, RunOptions, StepCost, assignment_steps};
 use tessera_models::{FixedModel, Model, NpyF32, assets};
 use tessera_planner::assign::{Planner, Strategy};
 use tessera_planner::engine::ModelChain;
@@ -194,7 +192,7 @@ impl Totals {
             self.peer[p].merge(&rep.peer);
             self.dealer[p].merge(&rep.dealer);
         }
-        let max = |f: fn(&tessera_models::secure::session::PartyReport<R>) -> Duration| {
+        let max = |f: fn(&tessera_engine::session::PartyReport<R>) -> Duration| {
             r.parties
                 .iter()
                 .map(f)

@@ -107,7 +107,8 @@ fn in_path(path: &Option<PathBuf>) -> String {
 }
 
 impl Error {
-    pub(crate) fn shape(what: impl Into<String>, detail: impl Into<String>) -> Self {
+    /// A [`Error::Shape`] for `what` (a layer, a tensor) with `detail`.
+    pub fn shape(what: impl Into<String>, detail: impl Into<String>) -> Self {
         Error::Shape {
             what: what.into(),
             detail: detail.into(),

@@ -150,7 +150,7 @@ pub(crate) fn float_layer<F: Float>(
 }
 
 /// The window of a convolution and its number of output channels.
-pub(crate) fn conv_window(c: &Conv2d, input: &[usize], output: &[usize]) -> (Window, usize) {
+pub fn conv_window(c: &Conv2d, input: &[usize], output: &[usize]) -> (Window, usize) {
     let s = c.weight.shape();
     let p = Pool2d {
         kernel: [s[2], s[3]],

@@ -4,7 +4,7 @@
 //! Ring arithmetic is exact, so for ring elements any summation order gives the
 //! same result; these kernels are therefore the definition of the linear layers'
 //! values, not an approximation of it. For floats they sum over the input index in
-//! increasing order.
+//! increasing order. [`Window`] is public: the engine gathers circuit inputs with it.
 
 use std::ops::{AddAssign, Mul};
 
@@ -63,22 +63,34 @@ pub(crate) fn dense<T: Elem>(
 
 /// Geometry of a sliding window over `[C, H, W]` images.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Window {
+pub struct Window {
+    /// Channels.
     pub c: usize,
+    /// Input height.
     pub h: usize,
+    /// Input width.
     pub w: usize,
+    /// Window height.
     pub kh: usize,
+    /// Window width.
     pub kw: usize,
+    /// Vertical stride.
     pub sh: usize,
+    /// Horizontal stride.
     pub sw: usize,
+    /// Padding above.
     pub top: usize,
+    /// Padding on the left.
     pub left: usize,
+    /// Output height.
     pub oh: usize,
+    /// Output width.
     pub ow: usize,
 }
 
 impl Window {
-    pub(crate) fn new(input: &[usize], output: &[usize], p: &Pool2d) -> Window {
+    /// The window of pooling `p` from per-example `input` `[C, H, W]` to `output`.
+    pub fn new(input: &[usize], output: &[usize], p: &Pool2d) -> Window {
         Window {
             c: input[0],
             h: input[1],
@@ -103,7 +115,7 @@ impl Window {
     /// For every output position `(c, oi, oj)` in `[C, OH, OW]` order, the `kh·kw`
     /// flat indices into one `[C, H, W]` image that its window reads (row-major over
     /// the window), `None` where the window covers padding.
-    pub(crate) fn pool_indices(&self) -> Vec<Option<usize>> {
+    pub fn pool_indices(&self) -> Vec<Option<usize>> {
         let mut out = Vec::with_capacity(self.c * self.oh * self.ow * self.kh * self.kw);
         for ci in 0..self.c {
             for oi in 0..self.oh {
@@ -118,7 +130,7 @@ impl Window {
     /// For every output pixel `(oi, oj)` in `[OH, OW]` order, the `C·kh·kw` flat
     /// indices into one `[C, H, W]` image that a convolution reads (im2col order:
     /// channel, then window row, then column), `None` in padding.
-    pub(crate) fn conv_indices(&self) -> Vec<Option<usize>> {
+    pub fn conv_indices(&self) -> Vec<Option<usize>> {
         let mut out = Vec::with_capacity(self.oh * self.ow * self.c * self.kh * self.kw);
         for oi in 0..self.oh {
             for oj in 0..self.ow {

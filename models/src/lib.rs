@@ -37,10 +37,9 @@ pub mod data;
 pub mod error;
 pub mod fixed;
 pub mod float;
-mod kernels;
+pub mod kernels;
 pub mod model;
 pub mod onnx;
-pub mod secure;
 
 pub use data::{Mnist, NpyF32};
 pub use error::{Error, Result};

@@ -542,7 +542,7 @@ impl<T: Copy> Scores<T> {
 
     /// The label of each example under the strict order `greater`: the index of
     /// the first maximal score.
-    pub(crate) fn labels_by(&self, greater: impl Fn(T, T) -> bool) -> Vec<usize> {
+    pub fn labels_by(&self, greater: impl Fn(T, T) -> bool) -> Vec<usize> {
         self.values
             .chunks_exact(self.classes.max(1))
             .map(|row| {

@@ -3,7 +3,7 @@
 //! given choice of sharings and conversions.
 //!
 //! [`Chain`] is that interface; [`ModelChain`] implements it with the engine of
-//! `tessera_models::secure` ([`layer_options`], [`input_steps`], [`layer_steps`],
+//! `tessera_engine` ([`layer_options`], [`input_steps`], [`layer_steps`],
 //! [`head_steps`], [`assignment_steps`], the named [`Baseline`]s). The planner never
 //! prices a layer itself: the engine counts bytes, message patterns, gates and
 //! correlations for the exact shapes, and the planner only turns them into time with
@@ -15,12 +15,12 @@ use std::collections::HashMap;
 
 use tessera_conversions::{Conversion, Sharing};
 use tessera_core::Z64;
-use tessera_models::FixedModel;
-pub use tessera_models::secure::{Assignment, Output, Placement, StepCost, Work};
-use tessera_models::secure::{
+pub use tessera_engine::{Assignment, Output, Placement, StepCost, Work};
+use tessera_engine::{
     Baseline, RunOptions, head_options, head_steps, input_steps, layer_options, layer_steps,
     setup_steps,
 };
+use tessera_models::FixedModel;
 
 use crate::assign::Strategy;
 use crate::{Error, Result};
@@ -268,7 +268,7 @@ pub fn conversion_steps(
     route: &[Conversion],
     n: usize,
 ) -> Result<Vec<StepCost>> {
-    Ok(tessera_models::secure::route_steps::<tessera_core::Z64>(
+    Ok(tessera_engine::route_steps::<tessera_core::Z64>(
         name, layer, route, n,
     )?)
 }

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use proptest::prelude::*;
 use tessera_conversions::{Conversion, Flight, Price, Sharing, routes};
 use tessera_core::{FixedPoint, NetworkProfile, Z64};
-use tessera_models::secure::{Baseline, assignment_steps, layer_steps};
+use tessera_engine::{Baseline, assignment_steps, layer_steps};
 use tessera_models::{Dense, FixedModel, Head, Model, Op, Tensor, assets};
 use tessera_planner::assign::{Planner, SHARINGS, Strategy};
 use tessera_planner::engine::{LayerInfo, ModelChain};

@@ -3,17 +3,17 @@
 //! baselines, at batch 1 and 100.
 //!
 //! Untimed: the set-up (party 0's masked weights, once per session). Timed: the
-//! inference (`tessera_models::secure::infer_party`). Verified: the client's labels
+//! inference (`tessera_engine::infer_party`). Verified: the client's labels
 //! equal the plaintext fixed-point reference's. Plans over the engine's limits
 //! (`pure-y`: gigabytes of garbled tables per digit; `pure-b` at batch 100: a GMW
 //! layer message above the frame limit) are not listed; `tessera plan` prices them.
 
 use tessera_conversions::Converter;
 use tessera_core::{FixedPoint, NetworkProfile};
-use tessera_models::data::MNIST10K_TEST;
-use tessera_models::secure::{
+use tessera_engine::{
     self, Assignment, Baseline, Output, RunOptions, assignment_steps, infer_party, setup_party,
 };
+use tessera_models::data::MNIST10K_TEST;
 use tessera_models::{FixedModel, assets};
 use tessera_planner::assign::{Planner, Strategy};
 use tessera_planner::engine::ModelChain;
@@ -65,7 +65,11 @@ impl Workload for ModelWork {
     type Output = Option<Vec<usize>>;
 
     fn demand(&self) -> Result<Demand> {
-        Ok(secure::demand(&self.model, &self.assignment, self.batch)?)
+        Ok(tessera_engine::demand(
+            &self.model,
+            &self.assignment,
+            self.batch,
+        )?)
     }
 
     fn and_gates(&self) -> Option<u64> {

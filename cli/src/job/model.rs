@@ -10,8 +10,8 @@ use clap::Args;
 use serde::Serialize;
 use tessera_conversions::Converter;
 use tessera_core::{Channel, ChannelConfig, ConfigSummary, FixedPoint, Ring, Z64};
-use tessera_models::secure::session::architecture_digest;
-use tessera_models::secure::{self, Assignment, Output, RunOptions, SecureOutput};
+use tessera_engine::session::architecture_digest;
+use tessera_engine::{self, Assignment, Output, RunOptions, SecureOutput};
 use tessera_models::{FixedModel, Model};
 use tessera_protocols::{ArithParty, Demand, Store};
 
@@ -158,7 +158,11 @@ impl Job for ModelJob {
     }
 
     fn demand(&self) -> Result<Demand, CliError> {
-        Ok(secure::demand(&self.fixed, &self.assignment, self.batch)?)
+        Ok(tessera_engine::demand(
+            &self.fixed,
+            &self.assignment,
+            self.batch,
+        )?)
     }
 
     async fn online(
@@ -169,7 +173,7 @@ impl Job for ModelJob {
         inputs: &Option<Vec<R>>,
     ) -> Result<SecureOutput<R>, CliError> {
         let opts = RunOptions::default();
-        opts.check(&secure::assignment_steps(
+        opts.check(&tessera_engine::assignment_steps(
             &self.fixed,
             &self.assignment,
             self.batch,
@@ -180,7 +184,7 @@ impl Job for ModelJob {
         let owned = std::mem::replace(ch, placeholder);
         let mut p = ArithParty::new(owned, Box::new(store.take_all()));
         let mut conv = Converter::new(party).map_err(tessera_models::Error::from)?;
-        let r = secure::run_party(
+        let r = tessera_engine::run_party(
             &mut p,
             &mut conv,
             &self.fixed,

@@ -4,11 +4,11 @@
 use tessera_core::Ring;
 use tessera_protocols::circuit::{Builder, Circuit, CircuitCost, Program, Variant, Wire};
 
-use crate::fixed::FixedLayer;
-use crate::float::conv_window;
-use crate::kernels::Window;
-use crate::model::Op;
 use crate::{Error, Result};
+use tessera_models::fixed::FixedLayer;
+use tessera_models::float::conv_window;
+use tessera_models::kernels::Window;
+use tessera_models::model::Op;
 
 /// Where the `slots` values of each circuit instance come from: per example,
 /// instance `j`'s slot `s` reads element `idx[j·slots + s]` of the example's input

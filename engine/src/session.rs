@@ -14,9 +14,9 @@ use tessera_core::{
 use tessera_protocols::{ArithParty, Store, dealer};
 use tokio::net::TcpListener;
 
-use super::{Assignment, RunOptions, SecureOutput, demand, infer_party, setup_party};
-use crate::fixed::FixedModel;
+use crate::{Assignment, RunOptions, SecureOutput, demand, infer_party, setup_party};
 use crate::{Error, Result};
+use tessera_models::fixed::FixedModel;
 
 /// The SHA-256 of a model's architecture and fixed-point format — what both parties
 /// must agree on (the weights are party 0's secret and do not enter it).
@@ -126,7 +126,7 @@ pub async fn party_session<R: Ring>(
     opts: RunOptions,
 ) -> Result<PartyReport<R>> {
     let cfg = config_summary(model, assignment, batch)?;
-    opts.check(&super::assignment_steps(model, assignment, batch)?)?;
+    opts.check(&crate::assignment_steps(model, assignment, batch)?)?;
     let (me, other) = roles(p);
     handshake(&mut to_dealer, me, Role::Dealer, session, &cfg).await?;
     handshake(&mut peer, me, other, session, &cfg).await?;

@@ -8,7 +8,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tessera_conversions::{B2aVariant, Converter};
 use tessera_core::{FixedPoint, Ring, Z64};
-use tessera_models::secure::{
+use tessera_engine::{
     self, Assignment, Conversion, Output, Placement, RunOptions, SecureOutput, Sharing,
 };
 use tessera_models::{Conv2d, Dense, FixedModel, Head, Model, Op, Pool2d, Tensor};
@@ -111,7 +111,7 @@ fn inputs(rng: &mut StdRng, model: &Model, batch: usize) -> Vec<f32> {
 fn all_assignments(fm: &FixedModel<R>, output: Output) -> Vec<Assignment> {
     let mut out: Vec<Vec<Sharing>> = vec![Vec::new()];
     for i in 0..fm.layers().len() {
-        let opts = secure::layer_options(fm, i);
+        let opts = tessera_engine::layer_options(fm, i);
         out = out
             .into_iter()
             .flat_map(|p| {
@@ -137,7 +137,7 @@ fn all_assignments(fm: &FixedModel<R>, output: Output) -> Vec<Assignment> {
                     let convert = if i == 0 {
                         Vec::new()
                     } else {
-                        secure::default_route(seq[i - 1], s)
+                        tessera_engine::default_route(seq[i - 1], s)
                     };
                     Placement::new(s, convert)
                 })
@@ -145,7 +145,7 @@ fn all_assignments(fm: &FixedModel<R>, output: Output) -> Vec<Assignment> {
             let last = *seq.last().unwrap();
             all.push(Assignment {
                 layers,
-                head: h.map(|h| Placement::new(h, secure::default_route(last, h))),
+                head: h.map(|h| Placement::new(h, tessera_engine::default_route(last, h))),
                 output,
             });
         }
@@ -161,7 +161,7 @@ struct Outcome {
 }
 
 fn run(fm: &FixedModel<R>, a: &Assignment, x: &[R], batch: usize) -> Outcome {
-    let demand = secure::demand(fm, a, batch).unwrap();
+    let demand = tessera_engine::demand(fm, a, batch).unwrap();
     let (m0, m1) = (fm.clone(), fm.clone());
     let (a0, a1) = (a.clone(), a.clone());
     let x1 = x.to_vec();
@@ -180,15 +180,23 @@ fn run(fm: &FixedModel<R>, a: &Assignment, x: &[R], batch: usize) -> Outcome {
             &demand,
             async move |p| {
                 let mut c = Converter::new(0).unwrap();
-                secure::run_party(p, &mut c, &m0, &a0, None, batch, RunOptions::default())
+                tessera_engine::run_party(p, &mut c, &m0, &a0, None, batch, RunOptions::default())
                     .await
                     .map_err(err)
             },
             async move |p| {
                 let mut c = Converter::new(1).unwrap();
-                secure::run_party(p, &mut c, &m1, &a1, Some(&x1), batch, RunOptions::default())
-                    .await
-                    .map_err(err)
+                tessera_engine::run_party(
+                    p,
+                    &mut c,
+                    &m1,
+                    &a1,
+                    Some(&x1),
+                    batch,
+                    RunOptions::default(),
+                )
+                .await
+                .map_err(err)
             },
         ))
         .unwrap_or_else(|e| panic!("{a:?}: {e}"));
@@ -210,7 +218,7 @@ fn check(fm: &FixedModel<R>, a: &Assignment, xf: &[f32], batch: usize) {
     let x = fm.encode_input(xf).unwrap();
     let reference = fm.run(&x).unwrap();
     let o = run(fm, a, &x, batch);
-    let steps = secure::assignment_steps(fm, a, batch).unwrap();
+    let steps = tessera_engine::assignment_steps(fm, a, batch).unwrap();
     let a_truncations = steps.iter().any(|s| s.name.ends_with("truncation"));
     let labels = o.out.labels.clone().unwrap();
     if !a_truncations {
@@ -249,8 +257,12 @@ fn check(fm: &FixedModel<R>, a: &Assignment, xf: &[f32], batch: usize) {
         "set-up bytes of {a:?}"
     );
     let _ = flights;
-    assert_eq!(o.rounds, secure::online_rounds(&steps), "rounds of {a:?}");
-    assert_eq!(secure::total_price(&steps).bytes_sent, sent);
+    assert_eq!(
+        o.rounds,
+        tessera_engine::online_rounds(&steps),
+        "rounds of {a:?}"
+    );
+    assert_eq!(tessera_engine::total_price(&steps).bytes_sent, sent);
 }
 
 #[test]
@@ -345,7 +357,7 @@ fn non_default_routes_are_exact_and_priced() {
             ],
             head: Some(Placement::new(
                 Sharing::Y,
-                secure::default_route(s2, Sharing::Y),
+                tessera_engine::default_route(s2, Sharing::Y),
             )),
             output: Output::Label,
         };

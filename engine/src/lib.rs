@@ -1,4 +1,6 @@
-//! Secure inference: a [`FixedModel`](crate::FixedModel) run by two parties on shares,
+//! # tessera-engine
+//!
+//! Secure inference: a [`FixedModel`](tessera_models::FixedModel) run by two parties on shares,
 //! each layer in the sharing an [`Assignment`] gives it — arithmetic (A), Boolean
 //! GMW (B) or Yao (Y) — with conversions between them.
 //!
@@ -48,6 +50,7 @@
 //!
 //! Security model: semi-honest parties, a dealer that colludes with neither. No
 //! weight, input, share or label is printed by `Debug` or logged.
+#![deny(missing_docs)]
 
 mod circuits;
 mod cost;
@@ -58,9 +61,9 @@ use serde::{Deserialize, Serialize};
 pub use tessera_conversions::{A2bVariant, B2aVariant, Conversion, Flight, Price, Sharing};
 use tessera_core::Ring;
 
-use crate::fixed::FixedModel;
-use crate::model::Op;
-use crate::{Error, Result};
+use tessera_models::fixed::FixedModel;
+use tessera_models::model::Op;
+pub use tessera_models::{Error, Result};
 
 pub use cost::{
     StepCost, Work, assignment_steps, demand, head_steps, input_steps, layer_steps, online_rounds,

@@ -8,9 +8,9 @@
 use std::time::Duration;
 
 use tessera_core::{ChannelConfig, FixedPoint, Z64};
+use tessera_engine::session::loopback;
+use tessera_engine::{Baseline, Output, RunOptions};
 use tessera_models::data::MNIST10K_TEST;
-use tessera_models::secure::session::loopback;
-use tessera_models::secure::{Baseline, Output, RunOptions};
 use tessera_models::{FixedModel, assets};
 
 fn check(name: &str, plan: Baseline, count: usize, batch: usize) {

@@ -1,5 +1,5 @@
 //! Exact prices of the steps of a secure run, from the circuits and shapes the run
-//! uses (see [`super::exec`], which follows the same step list).
+//! uses (see [`crate::exec`], which follows the same step list).
 
 use serde::{Deserialize, Serialize};
 use tessera_core::Ring;
@@ -9,11 +9,11 @@ use tessera_protocols::arith::bilinear::{BilinearOp, Conv2dParams};
 use tessera_protocols::circuit::Circuit;
 use tessera_protocols::{Demand, gmw, yao};
 
-use super::circuits::{BoolLayer, Param, argmax_layer, bool_layer};
-use super::{Assignment, Conversion, Flight, Output, Placement, Price, Sharing, pending_after};
-use crate::fixed::FixedModel;
-use crate::model::Op;
+use crate::circuits::{BoolLayer, Param, argmax_layer, bool_layer};
+use crate::{Assignment, Conversion, Flight, Output, Placement, Price, Sharing, pending_after};
 use crate::{Error, Result};
+use tessera_models::fixed::FixedModel;
+use tessera_models::model::Op;
 
 /// Local compute of a step, in units the planner's calibration prices (per party;
 /// the two parties work in parallel).
@@ -400,13 +400,13 @@ pub(crate) fn layer_steps_masked<R: Ring>(
         .ok_or_else(|| Error::Plan(format!("no layer {i}")))?;
     let l = fl.layer();
     let name = l.name();
-    if !super::layer_options(model, i).contains(&sharing) {
+    if !crate::layer_options(model, i).contains(&sharing) {
         return Err(Error::Plan(format!(
             "layer {name} ({}) cannot run in {sharing:?}",
             l.op().kind()
         )));
     }
-    super::check_route(&format!("layer {name}"), prev, convert, sharing)?;
+    crate::check_route(&format!("layer {name}"), prev, convert, sharing)?;
     let ell = R::BITS as usize;
     let (per_in, per_out) = per_example(model, i);
     let n_in = batch * per_in;
@@ -499,13 +499,13 @@ pub fn head_steps<R: Ring>(
             Ok(vec![s])
         }
         (Output::Label, Some(h)) => {
-            if !super::head_options().contains(&h.sharing) {
+            if !crate::head_options().contains(&h.sharing) {
                 return Err(Error::Plan(format!(
                     "the argmax cannot run in {:?}",
                     h.sharing
                 )));
             }
-            super::check_route("argmax", last, &h.convert, h.sharing)?;
+            crate::check_route("argmax", last, &h.convert, h.sharing)?;
             let mut out = route_steps::<R>("argmax", None, &h.convert, n)?;
             let bl = argmax_layer(classes, ell, h.sharing == Sharing::B)?;
             out.extend(bool_layer_steps(

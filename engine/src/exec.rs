@@ -1,4 +1,4 @@
-//! Runs an [`Assignment`] as one party: the step list of [`super::cost`], executed.
+//! Runs an [`Assignment`] as one party: the step list of [`crate::cost`], executed.
 
 use ndarray::{ArrayD, IxDyn};
 use tessera_conversions::{A2bVariant, Converter, YShare};
@@ -7,12 +7,12 @@ use tessera_protocols::arith::{PlainWeights, TruncMode};
 use tessera_protocols::gmw::BShare;
 use tessera_protocols::{AShare, ArithParty, RevealTo, yao};
 
-use super::circuits::{BoolLayer, Param, argmax_layer, bool_layer, shift_bits};
-use super::cost::{batched, plain_op};
-use super::{Assignment, Conversion, Output, Sharing, pending_after};
-use crate::fixed::FixedModel;
-use crate::model::{Op, Scores};
+use crate::circuits::{BoolLayer, Param, argmax_layer, bool_layer, shift_bits};
+use crate::cost::{batched, plain_op};
+use crate::{Assignment, Conversion, Output, Sharing, pending_after};
 use crate::{Error, Result};
+use tessera_models::fixed::FixedModel;
+use tessera_models::model::{Op, Scores};
 
 /// Limits of a run, checked before each step from its exact price, so that a plan
 /// too large for this machine fails at once with a clear error instead of
@@ -36,7 +36,7 @@ impl RunOptions {
     ///
     /// # Errors
     /// [`Error::Plan`] naming the first step over a limit.
-    pub fn check(&self, steps: &[super::StepCost]) -> Result<()> {
+    pub fn check(&self, steps: &[crate::StepCost]) -> Result<()> {
         let frame = (max_frame() + tessera_core::channel::HEADER_LEN) as u64;
         for s in steps {
             if s.largest_message > frame {
@@ -459,7 +459,7 @@ pub async fn setup_party<R: Ring>(
 /// `2^f`, see [`FixedModel::encode_input`]); party 0 passes `None` and is the only
 /// one whose code reads the weights of `model` (party 1 needs only the architecture).
 ///
-/// The provider must hold [`super::demand`] of the same assignment and batch.
+/// The provider must hold [`crate::demand`] of the same assignment and batch.
 ///
 /// # Errors
 /// [`Error::Plan`] if the assignment does not fit the model or a step exceeds the
