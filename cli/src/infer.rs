@@ -1,7 +1,9 @@
 //! `tessera infer`: secure inference of an ONNX model on MNIST digits or an `.npy`
 //! input — the dealer and both parties in this process over TCP loopback (party 0
-//! holds the weights, party 1 the input and receives the labels) — checked against
-//! the plaintext fixed-point reference, with exact metering.
+//! holds the weights, party 1 the input and receives the labels, or the scores with
+//! `--logits`) — checked against the plaintext fixed-point reference, with exact
+//! metering. The scores are printed, put in the JSON report and optionally written
+//! to an `.npy` file as [`OutputTensor`]s.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -17,6 +19,7 @@ use tessera_planner::engine::ModelChain;
 use tessera_planner::plan::Plan;
 use tessera_planner::{Calibration, Objective, TimeModel};
 
+use crate::outputs::{OutputCheck, OutputTensor};
 use crate::{CliError, parse_profile};
 
 type R = Z64;
@@ -47,9 +50,13 @@ pub struct InferArgs {
     /// Examples per secure session (the batch each protocol step is vectorised over).
     #[arg(long, default_value_t = 100)]
     pub batch: usize,
-    /// Give the client the scores (logits) instead of the label only.
+    /// Give the client the scores (logits) instead of the label only; they are
+    /// printed, decoded from fixed point, and compared with the reference's.
     #[arg(long)]
     pub logits: bool,
+    /// Write the scores to this `.npy` file (float32, shape `[count, classes]`).
+    #[arg(long, requires = "logits", value_name = "FILE.npy")]
+    pub output: Option<PathBuf>,
     /// Fractional bits of the fixed-point encoding (ring Z_2^64).
     #[arg(long, default_value_t = 16)]
     pub frac_bits: u32,
@@ -223,6 +230,12 @@ pub struct InferReport {
     pub count: usize,
     /// Examples per session.
     pub batch: usize,
+    /// Fractional bits of the fixed-point encoding: outputs are ring values / 2^f,
+    /// differences are in units of 2^-f.
+    pub frac_bits: u32,
+    /// Whether the plan computes the plaintext fixed-point reference exactly (no
+    /// dealer truncation): then labels and outputs must equal the reference's.
+    pub exact_plan: bool,
     /// The client's labels.
     pub labels: Vec<usize>,
     /// The plaintext fixed-point reference's labels.
@@ -235,16 +248,36 @@ pub struct InferReport {
     pub accuracy: Option<f64>,
     /// Float accuracy (dataset only).
     pub float_accuracy: Option<f64>,
+    /// The outputs the client received besides the labels, decoded (with
+    /// `--logits`: `scores`, `[classes]` per example); empty otherwise.
+    pub outputs: Vec<OutputTensor>,
+    /// Each output compared with the plaintext fixed-point reference.
+    pub output_checks: Vec<OutputCheck>,
+    /// The `.npy` file the scores were written to (`--output`).
+    pub output_file: Option<PathBuf>,
     /// The exact predicted online traffic of one session (`batch` examples) per step.
     pub predicted_steps: Vec<StepCost>,
     /// Measured counters and times.
     pub measured: Totals,
 }
 
-/// Runs the secure inference of `x` (a flat batch) in sessions of `batch`.
+/// What the client received over all sessions of a run, and the counters. Not
+/// `Debug`: it holds the client's outputs.
+pub struct Received {
+    /// The label of each example.
+    pub labels: Vec<usize>,
+    /// With [`Output::Logits`]: the scores at scale `2^f`, `[count, classes]`
+    /// row-major.
+    pub scores: Option<Vec<R>>,
+    /// Counters and times summed over the sessions.
+    pub totals: Totals,
+}
+
+/// Runs the secure inference of `x` (a flat batch) in sessions of `batch`; the
+/// labels and the counters ([`run_sessions_received`] without the scores).
 ///
 /// # Errors
-/// Transport, protocol and plan errors of any session.
+/// As [`run_sessions_received`].
 #[allow(clippy::too_many_arguments)]
 pub async fn run_sessions(
     fm: &FixedModel<R>,
@@ -257,8 +290,33 @@ pub async fn run_sessions(
     opts: RunOptions,
     progress: Option<&indicatif::ProgressBar>,
 ) -> Result<(Vec<usize>, Totals), CliError> {
+    let r = run_sessions_received(fm, a, x, count, batch, network, timeout, opts, progress).await?;
+    Ok((r.labels, r.totals))
+}
+
+/// Runs the secure inference of `x` (a flat batch) in sessions of `batch` and
+/// gathers what the client received in each, in order.
+///
+/// # Errors
+/// Transport, protocol and plan errors of any session; [`CliError::Check`] if the
+/// client received no labels, or no scores (of `batch × classes`) under
+/// [`Output::Logits`].
+#[allow(clippy::too_many_arguments)]
+pub async fn run_sessions_received(
+    fm: &FixedModel<R>,
+    a: &Assignment,
+    x: &[R],
+    count: usize,
+    batch: usize,
+    network: NetworkProfile,
+    timeout: Duration,
+    opts: RunOptions,
+    progress: Option<&indicatif::ProgressBar>,
+) -> Result<Received, CliError> {
     let per = x.len() / count.max(1);
     let mut labels = Vec::with_capacity(count);
+    let logits = a.output == Output::Logits;
+    let mut scores = logits.then(|| Vec::with_capacity(count * fm.classes()));
     let mut totals = Totals::default();
     let channel = ChannelConfig {
         timeout,
@@ -278,13 +336,31 @@ pub async fn run_sessions(
             .clone()
             .ok_or_else(|| CliError::Check("the client received no labels".into()))?;
         labels.extend(got);
+        if let Some(all) = scores.as_mut() {
+            let s = r.parties[1]
+                .output
+                .scores
+                .as_ref()
+                .filter(|s| s.batch == n && s.classes == fm.classes())
+                .ok_or_else(|| {
+                    CliError::Check(format!(
+                        "the client received no scores of {n} × {} in a session",
+                        fm.classes()
+                    ))
+                })?;
+            all.extend_from_slice(&s.values);
+        }
         totals.add(&r);
         start += n;
         if let Some(pb) = progress {
             pb.inc(n as u64);
         }
     }
-    Ok((labels, totals))
+    Ok(Received {
+        labels,
+        scores,
+        totals,
+    })
 }
 
 /// Percentage of `labels` equal to `truth`.
@@ -300,8 +376,9 @@ pub(crate) fn accuracy(labels: &[usize], truth: &[u8]) -> f64 {
 /// Runs `tessera infer`.
 ///
 /// # Errors
-/// Bad arguments, unreadable model or input, plan errors, protocol failures, or a
-/// secure label differing from the reference under an exact plan.
+/// Bad arguments, unreadable model or input, plan errors, protocol failures, an
+/// unwritable `--output`, a secure label or output differing from the reference
+/// under an exact plan, or an output further from it than the reference's bound.
 pub async fn run(args: InferArgs) -> Result<(), CliError> {
     if args.batch == 0 {
         return Err(CliError::Usage("--batch must be at least 1".into()));
@@ -348,7 +425,7 @@ pub async fn run(args: InferArgs) -> Result<(), CliError> {
         pb.set_message(format!("{} under {}", args.plan, args.network));
         pb
     });
-    let (labels, measured) = run_sessions(
+    let received = run_sessions_received(
         &fm,
         &a,
         &x,
@@ -363,6 +440,37 @@ pub async fn run(args: InferArgs) -> Result<(), CliError> {
     if let Some(pb) = pb {
         pb.finish_and_clear();
     }
+    let Received {
+        labels,
+        scores,
+        totals: measured,
+    } = received;
+    // The outputs besides the labels, decoded, and their distance to the reference.
+    let mut outputs = Vec::new();
+    let mut output_checks = Vec::new();
+    if let Some(s) = scores {
+        let shape = vec![fm.classes()];
+        output_checks.push(OutputCheck::compare(
+            "scores",
+            &s,
+            &reference.scores.values,
+            exact,
+            reference.error_bound_ulps(),
+        )?);
+        outputs.push(OutputTensor::decode(
+            "scores",
+            shape,
+            count,
+            &s,
+            fm.fixed_point(),
+        )?);
+    }
+    // Written before the report is printed, so that the report names the file; a
+    // failure is returned after the report, which then has no file.
+    let written = match (&args.output, outputs.first()) {
+        (Some(path), Some(t)) => Some(t.write_npy(path).map(|()| path.clone())),
+        _ => None,
+    };
     let agree = labels
         .iter()
         .zip(&reference_labels)
@@ -375,12 +483,17 @@ pub async fn run(args: InferArgs) -> Result<(), CliError> {
         network: args.network.to_string(),
         count,
         batch,
+        frac_bits: args.frac_bits,
+        exact_plan: exact,
         accuracy: truth.as_ref().map(|t| accuracy(&labels, t)),
         float_accuracy: truth.as_ref().map(|t| accuracy(&float_labels, t)),
         labels,
         reference_labels,
         agree_with_reference: agree,
         float_labels,
+        outputs,
+        output_checks,
+        output_file: written.as_ref().and_then(|w| w.as_ref().ok().cloned()),
         predicted_steps: steps,
         measured,
     };
@@ -391,14 +504,37 @@ pub async fn run(args: InferArgs) -> Result<(), CliError> {
     } else {
         print_report(&report);
     }
+    if let Some(Err(e)) = written {
+        return Err(e);
+    }
     if exact && agree != count {
         return Err(CliError::Check(format!(
             "{} of {count} secure labels differ from the plaintext fixed-point reference under an exact plan",
             count - agree
         )));
     }
+    if let Some(c) = report.output_checks.iter().find(|c| !c.ok()) {
+        let f = args.frac_bits;
+        return Err(CliError::Check(if c.exact {
+            format!(
+                "{} of {} secure {} differ from the plaintext fixed-point reference under an exact plan (by up to {} × 2^-{f})",
+                c.differing, c.compared, c.name, c.max_diff_ulps
+            )
+        } else {
+            format!(
+                "secure {} differ from the plaintext fixed-point reference by up to {} × 2^-{f}, beyond its bound of {} × 2^-{f}",
+                c.name, c.max_diff_ulps, c.allowed_ulps
+            )
+        }));
+    }
     Ok(())
 }
+
+/// Examples whose outputs the text report shows (all are in `--json` and
+/// `--output`).
+const TEXT_EXAMPLES: usize = 20;
+/// Values per example the text report shows (10 scores of MNIST fit whole).
+const TEXT_VALUES: usize = 16;
 
 fn print_report(r: &InferReport) {
     let show = r.labels.len().min(20);
@@ -409,10 +545,19 @@ fn print_report(r: &InferReport) {
         &r.labels[..show],
         if show < r.labels.len() { " …" } else { "" }
     );
+    for t in &r.outputs {
+        println!("{}", t.text(TEXT_EXAMPLES, TEXT_VALUES));
+    }
     println!(
         "agreement with the plaintext fixed-point reference: {}/{}",
         r.agree_with_reference, r.count
     );
+    for c in &r.output_checks {
+        println!("{}", c.text(r.frac_bits));
+    }
+    if let Some(p) = &r.output_file {
+        println!("scores written to {}", p.display());
+    }
     if let (Some(a), Some(f)) = (r.accuracy, r.float_accuracy) {
         println!("accuracy: secure {a:.2} %, float {f:.2} %");
     }

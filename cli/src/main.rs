@@ -6,6 +6,7 @@ mod demo;
 mod deploy;
 mod infer;
 mod job;
+mod outputs;
 mod pause;
 mod plan;
 mod session;

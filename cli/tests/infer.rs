@@ -1,10 +1,14 @@
 //! `tessera infer` end to end: the built binary runs the dealer and both parties over
 //! TCP loopback on the embedded models and digits, or on an `.npy` input; labels
-//! equal to the plaintext reference, the JSON report's metering equal to the exact
-//! step prices, and clear errors for bad input.
+//! and, with `--logits`, the printed, reported and saved scores equal to the
+//! plaintext reference (or within its bound under a truncating plan), the JSON
+//! report's metering equal to the exact step prices, and clear errors for bad input.
 #![allow(clippy::unwrap_used)]
 
 use std::process::{Command, Output};
+
+use tessera_core::{FixedPoint, Z64};
+use tessera_models::{FixedModel, FixedRun, NpyF32, assets};
 
 fn tessera(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tessera"))
@@ -105,6 +109,177 @@ fn npy_input_with_and_without_batch_dimension_and_logits() {
     assert_eq!(r["count"], 3);
 }
 
+/// The plaintext fixed-point reference (f = 16) of `model` on the first `count`
+/// MNIST test digits.
+fn reference(model: &str, count: usize) -> (FixedRun<Z64>, FixedPoint) {
+    let fp = FixedPoint::new(16);
+    let fm = FixedModel::<Z64>::new(&assets::model(model).unwrap(), fp).unwrap();
+    let start = tessera_models::data::MNIST10K_TEST.start;
+    let x = assets::mnist()
+        .unwrap()
+        .images_f32(start..start + count)
+        .unwrap();
+    (fm.run_f32(&x).unwrap(), fp)
+}
+
+#[test]
+fn logits_json_and_npy_hold_the_reference_scores() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("scores.npy");
+    // Two sessions (3 + 1 examples): the scores are gathered across them in order.
+    let r = json(&[
+        "infer",
+        "--model",
+        "cnn",
+        "--dataset",
+        "mnist",
+        "--count",
+        "4",
+        "--batch",
+        "3",
+        "--plan",
+        "a+b",
+        "--logits",
+        "--json",
+        "--output",
+        file.to_str().unwrap(),
+    ]);
+    let (want, fp) = reference("cnn", 4);
+    let want = want.scores.decode(fp).values;
+    assert_eq!(r["exact_plan"], true);
+    assert_eq!(r["frac_bits"], 16);
+    let outputs = r["outputs"].as_array().unwrap();
+    assert_eq!(outputs.len(), 1);
+    let s = &outputs[0];
+    assert_eq!(s["name"], "scores");
+    assert_eq!(s["shape"], serde_json::json!([10]));
+    assert_eq!(s["batch"], 4);
+    // One list of 10 per example, equal to the decoded reference exactly.
+    let rows = s["values"].as_array().unwrap();
+    assert_eq!(rows.len(), 4);
+    let got: Vec<f64> = rows
+        .iter()
+        .flat_map(|row| {
+            let row = row.as_array().unwrap();
+            assert_eq!(row.len(), 10);
+            row.iter().map(|v| v.as_f64().unwrap())
+        })
+        .collect();
+    assert_eq!(got, want);
+    // The labels are the scores' argmax.
+    for (row, label) in got.chunks(10).zip(r["labels"].as_array().unwrap()) {
+        let best = (0..10).fold(0, |b, j| if row[j] > row[b] { j } else { b });
+        assert_eq!(label, best);
+    }
+    let check = &r["output_checks"][0];
+    assert_eq!(check["name"], "scores");
+    assert_eq!(check["exact"], true);
+    assert_eq!(check["max_diff_ulps"], 0);
+    assert_eq!(check["differing"], 0);
+    assert_eq!(check["compared"], 40);
+    // The file: float32 [count, classes], the same values.
+    assert_eq!(r["output_file"], file.to_str().unwrap());
+    let npy = NpyF32::from_file(&file).unwrap();
+    assert_eq!(npy.shape, [4, 10]);
+    let want32: Vec<f32> = want.iter().map(|&v| v as f32).collect();
+    assert_eq!(npy.data, want32);
+}
+
+#[test]
+fn logits_text_prints_the_scores_of_each_example() {
+    let o = tessera(&[
+        "infer",
+        "--model",
+        "mlp",
+        "--dataset",
+        "mnist",
+        "--count",
+        "2",
+        "--plan",
+        "a+y",
+        "--logits",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(out.contains("\nscores: 2 examples × [10]\n"), "{out}");
+    let (want, fp) = reference("mlp", 2);
+    let want = want.scores.decode(fp);
+    for i in 0..2 {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(&format!("  #{i} [")))
+            .unwrap_or_else(|| panic!("no scores of example {i}: {out}"));
+        let printed: Vec<&str> = line
+            .trim_start_matches(&format!("  #{i} ["))
+            .trim_end_matches(']')
+            .split(',')
+            .map(str::trim)
+            .collect();
+        let expected: Vec<String> = want.row(i).iter().map(|v| format!("{v:.4}")).collect();
+        assert_eq!(printed, expected, "{line}");
+    }
+    assert!(
+        out.contains(
+            "scores vs the plaintext fixed-point reference: 20/20 equal, largest difference 0 × 2^-16 (exact plan: must be 0)"
+        ),
+        "{out}"
+    );
+    // Without --logits, no scores.
+    let o = tessera(&[
+        "infer",
+        "--model",
+        "mlp",
+        "--dataset",
+        "mnist",
+        "--count",
+        "2",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!String::from_utf8(o.stdout).unwrap().contains("scores"));
+}
+
+#[test]
+fn logits_under_a_truncating_plan_stay_within_the_reference_bound() {
+    // Conv → square → … entirely in A: the square's accumulator is truncated by the
+    // dealer (±1 ulp), so the scores may differ from the reference, within its bound.
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/tests/fixtures");
+    let model = format!("{fixtures}/square_cnn.onnx");
+    let input = format!("{fixtures}/input_square_cnn.npy");
+    let r = json(&[
+        "infer", "--model", &model, "--input", &input, "--plan", "pure-a", "--logits", "--json",
+    ]);
+    assert_eq!(r["exact_plan"], false);
+    let fm = FixedModel::<Z64>::new(
+        &tessera_models::load_onnx_file(&model).unwrap(),
+        FixedPoint::new(16),
+    )
+    .unwrap();
+    let reference = fm
+        .run_f32(&NpyF32::from_file(&input).unwrap().data)
+        .unwrap();
+    let bound = reference.error_bound_ulps();
+    assert!(bound > 0);
+    let check = &r["output_checks"][0];
+    assert_eq!(check["exact"], false);
+    assert_eq!(check["allowed_ulps"].as_u64().unwrap(), bound as u64);
+    assert!(u128::from(check["max_diff_ulps"].as_u64().unwrap()) <= bound);
+    let s = &r["outputs"][0];
+    let classes = fm.classes();
+    assert_eq!(s["shape"], serde_json::json!([classes]));
+    let want = reference.scores.decode(FixedPoint::new(16)).values;
+    let got: Vec<f64> = s["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|row| row.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()))
+        .collect();
+    assert_eq!(got.len(), want.len());
+    let ulp = 2f64.powi(-16);
+    for (g, w) in got.iter().zip(&want) {
+        assert!((g - w).abs() <= bound as f64 * ulp, "{g} vs {w}");
+    }
+}
+
 #[test]
 fn bad_input_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
@@ -133,6 +308,15 @@ fn bad_input_is_a_clear_error() {
             "shape",
         ),
         (vec![], "give an input"),
+        (
+            vec![
+                "--dataset".into(),
+                "mnist".into(),
+                "--output".into(),
+                "x.npy".into(),
+            ],
+            "--logits",
+        ),
     ];
     for (extra, want) in cases {
         let mut args = vec!["infer".to_string(), "--model".into(), "mlp".into()];
@@ -154,6 +338,24 @@ fn bad_input_is_a_clear_error() {
     ]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("ONNX"), "{}", stderr(&o));
+    // An unwritable --output: the report is printed, then the error names the file.
+    let missing = dir.path().join("no-such-dir").join("s.npy");
+    let o = tessera(&[
+        "infer",
+        "--model",
+        "mlp",
+        "--dataset",
+        "mnist",
+        "--count",
+        "1",
+        "--logits",
+        "--output",
+        missing.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stdout).contains("scores: 1 example × [10]"));
+    assert!(stderr(&o).contains("cannot write"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no-such-dir"), "{}", stderr(&o));
     // pure-y on the CNN exceeds the table limit and is refused before running.
     let o = tessera(&[
         "infer",

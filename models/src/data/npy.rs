@@ -1,5 +1,5 @@
-//! A small, validating reader of NumPy `.npy` files holding `float32` arrays (for
-//! `tessera infer --input X.npy`).
+//! A small, validating reader and a writer of NumPy `.npy` files holding `float32`
+//! arrays (for `tessera infer --input X.npy` and `--output Y.npy`).
 //!
 //! Format (NumPy's `numpy.lib.format`, versions 1.0, 2.0 and 3.0): the magic
 //! `\x93NUMPY`, a major and minor version byte, the header length (u16 LE in 1.0,
@@ -11,6 +11,12 @@
 //! Fortran order, a header that is not exactly such a dict, or a data length other
 //! than `4 × Π shape` is an [`Error::Data`] that says which.
 //!
+//! [`NpyF32::to_bytes`] writes what `numpy.save` writes for a C-order `float32`
+//! array: version 1.0 (2.0 only if the header outgrows a u16, as NumPy does), keys in
+//! sorted order, the spare spaces NumPy leaves after the dict so that the first axis
+//! can grow in place, and space padding up to a newline so that the data starts at
+//! a multiple of 64 bytes.
+//!
 //! A small parser (about a hundred lines) rather than a crate: `ndarray-npy`
 //! parses the header with `py_literal`, which brings the `pest` parser generator
 //! into the build for three keys.
@@ -20,14 +26,29 @@ use std::path::Path;
 use crate::model::{Model, checked_numel};
 use crate::{Error, Result};
 
-/// A `float32` array read from a `.npy` file.
-#[derive(Clone, Debug, PartialEq)]
+/// A `float32` array read from or written to a `.npy` file. Its `Debug` output shows
+/// the shape only: the values are a party's input or output.
+#[derive(Clone, PartialEq)]
 pub struct NpyF32 {
     /// The shape.
     pub shape: Vec<usize>,
     /// The values, row-major (C order).
     pub data: Vec<f32>,
 }
+
+impl std::fmt::Debug for NpyF32 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NpyF32")
+            .field("shape", &self.shape)
+            .finish_non_exhaustive()
+    }
+}
+
+/// NumPy's alignment of the data start (`numpy.lib.format.ARRAY_ALIGN`).
+const ARRAY_ALIGN: usize = 64;
+/// The spare digits NumPy leaves for the growing axis
+/// (`numpy.lib.format.GROWTH_AXIS_MAX_DIGITS`).
+const GROWTH_AXIS_MAX_DIGITS: usize = 21;
 
 fn npy_err(reason: impl Into<String>) -> Error {
     Error::Data {
@@ -38,6 +59,89 @@ fn npy_err(reason: impl Into<String>) -> Error {
 }
 
 impl NpyF32 {
+    /// An array of `shape` holding `data` in C order.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] unless `data` has `Π shape` values.
+    pub fn new(shape: Vec<usize>, data: Vec<f32>) -> Result<Self> {
+        let a = NpyF32 { shape, data };
+        a.check()?;
+        Ok(a)
+    }
+
+    fn check(&self) -> Result<()> {
+        if checked_numel(&self.shape) == Some(self.data.len()) {
+            Ok(())
+        } else {
+            Err(Error::shape(
+                "npy array",
+                format!("{} values for shape {:?}", self.data.len(), self.shape),
+            ))
+        }
+    }
+
+    /// The bytes of a `.npy` file holding this array: little-endian `float32`, C
+    /// order, the header as `numpy.save` writes it (see the module docs), so that
+    /// `numpy.load` and [`NpyF32::from_bytes`] read it back.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if `data` does not hold `Π shape` values (the fields are
+    /// public, so this is checked here too).
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        self.check()?;
+        // Python's repr of the shape tuple: `()`, `(5,)`, `(2, 3)`.
+        let dims: Vec<String> = self.shape.iter().map(usize::to_string).collect();
+        let shape = match dims.as_slice() {
+            [one] => format!("({one},)"),
+            _ => format!("({})", dims.join(", ")),
+        };
+        let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
+        if let Some(first) = dims.first() {
+            let spare = GROWTH_AXIS_MAX_DIGITS.saturating_sub(first.len());
+            header.extend(std::iter::repeat_n(' ', spare));
+        }
+        // Magic (6), version (2), header length (2 bytes in 1.0, 4 in 2.0), header,
+        // spaces, '\n'. NumPy pads with 1 to 64 spaces (64 when already aligned) and
+        // moves to 2.0 when the padded header outgrows the u16.
+        let padded = |prefix: usize| {
+            let used = prefix + header.len() + 1;
+            header.len() + (ARRAY_ALIGN - used % ARRAY_ALIGN) + 1
+        };
+        let (major, prefix) = if padded(10) <= usize::from(u16::MAX) {
+            (1u8, 10)
+        } else {
+            (2u8, 12)
+        };
+        let len = padded(prefix);
+        header.extend(std::iter::repeat_n(' ', len - header.len() - 1));
+        header.push('\n');
+        let mut out = Vec::with_capacity(prefix + header.len() + 4 * self.data.len());
+        out.extend_from_slice(b"\x93NUMPY");
+        out.extend_from_slice(&[major, 0]);
+        match major {
+            1 => out.extend_from_slice(&(header.len() as u16).to_le_bytes()),
+            _ => out.extend_from_slice(&(header.len() as u32).to_le_bytes()),
+        }
+        out.extend_from_slice(header.as_bytes());
+        for v in &self.data {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        Ok(out)
+    }
+
+    /// Writes this array to a `.npy` file (created or truncated).
+    ///
+    /// # Errors
+    /// [`Error::Shape`] as for [`NpyF32::to_bytes`]; [`Error::Io`] with the path if
+    /// the file cannot be written.
+    pub fn write_file(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        std::fs::write(path, self.to_bytes()?).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
     /// Reads a `.npy` file.
     ///
     /// # Errors
@@ -289,4 +393,107 @@ fn parse_header(text: &str) -> Result<Header> {
         return Err(npy_err("header: text after the dict"));
     }
     Ok(h)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn arr(shape: &[usize]) -> NpyF32 {
+        let n: usize = shape.iter().product();
+        let data = (0..n).map(|i| i as f32 * 0.25 - 3.5).collect();
+        NpyF32::new(shape.to_vec(), data).unwrap()
+    }
+
+    #[test]
+    fn written_arrays_read_back_with_the_data_aligned() {
+        for shape in [
+            &[][..],
+            &[5],
+            &[2, 3],
+            &[3, 1, 28, 28],
+            &[0],
+            &[2, 0, 3],
+            &[1_234_567_890, 0],
+        ] {
+            let a = arr(shape);
+            let b = a.to_bytes().unwrap();
+            assert_eq!(NpyF32::from_bytes(&b).unwrap(), a, "{shape:?}");
+            assert_eq!(&b[..8], b"\x93NUMPY\x01\x00", "{shape:?}");
+            let hlen = usize::from(u16::from_le_bytes([b[8], b[9]]));
+            assert_eq!((10 + hlen) % 64, 0, "{shape:?}: data offset");
+            assert_eq!(b[9 + hlen], b'\n', "{shape:?}");
+            assert_eq!(b.len(), 10 + hlen + 4 * a.data.len());
+        }
+        // Special values survive bit for bit.
+        let a = NpyF32::new(vec![4], vec![f32::MIN, -0.0, f32::INFINITY, 1e-45]).unwrap();
+        let back = NpyF32::from_bytes(&a.to_bytes().unwrap()).unwrap();
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&back.data), bits(&a.data));
+    }
+
+    #[test]
+    fn header_is_the_one_numpy_writes() {
+        // `numpy.save` (NumPy 1.24.2) of `numpy.zeros((2, 3), '<f4')` and of a 0-d
+        // array: 118 header bytes each, the dict, NumPy's spare spaces for the
+        // first axis, padding, newline.
+        let numpy_2x3 = format!(
+            "{{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }}{}\n",
+            " ".repeat(58)
+        );
+        let numpy_0d = format!(
+            "{{'descr': '<f4', 'fortran_order': False, 'shape': (), }}{}\n",
+            " ".repeat(62)
+        );
+        for (shape, want) in [(&[2, 3][..], numpy_2x3), (&[], numpy_0d)] {
+            let b = NpyF32::new(shape.to_vec(), vec![0.0; shape.iter().product()])
+                .unwrap()
+                .to_bytes()
+                .unwrap();
+            assert_eq!(u16::from_le_bytes([b[8], b[9]]), 118, "{shape:?}");
+            assert_eq!(std::str::from_utf8(&b[10..128]).unwrap(), want, "{shape:?}");
+        }
+    }
+
+    #[test]
+    fn a_header_too_long_for_version_1_uses_version_2() {
+        let a = NpyF32::new(vec![1; 22_000], vec![7.0]).unwrap();
+        let b = a.to_bytes().unwrap();
+        assert_eq!(&b[6..8], [2, 0]);
+        let hlen = u32::from_le_bytes([b[8], b[9], b[10], b[11]]) as usize;
+        assert_eq!((12 + hlen) % 64, 0);
+        assert_eq!(NpyF32::from_bytes(&b).unwrap(), a);
+    }
+
+    #[test]
+    fn mismatched_data_and_unwritable_paths_are_errors() {
+        assert!(matches!(
+            NpyF32::new(vec![2, 3], vec![0.0; 5]),
+            Err(Error::Shape { .. })
+        ));
+        let bad = NpyF32 {
+            shape: vec![usize::MAX, 2],
+            data: vec![],
+        };
+        assert!(matches!(bad.to_bytes(), Err(Error::Shape { .. })));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("y.npy");
+        let a = arr(&[2, 10]);
+        a.write_file(&path).unwrap();
+        assert_eq!(NpyF32::from_file(&path).unwrap(), a);
+        let missing = dir.path().join("no-such-dir").join("y.npy");
+        match a.write_file(&missing) {
+            Err(Error::Io { path, .. }) => assert_eq!(path, missing),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn debug_shows_the_shape_and_no_value() {
+        let a = NpyF32::new(vec![2], vec![1234.5, -6789.25]).unwrap();
+        let d = format!("{a:?}");
+        assert!(d.contains("[2]"), "{d}");
+        assert!(!d.contains("1234") && !d.contains("6789"), "{d}");
+    }
 }
