@@ -41,6 +41,16 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// The exact DAG planner ([`crate::dag`]) gave up because the graph's frontier
+    /// is too wide: its state space grows as 12^width. A caller may fall back to an
+    /// approximate plan.
+    #[error("dag: the frontier ({width} live values) is too wide for the exact planner: {reason}")]
+    TooWide {
+        /// The frontier width of the processing order.
+        width: usize,
+        /// Which limit was reached, and where.
+        reason: String,
+    },
     /// A bad argument.
     #[error("{0}")]
     Usage(String),

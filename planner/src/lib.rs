@@ -10,6 +10,8 @@
 //!   sharings a layer may use, the exact cost of each step).
 //! - [`assign`]: the optimal assignment by dynamic programming over the chain, the
 //!   named baselines, and a brute-force search for tests.
+//! - [`dag`]: the exact optimal assignment over a DAG (a frontier dynamic program)
+//!   on abstract node and value costs, with a brute-force search for tests.
 //! - [`plan`]: the plan file (JSON), its validation and its table.
 //!
 //! Security model of the project: two semi-honest parties and a semi-honest dealer
@@ -19,6 +21,7 @@
 
 pub mod assign;
 pub mod calibration;
+pub mod dag;
 pub mod engine;
 mod error;
 pub mod measure;
