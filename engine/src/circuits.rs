@@ -161,6 +161,11 @@ pub(crate) fn bool_layer<R: Ring>(
     };
     match layer.op() {
         Op::Reshape(_) => Ok(Vec::new()),
+        Op::Add | Op::Sub | Op::Concat(_) => Err(Error::Plan(format!(
+            "layer {} ({}): joins of several values are not lowered to circuits yet",
+            layer.name(),
+            layer.op().kind()
+        ))),
         Op::Relu => {
             let x = b.input(ell);
             let y = b.relu(&x);

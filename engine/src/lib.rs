@@ -119,7 +119,7 @@ pub fn layer_options<R: Ring>(model: &FixedModel<R>, i: usize) -> Vec<Sharing> {
         return Vec::new();
     };
     let a = match fl.layer().op() {
-        Op::Dense(_) | Op::Square | Op::Reshape(_) => true,
+        Op::Dense(_) | Op::Square | Op::Reshape(_) | Op::Add | Op::Sub | Op::Concat(_) => true,
         Op::Conv2d(c) => c.symmetric().is_some(),
         Op::AvgPool(p) => {
             p.kernel[0] == p.kernel[1] && p.strides[0] == p.strides[1] && p.pads == [0; 4]
@@ -221,6 +221,16 @@ impl Assignment {
     /// [`Error::Plan`] naming the layer and what does not fit.
     pub fn validate<R: Ring>(&self, model: &FixedModel<R>) -> Result<()> {
         let layers = model.layers();
+        if let Some((i, l)) = layers
+            .iter()
+            .enumerate()
+            .find(|(i, l)| l.layer().inputs() != [*i])
+        {
+            return Err(Error::Plan(format!(
+                "layer {i} ({}) does not read the previous layer alone: this engine runs chains of layers",
+                l.layer().name()
+            )));
+        }
         if self.layers.len() != layers.len() {
             return Err(Error::Plan(format!(
                 "{} placements for a model of {} layers",

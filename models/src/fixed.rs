@@ -408,23 +408,74 @@ impl<R: Ring> FixedModel<R> {
     /// As [`FixedModel::forward_layer`].
     pub fn run(&self, x: &[R]) -> Result<FixedRun<R>> {
         let batch = self.batch_of(x.len())?;
-        let mut act = x.to_vec();
-        let mut dev = 0u128;
+        // Every value with its error bound: value 0 is the input (exact).
+        let mut vals: Vec<(Vec<R>, u128)> = vec![(x.to_vec(), 0)];
         let mut trace = Vec::with_capacity(self.layers.len());
         for fl in &self.layers {
-            let (y, t) = self.layer_step(fl, &act, batch, dev)?;
-            dev = t.error_bound_ulps;
+            let l = &fl.layer;
+            let ins: Vec<&[R]> = l.inputs().iter().map(|&v| vals[v].0.as_slice()).collect();
+            let devs: Vec<u128> = l.inputs().iter().map(|&v| vals[v].1).collect();
+            let (y, t) = match l.op() {
+                Op::Add | Op::Sub | Op::Concat(_) => self.join_step(fl, &ins, &devs, batch)?,
+                _ => self.layer_step(fl, ins[0], batch, devs[0])?,
+            };
+            vals.push((y, t.error_bound_ulps));
             trace.push(t);
-            act = y;
         }
         Ok(FixedRun {
             scores: Scores {
                 batch,
                 classes: self.classes,
-                values: act,
+                values: vals.pop().map(|(v, _)| v).unwrap_or_default(),
             },
             trace,
         })
+    }
+
+    /// A layer that joins several values: add, sub (exact ring arithmetic; the
+    /// error bounds add up) and concat (the largest error bound).
+    fn join_step(
+        &self,
+        fl: &FixedLayer<R>,
+        ins: &[&[R]],
+        devs: &[u128],
+        batch: usize,
+    ) -> Result<(Vec<R>, LayerTrace)> {
+        let layer = &fl.layer;
+        let named = |e: Error| match e {
+            Error::Shape { detail, .. } => Error::shape(format!("layer {}", layer.name()), detail),
+            e => e,
+        };
+        let (y, dev) = match layer.op() {
+            Op::Add => (
+                kernels::zip(ins, |a, b| a + b).map_err(named)?,
+                devs.iter().fold(0u128, |a, &d| a.saturating_add(d)),
+            ),
+            Op::Sub => (
+                kernels::zip(ins, |a, b| a - b).map_err(named)?,
+                devs.iter().fold(0u128, |a, &d| a.saturating_add(d)),
+            ),
+            Op::Concat(axis) => (
+                kernels::concat(ins, layer.input_shapes(), *axis, batch).map_err(named)?,
+                devs.iter().copied().max().unwrap_or(0),
+            ),
+            _ => {
+                return Err(Error::shape(
+                    format!("layer {}", layer.name()),
+                    "not a join",
+                ));
+            }
+        };
+        Ok((
+            y,
+            LayerTrace {
+                name: layer.name().to_string(),
+                max_abs_input: ins.iter().map(|x| max_abs(x)).max().unwrap_or(0),
+                acc_bound: None,
+                max_abs_acc: None,
+                error_bound_ulps: dev,
+            },
+        ))
     }
 
     /// Encodes and runs a float batch.
@@ -546,7 +597,13 @@ impl<R: Ring> FixedModel<R> {
                         .map(|b| b.unwrap_or_else(R::zero))
                         .collect()
                     }
-                    _ => x.to_vec(), // reshape
+                    Op::Reshape(_) => x.to_vec(),
+                    op => {
+                        return Err(Error::shape(
+                            format!("layer {}", layer.name()),
+                            format!("{} reads several inputs", op.kind()),
+                        ));
+                    }
                 };
                 (y, None, dev)
             }

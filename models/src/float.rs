@@ -7,7 +7,7 @@
 //! so that the float, fixed-point and secure runs compute the same function.
 
 use crate::kernels::{self, Window};
-use crate::model::{Conv2d, Dense, Model, Op, Pool2d, Scores};
+use crate::model::{Conv2d, Dense, Layer, Model, Op, Pool2d, Scores};
 use crate::{Error, Result};
 
 mod sealed {
@@ -26,6 +26,7 @@ pub trait Float:
     + std::ops::AddAssign
     + std::ops::Mul<Output = Self>
     + std::ops::Add<Output = Self>
+    + std::ops::Sub<Output = Self>
     + std::ops::Div<Output = Self>
 {
     /// Converts an `f32` weight or input (exactly).
@@ -60,25 +61,35 @@ impl Model {
     /// [`Error::Shape`] if `x` is not a whole, non-empty batch.
     pub fn run_float<F: Float>(&self, x: &[f32]) -> Result<Scores<F>> {
         let batch = self.batch_of(x.len())?;
-        let mut act: Vec<F> = x.iter().map(|&v| F::from_f32(v)).collect();
+        let mut vals: Vec<Vec<F>> = vec![x.iter().map(|&v| F::from_f32(v)).collect()];
         for layer in self.layers() {
-            act = float_layer(
-                layer.op(),
-                layer.input_shape(),
-                layer.output_shape(),
-                &act,
-                batch,
-            )?;
+            let ins: Vec<&[F]> = layer.inputs().iter().map(|&v| vals[v].as_slice()).collect();
+            let y = float_node(layer, &ins, batch)?;
+            vals.push(y);
         }
         Ok(Scores {
             batch,
             classes: self.classes(),
-            values: act,
+            values: vals.pop().unwrap_or_default(),
         })
     }
 }
 
-/// One layer in float type `F` on a batch.
+/// One layer of the graph in float type `F` on a batch of its inputs.
+fn float_node<F: Float>(layer: &Layer, ins: &[&[F]], batch: usize) -> Result<Vec<F>> {
+    match layer.op() {
+        Op::Add => kernels::zip(ins, |a, b| a + b),
+        Op::Sub => kernels::zip(ins, |a, b| a - b),
+        Op::Concat(axis) => kernels::concat(ins, layer.input_shapes(), *axis, batch),
+        op => float_layer(op, layer.input_shape(), layer.output_shape(), ins[0], batch),
+    }
+    .map_err(|e| match e {
+        Error::Shape { detail, .. } => Error::shape(format!("layer {}", layer.name()), detail),
+        e => e,
+    })
+}
+
+/// One single-input layer in float type `F` on a batch.
 pub(crate) fn float_layer<F: Float>(
     op: &Op,
     input: &[usize],
@@ -146,6 +157,9 @@ pub(crate) fn float_layer<F: Float>(
                 .collect()
         }
         Op::Reshape(_) => x.to_vec(),
+        Op::Add | Op::Sub | Op::Concat(_) => {
+            return Err(Error::shape(op.kind(), "reads several inputs"));
+        }
     })
 }
 

@@ -242,3 +242,44 @@ pub(crate) fn conv2d<T: Elem>(
     }
     y
 }
+
+/// The element-wise combination `f(a, b)` of two equally long inputs.
+pub(crate) fn zip<T: Copy>(ins: &[&[T]], f: impl Fn(T, T) -> T) -> crate::Result<Vec<T>> {
+    match ins {
+        [a, b] if a.len() == b.len() => Ok(a.iter().zip(*b).map(|(&x, &y)| f(x, y)).collect()),
+        _ => Err(crate::Error::shape(
+            "element-wise operation",
+            format!(
+                "{} operands of lengths {:?}",
+                ins.len(),
+                ins.iter().map(|x| x.len()).collect::<Vec<_>>()
+            ),
+        )),
+    }
+}
+
+/// The concatenation of batches `ins` (per-example shapes `shapes`) along per-example
+/// `axis`: for every example and every index before `axis`, the blocks of each input
+/// in turn.
+pub(crate) fn concat<T: Copy>(
+    ins: &[&[T]],
+    shapes: &[Vec<usize>],
+    axis: usize,
+    batch: usize,
+) -> crate::Result<Vec<T>> {
+    let outer: usize = batch * shapes[0][..axis].iter().product::<usize>();
+    let blocks: Vec<usize> = shapes.iter().map(|s| s[axis..].iter().product()).collect();
+    if ins.len() != shapes.len() || ins.iter().zip(&blocks).any(|(x, b)| x.len() != outer * b) {
+        return Err(crate::Error::shape(
+            "concat",
+            "inputs do not fit their shapes",
+        ));
+    }
+    let mut out = Vec::with_capacity(outer * blocks.iter().sum::<usize>());
+    for o in 0..outer {
+        for (x, &b) in ins.iter().zip(&blocks) {
+            out.extend_from_slice(&x[o * b..(o + 1) * b]);
+        }
+    }
+    Ok(out)
+}

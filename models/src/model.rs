@@ -1,4 +1,4 @@
-//! Tessera's own model description: a chain of layers with shapes and `f32` weights.
+//! Tessera's own model description: a DAG of layers with shapes and `f32` weights.
 //!
 //! A [`Model`] is what every interpreter runs — the float reference
 //! ([`crate::float`]), the plaintext fixed-point reference ([`crate::fixed`]) and,
@@ -8,8 +8,17 @@
 //!
 //! Shapes are **per example**: the batch dimension is implicit and always first, so
 //! a model with input shape `[1, 28, 28]` runs on batches `[N, 1, 28, 28]`. Tensors
-//! are row-major. The last layer produces a score vector `[K]`; the predicted label
-//! is the index of its largest entry (the first one on ties), whatever the [`Head`].
+//! are row-major.
+//!
+//! # The graph
+//! Values are numbered: value 0 is the model's input, value `i + 1` the output of
+//! layer `i`. Every layer reads one or more earlier values ([`Layer::inputs`]; `Add`,
+//! `Sub` and `Concat` read several), so layers are stored in a topological order and
+//! a value may be read by several layers (fan-out, skip connections). The model's
+//! output is the last layer's output, of any shape; every other layer's output is read
+//! by some layer (the loader drops dead nodes). The predicted label of an example is
+//! the index of the largest output value (the first one on ties), whatever the
+//! [`Head`]; an `ArgMax` or `Softmax` head needs a vector output `[K]`.
 
 use std::fmt;
 
@@ -149,6 +158,14 @@ pub enum Op {
     Sigmoid,
     /// The square activation `x·x` of CryptoNets (ONNX `Mul` of a tensor by itself).
     Square,
+    /// The element-wise sum of two values of one shape (ONNX `Add` of two activations:
+    /// a residual connection).
+    Add,
+    /// The element-wise difference of two values of one shape (ONNX `Sub`).
+    Sub,
+    /// The concatenation of several values along a per-example axis (ONNX `Concat`
+    /// with `axis − 1`); the other dimensions must agree.
+    Concat(usize),
 }
 
 impl Op {
@@ -163,6 +180,9 @@ impl Op {
             Op::Reshape(_) => "reshape",
             Op::Sigmoid => "sigmoid",
             Op::Square => "square",
+            Op::Add => "add",
+            Op::Sub => "sub",
+            Op::Concat(_) => "concat",
         }
     }
 
@@ -185,13 +205,58 @@ impl Op {
         }
     }
 
-    /// The per-example output shape for per-example input shape `input`.
+    /// How many values the op reads: `None` for any number ≥ 1 (concat).
+    pub fn arity(&self) -> Option<usize> {
+        match self {
+            Op::Add | Op::Sub => Some(2),
+            Op::Concat(_) => None,
+            _ => Some(1),
+        }
+    }
+
+    /// The per-example output shape for per-example input shape `input` of a
+    /// single-input op.
     ///
     /// # Errors
     /// [`Error::Shape`] if the input does not fit (`what` names the layer in the
     /// message).
     pub fn output_shape(&self, input: &[usize], what: &str) -> Result<Vec<usize>> {
-        let out = self.output_shape_unchecked(input, what)?;
+        self.output_shape_of(&[input], what)
+    }
+
+    /// The per-example output shape for the per-example shapes of its inputs.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if the inputs do not fit (their number or shapes; `what`
+    /// names the layer in the message).
+    pub fn output_shape_of(&self, inputs: &[&[usize]], what: &str) -> Result<Vec<usize>> {
+        let count_ok = match self.arity() {
+            Some(k) => inputs.len() == k,
+            None => !inputs.is_empty(),
+        };
+        if !count_ok {
+            return Err(Error::shape(
+                what,
+                format!("{} inputs for a {} layer", inputs.len(), self.kind()),
+            ));
+        }
+        let input = inputs[0];
+        let out = match self {
+            Op::Add | Op::Sub => {
+                if inputs[1] != input {
+                    return Err(Error::shape(
+                        what,
+                        format!(
+                            "operands of shapes {input:?} and {:?} (both must have one shape; broadcasting is not supported)",
+                            inputs[1]
+                        ),
+                    ));
+                }
+                input.to_vec()
+            }
+            Op::Concat(axis) => concat_shape(inputs, *axis, what)?,
+            _ => self.output_shape_unchecked(input, what)?,
+        };
         let values = checked_numel(&out).filter(|&n| n <= MAX_VALUES);
         // Work per example: multiply-adds (dense, conv) or window reads (pools).
         let per_output = match self {
@@ -283,6 +348,9 @@ impl Op {
                 Ok(shape.clone())
             }
             Op::Relu | Op::Sigmoid | Op::Square => Ok(input.to_vec()),
+            Op::Add | Op::Sub | Op::Concat(_) => {
+                bad(format!("{} reads several inputs", self.kind()))
+            }
         }
     }
 
@@ -303,6 +371,33 @@ impl Op {
         }
         Ok(())
     }
+}
+
+/// The shape of a concatenation along per-example `axis`.
+fn concat_shape(inputs: &[&[usize]], axis: usize, what: &str) -> Result<Vec<usize>> {
+    let first = inputs[0];
+    if axis >= first.len() {
+        return Err(Error::shape(
+            what,
+            format!("concatenation axis {axis} of inputs {first:?}"),
+        ));
+    }
+    let mut out = first.to_vec();
+    for s in &inputs[1..] {
+        let fits = s.len() == first.len()
+            && s.iter()
+                .zip(first)
+                .enumerate()
+                .all(|(d, (a, b))| d == axis || a == b);
+        if !fits {
+            return Err(Error::shape(
+                what,
+                format!("cannot concatenate {s:?} to {first:?} along axis {axis}"),
+            ));
+        }
+        out[axis] = out[axis].saturating_add(s[axis]);
+    }
+    Ok(out)
 }
 
 fn check_bias(bias: &Option<Tensor>, out: usize, what: &str) -> Result<()> {
@@ -360,7 +455,8 @@ pub enum Head {
 pub struct Layer {
     name: String,
     op: Op,
-    input_shape: Vec<usize>,
+    inputs: Vec<usize>,
+    input_shapes: Vec<Vec<usize>>,
     output_shape: Vec<usize>,
 }
 
@@ -373,9 +469,18 @@ impl Layer {
     pub fn op(&self) -> &Op {
         &self.op
     }
-    /// The per-example input shape.
+    /// The values it reads, in order: 0 is the model's input, `j + 1` the output of
+    /// layer `j` (always an earlier layer).
+    pub fn inputs(&self) -> &[usize] {
+        &self.inputs
+    }
+    /// The per-example shape of its first input.
     pub fn input_shape(&self) -> &[usize] {
-        &self.input_shape
+        &self.input_shapes[0]
+    }
+    /// The per-example shapes of its inputs, in order.
+    pub fn input_shapes(&self) -> &[Vec<usize>] {
+        &self.input_shapes
     }
     /// The per-example output shape.
     pub fn output_shape(&self) -> &[usize] {
@@ -385,18 +490,17 @@ impl Layer {
 
 impl fmt::Display for Layer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}: {} {:?} -> {:?}",
-            self.name,
-            self.op.kind(),
-            self.input_shape,
-            self.output_shape
-        )
+        write!(f, "{}: {}", self.name, self.op.kind())?;
+        if self.input_shapes.len() == 1 {
+            write!(f, " {:?}", self.input_shapes[0])?;
+        } else {
+            write!(f, " {:?}", self.input_shapes)?;
+        }
+        write!(f, " -> {:?}", self.output_shape)
     }
 }
 
-/// A model: a chain of layers from one input to a score vector.
+/// A model: a DAG of layers from one input to one output (see the module docs).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Model {
     input_shape: Vec<usize>,
@@ -405,14 +509,35 @@ pub struct Model {
 }
 
 impl Model {
-    /// A model taking per-example inputs of `input_shape` through `layers` (name, op)
-    /// in order. Infers every layer's shapes.
+    /// A chain: layers (name, op) each reading the previous one's output (the first
+    /// the input). Infers every layer's shapes.
     ///
     /// # Errors
-    /// [`Error::Shape`] if a layer does not fit its input, the input has a zero or
-    /// empty shape, or the last layer's output is not a vector `[K]` with `K ≥ 1`;
-    /// [`Error::InvalidArgument`] for non-finite weights.
+    /// As [`Model::graph`].
     pub fn new(input_shape: Vec<usize>, layers: Vec<(String, Op)>, head: Head) -> Result<Self> {
+        let nodes = layers
+            .into_iter()
+            .enumerate()
+            .map(|(i, (name, op))| (name, op, vec![i]))
+            .collect();
+        Model::graph(input_shape, nodes, head)
+    }
+
+    /// A DAG: layers (name, op, the values it reads) in a topological order — value 0
+    /// is the input, value `j + 1` the output of layer `j`, and a layer reads only
+    /// earlier values. The last layer's output is the model's output. Infers every
+    /// layer's shapes.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if a layer does not fit its inputs, the input has a zero or
+    /// empty shape, or the head needs scores `[K]` and the output is not a vector;
+    /// [`Error::InvalidArgument`] for non-finite weights, a layer reading a later
+    /// value, or a layer whose output nothing reads (other than the last).
+    pub fn graph(
+        input_shape: Vec<usize>,
+        layers: Vec<(String, Op, Vec<usize>)>,
+        head: Head,
+    ) -> Result<Self> {
         if input_shape.is_empty()
             || input_shape.contains(&0)
             || checked_numel(&input_shape).is_none_or(|n| n > MAX_VALUES)
@@ -424,24 +549,51 @@ impl Model {
                 ),
             ));
         }
-        let mut shape = input_shape.clone();
+        let mut shapes: Vec<Vec<usize>> = vec![input_shape.clone()];
+        let mut read = vec![false; layers.len() + 1];
         let mut out = Vec::with_capacity(layers.len());
-        for (name, op) in layers {
+        for (i, (name, op, inputs)) in layers.into_iter().enumerate() {
             let what = format!("layer {name} ({})", op.kind());
+            if let Some(&bad) = inputs.iter().find(|&&v| v > i) {
+                return Err(Error::InvalidArgument {
+                    what: "model graph",
+                    detail: format!(
+                        "{what} reads value {bad}, which is not computed before it (layers must be in a topological order)"
+                    ),
+                });
+            }
+            for &v in &inputs {
+                read[v] = true;
+            }
             op.check_weights(&what)?;
-            let next = op.output_shape(&shape, &what)?;
+            let input_shapes: Vec<Vec<usize>> = inputs.iter().map(|&v| shapes[v].clone()).collect();
+            let refs: Vec<&[usize]> = input_shapes.iter().map(Vec::as_slice).collect();
+            let next = op.output_shape_of(&refs, &what)?;
+            shapes.push(next.clone());
             out.push(Layer {
                 name,
                 op,
-                input_shape: std::mem::replace(&mut shape, next.clone()),
+                inputs,
+                input_shapes,
                 output_shape: next,
             });
         }
-        if shape.len() != 1 || shape[0] == 0 {
+        let n = out.len();
+        if let Some(dead) = (1..n).find(|&v| !read[v]) {
+            return Err(Error::InvalidArgument {
+                what: "model graph",
+                detail: format!(
+                    "the output of layer {} is read by no layer and is not the model's output",
+                    out[dead - 1].name
+                ),
+            });
+        }
+        let shape = shapes.last().cloned().unwrap_or_default();
+        if head != Head::Scores && (shape.len() != 1 || shape[0] == 0) {
             return Err(Error::shape(
                 "model output",
                 format!(
-                    "the last layer gives {shape:?} per example; a classifier needs scores [K], K ≥ 1"
+                    "the last layer gives {shape:?} per example; a {head:?} head needs scores [K], K ≥ 1"
                 ),
             ));
         }
@@ -450,6 +602,19 @@ impl Model {
             layers: out,
             head,
         })
+    }
+
+    /// Whether every layer reads exactly the previous layer's output.
+    pub fn is_chain(&self) -> bool {
+        self.layers.iter().enumerate().all(|(i, l)| l.inputs == [i])
+    }
+
+    /// The per-example output shape (the last layer's, or the input's for a model
+    /// without layers).
+    pub fn output_shape(&self) -> &[usize] {
+        self.layers
+            .last()
+            .map_or(&self.input_shape, |l| &l.output_shape)
     }
 
     /// The per-example input shape (without the batch dimension).
@@ -472,11 +637,10 @@ impl Model {
         self.head
     }
 
-    /// The number of classes `K` (length of the score vector).
+    /// The number of values of one example's output (`K` for scores `[K]`): the
+    /// label is the index of the largest.
     pub fn classes(&self) -> usize {
-        self.layers
-            .last()
-            .map_or(self.input_shape[0], |l| l.output_shape[0])
+        self.output_shape().iter().product()
     }
 
     /// The number of weights and biases.

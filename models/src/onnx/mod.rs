@@ -262,19 +262,114 @@ impl<'g> Loader<'g> {
         })
     }
 
-    fn run(self, graph: &'g GraphProto) -> Result<(Model, String, String)> {
-        let mut current: &str = &self.input_name;
-        let mut shape = self.input_shape.clone();
-        let mut layers: Vec<(String, Op)> = Vec::new();
-        let mut head = Head::Scores;
-        // Whether the last layer is a MatMul/Conv that an Add may still give a bias.
-        let mut bias_open = false;
-        let mut used_names: HashSet<String> = HashSet::new();
-        for (i, node) in graph.node.iter().enumerate() {
-            let is_default = node.domain.is_empty() || node.domain == "ai.onnx";
-            if is_default && node.op_type == "Constant" {
+    /// The nodes the graph output depends on, in a topological order (Kahn's
+    /// algorithm over value names, ties in file order), `Constant` nodes excluded.
+    fn schedule(&self, graph: &'g GraphProto) -> Result<Vec<usize>> {
+        let is_const_node = |n: &NodeProto| {
+            n.op_type == "Constant" && (n.domain.is_empty() || n.domain == "ai.onnx")
+        };
+        let mut producer: HashMap<&str, usize> = HashMap::new();
+        for (i, n) in graph.node.iter().enumerate() {
+            if is_const_node(n) {
                 continue;
             }
+            for o in n.output.iter().filter(|o| !o.is_empty()) {
+                if o == &self.input_name || self.consts.contains_key(o.as_str()) {
+                    return Err(invalid(
+                        Some(&label(n, i)),
+                        format!("output {o:?} redefines the graph input or a constant"),
+                    ));
+                }
+                if producer.insert(o.as_str(), i).is_some() {
+                    return Err(invalid(
+                        Some(&label(n, i)),
+                        format!("value {o:?} is produced twice"),
+                    ));
+                }
+            }
+        }
+        // The nodes the output depends on (others are dead and dropped).
+        let mut needed = vec![false; graph.node.len()];
+        let mut stack: Vec<(&str, Option<usize>)> = vec![(self.output_name.as_str(), None)];
+        while let Some((v, reader)) = stack.pop() {
+            if v == self.input_name || v.is_empty() || self.consts.contains_key(v) {
+                continue;
+            }
+            let Some(&i) = producer.get(v) else {
+                let at = reader.map(|r| label(&graph.node[r], r));
+                let what = if reader.is_some() {
+                    "read"
+                } else {
+                    "the graph output"
+                };
+                return Err(invalid(
+                    at.as_deref(),
+                    format!(
+                        "value {v:?} ({what}) is neither the input, a constant nor a node output"
+                    ),
+                ));
+            };
+            if !needed[i] {
+                needed[i] = true;
+                stack.extend(graph.node[i].input.iter().map(|x| (x.as_str(), Some(i))));
+            }
+        }
+        let mut indegree = vec![0usize; graph.node.len()];
+        let mut readers: Vec<Vec<usize>> = vec![Vec::new(); graph.node.len()];
+        for (i, n) in graph.node.iter().enumerate().filter(|(i, _)| needed[*i]) {
+            let mut seen = HashSet::new();
+            for v in &n.input {
+                if let Some(&p) = producer.get(v.as_str())
+                    && seen.insert(p)
+                {
+                    indegree[i] += 1;
+                    readers[p].push(i);
+                }
+            }
+        }
+        let mut ready: std::collections::BTreeSet<usize> = (0..graph.node.len())
+            .filter(|&i| needed[i] && indegree[i] == 0)
+            .collect();
+        let mut order = Vec::new();
+        while let Some(i) = ready.pop_first() {
+            order.push(i);
+            for &r in &readers[i] {
+                indegree[r] -= 1;
+                if indegree[r] == 0 {
+                    ready.insert(r);
+                }
+            }
+        }
+        let total = needed.iter().filter(|&&b| b).count();
+        if order.len() != total {
+            let stuck = (0..graph.node.len())
+                .find(|&i| needed[i] && indegree[i] > 0)
+                .map(|i| label(&graph.node[i], i));
+            return Err(invalid(
+                stuck.as_deref(),
+                "the graph has a cycle through this node",
+            ));
+        }
+        Ok(order)
+    }
+
+    fn run(self, graph: &'g GraphProto) -> Result<(Model, String, String)> {
+        let order = self.schedule(graph)?;
+        // How many nodes read each value (a bias Add folds only into a value read once).
+        let mut readers: HashMap<&str, usize> = HashMap::new();
+        for &i in &order {
+            for v in &graph.node[i].input {
+                *readers.entry(v.as_str()).or_default() += 1;
+            }
+        }
+        // Every data value: its id (0 the input, k + 1 layer k's output) and shape.
+        let mut values: HashMap<&str, (usize, Vec<usize>)> = HashMap::new();
+        values.insert(self.input_name.as_str(), (0, self.input_shape.clone()));
+        let mut layers: Vec<(String, Op, Vec<usize>)> = Vec::new();
+        let mut head = Head::Scores;
+        let mut used_names: HashSet<String> = HashSet::new();
+        for &i in &order {
+            let node = &graph.node[i];
             let lbl = label(node, i);
             if head != Head::Scores {
                 return Err(invalid(
@@ -282,7 +377,7 @@ impl<'g> Loader<'g> {
                     "ArgMax/Softmax must be the last node: the client receives only the label",
                 ));
             }
-            if !is_default {
+            if !(node.domain.is_empty() || node.domain == "ai.onnx") {
                 return Err(unsupported(node, i));
             }
             let out = self.single_output(node, &lbl)?;
@@ -295,13 +390,23 @@ impl<'g> Loader<'g> {
                 name.push('_');
             }
             let mut attrs = Attrs::new(node, &lbl)?;
-            let op = match node.op_type.as_str() {
+            let data = |k: usize| -> Result<(usize, Vec<usize>)> {
+                let v = node.input.get(k).map_or("", String::as_str);
+                values.get(v).cloned().ok_or_else(|| {
+                    invalid(
+                        Some(&lbl),
+                        format!("input {k} ({v:?}) is not a data value (the graph input or a node output)"),
+                    )
+                })
+            };
+            // (op, the values it reads), or an alias of a value (no layer).
+            let (op, inputs) = match node.op_type.as_str() {
                 "Gemm" => {
-                    self.expect_data(node, &lbl, current, 2, 3)?;
-                    Some(self.gemm(node, &lbl, &mut attrs)?)
+                    self.expect_data(node, &lbl, 2, 3)?;
+                    (self.gemm(node, &lbl, &mut attrs)?, vec![data(0)?.0])
                 }
                 "MatMul" => {
-                    self.expect_data(node, &lbl, current, 2, 2)?;
+                    self.expect_data(node, &lbl, 2, 2)?;
                     let b = self.tensor_f32(&node.input[1], &lbl)?;
                     let &[inn, out] = b.shape() else {
                         return Err(invalid(
@@ -317,81 +422,134 @@ impl<'g> Loader<'g> {
                         vec![out, inn],
                         crate::kernels::transpose(b.data(), inn, out),
                     )?;
-                    Some(Op::Dense(Dense {
-                        weight: w,
-                        bias: None,
-                    }))
+                    (
+                        Op::Dense(Dense {
+                            weight: w,
+                            bias: None,
+                        }),
+                        vec![data(0)?.0],
+                    )
                 }
-                "Add" => {
-                    let (prev, other) = match node.input.as_slice() {
-                        [a, b] if a == current => (a, b),
-                        [a, b] if b == current => (b, a),
-                        _ => return Err(not_chain(node, &lbl, current)),
-                    };
-                    let _ = prev;
-                    if !self.consts.contains_key(other.as_str()) {
-                        return Err(not_chain(node, &lbl, current));
+                "Add" | "Sub" => match node.input.as_slice() {
+                    [a, b]
+                        if values.contains_key(a.as_str()) && values.contains_key(b.as_str()) =>
+                    {
+                        let op = if node.op_type == "Add" {
+                            Op::Add
+                        } else {
+                            Op::Sub
+                        };
+                        (op, vec![data(0)?.0, data(1)?.0])
                     }
-                    let last = layers.last_mut().map(|(_, op)| op);
-                    match (bias_open, last) {
-                        (true, Some(Op::Dense(d))) => {
-                            let b = self.tensor_f32(other, &lbl)?;
-                            let out = d.weight.shape()[0];
-                            if !(b.shape() == [out] || b.shape() == [1, out]) {
-                                return Err(invalid(
-                                    Some(&lbl),
-                                    format!(
-                                        "bias {other:?} has shape {:?}; expected [{out}] or [1, {out}]",
-                                        b.shape()
-                                    ),
-                                ));
-                            }
-                            d.bias = Some(Tensor::new(vec![out], b.data().to_vec())?);
-                        }
-                        (true, Some(Op::Conv2d(c))) => {
-                            let b = self.tensor_f32(other, &lbl)?;
-                            let o = c.weight.shape()[0];
-                            if !(b.shape() == [o, 1, 1] || b.shape() == [1, o, 1, 1]) {
-                                return Err(invalid(
-                                    Some(&lbl),
-                                    format!(
-                                        "bias {other:?} has shape {:?}; expected [{o}, 1, 1] or [1, {o}, 1, 1]",
-                                        b.shape()
-                                    ),
-                                ));
-                            }
-                            c.bias = Some(Tensor::new(vec![o], b.data().to_vec())?);
-                        }
-                        _ => {
-                            return Err(invalid(
-                                Some(&lbl),
-                                "Add is supported only as the bias of the MatMul or bias-free Conv right before it",
-                            ));
+                    [a, b] if node.op_type == "Add" => {
+                        let (x, c) = if values.contains_key(a.as_str()) {
+                            (a, b)
+                        } else {
+                            (b, a)
+                        };
+                        let (id, shape) = values.get(x.as_str()).cloned().ok_or_else(|| {
+                            invalid(Some(&lbl), format!("Add of two constants {a:?} and {b:?}"))
+                        })?;
+                        let single_reader = readers.get(x.as_str()) == Some(&1);
+                        let last = layers.get_mut(id.wrapping_sub(1));
+                        self.fold_bias(last, single_reader, node, c, &lbl)?;
+                        attrs.finish()?;
+                        values.insert(out, (id, shape));
+                        continue;
+                    }
+                    _ => {
+                        return Err(invalid(
+                            Some(&lbl),
+                            format!(
+                                "{} of {:?}: Tessera takes two activations of one shape, or a constant bias added right after a MatMul or bias-free Conv",
+                                node.op_type, node.input
+                            ),
+                        ));
+                    }
+                },
+                "Concat" => {
+                    let ins = (0..node.input.len())
+                        .map(data)
+                        .collect::<Result<Vec<_>>>()?;
+                    let rank = ins.first().map_or(0, |(_, s)| s.len()) as i64 + 1;
+                    let axis = attrs.int("axis", i64::MIN)?;
+                    if axis == i64::MIN {
+                        return Err(invalid(Some(&lbl), "Concat without an axis"));
+                    }
+                    let axis = if axis < 0 { axis + rank } else { axis };
+                    if axis < 1 || axis >= rank {
+                        return Err(invalid(
+                            Some(&lbl),
+                            format!(
+                                "Concat over axis {axis}: Tessera concatenates within an example (axis 1 to {})",
+                                rank - 1
+                            ),
+                        ));
+                    }
+                    let axis = usize::try_from(axis - 1)
+                        .map_err(|_| invalid(Some(&lbl), "Concat axis out of range"))?;
+                    (Op::Concat(axis), ins.into_iter().map(|(v, _)| v).collect())
+                }
+                "Identity" | "Dropout" => {
+                    // Inference no-ops: the output names the input's value. Dropout's
+                    // optional ratio and training_mode inputs must be constants, and
+                    // training_mode false.
+                    self.expect_data(node, &lbl, 1, 3)?;
+                    if let Some(t) = node.input.get(2).filter(|t| !t.is_empty()) {
+                        let on = tensor_i64(self.constant(t, &lbl)?, t, &lbl)
+                            .ok()
+                            .is_some_and(|v| v.iter().any(|&x| x != 0));
+                        if on {
+                            return Err(invalid(Some(&lbl), "Dropout in training mode"));
                         }
                     }
+                    attrs.float("ratio", 0.5)?;
+                    attrs.int("seed", 0)?;
                     attrs.finish()?;
-                    bias_open = false;
-                    current = out;
+                    let v = data(0)?;
+                    values.insert(out, v);
                     continue;
                 }
+                "GlobalAveragePool" => {
+                    self.expect_data(node, &lbl, 1, 1)?;
+                    let (v, shape) = data(0)?;
+                    let &[_, h, w] = shape.as_slice() else {
+                        return Err(invalid(
+                            Some(&lbl),
+                            format!(
+                                "GlobalAveragePool needs [N, C, H, W]; its input is [N, {shape:?}]"
+                            ),
+                        ));
+                    };
+                    // The average over the whole image: an average pooling whose window
+                    // is the image (output [C, 1, 1], as ONNX).
+                    (
+                        Op::AvgPool(Pool2d {
+                            kernel: [h, w],
+                            strides: [1, 1],
+                            pads: [0; 4],
+                        }),
+                        vec![v],
+                    )
+                }
                 "Conv" => {
-                    self.expect_data(node, &lbl, current, 2, 3)?;
-                    Some(self.conv(node, &lbl, &mut attrs, &shape)?)
+                    self.expect_data(node, &lbl, 2, 3)?;
+                    let (v, shape) = data(0)?;
+                    (self.conv(node, &lbl, &mut attrs, &shape)?, vec![v])
                 }
                 "Relu" => {
-                    self.expect_data(node, &lbl, current, 1, 1)?;
-                    Some(Op::Relu)
+                    self.expect_data(node, &lbl, 1, 1)?;
+                    (Op::Relu, vec![data(0)?.0])
                 }
                 "Sigmoid" => {
-                    self.expect_data(node, &lbl, current, 1, 1)?;
-                    Some(Op::Sigmoid)
+                    self.expect_data(node, &lbl, 1, 1)?;
+                    (Op::Sigmoid, vec![data(0)?.0])
                 }
                 "Mul" => match node.input.as_slice() {
-                    [a, b] if a == current && b == current => Some(Op::Square),
-                    [a, b]
-                        if (a == current && self.consts.contains_key(b.as_str()))
-                            || (b == current && self.consts.contains_key(a.as_str())) =>
-                    {
+                    [a, b] if a == b && values.contains_key(a.as_str()) => {
+                        (Op::Square, vec![data(0)?.0])
+                    }
+                    [a, b] => {
                         return Err(invalid(
                             Some(&lbl),
                             format!(
@@ -399,14 +557,16 @@ impl<'g> Loader<'g> {
                             ),
                         ));
                     }
-                    _ => return Err(not_chain(node, &lbl, current)),
+                    _ => return Err(invalid(Some(&lbl), "Mul takes two inputs")),
                 },
                 "MaxPool" | "AveragePool" => {
-                    self.expect_data(node, &lbl, current, 1, 1)?;
-                    Some(pool(node, &lbl, &mut attrs, &shape)?)
+                    self.expect_data(node, &lbl, 1, 1)?;
+                    let (v, shape) = data(0)?;
+                    (pool(node, &lbl, &mut attrs, &shape)?, vec![v])
                 }
                 "Flatten" => {
-                    self.expect_data(node, &lbl, current, 1, 1)?;
+                    self.expect_data(node, &lbl, 1, 1)?;
+                    let (v, shape) = data(0)?;
                     let rank = shape.len() as i64 + 1;
                     let axis = attrs.int("axis", 1)?;
                     let axis = if axis < 0 { axis + rank } else { axis };
@@ -418,14 +578,16 @@ impl<'g> Loader<'g> {
                             ),
                         ));
                     }
-                    Some(Op::Reshape(vec![shape.iter().product()]))
+                    (Op::Reshape(vec![shape.iter().product()]), vec![v])
                 }
                 "Reshape" => {
-                    self.expect_data(node, &lbl, current, 2, 2)?;
-                    Some(self.reshape(node, &lbl, &mut attrs, &shape)?)
+                    self.expect_data(node, &lbl, 2, 2)?;
+                    let (v, shape) = data(0)?;
+                    (self.reshape(node, &lbl, &mut attrs, &shape)?, vec![v])
                 }
                 "ArgMax" | "Softmax" => {
-                    self.expect_data(node, &lbl, current, 1, 1)?;
+                    self.expect_data(node, &lbl, 1, 1)?;
+                    let (v, shape) = data(0)?;
                     if shape.len() != 1 {
                         return Err(invalid(
                             Some(&lbl),
@@ -458,33 +620,96 @@ impl<'g> Loader<'g> {
                     } else {
                         head = Head::Softmax;
                     }
-                    None
+                    attrs.finish()?;
+                    values.insert(out, (v, shape));
+                    continue;
                 }
                 _ => return Err(unsupported(node, i)),
             };
             attrs.finish()?;
-            if let Some(op) = op {
-                bias_open = match &op {
-                    Op::Dense(d) => d.bias.is_none() && node.op_type == "MatMul",
-                    Op::Conv2d(c) => c.bias.is_none(),
-                    _ => false,
-                };
-                shape = op.output_shape(&shape, &format!("node {lbl}"))?;
-                layers.push((name, op));
-            }
-            current = out;
+            let shapes: Vec<Vec<usize>> = inputs
+                .iter()
+                .map(|&v| {
+                    values
+                        .values()
+                        .find(|(id, _)| *id == v)
+                        .map(|(_, s)| s.clone())
+                        .unwrap_or_default()
+                })
+                .collect();
+            let refs: Vec<&[usize]> = shapes.iter().map(Vec::as_slice).collect();
+            let shape = op.output_shape_of(&refs, &format!("node {lbl}"))?;
+            layers.push((name, op, inputs));
+            values.insert(out, (layers.len(), shape));
         }
-        if current != self.output_name {
+        match values.get(self.output_name.as_str()) {
+            Some((id, _)) if *id == layers.len() && *id > 0 => {}
+            _ => {
+                return Err(invalid(
+                    None,
+                    format!(
+                        "the graph output {:?} is not computed by the last layer (a graph whose output is its input, or an output that is not a layer's)",
+                        self.output_name
+                    ),
+                ));
+            }
+        }
+        let model = Model::graph(self.input_shape, layers, head)?;
+        Ok((model, self.input_name, self.output_name))
+    }
+
+    /// Folds a constant `c` added by `node` into the bias of `last`, the layer whose
+    /// output it reads, when that is a MatMul or bias-free Conv read only here.
+    fn fold_bias(
+        &self,
+        last: Option<&mut (String, Op, Vec<usize>)>,
+        single_reader: bool,
+        node: &NodeProto,
+        c: &str,
+        lbl: &str,
+    ) -> Result<()> {
+        if !self.consts.contains_key(c) {
             return Err(invalid(
-                None,
-                format!(
-                    "the graph output {:?} is not the last node's output {current:?}",
-                    self.output_name
-                ),
+                Some(lbl),
+                format!("Add of two constants ({:?})", node.input),
             ));
         }
-        let model = Model::new(self.input_shape, layers, head)?;
-        Ok((model, self.input_name, self.output_name))
+        match (single_reader, last.map(|(_, op, _)| op)) {
+            (true, Some(Op::Dense(d))) if d.bias.is_none() => {
+                let b = self.tensor_f32(c, lbl)?;
+                let out = d.weight.shape()[0];
+                if !(b.shape() == [out] || b.shape() == [1, out]) {
+                    return Err(invalid(
+                        Some(lbl),
+                        format!(
+                            "bias {c:?} has shape {:?}; expected [{out}] or [1, {out}]",
+                            b.shape()
+                        ),
+                    ));
+                }
+                d.bias = Some(Tensor::new(vec![out], b.data().to_vec())?);
+                Ok(())
+            }
+            (true, Some(Op::Conv2d(cv))) if cv.bias.is_none() => {
+                let b = self.tensor_f32(c, lbl)?;
+                let o = cv.weight.shape()[0];
+                if !(b.shape() == [o, 1, 1] || b.shape() == [1, o, 1, 1]) {
+                    return Err(invalid(
+                        Some(lbl),
+                        format!(
+                            "bias {c:?} has shape {:?}; expected [{o}, 1, 1] or [1, {o}, 1, 1]",
+                            b.shape()
+                        ),
+                    ));
+                }
+                cv.bias = Some(Tensor::new(vec![o], b.data().to_vec())?);
+                Ok(())
+            }
+            _ => Err(invalid(
+                Some(lbl),
+                "Add of a constant is supported only as the bias of the MatMul or bias-free Conv whose output it alone reads",
+            )),
+        }
     }
 
     fn single_output<'n>(&self, node: &'n NodeProto, lbl: &str) -> Result<&'n str> {
@@ -502,25 +727,15 @@ impl<'g> Loader<'g> {
         }
     }
 
-    /// Checks that input 0 is `current` and that the node has `min..=max` inputs, the
-    /// others being constants (or empty, i.e. omitted).
-    fn expect_data(
-        &self,
-        node: &NodeProto,
-        lbl: &str,
-        current: &str,
-        min: usize,
-        max: usize,
-    ) -> Result<()> {
+    /// Checks that the node has `min..=max` inputs, the ones after the first being
+    /// constants (or empty, i.e. omitted).
+    fn expect_data(&self, node: &NodeProto, lbl: &str, min: usize, max: usize) -> Result<()> {
         let n = node.input.len();
         if n < min || n > max {
             return Err(invalid(
                 Some(lbl),
                 format!("{} inputs; {} takes {min} to {max}", n, node.op_type),
             ));
-        }
-        if node.input[0] != current {
-            return Err(not_chain(node, lbl, current));
         }
         for name in &node.input[1..] {
             if !name.is_empty() && !self.consts.contains_key(name.as_str()) {
@@ -698,17 +913,6 @@ impl<'g> Loader<'g> {
         }
         Ok(Op::Reshape(dims))
     }
-}
-
-fn not_chain(node: &NodeProto, lbl: &str, current: &str) -> Error {
-    invalid(
-        Some(lbl),
-        format!(
-            "reads {:?}, but the previous layer's output is {current:?}: Tessera runs chains of layers, \
-             and this graph is not one (a value used twice, a branch, or nodes out of order)",
-            node.input
-        ),
-    )
 }
 
 fn unsupported(node: &NodeProto, i: usize) -> Error {
