@@ -75,8 +75,9 @@ pub(crate) struct BoolLayer {
     pub cost: CircuitCost,
     /// Instances per example (= output elements per example, or 1 for the head).
     pub per_example: usize,
-    /// The input's gather.
-    pub x: Gather,
+    /// The gathers of the activation inputs (the layer's inputs for the first stage,
+    /// the previous stage's output after), in circuit input order.
+    pub xs: Vec<Gather>,
     pub params: Vec<ParamInput>,
     /// What the stage computes, for step names (`None`: the whole layer).
     pub stage: Option<&'static str>,
@@ -84,13 +85,22 @@ pub(crate) struct BoolLayer {
 
 impl BoolLayer {
     fn new(b: Builder, per_example: usize, x: Gather, params: Vec<ParamInput>) -> Result<Self> {
+        Self::joining(b, per_example, vec![x], params)
+    }
+
+    fn joining(
+        b: Builder,
+        per_example: usize,
+        xs: Vec<Gather>,
+        params: Vec<ParamInput>,
+    ) -> Result<Self> {
         let circuit = b.finish()?;
         Ok(BoolLayer {
             program: Program::new(&circuit),
             cost: circuit.cost(),
             circuit,
             per_example,
-            x,
+            xs,
             params,
             stage: None,
         })
@@ -161,11 +171,57 @@ pub(crate) fn bool_layer<R: Ring>(
     };
     match layer.op() {
         Op::Reshape(_) => Ok(Vec::new()),
-        Op::Add | Op::Sub | Op::Concat(_) => Err(Error::Plan(format!(
-            "layer {} ({}): joins of several values are not lowered to circuits yet",
-            layer.name(),
-            layer.op().kind()
-        ))),
+        Op::Add | Op::Sub => {
+            let (x, y) = (b.input(ell), b.input(ell));
+            let z = if matches!(layer.op(), Op::Add) {
+                b.add(&x, &y, v)
+            } else {
+                b.sub(&x, &y, v)
+            };
+            b.output(&z);
+            let id = || Gather {
+                slots: 1,
+                idx: None,
+            };
+            Ok(vec![BoolLayer::joining(
+                b,
+                out_len,
+                vec![id(), id()],
+                Vec::new(),
+            )?])
+        }
+        Op::Concat(axis) => {
+            // Output element j reads its element of one input and 0 of the others;
+            // the XOR of the slots is the element (free in GMW and Yao).
+            let shapes = layer.input_shapes();
+            let blocks: Vec<usize> = shapes.iter().map(|s| s[*axis..].iter().product()).collect();
+            let outer: usize = shapes[0][..*axis].iter().product();
+            let total: usize = blocks.iter().sum();
+            let mut idx: Vec<Vec<Option<usize>>> = vec![vec![None; out_len]; shapes.len()];
+            for o in 0..outer {
+                let mut at = o * total;
+                for (k, &bk) in blocks.iter().enumerate() {
+                    for e in 0..bk {
+                        idx[k][at + e] = Some(o * bk + e);
+                    }
+                    at += bk;
+                }
+            }
+            let ins: Vec<Vec<Wire>> = shapes.iter().map(|_| b.input(ell)).collect();
+            let mut z = ins[0].clone();
+            for w in &ins[1..] {
+                z = z.iter().zip(w).map(|(&p, &q)| b.xor(p, q)).collect();
+            }
+            b.output(&z);
+            let xs = idx
+                .into_iter()
+                .map(|i| Gather {
+                    slots: 1,
+                    idx: Some(i),
+                })
+                .collect();
+            Ok(vec![BoolLayer::joining(b, out_len, xs, Vec::new())?])
+        }
         Op::Relu => {
             let x = b.input(ell);
             let y = b.relu(&x);

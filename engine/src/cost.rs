@@ -10,7 +10,7 @@ use tessera_protocols::circuit::Circuit;
 use tessera_protocols::{Demand, gmw, yao};
 
 use crate::circuits::{BoolLayer, Param, argmax_layer, bool_layer};
-use crate::{Assignment, Conversion, Flight, Output, Placement, Price, Sharing, pending_after};
+use crate::{Assignment, Conversion, Flight, Output, Placement, Price, Sharing, pending_value};
 use crate::{Error, Result};
 use tessera_models::fixed::FixedModel;
 use tessera_models::model::Op;
@@ -259,7 +259,8 @@ fn bool_layer_steps(
             s.largest_message = frame(8 * words_for(2 * bl.widest_and_layer() * n));
         }
         // The gathers into the instances: the input's and each parameter's.
-        let slots = bl.x.slots + bl.params.iter().map(|p| p.slots).sum::<usize>();
+        let slots = bl.xs.iter().map(|x| x.slots).sum::<usize>()
+            + bl.params.iter().map(|p| p.slots).sum::<usize>();
         s.work.labels = (slots * ell * n) as u64;
         if sharing == Sharing::B {
             s.work.gmw_and = s.price.and_gates;
@@ -407,28 +408,51 @@ pub(crate) fn layer_steps_masked<R: Ring>(
         )));
     }
     crate::check_route(&format!("layer {name}"), prev, convert, sharing)?;
-    let ell = R::BITS as usize;
-    let (per_in, per_out) = per_example(model, i);
-    let n_in = batch * per_in;
+    let n_in = batch * per_example(model, i).0;
     let mut out = route_steps::<R>(name, Some(i), convert, n_in)?;
     // A pending accumulator that stays in A is truncated by the dealer pair; one in
     // B/Y is shifted by wiring (free) — see the module docs.
-    let pending = i > 0 && pending_after(model, i - 1);
+    let pending = l.inputs().first().is_some_and(|&v| pending_value(model, v));
     if pending && prev == Sharing::A && sharing == Sharing::A && !matches!(l.op(), Op::Reshape(_)) {
-        let shape = batched(batch, l.input_shape());
-        let mut price = free();
-        price.bytes_sent = [ring_bytes::<R>(n_in), ring_bytes::<R>(n_in)];
-        price.flights.push(Flight::Both);
-        price.demand.trunc(model.fixed_point().frac_bits, &shape);
-        let mut s = StepCost::new(
-            format!("{name}: truncation"),
-            Some(i),
-            Some(Sharing::A),
-            price,
-        );
-        s.work.ring_ops = 2 * n_in as u64;
-        out.push(s);
+        out.push(trunc_step::<R>(model, i, &batched(batch, l.input_shape())));
     }
+    out.extend(op_steps(model, i, sharing, batch, mask)?);
+    Ok(out)
+}
+
+/// The dealer truncation of a pending accumulator of `shape` (batch first) before
+/// layer `i` consumes it in A.
+pub(crate) fn trunc_step<R: Ring>(model: &FixedModel<R>, i: usize, shape: &[usize]) -> StepCost {
+    let n: usize = shape.iter().product();
+    let mut price = free();
+    price.bytes_sent = [ring_bytes::<R>(n), ring_bytes::<R>(n)];
+    price.flights.push(Flight::Both);
+    price.demand.trunc(model.fixed_point().frac_bits, shape);
+    let mut s = StepCost::new(
+        format!("{}: truncation", model.layers()[i].layer().name()),
+        Some(i),
+        Some(Sharing::A),
+        price,
+    );
+    s.work.ring_ops = 2 * n as u64;
+    s
+}
+
+/// Layer `i`'s own computation in `sharing`, its inputs already there and not
+/// pending (A: one step; B/Y: its parameters entering and its stages).
+pub(crate) fn op_steps<R: Ring>(
+    model: &FixedModel<R>,
+    i: usize,
+    sharing: Sharing,
+    batch: usize,
+    mask: usize,
+) -> Result<Vec<StepCost>> {
+    let fl = &model.layers()[i];
+    let l = fl.layer();
+    let name = l.name();
+    let ell = R::BITS as usize;
+    let (per_in, per_out) = per_example(model, i);
+    let n_in = batch * per_in;
     let op_name = format!("{name} ({})", l.op().kind());
     match sharing {
         Sharing::A => {
@@ -455,19 +479,20 @@ pub(crate) fn layer_steps_masked<R: Ring>(
                     price.demand.square(&batched(batch, l.input_shape()));
                     work.ring_ops = 4 * n_in as u64;
                 }
-                Op::AvgPool(_) => work.ring_ops = (n_in + batch * per_out) as u64,
+                Op::AvgPool(_) | Op::Add | Op::Sub | Op::Concat(_) => {
+                    work.ring_ops = (n_in + batch * per_out) as u64
+                }
                 _ => {}
             }
             let mut s = StepCost::new(format!("{op_name} in A"), Some(i), Some(Sharing::A), price);
             s.work = work;
-            out.push(s);
+            Ok(vec![s])
         }
         s => {
             let stages = bool_layer(fl, model.fixed_point().frac_bits, s == Sharing::B)?;
-            out.extend(bool_layer_steps(&op_name, Some(i), &stages, s, ell, batch));
+            Ok(bool_layer_steps(&op_name, Some(i), &stages, s, ell, batch))
         }
     }
-    Ok(out)
 }
 
 /// The output steps: with [`Output::Label`], the conversions to the head's sharing,
@@ -545,26 +570,7 @@ pub fn assignment_steps<R: Ring>(
     a: &Assignment,
     batch: usize,
 ) -> Result<Vec<StepCost>> {
-    let mut out = setup_steps(model, a)?;
-    let first = a
-        .layers
-        .first()
-        .map(|p| p.sharing)
-        .ok_or_else(|| Error::Plan("a model without layers".into()))?;
-    out.extend(input_steps(model, first, batch)?);
-    let mut prev = first;
-    let mut mask = 0;
-    for (i, p) in a.layers.iter().enumerate() {
-        out.extend(layer_steps_masked(
-            model, i, prev, &p.convert, p.sharing, batch, mask,
-        )?);
-        if p.sharing == Sharing::A && plain_op(model, i)?.is_some() {
-            mask += 1;
-        }
-        prev = p.sharing;
-    }
-    out.extend(head_steps(model, prev, a.head.as_ref(), a.output, batch)?);
-    Ok(out)
+    Ok(crate::program::lower(model, a, batch)?.costs())
 }
 
 /// The online rounds of a run as the channel counts them (Lamport depth of the

@@ -9,7 +9,8 @@ use tessera_protocols::{AShare, ArithParty, RevealTo, yao};
 
 use crate::circuits::{BoolLayer, Param, argmax_layer, bool_layer, shift_bits};
 use crate::cost::{batched, plain_op};
-use crate::{Assignment, Conversion, Output, Sharing, pending_after};
+use crate::program::Kind;
+use crate::{Assignment, Conversion, Sharing};
 use crate::{Error, Result};
 use tessera_models::fixed::FixedModel;
 use tessera_models::model::{Op, Scores};
@@ -81,6 +82,7 @@ impl<R> std::fmt::Debug for SecureOutput<R> {
 }
 
 /// A secret-shared activation as this party holds it.
+#[derive(Clone)]
 enum Val<R: Ring> {
     A(AShare<R>),
     B(BShare),
@@ -263,40 +265,51 @@ impl<R: Ring> Run<'_, R> {
             .ok_or_else(|| Error::Plan("a circuit without output".into()))
     }
 
-    /// A layer (or the head) in B/Y on `x` (already in `sharing`, not pending): its
-    /// stages in order, each on the previous one's output. `per_input` is the
-    /// layer's input elements per example; party 0 passes its parameters.
+    /// A layer (or the head) in B/Y on its inputs `xs` (already in `sharing`, not
+    /// pending; with their elements per example): its stages in order, the first on
+    /// the inputs, each next one on the previous one's output. Party 0 passes its
+    /// parameters.
     async fn bool_step(
         &mut self,
         sharing: Sharing,
         stages: &[BoolLayer],
-        mut x: Val<R>,
-        mut per_input: usize,
+        xs: Vec<(Val<R>, usize)>,
         params: Option<(&[R], Option<&[R]>)>,
     ) -> Result<Val<R>> {
+        let mut xs = xs;
         for bl in stages {
-            x = self.bool_stage(sharing, bl, x, per_input, params).await?;
-            per_input = bl.per_example;
+            let y = self.bool_stage(sharing, bl, xs, params).await?;
+            xs = vec![(y, bl.per_example)];
         }
-        Ok(x)
+        xs.pop()
+            .map(|(v, _)| v)
+            .ok_or_else(|| Error::Plan("a B/Y layer without inputs".into()))
     }
 
-    /// One stage: gathers its input, enters party 0's parameters, evaluates.
+    /// One stage: gathers its inputs, enters party 0's parameters, evaluates.
     async fn bool_stage(
         &mut self,
         sharing: Sharing,
         bl: &BoolLayer,
-        x: Val<R>,
-        per_input: usize,
+        xs: Vec<(Val<R>, usize)>,
         params: Option<(&[R], Option<&[R]>)>,
     ) -> Result<Val<R>> {
         let ell = self.ell();
-        let x = match bl.x.batch_indices(self.batch, per_input) {
-            Some(idx) => x.regroup(ell, bl.x.slots, &idx)?,
-            None => x,
-        };
+        if xs.len() != bl.xs.len() {
+            return Err(Error::Plan(format!(
+                "a circuit of {} inputs given {}",
+                bl.xs.len(),
+                xs.len()
+            )));
+        }
+        let mut ins = Vec::with_capacity(xs.len() + bl.params.len());
+        for ((x, per_input), g) in xs.into_iter().zip(&bl.xs) {
+            ins.push(match g.batch_indices(self.batch, per_input) {
+                Some(idx) => x.regroup(ell, g.slots, &idx)?,
+                None => x,
+            });
+        }
         let owner = self.party() == 0;
-        let mut ins = vec![x];
         for pi in &bl.params {
             let mine = match (pi.param, params) {
                 (Param::Weights, Some((w, _))) if owner => Some(w),
@@ -313,9 +326,13 @@ impl<R: Ring> Run<'_, R> {
     async fn a_layer(
         &mut self,
         i: usize,
-        x: AShare<R>,
+        mut xs: Vec<AShare<R>>,
         plain: Option<&PlainWeights<R>>,
     ) -> Result<AShare<R>> {
+        let x = xs
+            .first()
+            .cloned()
+            .ok_or_else(|| Error::Plan("an A layer without inputs".into()))?;
         let fl = &self.model.layers()[i];
         let l = fl.layer();
         let out_shape = batched(self.batch, l.output_shape());
@@ -353,6 +370,25 @@ impl<R: Ring> Run<'_, R> {
                     .mul_scalar(q)
             }
             Op::Reshape(_) => x.reshape(&out_shape)?,
+            Op::Add | Op::Sub => {
+                let y = xs
+                    .pop()
+                    .filter(|_| xs.len() == 2)
+                    .ok_or_else(|| Error::Plan(format!("layer {}: two inputs", l.name())))?;
+                let y = y.reshape(x.shape())?;
+                if matches!(l.op(), Op::Add) {
+                    x.add(&y)?
+                } else {
+                    x.sub(&y)?
+                }
+            }
+            Op::Concat(axis) => {
+                let views: Vec<ndarray::ArrayViewD<'_, R>> =
+                    xs.iter().map(AShare::array).map(|a| a.view()).collect();
+                let joined = ndarray::concatenate(ndarray::Axis(axis + 1), &views)
+                    .map_err(|e| Error::shape(format!("layer {}", l.name()), e.to_string()))?;
+                AShare::from_array(joined)
+            }
             op => {
                 return Err(Error::Plan(format!(
                     "layer {} ({}) cannot run in A",
@@ -508,130 +544,151 @@ pub async fn infer_party<R: Ring>(
         opts,
     };
     let f = model.fixed_point().frac_bits;
-
-    // The client's input.
-    let first = assignment.layers[0].sharing;
-    let in_shape = batched(batch, model.layers()[0].layer().input_shape());
-    let mut v = match first {
-        // The client's input itself is its additive share and party 0 holds zeros: a
-        // valid sharing with no message (see `input_bool`).
-        Sharing::A => Val::A(match input {
-            Some(x) if party == 1 => AShare::from_array(array(&in_shape, x.to_vec())?),
-            _ => AShare::from_array(ArrayD::from_elem(IxDyn(&in_shape), R::zero())),
-        }),
-        s => run.input_bool(s, 1, input, batch * per_input).await?,
+    let program = crate::program::lower_unpriced(model, assignment, batch)?;
+    let mut slots: Vec<Option<Val<R>>> = (0..program.slots).map(|_| None).collect();
+    // A slot's value is moved out at its last read and cloned before (bounded
+    // memory: nothing outlives its last reader).
+    fn take<R: Ring>(slots: &mut [Option<Val<R>>], s: usize, last: bool) -> Result<Val<R>> {
+        let v = slots
+            .get_mut(s)
+            .ok_or_else(|| Error::Plan(format!("slot {s} does not exist")))?;
+        match (last, v) {
+            (true, v) => v.take(),
+            (false, v) => v.clone(),
+        }
+        .ok_or_else(|| Error::Plan(format!("slot {s} is read before it is written")))
+    }
+    let mut out = SecureOutput {
+        labels: None,
+        scores: None,
     };
-
-    // The layers.
-    let mut pending = false;
-    for (i, pl) in assignment.layers.iter().enumerate() {
-        let fl = &model.layers()[i];
-        let l = fl.layer();
-        let in_shape = batched(batch, l.input_shape());
-        // A pending accumulator is truncated by its first consumer that computes:
-        // shifted in B/Y before it leaves them, truncated by the dealer pair if it
-        // stays in A, shifted after a conversion from A to B/Y. A reshape moves it
-        // unchanged.
-        let reshape = matches!(l.op(), Op::Reshape(_));
-        if pending && !reshape && v.sharing() != Sharing::A {
-            v = run.shift(v)?;
-            pending = false;
-        }
-        for &c in &pl.convert {
-            v = run.convert(v, c, &in_shape).await?;
-        }
-        if pending && !reshape {
-            v = match v {
-                Val::A(x) => {
-                    let x = x.reshape(&in_shape)?;
-                    Val::A(run.p.trunc(&x, f, TruncMode::Dealer).await?)
-                }
-                b => run.shift(b)?,
-            };
-            pending = false;
-        }
-        v = match (pl.sharing, v) {
-            (Sharing::A, Val::A(x)) => Val::A(
-                run.a_layer(i, x, prepared.plain.get(i).and_then(Option::as_ref))
-                    .await?,
-            ),
-            (s, v) => match prepared.circuits.get(i).filter(|st| !st.is_empty()) {
-                Some(bl) => {
-                    let params = match (fl.weight(), party) {
-                        (Some(w), 0) => Some((w, fl.bias())),
-                        _ => None,
-                    };
-                    let per_in = l.input_shape().iter().product();
-                    run.bool_step(s, bl, v, per_in, params).await?
-                }
-                None => v,
-            },
-        };
-        if !reshape {
-            pending = pending_after(model, i);
-        }
-    }
-
-    // The output.
-    let classes = model.classes();
-    let out_shape = [batch, classes];
-    let to_client = RevealTo::Party1;
-    match (assignment.output, &assignment.head) {
-        (Output::Label, Some(h)) => {
-            if pending && v.sharing() != Sharing::A {
-                v = run.shift(v)?;
-                pending = false;
+    for (k, step) in program.steps.iter().enumerate() {
+        let last = |s: usize| program.last_read.get(s) == Some(&k);
+        match &step.kind {
+            Kind::Input { dst, sharing } => {
+                let in_shape = batched(batch, model.layers()[0].layer().input_shape());
+                slots[*dst] = Some(match sharing {
+                    // The client's input itself is its additive share and party 0
+                    // holds zeros: a valid sharing with no message (see `input_bool`).
+                    Sharing::A => Val::A(match input {
+                        Some(x) if party == 1 => AShare::from_array(array(&in_shape, x.to_vec())?),
+                        _ => AShare::from_array(ArrayD::from_elem(IxDyn(&in_shape), R::zero())),
+                    }),
+                    &s => run.input_bool(s, 1, input, batch * per_input).await?,
+                });
             }
-            for &c in &h.convert {
-                v = run.convert(v, c, &out_shape).await?;
+            Kind::Convert {
+                src,
+                dst,
+                conversion,
+                shape,
+            } => {
+                let v = take(&mut slots, *src, last(*src))?;
+                slots[*dst] = Some(run.convert(v, *conversion, shape).await?);
             }
-            if pending {
-                v = run.shift(v)?;
+            Kind::Trunc { src, dst, shape } => {
+                let Val::A(x) = take(&mut slots, *src, last(*src))? else {
+                    return Err(Error::Plan("a dealer truncation of a B/Y value".into()));
+                };
+                let x = x.reshape(shape)?;
+                slots[*dst] = Some(Val::A(run.p.trunc(&x, f, TruncMode::Dealer).await?));
             }
-            let bl = prepared
-                .head
-                .as_ref()
-                .ok_or_else(|| Error::Plan("the argmax circuit was not set up".into()))?;
-            let idx = run
-                .bool_step(h.sharing, std::slice::from_ref(bl), v, classes, None)
-                .await?;
-            let bits = reveal_bool(&mut run, &idx, to_client).await?;
-            Ok(SecureOutput {
-                labels: bits.map(|m| m.to_values().into_iter().map(|x| x as usize).collect()),
-                scores: None,
-            })
-        }
-        (Output::Logits, None) => {
-            let values: Option<Vec<R>> = match v {
-                Val::A(x) => {
-                    let x = x.reshape(&out_shape)?;
-                    run.p.reveal_to(&x, 1).await?.map(|a| {
-                        a.iter()
-                            .map(|&s| if pending { s.shr_signed(f) } else { s })
-                            .collect()
-                    })
-                }
-                b => {
-                    let b = if pending { run.shift(b)? } else { b };
-                    reveal_bool(&mut run, &b, to_client)
-                        .await?
-                        .map(|m| m.to_values().into_iter().map(R::from_u64).collect())
-                }
-            };
-            let scores = values.map(|values| Scores {
-                batch,
-                classes,
-                values,
-            });
-            Ok(SecureOutput {
-                labels: scores
+            Kind::Shift { src, dst } => {
+                let v = take(&mut slots, *src, last(*src))?;
+                slots[*dst] = Some(run.shift(v)?);
+            }
+            Kind::Layer {
+                layer,
+                sharing,
+                srcs,
+                dst,
+                ..
+            } => {
+                let fl = &model.layers()[*layer];
+                let l = fl.layer();
+                let ins = srcs
+                    .iter()
+                    .map(|&s| take(&mut slots, s, last(s)))
+                    .collect::<Result<Vec<_>>>()?;
+                let y = match sharing {
+                    Sharing::A => {
+                        let xs = ins
+                            .into_iter()
+                            .map(|v| match v {
+                                Val::A(x) => Ok(x),
+                                v => Err(Error::Plan(format!(
+                                    "layer {} in A given a {:?} value",
+                                    l.name(),
+                                    v.sharing()
+                                ))),
+                            })
+                            .collect::<Result<Vec<_>>>()?;
+                        let plain = prepared.plain.get(*layer).and_then(Option::as_ref);
+                        Val::A(run.a_layer(*layer, xs, plain).await?)
+                    }
+                    &s => match prepared.circuits.get(*layer).filter(|st| !st.is_empty()) {
+                        Some(bl) => {
+                            let params = match (fl.weight(), party) {
+                                (Some(w), 0) => Some((w, fl.bias())),
+                                _ => None,
+                            };
+                            let xs = ins
+                                .into_iter()
+                                .zip(l.input_shapes())
+                                .map(|(v, sh)| (v, sh.iter().product()))
+                                .collect();
+                            run.bool_step(s, bl, xs, params).await?
+                        }
+                        // A reshape: the same elements in order.
+                        None => ins
+                            .into_iter()
+                            .next()
+                            .ok_or_else(|| Error::Plan(format!("layer {}: no input", l.name())))?,
+                    },
+                };
+                slots[*dst] = Some(y);
+            }
+            Kind::Label { src, sharing } => {
+                let classes = model.classes();
+                let bl = prepared
+                    .head
                     .as_ref()
-                    .map(|s| s.labels_by(|a, b| a.to_i64() > b.to_i64())),
-                scores,
-            })
+                    .ok_or_else(|| Error::Plan("the argmax circuit was not set up".into()))?;
+                let v = take(&mut slots, *src, last(*src))?;
+                let idx = run
+                    .bool_step(*sharing, std::slice::from_ref(bl), vec![(v, classes)], None)
+                    .await?;
+                let bits = reveal_bool(&mut run, &idx, RevealTo::Party1).await?;
+                out.labels = bits.map(|m| m.to_values().into_iter().map(|x| x as usize).collect());
+            }
+            Kind::Reveal { src, pending } => {
+                let classes = model.classes();
+                let values: Option<Vec<R>> = match take(&mut slots, *src, last(*src))? {
+                    Val::A(x) => {
+                        let x = x.reshape(&[batch, classes])?;
+                        run.p.reveal_to(&x, 1).await?.map(|a| {
+                            a.iter()
+                                .map(|&s| if *pending { s.shr_signed(f) } else { s })
+                                .collect()
+                        })
+                    }
+                    b => reveal_bool(&mut run, &b, RevealTo::Party1)
+                        .await?
+                        .map(|m| m.to_values().into_iter().map(R::from_u64).collect()),
+                };
+                let scores = values.map(|values| Scores {
+                    batch,
+                    classes,
+                    values,
+                });
+                out.labels = scores
+                    .as_ref()
+                    .map(|s| s.labels_by(|a, b| a.to_i64() > b.to_i64()));
+                out.scores = scores;
+            }
         }
-        _ => Err(Error::Plan("the head does not fit the output".into())),
     }
+    Ok(out)
 }
 
 /// [`setup_party`] then [`infer_party`]: a whole session's work for one party.

@@ -55,6 +55,7 @@
 mod circuits;
 mod cost;
 mod exec;
+pub mod program;
 pub mod session;
 
 use serde::{Deserialize, Serialize};
@@ -170,13 +171,19 @@ impl Assignment {
         head: Sharing,
         output: Output,
     ) -> Result<Assignment> {
-        let mut layers = Vec::with_capacity(model.layers().len());
+        let mut layers: Vec<Placement> = Vec::with_capacity(model.layers().len());
         let mut prev: Option<Sharing> = None;
         for (i, fl) in model.layers().iter().enumerate() {
             let opts = layer_options(model, i);
+            // The sharing of the value this layer reads first.
+            let from = match fl.layer().inputs().first() {
+                Some(&v) if v > 0 => layers.get(v - 1).map(|p| p.sharing),
+                _ => None,
+            };
             let want = match fl.layer().op() {
                 Op::Dense(_) | Op::Conv2d(_) | Op::Square | Op::AvgPool(_) => linear,
-                Op::Reshape(_) => prev.unwrap_or(linear),
+                Op::Add | Op::Sub | Op::Concat(_) => linear,
+                Op::Reshape(_) => from.unwrap_or(linear),
                 _ => nonlinear,
             };
             let s = if opts.contains(&want) {
@@ -190,9 +197,10 @@ impl Assignment {
                     fl.layer().op().kind()
                 )));
             };
-            let convert = match prev {
-                Some(p) => default_route(p, s),
-                None => Vec::new(),
+            let convert = match (i, from) {
+                (0, _) => Vec::new(),
+                (_, Some(p)) => default_route(p, s),
+                (_, None) => default_route(layers.first().map_or(s, |p| p.sharing), s),
             };
             layers.push(Placement::new(s, convert));
             prev = Some(s);
@@ -221,16 +229,6 @@ impl Assignment {
     /// [`Error::Plan`] naming the layer and what does not fit.
     pub fn validate<R: Ring>(&self, model: &FixedModel<R>) -> Result<()> {
         let layers = model.layers();
-        if let Some((i, l)) = layers
-            .iter()
-            .enumerate()
-            .find(|(i, l)| l.layer().inputs() != [*i])
-        {
-            return Err(Error::Plan(format!(
-                "layer {i} ({}) does not read the previous layer alone: this engine runs chains of layers",
-                l.layer().name()
-            )));
-        }
         if self.layers.len() != layers.len() {
             return Err(Error::Plan(format!(
                 "{} placements for a model of {} layers",
@@ -248,14 +246,16 @@ impl Assignment {
                     layer_options(model, i)
                 )));
             }
-            match prev {
-                None if !p.convert.is_empty() => {
+            // The conversions apply to the layer's first input, from the sharing
+            // its producer ran in (the client's input enters in layer 0's sharing).
+            match fl.layer().inputs().first().copied().unwrap_or(0) {
+                0 if i == 0 && !p.convert.is_empty() => {
                     return Err(Error::Plan(format!(
                         "{what}: the input enters in the first layer's sharing; no conversions before it"
                     )));
                 }
-                None => {}
-                Some(from) => check_route(&what, from, &p.convert, p.sharing)?,
+                0 => check_route(&what, self.layers[0].sharing, &p.convert, p.sharing)?,
+                v => check_route(&what, self.layers[v - 1].sharing, &p.convert, p.sharing)?,
             }
             prev = Some(p.sharing);
         }
@@ -380,15 +380,15 @@ pub fn default_route(from: Sharing, to: Sharing) -> Vec<Conversion> {
     }
 }
 
-/// Whether layer `i`'s output is a pending accumulator (scale `2^2f`): a truncating
-/// layer, or a reshape of one.
-pub(crate) fn pending_after<R: Ring>(model: &FixedModel<R>, i: usize) -> bool {
-    let mut j = i;
-    loop {
-        match model.layers()[j].layer().op() {
-            Op::Reshape(_) if j > 0 => j -= 1,
-            Op::Reshape(_) => return false,
+/// Whether value `v` (0 the input, `j + 1` layer `j`'s output) is a pending
+/// accumulator (scale `2^2f`): the output of a truncating layer, or a reshape of one.
+pub(crate) fn pending_value<R: Ring>(model: &FixedModel<R>, mut v: usize) -> bool {
+    while v > 0 {
+        let l = model.layers()[v - 1].layer();
+        match l.op() {
+            Op::Reshape(_) => v = l.inputs()[0],
             op => return op.truncates(),
         }
     }
+    false
 }

@@ -1,0 +1,461 @@
+//! The lowering of (model, assignment, batch) to one program of steps, which the
+//! pricer ([`Program::costs`]) and the secure executor ([`crate::infer_party`]) both
+//! interpret, so that the dealer's demand and the execution come from one list.
+//!
+//! Values are numbered as the model's ([`tessera_models::Layer::inputs`]): value 0 is
+//! the client's input, value `j + 1` layer `j`'s output. The program works on *slots*:
+//! a slot holds one value in one sharing, pending (an accumulator at scale `2^2f`)
+//! or not. A value read by layers in several sharings is converted once per target
+//! sharing and the converted slot reused; a pending value is normalised once per
+//! sharing it is consumed in (a shift by wiring in B/Y, the dealer truncation in A),
+//! exactly as the plaintext fixed-point reference truncates each accumulator once.
+
+use std::collections::HashMap;
+
+use tessera_core::Ring;
+use tessera_models::fixed::FixedModel;
+use tessera_models::model::Op;
+
+use crate::cost::{
+    batched, head_steps, input_steps, op_steps, plain_op, route_steps, setup_steps, trunc_step,
+};
+use crate::{Assignment, Conversion, Output, Sharing, StepCost, default_route, pending_value};
+use crate::{Error, Result};
+
+/// A slot of the program: one value in one sharing.
+pub type Slot = usize;
+
+/// What a step does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// The client's input enters in `sharing`.
+    Input {
+        /// The slot written.
+        dst: Slot,
+        /// Its sharing.
+        sharing: Sharing,
+    },
+    /// A conversion of `src` (elements of `shape`, batch first).
+    Convert {
+        /// The slot read.
+        src: Slot,
+        /// The slot written.
+        dst: Slot,
+        /// The conversion.
+        conversion: Conversion,
+        /// The value's shape (batch first).
+        shape: Vec<usize>,
+    },
+    /// The dealer truncation of a pending accumulator in A.
+    Trunc {
+        /// The slot read.
+        src: Slot,
+        /// The slot written.
+        dst: Slot,
+        /// The value's shape (batch first).
+        shape: Vec<usize>,
+    },
+    /// The arithmetic shift `>> f` of a pending value in B or Y (wiring, free).
+    Shift {
+        /// The slot read.
+        src: Slot,
+        /// The slot written.
+        dst: Slot,
+    },
+    /// Model layer `layer` in `sharing` on its inputs' slots.
+    Layer {
+        /// The layer.
+        layer: usize,
+        /// Its sharing.
+        sharing: Sharing,
+        /// The slots read, one per input of the layer.
+        srcs: Vec<Slot>,
+        /// The slot written.
+        dst: Slot,
+        /// The plaintext-weight mask index of an A dense/conv layer.
+        mask: usize,
+    },
+    /// The argmax of `src` in `sharing`, its index revealed to the client.
+    Label {
+        /// The slot read.
+        src: Slot,
+        /// The sharing of the argmax circuit.
+        sharing: Sharing,
+    },
+    /// The output values revealed to the client (shifted in the clear if pending).
+    Reveal {
+        /// The slot read.
+        src: Slot,
+        /// Whether the client shifts the opened values by `f`.
+        pending: bool,
+    },
+}
+
+/// One step: what it does and its exact price (none for free wiring). A step may
+/// price as several named parts (a B/Y layer's parameters and stages).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    /// What the step does.
+    pub kind: Kind,
+    /// Its priced parts, in execution order.
+    pub costs: Vec<StepCost>,
+}
+
+/// A lowered run: the set-up steps (A weights) and the online steps in order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Program {
+    /// The set-up steps (each A dense/conv layer's masked weight, in layer order).
+    pub setup: Vec<StepCost>,
+    /// The online steps.
+    pub steps: Vec<Step>,
+    /// How many slots the steps use.
+    pub slots: usize,
+    /// The sharing of each slot.
+    pub sharings: Vec<Sharing>,
+    /// The index of the last step that reads each slot (`usize::MAX` if none).
+    pub last_read: Vec<usize>,
+}
+
+impl Program {
+    /// Every priced step of the run in order: set-up, then the online steps.
+    pub fn costs(&self) -> Vec<StepCost> {
+        let mut out = self.setup.clone();
+        for s in &self.steps {
+            out.extend(s.costs.iter().cloned());
+        }
+        out
+    }
+}
+
+/// The state of a value during lowering: its slot, sharing and whether pending.
+#[derive(Clone, Copy, Debug)]
+struct At {
+    slot: Slot,
+    sharing: Sharing,
+    pending: bool,
+}
+
+struct Lowering<'a, R: Ring> {
+    model: &'a FixedModel<R>,
+    batch: usize,
+    steps: Vec<Step>,
+    sharings: Vec<Sharing>,
+    /// Where each value was produced.
+    produced: Vec<Option<At>>,
+    /// Converted or normalised copies: (value, sharing, normalised) → slot.
+    copies: HashMap<(usize, Sharing, bool), At>,
+    /// Whether steps carry their prices.
+    priced: bool,
+}
+
+impl<R: Ring> Lowering<'_, R> {
+    fn slot(&mut self, sharing: Sharing) -> Slot {
+        self.sharings.push(sharing);
+        self.sharings.len() - 1
+    }
+
+    fn push(&mut self, kind: Kind, costs: Vec<StepCost>) {
+        let costs = if self.priced { costs } else { Vec::new() };
+        self.steps.push(Step { kind, costs });
+    }
+
+    /// The per-example shape of value `v`.
+    fn shape_of(&self, v: usize) -> Vec<usize> {
+        let s = match v {
+            0 => self.model.layers()[0].layer().input_shape(),
+            _ => self.model.layers()[v - 1].layer().output_shape(),
+        };
+        batched(self.batch, s)
+    }
+
+    /// Value `v` in sharing `to`, reached by `route` (`None`: the default route),
+    /// normalised (not pending) when `normalise`. `what`, `layer` name the steps.
+    fn fetch(
+        &mut self,
+        v: usize,
+        to: Sharing,
+        route: Option<&[Conversion]>,
+        normalise: bool,
+        layer: usize,
+    ) -> Result<At> {
+        if let Some(&at) = self.copies.get(&(v, to, normalise)) {
+            return Ok(at);
+        }
+        let mut at = self.produced[v]
+            .ok_or_else(|| Error::Plan(format!("value {v} is read before it is computed")))?;
+        let shape = self.shape_of(v);
+        let n: usize = shape.iter().product();
+        let name = self.model.layers()[layer].layer().name().to_string();
+        // A pending value in B/Y is shifted before it leaves (free, exact).
+        if normalise && at.pending && at.sharing != Sharing::A {
+            at = self.shift(at);
+        }
+        let default;
+        let route = match route {
+            Some(r) => r,
+            None => {
+                default = default_route(at.sharing, to);
+                &default
+            }
+        };
+        crate::check_route(&format!("layer {name}"), at.sharing, route, to)?;
+        for (k, &c) in route.iter().enumerate() {
+            let dst = self.slot(c.endpoints().1);
+            let cost = if self.priced {
+                route_steps::<R>(&name, Some(layer), &route[k..=k], n)?
+            } else {
+                Vec::new()
+            };
+            self.push(
+                Kind::Convert {
+                    src: at.slot,
+                    dst,
+                    conversion: c,
+                    shape: shape.clone(),
+                },
+                cost,
+            );
+            at = At {
+                slot: dst,
+                sharing: c.endpoints().1,
+                pending: at.pending,
+            };
+        }
+        if normalise && at.pending {
+            at = if at.sharing == Sharing::A {
+                let dst = self.slot(Sharing::A);
+                let cost = trunc_step::<R>(self.model, layer, &shape);
+                self.push(
+                    Kind::Trunc {
+                        src: at.slot,
+                        dst,
+                        shape,
+                    },
+                    vec![cost],
+                );
+                At {
+                    slot: dst,
+                    sharing: Sharing::A,
+                    pending: false,
+                }
+            } else {
+                self.shift(at)
+            };
+        }
+        self.copies.insert((v, to, normalise), at);
+        Ok(at)
+    }
+
+    fn shift(&mut self, at: At) -> At {
+        let dst = self.slot(at.sharing);
+        self.push(Kind::Shift { src: at.slot, dst }, Vec::new());
+        At {
+            slot: dst,
+            sharing: at.sharing,
+            pending: false,
+        }
+    }
+}
+
+/// Lowers a run of `a` on `batch` examples of `model` to its program, every step
+/// priced.
+///
+/// # Errors
+/// [`Error::Plan`] if the assignment does not fit the model; circuit errors.
+pub fn lower<R: Ring>(model: &FixedModel<R>, a: &Assignment, batch: usize) -> Result<Program> {
+    lower_with(model, a, batch, true)
+}
+
+/// The same program as [`lower`] without the prices (which build every circuit):
+/// what the executor interprets online.
+///
+/// # Errors
+/// As [`lower`].
+pub fn lower_unpriced<R: Ring>(
+    model: &FixedModel<R>,
+    a: &Assignment,
+    batch: usize,
+) -> Result<Program> {
+    lower_with(model, a, batch, false)
+}
+
+fn lower_with<R: Ring>(
+    model: &FixedModel<R>,
+    a: &Assignment,
+    batch: usize,
+    priced: bool,
+) -> Result<Program> {
+    a.validate(model)?;
+    if batch == 0 {
+        return Err(Error::Plan("a batch of 0 examples".into()));
+    }
+    let layers = model.layers();
+    let mut lw = Lowering {
+        model,
+        batch,
+        steps: Vec::new(),
+        sharings: Vec::new(),
+        produced: vec![None; layers.len() + 1],
+        copies: HashMap::new(),
+        priced,
+    };
+    // The client's input enters in layer 0's sharing.
+    let first = a.layers[0].sharing;
+    let dst = lw.slot(first);
+    let cost = if priced {
+        input_steps(model, first, batch)?
+    } else {
+        Vec::new()
+    };
+    lw.push(
+        Kind::Input {
+            dst,
+            sharing: first,
+        },
+        cost,
+    );
+    lw.produced[0] = Some(At {
+        slot: dst,
+        sharing: first,
+        pending: false,
+    });
+    let mut mask = 0;
+    for (i, (p, fl)) in a.layers.iter().zip(layers).enumerate() {
+        let l = fl.layer();
+        // A reshape moves a pending accumulator unchanged; every other layer reads
+        // normalised values.
+        let normalise = !matches!(l.op(), Op::Reshape(_));
+        let mut srcs = Vec::with_capacity(l.inputs().len());
+        let mut pending = false;
+        for (k, &v) in l.inputs().iter().enumerate() {
+            let route = (k == 0).then_some(p.convert.as_slice());
+            let at = lw.fetch(v, p.sharing, route, normalise, i)?;
+            pending |= at.pending;
+            srcs.push(at.slot);
+        }
+        let has_weights = p.sharing == Sharing::A && plain_op(model, i)?.is_some();
+        let cost = if priced {
+            op_steps(model, i, p.sharing, batch, mask)?
+        } else {
+            Vec::new()
+        };
+        let dst = lw.slot(p.sharing);
+        lw.push(
+            Kind::Layer {
+                layer: i,
+                sharing: p.sharing,
+                srcs,
+                dst,
+                mask,
+            },
+            cost,
+        );
+        if has_weights {
+            mask += 1;
+        }
+        lw.produced[i + 1] = Some(At {
+            slot: dst,
+            sharing: p.sharing,
+            pending: if normalise {
+                pending_value(model, i + 1)
+            } else {
+                pending
+            },
+        });
+    }
+    // The output: the last layer's value.
+    let last =
+        lw.produced[layers.len()].ok_or_else(|| Error::Plan("a model without layers".into()))?;
+    let head = if priced {
+        head_steps(model, last.sharing, a.head.as_ref(), a.output, batch)?
+    } else {
+        Vec::new()
+    };
+    match (a.output, &a.head) {
+        (Output::Label, Some(h)) => {
+            let mut at = last;
+            if at.pending && at.sharing != Sharing::A {
+                at = lw.shift(at);
+            }
+            // The head's conversions, then the argmax and the reveal: the head's
+            // priced parts split at the conversions.
+            let n_conv = h.convert.len();
+            let shape = batched(batch, &[model.classes()]);
+            for (k, &c) in h.convert.iter().enumerate() {
+                let dst = lw.slot(c.endpoints().1);
+                lw.push(
+                    Kind::Convert {
+                        src: at.slot,
+                        dst,
+                        conversion: c,
+                        shape: shape.clone(),
+                    },
+                    head.get(k).cloned().into_iter().collect(),
+                );
+                at = At {
+                    slot: dst,
+                    sharing: c.endpoints().1,
+                    pending: at.pending,
+                };
+            }
+            if at.pending {
+                at = lw.shift(at);
+            }
+            lw.push(
+                Kind::Label {
+                    src: at.slot,
+                    sharing: h.sharing,
+                },
+                head.get(n_conv..)
+                    .map(<[StepCost]>::to_vec)
+                    .unwrap_or_default(),
+            );
+        }
+        (Output::Logits, None) => {
+            let mut at = last;
+            if at.pending && at.sharing != Sharing::A {
+                at = lw.shift(at);
+            }
+            lw.push(
+                Kind::Reveal {
+                    src: at.slot,
+                    pending: at.pending,
+                },
+                head,
+            );
+        }
+        _ => return Err(Error::Plan("the head does not fit the output".into())),
+    }
+    let mut last_read = vec![usize::MAX; lw.sharings.len()];
+    for (k, s) in lw.steps.iter().enumerate() {
+        for &r in s.kind.reads() {
+            last_read[r] = k;
+        }
+    }
+    Ok(Program {
+        setup: if priced {
+            setup_steps(model, a)?
+        } else {
+            Vec::new()
+        },
+        slots: lw.sharings.len(),
+        sharings: lw.sharings,
+        steps: lw.steps,
+        last_read,
+    })
+}
+
+impl Kind {
+    /// The slots the step reads.
+    pub fn reads(&self) -> &[Slot] {
+        match self {
+            Kind::Input { .. } => &[],
+            Kind::Convert { src, .. }
+            | Kind::Trunc { src, .. }
+            | Kind::Shift { src, .. }
+            | Kind::Label { src, .. }
+            | Kind::Reveal { src, .. } => std::slice::from_ref(src),
+            Kind::Layer { srcs, .. } => srcs,
+        }
+    }
+}
