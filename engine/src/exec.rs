@@ -373,7 +373,7 @@ impl<R: Ring> Run<'_, R> {
             Op::Add | Op::Sub => {
                 let y = xs
                     .pop()
-                    .filter(|_| xs.len() == 2)
+                    .filter(|_| xs.len() == 1)
                     .ok_or_else(|| Error::Plan(format!("layer {}: two inputs", l.name())))?;
                 let y = y.reshape(x.shape())?;
                 if matches!(l.op(), Op::Add) {
@@ -606,9 +606,11 @@ pub async fn infer_party<R: Ring>(
             } => {
                 let fl = &model.layers()[*layer];
                 let l = fl.layer();
+                // A slot read twice by this step (x − x) moves at its last use.
                 let ins = srcs
                     .iter()
-                    .map(|&s| take(&mut slots, s, last(s)))
+                    .enumerate()
+                    .map(|(j, &s)| take(&mut slots, s, last(s) && !srcs[j + 1..].contains(&s)))
                     .collect::<Result<Vec<_>>>()?;
                 let y = match sharing {
                     Sharing::A => {

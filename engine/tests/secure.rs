@@ -9,7 +9,7 @@ use rand::{Rng, SeedableRng};
 use tessera_conversions::{B2aVariant, Converter};
 use tessera_core::{FixedPoint, Ring, Z64};
 use tessera_engine::{
-    self, Assignment, Conversion, Output, Placement, RunOptions, SecureOutput, Sharing,
+    self, Assignment, Baseline, Conversion, Output, Placement, RunOptions, SecureOutput, Sharing,
 };
 use tessera_models::{Conv2d, Dense, FixedModel, Head, Model, Op, Pool2d, Tensor};
 use tessera_protocols::harness::{self, HarnessOptions};
@@ -101,6 +101,63 @@ fn poly(rng: &mut StdRng) -> Model {
     .unwrap()
 }
 
+/// A residual DAG: dense → relu → dense, the sum with the relu's output (a skip
+/// connection; the relu's output is read three times), relu, the concatenation with
+/// the first dense layer's output, dense.
+fn residual(rng: &mut StdRng) -> Model {
+    Model::graph(
+        vec![6],
+        vec![
+            ("fc1".into(), dense(rng, 4, 6), vec![0]),
+            ("relu1".into(), Op::Relu, vec![1]),
+            ("fc2".into(), dense(rng, 4, 4), vec![2]),
+            ("add".into(), Op::Add, vec![3, 2]),
+            ("relu2".into(), Op::Relu, vec![4]),
+            ("cat".into(), Op::Concat(0), vec![5, 2]),
+            ("sub".into(), Op::Sub, vec![6, 6]),
+            ("fc3".into(), dense(rng, 3, 8), vec![7]),
+        ],
+        Head::Scores,
+    )
+    .unwrap()
+}
+
+/// A small conv ResNet block: conv → relu → conv, the sum with the block's input,
+/// relu, global average pooling, flatten, dense.
+fn resnet(rng: &mut StdRng) -> Model {
+    let conv = |rng: &mut StdRng| {
+        Op::Conv2d(Conv2d {
+            weight: tensor(rng, vec![2, 2, 3, 3], 0.4),
+            bias: Some(tensor(rng, vec![2], 0.2)),
+            strides: [1, 1],
+            pads: [1, 1, 1, 1],
+        })
+    };
+    Model::graph(
+        vec![2, 3, 3],
+        vec![
+            ("conv1".into(), conv(rng), vec![0]),
+            ("relu1".into(), Op::Relu, vec![1]),
+            ("conv2".into(), conv(rng), vec![2]),
+            ("add".into(), Op::Add, vec![3, 2]),
+            ("relu2".into(), Op::Relu, vec![4]),
+            (
+                "gap".into(),
+                Op::AvgPool(Pool2d {
+                    kernel: [3, 3],
+                    strides: [1, 1],
+                    pads: [0; 4],
+                }),
+                vec![5],
+            ),
+            ("flat".into(), Op::Reshape(vec![2]), vec![6]),
+            ("fc".into(), dense(rng, 3, 2), vec![7]),
+        ],
+        Head::Scores,
+    )
+    .unwrap()
+}
+
 fn inputs(rng: &mut StdRng, model: &Model, batch: usize) -> Vec<f32> {
     (0..batch * model.input_len())
         .map(|_| rng.random_range(-1.5f32..1.5))
@@ -130,14 +187,16 @@ fn all_assignments(fm: &FixedModel<R>, output: Output) -> Vec<Assignment> {
     let mut all = Vec::new();
     for seq in out {
         for h in &heads {
+            // Each layer's first input comes from its producer's sharing (the
+            // client's input enters in layer 0's).
             let layers = seq
                 .iter()
                 .enumerate()
                 .map(|(i, &s)| {
-                    let convert = if i == 0 {
-                        Vec::new()
-                    } else {
-                        tessera_engine::default_route(seq[i - 1], s)
+                    let convert = match fm.layers()[i].layer().inputs()[0] {
+                        _ if i == 0 => Vec::new(),
+                        0 => tessera_engine::default_route(seq[0], s),
+                        v => tessera_engine::default_route(seq[v - 1], s),
                     };
                     Placement::new(s, convert)
                 })
@@ -400,4 +459,50 @@ fn invalid_assignments_are_clear_errors() {
             .to_string()
             .contains("argmax")
     );
+}
+
+#[test]
+fn residual_dag_assignments_are_exact_and_priced() {
+    let mut rng = StdRng::seed_from_u64(7);
+    let model = residual(&mut rng);
+    assert!(!model.is_chain());
+    let fm = FixedModel::<R>::new(&model, FixedPoint::new(16)).unwrap();
+    let batch = 3;
+    let x = inputs(&mut rng, &model, batch);
+    // 3·2·3·3·2·3·3·3 = 2916 assignments per output: every 97th, both outputs, and
+    // the named baselines.
+    for output in [Output::Label, Output::Logits] {
+        for a in all_assignments(&fm, output).iter().step_by(97) {
+            check(&fm, a, &x, batch);
+        }
+    }
+    for b in [Baseline::PureB, Baseline::PureY, Baseline::AY, Baseline::AB] {
+        for output in [Output::Label, Output::Logits] {
+            check(&fm, &b.assignment(&fm, output).unwrap(), &x, batch);
+        }
+    }
+}
+
+#[test]
+fn resnet_block_runs_exactly_under_every_baseline_and_near_float() {
+    let mut rng = StdRng::seed_from_u64(8);
+    let model = resnet(&mut rng);
+    let fm = FixedModel::<R>::new(&model, FixedPoint::new(16)).unwrap();
+    let batch = 2;
+    let xf = inputs(&mut rng, &model, batch);
+    let float = model.run_float::<f64>(&xf).unwrap();
+    let x = fm.encode_input(&xf).unwrap();
+    for b in [Baseline::PureB, Baseline::PureY, Baseline::AY, Baseline::AB] {
+        let a = b.assignment(&fm, Output::Logits).unwrap();
+        check(&fm, &a, &xf, batch);
+        // Within 0.02 + 1 % of the float reference.
+        let o = run(&fm, &a, &x, batch);
+        let got = o.out.scores.unwrap().decode(fm.fixed_point());
+        for (g, f) in got.values.iter().zip(&float.values) {
+            assert!(
+                (g - f).abs() <= 0.02 + 0.01 * f.abs(),
+                "{b:?}: {g} vs float {f}"
+            );
+        }
+    }
 }
