@@ -28,9 +28,10 @@ pub fn architecture_digest<R: Ring>(model: &FixedModel<R>) -> String {
         let l = fl.layer();
         h.update(
             format!(
-                "{}|{:?}|{:?}|{}|{};",
+                "{}|{:?}|{:?}|{:?}|{}|{};",
                 l.op().kind(),
-                l.input_shape(),
+                l.inputs(),
+                l.input_shapes(),
                 l.output_shape(),
                 fl.weight().is_some(),
                 fl.bias().is_some()
