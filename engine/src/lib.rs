@@ -111,6 +111,11 @@ pub struct Assignment {
     pub head: Option<Placement>,
     /// What the client receives.
     pub output: Output,
+    /// The sharing the client's input enters in; `None`: layer 0's sharing (then
+    /// layer 0 takes no conversions). A DAG whose input is read by several layers may
+    /// want it elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<Sharing>,
 }
 
 /// The sharings in which layer `i` of `model` can run with the same semantics (see
@@ -161,6 +166,12 @@ fn check_route(what: &str, from: Sharing, route: &[Conversion], to: Sharing) -> 
 }
 
 impl Assignment {
+    /// The sharing the client's input enters in.
+    pub fn input_sharing(&self) -> Option<Sharing> {
+        self.input
+            .or_else(|| self.layers.first().map(|p| p.sharing))
+    }
+
     /// Every layer in `sharing` where allowed, else in `fallback`, connected by the
     /// cheapest-by-construction default routes (A2B by GMW, B2A by daBits); the head in
     /// `head` for [`Output::Label`].
@@ -216,6 +227,7 @@ impl Assignment {
             layers,
             head,
             output,
+            input: None,
         };
         a.validate(model)?;
         Ok(a)
@@ -249,12 +261,17 @@ impl Assignment {
             // The conversions apply to the layer's first input, from the sharing
             // its producer ran in (the client's input enters in layer 0's sharing).
             match fl.layer().inputs().first().copied().unwrap_or(0) {
-                0 if i == 0 && !p.convert.is_empty() => {
+                0 if i == 0 && self.input.is_none() && !p.convert.is_empty() => {
                     return Err(Error::Plan(format!(
                         "{what}: the input enters in the first layer's sharing; no conversions before it"
                     )));
                 }
-                0 => check_route(&what, self.layers[0].sharing, &p.convert, p.sharing)?,
+                0 => check_route(
+                    &what,
+                    self.input.unwrap_or(self.layers[0].sharing),
+                    &p.convert,
+                    p.sharing,
+                )?,
                 v => check_route(&what, self.layers[v - 1].sharing, &p.convert, p.sharing)?,
             }
             prev = Some(p.sharing);
@@ -357,6 +374,7 @@ impl Baseline {
                     layers,
                     head: None,
                     output: Output::Logits,
+                    input: None,
                 };
                 a.validate(model)?;
                 Ok(a)

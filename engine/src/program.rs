@@ -300,7 +300,9 @@ fn lower_with<R: Ring>(
         priced,
     };
     // The client's input enters in layer 0's sharing.
-    let first = a.layers[0].sharing;
+    let first = a
+        .input_sharing()
+        .ok_or_else(|| Error::Plan("a model without layers".into()))?;
     let dst = lw.slot(first);
     let cost = if priced {
         input_steps(model, first, batch)?

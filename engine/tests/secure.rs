@@ -206,6 +206,7 @@ fn all_assignments(fm: &FixedModel<R>, output: Output) -> Vec<Assignment> {
                 layers,
                 head: h.map(|h| Placement::new(h, tessera_engine::default_route(last, h))),
                 output,
+                input: None,
             });
         }
     }
@@ -419,6 +420,7 @@ fn non_default_routes_are_exact_and_priced() {
                 tessera_engine::default_route(s2, Sharing::Y),
             )),
             output: Output::Label,
+            input: None,
         };
         check(&fm, &a, &x, batch);
     }
@@ -503,6 +505,42 @@ fn resnet_block_runs_exactly_under_every_baseline_and_near_float() {
                 (g - f).abs() <= 0.02 + 0.01 * f.abs(),
                 "{b:?}: {g} vs float {f}"
             );
+        }
+    }
+}
+
+#[test]
+fn input_read_by_several_layers_may_enter_in_any_sharing() {
+    let mut rng = StdRng::seed_from_u64(9);
+    // x + relu(W·x): the client's input is read by the first layer and the sum.
+    let model = Model::graph(
+        vec![4],
+        vec![
+            ("fc1".into(), dense(&mut rng, 4, 4), vec![0]),
+            ("relu".into(), Op::Relu, vec![1]),
+            ("add".into(), Op::Add, vec![2, 0]),
+            ("fc2".into(), dense(&mut rng, 3, 4), vec![3]),
+        ],
+        Head::Scores,
+    )
+    .unwrap();
+    let fm = FixedModel::<R>::new(&model, FixedPoint::new(16)).unwrap();
+    let batch = 2;
+    let x = inputs(&mut rng, &model, batch);
+    for input in [Sharing::A, Sharing::B, Sharing::Y] {
+        for add in [Sharing::A, Sharing::B, Sharing::Y] {
+            let a = Assignment {
+                layers: vec![
+                    Placement::new(Sharing::A, tessera_engine::default_route(input, Sharing::A)),
+                    Placement::new(Sharing::Y, vec![Conversion::A2Y]),
+                    Placement::new(add, tessera_engine::default_route(Sharing::Y, add)),
+                    Placement::new(Sharing::A, tessera_engine::default_route(add, Sharing::A)),
+                ],
+                head: Some(Placement::new(Sharing::B, vec![Conversion::A2BGmw])),
+                output: Output::Label,
+                input: Some(input),
+            };
+            check(&fm, &a, &x, batch);
         }
     }
 }

@@ -555,6 +555,7 @@ impl<'a> Planner<'a> {
                 layers,
                 head,
                 output: self.output,
+                input: None,
             },
             input,
             steps: chunks.into_iter().flatten().collect(),
@@ -612,6 +613,7 @@ impl<'a> Planner<'a> {
                             convert: r,
                         }),
                         output: self.output,
+                        input: None,
                     });
                 }
             }

@@ -563,6 +563,7 @@ impl Plan {
             layers: placements,
             head,
             output: self.output,
+            input: None,
         })
     }
 
