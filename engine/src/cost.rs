@@ -420,6 +420,41 @@ pub(crate) fn layer_steps_masked<R: Ring>(
     Ok(out)
 }
 
+/// The steps that bring value `v` (0 the input, `j + 1` layer `j`'s output) from
+/// `from` to a consumer in `to`, as the lowering does for a consumer that computes:
+/// the default conversion route, and the dealer truncation when a pending
+/// accumulator stays in A (a shift in B/Y is free). What a value costs once per
+/// target sharing, however many layers read it there.
+///
+/// # Errors
+/// Only if a conversion circuit cannot be built (never for ℓ ≤ 64).
+pub fn value_steps<R: Ring>(
+    model: &FixedModel<R>,
+    v: usize,
+    from: Sharing,
+    to: Sharing,
+    batch: usize,
+) -> Result<Vec<StepCost>> {
+    let (name, shape, layer) = match v {
+        0 => ("input", model.layers()[0].layer().input_shape(), None),
+        _ => {
+            let l = model.layers()[v - 1].layer();
+            (l.name(), l.output_shape(), Some(v - 1))
+        }
+    };
+    let shape = batched(batch, shape);
+    let n = shape.iter().product();
+    let mut out = route_steps::<R>(name, layer, &crate::default_route(from, to), n)?;
+    if let Some(i) = layer
+        && from == Sharing::A
+        && to == Sharing::A
+        && pending_value(model, v)
+    {
+        out.push(trunc_step::<R>(model, i, &shape));
+    }
+    Ok(out)
+}
+
 /// The dealer truncation of a pending accumulator of `shape` (batch first) before
 /// layer `i` consumes it in A.
 pub(crate) fn trunc_step<R: Ring>(model: &FixedModel<R>, i: usize, shape: &[usize]) -> StepCost {
@@ -439,8 +474,12 @@ pub(crate) fn trunc_step<R: Ring>(model: &FixedModel<R>, i: usize, shape: &[usiz
 }
 
 /// Layer `i`'s own computation in `sharing`, its inputs already there and not
-/// pending (A: one step; B/Y: its parameters entering and its stages).
-pub(crate) fn op_steps<R: Ring>(
+/// pending (A: one step; B/Y: its parameters entering and its stages). `mask` is the
+/// index of its plaintext-weight mask (any, for a price).
+///
+/// # Errors
+/// If the layer cannot run in `sharing`; circuit errors.
+pub fn op_steps<R: Ring>(
     model: &FixedModel<R>,
     i: usize,
     sharing: Sharing,

@@ -68,7 +68,7 @@ pub use tessera_models::{Error, Result};
 
 pub use cost::{
     StepCost, Work, assignment_steps, demand, head_steps, input_steps, layer_steps, online_rounds,
-    route_steps, setup_steps, total_price,
+    op_steps, route_steps, setup_steps, total_price, value_steps,
 };
 pub use exec::{Prepared, RunOptions, SecureOutput, infer_party, run_party, setup_party};
 

@@ -282,6 +282,9 @@ impl<'a> Planner<'a> {
     /// sharing not allowed, conversions not connecting the sharings, head);
     /// the engine's errors.
     pub fn steps(&self, a: &Assignment) -> Result<Vec<StepCost>> {
+        if let Some(steps) = self.chain.run_steps(a, self.batch) {
+            return steps;
+        }
         let layers = self.chain.layers();
         if a.layers.len() != layers.len() {
             return Err(Error::Plan(format!(
@@ -424,7 +427,156 @@ impl<'a> Planner<'a> {
             });
         }
         let allowed = self.allowed(strategy)?;
-        self.dp(strategy, &allowed)
+        if self.chain.is_chain() {
+            self.dp(strategy, &allowed)
+        } else {
+            self.dag(strategy, &allowed)
+        }
+    }
+
+    /// The head's best placement and cost after the last layer in `last`.
+    fn best_head(
+        &self,
+        allowed: &Allowed,
+        last: Sharing,
+    ) -> Result<Option<(Option<Placement>, f64)>> {
+        let mut best: Option<(Option<Placement>, f64)> = None;
+        for h in &allowed.head {
+            let rs: Vec<Vec<Conversion>> = match h {
+                Some(hs) => self.routes(last, *hs).to_vec(),
+                None => vec![Vec::new()],
+            };
+            for r in rs {
+                let placement = h.map(|sharing| Placement {
+                    sharing,
+                    convert: r,
+                });
+                let steps =
+                    self.chain
+                        .head_steps(last, placement.as_ref(), self.output, self.batch)?;
+                if self.chain.check_steps(&steps).is_err() {
+                    continue;
+                }
+                let cost = self.run_cost(&steps);
+                if best.as_ref().is_none_or(|b| cost < b.1) {
+                    best = Some((placement, cost));
+                }
+            }
+        }
+        Ok(best)
+    }
+
+    /// The optimum over a DAG ([`crate::dag`]): a sharing per layer and for the
+    /// client's input, each value converted once per sharing that reads it (by the
+    /// default route) and truncated once if a pending accumulator stays in A. Node
+    /// and value costs are the engine's exact steps under the objective, each
+    /// priced from a fresh clock (the chain DP's skew refinement does not apply to a
+    /// graph); the solution's objective is then that of its whole program.
+    fn dag(&self, strategy: Strategy, allowed: &Allowed) -> Result<Solution> {
+        use crate::dag::{Dag, DagCosts, DagNode, SharingSet, solve};
+        use std::cell::RefCell;
+
+        let n = allowed.layers.len();
+        // Node 0 is the client's input (value 0), node i + 1 layer i (value i + 1).
+        let mut nodes = vec![DagNode::new(Vec::new(), SharingSet::of(&allowed.input))];
+        for (i, opts) in allowed.layers.iter().enumerate() {
+            nodes.push(DagNode::new(self.chain.inputs(i), SharingSet::of(opts)));
+        }
+        let dag = Dag::new(nodes)?;
+        struct Costs<'p, 'a> {
+            p: &'p Planner<'a>,
+            allowed: &'p Allowed,
+            last: usize,
+            error: RefCell<Option<Error>>,
+        }
+        impl Costs<'_, '_> {
+            fn price(&self, steps: Result<Vec<StepCost>>) -> f64 {
+                match steps {
+                    Ok(s) if self.p.chain.check_steps(&s).is_ok() => self.p.run_cost(&s),
+                    Ok(_) => f64::INFINITY,
+                    Err(e) => {
+                        self.error.borrow_mut().get_or_insert(e);
+                        f64::INFINITY
+                    }
+                }
+            }
+        }
+        impl DagCosts for Costs<'_, '_> {
+            fn node_cost(&self, node: usize, s: Sharing) -> f64 {
+                let p = self.p;
+                if node == 0 {
+                    return self.price(p.chain.input_steps(s, p.batch));
+                }
+                let body = self.price(p.chain.body_steps(node - 1, s, p.batch));
+                if node - 1 != self.last {
+                    return body;
+                }
+                match p.best_head(self.allowed, s) {
+                    Ok(Some((_, h))) => body + h,
+                    Ok(None) => f64::INFINITY,
+                    Err(e) => {
+                        self.error.borrow_mut().get_or_insert(e);
+                        f64::INFINITY
+                    }
+                }
+            }
+            fn value_cost(&self, node: usize, from: Sharing, targets: SharingSet) -> f64 {
+                targets
+                    .iter()
+                    .map(|t| self.price(self.p.chain.value_steps(node, from, t, self.p.batch)))
+                    .sum()
+            }
+        }
+        let costs = Costs {
+            p: self,
+            allowed,
+            last: n.saturating_sub(1),
+            error: RefCell::new(None),
+        };
+        let solution = solve(&dag, &costs);
+        if let Some(e) = costs.error.into_inner() {
+            return Err(e);
+        }
+        let sol = solution?;
+        let input = sol.sharings[0];
+        let layer_sharing = |v: usize| sol.sharings[v];
+        let layers: Vec<Placement> = (0..n)
+            .map(|i| {
+                let s = sol.sharings[i + 1];
+                let from = self
+                    .chain
+                    .inputs(i)
+                    .first()
+                    .map_or(input, |&v| layer_sharing(v));
+                Placement {
+                    sharing: s,
+                    convert: tessera_engine::default_route(from, s),
+                }
+            })
+            .collect();
+        let last = layers
+            .last()
+            .map(|p| p.sharing)
+            .ok_or_else(|| Error::Plan("a model without layers".into()))?;
+        let head = self
+            .best_head(allowed, last)?
+            .ok_or_else(|| Error::Plan("no place for the head".into()))?
+            .0;
+        let a = Assignment {
+            input: (input != layers[0].sharing).then_some(input),
+            layers,
+            head,
+            output: self.output,
+        };
+        let steps = self.steps(&a)?;
+        Ok(Solution {
+            strategy,
+            input,
+            objective: self.run_cost(&steps),
+            over_limit: self.chain.check_steps(&steps).err(),
+            assignment: a,
+            steps,
+        })
     }
 
     fn dp(&self, strategy: Strategy, allowed: &Allowed) -> Result<Solution> {

@@ -99,6 +99,47 @@ pub trait Chain {
         None
     }
 
+    /// The values layer `i` reads, in order: 0 is the client's input, `j + 1` layer
+    /// `j`'s output. A chain's layer reads the previous one (the default).
+    fn inputs(&self, i: usize) -> Vec<usize> {
+        vec![i]
+    }
+
+    /// Whether every layer reads exactly the previous one.
+    fn is_chain(&self) -> bool {
+        (0..self.layers().len()).all(|i| self.inputs(i) == [i])
+    }
+
+    /// Layer `i`'s own steps in `sharing` with its inputs there (set-up included):
+    /// what the DAG planner charges a node.
+    ///
+    /// # Errors
+    /// If the combination is invalid or the engine cannot price it.
+    fn body_steps(&self, i: usize, sharing: Sharing, batch: usize) -> Result<Vec<StepCost>> {
+        self.layer_steps(i, sharing, &[], sharing, batch)
+    }
+
+    /// The steps that bring value `v` from `from` to a consumer in `to`: what the DAG
+    /// planner charges a value once per target sharing.
+    ///
+    /// # Errors
+    /// If the engine cannot price it.
+    fn value_steps(
+        &self,
+        _v: usize,
+        _from: Sharing,
+        _to: Sharing,
+        _batch: usize,
+    ) -> Result<Vec<StepCost>> {
+        Err(Error::Plan("this engine prices chains only".into()))
+    }
+
+    /// Every step of a run of `a` when the layers do not form a chain or the input
+    /// enters elsewhere than in layer 0's sharing (`None`: walk the chain).
+    fn run_steps(&self, _a: &Assignment, _batch: usize) -> Option<Result<Vec<StepCost>>> {
+        None
+    }
+
     /// Whether steps can run within the engine's limits (message and garbled-table
     /// sizes); the planner does not choose steps that cannot.
     ///
@@ -231,6 +272,49 @@ impl Chain for ModelChain<'_> {
             Output::Logits => vec![None],
             Output::Label => head_options().into_iter().map(Some).collect(),
         }
+    }
+
+    fn inputs(&self, i: usize) -> Vec<usize> {
+        self.model
+            .layers()
+            .get(i)
+            .map_or_else(Vec::new, |l| l.layer().inputs().to_vec())
+    }
+
+    fn body_steps(&self, i: usize, sharing: Sharing, batch: usize) -> Result<Vec<StepCost>> {
+        let mut out = Vec::new();
+        if sharing == Sharing::A
+            && let Some(s) = self.setup.get(&i)
+        {
+            out.extend(s.iter().cloned());
+        }
+        let key = (i, sharing, batch);
+        let cached = self.bodies.borrow().get(&key).cloned();
+        let body = match cached {
+            Some(b) => b,
+            None => {
+                let b = tessera_engine::op_steps(self.model, i, sharing, batch, 0)?;
+                self.bodies.borrow_mut().insert(key, b.clone());
+                b
+            }
+        };
+        out.extend(body);
+        Ok(out)
+    }
+
+    fn value_steps(
+        &self,
+        v: usize,
+        from: Sharing,
+        to: Sharing,
+        batch: usize,
+    ) -> Result<Vec<StepCost>> {
+        Ok(tessera_engine::value_steps(self.model, v, from, to, batch)?)
+    }
+
+    fn run_steps(&self, a: &Assignment, batch: usize) -> Option<Result<Vec<StepCost>>> {
+        (!self.is_chain() || a.input.is_some())
+            .then(|| tessera_engine::assignment_steps(self.model, a, batch).map_err(Error::from))
     }
 
     fn check_steps(&self, steps: &[StepCost]) -> std::result::Result<(), String> {
