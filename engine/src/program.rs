@@ -461,3 +461,103 @@ impl Kind {
         }
     }
 }
+
+/// What the plaintext interpreter of a program computes: what the client receives.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OracleOutput<R> {
+    /// The labels ([`Output::Label`]) or the argmax of the scores.
+    pub labels: Vec<usize>,
+    /// The revealed values at scale `2^f` ([`Output::Logits`] only), batch-major.
+    pub scores: Option<Vec<R>>,
+}
+
+impl<R> std::fmt::Debug for OracleOutput<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OracleOutput")
+            .field("labels", &self.labels.len())
+            .field("scores", &self.scores.as_ref().map(Vec::len))
+            .finish()
+    }
+}
+
+/// The plaintext fixed-point interpreter of `program` on the client's encoded input
+/// `x` (`[batch, input…]` at scale `2^f`): every step in order, in the clear —
+/// conversions copy, a truncation or shift is the exact `>> f` (the reference's
+/// floor; the dealer truncation of a secure run adds `e ∈ {0, 1}`), every layer is
+/// [`FixedModel::layer_value`], the argmax takes the first maximal signed value.
+/// It is the oracle of the secure tests: on every program it equals
+/// [`FixedModel::run`] (tested), and a secure run whose program has no dealer
+/// truncation equals it exactly.
+///
+/// # Errors
+/// If `x` is not a batch of `batch` inputs; the reference's range errors.
+pub fn oracle<R: Ring>(
+    model: &FixedModel<R>,
+    program: &Program,
+    x: &[R],
+    batch: usize,
+) -> Result<OracleOutput<R>> {
+    let f = model.fixed_point().frac_bits;
+    let mut slots: Vec<Option<Vec<R>>> = vec![None; program.slots];
+    let read = |slots: &[Option<Vec<R>>], s: Slot| -> Result<Vec<R>> {
+        slots
+            .get(s)
+            .and_then(Clone::clone)
+            .ok_or_else(|| Error::Plan(format!("slot {s} is read before it is written")))
+    };
+    let shift = |v: Vec<R>| -> Vec<R> { v.into_iter().map(|a| a.shr_signed(f)).collect() };
+    let labels_of = |v: &[R], k: usize| -> Vec<usize> {
+        v.chunks(k.max(1))
+            .map(|row| {
+                let mut best = 0;
+                for (j, a) in row.iter().enumerate() {
+                    if a.to_i64() > row[best].to_i64() {
+                        best = j;
+                    }
+                }
+                best
+            })
+            .collect()
+    };
+    let classes = model.classes();
+    let mut out = OracleOutput {
+        labels: Vec::new(),
+        scores: None,
+    };
+    for step in &program.steps {
+        match &step.kind {
+            Kind::Input { dst, .. } => {
+                let per: usize = model.layers()[0].layer().input_shape().iter().product();
+                if x.len() != batch * per {
+                    return Err(Error::shape(
+                        "oracle input",
+                        format!("{} values for a batch of {batch} inputs of {per}", x.len()),
+                    ));
+                }
+                slots[*dst] = Some(x.to_vec());
+            }
+            Kind::Convert { src, dst, .. } => slots[*dst] = Some(read(&slots, *src)?),
+            Kind::Trunc { src, dst, .. } | Kind::Shift { src, dst } => {
+                slots[*dst] = Some(shift(read(&slots, *src)?));
+            }
+            Kind::Layer {
+                layer, srcs, dst, ..
+            } => {
+                let ins = srcs
+                    .iter()
+                    .map(|&s| read(&slots, s))
+                    .collect::<Result<Vec<_>>>()?;
+                let refs: Vec<&[R]> = ins.iter().map(Vec::as_slice).collect();
+                slots[*dst] = Some(model.layer_value(*layer, &refs, batch)?.0);
+            }
+            Kind::Label { src, .. } => out.labels = labels_of(&read(&slots, *src)?, classes),
+            Kind::Reveal { src, pending } => {
+                let v = read(&slots, *src)?;
+                let v = if *pending { shift(v) } else { v };
+                out.labels = labels_of(&v, classes);
+                out.scores = Some(v);
+            }
+        }
+    }
+    Ok(out)
+}

@@ -277,8 +277,16 @@ fn run(fm: &FixedModel<R>, a: &Assignment, x: &[R], batch: usize) -> Outcome {
 fn check(fm: &FixedModel<R>, a: &Assignment, xf: &[f32], batch: usize) {
     let x = fm.encode_input(xf).unwrap();
     let reference = fm.run(&x).unwrap();
+    // The program's plaintext interpreter is the reference, on every program.
+    let program = tessera_engine::program::lower(fm, a, batch).unwrap();
+    let oracle = tessera_engine::program::oracle(fm, &program, &x, batch).unwrap();
+    assert_eq!(oracle.labels, reference.labels(), "oracle labels of {a:?}");
+    if let Some(scores) = &oracle.scores {
+        assert_eq!(scores, &reference.scores.values, "oracle scores of {a:?}");
+    }
     let o = run(fm, a, &x, batch);
     let steps = tessera_engine::assignment_steps(fm, a, batch).unwrap();
+    assert_eq!(steps, program.costs());
     let a_truncations = steps.iter().any(|s| s.name.ends_with("truncation"));
     let labels = o.out.labels.clone().unwrap();
     if !a_truncations {

@@ -494,6 +494,47 @@ impl<R: Ring> FixedModel<R> {
         batch: usize,
         dev: u128,
     ) -> Result<(Vec<R>, LayerTrace)> {
+        self.layer_step_as(fl, x, batch, dev, true)
+    }
+
+    /// Layer `i` on its inputs (batch-major, scale `2^f`), as the secure engine holds
+    /// the result: for a truncating layer (dense, conv, square, average pooling) the
+    /// accumulator at scale `2^2f` before the shift `>> f` — `true` in the pair —,
+    /// otherwise the output. The engine's plaintext interpreter of a program
+    /// (`tessera_engine::program::oracle`) runs every layer through this.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if there is no layer `i` or the input count is
+    /// wrong; as [`FixedModel::run`] otherwise.
+    pub fn layer_value(&self, i: usize, ins: &[&[R]], batch: usize) -> Result<(Vec<R>, bool)> {
+        let fl = self.layers.get(i).ok_or_else(|| Error::InvalidArgument {
+            what: "layer_value",
+            detail: format!("layer {i} of {}", self.layers.len()),
+        })?;
+        let l = &fl.layer;
+        if ins.len() != l.inputs().len() {
+            return Err(Error::InvalidArgument {
+                what: "layer_value",
+                detail: format!("{} inputs for layer {} of {}", ins.len(), l.name(), l.inputs().len()),
+            });
+        }
+        Ok(match l.op() {
+            Op::Add | Op::Sub | Op::Concat(_) => {
+                (self.join_step(fl, ins, &vec![0; ins.len()], batch)?.0, false)
+            }
+            op => (self.layer_step_as(fl, ins[0], batch, 0, false)?.0, op.truncates()),
+        })
+    }
+
+    /// [`Self::layer_step`], the accumulator of a truncating layer shifted or not.
+    fn layer_step_as(
+        &self,
+        fl: &FixedLayer<R>,
+        x: &[R],
+        batch: usize,
+        dev: u128,
+        shift: bool,
+    ) -> Result<(Vec<R>, LayerTrace)> {
         let layer = &fl.layer;
         let (input, output) = (layer.input_shape(), layer.output_shape());
         let per: usize = input.iter().product();
@@ -571,7 +612,11 @@ impl<R: Ring> FixedModel<R> {
         let (y, max_abs_acc, dev_out) = match acc {
             Some(a) => {
                 let ma = max_abs(&a);
-                let y = a.into_iter().map(|v| v.shr_signed(f)).collect();
+                let y = if shift {
+                    a.into_iter().map(|v| v.shr_signed(f)).collect()
+                } else {
+                    a
+                };
                 let d = if dev == 0 { 1 } else { (delta >> f) + 2 };
                 (y, Some(ma), d)
             }
