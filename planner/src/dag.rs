@@ -8,9 +8,21 @@
 //! # The problem
 //! Node `v` of a [`Dag`] computes one value from the values of its `inputs` and may
 //! run in any sharing of its `options`. An assignment `s` chooses one sharing `s_v`
-//! per node. A value read by consumers in other sharings is converted once per
-//! target sharing and the converted value is reused, so its conversion cost depends
-//! on the *set* `T_v = { s_c : c reads v } ∖ { s_v }`, not on the number of readers.
+//! per node. The value of `v` is priced from its own sharing and the *set* of
+//! sharings its consumers run in,
+//!
+//! ```text
+//! T_v = { s_c : c reads v }          (s_v ∈ T_v iff some consumer runs in s_v)
+//! ```
+//!
+//! not from the number of consumers: a value read in other sharings is converted
+//! once per target sharing and the converted value is reused, and work the value
+//! needs before it is used in its own sharing is done once too. The own sharing is
+//! part of `T_v` because that work can depend on it: a fixed-point accumulator
+//! produced in A must be truncated (an interactive step) if some consumer runs in A,
+//! but not if every consumer runs in B or Y. `T_v` is empty exactly when nobody
+//! reads `v`, i.e. for a graph output; whatever an output costs by itself is a
+//! function of `(v, s_v)` and belongs in `node_cost` (see [`DagCosts::value_cost`]).
 //! The objective is additive:
 //!
 //! ```text
@@ -24,42 +36,49 @@
 //! The nodes are processed one at a time in a topological order ([`Dag::order`]).
 //! After `i` steps the *frontier* is the set of values already produced that some
 //! unprocessed node still reads. A DP state records, for each frontier value `u`, its
-//! sharing `s_u` and the set of sharings ≠ `s_u` its processed readers chose so far:
-//! 3 × 4 = 12 possibilities per value. Processing node `v` extends every state with
-//! every allowed `s_v`: it adds `node_cost(v, s_v)`, adds `s_v` to the target set of
-//! each input `u` (if `s_v ≠ s_u`), and, when `v` is the last reader of `u`, adds
-//! `value_cost(u, s_u, T_u)` and drops `u` from the state; a node nobody reads pays
-//! `value_cost(v, s_v, ∅)` at once. States that coincide are merged, keeping the
-//! cheaper one and a back-pointer, and the back-pointers give the assignment.
+//! sharing `s_u` and the set of sharings its processed readers chose so far, `s_u`
+//! included if one of them chose it: 3 × 8 = 24 possibilities per value. Processing
+//! node `v` extends every state with every allowed `s_v`: it adds `node_cost(v, s_v)`,
+//! adds `s_v` to the target set of each input `u`, and, when `v` is the last reader
+//! of `u`, adds `value_cost(u, s_u, T_u)` and drops `u` from the state; a node nobody
+//! reads pays `value_cost(v, s_v, ∅)` at once. States that coincide are merged,
+//! keeping the cheaper one and a back-pointer, and the back-pointers give the
+//! assignment.
 //!
 //! **Why it is exact.** Every cost term still to be added after step `i` depends only
 //! on (a) the choices of unprocessed nodes and (b) for each frontier value, its
 //! sharing and the target set its processed readers produced: the node terms of
 //! later nodes involve only their own sharings; the value term of a frontier value `u`
 //! is `value_cost(u, s_u, T ∪ T′)` with `T` in the state and `T′` made by later
-//! readers; values off the frontier are either fully paid or not produced yet. The
-//! options of a node do not depend on other nodes. So two partial assignments with
-//! the same state have the same completions at the same future cost, and keeping
-//! the cheaper one loses no optimum (Bellman's principle, as for the chain DP of
-//! [`crate::assign`]). Every assignment follows exactly one path of states whose
-//! costs add up to its objective, hence the DP returns an optimum. [`brute_force`]
-//! checks this on small DAGs.
+//! readers — and since `T` is the full set, whether `s_u` is in `T ∪ T′` is known
+//! from the state and `T′`; values off the frontier are either fully paid or not
+//! produced yet. The options of a node do not depend on other nodes. So two partial
+//! assignments with the same state have the same completions at the same future
+//! cost, and keeping the cheaper one loses no optimum (Bellman's principle, as for
+//! the chain DP of [`crate::assign`]). Every assignment follows exactly one path of
+//! states whose costs add up to its objective, hence the DP returns an optimum. A
+//! state that dropped "`s_u` was chosen by a reader" would merge partial assignments
+//! whose completions cost differently, which is why the state holds 24 and not
+//! 3 × 4 = 12 possibilities per value. [`brute_force`] checks this on small DAGs.
 //!
 //! **Complexity.** With `w` the largest frontier of the order, a step holds at most
-//! `12^w` states and tries at most 3 sharings per state, so the DP runs in
-//! `O(n · 3 · 12^w)` state updates (times the in-degree of the node), with `O(n · 12^w)`
-//! back-pointers of 4 bytes. Each cost is queried once per (node, sharing) and once
-//! per (node, sharing, reachable target set) before the DP starts, so an expensive
-//! pricer (the engine's counters) is called at most `3 + 12` times per node. The
-//! order is chosen greedily to keep the frontier small (below); `w` is the vertex
-//! separation of that order, i.e. the width of the path decomposition it induces,
-//! the path analogue of the treewidth that bounds tree-decomposition DPs. For the
-//! DAGs of neural networks (chains, residual blocks, a few parallel branches) it is
-//! 1 to 3, and the DP takes well under a millisecond on 100 nodes (`cargo bench -p
-//! tessera-planner --bench dag`). A DAG whose frontier cannot be kept small (roughly,
-//! more than 6 live values that may each take every sharing) is refused with
-//! [`Error::TooWide`] once the state count passes [`Limits`], rather than hanging or
-//! running out of memory.
+//! `24^w` states and tries at most 3 sharings per state, so the DP runs in
+//! `O(n · 3 · 24^w)` state updates (times the in-degree of the node), with
+//! `O(n · 24^w)` back-pointers of 4 bytes. Before the DP starts, each cost is queried
+//! once per (node, allowed sharing) and once per (node, allowed sharing, possible
+//! target set) ([`Dag::target_sets`]: the sets the node's consumers can produce,
+//! at most the 7 non-empty subsets of A, B, Y, or only `∅` for an output), so an
+//! expensive pricer (the engine's counters) is called at most `3 + 3 × 7 = 24` times
+//! per node, within the 3 × 8 (node, sharing, target set) combinations. The order is
+//! chosen greedily to keep the frontier small (below); `w` is the vertex separation
+//! of that order, i.e. the width of the path decomposition it induces, the path
+//! analogue of the treewidth that bounds tree-decomposition DPs. For the DAGs of
+//! neural networks (chains, residual blocks, a few parallel branches) it is 1 to 3,
+//! and the DP takes well under a millisecond on 100 nodes (`cargo bench -p
+//! tessera-planner --bench dag`). A DAG whose frontier cannot be kept small
+//! (roughly, more than 4 live values that may each take every sharing and be read in
+//! every sharing) is refused with [`Error::TooWide`] once the state count passes
+//! [`Limits`], rather than hanging or running out of memory.
 //!
 //! # Why not an integer program
 //! Ishaq, Milanova and Zikas (*Efficient MPC via Program Analysis: A Framework for
@@ -235,10 +254,21 @@ pub trait DagCosts {
     /// The cost of running node `node` in sharing `s` (only asked for `s` in the
     /// node's options).
     fn node_cost(&self, node: usize, s: Sharing) -> f64;
-    /// The cost of the value of `node`, produced in `from`, given the set of
-    /// sharings ≠ `from` its readers run in (`targets` never contains `from`; it is
-    /// empty when every reader runs in `from` or nobody reads the value). The value
-    /// is converted once per target, whatever the number of readers.
+    /// The cost of the value of `node`, produced in `from`, given `targets`: the set
+    /// of *all* sharings its consumers run in. `targets` contains `from` exactly when
+    /// some consumer runs in `from` (so a cost paid only for a use in the own
+    /// sharing, such as truncating a fixed-point accumulator produced in A before an
+    /// A consumer, can be charged), and the other sharings of `targets` are the
+    /// conversions, each paid once whatever the number of consumers in it.
+    ///
+    /// `targets` is empty exactly when the value has no consumer: a graph output.
+    /// Such a call depends on `(node, from)` only, like `node_cost`; by convention
+    /// outputs are priced by `node_cost` (opening, final truncation, …) and this call
+    /// returns 0. It is still asked once per allowed `from` and added.
+    ///
+    /// Only the possible sets are asked for ([`Dag::target_sets`]): for a value with
+    /// consumers, the non-empty sets that some choice of the consumers' allowed
+    /// sharings produces.
     fn value_cost(&self, node: usize, from: Sharing, targets: SharingSet) -> f64;
 }
 
@@ -258,6 +288,23 @@ impl DagNode {
     }
 }
 
+/// The target sets `readers` can produce (see [`Dag::target_sets`]), as a set of
+/// 3-bit masks: `{∅}`, then for each reader every set so far plus each of its
+/// options.
+fn possible_target_sets(readers: &[usize], nodes: &[DagNode]) -> u8 {
+    readers.iter().fold(1u8, |sets, &c| {
+        let mut next = 0u8;
+        for m in 0..8u8 {
+            if sets & (1 << m) != 0 {
+                for t in nodes[c].options {
+                    next |= 1 << (m | SharingSet::single(t).0);
+                }
+            }
+        }
+        next
+    })
+}
+
 /// A validated DAG: input indices in range, non-empty options, no cycle; with the
 /// readers of every value and the processing order of the DP.
 #[derive(Clone, Debug)]
@@ -267,6 +314,9 @@ pub struct Dag {
     inputs: Vec<Vec<usize>>,
     /// Distinct readers of each node's value, ascending.
     consumers: Vec<Vec<usize>>,
+    /// The possible target sets of each node's value, as a set of 3-bit masks (bit
+    /// `m` set if the [`SharingSet`] of mask `m` is possible).
+    target_sets: Vec<u8>,
     order: Vec<usize>,
     width: usize,
 }
@@ -298,10 +348,15 @@ impl Dag {
             }
             inputs.push(ins);
         }
+        let target_sets = consumers
+            .iter()
+            .map(|readers: &Vec<usize>| possible_target_sets(readers, &nodes))
+            .collect();
         let mut dag = Dag {
             nodes,
             inputs,
             consumers,
+            target_sets,
             order: Vec::new(),
             width: 0,
         };
@@ -355,9 +410,24 @@ impl Dag {
     }
 
     /// The largest number of values live at once in [`Dag::order`] (the frontier
-    /// width `w`; the DP holds at most `12^w` states).
+    /// width `w`; the DP holds at most `24^w` states).
     pub fn width(&self) -> usize {
         self.width
+    }
+
+    /// The target sets `node`'s value can have ([`DagCosts::value_cost`]), in
+    /// increasing order of their bits (A = 1, B = 2, Y = 4): the sets `{ s_c }` over
+    /// every choice of an allowed sharing `s_c` for each consumer `c` — non-empty
+    /// subsets of the union of the consumers' options; only `∅` if nobody reads the
+    /// value. [`solve`] prices each of them once per allowed sharing of `node`.
+    ///
+    /// # Panics
+    /// If `node` is out of range.
+    pub fn target_sets(&self, node: usize) -> impl Iterator<Item = SharingSet> + use<> {
+        let sets = self.target_sets[node];
+        (0..8u8)
+            .filter(move |&m| sets & (1 << m) != 0)
+            .map(SharingSet)
     }
 
     /// The sharings the readers of `u` may run in.
@@ -367,16 +437,12 @@ impl Dag {
         })
     }
 
-    /// log₂ of the number of (sharing, target set) pairs a live value can take.
+    /// log₂ of (an upper bound on) the number of (sharing, target set so far) pairs
+    /// a live value can take: its options times the subsets of its readers' options.
     fn slot_weights(&self) -> Vec<f64> {
         (0..self.len())
             .map(|u| {
-                let reach = self.reach(u);
-                let count: usize = self.nodes[u]
-                    .options
-                    .iter()
-                    .map(|s| 1usize << reach.without(s).len())
-                    .sum();
+                let count = self.nodes[u].options.len() << self.reach(u).len();
                 (count as f64).log2()
             })
             .collect()
@@ -530,38 +596,38 @@ impl Default for Limits {
     }
 }
 
-/// A frontier value's state: bits 0–1 its sharing's index, bits 2–3 the target set
-/// as a subset of the two other sharings (bit 2 the first of them in [`SHARINGS`]
-/// order, bit 3 the second).
+/// A frontier value's state: bits 0–2 the set of sharings its readers chose so far
+/// (bit `i` for `SHARINGS[i]`, the own sharing included), bits 3–4 its sharing's
+/// index; 3 × 8 = 24 codes, below [`CODES`].
 type Code = usize;
+/// The number of codes (and the size of a value's row of costs).
+const CODES: usize = 24;
 /// Bits per frontier slot in a state key.
-const SLOT_BITS: usize = 4;
+const SLOT_BITS: usize = 5;
+/// The bits of one slot.
+const SLOT_MASK: u128 = (1 << SLOT_BITS) - 1;
 /// Frontier slots in a `u128` state key.
 const MAX_SLOTS: usize = 128 / SLOT_BITS;
+// Every code fits a slot.
+const _: () = assert!(CODES <= 1 << SLOT_BITS);
 
-/// The code of a value in sharing `s` after a reader in sharing `t`.
+/// The code of a value after a reader in sharing (index) `t`.
 const fn add_target(code: Code, t: usize) -> Code {
-    let s = code & 3;
-    if t == s {
-        code
-    } else {
-        let bit = if t < s { t } else { t - 1 };
-        code | 1 << (2 + bit)
-    }
+    code | 1 << t
 }
 
-/// The code of a value in sharing `s` with targets `targets` (which must not hold
-/// `s`).
-fn encode(s: usize, targets: SharingSet) -> Code {
-    targets.iter().fold(s, |code, t| add_target(code, index(t)))
+/// The code of a value in sharing (index) `s` with target set `targets`.
+const fn encode(s: usize, targets: SharingSet) -> Code {
+    s << 3 | targets.0 as usize
 }
 
 /// Every cost the DP can need, queried once and checked.
 struct Tables {
     /// `node[v][s]`: `node_cost(v, s)`, `+∞` where `s` is not allowed.
     node: Vec<[f64; 3]>,
-    /// `value[u][code]`: `value_cost(u, s, T)`, `+∞` where unreachable.
-    value: Vec<[f64; 16]>,
+    /// `value[u][encode(s, T)]`: `value_cost(u, s, T)`, `+∞` where `s` is not
+    /// allowed or `T` is not a possible target set.
+    value: Vec<[f64; CODES]>,
 }
 
 fn check(what: impl FnOnce() -> String, c: f64) -> Result<f64> {
@@ -579,18 +645,12 @@ impl Tables {
     fn new(dag: &Dag, costs: &dyn DagCosts) -> Result<Tables> {
         let n = dag.len();
         let mut node = vec![[f64::INFINITY; 3]; n];
-        let mut value = vec![[f64::INFINITY; 16]; n];
+        let mut value = vec![[f64::INFINITY; CODES]; n];
         for v in 0..n {
-            let reach = dag.reach(v);
             for s in dag.nodes[v].options {
                 let c = costs.node_cost(v, s);
                 node[v][index(s)] = check(|| format!("node_cost({v}, {s:?})"), c)?;
-                let others = reach.without(s);
-                for bits in 0..8u8 {
-                    let targets = SharingSet(bits);
-                    if !targets.is_subset(others) {
-                        continue;
-                    }
+                for targets in dag.target_sets(v) {
                     let c = costs.value_cost(v, s, targets);
                     value[v][encode(index(s), targets)] =
                         check(|| format!("value_cost({v}, {s:?}, {targets:?})"), c)?;
@@ -607,7 +667,7 @@ impl Tables {
         for (v, &s) in sharings.iter().enumerate() {
             let targets: SharingSet = dag.consumers[v].iter().map(|&c| sharings[c]).collect();
             total += self.node[v][index(s)];
-            total += self.value[v][encode(index(s), targets.without(s))];
+            total += self.value[v][encode(index(s), targets)];
         }
         total
     }
@@ -634,7 +694,9 @@ fn check_assignment(dag: &Dag, sharings: &[Sharing]) -> Result<()> {
 }
 
 /// The objective of the assignment `sharings` (indexed by node): the sum over nodes,
-/// in index order, of `node_cost(v, s_v) + value_cost(v, s_v, T_v)`. May be `+∞`.
+/// in index order, of `node_cost(v, s_v) + value_cost(v, s_v, T_v)`, with `T_v` the
+/// set of the sharings of all of `v`'s consumers (`s_v` included if one runs in it).
+/// May be `+∞`.
 ///
 /// # Errors
 /// [`Error::Plan`] if `sharings` has the wrong length or a sharing a node does not
@@ -643,11 +705,7 @@ pub fn evaluate(dag: &Dag, costs: &dyn DagCosts, sharings: &[Sharing]) -> Result
     check_assignment(dag, sharings)?;
     let mut total = 0.0;
     for (v, &s) in sharings.iter().enumerate() {
-        let targets: SharingSet = dag.consumers[v]
-            .iter()
-            .map(|&c| sharings[c])
-            .collect::<SharingSet>()
-            .without(s);
+        let targets: SharingSet = dag.consumers[v].iter().map(|&c| sharings[c]).collect();
         total += check(|| format!("node_cost({v}, {s:?})"), costs.node_cost(v, s))?;
         total += check(
             || format!("value_cost({v}, {s:?}, {targets:?})"),
@@ -768,7 +826,7 @@ type StateMap = HashMap<u128, u32, BuildHasherDefault<KeyHasher>>;
 /// - [`Error::Plan`] if no assignment has a finite cost (naming the node where every
 ///   partial assignment became infinite), or a cost is NaN or `−∞`.
 /// - [`Error::TooWide`] if the processing order keeps more values live than a state
-///   can hold (32) or the DP would exceed `limits`: the graph's frontier is too wide
+///   can hold (25) or the DP would exceed `limits`: the graph's frontier is too wide
 ///   for the exact planner.
 pub fn solve_with(dag: &Dag, costs: &dyn DagCosts, limits: Limits) -> Result<DagSolution> {
     let n = dag.len();
@@ -780,7 +838,7 @@ pub fn solve_with(dag: &Dag, costs: &dyn DagCosts, limits: Limits) -> Result<Dag
         width: dag.width,
         reason: format!(
             "{what} at node {v} (step {} of {n}); the widest frontier of the order holds {} \
-             values, up to 12^{} states",
+             values, up to 24^{} states",
             i + 1,
             dag.width,
             dag.width
@@ -809,8 +867,8 @@ pub fn solve_with(dag: &Dag, costs: &dyn DagCosts, limits: Limits) -> Result<Dag
                 let mut k = key;
                 for r in &step.reads {
                     let shift = SLOT_BITS * r.slot;
-                    let code = add_target(((k >> shift) & 0xF) as Code, si);
-                    k &= !(0xF << shift);
+                    let code = add_target(((k >> shift) & SLOT_MASK) as Code, si);
+                    k &= !(SLOT_MASK << shift);
                     if r.closes {
                         c += tables.value[r.node][code];
                     } else {
@@ -818,8 +876,10 @@ pub fn solve_with(dag: &Dag, costs: &dyn DagCosts, limits: Limits) -> Result<Dag
                     }
                 }
                 match step.slot {
-                    Some(slot) => k |= (si as u128) << (SLOT_BITS * slot),
-                    None => c += tables.value[v][si],
+                    Some(slot) => {
+                        k |= (encode(si, SharingSet::EMPTY) as u128) << (SLOT_BITS * slot)
+                    }
+                    None => c += tables.value[v][encode(si, SharingSet::EMPTY)],
                 }
                 if c == f64::INFINITY {
                     continue;
@@ -958,22 +1018,50 @@ mod tests {
 
     #[test]
     fn codes_round_trip() {
+        let mut seen = std::collections::HashSet::new();
         for (s, &sharing) in SHARINGS.iter().enumerate() {
-            let mut seen = std::collections::HashSet::new();
             for bits in 0..8u8 {
                 let t = SharingSet(bits);
-                if t.contains(sharing) {
-                    continue;
-                }
                 let code = encode(s, t);
-                assert_eq!(code & 3, s);
-                assert!(code < 16);
+                assert!(code < CODES);
+                assert_eq!(code >> 3, s);
                 assert!(seen.insert(code), "codes are distinct");
-                // Adding the own sharing changes nothing.
-                assert_eq!(add_target(code, s), code);
+                // A reader adds its sharing, the own one included.
+                for (r, &reader) in SHARINGS.iter().enumerate() {
+                    let mut u = t;
+                    u.insert(reader);
+                    assert_eq!(add_target(code, r), encode(s, u));
+                }
+                // A reader in the own sharing is recorded: the code changes unless
+                // one was already there.
+                assert_eq!(add_target(code, s) == code, t.contains(sharing));
             }
-            assert_eq!(seen.len(), 4);
         }
+        assert_eq!(seen.len(), CODES);
+        assert_eq!(MAX_SLOTS, 25);
+    }
+
+    #[test]
+    fn target_sets_are_those_the_readers_can_make() {
+        let nodes = vec![
+            DagNode::new(vec![], SharingSet::ALL),
+            DagNode::new(vec![0], SharingSet::single(A)),
+            DagNode::new(vec![0], SharingSet::of(&[B, Y])),
+            DagNode::new(vec![1], SharingSet::of(&[A, B])),
+            DagNode::new(vec![2, 3], SharingSet::single(Y)),
+        ];
+        let dag = Dag::new(nodes).unwrap();
+        let sets = |v: usize| dag.target_sets(v).collect::<Vec<_>>();
+        // Readers 1 (A) and 2 (B or Y).
+        assert_eq!(
+            sets(0),
+            vec![SharingSet::of(&[A, B]), SharingSet::of(&[A, Y])]
+        );
+        // One reader: a singleton of its options.
+        assert_eq!(sets(1), vec![SharingSet::single(A), SharingSet::single(B)]);
+        assert_eq!(sets(2), vec![SharingSet::single(Y)]);
+        // An output: only the empty set.
+        assert_eq!(sets(4), vec![SharingSet::EMPTY]);
     }
 
     #[test]

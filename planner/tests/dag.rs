@@ -57,10 +57,40 @@ fn set_of_mask(m: usize) -> SharingSet {
         .collect()
 }
 
-/// Costs from tables; checks the contract of the calls (allowed sharing, targets
-/// without `from`) and counts them.
+/// For each node, the target sets its consumers can make (bit `m` for the set of
+/// mask `m`), by enumerating every choice of sharings for them; `{∅}` for an output.
+fn independent_target_sets(nodes: &[DagNode]) -> Vec<u8> {
+    fn walk(options: &[SharingSet], so_far: usize, out: &mut u8) {
+        match options.split_first() {
+            None => *out |= 1 << so_far,
+            Some((first, rest)) => {
+                for s in *first {
+                    walk(rest, so_far | 1 << idx(s), out);
+                }
+            }
+        }
+    }
+    (0..nodes.len())
+        .map(|v| {
+            let readers: Vec<SharingSet> = nodes
+                .iter()
+                .filter(|d| d.inputs.contains(&v))
+                .map(|d| d.options)
+                .collect();
+            let mut out = 0;
+            walk(&readers, 0, &mut out);
+            out
+        })
+        .collect()
+}
+
+/// Costs from tables; checks the contract of the calls (allowed sharing, a target
+/// set the consumers can make: the own sharing allowed, empty only for an output)
+/// and counts them.
 struct Table {
     options: Vec<SharingSet>,
+    /// Possible target sets per node ([`independent_target_sets`]).
+    target_sets: Vec<u8>,
     node: Vec<[f64; 3]>,
     /// `value[v][from][targets mask]`.
     value: Vec<[[f64; 8]; 3]>,
@@ -81,7 +111,10 @@ impl DagCosts for Table {
             self.options[node].contains(from),
             "asked for a disallowed sharing"
         );
-        assert!(!targets.contains(from), "targets hold the source sharing");
+        assert!(
+            self.target_sets[node] & (1 << mask(targets)) != 0,
+            "node {node}: {targets:?} is not a possible target set"
+        );
         self.calls.set(self.calls.get() + 1);
         self.value[node][idx(from)][mask(targets)]
     }
@@ -98,8 +131,10 @@ fn cost(rng: &mut Rng, ints: bool, inf: (u64, u64), scale: u64) -> f64 {
     }
 }
 
-fn random_table(rng: &mut Rng, options: Vec<SharingSet>, inf: (u64, u64)) -> Table {
-    let n = options.len();
+/// Random costs for `nodes`; `value[v][from][targets]` depends on the whole target
+/// set, whether `from` is in it included.
+fn random_table(rng: &mut Rng, nodes: &[DagNode], inf: (u64, u64)) -> Table {
+    let n = nodes.len();
     let ints = rng.chance(1, 2);
     let node = (0..n)
         .map(|_| std::array::from_fn(|_| cost(rng, ints, inf, 100)))
@@ -108,11 +143,23 @@ fn random_table(rng: &mut Rng, options: Vec<SharingSet>, inf: (u64, u64)) -> Tab
         .map(|_| std::array::from_fn(|_| std::array::from_fn(|_| cost(rng, ints, inf, 50))))
         .collect();
     Table {
-        options,
+        options: nodes.iter().map(|d| d.options).collect(),
+        target_sets: independent_target_sets(nodes),
         node,
         value,
         calls: Cell::new(0),
     }
+}
+
+/// The calls `solve` makes: `node_cost` per (node, allowed sharing), `value_cost` per
+/// (node, allowed sharing, possible target set), each once.
+fn expected_calls(costs: &Table) -> usize {
+    costs
+        .options
+        .iter()
+        .zip(&costs.target_sets)
+        .map(|(o, t)| o.len() * (1 + t.count_ones() as usize))
+        .sum()
 }
 
 /// A random DAG: node `i` of a hidden topological order reads 0 to `max_in` earlier
@@ -134,13 +181,14 @@ fn random_nodes(rng: &mut Rng, n: usize, max_in: u64, window: Option<usize>) -> 
     nodes
 }
 
-/// The objective of `sharings`, computed from the definition without the crate.
+/// The objective of `sharings`, computed from the definition without the crate: the
+/// target set of `v` holds the sharing of every node reading it, `s_v` included.
 fn independent_cost(nodes: &[DagNode], costs: &Table, sharings: &[Sharing]) -> f64 {
     let mut total = 0.0;
     for (v, &s) in sharings.iter().enumerate() {
         let mut targets = SharingSet::EMPTY;
         for (c, node) in nodes.iter().enumerate() {
-            if node.inputs.contains(&v) && sharings[c] != s {
+            if node.inputs.contains(&v) {
                 targets.insert(sharings[c]);
             }
         }
@@ -186,12 +234,17 @@ fn compare_with_brute_force(seed: u64, max_nodes: u64) -> bool {
         2 => (1, 6),
         _ => (1, 2),
     };
-    let options = nodes.iter().map(|d| d.options).collect();
-    let costs = random_table(&mut rng, options, inf);
+    let costs = random_table(&mut rng, &nodes, inf);
     let dag = Dag::new(nodes.clone()).unwrap();
-    // Each cost at most once per (node, sharing) and (node, sharing, target set).
+    for v in 0..n {
+        let sets: u8 = dag.target_sets(v).map(|t| 1 << mask(t)).sum();
+        assert_eq!(sets, costs.target_sets[v], "target sets of node {v}");
+    }
+    // Each cost once per (node, sharing) and (node, sharing, possible target set):
+    // at most 3 + 3 × 7 per node.
     let dp = solve(&dag, &costs);
-    assert!(costs.calls.get() <= 15 * n);
+    assert_eq!(costs.calls.get(), expected_calls(&costs));
+    assert!(costs.calls.get() <= 24 * n);
     let bf = brute_force(&dag, &costs);
     match (dp, bf) {
         (Ok(dp), Ok(bf)) => {
@@ -240,14 +293,15 @@ proptest! {
             nodes[label[i]] = DagNode::new(inputs, set_of_mask(1 + rng.below(7) as usize));
         }
         let inf = if rng.chance(1, 2) { (0, 1) } else { (1, 8) };
-        let costs = random_table(&mut rng, nodes.iter().map(|d| d.options).collect(), inf);
+        let costs = random_table(&mut rng, &nodes, inf);
         let dag = Dag::new(nodes.clone()).unwrap();
         prop_assert_eq!(dag.width(), usize::from(n > 1));
 
         // Chain DP: best[s] = cheapest prefix ending in position i with sharing s,
-        // every value before i paid.
+        // every value before i paid. A value's target set is its reader's sharing
+        // (even when equal to its own), or empty for the last node.
         let vc = |i: usize, from: Sharing, to: Option<Sharing>| {
-            let m = to.filter(|&t| t != from).map_or(0, |t| 1 << idx(t));
+            let m = to.map_or(0, |t| 1 << idx(t));
             costs.value[label[i]][idx(from)][m]
         };
         let mut best: Vec<(Sharing, f64)> = nodes[label[0]]
@@ -299,7 +353,7 @@ proptest! {
         let mut rng = Rng(seed);
         let n = 10 + rng.below(50) as usize;
         let nodes = random_nodes(&mut rng, n, 3, Some(3));
-        let costs = random_table(&mut rng, nodes.iter().map(|d| d.options).collect(), (1, 30));
+        let costs = random_table(&mut rng, &nodes, (1, 30));
         let dag = Dag::new(nodes.clone()).unwrap();
         let sol = match solve(&dag, &costs) {
             Ok(sol) => sol,
@@ -317,6 +371,7 @@ proptest! {
         let mut renamed = vec![DagNode::new(Vec::new(), SharingSet::ALL); n];
         let mut table = Table {
             options: vec![SharingSet::ALL; n],
+            target_sets: vec![0; n],
             node: vec![[0.0; 3]; n],
             value: vec![[[0.0; 8]; 3]; n],
             calls: Cell::new(0),
@@ -328,6 +383,7 @@ proptest! {
             table.node[perm[v]] = costs.node[v];
             table.value[perm[v]] = costs.value[v];
         }
+        table.target_sets = independent_target_sets(&renamed);
         let sol2 = solve(&Dag::new(renamed.clone()).unwrap(), &table).unwrap();
         check_solution(&renamed, &table, &sol2);
         prop_assert!(close(sol.cost, sol2.cost), "{} vs {}", sol.cost, sol2.cost);
@@ -485,6 +541,162 @@ fn shared_conversion_is_paid_once_per_target() {
     assert_eq!(sol.cost, convert(A, Y));
 }
 
+/// A fixed-point accumulator (node 0, in A) read by an addition (node 1, A or Y)
+/// and a ReLU (node 2, Y only); 1 and 2 are outputs. The accumulator must be
+/// truncated, at cost `trunc`, if some consumer runs in A; a conversion A → Y costs
+/// 6, once.
+struct Accumulator {
+    trunc: f64,
+    asked: std::cell::RefCell<Vec<(usize, Sharing, SharingSet)>>,
+}
+
+impl Accumulator {
+    fn new(trunc: f64) -> Accumulator {
+        Accumulator {
+            trunc,
+            asked: std::cell::RefCell::new(Vec::new()),
+        }
+    }
+}
+
+impl DagCosts for Accumulator {
+    fn node_cost(&self, node: usize, s: Sharing) -> f64 {
+        match (node, s) {
+            (0, A) => 0.0,
+            (1, A) => 1.0,
+            (1, Y) => 3.0,
+            (2, Y) => 2.0,
+            _ => panic!("node {node} cannot run in {s:?}"),
+        }
+    }
+    fn value_cost(&self, node: usize, from: Sharing, targets: SharingSet) -> f64 {
+        self.asked.borrow_mut().push((node, from, targets));
+        if node != 0 {
+            // Outputs: priced by node_cost.
+            assert!(targets.is_empty());
+            return 0.0;
+        }
+        let truncation = if targets.contains(A) { self.trunc } else { 0.0 };
+        let conversion = if targets.contains(Y) { 6.0 } else { 0.0 };
+        truncation + conversion
+    }
+}
+
+#[test]
+fn truncation_is_paid_only_for_a_consumer_in_the_own_sharing() {
+    let nodes = vec![
+        DagNode::new(vec![], SharingSet::single(A)),
+        DagNode::new(vec![0], SharingSet::of(&[A, Y])),
+        DagNode::new(vec![0], SharingSet::single(Y)),
+    ];
+    let dag = Dag::new(nodes).unwrap();
+    // The accumulator is asked with its own sharing among the targets or not; the
+    // outputs with the empty set.
+    let costs = Accumulator::new(5.0);
+    solve(&dag, &costs).unwrap();
+    let mut asked = costs.asked.borrow().clone();
+    asked.sort_by_key(|&(v, s, t)| (v, idx(s), mask(t)));
+    assert_eq!(
+        asked,
+        vec![
+            (0, A, SharingSet::single(Y)),
+            (0, A, SharingSet::of(&[A, Y])),
+            (1, A, SharingSet::EMPTY),
+            (1, Y, SharingSet::EMPTY),
+            (2, Y, SharingSet::EMPTY),
+        ]
+    );
+
+    // Addition in A: 1 + 2 + truncation + one conversion; in Y: 3 + 2 + the same
+    // conversion, no truncation (every consumer in Y).
+    for (trunc, best) in [(5.0, vec![A, Y, Y]), (1.0, vec![A, A, Y])] {
+        let costs = Accumulator::new(trunc);
+        assert_eq!(evaluate(&dag, &costs, &[A, A, Y]).unwrap(), 9.0 + trunc);
+        assert_eq!(evaluate(&dag, &costs, &[A, Y, Y]).unwrap(), 11.0);
+        let sol = solve(&dag, &costs).unwrap();
+        assert_eq!(sol.sharings, best, "truncation {trunc}");
+        assert_eq!(sol.cost, f64::min(9.0 + trunc, 11.0));
+        assert_eq!(brute_force(&dag, &costs).unwrap(), sol);
+    }
+
+    // Truncation before an A consumer also when there is no conversion at all:
+    // 0 (A) → 1 (A) pays it, and an accumulator nobody reads does not.
+    let chain = Dag::new(vec![
+        DagNode::new(vec![], SharingSet::single(A)),
+        DagNode::new(vec![0], SharingSet::single(A)),
+    ])
+    .unwrap();
+    assert_eq!(solve(&chain, &Accumulator::new(5.0)).unwrap().cost, 6.0);
+    let alone = Dag::new(vec![DagNode::new(vec![], SharingSet::single(A))]).unwrap();
+    assert_eq!(solve(&alone, &Accumulator::new(5.0)).unwrap().cost, 0.0);
+}
+
+/// The DP keeps apart partial assignments that differ only in whether a reader ran
+/// in the producer's own sharing. Value 0 (in A) is read by 1, 2 and 3, processed in
+/// that order. After 1 and 2, "1 in A, 2 in Y" (cost 3) and "1 in Y, 2 in Y" (cost
+/// 7) both have Y among the targets; a state without the own-sharing bit would merge
+/// them and keep the first, which must pay the truncation (10) at the end: with 3
+/// free to run in Y the optimum is the second (8.5), not 14.5.
+#[test]
+fn own_sharing_among_the_targets_is_part_of_the_state() {
+    struct Costs;
+    impl DagCosts for Costs {
+        fn node_cost(&self, node: usize, s: Sharing) -> f64 {
+            match (node, s) {
+                (0, _) => 0.0,
+                (1, A) => 0.0,
+                (1, Y) => 4.0,
+                (2, A) => 0.0,
+                (2, Y) => 3.0,
+                (3, A) => 0.0,
+                _ => f64::INFINITY,
+            }
+        }
+        fn value_cost(&self, node: usize, from: Sharing, targets: SharingSet) -> f64 {
+            if node != 0 {
+                return 0.0;
+            }
+            assert_eq!(from, A);
+            let truncation = if targets.contains(A) { 10.0 } else { 0.0 };
+            let conversion = if targets.contains(Y) { 1.0 } else { 0.0 };
+            truncation + conversion
+        }
+    }
+    // 0 read by 1, 2 and 3 (3 must run in A, so truncation is always due).
+    let nodes = vec![
+        DagNode::new(vec![], SharingSet::single(A)),
+        DagNode::new(vec![0], SharingSet::of(&[A, Y])),
+        DagNode::new(vec![0], SharingSet::of(&[A, Y])),
+        DagNode::new(vec![0], SharingSet::single(A)),
+    ];
+    let dag = Dag::new(nodes.clone()).unwrap();
+    let sol = solve(&dag, &Costs).unwrap();
+    assert_eq!(sol.sharings, vec![A, A, A, A]);
+    assert_eq!(sol.cost, 10.0);
+    assert_eq!(brute_force(&dag, &Costs).unwrap(), sol);
+    // Without the forced A reader, running 1 and 2 in Y avoids the truncation.
+    let mut free = nodes;
+    free[3] = DagNode::new(vec![0], SharingSet::of(&[A, Y]));
+    struct Free;
+    impl DagCosts for Free {
+        fn node_cost(&self, node: usize, s: Sharing) -> f64 {
+            match (node, s) {
+                (3, Y) => 0.5,
+                _ => Costs.node_cost(node, s),
+            }
+        }
+        fn value_cost(&self, node: usize, from: Sharing, targets: SharingSet) -> f64 {
+            Costs.value_cost(node, from, targets)
+        }
+    }
+    let dag = Dag::new(free).unwrap();
+    assert_eq!(dag.order(), &[0, 1, 2, 3]);
+    let sol = solve(&dag, &Free).unwrap();
+    assert_eq!(sol.sharings, vec![A, Y, Y, Y]);
+    assert_eq!(sol.cost, 4.0 + 3.0 + 0.5 + 1.0);
+    assert_eq!(brute_force(&dag, &Free).unwrap(), sol);
+}
+
 #[test]
 fn empty_dag_costs_nothing() {
     let dag = Dag::new(vec![]).unwrap();
@@ -568,8 +780,12 @@ fn infeasible_and_invalid_costs_are_errors() {
         fn node_cost(&self, _: usize, _: Sharing) -> f64 {
             1.0
         }
-        fn value_cost(&self, _: usize, _: Sharing, t: SharingSet) -> f64 {
-            if t.is_empty() { 0.0 } else { f64::INFINITY }
+        fn value_cost(&self, _: usize, from: Sharing, t: SharingSet) -> f64 {
+            if t.is_subset(SharingSet::single(from)) {
+                0.0
+            } else {
+                f64::INFINITY
+            }
         }
     }
     let e = solve(&Dag::new(nodes).unwrap(), &NoConversion).unwrap_err();
@@ -623,17 +839,23 @@ fn too_wide_frontiers_are_refused_quickly() {
     // More live values than a state can hold: refused before the DP.
     let e = solve(&star(40), &costs).unwrap_err();
     assert!(matches!(e, Error::TooWide { .. }), "{e}");
-    assert!(e.to_string().contains("at most 32"), "{e}");
+    assert!(e.to_string().contains("at most 25"), "{e}");
 }
 
 #[test]
 fn narrow_wide_frontiers_of_fixed_sharings_solve() {
-    // 30 live values, but each has one sharing: few states.
-    let mut nodes = vec![DagNode::new(vec![], SharingSet::single(A)); 30];
-    nodes.push(DagNode::new((0..30).collect(), SharingSet::single(A)));
+    // 25 live values (as many as a state holds), but each has one sharing: few
+    // states.
+    let mut nodes = vec![DagNode::new(vec![], SharingSet::single(A)); 25];
+    nodes.push(DagNode::new((0..25).collect(), SharingSet::single(A)));
     let dag = Dag::new(nodes).unwrap();
-    assert_eq!(dag.width(), 30);
-    assert_eq!(solve(&dag, &Constant(1.0)).unwrap().cost, 31.0);
+    assert_eq!(dag.width(), 25);
+    assert_eq!(solve(&dag, &Constant(1.0)).unwrap().cost, 26.0);
+    // One more does not fit a state.
+    let mut nodes = vec![DagNode::new(vec![], SharingSet::single(A)); 26];
+    nodes.push(DagNode::new((0..26).collect(), SharingSet::single(A)));
+    let e = solve(&Dag::new(nodes).unwrap(), &Constant(1.0)).unwrap_err();
+    assert!(matches!(e, Error::TooWide { width: 26, .. }), "{e}");
 }
 
 #[test]
