@@ -1,0 +1,413 @@
+#![allow(clippy::unwrap_used)]
+//! Models exported by PyTorch the usual way (`torch.onnx.export`, TorchScript exporter,
+//! opset 13, `model.eval()`, dynamic batch; see `tests/fixtures/make_torch_fixtures.py`)
+//! load as DAGs and compute what onnxruntime computes:
+//!
+//! * `tiny_resnet.onnx`: a CIFAR-style ResNet (stem, two BasicBlocks with residual `Add`s,
+//!   the second with a strided 1×1 Conv shortcut; BatchNorm folded into the Convs by the
+//!   exporter), `GlobalAveragePool`, `Flatten`, `Gemm`.
+//! * `concat_net.onnx`: two Conv branches joined by a channel `Concat`, then Conv,
+//!   `GlobalAveragePool`, `Flatten`, `Gemm` (the exporter drops the model's Dropout and
+//!   nn.Identity in eval mode, so no such node is in the file).
+//!
+//! The float reference must match onnxruntime's logits (in `torch_expected.json`) within
+//! 1e-4 relative + absolute; the fixed-point reference (Z64, f = 16) must lie within a
+//! sound quantisation bound of the float reference (derived below from the trace), within
+//! the trace's stated `error_bound_ulps`, within 0.02 + 1 % of it, and give the same
+//! labels. A truncated file is an `OnnxDecode` error, never a panic.
+
+mod common;
+
+use common::{f32s, fixture, usizes};
+use tessera_core::{FixedPoint, Z64};
+use tessera_models::{Error, FixedModel, FixedRun, Model, NpyF32, Op, load_onnx, load_onnx_file};
+
+/// A fixture: name, model, input batch, onnxruntime logits, labels.
+struct Case {
+    name: &'static str,
+    model: Model,
+    x: Vec<f32>,
+    scores: Vec<f32>,
+    labels: Vec<usize>,
+}
+
+const NAMES: [&str; 2] = ["tiny_resnet", "concat_net"];
+
+fn case(name: &'static str) -> Case {
+    let expected = common::json(fixture("torch_expected.json"));
+    let e = &expected["models"][name];
+    assert_eq!(usizes(&e["input_shape"]), [3, 3, 8, 8], "{name}");
+    Case {
+        name,
+        model: load_onnx_file(fixture(&format!("{name}.onnx")))
+            .unwrap_or_else(|err| panic!("{name}.onnx does not load: {err}")),
+        x: f32s(&e["input"]),
+        scores: f32s(&e["scores"]),
+        labels: usizes(&e["labels"]),
+    }
+}
+
+fn cases() -> Vec<Case> {
+    NAMES.iter().map(|n| case(n)).collect()
+}
+
+/// How many layers of each kind, sorted by kind.
+fn kinds(m: &Model) -> Vec<(&'static str, usize)> {
+    let mut k: Vec<(&'static str, usize)> = Vec::new();
+    for l in m.layers() {
+        match k.iter_mut().find(|(n, _)| *n == l.op().kind()) {
+            Some((_, c)) => *c += 1,
+            None => k.push((l.op().kind(), 1)),
+        }
+    }
+    k.sort_unstable();
+    k
+}
+
+#[test]
+fn tiny_resnet_loads_as_a_dag_with_residual_adds() {
+    let m = case("tiny_resnet").model;
+    for l in m.layers() {
+        println!("{l}  <- {:?}", l.inputs());
+    }
+    assert!(!m.is_chain());
+    assert_eq!(m.input_shape(), [3, 8, 8]);
+    assert_eq!(m.output_shape(), [5]);
+    assert_eq!(
+        kinds(&m),
+        [
+            ("add", 2),
+            ("avgpool", 1),
+            ("conv2d", 6),
+            ("dense", 1),
+            ("relu", 5),
+            ("reshape", 1)
+        ]
+    );
+    // Every Conv carries the bias of its folded BatchNorm.
+    for l in m.layers() {
+        if let Op::Conv2d(c) = l.op() {
+            assert!(c.bias.is_some(), "{l}");
+        }
+    }
+    // Both adds join two activations: the block's second conv and the skip (the
+    // block input, or the 1×1 strided shortcut conv).
+    let adds: Vec<_> = m.layers().iter().filter(|l| *l.op() == Op::Add).collect();
+    assert_eq!(adds[0].input_shapes(), [vec![4, 8, 8], vec![4, 8, 8]]);
+    assert_eq!(adds[1].input_shapes(), [vec![8, 4, 4], vec![8, 4, 4]]);
+    for a in &adds {
+        let srcs: Vec<&str> = a
+            .inputs()
+            .iter()
+            .map(|&v| m.layers()[v - 1].op().kind())
+            .collect();
+        assert!(
+            srcs == ["conv2d", "relu"] || srcs == ["conv2d", "conv2d"],
+            "{a}: {srcs:?}"
+        );
+    }
+    // The stem ReLU's output fans out to layer1's conv and to the first add, the
+    // first block's output to layer2's conv and to the shortcut conv.
+    let fan_out = |v: usize| {
+        m.layers()
+            .iter()
+            .filter(|l| l.inputs().contains(&v))
+            .count()
+    };
+    assert_eq!(
+        (1..=m.layers().len()).filter(|&v| fan_out(v) == 2).count(),
+        2
+    );
+    // GlobalAveragePool: an average pooling over the whole 4×4 image.
+    let gap = m
+        .layers()
+        .iter()
+        .find(|l| l.op().kind() == "avgpool")
+        .unwrap();
+    assert_eq!(gap.input_shape(), [8, 4, 4]);
+    assert_eq!(gap.output_shape(), [8, 1, 1]);
+}
+
+#[test]
+fn concat_net_loads_as_a_dag_with_a_channel_concat() {
+    let m = case("concat_net").model;
+    for l in m.layers() {
+        println!("{l}  <- {:?}", l.inputs());
+    }
+    assert!(!m.is_chain());
+    assert_eq!(
+        kinds(&m),
+        [
+            ("avgpool", 1),
+            ("concat", 1),
+            ("conv2d", 3),
+            ("dense", 1),
+            ("relu", 3),
+            ("reshape", 1)
+        ]
+    );
+    let cat = m
+        .layers()
+        .iter()
+        .find(|l| l.op().kind() == "concat")
+        .unwrap();
+    // ONNX axis 1 (channels) is per-example axis 0.
+    assert_eq!(*cat.op(), Op::Concat(0));
+    assert_eq!(cat.input_shapes(), [vec![2, 8, 8], vec![3, 8, 8]]);
+    assert_eq!(cat.output_shape(), [5, 8, 8]);
+    // Both branches read the model input.
+    assert_eq!(m.layers().iter().filter(|l| l.inputs() == [0]).count(), 2);
+}
+
+#[test]
+fn float_reference_matches_onnxruntime() {
+    for c in cases() {
+        let f32_run: Vec<f64> = c
+            .model
+            .run_float::<f32>(&c.x)
+            .unwrap()
+            .values
+            .iter()
+            .map(|&v| f64::from(v))
+            .collect();
+        let f64_run = c.model.run_float::<f64>(&c.x).unwrap().values;
+        for (ty, got) in [("f32", f32_run), ("f64", f64_run)] {
+            assert_eq!(got.len(), c.scores.len(), "{}", c.name);
+            let mut worst = 0.0f64;
+            for (a, b) in got.iter().zip(&c.scores) {
+                let b = f64::from(*b);
+                let d = (a - b).abs();
+                worst = worst.max(d);
+                assert!(
+                    d <= 1e-4 + 1e-4 * b.abs(),
+                    "{} {ty}: {a} vs onnxruntime {b}",
+                    c.name
+                );
+            }
+            println!("{} {ty}: max |float − onnxruntime| = {worst:.2e}", c.name);
+        }
+        assert_eq!(
+            c.model.run_float::<f32>(&c.x).unwrap().labels(),
+            c.labels,
+            "{}",
+            c.name
+        );
+    }
+}
+
+/// `max_o Σ_k |Ŵ[o,k] − W[o,k]|` (real units): the weights' actual rounding error, row by
+/// row (at most `K·2^-(f+1)` for fan-in `K`).
+fn weight_rounding(
+    fl: &tessera_models::FixedLayer<Z64>,
+    w: &tessera_models::Tensor,
+    fp: FixedPoint,
+) -> f64 {
+    let enc = fl.weight().unwrap();
+    let per_out = w.len() / w.shape()[0];
+    enc.chunks_exact(per_out)
+        .zip(w.data().chunks_exact(per_out))
+        .map(|(e, w)| {
+            e.iter()
+                .zip(w)
+                .map(|(&e, &w)| (fp.decode(e) - f64::from(w)).abs())
+                .sum::<f64>()
+        })
+        .fold(0.0, f64::max)
+}
+
+/// A sound bound (in real units) on `|fixed-point reference − float reference|` of the
+/// model's output, propagated through the layers with the fixed run's trace. The input
+/// is rounded to the nearest `2^-f` (`D = 2^-(f+1)`). A dense or conv layer whose input
+/// has error `D` and `max|x̂| = M` (the trace's) has
+/// `|Σ Ŵx̂ + b̂ − Σ Wx − b| ≤ G·D + E·(M + D) + 2^-(2f+1)` (`G = max_o Σ|Ŵ|`, the layer's
+/// gain; `E` the weights' rounding error, [`weight_rounding`]; the bias is rounded to
+/// `2^-2f`), plus `2^-f` for the floor. An average pooling over `k` elements with factor
+/// `q` has `(q·k/2^f)·D + k·|q/2^f − 1/k|·(M + D) + 2^-f`. ReLU, max pooling, the sigmoid
+/// and reshapes keep `D`; add and sub sum the bounds, concat takes the largest.
+///
+/// It is a worst case over the signs of every rounding error and compounds the layers'
+/// ℓ1 gains, so through the ResNet's six convolutions it is far above the error that
+/// occurs (≈ 90 against ≈ 1e-4 on the logits); it is tight enough to mean something
+/// for the shallower concat_net.
+fn quantisation_bound(fm: &FixedModel<Z64>, run: &FixedRun<Z64>) -> f64 {
+    let fp = fm.fixed_point();
+    let ulp = (-f64::from(fp.frac_bits)).exp2();
+    let mut d: Vec<f64> = vec![ulp / 2.0];
+    for (fl, t) in fm.layers().iter().zip(&run.trace) {
+        let l = fl.layer();
+        let din = d[l.inputs()[0]];
+        let m = t.max_abs_input as f64 * ulp;
+        let gain = fl.gain() as f64 * ulp;
+        let next = match l.op() {
+            Op::Dense(tessera_models::Dense { weight, .. })
+            | Op::Conv2d(tessera_models::Conv2d { weight, .. }) => {
+                gain * din + weight_rounding(fl, weight, fp) * (m + din) + ulp * ulp / 2.0 + ulp
+            }
+            // gain = q·k/2^f, so k·|q/2^f − 1/k| = |gain − 1|.
+            Op::AvgPool(_) => gain * din + (gain - 1.0).abs() * (m + din) + ulp,
+            Op::Relu | Op::MaxPool(_) | Op::Reshape(_) | Op::Sigmoid => din,
+            Op::Square => din * (2.0 * m + din) + ulp,
+            Op::Add | Op::Sub => l.inputs().iter().map(|&v| d[v]).sum(),
+            Op::Concat(_) => l.inputs().iter().map(|&v| d[v]).fold(0.0, f64::max),
+        };
+        d.push(next);
+    }
+    *d.last().unwrap()
+}
+
+/// What the Z64, f = 16 run of a fixture must satisfy, stated.
+struct Stated {
+    name: &'static str,
+    /// Upper limit of [`quantisation_bound`] (sound, fixed vs float, real units).
+    quantisation: f64,
+    /// Upper limit of the trace's `error_bound_ulps` (secure vs this reference, in
+    /// units of 2^-16).
+    secure_ulps: u128,
+    /// Whether that secure bound certifies every label (`FixedRun::certain`).
+    certified: bool,
+}
+
+const STATED: [Stated; 2] = [
+    // error_bound_ulps 191_403 (2.92): the worst-case bound compounds the six convs'
+    // gains and exceeds half the logit margins (0.75 to 1.05), so it certifies no label.
+    Stated {
+        name: "tiny_resnet",
+        quantisation: 100.0,
+        secure_ulps: 191_403,
+        certified: false,
+    },
+    Stated {
+        name: "concat_net",
+        quantisation: 0.015,
+        secure_ulps: 35,
+        certified: true,
+    },
+];
+
+#[test]
+fn fixed_point_reference_close_to_float() {
+    let fp = FixedPoint::new(16);
+    let ulp = 1.0 / fp.scale();
+    for c in cases() {
+        let st = STATED.iter().find(|s| s.name == c.name).unwrap();
+        let fm = FixedModel::<Z64>::new(&c.model, fp).unwrap();
+        let run = fm.run_f32(&c.x).unwrap();
+        let got = run.scores.decode(fp).values;
+        let float = c.model.run_float::<f64>(&c.x).unwrap();
+        let bound = quantisation_bound(&fm, &run);
+        let secure = run.error_bound_ulps();
+        let worst = got
+            .iter()
+            .zip(&float.values)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        println!(
+            "{}: max |fixed − float| = {worst:.2e} ({:.1} ulps); quantisation bound {bound:.3e}; \
+             trace error_bound_ulps {secure} ({:.2e}); margins {:?} ulps; certain {:?}",
+            c.name,
+            worst / ulp,
+            secure as f64 * ulp,
+            run.margins(),
+            run.certain()
+        );
+        assert!(
+            bound <= st.quantisation,
+            "{}: quantisation bound {bound}",
+            c.name
+        );
+        assert!(
+            secure <= st.secure_ulps,
+            "{}: error_bound_ulps {secure}",
+            c.name
+        );
+        for (a, b) in got.iter().zip(&float.values) {
+            let d = (a - b).abs();
+            // Sound: the quantisation bound (plus f64 rounding of the float reference).
+            assert!(
+                d <= bound + 1e-9,
+                "{}: fixed {a} vs float {b}: {d} > {bound}",
+                c.name
+            );
+            // The trace's bound, used as a yardstick: it bounds secure vs reference,
+            // not reference vs float, but the quantisation error is far below it.
+            assert!(
+                d <= secure as f64 * ulp,
+                "{}: fixed {a} vs float {b}: {d} > {secure} ulps",
+                c.name
+            );
+            assert!(
+                d <= 0.02 + 0.01 * b.abs(),
+                "{}: fixed {a} vs float {b}",
+                c.name
+            );
+        }
+        assert_eq!(run.labels(), float.labels(), "{}", c.name);
+        assert_eq!(run.labels(), c.labels, "{}", c.name);
+        if st.certified {
+            assert!(
+                run.certain().iter().all(|&b| b),
+                "{}: {:?}",
+                c.name,
+                run.margins()
+            );
+        }
+    }
+}
+
+#[test]
+fn npy_inputs_are_the_expected_batches() {
+    for c in cases() {
+        let arr = NpyF32::from_file(fixture(&format!("input_{}.npy", c.name))).unwrap();
+        assert_eq!(arr.shape, [3, 3, 8, 8], "{}", c.name);
+        assert_eq!(arr.batch_for(&c.model).unwrap(), 3, "{}", c.name);
+        assert_eq!(arr.data, c.x, "{}", c.name);
+        assert_eq!(
+            c.model.run_float::<f32>(&arr.data).unwrap().labels(),
+            c.labels,
+            "{}",
+            c.name
+        );
+        // The batch dimension is symbolic: one example runs as well.
+        let one = c.model.run_float::<f64>(&arr.data[..3 * 64]).unwrap();
+        assert_eq!(one.values.len(), 5);
+    }
+}
+
+#[test]
+fn truncated_file_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in NAMES {
+        let bytes = std::fs::read(fixture(&format!("{name}.onnx"))).unwrap();
+        let full = load_onnx(&bytes).unwrap();
+        // Cut inside the graph (the weights come last in it) and near the end.
+        for cut in [bytes.len() / 2, bytes.len() - 40, 100] {
+            let path = dir.path().join(format!("{name}_{cut}.onnx"));
+            std::fs::write(&path, &bytes[..cut]).unwrap();
+            let err = load_onnx_file(&path).unwrap_err();
+            let msg = err.to_string();
+            println!("{name} cut at {cut}/{}: {msg}", bytes.len());
+            assert!(
+                matches!(err, Error::OnnxDecode(_)),
+                "{name} cut at {cut}: {err:?}"
+            );
+            assert!(msg.starts_with("malformed ONNX model: "), "{msg}");
+        }
+        // Every prefix: an error or, for the one cut between the graph and the file's
+        // last field (`opset_import`, 4 bytes), the same model; never a panic.
+        let mut ok = 0;
+        for cut in 0..bytes.len() {
+            if let Ok(m) = load_onnx(&bytes[..cut]) {
+                assert_eq!(m, full, "{name} cut at {cut} loads another model");
+                ok += 1;
+            }
+        }
+        println!(
+            "{name}: {ok} of {} strict prefixes load (same model)",
+            bytes.len()
+        );
+    }
+    // A missing file names the path.
+    let missing = dir.path().join("missing.onnx");
+    let msg = load_onnx_file(&missing).unwrap_err().to_string();
+    assert!(msg.contains("missing.onnx"), "{msg}");
+}
