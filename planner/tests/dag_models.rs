@@ -117,7 +117,7 @@ fn every_assignment(chain: &ModelChain<'_>, output: Output) -> Vec<Assignment> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(6))]
+    #![proptest_config(ProptestConfig::with_cases(12))]
 
     #[test]
     fn auto_equals_brute_force_on_random_dag_models(
