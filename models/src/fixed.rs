@@ -18,6 +18,8 @@
 //! | maxpool | signed maximum over the window's in-bounds elements | — |
 //! | sigmoid | `clamp(x + 2^(f−1), 0, 2^f)`, exactly SecureML's `0 / x + 1/2 / 1` | — |
 //! | reshape | nothing (data order unchanged) | — |
+//! | add, sub | `x ± y` of two values at scale `2^f` | — |
+//! | concat | the values side by side | — |
 //! | label | index of the first maximal signed score | — |
 //!
 //! `>> f` is the arithmetic (sign-extending) shift, i.e. `⌊a / 2^f⌋` (floor, not
@@ -515,14 +517,23 @@ impl<R: Ring> FixedModel<R> {
         if ins.len() != l.inputs().len() {
             return Err(Error::InvalidArgument {
                 what: "layer_value",
-                detail: format!("{} inputs for layer {} of {}", ins.len(), l.name(), l.inputs().len()),
+                detail: format!(
+                    "{} inputs for layer {} of {}",
+                    ins.len(),
+                    l.name(),
+                    l.inputs().len()
+                ),
             });
         }
         Ok(match l.op() {
-            Op::Add | Op::Sub | Op::Concat(_) => {
-                (self.join_step(fl, ins, &vec![0; ins.len()], batch)?.0, false)
-            }
-            op => (self.layer_step_as(fl, ins[0], batch, 0, false)?.0, op.truncates()),
+            Op::Add | Op::Sub | Op::Concat(_) => (
+                self.join_step(fl, ins, &vec![0; ins.len()], batch)?.0,
+                false,
+            ),
+            op => (
+                self.layer_step_as(fl, ins[0], batch, 0, false)?.0,
+                op.truncates(),
+            ),
         })
     }
 

@@ -1,13 +1,13 @@
 //! # tessera-models
 //!
-//! Tessera's model layer: a model description (a chain of layers with shapes and
+//! Tessera's model layer: a model description (a DAG of layers with shapes and
 //! `f32` weights), its loading from ONNX, and the interpreters that run it in the
 //! clear — a float reference and the plaintext fixed-point reference that defines
 //! what the secure execution computes — plus the data loaders (MNIST-10k, `.npy`).
 //!
 //! - [`model`]: [`Model`], [`Layer`], [`Op`], [`Head`], [`Tensor`], [`Scores`].
 //! - [`onnx`]: [`load_onnx`] / [`load_onnx_file`] (supported operators and the
-//!   chain rule are listed there).
+//!   graph rules are listed there).
 //! - [`float`]: [`Model::run_float`] in `f32` or `f64`.
 //! - [`fixed`]: [`FixedModel`] in `Z_2^64` or `Z_2^32`; its module docs state the
 //!   fixed-point semantics layer by layer and how a secure run may differ.

@@ -11,31 +11,34 @@
 //!
 //! # What is accepted
 //! A graph with one float input `[N, d1, …]` (the first dimension is the batch,
-//! symbolic or not; the others must be fixed), one output, and nodes forming a
-//! **chain**: each node reads the previous node's output (and constants), in file
-//! order. Constants are initializers or `Constant` nodes. Supported operators
-//! (default domain):
+//! symbolic or not; the others must be fixed) and one output. Nodes may form any DAG
+//! and come in any order: they are scheduled topologically by the values they read
+//! (a cycle, or a value that is neither the input, a constant nor a node output, is
+//! an error naming the node), and nodes the output does not depend on are dropped.
+//! Constants are initializers or `Constant` nodes. Supported operators (default
+//! domain):
 //!
 //! | ONNX | becomes | conditions |
 //! |---|---|---|
 //! | `Gemm` | [`Op::Dense`] | `transA = 0`; `alpha`, `beta` folded into `W`, `b`; `B`, `C` constants |
-//! | `MatMul` (+ `Add`) | [`Op::Dense`] | `x · B` with constant `B: [in, out]`; a following `Add` of a constant `[out]` is the bias |
-//! | `Conv` (+ `Add`) | [`Op::Conv2d`] | 2-D, `group = 1`, `dilations = 1`, `auto_pad` any; a following `Add` of a constant `[O,1,1]` is the bias |
+//! | `MatMul` (+ `Add`) | [`Op::Dense`] | `x · B` with constant `B: [in, out]`; an `Add` of a constant `[out]` reading only its output is the bias |
+//! | `Conv` (+ `Add`) | [`Op::Conv2d`] | 2-D, `group = 1`, `dilations = 1`, `auto_pad` any; an `Add` of a constant `[O,1,1]` reading only its output is the bias |
+//! | `Add`, `Sub` | [`Op::Add`], [`Op::Sub`] | two activations of one shape |
+//! | `Concat` | [`Op::Concat`] | activations, within an example (`axis ≥ 1`) |
 //! | `Relu` | [`Op::Relu`] | |
 //! | `MaxPool` | [`Op::MaxPool`] | 2-D, `ceil_mode = 0`, `dilations = 1`, one output |
 //! | `AveragePool` | [`Op::AvgPool`] | 2-D, `ceil_mode = 0`; with padding only `count_include_pad = 1` |
+//! | `GlobalAveragePool` | [`Op::AvgPool`] | the window is the whole image |
 //! | `Flatten` | [`Op::Reshape`] | `axis = 1` |
 //! | `Reshape` | [`Op::Reshape`] | constant shape whose first entry is `0` or `-1` (keeps the batch) |
+//! | `Identity`, `Dropout` | — | inference no-ops (the output names the input's value) |
 //! | `Sigmoid` | [`Op::Sigmoid`] | computed as SecureML's piecewise-linear approximation |
 //! | `Mul` | [`Op::Square`] | both inputs the same tensor (`x·x`) |
 //! | `ArgMax` | [`Head::ArgMax`] | last node, over the class axis, `select_last_index = 0` |
 //! | `Softmax` | [`Head::Softmax`] | last node, over the class axis |
 //!
 //! Anything else — another operator or domain, an attribute Tessera does not know
-//! for an operator, a node that reads a value other than the previous node's output
-//! (a branch, a skip connection: a DAG that is not a chain) — is an error that names
-//! the node. Non-chain DAGs could be supported by a topological schedule with
-//! explicit copies, but no model here needs one.
+//! for an operator — is an error that names the node.
 
 pub mod proto;
 
@@ -121,9 +124,9 @@ fn invalid(node: Option<&str>, reason: impl Into<String>) -> Error {
     }
 }
 
-const SUPPORTED: &str = "Tessera supports Gemm, MatMul (+Add bias), Conv (+Add bias), Relu, \
-MaxPool, AveragePool, Flatten, Reshape, Sigmoid, Mul (x·x), Constant, and ArgMax or Softmax as \
-the last node";
+const SUPPORTED: &str = "Tessera supports Gemm, MatMul (+Add bias), Conv (+Add bias), Add and \
+Sub of two activations, Concat, Relu, MaxPool, AveragePool, GlobalAveragePool, Flatten, Reshape, \
+Identity, Dropout, Sigmoid, Mul (x·x), Constant, and ArgMax or Softmax as the last node";
 
 /// A constant: an initializer or the value of a `Constant` node.
 struct Loader<'g> {
