@@ -259,6 +259,9 @@ pub struct InferReport {
     pub predicted_steps: Vec<StepCost>,
     /// Measured counters and times.
     pub measured: Totals,
+    /// The peak resident memory of this process (both parties and the dealer run in
+    /// it), in bytes, where the OS reports it.
+    pub peak_rss_bytes: Option<u64>,
 }
 
 /// What the client received over all sessions of a run, and the counters. Not
@@ -496,6 +499,7 @@ pub async fn run(args: InferArgs) -> Result<(), CliError> {
         output_file: written.as_ref().and_then(|w| w.as_ref().ok().cloned()),
         predicted_steps: steps,
         measured,
+        peak_rss_bytes: tessera_core::peak_rss_bytes(),
     };
     if args.json {
         let s = serde_json::to_string_pretty(&report)
@@ -582,6 +586,12 @@ fn print_report(r: &InferReport) {
             on.bytes_received,
             on.rounds / sessions.max(1) as u64,
             off.bytes_received
+        );
+    }
+    if let Some(b) = r.peak_rss_bytes {
+        println!(
+            "peak memory: {:.1} MiB (this process: both parties and the dealer)",
+            b as f64 / (1u64 << 20) as f64
         );
     }
 }

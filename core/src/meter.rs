@@ -173,3 +173,33 @@ impl RoundClock {
         u64::from(self.current - before)
     }
 }
+
+/// The peak resident memory of this process so far, in bytes (Linux's `VmHWM` in
+/// `/proc/self/status`), or `None` where the kernel does not report it. A party run
+/// as its own process (`tessera party`) reports its own peak with it.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line
+        .trim_start_matches("VmHWM:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    kb.checked_mul(1024)
+}
+
+#[cfg(test)]
+mod peak_tests {
+    #[test]
+    fn peak_rss_grows_with_a_touched_allocation() {
+        let Some(before) = super::peak_rss_bytes() else {
+            return; // not Linux
+        };
+        let v = vec![1u8; 64 << 20];
+        let after = super::peak_rss_bytes().unwrap_or(0);
+        assert!(v.iter().all(|&b| b == 1));
+        assert!(after >= before.max(64 << 20), "{before} -> {after}");
+    }
+}
