@@ -55,6 +55,7 @@
 mod circuits;
 mod cost;
 mod exec;
+mod ops;
 pub mod program;
 pub mod session;
 
@@ -124,14 +125,7 @@ pub fn layer_options<R: Ring>(model: &FixedModel<R>, i: usize) -> Vec<Sharing> {
     let Some(fl) = model.layers().get(i) else {
         return Vec::new();
     };
-    let a = match fl.layer().op() {
-        Op::Dense(_) | Op::Square | Op::Reshape(_) | Op::Add | Op::Sub | Op::Concat(_) => true,
-        Op::Conv2d(c) => c.symmetric().is_some(),
-        Op::AvgPool(p) => {
-            p.kernel[0] == p.kernel[1] && p.strides[0] == p.strides[1] && p.pads == [0; 4]
-        }
-        Op::Relu | Op::MaxPool(_) | Op::Sigmoid => false,
-    };
+    let a = ops::runs_in_a(fl);
     let mut out = Vec::with_capacity(3);
     if a {
         out.push(Sharing::A);
@@ -191,11 +185,10 @@ impl Assignment {
                 Some(&v) if v > 0 => layers.get(v - 1).map(|p| p.sharing),
                 _ => None,
             };
-            let want = match fl.layer().op() {
-                Op::Dense(_) | Op::Conv2d(_) | Op::Square | Op::AvgPool(_) => linear,
-                Op::Add | Op::Sub | Op::Concat(_) => linear,
-                Op::Reshape(_) => from.unwrap_or(linear),
-                _ => nonlinear,
+            let want = match ops::role(fl) {
+                ops::Role::Linear => linear,
+                ops::Role::Follow => from.unwrap_or(linear),
+                ops::Role::Nonlinear => nonlinear,
             };
             let s = if opts.contains(&want) {
                 want
