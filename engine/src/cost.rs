@@ -13,7 +13,6 @@ pub(crate) use crate::ops::plain_op;
 use crate::{Assignment, Conversion, Flight, Output, Placement, Price, Sharing, pending_value};
 use crate::{Error, Result};
 use tessera_models::fixed::FixedModel;
-use tessera_models::model::Op;
 
 /// Local compute of a step, in units the planner's calibration prices (per party;
 /// the two parties work in parallel).
@@ -388,7 +387,7 @@ pub(crate) fn layer_steps_masked<R: Ring>(
     // A pending accumulator that stays in A is truncated by the dealer pair; one in
     // B/Y is shifted by wiring (free) — see the module docs.
     let pending = l.inputs().first().is_some_and(|&v| pending_value(model, v));
-    if pending && prev == Sharing::A && sharing == Sharing::A && !matches!(l.op(), Op::Reshape(_)) {
+    if pending && prev == Sharing::A && sharing == Sharing::A && !l.op().is_view() {
         out.push(trunc_step::<R>(model, i, &batched(batch, l.input_shape())));
     }
     out.extend(op_steps(model, i, sharing, batch, mask)?);

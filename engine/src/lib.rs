@@ -64,7 +64,6 @@ pub use tessera_conversions::{A2bVariant, B2aVariant, Conversion, Flight, Price,
 use tessera_core::Ring;
 
 use tessera_models::fixed::FixedModel;
-use tessera_models::model::Op;
 pub use tessera_models::{Error, Result};
 
 pub use cost::{
@@ -397,7 +396,7 @@ pub(crate) fn pending_value<R: Ring>(model: &FixedModel<R>, mut v: usize) -> boo
     while v > 0 {
         let l = model.layers()[v - 1].layer();
         match l.op() {
-            Op::Reshape(_) => v = l.inputs()[0],
+            op if op.is_view() => v = l.inputs()[0],
             op => return op.truncates(),
         }
     }

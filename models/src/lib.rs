@@ -11,6 +11,9 @@
 //! - [`float`]: [`Model::run_float`] in `f32` or `f64`.
 //! - [`fixed`]: [`FixedModel`] in `Z_2^64` or `Z_2^32`; its module docs state the
 //!   fixed-point semantics layer by layer and how a secure run may differ.
+//! - [`ops`]: one module per operator — shape rule, float and fixed-point semantics
+//!   behind [`ops::Operator`] — and the registry [`dispatch_op!`] (see
+//!   `docs/models.md`, "Adding an operator").
 //! - [`data`]: [`Mnist`], [`NpyF32`].
 //!
 //! # Why prost with hand-declared messages

@@ -102,6 +102,12 @@ impl Op {
         crate::dispatch_op!(self, D, _a => D::TRUNCATES)
     }
 
+    /// Whether the op only gives its input a new shape (a reshape): no data moved,
+    /// nothing computed.
+    pub fn is_view(&self) -> bool {
+        crate::dispatch_op!(self, D, _a => D::VIEW)
+    }
+
     /// The number of weights and biases.
     pub fn num_params(&self) -> usize {
         self.params().into_iter().map(Tensor::len).sum()

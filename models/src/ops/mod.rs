@@ -82,6 +82,9 @@ pub trait Operator {
     /// Whether its fixed-point result is a product of two fixed-point values, an
     /// accumulator at scale `2^2f` truncated by `>> f` (see [`crate::fixed`]).
     const TRUNCATES: bool = false;
+    /// Whether it only gives its input a new shape: no data moved, nothing computed
+    /// (a reshape), so a pending accumulator stays pending through it.
+    const VIEW: bool = false;
 
     /// Its weight tensors (weights, then bias), for counting and checking.
     fn params(_a: &Self::Attrs) -> Vec<&Tensor> {

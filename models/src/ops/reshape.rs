@@ -15,6 +15,7 @@ pub struct ReshapeOp;
 impl Operator for ReshapeOp {
     type Attrs = Vec<usize>;
     const KIND: &'static str = "reshape";
+    const VIEW: bool = true;
 
     fn shape(shape: &Vec<usize>, inputs: &[&[usize]], what: &str) -> Result<Vec<usize>> {
         let input = inputs[0];
