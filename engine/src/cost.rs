@@ -5,15 +5,14 @@ use serde::{Deserialize, Serialize};
 use tessera_core::Ring;
 use tessera_core::bits::words_for;
 use tessera_core::channel::HEADER_LEN;
-use tessera_protocols::arith::bilinear::{BilinearOp, Conv2dParams};
 use tessera_protocols::circuit::Circuit;
 use tessera_protocols::{Demand, gmw, yao};
 
-use crate::circuits::{BoolLayer, Param, argmax_layer, bool_layer};
+use crate::circuits::{BoolLayer, Param, argmax_layer};
+pub(crate) use crate::ops::plain_op;
 use crate::{Assignment, Conversion, Flight, Output, Placement, Price, Sharing, pending_value};
 use crate::{Error, Result};
 use tessera_models::fixed::FixedModel;
-use tessera_models::model::Op;
 
 /// Local compute of a step, in units the planner's calibration prices (per party;
 /// the two parties work in parallel).
@@ -86,7 +85,8 @@ fn frame(payload: usize) -> u64 {
     (HEADER_LEN + payload) as u64
 }
 
-fn free() -> Price {
+/// The price of nothing.
+pub(crate) fn free() -> Price {
     Price {
         bytes_sent: [0, 0],
         flights: Vec::new(),
@@ -96,7 +96,7 @@ fn free() -> Price {
 }
 
 /// One message of `bytes` from `from`.
-fn one_way(from: usize, bytes: u64) -> Price {
+pub(crate) fn one_way(from: usize, bytes: u64) -> Price {
     let mut p = free();
     p.bytes_sent[from] = bytes;
     p.flights
@@ -104,7 +104,8 @@ fn one_way(from: usize, bytes: u64) -> Price {
     p
 }
 
-fn ring_bytes<R: Ring>(n: usize) -> u64 {
+/// A message of `n` ring elements on the wire.
+pub(crate) fn ring_bytes<R: Ring>(n: usize) -> u64 {
     frame(n * R::BYTES)
 }
 
@@ -272,33 +273,6 @@ fn bool_layer_steps(
     out
 }
 
-/// The plaintext-weight operation of an A dense/conv layer and its weight shape.
-pub(crate) fn plain_op<R: Ring>(
-    model: &FixedModel<R>,
-    i: usize,
-) -> Result<Option<(BilinearOp, Vec<usize>)>> {
-    let l = model.layers()[i].layer();
-    Ok(match l.op() {
-        Op::Dense(d) => {
-            let s = d.weight.shape();
-            Some((BilinearOp::MatMul, vec![s[1], s[0]]))
-        }
-        Op::Conv2d(c) => {
-            let (stride, padding) = c.symmetric().ok_or_else(|| {
-                Error::Plan(format!(
-                    "layer {}: the A sharing's convolution needs equal strides and pads",
-                    l.name()
-                ))
-            })?;
-            Some((
-                BilinearOp::Conv2d(Conv2dParams { stride, padding }),
-                c.weight.shape().to_vec(),
-            ))
-        }
-        _ => None,
-    })
-}
-
 /// `[batch] ++ shape`.
 pub(crate) fn batched(batch: usize, shape: &[usize]) -> Vec<usize> {
     let mut s = Vec::with_capacity(shape.len() + 1);
@@ -413,7 +387,7 @@ pub(crate) fn layer_steps_masked<R: Ring>(
     // A pending accumulator that stays in A is truncated by the dealer pair; one in
     // B/Y is shifted by wiring (free) — see the module docs.
     let pending = l.inputs().first().is_some_and(|&v| pending_value(model, v));
-    if pending && prev == Sharing::A && sharing == Sharing::A && !matches!(l.op(), Op::Reshape(_)) {
+    if pending && prev == Sharing::A && sharing == Sharing::A && !l.op().is_view() {
         out.push(trunc_step::<R>(model, i, &batched(batch, l.input_shape())));
     }
     out.extend(op_steps(model, i, sharing, batch, mask)?);
@@ -490,45 +464,16 @@ pub fn op_steps<R: Ring>(
     let l = fl.layer();
     let name = l.name();
     let ell = R::BITS as usize;
-    let (per_in, per_out) = per_example(model, i);
-    let n_in = batch * per_in;
     let op_name = format!("{name} ({})", l.op().kind());
     match sharing {
         Sharing::A => {
-            let mut price = free();
-            let mut work = Work::default();
-            match l.op() {
-                Op::Dense(_) | Op::Conv2d(_) => {
-                    let (op, wshape) = plain_op(model, i)?
-                        .ok_or_else(|| Error::Plan(format!("layer {name}: no weights")))?;
-                    price = one_way(1, ring_bytes::<R>(n_in));
-                    price
-                        .demand
-                        .plain_weight(op, mask, &batched(batch, l.input_shape()), &wshape);
-                    let per_output: usize = match l.op() {
-                        Op::Dense(_) => per_in,
-                        _ => wshape[1..].iter().product(),
-                    };
-                    work.macs = (batch * per_out * per_output) as u64;
-                    work.ring_ops = (n_in + batch * per_out) as u64;
-                }
-                Op::Square => {
-                    price.bytes_sent = [ring_bytes::<R>(n_in), ring_bytes::<R>(n_in)];
-                    price.flights.push(Flight::Both);
-                    price.demand.square(&batched(batch, l.input_shape()));
-                    work.ring_ops = 4 * n_in as u64;
-                }
-                Op::AvgPool(_) | Op::Add | Op::Sub | Op::Concat(_) => {
-                    work.ring_ops = (n_in + batch * per_out) as u64
-                }
-                _ => {}
-            }
+            let (price, work) = crate::ops::a_price(&crate::ops::ACost { fl, batch, mask })?;
             let mut s = StepCost::new(format!("{op_name} in A"), Some(i), Some(Sharing::A), price);
             s.work = work;
             Ok(vec![s])
         }
         s => {
-            let stages = bool_layer(fl, model.fixed_point().frac_bits, s == Sharing::B)?;
+            let stages = crate::ops::circuits(fl, model.fixed_point().frac_bits, s == Sharing::B)?;
             Ok(bool_layer_steps(&op_name, Some(i), &stages, s, ell, batch))
         }
     }

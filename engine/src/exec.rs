@@ -7,13 +7,13 @@ use tessera_protocols::arith::{PlainWeights, TruncMode};
 use tessera_protocols::gmw::BShare;
 use tessera_protocols::{AShare, ArithParty, RevealTo, yao};
 
-use crate::circuits::{BoolLayer, Param, argmax_layer, bool_layer, shift_bits};
+use crate::circuits::{BoolLayer, Param, argmax_layer, shift_bits};
 use crate::cost::{batched, plain_op};
 use crate::program::Kind;
 use crate::{Assignment, Conversion, Sharing};
 use crate::{Error, Result};
 use tessera_models::fixed::FixedModel;
-use tessera_models::model::{Op, Scores};
+use tessera_models::model::Scores;
 
 /// Limits of a run, checked before each step from its exact price, so that a plan
 /// too large for this machine fails at once with a clear error instead of
@@ -117,7 +117,8 @@ impl<R: Ring> Val<R> {
     }
 }
 
-fn array<R: Ring>(shape: &[usize], v: Vec<R>) -> Result<ArrayD<R>> {
+/// A tensor of `shape` holding `v`.
+pub(crate) fn array<R: Ring>(shape: &[usize], v: Vec<R>) -> Result<ArrayD<R>> {
     ArrayD::from_shape_vec(IxDyn(shape), v)
         .map_err(|e| Error::shape("secure tensor", e.to_string()))
 }
@@ -323,80 +324,21 @@ impl<R: Ring> Run<'_, R> {
         self.eval_bool(sharing, bl, &refs).await
     }
 
+    /// Layer `i` in A on the shares of its inputs (its operator's A step, see
+    /// [`crate::ops`]).
     async fn a_layer(
         &mut self,
         i: usize,
-        mut xs: Vec<AShare<R>>,
+        xs: Vec<AShare<R>>,
         plain: Option<&PlainWeights<R>>,
     ) -> Result<AShare<R>> {
-        let x = xs
-            .first()
-            .cloned()
-            .ok_or_else(|| Error::Plan("an A layer without inputs".into()))?;
-        let fl = &self.model.layers()[i];
-        let l = fl.layer();
-        let out_shape = batched(self.batch, l.output_shape());
-        let party = self.party();
-        Ok(match l.op() {
-            Op::Dense(_) | Op::Conv2d(_) => {
-                let (op, _) = plain_op(self.model, i)?
-                    .ok_or_else(|| Error::Plan(format!("layer {}: no weights", l.name())))?;
-                let pw = plain.ok_or_else(|| {
-                    Error::Plan(format!("layer {}: weights not set up", l.name()))
-                })?;
-                let x = match l.op() {
-                    Op::Dense(d) => x.reshape(&[self.batch, d.weight.shape()[1]])?,
-                    _ => x.reshape(&batched(self.batch, l.input_shape()))?,
-                };
-                let y = self.p.plain_layer(op, pw, &x).await?.reshape(&out_shape)?;
-                match (party, fl.bias()) {
-                    (0, Some(b)) => {
-                        // The bias (scale 2^2f) broadcast over the batch and, for a
-                        // convolution, over each output channel's pixels.
-                        let per = out_shape[1..].iter().product::<usize>() / b.len().max(1);
-                        let full: Vec<R> = (0..self.batch)
-                            .flat_map(|_| b.iter().flat_map(move |&v| std::iter::repeat_n(v, per)))
-                            .collect();
-                        y.add_public(0, &array(&out_shape, full)?)?
-                    }
-                    _ => y,
-                }
-            }
-            Op::Square => self.p.square(&x).await?,
-            Op::AvgPool(p) => {
-                let q = fl.avg_scale().unwrap_or_else(R::zero);
-                x.reshape(&batched(self.batch, l.input_shape()))?
-                    .sum_pool2d(p.kernel[0], p.strides[0])?
-                    .mul_scalar(q)
-            }
-            Op::Reshape(_) => x.reshape(&out_shape)?,
-            Op::Add | Op::Sub => {
-                let y = xs
-                    .pop()
-                    .filter(|_| xs.len() == 1)
-                    .ok_or_else(|| Error::Plan(format!("layer {}: two inputs", l.name())))?;
-                let y = y.reshape(x.shape())?;
-                if matches!(l.op(), Op::Add) {
-                    x.add(&y)?
-                } else {
-                    x.sub(&y)?
-                }
-            }
-            Op::Concat(axis) => {
-                let views: Vec<ndarray::ArrayViewD<'_, R>> =
-                    xs.iter().map(AShare::array).map(|a| a.view()).collect();
-                let joined = ndarray::concatenate(ndarray::Axis(axis + 1), &views)
-                    .map_err(|e| Error::shape(format!("layer {}", l.name()), e.to_string()))?;
-                AShare::from_array(joined)
-            }
-            op => {
-                return Err(Error::Plan(format!(
-                    "layer {} ({}) cannot run in A",
-                    l.name(),
-                    op.kind()
-                )));
-            }
-        })
+        let r = crate::ops::ARun {
+            p: &mut *self.p,
+            fl: &self.model.layers()[i],
+            batch: self.batch,
+            plain,
+        };
+        crate::ops::run_a(r, xs).await
     }
 }
 
@@ -443,16 +385,7 @@ pub async fn setup_party<R: Ring>(
             (Sharing::A, Some((_, wshape))) => {
                 let fl = &model.layers()[i];
                 let w = match (party, fl.weight()) {
-                    (0, Some(w)) => Some(match fl.layer().op() {
-                        Op::Dense(d) => {
-                            let (o, k) = (d.weight.shape()[0], d.weight.shape()[1]);
-                            let t: Vec<R> = (0..k)
-                                .flat_map(|c| (0..o).map(move |r| w[r * k + c]))
-                                .collect();
-                            array(&wshape, t)?
-                        }
-                        _ => array(&wshape, w.to_vec())?,
-                    }),
+                    (0, Some(w)) => Some(array(&wshape, crate::ops::plain_layout(fl, w))?),
                     _ => None,
                 };
                 let pw = p.setup_plain_weights(mask, &wshape, w).await?;
@@ -471,7 +404,7 @@ pub async fn setup_party<R: Ring>(
     for (fl, pl) in model.layers().iter().zip(&assignment.layers) {
         circuits.push(match pl.sharing {
             Sharing::A => Vec::new(),
-            s => bool_layer(fl, f, s == Sharing::B)?,
+            s => crate::ops::circuits(fl, f, s == Sharing::B)?,
         });
     }
     let head = match &assignment.head {

@@ -55,6 +55,7 @@
 mod circuits;
 mod cost;
 mod exec;
+mod ops;
 pub mod program;
 pub mod session;
 
@@ -63,7 +64,6 @@ pub use tessera_conversions::{A2bVariant, B2aVariant, Conversion, Flight, Price,
 use tessera_core::Ring;
 
 use tessera_models::fixed::FixedModel;
-use tessera_models::model::Op;
 pub use tessera_models::{Error, Result};
 
 pub use cost::{
@@ -124,14 +124,7 @@ pub fn layer_options<R: Ring>(model: &FixedModel<R>, i: usize) -> Vec<Sharing> {
     let Some(fl) = model.layers().get(i) else {
         return Vec::new();
     };
-    let a = match fl.layer().op() {
-        Op::Dense(_) | Op::Square | Op::Reshape(_) | Op::Add | Op::Sub | Op::Concat(_) => true,
-        Op::Conv2d(c) => c.symmetric().is_some(),
-        Op::AvgPool(p) => {
-            p.kernel[0] == p.kernel[1] && p.strides[0] == p.strides[1] && p.pads == [0; 4]
-        }
-        Op::Relu | Op::MaxPool(_) | Op::Sigmoid => false,
-    };
+    let a = ops::runs_in_a(fl);
     let mut out = Vec::with_capacity(3);
     if a {
         out.push(Sharing::A);
@@ -191,11 +184,10 @@ impl Assignment {
                 Some(&v) if v > 0 => layers.get(v - 1).map(|p| p.sharing),
                 _ => None,
             };
-            let want = match fl.layer().op() {
-                Op::Dense(_) | Op::Conv2d(_) | Op::Square | Op::AvgPool(_) => linear,
-                Op::Add | Op::Sub | Op::Concat(_) => linear,
-                Op::Reshape(_) => from.unwrap_or(linear),
-                _ => nonlinear,
+            let want = match ops::role(fl) {
+                ops::Role::Linear => linear,
+                ops::Role::Follow => from.unwrap_or(linear),
+                ops::Role::Nonlinear => nonlinear,
             };
             let s = if opts.contains(&want) {
                 want
@@ -404,7 +396,7 @@ pub(crate) fn pending_value<R: Ring>(model: &FixedModel<R>, mut v: usize) -> boo
     while v > 0 {
         let l = model.layers()[v - 1].layer();
         match l.op() {
-            Op::Reshape(_) => v = l.inputs()[0],
+            op if op.is_view() => v = l.inputs()[0],
             op => return op.truncates(),
         }
     }

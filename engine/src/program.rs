@@ -14,7 +14,6 @@ use std::collections::HashMap;
 
 use tessera_core::Ring;
 use tessera_models::fixed::FixedModel;
-use tessera_models::model::Op;
 
 use crate::cost::{
     batched, head_steps, input_steps, op_steps, plain_op, route_steps, setup_steps, trunc_step,
@@ -326,7 +325,7 @@ fn lower_with<R: Ring>(
         let l = fl.layer();
         // A reshape moves a pending accumulator unchanged; every other layer reads
         // normalised values.
-        let normalise = !matches!(l.op(), Op::Reshape(_));
+        let normalise = !l.op().is_view();
         let mut srcs = Vec::with_capacity(l.inputs().len());
         let mut pending = false;
         for (k, &v) in l.inputs().iter().enumerate() {

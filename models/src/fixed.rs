@@ -61,11 +61,9 @@
 //! bound ([`FixedRun::certain`]); it usually equals it everywhere.
 
 use tessera_core::{FixedPoint, Ring, Z32, Z64};
-use tessera_protocols::arith::avg_pool_scale;
 
-use crate::float::conv_window;
-use crate::kernels::{self, Window};
-use crate::model::{Conv2d, Dense, Head, Layer, Model, Op, Scores};
+use crate::model::{Head, Layer, Model, Scores};
+use crate::ops::Operator;
 use crate::{Error, Result};
 
 /// A score type with a total order for argmax: floats by value, ring elements by
@@ -120,15 +118,45 @@ impl<R: Ring> Scores<R> {
 #[derive(Clone)]
 pub struct FixedLayer<R: Ring> {
     layer: Layer,
-    weight: Option<Vec<R>>,
-    bias: Option<Vec<R>>,
-    avg_scale: Option<R>,
-    /// The kernel as the linear kernels want it: `[in, out]` for dense, `[O, C·kh·kw]`
-    /// for conv.
-    kernel: Vec<R>,
+    params: FixedParams<R>,
+}
+
+/// A layer's parameters as its operator encodes them ([`Operator::encode`]). Its
+/// `Debug` output shows no weight values.
+#[derive(Clone)]
+pub struct FixedParams<R: Ring> {
+    /// The encoded weight `enc_f(W)` in the description's layout, if any.
+    pub weight: Option<Vec<R>>,
+    /// The encoded bias `enc_2f(b)`, if any.
+    pub bias: Option<Vec<R>>,
+    /// The public average-pooling factor `q`, for avgpool layers.
+    pub avg_scale: Option<R>,
+    /// The kernel as the linear kernels want it: `[in, out]` for dense,
+    /// `[O, C·kh·kw]` for conv; empty otherwise.
+    pub kernel: Vec<R>,
     /// Dense/conv: `max_o Σ_k |W[o,k]|`; avgpool: `kh·kw·q`; else 0.
-    gain: u128,
-    max_bias: u128,
+    pub gain: u128,
+    /// The largest `|enc_2f(b)|`, 0 without a bias.
+    pub max_bias: u128,
+}
+
+impl<R: Ring> Default for FixedParams<R> {
+    fn default() -> Self {
+        FixedParams {
+            weight: None,
+            bias: None,
+            avg_scale: None,
+            kernel: Vec::new(),
+            gain: 0,
+            max_bias: 0,
+        }
+    }
+}
+
+impl<R: Ring> std::fmt::Debug for FixedParams<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "FixedParams({})", R::NAME)
+    }
 }
 
 impl<R: Ring> std::fmt::Debug for FixedLayer<R> {
@@ -146,24 +174,29 @@ impl<R: Ring> FixedLayer<R> {
     /// The encoded weight `enc_f(W)` in the description's layout (`[out, in]` for
     /// dense, `[O, C, kh, kw]` for conv), if the layer has one.
     pub fn weight(&self) -> Option<&[R]> {
-        self.weight.as_deref()
+        self.params.weight.as_deref()
     }
 
     /// The encoded bias `enc_2f(b)` (at twice the fractional bits, added before
     /// truncation), if the layer has one.
     pub fn bias(&self) -> Option<&[R]> {
-        self.bias.as_deref()
+        self.params.bias.as_deref()
     }
 
     /// The public average-pooling factor `q = round(2^f/(kh·kw))`, for avgpool layers.
     pub fn avg_scale(&self) -> Option<R> {
-        self.avg_scale
+        self.params.avg_scale
     }
 
     /// `max_o Σ_k |enc_f(W)[o,k]|` for dense and conv layers, `kh·kw·q` for average
     /// pooling, 0 otherwise: the gain of the layer's accumulator in its input.
     pub fn gain(&self) -> u128 {
-        self.gain
+        self.params.gain
+    }
+
+    /// The encoded parameters.
+    pub fn params(&self) -> &FixedParams<R> {
+        &self.params
     }
 }
 
@@ -240,7 +273,24 @@ pub struct FixedModel<R: Ring> {
     layers: Vec<FixedLayer<R>>,
 }
 
-fn abs_u128<R: Ring>(v: R) -> u128 {
+/// The layer's parameters encoded with `fmt` (`name` and `what` name them in errors).
+pub(crate) fn encode_values<R: Ring>(
+    vals: &[f32],
+    fmt: FixedPoint,
+    name: &str,
+    what: &str,
+) -> Result<Vec<R>> {
+    vals.iter()
+        .map(|&v| {
+            fmt.encode::<R>(f64::from(v)).map_err(|e| Error::Range {
+                what: format!("{name} {what}"),
+                detail: e.to_string(),
+            })
+        })
+        .collect()
+}
+
+pub(crate) fn abs_u128<R: Ring>(v: R) -> u128 {
     u128::from(v.to_i64().unsigned_abs())
 }
 
@@ -270,65 +320,14 @@ impl<R: Ring> FixedModel<R> {
                 ),
             });
         }
-        let fp2 = FixedPoint::new(2 * f);
         let mut layers = Vec::with_capacity(model.layers().len());
         for layer in model.layers() {
-            let enc = |vals: &[f32], fmt: FixedPoint, what: &str| -> Result<Vec<R>> {
-                vals.iter()
-                    .map(|&v| {
-                        fmt.encode::<R>(f64::from(v)).map_err(|e| Error::Range {
-                            what: format!("{} {what}", layer.name()),
-                            detail: e.to_string(),
-                        })
-                    })
-                    .collect()
-            };
-            let mut fl = FixedLayer {
+            let params =
+                crate::dispatch_op!(layer.op(), D, a => D::encode::<R>(a, fp, layer.name()))?;
+            layers.push(FixedLayer {
                 layer: layer.clone(),
-                weight: None,
-                bias: None,
-                avg_scale: None,
-                kernel: Vec::new(),
-                gain: 0,
-                max_bias: 0,
-            };
-            match layer.op() {
-                Op::Dense(Dense { weight, bias }) | Op::Conv2d(Conv2d { weight, bias, .. }) => {
-                    let w = enc(weight.data(), fp, "weight")?;
-                    let out = weight.shape()[0];
-                    let per_out = w.len() / out.max(1);
-                    fl.gain = w
-                        .chunks_exact(per_out.max(1))
-                        .map(|row| row.iter().map(|&v| abs_u128(v)).sum::<u128>())
-                        .max()
-                        .unwrap_or(0);
-                    fl.kernel = if matches!(layer.op(), Op::Dense(_)) {
-                        kernels::transpose(&w, out, per_out)
-                    } else {
-                        w.clone()
-                    };
-                    fl.weight = Some(w);
-                    if let Some(b) = bias {
-                        let b = enc(b.data(), fp2, "bias")?;
-                        fl.max_bias = b.iter().map(|&v| abs_u128(v)).max().unwrap_or(0);
-                        fl.bias = Some(b);
-                    }
-                }
-                Op::AvgPool(p) => {
-                    if p.kernel[0] != p.kernel[1] {
-                        // avg_pool_scale takes a square window; compute the same
-                        // round(2^f / (kh·kw)) for a rectangular one.
-                        let q = (fp.scale() / (p.kernel[0] * p.kernel[1]) as f64).round();
-                        fl.avg_scale = Some(R::from_u64(q as u64));
-                    } else {
-                        fl.avg_scale = Some(avg_pool_scale::<R>(fp, p.kernel[0]));
-                    }
-                    let q = fl.avg_scale.map_or(0, |q| q.to_u64());
-                    fl.gain = u128::from(q) * (p.kernel[0] * p.kernel[1]) as u128;
-                }
-                _ => {}
-            }
-            layers.push(fl);
+                params,
+            });
         }
         Ok(FixedModel {
             fp,
@@ -401,7 +400,13 @@ impl<R: Ring> FixedModel<R> {
             what: "forward_layer",
             detail: format!("layer {i} of {}", self.layers.len()),
         })?;
-        Ok(self.layer_step(fl, x, batch, 0)?.0)
+        if fl.layer.op().arity() != Some(1) {
+            return Err(Error::shape(
+                format!("layer {}", fl.layer.name()),
+                format!("{} reads several inputs", fl.layer.op().kind()),
+            ));
+        }
+        Ok(self.step(fl, &[x], batch, &[0], true)?.0)
     }
 
     /// Runs the whole model on an encoded batch `x` (`[batch, input_shape…]`).
@@ -417,10 +422,7 @@ impl<R: Ring> FixedModel<R> {
             let l = &fl.layer;
             let ins: Vec<&[R]> = l.inputs().iter().map(|&v| vals[v].0.as_slice()).collect();
             let devs: Vec<u128> = l.inputs().iter().map(|&v| vals[v].1).collect();
-            let (y, t) = match l.op() {
-                Op::Add | Op::Sub | Op::Concat(_) => self.join_step(fl, &ins, &devs, batch)?,
-                _ => self.layer_step(fl, ins[0], batch, devs[0])?,
-            };
+            let (y, t) = self.step(fl, &ins, batch, &devs, true)?;
             vals.push((y, t.error_bound_ulps));
             trace.push(t);
         }
@@ -434,69 +436,12 @@ impl<R: Ring> FixedModel<R> {
         })
     }
 
-    /// A layer that joins several values: add, sub (exact ring arithmetic; the
-    /// error bounds add up) and concat (the largest error bound).
-    fn join_step(
-        &self,
-        fl: &FixedLayer<R>,
-        ins: &[&[R]],
-        devs: &[u128],
-        batch: usize,
-    ) -> Result<(Vec<R>, LayerTrace)> {
-        let layer = &fl.layer;
-        let named = |e: Error| match e {
-            Error::Shape { detail, .. } => Error::shape(format!("layer {}", layer.name()), detail),
-            e => e,
-        };
-        let (y, dev) = match layer.op() {
-            Op::Add => (
-                kernels::zip(ins, |a, b| a + b).map_err(named)?,
-                devs.iter().fold(0u128, |a, &d| a.saturating_add(d)),
-            ),
-            Op::Sub => (
-                kernels::zip(ins, |a, b| a - b).map_err(named)?,
-                devs.iter().fold(0u128, |a, &d| a.saturating_add(d)),
-            ),
-            Op::Concat(axis) => (
-                kernels::concat(ins, layer.input_shapes(), *axis, batch).map_err(named)?,
-                devs.iter().copied().max().unwrap_or(0),
-            ),
-            _ => {
-                return Err(Error::shape(
-                    format!("layer {}", layer.name()),
-                    "not a join",
-                ));
-            }
-        };
-        Ok((
-            y,
-            LayerTrace {
-                name: layer.name().to_string(),
-                max_abs_input: ins.iter().map(|x| max_abs(x)).max().unwrap_or(0),
-                acc_bound: None,
-                max_abs_acc: None,
-                error_bound_ulps: dev,
-            },
-        ))
-    }
-
     /// Encodes and runs a float batch.
     ///
     /// # Errors
     /// As [`FixedModel::encode_input`] and [`FixedModel::run`].
     pub fn run_f32(&self, x: &[f32]) -> Result<FixedRun<R>> {
         self.run(&self.encode_input(x)?)
-    }
-
-    /// One layer: output, trace; `dev` is the error bound of the input.
-    fn layer_step(
-        &self,
-        fl: &FixedLayer<R>,
-        x: &[R],
-        batch: usize,
-        dev: u128,
-    ) -> Result<(Vec<R>, LayerTrace)> {
-        self.layer_step_as(fl, x, batch, dev, true)
     }
 
     /// Layer `i` on its inputs (batch-major, scale `2^f`), as the secure engine holds
@@ -525,57 +470,56 @@ impl<R: Ring> FixedModel<R> {
                 ),
             });
         }
-        Ok(match l.op() {
-            Op::Add | Op::Sub | Op::Concat(_) => (
-                self.join_step(fl, ins, &vec![0; ins.len()], batch)?.0,
-                false,
-            ),
-            op => (
-                self.layer_step_as(fl, ins[0], batch, 0, false)?.0,
-                op.truncates(),
-            ),
-        })
+        let devs = vec![0; ins.len()];
+        Ok((
+            self.step(fl, ins, batch, &devs, false)?.0,
+            l.op().truncates(),
+        ))
     }
 
-    /// [`Self::layer_step`], the accumulator of a truncating layer shifted or not.
-    fn layer_step_as(
+    /// One layer on its inputs: output (the accumulator of a truncating layer shifted
+    /// by `f` when `shift`, else left at scale `2^2f`) and trace; `devs` are the error
+    /// bounds of the inputs. The operator's semantics come from its module
+    /// ([`crate::ops`]).
+    fn step(
         &self,
         fl: &FixedLayer<R>,
-        x: &[R],
+        ins: &[&[R]],
         batch: usize,
-        dev: u128,
+        devs: &[u128],
         shift: bool,
     ) -> Result<(Vec<R>, LayerTrace)> {
         let layer = &fl.layer;
-        let (input, output) = (layer.input_shape(), layer.output_shape());
-        let per: usize = input.iter().product();
-        if x.len() != batch * per {
-            return Err(Error::shape(
-                format!("layer {}", layer.name()),
-                format!("{} values for a batch of {batch} × {input:?}", x.len()),
-            ));
+        let op = layer.op();
+        let named = |e: Error| match e {
+            Error::Shape { detail, .. } => Error::shape(format!("layer {}", layer.name()), detail),
+            e => e,
+        };
+        if op.arity() == Some(1) {
+            let input = layer.input_shape();
+            let per: usize = input.iter().product();
+            let n = ins.first().map_or(0, |x| x.len());
+            if ins.len() != 1 || n != batch * per {
+                return Err(Error::shape(
+                    format!("layer {}", layer.name()),
+                    format!("{n} values for a batch of {batch} × {input:?}"),
+                ));
+            }
         }
         let f = self.fp.frac_bits;
-        let m = max_abs(x);
+        let m = ins.iter().map(|x| max_abs(x)).max().unwrap_or(0);
         let mu = u128::from(m);
+        let dev = devs.first().copied().unwrap_or(0);
         let limit = 1u128 << (R::BITS - 2);
         // The sound accumulator bound and the accumulator's gain in the input error.
-        let (acc_bound, delta) = match layer.op() {
-            Op::Dense(_) | Op::Conv2d(_) | Op::AvgPool(_) => (
-                Some(fl.gain.saturating_mul(mu).saturating_add(fl.max_bias)),
-                fl.gain.saturating_mul(dev),
-            ),
-            Op::Square => (
-                Some(mu.saturating_mul(mu)),
-                dev.saturating_mul(mu.saturating_mul(2).saturating_add(dev)),
-            ),
-            _ => (None, 0),
-        };
+        let truncates = op.truncates();
+        let (bound, delta) = crate::dispatch_op!(op, D, a => D::acc_bound(a, fl, mu, dev));
+        let acc_bound = truncates.then_some(bound);
         if let Some(b) = acc_bound
             && b >= limit
         {
             return Err(Error::Range {
-                what: format!("layer {} ({})", layer.name(), layer.op().kind()),
+                what: format!("layer {} ({})", layer.name(), op.kind()),
                 detail: format!(
                     "accumulator bound {b} (≈ 2^{:.1}) reaches 2^{} = 2^(ℓ−2) in {} with {f} fractional bits; use fewer fractional bits or Z64",
                     (b as f64).log2(),
@@ -584,85 +528,19 @@ impl<R: Ring> FixedModel<R> {
                 ),
             });
         }
-        let acc: Option<Vec<R>> = match layer.op() {
-            Op::Dense(d) => {
-                let (out, inn) = (d.weight.shape()[0], d.weight.shape()[1]);
-                Some(kernels::dense(
-                    x,
-                    batch,
-                    inn,
-                    &fl.kernel,
-                    out,
-                    fl.bias.as_deref(),
-                ))
-            }
-            Op::Conv2d(c) => {
-                let (win, o) = conv_window(c, input, output);
-                Some(kernels::conv2d(
-                    x,
-                    batch,
-                    &win,
-                    &fl.kernel,
-                    o,
-                    fl.bias.as_deref(),
-                ))
-            }
-            Op::Square => Some(x.iter().map(|&v| v * v).collect()),
-            Op::AvgPool(p) => {
-                let q = fl.avg_scale.unwrap_or_else(R::zero);
-                let win = Window::new(input, output, p);
-                Some(
-                    win.fold(x, batch, R::zero(), |s, v| s + v)
-                        .into_iter()
-                        .map(|s| s * q)
-                        .collect(),
-                )
-            }
-            _ => None,
-        };
-        let (y, max_abs_acc, dev_out) = match acc {
-            Some(a) => {
-                let ma = max_abs(&a);
-                let y = if shift {
-                    a.into_iter().map(|v| v.shr_signed(f)).collect()
-                } else {
-                    a
-                };
-                let d = if dev == 0 { 1 } else { (delta >> f) + 2 };
-                (y, Some(ma), d)
-            }
-            None => {
-                let y = match layer.op() {
-                    Op::Relu => x
-                        .iter()
-                        .map(|&v| if v.to_i64() < 0 { R::zero() } else { v })
-                        .collect(),
-                    Op::Sigmoid => {
-                        let (half, one) = (1i64 << (f - 1), 1i64 << f);
-                        x.iter()
-                            .map(|&v| R::from_i64(v.to_i64().saturating_add(half).clamp(0, one)))
-                            .collect()
-                    }
-                    Op::MaxPool(p) => {
-                        let win = Window::new(input, output, p);
-                        win.fold(x, batch, None, |best: Option<R>, v| match best {
-                            Some(b) if b.to_i64() >= v.to_i64() => Some(b),
-                            _ => Some(v),
-                        })
-                        .into_iter()
-                        .map(|b| b.unwrap_or_else(R::zero))
-                        .collect()
-                    }
-                    Op::Reshape(_) => x.to_vec(),
-                    op => {
-                        return Err(Error::shape(
-                            format!("layer {}", layer.name()),
-                            format!("{} reads several inputs", op.kind()),
-                        ));
-                    }
-                };
-                (y, None, dev)
-            }
+        let y = crate::dispatch_op!(op, D, a => D::fixed(a, fl, ins, batch, f)).map_err(named)?;
+        let (y, max_abs_acc, dev_out) = if truncates {
+            let ma = max_abs(&y);
+            let y = if shift {
+                y.into_iter().map(|v| v.shr_signed(f)).collect()
+            } else {
+                y
+            };
+            let d = if dev == 0 { 1 } else { (delta >> f) + 2 };
+            (y, Some(ma), d)
+        } else {
+            let d = crate::dispatch_op!(op, D, a => D::error_bound(a, devs));
+            (y, None, d)
         };
         Ok((
             y,

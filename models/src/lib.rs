@@ -11,6 +11,9 @@
 //! - [`float`]: [`Model::run_float`] in `f32` or `f64`.
 //! - [`fixed`]: [`FixedModel`] in `Z_2^64` or `Z_2^32`; its module docs state the
 //!   fixed-point semantics layer by layer and how a secure run may differ.
+//! - [`ops`]: one module per operator — shape rule, float and fixed-point semantics
+//!   behind [`ops::Operator`] — and the registry [`dispatch_op!`] (see
+//!   `docs/models.md`, "Adding an operator").
 //! - [`data`]: [`Mnist`], [`NpyF32`].
 //!
 //! # Why prost with hand-declared messages
@@ -40,10 +43,11 @@ pub mod float;
 pub mod kernels;
 pub mod model;
 pub mod onnx;
+pub mod ops;
 
 pub use data::{Mnist, NpyF32};
 pub use error::{Error, Result};
-pub use fixed::{FixedLayer, FixedModel, FixedRun, LayerTrace, Score};
+pub use fixed::{FixedLayer, FixedModel, FixedParams, FixedRun, LayerTrace, Score};
 pub use float::Float;
 pub use model::{Conv2d, Dense, Head, Layer, Model, Op, Pool2d, Scores, Tensor};
 pub use onnx::{OnnxInfo, load_onnx, load_onnx_file, load_onnx_with_info};

@@ -87,131 +87,40 @@ pub(crate) fn checked_numel(shape: &[usize]) -> Option<usize> {
     shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d))
 }
 
-/// A fully connected layer `y = W·x + b` (ONNX `Gemm`, or `MatMul` + `Add`).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Dense {
-    /// The weight, `[out, in]` (PyTorch's layout; ONNX `Gemm` with `transB = 1`).
-    pub weight: Tensor,
-    /// The bias, `[out]`, if any.
-    pub bias: Option<Tensor>,
-}
-
-/// A 2-D convolution (cross-correlation, ONNX `Conv` with `group = 1`,
-/// `dilations = 1`).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Conv2d {
-    /// The kernel, `[out_channels, in_channels, kh, kw]`.
-    pub weight: Tensor,
-    /// The bias, `[out_channels]`, if any.
-    pub bias: Option<Tensor>,
-    /// Strides `[sh, sw]` (each ≥ 1).
-    pub strides: [usize; 2],
-    /// Zero padding `[top, left, bottom, right]` (ONNX order
-    /// `[y_begin, x_begin, y_end, x_end]`).
-    pub pads: [usize; 4],
-}
-
-impl Conv2d {
-    /// `(stride, padding)` when both strides are equal and all four pads are equal —
-    /// the form of `tessera_protocols::Conv2dParams`, the A-sharing's convolution.
-    pub fn symmetric(&self) -> Option<(usize, usize)> {
-        let [s0, s1] = self.strides;
-        let p = self.pads[0];
-        (s0 == s1 && self.pads.iter().all(|&q| q == p)).then_some((s0, p))
-    }
-}
-
-/// The window of a 2-D pooling layer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Pool2d {
-    /// Window `[kh, kw]` (each ≥ 1).
-    pub kernel: [usize; 2],
-    /// Strides `[sh, sw]` (each ≥ 1).
-    pub strides: [usize; 2],
-    /// Padding `[top, left, bottom, right]`: ignored by max pooling (as ONNX's −∞
-    /// padding; each pad must be smaller than the window), zeros counted in the
-    /// divisor by average pooling (ONNX `count_include_pad = 1`).
-    pub pads: [usize; 4],
-}
-
-/// What a layer computes.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Op {
-    /// Fully connected layer, input `[in]` → `[out]`.
-    Dense(Dense),
-    /// 2-D convolution, input `[C, H, W]` → `[O, OH, OW]`.
-    Conv2d(Conv2d),
-    /// `max(x, 0)`.
-    Relu,
-    /// Max pooling, input `[C, H, W]` → `[C, OH, OW]`.
-    MaxPool(Pool2d),
-    /// Average pooling with a constant divisor `kh·kw`, input `[C, H, W]` →
-    /// `[C, OH, OW]`.
-    AvgPool(Pool2d),
-    /// A new per-example shape of the same size (ONNX `Flatten` with `axis = 1`, or
-    /// `Reshape` keeping the batch dimension). Moves no data.
-    Reshape(Vec<usize>),
-    /// SecureML's piecewise-linear sigmoid (Mohassel–Zhang, S&P 2017, §4.3), which
-    /// replaces ONNX `Sigmoid`: `0` for `x < −1/2`, `x + 1/2` for `−1/2 ≤ x ≤ 1/2`,
-    /// `1` for `x > 1/2`, i.e. `clamp(x + 1/2, 0, 1)`. It is not the logistic
-    /// function: `|σ(x) − clamp(x + 1/2, 0, 1)|` reaches 0.12 (at `|x| = 1/2`).
-    Sigmoid,
-    /// The square activation `x·x` of CryptoNets (ONNX `Mul` of a tensor by itself).
-    Square,
-    /// The element-wise sum of two values of one shape (ONNX `Add` of two activations:
-    /// a residual connection).
-    Add,
-    /// The element-wise difference of two values of one shape (ONNX `Sub`).
-    Sub,
-    /// The concatenation of several values along a per-example axis (ONNX `Concat`
-    /// with `axis − 1`); the other dimensions must agree.
-    Concat(usize),
-}
+use crate::ops::Operator;
+pub use crate::ops::{Conv2d, Dense, Op, Pool2d};
 
 impl Op {
     /// A short name ("dense", "conv2d", …).
     pub fn kind(&self) -> &'static str {
-        match self {
-            Op::Dense(_) => "dense",
-            Op::Conv2d(_) => "conv2d",
-            Op::Relu => "relu",
-            Op::MaxPool(_) => "maxpool",
-            Op::AvgPool(_) => "avgpool",
-            Op::Reshape(_) => "reshape",
-            Op::Sigmoid => "sigmoid",
-            Op::Square => "square",
-            Op::Add => "add",
-            Op::Sub => "sub",
-            Op::Concat(_) => "concat",
-        }
+        crate::dispatch_op!(self, D, _a => D::KIND)
     }
 
     /// Whether the fixed-point reference truncates this layer's result (a product of
     /// two fixed-point values: dense, conv2d, square, average pooling).
     pub fn truncates(&self) -> bool {
-        matches!(
-            self,
-            Op::Dense(_) | Op::Conv2d(_) | Op::Square | Op::AvgPool(_)
-        )
+        crate::dispatch_op!(self, D, _a => D::TRUNCATES)
+    }
+
+    /// Whether the op only gives its input a new shape (a reshape): no data moved,
+    /// nothing computed.
+    pub fn is_view(&self) -> bool {
+        crate::dispatch_op!(self, D, _a => D::VIEW)
     }
 
     /// The number of weights and biases.
     pub fn num_params(&self) -> usize {
-        match self {
-            Op::Dense(Dense { weight, bias }) | Op::Conv2d(Conv2d { weight, bias, .. }) => {
-                weight.len() + bias.as_ref().map_or(0, Tensor::len)
-            }
-            _ => 0,
-        }
+        self.params().into_iter().map(Tensor::len).sum()
+    }
+
+    /// The weight tensors (weights, then bias).
+    fn params(&self) -> Vec<&Tensor> {
+        crate::dispatch_op!(self, D, a => D::params(a))
     }
 
     /// How many values the op reads: `None` for any number ≥ 1 (concat).
     pub fn arity(&self) -> Option<usize> {
-        match self {
-            Op::Add | Op::Sub => Some(2),
-            Op::Concat(_) => None,
-            _ => Some(1),
-        }
+        crate::dispatch_op!(self, D, _a => D::ARITY)
     }
 
     /// The per-example output shape for per-example input shape `input` of a
@@ -241,44 +150,18 @@ impl Op {
             ));
         }
         let input = inputs[0];
-        let out = match self {
-            Op::Add | Op::Sub => {
-                if inputs[1] != input {
-                    return Err(Error::shape(
-                        what,
-                        format!(
-                            "operands of shapes {input:?} and {:?} (both must have one shape; broadcasting is not supported)",
-                            inputs[1]
-                        ),
-                    ));
-                }
-                input.to_vec()
-            }
-            Op::Concat(axis) => concat_shape(inputs, *axis, what)?,
-            _ => self.output_shape_unchecked(input, what)?,
-        };
+        let (out, per_output, fits) = crate::dispatch_op!(self, D, a => {
+            let out = D::shape(a, inputs, what)?;
+            let fits = D::within_limits(a, &out);
+            (out, D::work_per_output(a), fits)
+        });
         let values = checked_numel(&out).filter(|&n| n <= MAX_VALUES);
         // Work per example: multiply-adds (dense, conv) or window reads (pools).
-        let per_output = match self {
-            Op::Dense(d) => Some(d.weight.shape()[1] as u64),
-            Op::Conv2d(c) => checked_numel(&c.weight.shape()[1..]).map(|n| n as u64),
-            Op::MaxPool(p) | Op::AvgPool(p) => {
-                p.kernel[0].checked_mul(p.kernel[1]).map(|n| n as u64)
-            }
-            _ => Some(1),
-        };
         let work = values
             .zip(per_output)
             .and_then(|(n, k)| (n as u64).checked_mul(k));
-        // The im2col buffer of a convolution: [C·kh·kw, OH·OW] per image.
-        let im2col_ok = match self {
-            Op::Conv2d(c) => checked_numel(&c.weight.shape()[1..])
-                .and_then(|k| k.checked_mul(out[1].checked_mul(out[2])?))
-                .is_some_and(|n| n <= MAX_VALUES),
-            _ => true,
-        };
         match work {
-            Some(w) if w <= MAX_WORK && im2col_ok => Ok(out),
+            Some(w) if w <= MAX_WORK && fits => Ok(out),
             _ => Err(Error::shape(
                 what,
                 format!(
@@ -288,80 +171,8 @@ impl Op {
         }
     }
 
-    fn output_shape_unchecked(&self, input: &[usize], what: &str) -> Result<Vec<usize>> {
-        let bad = |detail: String| Err(Error::shape(what, detail));
-        match self {
-            Op::Dense(d) => {
-                let &[out, inn] = d.weight.shape() else {
-                    return bad(format!(
-                        "weight shape {:?} is not [out, in]",
-                        d.weight.shape()
-                    ));
-                };
-                if input != [inn] {
-                    return bad(format!(
-                        "input {input:?} does not fit weight [out={out}, in={inn}]"
-                    ));
-                }
-                check_bias(&d.bias, out, what)?;
-                Ok(vec![out])
-            }
-            Op::Conv2d(c) => {
-                let &[o, ci, kh, kw] = c.weight.shape() else {
-                    return bad(format!(
-                        "kernel shape {:?} is not [out, in, kh, kw]",
-                        c.weight.shape()
-                    ));
-                };
-                let &[ch, h, w] = input else {
-                    return bad(format!("input {input:?} is not [C, H, W]"));
-                };
-                if ch != ci {
-                    return bad(format!("input has {ch} channels, kernel expects {ci}"));
-                }
-                check_bias(&c.bias, o, what)?;
-                let (oh, ow) = window_out([h, w], [kh, kw], c.strides, c.pads, what)?;
-                Ok(vec![o, oh, ow])
-            }
-            Op::MaxPool(p) | Op::AvgPool(p) => {
-                let &[ch, h, w] = input else {
-                    return bad(format!("input {input:?} is not [C, H, W]"));
-                };
-                if matches!(self, Op::MaxPool(_))
-                    && (p.pads[0] >= p.kernel[0]
-                        || p.pads[2] >= p.kernel[0]
-                        || p.pads[1] >= p.kernel[1]
-                        || p.pads[3] >= p.kernel[1])
-                {
-                    return bad(format!(
-                        "max-pool pads {:?} must be smaller than the window {:?}",
-                        p.pads, p.kernel
-                    ));
-                }
-                let (oh, ow) = window_out([h, w], p.kernel, p.strides, p.pads, what)?;
-                Ok(vec![ch, oh, ow])
-            }
-            Op::Reshape(shape) => {
-                if checked_numel(shape) != checked_numel(input) || shape.is_empty() {
-                    return bad(format!("cannot reshape {input:?} into {shape:?}"));
-                }
-                Ok(shape.clone())
-            }
-            Op::Relu | Op::Sigmoid | Op::Square => Ok(input.to_vec()),
-            Op::Add | Op::Sub | Op::Concat(_) => {
-                bad(format!("{} reads several inputs", self.kind()))
-            }
-        }
-    }
-
     fn check_weights(&self, what: &str) -> Result<()> {
-        let tensors: Vec<&Tensor> = match self {
-            Op::Dense(Dense { weight, bias }) | Op::Conv2d(Conv2d { weight, bias, .. }) => {
-                std::iter::once(weight).chain(bias.as_ref()).collect()
-            }
-            _ => Vec::new(),
-        };
-        for t in tensors {
+        for t in self.params() {
             if let Some(v) = t.data().iter().find(|v| !v.is_finite()) {
                 return Err(Error::InvalidArgument {
                     what: "model weights",
@@ -370,70 +181,6 @@ impl Op {
             }
         }
         Ok(())
-    }
-}
-
-/// The shape of a concatenation along per-example `axis`.
-fn concat_shape(inputs: &[&[usize]], axis: usize, what: &str) -> Result<Vec<usize>> {
-    let first = inputs[0];
-    if axis >= first.len() {
-        return Err(Error::shape(
-            what,
-            format!("concatenation axis {axis} of inputs {first:?}"),
-        ));
-    }
-    let mut out = first.to_vec();
-    for s in &inputs[1..] {
-        let fits = s.len() == first.len()
-            && s.iter()
-                .zip(first)
-                .enumerate()
-                .all(|(d, (a, b))| d == axis || a == b);
-        if !fits {
-            return Err(Error::shape(
-                what,
-                format!("cannot concatenate {s:?} to {first:?} along axis {axis}"),
-            ));
-        }
-        out[axis] = out[axis].saturating_add(s[axis]);
-    }
-    Ok(out)
-}
-
-fn check_bias(bias: &Option<Tensor>, out: usize, what: &str) -> Result<()> {
-    match bias {
-        Some(b) if b.shape() != [out] => Err(Error::shape(
-            what,
-            format!("bias shape {:?}, expected [{out}]", b.shape()),
-        )),
-        _ => Ok(()),
-    }
-}
-
-/// The output size of a sliding window: `(H + top + bottom − kh) / sh + 1` (floor).
-fn window_out(
-    hw: [usize; 2],
-    k: [usize; 2],
-    s: [usize; 2],
-    pads: [usize; 4],
-    what: &str,
-) -> Result<(usize, usize)> {
-    let dim = |i: usize| -> Option<usize> {
-        let padded = hw[i].checked_add(pads[i])?.checked_add(pads[i + 2])?;
-        if s[i] == 0 || k[i] == 0 || padded < k[i] || hw[i] == 0 {
-            return None;
-        }
-        Some((padded - k[i]) / s[i] + 1)
-    };
-    match (dim(0), dim(1)) {
-        (Some(oh), Some(ow)) => Ok((oh, ow)),
-        _ => Err(Error::shape(
-            what,
-            format!(
-                "window {k:?} with strides {s:?} and pads {pads:?} does not fit input {}×{}",
-                hw[0], hw[1]
-            ),
-        )),
     }
 }
 

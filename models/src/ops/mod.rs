@@ -1,0 +1,175 @@
+//! The operators: one module per operator, each holding its attributes, its shape
+//! rule, its float semantics and its fixed-point semantics (accumulator, truncation,
+//! accumulator bound, error-bound propagation) behind one trait, [`Operator`].
+//!
+//! [`Op`] is the closed set of operators a [`crate::Model`] holds, and
+//! [`dispatch_op!`](crate::dispatch_op) is the registry: one line per operator maps
+//! its `Op` variant to the type implementing [`Operator`] (and, in the engine, its
+//! lowering). Every dispatch point — [`Op`]'s methods, the float and fixed-point
+//! interpreters, the engine's lowering — is one `dispatch_op!` invocation, so adding
+//! an operator is: its `Op` variant and registry line here, its module here, its
+//! module in `tessera-engine`'s `ops`, its ONNX mapping in [`crate::onnx`], and its
+//! tests. `docs/models.md` ("Adding an operator") walks through `sub`.
+
+use tessera_core::{FixedPoint, Ring};
+
+use crate::fixed::{FixedLayer, FixedParams};
+use crate::float::Float;
+use crate::model::{Layer, Tensor};
+use crate::{Error, Result};
+
+pub mod avgpool;
+pub mod concat;
+pub mod conv2d;
+pub mod dense;
+pub mod elementwise;
+pub mod maxpool;
+pub mod pool;
+mod registry;
+pub mod relu;
+pub mod reshape;
+pub mod sigmoid;
+pub mod square;
+
+pub use conv2d::Conv2d;
+pub use dense::Dense;
+pub use pool::Pool2d;
+
+/// What a layer computes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    /// Fully connected layer, input `[in]` → `[out]`.
+    Dense(Dense),
+    /// 2-D convolution, input `[C, H, W]` → `[O, OH, OW]`.
+    Conv2d(Conv2d),
+    /// `max(x, 0)`.
+    Relu,
+    /// Max pooling, input `[C, H, W]` → `[C, OH, OW]`.
+    MaxPool(Pool2d),
+    /// Average pooling with a constant divisor `kh·kw`, input `[C, H, W]` →
+    /// `[C, OH, OW]`.
+    AvgPool(Pool2d),
+    /// A new per-example shape of the same size (ONNX `Flatten` with `axis = 1`, or
+    /// `Reshape` keeping the batch dimension). Moves no data.
+    Reshape(Vec<usize>),
+    /// SecureML's piecewise-linear sigmoid (Mohassel–Zhang, S&P 2017, §4.3), which
+    /// replaces ONNX `Sigmoid`: `0` for `x < −1/2`, `x + 1/2` for `−1/2 ≤ x ≤ 1/2`,
+    /// `1` for `x > 1/2`, i.e. `clamp(x + 1/2, 0, 1)`. It is not the logistic
+    /// function: `|σ(x) − clamp(x + 1/2, 0, 1)|` reaches 0.12 (at `|x| = 1/2`).
+    Sigmoid,
+    /// The square activation `x·x` of CryptoNets (ONNX `Mul` of a tensor by itself).
+    Square,
+    /// The element-wise sum of two values of one shape (ONNX `Add` of two activations:
+    /// a residual connection).
+    Add,
+    /// The element-wise difference of two values of one shape (ONNX `Sub`).
+    Sub,
+    /// The concatenation of several values along a per-example axis (ONNX `Concat`
+    /// with `axis − 1`); the other dimensions must agree.
+    Concat(usize),
+}
+
+/// One operator: its shape rule and its float and fixed-point semantics. Implemented
+/// by a unit type per operator (`DenseOp`, `ReluOp`, …) whose [`Operator::Attrs`] is
+/// the payload of its [`Op`] variant; every function takes those attributes.
+pub trait Operator {
+    /// The attributes the [`Op`] variant carries (`()` if none).
+    type Attrs;
+    /// The short name ("dense", "relu", …).
+    const KIND: &'static str;
+    /// How many values it reads: `None` for any number ≥ 1.
+    const ARITY: Option<usize> = Some(1);
+    /// Whether its fixed-point result is a product of two fixed-point values, an
+    /// accumulator at scale `2^2f` truncated by `>> f` (see [`crate::fixed`]).
+    const TRUNCATES: bool = false;
+    /// Whether it only gives its input a new shape: no data moved, nothing computed
+    /// (a reshape), so a pending accumulator stays pending through it.
+    const VIEW: bool = false;
+
+    /// Its weight tensors (weights, then bias), for counting and checking.
+    fn params(_a: &Self::Attrs) -> Vec<&Tensor> {
+        Vec::new()
+    }
+
+    /// The per-example output shape for the per-example input shapes (their number
+    /// already checked against [`Operator::ARITY`]).
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if the inputs do not fit (`what` names the layer).
+    fn shape(a: &Self::Attrs, inputs: &[&[usize]], what: &str) -> Result<Vec<usize>>;
+
+    /// Multiply-adds or window reads per output value (checked against
+    /// [`crate::model::MAX_WORK`]); `None` on overflow.
+    fn work_per_output(_a: &Self::Attrs) -> Option<u64> {
+        Some(1)
+    }
+
+    /// Any further size limit on the output `out` (e.g. a convolution's im2col
+    /// buffer).
+    fn within_limits(_a: &Self::Attrs, _out: &[usize]) -> bool {
+        true
+    }
+
+    /// The float semantics on a batch of the layer's inputs (their sizes checked for a
+    /// single-input operator).
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if the inputs do not fit.
+    fn float<F: Float>(
+        a: &Self::Attrs,
+        layer: &Layer,
+        ins: &[&[F]],
+        batch: usize,
+    ) -> Result<Vec<F>>;
+
+    /// Its parameters encoded for the fixed-point reference with format `fp`
+    /// (`name` names the layer in errors).
+    ///
+    /// # Errors
+    /// [`Error::Range`] if a parameter cannot be encoded in `R`.
+    fn encode<R: Ring>(_a: &Self::Attrs, _fp: FixedPoint, _name: &str) -> Result<FixedParams<R>> {
+        Ok(FixedParams::default())
+    }
+
+    /// The fixed-point semantics on a batch (scale `2^f`): the accumulator at scale
+    /// `2^2f` before the shift if [`Operator::TRUNCATES`], else the output.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if the inputs do not fit.
+    fn fixed<R: Ring>(
+        a: &Self::Attrs,
+        fl: &FixedLayer<R>,
+        ins: &[&[R]],
+        batch: usize,
+        frac_bits: u32,
+    ) -> Result<Vec<R>>;
+
+    /// A truncating operator: the sound bound on `|accumulator|` when `max|x| = mu`,
+    /// and the bound on the accumulator's deviation when the input deviates by at
+    /// most `dev` (units of `2^-f`).
+    fn acc_bound<R: Ring>(
+        _a: &Self::Attrs,
+        _fl: &FixedLayer<R>,
+        _mu: u128,
+        _dev: u128,
+    ) -> (u128, u128) {
+        (0, 0)
+    }
+
+    /// A non-truncating operator: the error bound of its output from its inputs'
+    /// (the first input's by default: a 1-Lipschitz operator).
+    fn error_bound(_a: &Self::Attrs, devs: &[u128]) -> u128 {
+        devs.first().copied().unwrap_or(0)
+    }
+}
+
+/// The one input of a single-input operator.
+pub(crate) fn single<'a, T>(ins: &[&'a [T]], kind: &str) -> Result<&'a [T]> {
+    match ins {
+        [x] => Ok(x),
+        _ => Err(Error::shape(
+            kind,
+            format!("{} inputs for a single-input operator", ins.len()),
+        )),
+    }
+}

@@ -1,0 +1,64 @@
+//! The registry of operators: one arm per operator (its variant, the type of its
+//! [`Operator`](super::Operator)).
+
+/// The registry of operators: `dispatch_op!(op, D, a => body)` evaluates `body` with
+/// the type alias `D` naming the [`Operator`](crate::ops::Operator) of `op` (an `&Op`) and `a` bound to its
+/// attributes (`&D::Attrs`: the variant's payload, `&()` for a variant without one).
+/// One arm per operator; the engine implements its lowering trait on the same types
+/// and dispatches through this macro too.
+#[macro_export]
+macro_rules! dispatch_op {
+    ($op:expr, $D:ident, $a:ident => $body:expr) => {
+        match $op {
+            $crate::ops::Op::Dense($a) => {
+                type $D = $crate::ops::dense::DenseOp;
+                $body
+            }
+            $crate::ops::Op::Conv2d($a) => {
+                type $D = $crate::ops::conv2d::Conv2dOp;
+                $body
+            }
+            $crate::ops::Op::Relu => {
+                type $D = $crate::ops::relu::ReluOp;
+                let $a = &();
+                $body
+            }
+            $crate::ops::Op::MaxPool($a) => {
+                type $D = $crate::ops::maxpool::MaxPoolOp;
+                $body
+            }
+            $crate::ops::Op::AvgPool($a) => {
+                type $D = $crate::ops::avgpool::AvgPoolOp;
+                $body
+            }
+            $crate::ops::Op::Reshape($a) => {
+                type $D = $crate::ops::reshape::ReshapeOp;
+                $body
+            }
+            $crate::ops::Op::Sigmoid => {
+                type $D = $crate::ops::sigmoid::SigmoidOp;
+                let $a = &();
+                $body
+            }
+            $crate::ops::Op::Square => {
+                type $D = $crate::ops::square::SquareOp;
+                let $a = &();
+                $body
+            }
+            $crate::ops::Op::Add => {
+                type $D = $crate::ops::elementwise::AddOp;
+                let $a = &();
+                $body
+            }
+            $crate::ops::Op::Sub => {
+                type $D = $crate::ops::elementwise::SubOp;
+                let $a = &();
+                $body
+            }
+            $crate::ops::Op::Concat($a) => {
+                type $D = $crate::ops::concat::ConcatOp;
+                $body
+            }
+        }
+    };
+}
