@@ -43,6 +43,7 @@
 //! compares with the fixed-point plaintext reference.
 #![deny(missing_docs)]
 
+pub mod calibrate;
 pub mod check;
 pub mod error;
 pub mod families;

@@ -34,10 +34,10 @@ use tessera_protocols::yao::{Delta, Evaluator, Garbler, Scratch, eval_chunk, gar
 use tessera_protocols::{AShare, Bilinear, BilinearOp, Demand};
 use tokio::net::TcpListener;
 
-use crate::calibration::{
+use tessera_planner::calibration::{
     Calibration, Compute, Dealer, Expand, KIND, KindCost, Machine, RING, SCHEMA, Sample, Transport,
 };
-use crate::{Error, Result};
+use tessera_planner::{Error, Result};
 
 type R = Z64;
 
@@ -1005,4 +1005,30 @@ pub async fn measure(opts: Options, progress: &mut dyn FnMut(&str)) -> Result<Ca
     };
     cal.validate()?;
     Ok(cal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn least_squares_recovers_a_linear_law() {
+        // y = 2 + 3·x₁ + 5·x₂, on points that determine it.
+        let xs = vec![
+            vec![1.0, 0.0],
+            vec![0.0, 1.0],
+            vec![2.0, 3.0],
+            vec![5.0, 1.0],
+            vec![4.0, 4.0],
+        ];
+        let ys: Vec<f64> = xs.iter().map(|x| 2.0 + 3.0 * x[0] + 5.0 * x[1]).collect();
+        let c = fit(&xs, &ys).unwrap();
+        for (got, want) in c.iter().zip([2.0, 3.0, 5.0]) {
+            assert!((got - want).abs() < 1e-9, "{c:?}");
+        }
+        // Too few points, or points that do not determine the fit.
+        assert!(fit(&xs[..2], &ys[..2]).is_err());
+        let same = vec![vec![1.0, 2.0]; 4];
+        assert!(fit(&same, &[1.0; 4]).is_err());
+    }
 }
