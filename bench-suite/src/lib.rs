@@ -1,8 +1,10 @@
 //! # tessera-bench-suite
 //!
 //! Benchmarks of Tessera: the criterion and custom micro-benchmarks in `benches/`
-//! (`cargo bench -p tessera-bench-suite`), and the scenario harness behind
-//! `tessera bench` with the regression check that CI runs.
+//! (`cargo bench -p tessera-bench-suite`), the calibration measurements behind
+//! `tessera calibrate` ([`calibrate`]: the coefficients of the planner's time model,
+//! measured on this machine), and the scenario harness behind `tessera bench` with
+//! the regression check that CI runs.
 //!
 //! # The harness
 //! [`bench()`] selects scenarios (a family × sizes matrix, see [`families`]), runs each
@@ -43,6 +45,7 @@
 //! compares with the fixed-point plaintext reference.
 #![deny(missing_docs)]
 
+pub mod calibrate;
 pub mod check;
 pub mod error;
 pub mod families;

@@ -1,7 +1,7 @@
 //! `tessera plan` and `tessera calibrate`: the planner's commands.
 //!
 //! - `tessera calibrate [--out FILE] [--quick]` measures the time model's
-//!   coefficients on this machine ([`tessera_planner::measure`]).
+//!   coefficients on this machine ([`tessera_bench_suite::calibrate`]).
 //! - `tessera plan --model M [--network ...] [--objective online|total|bytes]
 //!   [--batch N] [--json] [--calibration FILE] [--out PLAN.json]` prints the optimal
 //!   plan and the predicted cost of `auto` and of every baseline; `--plan PLAN.json`
@@ -12,12 +12,13 @@ use std::path::PathBuf;
 use clap::Args;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use tessera_bench_suite::calibrate;
 use tessera_core::{FixedPoint, NetworkProfile, Z64};
 use tessera_models::{FixedModel, assets, load_onnx};
 use tessera_planner::assign::{Planner, Strategy};
 use tessera_planner::engine::ModelChain;
 use tessera_planner::plan::{Meta, ModelRef, Plan, Summary, compare};
-use tessera_planner::{Calibration, Objective, Output, TimeModel, measure};
+use tessera_planner::{Calibration, Objective, Output, TimeModel};
 
 use crate::{CliError, parse_profile};
 
@@ -42,7 +43,7 @@ pub struct CalibrateArgs {
 /// Measurement failures; an unwritable output file.
 pub async fn calibrate(args: CalibrateArgs) -> Result<(), CliError> {
     let mut progress = |what: &str| eprintln!("calibrate: {what}");
-    let cal = measure::measure(measure::Options { quick: args.quick }, &mut progress)
+    let cal = calibrate::measure(calibrate::Options { quick: args.quick }, &mut progress)
         .await
         .map_err(planner_err)?;
     let json = cal.to_json().map_err(planner_err)?;

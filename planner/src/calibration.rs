@@ -1,5 +1,5 @@
 //! The calibration: compute, transport and dealer coefficients measured on a machine
-//! by `tessera calibrate` ([`crate::measure`]), stored as JSON.
+//! by `tessera calibrate` (`tessera_bench_suite::calibrate`), stored as JSON.
 //!
 //! Every coefficient is seconds per unit and comes from a measurement of the real
 //! protocol pieces; the file also keeps the raw samples the fits were made from, the

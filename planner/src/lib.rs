@@ -3,7 +3,8 @@
 //! The calibrated cost model and optimal protocol assignment of Tessera.
 //!
 //! - [`calibration`]: compute, transport and dealer coefficients measured on the
-//!   machine ([`measure`] runs the measurements; a default is embedded).
+//!   machine (`tessera_bench_suite::calibrate` runs the measurements; a default is
+//!   embedded).
 //! - [`time`]: the time model — predicted online and offline time of a run's exact
 //!   step costs under a network profile — and the [`Objective`]s.
 //! - [`engine`]: the [`Chain`] interface to the secure inference engine (which
@@ -24,7 +25,6 @@ pub mod calibration;
 pub mod dag;
 pub mod engine;
 mod error;
-pub mod measure;
 pub mod plan;
 pub mod time;
 

@@ -8,7 +8,6 @@ use tessera_core::{FixedPoint, NetworkProfile, Z64};
 use tessera_models::{FixedModel, assets};
 use tessera_planner::assign::{Planner, Strategy};
 use tessera_planner::engine::ModelChain;
-use tessera_planner::measure::fit;
 use tessera_planner::plan::{Meta, ModelRef, Plan};
 use tessera_planner::{Calibration, Objective, Output, TimeModel};
 
@@ -208,25 +207,4 @@ fn the_default_calibration_is_a_full_measurement() {
             "{what}"
         );
     }
-}
-
-#[test]
-fn least_squares_recovers_a_linear_law() {
-    // y = 2 + 3·x₁ + 5·x₂, on points that determine it.
-    let xs = vec![
-        vec![1.0, 0.0],
-        vec![0.0, 1.0],
-        vec![2.0, 3.0],
-        vec![5.0, 1.0],
-        vec![4.0, 4.0],
-    ];
-    let ys: Vec<f64> = xs.iter().map(|x| 2.0 + 3.0 * x[0] + 5.0 * x[1]).collect();
-    let c = fit(&xs, &ys).unwrap();
-    for (got, want) in c.iter().zip([2.0, 3.0, 5.0]) {
-        assert!((got - want).abs() < 1e-9, "{c:?}");
-    }
-    // Too few points, or points that do not determine the fit.
-    assert!(fit(&xs[..2], &ys[..2]).is_err());
-    let same = vec![vec![1.0, 2.0]; 4];
-    assert!(fit(&same, &[1.0; 4]).is_err());
 }

@@ -20,24 +20,27 @@
 //! to be small. A fit whose slope is not positive (a measurement drowned in noise) is
 //! measured again, up to three times, and then reported as an error: no coefficient
 //! is ever made up.
+//!
+//! The result is a [`Calibration`]: the planner only reads it
+//! ([`tessera_planner::calibration`], with a default embedded) and prices programs
+//! with it. Errors are the planner's, as for loading a calibration file
+//! ([`Error::Calibration`] for a coefficient that cannot be resolved from the noise).
 
 use std::future::Future;
 use std::time::{Duration, Instant};
 
 use ndarray::{ArrayD, IxDyn};
 use tessera_core::{BitMatrix, BitVec, Block, Channel, ChannelConfig, Phase, Prg, Ring, Z64};
+use tessera_planner::calibration::{
+    Calibration, Compute, Dealer, Expand, KIND, KindCost, Machine, RING, SCHEMA, Sample, Transport,
+};
+use tessera_planner::{Error, Result};
 use tessera_protocols::circuit::{Builder, Circuit, Program, Variant};
 use tessera_protocols::gmw::{BShare, Wires, and_close, and_open, message_words};
 use tessera_protocols::preprocessing::AndTriples;
 use tessera_protocols::preprocessing::{RandomOts, deal, expand_party0, expand_party1};
 use tessera_protocols::yao::{Delta, Evaluator, Garbler, Scratch, eval_chunk, garble_chunk};
 use tessera_protocols::{AShare, Bilinear, BilinearOp, Demand};
-use tokio::net::TcpListener;
-
-use crate::calibration::{
-    Calibration, Compute, Dealer, Expand, KIND, KindCost, Machine, RING, SCHEMA, Sample, Transport,
-};
-use crate::{Error, Result};
 
 type R = Z64;
 
@@ -191,19 +194,9 @@ fn check_positive(what: &str, v: f64) -> Result<()> {
     }
 }
 
+/// [`crate::tcp_pair`], both ends metering the online phase.
 async fn tcp_pair(config: ChannelConfig) -> Result<(Channel, Channel)> {
-    let io = |context: &'static str| move |source| tessera_core::Error::Io { context, source };
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(io("binding a loopback port"))?;
-    let addr = listener
-        .local_addr()
-        .map_err(io("reading the local address"))?;
-    let (a, b) = tokio::join!(
-        Channel::accept(&listener, config),
-        Channel::connect(addr, config)
-    );
-    let (mut a, mut b) = (a?, b?);
+    let (mut a, mut b) = crate::tcp_pair(config).await?;
     a.set_phase(Phase::Online);
     b.set_phase(Phase::Online);
     Ok((a, b))
@@ -1005,4 +998,30 @@ pub async fn measure(opts: Options, progress: &mut dyn FnMut(&str)) -> Result<Ca
     };
     cal.validate()?;
     Ok(cal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn least_squares_recovers_a_linear_law() {
+        // y = 2 + 3·x₁ + 5·x₂, on points that determine it.
+        let xs = vec![
+            vec![1.0, 0.0],
+            vec![0.0, 1.0],
+            vec![2.0, 3.0],
+            vec![5.0, 1.0],
+            vec![4.0, 4.0],
+        ];
+        let ys: Vec<f64> = xs.iter().map(|x| 2.0 + 3.0 * x[0] + 5.0 * x[1]).collect();
+        let c = fit(&xs, &ys).unwrap();
+        for (got, want) in c.iter().zip([2.0, 3.0, 5.0]) {
+            assert!((got - want).abs() < 1e-9, "{c:?}");
+        }
+        // Too few points, or points that do not determine the fit.
+        assert!(fit(&xs[..2], &ys[..2]).is_err());
+        let same = vec![vec![1.0, 2.0]; 4];
+        assert!(fit(&same, &[1.0; 4]).is_err());
+    }
 }
