@@ -122,3 +122,21 @@ async fn flush_returns_once_shaped_frames_are_written() {
     a.flush().await.unwrap();
     assert_eq!(b.recv::<u8>().await.unwrap(), 6);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_streamed_message_arrives_when_its_last_frame_does() {
+    // 4 frames of 992 bytes of payload, 1000 on the wire each, at 8 Mbit/s: they leave
+    // back to back and the message is complete at 10 + 4 × 1 = 14 ms, one latency and
+    // the serialisation of every frame, header included.
+    let cfg = ChannelConfig {
+        max_frame: 992,
+        ..profile(8_000_000, 20)
+    };
+    let (mut a, mut b) = Channel::in_memory_pair(cfg);
+    let t0 = Instant::now();
+    a.send_pod_stream(vec![3u64; 4 * 992 / 8]).await.unwrap();
+    let got: Vec<u64> = b.recv_pod_stream(4 * 992 / 8).await.unwrap();
+    assert!(got.iter().all(|&v| v == 3));
+    assert_eq!(t0.elapsed(), Duration::from_millis(14));
+    assert_eq!(b.metering().setup.bytes_received, 4000);
+}

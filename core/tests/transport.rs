@@ -628,3 +628,245 @@ async fn large_frames_and_reused_buffers_are_exact_on_the_wire() {
     .await
     .unwrap();
 }
+
+// ---- Messages larger than a frame (streamed in frames of `max_frame`) ----
+
+/// `payload` cut into frames of `chunk` bytes at `depth`, as a streaming sender writes them.
+fn stream(payload: &[u8], chunk: usize, depth: u32) -> Vec<u8> {
+    if payload.is_empty() {
+        return frame(&[], depth);
+    }
+    payload
+        .chunks(chunk)
+        .flat_map(|c| frame(c, depth))
+        .collect()
+}
+
+fn small_frames(max_frame: usize) -> ChannelConfig {
+    ChannelConfig {
+        max_frame,
+        ..short_timeout()
+    }
+}
+
+#[test]
+fn stream_sizes_are_whole_elements_of_at_most_a_frame() {
+    use tessera_core::channel::{stream_chunk_bytes, stream_frames, stream_wire_bytes};
+    assert_eq!(stream_chunk_bytes(8, 4096), 4096);
+    assert_eq!(stream_chunk_bytes(8, 4100), 4096);
+    assert_eq!(stream_chunk_bytes(16, 15), 0);
+    assert_eq!(stream_chunk_bytes(1, usize::MAX), u32::MAX as usize);
+    // A message that fits one frame costs what every single-frame message costs.
+    for b in [0u64, 8, 4096] {
+        assert_eq!(stream_frames(b, 8, 4096), 1);
+        assert_eq!(stream_wire_bytes(b, 8, 4096), b + 8);
+    }
+    assert_eq!(stream_frames(4104, 8, 4096), 2);
+    assert_eq!(stream_wire_bytes(80_000, 8, 4100), 80_000 + 20 * 8);
+    let def = ChannelConfig::default().max_frame;
+    assert_eq!(stream_wire_bytes(1 << 28, 8, def), (1 << 28) + 8);
+    assert_eq!(
+        stream_wire_bytes((1 << 30) + 8, 8, def),
+        (1 << 30) + 8 + 5 * 8
+    );
+}
+
+#[tokio::test]
+async fn streamed_messages_are_exact_on_the_wire_both_ways() {
+    tokio::time::timeout(LIMIT, async {
+        // 4100 is not a whole number of words: frames of 4096 bytes.
+        let (mut ch, mut raw) = channel_and_raw(small_frames(4100)).await;
+        ch.set_phase(Phase::Online);
+        let big: Vec<u64> = (0..10_000).collect(); // 80,000 bytes: 19 full frames + 2,176
+        let small: Vec<u64> = (0..512).collect(); // exactly one frame
+        ch.send_pod_stream(big.clone()).await.unwrap();
+        ch.send_pod_stream(small.clone()).await.unwrap();
+        ch.send_pod_stream(Vec::<u64>::new()).await.unwrap();
+        let mut expected = stream(bytemuck::cast_slice(&big), 4096, 1);
+        assert_eq!(expected.len(), 80_000 + 20 * HEADER_LEN);
+        // A message that fits is byte for byte the single frame `send_pod_vec` writes.
+        expected.extend(frame(bytemuck::cast_slice(&small), 1));
+        expected.extend(frame(&[], 1));
+        let mut on_wire = vec![0u8; expected.len()];
+        raw.read_exact(&mut on_wire).await.unwrap();
+        assert!(on_wire == expected, "frames on the wire differ");
+        let m = *ch.metering();
+        assert_eq!(m.online.bytes_sent, expected.len() as u64);
+        assert_eq!((m.online.messages_sent, m.online.rounds), (22, 1));
+
+        // Receiving: the peer's answer, streamed at depth 2, is one more round.
+        let answer: Vec<u64> = (0..3000).map(|i| i * 7).collect();
+        let incoming = stream(bytemuck::cast_slice(&answer), 4096, 2);
+        raw.write_all(&incoming).await.unwrap();
+        let got: Vec<u64> = ch.recv_pod_stream(3000).await.unwrap();
+        assert_eq!(got, answer);
+        let m = ch.close().await.unwrap();
+        assert_eq!(m.online.bytes_received, incoming.len() as u64);
+        assert_eq!(m.online.bytes_received, 24_000 + 6 * HEADER_LEN as u64);
+        assert_eq!((m.online.messages_received, m.online.rounds), (6, 2));
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn streamed_exchanges_are_one_round_each_in_memory() {
+    use tessera_core::channel::stream_wire_bytes;
+    let (mut a, mut b) = Channel::in_memory_pair(small_frames(4096));
+    a.set_phase(Phase::Online);
+    b.set_phase(Phase::Online);
+    tokio::time::timeout(LIMIT, async {
+        let n = 100_000; // 400 KB of Z32: 98 frames each way
+        for r in 0..3u32 {
+            let (x, y) = tokio::try_join!(
+                a.exchange_pod_stream(vec![Wrapping(r); n]),
+                b.exchange_pod_stream(vec![Wrapping(r + 10); n])
+            )
+            .unwrap();
+            assert!(x.iter().all(|v| v.0 == r + 10) && y.iter().all(|v| v.0 == r));
+        }
+    })
+    .await
+    .unwrap();
+    let wire = stream_wire_bytes(400_000, 4, 4096);
+    for m in [a.metering().online, b.metering().online] {
+        assert_eq!(
+            (m.rounds, m.messages_sent, m.messages_received),
+            (3, 294, 294)
+        );
+        assert_eq!((m.bytes_sent, m.bytes_received), (3 * wire, 3 * wire));
+    }
+}
+
+#[tokio::test]
+async fn large_streamed_exchange_over_tcp_does_not_deadlock() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let cfg = small_frames(4096);
+    let (a, b) = tokio::join!(Channel::accept(&listener, cfg), Channel::connect(addr, cfg));
+    let (mut a, mut b) = (a.unwrap(), b.unwrap());
+    // 16 MB each way in 4,096 frames of 4 KiB each (far more than the writer queue
+    // holds), both sending before receiving.
+    let n = 2_000_000;
+    let (x, y) = tokio::time::timeout(LIMIT, async {
+        tokio::try_join!(
+            a.exchange_pod_stream((0..n as u64).collect()),
+            b.exchange_pod_stream((0..n as u64).map(|i| !i).collect())
+        )
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(x.iter().enumerate().all(|(i, v)| *v == !(i as u64)));
+    assert!(y.iter().enumerate().all(|(i, v)| *v == i as u64));
+    assert_eq!(a.metering().setup.rounds, 1);
+}
+
+/// Feeds `bytes` (then closes) to a channel expecting a streamed message of `n` words
+/// and returns its error (after checking that the channel stays poisoned).
+async fn stream_error(max_frame: usize, sent_first: bool, bytes: Vec<u8>, n: usize) -> Error {
+    let (mut ch, mut raw) = channel_and_raw(small_frames(max_frame)).await;
+    if sent_first {
+        ch.send_bytes(vec![1]).await.unwrap();
+    }
+    raw.write_all(&bytes).await.unwrap();
+    // Nothing follows: a channel that reads on sees the connection close, not silence.
+    raw.shutdown().await.unwrap();
+    let err = tokio::time::timeout(LIMIT, ch.recv_pod_stream::<u64>(n))
+        .await
+        .unwrap()
+        .unwrap_err();
+    let again = tokio::time::timeout(LIMIT, ch.recv_pod_stream::<u64>(n))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(matches!(again, Error::TransportStopped(_)), "{again}");
+    drop(raw);
+    err
+}
+
+#[tokio::test]
+async fn hostile_frame_sequences_are_clear_errors() {
+    let words = |n: usize| vec![0xabu8; 8 * n];
+    // 1,000 words expected (8,000 bytes): frames of 4,096 and 3,904 bytes.
+    let n = 1000;
+
+    // A frame over the limit: refused from its header.
+    let mut f = frame(&words(10), 1);
+    f[..4].copy_from_slice(&u32::MAX.to_le_bytes());
+    let e = stream_error(4096, false, f, n).await;
+    assert!(matches!(e, Error::FrameTooLarge { max: 4096, .. }), "{e}");
+
+    // A first frame within the limit but not the chunk (4,100 of a 4,096-byte chunk).
+    let e = stream_error(4100, false, frame(&vec![0u8; 4100], 1), n).await;
+    let s = e.to_string();
+    assert!(matches!(e, Error::Malformed { .. }), "{s}");
+    assert!(
+        s.contains("frame 1 of a 8000-byte message") && s.contains("expected 4096"),
+        "{s}"
+    );
+
+    // A short middle frame, a last frame running past the total, a total short by a
+    // frame followed by the next message: all refused at the offending header.
+    for (frames, bad) in [
+        (vec![4096usize, 8, 3896], "frame 2"),
+        (vec![4096, 4096], "frame 2"),
+        (vec![4096, 3904 - 8], "frame 2"),
+    ] {
+        let bytes: Vec<u8> = frames
+            .iter()
+            .flat_map(|&len| frame(&vec![1u8; len], 1))
+            .collect();
+        let e = stream_error(4096, false, bytes, n).await;
+        let s = e.to_string();
+        assert!(
+            matches!(e, Error::Malformed { .. }) && s.contains(bad),
+            "{s}"
+        );
+    }
+
+    // A frame of the message at another causal depth.
+    let mut bytes = frame(&words(512), 1);
+    bytes.extend(frame(&words(488), 2));
+    let e = stream_error(4096, true, bytes, n).await;
+    let s = e.to_string();
+    assert!(
+        matches!(e, Error::Malformed { .. }) && s.contains("causal depth"),
+        "{s}"
+    );
+
+    // The peer stops after the first frame: a clear close, no hang.
+    let e = stream_error(4096, false, frame(&words(512), 1), n).await;
+    assert!(matches!(e, Error::ConnectionClosed { .. }), "{e}");
+
+    // A frame cut short: the close names the progress inside it.
+    let mut bytes = frame(&words(512), 1);
+    bytes.extend(&frame(&words(488), 1)[..HEADER_LEN + 100]);
+    let e = stream_error(4096, false, bytes, n).await;
+    assert!(
+        matches!(&e, Error::ConnectionClosed { during } if during.contains("100 of 3904")),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn a_silent_peer_mid_stream_times_out() {
+    let (mut ch, mut raw) = channel_and_raw(small_frames(4096)).await;
+    raw.write_all(&frame(&[0u8; 4096], 1)).await.unwrap();
+    let err = tokio::time::timeout(LIMIT, ch.recv_pod_stream::<u64>(1000))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(matches!(err, Error::Timeout { .. }), "{err}");
+    drop(raw);
+}
+
+#[tokio::test]
+async fn an_element_larger_than_a_frame_cannot_be_streamed() {
+    let (mut a, _b) = Channel::in_memory_pair(small_frames(12));
+    let err = a.send_pod_stream(vec![Block(1); 2]).await.unwrap_err();
+    assert!(
+        matches!(err, Error::FrameTooLarge { len: 16, max: 12 }),
+        "{err}"
+    );
+}

@@ -5,20 +5,24 @@
 //! With `n` instances, AND layers of `k_1 … k_D` gates and `m` output bits, a party
 //! sends online, frame headers (8 bytes) included:
 //!
-//! `[owns an input]·(8 + 16) + Σ_l (8 + 8·⌈2·k_l·n/64⌉) + [sends its outputs]·(8 + 8·⌈m·n/64⌉)`
+//! `[owns an input]·(8 + 16) + Σ_l X(8·⌈2·k_l·n/64⌉) + [sends its outputs]·X(8·⌈m·n/64⌉)`
 //!
-//! and receives what the other party sends. Rounds are the causal depth of this
-//! message pattern as the channel's Lamport clock counts it (see
-//! [`tessera_core::meter`]), replayed here: `D + 2` when both parties own inputs —
-//! inputs, one per layer, the reveal — and possibly fewer when a party's input seed
-//! travels causally together with its first layer message (it owns every input).
-//! Offline, the
-//! dealer sends `Σ_l k_l·n` AND triples as seeds and party 1's `c` bits
-//! ([`crate::dealer::party_traffic`]).
+//! and receives what the other party sends, where `X(b)` ([`exchange_wire_bytes`]) is
+//! a message of `b` bytes with its frame headers: `8 + b` when it fits one frame (every
+//! message up to [`ChannelConfig::max_frame`], 256 MiB by default), else `8·f + b` for
+//! the `f = ⌈b / max_frame⌉` frames it is streamed in, which still travel as one
+//! round ([`cost_with`] prices another frame limit).
+//!
+//! Rounds are the causal depth of this message pattern as the channel's Lamport clock
+//! counts it (see [`tessera_core::meter`]), replayed here: `D + 2` when both parties
+//! own inputs — inputs, one per layer, the reveal — and possibly fewer when a party's
+//! input seed travels causally together with its first layer message (it owns every
+//! input). Offline, the dealer sends `Σ_l k_l·n` AND triples as seeds and party 1's
+//! `c` bits ([`crate::dealer::party_traffic`]).
 
 use tessera_core::bits::words_for;
-use tessera_core::channel::HEADER_LEN;
-use tessera_core::{PhaseMeter, Ring};
+use tessera_core::channel::{HEADER_LEN, stream_frames, stream_wire_bytes};
+use tessera_core::{ChannelConfig, PhaseMeter, Ring};
 
 use super::{RevealTo, check_owners, demand_from_widths};
 use crate::circuit::Circuit;
@@ -44,14 +48,58 @@ pub struct GmwCost {
     pub offline: [PhaseMeter; 2],
 }
 
-/// A frame of `payload` bytes on the wire.
-fn frame(payload: usize) -> u64 {
-    (HEADER_LEN + payload) as u64
+/// Bytes of a word of packed bits, the element of every GMW message.
+const WORD: usize = 8;
+
+/// Exact bytes on the wire of one GMW message of `payload_bytes` bytes (an AND layer's
+/// opening, [`super::message_words`] words of 8 bytes, or a reveal) over a channel with
+/// the default frame limit: the payload plus an 8-byte header for each frame it is
+/// streamed in, `8 + payload_bytes` whenever it fits one frame (256 MiB).
+pub fn exchange_wire_bytes(payload_bytes: u64) -> u64 {
+    exchange_wire_bytes_with(payload_bytes, ChannelConfig::default().max_frame)
+}
+
+/// [`exchange_wire_bytes`] over a channel whose frames hold at most `max_frame` bytes
+/// ([`ChannelConfig::max_frame`]).
+pub fn exchange_wire_bytes_with(payload_bytes: u64, max_frame: usize) -> u64 {
+    stream_wire_bytes(payload_bytes, WORD, max_frame)
+}
+
+/// Frames of one GMW message of `payload_bytes` bytes over a channel whose frames hold
+/// at most `max_frame` bytes (one whenever it fits).
+pub fn exchange_frames_with(payload_bytes: u64, max_frame: usize) -> u64 {
+    stream_frames(payload_bytes, WORD, max_frame)
+}
+
+/// One message on the wire: its bytes (headers included) and its frames.
+#[derive(Clone, Copy)]
+struct Msg {
+    bytes: u64,
+    frames: u64,
+}
+
+impl Msg {
+    /// A message sent as one frame of `payload` bytes.
+    fn frame(payload: usize) -> Msg {
+        Msg {
+            bytes: (HEADER_LEN + payload) as u64,
+            frames: 1,
+        }
+    }
+
+    /// A streamed message of `words` words.
+    fn words(words: usize, max_frame: usize) -> Msg {
+        let payload = (WORD * words) as u64;
+        Msg {
+            bytes: exchange_wire_bytes_with(payload, max_frame),
+            frames: exchange_frames_with(payload, max_frame),
+        }
+    }
 }
 
 /// Replays a message pattern on two Lamport clocks, as [`tessera_core::Channel`]
-/// keeps them. Each step lists the frames each party sends; in a step both parties
-/// send before they receive.
+/// keeps them. Each step lists the message each party sends (its frames share one
+/// depth); in a step both parties send before they receive.
 #[derive(Default)]
 struct Pattern {
     meter: [PhaseMeter; 2],
@@ -60,23 +108,23 @@ struct Pattern {
 }
 
 impl Pattern {
-    fn step(&mut self, frames: [Option<u64>; 2]) {
+    fn step(&mut self, msgs: [Option<Msg>; 2]) {
         let mut depth = [0u64; 2];
         for p in 0..2 {
-            if let Some(bytes) = frames[p] {
+            if let Some(m) = msgs[p] {
                 depth[p] = self.recv_max[p] + 1;
                 self.current[p] = self.current[p].max(depth[p]);
-                self.meter[p].bytes_sent += bytes;
-                self.meter[p].messages_sent += 1;
+                self.meter[p].bytes_sent += m.bytes;
+                self.meter[p].messages_sent += m.frames;
             }
         }
         for p in 0..2 {
-            if let Some(bytes) = frames[1 - p] {
+            if let Some(m) = msgs[1 - p] {
                 let d = depth[1 - p];
                 self.recv_max[p] = self.recv_max[p].max(d);
                 self.current[p] = self.current[p].max(d);
-                self.meter[p].bytes_received += bytes;
-                self.meter[p].messages_received += 1;
+                self.meter[p].bytes_received += m.bytes;
+                self.meter[p].messages_received += m.frames;
             }
         }
     }
@@ -101,20 +149,36 @@ pub fn cost<R: Ring>(
     owners: &[usize],
     to: RevealTo,
 ) -> Result<GmwCost> {
+    cost_with::<R>(circuit, n, owners, to, ChannelConfig::default().max_frame)
+}
+
+/// [`cost()`] over a party-to-party channel whose frames hold at most `max_frame`
+/// bytes ([`ChannelConfig::max_frame`]): messages larger than a frame are streamed in
+/// several frames, each with its header, still one round.
+///
+/// # Errors
+/// As [`cost()`].
+pub fn cost_with<R: Ring>(
+    circuit: &Circuit,
+    n: usize,
+    owners: &[usize],
+    to: RevealTo,
+    max_frame: usize,
+) -> Result<GmwCost> {
     check_owners(owners, circuit.num_inputs())?;
     let c = circuit.cost();
     let demand = demand_from_widths(&c.and_layer_widths, n);
     let mut pat = Pattern::default();
     let owns = |p: usize| owners.contains(&p);
     if owns(0) || owns(1) {
-        let seed = |p: usize| owns(p).then(|| frame(16));
+        let seed = |p: usize| owns(p).then(|| Msg::frame(16));
         pat.step([seed(0), seed(1)]);
     }
     for &k in &c.and_layer_widths {
-        let f = frame(8 * words_for(2 * k * n));
+        let f = Msg::words(words_for(2 * k * n), max_frame);
         pat.step([Some(f), Some(f)]);
     }
-    let out = frame(8 * words_for(c.output_bits * n));
+    let out = Msg::words(words_for(c.output_bits * n), max_frame);
     pat.step([to.sends(0).then_some(out), to.sends(1).then_some(out)]);
     Ok(GmwCost {
         batch: n,

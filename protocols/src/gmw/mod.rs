@@ -23,6 +23,13 @@
 //! | reveal of `m` bits to both / to one | 1 | `8 + 8·⌈mn/64⌉` (both / the other party) |
 //! | free gates | 0 | 0 |
 //!
+//! An AND layer's opening or a reveal larger than the transport's frame limit
+//! ([`ChannelConfig::max_frame`](tessera_core::ChannelConfig::max_frame), 256 MiB) is
+//! streamed in several frames ([`Channel::exchange_pod_stream`]): still one round, with
+//! an 8-byte header per frame, [`exchange_wire_bytes`] bytes in all (the table's
+//! `8 + b` for every message that fits a frame). Memory stays that of one message each
+//! way: the frames are cut from the sender's message and read into the receiver's.
+//!
 //! [`cost()`] turns this table into the exact metering of a whole run, offline (dealer)
 //! traffic included; the tests compare it with the channel's meter.
 //!
@@ -42,7 +49,9 @@ use crate::circuit::Circuit;
 pub use crate::circuit::Program;
 use crate::preprocessing::{Demand, Provider};
 use crate::{Error, Result};
-pub use cost::{GmwCost, cost};
+pub use cost::{
+    GmwCost, cost, cost_with, exchange_frames_with, exchange_wire_bytes, exchange_wire_bytes_with,
+};
 pub use layer::{AndState, Wires, and_close, and_open, message_words};
 
 /// One party's XOR shares of `width` bits for a batch of `n` instances: row `i` is bit
@@ -490,15 +499,16 @@ impl Gmw {
             wires.free_gates(self.party, free);
             let triples = provider.take_and_triples(ands.len() * n)?;
             let (state, msg) = and_open(self.party, &wires, ands, triples)?;
-            let peer = ch.exchange_pod(msg).await?;
+            let peer = ch.exchange_pod_stream(msg).await?;
             and_close(state, &mut wires, &peer)?;
         }
         wires.free_gates(self.party, program.tail());
         Ok(program.outputs().iter().map(|o| wires.get(o)).collect())
     }
 
-    /// Reveals `shares` to `to` in one message (the packed bits of all of them):
-    /// returns the values at the parties that learn them, `None` at the other.
+    /// Reveals `shares` to `to` in one message (the packed bits of all of them,
+    /// streamed in several frames if it exceeds the frame limit): returns the values at
+    /// the parties that learn them, `None` at the other.
     ///
     /// # Errors
     /// Transport errors; [`Error::Protocol`] if the peer's message has the wrong size.
@@ -511,12 +521,12 @@ impl Gmw {
         let bits: usize = shares.iter().map(|s| s.width() * s.batch()).sum();
         let words = tessera_core::bits::words_for(bits);
         if to.sends(self.party) {
-            ch.send_words(layer::pack_shares(shares)).await?;
+            ch.send_pod_stream(layer::pack_shares(shares)).await?;
         }
         if !to.learns(self.party) {
             return Ok(None);
         }
-        let peer = ch.recv_words(words).await?;
+        let peer = ch.recv_pod_stream::<u64>(words).await?;
         let shapes: Vec<(usize, usize)> = shares.iter().map(|s| (s.width(), s.batch())).collect();
         let theirs = layer::unpack_shares(&peer, &shapes);
         Ok(Some(
