@@ -12,7 +12,7 @@ use clap::{Args, ValueEnum};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tessera_core::channel::HEADER_LEN;
-use tessera_core::{BitMatrix, BitVec, Channel, ConfigSummary, PhaseMeter, Prg, Ring, Z64};
+use tessera_core::{BitMatrix, BitVec, Channel, ConfigSummary, PhaseMeter, Prg, Replay, Ring, Z64};
 use tessera_protocols::circuit::{Circuit, CircuitCost, bristol, values};
 use tessera_protocols::gmw::{self, Gmw, Program, RevealTo};
 use tessera_protocols::yao::{self, ActiveLabels, Evaluator, Garbler, ZeroLabels};
@@ -355,11 +355,11 @@ impl CircuitJob {
                 Vec::new()
             }
         };
-        let online = replay(&[
-            [Vec::new(), inputs1],
-            [garbler, Vec::new()],
-            [reveal(0), reveal(1)],
-        ]);
+        let online = Replay::new()
+            .step([&[], &inputs1])
+            .step([&garbler, &[]])
+            .step([&reveal(0), &reveal(1)])
+            .meters();
         let offline = dealer::party_traffic::<R>(&self.demand()?)?;
         Ok([0, 1].map(|p| Predicted {
             offline: offline[p],
@@ -564,33 +564,6 @@ fn in_input_order<T>(owners: &[usize], of0: Vec<T>, of1: Vec<T>) -> Result<Vec<T
         .map(|&o| if o == 0 { a.next() } else { b.next() })
         .collect::<Option<Vec<T>>>()
         .ok_or_else(|| CliError::Task("fewer garbled inputs than input values".into()))
-}
-
-/// Replays a message pattern on both parties' Lamport clocks, as the channel keeps
-/// them: in each step each party sends its frames (their sizes on the wire), then
-/// receives the other's.
-fn replay(steps: &[[Vec<u64>; 2]]) -> [PhaseMeter; 2] {
-    let mut m = [PhaseMeter::default(); 2];
-    let (mut recv_max, mut current) = ([0u64; 2], [0u64; 2]);
-    for step in steps {
-        let depth = [recv_max[0] + 1, recv_max[1] + 1];
-        for p in 0..2 {
-            if !step[p].is_empty() {
-                current[p] = current[p].max(depth[p]);
-                m[p].bytes_sent += step[p].iter().sum::<u64>();
-                m[p].messages_sent += step[p].len() as u64;
-                let q = 1 - p;
-                recv_max[q] = recv_max[q].max(depth[p]);
-                current[q] = current[q].max(depth[p]);
-                m[q].bytes_received += step[p].iter().sum::<u64>();
-                m[q].messages_received += step[p].len() as u64;
-            }
-        }
-    }
-    for p in 0..2 {
-        m[p].rounds = current[p];
-    }
-    m
 }
 
 fn usage(msg: impl Into<String>) -> CliError {

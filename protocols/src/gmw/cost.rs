@@ -8,8 +8,8 @@
 //! `[owns an input]·(8 + 16) + Σ_l (8 + 8·⌈2·k_l·n/64⌉) + [sends its outputs]·(8 + 8·⌈m·n/64⌉)`
 //!
 //! and receives what the other party sends. Rounds are the causal depth of this
-//! message pattern as the channel's Lamport clock counts it (see
-//! [`tessera_core::meter`]), replayed here: `D + 2` when both parties own inputs —
+//! message pattern as the channel's Lamport clock counts it, replayed on that clock
+//! ([`tessera_core::Replay`]): `D + 2` when both parties own inputs —
 //! inputs, one per layer, the reveal — and possibly fewer when a party's input seed
 //! travels causally together with its first layer message (it owns every input).
 //! Offline, the
@@ -18,7 +18,7 @@
 
 use tessera_core::bits::words_for;
 use tessera_core::channel::HEADER_LEN;
-use tessera_core::{PhaseMeter, Ring};
+use tessera_core::{PhaseMeter, Replay, Ring};
 
 use super::{RevealTo, check_owners, demand_from_widths};
 use crate::circuit::Circuit;
@@ -49,46 +49,6 @@ fn frame(payload: usize) -> u64 {
     (HEADER_LEN + payload) as u64
 }
 
-/// Replays a message pattern on two Lamport clocks, as [`tessera_core::Channel`]
-/// keeps them. Each step lists the frames each party sends; in a step both parties
-/// send before they receive.
-#[derive(Default)]
-struct Pattern {
-    meter: [PhaseMeter; 2],
-    recv_max: [u64; 2],
-    current: [u64; 2],
-}
-
-impl Pattern {
-    fn step(&mut self, frames: [Option<u64>; 2]) {
-        let mut depth = [0u64; 2];
-        for p in 0..2 {
-            if let Some(bytes) = frames[p] {
-                depth[p] = self.recv_max[p] + 1;
-                self.current[p] = self.current[p].max(depth[p]);
-                self.meter[p].bytes_sent += bytes;
-                self.meter[p].messages_sent += 1;
-            }
-        }
-        for p in 0..2 {
-            if let Some(bytes) = frames[1 - p] {
-                let d = depth[1 - p];
-                self.recv_max[p] = self.recv_max[p].max(d);
-                self.current[p] = self.current[p].max(d);
-                self.meter[p].bytes_received += bytes;
-                self.meter[p].messages_received += 1;
-            }
-        }
-    }
-
-    fn finish(mut self) -> [PhaseMeter; 2] {
-        for p in 0..2 {
-            self.meter[p].rounds = self.current[p];
-        }
-        self.meter
-    }
-}
-
 /// The exact traffic of [`super::Gmw::run`] on `circuit` for `n` instances, input
 /// value `i` owned by party `owners[i]`, outputs revealed to `to`; the dealer runs
 /// over ring `R` (the ring only changes the demand message's ring field).
@@ -104,24 +64,26 @@ pub fn cost<R: Ring>(
     check_owners(owners, circuit.num_inputs())?;
     let c = circuit.cost();
     let demand = demand_from_widths(&c.and_layer_widths, n);
-    let mut pat = Pattern::default();
+    let mut pat = Replay::new();
     let owns = |p: usize| owners.contains(&p);
+    let frames = |f: Option<u64>| f.map_or_else(Vec::new, |f| vec![f]);
     if owns(0) || owns(1) {
-        let seed = |p: usize| owns(p).then(|| frame(16));
-        pat.step([seed(0), seed(1)]);
+        let seed = |p: usize| frames(owns(p).then(|| frame(16)));
+        pat.step([&seed(0), &seed(1)]);
     }
     for &k in &c.and_layer_widths {
-        let f = frame(8 * words_for(2 * k * n));
-        pat.step([Some(f), Some(f)]);
+        let f = [frame(8 * words_for(2 * k * n))];
+        pat.step([&f, &f]);
     }
     let out = frame(8 * words_for(c.output_bits * n));
-    pat.step([to.sends(0).then_some(out), to.sends(1).then_some(out)]);
+    let reveal = |p: usize| frames(to.sends(p).then_some(out));
+    pat.step([&reveal(0), &reveal(1)]);
     Ok(GmwCost {
         batch: n,
         and_gates: c.and_gates,
         and_depth: c.and_depth,
         and_triples: c.and_gates * n,
-        online: pat.finish(),
+        online: pat.meters(),
         offline: dealer::party_traffic::<R>(&demand)?,
         demand,
     })
