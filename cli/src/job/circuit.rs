@@ -15,8 +15,9 @@ use tessera_core::channel::HEADER_LEN;
 use tessera_core::{BitMatrix, BitVec, Channel, ConfigSummary, PhaseMeter, Prg, Replay, Ring, Z64};
 use tessera_protocols::circuit::{Circuit, CircuitCost, bristol, values};
 use tessera_protocols::gmw::{self, Gmw, Program, RevealTo};
+use tessera_protocols::runtime::Job as RuntimeJob;
 use tessera_protocols::yao::{self, ActiveLabels, Evaluator, Garbler, ZeroLabels};
-use tessera_protocols::{Demand, Provider, Store, dealer};
+use tessera_protocols::{ArithParty, Demand, Provider, dealer};
 
 use super::{Job, PartyRun, base_config};
 use crate::CliError;
@@ -268,7 +269,7 @@ impl CircuitJob {
         &self,
         party: usize,
         ch: &mut Channel,
-        store: &mut Store<R>,
+        store: &mut dyn Provider<R>,
         mine: &[&BitMatrix],
     ) -> Result<Option<Vec<BitMatrix>>, CliError> {
         let (n, owners) = (self.batch, &self.owners);
@@ -381,12 +382,14 @@ impl CircuitJob {
     }
 }
 
-impl Job for CircuitJob {
+impl RuntimeJob for CircuitJob {
     type Ring = R;
     /// The values this party owns, in input order.
-    type Inputs = Vec<BitMatrix>;
+    type Input = Vec<BitMatrix>;
+    type Prepared = ();
     /// Every output value (`width × batch`) if this party learns them.
     type Output = Option<Vec<BitMatrix>>;
+    type Error = CliError;
 
     fn config(&self) -> ConfigSummary {
         base_config("circuit", R::NAME)
@@ -418,13 +421,18 @@ impl Job for CircuitJob {
         })
     }
 
+    async fn setup(&self, _: &mut ArithParty<R>) -> Result<(), CliError> {
+        Ok(())
+    }
+
     async fn online(
         &self,
-        party: usize,
-        ch: &mut Channel,
-        store: &mut Store<R>,
-        inputs: &Vec<BitMatrix>,
+        p: &mut ArithParty<R>,
+        (): (),
+        inputs: Vec<BitMatrix>,
     ) -> Result<Option<Vec<BitMatrix>>, CliError> {
+        let party = p.party();
+        let (ch, store) = p.parts_mut();
         let mine: Vec<&BitMatrix> = inputs.iter().collect();
         match self.protocol {
             Protocol::Gmw => Ok(Gmw::new(party)?
@@ -441,7 +449,9 @@ impl Job for CircuitJob {
             Protocol::Yao => self.yao_party(party, ch, store, &mine).await,
         }
     }
+}
 
+impl Job for CircuitJob {
     fn print(&self, run: &PartyRun<Self::Output>, json: bool) -> Result<(), CliError> {
         let p = run.party;
         let outputs = run.output.as_ref().map(|o| per_instance(o, self.batch));
