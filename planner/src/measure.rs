@@ -30,9 +30,9 @@ use tessera_protocols::circuit::{Builder, Circuit, Program, Variant};
 use tessera_protocols::gmw::{BShare, Wires, and_close, and_open, message_words};
 use tessera_protocols::preprocessing::AndTriples;
 use tessera_protocols::preprocessing::{RandomOts, deal, expand_party0, expand_party1};
+use tessera_protocols::runtime::local;
 use tessera_protocols::yao::{Delta, Evaluator, Garbler, Scratch, eval_chunk, garble_chunk};
 use tessera_protocols::{AShare, Bilinear, BilinearOp, Demand};
-use tokio::net::TcpListener;
 
 use crate::calibration::{
     Calibration, Compute, Dealer, Expand, KIND, KindCost, Machine, RING, SCHEMA, Sample, Transport,
@@ -192,18 +192,7 @@ fn check_positive(what: &str, v: f64) -> Result<()> {
 }
 
 async fn tcp_pair(config: ChannelConfig) -> Result<(Channel, Channel)> {
-    let io = |context: &'static str| move |source| tessera_core::Error::Io { context, source };
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(io("binding a loopback port"))?;
-    let addr = listener
-        .local_addr()
-        .map_err(io("reading the local address"))?;
-    let (a, b) = tokio::join!(
-        Channel::accept(&listener, config),
-        Channel::connect(addr, config)
-    );
-    let (mut a, mut b) = (a?, b?);
+    let (mut a, mut b) = local::pair(local::Transport::Tcp, config).await?;
     a.set_phase(Phase::Online);
     b.set_phase(Phase::Online);
     Ok((a, b))

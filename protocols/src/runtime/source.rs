@@ -72,6 +72,17 @@ async fn expand<R: Ring>(m: PartyMaterial) -> Result<Box<dyn Provider<R>>> {
     Ok(Box::new(store))
 }
 
+/// The offline phase of a source whose material is at hand once `material` is: the
+/// material expanded, or why there is none.
+fn at_hand<'a, R: Ring>(
+    material: Result<PartyMaterial>,
+) -> BoxFuture<'a, std::result::Result<Box<dyn Provider<R>>, SessionError>> {
+    Box::pin(async move {
+        let m = material.map_err(at("offline phase"))?;
+        expand(m).await.map_err(at("offline phase"))
+    })
+}
+
 /// Material that answers another demand than the session's.
 fn other_demand(what: &str, want: &Demand, found: &Demand) -> Result<()> {
     if want == found {
@@ -262,10 +273,7 @@ impl<R: Ring> OfflineSource<R> for FileSource {
         session: &'a Session,
         _peer: &'a mut Channel,
     ) -> BoxFuture<'a, std::result::Result<Box<dyn Provider<R>>, SessionError>> {
-        Box::pin(async move {
-            let m = self.claim(session).map_err(at("offline phase"))?;
-            expand(m).await.map_err(at("offline phase"))
-        })
+        at_hand(self.claim(session))
     }
 }
 
@@ -317,9 +325,6 @@ impl<R: Ring> OfflineSource<R> for MaterialSource {
         session: &'a Session,
         _peer: &'a mut Channel,
     ) -> BoxFuture<'a, std::result::Result<Box<dyn Provider<R>>, SessionError>> {
-        Box::pin(async move {
-            let m = self.take(session).map_err(at("offline phase"))?;
-            expand(m).await.map_err(at("offline phase"))
-        })
+        at_hand(self.take(session))
     }
 }
