@@ -39,6 +39,7 @@ use tessera_protocols::circuit::{Builder, Circuit, Program, Variant};
 use tessera_protocols::gmw::{BShare, Wires, and_close, and_open, message_words};
 use tessera_protocols::preprocessing::AndTriples;
 use tessera_protocols::preprocessing::{RandomOts, deal, expand_party0, expand_party1};
+use tessera_protocols::runtime::local;
 use tessera_protocols::yao::{Delta, Evaluator, Garbler, Scratch, eval_chunk, garble_chunk};
 use tessera_protocols::{AShare, Bilinear, BilinearOp, Demand};
 
@@ -194,9 +195,9 @@ fn check_positive(what: &str, v: f64) -> Result<()> {
     }
 }
 
-/// [`crate::tcp_pair`], both ends metering the online phase.
+/// A TCP loopback pair from the session runtime, both ends metering the online phase.
 async fn tcp_pair(config: ChannelConfig) -> Result<(Channel, Channel)> {
-    let (mut a, mut b) = crate::tcp_pair(config).await?;
+    let (mut a, mut b) = local::pair(local::Transport::Tcp, config).await?;
     a.set_phase(Phase::Online);
     b.set_phase(Phase::Online);
     Ok((a, b))

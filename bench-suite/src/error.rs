@@ -54,6 +54,29 @@ pub enum BenchError {
     /// A repetition exceeded the time limit.
     #[error("a repetition did not finish within {0:?}")]
     Timeout(std::time::Duration),
+    /// A step of a session failed (which step, and with whom, in `step`).
+    #[error("{step}: {source}")]
+    Step {
+        /// The step, e.g. `online phase with party 1`.
+        step: String,
+        /// Why it failed.
+        #[source]
+        source: Box<BenchError>,
+    },
+}
+
+/// A failed step of a repetition's session. A wrong result stays as it is (the runner
+/// names the scenario); anything else keeps its step.
+impl From<tessera_protocols::runtime::SessionError<BenchError>> for BenchError {
+    fn from(e: tessera_protocols::runtime::SessionError<BenchError>) -> Self {
+        match e.source {
+            wrong @ BenchError::Scenario { .. } => wrong,
+            other => BenchError::Step {
+                step: e.step,
+                source: Box::new(other),
+            },
+        }
+    }
 }
 
 impl BenchError {

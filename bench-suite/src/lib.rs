@@ -59,7 +59,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tessera_core::{Channel, ChannelConfig, NetworkProfile};
-use tokio::net::TcpListener;
+use tessera_protocols::runtime;
 
 pub use check::{CheckReport, Difference, compare};
 pub use error::{BenchError, Result};
@@ -73,24 +73,7 @@ pub use scenario::{Scenario, Stopwatch, Workload};
 /// # Errors
 /// If binding, connecting or accepting fails.
 pub async fn tcp_pair(config: ChannelConfig) -> tessera_core::Result<(Channel, Channel)> {
-    let listener =
-        TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|source| tessera_core::Error::Io {
-                context: "binding a loopback port",
-                source,
-            })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|source| tessera_core::Error::Io {
-            context: "reading the local address",
-            source,
-        })?;
-    let (a, b) = tokio::join!(
-        Channel::accept(&listener, config),
-        Channel::connect(addr, config)
-    );
-    Ok((a?, b?))
+    runtime::local::pair(runtime::local::Transport::Tcp, config).await
 }
 
 /// Options of [`bench()`] (the flags of `tessera bench`).

@@ -1,25 +1,26 @@
-//! Runs a scenario for real: the dealer and both parties in this process, each in
-//! its own tokio task, over three TCP loopback connections (party 0 – party 1,
-//! dealer – party 0, dealer – party 1), all shaped by the network profile.
+//! Runs a scenario for real: each repetition is one session of the session runtime
+//! ([`tessera_protocols::runtime::local::run_local`]): the dealer and both parties in
+//! this process, each in its own tokio task, over three TCP loopback connections
+//! (party 0 – party 1, dealer – party 0, dealer – party 1), all shaped by the network
+//! profile.
 //!
 //! One repetition:
 //! 1. **Set-up** (not timed): connections and handshakes (session id, role, the
 //!    scenario's id as configuration). The parties have two connections: one for
 //!    the workload's untimed preparation and one that [`Stopwatch::start`] swaps in
 //!    for the timed window, so the window's rounds count from zero.
-//! 2. **Offline** (timed): the three roles start together at a barrier; each party
-//!    sends the dealer its demand, receives its seed (and party 1 its corrections)
-//!    and expands its store on a blocking thread. The offline time is the later
-//!    party's, from the barrier to its store being ready — dealer generation,
-//!    transfer and expansion.
+//! 2. **Offline** (timed): the three roles start together at a barrier (the
+//!    runtime's [`Hooks::handshaken`]); each party sends the dealer its demand,
+//!    receives its seed (and party 1 its corrections) and expands its store on a
+//!    blocking thread. The offline time is the later party's, from the barrier to
+//!    its store being ready — dealer generation, transfer and expansion.
 //! 3. **Online** (timed): the workload's window between [`Stopwatch::start`] (a
 //!    barrier of the two parties) and [`Stopwatch::stop`]; the online time is the
 //!    later party's.
 //!
-//! Counters per party: the preparation channel's set-up phase (handshake and
-//! one-off set-up such as plaintext-weight masks), the dealer channel's offline
-//! phase, and the window channel's online phase up to [`Stopwatch::stop`] — all
-//! exactly as metered.
+//! Counters per party: the preparation channel's set-up phase (the handshake), the
+//! dealer channel's offline phase, and the window channel's online phase up to
+//! [`Stopwatch::stop`] — all exactly as metered.
 //! After the run the runner checks that each party consumed its whole store, and
 //! the workload checks the result. Counters must be identical in every repetition
 //! (they are a function of the scenario, never of timing or random inputs); a
@@ -28,14 +29,16 @@
 use std::collections::BTreeMap;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use futures::future::BoxFuture;
 use tessera_core::{
-    Channel, ChannelConfig, ConfigSummary, Handshake, NetworkProfile, Phase, PhaseMeter, Ring,
-    Role, SessionId,
+    Channel, ChannelConfig, ConfigSummary, Metering, NetworkProfile, Phase, PhaseMeter, SessionId,
 };
 use tessera_protocols::preprocessing::Correlation;
-use tessera_protocols::{ArithParty, Demand, Provider, Request, Store, dealer};
+use tessera_protocols::runtime::local::{Local, Transport, run_local};
+use tessera_protocols::runtime::{Hooks, Job, Session};
+use tessera_protocols::{ArithParty, Demand, Provider, Request};
 use tokio::sync::Barrier;
 
 use crate::error::{BenchError, Result};
@@ -78,18 +81,9 @@ impl<W: Workload> Repeat for Erased<W> {
     }
 }
 
-/// What a party task returns.
-struct PartyRun<O> {
-    out: O,
-    offline: Duration,
-    online: Duration,
-    counters: PartyCounters,
-    correlations: BTreeMap<String, u64>,
-}
-
 /// A store that tallies the units it hands out, per kind.
 struct Tallied {
-    inner: Store<R>,
+    inner: Box<dyn Provider<R>>,
     tally: Tally,
 }
 
@@ -114,107 +108,105 @@ impl Provider<R> for Tallied {
     }
 }
 
-fn joined<T>(r: std::result::Result<Result<T>, tokio::task::JoinError>) -> Result<T> {
-    r.map_err(|e| BenchError::Task(e.to_string()))?
-}
-
-async fn handshake(ch: &mut Channel, me: Role, peer: Role, s: SessionId, tag: &str) -> Result<()> {
-    Handshake {
-        me,
-        peer,
-        session: s,
-        config: ConfigSummary::new()
-            .with("job", "bench")
-            .with("scenario", tag)
-            .with("ring", <R as Ring>::NAME),
-    }
-    .run(ch)
-    .await?;
-    Ok(())
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn party<W: Workload>(
-    p: usize,
-    mut peer: Channel,
-    mut timed: Channel,
-    mut to_dealer: Channel,
-    w: Arc<W>,
+/// One repetition of a workload as a job of the session runtime: the runtime runs
+/// the handshakes, the dealer, the offline phase and the phases; the job's online
+/// phase is the workload with its [`Stopwatch`] on the timed link (its input).
+struct Rep1<W: Workload> {
+    work: Arc<W>,
     input: Arc<W::Input>,
     demand: Arc<Demand>,
-    session: SessionId,
     tag: String,
-    offline_start: Arc<Barrier>,
+    session: SessionId,
+    tallies: [Tally; 2],
     online_start: Arc<Barrier>,
-) -> Result<PartyRun<W::Output>> {
-    let (me, other) = if p == 0 {
-        (Role::Party0, Role::Party1)
-    } else {
-        (Role::Party1, Role::Party0)
-    };
-    handshake(&mut to_dealer, me, Role::Dealer, session, &tag).await?;
-    handshake(&mut peer, me, other, session, &tag).await?;
-    handshake(&mut timed, me, other, session, &tag).await?;
-    timed.set_phase(Phase::Online);
-    offline_start.wait().await;
-    let t = Instant::now();
-    let material = dealer::fetch::<R>(&mut to_dealer, p, session, &demand).await?;
-    let store = tokio::task::spawn_blocking(move || Store::<R>::from_material(&material))
-        .await
-        .map_err(|e| BenchError::Task(format!("expanding party {p}'s store: {e}")))??;
-    let offline = t.elapsed();
-    peer.set_phase(Phase::Online);
-    let tally = Tally::default();
-    let provider = Tallied {
-        inner: store,
-        tally: tally.clone(),
-    };
-    let mut ap = ArithParty::<R>::new(peer, Box::new(provider));
-    let mut sw = Stopwatch::new(online_start, tally, timed);
-    let out = w.party(&mut ap, &input, &mut sw).await?;
-    let ((online, window, correlations), prep) = sw.finish()?;
-    let left = ap.provider_mut().remaining();
-    if left != 0 {
-        return Err(BenchError::wrong(format!(
-            "party {p} left {left} of the {} requested correlations unused",
-            demand.len()
-        )));
-    }
-    let (ch, _) = ap.into_parts();
-    let window_channel = ch.close().await?;
-    let peer_meter = match prep {
-        Some(prep) => prep.close().await?,
-        None => window_channel,
-    };
-    let dealer_meter = to_dealer.close().await?;
-    Ok(PartyRun {
-        out,
-        offline,
-        online,
-        counters: PartyCounters {
-            setup: peer_meter.setup,
-            offline: dealer_meter.offline,
-            online: window.online,
-        },
-        correlations,
-    })
 }
 
-async fn dealer_role(
-    mut c0: Channel,
-    mut c1: Channel,
-    session: SessionId,
-    tag: String,
-    offline_start: Arc<Barrier>,
-) -> Result<()> {
-    tokio::try_join!(
-        handshake(&mut c0, Role::Dealer, Role::Party0, session, &tag),
-        handshake(&mut c1, Role::Dealer, Role::Party1, session, &tag)
-    )?;
-    offline_start.wait().await;
-    dealer::serve::<R>(session, &mut c0, &mut c1).await?;
-    tokio::try_join!(c0.close(), c1.close())?;
-    Ok(())
+/// What a party's online phase returns.
+struct PartyRun<O> {
+    out: O,
+    online: Duration,
+    window: Metering,
+    correlations: BTreeMap<String, u64>,
+    /// The preparation link's metering (the party's link before the window).
+    prep: Option<Metering>,
+}
+
+impl<W: Workload> Job for Rep1<W> {
+    type Ring = R;
+    /// The party's end of the timed link.
+    type Input = Channel;
+    type Prepared = ();
+    type Output = PartyRun<W::Output>;
+    type Error = BenchError;
+
+    fn config(&self) -> ConfigSummary {
+        ConfigSummary::new()
+            .with("job", "bench")
+            .with("scenario", &self.tag)
+    }
+
+    fn demand(&self) -> Result<Demand> {
+        Ok((*self.demand).clone())
+    }
+
+    fn provider(&self, inner: Box<dyn Provider<R>>) -> Box<dyn Provider<R>> {
+        let tally = self.tallies[inner.party()].clone();
+        Box::new(Tallied { inner, tally })
+    }
+
+    async fn setup(&self, _: &mut ArithParty<R>) -> Result<()> {
+        Ok(())
+    }
+
+    async fn online(
+        &self,
+        ap: &mut ArithParty<R>,
+        (): (),
+        mut timed: Channel,
+    ) -> Result<PartyRun<W::Output>> {
+        let p = ap.party();
+        Session::new(self, p, self.session)?
+            .handshake_peer(&mut timed)
+            .await?;
+        timed.set_phase(Phase::Online);
+        let tally = self.tallies[p].clone();
+        let mut sw = Stopwatch::new(self.online_start.clone(), tally, timed);
+        let out = self.work.party(ap, &self.input, &mut sw).await?;
+        let ((online, window, correlations), prep) = sw.finish()?;
+        let left = ap.provider_mut().remaining();
+        if left != 0 {
+            return Err(BenchError::wrong(format!(
+                "party {p} left {left} of the {} requested correlations unused",
+                self.demand.len()
+            )));
+        }
+        let prep = match prep {
+            Some(ch) => Some(ch.close().await?),
+            None => None,
+        };
+        Ok(PartyRun {
+            out,
+            online,
+            window,
+            correlations,
+            prep,
+        })
+    }
+}
+
+/// The offline phase starts for all three roles at once (after their handshakes).
+struct OfflineStart(Barrier);
+
+impl Hooks for OfflineStart {
+    fn handshaken<'a>(
+        &'a self,
+        _: Vec<&'a mut Channel>,
+    ) -> BoxFuture<'a, tessera_protocols::Result<()>> {
+        Box::pin(async {
+            self.0.wait().await;
+            Ok(())
+        })
+    }
 }
 
 /// One repetition of `w`.
@@ -224,64 +216,45 @@ async fn once<W: Workload>(
     cfg: ChannelConfig,
     tag: String,
 ) -> Result<Rep> {
-    let (peer0, peer1) = tcp_pair(cfg).await?;
     let (timed0, timed1) = tcp_pair(cfg).await?;
-    let (d0, a0) = tcp_pair(cfg).await?;
-    let (d1, a1) = tcp_pair(cfg).await?;
     let input = Arc::new(w.inputs()?);
-    let session = SessionId::random();
-    let offline_start = Arc::new(Barrier::new(3));
-    let online_start = Arc::new(Barrier::new(2));
-    let dealer = tokio::spawn(dealer_role(
-        d0,
-        d1,
-        session,
-        tag.clone(),
-        offline_start.clone(),
-    ));
-    let t0 = tokio::spawn(party(
-        0,
-        peer0,
-        timed0,
-        a0,
-        w.clone(),
-        input.clone(),
-        demand.clone(),
-        session,
-        tag.clone(),
-        offline_start.clone(),
-        online_start.clone(),
-    ));
-    let t1 = tokio::spawn(party(
-        1,
-        peer1,
-        timed1,
-        a1,
-        w.clone(),
-        input.clone(),
+    let local = Local {
+        hooks: Arc::new(OfflineStart(Barrier::new(3))),
+        ..Local::new(Transport::Tcp, cfg, cfg.timeout)
+    };
+    let job = Arc::new(Rep1 {
+        work: w.clone(),
+        input: input.clone(),
         demand,
-        session,
         tag,
-        offline_start,
-        online_start,
-    ));
-    let ((), r0, r1) = tokio::try_join!(
-        async { joined(dealer.await) },
-        async { joined(t0.await) },
-        async { joined(t1.await) }
-    )?;
-    w.verify(&input, [r0.out, r1.out])?;
-    if r0.correlations != r1.correlations {
+        session: local.session,
+        tallies: [Tally::default(), Tally::default()],
+        online_start: Arc::new(Barrier::new(2)),
+    });
+    let run = run_local(job, [timed0, timed1], &local).await?;
+    let [r0, r1] = run.parties.map(|o| {
+        let r = &o.output;
+        let counters = PartyCounters {
+            setup: r.prep.unwrap_or(o.peer).setup,
+            offline: o.source.offline,
+            online: r.window.online,
+        };
+        (o.offline, counters, o.output)
+    });
+    let (offline, online) = (r0.0.max(r1.0), r0.2.online.max(r1.2.online));
+    let (out0, out1) = (r0.2, r1.2);
+    w.verify(&input, [out0.out, out1.out])?;
+    if out0.correlations != out1.correlations {
         return Err(BenchError::wrong(format!(
             "the parties took different correlations in the window: {:?} and {:?}",
-            r0.correlations, r1.correlations
+            out0.correlations, out1.correlations
         )));
     }
     Ok(Rep {
-        offline: r0.offline.max(r1.offline),
-        online: r0.online.max(r1.online),
-        parties: [r0.counters, r1.counters],
-        correlations: r0.correlations,
+        offline,
+        online,
+        parties: [r0.1, r1.1],
+        correlations: out0.correlations,
     })
 }
 

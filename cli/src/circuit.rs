@@ -4,11 +4,12 @@
 //! a handshake that checks the circuit's SHA-256, the batch size, the owners and the
 //! protocol.
 //!
-//! The job ([`CircuitJob`]) and the roles ([`session::party`], [`session::dealer`]) are
-//! the ones `tessera party` and `tessera dealer` run as separate processes; this
-//! command only wires them together over loopback, gives every input on one command
-//! line, and reports both parties' results side by side (checking that they agree and,
-//! with `--verify`, that they match the plaintext interpreter).
+//! The job ([`CircuitJob`]) and the session runtime
+//! ([`tessera_protocols::runtime`]) are the ones `tessera party` and `tessera dealer`
+//! run as separate processes; this command runs them in one process
+//! ([`run_local`]), gives every input on one command line, and reports both parties'
+//! results side by side (checking that they agree and, with `--verify`, that they
+//! match the plaintext interpreter).
 //!
 //! Progress goes to stderr; stdout carries the outputs only (or one JSON object).
 
@@ -17,16 +18,14 @@ use std::time::Duration;
 
 use clap::Args;
 use serde::Serialize;
-use tessera_core::{BitMatrix, Channel, ChannelConfig, Metering, NetworkProfile, SessionId};
-use tokio::net::TcpListener;
+use tessera_core::{ChannelConfig, Metering, NetworkProfile};
+use tessera_protocols::runtime::local::{Local, Transport, run_local};
 
+use crate::job::PartyRun;
 use crate::job::circuit::{
     CircuitJob, CircuitSpec, Gates, Predicted, Protocol, TimeMs, per_instance, print_outputs,
     to_json,
 };
-use crate::job::{Job, PartyRun};
-use crate::pause::Hooks;
-use crate::session::{self, Seat, Source};
 use crate::{CliError, parse_profile};
 
 /// Options of `tessera circuit`.
@@ -89,49 +88,6 @@ impl<T> From<[T; 2]> for PerParty<T> {
     }
 }
 
-async fn bind() -> Result<(TcpListener, std::net::SocketAddr), CliError> {
-    let l = TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| CliError::Task(format!("binding a loopback port: {e}")))?;
-    let a = l
-        .local_addr()
-        .map_err(|e| CliError::Task(format!("local address: {e}")))?;
-    Ok((l, a))
-}
-
-fn flatten<T>(r: Result<Result<T, CliError>, tokio::task::JoinError>) -> Result<T, CliError> {
-    r.map_err(|e| CliError::Task(e.to_string()))?
-}
-
-type Run = PartyRun<<CircuitJob as Job>::Output>;
-
-/// One party task: its two connections, then the shared party role.
-async fn party_task(
-    p: usize,
-    peer: impl Future<Output = tessera_core::Result<Channel>>,
-    to_dealer: impl Future<Output = tessera_core::Result<Channel>>,
-    job: Arc<CircuitJob>,
-    session: SessionId,
-    network: String,
-    mine: Vec<BitMatrix>,
-) -> Result<Run, CliError> {
-    let (peer, d) = tokio::try_join!(peer, to_dealer)?;
-    let seat = Seat {
-        party: p,
-        session,
-        network,
-    };
-    session::party(
-        &*job,
-        &seat,
-        peer,
-        Source::Dealer(Box::new(d)),
-        &mine,
-        &Hooks::default(),
-    )
-    .await
-}
-
 /// Runs `tessera circuit`.
 ///
 /// # Errors
@@ -157,42 +113,16 @@ pub async fn run(args: CircuitArgs) -> Result<(), CliError> {
         timeout,
         ..ChannelConfig::with_profile(args.network)
     };
-    let session = SessionId::random();
     let network = args.network.to_string();
-    let (lp, ap) = bind().await?;
-    let (ld, ad) = bind().await?;
-    let dealer = tokio::spawn(async move {
-        let (a, b) = tokio::try_join!(Channel::accept(&ld, cfg), Channel::accept(&ld, cfg))?;
-        session::dealer([a, b], &Hooks::default()).await
-    });
-    let p0 = tokio::spawn(party_task(
-        0,
-        async move { Channel::accept(&lp, cfg).await },
-        Channel::connect(ad, cfg),
-        job.clone(),
-        session,
-        network.clone(),
-        job.owned_by(&inputs, 0),
-    ));
-    let p1 = tokio::spawn(party_task(
-        1,
-        Channel::connect(ap, cfg),
-        Channel::connect(ad, cfg),
-        job.clone(),
-        session,
-        network.clone(),
-        job.owned_by(&inputs, 1),
-    ));
-    let joined = tokio::time::timeout(timeout, async {
-        tokio::try_join!(
-            async { flatten(dealer.await) },
-            async { flatten(p0.await) },
-            async { flatten(p1.await) }
-        )
-    })
-    .await
-    .map_err(|_| CliError::Task(format!("the run did not finish within {timeout:?}")))?;
-    let (_, r0, r1) = joined?;
+    let local = Local {
+        announce_source: true,
+        ..Local::new(Transport::Tcp, cfg, timeout)
+    };
+    let inputs_of = |p| job.owned_by(&inputs, p);
+    let run = run_local(job.clone(), [inputs_of(0), inputs_of(1)], &local).await?;
+    let [r0, r1] = run
+        .parties
+        .map(|o| PartyRun::new(o, local.session, &network));
 
     let outputs = match (&r0.output, &r1.output) {
         (Some(a), Some(b)) if a != b => {

@@ -1,6 +1,7 @@
 //! `tessera dealer` and `tessera party`: the dealer and each party as separate
-//! processes, possibly on separate machines, running the same roles
-//! ([`crate::session`]) and jobs ([`crate::job`]) as the single-process commands.
+//! processes, possibly on separate machines, running the same session runtime
+//! ([`tessera_protocols::runtime`]) and jobs ([`crate::job`]) as the single-process
+//! commands.
 //!
 //! ```text
 //! tessera dealer --listen 0.0.0.0:7100
@@ -24,14 +25,22 @@ use clap::Args;
 use serde::Serialize;
 use tessera_core::channel::{accept_tcp, connect_tcp};
 use tessera_core::{Channel, ChannelConfig, Metering, NetworkProfile, SessionId};
+use tessera_protocols::runtime::{self, DealerSource, FileSource, OfflineSource, Session};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::job::circuit::{CircuitJob, to_json};
 use crate::job::model::ModelJob;
-use crate::job::{Job, JobCommand};
+use crate::job::{Job, JobCommand, PartyRun};
 use crate::pause::{Hooks, Link, PausePoint};
-use crate::session::{self, Seat, Source, step};
 use crate::{CliError, parse_profile};
+
+/// The error of a step: `step: source`.
+fn step<E: Into<CliError>>(what: impl Into<String>) -> impl FnOnce(E) -> CliError {
+    move |e| CliError::Step {
+        step: what.into(),
+        source: Box::new(e.into()),
+    }
+}
 
 /// Options of `tessera dealer`.
 #[derive(Args, Debug, Clone)]
@@ -280,7 +289,7 @@ pub async fn dealer(args: DealerArgs) -> Result<(), CliError> {
     let [a, b]: [Channel; 2] = streams
         .try_into()
         .map_err(|_| CliError::Task("two connections expected".into()))?;
-    let served = session::dealer([a, b], &hooks)
+    let served = runtime::serve_dealer([a, b], &hooks)
         .await
         .map_err(step("dealer"))?;
     let sent = |m: &Metering| m.setup.bytes_sent + m.offline.bytes_sent;
@@ -336,7 +345,7 @@ struct OfflineReport<'a> {
 }
 
 /// The job-independent part of `tessera party`.
-async fn drive<J: Job>(o: &Opts, job: J, inputs: J::Inputs) -> Result<(), CliError> {
+async fn drive<J: Job>(o: &Opts, job: J, inputs: J::Input) -> Result<(), CliError> {
     let (id, other) = (o.id, 1 - o.id);
     let (cfg, hooks) = (o.cfg, &o.hooks);
     match &o.plan {
@@ -352,7 +361,9 @@ async fn drive<J: Job>(o: &Opts, job: J, inputs: J::Inputs) -> Result<(), CliErr
             }
             hooks.reached(PausePoint::Start, &mut []).await?;
             let d = connect(dealer, "the dealer", cfg, hooks, Link::Dealer).await?;
-            let metering = session::offline(&job, id, o.session, d, store, hooks).await?;
+            let seat = Session::new(&job, id, o.session)?;
+            let (material, metering) = runtime::fetch_material::<J::Ring>(&seat, d, hooks).await?;
+            material.save(store)?;
             eprintln!(
                 "party {id}: preprocessing of session {} saved to {}; run the online phase \
                  with --preprocessed {}",
@@ -372,9 +383,10 @@ async fn drive<J: Job>(o: &Opts, job: J, inputs: J::Inputs) -> Result<(), CliErr
             Ok(())
         }
         Plan::Run { peer, material } => {
+            let seat = Session::new(&job, id, o.session)?.announcing_source();
             if let Material::File(path) = material {
                 // Refuse an unusable file before anyone connects.
-                session::check_file(&job, id, o.session, path)?;
+                FileSource::new(path).check(&seat)?;
             }
             let peer_end = match peer {
                 Peer::Listen(addr) => PeerEnd::Listener(listen(addr).await?, addr),
@@ -403,20 +415,16 @@ async fn drive<J: Job>(o: &Opts, job: J, inputs: J::Inputs) -> Result<(), CliErr
                 }
             };
             let (peer_ch, dealer_ch) = tokio::try_join!(to_peer, to_dealer)?;
-            let source = match (dealer_ch, material) {
-                (Some(d), _) => Source::Dealer(Box::new(d)),
-                (None, Material::File(path)) => Source::File(path),
+            let mut source: Box<dyn OfflineSource<J::Ring>> = match (dealer_ch, material) {
+                (Some(d), _) => Box::new(DealerSource::new(d)),
+                (None, Material::File(path)) => Box::new(FileSource::new(path)),
                 (None, Material::Dealer(_)) => {
                     return Err(CliError::Task("no dealer connection".into()));
                 }
             };
-            let seat = Seat {
-                party: id,
-                session: o.session,
-                network: o.network.clone(),
-            };
-            let run = session::party(&job, &seat, peer_ch, source, &inputs, hooks).await?;
-            job.print(&run, o.json)
+            let outcome =
+                runtime::run_party(&job, &seat, peer_ch, &mut *source, inputs, hooks).await?;
+            job.print(&PartyRun::new(outcome, o.session, &o.network), o.json)
         }
     }
 }

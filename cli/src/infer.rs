@@ -197,7 +197,7 @@ impl Totals {
     fn add(&mut self, r: &LoopbackRun<R>) {
         for (p, rep) in r.parties.iter().enumerate() {
             self.peer[p].merge(&rep.peer);
-            self.dealer[p].merge(&rep.dealer);
+            self.dealer[p].merge(&rep.source);
         }
         let max = |f: fn(&tessera_engine::session::PartyReport<R>) -> Duration| {
             r.parties

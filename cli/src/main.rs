@@ -9,7 +9,6 @@ mod job;
 mod outputs;
 mod pause;
 mod plan;
-mod session;
 
 use std::process::ExitCode;
 
@@ -86,6 +85,16 @@ pub enum CliError {
         #[source]
         source: Box<CliError>,
     },
+}
+
+/// A failed step of a session: `step: cause`.
+impl<E: Into<CliError>> From<tessera_protocols::runtime::SessionError<E>> for CliError {
+    fn from(e: tessera_protocols::runtime::SessionError<E>) -> Self {
+        CliError::Step {
+            step: e.step,
+            source: Box::new(e.source.into()),
+        }
+    }
 }
 
 fn parse_profile(s: &str) -> Result<NetworkProfile, String> {

@@ -16,10 +16,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use tessera_core::Channel;
+use tessera_protocols::runtime;
 use tokio::io::{AsyncRead, ReadBuf};
-
-use crate::CliError;
 
 /// How long a paused process waits before giving up with an error (the tests kill it
 /// long before).
@@ -99,12 +99,13 @@ impl Hooks {
     /// what this process sent before the point has left when it is killed there).
     ///
     /// # Errors
-    /// A failed flush, or the pause ending without the process being killed.
+    /// A failed flush, or the pause ending without the process being killed
+    /// ([`tessera_protocols::Error::Timeout`]).
     pub async fn reached(
         &self,
         point: PausePoint,
         sent: &mut [&mut Channel],
-    ) -> Result<(), CliError> {
+    ) -> tessera_protocols::Result<()> {
         if self.point.as_ref() != Some(&point) {
             return Ok(());
         }
@@ -113,7 +114,7 @@ impl Hooks {
         }
         eprintln!("paused at {point}");
         tokio::time::sleep(PAUSE_LIMIT).await;
-        Err(CliError::Task(format!("test pause at {point} ended")))
+        Err(tessera_protocols::Error::Timeout(PAUSE_LIMIT))
     }
 
     /// Starts counting the bytes received on `link` (when its phase begins).
@@ -138,6 +139,25 @@ impl Hooks {
             }),
             _ => Box::new(inner),
         }
+    }
+}
+
+/// The session runtime's points: `handshake` after the handshakes; the dealer tap is
+/// armed when the offline phase starts, the peer tap when the online phase starts.
+impl runtime::Hooks for Hooks {
+    fn handshaken<'a>(
+        &'a self,
+        mut links: Vec<&'a mut Channel>,
+    ) -> BoxFuture<'a, tessera_protocols::Result<()>> {
+        Box::pin(async move { self.reached(PausePoint::Handshake, &mut links).await })
+    }
+
+    fn offline_starts(&self) {
+        self.arm(Link::Dealer);
+    }
+
+    fn online_starts(&self) {
+        self.arm(Link::Peer);
     }
 }
 

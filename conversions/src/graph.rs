@@ -3,6 +3,7 @@
 //! Y2B then B2A) are paths of primitive edges, priced by composing the edges' prices.
 
 use serde::{Deserialize, Serialize};
+use tessera_core::Replay;
 use tessera_core::bits::words_for;
 use tessera_core::channel::HEADER_LEN;
 use tessera_protocols::Demand;
@@ -91,6 +92,21 @@ pub enum Flight {
     Both,
 }
 
+impl Flight {
+    /// Replays `flights` on the channel's round clocks ([`Replay`]), continuing from
+    /// `from`; only the rounds of the result are meaningful (a flight has no size).
+    pub fn replay(mut from: Replay, flights: &[Flight]) -> Replay {
+        for f in flights {
+            let sends = |p: usize| match (f, p) {
+                (Flight::Both, _) | (Flight::P0, 0) | (Flight::P1, 1) => &[0u64][..],
+                _ => &[][..],
+            };
+            from.step([sends(0), sends(1)]);
+        }
+        from
+    }
+}
+
 /// The exact online price of a conversion (or route) on `n` values of ℓ bits.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Price {
@@ -119,18 +135,7 @@ impl Price {
     /// party `p` is one deeper than the other party's latest step, and no shallower
     /// than `p`'s own latest.
     pub fn rounds(&self) -> u64 {
-        let (mut d0, mut d1) = (0u64, 0u64);
-        for f in &self.flights {
-            match f {
-                Flight::P0 => d0 = d0.max(d1 + 1),
-                Flight::P1 => d1 = d1.max(d0 + 1),
-                Flight::Both => {
-                    let (n0, n1) = (d0.max(d1 + 1), d1.max(d0 + 1));
-                    (d0, d1) = (n0, n1);
-                }
-            }
-        }
-        d0.max(d1)
+        Flight::replay(Replay::new(), &self.flights).rounds()
     }
 
     /// This price followed by `next`.

@@ -30,7 +30,7 @@ pub use channel::{Channel, ChannelConfig};
 pub use error::{Error, Result};
 pub use fixed::FixedPoint;
 pub use handshake::{ConfigSummary, Handshake, Mediated, Role, SessionId, mediate};
-pub use meter::{Metering, Phase, PhaseMeter, peak_rss_bytes};
+pub use meter::{Metering, Phase, PhaseMeter, Replay, peak_rss_bytes};
 pub use prg::{FixedKeyAes, Prg};
 pub use profile::NetworkProfile;
 pub use ring::{Ring, Z32, Z64};

@@ -174,6 +174,78 @@ impl RoundClock {
     }
 }
 
+/// Both ends of one two-party link, replayed without a network: a message pattern (who
+/// sends which frames, step by step) run through the same [`RoundClock`] every
+/// [`crate::Channel`] keeps. This is the one place where rounds are counted: the
+/// predictions (GMW and Yao costs, conversion prices, the planner's time model) replay
+/// their patterns here, so a predicted round is counted exactly as a measured one.
+#[derive(Clone, Debug, Default)]
+pub struct Replay {
+    clocks: [RoundClock; 2],
+    meters: [PhaseMeter; 2],
+}
+
+impl Replay {
+    /// Both clocks at zero: the start of a link.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The clocks as a pattern leaves them when party `p` last sent at depth
+    /// `last_sent[p]` and each party has received everything the other sent: to
+    /// continue a run where an earlier pattern left it.
+    pub fn after(last_sent: [u32; 2]) -> Self {
+        let clock = |p: usize| RoundClock {
+            recv_max: last_sent[1 - p],
+            sent_max: last_sent[p],
+            current: last_sent[0].max(last_sent[1]),
+        };
+        Replay {
+            clocks: [clock(0), clock(1)],
+            meters: [PhaseMeter::default(); 2],
+        }
+    }
+
+    /// One step of the pattern: each party sends its frames (their sizes on the wire,
+    /// headers included; none for a party that is silent in this step), then each
+    /// receives the other's — as in an exchange, where both send before they receive.
+    pub fn step(&mut self, frames: [&[u64]; 2]) -> &mut Self {
+        let depth = [0, 1].map(|p| self.clocks[p].next_send_depth());
+        for p in 0..2 {
+            for &bytes in frames[p] {
+                let m = &mut self.meters[p];
+                m.bytes_sent += bytes;
+                m.messages_sent += 1;
+                m.rounds += self.clocks[p].on_send(depth[p]);
+            }
+        }
+        for p in 0..2 {
+            for &bytes in frames[1 - p] {
+                let m = &mut self.meters[p];
+                m.bytes_received += bytes;
+                m.messages_received += 1;
+                m.rounds += self.clocks[p].on_recv(depth[1 - p]);
+            }
+        }
+        self
+    }
+
+    /// Each party's counters so far, as its end of the channel meters them.
+    pub fn meters(&self) -> [PhaseMeter; 2] {
+        self.meters
+    }
+
+    /// The rounds so far: the deeper of the two clocks.
+    pub fn rounds(&self) -> u64 {
+        u64::from(self.clocks[0].current.max(self.clocks[1].current))
+    }
+
+    /// The depth at which each party last sent (0 before it first sends).
+    pub fn last_sent(&self) -> [u32; 2] {
+        [self.clocks[0].sent_max, self.clocks[1].sent_max]
+    }
+}
+
 /// The peak resident memory of this process so far, in bytes (Linux's `VmHWM` in
 /// `/proc/self/status`), or `None` where the kernel does not report it. A party run
 /// as its own process (`tessera party`) reports its own peak with it.

@@ -53,7 +53,7 @@
 
 use serde::{Deserialize, Serialize};
 use tessera_conversions::{Flight, Price};
-use tessera_core::{NetworkProfile, Z64};
+use tessera_core::{NetworkProfile, Replay, Z64};
 use tessera_protocols::preprocessing::Request;
 use tessera_protocols::{Bilinear, BilinearOp, Demand, dealer};
 
@@ -403,17 +403,13 @@ pub struct Skew(pub i8);
 /// after it: the channel's rule ([`Price::rounds`]) continued across steps, so a
 /// step whose first message is sent by the party that sent last adds no round for it.
 pub fn advance(skew: Skew, flights: &[Flight]) -> (u64, Skew) {
-    let (mut d0, mut d1) = (i64::from(skew.0.max(0)), i64::from((-skew.0).max(0)));
-    let start = d0.max(d1);
-    for f in flights {
-        match f {
-            Flight::P0 => d0 = d0.max(d1 + 1),
-            Flight::P1 => d1 = d1.max(d0 + 1),
-            Flight::Both => (d0, d1) = (d0.max(d1 + 1), d1.max(d0 + 1)),
-        }
-    }
+    let ahead = |s: i8| u32::from(s.max(0).unsigned_abs());
+    let before = Replay::after([ahead(skew.0), ahead(skew.0.saturating_neg())]);
+    let start = before.rounds();
+    let after = Flight::replay(before, flights);
+    let [d0, d1] = after.last_sent().map(i64::from);
     let diff = (d0 - d1).clamp(-1, 1) as i8;
-    ((d0.max(d1) - start) as u64, Skew(diff))
+    (after.rounds() - start, Skew(diff))
 }
 
 /// The demand of a run: its steps' demands in order.

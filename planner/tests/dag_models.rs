@@ -56,11 +56,10 @@ fn dag_model(seed: u64, kinds: &[(u8, usize)]) -> Model {
     }
     // Join what nobody reads into the last value.
     let mut acc = layers.len();
-    for v in 1..layers.len() {
-        if !read[v] {
-            layers.push((format!("join{v}"), Op::Add, vec![acc, v]));
-            acc = layers.len();
-        }
+    let unread: Vec<usize> = (1..layers.len()).filter(|&v| !read[v]).collect();
+    for v in unread {
+        layers.push((format!("join{v}"), Op::Add, vec![acc, v]));
+        acc = layers.len();
     }
     layers.push((
         "out".into(),

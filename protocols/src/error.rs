@@ -119,6 +119,10 @@ pub enum Error {
     /// A task of the harness or the dealer did not finish in time.
     #[error("timed out after {0:?}")]
     Timeout(std::time::Duration),
+    /// A task of a session (a role, or the expansion of preprocessing on a blocking
+    /// thread) panicked or was cancelled.
+    #[error("a task failed: {0}")]
+    Task(String),
 }
 
 impl Error {

@@ -2,10 +2,11 @@
 //! in one process over the in-memory transport, so users can property-test their own
 //! protocols built on [`ArithParty`] against a plaintext oracle.
 //!
-//! [`run`] performs the whole life of a session — handshakes (set-up phase), the
-//! dealer protocol for a [`Demand`] (offline phase), and the two party closures
-//! (online phase) — joined with `try_join!` under a timeout, so the run fails if
-//! either party or the dealer fails or hangs. [`strategies`] has proptest strategies
+//! [`run`] performs the whole life of a session through the session runtime
+//! ([`crate::runtime`]) — handshakes (set-up phase), the dealer protocol for a
+//! [`Demand`] (offline phase), and the two party closures (online phase) — joined
+//! with `try_join!` under a timeout, so the run fails if either party or the dealer
+//! fails or hangs. [`strategies`] has proptest strategies
 //! for ring elements, fixed-point values, shapes and tensors.
 //!
 //! # Example
@@ -48,14 +49,14 @@
 
 use std::time::Duration;
 
-use tessera_core::Channel;
-use tessera_core::{
-    ChannelConfig, ConfigSummary, Handshake, Metering, PhaseMeter, Ring, Role, SessionId,
-};
+use tessera_core::{Channel, ChannelConfig, ConfigSummary, Metering, PhaseMeter, Ring, SessionId};
 
 use crate::arith::ArithParty;
-use crate::preprocessing::{Demand, PartyMaterial, Store};
-use crate::{Error, Result, dealer};
+use crate::preprocessing::{Demand, PartyMaterial};
+use crate::runtime::{
+    self, DealerSource, MaterialSource, NoHooks, OfflineSource, PartyOutcome, Session, SessionError,
+};
+use crate::{Error, Result};
 
 /// Settings of a harness run.
 #[derive(Clone, Debug)]
@@ -79,6 +80,20 @@ impl Default for HarnessOptions {
     }
 }
 
+impl HarnessOptions {
+    /// The session a harness run's preprocessing is made for (what
+    /// [`deal_in_process`] deals for, and what a file it saved is loaded with):
+    /// [`runtime::material_session`] of the session and the harness's configuration.
+    pub fn material_session<R: Ring>(&self) -> SessionId {
+        self.seat::<R>(0, Demand::new())
+            .map_or(self.session, |s| s.material_session())
+    }
+
+    fn seat<R: Ring>(&self, party: usize, demand: Demand) -> Result<Session> {
+        Session::with::<R>(party, self.session, ConfigSummary::new(), demand)
+    }
+}
+
 /// What a run returns: both parties' outputs and the exact metering.
 #[derive(Debug)]
 pub struct Run<T0, T1> {
@@ -94,26 +109,16 @@ pub struct Run<T0, T1> {
     pub dealer: [Metering; 2],
 }
 
-fn config<R: Ring>() -> ConfigSummary {
-    ConfigSummary::new().with("ring", R::NAME)
-}
-
-async fn handshake(
-    ch: &mut Channel,
-    me: Role,
-    peer: Role,
-    session: SessionId,
-    cfg: &ConfigSummary,
-) -> Result<()> {
-    Handshake {
-        me,
-        peer,
-        session,
-        config: cfg.clone(),
+impl<T0, T1> Run<T0, T1> {
+    fn of(p0: PartyOutcome<T0>, p1: PartyOutcome<T1>) -> Self {
+        Run {
+            peer: [p0.peer, p1.peer],
+            online: [p0.peer.online, p1.peer.online],
+            dealer: [p0.source, p1.source],
+            out0: p0.output,
+            out1: p1.output,
+        }
     }
-    .run(ch)
-    .await?;
-    Ok(())
 }
 
 async fn with_timeout<T>(t: Duration, fut: impl Future<Output = Result<T>>) -> Result<T> {
@@ -122,9 +127,18 @@ async fn with_timeout<T>(t: Duration, fut: impl Future<Output = Result<T>>) -> R
         .map_err(|_| Error::Timeout(t))?
 }
 
-/// Runs the dealer protocol for `demand` in process (dealer and both parties over
-/// in-memory channels) and returns both parties' material, e.g. to save to files,
-/// with each party's dealer-channel metering.
+/// The runtime's dealer on the dealer ends of two in-memory links.
+async fn dealer(links: [Channel; 2]) -> Result<()> {
+    runtime::serve_dealer(links, &NoHooks)
+        .await
+        .map(|_| ())
+        .map_err(SessionError::into_source)
+}
+
+/// Runs the dealer protocol for `demand` in process (the runtime's dealer and both
+/// parties' offline phase over in-memory channels) and returns both parties'
+/// material, e.g. to save to files, with each party's dealer-channel metering. The
+/// material is made for [`HarnessOptions::material_session`].
 ///
 /// # Errors
 /// Any error of the dealer protocol; [`Error::Timeout`].
@@ -132,28 +146,21 @@ pub async fn deal_in_process<R: Ring>(
     opts: &HarnessOptions,
     demand: &Demand,
 ) -> Result<(PartyMaterial, PartyMaterial, [Metering; 2])> {
-    let (mut a0, mut d0) = Channel::in_memory_pair(opts.channel);
-    let (mut a1, mut d1) = Channel::in_memory_pair(opts.channel);
-    let s = opts.session;
-    let cfg = config::<R>();
-    let dealer = async {
-        tokio::try_join!(
-            handshake(&mut d0, Role::Dealer, Role::Party0, s, &cfg),
-            handshake(&mut d1, Role::Dealer, Role::Party1, s, &cfg)
-        )?;
-        dealer::serve::<R>(s, &mut d0, &mut d1).await
+    let (a0, d0) = Channel::in_memory_pair(opts.channel);
+    let (a1, d1) = Channel::in_memory_pair(opts.channel);
+    let (s0, s1) = (
+        opts.seat::<R>(0, demand.clone())?,
+        opts.seat::<R>(1, demand.clone())?,
+    );
+    let fetch = |s: Session, link: Channel| async move {
+        runtime::fetch_material::<R>(&s, link, &NoHooks)
+            .await
+            .map_err(SessionError::into_source)
     };
-    let p0 = async {
-        handshake(&mut a0, Role::Party0, Role::Dealer, s, &cfg).await?;
-        dealer::fetch::<R>(&mut a0, 0, s, demand).await
-    };
-    let p1 = async {
-        handshake(&mut a1, Role::Party1, Role::Dealer, s, &cfg).await?;
-        dealer::fetch::<R>(&mut a1, 1, s, demand).await
-    };
-    let (_, m0, m1) =
-        with_timeout(opts.timeout, async { tokio::try_join!(dealer, p0, p1) }).await?;
-    let (_, _, me0, me1) = tokio::try_join!(d0.close(), d1.close(), a0.close(), a1.close())?;
+    let (_, (m0, me0), (m1, me1)) = with_timeout(opts.timeout, async {
+        tokio::try_join!(dealer([d0, d1]), fetch(s0, a0), fetch(s1, a1))
+    })
+    .await?;
     Ok((m0, m1, [me0, me1]))
 }
 
@@ -169,8 +176,20 @@ pub async fn run_with_material<R: Ring, T0, T1>(
     f0: impl AsyncFnOnce(&mut ArithParty<R>) -> Result<T0>,
     f1: impl AsyncFnOnce(&mut ArithParty<R>) -> Result<T1>,
 ) -> Result<Run<T0, T1>> {
-    let no_dealer = [Metering::default(), Metering::default()];
-    run_inner(opts, Some((m0, m1)), None, f0, f1, no_dealer).await
+    let (s0, s1) = (
+        opts.seat::<R>(0, m0.demand.clone())?,
+        opts.seat::<R>(1, m1.demand.clone())?,
+    );
+    let (c0, c1) = Channel::in_memory_pair(opts.channel);
+    let (mut src0, mut src1) = (
+        MaterialSource::new(m0.clone()),
+        MaterialSource::new(m1.clone()),
+    );
+    let (o0, o1) = with_timeout(opts.timeout, async {
+        tokio::try_join!(party(&s0, c0, &mut src0, f0), party(&s1, c1, &mut src1, f1))
+    })
+    .await?;
+    Ok(Run::of(o0, o1))
 }
 
 /// Runs a whole session in process: handshakes, the dealer for `demand`, then `f0`
@@ -185,87 +204,39 @@ pub async fn run<R: Ring, T0, T1>(
     f0: impl AsyncFnOnce(&mut ArithParty<R>) -> Result<T0>,
     f1: impl AsyncFnOnce(&mut ArithParty<R>) -> Result<T1>,
 ) -> Result<Run<T0, T1>> {
-    let no_dealer = [Metering::default(), Metering::default()];
-    run_inner(opts, None, Some(demand), f0, f1, no_dealer).await
+    let (s0, s1) = (
+        opts.seat::<R>(0, demand.clone())?,
+        opts.seat::<R>(1, demand.clone())?,
+    );
+    let (c0, c1) = Channel::in_memory_pair(opts.channel);
+    let (a0, d0) = Channel::in_memory_pair(opts.channel);
+    let (a1, d1) = Channel::in_memory_pair(opts.channel);
+    let (mut src0, mut src1) = (DealerSource::new(a0), DealerSource::new(a1));
+    let ((), o0, o1) = with_timeout(opts.timeout, async {
+        tokio::try_join!(
+            dealer([d0, d1]),
+            party(&s0, c0, &mut src0, f0),
+            party(&s1, c1, &mut src1, f1)
+        )
+    })
+    .await?;
+    Ok(Run::of(o0, o1))
 }
 
-async fn run_inner<R: Ring, T0, T1>(
-    opts: &HarnessOptions,
-    material: Option<(&PartyMaterial, &PartyMaterial)>,
-    demand: Option<&Demand>,
-    f0: impl AsyncFnOnce(&mut ArithParty<R>) -> Result<T0>,
-    f1: impl AsyncFnOnce(&mut ArithParty<R>) -> Result<T1>,
-    mut dealer_meter: [Metering; 2],
-) -> Result<Run<T0, T1>> {
-    let s = opts.session;
-    let (mut c0, mut c1) = Channel::in_memory_pair(opts.channel);
-    let (m0, m1) = match (material, demand) {
-        (Some((m0, m1)), _) => (m0.clone(), m1.clone()),
-        (None, Some(d)) => {
-            let (m0, m1, meters) = deal_in_process::<R>(opts, d).await?;
-            dealer_meter = meters;
-            (m0, m1)
-        }
-        (None, None) => (
-            PartyMaterial {
-                party: 0,
-                session: s,
-                ring_bits: R::BITS,
-                demand: Demand::new(),
-                seed: tessera_core::Block::ZERO,
-                corrections: Vec::new(),
-            },
-            PartyMaterial {
-                party: 1,
-                session: s,
-                ring_bits: R::BITS,
-                demand: Demand::new(),
-                seed: tessera_core::Block::ZERO,
-                corrections: Vec::new(),
-            },
-        ),
-    };
-    for (i, m) in [&m0, &m1].into_iter().enumerate() {
-        if m.session != s {
-            return Err(Error::SessionMismatch {
-                what: "preprocessing material",
-                expected: s,
-                found: m.session,
-            });
-        }
-        if m.party != i {
-            return Err(Error::InvalidArgument {
-                op: "harness",
-                detail: format!("party {i} was given party {}'s material", m.party),
-            });
-        }
-    }
-    let cfg = config::<R>();
-    let p0 = async {
-        handshake(&mut c0, Role::Party0, Role::Party1, s, &cfg).await?;
-        c0.set_phase(tessera_core::Phase::Online);
-        let mut party = ArithParty::new(c0, Box::new(Store::<R>::from_material(&m0)?));
-        let out = f0(&mut party).await?;
-        let (ch, _) = party.into_parts();
-        Ok::<_, Error>((out, ch.close().await?))
-    };
-    let p1 = async {
-        handshake(&mut c1, Role::Party1, Role::Party0, s, &cfg).await?;
-        c1.set_phase(tessera_core::Phase::Online);
-        let mut party = ArithParty::new(c1, Box::new(Store::<R>::from_material(&m1)?));
-        let out = f1(&mut party).await?;
-        let (ch, _) = party.into_parts();
-        Ok::<_, Error>((out, ch.close().await?))
-    };
-    let ((out0, me0), (out1, me1)) =
-        with_timeout(opts.timeout, async { tokio::try_join!(p0, p1) }).await?;
-    Ok(Run {
-        out0,
-        out1,
-        peer: [me0, me1],
-        online: [me0.online, me1.online],
-        dealer: dealer_meter,
-    })
+/// One party's session through the runtime's phases, with `f` as its online phase
+/// (joined in the caller's task: the closures may borrow).
+async fn party<R: Ring, T>(
+    session: &Session,
+    peer: Channel,
+    source: &mut dyn OfflineSource<R>,
+    f: impl AsyncFnOnce(&mut ArithParty<R>) -> Result<T>,
+) -> Result<PartyOutcome<T>> {
+    let ready = runtime::prepare(session, peer, source, &NoHooks)
+        .await
+        .map_err(SessionError::into_source)?;
+    let mut online = ready.into_online(&NoHooks);
+    let out = f(online.party()).await?;
+    online.finish(out).await.map_err(SessionError::into_source)
 }
 
 /// proptest strategies for ring elements, fixed-point values, shapes and tensors.

@@ -15,6 +15,7 @@ pub mod gmw;
 #[cfg(feature = "test-harness")]
 pub mod harness;
 pub mod preprocessing;
+pub mod runtime;
 pub mod yao;
 
 pub use arith::bilinear::{Bilinear, BilinearOp, Conv2dParams};

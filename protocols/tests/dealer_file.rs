@@ -21,7 +21,8 @@ fn demand() -> Demand {
     d
 }
 
-/// Deals `demand` in process and saves both parties' files in `dir`.
+/// Deals `demand` in process and saves both parties' files in `dir` (made for
+/// `opts.material_session::<Z64>()`, the session bound to the harness's job).
 fn deal_to_files(dir: &Path, opts: &HarnessOptions) -> (PathBuf, PathBuf) {
     let (m0, m1, _) = block(harness::deal_in_process::<Z64>(opts, &demand())).unwrap();
     let (p0, p1) = (dir.join("p0.pre"), dir.join("p1.pre"));
@@ -50,8 +51,8 @@ fn saved_material_runs_once() {
         let mode = std::fs::metadata(&p1).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
     }
-    let m0 = PartyMaterial::load(&p0, 0, opts.session).unwrap();
-    let m1 = PartyMaterial::load(&p1, 1, opts.session).unwrap();
+    let m0 = PartyMaterial::load(&p0, 0, opts.material_session::<Z64>()).unwrap();
+    let m1 = PartyMaterial::load(&p1, 1, opts.material_session::<Z64>()).unwrap();
     let x = arr::<Z64>(&[5], (1..=5).map(Z64::from_u64).collect());
     let y = arr::<Z64>(&[5], (0..5).map(|v| Z64::from_i64(-3 * v)).collect());
     let (x0, y1) = (x.clone(), y.clone());
@@ -76,8 +77,10 @@ fn saved_material_runs_once() {
     assert_eq!(run.out0.0, &x * &y);
     assert_eq!(run.out1.1, 77);
     // The files are claimed: a second load, for this or any session, is refused.
-    match PartyMaterial::load(&p0, 0, opts.session) {
-        Err(Error::AlreadyConsumed { session, .. }) => assert_eq!(session, opts.session),
+    match PartyMaterial::load(&p0, 0, opts.material_session::<Z64>()) {
+        Err(Error::AlreadyConsumed { session, .. }) => {
+            assert_eq!(session, opts.material_session::<Z64>())
+        }
         other => panic!("expected AlreadyConsumed, got {other:?}"),
     }
     assert!(matches!(
@@ -95,7 +98,7 @@ fn verify_checks_without_claiming() {
     // Verifying twice leaves the file fresh; it answers the demand it was dealt for.
     for _ in 0..2 {
         assert_eq!(
-            PartyMaterial::verify(&p1, 1, opts.session).unwrap(),
+            PartyMaterial::verify(&p1, 1, opts.material_session::<Z64>()).unwrap(),
             demand()
         );
     }
@@ -104,11 +107,12 @@ fn verify_checks_without_claiming() {
         Err(Error::SessionMismatch { .. })
     ));
     assert!(
-        file_reason(PartyMaterial::verify(&p1, 0, opts.session).unwrap_err()).contains("party 1")
+        file_reason(PartyMaterial::verify(&p1, 0, opts.material_session::<Z64>()).unwrap_err())
+            .contains("party 1")
     );
-    PartyMaterial::load(&p1, 1, opts.session).unwrap();
+    PartyMaterial::load(&p1, 1, opts.material_session::<Z64>()).unwrap();
     assert!(matches!(
-        PartyMaterial::verify(&p1, 1, opts.session),
+        PartyMaterial::verify(&p1, 1, opts.material_session::<Z64>()),
         Err(Error::AlreadyConsumed { .. })
     ));
     let mut bytes = std::fs::read(&p0).unwrap();
@@ -116,7 +120,8 @@ fn verify_checks_without_claiming() {
     bytes[last] ^= 1;
     std::fs::write(&p0, &bytes).unwrap();
     assert!(
-        file_reason(PartyMaterial::verify(&p0, 0, opts.session).unwrap_err()).contains("checksum")
+        file_reason(PartyMaterial::verify(&p0, 0, opts.material_session::<Z64>()).unwrap_err())
+            .contains("checksum")
     );
 }
 
@@ -125,8 +130,8 @@ fn running_past_the_file_is_exhaustion() {
     let dir = tempfile::tempdir().unwrap();
     let opts = HarnessOptions::default();
     let (p0, p1) = deal_to_files(dir.path(), &opts);
-    let m0 = PartyMaterial::load(&p0, 0, opts.session).unwrap();
-    let m1 = PartyMaterial::load(&p1, 1, opts.session).unwrap();
+    let m0 = PartyMaterial::load(&p0, 0, opts.material_session::<Z64>()).unwrap();
+    let m1 = PartyMaterial::load(&p1, 1, opts.material_session::<Z64>()).unwrap();
     let r = block(harness::run_with_material::<Z64, _, _>(
         &opts,
         &m0,
@@ -160,10 +165,10 @@ fn wrong_session_is_refused_and_leaves_the_file_usable() {
     match PartyMaterial::load(&p0, 0, other) {
         Err(Error::SessionMismatch {
             expected, found, ..
-        }) => assert_eq!((expected, found), (other, opts.session)),
+        }) => assert_eq!((expected, found), (other, opts.material_session::<Z64>())),
         r => panic!("expected SessionMismatch, got {r:?}"),
     }
-    PartyMaterial::load(&p0, 0, opts.session).unwrap();
+    PartyMaterial::load(&p0, 0, opts.material_session::<Z64>()).unwrap();
 }
 
 #[test]
@@ -175,7 +180,7 @@ fn damaged_files_name_the_problem() {
     let try_bytes = |bytes: &[u8], party: usize| {
         let p = dir.path().join("damaged.pre");
         std::fs::write(&p, bytes).unwrap();
-        PartyMaterial::load(&p, party, opts.session)
+        PartyMaterial::load(&p, party, opts.material_session::<Z64>())
     };
 
     // Truncated inside the body and inside the header.
@@ -206,7 +211,12 @@ fn damaged_files_name_the_problem() {
     let r = file_reason(try_bytes(&good, 0).unwrap_err());
     assert!(r.contains("party 1's material"), "{r}");
     // Missing file.
-    let r = PartyMaterial::load(&dir.path().join("none.pre"), 1, opts.session).unwrap_err();
+    let r = PartyMaterial::load(
+        &dir.path().join("none.pre"),
+        1,
+        opts.material_session::<Z64>(),
+    )
+    .unwrap_err();
     assert!(file_reason(r).contains("cannot read"));
     // The intact file still loads.
     try_bytes(&good, 1).unwrap();

@@ -12,11 +12,12 @@ use clap::{Args, ValueEnum};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tessera_core::channel::HEADER_LEN;
-use tessera_core::{BitMatrix, BitVec, Channel, ConfigSummary, PhaseMeter, Prg, Ring, Z64};
+use tessera_core::{BitMatrix, BitVec, Channel, ConfigSummary, PhaseMeter, Prg, Replay, Ring, Z64};
 use tessera_protocols::circuit::{Circuit, CircuitCost, bristol, values};
 use tessera_protocols::gmw::{self, Gmw, Program, RevealTo};
+use tessera_protocols::runtime::Job as RuntimeJob;
 use tessera_protocols::yao::{self, ActiveLabels, Evaluator, Garbler, ZeroLabels};
-use tessera_protocols::{Demand, Provider, Store, dealer};
+use tessera_protocols::{ArithParty, Demand, Provider, dealer};
 
 use super::{Job, PartyRun, base_config};
 use crate::CliError;
@@ -268,7 +269,7 @@ impl CircuitJob {
         &self,
         party: usize,
         ch: &mut Channel,
-        store: &mut Store<R>,
+        store: &mut dyn Provider<R>,
         mine: &[&BitMatrix],
     ) -> Result<Option<Vec<BitMatrix>>, CliError> {
         let (n, owners) = (self.batch, &self.owners);
@@ -355,11 +356,11 @@ impl CircuitJob {
                 Vec::new()
             }
         };
-        let online = replay(&[
-            [Vec::new(), inputs1],
-            [garbler, Vec::new()],
-            [reveal(0), reveal(1)],
-        ]);
+        let online = Replay::new()
+            .step([&[], &inputs1])
+            .step([&garbler, &[]])
+            .step([&reveal(0), &reveal(1)])
+            .meters();
         let offline = dealer::party_traffic::<R>(&self.demand()?)?;
         Ok([0, 1].map(|p| Predicted {
             offline: offline[p],
@@ -381,12 +382,14 @@ impl CircuitJob {
     }
 }
 
-impl Job for CircuitJob {
+impl RuntimeJob for CircuitJob {
     type Ring = R;
     /// The values this party owns, in input order.
-    type Inputs = Vec<BitMatrix>;
+    type Input = Vec<BitMatrix>;
+    type Prepared = ();
     /// Every output value (`width × batch`) if this party learns them.
     type Output = Option<Vec<BitMatrix>>;
+    type Error = CliError;
 
     fn config(&self) -> ConfigSummary {
         base_config("circuit", R::NAME)
@@ -418,13 +421,18 @@ impl Job for CircuitJob {
         })
     }
 
+    async fn setup(&self, _: &mut ArithParty<R>) -> Result<(), CliError> {
+        Ok(())
+    }
+
     async fn online(
         &self,
-        party: usize,
-        ch: &mut Channel,
-        store: &mut Store<R>,
-        inputs: &Vec<BitMatrix>,
+        p: &mut ArithParty<R>,
+        (): (),
+        inputs: Vec<BitMatrix>,
     ) -> Result<Option<Vec<BitMatrix>>, CliError> {
+        let party = p.party();
+        let (ch, store) = p.parts_mut();
         let mine: Vec<&BitMatrix> = inputs.iter().collect();
         match self.protocol {
             Protocol::Gmw => Ok(Gmw::new(party)?
@@ -441,7 +449,9 @@ impl Job for CircuitJob {
             Protocol::Yao => self.yao_party(party, ch, store, &mine).await,
         }
     }
+}
 
+impl Job for CircuitJob {
     fn print(&self, run: &PartyRun<Self::Output>, json: bool) -> Result<(), CliError> {
         let p = run.party;
         let outputs = run.output.as_ref().map(|o| per_instance(o, self.batch));
@@ -564,33 +574,6 @@ fn in_input_order<T>(owners: &[usize], of0: Vec<T>, of1: Vec<T>) -> Result<Vec<T
         .map(|&o| if o == 0 { a.next() } else { b.next() })
         .collect::<Option<Vec<T>>>()
         .ok_or_else(|| CliError::Task("fewer garbled inputs than input values".into()))
-}
-
-/// Replays a message pattern on both parties' Lamport clocks, as the channel keeps
-/// them: in each step each party sends its frames (their sizes on the wire), then
-/// receives the other's.
-fn replay(steps: &[[Vec<u64>; 2]]) -> [PhaseMeter; 2] {
-    let mut m = [PhaseMeter::default(); 2];
-    let (mut recv_max, mut current) = ([0u64; 2], [0u64; 2]);
-    for step in steps {
-        let depth = [recv_max[0] + 1, recv_max[1] + 1];
-        for p in 0..2 {
-            if !step[p].is_empty() {
-                current[p] = current[p].max(depth[p]);
-                m[p].bytes_sent += step[p].iter().sum::<u64>();
-                m[p].messages_sent += step[p].len() as u64;
-                let q = 1 - p;
-                recv_max[q] = recv_max[q].max(depth[p]);
-                current[q] = current[q].max(depth[p]);
-                m[q].bytes_received += step[p].iter().sum::<u64>();
-                m[q].messages_received += step[p].len() as u64;
-            }
-        }
-    }
-    for p in 0..2 {
-        m[p].rounds = current[p];
-    }
-    m
 }
 
 fn usage(msg: impl Into<String>) -> CliError {

@@ -2,51 +2,53 @@
 //!
 //! A job is one description that every role uses. Both parties build it from their own
 //! command line; the dealer never parses it and learns only its configuration, through
-//! the handshake. A job says
-//! - what all three roles must agree on ([`Job::config`]: checked in every handshake,
-//!   so two parties started with different circuits, batches or protocols stop with an
-//!   error naming the key that differs);
-//! - the correlated randomness one run consumes ([`Job::demand`]: what the dealer
-//!   generates, and what a preprocessing file must answer);
-//! - one party's online phase ([`Job::online`]: given its channel to the other party,
-//!   its preprocessing store and its own inputs);
-//! - how a party prints what it learned ([`Job::print`]).
+//! the handshake. A job is a job of the session runtime
+//! ([`tessera_protocols::runtime::Job`]), which says
+//! - what all three roles must agree on (`config`: checked in every handshake, so two
+//!   parties started with different circuits, batches or protocols stop with an error
+//!   naming the key that differs);
+//! - the correlated randomness one run consumes (`demand`: what the dealer generates,
+//!   and what a preprocessing file must answer);
+//! - one party's set-up and online phases (`setup`, `online`: on its
+//!   [`ArithParty`](tessera_protocols::ArithParty) — the channel to the other party and
+//!   its correlations — with its own inputs);
 //!
-//! The drivers in [`crate::session`] run any job in every deployment: the single-process
-//! `tessera circuit` (dealer and both parties as tasks), and the multi-process
-//! `tessera dealer` plus two `tessera party` processes, with the offline and online
-//! phases together or apart (through a preprocessing file).
+//! and, for the command line, how a party prints what it learned ([`Job::print`]).
+//!
+//! The session runtime runs any job in every deployment: the single-process
+//! `tessera circuit` (dealer and both parties as tasks,
+//! [`run_local`](tessera_protocols::runtime::local::run_local)), and the multi-process
+//! `tessera dealer` plus two `tessera party` processes (`crate::deploy`), with the
+//! offline and online phases together or apart (through a preprocessing file).
 //!
 //! Two jobs: [`circuit::CircuitJob`], a Bristol Fashion circuit under GMW or Yao, and
 //! [`model::ModelJob`], secure inference of an ONNX model under a plan.
 //!
 //! # Adding a job
-//! 1. Write a type that implements [`Job`], in a module next to [`circuit`]. Start its
-//!    configuration from [`base_config`] with the job's name and ring (the dealer
-//!    generates material for the ring named there), and add every value the two parties
-//!    must share (a model's hash, the plan, the fixed-point precision, ...). Make
-//!    `demand` a pure function of that configuration: the dealer checks that both
-//!    parties' demands are equal, and a preprocessing file is accepted only for the job
-//!    it was made for.
+//! 1. Write a type that implements [`tessera_protocols::runtime::Job`] and [`Job`], in
+//!    a module next to [`circuit`]. Start its configuration from [`base_config`] with
+//!    the job's name and ring (the dealer generates material for the ring named
+//!    there), and add every value the two parties must share (a model's hash, the
+//!    plan, the fixed-point precision, ...). Make `demand` a pure function of that
+//!    configuration: the dealer checks that both parties' demands are equal, and a
+//!    preprocessing file is accepted only for the job it was made for.
 //! 2. Add a variant to [`JobCommand`] holding the job's command-line options, and one
 //!    arm to the `match` in `crate::deploy::party` that builds the job and this party's
 //!    inputs and calls the generic driver. `tessera party ... <job> <options>` then runs
 //!    it as a separate process, with the offline/online split, timeouts and all failure
 //!    handling of the existing job; nothing in the dealer changes.
-//! 3. If the job also wants a single-process command (like `tessera circuit`), run
-//!    [`crate::session::dealer`] and [`crate::session::party`] as tasks the way
+//! 3. If the job also wants a single-process command (like `tessera circuit`), run it
+//!    with [`run_local`](tessera_protocols::runtime::local::run_local) the way
 //!    `crate::circuit` does.
 
 pub mod circuit;
 pub mod model;
 
-use std::future::Future;
 use std::time::Duration;
 
 use clap::Subcommand;
-use sha2::{Digest, Sha256};
-use tessera_core::{Channel, ConfigSummary, Metering, Ring, SessionId};
-use tessera_protocols::{Demand, Store};
+use tessera_core::{ConfigSummary, Metering, SessionId};
+use tessera_protocols::runtime::{self, PartyOutcome};
 
 use crate::CliError;
 
@@ -60,33 +62,11 @@ pub enum JobCommand {
     Model(model::PartyModelArgs),
 }
 
-/// A job: what the two parties compute. See the module docs.
-pub trait Job: Send + Sync + 'static {
-    /// The ring the dealer's material is made for.
-    type Ring: Ring;
-    /// One party's private inputs (never printed).
-    type Inputs: Send + Sync + 'static;
-    /// What one party learns from a run.
-    type Output: Send + 'static;
-
-    /// Everything the three roles must agree on; starts from [`base_config`].
-    fn config(&self) -> ConfigSummary;
-
-    /// The preprocessing one run consumes.
-    ///
-    /// # Errors
-    /// If the job cannot be expressed as a demand.
-    fn demand(&self) -> Result<Demand, CliError>;
-
-    /// One party's online phase on its channel to the other party.
-    fn online<'a>(
-        &'a self,
-        party: usize,
-        ch: &'a mut Channel,
-        store: &'a mut Store<Self::Ring>,
-        inputs: &'a Self::Inputs,
-    ) -> impl Future<Output = Result<Self::Output, CliError>> + Send + 'a;
-
+/// A job of the command line: a job of the session runtime ([`runtime::Job`]: its
+/// configuration, its demand, one party's set-up and online phases on its
+/// [`ArithParty`](tessera_protocols::ArithParty)) that also prints what a party
+/// learned. See the module docs.
+pub trait Job: runtime::Job<Error = CliError> + 'static {
     /// Prints what one party learned (stdout: the results or one JSON object).
     ///
     /// # Errors
@@ -112,39 +92,32 @@ pub struct PartyRun<O> {
     pub online: Duration,
 }
 
+impl<O> PartyRun<O> {
+    /// The report of a party's session `session` over links shaped by `network`;
+    /// prints its times on stderr.
+    pub fn new(o: PartyOutcome<O>, session: SessionId, network: &str) -> Self {
+        let mut metering = o.peer;
+        metering.merge(&o.source);
+        eprintln!(
+            "party {}: offline {:.1} ms, online {:.1} ms",
+            o.party,
+            o.offline.as_secs_f64() * 1e3,
+            o.online.as_secs_f64() * 1e3
+        );
+        PartyRun {
+            party: o.party,
+            session,
+            network: network.to_string(),
+            output: o.output,
+            metering,
+            offline: o.offline,
+            online: o.online,
+        }
+    }
+}
+
 /// The start of every job's configuration: the job's name and the ring its
 /// preprocessing is made for (the dealer reads both).
 pub fn base_config(job: &str, ring: &str) -> ConfigSummary {
     ConfigSummary::new().with("job", job).with("ring", ring)
-}
-
-/// The session id the preprocessing of one run is made for: the session the parties
-/// announced, bound to the job's configuration. The dealer serves and the parties fetch
-/// and file their material under this id, so a preprocessing file is accepted only by
-/// a run of the same session *and* the same job.
-pub fn material_session(session: SessionId, config: &ConfigSummary) -> SessionId {
-    let mut h = Sha256::new();
-    h.update(b"tessera material session v1\0");
-    h.update(session.0);
-    h.update(config.fingerprint());
-    let digest = h.finalize();
-    let mut id = [0u8; 16];
-    id.copy_from_slice(&digest[..16]);
-    SessionId(id)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn material_session_depends_on_session_and_job() {
-        let s = SessionId([7; 16]);
-        let c = base_config("circuit", "Z64").with("batch", 1);
-        let m = material_session(s, &c);
-        assert_eq!(m, material_session(s, &c.clone()));
-        assert_ne!(m, s);
-        assert_ne!(m, material_session(SessionId([8; 16]), &c));
-        assert_ne!(m, material_session(s, &c.with("batch", 2)));
-    }
 }

@@ -9,11 +9,12 @@
 use clap::Args;
 use serde::Serialize;
 use tessera_conversions::Converter;
-use tessera_core::{Channel, ChannelConfig, ConfigSummary, FixedPoint, Ring, Z64};
+use tessera_core::{ConfigSummary, FixedPoint, Ring, Z64};
 use tessera_engine::session::architecture_digest;
 use tessera_engine::{self, Assignment, Output, RunOptions, SecureOutput};
 use tessera_models::{FixedModel, Model};
-use tessera_protocols::{ArithParty, Demand, Store};
+use tessera_protocols::runtime::Job as RuntimeJob;
+use tessera_protocols::{ArithParty, Demand};
 
 use super::{Job, PartyRun, base_config};
 use crate::CliError;
@@ -135,12 +136,14 @@ struct Report<'a> {
     metering: &'a tessera_core::Metering,
 }
 
-impl Job for ModelJob {
+impl RuntimeJob for ModelJob {
     type Ring = R;
     /// Party 1's encoded input batch.
-    type Inputs = Option<Vec<R>>;
+    type Input = Option<Vec<R>>;
+    type Prepared = ();
     /// The client's labels (and scores); nothing for party 0.
     type Output = SecureOutput<R>;
+    type Error = CliError;
 
     fn config(&self) -> ConfigSummary {
         let plan = serde_json::to_vec(&self.assignment).unwrap_or_default();
@@ -165,12 +168,17 @@ impl Job for ModelJob {
         )?)
     }
 
+    async fn setup(&self, _: &mut ArithParty<R>) -> Result<(), CliError> {
+        Ok(())
+    }
+
+    /// The masked weights' set-up and the inference ([`tessera_engine::run_party`]),
+    /// both metered as online.
     async fn online(
         &self,
-        party: usize,
-        ch: &mut Channel,
-        store: &mut Store<R>,
-        inputs: &Option<Vec<R>>,
+        p: &mut ArithParty<R>,
+        (): (),
+        inputs: Option<Vec<R>>,
     ) -> Result<SecureOutput<R>, CliError> {
         let opts = RunOptions::default();
         opts.check(&tessera_engine::assignment_steps(
@@ -178,14 +186,9 @@ impl Job for ModelJob {
             &self.assignment,
             self.batch,
         )?)?;
-        // The secure engine owns its channel and provider for the run; lend them and
-        // take the channel back afterwards (the placeholder is never used).
-        let (placeholder, _) = Channel::in_memory_pair(ChannelConfig::default());
-        let owned = std::mem::replace(ch, placeholder);
-        let mut p = ArithParty::new(owned, Box::new(store.take_all()));
-        let mut conv = Converter::new(party).map_err(tessera_models::Error::from)?;
-        let r = tessera_engine::run_party(
-            &mut p,
+        let mut conv = Converter::new(p.party()).map_err(tessera_models::Error::from)?;
+        Ok(tessera_engine::run_party(
+            p,
             &mut conv,
             &self.fixed,
             &self.assignment,
@@ -193,12 +196,11 @@ impl Job for ModelJob {
             self.batch,
             opts,
         )
-        .await;
-        let (back, _) = p.into_parts();
-        *ch = back;
-        Ok(r?)
+        .await?)
     }
+}
 
+impl Job for ModelJob {
     fn print(&self, run: &PartyRun<Self::Output>, json: bool) -> Result<(), CliError> {
         let labels = run.output.labels.as_deref();
         if json {

@@ -14,15 +14,15 @@
 //! round ([`cost_with`] prices another frame limit).
 //!
 //! Rounds are the causal depth of this message pattern as the channel's Lamport clock
-//! counts it (see [`tessera_core::meter`]), replayed here: `D + 2` when both parties
+//! counts it, replayed on that clock ([`tessera_core::Replay`]): `D + 2` when both parties
 //! own inputs — inputs, one per layer, the reveal — and possibly fewer when a party's
 //! input seed travels causally together with its first layer message (it owns every
 //! input). Offline, the dealer sends `Σ_l k_l·n` AND triples as seeds and party 1's
 //! `c` bits ([`crate::dealer::party_traffic`]).
 
 use tessera_core::bits::words_for;
-use tessera_core::channel::{HEADER_LEN, stream_frames, stream_wire_bytes};
-use tessera_core::{ChannelConfig, PhaseMeter, Ring};
+use tessera_core::channel::{HEADER_LEN, stream_chunk_bytes, stream_frames, stream_wire_bytes};
+use tessera_core::{ChannelConfig, PhaseMeter, Replay, Ring};
 
 use super::{RevealTo, check_owners, demand_from_widths};
 use crate::circuit::Circuit;
@@ -71,70 +71,16 @@ pub fn exchange_frames_with(payload_bytes: u64, max_frame: usize) -> u64 {
     stream_frames(payload_bytes, WORD, max_frame)
 }
 
-/// One message on the wire: its bytes (headers included) and its frames.
-#[derive(Clone, Copy)]
-struct Msg {
-    bytes: u64,
-    frames: u64,
-}
-
-impl Msg {
-    /// A message sent as one frame of `payload` bytes.
-    fn frame(payload: usize) -> Msg {
-        Msg {
-            bytes: (HEADER_LEN + payload) as u64,
-            frames: 1,
-        }
-    }
-
-    /// A streamed message of `words` words.
-    fn words(words: usize, max_frame: usize) -> Msg {
-        let payload = (WORD * words) as u64;
-        Msg {
-            bytes: exchange_wire_bytes_with(payload, max_frame),
-            frames: exchange_frames_with(payload, max_frame),
-        }
-    }
-}
-
-/// Replays a message pattern on two Lamport clocks, as [`tessera_core::Channel`]
-/// keeps them. Each step lists the message each party sends (its frames share one
-/// depth); in a step both parties send before they receive.
-#[derive(Default)]
-struct Pattern {
-    meter: [PhaseMeter; 2],
-    recv_max: [u64; 2],
-    current: [u64; 2],
-}
-
-impl Pattern {
-    fn step(&mut self, msgs: [Option<Msg>; 2]) {
-        let mut depth = [0u64; 2];
-        for p in 0..2 {
-            if let Some(m) = msgs[p] {
-                depth[p] = self.recv_max[p] + 1;
-                self.current[p] = self.current[p].max(depth[p]);
-                self.meter[p].bytes_sent += m.bytes;
-                self.meter[p].messages_sent += m.frames;
-            }
-        }
-        for p in 0..2 {
-            if let Some(m) = msgs[1 - p] {
-                let d = depth[1 - p];
-                self.recv_max[p] = self.recv_max[p].max(d);
-                self.current[p] = self.current[p].max(d);
-                self.meter[p].bytes_received += m.bytes;
-                self.meter[p].messages_received += m.frames;
-            }
-        }
-    }
-
-    fn finish(mut self) -> [PhaseMeter; 2] {
-        for p in 0..2 {
-            self.meter[p].rounds = self.current[p];
-        }
-        self.meter
-    }
+/// The frames of one streamed GMW message of `words` words over a channel whose frames
+/// hold at most `max_frame` bytes: each frame's size on the wire, its header included
+/// (one frame whenever it fits).
+fn message_frames(words: usize, max_frame: usize) -> Vec<u64> {
+    let payload = (WORD * words) as u64;
+    let chunk = stream_chunk_bytes(WORD, max_frame).max(1) as u64;
+    let n = exchange_frames_with(payload, max_frame);
+    (0..n)
+        .map(|i| HEADER_LEN as u64 + payload.saturating_sub(i * chunk).min(chunk))
+        .collect()
 }
 
 /// The exact traffic of [`super::Gmw::run`] on `circuit` for `n` instances, input
@@ -168,24 +114,27 @@ pub fn cost_with<R: Ring>(
     check_owners(owners, circuit.num_inputs())?;
     let c = circuit.cost();
     let demand = demand_from_widths(&c.and_layer_widths, n);
-    let mut pat = Pattern::default();
+    let mut pat = Replay::new();
     let owns = |p: usize| owners.contains(&p);
+    let frames = |f: Option<u64>| f.map_or_else(Vec::new, |f| vec![f]);
     if owns(0) || owns(1) {
-        let seed = |p: usize| owns(p).then(|| Msg::frame(16));
-        pat.step([seed(0), seed(1)]);
+        let seed = |p: usize| frames(owns(p).then_some(HEADER_LEN as u64 + 16));
+        pat.step([&seed(0), &seed(1)]);
     }
     for &k in &c.and_layer_widths {
-        let f = Msg::words(words_for(2 * k * n), max_frame);
-        pat.step([Some(f), Some(f)]);
+        let f = message_frames(words_for(2 * k * n), max_frame);
+        pat.step([&f, &f]);
     }
-    let out = Msg::words(words_for(c.output_bits * n), max_frame);
-    pat.step([to.sends(0).then_some(out), to.sends(1).then_some(out)]);
+    let out = message_frames(words_for(c.output_bits * n), max_frame);
+    let none = Vec::new();
+    let reveal = |p: usize| if to.sends(p) { &out } else { &none };
+    pat.step([reveal(0), reveal(1)]);
     Ok(GmwCost {
         batch: n,
         and_gates: c.and_gates,
         and_depth: c.and_depth,
         and_triples: c.and_gates * n,
-        online: pat.finish(),
+        online: pat.meters(),
         offline: dealer::party_traffic::<R>(&demand)?,
         demand,
     })

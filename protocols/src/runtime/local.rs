@@ -1,0 +1,228 @@
+//! The dealer and both parties in this process: [`run_local`] opens the three links
+//! (party 0 – party 1, dealer – party 0, dealer – party 1) over TCP loopback or in
+//! memory, runs each role in its own task ([`super::serve_dealer`],
+//! [`super::run_party`] with a [`DealerSource`]), and joins them under a deadline:
+//! the first failure of any role ends the run (the other tasks are aborted rather
+//! than left to their channel timeouts).
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tessera_core::{Channel, ChannelConfig, SessionId};
+use tokio::net::TcpListener;
+use tokio::task::{JoinError, JoinHandle};
+
+use super::{
+    DealerSource, Hooks, Job, NoHooks, PartyOutcome, Served, Session, SessionError, run_party,
+    serve_dealer,
+};
+use crate::Error;
+
+/// How the roles of a local run are connected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// In-memory channels.
+    InMemory,
+    /// TCP on 127.0.0.1 (ephemeral ports).
+    Tcp,
+}
+
+/// Two ends of one link.
+///
+/// # Errors
+/// Binding, connecting or accepting a TCP loopback connection fails.
+pub async fn pair(
+    transport: Transport,
+    config: ChannelConfig,
+) -> tessera_core::Result<(Channel, Channel)> {
+    match transport {
+        Transport::InMemory => Ok(Channel::in_memory_pair(config)),
+        Transport::Tcp => {
+            let io = |context| move |source| tessera_core::Error::Io { context, source };
+            let listener = TcpListener::bind("127.0.0.1:0")
+                .await
+                .map_err(io("binding a loopback port"))?;
+            let addr = listener
+                .local_addr()
+                .map_err(io("reading the local address"))?;
+            let (a, b) = tokio::join!(
+                Channel::accept(&listener, config),
+                Channel::connect(addr, config)
+            );
+            Ok((a?, b?))
+        }
+    }
+}
+
+/// Settings of a [`run_local`].
+#[derive(Clone)]
+pub struct Local {
+    /// How the roles are connected.
+    pub transport: Transport,
+    /// The session all three roles announce.
+    pub session: SessionId,
+    /// The link between the parties (its profile shapes the online phase).
+    pub peer: ChannelConfig,
+    /// The links to the dealer.
+    pub dealer: ChannelConfig,
+    /// Time limit of the whole run.
+    pub deadline: Duration,
+    /// Whether the parties' handshake names the source (see
+    /// [`Session::announcing_source`]).
+    pub announce_source: bool,
+    /// Hooks of all three roles.
+    pub hooks: Arc<dyn Hooks>,
+}
+
+impl fmt::Debug for Local {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Local")
+            .field("transport", &self.transport)
+            .field("session", &self.session)
+            .field("peer", &self.peer)
+            .field("dealer", &self.dealer)
+            .field("deadline", &self.deadline)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Local {
+    /// A fresh random session over `transport`, every link configured by `channel`,
+    /// the whole run within `deadline`, no hooks.
+    pub fn new(transport: Transport, channel: ChannelConfig, deadline: Duration) -> Self {
+        Local {
+            transport,
+            session: SessionId::random(),
+            peer: channel,
+            dealer: channel,
+            deadline,
+            announce_source: false,
+            hooks: Arc::new(NoHooks),
+        }
+    }
+}
+
+/// Both parties' outcomes of a [`run_local`], and what the dealer served.
+#[derive(Debug)]
+pub struct LocalRun<O> {
+    /// Party 0 and party 1.
+    pub parties: [PartyOutcome<O>; 2],
+    /// The dealer's side.
+    pub served: Served,
+}
+
+impl<O> LocalRun<O> {
+    /// The online latency: from the moment the later party starts its online phase
+    /// to the last one finishing. A party that only sends in the set-up (party 0's
+    /// masked weights) is done with it as soon as they are queued, the other only once
+    /// they have arrived (on a shaped link, their transmission time later); the first
+    /// party's own clock would count that wait as online time.
+    pub fn online_latency(&self) -> std::time::Duration {
+        let [a, b] = &self.parties;
+        let start = a.online_span.0.max(b.online_span.0);
+        let end = a.online_span.1.max(b.online_span.1);
+        end.saturating_duration_since(start)
+    }
+}
+
+/// A spawned task that is aborted when dropped (so that the first failure of a role,
+/// or the deadline, stops the others).
+struct Task<T>(JoinHandle<T>);
+
+impl<T> Drop for Task<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl<T> Future for Task<T> {
+    type Output = Result<T, JoinError>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0).poll(cx)
+    }
+}
+
+fn spawn<T: Send + 'static>(f: impl Future<Output = T> + Send + 'static) -> Task<T> {
+    Task(tokio::spawn(f))
+}
+
+/// A role's result, with a panicked or cancelled task as an error.
+async fn joined<T, E: From<Error>>(
+    task: Task<Result<T, SessionError<E>>>,
+) -> Result<T, SessionError<E>> {
+    task.await
+        .map_err(|e| SessionError::new("a session task", Error::Task(e.to_string())))?
+}
+
+/// Runs `job` with the dealer and both parties in this process, party `p` on
+/// `inputs[p]`, each role in its own task (see the module docs).
+///
+/// # Errors
+/// The first error of any role, with its step; the deadline.
+pub async fn run_local<J>(
+    job: Arc<J>,
+    inputs: [J::Input; 2],
+    local: &Local,
+) -> Result<LocalRun<J::Output>, SessionError<J::Error>>
+where
+    J: Job + 'static,
+    J::Input: 'static,
+    J::Output: 'static,
+    J::Error: 'static,
+{
+    let opening = "opening the local links";
+    let link = |config| async move {
+        pair(local.transport, config)
+            .await
+            .map_err(|e| SessionError::new(opening, Error::from(e)).map(J::Error::from))
+    };
+    let (peer0, peer1) = link(local.peer).await?;
+    let (to_dealer0, dealer0) = link(local.dealer).await?;
+    let (to_dealer1, dealer1) = link(local.dealer).await?;
+    let session = |p: usize| {
+        let s = Session::new(&*job, p, local.session)
+            .map_err(|e| SessionError::new("preparing the session", e))?;
+        Ok::<_, SessionError<J::Error>>(if local.announce_source {
+            s.announcing_source()
+        } else {
+            s
+        })
+    };
+    let sessions = [session(0)?, session(1)?];
+    let hooks = &local.hooks;
+    let dealer = {
+        let hooks = hooks.clone();
+        spawn(async move { serve_dealer([dealer0, dealer1], &*hooks).await })
+    };
+    let [in0, in1] = inputs;
+    let [s0, s1] = sessions;
+    let party = |s: Session, peer: Channel, to_dealer: Channel, input: J::Input| {
+        let (job, hooks) = (job.clone(), hooks.clone());
+        spawn(async move {
+            let mut source = DealerSource::new(to_dealer);
+            run_party(&*job, &s, peer, &mut source, input, &*hooks).await
+        })
+    };
+    let p0 = party(s0, peer0, to_dealer0, in0);
+    let p1 = party(s1, peer1, to_dealer1, in1);
+    let all = async {
+        tokio::try_join!(
+            async { joined(dealer).await.map_err(|e| e.map(J::Error::from)) },
+            joined(p0),
+            joined(p1)
+        )
+    };
+    let (served, r0, r1) = tokio::time::timeout(local.deadline, all)
+        .await
+        .map_err(|_| {
+            SessionError::new("the session", Error::Timeout(local.deadline)).map(J::Error::from)
+        })??;
+    Ok(LocalRun {
+        parties: [r0, r1],
+        served,
+    })
+}

@@ -1,0 +1,330 @@
+//! Where a party's correlated randomness comes from: the [`OfflineSource`] trait and
+//! its implementations — the dealer over a channel ([`DealerSource`]), a
+//! preprocessing file saved by an earlier offline phase ([`FileSource`]), and material
+//! already at hand ([`MaterialSource`], e.g. dealt in process by the test harness).
+//!
+//! # Adding a source
+//! A dealer-free source (OT extension between the parties, as ABY and MOTION make
+//! their correlations) implements [`OfflineSource::obtain`]: it gets the link to the
+//! other party, charges its traffic there to [`Phase::Offline`] (setting the phase and
+//! restoring it), and returns a [`Provider`] of this party's correlations for the
+//! session's demand. It names itself with [`OfflineSource::kind`] (announced in the
+//! parties' handshake when the session asks for it) and needs nothing else: the
+//! runtime ([`super::prepare`]) is written against the trait alone.
+//!
+//! [`Phase::Offline`]: tessera_core::Phase::Offline
+
+use std::path::{Path, PathBuf};
+
+use futures::future::BoxFuture;
+use tessera_core::{Channel, Metering, Ring, Role};
+
+use super::{Session, SessionError, at};
+use crate::preprocessing::{Demand, PartyMaterial, Provider, Store};
+use crate::{Error, Result, dealer};
+
+/// Where one party's correlated randomness comes from (SEEC's `MTProvider`, MOTION's
+/// multiplication-triple providers). The runtime calls [`OfflineSource::handshake`]
+/// (with the party-to-party handshake, in the set-up phase) and then
+/// [`OfflineSource::obtain`] (the offline phase). See the module docs to add one.
+pub trait OfflineSource<R: Ring>: Send {
+    /// The source's name, announced as `preprocessing = <kind>` in the parties'
+    /// handshake when the session asks for it: `dealer`, `file`, ...
+    fn kind(&self) -> &'static str;
+
+    /// The source's own link, if it has one (flushed when a handshake fails, handed to
+    /// [`super::Hooks::handshaken`]).
+    fn link(&mut self) -> Option<&mut Channel> {
+        None
+    }
+
+    /// The handshakes of the source's own links (set-up phase), run at the same time
+    /// as the parties' handshake. By default there are none.
+    fn handshake<'a>(
+        &'a mut self,
+        session: &'a Session,
+    ) -> BoxFuture<'a, std::result::Result<(), SessionError>> {
+        let _ = session;
+        Box::pin(async { Ok(()) })
+    }
+
+    /// The offline phase: this party's correlations for `session`'s demand, made for
+    /// its [`Session::material_session`]. `peer` is the link to the other party, for
+    /// a source that makes correlations with it.
+    fn obtain<'a>(
+        &'a mut self,
+        session: &'a Session,
+        peer: &'a mut Channel,
+    ) -> BoxFuture<'a, std::result::Result<Box<dyn Provider<R>>, SessionError>>;
+
+    /// The metering of the source's own links, all phases (zero without links).
+    fn metering(&self) -> Metering {
+        Metering::default()
+    }
+}
+
+/// Expands seed-compressed material into a store, on a blocking thread.
+async fn expand<R: Ring>(m: PartyMaterial) -> Result<Box<dyn Provider<R>>> {
+    let p = m.party;
+    let store = tokio::task::spawn_blocking(move || Store::<R>::from_material(&m))
+        .await
+        .map_err(|e| Error::Task(format!("expanding party {p}'s preprocessing: {e}")))??;
+    Ok(Box::new(store))
+}
+
+/// The offline phase of a source whose material is at hand once `material` is: the
+/// material expanded, or why there is none.
+fn at_hand<'a, R: Ring>(
+    material: Result<PartyMaterial>,
+) -> BoxFuture<'a, std::result::Result<Box<dyn Provider<R>>, SessionError>> {
+    Box::pin(async move {
+        let m = material.map_err(at("offline phase"))?;
+        expand(m).await.map_err(at("offline phase"))
+    })
+}
+
+/// Material that answers another demand than the session's.
+fn other_demand(what: &str, want: &Demand, found: &Demand) -> Result<()> {
+    if want == found {
+        return Ok(());
+    }
+    Err(Error::InvalidArgument {
+        op: "preprocessing",
+        detail: format!(
+            "{what} answers {} correlation requests, this job needs {}; it was made for \
+             another job",
+            found.len(),
+            want.len()
+        ),
+    })
+}
+
+/// The dealer ([`crate::dealer`]) over a channel: the handshake (the dealer mediates:
+/// it checks that both parties announce the same session and configuration and
+/// relays each one's values to the other), then the fetch of this party's
+/// seed-compressed material, expanded on a blocking thread.
+#[derive(Debug)]
+pub struct DealerSource {
+    link: Option<Channel>,
+    metering: Metering,
+}
+
+const DEALER_HANDSHAKE: &str = "handshake with the dealer (it relays the other party's values)";
+const DEALER_FETCH: &str = "offline phase: fetching preprocessing from the dealer";
+
+impl DealerSource {
+    /// The dealer at the other end of `link`.
+    pub fn new(link: Channel) -> Self {
+        DealerSource {
+            link: Some(link),
+            metering: Metering::default(),
+        }
+    }
+
+    /// The link to the dealer, until the fetch has closed it.
+    pub fn link_mut(&mut self) -> Option<&mut Channel> {
+        self.link.as_mut()
+    }
+
+    /// The metering of the link to the dealer, once the fetch has closed it.
+    pub fn link_metering(&self) -> Metering {
+        self.metering
+    }
+
+    fn open(&mut self) -> Result<&mut Channel> {
+        self.link.as_mut().ok_or_else(|| {
+            tessera_core::Error::TransportStopped("the link to the dealer is closed".into()).into()
+        })
+    }
+
+    /// The handshake with the dealer.
+    ///
+    /// # Errors
+    /// A mismatch (the dealer relays the other party's values, so a difference
+    /// between the parties is named here), a transport failure.
+    pub async fn handshake_dealer(&mut self, s: &Session) -> std::result::Result<(), SessionError> {
+        let hello = s.hello(Role::Dealer, s.config.clone());
+        let ch = self.open().map_err(at(DEALER_HANDSHAKE))?;
+        hello.run(ch).await.map_err(at(DEALER_HANDSHAKE))
+    }
+
+    /// Sends the dealer the session's demand and receives this party's material;
+    /// closes the link.
+    ///
+    /// # Errors
+    /// A refusal by the dealer (with its reason), a transport failure.
+    pub async fn fetch<R: Ring>(
+        &mut self,
+        s: &Session,
+    ) -> std::result::Result<PartyMaterial, SessionError> {
+        let ch = self.open().map_err(at(DEALER_FETCH))?;
+        let m = dealer::fetch::<R>(ch, s.party(), s.material_session(), s.demand())
+            .await
+            .map_err(at(DEALER_FETCH))?;
+        if let Some(link) = self.link.take() {
+            self.metering = link.close().await.map_err(at(DEALER_FETCH))?;
+        }
+        Ok(m)
+    }
+}
+
+impl<R: Ring> OfflineSource<R> for DealerSource {
+    fn kind(&self) -> &'static str {
+        "dealer"
+    }
+
+    fn link(&mut self) -> Option<&mut Channel> {
+        self.link_mut()
+    }
+
+    fn handshake<'a>(
+        &'a mut self,
+        session: &'a Session,
+    ) -> BoxFuture<'a, std::result::Result<(), SessionError>> {
+        Box::pin(self.handshake_dealer(session))
+    }
+
+    fn obtain<'a>(
+        &'a mut self,
+        session: &'a Session,
+        _peer: &'a mut Channel,
+    ) -> BoxFuture<'a, std::result::Result<Box<dyn Provider<R>>, SessionError>> {
+        Box::pin(async move {
+            let m = self.fetch::<R>(session).await?;
+            expand(m).await.map_err(at(DEALER_FETCH))
+        })
+    }
+
+    fn metering(&self) -> Metering {
+        self.metering
+    }
+}
+
+/// A preprocessing file saved by an earlier offline phase ([`PartyMaterial::save`]):
+/// [`FileSource::check`] refuses an unusable file before anyone connects; the
+/// offline phase claims it ([`PartyMaterial::load`] marks it consumed on disk before
+/// anything uses it) and expands it.
+#[derive(Clone, Debug)]
+pub struct FileSource {
+    path: PathBuf,
+}
+
+impl FileSource {
+    /// The file at `path`.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        FileSource { path: path.into() }
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Checks the file without claiming it: it must be this party's, fresh, intact,
+    /// and made for this session and job.
+    ///
+    /// # Errors
+    /// [`Error::PreprocessingFile`] saying what is wrong, in words a user can act on.
+    pub fn check(&self, s: &Session) -> Result<()> {
+        let found = PartyMaterial::verify(&self.path, s.party(), s.material_session())
+            .map_err(|e| self.explain(e))?;
+        other_demand("it", s.demand(), &found).map_err(|e| self.explain(e))
+    }
+
+    /// Claims the file: loads it (marking it consumed) and checks its demand.
+    fn claim(&self, s: &Session) -> Result<PartyMaterial> {
+        let m = PartyMaterial::load(&self.path, s.party(), s.material_session())
+            .map_err(|e| self.explain(e))?;
+        other_demand("it", s.demand(), &m.demand).map_err(|e| self.explain(e))?;
+        Ok(m)
+    }
+
+    /// A file error, explained where the library's words are not enough.
+    fn explain(&self, e: Error) -> Error {
+        let reason = match e {
+            Error::SessionMismatch { .. } => "made for another session or another job: run the \
+                 online phase with the session id and the job options of the offline run \
+                 that wrote it"
+                .to_string(),
+            Error::AlreadyConsumed { .. } => "already consumed by an earlier run: correlated \
+                 randomness is used once; run the offline phase again (with a fresh session \
+                 id) for another run"
+                .to_string(),
+            Error::InvalidArgument {
+                op: "preprocessing",
+                detail,
+            } => detail,
+            other => return other,
+        };
+        Error::PreprocessingFile {
+            path: self.path.clone(),
+            reason,
+        }
+    }
+}
+
+impl<R: Ring> OfflineSource<R> for FileSource {
+    fn kind(&self) -> &'static str {
+        "file"
+    }
+
+    fn obtain<'a>(
+        &'a mut self,
+        session: &'a Session,
+        _peer: &'a mut Channel,
+    ) -> BoxFuture<'a, std::result::Result<Box<dyn Provider<R>>, SessionError>> {
+        at_hand(self.claim(session))
+    }
+}
+
+/// Material already at hand (dealt in process, or loaded by the caller): checked to be
+/// this party's, for this session and demand, and expanded.
+#[derive(Debug)]
+pub struct MaterialSource {
+    material: Option<PartyMaterial>,
+}
+
+impl MaterialSource {
+    /// The source of `material`.
+    pub fn new(material: PartyMaterial) -> Self {
+        MaterialSource {
+            material: Some(material),
+        }
+    }
+
+    fn take(&mut self, s: &Session) -> Result<PartyMaterial> {
+        let m = self.material.take().ok_or_else(|| Error::InvalidArgument {
+            op: "preprocessing",
+            detail: "the material was already used".into(),
+        })?;
+        if m.party != s.party() {
+            return Err(Error::InvalidArgument {
+                op: "preprocessing",
+                detail: format!("party {} was given party {}'s material", s.party(), m.party),
+            });
+        }
+        if m.session != s.material_session() {
+            return Err(Error::SessionMismatch {
+                what: "preprocessing material",
+                expected: s.material_session(),
+                found: m.session,
+            });
+        }
+        other_demand("the material", s.demand(), &m.demand)?;
+        Ok(m)
+    }
+}
+
+impl<R: Ring> OfflineSource<R> for MaterialSource {
+    fn kind(&self) -> &'static str {
+        "material"
+    }
+
+    fn obtain<'a>(
+        &'a mut self,
+        session: &'a Session,
+        _peer: &'a mut Channel,
+    ) -> BoxFuture<'a, std::result::Result<Box<dyn Provider<R>>, SessionError>> {
+        at_hand(self.take(session))
+    }
+}
