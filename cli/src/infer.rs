@@ -63,8 +63,8 @@ pub struct InferArgs {
     /// Per-message timeout in seconds (a silent peer fails the run after this).
     #[arg(long, default_value_t = 60)]
     pub timeout: u64,
-    /// The most bytes of garbled tables one Yao step may stream (pure-y on the
-    /// reference models needs more than the default 8 GiB per layer).
+    /// The most bytes of garbled tables one Yao step may stream, a bound on time the
+    /// user may set (default: no limit; tables are streamed, memory stays bounded).
     #[arg(long, default_value_t = RunOptions::default().max_table_bytes)]
     pub max_table_bytes: u64,
     /// Print one JSON object instead of text.

@@ -81,6 +81,12 @@ impl StepCost {
     }
 }
 
+/// A GMW message of `bits` packed bits on the wire: streamed in frames of the
+/// transport's limit, each with its header ([`gmw::exchange_wire_bytes`]).
+fn gmw_message(bits: usize) -> u64 {
+    gmw::exchange_wire_bytes(8 * words_for(bits) as u64)
+}
+
 fn frame(payload: usize) -> u64 {
     (HEADER_LEN + payload) as u64
 }
@@ -115,7 +121,7 @@ pub(crate) fn eval_b_price(c: &Circuit, n: usize) -> Price {
     let per_party: u64 = cost
         .and_layer_widths
         .iter()
-        .map(|&k| frame(8 * words_for(2 * k * n)))
+        .map(|&k| gmw_message(2 * k * n))
         .sum();
     Price {
         bytes_sent: [per_party, per_party],
@@ -257,7 +263,7 @@ fn bool_layer_steps(
         };
         let mut s = StepCost::new(step, layer, Some(sharing), price);
         if sharing == Sharing::B {
-            s.largest_message = frame(8 * words_for(2 * bl.widest_and_layer() * n));
+            s.largest_message = gmw_message(2 * bl.widest_and_layer() * n);
         }
         // The gathers into the instances: the input's and each parameter's.
         let slots = bl.xs.iter().map(|x| x.slots).sum::<usize>()
@@ -500,7 +506,7 @@ pub fn head_steps<R: Ring>(
         (Output::Logits, None) => {
             let price = match last {
                 Sharing::A => one_way(0, ring_bytes::<R>(n)),
-                Sharing::B => one_way(0, frame(8 * words_for(ell * n))),
+                Sharing::B => one_way(0, gmw_message(ell * n)),
                 Sharing::Y => one_way(0, yao::reveal_bytes(ell * n)),
             };
             let mut s = StepCost::new("scores to the client".into(), None, Some(last), price);
@@ -527,7 +533,7 @@ pub fn head_steps<R: Ring>(
             ));
             let bits = bl.circuit.cost().output_bits * batch;
             let price = match h.sharing {
-                Sharing::B => one_way(0, frame(8 * words_for(bits))),
+                Sharing::B => one_way(0, gmw_message(bits)),
                 _ => one_way(0, yao::reveal_bytes(bits)),
             };
             out.push(StepCost::new(

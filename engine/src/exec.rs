@@ -15,19 +15,20 @@ use crate::{Error, Result};
 use tessera_models::fixed::FixedModel;
 use tessera_models::model::Scores;
 
-/// Limits of a run, checked before each step from its exact price, so that a plan
-/// too large for this machine fails at once with a clear error instead of
-/// exhausting memory or time.
+/// Limits a user may set on a run, checked before anything runs from the exact
+/// prices. None is needed for the implementation's sake: GMW messages are streamed in
+/// frames and garbled tables through a bounded queue, so memory stays bounded whatever
+/// the plan or batch; what remains is time, which the user bounds.
 #[derive(Clone, Copy, Debug)]
 pub struct RunOptions {
-    /// The most bytes of garbled tables one Y step may stream (default 8 GiB).
+    /// The most bytes of garbled tables one Y step may stream (default: no limit).
     pub max_table_bytes: u64,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
-            max_table_bytes: 8 << 30,
+            max_table_bytes: u64::MAX,
         }
     }
 }
@@ -38,16 +39,7 @@ impl RunOptions {
     /// # Errors
     /// [`Error::Plan`] naming the first step over a limit.
     pub fn check(&self, steps: &[crate::StepCost]) -> Result<()> {
-        let frame = (max_frame() + tessera_core::channel::HEADER_LEN) as u64;
         for s in steps {
-            if s.largest_message > frame {
-                return Err(Error::Plan(format!(
-                    "step `{}` needs a {:.1} GB message (one GMW layer exchange), above the transport's frame limit of {:.2} GB; use a smaller batch or another plan",
-                    s.name,
-                    s.largest_message as f64 / 1e9,
-                    frame as f64 / 1e9
-                )));
-            }
             if s.sharing == Some(Sharing::Y) && s.price.bytes_sent[0] > self.max_table_bytes {
                 return Err(Error::Plan(format!(
                     "step `{}` would stream {:.1} GB from the garbler ({} AND gates), above the limit of {:.1} GB; use a smaller batch, another plan, or raise the limit",
@@ -121,11 +113,6 @@ impl<R: Ring> Val<R> {
 pub(crate) fn array<R: Ring>(shape: &[usize], v: Vec<R>) -> Result<ArrayD<R>> {
     ArrayD::from_shape_vec(IxDyn(shape), v)
         .map_err(|e| Error::shape("secure tensor", e.to_string()))
-}
-
-/// The transport's largest frame (a GMW layer message must fit one).
-fn max_frame() -> usize {
-    tessera_core::ChannelConfig::default().max_frame
 }
 
 fn values_of<R: Ring>(xs: &[R]) -> Vec<u64> {
@@ -211,14 +198,6 @@ impl<R: Ring> Run<'_, R> {
         let (p, conv) = (&mut *self.p, &mut *self.conv);
         let mut out = match sharing {
             Sharing::B => {
-                let widest = bl.widest_and_layer();
-                let message = 8 * tessera_core::bits::words_for(2 * widest * n);
-                if message > max_frame() {
-                    return Err(Error::Plan(format!(
-                        "a GMW layer of {widest} AND gates x {n} instances needs a {message}-byte message, above the transport's frame limit of {} bytes; use a smaller batch or another sharing",
-                        max_frame()
-                    )));
-                }
                 let ins = inputs
                     .iter()
                     .map(|v| match v {
