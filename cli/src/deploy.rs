@@ -424,7 +424,15 @@ async fn drive<J: Job>(o: &Opts, job: J, inputs: J::Input) -> Result<(), CliErro
             };
             let outcome =
                 runtime::run_party(&job, &seat, peer_ch, &mut *source, inputs, hooks).await?;
-            job.print(&PartyRun::new(outcome, o.session, &o.network), o.json)
+            job.print(&PartyRun::new(outcome, o.session, &o.network), o.json)?;
+            // This party's own peak memory (its process holds nothing else).
+            if let Some(b) = tessera_core::peak_rss_bytes() {
+                eprintln!(
+                    "party {id}: peak memory {:.1} MiB",
+                    b as f64 / (1u64 << 20) as f64
+                );
+            }
+            Ok(())
         }
     }
 }

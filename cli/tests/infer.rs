@@ -356,7 +356,8 @@ fn bad_input_is_a_clear_error() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("scores: 1 example × [10]"));
     assert!(stderr(&o).contains("cannot write"), "{}", stderr(&o));
     assert!(stderr(&o).contains("no-such-dir"), "{}", stderr(&o));
-    // pure-y on the CNN exceeds the table limit and is refused before running.
+    // pure-y on the CNN exceeds a table limit the user sets and is refused before
+    // running (there is no default limit: tables are streamed).
     let o = tessera(&[
         "infer",
         "--model",
@@ -367,6 +368,8 @@ fn bad_input_is_a_clear_error() {
         "1",
         "--plan",
         "pure-y",
+        "--max-table-bytes",
+        "1000000000",
     ]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("GB"), "{}", stderr(&o));
