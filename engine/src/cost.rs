@@ -350,7 +350,7 @@ pub fn input_steps<R: Ring>(
 /// Layer `i`'s steps when the previous layer ran in `prev`: the conversions of its
 /// input, the truncation if an A layer consumes a pending accumulator, the layer.
 /// (For the first layer, `prev` is the layer's own sharing and `convert` empty.) The
-/// plaintext-weight mask index is 0; [`demand`] numbers them.
+/// plaintext-weight mask index is 0 (the program numbers them).
 ///
 /// # Errors
 /// [`Error::Plan`] if the sharing is not allowed for the layer or the route does not
@@ -362,18 +362,6 @@ pub fn layer_steps<R: Ring>(
     convert: &[Conversion],
     sharing: Sharing,
     batch: usize,
-) -> Result<Vec<StepCost>> {
-    layer_steps_masked(model, i, prev, convert, sharing, batch, 0)
-}
-
-pub(crate) fn layer_steps_masked<R: Ring>(
-    model: &FixedModel<R>,
-    i: usize,
-    prev: Sharing,
-    convert: &[Conversion],
-    sharing: Sharing,
-    batch: usize,
-    mask: usize,
 ) -> Result<Vec<StepCost>> {
     let fl = model
         .layers()
@@ -396,7 +384,7 @@ pub(crate) fn layer_steps_masked<R: Ring>(
     if pending && prev == Sharing::A && sharing == Sharing::A && !l.op().is_view() {
         out.push(trunc_step::<R>(model, i, &batched(batch, l.input_shape())));
     }
-    out.extend(op_steps(model, i, sharing, batch, mask)?);
+    out.extend(op_steps(model, i, sharing, batch, 0)?);
     Ok(out)
 }
 
