@@ -20,7 +20,7 @@ use tessera_planner::assign::Planner;
 use tessera_planner::engine::ModelChain;
 use tessera_planner::{Calibration, Objective, TimeModel, plan};
 
-use crate::infer::{accuracy, load_inputs_for, run_sessions};
+use crate::infer::{accuracy, load_inputs_for, run_sessions_received};
 use crate::{CliError, parse_profile};
 
 type R = Z64;
@@ -276,7 +276,7 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
                     pb.enable_steady_tick(Duration::from_millis(120));
                     pb
                 });
-                let (labels, m) = run_sessions(
+                let received = run_sessions_received(
                     &fm,
                     &sol.assignment,
                     &x,
@@ -288,6 +288,7 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
                     None,
                 )
                 .await?;
+                let (labels, m) = (received.labels, received.totals);
                 if let Some(pb) = pb {
                     pb.finish_and_clear();
                 }

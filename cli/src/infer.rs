@@ -276,27 +276,6 @@ pub struct Received {
     pub totals: Totals,
 }
 
-/// Runs the secure inference of `x` (a flat batch) in sessions of `batch`; the
-/// labels and the counters ([`run_sessions_received`] without the scores).
-///
-/// # Errors
-/// As [`run_sessions_received`].
-#[allow(clippy::too_many_arguments)]
-pub async fn run_sessions(
-    fm: &FixedModel<R>,
-    a: &Assignment,
-    x: &[R],
-    count: usize,
-    batch: usize,
-    network: NetworkProfile,
-    timeout: Duration,
-    opts: RunOptions,
-    progress: Option<&indicatif::ProgressBar>,
-) -> Result<(Vec<usize>, Totals), CliError> {
-    let r = run_sessions_received(fm, a, x, count, batch, network, timeout, opts, progress).await?;
-    Ok((r.labels, r.totals))
-}
-
 /// Runs the secure inference of `x` (a flat batch) in sessions of `batch` and
 /// gathers what the client received in each, in order.
 ///

@@ -117,16 +117,6 @@ impl BoolLayer {
         self.stage = Some(name);
         self
     }
-
-    /// The widest AND layer's gates.
-    pub fn widest_and_layer(&self) -> usize {
-        self.cost
-            .and_layer_widths
-            .iter()
-            .copied()
-            .max()
-            .unwrap_or(0)
-    }
 }
 
 /// The gadget variant of a Boolean sharing: depth-optimised for GMW (rounds), size

@@ -61,10 +61,6 @@ pub struct StepCost {
     pub work: Work,
     /// Bytes each party sends in the set-up phase (once per session).
     pub setup_bytes: [u64; 2],
-    /// The largest single message of the step (bytes on the wire): a GMW layer
-    /// exchange must fit one transport frame.
-    #[serde(default)]
-    pub largest_message: u64,
 }
 
 impl StepCost {
@@ -76,7 +72,6 @@ impl StepCost {
             price,
             work: Work::default(),
             setup_bytes: [0, 0],
-            largest_message: 0,
         }
     }
 }
@@ -262,9 +257,6 @@ fn bool_layer_steps(
             None => format!("{name} in {sharing:?}"),
         };
         let mut s = StepCost::new(step, layer, Some(sharing), price);
-        if sharing == Sharing::B {
-            s.largest_message = gmw_message(2 * bl.widest_and_layer() * n);
-        }
         // The gathers into the instances: the input's and each parameter's.
         let slots = bl.xs.iter().map(|x| x.slots).sum::<usize>()
             + bl.params.iter().map(|p| p.slots).sum::<usize>();

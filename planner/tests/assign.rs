@@ -88,7 +88,6 @@ impl Synthetic {
             },
             work,
             setup_bytes: [r(40) % 3 * 1000, 0],
-            largest_message: 0,
         }
     }
 }

@@ -57,7 +57,6 @@ fn step(bytes: [u64; 2], flights: Vec<Flight>, work: Work) -> StepCost {
         },
         work,
         setup_bytes: [0, 0],
-        largest_message: 0,
     }
 }
 
