@@ -16,7 +16,8 @@ use tessera_core::Ring;
 use tessera_models::fixed::FixedModel;
 
 use crate::cost::{
-    batched, head_steps, input_steps, op_steps, plain_op, route_steps, setup_steps, trunc_step,
+    batched, head_steps_within, input_steps, op_steps_within, plain_op, route_steps, setup_steps,
+    trunc_step,
 };
 use crate::{Assignment, Conversion, Output, Sharing, StepCost, default_route, pending_value};
 use crate::{Error, Result};
@@ -336,7 +337,7 @@ fn lower_with<R: Ring>(
         }
         let has_weights = p.sharing == Sharing::A && plain_op(model, i)?.is_some();
         let cost = if priced {
-            op_steps(model, i, p.sharing, batch, mask)?
+            op_steps_within(model, i, p.sharing, batch, mask, a.working_set())?
         } else {
             Vec::new()
         };
@@ -368,7 +369,14 @@ fn lower_with<R: Ring>(
     let last =
         lw.produced[layers.len()].ok_or_else(|| Error::Plan("a model without layers".into()))?;
     let head = if priced {
-        head_steps(model, last.sharing, a.head.as_ref(), a.output, batch)?
+        head_steps_within(
+            model,
+            last.sharing,
+            a.head.as_ref(),
+            a.output,
+            batch,
+            a.working_set(),
+        )?
     } else {
         Vec::new()
     };

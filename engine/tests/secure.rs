@@ -207,6 +207,7 @@ fn all_assignments(fm: &FixedModel<R>, output: Output) -> Vec<Assignment> {
                 head: h.map(|h| Placement::new(h, tessera_engine::default_route(last, h))),
                 output,
                 input: None,
+                working_set: None,
             });
         }
     }
@@ -218,6 +219,20 @@ struct Outcome {
     online_sent: [u64; 2],
     setup_sent: [u64; 2],
     rounds: u64,
+}
+
+/// The run consumed exactly the demand it was dealt: nothing is left in the store
+/// (a consumption pattern other than the demand's would run out or leave a rest).
+fn all_taken(p: &mut tessera_protocols::ArithParty<R>) -> tessera_protocols::Result<()> {
+    let left = p.parts_mut().1.remaining();
+    if left == 0 {
+        Ok(())
+    } else {
+        Err(tessera_protocols::Error::Protocol {
+            step: "secure inference",
+            detail: format!("{left} preprocessing items left over"),
+        })
+    }
 }
 
 fn run(fm: &FixedModel<R>, a: &Assignment, x: &[R], batch: usize) -> Outcome {
@@ -240,14 +255,24 @@ fn run(fm: &FixedModel<R>, a: &Assignment, x: &[R], batch: usize) -> Outcome {
             &demand,
             async move |p| {
                 let mut c = Converter::new(0).unwrap();
-                tessera_engine::run_party(p, &mut c, &m0, &a0, None, batch, RunOptions::default())
-                    .await
-                    .map_err(err)
+                let out = tessera_engine::run_party(
+                    &mut *p,
+                    &mut c,
+                    &m0,
+                    &a0,
+                    None,
+                    batch,
+                    RunOptions::default(),
+                )
+                .await
+                .map_err(err)?;
+                all_taken(p)?;
+                Ok(out)
             },
             async move |p| {
                 let mut c = Converter::new(1).unwrap();
-                tessera_engine::run_party(
-                    p,
+                let out = tessera_engine::run_party(
+                    &mut *p,
                     &mut c,
                     &m1,
                     &a1,
@@ -256,7 +281,9 @@ fn run(fm: &FixedModel<R>, a: &Assignment, x: &[R], batch: usize) -> Outcome {
                     RunOptions::default(),
                 )
                 .await
-                .map_err(err)
+                .map_err(err)?;
+                all_taken(p)?;
+                Ok(out)
             },
         ))
         .unwrap_or_else(|e| panic!("{a:?}: {e}"));
@@ -429,6 +456,7 @@ fn non_default_routes_are_exact_and_priced() {
             )),
             output: Output::Label,
             input: None,
+            working_set: None,
         };
         check(&fm, &a, &x, batch);
     }
@@ -547,8 +575,49 @@ fn input_read_by_several_layers_may_enter_in_any_sharing() {
                 head: Some(Placement::new(Sharing::B, vec![Conversion::A2BGmw])),
                 output: Output::Label,
                 input: Some(input),
+                working_set: None,
             };
             check(&fm, &a, &x, batch);
         }
+    }
+}
+
+/// A working set too small for a stage's state makes every GMW stage run in chunks
+/// of instances, one after another: still exactly the reference, and the price —
+/// more messages and rounds (the AND depth per chunk), the triples per chunk and
+/// layer — still equals the meter and the store's consumption.
+#[test]
+fn gmw_stages_in_chunks_within_a_small_working_set_are_exact_and_priced() {
+    let mut rng = StdRng::seed_from_u64(11);
+    for (model, output) in [
+        (cnn(&mut rng), Output::Label),
+        (resnet(&mut rng), Output::Logits),
+    ] {
+        let fm = FixedModel::<R>::new(&model, FixedPoint::new(16)).unwrap();
+        let batch = 3;
+        let xf = inputs(&mut rng, &model, batch);
+        let whole = Baseline::PureB.assignment(&fm, output).unwrap();
+        let mut small = whole.clone();
+        // 64 instances' state at most for most stages: several chunks each.
+        small.working_set = Some(4096);
+        check(&fm, &small, &xf, batch);
+        let rounds = |a: &Assignment| {
+            tessera_engine::online_rounds(&tessera_engine::assignment_steps(&fm, a, batch).unwrap())
+        };
+        assert!(
+            rounds(&small) > rounds(&whole),
+            "chunks cost rounds: {} vs {}",
+            rounds(&small),
+            rounds(&whole)
+        );
+        // A plan written with the field reads back with it; the default is omitted.
+        let json = serde_json::to_string(&small).unwrap();
+        assert!(json.contains("\"working_set\":4096"));
+        assert_eq!(serde_json::from_str::<Assignment>(&json).unwrap(), small);
+        assert!(
+            !serde_json::to_string(&whole)
+                .unwrap()
+                .contains("working_set")
+        );
     }
 }

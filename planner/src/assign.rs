@@ -567,6 +567,7 @@ impl<'a> Planner<'a> {
             layers,
             head,
             output: self.output,
+            working_set: None,
         };
         let steps = self.steps(&a)?;
         Ok(Solution {
@@ -708,6 +709,7 @@ impl<'a> Planner<'a> {
                 head,
                 output: self.output,
                 input: None,
+                working_set: None,
             },
             input,
             steps: chunks.into_iter().flatten().collect(),
@@ -766,6 +768,7 @@ impl<'a> Planner<'a> {
                         }),
                         output: self.output,
                         input: None,
+                        working_set: None,
                     });
                 }
             }

@@ -564,6 +564,7 @@ impl Plan {
             head,
             output: self.output,
             input: None,
+            working_set: None,
         })
     }
 

@@ -109,6 +109,7 @@ fn every_assignment(chain: &ModelChain<'_>, output: Output) -> Vec<Assignment> {
                 layers: layers.clone(),
                 head: h.map(|h| Placement::new(h, default_route(seq[n], h))),
                 output,
+                working_set: None,
             });
         }
     }
