@@ -552,11 +552,28 @@ fn deal_elementwise<R: Ring>(n: usize, prg0: &mut Prg, prg1: &mut Prg, out: &mut
 /// # Errors
 /// If the demand is invalid for ring `R`.
 pub fn deal<R: Ring>(demand: &Demand, seed0: Block, seed1: Block) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(demand.correction_bytes::<R>());
+    deal_each::<R>(demand, seed0, seed1, &mut out, |_| Ok(()))?;
+    Ok(out)
+}
+
+/// [`deal`] request by request: each request's corrections are appended to `out`,
+/// then `drain` is called on it (it may take what it wants to send on, so that the
+/// dealer holds only a window of the corrections, never all of them).
+///
+/// # Errors
+/// If the demand is invalid for ring `R`; `drain`'s errors.
+pub(crate) fn deal_each<R: Ring>(
+    demand: &Demand,
+    seed0: Block,
+    seed1: Block,
+    out: &mut Vec<u8>,
+    mut drain: impl FnMut(&mut Vec<u8>) -> Result<()>,
+) -> Result<()> {
     demand.validate::<R>()?;
     let mut prg0 = Prg::from_seed_block(seed0);
     let mut prg1 = Prg::from_seed_block(seed1);
     let mut masks = Vec::new();
-    let mut out = Vec::with_capacity(demand.correction_bytes::<R>());
     for r in demand.requests() {
         if let Request::Beaver {
             op: BilinearOp::Elementwise,
@@ -564,12 +581,13 @@ pub fn deal<R: Ring>(demand: &Demand, seed0: Block, seed1: Block) -> Result<Vec<
             ..
         } = r
         {
-            deal_elementwise::<R>(a.iter().product(), &mut prg0, &mut prg1, &mut out);
-            continue;
+            deal_elementwise::<R>(a.iter().product(), &mut prg0, &mut prg1, out);
+        } else {
+            let p0 = p0_draw::<R>(r, &mut prg0, &mut masks)?;
+            let p1 = p1_draw::<R>(r, &mut prg1);
+            correct(r, &p0, &p1, &masks, out)?;
         }
-        let p0 = p0_draw::<R>(r, &mut prg0, &mut masks)?;
-        let p1 = p1_draw::<R>(r, &mut prg1);
-        correct(r, &p0, &p1, &masks, &mut out)?;
+        drain(out)?;
     }
-    Ok(out)
+    Ok(())
 }

@@ -40,9 +40,9 @@ mod file;
 mod items;
 mod store;
 
-pub(crate) use expand::Expander;
 /// The top bit and `⌊(v mod 2^(ℓ−1)) / 2^f⌋` of a (public) ring element.
 pub(crate) use expand::msb_mid as msb_mid_pub;
+pub(crate) use expand::{Expander, deal_each};
 pub use expand::{deal, expand_party0, expand_party1};
 pub use file::{FORMAT_VERSION, MAGIC, PartyMaterial};
 pub use items::{
