@@ -339,3 +339,38 @@ fn a_hanging_job_ends_at_the_deadline() {
     assert!(matches!(e.source, Error::Timeout(_)), "{e}");
     assert!(started.elapsed() < Duration::from_secs(10));
 }
+
+/// Party 1's corrections above the spill size go to a temporary file as they arrive
+/// and are read back as the store expands them: the run is the same, and the dealer's
+/// traffic too.
+#[test]
+fn party_one_can_keep_its_corrections_on_disk() {
+    for spill in [0, usize::MAX] {
+        let job = Mul::new(7);
+        let want = &job.x * &job.y;
+        let id = SessionId::random();
+        let (s0, s1) = (
+            Session::new(&job, 0, id).unwrap(),
+            Session::new(&job, 1, id).unwrap(),
+        );
+        let (d, r0, r1, m1) = block(async {
+            let (c0, c1) = Channel::in_memory_pair(ChannelConfig::default());
+            let (a0, d0) = Channel::in_memory_pair(ChannelConfig::default());
+            let (a1, d1) = Channel::in_memory_pair(ChannelConfig::default());
+            let mut src0 = DealerSource::new(a0);
+            let mut src1 = DealerSource::new(a1).spill_above(spill);
+            let (d, r0, r1) = tokio::join!(
+                runtime::serve_dealer([d0, d1], &NoHooks),
+                runtime::run_party(&job, &s0, c0, &mut src0, (), &NoHooks),
+                runtime::run_party(&job, &s1, c1, &mut src1, (), &NoHooks)
+            );
+            (d, r0, r1, src1.link_metering())
+        });
+        d.unwrap();
+        assert_eq!(r0.unwrap().output, want, "spill above {spill}");
+        assert_eq!(r1.unwrap().output, want, "spill above {spill}");
+        let c = runtime::Job::demand(&job).unwrap().correction_bytes::<R>() as u64;
+        assert!(c > 0);
+        assert_eq!(m1.offline.bytes_received, 25 + c + 8, "spill above {spill}");
+    }
+}

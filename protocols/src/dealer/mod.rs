@@ -301,6 +301,40 @@ pub async fn fetch<R: Ring>(
     session: SessionId,
     demand: &Demand,
 ) -> Result<PartyMaterial> {
+    let mut corrections = Vec::new();
+    if party == 1 {
+        corrections.reserve_exact(demand.correction_bytes::<R>());
+    }
+    let seed = fetch_with::<R>(ch, party, session, demand, |chunk| {
+        corrections.extend_from_slice(chunk);
+        Ok(())
+    })
+    .await?;
+    Ok(PartyMaterial {
+        party,
+        session,
+        ring_bits: R::BITS,
+        demand: demand.clone(),
+        seed,
+        corrections,
+    })
+}
+
+/// [`fetch`] handing party 1's corrections to `sink` frame by frame as they arrive
+/// (at most [`CORRECTION_CHUNK`] bytes each, in order, exactly
+/// [`Demand::correction_bytes`] in all) instead of collecting them: returns the seed.
+/// A party whose corrections are larger than its memory should hold writes them to
+/// disk this way ([`crate::runtime::DealerSource`]).
+///
+/// # Errors
+/// As [`fetch`]; the sink's errors.
+pub async fn fetch_with<R: Ring>(
+    ch: &mut Channel,
+    party: usize,
+    session: SessionId,
+    demand: &Demand,
+    mut sink: impl FnMut(&[u8]) -> Result<()>,
+) -> Result<Block> {
     let p = u8::try_from(party)
         .ok()
         .filter(|p| *p <= 1)
@@ -327,35 +361,24 @@ pub async fn fetch<R: Ring>(
             });
         }
     };
-    let mut corrections = Vec::new();
     if party == 1 {
         let want = demand.correction_bytes::<R>();
-        corrections.reserve_exact(want);
-        while corrections.len() < want {
+        let mut got = 0;
+        while got < want {
             let chunk = ch.recv_bytes().await?;
-            if chunk.is_empty()
-                || chunk.len() > CORRECTION_CHUNK
-                || corrections.len() + chunk.len() > want
-            {
+            if chunk.is_empty() || chunk.len() > CORRECTION_CHUNK || got + chunk.len() > want {
                 return Err(Error::Protocol {
                     step: "dealer corrections",
                     detail: format!(
-                        "a chunk of {} bytes after {} of {want} bytes",
-                        chunk.len(),
-                        corrections.len()
+                        "a chunk of {} bytes after {got} of {want} bytes",
+                        chunk.len()
                     ),
                 });
             }
-            corrections.extend_from_slice(&chunk);
+            sink(&chunk)?;
+            got += chunk.len();
         }
     }
     ch.set_phase(previous);
-    Ok(PartyMaterial {
-        party,
-        session,
-        ring_bits: R::BITS,
-        demand: demand.clone(),
-        seed,
-        corrections,
-    })
+    Ok(seed)
 }

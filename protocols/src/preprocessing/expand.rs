@@ -368,7 +368,8 @@ fn p1_item<R: Ring>(req: &Request, draw: P1Draw<R>, corr: &[u8]) -> Result<Corre
 /// A party's material expanded one request at a time, in demand order, so that a
 /// store holds only what it has not handed out yet and has expanded ahead (see
 /// [`crate::preprocessing::Store`]). Party 1's corrections are passed to each step by
-/// the owner, who holds them. Never printed: its PRG state is secret.
+/// the owner, who holds them (in memory or in a file), one request's at a time. Never
+/// printed: its PRG state is secret.
 pub(crate) struct Expander<R: Ring> {
     party: usize,
     requests: Vec<Request>,
@@ -376,13 +377,11 @@ pub(crate) struct Expander<R: Ring> {
     prg: Prg,
     /// Party 0's weight masks so far (a plaintext-weight item refers to one).
     masks: Vec<ArrayD<R>>,
-    /// Party 1's offset into its corrections.
-    off: usize,
 }
 
 impl<R: Ring> Expander<R> {
-    /// The expansion of `demand` for `party` from `seed`; `corrections` are party 1's
-    /// (empty for party 0).
+    /// The expansion of `demand` for `party` from `seed`; `corrections` bytes of
+    /// corrections come with it (party 1's; 0 for party 0).
     ///
     /// # Errors
     /// If the demand is invalid for ring `R`, the party does not exist, or
@@ -392,7 +391,7 @@ impl<R: Ring> Expander<R> {
         party: usize,
         demand: &Demand,
         seed: Block,
-        corrections: &[u8],
+        corrections: usize,
     ) -> Result<Self> {
         demand.validate::<R>()?;
         let want = match party {
@@ -405,12 +404,11 @@ impl<R: Ring> Expander<R> {
                 });
             }
         };
-        if corrections.len() != want {
+        if corrections != want {
             return Err(Error::Protocol {
                 step: "seed expansion",
                 detail: format!(
-                    "{} correction bytes for party {party}'s demand, which needs {want}",
-                    corrections.len()
+                    "{corrections} correction bytes for party {party}'s demand, which needs {want}"
                 ),
             });
         }
@@ -420,7 +418,6 @@ impl<R: Ring> Expander<R> {
             next: 0,
             prg: Prg::from_seed_block(seed),
             masks: Vec::new(),
-            off: 0,
         })
     }
 
@@ -432,7 +429,6 @@ impl<R: Ring> Expander<R> {
             next: 0,
             prg: Prg::from_seed_block(Block(0)),
             masks: Vec::new(),
-            off: 0,
         }
     }
 
@@ -446,25 +442,31 @@ impl<R: Ring> Expander<R> {
         self.requests.get(self.next)
     }
 
-    /// Expands the next request (`None` when all are); `corrections` must be the
-    /// slice given to [`Expander::new`].
+    /// The correction bytes the next request takes (0 at party 0, or when none is left).
+    pub(crate) fn next_correction_bytes(&self) -> usize {
+        match (self.party, self.peek()) {
+            (1, Some(r)) => r.correction_bytes::<R>(),
+            _ => 0,
+        }
+    }
+
+    /// Expands the next request (`None` when all are); `corr` are its corrections,
+    /// [`Expander::next_correction_bytes`] of them.
     ///
     /// # Errors
-    /// An internal error if the corrections do not fit (checked at construction).
-    pub(crate) fn next_item(
-        &mut self,
-        corrections: &[u8],
-    ) -> Option<Result<(Request, Correlation<R>)>> {
+    /// If `corr` has another length.
+    pub(crate) fn next_item(&mut self, corr: &[u8]) -> Option<Result<(Request, Correlation<R>)>> {
+        let want = self.next_correction_bytes();
         let r = self.requests.get(self.next)?.clone();
         self.next += 1;
+        if corr.len() != want {
+            return Some(Err(internal(
+                "corrections of the wrong length for a request",
+            )));
+        }
         let item = if self.party == 0 {
             p0_draw::<R>(&r, &mut self.prg, &mut self.masks)
         } else {
-            let n = r.correction_bytes::<R>();
-            let Some(corr) = corrections.get(self.off..self.off + n) else {
-                return Some(Err(internal("the corrections end before the demand")));
-            };
-            self.off += n;
             p1_item(&r, p1_draw::<R>(&r, &mut self.prg), corr)
         };
         Some(item.map(|c| (r, c)))
@@ -477,12 +479,20 @@ fn expand_all<R: Ring>(
     seed: Block,
     corrections: &[u8],
 ) -> Result<Vec<(Request, Correlation<R>)>> {
-    let mut e = Expander::<R>::new(party, demand, seed, corrections)?;
+    let mut e = Expander::<R>::new(party, demand, seed, corrections.len())?;
     let mut out = Vec::with_capacity(e.remaining());
-    while let Some(item) = e.next_item(corrections) {
-        out.push(item?);
+    let mut off = 0;
+    loop {
+        let n = e.next_correction_bytes();
+        let corr = corrections
+            .get(off..off + n)
+            .ok_or_else(|| internal("the corrections end before the demand"))?;
+        off += n;
+        match e.next_item(corr) {
+            Some(item) => out.push(item?),
+            None => return Ok(out),
+        }
     }
-    Ok(out)
 }
 
 /// Party 0's material for `demand`, expanded from `seed`.

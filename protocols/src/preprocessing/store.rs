@@ -1,14 +1,16 @@
 //! The [`Provider`] trait and the in-memory [`Store`] that implements it.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
+use std::io::Read;
 
-use tessera_core::{BitVec, Ring, SessionId};
+use tessera_core::{BitVec, Block, Ring, SessionId};
 
 use super::items::{
     AndTriples, BeaverTriple, Correlation, DaBits, PlainWeightShare, RandomOts, SquarePair,
     TruncPair, WeightMaskShare,
 };
-use super::{Expander, PartyMaterial, Request};
+use super::{Demand, Expander, PartyMaterial, Request};
 use crate::arith::bilinear::BilinearOp;
 use crate::{Error, Result};
 
@@ -255,8 +257,39 @@ pub struct Store<R: Ring> {
     /// Expanded, not handed out yet (the front may be the rest of a split item).
     items: VecDeque<(Request, Correlation<R>)>,
     expander: Expander<R>,
-    corrections: Vec<u8>,
+    corrections: Corrections,
     taken: usize,
+}
+
+/// Party 1's corrections, read in demand order: in memory, or from a reader (a file
+/// the dealer's corrections were written to as they arrived).
+enum Corrections {
+    Memory { bytes: Vec<u8>, off: usize },
+    Reader(Box<dyn Read + Send>),
+}
+
+impl Corrections {
+    /// The next `n` bytes.
+    fn next(&mut self, n: usize) -> Result<Cow<'_, [u8]>> {
+        match self {
+            Corrections::Memory { bytes, off } => {
+                let s = bytes.get(*off..*off + n).ok_or_else(|| Error::Protocol {
+                    step: "preprocessing store",
+                    detail: "the corrections end before the demand".into(),
+                })?;
+                *off += n;
+                Ok(Cow::Borrowed(s))
+            }
+            Corrections::Reader(r) => {
+                let mut buf = vec![0u8; n];
+                r.read_exact(&mut buf).map_err(|e| Error::Protocol {
+                    step: "preprocessing store",
+                    detail: format!("reading the corrections: {e}"),
+                })?;
+                Ok(Cow::Owned(buf))
+            }
+        }
+    }
 }
 
 impl<R: Ring> std::fmt::Debug for Store<R> {
@@ -297,13 +330,46 @@ impl<R: Ring> Store<R> {
                 ),
             });
         }
-        let expander = Expander::new(m.party, &m.demand, m.seed, &m.corrections)?;
+        let expander = Expander::new(m.party, &m.demand, m.seed, m.corrections.len())?;
+        let corrections = Corrections::Memory {
+            bytes: m.corrections,
+            off: 0,
+        };
+        Self::start(m.party, m.session, expander, corrections, ahead)
+    }
+
+    /// A store of party 1's material whose `len` bytes of corrections are read from
+    /// `reader` in demand order as items are expanded (written there as they arrived
+    /// from the dealer, [`crate::dealer::fetch_with`]), so that they are never all in
+    /// memory; expanded ahead up to `ahead` bytes.
+    ///
+    /// # Errors
+    /// As [`Store::from_material`]; a read error when an item is expanded.
+    pub fn with_corrections_from(
+        session: SessionId,
+        demand: &Demand,
+        seed: Block,
+        reader: Box<dyn Read + Send>,
+        len: usize,
+        ahead: usize,
+    ) -> Result<Self> {
+        let expander = Expander::new(1, demand, seed, len)?;
+        Self::start(1, session, expander, Corrections::Reader(reader), ahead)
+    }
+
+    fn start(
+        party: usize,
+        session: SessionId,
+        expander: Expander<R>,
+        corrections: Corrections,
+        ahead: usize,
+    ) -> Result<Self> {
         let mut store = Store {
-            party: m.party,
-            session: m.session,
+            party,
+            session,
             items: VecDeque::new(),
             expander,
-            corrections: m.corrections,
+            corrections,
             taken: 0,
         };
         let mut budget = 0usize;
@@ -319,7 +385,10 @@ impl<R: Ring> Store<R> {
 
     /// Expands the next request onto the back of the queue (false if none is left).
     fn expand_one(&mut self) -> Result<bool> {
-        match self.expander.next_item(&self.corrections) {
+        let corr = self
+            .corrections
+            .next(self.expander.next_correction_bytes())?;
+        match self.expander.next_item(&corr) {
             Some(item) => {
                 self.items.push_back(item?);
                 Ok(true)
@@ -347,7 +416,13 @@ impl<R: Ring> Store<R> {
             session: self.session,
             items: std::mem::take(&mut self.items),
             expander,
-            corrections: std::mem::take(&mut self.corrections),
+            corrections: std::mem::replace(
+                &mut self.corrections,
+                Corrections::Memory {
+                    bytes: Vec::new(),
+                    off: 0,
+                },
+            ),
             taken: self.taken,
         }
     }

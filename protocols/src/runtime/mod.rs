@@ -51,7 +51,9 @@ use tessera_core::{
     mediate,
 };
 
-pub use source::{DealerSource, FileSource, MaterialSource, OfflineSource};
+pub use source::{
+    DealerSource, FileSource, MaterialSource, OfflineSource, SPILL_CORRECTIONS_BYTES,
+};
 
 use crate::preprocessing::{Demand, PartyMaterial, Provider};
 use crate::{ArithParty, Error, Result, dealer};

@@ -14,13 +14,14 @@
 //!
 //! [`Phase::Offline`]: tessera_core::Phase::Offline
 
+use std::io::{BufReader, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use futures::future::BoxFuture;
 use tessera_core::{Channel, Metering, Ring, Role};
 
 use super::{Session, SessionError, at};
-use crate::preprocessing::{Demand, PartyMaterial, Provider, Store};
+use crate::preprocessing::{Demand, EXPAND_AHEAD_BYTES, PartyMaterial, Provider, Store};
 use crate::{Error, Result, dealer};
 
 /// Where one party's correlated randomness comes from (SEEC's `MTProvider`, MOTION's
@@ -107,6 +108,7 @@ fn other_demand(what: &str, want: &Demand, found: &Demand) -> Result<()> {
 pub struct DealerSource {
     link: Option<Channel>,
     metering: Metering,
+    spill_above: usize,
 }
 
 const DEALER_HANDSHAKE: &str = "handshake with the dealer (it relays the other party's values)";
@@ -118,7 +120,15 @@ impl DealerSource {
         DealerSource {
             link: Some(link),
             metering: Metering::default(),
+            spill_above: SPILL_CORRECTIONS_BYTES,
         }
+    }
+
+    /// Party 1 writes its corrections to a temporary file when they are larger than
+    /// `bytes` (default [`SPILL_CORRECTIONS_BYTES`]).
+    pub fn spill_above(mut self, bytes: usize) -> Self {
+        self.spill_above = bytes;
+        self
     }
 
     /// The link to the dealer, until the fetch has closed it.
@@ -168,6 +178,67 @@ impl DealerSource {
     }
 }
 
+impl DealerSource {
+    /// Party 1's fetch for corrections larger than [`SPILL_CORRECTIONS_BYTES`]: they
+    /// are written to an anonymous temporary file (mode 0600, unlinked, gone when the
+    /// process ends) as they arrive, and the store reads them back in demand order as
+    /// it expands items, so memory holds neither all the corrections nor all the
+    /// expanded material.
+    async fn fetch_spilled<R: Ring>(
+        &mut self,
+        s: &Session,
+    ) -> std::result::Result<Box<dyn Provider<R>>, SessionError> {
+        let io = |context: &str| {
+            let context = context.to_string();
+            move |source| Error::Io { context, source }
+        };
+        let file = tempfile::tempfile()
+            .map_err(io("creating a temporary file for the dealer's corrections"))
+            .map_err(at(DEALER_FETCH))?;
+        let mut w = BufWriter::with_capacity(1 << 20, file);
+        let ch = self.open().map_err(at(DEALER_FETCH))?;
+        let seed = dealer::fetch_with::<R>(ch, 1, s.material_session(), s.demand(), |chunk| {
+            w.write_all(chunk)
+                .map_err(io("writing the dealer's corrections to a temporary file"))
+        })
+        .await
+        .map_err(at(DEALER_FETCH))?;
+        if let Some(link) = self.link.take() {
+            self.metering = link.close().await.map_err(at(DEALER_FETCH))?;
+        }
+        let mut file = w
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .map_err(io("writing the dealer's corrections to a temporary file"))
+            .map_err(at(DEALER_FETCH))?;
+        file.seek(SeekFrom::Start(0))
+            .map_err(io("reading back the dealer's corrections"))
+            .map_err(at(DEALER_FETCH))?;
+        let (session, demand) = (s.material_session(), s.demand().clone());
+        let len = demand.correction_bytes::<R>();
+        let store = tokio::task::spawn_blocking(move || {
+            Store::<R>::with_corrections_from(
+                session,
+                &demand,
+                seed,
+                Box::new(BufReader::with_capacity(1 << 20, file)),
+                len,
+                EXPAND_AHEAD_BYTES,
+            )
+        })
+        .await
+        .map_err(|e| Error::Task(format!("expanding party 1's preprocessing: {e}")))
+        .map_err(at(DEALER_FETCH))?
+        .map_err(at(DEALER_FETCH))?;
+        Ok(Box::new(store))
+    }
+}
+
+/// Party 1's corrections above this size are not held in memory: the dealer source
+/// writes them to a temporary file as they arrive (1 GiB, the store's expansion
+/// budget).
+pub const SPILL_CORRECTIONS_BYTES: usize = EXPAND_AHEAD_BYTES;
+
 impl<R: Ring> OfflineSource<R> for DealerSource {
     fn kind(&self) -> &'static str {
         "dealer"
@@ -190,6 +261,9 @@ impl<R: Ring> OfflineSource<R> for DealerSource {
         _peer: &'a mut Channel,
     ) -> BoxFuture<'a, std::result::Result<Box<dyn Provider<R>>, SessionError>> {
         Box::pin(async move {
+            if session.party() == 1 && session.demand().correction_bytes::<R>() > self.spill_above {
+                return self.fetch_spilled::<R>(session).await;
+            }
             let m = self.fetch::<R>(session).await?;
             expand(m).await.map_err(at(DEALER_FETCH))
         })
