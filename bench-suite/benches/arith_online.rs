@@ -45,7 +45,7 @@ fn parties(demand: &Demand, c0: Channel, c1: Channel) -> (ArithParty<R>, ArithPa
     let s = SessionId::random();
     let dealt = dealer::generate::<R>(demand).expect("deal");
     let st =
-        |i| Box::new(Store::<R>::from_material(&dealt.material::<R>(i, s, demand)).expect("store"));
+        |i| Box::new(Store::<R>::from_material(dealt.material::<R>(i, s, demand)).expect("store"));
     (ArithParty::new(c0, st(0)), ArithParty::new(c1, st(1)))
 }
 

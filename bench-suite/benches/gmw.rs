@@ -90,7 +90,7 @@ async fn run(
         let s = SessionId::random();
         let dealt = dealer::generate::<R>(&demand).expect("dealer");
         let store =
-            |p| Store::<R>::from_material(&dealt.material::<R>(p, s, &demand)).expect("store");
+            |p| Store::<R>::from_material(dealt.material::<R>(p, s, &demand)).expect("store");
         let (s0, s1) = (store(0), store(1));
         let (x0, x1) = (random(&mut prg, 128, n), random(&mut prg, 128, n));
         let before = [c0.metering().online, c1.metering().online];

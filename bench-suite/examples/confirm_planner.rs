@@ -109,6 +109,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                         head: Some(Placement::new(h, default_route(c, h))),
                         output: Output::Label,
                         input: None,
+                        working_set: None,
                     };
                     if a != auto {
                         all.push(a);

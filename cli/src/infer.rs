@@ -71,6 +71,11 @@ pub struct InferArgs {
     /// user may set (default: no limit; tables are streamed, memory stays bounded).
     #[arg(long, default_value_t = RunOptions::default().max_table_bytes)]
     pub max_table_bytes: u64,
+    /// One party's memory bound in bytes for a layer stage evaluated in GMW (default
+    /// 1 GiB): a stage whose state is larger runs in chunks of instances one after
+    /// another — more rounds, priced — so memory stays within it whatever the batch.
+    #[arg(long, value_name = "BYTES")]
+    pub working_set: Option<u64>,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
@@ -487,7 +492,7 @@ pub async fn run(args: InferArgs) -> Result<(), CliError> {
     )?;
     let count = model.batch_of(xf.len())?;
     let x = fm.encode_input(&xf)?;
-    let a = resolve_plan(
+    let mut a = resolve_plan(
         &args.plan,
         &args.model,
         &fm,
@@ -495,6 +500,9 @@ pub async fn run(args: InferArgs) -> Result<(), CliError> {
         args.batch.min(count),
         args.network,
     )?;
+    if args.working_set.is_some() {
+        a.working_set = args.working_set;
+    }
     let reference = fm.run(&x)?;
     let reference_labels = reference.labels();
     let float_labels = model.run_float::<f32>(&xf)?.labels();

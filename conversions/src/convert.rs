@@ -589,6 +589,25 @@ impl Converter {
         Ok(self.gmw.eval_program(ch, provider, program, inputs).await?)
     }
 
+    /// [`Converter::eval_b_program`] in chunks of `chunk` instances
+    /// ([`tessera_protocols::gmw::Gmw::eval_program_chunked`]).
+    ///
+    /// # Errors
+    /// As [`Converter::eval_b_program`].
+    pub async fn eval_b_program_chunked<R: Ring>(
+        &mut self,
+        p: &mut ArithParty<R>,
+        program: &Program,
+        inputs: &[&BShare],
+        chunk: usize,
+    ) -> Result<Vec<BShare>> {
+        let (ch, provider) = p.parts_mut();
+        Ok(self
+            .gmw
+            .eval_program_chunked(ch, provider, program, inputs, chunk)
+            .await?)
+    }
+
     /// Reveals a B value to `to`; the learning party gets `Some(bits)`.
     ///
     /// # Errors

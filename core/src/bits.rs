@@ -292,6 +292,40 @@ impl BitMatrix {
         words_for(self.cols)
     }
 
+    /// Columns `start..start + len` as a new matrix (word copies when `start` is a
+    /// multiple of 64).
+    ///
+    /// # Panics
+    /// If the range is not within the matrix.
+    pub fn columns(&self, start: usize, len: usize) -> BitMatrix {
+        assert!(start + len <= self.cols, "columns past the matrix");
+        let mut out = BitMatrix::zeros(self.rows, len);
+        let w = out.row_words();
+        for i in 0..self.rows {
+            get_bits(self.row(i), start, len, &mut out.data[i * w..(i + 1) * w]);
+        }
+        out
+    }
+
+    /// Writes `src` (same rows) into columns `start..start + src.cols()`, which must be
+    /// zero beforehand (as in a matrix made by [`BitMatrix::zeros`]).
+    ///
+    /// # Panics
+    /// If the row counts differ or the columns are not within the matrix.
+    pub fn put_columns(&mut self, start: usize, src: &BitMatrix) {
+        assert_eq!(self.rows, src.rows, "row counts differ");
+        assert!(start + src.cols <= self.cols, "columns past the matrix");
+        let w = self.row_words();
+        for i in 0..self.rows {
+            put_bits(
+                &mut self.data[i * w..(i + 1) * w],
+                start,
+                src.row(i),
+                src.cols,
+            );
+        }
+    }
+
     /// Row `i` as packed words.
     pub fn row(&self, i: usize) -> &[u64] {
         let w = self.row_words();

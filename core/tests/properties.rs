@@ -37,6 +37,34 @@ fn encode_round_trip<R: Ring>(v: Vec<u64>) {
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
+    /// Cutting a matrix into column ranges at any offsets and putting them back
+    /// gives the matrix; each range holds exactly those columns.
+    #[test]
+    fn column_ranges_round_trip(rows in 1usize..5, cols in 1usize..300, cuts in proptest::collection::vec(0usize..300, 0..4), seed in any::<u64>()) {
+        let mut prg = Prg::from_seed_block(Block(u128::from(seed)));
+        let mut m = BitMatrix::zeros(rows, cols);
+        for r in 0..rows {
+            for c in 0..cols {
+                m.set(r, c, prg.next_u32() & 1 == 1);
+            }
+        }
+        let mut bounds: Vec<usize> = cuts.into_iter().map(|c| c % (cols + 1)).collect();
+        bounds.extend([0, cols]);
+        bounds.sort_unstable();
+        bounds.dedup();
+        let mut back = BitMatrix::zeros(rows, cols);
+        for w in bounds.windows(2) {
+            let part = m.columns(w[0], w[1] - w[0]);
+            for r in 0..rows {
+                for c in 0..part.cols() {
+                    prop_assert_eq!(part.get(r, c), m.get(r, w[0] + c));
+                }
+            }
+            back.put_columns(w[0], &part);
+        }
+        prop_assert_eq!(back, m);
+    }
+
 
     #[test]
     fn ring_laws_z64(a: u64, b: u64, c: u64) {

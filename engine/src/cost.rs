@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 use tessera_core::Ring;
 use tessera_core::bits::words_for;
 use tessera_core::channel::HEADER_LEN;
-use tessera_protocols::circuit::Circuit;
+use tessera_protocols::circuit::{Circuit, Program};
+use tessera_protocols::gmw::DEFAULT_WORKING_SET;
 use tessera_protocols::{Demand, gmw, yao};
 
 use crate::circuits::{BoolLayer, Param, argmax_layer};
@@ -110,19 +111,23 @@ pub(crate) fn ring_bytes<R: Ring>(n: usize) -> u64 {
     frame(n * R::BYTES)
 }
 
-/// GMW evaluation of `c` on `n` instances: one exchange per AND layer.
-pub(crate) fn eval_b_price(c: &Circuit, n: usize) -> Price {
+/// GMW evaluation of `c` (compiled: `program`) on `n` instances within a working set
+/// of `working_set` bytes per party: one exchange per AND layer, per chunk of
+/// instances ([`gmw::chunk_instances`]; one chunk whenever the state fits).
+pub(crate) fn eval_b_price(c: &Circuit, program: &Program, n: usize, working_set: u64) -> Price {
     let cost = c.cost();
-    let per_party: u64 = cost
-        .and_layer_widths
+    let widths = &cost.and_layer_widths;
+    let chunk = gmw::chunk_instances(program, n, working_set);
+    let sizes = gmw::chunk_sizes(n, chunk);
+    let per_party: u64 = sizes
         .iter()
-        .map(|&k| gmw_message(2 * k * n))
+        .flat_map(|&m| widths.iter().map(move |&k| gmw_message(2 * k * m)))
         .sum();
     Price {
         bytes_sent: [per_party, per_party],
-        flights: vec![Flight::Both; cost.and_layer_widths.len()],
+        flights: vec![Flight::Both; widths.len() * sizes.len()],
         and_gates: (cost.and_gates * n) as u64,
-        demand: gmw::demand(c, n),
+        demand: gmw::chunked_demand(widths, n, chunk),
     }
 }
 
@@ -229,6 +234,7 @@ fn bool_layer_steps(
     sharing: Sharing,
     ell: usize,
     batch: usize,
+    working_set: u64,
 ) -> Vec<StepCost> {
     let mut out = Vec::new();
     for bl in stages {
@@ -248,7 +254,7 @@ fn bool_layer_steps(
             out.push(s);
         }
         let price = if sharing == Sharing::B {
-            eval_b_price(&bl.circuit, n)
+            eval_b_price(&bl.circuit, &bl.program, n, working_set)
         } else {
             eval_y_price(&bl.circuit, n)
         };
@@ -446,6 +452,22 @@ pub fn op_steps<R: Ring>(
     batch: usize,
     mask: usize,
 ) -> Result<Vec<StepCost>> {
+    op_steps_within(model, i, sharing, batch, mask, DEFAULT_WORKING_SET)
+}
+
+/// [`op_steps`] with GMW stages bounded by `working_set` bytes per party
+/// ([`Assignment::working_set`]).
+///
+/// # Errors
+/// As [`op_steps`].
+pub fn op_steps_within<R: Ring>(
+    model: &FixedModel<R>,
+    i: usize,
+    sharing: Sharing,
+    batch: usize,
+    mask: usize,
+    working_set: u64,
+) -> Result<Vec<StepCost>> {
     let fl = &model.layers()[i];
     let l = fl.layer();
     let name = l.name();
@@ -460,7 +482,15 @@ pub fn op_steps<R: Ring>(
         }
         s => {
             let stages = crate::ops::circuits(fl, model.fixed_point().frac_bits, s == Sharing::B)?;
-            Ok(bool_layer_steps(&op_name, Some(i), &stages, s, ell, batch))
+            Ok(bool_layer_steps(
+                &op_name,
+                Some(i),
+                &stages,
+                s,
+                ell,
+                batch,
+                working_set,
+            ))
         }
     }
 }
@@ -479,6 +509,21 @@ pub fn head_steps<R: Ring>(
     head: Option<&Placement>,
     output: Output,
     batch: usize,
+) -> Result<Vec<StepCost>> {
+    head_steps_within(model, last, head, output, batch, DEFAULT_WORKING_SET)
+}
+
+/// [`head_steps`] with a GMW argmax bounded by `working_set` bytes per party.
+///
+/// # Errors
+/// As [`head_steps`].
+pub fn head_steps_within<R: Ring>(
+    model: &FixedModel<R>,
+    last: Sharing,
+    head: Option<&Placement>,
+    output: Output,
+    batch: usize,
+    working_set: u64,
 ) -> Result<Vec<StepCost>> {
     let ell = R::BITS as usize;
     let classes = model.classes();
@@ -502,6 +547,7 @@ pub fn head_steps<R: Ring>(
                 h.sharing,
                 ell,
                 batch,
+                working_set,
             ));
             let bits = bl.circuit.cost().output_bits * batch;
             let price = match h.sharing {

@@ -4,7 +4,7 @@ use ndarray::{ArrayD, IxDyn};
 use tessera_conversions::{A2bVariant, Converter, YShare};
 use tessera_core::{BitMatrix, Ring};
 use tessera_protocols::arith::{PlainWeights, TruncMode};
-use tessera_protocols::gmw::BShare;
+use tessera_protocols::gmw::{self, BShare};
 use tessera_protocols::{AShare, ArithParty, RevealTo, yao};
 
 use crate::circuits::{BoolLayer, Param, argmax_layer, shift_bits};
@@ -136,6 +136,8 @@ struct Run<'a, R: Ring> {
     model: &'a FixedModel<R>,
     batch: usize,
     opts: RunOptions,
+    /// The assignment's GMW working set per party ([`Assignment::working_set`]).
+    working_set: u64,
 }
 
 impl<R: Ring> Run<'_, R> {
@@ -218,7 +220,8 @@ impl<R: Ring> Run<'_, R> {
                         ))),
                     })
                     .collect::<Result<Vec<_>>>()?;
-                conv.eval_b_program(p, &bl.program, &ins)
+                let chunk = gmw::chunk_instances(&bl.program, n, self.working_set);
+                conv.eval_b_program_chunked(p, &bl.program, &ins, chunk)
                     .await?
                     .into_iter()
                     .map(Val::B)
@@ -464,6 +467,7 @@ pub async fn infer_party<R: Ring>(
         model,
         batch,
         opts,
+        working_set: assignment.working_set(),
     };
     let f = model.fixed_point().frac_bits;
     let program = crate::program::lower_unpriced(model, assignment, batch)?;

@@ -78,10 +78,12 @@ use tessera_models::fixed::FixedModel;
 pub use tessera_models::{Error, Result};
 
 pub use cost::{
-    StepCost, Work, assignment_steps, demand, head_steps, input_steps, layer_steps, online_rounds,
-    op_steps, reveal_steps, route_steps, setup_steps, total_price, value_steps,
+    StepCost, Work, assignment_steps, demand, head_steps, head_steps_within, input_steps,
+    layer_steps, online_rounds, op_steps, op_steps_within, reveal_steps, route_steps, setup_steps,
+    total_price, value_steps,
 };
 pub use exec::{Prepared, RunOptions, SecureOutput, infer_party, run_party, setup_party};
+pub use tessera_protocols::gmw::DEFAULT_WORKING_SET;
 
 /// What the client receives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -128,6 +130,12 @@ pub struct Assignment {
     /// want it elsewhere.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input: Option<Sharing>,
+    /// One party's memory bound, in bytes, for each layer stage evaluated in GMW: a
+    /// stage whose state exceeds it runs in chunks of instances, one after another
+    /// (its AND depth in rounds per chunk; priced). `None`:
+    /// [`DEFAULT_WORKING_SET`] (1 GiB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_set: Option<u64>,
 }
 
 /// The sharings in which layer `i` of `model` can run with the same semantics (see
@@ -171,6 +179,12 @@ fn check_route(what: &str, from: Sharing, route: &[Conversion], to: Sharing) -> 
 }
 
 impl Assignment {
+    /// The GMW working set per party in bytes: [`Assignment::working_set`] or
+    /// [`DEFAULT_WORKING_SET`].
+    pub fn working_set(&self) -> u64 {
+        self.working_set.unwrap_or(DEFAULT_WORKING_SET)
+    }
+
     /// The sharing the client's input enters in.
     pub fn input_sharing(&self) -> Option<Sharing> {
         self.input
@@ -245,6 +259,7 @@ impl Assignment {
             head,
             output,
             input: None,
+            working_set: None,
         };
         a.validate(model)?;
         Ok(a)
@@ -399,6 +414,7 @@ impl Baseline {
                     head: None,
                     output: Output::Logits,
                     input: None,
+                    working_set: None,
                 };
                 a.validate(model)?;
                 Ok(a)

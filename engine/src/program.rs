@@ -21,8 +21,8 @@ use tessera_core::Ring;
 use tessera_models::fixed::FixedModel;
 
 use crate::cost::{
-    batched, head_steps, input_steps, op_steps, plain_op, reveal_steps, route_steps, setup_steps,
-    trunc_step,
+    batched, head_steps_within, input_steps, op_steps_within, plain_op, reveal_steps, route_steps,
+    setup_steps, trunc_step,
 };
 use crate::{Assignment, Conversion, Output, Sharing, StepCost, default_route, pending_value};
 use crate::{Error, Result};
@@ -361,7 +361,7 @@ fn lower_with<R: Ring>(
         }
         let has_weights = p.sharing == Sharing::A && plain_op(model, i)?.is_some();
         let cost = if priced {
-            op_steps(model, i, p.sharing, batch, mask)?
+            op_steps_within(model, i, p.sharing, batch, mask, a.working_set())?
         } else {
             Vec::new()
         };
@@ -415,7 +415,14 @@ fn lower_with<R: Ring>(
             continue;
         }
         let head = if priced {
-            head_steps(model, produced.sharing, a.head.as_ref(), a.output, batch)?
+            head_steps_within(
+                model,
+                produced.sharing,
+                a.head.as_ref(),
+                a.output,
+                batch,
+                a.working_set(),
+            )?
         } else {
             Vec::new()
         };

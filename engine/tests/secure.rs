@@ -212,6 +212,7 @@ fn all_assignments(fm: &FixedModel<R>, output: Output) -> Vec<Assignment> {
                 head: h.map(|h| Placement::new(h, tessera_engine::default_route(first, h))),
                 output,
                 input: None,
+                working_set: None,
             });
         }
     }
@@ -223,6 +224,20 @@ struct Outcome {
     online_sent: [u64; 2],
     setup_sent: [u64; 2],
     rounds: u64,
+}
+
+/// The run consumed exactly the demand it was dealt: nothing is left in the store
+/// (a consumption pattern other than the demand's would run out or leave a rest).
+fn all_taken(p: &mut tessera_protocols::ArithParty<R>) -> tessera_protocols::Result<()> {
+    let left = p.parts_mut().1.remaining();
+    if left == 0 {
+        Ok(())
+    } else {
+        Err(tessera_protocols::Error::Protocol {
+            step: "secure inference",
+            detail: format!("{left} preprocessing items left over"),
+        })
+    }
 }
 
 fn run(fm: &FixedModel<R>, a: &Assignment, x: &[R], batch: usize) -> Outcome {
@@ -245,14 +260,24 @@ fn run(fm: &FixedModel<R>, a: &Assignment, x: &[R], batch: usize) -> Outcome {
             &demand,
             async move |p| {
                 let mut c = Converter::new(0).unwrap();
-                tessera_engine::run_party(p, &mut c, &m0, &a0, None, batch, RunOptions::default())
-                    .await
-                    .map_err(err)
+                let out = tessera_engine::run_party(
+                    &mut *p,
+                    &mut c,
+                    &m0,
+                    &a0,
+                    None,
+                    batch,
+                    RunOptions::default(),
+                )
+                .await
+                .map_err(err)?;
+                all_taken(p)?;
+                Ok(out)
             },
             async move |p| {
                 let mut c = Converter::new(1).unwrap();
-                tessera_engine::run_party(
-                    p,
+                let out = tessera_engine::run_party(
+                    &mut *p,
                     &mut c,
                     &m1,
                     &a1,
@@ -261,7 +286,9 @@ fn run(fm: &FixedModel<R>, a: &Assignment, x: &[R], batch: usize) -> Outcome {
                     RunOptions::default(),
                 )
                 .await
-                .map_err(err)
+                .map_err(err)?;
+                all_taken(p)?;
+                Ok(out)
             },
         ))
         .unwrap_or_else(|e| panic!("{a:?}: {e}"));
@@ -480,6 +507,7 @@ fn non_default_routes_are_exact_and_priced() {
             )),
             output: Output::Label,
             input: None,
+            working_set: None,
         };
         check(&fm, &a, &x, batch);
     }
@@ -598,6 +626,7 @@ fn input_read_by_several_layers_may_enter_in_any_sharing() {
                 head: Some(Placement::new(Sharing::B, vec![Conversion::A2BGmw])),
                 output: Output::Label,
                 input: Some(input),
+                working_set: None,
             };
             check(&fm, &a, &x, batch);
         }
@@ -725,6 +754,20 @@ fn a_feature_map_first_output_and_the_input_as_an_output_are_exact_and_priced() 
     let o = run(&fm, &a, &x, batch);
     assert_eq!(o.out.labels.unwrap(), reference.labels());
     assert!(reference.labels().iter().all(|&l| l < 32));
+    // With GMW stages run in chunks of instances (a working set of 64 instances' state;
+    // the ReLU has 3 × 32 = 96): every output unchanged, the prices the meter's.
+    let batch = 3;
+    let xf = inputs(&mut rng, &model, batch);
+    for output in [Output::Label, Output::Logits] {
+        let whole = Baseline::PureB.assignment(&fm, output).unwrap();
+        let mut small = whole.clone();
+        small.working_set = Some(1024);
+        check(&fm, &small, &xf, batch);
+        let rounds = |a: &Assignment| {
+            tessera_engine::online_rounds(&tessera_engine::assignment_steps(&fm, a, batch).unwrap())
+        };
+        assert!(rounds(&small) > rounds(&whole), "{output:?}: no chunks");
+    }
 }
 
 #[test]
@@ -769,4 +812,44 @@ fn each_output_is_one_reveal_priced_from_its_sharing() {
     let want = tessera_engine::head_steps(&fs, Sharing::Y, None, Output::Logits, batch).unwrap();
     let got = tessera_engine::reveal_steps(&fm, 1, Sharing::Y, batch).unwrap();
     assert_eq!(got[0].price, want[0].price);
+}
+
+/// A working set too small for a stage's state makes every GMW stage run in chunks
+/// of instances, one after another: still exactly the reference, and the price —
+/// more messages and rounds (the AND depth per chunk), the triples per chunk and
+/// layer — still equals the meter and the store's consumption.
+#[test]
+fn gmw_stages_in_chunks_within_a_small_working_set_are_exact_and_priced() {
+    let mut rng = StdRng::seed_from_u64(11);
+    for (model, output) in [
+        (cnn(&mut rng), Output::Label),
+        (resnet(&mut rng), Output::Logits),
+    ] {
+        let fm = FixedModel::<R>::new(&model, FixedPoint::new(16)).unwrap();
+        let batch = 3;
+        let xf = inputs(&mut rng, &model, batch);
+        let whole = Baseline::PureB.assignment(&fm, output).unwrap();
+        let mut small = whole.clone();
+        // 64 instances' state at most for most stages: several chunks each.
+        small.working_set = Some(4096);
+        check(&fm, &small, &xf, batch);
+        let rounds = |a: &Assignment| {
+            tessera_engine::online_rounds(&tessera_engine::assignment_steps(&fm, a, batch).unwrap())
+        };
+        assert!(
+            rounds(&small) > rounds(&whole),
+            "chunks cost rounds: {} vs {}",
+            rounds(&small),
+            rounds(&whole)
+        );
+        // A plan written with the field reads back with it; the default is omitted.
+        let json = serde_json::to_string(&small).unwrap();
+        assert!(json.contains("\"working_set\":4096"));
+        assert_eq!(serde_json::from_str::<Assignment>(&json).unwrap(), small);
+        assert!(
+            !serde_json::to_string(&whole)
+                .unwrap()
+                .contains("working_set")
+        );
+    }
 }

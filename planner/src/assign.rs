@@ -590,6 +590,7 @@ impl<'a> Planner<'a> {
             layers,
             head,
             output: self.output,
+            working_set: None,
         };
         let steps = self.steps(&a)?;
         Ok(Solution {
@@ -731,6 +732,7 @@ impl<'a> Planner<'a> {
                 head,
                 output: self.output,
                 input: None,
+                working_set: None,
             },
             input,
             steps: chunks.into_iter().flatten().collect(),
@@ -789,6 +791,7 @@ impl<'a> Planner<'a> {
                         }),
                         output: self.output,
                         input: None,
+                        working_set: None,
                     });
                 }
             }

@@ -572,6 +572,7 @@ impl Plan {
             head,
             output: self.output,
             input: None,
+            working_set: None,
         })
     }
 

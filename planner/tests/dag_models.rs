@@ -115,6 +115,7 @@ fn every_assignment(chain: &ModelChain<'_>, output: Output) -> Vec<Assignment> {
                 layers: layers.clone(),
                 head: h.map(|h| Placement::new(h, default_route(seq[first], h))),
                 output,
+                working_set: None,
             });
         }
     }
@@ -545,7 +546,7 @@ proptest! {
                     .collect(),
             };
             for head in heads {
-                let a = Assignment { layers: layers.clone(), head, output, input: Some(seq[0]) };
+                let a = Assignment { layers: layers.clone(), head, output, input: Some(seq[0]), working_set: None };
                 let steps = chain.run_steps(&a, 1).unwrap().unwrap();
                 best = best.min(planner.run_cost(&steps));
             }

@@ -17,7 +17,7 @@ use tessera_protocols::{AShare, BilinearOp, Demand, Error, Provider, Store, deal
 fn stores(d: &Demand) -> [Store<Z64>; 2] {
     let s = SessionId::random();
     let dealt = dealer::generate::<Z64>(d).unwrap();
-    [0, 1].map(|i| Store::from_material(&dealt.material::<Z64>(i, s, d)).unwrap())
+    [0, 1].map(|i| Store::from_material(dealt.material::<Z64>(i, s, d)).unwrap())
 }
 
 /// Splits `x` into two random shares.

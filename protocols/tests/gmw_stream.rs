@@ -95,7 +95,7 @@ async fn party(
     mine: Vec<BitMatrix>,
 ) -> Result<(Option<Vec<BitMatrix>>, PhaseMeter)> {
     ch.set_phase(Phase::Online);
-    let mut ap = ArithParty::<Z64>::new(ch, Box::new(Store::<Z64>::from_material(m)?));
+    let mut ap = ArithParty::<Z64>::new(ch, Box::new(Store::<Z64>::from_material(m.clone())?));
     let (ch, prov) = ap.parts_mut();
     let refs: Vec<&BitMatrix> = mine.iter().collect();
     let out = Gmw::new(p)?
@@ -258,7 +258,7 @@ fn against_raw_peer(bytes: Vec<u8>) -> Result<Vec<BShare>> {
             });
             raw_w.write_all(&bytes).await.unwrap();
             raw_w.shutdown().await.unwrap();
-            let mut prov = Store::<Z64>::from_material(&m0).unwrap();
+            let mut prov = Store::<Z64>::from_material(m0).unwrap();
             let (x, y) = (BShare::zeros(K, N), BShare::zeros(K, N));
             let r = Gmw::new(0)
                 .unwrap()

@@ -151,7 +151,7 @@ impl OfflineSource<R> for PartyZeroDeals {
                 }
             };
             peer.set_phase(previous);
-            let store = Store::<R>::from_material(&m).map_err(step)?;
+            let store = Store::<R>::from_material(m).map_err(step)?;
             Ok(Box::new(store) as Box<dyn Provider<R>>)
         })
     }

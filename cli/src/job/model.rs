@@ -47,6 +47,11 @@ pub struct PartyModelArgs {
     /// Party 1: `mnist` — the first `--batch` embedded test digits.
     #[arg(long)]
     pub dataset: Option<String>,
+    /// One party's memory bound in bytes for a layer stage in GMW (default 1 GiB): a
+    /// larger stage runs in chunks of instances, more rounds (priced) — the same at
+    /// both parties.
+    #[arg(long, value_name = "BYTES")]
+    pub working_set: Option<u64>,
 }
 
 /// A model job, read and checked.
@@ -74,7 +79,7 @@ impl ModelJob {
         } else {
             Output::Label
         };
-        let assignment = resolve_plan(
+        let mut assignment = resolve_plan(
             &a.plan,
             &a.model,
             &fixed,
@@ -82,6 +87,9 @@ impl ModelJob {
             a.batch,
             tessera_core::NetworkProfile::LAN,
         )?;
+        if a.working_set.is_some() {
+            assignment.working_set = a.working_set;
+        }
         Ok(ModelJob {
             name: a.model.clone(),
             model,

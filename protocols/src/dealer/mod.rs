@@ -31,11 +31,14 @@ use serde::{Deserialize, Serialize};
 use tessera_core::channel::HEADER_LEN;
 use tessera_core::{Block, Channel, Phase, PhaseMeter, Ring, SessionId};
 
-use crate::preprocessing::{Demand, PartyMaterial, deal};
+use crate::preprocessing::{Demand, PartyMaterial, deal, deal_each};
 use crate::{Error, Result};
 
 /// Largest frame of corrections the dealer sends.
 pub const CORRECTION_CHUNK: usize = 1 << 20;
+
+/// Correction frames the dealer's generator may run ahead of the network.
+const CORRECTIONS_IN_FLIGHT: usize = 8;
 
 #[derive(Serialize, Deserialize)]
 struct DemandMsg {
@@ -220,33 +223,57 @@ pub async fn serve<R: Ring>(
         }
         m0.demand.validate::<R>()
     };
-    let dealt = match check() {
-        Ok(()) => {
-            let demand = m0.demand.clone();
-            tokio::task::spawn_blocking(move || generate::<R>(&demand))
-                .await
-                .map_err(|e| Error::Protocol {
-                    step: "dealer",
-                    detail: format!("generation task failed: {e}"),
-                })?
-        }
-        Err(e) => Err(e),
-    };
-    let dealt = match dealt {
-        Ok(d) => d,
-        Err(e) => {
-            let why = DealerReply::Refused(e.to_string());
-            // Best effort: the error to return is `e`, not a failure to report it.
-            let _ = ch0.send(&why).await;
-            let _ = ch1.send(&why).await;
-            return Err(e);
-        }
-    };
-    ch0.send(&DealerReply::Seed(dealt.seed0.to_bytes())).await?;
-    ch1.send(&DealerReply::Seed(dealt.seed1.to_bytes())).await?;
-    for chunk in dealt.corrections.chunks(CORRECTION_CHUNK) {
-        ch1.send_bytes(chunk.to_vec()).await?;
+    if let Err(e) = check() {
+        let why = DealerReply::Refused(e.to_string());
+        // Best effort: the error to return is `e`, not a failure to report it.
+        let _ = ch0.send(&why).await;
+        let _ = ch1.send(&why).await;
+        return Err(e);
     }
+    let (seed0, seed1) = (tessera_core::prg::os_seed(), tessera_core::prg::os_seed());
+    ch0.send(&DealerReply::Seed(seed0.to_bytes())).await?;
+    ch1.send(&DealerReply::Seed(seed1.to_bytes())).await?;
+    // Party 1's corrections, generated on a blocking thread and sent as they come, in
+    // frames of CORRECTION_CHUNK bytes: the dealer holds a few frames, not the whole
+    // dealing (gigabytes for a large GMW run).
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(CORRECTIONS_IN_FLIGHT);
+    let demand = m0.demand;
+    let generator = tokio::task::spawn_blocking(move || {
+        let mut buf = Vec::with_capacity(2 * CORRECTION_CHUNK);
+        let send = |frame: Vec<u8>| {
+            tx.blocking_send(frame).map_err(|_| Error::Protocol {
+                step: "dealer",
+                detail: "the sending task stopped".into(),
+            })
+        };
+        deal_each::<R>(&demand, seed0, seed1, &mut buf, |out| {
+            let full = out.len() / CORRECTION_CHUNK * CORRECTION_CHUNK;
+            for frame in out[..full].chunks(CORRECTION_CHUNK) {
+                send(frame.to_vec())?;
+            }
+            out.drain(..full);
+            Ok(())
+        })?;
+        if !buf.is_empty() {
+            send(buf)?;
+        }
+        Ok::<_, Error>(())
+    });
+    let mut sent: Result<()> = Ok(());
+    while let Some(frame) = rx.recv().await {
+        if let Err(e) = ch1.send_bytes(frame).await {
+            sent = Err(e.into());
+            break;
+        }
+    }
+    // Stops the generator if sending failed (its next send finds the receiver gone).
+    drop(rx);
+    let generated = generator.await.map_err(|e| Error::Protocol {
+        step: "dealer",
+        detail: format!("generation task failed: {e}"),
+    })?;
+    sent?;
+    generated?;
     ch0.set_phase(phases.0);
     ch1.set_phase(phases.1);
     Ok(())

@@ -30,6 +30,20 @@
 //! `8 + b` for every message that fits a frame). Memory stays that of one message each
 //! way: the frames are cut from the sender's message and read into the receiver's.
 //!
+//! # Memory: chunks of instances
+//! A party's state during an evaluation is its wire store (the program's live slots
+//! times `n` bits) plus, at an AND layer, the layer's triples and both messages — for a
+//! layer stage of a large batch, gigabytes. [`Gmw::eval_program_chunked`] bounds it:
+//! the instances are cut into chunks ([`chunk_instances`] picks the largest multiple of
+//! 64 whose state, [`instance_bits`] each, fits a working set — 1 GiB by default) that
+//! are evaluated one after another, each one exchange per AND layer. Memory is that of
+//! one chunk; the price is the AND depth in rounds per chunk, and a frame header and
+//! word padding per chunk and layer ([`chunked_demand`] lists the triples in the same
+//! pieces). A chunk is only cut when a stage's state exceeds the working set, so the
+//! extra rounds come with at least that much traffic per chunk: on a 100 Mbit/s WAN
+//! with 100 ms RTT, a 1 GiB chunk's messages take over a minute, its 10–20 extra
+//! rounds 1–2 s.
+//!
 //! [`cost()`] turns this table into the exact metering of a whole run, offline (dealer)
 //! traffic included; the tests compare it with the channel's meter.
 //!
@@ -244,6 +258,59 @@ impl std::fmt::Display for RevealTo {
 /// Computed from the circuit's cost, never by running it.
 pub fn demand(circuit: &Circuit, n: usize) -> Demand {
     demand_from_widths(&circuit.cost().and_layer_widths, n)
+}
+
+/// One party's default memory bound for a chunked GMW evaluation
+/// ([`Gmw::eval_program_chunked`]), 1 GiB: evaluations whose state fits run in one
+/// piece, larger ones in chunks of instances that each fit.
+pub const DEFAULT_WORKING_SET: u64 = 1 << 30;
+
+/// Bits of memory one instance takes while `program` is evaluated: its wire store
+/// (the program's live slots), its inputs and outputs, and at the widest AND layer its
+/// triples (3 bits per gate), its message and the peer's (2 bits each) and one bit of
+/// slack for the frames in flight.
+pub fn instance_bits(program: &Program) -> usize {
+    let widest = program
+        .layers()
+        .iter()
+        .map(|(_, ands)| ands.len())
+        .max()
+        .unwrap_or(0);
+    let io = program.input_widths().iter().sum::<usize>()
+        + program.outputs().iter().map(Vec::len).sum::<usize>();
+    program.slots() + io + 8 * widest
+}
+
+/// Instances per chunk for evaluating `program` on `n` instances within
+/// `working_set` bytes ([`instance_bits`] each): `n` when all fit, else the largest
+/// multiple of 64 that fits (at least 64, so that chunks are word-aligned).
+pub fn chunk_instances(program: &Program, n: usize, working_set: u64) -> usize {
+    let per = instance_bits(program).max(1) as u64;
+    let fit = usize::try_from(working_set.saturating_mul(8) / per).unwrap_or(usize::MAX);
+    if fit >= n {
+        return n;
+    }
+    (fit / 64 * 64).max(64).min(n)
+}
+
+/// The sizes of the chunks of `n` instances at `chunk` per chunk, in order (one
+/// chunk of `n` if `chunk` is 0 or at least `n`).
+pub fn chunk_sizes(n: usize, chunk: usize) -> Vec<usize> {
+    if chunk == 0 || chunk >= n {
+        return vec![n];
+    }
+    (0..n).step_by(chunk).map(|s| chunk.min(n - s)).collect()
+}
+
+/// The preprocessing demand of [`Gmw::eval_program_chunked`] on `n` instances in
+/// chunks of `chunk`, a circuit with AND layers of `widths` gates: per chunk, one
+/// piece of triples per layer.
+pub fn chunked_demand(widths: &[usize], n: usize, chunk: usize) -> Demand {
+    let mut d = Demand::new();
+    for c in chunk_sizes(n, chunk) {
+        d.extend(&demand_from_widths(widths, c));
+    }
+    d
 }
 
 pub(crate) fn demand_from_widths(widths: &[usize], n: usize) -> Demand {
@@ -484,6 +551,54 @@ impl Gmw {
             first += w;
         }
         self.layers(ch, provider, program, wires).await
+    }
+
+    /// [`Gmw::eval_program`] in chunks of `chunk` instances ([`chunk_instances`]
+    /// picks one for a memory bound): the chunks run one after another, each one
+    /// exchange per AND layer, so memory is that of one chunk and the rounds are the
+    /// AND depth times the number of chunks ([`chunk_sizes`]); triples are taken per
+    /// chunk and layer ([`chunked_demand`]). With `chunk ≥ n` this is
+    /// [`Gmw::eval_program`].
+    ///
+    /// # Errors
+    /// As [`Gmw::eval_program`].
+    pub async fn eval_program_chunked<R: Ring, P: Provider<R> + ?Sized>(
+        &mut self,
+        ch: &mut Channel,
+        provider: &mut P,
+        program: &Program,
+        inputs: &[&BShare],
+        chunk: usize,
+    ) -> Result<Vec<BShare>> {
+        let n = inputs.first().map_or(1, |s| s.batch());
+        if chunk == 0 || chunk >= n {
+            return self.eval_program(ch, provider, program, inputs).await;
+        }
+        if let Some((i, s)) = inputs.iter().enumerate().find(|(_, s)| s.batch() != n) {
+            return Err(Error::shape(
+                "GMW evaluation",
+                format!("input {i} has {} instances, input 0 has {n}", s.batch()),
+            ));
+        }
+        let mut outs: Vec<BitMatrix> = program
+            .outputs()
+            .iter()
+            .map(|o| BitMatrix::zeros(o.len(), n))
+            .collect();
+        let mut start = 0;
+        for len in chunk_sizes(n, chunk) {
+            let part: Vec<BShare> = inputs
+                .iter()
+                .map(|s| BShare::from_matrix(s.matrix().columns(start, len)))
+                .collect();
+            let refs: Vec<&BShare> = part.iter().collect();
+            let out = self.eval_program(ch, provider, program, &refs).await?;
+            for (o, m) in outs.iter_mut().zip(&out) {
+                o.put_columns(start, m.matrix());
+            }
+            start += len;
+        }
+        Ok(outs.into_iter().map(BShare::from_matrix).collect())
     }
 
     /// Runs the program on a filled wire store and reads the outputs.

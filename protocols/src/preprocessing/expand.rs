@@ -365,6 +365,126 @@ fn p1_item<R: Ring>(req: &Request, draw: P1Draw<R>, corr: &[u8]) -> Result<Corre
     })
 }
 
+/// A party's material expanded one request at a time, in demand order, so that a
+/// store holds only what it has not handed out yet and has expanded ahead (see
+/// [`crate::preprocessing::Store`]). Party 1's corrections are passed to each step by
+/// the owner, who holds them. Never printed: its PRG state is secret.
+pub(crate) struct Expander<R: Ring> {
+    party: usize,
+    requests: Vec<Request>,
+    next: usize,
+    prg: Prg,
+    /// Party 0's weight masks so far (a plaintext-weight item refers to one).
+    masks: Vec<ArrayD<R>>,
+    /// Party 1's offset into its corrections.
+    off: usize,
+}
+
+impl<R: Ring> Expander<R> {
+    /// The expansion of `demand` for `party` from `seed`; `corrections` are party 1's
+    /// (empty for party 0).
+    ///
+    /// # Errors
+    /// If the demand is invalid for ring `R`, the party does not exist, or
+    /// `corrections` is not exactly [`Demand::correction_bytes`] long for party 1 (or
+    /// not empty for party 0).
+    pub(crate) fn new(
+        party: usize,
+        demand: &Demand,
+        seed: Block,
+        corrections: &[u8],
+    ) -> Result<Self> {
+        demand.validate::<R>()?;
+        let want = match party {
+            0 => 0,
+            1 => demand.correction_bytes::<R>(),
+            p => {
+                return Err(Error::InvalidArgument {
+                    op: "seed expansion",
+                    detail: format!("party {p} does not exist"),
+                });
+            }
+        };
+        if corrections.len() != want {
+            return Err(Error::Protocol {
+                step: "seed expansion",
+                detail: format!(
+                    "{} correction bytes for party {party}'s demand, which needs {want}",
+                    corrections.len()
+                ),
+            });
+        }
+        Ok(Expander {
+            party,
+            requests: demand.requests().to_vec(),
+            next: 0,
+            prg: Prg::from_seed_block(seed),
+            masks: Vec::new(),
+            off: 0,
+        })
+    }
+
+    /// An expansion with nothing left.
+    pub(crate) fn empty(party: usize) -> Self {
+        Expander {
+            party,
+            requests: Vec::new(),
+            next: 0,
+            prg: Prg::from_seed_block(Block(0)),
+            masks: Vec::new(),
+            off: 0,
+        }
+    }
+
+    /// Requests not expanded yet.
+    pub(crate) fn remaining(&self) -> usize {
+        self.requests.len() - self.next
+    }
+
+    /// The next request without expanding it.
+    pub(crate) fn peek(&self) -> Option<&Request> {
+        self.requests.get(self.next)
+    }
+
+    /// Expands the next request (`None` when all are); `corrections` must be the
+    /// slice given to [`Expander::new`].
+    ///
+    /// # Errors
+    /// An internal error if the corrections do not fit (checked at construction).
+    pub(crate) fn next_item(
+        &mut self,
+        corrections: &[u8],
+    ) -> Option<Result<(Request, Correlation<R>)>> {
+        let r = self.requests.get(self.next)?.clone();
+        self.next += 1;
+        let item = if self.party == 0 {
+            p0_draw::<R>(&r, &mut self.prg, &mut self.masks)
+        } else {
+            let n = r.correction_bytes::<R>();
+            let Some(corr) = corrections.get(self.off..self.off + n) else {
+                return Some(Err(internal("the corrections end before the demand")));
+            };
+            self.off += n;
+            p1_item(&r, p1_draw::<R>(&r, &mut self.prg), corr)
+        };
+        Some(item.map(|c| (r, c)))
+    }
+}
+
+fn expand_all<R: Ring>(
+    party: usize,
+    demand: &Demand,
+    seed: Block,
+    corrections: &[u8],
+) -> Result<Vec<(Request, Correlation<R>)>> {
+    let mut e = Expander::<R>::new(party, demand, seed, corrections)?;
+    let mut out = Vec::with_capacity(e.remaining());
+    while let Some(item) = e.next_item(corrections) {
+        out.push(item?);
+    }
+    Ok(out)
+}
+
 /// Party 0's material for `demand`, expanded from `seed`.
 ///
 /// # Errors
@@ -373,14 +493,7 @@ pub fn expand_party0<R: Ring>(
     demand: &Demand,
     seed: Block,
 ) -> Result<Vec<(Request, Correlation<R>)>> {
-    demand.validate::<R>()?;
-    let mut prg = Prg::from_seed_block(seed);
-    let mut masks = Vec::new();
-    demand
-        .requests()
-        .iter()
-        .map(|r| Ok((r.clone(), p0_draw::<R>(r, &mut prg, &mut masks)?)))
-        .collect()
+    expand_all(0, demand, seed, &[])
 }
 
 /// Party 1's material for `demand`, expanded from `seed` and the dealer's
@@ -394,29 +507,7 @@ pub fn expand_party1<R: Ring>(
     seed: Block,
     corrections: &[u8],
 ) -> Result<Vec<(Request, Correlation<R>)>> {
-    demand.validate::<R>()?;
-    let want = demand.correction_bytes::<R>();
-    if corrections.len() != want {
-        return Err(Error::Protocol {
-            step: "seed expansion",
-            detail: format!(
-                "{} correction bytes for a demand that needs {want}",
-                corrections.len()
-            ),
-        });
-    }
-    let mut prg = Prg::from_seed_block(seed);
-    let mut off = 0;
-    demand
-        .requests()
-        .iter()
-        .map(|r| {
-            let n = r.correction_bytes::<R>();
-            let item = p1_item(r, p1_draw::<R>(r, &mut prg), &corrections[off..off + n])?;
-            off += n;
-            Ok((r.clone(), item))
-        })
-        .collect()
+    expand_all(1, demand, seed, corrections)
 }
 
 /// Elements per chunk of the dealer's streaming path.
@@ -461,11 +552,28 @@ fn deal_elementwise<R: Ring>(n: usize, prg0: &mut Prg, prg1: &mut Prg, out: &mut
 /// # Errors
 /// If the demand is invalid for ring `R`.
 pub fn deal<R: Ring>(demand: &Demand, seed0: Block, seed1: Block) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(demand.correction_bytes::<R>());
+    deal_each::<R>(demand, seed0, seed1, &mut out, |_| Ok(()))?;
+    Ok(out)
+}
+
+/// [`deal`] request by request: each request's corrections are appended to `out`,
+/// then `drain` is called on it (it may take what it wants to send on, so that the
+/// dealer holds only a window of the corrections, never all of them).
+///
+/// # Errors
+/// If the demand is invalid for ring `R`; `drain`'s errors.
+pub(crate) fn deal_each<R: Ring>(
+    demand: &Demand,
+    seed0: Block,
+    seed1: Block,
+    out: &mut Vec<u8>,
+    mut drain: impl FnMut(&mut Vec<u8>) -> Result<()>,
+) -> Result<()> {
     demand.validate::<R>()?;
     let mut prg0 = Prg::from_seed_block(seed0);
     let mut prg1 = Prg::from_seed_block(seed1);
     let mut masks = Vec::new();
-    let mut out = Vec::with_capacity(demand.correction_bytes::<R>());
     for r in demand.requests() {
         if let Request::Beaver {
             op: BilinearOp::Elementwise,
@@ -473,12 +581,13 @@ pub fn deal<R: Ring>(demand: &Demand, seed0: Block, seed1: Block) -> Result<Vec<
             ..
         } = r
         {
-            deal_elementwise::<R>(a.iter().product(), &mut prg0, &mut prg1, &mut out);
-            continue;
+            deal_elementwise::<R>(a.iter().product(), &mut prg0, &mut prg1, out);
+        } else {
+            let p0 = p0_draw::<R>(r, &mut prg0, &mut masks)?;
+            let p1 = p1_draw::<R>(r, &mut prg1);
+            correct(r, &p0, &p1, &masks, out)?;
         }
-        let p0 = p0_draw::<R>(r, &mut prg0, &mut masks)?;
-        let p1 = p1_draw::<R>(r, &mut prg1);
-        correct(r, &p0, &p1, &masks, &mut out)?;
+        drain(out)?;
     }
-    Ok(out)
+    Ok(())
 }

@@ -10,7 +10,10 @@
 //!    ([`crate::dealer`]) over the network, or a file saved earlier
 //!    ([`PartyMaterial::load`]). Either way each party ends up with a
 //!    [`PartyMaterial`] (a seed and, for party 1, corrections), which
-//!    [`Store::from_material`] expands.
+//!    [`Store::from_material`] expands in demand order: ahead of use up to
+//!    [`EXPAND_AHEAD_BYTES`] (all of a small run's material, before the online phase),
+//!    the rest as it is taken, so a large run holds the seed, the corrections and one
+//!    budget of expanded items, never its whole expanded material.
 //! 3. **Take.** Online, operations take their correlations in demand order through
 //!    the [`Provider`] trait. Taking the wrong kind or shape is
 //!    [`Error::WrongCorrelation`]; taking past the
@@ -39,13 +42,14 @@ mod store;
 
 /// The top bit and `⌊(v mod 2^(ℓ−1)) / 2^f⌋` of a (public) ring element.
 pub(crate) use expand::msb_mid as msb_mid_pub;
+pub(crate) use expand::{Expander, deal_each};
 pub use expand::{deal, expand_party0, expand_party1};
 pub use file::{FORMAT_VERSION, MAGIC, PartyMaterial};
 pub use items::{
     AndTriples, BeaverTriple, Correlation, DaBits, PlainWeightShare, RandomOts, SquarePair,
     TruncPair, WeightMaskShare,
 };
-pub use store::{Provider, Store};
+pub use store::{EXPAND_AHEAD_BYTES, Provider, Store};
 
 use serde::{Deserialize, Serialize};
 use tessera_core::Ring;
@@ -208,6 +212,25 @@ impl Request {
             Request::AndTriples { bits } => 8 * bits.div_ceil(64),
             Request::RandomOts { count, .. } => 16 * count,
             Request::WeightMask { .. } => 0,
+        }
+    }
+}
+
+impl Request {
+    /// Bytes one party's expanded item takes in memory (its shares, as
+    /// [`Correlation`] holds them; party 0's, the larger of the two): what a
+    /// [`Store`] budgets when it expands ahead.
+    pub fn expanded_bytes<R: Ring>(&self) -> usize {
+        let bits = |n: usize| 8 * n.div_ceil(64);
+        match self {
+            Request::Beaver { a, b, .. } => (numel(a) + numel(b) + self.units()) * R::BYTES,
+            Request::Square { shape } => 2 * numel(shape) * R::BYTES,
+            Request::Trunc { shape, .. } => 3 * numel(shape) * R::BYTES,
+            Request::AndTriples { bits: n } => 3 * bits(*n),
+            Request::RandomOts { count, .. } => 32 * count,
+            Request::DaBits { count } => count * R::BYTES + bits(*count),
+            Request::WeightMask { shape } => numel(shape) * R::BYTES,
+            Request::PlainWeight { act, .. } => (numel(act) + self.units()) * R::BYTES,
         }
     }
 }

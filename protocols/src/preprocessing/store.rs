@@ -8,7 +8,7 @@ use super::items::{
     AndTriples, BeaverTriple, Correlation, DaBits, PlainWeightShare, RandomOts, SquarePair,
     TruncPair, WeightMaskShare,
 };
-use super::{PartyMaterial, Request, expand_party0, expand_party1};
+use super::{Expander, PartyMaterial, Request};
 use crate::arith::bilinear::BilinearOp;
 use crate::{Error, Result};
 
@@ -240,11 +240,22 @@ fn split_front<R: Ring>(
     })
 }
 
-/// One party's expanded correlations, handed out in demand order.
+/// Bytes of material a [`Store`] expands ahead of use when it is made (the rest is
+/// expanded as it is taken): small runs expand everything before the online phase, a
+/// large run's memory stays this bound plus the item in use.
+pub const EXPAND_AHEAD_BYTES: usize = 1 << 30;
+
+/// One party's correlations, handed out in demand order. Made from seed-compressed
+/// material ([`PartyMaterial`]): it expands requests ahead of use up to
+/// [`EXPAND_AHEAD_BYTES`] when made, and each later one when it is taken, so it holds
+/// only the seed, party 1's corrections and what it has expanded but not handed out.
 pub struct Store<R: Ring> {
     party: usize,
     session: SessionId,
+    /// Expanded, not handed out yet (the front may be the rest of a split item).
     items: VecDeque<(Request, Correlation<R>)>,
+    expander: Expander<R>,
+    corrections: Vec<u8>,
     taken: usize,
 }
 
@@ -253,19 +264,29 @@ impl<R: Ring> std::fmt::Debug for Store<R> {
         f.debug_struct("Store")
             .field("party", &self.party)
             .field("session", &self.session)
-            .field("remaining", &self.items.len())
+            .field("remaining", &self.remaining())
             .field("taken", &self.taken)
             .finish()
     }
 }
 
 impl<R: Ring> Store<R> {
-    /// Expands a party's material (from the dealer or a file).
+    /// A store of a party's material (from the dealer or a file), expanded ahead up to
+    /// [`EXPAND_AHEAD_BYTES`].
     ///
     /// # Errors
     /// If the material was made for another ring, or its corrections do not fit its
     /// demand.
-    pub fn from_material(m: &PartyMaterial) -> Result<Self> {
+    pub fn from_material(m: PartyMaterial) -> Result<Self> {
+        Self::with_ahead(m, EXPAND_AHEAD_BYTES)
+    }
+
+    /// [`Store::from_material`] expanding ahead at most `ahead` bytes (at least the
+    /// first item).
+    ///
+    /// # Errors
+    /// As [`Store::from_material`].
+    pub fn with_ahead(m: PartyMaterial, ahead: usize) -> Result<Self> {
         if m.ring_bits != R::BITS {
             return Err(Error::InvalidArgument {
                 op: "preprocessing store",
@@ -276,22 +297,35 @@ impl<R: Ring> Store<R> {
                 ),
             });
         }
-        let items = match m.party {
-            0 => expand_party0::<R>(&m.demand, m.seed)?,
-            1 => expand_party1::<R>(&m.demand, m.seed, &m.corrections)?,
-            p => {
-                return Err(Error::InvalidArgument {
-                    op: "preprocessing store",
-                    detail: format!("party {p} does not exist"),
-                });
-            }
-        };
-        Ok(Store {
+        let expander = Expander::new(m.party, &m.demand, m.seed, &m.corrections)?;
+        let mut store = Store {
             party: m.party,
             session: m.session,
-            items: items.into(),
+            items: VecDeque::new(),
+            expander,
+            corrections: m.corrections,
             taken: 0,
-        })
+        };
+        let mut budget = 0usize;
+        while let Some(r) = store.expander.peek() {
+            budget = budget.saturating_add(r.expanded_bytes::<R>());
+            if budget > ahead && !store.items.is_empty() {
+                break;
+            }
+            store.expand_one()?;
+        }
+        Ok(store)
+    }
+
+    /// Expands the next request onto the back of the queue (false if none is left).
+    fn expand_one(&mut self) -> Result<bool> {
+        match self.expander.next_item(&self.corrections) {
+            Some(item) => {
+                self.items.push_back(item?);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 
     /// The session the material belongs to.
@@ -303,16 +337,17 @@ impl<R: Ring> Store<R> {
     pub fn taken(&self) -> usize {
         self.taken
     }
-}
 
-impl<R: Ring> Store<R> {
     /// Moves the remaining material into a new store of the same party and session,
     /// leaving this one empty (for a caller that must hand an owned provider on).
     pub fn take_all(&mut self) -> Store<R> {
+        let expander = std::mem::replace(&mut self.expander, Expander::empty(self.party));
         Store {
             party: self.party,
             session: self.session,
             items: std::mem::take(&mut self.items),
+            expander,
+            corrections: std::mem::take(&mut self.corrections),
             taken: self.taken,
         }
     }
@@ -324,10 +359,13 @@ impl<R: Ring> Provider<R> for Store<R> {
     }
 
     fn remaining(&self) -> usize {
-        self.items.len()
+        self.items.len() + self.expander.remaining()
     }
 
     fn take(&mut self, req: &Request) -> Result<Correlation<R>> {
+        if self.items.is_empty() {
+            self.expand_one()?;
+        }
         let Some((front, _)) = self.items.front() else {
             return Err(Error::Exhausted {
                 kind: req.kind(),

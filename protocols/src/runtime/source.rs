@@ -66,7 +66,7 @@ pub trait OfflineSource<R: Ring>: Send {
 /// Expands seed-compressed material into a store, on a blocking thread.
 async fn expand<R: Ring>(m: PartyMaterial) -> Result<Box<dyn Provider<R>>> {
     let p = m.party;
-    let store = tokio::task::spawn_blocking(move || Store::<R>::from_material(&m))
+    let store = tokio::task::spawn_blocking(move || Store::<R>::from_material(m))
         .await
         .map_err(|e| Error::Task(format!("expanding party {p}'s preprocessing: {e}")))??;
     Ok(Box::new(store))
