@@ -1,9 +1,10 @@
 //! `tessera infer`: secure inference of an ONNX model on MNIST digits or an `.npy`
 //! input — the dealer and both parties in this process over TCP loopback (party 0
-//! holds the weights, party 1 the input and receives the labels, or the scores with
-//! `--logits`) — checked against the plaintext fixed-point reference, with exact
-//! metering. The scores are printed, put in the JSON report and optionally written
-//! to an `.npy` file as [`OutputTensor`]s.
+//! holds the weights, party 1 the input and receives the labels of the model's first
+//! output, or its values with `--logits`, and the values of every further output) —
+//! checked against the plaintext fixed-point reference, with exact metering. The
+//! outputs received are printed under their graph names, put in the JSON report and
+//! optionally written to `.npy` files as [`OutputTensor`]s ([`output_paths`]).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -50,11 +51,14 @@ pub struct InferArgs {
     /// Examples per secure session (the batch each protocol step is vectorised over).
     #[arg(long, default_value_t = 100)]
     pub batch: usize,
-    /// Give the client the scores (logits) instead of the label only; they are
-    /// printed, decoded from fixed point, and compared with the reference's.
+    /// Give the client the values of the model's first output (the scores, logits)
+    /// instead of its label only; they are printed, decoded from fixed point, and
+    /// compared with the reference's. A model's further outputs are received either way.
     #[arg(long)]
     pub logits: bool,
-    /// Write the scores to this `.npy` file (float32, shape `[count, classes]`).
+    /// Write the outputs to `.npy` files (float32, shape `[count, …]`): FILE.npy for a
+    /// model with one output; for several, one file per output, `FILE.<name>.npy`
+    /// (the output's graph name, sanitised).
     #[arg(long, requires = "logits", value_name = "FILE.npy")]
     pub output: Option<PathBuf>,
     /// Fractional bits of the fixed-point encoding (ring Z_2^64).
@@ -253,13 +257,17 @@ pub struct InferReport {
     pub accuracy: Option<f64>,
     /// Float accuracy (dataset only).
     pub float_accuracy: Option<f64>,
-    /// The outputs the client received besides the labels, decoded (with
-    /// `--logits`: `scores`, `[classes]` per example); empty otherwise.
+    /// The outputs the client received besides the labels, decoded, under their names
+    /// ([`output_display_names`]) and in the model's order: with `--logits` every
+    /// output (the first is the scores), else every output after the first (none for a
+    /// single-output model).
     pub outputs: Vec<OutputTensor>,
     /// Each output compared with the plaintext fixed-point reference.
     pub output_checks: Vec<OutputCheck>,
-    /// The `.npy` file the scores were written to (`--output`).
+    /// The `.npy` file the first output (the scores) was written to (`--output`).
     pub output_file: Option<PathBuf>,
+    /// Every `.npy` file written (`--output`), in the order of `outputs`.
+    pub output_files: Vec<PathBuf>,
     /// The exact predicted online traffic of one session (`batch` examples) per step.
     pub predicted_steps: Vec<StepCost>,
     /// Measured counters and times.
@@ -274,9 +282,9 @@ pub struct InferReport {
 pub struct Received {
     /// The label of each example.
     pub labels: Vec<usize>,
-    /// With [`Output::Logits`]: the scores at scale `2^f`, `[count, classes]`
-    /// row-major.
-    pub scores: Option<Vec<R>>,
+    /// Every output of the model in its order, at scale `2^f`, `[count, values per
+    /// example]` row-major; `None` for the first output under [`Output::Label`].
+    pub outputs: Vec<Option<Vec<R>>>,
     /// Counters and times summed over the sessions.
     pub totals: Totals,
 }
@@ -286,8 +294,8 @@ pub struct Received {
 ///
 /// # Errors
 /// Transport, protocol and plan errors of any session; [`CliError::Check`] if the
-/// client received no labels, or no scores (of `batch × classes`) under
-/// [`Output::Logits`].
+/// client received no labels, or an output it should have received (every output but
+/// a labelled first one) is missing or not of `batch × values per example`.
 #[allow(clippy::too_many_arguments)]
 pub async fn run_sessions_received(
     fm: &FixedModel<R>,
@@ -303,7 +311,10 @@ pub async fn run_sessions_received(
     let per = x.len() / count.max(1);
     let mut labels = Vec::with_capacity(count);
     let logits = a.output == Output::Logits;
-    let mut scores = logits.then(|| Vec::with_capacity(count * fm.classes()));
+    // Every output but a labelled first one is received.
+    let mut outputs: Vec<Option<Vec<R>>> = (0..fm.outputs().len())
+        .map(|k| (k > 0 || logits).then(|| Vec::with_capacity(count * fm.output_len(k))))
+        .collect();
     let mut totals = Totals::default();
     let channel = ChannelConfig {
         timeout,
@@ -323,16 +334,19 @@ pub async fn run_sessions_received(
             .clone()
             .ok_or_else(|| CliError::Check("the client received no labels".into()))?;
         labels.extend(got);
-        if let Some(all) = scores.as_mut() {
+        for (k, all) in outputs.iter_mut().enumerate() {
+            let Some(all) = all.as_mut() else { continue };
+            let len = fm.output_len(k);
             let s = r.parties[1]
                 .output
-                .scores
-                .as_ref()
-                .filter(|s| s.batch == n && s.classes == fm.classes())
+                .outputs
+                .get(k)
+                .and_then(Option::as_ref)
+                .filter(|s| s.batch == n && s.classes == len)
                 .ok_or_else(|| {
                     CliError::Check(format!(
-                        "the client received no scores of {n} × {} in a session",
-                        fm.classes()
+                        "the client received no output {k} `{}` of {n} × {len} in a session",
+                        fm.output_names().get(k).map_or("", String::as_str)
                     ))
                 })?;
             all.extend_from_slice(&s.values);
@@ -345,9 +359,102 @@ pub async fn run_sessions_received(
     }
     Ok(Received {
         labels,
-        scores,
+        outputs,
         totals,
     })
+}
+
+/// The name `tessera infer` shows output `k` of `model` under: its graph name, except
+/// for the first output of a model with an `ArgMax` or `Softmax` head, which is
+/// `scores` — the client receives the head's input (the scores), not what the graph
+/// output holds (a label, probabilities) — or `<name>_scores` if another output is
+/// already named `scores`.
+pub fn output_display_names(model: &Model) -> Vec<String> {
+    let mut names = model.output_names().to_vec();
+    if model.head() != tessera_models::Head::Scores
+        && let Some(first) = names.first().cloned()
+    {
+        names[0] = if names[1..].iter().any(|n| n == "scores") {
+            format!("{first}_scores")
+        } else {
+            "scores".to_string()
+        };
+    }
+    names
+}
+
+/// The `.npy` file of each output when `--output` is `path`: `path` itself for a single
+/// output; for several, `<stem>.<name>.npy` next to it, `<stem>` being `path` without
+/// its `.npy` extension and `<name>` the output's graph name with every character but
+/// ASCII letters, digits, `.`, `-` and `_` replaced by `_` (`output<k>` if that leaves
+/// nothing). Where two names would give the same file (ignoring case, for
+/// case-insensitive file systems), each of them gets `_<k>` appended, `k` its output
+/// index.
+///
+/// # Errors
+/// [`CliError::Usage`] if the files still collide (an output literally named like
+/// another's disambiguated name).
+pub fn output_paths(path: &std::path::Path, names: &[String]) -> Result<Vec<PathBuf>, CliError> {
+    if names.len() <= 1 {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let stem = if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("npy"))
+    {
+        path.with_extension("")
+    } else {
+        path.to_path_buf()
+    };
+    let stem_name = stem
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let clean: Vec<String> = names
+        .iter()
+        .enumerate()
+        .map(|(k, n)| {
+            let s: String = n
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            if s.is_empty() {
+                format!("output{k}")
+            } else {
+                s
+            }
+        })
+        .collect();
+    let key = |s: &str| s.to_ascii_lowercase();
+    let unique: Vec<String> = clean
+        .iter()
+        .enumerate()
+        .map(|(k, s)| {
+            let taken = clean
+                .iter()
+                .enumerate()
+                .any(|(j, o)| j != k && key(o) == key(s));
+            if taken { format!("{s}_{k}") } else { s.clone() }
+        })
+        .collect();
+    for (k, s) in unique.iter().enumerate() {
+        if unique[..k].iter().any(|o| key(o) == key(s)) {
+            return Err(CliError::Usage(format!(
+                "--output: the outputs {:?} cannot be given distinct file names",
+                names
+            )));
+        }
+    }
+    Ok(unique
+        .iter()
+        .map(|s| stem.with_file_name(format!("{stem_name}.{s}.npy")))
+        .collect())
 }
 
 /// Percentage of `labels` equal to `truth`.
@@ -432,35 +539,64 @@ pub async fn run(args: InferArgs) -> Result<(), CliError> {
     }
     let Received {
         labels,
-        scores,
+        outputs: received_outputs,
         totals: measured,
     } = received;
-    // The outputs besides the labels, decoded, and their distance to the reference.
+    // The outputs besides the labels, decoded under their graph names, and their
+    // distance to the reference (each within its own bound under a truncating plan).
     let mut outputs = Vec::new();
     let mut output_checks = Vec::new();
-    if let Some(s) = scores {
-        let shape = vec![fm.classes()];
+    // The model output each entry of `outputs` is.
+    let mut output_index = Vec::new();
+    let shapes = model.output_shapes();
+    let names = output_display_names(&model);
+    for (k, got) in received_outputs.into_iter().enumerate() {
+        let Some(got) = got else { continue };
+        output_index.push(k);
+        let name = names[k].clone();
+        let want = reference
+            .outputs
+            .get(k)
+            .ok_or_else(|| CliError::Check(format!("the reference has no output {k}")))?;
         output_checks.push(OutputCheck::compare(
-            "scores",
-            &s,
-            &reference.scores.values,
+            name.clone(),
+            &got,
+            &want.values,
             exact,
-            reference.error_bound_ulps(),
+            reference.output_bounds_ulps.get(k).copied().unwrap_or(0),
         )?);
         outputs.push(OutputTensor::decode(
-            "scores",
-            shape,
+            name,
+            shapes[k].to_vec(),
             count,
-            &s,
+            &got,
             fm.fixed_point(),
         )?);
     }
-    // Written before the report is printed, so that the report names the file; a
-    // failure is returned after the report, which then has no file.
-    let written = match (&args.output, outputs.first()) {
-        (Some(path), Some(t)) => Some(t.write_npy(path).map(|()| path.clone())),
-        _ => None,
-    };
+    // Written before the report is printed, so that the report names the files; a
+    // failure is returned after the report, which then lists only the files written.
+    let mut output_files = Vec::new();
+    let mut output_file = None;
+    let mut write_error = None;
+    if let Some(path) = &args.output
+        && !outputs.is_empty()
+    {
+        let paths = output_paths(path, &names)?;
+        for (t, &k) in outputs.iter().zip(&output_index) {
+            let Some(file) = paths.get(k) else { continue };
+            match t.write_npy(file) {
+                Ok(()) => {
+                    if k == 0 {
+                        output_file = Some(file.clone());
+                    }
+                    output_files.push(file.clone());
+                }
+                Err(e) => {
+                    write_error.get_or_insert(e);
+                }
+            }
+        }
+    }
     let agree = labels
         .iter()
         .zip(&reference_labels)
@@ -483,7 +619,8 @@ pub async fn run(args: InferArgs) -> Result<(), CliError> {
         float_labels,
         outputs,
         output_checks,
-        output_file: written.as_ref().and_then(|w| w.as_ref().ok().cloned()),
+        output_file,
+        output_files,
         predicted_steps: steps,
         measured,
         peak_rss_bytes: tessera_core::peak_rss_bytes(),
@@ -495,7 +632,7 @@ pub async fn run(args: InferArgs) -> Result<(), CliError> {
     } else {
         print_report(&report);
     }
-    if let Some(Err(e)) = written {
+    if let Some(e) = write_error {
         return Err(e);
     }
     if exact && agree != count {
@@ -546,8 +683,8 @@ fn print_report(r: &InferReport) {
     for c in &r.output_checks {
         println!("{}", c.text(r.frac_bits));
     }
-    if let Some(p) = &r.output_file {
-        println!("scores written to {}", p.display());
+    for (t, p) in r.outputs.iter().zip(&r.output_files) {
+        println!("{} written to {}", t.name(), p.display());
     }
     if let (Some(a), Some(f)) = (r.accuracy, r.float_accuracy) {
         println!("accuracy: secure {a:.2} %, float {f:.2} %");
@@ -579,6 +716,97 @@ fn print_report(r: &InferReport) {
         println!(
             "peak memory: {:.1} MiB (this process: both parties and the dealer)",
             b as f64 / (1u64 << 20) as f64
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::path::{Path, PathBuf};
+
+    use tessera_models::{Head, Model, Op};
+
+    use super::{output_display_names, output_paths};
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn one_output_keeps_the_path_several_get_their_names() {
+        let p = Path::new("out/res.npy");
+        assert_eq!(
+            output_paths(p, &names(&["logits"])).unwrap(),
+            [PathBuf::from("out/res.npy")]
+        );
+        assert_eq!(
+            output_paths(p, &names(&["logits", "features"])).unwrap(),
+            [
+                PathBuf::from("out/res.logits.npy"),
+                PathBuf::from("out/res.features.npy")
+            ]
+        );
+        // Without the .npy extension the whole name is the stem.
+        assert_eq!(
+            output_paths(Path::new("res"), &names(&["a", "b"])).unwrap(),
+            [PathBuf::from("res.a.npy"), PathBuf::from("res.b.npy")]
+        );
+    }
+
+    #[test]
+    fn names_are_sanitised_and_collisions_disambiguated() {
+        let got = output_paths(
+            Path::new("r.npy"),
+            &names(&["onnx::Gemm_12", "../x y", "", "A", "a", "output.1"]),
+        )
+        .unwrap();
+        assert_eq!(
+            got,
+            [
+                "r.onnx__Gemm_12.npy",
+                "r..._x_y.npy",
+                "r.output2.npy",
+                "r.A_3.npy",
+                "r.a_4.npy",
+                "r.output.1.npy",
+            ]
+            .map(PathBuf::from)
+        );
+        // No separator survives: every file is next to the given path.
+        assert!(got.iter().all(|p| p.parent() == Some(Path::new(""))));
+        // Still colliding after disambiguation: refused.
+        let e = output_paths(Path::new("r.npy"), &names(&["a/b", "a_b", "a_b_1"]));
+        assert!(e.is_err());
+    }
+
+    fn model(head: Head, names: &[&str]) -> Model {
+        Model::with_outputs(
+            vec![3],
+            vec![("r".into(), Op::Relu, vec![0])],
+            names.iter().map(|n| (n.to_string(), 1)).collect(),
+            head,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_headed_first_output_is_the_scores() {
+        assert_eq!(
+            output_display_names(&model(Head::Scores, &["logits", "f"])),
+            ["logits", "f"]
+        );
+        assert_eq!(
+            output_display_names(&model(Head::ArgMax, &["label", "f"])),
+            ["scores", "f"]
+        );
+        assert_eq!(
+            output_display_names(&model(Head::Softmax, &["probs"])),
+            ["scores"]
+        );
+        assert_eq!(
+            output_display_names(&model(Head::Softmax, &["probs", "scores"])),
+            ["probs_scores", "scores"]
         );
     }
 }

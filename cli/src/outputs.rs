@@ -1,6 +1,6 @@
 //! The outputs a client receives from a secure run, decoded: named tensors with a
-//! per-example shape (today the scores; later any graph output — feature maps,
-//! probabilities), printed as text, serialised to JSON and written to `.npy`, and
+//! per-example shape (any graph output — scores, feature maps, probabilities — under
+//! its graph name), printed as text, serialised to JSON and written to `.npy`, and
 //! their comparison with the plaintext fixed-point reference.
 //!
 //! The values are the client's secrets: printing or saving them is the client's own
@@ -82,6 +82,11 @@ impl OutputTensor {
         fp: FixedPoint,
     ) -> Result<Self, CliError> {
         Self::new(name, shape, batch, fp.decode_slice(ring))
+    }
+
+    /// The output's name.
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// The values of one example.

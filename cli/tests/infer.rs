@@ -1,8 +1,9 @@
 //! `tessera infer` end to end: the built binary runs the dealer and both parties over
 //! TCP loopback on the embedded models and digits, or on an `.npy` input; labels
-//! and, with `--logits`, the printed, reported and saved scores equal to the
-//! plaintext reference (or within its bound under a truncating plan), the JSON
-//! report's metering equal to the exact step prices, and clear errors for bad input.
+//! and, with `--logits`, the printed, reported and saved outputs (every one of a
+//! model with several, under its graph name) equal to the plaintext reference (or
+//! within its bound under a truncating plan), the JSON report's metering equal to the
+//! exact step prices, and clear errors for bad input.
 #![allow(clippy::unwrap_used)]
 
 use std::process::{Command, Output};
@@ -151,7 +152,8 @@ fn logits_json_and_npy_hold_the_reference_scores() {
     let outputs = r["outputs"].as_array().unwrap();
     assert_eq!(outputs.len(), 1);
     let s = &outputs[0];
-    assert_eq!(s["name"], "scores");
+    // Named as the graph output of the embedded model.
+    assert_eq!(s["name"], "logits");
     assert_eq!(s["shape"], serde_json::json!([10]));
     assert_eq!(s["batch"], 4);
     // One list of 10 per example, equal to the decoded reference exactly.
@@ -172,13 +174,18 @@ fn logits_json_and_npy_hold_the_reference_scores() {
         assert_eq!(label, best);
     }
     let check = &r["output_checks"][0];
-    assert_eq!(check["name"], "scores");
+    assert_eq!(check["name"], "logits");
     assert_eq!(check["exact"], true);
     assert_eq!(check["max_diff_ulps"], 0);
     assert_eq!(check["differing"], 0);
     assert_eq!(check["compared"], 40);
-    // The file: float32 [count, classes], the same values.
+    // The file: float32 [count, classes], the same values, at the path given (one
+    // output).
     assert_eq!(r["output_file"], file.to_str().unwrap());
+    assert_eq!(
+        r["output_files"],
+        serde_json::json!([file.to_str().unwrap()])
+    );
     let npy = NpyF32::from_file(&file).unwrap();
     assert_eq!(npy.shape, [4, 10]);
     let want32: Vec<f32> = want.iter().map(|&v| v as f32).collect();
@@ -201,7 +208,7 @@ fn logits_text_prints_the_scores_of_each_example() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = String::from_utf8(o.stdout).unwrap();
-    assert!(out.contains("\nscores: 2 examples × [10]\n"), "{out}");
+    assert!(out.contains("\nlogits: 2 examples × [10]\n"), "{out}");
     let (want, fp) = reference("mlp", 2);
     let want = want.scores.decode(fp);
     for i in 0..2 {
@@ -220,7 +227,7 @@ fn logits_text_prints_the_scores_of_each_example() {
     }
     assert!(
         out.contains(
-            "scores vs the plaintext fixed-point reference: 20/20 equal, largest difference 0 × 2^-16 (exact plan: must be 0)"
+            "logits vs the plaintext fixed-point reference: 20/20 equal, largest difference 0 × 2^-16 (exact plan: must be 0)"
         ),
         "{out}"
     );
@@ -235,7 +242,7 @@ fn logits_text_prints_the_scores_of_each_example() {
         "2",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(!String::from_utf8(o.stdout).unwrap().contains("scores"));
+    assert!(!String::from_utf8(o.stdout).unwrap().contains("logits"));
 }
 
 #[test]
@@ -264,6 +271,9 @@ fn logits_under_a_truncating_plan_stay_within_the_reference_bound() {
     assert_eq!(check["allowed_ulps"].as_u64().unwrap(), bound as u64);
     assert!(u128::from(check["max_diff_ulps"].as_u64().unwrap()) <= bound);
     let s = &r["outputs"][0];
+    // The graph output is the ArgMax's `label`; the client receives its input, the
+    // scores, and they are named so.
+    assert_eq!(s["name"], "scores");
     let classes = fm.classes();
     assert_eq!(s["shape"], serde_json::json!([classes]));
     let want = reference.scores.decode(FixedPoint::new(16)).values;
@@ -353,7 +363,7 @@ fn bad_input_is_a_clear_error() {
         missing.to_str().unwrap(),
     ]);
     assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stdout).contains("scores: 1 example × [10]"));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("logits: 1 example × [10]"));
     assert!(stderr(&o).contains("cannot write"), "{}", stderr(&o));
     assert!(stderr(&o).contains("no-such-dir"), "{}", stderr(&o));
     // pure-y on the CNN exceeds a table limit the user sets and is refused before
@@ -373,4 +383,152 @@ fn bad_input_is_a_clear_error() {
     ]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("GB"), "{}", stderr(&o));
+}
+
+/// The PyTorch module returning `(logits, features)`: `--logits --json` reports both
+/// outputs under their graph names, per example, equal to the plaintext reference
+/// (the features exactly: they pass no dealer truncation; the logits within their
+/// bound, or exactly under an exact plan), under a baseline and under `auto`;
+/// `--output` writes one file per output; the text report prints both; without
+/// `--logits` the features still arrive beside the labels.
+#[test]
+fn two_output_model_reports_every_output() {
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/tests/fixtures");
+    let model = format!("{fixtures}/two_output_net.onnx");
+    let input = format!("{fixtures}/input_two_output_net.npy");
+    let m = tessera_models::load_onnx_file(&model).unwrap();
+    let fm = FixedModel::<Z64>::new(&m, FixedPoint::new(16)).unwrap();
+    let reference = fm
+        .run_f32(&NpyF32::from_file(&input).unwrap().data)
+        .unwrap();
+    let fp = FixedPoint::new(16);
+    let ulp = 2f64.powi(-16);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("out.npy");
+    let values = |o: &serde_json::Value| -> Vec<f64> {
+        fn flat(v: &serde_json::Value, out: &mut Vec<f64>) {
+            match v.as_array() {
+                Some(a) => a.iter().for_each(|x| flat(x, out)),
+                None => out.push(v.as_f64().unwrap()),
+            }
+        }
+        let mut out = Vec::new();
+        flat(&o["values"], &mut out);
+        out
+    };
+    for plan in ["a+b", "auto"] {
+        let r = json(&[
+            "infer",
+            "--model",
+            &model,
+            "--input",
+            &input,
+            "--plan",
+            plan,
+            "--logits",
+            "--json",
+            "--output",
+            file.to_str().unwrap(),
+        ]);
+        assert_eq!(r["count"], 3, "{plan}");
+        assert_eq!(r["labels"], r["reference_labels"], "{plan}");
+        let exact = r["exact_plan"].as_bool().unwrap();
+        let outputs = r["outputs"].as_array().unwrap();
+        assert_eq!(outputs.len(), 2, "{plan}");
+        let checks = r["output_checks"].as_array().unwrap();
+        for (k, (name, shape)) in [("logits", vec![5]), ("features", vec![4, 8, 8])]
+            .into_iter()
+            .enumerate()
+        {
+            let o = &outputs[k];
+            assert_eq!(o["name"], name, "{plan}");
+            assert_eq!(o["shape"], serde_json::json!(shape), "{plan}");
+            assert_eq!(o["batch"], 3);
+            // One nested value per example, each of the output's shape.
+            let rows = o["values"].as_array().unwrap();
+            assert_eq!(rows.len(), 3);
+            assert_eq!(rows[0].as_array().unwrap().len(), shape[0]);
+            let got = values(o);
+            let want = reference.outputs[k].decode(fp).values;
+            assert_eq!(got.len(), want.len(), "{plan} {name}");
+            let bound = if exact || name == "features" {
+                0
+            } else {
+                reference.output_bounds_ulps[k]
+            };
+            for (g, w) in got.iter().zip(&want) {
+                assert!(
+                    (g - w).abs() <= bound as f64 * ulp,
+                    "{plan} {name}: {g} vs reference {w} (bound {bound})"
+                );
+            }
+            let c = &checks[k];
+            assert_eq!(c["name"], name);
+            assert_eq!(c["compared"], 3 * shape.iter().product::<usize>());
+            assert!(u128::from(c["max_diff_ulps"].as_u64().unwrap()) <= bound);
+            // The check's own rule: exact, or the output's own bound.
+            let allowed = if exact {
+                0
+            } else {
+                reference.output_bounds_ulps[k]
+            };
+            assert_eq!(c["allowed_ulps"].as_u64().unwrap() as u128, allowed);
+            // One file per output, named after it, with the batch first.
+            let path = dir.path().join(format!("out.{name}.npy"));
+            assert_eq!(r["output_files"][k], path.to_str().unwrap(), "{plan}");
+            let npy = NpyF32::from_file(&path).unwrap();
+            let mut full = vec![3];
+            full.extend(&shape);
+            assert_eq!(npy.shape, full);
+            let got32: Vec<f32> = got.iter().map(|&v| v as f32).collect();
+            assert_eq!(npy.data, got32);
+        }
+        assert_eq!(
+            r["output_file"],
+            dir.path().join("out.logits.npy").to_str().unwrap()
+        );
+        assert!(
+            !file.exists(),
+            "no file at the bare path for several outputs"
+        );
+    }
+    // Text: both outputs with their shapes, both checks, both files.
+    let o = tessera(&[
+        "infer",
+        "--model",
+        &model,
+        "--input",
+        &input,
+        "--plan",
+        "a+y",
+        "--logits",
+        "--output",
+        file.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(out.contains("\nlogits: 3 examples × [5]\n"), "{out}");
+    assert!(
+        out.contains("\nfeatures: 3 examples × [4, 8, 8]\n"),
+        "{out}"
+    );
+    assert!(out.contains("(256 values)"), "{out}");
+    assert!(
+        out.contains("features vs the plaintext fixed-point reference: 768/768 equal"),
+        "{out}"
+    );
+    assert!(
+        out.contains("logits vs the plaintext fixed-point reference"),
+        "{out}"
+    );
+    assert!(out.contains("features written to "), "{out}");
+    // Without --logits: the labels of the first output, the features beside them.
+    let r = json(&[
+        "infer", "--model", &model, "--input", &input, "--plan", "a+b", "--json",
+    ]);
+    assert_eq!(r["labels"], r["reference_labels"]);
+    let outputs = r["outputs"].as_array().unwrap();
+    assert_eq!(outputs.len(), 1);
+    assert_eq!(outputs[0]["name"], "features");
+    assert_eq!(values(&outputs[0]), reference.outputs[1].decode(fp).values);
 }

@@ -495,9 +495,10 @@ pub fn op_steps_within<R: Ring>(
     }
 }
 
-/// The output steps: with [`Output::Label`], the conversions to the head's sharing,
-/// the argmax and the index revealed to the client; with [`Output::Logits`], the
-/// scores revealed to the client from `last`.
+/// The steps of the first output (what the head reads): with [`Output::Label`], the
+/// conversions to the head's sharing, the argmax and the index revealed to the client;
+/// with [`Output::Logits`], its values revealed to the client from `last`, the sharing
+/// the first output's producer runs in ([`reveal_steps`] of output 0).
 ///
 /// # Errors
 /// [`Error::Plan`] if the head does not fit the output kind or the route does not
@@ -528,16 +529,7 @@ pub fn head_steps_within<R: Ring>(
     let classes = model.classes();
     let n = batch * classes;
     match (output, head) {
-        (Output::Logits, None) => {
-            let price = match last {
-                Sharing::A => one_way(0, ring_bytes::<R>(n)),
-                Sharing::B => one_way(0, gmw_message(ell * n)),
-                Sharing::Y => one_way(0, yao::reveal_bytes(ell * n)),
-            };
-            let mut s = StepCost::new("scores to the client".into(), None, Some(last), price);
-            s.work.ring_ops = n as u64;
-            Ok(vec![s])
-        }
+        (Output::Logits, None) => reveal_steps(model, 0, last, batch),
         (Output::Label, Some(h)) => {
             if !crate::head_options().contains(&h.sharing) {
                 return Err(Error::Plan(format!(
@@ -576,8 +568,47 @@ pub fn head_steps_within<R: Ring>(
     }
 }
 
+/// Output `k` of the model ([`FixedModel::outputs`]) revealed to the client from
+/// `from`, the sharing its producer runs in: one message from party 0 (its share in
+/// A, in B or its output decoding bits in Y); a pending accumulator is revealed as it
+/// is and shifted by the client (A) or shifted for free first (B, Y). Output 0 is the
+/// step `scores to the client`, output `k ≥ 1` `output k (name) to the client`.
+///
+/// # Errors
+/// [`Error::Plan`] if the model has no output `k`.
+pub fn reveal_steps<R: Ring>(
+    model: &FixedModel<R>,
+    k: usize,
+    from: Sharing,
+    batch: usize,
+) -> Result<Vec<StepCost>> {
+    if k >= model.outputs().len() {
+        return Err(Error::Plan(format!(
+            "output {k} of a model with {} outputs",
+            model.outputs().len()
+        )));
+    }
+    let ell = R::BITS as usize;
+    let n = batch * model.output_len(k);
+    let price = match from {
+        Sharing::A => one_way(0, ring_bytes::<R>(n)),
+        Sharing::B => one_way(0, gmw_message(ell * n)),
+        Sharing::Y => one_way(0, yao::reveal_bytes(ell * n)),
+    };
+    let name = match k {
+        0 => "scores to the client".to_string(),
+        _ => format!(
+            "output {k} ({}) to the client",
+            model.output_names().get(k).map_or("", String::as_str)
+        ),
+    };
+    let mut s = StepCost::new(name, None, Some(from), price);
+    s.work.ring_ops = n as u64;
+    Ok(vec![s])
+}
+
 /// Every step of a run of `a` on `batch` examples, in execution order: set-up,
-/// input, layers, output.
+/// input, layers, outputs.
 ///
 /// # Errors
 /// [`Error::Plan`] if the assignment does not fit the model; circuit errors.

@@ -54,14 +54,20 @@ impl RunOptions {
     }
 }
 
-/// What a party obtains from a run: the client (party 1) gets the labels, and the
-/// scores with [`Output::Logits`]; the model owner gets nothing.
+/// What a party obtains from a run: the client (party 1) gets the labels (of the
+/// model's first output), the first output's values (the scores) with
+/// [`Output::Logits`], and every further output's values; the model owner gets nothing.
 #[derive(Clone, PartialEq)]
 pub struct SecureOutput<R> {
     /// The predicted label of each example (party 1 only).
     pub labels: Option<Vec<usize>>,
-    /// The scores at scale `2^f`, `[batch, classes]` (party 1 with logits only).
+    /// The scores (the first output) at scale `2^f`, `[batch, classes]` (party 1 with
+    /// logits only): a copy of `outputs[0]`.
     pub scores: Option<Scores<R>>,
+    /// Every output of the model in its order, at scale `2^f`, `[batch, values per
+    /// example]` (party 1 only; empty at party 0); `None` for the first output under
+    /// [`Output::Label`], of which only the label is revealed.
+    pub outputs: Vec<Option<Scores<R>>>,
 }
 
 impl<R> std::fmt::Debug for SecureOutput<R> {
@@ -69,6 +75,10 @@ impl<R> std::fmt::Debug for SecureOutput<R> {
         f.debug_struct("SecureOutput")
             .field("labels", &self.labels.as_ref().map(Vec::len))
             .field("scores", &self.scores.is_some())
+            .field(
+                "outputs",
+                &self.outputs.iter().map(Option::is_some).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -477,6 +487,10 @@ pub async fn infer_party<R: Ring>(
     let mut out = SecureOutput {
         labels: None,
         scores: None,
+        outputs: match party {
+            1 => vec![None; model.outputs().len()],
+            _ => Vec::new(),
+        },
     };
     for (k, step) in program.steps.iter().enumerate() {
         let last = |s: usize| program.last_read.get(s) == Some(&k);
@@ -579,8 +593,12 @@ pub async fn infer_party<R: Ring>(
                 let bits = reveal_bool(&mut run, &idx, RevealTo::Party1).await?;
                 out.labels = bits.map(|m| m.to_values().into_iter().map(|x| x as usize).collect());
             }
-            Kind::Reveal { src, pending } => {
-                let classes = model.classes();
+            Kind::Reveal {
+                src,
+                pending,
+                output,
+            } => {
+                let classes = model.output_len(*output);
                 let values: Option<Vec<R>> = match take(&mut slots, *src, last(*src))? {
                     Val::A(x) => {
                         let x = x.reshape(&[batch, classes])?;
@@ -594,15 +612,31 @@ pub async fn infer_party<R: Ring>(
                         .await?
                         .map(|m| m.to_values().into_iter().map(R::from_u64).collect()),
                 };
-                let scores = values.map(|values| Scores {
+                let Some(values) = values else {
+                    continue;
+                };
+                if values.len() != batch * classes {
+                    return Err(Error::shape(
+                        "revealed output",
+                        format!(
+                            "{} values for output {output} of {batch} × {classes}",
+                            values.len()
+                        ),
+                    ));
+                }
+                let scores = Scores {
                     batch,
                     classes,
                     values,
-                });
-                out.labels = scores
-                    .as_ref()
-                    .map(|s| s.labels_by(|a, b| a.to_i64() > b.to_i64()));
-                out.scores = scores;
+                };
+                if *output == 0 {
+                    out.labels = Some(scores.labels_by(|a, b| a.to_i64() > b.to_i64()));
+                    out.scores = Some(scores.clone());
+                }
+                let slot = out.outputs.get_mut(*output).ok_or_else(|| {
+                    Error::Plan(format!("a reveal of output {output}, which does not exist"))
+                })?;
+                *slot = Some(scores);
             }
         }
     }

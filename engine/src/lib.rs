@@ -6,11 +6,22 @@
 //!
 //! # Roles
 //! Party 0 is the model owner: it holds the weights in the clear. Party 1 is the
-//! client: it holds the input and is the only party that learns the output — the
-//! label (argmax) or, with [`Output::Logits`], the scores. Both parties know the
-//! architecture (layer kinds and shapes, the fixed-point format). Party 0 garbles,
-//! party 1 evaluates. A dealer that is present only offline produces the correlated
-//! randomness ([`demand`] says exactly which, in order).
+//! client: it holds the input and is the only party that learns the model's outputs
+//! ([`tessera_models::Model::outputs`]): the first output's label (argmax) or, with
+//! [`Output::Logits`], its values (the scores), and the values of every further output
+//! in either case. Both parties know the architecture (layer kinds and shapes, which
+//! values are outputs, the fixed-point format). Party 0 garbles, party 1 evaluates. A
+//! dealer that is present only offline produces the correlated randomness ([`demand`]
+//! says exactly which, in order).
+//!
+//! # Outputs
+//! The program ends with the outputs, in the model's order: for output 0 either the
+//! argmax head (its conversions, the tournament, the index revealed; [`Output::Label`])
+//! or the values revealed ([`Output::Logits`]); for every further output its values
+//! revealed, from the sharing its producer ran in (a pending accumulator is shifted by
+//! the client in the clear, or for free in B/Y). Each reveal is one message from party 0
+//! priced as the single output's always was; an output slot is kept until its reveal at
+//! the end, so an output that later layers read is revealed after them.
 //!
 //! # What runs where
 //! | layer | A | B / Y |
@@ -68,8 +79,8 @@ pub use tessera_models::{Error, Result};
 
 pub use cost::{
     StepCost, Work, assignment_steps, demand, head_steps, head_steps_within, input_steps,
-    layer_steps, online_rounds, op_steps, op_steps_within, route_steps, setup_steps, total_price,
-    value_steps,
+    layer_steps, online_rounds, op_steps, op_steps_within, reveal_steps, route_steps, setup_steps,
+    total_price, value_steps,
 };
 pub use exec::{Prepared, RunOptions, SecureOutput, infer_party, run_party, setup_party};
 pub use tessera_protocols::gmw::DEFAULT_WORKING_SET;
@@ -108,8 +119,9 @@ pub struct Assignment {
     /// One placement per model layer, in order. The client's input enters in the
     /// first layer's sharing (its conversions must be empty).
     pub layers: Vec<Placement>,
-    /// Where the argmax runs (B or Y) when the output is [`Output::Label`]; `None`
-    /// for [`Output::Logits`].
+    /// Where the argmax of the model's first output runs (B or Y) when the output is
+    /// [`Output::Label`], its conversions starting from the sharing the first output's
+    /// producer runs in; `None` for [`Output::Logits`].
     pub head: Option<Placement>,
     /// What the client receives.
     pub output: Output,
@@ -179,9 +191,18 @@ impl Assignment {
             .or_else(|| self.layers.first().map(|p| p.sharing))
     }
 
+    /// The sharing value `v` is produced in (0 the input, `j + 1` layer `j`'s output),
+    /// or `None` if there is no such value.
+    pub fn value_sharing(&self, v: usize) -> Option<Sharing> {
+        match v {
+            0 => self.input_sharing(),
+            _ => self.layers.get(v - 1).map(|p| p.sharing),
+        }
+    }
+
     /// Every layer in `sharing` where allowed, else in `fallback`, connected by the
-    /// cheapest-by-construction default routes (A2B by GMW, B2A by daBits); the head in
-    /// `head` for [`Output::Label`].
+    /// cheapest-by-construction default routes (A2B by GMW, B2A by daBits); the head
+    /// (the first output's argmax) in `head` for [`Output::Label`].
     pub fn uniform<R: Ring>(
         model: &FixedModel<R>,
         linear: Sharing,
@@ -190,7 +211,6 @@ impl Assignment {
         output: Output,
     ) -> Result<Assignment> {
         let mut layers: Vec<Placement> = Vec::with_capacity(model.layers().len());
-        let mut prev: Option<Sharing> = None;
         for (i, fl) in model.layers().iter().enumerate() {
             let opts = layer_options(model, i);
             // The sharing of the value this layer reads first.
@@ -220,12 +240,17 @@ impl Assignment {
                 (_, None) => default_route(layers.first().map_or(s, |p| p.sharing), s),
             };
             layers.push(Placement::new(s, convert));
-            prev = Some(s);
         }
+        // The head reads the first output, produced in its layer's sharing (the
+        // input's is layer 0's).
+        let first = match model.outputs().first() {
+            Some(&v) if v > 0 => layers.get(v - 1).map(|p| p.sharing),
+            _ => layers.first().map(|p| p.sharing),
+        };
         let head = match output {
             Output::Label => Some(Placement::new(
                 head,
-                default_route(prev.unwrap_or(head), head),
+                default_route(first.unwrap_or(head), head),
             )),
             Output::Logits => None,
         };
@@ -242,7 +267,8 @@ impl Assignment {
 
     /// Checks the assignment against `model`: one placement per layer, every sharing
     /// allowed for its layer, every conversion route connecting the sharings, a head
-    /// in B or Y exactly when the output is the label.
+    /// in B or Y exactly when the output is the label, reached from the sharing of the
+    /// model's first output.
     ///
     /// # Errors
     /// [`Error::Plan`] naming the layer and what does not fit.
@@ -255,7 +281,6 @@ impl Assignment {
                 layers.len()
             )));
         }
-        let mut prev: Option<Sharing> = None;
         for (i, (p, fl)) in self.layers.iter().zip(layers).enumerate() {
             let what = format!("layer {} ({})", fl.layer().name(), fl.layer().op().kind());
             if !layer_options(model, i).contains(&p.sharing) {
@@ -281,7 +306,6 @@ impl Assignment {
                 )?,
                 v => check_route(&what, self.layers[v - 1].sharing, &p.convert, p.sharing)?,
             }
-            prev = Some(p.sharing);
         }
         match (self.output, &self.head) {
             (Output::Label, Some(h)) => {
@@ -291,7 +315,15 @@ impl Assignment {
                         h.sharing
                     )));
                 }
-                let from = prev.ok_or_else(|| Error::Plan("a model without layers".into()))?;
+                if layers.is_empty() {
+                    return Err(Error::Plan("a model without layers".into()));
+                }
+                let first = model.outputs().first().copied().unwrap_or(layers.len());
+                let from = self.value_sharing(first).ok_or_else(|| {
+                    Error::Plan(format!(
+                        "the first output is value {first}, which the model does not compute"
+                    ))
+                })?;
                 check_route("argmax", from, &h.convert, h.sharing)
             }
             (Output::Label, None) => Err(Error::Plan(

@@ -9,6 +9,11 @@
 //! sharing and the converted slot reused; a pending value is normalised once per
 //! sharing it is consumed in (a shift by wiring in B/Y, the dealer truncation in A),
 //! exactly as the plaintext fixed-point reference truncates each accumulator once.
+//!
+//! The program ends with the model's outputs in order ([`FixedModel::outputs`]): the
+//! first under the head ([`Kind::Label`]) or revealed, every other one revealed
+//! ([`Kind::Reveal`]), each from the slot its value was produced in; an output slot is
+//! therefore read last by its reveal, after every layer.
 
 use std::collections::HashMap;
 
@@ -16,8 +21,8 @@ use tessera_core::Ring;
 use tessera_models::fixed::FixedModel;
 
 use crate::cost::{
-    batched, head_steps_within, input_steps, op_steps_within, plain_op, route_steps, setup_steps,
-    trunc_step,
+    batched, head_steps_within, input_steps, op_steps_within, plain_op, reveal_steps, route_steps,
+    setup_steps, trunc_step,
 };
 use crate::{Assignment, Conversion, Output, Sharing, StepCost, default_route, pending_value};
 use crate::{Error, Result};
@@ -75,19 +80,23 @@ pub enum Kind {
         /// The plaintext-weight mask index of an A dense/conv layer.
         mask: usize,
     },
-    /// The argmax of `src` in `sharing`, its index revealed to the client.
+    /// The argmax of `src` (the model's first output) in `sharing`, its index revealed
+    /// to the client.
     Label {
         /// The slot read.
         src: Slot,
         /// The sharing of the argmax circuit.
         sharing: Sharing,
     },
-    /// The output values revealed to the client (shifted in the clear if pending).
+    /// The values of model output `output` revealed to the client (shifted in the
+    /// clear if pending).
     Reveal {
         /// The slot read.
         src: Slot,
         /// Whether the client shifts the opened values by `f`.
         pending: bool,
+        /// The index of the output in [`FixedModel::outputs`].
+        output: usize,
     },
 }
 
@@ -246,6 +255,21 @@ impl<R: Ring> Lowering<'_, R> {
         Ok(at)
     }
 
+    /// Value `v`, held at `at` (its own sharing), ready to leave the circuit: a pending
+    /// value in B/Y shifted (free; reusing a shifted copy a consumer made), a pending
+    /// one in A left for the client to shift.
+    fn at_output(&mut self, v: usize, at: At) -> At {
+        if !at.pending || at.sharing == Sharing::A {
+            return at;
+        }
+        if let Some(&c) = self.copies.get(&(v, at.sharing, true)) {
+            return c;
+        }
+        let c = self.shift(at);
+        self.copies.insert((v, at.sharing, true), c);
+        c
+    }
+
     fn shift(&mut self, at: At) -> At {
         let dst = self.slot(at.sharing);
         self.push(Kind::Shift { src: at.slot, dst }, Vec::new());
@@ -365,75 +389,93 @@ fn lower_with<R: Ring>(
             },
         });
     }
-    // The output: the last layer's value.
-    let last =
-        lw.produced[layers.len()].ok_or_else(|| Error::Plan("a model without layers".into()))?;
-    let head = if priced {
-        head_steps_within(
-            model,
-            last.sharing,
-            a.head.as_ref(),
-            a.output,
-            batch,
-            a.working_set(),
-        )?
-    } else {
-        Vec::new()
-    };
-    match (a.output, &a.head) {
-        (Output::Label, Some(h)) => {
-            let mut at = last;
-            if at.pending && at.sharing != Sharing::A {
-                at = lw.shift(at);
-            }
-            // The head's conversions, then the argmax and the reveal: the head's
-            // priced parts split at the conversions.
-            let n_conv = h.convert.len();
-            let shape = batched(batch, &[model.classes()]);
-            for (k, &c) in h.convert.iter().enumerate() {
-                let dst = lw.slot(c.endpoints().1);
-                lw.push(
-                    Kind::Convert {
-                        src: at.slot,
-                        dst,
-                        conversion: c,
-                        shape: shape.clone(),
-                    },
-                    head.get(k).cloned().into_iter().collect(),
-                );
-                at = At {
-                    slot: dst,
-                    sharing: c.endpoints().1,
-                    pending: at.pending,
-                };
-            }
-            if at.pending {
-                at = lw.shift(at);
-            }
-            lw.push(
-                Kind::Label {
-                    src: at.slot,
-                    sharing: h.sharing,
-                },
-                head.get(n_conv..)
-                    .map(<[StepCost]>::to_vec)
-                    .unwrap_or_default(),
-            );
-        }
-        (Output::Logits, None) => {
-            let mut at = last;
-            if at.pending && at.sharing != Sharing::A {
-                at = lw.shift(at);
-            }
+    // The outputs, in the model's order: the first under the head or revealed, every
+    // other one revealed, each from where its value was produced.
+    for (k, &v) in model.outputs().iter().enumerate() {
+        let produced = lw.produced.get(v).copied().flatten().ok_or_else(|| {
+            Error::Plan(format!(
+                "output {k} is value {v}, which the model does not compute"
+            ))
+        })?;
+        if k > 0 {
+            let at = lw.at_output(v, produced);
+            let cost = if priced {
+                reveal_steps(model, k, at.sharing, batch)?
+            } else {
+                Vec::new()
+            };
             lw.push(
                 Kind::Reveal {
                     src: at.slot,
                     pending: at.pending,
+                    output: k,
                 },
-                head,
+                cost,
             );
+            continue;
         }
-        _ => return Err(Error::Plan("the head does not fit the output".into())),
+        let head = if priced {
+            head_steps_within(
+                model,
+                produced.sharing,
+                a.head.as_ref(),
+                a.output,
+                batch,
+                a.working_set(),
+            )?
+        } else {
+            Vec::new()
+        };
+        match (a.output, &a.head) {
+            (Output::Label, Some(h)) => {
+                let mut at = lw.at_output(v, produced);
+                // The head's conversions, then the argmax and the reveal: the head's
+                // priced parts split at the conversions.
+                let n_conv = h.convert.len();
+                let shape = batched(batch, &[model.classes()]);
+                for (j, &c) in h.convert.iter().enumerate() {
+                    let dst = lw.slot(c.endpoints().1);
+                    lw.push(
+                        Kind::Convert {
+                            src: at.slot,
+                            dst,
+                            conversion: c,
+                            shape: shape.clone(),
+                        },
+                        head.get(j).cloned().into_iter().collect(),
+                    );
+                    at = At {
+                        slot: dst,
+                        sharing: c.endpoints().1,
+                        pending: at.pending,
+                    };
+                }
+                if at.pending {
+                    at = lw.shift(at);
+                }
+                lw.push(
+                    Kind::Label {
+                        src: at.slot,
+                        sharing: h.sharing,
+                    },
+                    head.get(n_conv..)
+                        .map(<[StepCost]>::to_vec)
+                        .unwrap_or_default(),
+                );
+            }
+            (Output::Logits, None) => {
+                let at = lw.at_output(v, produced);
+                lw.push(
+                    Kind::Reveal {
+                        src: at.slot,
+                        pending: at.pending,
+                        output: 0,
+                    },
+                    head,
+                );
+            }
+            _ => return Err(Error::Plan("the head does not fit the output".into())),
+        }
     }
     let mut last_read = vec![usize::MAX; lw.sharings.len()];
     for (k, s) in lw.steps.iter().enumerate() {
@@ -472,10 +514,15 @@ impl Kind {
 /// What the plaintext interpreter of a program computes: what the client receives.
 #[derive(Clone, PartialEq, Eq)]
 pub struct OracleOutput<R> {
-    /// The labels ([`Output::Label`]) or the argmax of the scores.
+    /// The labels ([`Output::Label`]) or the argmax of the scores (the first output).
     pub labels: Vec<usize>,
-    /// The revealed values at scale `2^f` ([`Output::Logits`] only), batch-major.
+    /// The first output's revealed values at scale `2^f` ([`Output::Logits`] only),
+    /// batch-major: a copy of `outputs[0]`.
     pub scores: Option<Vec<R>>,
+    /// Every output's revealed values at scale `2^f`, batch-major, in the model's
+    /// order; `None` for the first output under [`Output::Label`] (only its label is
+    /// revealed).
+    pub outputs: Vec<Option<Vec<R>>>,
 }
 
 impl<R> std::fmt::Debug for OracleOutput<R> {
@@ -483,6 +530,14 @@ impl<R> std::fmt::Debug for OracleOutput<R> {
         f.debug_struct("OracleOutput")
             .field("labels", &self.labels.len())
             .field("scores", &self.scores.as_ref().map(Vec::len))
+            .field(
+                "outputs",
+                &self
+                    .outputs
+                    .iter()
+                    .map(|o| o.as_ref().map(Vec::len))
+                    .collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -493,8 +548,8 @@ impl<R> std::fmt::Debug for OracleOutput<R> {
 /// floor; the dealer truncation of a secure run adds `e ∈ {0, 1}`), every layer is
 /// [`FixedModel::layer_value`], the argmax takes the first maximal signed value.
 /// It is the oracle of the secure tests: on every program it equals
-/// [`FixedModel::run`] (tested), and a secure run whose program has no dealer
-/// truncation equals it exactly.
+/// [`FixedModel::run`] (tested; every output), and a secure run whose program has no
+/// dealer truncation equals it exactly.
 ///
 /// # Errors
 /// If `x` is not a batch of `batch` inputs; the reference's range errors.
@@ -530,6 +585,7 @@ pub fn oracle<R: Ring>(
     let mut out = OracleOutput {
         labels: Vec::new(),
         scores: None,
+        outputs: vec![None; model.outputs().len()],
     };
     for step in &program.steps {
         match &step.kind {
@@ -558,11 +614,21 @@ pub fn oracle<R: Ring>(
                 slots[*dst] = Some(model.layer_value(*layer, &refs, batch)?.0);
             }
             Kind::Label { src, .. } => out.labels = labels_of(&read(&slots, *src)?, classes),
-            Kind::Reveal { src, pending } => {
+            Kind::Reveal {
+                src,
+                pending,
+                output,
+            } => {
                 let v = read(&slots, *src)?;
                 let v = if *pending { shift(v) } else { v };
-                out.labels = labels_of(&v, classes);
-                out.scores = Some(v);
+                let o = out.outputs.get_mut(*output).ok_or_else(|| {
+                    Error::Plan(format!("a reveal of output {output}, which does not exist"))
+                })?;
+                *o = Some(v.clone());
+                if *output == 0 {
+                    out.labels = labels_of(&v, classes);
+                    out.scores = Some(v);
+                }
             }
         }
     }

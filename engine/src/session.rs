@@ -24,7 +24,9 @@ use crate::{Error, Result};
 use tessera_models::fixed::FixedModel;
 
 /// The SHA-256 of a model's architecture and fixed-point format — what both parties
-/// must agree on (the weights are party 0's secret and do not enter it).
+/// must agree on (the weights are party 0's secret and do not enter it): every layer
+/// with the values it reads and its shapes, and which values are the outputs (what
+/// the client will receive).
 pub fn architecture_digest<R: Ring>(model: &FixedModel<R>) -> String {
     let mut h = Sha256::new();
     h.update(R::NAME.as_bytes());
@@ -43,6 +45,11 @@ pub fn architecture_digest<R: Ring>(model: &FixedModel<R>) -> String {
             )
             .as_bytes(),
         );
+    }
+    // The outputs (values, in order); their names are local labels and do not enter.
+    // A model whose only output is the last layer's hashes as before outputs existed.
+    if model.outputs() != [model.layers().len()] {
+        h.update(format!("outputs{:?};", model.outputs()).as_bytes());
     }
     hex::encode(h.finalize())
 }

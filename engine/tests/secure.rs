@@ -1,7 +1,8 @@
 //! Secure inference against the plaintext fixed-point reference, through the real
 //! two-party driver (in-memory transport, dealer, both parties joined under a
-//! timeout): every assignment of small models covering every layer kind, exact
-//! labels and scores, and every step's price equal to the channel's meter.
+//! timeout): every assignment of small models covering every layer kind and DAGs with
+//! several outputs, exact labels, scores and outputs, and every step's price equal to
+//! the channel's meter.
 #![allow(clippy::unwrap_used)]
 
 use rand::rngs::StdRng;
@@ -201,10 +202,14 @@ fn all_assignments(fm: &FixedModel<R>, output: Output) -> Vec<Assignment> {
                     Placement::new(s, convert)
                 })
                 .collect();
-            let last = *seq.last().unwrap();
+            // The head reads the first output, in its producer's sharing.
+            let first = match fm.outputs()[0] {
+                0 => seq[0],
+                v => seq[v - 1],
+            };
             all.push(Assignment {
                 layers,
-                head: h.map(|h| Placement::new(h, tessera_engine::default_route(last, h))),
+                head: h.map(|h| Placement::new(h, tessera_engine::default_route(first, h))),
                 output,
                 input: None,
                 working_set: None,
@@ -288,7 +293,7 @@ fn run(fm: &FixedModel<R>, a: &Assignment, x: &[R], batch: usize) -> Outcome {
         ))
         .unwrap_or_else(|e| panic!("{a:?}: {e}"));
     assert!(
-        r.out0.labels.is_none() && r.out0.scores.is_none(),
+        r.out0.labels.is_none() && r.out0.scores.is_none() && r.out0.outputs.is_empty(),
         "party 0 learns nothing"
     );
     let setup = |p: usize| r.peer[p].phase(tessera_core::Phase::Setup).bytes_sent;
@@ -311,6 +316,29 @@ fn check(fm: &FixedModel<R>, a: &Assignment, xf: &[f32], batch: usize) {
     if let Some(scores) = &oracle.scores {
         assert_eq!(scores, &reference.scores.values, "oracle scores of {a:?}");
     }
+    // Every output but a labelled first one is revealed, and is the reference's.
+    assert_eq!(oracle.outputs.len(), fm.outputs().len());
+    for (k, o) in oracle.outputs.iter().enumerate() {
+        let labelled = k == 0 && a.output == Output::Label;
+        assert_eq!(o.is_none(), labelled, "output {k} of {a:?}");
+        if let Some(v) = o {
+            assert_eq!(
+                v, &reference.outputs[k].values,
+                "oracle output {k} of {a:?}"
+            );
+        }
+    }
+    // One reveal step per revealed output, in order, at the end.
+    let reveals: Vec<usize> = program
+        .steps
+        .iter()
+        .filter_map(|s| match s.kind {
+            tessera_engine::program::Kind::Reveal { output, .. } => Some(output),
+            _ => None,
+        })
+        .collect();
+    let first = usize::from(a.output == Output::Label);
+    assert_eq!(reveals, (first..fm.outputs().len()).collect::<Vec<_>>());
     let o = run(fm, a, &x, batch);
     let steps = tessera_engine::assignment_steps(fm, a, batch).unwrap();
     assert_eq!(steps, program.costs());
@@ -329,6 +357,29 @@ fn check(fm: &FixedModel<R>, a: &Assignment, xf: &[f32], batch: usize) {
             let d = (s.to_i64() - r.to_i64()).abs();
             assert!(d <= bound, "score off by {d} > {bound} under {a:?}");
         }
+    }
+    // Every output the client received: its shape, and its values equal to the
+    // reference's (within the output's own bound under a truncating plan).
+    assert_eq!(o.out.outputs.len(), fm.outputs().len());
+    for (k, got) in o.out.outputs.iter().enumerate() {
+        let labelled = k == 0 && a.output == Output::Label;
+        assert_eq!(got.is_none(), labelled, "output {k} of {a:?}");
+        let Some(got) = got else { continue };
+        let want = &reference.outputs[k];
+        assert_eq!((got.batch, got.classes), (batch, fm.output_len(k)));
+        let bound = if a_truncations {
+            reference.output_bounds_ulps[k] as i64
+        } else {
+            0
+        };
+        assert_eq!(got.values.len(), want.values.len());
+        for (s, r) in got.values.iter().zip(&want.values) {
+            let d = (s.to_i64() - r.to_i64()).abs();
+            assert!(d <= bound, "output {k} off by {d} > {bound} under {a:?}");
+        }
+    }
+    if let (Some(s), Some(Some(o0))) = (&o.out.scores, o.out.outputs.first()) {
+        assert_eq!(s, o0, "scores are the first output");
     }
     // Exact prices: bytes per party, rounds, set-up bytes.
     let mut sent = [0u64; 2];
@@ -580,6 +631,187 @@ fn input_read_by_several_layers_may_enter_in_any_sharing() {
             check(&fm, &a, &x, batch);
         }
     }
+}
+
+/// A DAG with two outputs: the scores, and an intermediate feature map (relu1's) that
+/// later layers read too (fc2 and the skip connection's add).
+fn two_outputs(rng: &mut StdRng) -> Model {
+    Model::with_outputs(
+        vec![4],
+        vec![
+            ("fc1".into(), dense(rng, 3, 4), vec![0]),
+            ("relu1".into(), Op::Relu, vec![1]),
+            ("fc2".into(), dense(rng, 3, 3), vec![2]),
+            ("add".into(), Op::Add, vec![3, 2]),
+            ("fc3".into(), dense(rng, 2, 3), vec![4]),
+        ],
+        vec![("scores".into(), 5), ("features".into(), 2)],
+        Head::ArgMax,
+    )
+    .unwrap()
+}
+
+/// A conv net whose first output is the convolution's feature map `[2, 4, 4]` (a
+/// pending accumulator: revealed unshifted from A and shifted by the client, or shifted
+/// for free in B/Y) which the ReLU also reads; then the scores and the client's own
+/// input.
+fn conv_features(rng: &mut StdRng) -> Model {
+    Model::with_outputs(
+        vec![1, 4, 4],
+        vec![
+            (
+                "conv".into(),
+                Op::Conv2d(Conv2d {
+                    weight: tensor(rng, vec![2, 1, 3, 3], 0.6),
+                    bias: Some(tensor(rng, vec![2], 0.3)),
+                    strides: [1, 1],
+                    pads: [1, 1, 1, 1],
+                }),
+                vec![0],
+            ),
+            ("relu".into(), Op::Relu, vec![1]),
+            (
+                "pool".into(),
+                Op::MaxPool(Pool2d {
+                    kernel: [2, 2],
+                    strides: [2, 2],
+                    pads: [0, 0, 0, 0],
+                }),
+                vec![2],
+            ),
+            ("flat".into(), Op::Reshape(vec![8]), vec![3]),
+            ("fc".into(), dense(rng, 3, 8), vec![4]),
+        ],
+        vec![
+            ("features".into(), 1),
+            ("scores".into(), 5),
+            ("x".into(), 0),
+        ],
+        Head::Scores,
+    )
+    .unwrap()
+}
+
+#[test]
+fn two_output_dag_is_exact_and_priced_under_every_assignment() {
+    let mut rng = StdRng::seed_from_u64(10);
+    let model = two_outputs(&mut rng);
+    let fm = FixedModel::<R>::new(&model, FixedPoint::new(16)).unwrap();
+    assert_eq!(fm.outputs(), [5, 2]);
+    let batch = 2;
+    let x = inputs(&mut rng, &model, batch);
+    // The named baselines, both output kinds.
+    for b in [Baseline::AB, Baseline::AY, Baseline::PureB, Baseline::PureY] {
+        for output in [Output::Label, Output::Logits] {
+            let a = b.assignment(&fm, output).unwrap();
+            check(&fm, &a, &x, batch);
+        }
+    }
+    // Every assignment (3·2·3·3·3 = 162 per output kind, so whatever the planner
+    // chooses): all with logits, every 3rd with the label.
+    let all = all_assignments(&fm, Output::Logits);
+    assert_eq!(all.len(), 162);
+    for a in &all {
+        check(&fm, a, &x, batch);
+    }
+    for a in all_assignments(&fm, Output::Label).iter().step_by(3) {
+        check(&fm, a, &x, batch);
+    }
+}
+
+#[test]
+fn a_feature_map_first_output_and_the_input_as_an_output_are_exact_and_priced() {
+    let mut rng = StdRng::seed_from_u64(11);
+    let model = conv_features(&mut rng);
+    let fm = FixedModel::<R>::new(&model, FixedPoint::new(16)).unwrap();
+    assert_eq!(
+        (fm.output_len(0), fm.output_len(1), fm.output_len(2)),
+        (32, 3, 16)
+    );
+    let batch = 2;
+    let xf = inputs(&mut rng, &model, batch);
+    for b in [Baseline::AB, Baseline::AY, Baseline::PureB, Baseline::PureY] {
+        for output in [Output::Label, Output::Logits] {
+            check(&fm, &b.assignment(&fm, output).unwrap(), &xf, batch);
+        }
+    }
+    for a in all_assignments(&fm, Output::Logits).iter().step_by(5) {
+        check(&fm, a, &xf, batch);
+    }
+    // The client's input comes back as it went in; the feature map is the reference's
+    // accumulator shifted once, here exactly.
+    let x = fm.encode_input(&xf).unwrap();
+    let a = Baseline::AB.assignment(&fm, Output::Logits).unwrap();
+    let o = run(&fm, &a, &x, batch);
+    assert_eq!(o.out.outputs[2].as_ref().unwrap().values, x);
+    let reference = fm.run(&x).unwrap();
+    assert_eq!(
+        o.out.outputs[0].as_ref().unwrap().values,
+        reference.outputs[0].values
+    );
+    // The argmax of a label plan is over the first output's 32 values.
+    let a = Baseline::AY.assignment(&fm, Output::Label).unwrap();
+    let o = run(&fm, &a, &x, batch);
+    assert_eq!(o.out.labels.unwrap(), reference.labels());
+    assert!(reference.labels().iter().all(|&l| l < 32));
+    // With GMW stages run in chunks of instances (a working set of 64 instances' state;
+    // the ReLU has 3 × 32 = 96): every output unchanged, the prices the meter's.
+    let batch = 3;
+    let xf = inputs(&mut rng, &model, batch);
+    for output in [Output::Label, Output::Logits] {
+        let whole = Baseline::PureB.assignment(&fm, output).unwrap();
+        let mut small = whole.clone();
+        small.working_set = Some(1024);
+        check(&fm, &small, &xf, batch);
+        let rounds = |a: &Assignment| {
+            tessera_engine::online_rounds(&tessera_engine::assignment_steps(&fm, a, batch).unwrap())
+        };
+        assert!(rounds(&small) > rounds(&whole), "{output:?}: no chunks");
+    }
+}
+
+#[test]
+fn each_output_is_one_reveal_priced_from_its_sharing() {
+    let mut rng = StdRng::seed_from_u64(12);
+    let model = two_outputs(&mut rng);
+    let fm = FixedModel::<R>::new(&model, FixedPoint::new(16)).unwrap();
+    let batch = 3;
+    for b in [Baseline::AB, Baseline::PureY] {
+        let a = b.assignment(&fm, Output::Logits).unwrap();
+        let steps = tessera_engine::assignment_steps(&fm, &a, batch).unwrap();
+        let n = steps.len();
+        // The last two steps: the scores, then the features, each revealed where its
+        // layer runs, priced as the single output always was.
+        assert_eq!(steps[n - 2].name, "scores to the client");
+        assert_eq!(steps[n - 1].name, "output 1 (features) to the client");
+        let relu = a.layers[1].sharing;
+        assert_eq!(steps[n - 1].sharing, Some(relu));
+        assert_eq!(
+            steps[n - 1],
+            tessera_engine::reveal_steps(&fm, 1, relu, batch).unwrap()[0]
+        );
+        assert_eq!(
+            steps[n - 2..n - 1],
+            tessera_engine::head_steps(&fm, a.layers[4].sharing, None, Output::Logits, batch)
+                .unwrap()[..]
+        );
+        assert!(tessera_engine::reveal_steps(&fm, 2, relu, batch).is_err());
+    }
+    // The features revealed from Y cost what 9 values revealed from Y cost in a
+    // single-output model ending in the same ReLU.
+    let single = Model::new(
+        vec![4],
+        vec![
+            ("fc1".into(), model.layers()[0].op().clone()),
+            ("relu1".into(), Op::Relu),
+        ],
+        Head::Scores,
+    )
+    .unwrap();
+    let fs = FixedModel::<R>::new(&single, FixedPoint::new(16)).unwrap();
+    let want = tessera_engine::head_steps(&fs, Sharing::Y, None, Output::Logits, batch).unwrap();
+    let got = tessera_engine::reveal_steps(&fm, 1, Sharing::Y, batch).unwrap();
+    assert_eq!(got[0].price, want[0].price);
 }
 
 /// A working set too small for a stage's state makes every GMW stage run in chunks

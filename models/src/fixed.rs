@@ -55,8 +55,10 @@
 //! `Δ = D·(2·max|x| + D)` (square), `Δ = q·kh·kw·D` (avgpool), and then
 //! `D' = 1` if `D = 0`, else `D' = ⌊Δ/2^f⌋ + 2` (floor of two accumulators `Δ`
 //! apart differ by at most `⌊Δ/2^f⌋ + 1`, plus `e`); ReLU, max pooling, the sigmoid
-//! and reshapes are 1-Lipschitz, so `D' = D`. Secure scores therefore lie within
-//! [`FixedRun::error_bound_ulps`] of the reference's, and the secure label equals
+//! and reshapes are 1-Lipschitz, so `D' = D`. Every output of the model carries the
+//! bound of its value ([`FixedRun::output_bounds_ulps`]; 0 for the input). Secure
+//! scores (the first output) therefore lie within [`FixedRun::error_bound_ulps`] of the
+//! reference's, and the secure label equals
 //! the reference label wherever the reference's top-two margin exceeds twice that
 //! bound ([`FixedRun::certain`]); it usually equals it everywhere.
 
@@ -220,21 +222,28 @@ pub struct LayerTrace {
 /// The result of [`FixedModel::run`].
 #[derive(Clone, Debug)]
 pub struct FixedRun<R: Ring> {
-    /// The scores, at scale `2^f`.
+    /// The first output (the scores the head reads), at scale `2^f`: a copy of
+    /// `outputs[0]`.
     pub scores: Scores<R>,
+    /// Every output of the model, in order ([`Model::outputs`]), at scale `2^f`.
+    pub outputs: Vec<Scores<R>>,
+    /// Per output, the worst-case `|secure − reference|` in units of `2^-f` (see the
+    /// module docs; 0 for an output that is the input).
+    pub output_bounds_ulps: Vec<u128>,
     /// Per layer, in order.
     pub trace: Vec<LayerTrace>,
 }
 
 impl<R: Ring + Score> FixedRun<R> {
-    /// The predicted labels.
+    /// The predicted labels (from the first output).
     pub fn labels(&self) -> Vec<usize> {
         self.scores.labels()
     }
 
-    /// Worst-case `|secure − reference|` of the scores, in units of `2^-f`.
+    /// Worst-case `|secure − reference|` of the scores (the first output), in units of
+    /// `2^-f`.
     pub fn error_bound_ulps(&self) -> u128 {
-        self.trace.last().map_or(0, |t| t.error_bound_ulps)
+        self.output_bounds_ulps.first().copied().unwrap_or(0)
     }
 
     /// Per example, the top score minus the runner-up (in units of `2^-f`; `u64::MAX`
@@ -271,6 +280,8 @@ pub struct FixedModel<R: Ring> {
     classes: usize,
     head: Head,
     layers: Vec<FixedLayer<R>>,
+    outputs: Vec<usize>,
+    output_names: Vec<String>,
 }
 
 /// The layer's parameters encoded with `fmt` (`name` and `what` name them in errors).
@@ -335,6 +346,8 @@ impl<R: Ring> FixedModel<R> {
             classes: model.classes(),
             head: model.head(),
             layers,
+            outputs: model.outputs().to_vec(),
+            output_names: model.output_names().to_vec(),
         })
     }
 
@@ -348,14 +361,47 @@ impl<R: Ring> FixedModel<R> {
         &self.layers
     }
 
-    /// The number of classes (scores per example).
+    /// The number of classes (values per example of the first output).
     pub fn classes(&self) -> usize {
         self.classes
     }
 
-    /// How the output is read (the label is the argmax in every case).
+    /// How the first output is read (the label is its argmax in every case).
     pub fn head(&self) -> Head {
         self.head
+    }
+
+    /// The per-example input shape.
+    pub fn input_shape(&self) -> &[usize] {
+        &self.input_shape
+    }
+
+    /// The model's outputs, in order: the values they are (0 the input, `j + 1`
+    /// layer `j`'s output), as [`Model::outputs`].
+    pub fn outputs(&self) -> &[usize] {
+        &self.outputs
+    }
+
+    /// The outputs' names, as [`Model::output_names`].
+    pub fn output_names(&self) -> &[String] {
+        &self.output_names
+    }
+
+    /// The per-example shape of value `v` (0 the input, `j + 1` layer `j`'s output),
+    /// or `None` if there is no such value.
+    pub fn value_shape(&self, v: usize) -> Option<&[usize]> {
+        match v {
+            0 => Some(&self.input_shape),
+            _ => self.layers.get(v - 1).map(|l| l.layer.output_shape()),
+        }
+    }
+
+    /// The number of values per example of output `k` (0 if there is no output `k`).
+    pub fn output_len(&self, k: usize) -> usize {
+        self.outputs
+            .get(k)
+            .and_then(|&v| self.value_shape(v))
+            .map_or(0, |s| s.iter().product())
     }
 
     fn batch_of(&self, len: usize) -> Result<usize> {
@@ -409,7 +455,8 @@ impl<R: Ring> FixedModel<R> {
         Ok(self.step(fl, &[x], batch, &[0], true)?.0)
     }
 
-    /// Runs the whole model on an encoded batch `x` (`[batch, input_shape…]`).
+    /// Runs the whole model on an encoded batch `x` (`[batch, input_shape…]`): every
+    /// output, with its error bound, and the trace.
     ///
     /// # Errors
     /// As [`FixedModel::forward_layer`].
@@ -426,12 +473,31 @@ impl<R: Ring> FixedModel<R> {
             vals.push((y, t.error_bound_ulps));
             trace.push(t);
         }
-        Ok(FixedRun {
-            scores: Scores {
+        let mut outputs = Vec::with_capacity(self.outputs.len());
+        let mut output_bounds_ulps = Vec::with_capacity(self.outputs.len());
+        for (k, &v) in self.outputs.iter().enumerate() {
+            let (values, bound) = vals.get(v).cloned().ok_or_else(|| Error::InvalidArgument {
+                what: "fixed-point run",
+                detail: format!("output {k} is value {v}, which the model does not compute"),
+            })?;
+            outputs.push(Scores {
                 batch,
-                classes: self.classes,
-                values: vals.pop().map(|(v, _)| v).unwrap_or_default(),
-            },
+                classes: self.output_len(k),
+                values,
+            });
+            output_bounds_ulps.push(bound);
+        }
+        let scores = outputs
+            .first()
+            .cloned()
+            .ok_or_else(|| Error::InvalidArgument {
+                what: "fixed-point run",
+                detail: "a model without outputs".into(),
+            })?;
+        Ok(FixedRun {
+            scores,
+            outputs,
+            output_bounds_ulps,
             trace,
         })
     }

@@ -56,11 +56,29 @@ impl Float for f64 {
 
 impl Model {
     /// Runs the model in float type `F` on a batch `x` (row-major
-    /// `[batch, input_shape…]`, `f32` as ONNX) and returns the scores.
+    /// `[batch, input_shape…]`, `f32` as ONNX) and returns the scores: the first
+    /// output ([`Model::run_float_outputs`] returns them all).
     ///
     /// # Errors
     /// [`Error::Shape`] if `x` is not a whole, non-empty batch.
     pub fn run_float<F: Float>(&self, x: &[f32]) -> Result<Scores<F>> {
+        let mut all = self.run_float_outputs(x)?;
+        if all.is_empty() {
+            return Err(Error::InvalidArgument {
+                what: "float run",
+                detail: "a model without outputs".into(),
+            });
+        }
+        Ok(all.swap_remove(0))
+    }
+
+    /// Runs the model as [`Model::run_float`] and returns every output, in the order
+    /// of [`Model::outputs`] (`classes` is each output's number of values per
+    /// example).
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if `x` is not a whole, non-empty batch.
+    pub fn run_float_outputs<F: Float>(&self, x: &[f32]) -> Result<Vec<Scores<F>>> {
         let batch = self.batch_of(x.len())?;
         let mut vals: Vec<Vec<F>> = vec![x.iter().map(|&v| F::from_f32(v)).collect()];
         for layer in self.layers() {
@@ -68,11 +86,16 @@ impl Model {
             let y = float_node(layer, &ins, batch)?;
             vals.push(y);
         }
-        Ok(Scores {
-            batch,
-            classes: self.classes(),
-            values: vals.pop().unwrap_or_default(),
-        })
+        Ok(self
+            .outputs()
+            .iter()
+            .zip(self.output_shapes())
+            .map(|(&v, shape)| Scores {
+                batch,
+                classes: shape.iter().product(),
+                values: vals[v].clone(),
+            })
+            .collect())
     }
 }
 

@@ -14,11 +14,20 @@
 //! Values are numbered: value 0 is the model's input, value `i + 1` the output of
 //! layer `i`. Every layer reads one or more earlier values ([`Layer::inputs`]; `Add`,
 //! `Sub` and `Concat` read several), so layers are stored in a topological order and
-//! a value may be read by several layers (fan-out, skip connections). The model's
-//! output is the last layer's output, of any shape; every other layer's output is read
-//! by some layer (the loader drops dead nodes). The predicted label of an example is
-//! the index of the largest output value (the first one on ties), whatever the
-//! [`Head`]; an `ArgMax` or `Softmax` head needs a vector output `[K]`.
+//! a value may be read by several layers (fan-out, skip connections).
+//!
+//! # Outputs
+//! A model has an ordered, non-empty list of **outputs** ([`Model::outputs`]): values
+//! of any shape (scores, feature maps, probabilities), each with a name (the ONNX
+//! graph output's; `scores` for a model built by [`Model::new`] or [`Model::graph`],
+//! whose only output is the last layer's). Any value may be an output — a layer's, or
+//! even the input — and an output may also be read by later layers. Every layer's
+//! output is read by some layer or is a model output (the loader drops dead nodes).
+//!
+//! The [`Head`] applies to the **first** output: the predicted label of an example is
+//! the index of the largest value of the first output (the first one on ties), whatever
+//! the head; an `ArgMax` or `Softmax` head needs the first output to be a vector `[K]`.
+//! The other outputs are values the client receives as they are.
 
 use std::fmt;
 
@@ -184,8 +193,9 @@ impl Op {
     }
 }
 
-/// How the model's output is read. Whatever the head, the client receives only the
-/// label: the index of the largest score (the first on ties).
+/// How the model's first output is read (the other outputs are not affected). Whatever
+/// the head, the label is the index of the largest value of the first output (the
+/// first on ties).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Head {
     /// The graph ends with the scores (logits); the label is their argmax.
@@ -247,13 +257,19 @@ impl fmt::Display for Layer {
     }
 }
 
-/// A model: a DAG of layers from one input to one output (see the module docs).
+/// A model: a DAG of layers from one input to one or more outputs (see the module
+/// docs).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Model {
     input_shape: Vec<usize>,
     layers: Vec<Layer>,
+    outputs: Vec<usize>,
+    output_names: Vec<String>,
     head: Head,
 }
+
+/// The name of the only output of a model built by [`Model::new`] or [`Model::graph`].
+pub const DEFAULT_OUTPUT_NAME: &str = "scores";
 
 impl Model {
     /// A chain: layers (name, op) each reading the previous one's output (the first
@@ -272,17 +288,41 @@ impl Model {
 
     /// A DAG: layers (name, op, the values it reads) in a topological order — value 0
     /// is the input, value `j + 1` the output of layer `j`, and a layer reads only
-    /// earlier values. The last layer's output is the model's output. Infers every
-    /// layer's shapes.
+    /// earlier values. The last layer's output is the model's only output, named
+    /// [`DEFAULT_OUTPUT_NAME`]. Infers every layer's shapes.
     ///
     /// # Errors
-    /// [`Error::Shape`] if a layer does not fit its inputs, the input has a zero or
-    /// empty shape, or the head needs scores `[K]` and the output is not a vector;
-    /// [`Error::InvalidArgument`] for non-finite weights, a layer reading a later
-    /// value, or a layer whose output nothing reads (other than the last).
+    /// As [`Model::with_outputs`].
     pub fn graph(
         input_shape: Vec<usize>,
         layers: Vec<(String, Op, Vec<usize>)>,
+        head: Head,
+    ) -> Result<Self> {
+        let last = layers.len();
+        Model::with_outputs(
+            input_shape,
+            layers,
+            vec![(DEFAULT_OUTPUT_NAME.to_string(), last)],
+            head,
+        )
+    }
+
+    /// A DAG as [`Model::graph`] with the given outputs, in order: (name, value) with
+    /// value 0 the input and `j + 1` layer `j`'s output. Any value may be an output,
+    /// also one that later layers read, and a value may be listed under several names.
+    /// The head applies to the first output. Infers every layer's shapes.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if a layer does not fit its inputs, the input has a zero or
+    /// empty shape, or the head needs scores `[K]` and the first output is not a
+    /// vector; [`Error::InvalidArgument`] for non-finite weights, a layer reading a
+    /// later value, no outputs, an output naming a value that does not exist, two
+    /// outputs of one name, or a layer whose output nothing reads and that is not an
+    /// output.
+    pub fn with_outputs(
+        input_shape: Vec<usize>,
+        layers: Vec<(String, Op, Vec<usize>)>,
+        outputs: Vec<(String, usize)>,
         head: Head,
     ) -> Result<Self> {
         if input_shape.is_empty()
@@ -296,9 +336,27 @@ impl Model {
                 ),
             ));
         }
+        let n = layers.len();
+        let bad_outputs = |detail: String| Error::InvalidArgument {
+            what: "model outputs",
+            detail,
+        };
+        if outputs.is_empty() {
+            return Err(bad_outputs("a model needs at least one output".into()));
+        }
+        for (k, (name, v)) in outputs.iter().enumerate() {
+            if *v > n {
+                return Err(bad_outputs(format!(
+                    "output {k} `{name}` is value {v}, but the model has only values 0 to {n} (the input and {n} layers)"
+                )));
+            }
+            if outputs[..k].iter().any(|(other, _)| other == name) {
+                return Err(bad_outputs(format!("two outputs are named `{name}`")));
+            }
+        }
         let mut shapes: Vec<Vec<usize>> = vec![input_shape.clone()];
-        let mut read = vec![false; layers.len() + 1];
-        let mut out = Vec::with_capacity(layers.len());
+        let mut read = vec![false; n + 1];
+        let mut out = Vec::with_capacity(n);
         for (i, (name, op, inputs)) in layers.into_iter().enumerate() {
             let what = format!("layer {name} ({})", op.kind());
             if let Some(&bad) = inputs.iter().find(|&&v| v > i) {
@@ -325,43 +383,81 @@ impl Model {
                 output_shape: next,
             });
         }
-        let n = out.len();
-        if let Some(dead) = (1..n).find(|&v| !read[v]) {
+        for (_, v) in &outputs {
+            read[*v] = true;
+        }
+        if let Some(dead) = (1..=n).find(|&v| !read[v]) {
             return Err(Error::InvalidArgument {
                 what: "model graph",
                 detail: format!(
-                    "the output of layer {} is read by no layer and is not the model's output",
+                    "the output of layer {} is read by no layer and is not a model output",
                     out[dead - 1].name
                 ),
             });
         }
-        let shape = shapes.last().cloned().unwrap_or_default();
+        let (first_name, first) = &outputs[0];
+        let shape = &shapes[*first];
         if head != Head::Scores && (shape.len() != 1 || shape[0] == 0) {
             return Err(Error::shape(
                 "model output",
                 format!(
-                    "the last layer gives {shape:?} per example; a {head:?} head needs scores [K], K ≥ 1"
+                    "the first output `{first_name}` gives {shape:?} per example; a {head:?} head (which reads the first output) needs scores [K], K ≥ 1"
                 ),
             ));
         }
+        let (output_names, outputs) = outputs.into_iter().unzip();
         Ok(Model {
             input_shape,
             layers: out,
+            outputs,
+            output_names,
             head,
         })
     }
 
-    /// Whether every layer reads exactly the previous layer's output.
+    /// Whether every layer reads exactly the previous layer's output (the outputs
+    /// may be any values; see [`Model::is_plain_chain`]).
     pub fn is_chain(&self) -> bool {
         self.layers.iter().enumerate().all(|(i, l)| l.inputs == [i])
     }
 
-    /// The per-example output shape (the last layer's, or the input's for a model
-    /// without layers).
+    /// Whether the model is a chain whose only output is the last value.
+    pub fn is_plain_chain(&self) -> bool {
+        self.is_chain() && self.outputs == [self.layers.len()]
+    }
+
+    /// The per-example shape of value `v` (0 the input, `j + 1` layer `j`'s output),
+    /// or `None` if there is no such value.
+    pub fn value_shape(&self, v: usize) -> Option<&[usize]> {
+        match v {
+            0 => Some(&self.input_shape),
+            _ => self.layers.get(v - 1).map(|l| l.output_shape.as_slice()),
+        }
+    }
+
+    /// The outputs, in order: the values they are (0 the input, `j + 1` layer `j`'s
+    /// output). Never empty; a value may appear more than once.
+    pub fn outputs(&self) -> &[usize] {
+        &self.outputs
+    }
+
+    /// The outputs' names, in the order of [`Model::outputs`] (distinct).
+    pub fn output_names(&self) -> &[String] {
+        &self.output_names
+    }
+
+    /// The per-example shape of each output, in order.
+    pub fn output_shapes(&self) -> Vec<&[usize]> {
+        self.outputs
+            .iter()
+            .map(|&v| self.value_shape(v).unwrap_or_default())
+            .collect()
+    }
+
+    /// The per-example shape of the first output (the one the head reads; for a model
+    /// built by [`Model::new`] or [`Model::graph`], the last layer's).
     pub fn output_shape(&self) -> &[usize] {
-        self.layers
-            .last()
-            .map_or(&self.input_shape, |l| &l.output_shape)
+        self.value_shape(self.outputs[0]).unwrap_or_default()
     }
 
     /// The per-example input shape (without the batch dimension).
@@ -379,13 +475,13 @@ impl Model {
         &self.layers
     }
 
-    /// How the output is read.
+    /// How the first output is read.
     pub fn head(&self) -> Head {
         self.head
     }
 
-    /// The number of values of one example's output (`K` for scores `[K]`): the
-    /// label is the index of the largest.
+    /// The number of values of one example's first output (`K` for scores `[K]`):
+    /// the label is the index of the largest.
     pub fn classes(&self) -> usize {
         self.output_shape().iter().product()
     }
@@ -427,18 +523,31 @@ impl fmt::Display for Model {
         for l in &self.layers {
             writeln!(f, "  {l}")?;
         }
+        for (k, (name, &v)) in self.output_names.iter().zip(&self.outputs).enumerate() {
+            let from = match v {
+                0 => "the input".to_string(),
+                _ => format!("layer {}", self.layers[v - 1].name),
+            };
+            writeln!(
+                f,
+                "  output {k} `{name}`: {:?} from {from}",
+                self.value_shape(v).unwrap_or_default()
+            )?;
+        }
         Ok(())
     }
 }
 
-/// Scores for a batch, row-major `[batch, classes]`, from any interpreter.
+/// One output's values for a batch, row-major `[batch, classes]`, from any
+/// interpreter: the scores, or any other output (then `classes` is the number of values
+/// per example, the product of the output's shape).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Scores<T> {
     /// The batch size.
     pub batch: usize,
-    /// The number of classes.
+    /// The number of values per example (classes, for scores).
     pub classes: usize,
-    /// The scores, `batch × classes`, row-major.
+    /// The values, `batch × classes`, row-major.
     pub values: Vec<T>,
 }
 

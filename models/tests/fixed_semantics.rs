@@ -449,3 +449,138 @@ fn debug_output_shows_no_weights() {
         assert!(text.contains("[1, 2]") || text.contains("[2]"), "{text}");
     }
 }
+
+/// dense → relu → dense with the relu's feature map also an output, the input a third.
+fn two_output_model() -> Model {
+    Model::with_outputs(
+        vec![2],
+        vec![
+            (
+                "fc1".into(),
+                Op::Dense(Dense {
+                    weight: t(&[3, 2], &[0.5, -0.25, 1.0, 0.75, -1.5, 0.125]),
+                    bias: Some(t(&[3], &[0.1, -0.2, 0.3])),
+                }),
+                vec![0],
+            ),
+            ("relu".into(), Op::Relu, vec![1]),
+            (
+                "fc2".into(),
+                Op::Dense(Dense {
+                    weight: t(&[2, 3], &[1.0, -0.5, 0.25, -0.75, 0.5, 1.25]),
+                    bias: None,
+                }),
+                vec![2],
+            ),
+        ],
+        vec![
+            ("logits".into(), 3),
+            ("features".into(), 2),
+            ("x".into(), 0),
+        ],
+        Head::ArgMax,
+    )
+    .unwrap()
+}
+
+#[test]
+fn every_output_is_returned_with_its_own_bound() {
+    let m = two_output_model();
+    assert_eq!(m.outputs(), [3, 2, 0]);
+    assert_eq!(m.output_names(), ["logits", "features", "x"]);
+    assert_eq!(m.output_shapes(), [&[2][..], &[3], &[2]]);
+    let fp = FixedPoint::new(8);
+    let fm = FixedModel::<Z64>::new(&m, fp).unwrap();
+    assert_eq!(fm.outputs(), m.outputs());
+    assert_eq!(fm.output_names(), m.output_names());
+    assert_eq!(
+        (fm.output_len(0), fm.output_len(1), fm.output_len(2)),
+        (2, 3, 2)
+    );
+    let x = [0.5f32, -1.25, 2.0, 0.75];
+    let run = fm.run_f32(&x).unwrap();
+    assert_eq!(run.outputs.len(), 3);
+    assert_eq!(run.scores, run.outputs[0]);
+    // Each output is the value a single-output model ending there computes.
+    let upto = |k: usize| {
+        let layers: Vec<(String, Op)> = m.layers()[..k]
+            .iter()
+            .map(|l| (l.name().to_string(), l.op().clone()))
+            .collect();
+        let single = Model::new(vec![2], layers, Head::Scores).unwrap();
+        FixedModel::<Z64>::new(&single, fp)
+            .unwrap()
+            .run_f32(&x)
+            .unwrap()
+    };
+    let (full, features) = (upto(3), upto(2));
+    assert_eq!(run.outputs[0].values, full.scores.values);
+    assert_eq!(run.outputs[1].values, features.scores.values);
+    assert_eq!((run.outputs[1].batch, run.outputs[1].classes), (2, 3));
+    assert_eq!(run.outputs[2].values, fm.encode_input(&x).unwrap());
+    // Bounds: the scores' (after two truncations), the features' (one), the input's 0.
+    assert_eq!(
+        run.output_bounds_ulps,
+        [full.error_bound_ulps(), features.error_bound_ulps(), 0]
+    );
+    assert_eq!(run.error_bound_ulps(), run.output_bounds_ulps[0]);
+    assert_eq!(run.labels(), full.labels());
+    // The float reference returns the same outputs (up to the encoding).
+    let fl = m.run_float_outputs::<f64>(&x).unwrap();
+    assert_eq!(fl.len(), 3);
+    for (f, q) in fl.iter().zip(&run.outputs) {
+        assert_eq!((f.batch, f.classes), (q.batch, q.classes));
+        for (a, b) in f.values.iter().zip(&q.decode(fp).values) {
+            assert!((a - b).abs() < 0.05, "{a} vs {b}");
+        }
+    }
+}
+
+#[test]
+fn model_outputs_are_checked() {
+    let relu = |inputs: Vec<usize>| ("r".to_string(), Op::Relu, inputs);
+    let err = |layers: Vec<(String, Op, Vec<usize>)>, outputs: Vec<(String, usize)>| {
+        Model::with_outputs(vec![3], layers, outputs, Head::Scores)
+            .unwrap_err()
+            .to_string()
+    };
+    assert!(err(vec![relu(vec![0])], vec![]).contains("at least one output"));
+    let e = err(vec![relu(vec![0])], vec![("y".into(), 2)]);
+    assert!(e.contains("`y`") && e.contains("value 2"), "{e}");
+    let e = err(vec![relu(vec![0])], vec![("y".into(), 1), ("y".into(), 0)]);
+    assert!(e.contains("two outputs are named `y`"), "{e}");
+    // A layer read by nobody and not an output is dead, wherever it is.
+    let e = err(
+        vec![relu(vec![0]), ("s".into(), Op::Relu, vec![0])],
+        vec![("y".into(), 1)],
+    );
+    assert!(
+        e.contains("layer s") && e.contains("not a model output"),
+        "{e}"
+    );
+    let e = err(
+        vec![relu(vec![0]), ("s".into(), Op::Relu, vec![0])],
+        vec![("y".into(), 2)],
+    );
+    assert!(
+        e.contains("layer r") && e.contains("not a model output"),
+        "{e}"
+    );
+    // Both as outputs, or the same value under two names: fine.
+    let m = Model::with_outputs(
+        vec![3],
+        vec![relu(vec![0]), ("s".into(), Op::Relu, vec![0])],
+        vec![("a".into(), 2), ("b".into(), 1), ("c".into(), 1)],
+        Head::Scores,
+    )
+    .unwrap();
+    assert_eq!(m.outputs(), [2, 1, 1]);
+    // Model::new and Model::graph: the last value, named `scores`.
+    let m = Model::new(vec![3], vec![("r".into(), Op::Relu)], Head::ArgMax).unwrap();
+    assert_eq!(m.outputs(), [1]);
+    assert_eq!(
+        m.output_names(),
+        [tessera_models::model::DEFAULT_OUTPUT_NAME]
+    );
+    assert!(m.is_plain_chain());
+}

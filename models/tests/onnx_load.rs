@@ -421,6 +421,17 @@ fn head_must_be_last() {
     });
     g.output[0].name = "after".into();
     let t = err_text(&p);
+    assert!(
+        t.contains("am (ArgMax)") && t.contains("head of the first graph output"),
+        "{t}"
+    );
+    // The same with the label also the first output: the reader is named.
+    let mut p2 = p.clone();
+    let g = p2.graph.as_mut().unwrap();
+    let mut label = g.output[0].clone();
+    label.name = "label".into();
+    g.output.insert(0, label);
+    let t = err_text(&p2);
     assert!(t.contains("late_relu") && t.contains("last node"), "{t}");
 
     // ArgMax over the batch axis (the ONNX default, axis 0).
@@ -470,4 +481,221 @@ fn garbage_is_a_decode_error() {
         load_onnx_file(fixture("no_such_file.onnx")),
         Err(Error::Io { .. })
     ));
+}
+
+/// The MLP with more graph outputs (appended after `logits`, or first), each a copy of
+/// `logits`' value info renamed.
+fn mlp_with_outputs(names: &[&str], first: bool) -> ModelProto {
+    let mut p = mlp_proto();
+    let g = p.graph.as_mut().unwrap();
+    for name in names {
+        let mut o = g.output[0].clone();
+        o.name = (*name).into();
+        if first {
+            g.output.insert(0, o);
+        } else {
+            g.output.push(o);
+        }
+    }
+    p
+}
+
+#[test]
+fn several_outputs_load_in_graph_order_with_their_names() {
+    // logits, then relu1 (a feature map also read by fc2) and the flattened input.
+    let p = mlp_with_outputs(&["relu1", "flat"], false);
+    let (m, info) = load_onnx_with_info(&p.encode_to_vec()).unwrap();
+    assert_eq!(info.output_name, "logits");
+    assert_eq!(info.output_names, ["logits", "relu1", "flat"]);
+    assert_eq!(m.output_names(), ["logits", "relu1", "flat"]);
+    // Values: 0 input, 1 flatten, 2 fc1, 3 relu1, …, 6 fc3.
+    assert_eq!(m.outputs(), [6, 3, 1]);
+    assert_eq!(m.output_shapes(), [&[10][..], &[128], &[784]]);
+    assert_eq!(m.output_shape(), [10]);
+    assert_eq!(m.classes(), 10);
+    assert_eq!(m.layers().len(), 6);
+    assert!(m.is_chain() && !m.is_plain_chain());
+    // The same layers as the single-output model.
+    assert_eq!(m.layers(), model("mlp").layers());
+    // The graph input itself may be an output.
+    let p = mlp_with_outputs(&["input"], false);
+    let m = load(&p).unwrap();
+    assert_eq!(m.outputs(), [6, 0]);
+    assert_eq!(m.output_shapes()[1], [1, 28, 28]);
+    // The first output decides the head's input and the classes.
+    let p = mlp_with_outputs(&["relu2"], true);
+    let m = load(&p).unwrap();
+    assert_eq!(m.outputs(), [5, 6]);
+    assert_eq!(m.classes(), 128);
+    let text = m.to_string();
+    assert!(
+        text.contains("output 0 `relu2`: [128] from layer relu2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("output 1 `logits`: [10] from layer fc3"),
+        "{text}"
+    );
+}
+
+#[test]
+fn nodes_no_output_needs_are_dropped_and_every_output_keeps_its_nodes() {
+    // A dead branch (relu1 → an extra Relu that no output reads) is dropped ...
+    let mut p = mlp_proto();
+    let g = p.graph.as_mut().unwrap();
+    g.node.push(NodeProto {
+        input: vec!["relu1".into()],
+        output: vec!["side".into()],
+        name: "side_relu".into(),
+        op_type: "Relu".into(),
+        ..Default::default()
+    });
+    let m = load(&p).unwrap();
+    assert_eq!(m, model("mlp"));
+    // ... and kept once it is an output, also after the last node of the file.
+    let mut side = p.graph.as_ref().unwrap().output[0].clone();
+    side.name = "side".into();
+    p.graph.as_mut().unwrap().output.push(side);
+    let m = load(&p).unwrap();
+    assert_eq!(m.layers().len(), 7);
+    assert_eq!(m.output_names(), ["logits", "side"]);
+    let side_layer = m.outputs()[1] - 1;
+    assert_eq!(m.layers()[side_layer].name(), "side_relu");
+    // An output that only an intermediate node computes keeps that node's ancestors:
+    // relu1 as the only output drops fc2, relu2, fc3.
+    let mut p = mlp_proto();
+    p.graph.as_mut().unwrap().output[0].name = "relu1".into();
+    let m = load(&p).unwrap();
+    assert_eq!(m.layers().len(), 3);
+    assert_eq!(m.outputs(), [3]);
+    assert_eq!(m.output_names(), ["relu1"]);
+    // The float reference returns every output; the first is `run_float`'s.
+    let p = mlp_with_outputs(&["relu1"], false);
+    let m = load(&p).unwrap();
+    let x: Vec<f32> = (0..784).map(|i| (i % 13) as f32 / 13.0).collect();
+    let all = m.run_float_outputs::<f32>(&x).unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!((all[0].classes, all[1].classes), (10, 128));
+    assert_eq!(all[0], m.run_float::<f32>(&x).unwrap());
+    assert!(all[1].values.iter().all(|&v| v >= 0.0), "a ReLU's output");
+}
+
+#[test]
+fn output_errors_name_the_output() {
+    // An output nobody computes, among several: named with its index.
+    let p = mlp_with_outputs(&["nowhere"], false);
+    let t = err_text(&p);
+    assert!(
+        t.contains("\"nowhere\"") && t.contains("graph output 1"),
+        "{t}"
+    );
+    // A constant as an output.
+    let p = mlp_with_outputs(&["fc1.weight"], false);
+    let t = err_text(&p);
+    assert!(
+        t.contains("\"fc1.weight\"") && t.contains("constant"),
+        "{t}"
+    );
+    // The same output twice.
+    let p = mlp_with_outputs(&["logits"], false);
+    let t = err_text(&p);
+    assert!(t.contains("\"logits\"") && t.contains("twice"), "{t}");
+    // No output at all.
+    let mut p = mlp_proto();
+    p.graph.as_mut().unwrap().output.clear();
+    assert!(err_text(&p).contains("no outputs"));
+    // Only the input: nothing to compute.
+    let mut p = mlp_proto();
+    p.graph.as_mut().unwrap().output[0].name = "input".into();
+    assert!(err_text(&p).contains("computes nothing"));
+    // A head on a later output, or a head whose first output is not a vector.
+    let mut p = mlp_with_outputs(&["label"], false);
+    p.graph.as_mut().unwrap().node.push(NodeProto {
+        input: vec!["logits".into()],
+        output: vec!["label".into()],
+        name: "am".into(),
+        op_type: "ArgMax".into(),
+        attribute: vec![int_attr("axis", 1)],
+        ..Default::default()
+    });
+    let t = err_text(&p);
+    assert!(
+        t.contains("am (ArgMax)") && t.contains("graph output 1"),
+        "{t}"
+    );
+    // The head on the first output, another output beside it: accepted.
+    let g = p.graph.as_mut().unwrap();
+    let label = g.output.pop().unwrap();
+    g.output.insert(0, label);
+    let m = load(&p).unwrap();
+    assert_eq!(m.head(), Head::ArgMax);
+    assert_eq!(m.output_names(), ["label", "logits"]);
+    // Both are the scores' value: the head reads them, the label replaces the first.
+    assert_eq!(m.outputs(), [6, 6]);
+    // A model with a head whose first output is a feature map is refused by the model.
+    let e = tessera_models::Model::with_outputs(
+        vec![2, 2],
+        vec![("relu".into(), Op::Relu, vec![0])],
+        vec![("features".into(), 1)],
+        Head::Softmax,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("features") && e.contains("[2, 2]") && e.contains("[K]"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_bias_add_does_not_fold_into_a_value_that_is_an_output() {
+    // fc1 as MatMul + Add; the MatMul's own output is a graph output too: folding
+    // the bias into it would change that output, so the loader refuses clearly.
+    let mut p = mlp_proto();
+    let g = p.graph.as_mut().unwrap();
+    let fc1 = g.node.iter().position(|n| n.name == "fc1").unwrap();
+    let w = g
+        .initializer
+        .iter_mut()
+        .find(|t| t.name == "fc1.weight")
+        .unwrap();
+    // Gemm with transB = 1 holds [out, in]; MatMul wants [in, out].
+    let (out, inn) = (w.dims[0] as usize, w.dims[1] as usize);
+    let vals: Vec<[u8; 4]> = w
+        .raw_data
+        .chunks_exact(4)
+        .map(|c| c.try_into().unwrap())
+        .collect();
+    let mut t = Vec::with_capacity(w.raw_data.len());
+    for k in 0..inn {
+        for o in 0..out {
+            t.extend_from_slice(&vals[o * inn + k]);
+        }
+    }
+    w.raw_data = t;
+    w.dims = vec![inn as i64, out as i64];
+    g.node[fc1] = NodeProto {
+        input: vec!["flat".into(), "fc1.weight".into()],
+        output: vec!["mm".into()],
+        name: "fc1".into(),
+        op_type: "MatMul".into(),
+        ..Default::default()
+    };
+    g.node.insert(
+        fc1 + 1,
+        NodeProto {
+            input: vec!["mm".into(), "fc1.bias".into()],
+            output: vec!["fc1_out".into()],
+            name: "fc1_bias".into(),
+            op_type: "Add".into(),
+            ..Default::default()
+        },
+    );
+    // Folded as before without the extra output.
+    assert_eq!(load(&p).unwrap().layers(), model("mlp").layers());
+    let mut mm = p.graph.as_ref().unwrap().output[0].clone();
+    mm.name = "mm".into();
+    p.graph.as_mut().unwrap().output.push(mm);
+    let t = err_text(&p);
+    assert!(t.contains("fc1_bias") && t.contains("alone reads"), "{t}");
 }

@@ -9,6 +9,8 @@
 //! * `concat_net.onnx`: two Conv branches joined by a channel `Concat`, then Conv,
 //!   `GlobalAveragePool`, `Flatten`, `Gemm` (the exporter drops the model's Dropout and
 //!   nn.Identity in eval mode, so no such node is in the file).
+//! * `two_output_net.onnx`: a module returning `(logits, features)`, the features being
+//!   the first Conv + ReLU's map, which the second Conv reads too: two graph outputs.
 //!
 //! The float reference must match onnxruntime's logits (in `torch_expected.json`) within
 //! 1e-4 relative + absolute; the fixed-point reference (Z64, f = 16) must lie within a
@@ -20,7 +22,9 @@ mod common;
 
 use common::{f32s, fixture, usizes};
 use tessera_core::{FixedPoint, Z64};
-use tessera_models::{Error, FixedModel, FixedRun, Model, NpyF32, Op, load_onnx, load_onnx_file};
+use tessera_models::{
+    Error, FixedModel, FixedRun, Model, NpyF32, Op, load_onnx, load_onnx_file, load_onnx_with_info,
+};
 
 /// A fixture: name, model, input batch, onnxruntime logits, labels.
 struct Case {
@@ -410,4 +414,82 @@ fn truncated_file_is_a_clear_error() {
     let missing = dir.path().join("missing.onnx");
     let msg = load_onnx_file(&missing).unwrap_err().to_string();
     assert!(msg.contains("missing.onnx"), "{msg}");
+}
+
+/// The two-output module loads with both graph outputs in order and under their names,
+/// and every output of the float reference matches onnxruntime's; the fixed-point
+/// reference is within 0.02 + 1 % of it on every output, with the same labels, and
+/// carries a secure-run bound per output.
+#[test]
+fn two_output_net_loads_both_outputs_and_matches_onnxruntime() {
+    let expected = common::json(fixture("torch_expected.json"));
+    let e = &expected["models"]["two_output_net"];
+    assert_eq!(e["output_names"], serde_json::json!(["logits", "features"]));
+    let bytes = std::fs::read(fixture("two_output_net.onnx")).unwrap();
+    assert!(bytes.len() < 100_000);
+    let (m, info) = load_onnx_with_info(&bytes).unwrap();
+    for l in m.layers() {
+        println!("{l}  <- {:?}", l.inputs());
+    }
+    print!("{m}");
+    assert_eq!(info.output_names, ["logits", "features"]);
+    assert_eq!(m.output_names(), ["logits", "features"]);
+    // conv1, relu (the features), conv2, relu, avgpool, reshape, dense (the logits).
+    assert_eq!(m.layers().len(), 7);
+    assert_eq!(m.outputs(), [7, 2]);
+    assert_eq!(m.output_shapes(), [&[5][..], &[4, 8, 8]]);
+    assert_eq!(m.layers()[2].inputs(), [2], "conv2 reads the features");
+    assert!(m.is_chain() && !m.is_plain_chain());
+    let x = f32s(&e["input"]);
+    let npy = NpyF32::from_file(fixture("input_two_output_net.npy")).unwrap();
+    assert_eq!(npy.shape, [3, 3, 8, 8]);
+    assert_eq!(npy.data, x);
+    let want = [f32s(&e["scores"]), f32s(&e["features"])];
+    assert_eq!(usizes(&e["features_shape"]), [3, 4, 8, 8]);
+    for (ty, got) in [
+        (
+            "f32",
+            m.run_float_outputs::<f32>(&x)
+                .unwrap()
+                .into_iter()
+                .map(|s| s.values.iter().map(|&v| f64::from(v)).collect::<Vec<_>>())
+                .collect::<Vec<_>>(),
+        ),
+        (
+            "f64",
+            m.run_float_outputs::<f64>(&x)
+                .unwrap()
+                .into_iter()
+                .map(|s| s.values)
+                .collect(),
+        ),
+    ] {
+        assert_eq!(got.len(), 2);
+        for (k, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(g.len(), w.len(), "{ty} output {k}");
+            for (a, b) in g.iter().zip(w) {
+                let b = f64::from(*b);
+                assert!(
+                    (a - b).abs() <= 1e-4 + 1e-4 * b.abs(),
+                    "{ty} output {k}: {a} vs onnxruntime {b}"
+                );
+            }
+        }
+    }
+    let fp = FixedPoint::new(16);
+    let fm = FixedModel::<Z64>::new(&m, fp).unwrap();
+    let run = fm.run_f32(&x).unwrap();
+    assert_eq!(run.outputs.len(), 2);
+    assert_eq!(run.labels(), usizes(&e["labels"]));
+    for (k, (q, w)) in run.outputs.iter().zip(&want).enumerate() {
+        let bound = run.output_bounds_ulps[k];
+        println!("output {k}: secure bound {bound} ulps");
+        for (a, b) in q.decode(fp).values.iter().zip(w) {
+            let b = f64::from(*b);
+            let d = (a - b).abs();
+            assert!(d <= 0.02 + 0.01 * b.abs(), "output {k}: fixed {a} vs {b}");
+        }
+    }
+    // The features pass one truncation, the logits three: their bounds differ.
+    assert!(run.output_bounds_ulps[1] < run.output_bounds_ulps[0]);
 }

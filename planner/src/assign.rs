@@ -434,7 +434,8 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// The head's best placement and cost after the last layer in `last`.
+    /// The head's best placement and cost for a first output produced in `last` (on a
+    /// chain, the last layer's sharing).
     fn best_head(
         &self,
         allowed: &Allowed,
@@ -472,6 +473,14 @@ impl<'a> Planner<'a> {
     /// and value costs are the engine's exact steps under the objective, each
     /// priced from a fresh clock (the chain DP's skew refinement does not apply to a
     /// graph); the solution's objective is then that of its whole program.
+    ///
+    /// Every output is charged to the node that produces it, in that node's
+    /// sharing: the head (the best argmax placement, or the scores revealed) for the
+    /// first output, the reveal for every other one ([`Chain::output_steps`]). An
+    /// output's price depends on its producer's sharing alone — it is revealed from
+    /// there, whoever else reads the value — so it is a node cost even for a value
+    /// that later layers read (which is then live until the end of the program: the
+    /// reveals come last).
     fn dag(&self, strategy: Strategy, allowed: &Allowed) -> Result<Solution> {
         use crate::dag::{Dag, DagCosts, DagNode, SharingSet, solve};
         use std::cell::RefCell;
@@ -486,7 +495,8 @@ impl<'a> Planner<'a> {
         struct Costs<'p, 'a> {
             p: &'p Planner<'a>,
             allowed: &'p Allowed,
-            last: usize,
+            /// The model's outputs (node = value).
+            outputs: Vec<usize>,
             error: RefCell<Option<Error>>,
         }
         impl Costs<'_, '_> {
@@ -504,21 +514,27 @@ impl<'a> Planner<'a> {
         impl DagCosts for Costs<'_, '_> {
             fn node_cost(&self, node: usize, s: Sharing) -> f64 {
                 let p = self.p;
-                if node == 0 {
-                    return self.price(p.chain.input_steps(s, p.batch));
+                let mut cost = if node == 0 {
+                    self.price(p.chain.input_steps(s, p.batch))
+                } else {
+                    self.price(p.chain.body_steps(node - 1, s, p.batch))
+                };
+                // The outputs this node's value is, each revealed from `s`.
+                for (k, _) in self.outputs.iter().enumerate().filter(|(_, v)| **v == node) {
+                    cost += if k == 0 {
+                        match p.best_head(self.allowed, s) {
+                            Ok(Some((_, h))) => h,
+                            Ok(None) => f64::INFINITY,
+                            Err(e) => {
+                                self.error.borrow_mut().get_or_insert(e);
+                                f64::INFINITY
+                            }
+                        }
+                    } else {
+                        self.price(p.chain.output_steps(k, s, p.batch))
+                    };
                 }
-                let body = self.price(p.chain.body_steps(node - 1, s, p.batch));
-                if node - 1 != self.last {
-                    return body;
-                }
-                match p.best_head(self.allowed, s) {
-                    Ok(Some((_, h))) => body + h,
-                    Ok(None) => f64::INFINITY,
-                    Err(e) => {
-                        self.error.borrow_mut().get_or_insert(e);
-                        f64::INFINITY
-                    }
-                }
+                cost
             }
             fn value_cost(&self, node: usize, from: Sharing, targets: SharingSet) -> f64 {
                 targets
@@ -527,10 +543,11 @@ impl<'a> Planner<'a> {
                     .sum()
             }
         }
+        let outputs = self.chain.outputs();
         let costs = Costs {
             p: self,
             allowed,
-            last: n.saturating_sub(1),
+            outputs: outputs.clone(),
             error: RefCell::new(None),
         };
         let solution = solve(&dag, &costs);
@@ -554,12 +571,18 @@ impl<'a> Planner<'a> {
                 }
             })
             .collect();
-        let last = layers
-            .last()
-            .map(|p| p.sharing)
-            .ok_or_else(|| Error::Plan("a model without layers".into()))?;
+        if layers.is_empty() {
+            return Err(Error::Plan("a model without layers".into()));
+        }
+        // The head reads the first output where its producer runs.
+        let first = outputs.first().copied().unwrap_or(n);
+        let first_sharing = *sol.sharings.get(first).ok_or_else(|| {
+            Error::Plan(format!(
+                "the first output is value {first}, which the model does not compute"
+            ))
+        })?;
         let head = self
-            .best_head(allowed, last)?
+            .best_head(allowed, first_sharing)?
             .ok_or_else(|| Error::Plan("no place for the head".into()))?
             .0;
         let a = Assignment {

@@ -21,9 +21,12 @@
 //! part of `T_v` because that work can depend on it: a fixed-point accumulator
 //! produced in A must be truncated (an interactive step) if some consumer runs in A,
 //! but not if every consumer runs in B or Y. `T_v` is empty exactly when nobody
-//! reads `v`, i.e. for a graph output; whatever an output costs by itself is a
-//! function of `(v, s_v)` and belongs in `node_cost` (see [`DagCosts::value_cost`]).
-//! The objective is additive:
+//! reads `v`, i.e. for a graph output that no node reads. Whatever an output costs by
+//! itself (revealing it from the sharing it is produced in) is a function of
+//! `(v, s_v)` and belongs in `node_cost` (see [`DagCosts::value_cost`]) — also for an
+//! output that later nodes read, whose `T_v` is not empty: its readers' conversions are
+//! priced by `value_cost` as for any value, its reveal by `node_cost`, and a graph may
+//! have any number of outputs. The objective is additive:
 //!
 //! ```text
 //! cost(s) = Σ_v node_cost(v, s_v) + Σ_v value_cost(v, s_v, T_v)
@@ -261,10 +264,11 @@ pub trait DagCosts {
     /// A consumer, can be charged), and the other sharings of `targets` are the
     /// conversions, each paid once whatever the number of consumers in it.
     ///
-    /// `targets` is empty exactly when the value has no consumer: a graph output.
-    /// Such a call depends on `(node, from)` only, like `node_cost`; by convention
-    /// outputs are priced by `node_cost` (opening, final truncation, …) and this call
-    /// returns 0. It is still asked once per allowed `from` and added.
+    /// `targets` is empty exactly when the value has no consumer: a graph output no
+    /// node reads. Such a call depends on `(node, from)` only, like `node_cost`; by
+    /// convention outputs are priced by `node_cost` (opening, final truncation, …),
+    /// whether or not nodes read them, and this call returns 0. It is still asked once
+    /// per allowed `from` and added.
     ///
     /// Only the possible sets are asked for ([`Dag::target_sets`]): for a value with
     /// consumers, the non-empty sets that some choice of the consumers' allowed

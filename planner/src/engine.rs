@@ -67,8 +67,8 @@ pub trait Chain {
         batch: usize,
     ) -> Result<Vec<StepCost>>;
 
-    /// The head (argmax in `head`, or the scores revealed) after the last layer in
-    /// `last`.
+    /// The head (argmax in `head`, or the scores revealed) of the first output, whose
+    /// producer runs in `last` (on a chain, the last layer).
     ///
     /// # Errors
     /// If the combination is invalid or the engine cannot price it.
@@ -105,9 +105,30 @@ pub trait Chain {
         vec![i]
     }
 
-    /// Whether every layer reads exactly the previous one.
+    /// The model's outputs, in order: the values they are (0 the client's input,
+    /// `j + 1` layer `j`'s output). The head reads the first. A chain's only output is
+    /// the last layer's (the default).
+    fn outputs(&self) -> Vec<usize> {
+        vec![self.layers().len()]
+    }
+
+    /// Output `k ≥ 1` revealed to the client from `from`, the sharing its producer
+    /// runs in (output 0 is the head's, [`Chain::head_steps`]): what the DAG planner
+    /// charges the node that produces it.
+    ///
+    /// # Errors
+    /// If the engine cannot price it.
+    fn output_steps(&self, k: usize, _from: Sharing, _batch: usize) -> Result<Vec<StepCost>> {
+        Err(Error::Plan(format!(
+            "this engine prices one output only, not output {k}"
+        )))
+    }
+
+    /// Whether every layer reads exactly the previous one and the only output is the
+    /// last layer's: what the chain DP plans (anything else goes to the DAG planner).
     fn is_chain(&self) -> bool {
-        (0..self.layers().len()).all(|i| self.inputs(i) == [i])
+        let n = self.layers().len();
+        (0..n).all(|i| self.inputs(i) == [i]) && self.outputs() == [n]
     }
 
     /// Layer `i`'s own steps in `sharing` with its inputs there (set-up included):
@@ -279,6 +300,14 @@ impl Chain for ModelChain<'_> {
             .layers()
             .get(i)
             .map_or_else(Vec::new, |l| l.layer().inputs().to_vec())
+    }
+
+    fn outputs(&self) -> Vec<usize> {
+        self.model.outputs().to_vec()
+    }
+
+    fn output_steps(&self, k: usize, from: Sharing, batch: usize) -> Result<Vec<StepCost>> {
+        Ok(tessera_engine::reveal_steps(self.model, k, from, batch)?)
     }
 
     fn body_steps(&self, i: usize, sharing: Sharing, batch: usize) -> Result<Vec<StepCost>> {

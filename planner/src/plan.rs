@@ -188,7 +188,7 @@ pub struct Plan {
     pub input: InputPlan,
     /// The layers.
     pub layers: Vec<LayerPlan>,
-    /// The head.
+    /// The head (of the first output), with the other outputs' reveals among its steps.
     pub head: HeadPlan,
     /// Totals.
     pub totals: Totals,
@@ -356,7 +356,8 @@ impl Plan {
                 .map_or_else(Vec::new, |h| names(&h.convert)),
             steps: Vec::new(),
         };
-        // Steps without a layer are the input's, except the trailing ones: the head's.
+        // Steps without a layer are the input's, except the trailing ones: the head's
+        // and the other outputs' reveals.
         let head_from = steps
             .iter()
             .rposition(|s| s.layer.is_some())
@@ -528,6 +529,13 @@ impl Plan {
             });
             prev = l.sharing;
         }
+        // The head reads the model's first output where its producer runs (on a
+        // chain, the last layer).
+        let first = chain.outputs().first().copied().unwrap_or(placements.len());
+        let from = match first {
+            0 => self.input.sharing,
+            v => placements.get(v - 1).map_or(prev, |p| p.sharing),
+        };
         let head = match self.head.sharing {
             Some(h) => {
                 let convert = self
@@ -536,7 +544,7 @@ impl Plan {
                     .iter()
                     .map(|n| conversion_by_name(n))
                     .collect::<Result<Vec<_>>>()?;
-                check_route(prev, &convert, h)
+                check_route(from, &convert, h)
                     .map_err(|e| Error::Plan(format!("before the head: {e}")))?;
                 Some(Placement {
                     sharing: h,

@@ -208,3 +208,64 @@ fn the_default_calibration_is_a_full_measurement() {
         );
     }
 }
+
+/// A plan of a model whose first output is an inner feature map (the MLP's relu1,
+/// with the logits a second output): the head's route starts where relu1 runs, not
+/// where the last layer does, and the plan file round-trips.
+#[test]
+fn plan_of_a_model_with_several_outputs_round_trips() {
+    let mlp = assets::model("mlp").unwrap();
+    let layers = mlp
+        .layers()
+        .iter()
+        .map(|l| (l.name().to_string(), l.op().clone(), l.inputs().to_vec()))
+        .collect();
+    let model = tessera_models::Model::with_outputs(
+        mlp.input_shape().to_vec(),
+        layers,
+        vec![("relu1".into(), 3), ("logits".into(), 6)],
+        tessera_models::Head::Scores,
+    )
+    .unwrap();
+    let fm = FixedModel::<Z64>::new(&model, FixedPoint::new(16)).unwrap();
+    let chain = ModelChain::new(&fm).unwrap();
+    let cal = Calibration::default_embedded().unwrap();
+    let planner = Planner::new(
+        &chain,
+        TimeModel::new(&cal, NetworkProfile::LAN),
+        Objective::Online,
+        1,
+        Output::Label,
+    )
+    .unwrap();
+    let sol = planner.solve(Strategy::APlusY).unwrap();
+    // relu1 runs in Y and the last layer in A: the argmax in Y needs no conversion.
+    assert_eq!(sol.assignment.layers[2].sharing, tessera_engine::Sharing::Y);
+    assert_eq!(sol.assignment.layers[5].sharing, tessera_engine::Sharing::A);
+    let head = sol.assignment.head.clone().unwrap();
+    assert!(head.convert.is_empty(), "{head:?}");
+    let meta = Meta {
+        model: ModelRef {
+            name: "mlp-two-outputs".into(),
+            sha256: sha(b"mlp-two-outputs"),
+            layers: fm.layers().len(),
+        },
+        ring: "Z64".into(),
+        frac_bits: 16,
+        network: NetworkProfile::LAN,
+    };
+    let plan = Plan::new(&planner, &meta, &cal, "a+y", &sol.assignment, &sol.steps).unwrap();
+    // The head's part holds the label and the logits' reveal.
+    let names: Vec<&str> = plan.head.steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names.last(),
+        Some(&"output 1 (logits) to the client"),
+        "{names:?}"
+    );
+    assert!(names.contains(&"label to the client"), "{names:?}");
+    let back = Plan::from_json(&plan.to_json().unwrap()).unwrap();
+    assert_eq!(
+        back.assignment(&planner, &sha(b"mlp-two-outputs")).unwrap(),
+        sol.assignment
+    );
+}

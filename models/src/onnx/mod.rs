@@ -11,12 +11,15 @@
 //!
 //! # What is accepted
 //! A graph with one float input `[N, d1, …]` (the first dimension is the batch,
-//! symbolic or not; the others must be fixed) and one output. Nodes may form any DAG
-//! and come in any order: they are scheduled topologically by the values they read
-//! (a cycle, or a value that is neither the input, a constant nor a node output, is
-//! an error naming the node), and nodes the output does not depend on are dropped.
-//! Constants are initializers or `Constant` nodes. Supported operators (default
-//! domain):
+//! symbolic or not; the others must be fixed) and one or more outputs, which become
+//! the model's outputs in graph order with their names ([`Model::outputs`],
+//! [`Model::output_names`]): any computed value of any shape, also one that later
+//! nodes read, or the input itself. Nodes may form any DAG and come in any order: they
+//! are scheduled topologically by the values they read (a cycle, or a value that is
+//! neither the input, a constant nor a node output, is an error naming the node, or
+//! the graph output), and nodes no output depends on are dropped. Constants are
+//! initializers or `Constant` nodes; a graph output may not be one. Supported
+//! operators (default domain):
 //!
 //! | ONNX | becomes | conditions |
 //! |---|---|---|
@@ -34,8 +37,11 @@
 //! | `Identity`, `Dropout` | — | inference no-ops (the output names the input's value) |
 //! | `Sigmoid` | [`Op::Sigmoid`] | computed as SecureML's piecewise-linear approximation |
 //! | `Mul` | [`Op::Square`] | both inputs the same tensor (`x·x`) |
-//! | `ArgMax` | [`Head::ArgMax`] | last node, over the class axis, `select_last_index = 0` |
-//! | `Softmax` | [`Head::Softmax`] | last node, over the class axis |
+//! | `ArgMax` | [`Head::ArgMax`] | over the class axis, `select_last_index = 0`; its output is the first graph output and no node reads it |
+//! | `Softmax` | [`Head::Softmax`] | over the class axis; its output is the first graph output and no node reads it |
+//!
+//! The head (`ArgMax`, `Softmax`) reads the first output's scores: the model's first
+//! output is then the head's input, and the head is recorded as [`Model::head`].
 //!
 //! Anything else — another operator or domain, an attribute Tessera does not know
 //! for an operator — is an error that names the node.
@@ -59,8 +65,10 @@ use proto::{
 pub struct OnnxInfo {
     /// The graph input's name.
     pub input_name: String,
-    /// The graph output's name.
+    /// The first graph output's name.
     pub output_name: String,
+    /// Every graph output's name, in graph order (the model's outputs).
+    pub output_names: Vec<String>,
     /// The default-domain opset version imported by the model (0 if none).
     pub opset: i64,
     /// The producer named in the file.
@@ -105,12 +113,13 @@ pub fn load_onnx_with_info(bytes: &[u8]) -> Result<(Model, OnnxInfo)> {
     let graph = model
         .graph
         .ok_or_else(|| invalid(None, "the model has no graph"))?;
-    let (m, input_name, output_name) = Loader::new(&graph)?.run(&graph)?;
+    let (m, input_name, output_names) = Loader::new(&graph)?.run(&graph)?;
     Ok((
         m,
         OnnxInfo {
             input_name,
-            output_name,
+            output_name: output_names.first().cloned().unwrap_or_default(),
+            output_names,
             opset,
             producer: model.producer_name,
         },
@@ -126,14 +135,14 @@ fn invalid(node: Option<&str>, reason: impl Into<String>) -> Error {
 
 const SUPPORTED: &str = "Tessera supports Gemm, MatMul (+Add bias), Conv (+Add bias), Add and \
 Sub of two activations, Concat, Relu, MaxPool, AveragePool, GlobalAveragePool, Flatten, Reshape, \
-Identity, Dropout, Sigmoid, Mul (x·x), Constant, and ArgMax or Softmax as the last node";
+Identity, Dropout, Sigmoid, Mul (x·x), Constant, and ArgMax or Softmax as the head of the first output";
 
 /// A constant: an initializer or the value of a `Constant` node.
 struct Loader<'g> {
     consts: HashMap<&'g str, &'g TensorProto>,
     input_name: String,
     input_shape: Vec<usize>,
-    output_name: String,
+    output_names: Vec<String>,
 }
 
 /// A node's label for messages: `name (op)` or `#i (op)`.
@@ -205,15 +214,34 @@ impl<'g> Loader<'g> {
                 ),
             ));
         };
-        let [output] = graph.output.as_slice() else {
+        if graph.output.is_empty() {
             return Err(invalid(
                 None,
-                format!(
-                    "the graph has {} outputs; Tessera models have exactly one",
-                    graph.output.len()
-                ),
+                "the graph has no outputs; Tessera models have one or more",
             ));
-        };
+        }
+        let mut output_names: Vec<String> = Vec::with_capacity(graph.output.len());
+        for o in &graph.output {
+            if o.name.is_empty() {
+                return Err(invalid(None, "a graph output has no name"));
+            }
+            if output_names.contains(&o.name) {
+                return Err(invalid(
+                    None,
+                    format!("graph output {:?} is listed twice", o.name),
+                ));
+            }
+            if consts.contains_key(o.name.as_str()) {
+                return Err(invalid(
+                    None,
+                    format!(
+                        "graph output {:?} is a constant; Tessera's outputs are computed from the input",
+                        o.name
+                    ),
+                ));
+            }
+            output_names.push(o.name.clone());
+        }
         let what = format!("graph input {:?}", input.name);
         let tt = input
             .r#type
@@ -261,11 +289,11 @@ impl<'g> Loader<'g> {
             consts,
             input_name: input.name.clone(),
             input_shape,
-            output_name: output.name.clone(),
+            output_names,
         })
     }
 
-    /// The nodes the graph output depends on, in a topological order (Kahn's
+    /// The nodes some graph output depends on, in a topological order (Kahn's
     /// algorithm over value names, ties in file order), `Constant` nodes excluded.
     fn schedule(&self, graph: &'g GraphProto) -> Result<Vec<usize>> {
         let is_const_node = |n: &NodeProto| {
@@ -291,19 +319,27 @@ impl<'g> Loader<'g> {
                 }
             }
         }
-        // The nodes the output depends on (others are dead and dropped).
+        // The nodes some output depends on (others are dead and dropped). The outputs
+        // are searched last first so that the first output's error is reported first.
         let mut needed = vec![false; graph.node.len()];
-        let mut stack: Vec<(&str, Option<usize>)> = vec![(self.output_name.as_str(), None)];
+        let mut stack: Vec<(&str, Option<usize>)> = self
+            .output_names
+            .iter()
+            .rev()
+            .map(|o| (o.as_str(), None))
+            .collect();
         while let Some((v, reader)) = stack.pop() {
             if v == self.input_name || v.is_empty() || self.consts.contains_key(v) {
                 continue;
             }
             let Some(&i) = producer.get(v) else {
                 let at = reader.map(|r| label(&graph.node[r], r));
-                let what = if reader.is_some() {
-                    "read"
-                } else {
-                    "the graph output"
+                let what = match reader {
+                    Some(_) => "read".to_string(),
+                    None => {
+                        let k = self.output_names.iter().position(|o| o == v).unwrap_or(0);
+                        format!("graph output {k}")
+                    }
                 };
                 return Err(invalid(
                     at.as_deref(),
@@ -356,15 +392,22 @@ impl<'g> Loader<'g> {
         Ok(order)
     }
 
-    fn run(self, graph: &'g GraphProto) -> Result<(Model, String, String)> {
+    fn run(self, graph: &'g GraphProto) -> Result<(Model, String, Vec<String>)> {
         let order = self.schedule(graph)?;
-        // How many nodes read each value (a bias Add folds only into a value read once).
+        // How many nodes read each value, a graph output counting as one more reader (a
+        // bias Add folds only into a value read once: folding into a value that is an
+        // output would change that output).
         let mut readers: HashMap<&str, usize> = HashMap::new();
         for &i in &order {
             for v in &graph.node[i].input {
                 *readers.entry(v.as_str()).or_default() += 1;
             }
         }
+        for o in &self.output_names {
+            *readers.entry(o.as_str()).or_default() += 1;
+        }
+        // The values of ArgMax/Softmax heads, which no node may read.
+        let mut head_values: HashSet<&str> = HashSet::new();
         // Every data value: its id (0 the input, k + 1 layer k's output) and shape.
         let mut values: HashMap<&str, (usize, Vec<usize>)> = HashMap::new();
         values.insert(self.input_name.as_str(), (0, self.input_shape.clone()));
@@ -374,10 +417,12 @@ impl<'g> Loader<'g> {
         for &i in &order {
             let node = &graph.node[i];
             let lbl = label(node, i);
-            if head != Head::Scores {
+            if let Some(v) = node.input.iter().find(|v| head_values.contains(v.as_str())) {
                 return Err(invalid(
                     Some(&lbl),
-                    "ArgMax/Softmax must be the last node: the client receives only the label",
+                    format!(
+                        "reads {v:?}, the output of an ArgMax/Softmax head; the head must be the last node of the first graph output (the client receives its label)"
+                    ),
                 ));
             }
             if !(node.domain.is_empty() || node.domain == "ai.onnx") {
@@ -611,6 +656,24 @@ impl<'g> Loader<'g> {
                             ),
                         ));
                     }
+                    if self.output_names.first().map(String::as_str) != Some(out) {
+                        return Err(invalid(
+                            Some(&lbl),
+                            format!(
+                                "{} is supported only as the head of the first graph output (here {:?}); its output {out:?} is {}",
+                                node.op_type,
+                                self.output_names.first().map_or("", String::as_str),
+                                match self.output_names.iter().position(|o| o == out) {
+                                    Some(k) => format!("graph output {k}"),
+                                    None => "no graph output".to_string(),
+                                }
+                            ),
+                        ));
+                    }
+                    if head != Head::Scores {
+                        return Err(invalid(Some(&lbl), "a second ArgMax/Softmax head"));
+                    }
+                    head_values.insert(out);
                     if node.op_type == "ArgMax" {
                         attrs.int("keepdims", 1)?;
                         if attrs.int("select_last_index", 0)? != 0 {
@@ -645,20 +708,24 @@ impl<'g> Loader<'g> {
             layers.push((name, op, inputs));
             values.insert(out, (layers.len(), shape));
         }
-        match values.get(self.output_name.as_str()) {
-            Some((id, _)) if *id == layers.len() && *id > 0 => {}
-            _ => {
-                return Err(invalid(
-                    None,
-                    format!(
-                        "the graph output {:?} is not computed by the last layer (a graph whose output is its input, or an output that is not a layer's)",
-                        self.output_name
-                    ),
-                ));
-            }
+        if layers.is_empty() {
+            return Err(invalid(
+                None,
+                "the graph computes nothing: every output is its input",
+            ));
         }
-        let model = Model::graph(self.input_shape, layers, head)?;
-        Ok((model, self.input_name, self.output_name))
+        let mut outputs = Vec::with_capacity(self.output_names.len());
+        for (k, name) in self.output_names.iter().enumerate() {
+            let (id, _) = values.get(name.as_str()).ok_or_else(|| {
+                invalid(
+                    None,
+                    format!("graph output {k} {name:?} is not computed by any node"),
+                )
+            })?;
+            outputs.push((name.clone(), *id));
+        }
+        let model = Model::with_outputs(self.input_shape, layers, outputs, head)?;
+        Ok((model, self.input_name, self.output_names))
     }
 
     /// Folds a constant `c` added by `node` into the bias of `last`, the layer whose
