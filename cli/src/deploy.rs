@@ -362,8 +362,8 @@ async fn drive<J: Job>(o: &Opts, job: J, inputs: J::Input) -> Result<(), CliErro
             hooks.reached(PausePoint::Start, &mut []).await?;
             let d = connect(dealer, "the dealer", cfg, hooks, Link::Dealer).await?;
             let seat = Session::new(&job, id, o.session)?;
-            let (material, metering) = runtime::fetch_material::<J::Ring>(&seat, d, hooks).await?;
-            material.save(store)?;
+            // Written to the file as it arrives: never all in memory.
+            let metering = runtime::fetch_material_to::<J::Ring>(&seat, d, hooks, store).await?;
             eprintln!(
                 "party {id}: preprocessing of session {} saved to {}; run the online phase \
                  with --preprocessed {}",

@@ -221,3 +221,85 @@ fn damaged_files_name_the_problem() {
     // The intact file still loads.
     try_bytes(&good, 1).unwrap();
 }
+
+/// A file written as its corrections arrive ([`MaterialWriter`]) is byte for byte the
+/// file `save` writes; an unfinished or overfull writer leaves no file; an opened file
+/// hands its corrections to a store that reads them from disk, with every relation of
+/// the in-memory material.
+#[test]
+fn streamed_files_equal_saved_files_and_feed_a_store_from_disk() {
+    use tessera_protocols::preprocessing::MaterialWriter;
+    use tessera_protocols::{Provider, Store};
+    let dir = tempfile::tempdir().unwrap();
+    let opts = HarnessOptions::default();
+    let s = opts.material_session::<Z64>();
+    let (m0, m1, _) = block(harness::deal_in_process::<Z64>(&opts, &demand())).unwrap();
+    let (saved, streamed) = (
+        dir.path().join("saved.pre"),
+        dir.path().join("streamed.pre"),
+    );
+    m1.save(&saved).unwrap();
+    let mut w = MaterialWriter::create(
+        &streamed,
+        1,
+        s,
+        Z64::BITS,
+        &m1.demand,
+        m1.seed,
+        m1.corrections.len(),
+    )
+    .unwrap();
+    for chunk in m1.corrections.chunks(7) {
+        w.write(chunk).unwrap();
+    }
+    w.finish().unwrap();
+    assert_eq!(
+        std::fs::read(&saved).unwrap(),
+        std::fs::read(&streamed).unwrap()
+    );
+
+    // Too few or too many corrections: an error, and nothing at the target.
+    let short = dir.path().join("short.pre");
+    let mut w = MaterialWriter::create(&short, 1, s, Z64::BITS, &m1.demand, m1.seed, 10).unwrap();
+    w.write(&[0; 4]).unwrap();
+    assert!(file_reason(w.finish().unwrap_err()).contains("6 correction bytes missing"));
+    let mut w = MaterialWriter::create(&short, 1, s, Z64::BITS, &m1.demand, m1.seed, 3).unwrap();
+    assert!(file_reason(w.write(&[0; 4]).unwrap_err()).contains("more than announced"));
+    drop(w);
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        2,
+        "no leftovers"
+    );
+
+    // Opened (and claimed), party 1's corrections are read from the file by the store.
+    let opened = PartyMaterial::open(&streamed, 1, s).unwrap();
+    assert_eq!(opened.corrections_len, m1.corrections.len());
+    let mut from_disk = Store::<Z64>::from_opened(opened).unwrap();
+    let mut in_memory = Store::<Z64>::from_material(m1.clone()).unwrap();
+    let mut p0 = Store::<Z64>::from_material(m0).unwrap();
+    for r in demand().requests() {
+        use tessera_protocols::preprocessing::{Correlation, RandomOts};
+        match (from_disk.take(r).unwrap(), in_memory.take(r).unwrap()) {
+            (Correlation::Beaver(x), Correlation::Beaver(y)) => {
+                assert_eq!((x.a, x.b, x.c), (y.a, y.b, y.c));
+            }
+            (Correlation::And(x), Correlation::And(y)) => {
+                assert_eq!((x.a, x.b, x.c), (y.a, y.b, y.c));
+            }
+            (
+                Correlation::Rot(RandomOts::Sender { m0: a, m1: b }),
+                Correlation::Rot(RandomOts::Sender { m0: c, m1: d }),
+            ) => {
+                assert_eq!((a, b), (c, d));
+            }
+            (x, y) => panic!("{r}: {x:?} / {y:?}"),
+        }
+        p0.take(r).unwrap();
+    }
+    assert_eq!(from_disk.remaining(), 0);
+    assert!(matches!(
+        PartyMaterial::open(&streamed, 1, s).unwrap_err(),
+        Error::AlreadyConsumed { .. }
+    ));
+}

@@ -305,8 +305,10 @@ pub async fn fetch<R: Ring>(
     if party == 1 {
         corrections.reserve_exact(demand.correction_bytes::<R>());
     }
-    let seed = fetch_with::<R>(ch, party, session, demand, |chunk| {
-        corrections.extend_from_slice(chunk);
+    let seed = fetch_with::<R>(ch, party, session, demand, |got| {
+        if let Fetched::Corrections(chunk) = got {
+            corrections.extend_from_slice(chunk);
+        }
         Ok(())
     })
     .await?;
@@ -320,9 +322,28 @@ pub async fn fetch<R: Ring>(
     })
 }
 
-/// [`fetch`] handing party 1's corrections to `sink` frame by frame as they arrive
-/// (at most [`CORRECTION_CHUNK`] bytes each, in order, exactly
-/// [`Demand::correction_bytes`] in all) instead of collecting them: returns the seed.
+/// What [`fetch_with`] hands its sink, in order: the seed, then party 1's corrections.
+#[derive(Clone, Copy)]
+pub enum Fetched<'a> {
+    /// The party's expansion seed (secret).
+    Seed(Block),
+    /// A frame of party 1's corrections (secret).
+    Corrections(&'a [u8]),
+}
+
+impl std::fmt::Debug for Fetched<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fetched::Seed(_) => write!(f, "Seed(..)"),
+            Fetched::Corrections(c) => write!(f, "Corrections({} bytes)", c.len()),
+        }
+    }
+}
+
+/// [`fetch`] handing the seed, then party 1's corrections frame by frame as they
+/// arrive (at most [`CORRECTION_CHUNK`] bytes each, in order, exactly
+/// [`Demand::correction_bytes`] in all), to `sink` instead of collecting them; returns
+/// the seed.
 /// A party whose corrections are larger than its memory should hold writes them to
 /// disk this way ([`crate::runtime::DealerSource`]).
 ///
@@ -333,7 +354,7 @@ pub async fn fetch_with<R: Ring>(
     party: usize,
     session: SessionId,
     demand: &Demand,
-    mut sink: impl FnMut(&[u8]) -> Result<()>,
+    mut sink: impl FnMut(Fetched<'_>) -> Result<()>,
 ) -> Result<Block> {
     let p = u8::try_from(party)
         .ok()
@@ -361,6 +382,7 @@ pub async fn fetch_with<R: Ring>(
             });
         }
     };
+    sink(Fetched::Seed(seed))?;
     if party == 1 {
         let want = demand.correction_bytes::<R>();
         let mut got = 0;
@@ -375,7 +397,7 @@ pub async fn fetch_with<R: Ring>(
                     ),
                 });
             }
-            sink(&chunk)?;
+            sink(Fetched::Corrections(&chunk))?;
             got += chunk.len();
         }
     }

@@ -44,7 +44,7 @@ mod store;
 pub(crate) use expand::msb_mid as msb_mid_pub;
 pub(crate) use expand::{Expander, deal_each};
 pub use expand::{deal, expand_party0, expand_party1};
-pub use file::{FORMAT_VERSION, MAGIC, PartyMaterial};
+pub use file::{FORMAT_VERSION, MAGIC, MaterialWriter, OpenedMaterial, PartyMaterial};
 pub use items::{
     AndTriples, BeaverTriple, Correlation, DaBits, PlainWeightShare, RandomOts, SquarePair,
     TruncPair, WeightMaskShare,

@@ -10,7 +10,7 @@ use super::items::{
     AndTriples, BeaverTriple, Correlation, DaBits, PlainWeightShare, RandomOts, SquarePair,
     TruncPair, WeightMaskShare,
 };
-use super::{Demand, Expander, PartyMaterial, Request};
+use super::{Demand, Expander, OpenedMaterial, PartyMaterial, Request};
 use crate::arith::bilinear::BilinearOp;
 use crate::{Error, Result};
 
@@ -355,6 +355,35 @@ impl<R: Ring> Store<R> {
     ) -> Result<Self> {
         let expander = Expander::new(1, demand, seed, len)?;
         Self::start(1, session, expander, Corrections::Reader(reader), ahead)
+    }
+
+    /// A store of an opened preprocessing file ([`PartyMaterial::open`]): party 1's
+    /// corrections are read from the file as items are expanded.
+    ///
+    /// # Errors
+    /// As [`Store::from_material`]; a read error when an item is expanded.
+    pub fn from_opened(m: OpenedMaterial) -> Result<Self> {
+        if m.ring_bits != R::BITS {
+            return Err(Error::InvalidArgument {
+                op: "preprocessing store",
+                detail: format!(
+                    "material for Z_2^{}, the session runs {}",
+                    m.ring_bits,
+                    R::NAME
+                ),
+            });
+        }
+        if m.party == 0 {
+            return Self::from_material(m.into_material()?);
+        }
+        Self::with_corrections_from(
+            m.session,
+            &m.demand,
+            m.seed,
+            Box::new(m.reader),
+            m.corrections_len,
+            EXPAND_AHEAD_BYTES,
+        )
     }
 
     fn start(

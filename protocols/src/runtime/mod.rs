@@ -42,6 +42,7 @@ mod source;
 
 use std::fmt;
 use std::future::Future;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
@@ -609,6 +610,29 @@ pub async fn fetch_material<R: Ring>(
     hooks.offline_starts();
     let material = source.fetch::<R>(session).await?;
     Ok((material, source.link_metering()))
+}
+
+/// [`fetch_material`] written to the preprocessing file `path` as it arrives
+/// ([`DealerSource::fetch_to_file`]: the material is never all in memory); returns the
+/// metering of the link to the dealer.
+///
+/// # Errors
+/// As [`fetch_material`]; a file that cannot be written.
+pub async fn fetch_material_to<R: Ring>(
+    session: &Session,
+    dealer: Channel,
+    hooks: &dyn Hooks,
+    path: &Path,
+) -> std::result::Result<Metering, SessionError> {
+    let mut source = DealerSource::new(dealer);
+    source.handshake_dealer(session).await?;
+    hooks
+        .handshaken(source.link_mut().into_iter().collect())
+        .await
+        .map_err(at("after the handshakes"))?;
+    hooks.offline_starts();
+    source.fetch_to_file::<R>(session, path).await?;
+    Ok(source.link_metering())
 }
 
 /// What the dealer served.

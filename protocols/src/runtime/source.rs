@@ -21,7 +21,10 @@ use futures::future::BoxFuture;
 use tessera_core::{Channel, Metering, Ring, Role};
 
 use super::{Session, SessionError, at};
-use crate::preprocessing::{Demand, EXPAND_AHEAD_BYTES, PartyMaterial, Provider, Store};
+use crate::dealer::Fetched;
+use crate::preprocessing::{
+    Demand, EXPAND_AHEAD_BYTES, MaterialWriter, OpenedMaterial, PartyMaterial, Provider, Store,
+};
 use crate::{Error, Result, dealer};
 
 /// Where one party's correlated randomness comes from (SEEC's `MTProvider`, MOTION's
@@ -179,6 +182,60 @@ impl DealerSource {
 }
 
 impl DealerSource {
+    /// Sends the dealer the session's demand and writes this party's material to the
+    /// preprocessing file `path` as it arrives ([`MaterialWriter`]: never all in
+    /// memory); closes the link.
+    ///
+    /// # Errors
+    /// A refusal by the dealer, a transport failure, a file that cannot be written.
+    pub async fn fetch_to_file<R: Ring>(
+        &mut self,
+        s: &Session,
+        path: &Path,
+    ) -> std::result::Result<(), SessionError> {
+        let (party, session, demand) = (s.party(), s.material_session(), s.demand());
+        let corrections = if party == 1 {
+            demand.correction_bytes::<R>()
+        } else {
+            0
+        };
+        let mut writer: Option<MaterialWriter> = None;
+        let ch = self.open().map_err(at(DEALER_FETCH))?;
+        dealer::fetch_with::<R>(ch, party, session, demand, |got| match got {
+            Fetched::Seed(seed) => {
+                writer = Some(MaterialWriter::create(
+                    path,
+                    party,
+                    session,
+                    R::BITS,
+                    demand,
+                    seed,
+                    corrections,
+                )?);
+                Ok(())
+            }
+            Fetched::Corrections(chunk) => match writer.as_mut() {
+                Some(w) => w.write(chunk),
+                None => Err(Error::Protocol {
+                    step: "dealer corrections",
+                    detail: "corrections before the seed".into(),
+                }),
+            },
+        })
+        .await
+        .map_err(at(DEALER_FETCH))?;
+        if let Some(link) = self.link.take() {
+            self.metering = link.close().await.map_err(at(DEALER_FETCH))?;
+        }
+        writer
+            .ok_or_else(|| Error::Protocol {
+                step: "dealer",
+                detail: "no seed".into(),
+            })
+            .and_then(MaterialWriter::finish)
+            .map_err(at(DEALER_FETCH))
+    }
+
     /// Party 1's fetch for corrections larger than [`SPILL_CORRECTIONS_BYTES`]: they
     /// are written to an anonymous temporary file (mode 0600, unlinked, gone when the
     /// process ends) as they arrive, and the store reads them back in demand order as
@@ -197,12 +254,15 @@ impl DealerSource {
             .map_err(at(DEALER_FETCH))?;
         let mut w = BufWriter::with_capacity(1 << 20, file);
         let ch = self.open().map_err(at(DEALER_FETCH))?;
-        let seed = dealer::fetch_with::<R>(ch, 1, s.material_session(), s.demand(), |chunk| {
-            w.write_all(chunk)
-                .map_err(io("writing the dealer's corrections to a temporary file"))
-        })
-        .await
-        .map_err(at(DEALER_FETCH))?;
+        let seed =
+            dealer::fetch_with::<R>(ch, 1, s.material_session(), s.demand(), |got| match got {
+                Fetched::Corrections(chunk) => w
+                    .write_all(chunk)
+                    .map_err(io("writing the dealer's corrections to a temporary file")),
+                Fetched::Seed(_) => Ok(()),
+            })
+            .await
+            .map_err(at(DEALER_FETCH))?;
         if let Some(link) = self.link.take() {
             self.metering = link.close().await.map_err(at(DEALER_FETCH))?;
         }
@@ -305,9 +365,10 @@ impl FileSource {
         other_demand("it", s.demand(), &found).map_err(|e| self.explain(e))
     }
 
-    /// Claims the file: loads it (marking it consumed) and checks its demand.
-    fn claim(&self, s: &Session) -> Result<PartyMaterial> {
-        let m = PartyMaterial::load(&self.path, s.party(), s.material_session())
+    /// Claims the file: opens it (marking it consumed) and checks its demand; the
+    /// corrections stay in the file until the store reads them.
+    fn claim(&self, s: &Session) -> Result<OpenedMaterial> {
+        let m = PartyMaterial::open(&self.path, s.party(), s.material_session())
             .map_err(|e| self.explain(e))?;
         other_demand("it", s.demand(), &m.demand).map_err(|e| self.explain(e))?;
         Ok(m)
@@ -347,7 +408,16 @@ impl<R: Ring> OfflineSource<R> for FileSource {
         session: &'a Session,
         _peer: &'a mut Channel,
     ) -> BoxFuture<'a, std::result::Result<Box<dyn Provider<R>>, SessionError>> {
-        at_hand(self.claim(session))
+        Box::pin(async move {
+            let m = self.claim(session).map_err(at("offline phase"))?;
+            let p = m.party;
+            let store = tokio::task::spawn_blocking(move || Store::<R>::from_opened(m))
+                .await
+                .map_err(|e| Error::Task(format!("expanding party {p}'s preprocessing: {e}")))
+                .map_err(at("offline phase"))?
+                .map_err(at("offline phase"))?;
+            Ok(Box::new(store) as Box<dyn Provider<R>>)
+        })
     }
 }
 
