@@ -243,7 +243,7 @@ fn streamed_files_equal_saved_files_and_feed_a_store_from_disk() {
         &streamed,
         1,
         s,
-        Z64::BITS,
+        m1.ring_bits,
         &m1.demand,
         m1.seed,
         m1.corrections.len(),
@@ -260,10 +260,11 @@ fn streamed_files_equal_saved_files_and_feed_a_store_from_disk() {
 
     // Too few or too many corrections: an error, and nothing at the target.
     let short = dir.path().join("short.pre");
-    let mut w = MaterialWriter::create(&short, 1, s, Z64::BITS, &m1.demand, m1.seed, 10).unwrap();
+    let mut w =
+        MaterialWriter::create(&short, 1, s, m1.ring_bits, &m1.demand, m1.seed, 10).unwrap();
     w.write(&[0; 4]).unwrap();
     assert!(file_reason(w.finish().unwrap_err()).contains("6 correction bytes missing"));
-    let mut w = MaterialWriter::create(&short, 1, s, Z64::BITS, &m1.demand, m1.seed, 3).unwrap();
+    let mut w = MaterialWriter::create(&short, 1, s, m1.ring_bits, &m1.demand, m1.seed, 3).unwrap();
     assert!(file_reason(w.write(&[0; 4]).unwrap_err()).contains("more than announced"));
     drop(w);
     assert_eq!(
