@@ -829,7 +829,9 @@ fn model_party(id: usize, session: &str, opts: &[&str], job: &[&str]) -> Proc {
 fn three_processes_secure_inference_of_the_cnn() {
     let s = session();
     let (d, da) = dealer(20, &[]);
-    let common = ["--model", "cnn", "--plan", "a+y", "--batch", "3"];
+    let common = [
+        "--model", "cnn", "--plan", "a+y", "--batch", "3", "--logits",
+    ];
     let p0 = model_party(
         0,
         &s,
@@ -861,11 +863,19 @@ fn three_processes_secure_inference_of_the_cnn() {
     .unwrap();
     let mnist = tessera_models::assets::mnist().unwrap();
     let t = tessera_models::data::MNIST10K_TEST.start;
-    let reference = fm
-        .run_f32(&mnist.images_f32(t..t + 3).unwrap())
+    let run = fm.run_f32(&mnist.images_f32(t..t + 3).unwrap()).unwrap();
+    assert_eq!(v["labels"], serde_json::json!(run.labels()));
+    // With --logits party 1 also reports the scores, named after the graph output,
+    // exactly the reference's (a+y computes the CNN exactly).
+    assert_eq!(v["outputs"][0]["name"], "logits");
+    assert_eq!(v["outputs"][0]["shape"], serde_json::json!([10]));
+    let got: Vec<f64> = v["outputs"][0]["values"]
+        .as_array()
         .unwrap()
-        .labels();
-    assert_eq!(v["labels"], serde_json::json!(reference));
+        .iter()
+        .flat_map(|e| e.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()))
+        .collect();
+    assert_eq!(got, fm.fixed_point().decode_slice(&run.scores.values));
     let out0 = p0.finish(WAIT);
     assert!(out0.status.success(), "{}", out0.stderr);
     assert!(out0.stderr.contains("learns nothing"), "{}", out0.stderr);

@@ -18,7 +18,8 @@ use tessera_protocols::{ArithParty, Demand};
 
 use super::{Job, PartyRun, base_config};
 use crate::CliError;
-use crate::infer::{load_inputs_for, load_model, resolve_plan};
+use crate::infer::{load_inputs_for, load_model, output_display_names, resolve_plan};
+use crate::outputs::OutputTensor;
 
 type R = Z64;
 
@@ -138,6 +139,8 @@ struct Report<'a> {
     plan: &'a Assignment,
     batch: usize,
     labels: Option<&'a [usize]>,
+    /// Every output party 1 received (decoded, under its graph name).
+    outputs: &'a [OutputTensor],
     network: &'a str,
     offline_ms: f64,
     online_ms: f64,
@@ -208,9 +211,33 @@ impl RuntimeJob for ModelJob {
     }
 }
 
+impl ModelJob {
+    /// The outputs party 1 received (none at party 0), decoded under their display
+    /// names ([`output_display_names`]), in the model's order.
+    fn received_outputs(&self, out: &SecureOutput<R>) -> Result<Vec<OutputTensor>, CliError> {
+        let names = output_display_names(&self.model);
+        let shapes = self.model.output_shapes();
+        let mut tensors = Vec::new();
+        for (k, got) in out.outputs.iter().enumerate() {
+            let (Some(got), Some(name), Some(shape)) = (got, names.get(k), shapes.get(k)) else {
+                continue;
+            };
+            tensors.push(OutputTensor::decode(
+                name.clone(),
+                shape.to_vec(),
+                self.batch,
+                &got.values,
+                self.fixed.fixed_point(),
+            )?);
+        }
+        Ok(tensors)
+    }
+}
+
 impl Job for ModelJob {
     fn print(&self, run: &PartyRun<Self::Output>, json: bool) -> Result<(), CliError> {
         let labels = run.output.labels.as_deref();
+        let outputs = self.received_outputs(&run.output)?;
         if json {
             let r = Report {
                 party: run.party,
@@ -220,6 +247,7 @@ impl Job for ModelJob {
                 plan: &self.assignment,
                 batch: self.batch,
                 labels,
+                outputs: &outputs,
                 network: &run.network,
                 offline_ms: run.offline.as_secs_f64() * 1e3,
                 online_ms: run.online.as_secs_f64() * 1e3,
@@ -233,6 +261,10 @@ impl Job for ModelJob {
                 Some(l) => {
                     for v in l {
                         println!("{v}");
+                    }
+                    // Then the other outputs received (the scores with --logits).
+                    for t in &outputs {
+                        println!("{}", t.text(usize::MAX, usize::MAX));
                     }
                 }
                 None => eprintln!("party {} (the model owner) learns nothing", run.party),
