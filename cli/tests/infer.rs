@@ -532,3 +532,49 @@ fn two_output_model_reports_every_output() {
     assert_eq!(outputs[0]["name"], "features");
     assert_eq!(values(&outputs[0]), reference.outputs[1].decode(fp).values);
 }
+
+/// LeNet-5 as a PyTorch tutorial writes it (the flatten `x.view(x.size(0), -1)`,
+/// exported as a shape computation the loader folds) runs from the command line under
+/// `a+b`, `a+y` and `auto`: the labels equal the reference's, and the logits are within
+/// 0.02 + 1 % of what onnxruntime computes on the exported file (PyTorch's own output
+/// within 1e-5, checked when the fixture was made).
+#[test]
+fn pytorch_lenet5_runs_and_matches_onnxruntime() {
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/tests/fixtures");
+    let model = format!("{fixtures}/lenet5.onnx");
+    let input = format!("{fixtures}/input_lenet5.npy");
+    let expected: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{fixtures}/torch_expected.json")).unwrap(),
+    )
+    .unwrap();
+    let torch: Vec<f64> = expected["models"]["lenet5"]["scores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert_eq!(torch.len(), 20);
+    for plan in ["a+b", "a+y", "auto"] {
+        let r = json(&[
+            "infer", "--model", &model, "--input", &input, "--plan", plan, "--logits", "--json",
+        ]);
+        assert_eq!(r["count"], 2, "{plan}");
+        assert_eq!(r["labels"], r["reference_labels"], "{plan}");
+        assert_eq!(
+            r["labels"], expected["models"]["lenet5"]["labels"],
+            "{plan}"
+        );
+        let rows = r["outputs"][0]["values"].as_array().unwrap();
+        let got: Vec<f64> = rows
+            .iter()
+            .flat_map(|e| e.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()))
+            .collect();
+        assert_eq!(got.len(), torch.len(), "{plan}");
+        for (g, t) in got.iter().zip(&torch) {
+            assert!(
+                (g - t).abs() <= 0.02 + 0.01 * t.abs(),
+                "{plan}: {g} vs onnxruntime {t}"
+            );
+        }
+    }
+}

@@ -699,3 +699,50 @@ fn a_bias_add_does_not_fold_into_a_value_that_is_an_output() {
     let t = err_text(&p);
     assert!(t.contains("fc1_bias") && t.contains("alone reads"), "{t}");
 }
+
+/// LeNet-5 as PyTorch exports `x.view(x.size(0), -1)` (Shape → Gather → Unsqueeze →
+/// Concat → Reshape), edited so that the folded shape is not a flatten that keeps the
+/// batch first: each is refused naming the node and why.
+#[test]
+fn shape_computations_that_move_the_batch_are_refused() {
+    let proto =
+        || ModelProto::decode(std::fs::read(fixture("lenet5.onnx")).unwrap().as_slice()).unwrap();
+    assert!(load(&proto()).is_ok());
+    let node = |p: &mut ModelProto, op: &str| -> usize {
+        let g = p.graph.as_ref().unwrap();
+        g.node.iter().position(|n| n.op_type == op).unwrap()
+    };
+    // The batch size second: [-1, N].
+    let mut p = proto();
+    let i = node(&mut p, "Concat");
+    p.graph.as_mut().unwrap().node[i].input.reverse();
+    let e = err_text(&p);
+    assert!(
+        e.contains("(Reshape)") && e.contains("batch size at position 1"),
+        "{e}"
+    );
+    // Unsqueeze over axis 1 of the scalar batch size.
+    let mut p = proto();
+    let i = node(&mut p, "Unsqueeze");
+    let axes = p.graph.as_ref().unwrap().node[i].input[1].clone();
+    let g = p.graph.as_mut().unwrap();
+    for n in &mut g.node {
+        if n.output.first() == Some(&axes) {
+            let t = n.attribute[0].t.as_mut().unwrap();
+            t.raw_data = 1i64.to_le_bytes().to_vec();
+            t.int64_data.clear();
+        }
+    }
+    let e = err_text(&p);
+    assert!(e.contains("(Unsqueeze)") && e.contains("axes [1]"), "{e}");
+    // Shape of a constant, not of a data value.
+    let mut p = proto();
+    let i = node(&mut p, "Shape");
+    let w = p.graph.as_ref().unwrap().initializer[0].name.clone();
+    p.graph.as_mut().unwrap().node[i].input[0] = w;
+    let e = err_text(&p);
+    assert!(
+        e.contains("(Shape)") && e.contains("not a data value"),
+        "{e}"
+    );
+}

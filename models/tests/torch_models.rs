@@ -11,6 +11,9 @@
 //!   nn.Identity in eval mode, so no such node is in the file).
 //! * `two_output_net.onnx`: a module returning `(logits, features)`, the features being
 //!   the first Conv + ReLU's map, which the second Conv reads too: two graph outputs.
+//! * `lenet5.onnx`: LeNet-5 with the tutorials' flatten `x.view(x.size(0), -1)`, which the
+//!   exporter writes as `Shape → Gather → Unsqueeze → Concat → Reshape` and the loader folds
+//!   into one reshape at load time.
 //!
 //! The float reference must match onnxruntime's logits (in `torch_expected.json`) within
 //! 1e-4 relative + absolute; the fixed-point reference (Z64, f = 16) must lie within a
@@ -30,21 +33,28 @@ use tessera_models::{
 struct Case {
     name: &'static str,
     model: Model,
+    shape: Vec<usize>,
     x: Vec<f32>,
     scores: Vec<f32>,
     labels: Vec<usize>,
 }
 
-const NAMES: [&str; 2] = ["tiny_resnet", "concat_net"];
+const NAMES: [&str; 3] = ["tiny_resnet", "concat_net", "lenet5"];
 
 fn case(name: &'static str) -> Case {
     let expected = common::json(fixture("torch_expected.json"));
     let e = &expected["models"][name];
-    assert_eq!(usizes(&e["input_shape"]), [3, 3, 8, 8], "{name}");
+    let want_shape: &[usize] = if name == "lenet5" {
+        &[2, 1, 28, 28]
+    } else {
+        &[3, 3, 8, 8]
+    };
+    assert_eq!(usizes(&e["input_shape"]), want_shape, "{name}");
     Case {
         name,
         model: load_onnx_file(fixture(&format!("{name}.onnx")))
             .unwrap_or_else(|err| panic!("{name}.onnx does not load: {err}")),
+        shape: want_shape.to_vec(),
         x: f32s(&e["input"]),
         scores: f32s(&e["scores"]),
         labels: usizes(&e["labels"]),
@@ -271,7 +281,7 @@ struct Stated {
     certified: bool,
 }
 
-const STATED: [Stated; 2] = [
+const STATED: [Stated; 3] = [
     // error_bound_ulps 191_403 (2.92): the worst-case bound compounds the six convs'
     // gains and exceeds half the logit margins (0.75 to 1.05), so it certifies no label.
     Stated {
@@ -285,6 +295,15 @@ const STATED: [Stated; 2] = [
         quantisation: 0.015,
         secure_ulps: 35,
         certified: true,
+    },
+    // Four layers with fan-in 25–400: the worst-case bound (382) is loose against the
+    // 2.5e-3 that occurs; the secure bound (696,752 ulps, 10.6) exceeds half of example
+    // 0's margin, so it certifies only example 1's label.
+    Stated {
+        name: "lenet5",
+        quantisation: 400.0,
+        secure_ulps: 696_752,
+        certified: false,
     },
 ];
 
@@ -362,8 +381,8 @@ fn fixed_point_reference_close_to_float() {
 fn npy_inputs_are_the_expected_batches() {
     for c in cases() {
         let arr = NpyF32::from_file(fixture(&format!("input_{}.npy", c.name))).unwrap();
-        assert_eq!(arr.shape, [3, 3, 8, 8], "{}", c.name);
-        assert_eq!(arr.batch_for(&c.model).unwrap(), 3, "{}", c.name);
+        assert_eq!(arr.shape, c.shape, "{}", c.name);
+        assert_eq!(arr.batch_for(&c.model).unwrap(), c.shape[0], "{}", c.name);
         assert_eq!(arr.data, c.x, "{}", c.name);
         assert_eq!(
             c.model.run_float::<f32>(&arr.data).unwrap().labels(),
@@ -372,8 +391,9 @@ fn npy_inputs_are_the_expected_batches() {
             c.name
         );
         // The batch dimension is symbolic: one example runs as well.
-        let one = c.model.run_float::<f64>(&arr.data[..3 * 64]).unwrap();
-        assert_eq!(one.values.len(), 5);
+        let per = c.x.len() / c.shape[0];
+        let one = c.model.run_float::<f64>(&arr.data[..per]).unwrap();
+        assert_eq!(one.values.len(), c.scores.len() / c.shape[0]);
     }
 }
 
@@ -492,4 +512,30 @@ fn two_output_net_loads_both_outputs_and_matches_onnxruntime() {
     }
     // The features pass one truncation, the logits three: their bounds differ.
     assert!(run.output_bounds_ulps[1] < run.output_bounds_ulps[0]);
+}
+
+/// PyTorch's flatten `x.view(x.size(0), -1)` is a shape computation on the batch size;
+/// the loader folds it into one reshape, so LeNet-5 loads as a chain of its layers.
+#[test]
+fn lenet5_with_the_tutorial_flatten_loads_as_a_chain() {
+    let c = case("lenet5");
+    assert!(c.model.is_chain());
+    assert_eq!(
+        kinds(&c.model),
+        [
+            ("conv2d", 2),
+            ("dense", 3),
+            ("maxpool", 2),
+            ("relu", 4),
+            ("reshape", 1)
+        ]
+    );
+    let flatten = c
+        .model
+        .layers()
+        .iter()
+        .find(|l| l.op().kind() == "reshape")
+        .unwrap();
+    assert_eq!(flatten.input_shape(), [16, 5, 5]);
+    assert_eq!(flatten.output_shape(), [400]);
 }

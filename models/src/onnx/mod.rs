@@ -33,7 +33,8 @@
 //! | `AveragePool` | [`Op::AvgPool`] | 2-D, `ceil_mode = 0`; with padding only `count_include_pad = 1` |
 //! | `GlobalAveragePool` | [`Op::AvgPool`] | the window is the whole image |
 //! | `Flatten` | [`Op::Reshape`] | `axis = 1` |
-//! | `Reshape` | [`Op::Reshape`] | constant shape whose first entry is `0` or `-1` (keeps the batch) |
+//! | `Reshape` | [`Op::Reshape`] | constant (or folded, below) shape whose first entry is `0` or `-1` (keeps the batch) |
+//! | `Shape`, `Gather`, `Unsqueeze`, `Concat`, `Cast` on shapes | — | folded at load time: `Shape` of a data value is `[N, d1, …]` with `N` the symbolic batch, and `Gather` (axis 0), `Unsqueeze` (a scalar's axis 0), `Concat` (axis 0) and `Cast` (to int32/int64) of such values or int64 constants compute on them; a `Reshape` to the result keeps `N` only as its first entry. PyTorch's `x.view(x.size(0), -1)` is this chain |
 //! | `Identity`, `Dropout` | — | inference no-ops (the output names the input's value) |
 //! | `Sigmoid` | [`Op::Sigmoid`] | computed as SecureML's piecewise-linear approximation |
 //! | `Mul` | [`Op::Square`] | both inputs the same tensor (`x·x`) |
@@ -411,6 +412,9 @@ impl<'g> Loader<'g> {
         // Every data value: its id (0 the input, k + 1 layer k's output) and shape.
         let mut values: HashMap<&str, (usize, Vec<usize>)> = HashMap::new();
         values.insert(self.input_name.as_str(), (0, self.input_shape.clone()));
+        // Static shape values: integer vectors computed at load time from the data
+        // values' shapes (PyTorch's flatten `x.view(x.size(0), -1)`).
+        let mut statics: HashMap<&str, Static> = HashMap::new();
         let mut layers: Vec<(String, Op, Vec<usize>)> = Vec::new();
         let mut head = Head::Scores;
         let mut used_names: HashSet<String> = HashSet::new();
@@ -429,6 +433,18 @@ impl<'g> Loader<'g> {
                 return Err(unsupported(node, i));
             }
             let out = self.single_output(node, &lbl)?;
+            if let Some(st) = self.fold_static(node, &lbl, &values, &statics)? {
+                if self.output_names.iter().any(|o| o == out) {
+                    return Err(invalid(
+                        Some(&lbl),
+                        format!(
+                            "graph output {out:?} is a shape computation, not computed from the input's values"
+                        ),
+                    ));
+                }
+                statics.insert(out, st);
+                continue;
+            }
             let mut name = if node.name.is_empty() {
                 format!("{}_{i}", node.op_type.to_lowercase())
             } else {
@@ -629,9 +645,20 @@ impl<'g> Loader<'g> {
                     (Op::Reshape(vec![shape.iter().product()]), vec![v])
                 }
                 "Reshape" => {
-                    self.expect_data(node, &lbl, 2, 2)?;
+                    let folded = node.input.get(1).and_then(|n| statics.get(n.as_str()));
+                    if folded.is_none() || node.input.len() != 2 {
+                        self.expect_data(node, &lbl, 2, 2)?;
+                    }
                     let (v, shape) = data(0)?;
-                    (self.reshape(node, &lbl, &mut attrs, &shape)?, vec![v])
+                    let target = match folded {
+                        // A shape computed from the input's (`x.view(x.size(0), -1)`):
+                        // the batch dimension may only stay first, where 0 keeps it.
+                        Some(st) => st.reshape_target(&node.input[1], &lbl)?,
+                        None => {
+                            tensor_i64(self.constant(&node.input[1], &lbl)?, &node.input[1], &lbl)?
+                        }
+                    };
+                    (self.reshape(&lbl, &mut attrs, &shape, target)?, vec![v])
                 }
                 "ArgMax" | "Softmax" => {
                     self.expect_data(node, &lbl, 1, 1)?;
@@ -929,13 +956,12 @@ impl<'g> Loader<'g> {
 
     fn reshape(
         &self,
-        node: &NodeProto,
         lbl: &str,
         attrs: &mut Attrs<'_>,
         shape: &[usize],
+        target: Vec<i64>,
     ) -> Result<Op> {
         let allow_zero = attrs.int("allowzero", 0)? != 0;
-        let target = tensor_i64(self.constant(&node.input[1], lbl)?, &node.input[1], lbl)?;
         let bad = |why: String| Err(invalid(Some(lbl), why));
         let Some((&first, rest)) = target.split_first() else {
             return bad("Reshape to an empty shape".into());
@@ -982,6 +1008,183 @@ impl<'g> Loader<'g> {
             ));
         }
         Ok(Op::Reshape(dims))
+    }
+}
+
+/// One entry of a static shape value: the (symbolic) batch size or a known integer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Dim {
+    Batch,
+    Known(i64),
+}
+
+/// An integer value known at load time (a scalar or a 1-D vector), made of data
+/// shapes: what `Shape`, `Gather`, `Unsqueeze`, `Concat` and `Cast` compute on them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Static {
+    dims: Vec<Dim>,
+    scalar: bool,
+}
+
+impl Static {
+    /// As a `Reshape` target: the batch dimension first becomes 0 (keep it); anywhere
+    /// else it cannot be expressed.
+    fn reshape_target(&self, name: &str, lbl: &str) -> Result<Vec<i64>> {
+        self.dims
+            .iter()
+            .enumerate()
+            .map(|(k, d)| match d {
+                Dim::Known(v) => Ok(*v),
+                Dim::Batch if k == 0 => Ok(0),
+                Dim::Batch => Err(invalid(
+                    Some(lbl),
+                    format!(
+                        "shape {name:?} puts the batch size at position {k}; Tessera keeps it first"
+                    ),
+                )),
+            })
+            .collect()
+    }
+}
+
+impl<'g> Loader<'g> {
+    /// An integer input of a shape computation: a static value, or an int64 constant
+    /// of rank 0 or 1; `None` if it is neither (a data value, say).
+    fn static_input(
+        &self,
+        name: &str,
+        lbl: &str,
+        statics: &HashMap<&str, Static>,
+    ) -> Result<Option<Static>> {
+        if let Some(s) = statics.get(name) {
+            return Ok(Some(s.clone()));
+        }
+        match self.consts.get(name) {
+            Some(t) if t.data_type == dt::INT64 && t.dims.len() <= 1 => Ok(Some(Static {
+                dims: tensor_i64_of_rank(t, name, lbl, 0)
+                    .or_else(|_| tensor_i64(t, name, lbl))?
+                    .into_iter()
+                    .map(Dim::Known)
+                    .collect(),
+                scalar: t.dims.is_empty(),
+            })),
+            _ => Ok(None),
+        }
+    }
+
+    /// Folds a shape computation at load time: `Shape` of a data value, and `Gather`,
+    /// `Unsqueeze`, `Concat`, `Cast` whose inputs are all static. `None` for any other
+    /// node (a `Concat` of activations, say), which the caller lowers to a layer.
+    fn fold_static(
+        &self,
+        node: &NodeProto,
+        lbl: &str,
+        values: &HashMap<&str, (usize, Vec<usize>)>,
+        statics: &HashMap<&str, Static>,
+    ) -> Result<Option<Static>> {
+        let op = node.op_type.as_str();
+        if !matches!(op, "Shape" | "Gather" | "Unsqueeze" | "Concat" | "Cast") {
+            return Ok(None);
+        }
+        let bad = |why: String| Err(invalid(Some(lbl), why));
+        if op == "Shape" {
+            let [x] = node.input.as_slice() else {
+                return bad("Shape takes one input".into());
+            };
+            let Some((_, shape)) = values.get(x.as_str()) else {
+                return bad(format!("Shape of {x:?}, which is not a data value"));
+            };
+            let mut attrs = Attrs::new(node, lbl)?;
+            let (start, end) = (attrs.int("start", 0)?, attrs.int("end", i64::MAX)?);
+            attrs.finish()?;
+            let mut dims = vec![Dim::Batch];
+            dims.extend(shape.iter().map(|&d| Dim::Known(d as i64)));
+            let r = dims.len() as i64;
+            let clamp = |v: i64| (if v < 0 { v + r } else { v }).clamp(0, r) as usize;
+            let (a, b) = (clamp(start), clamp(end));
+            return Ok(Some(Static {
+                dims: dims.get(a..b.max(a)).unwrap_or_default().to_vec(),
+                scalar: false,
+            }));
+        }
+        let mut ins = Vec::with_capacity(node.input.len());
+        for name in &node.input {
+            match self.static_input(name, lbl, statics)? {
+                Some(s) => ins.push(s),
+                None => return Ok(None),
+            }
+        }
+        let mut attrs = Attrs::new(node, lbl)?;
+        let folded = match (op, ins.as_slice()) {
+            ("Cast", [x]) => {
+                let to = attrs.int("to", dt::INT64.into())?;
+                if to != i64::from(dt::INT64) && to != 6 {
+                    return bad(format!(
+                        "Cast of a shape to type {to}; Tessera folds casts to int32/int64"
+                    ));
+                }
+                x.clone()
+            }
+            ("Gather", [data, idx]) => {
+                if attrs.int("axis", 0)? != 0 || data.scalar {
+                    return bad("Gather of a shape: only axis 0 of a 1-D shape".into());
+                }
+                let n = data.dims.len() as i64;
+                let mut dims = Vec::with_capacity(idx.dims.len());
+                for d in &idx.dims {
+                    let Dim::Known(i) = *d else {
+                        return bad("Gather with a batch-sized index".into());
+                    };
+                    let j = if i < 0 { i + n } else { i };
+                    match usize::try_from(j).ok().and_then(|j| data.dims.get(j)) {
+                        Some(&v) => dims.push(v),
+                        None => return bad(format!("Gather index {i} outside a shape of {n}")),
+                    }
+                }
+                Static {
+                    dims,
+                    scalar: idx.scalar,
+                }
+            }
+            ("Unsqueeze", [x, rest @ ..]) => {
+                let axes = match rest {
+                    [] => attrs.ints("axes")?.unwrap_or_default(),
+                    [a] => a
+                        .dims
+                        .iter()
+                        .map(|d| match d {
+                            Dim::Known(v) => Ok(*v),
+                            Dim::Batch => Err(invalid(Some(lbl), "Unsqueeze axes from a shape")),
+                        })
+                        .collect::<Result<Vec<_>>>()?,
+                    _ => return bad("Unsqueeze takes one or two inputs".into()),
+                };
+                if !x.scalar || axes != [0] {
+                    return bad(format!(
+                        "Unsqueeze of a shape value over axes {axes:?}: Tessera folds a scalar's axis 0"
+                    ));
+                }
+                Static {
+                    dims: x.dims.clone(),
+                    scalar: false,
+                }
+            }
+            ("Concat", parts) if !parts.is_empty() => {
+                let axis = attrs.int("axis", 0)?;
+                if (axis != 0 && axis != -1) || parts.iter().any(|p| p.scalar) {
+                    return bad(format!(
+                        "Concat of shape values over axis {axis}; they are 1-D"
+                    ));
+                }
+                Static {
+                    dims: parts.iter().flat_map(|p| p.dims.iter().copied()).collect(),
+                    scalar: false,
+                }
+            }
+            _ => return bad(format!("{op} of shape values with {} inputs", ins.len())),
+        };
+        attrs.finish()?;
+        Ok(Some(folded))
     }
 }
 
@@ -1175,8 +1378,13 @@ fn tensor_f32(t: &TensorProto, name: &str, lbl: &str) -> Result<Tensor> {
 }
 
 fn tensor_i64(t: &TensorProto, name: &str, lbl: &str) -> Result<Vec<i64>> {
+    tensor_i64_of_rank(t, name, lbl, 1)
+}
+
+/// An int64 tensor of rank 0 or 1 (at most `max_rank`), flat.
+fn tensor_i64_of_rank(t: &TensorProto, name: &str, lbl: &str, max_rank: usize) -> Result<Vec<i64>> {
     let (dims, n) = numel(t, name, lbl)?;
-    if t.data_type != dt::INT64 || dims.len() != 1 {
+    if t.data_type != dt::INT64 || dims.len() > max_rank || (max_rank == 1 && dims.len() != 1) {
         return Err(invalid(
             Some(lbl),
             format!(
