@@ -746,3 +746,26 @@ fn shape_computations_that_move_the_batch_are_refused() {
         "{e}"
     );
 }
+
+/// A BatchNormalization that does not directly follow a Conv or dense layer read only by
+/// it (here: after a ReLU) cannot be folded, and is refused naming the node.
+#[test]
+fn batchnorm_that_cannot_be_folded_is_refused() {
+    let mut p =
+        ModelProto::decode(std::fs::read(fixture("bn_mlp.onnx")).unwrap().as_slice()).unwrap();
+    assert!(load(&p).is_ok());
+    let g = p.graph.as_mut().unwrap();
+    let relu = g.node.iter().find(|n| n.op_type == "Relu").unwrap().output[0].clone();
+    let bn = g
+        .node
+        .iter_mut()
+        .filter(|n| n.op_type == "BatchNormalization")
+        .next_back()
+        .unwrap();
+    bn.input[0] = relu;
+    let e = err_text(&p);
+    assert!(
+        e.contains("(BatchNormalization)") && e.contains("folded into the Conv, Gemm or MatMul"),
+        "{e}"
+    );
+}

@@ -14,6 +14,9 @@
 //! * `lenet5.onnx`: LeNet-5 with the tutorials' flatten `x.view(x.size(0), -1)`, which the
 //!   exporter writes as `Shape → Gather → Unsqueeze → Concat → Reshape` and the loader folds
 //!   into one reshape at load time.
+//! * `bn_mlp.onnx`: an MLP with BatchNorm1d after each Linear, which the exporter keeps as
+//!   `BatchNormalization` nodes (one parameter an `Identity` of another); the loader folds
+//!   each into the dense layer before it.
 //!
 //! The float reference must match onnxruntime's logits (in `torch_expected.json`) within
 //! 1e-4 relative + absolute; the fixed-point reference (Z64, f = 16) must lie within a
@@ -39,15 +42,15 @@ struct Case {
     labels: Vec<usize>,
 }
 
-const NAMES: [&str; 3] = ["tiny_resnet", "concat_net", "lenet5"];
+const NAMES: [&str; 4] = ["tiny_resnet", "concat_net", "lenet5", "bn_mlp"];
 
 fn case(name: &'static str) -> Case {
     let expected = common::json(fixture("torch_expected.json"));
     let e = &expected["models"][name];
-    let want_shape: &[usize] = if name == "lenet5" {
-        &[2, 1, 28, 28]
-    } else {
-        &[3, 3, 8, 8]
+    let want_shape: &[usize] = match name {
+        "lenet5" => &[2, 1, 28, 28],
+        "bn_mlp" => &[3, 16],
+        _ => &[3, 3, 8, 8],
     };
     assert_eq!(usizes(&e["input_shape"]), want_shape, "{name}");
     Case {
@@ -281,7 +284,7 @@ struct Stated {
     certified: bool,
 }
 
-const STATED: [Stated; 3] = [
+const STATED: [Stated; 4] = [
     // error_bound_ulps 191_403 (2.92): the worst-case bound compounds the six convs'
     // gains and exceeds half the logit margins (0.75 to 1.05), so it certifies no label.
     Stated {
@@ -304,6 +307,13 @@ const STATED: [Stated; 3] = [
         quantisation: 400.0,
         secure_ulps: 696_752,
         certified: false,
+    },
+    // Two dense layers with BatchNorm folded in: bound 1.3e-3 against 9.1e-5 observed.
+    Stated {
+        name: "bn_mlp",
+        quantisation: 0.0015,
+        secure_ulps: 6,
+        certified: true,
     },
 ];
 
@@ -538,4 +548,19 @@ fn lenet5_with_the_tutorial_flatten_loads_as_a_chain() {
         .unwrap();
     assert_eq!(flatten.input_shape(), [16, 5, 5]);
     assert_eq!(flatten.output_shape(), [400]);
+}
+
+/// BatchNorm1d after a Linear stays a `BatchNormalization` node in PyTorch's export; the
+/// loader folds it into the dense layer (the bias-free one gains a bias), so the model
+/// is two dense layers and a ReLU, and computes what onnxruntime does (checked above).
+#[test]
+fn bn_mlp_folds_batchnorm_into_the_dense_layers() {
+    let c = case("bn_mlp");
+    assert!(c.model.is_chain());
+    assert_eq!(kinds(&c.model), [("dense", 2), ("relu", 1)]);
+    for l in c.model.layers() {
+        if let Op::Dense(d) = l.op() {
+            assert!(d.bias.is_some(), "{}", l.name());
+        }
+    }
 }

@@ -35,7 +35,8 @@
 //! | `Flatten` | [`Op::Reshape`] | `axis = 1` |
 //! | `Reshape` | [`Op::Reshape`] | constant (or folded, below) shape whose first entry is `0` or `-1` (keeps the batch) |
 //! | `Shape`, `Gather`, `Unsqueeze`, `Concat`, `Cast` on shapes | — | folded at load time: `Shape` of a data value is `[N, d1, …]` with `N` the symbolic batch, and `Gather` (axis 0), `Unsqueeze` (a scalar's axis 0), `Concat` (axis 0) and `Cast` (to int32/int64) of such values or int64 constants compute on them; a `Reshape` to the result keeps `N` only as its first entry. PyTorch's `x.view(x.size(0), -1)` is this chain |
-//! | `Identity`, `Dropout` | — | inference no-ops (the output names the input's value) |
+//! | `Identity`, `Dropout` | — | inference no-ops (the output names the input's value; an `Identity` of a constant is that constant) |
+//! | `BatchNormalization` | — | inference mode, folded into the `Conv`/`Gemm`/`MatMul` whose output it alone reads (weights × `γ/√(σ²+ε)`, bias shifted); elsewhere refused |
 //! | `Sigmoid` | [`Op::Sigmoid`] | computed as SecureML's piecewise-linear approximation |
 //! | `Mul` | [`Op::Square`] | both inputs the same tensor (`x·x`) |
 //! | `ArgMax` | [`Head::ArgMax`] | over the class axis, `select_last_index = 0`; its output is the first graph output and no node reads it |
@@ -201,6 +202,25 @@ impl<'g> Loader<'g> {
                 }
             }
         }
+        // An `Identity` of a constant is that constant (PyTorch writes one when two
+        // parameters hold equal values, e.g. a fresh BatchNorm's weight and running
+        // variance); chains resolve in as many passes as they are long.
+        loop {
+            let mut added = false;
+            for n in &graph.node {
+                if let ("Identity", [x], [out]) =
+                    (n.op_type.as_str(), n.input.as_slice(), n.output.as_slice())
+                    && !consts.contains_key(out.as_str())
+                    && let Some(&t) = consts.get(x.as_str())
+                {
+                    consts.insert(out.as_str(), t);
+                    added = true;
+                }
+            }
+            if !added {
+                break;
+            }
+        }
         let inputs: Vec<_> = graph
             .input
             .iter()
@@ -298,7 +318,18 @@ impl<'g> Loader<'g> {
     /// algorithm over value names, ties in file order), `Constant` nodes excluded.
     fn schedule(&self, graph: &'g GraphProto) -> Result<Vec<usize>> {
         let is_const_node = |n: &NodeProto| {
-            n.op_type == "Constant" && (n.domain.is_empty() || n.domain == "ai.onnx")
+            let default_domain = n.domain.is_empty() || n.domain == "ai.onnx";
+            // An `Identity` that [`Loader::new`] made an alias of its constant input.
+            let alias = match (n.op_type.as_str(), n.input.as_slice(), n.output.as_slice()) {
+                ("Identity", [x], [o]) => {
+                    match (self.consts.get(x.as_str()), self.consts.get(o.as_str())) {
+                        (Some(&a), Some(&b)) => std::ptr::eq(a, b),
+                        _ => false,
+                    }
+                }
+                _ => false,
+            };
+            default_domain && (n.op_type == "Constant" || alias)
         };
         let mut producer: HashMap<&str, usize> = HashMap::new();
         for (i, n) in graph.node.iter().enumerate() {
@@ -531,6 +562,27 @@ impl<'g> Loader<'g> {
                         ));
                     }
                 },
+                "BatchNormalization" => {
+                    // Inference: folded into the Conv or Gemm/MatMul whose output it
+                    // alone reads (`y = s·(x − mean) + beta`, `s = gamma / √(var + ε)`).
+                    self.expect_data(node, &lbl, 5, 5)?;
+                    let x = node.input[0].as_str();
+                    let (id, shape) = data(0)?;
+                    let eps = attrs.float("epsilon", 1e-5)?;
+                    let _ = attrs.float("momentum", 0.9)?;
+                    if attrs.int("training_mode", 0)? != 0 {
+                        return Err(invalid(
+                            Some(&lbl),
+                            "BatchNormalization in training mode; export the model in eval mode",
+                        ));
+                    }
+                    let single_reader = readers.get(x) == Some(&1);
+                    let last = layers.get_mut(id.wrapping_sub(1));
+                    self.fold_batchnorm(last, single_reader, node, eps, &lbl)?;
+                    attrs.finish()?;
+                    values.insert(out, (id, shape));
+                    continue;
+                }
                 "Concat" => {
                     let ins = (0..node.input.len())
                         .map(data)
@@ -807,6 +859,87 @@ impl<'g> Loader<'g> {
                 "Add of a constant is supported only as the bias of the MatMul or bias-free Conv whose output it alone reads",
             )),
         }
+    }
+
+    /// Folds an inference BatchNormalization (`node`: X, scale, B, mean, var) into
+    /// `last`, the Conv or dense layer whose output it reads, when it alone reads it:
+    /// each output channel's weights times `s = scale / √(var + ε)`, its bias
+    /// `(b − mean)·s + B`. Computed in f64, stored in f32 like every weight.
+    fn fold_batchnorm(
+        &self,
+        last: Option<&mut (String, Op, Vec<usize>)>,
+        single_reader: bool,
+        node: &NodeProto,
+        eps: f32,
+        lbl: &str,
+    ) -> Result<()> {
+        let refuse = || {
+            Err(invalid(
+                Some(lbl),
+                "BatchNormalization is supported folded into the Conv, Gemm or MatMul whose output it alone reads (a standalone per-channel affine layer is not implemented yet)",
+            ))
+        };
+        if !single_reader {
+            return refuse();
+        }
+        let (weight, bias) = match last.map(|(_, op, _)| op) {
+            Some(Op::Conv2d(cv)) => (&mut cv.weight, &mut cv.bias),
+            Some(Op::Dense(d)) => (&mut d.weight, &mut d.bias),
+            _ => return refuse(),
+        };
+        let o = weight.shape()[0];
+        let mut p = Vec::with_capacity(4);
+        for name in &node.input[1..] {
+            let t = self.tensor_f32(name, lbl)?;
+            if t.shape() != [o] {
+                return Err(invalid(
+                    Some(lbl),
+                    format!(
+                        "BatchNormalization parameter {name:?} has shape {:?}; expected [{o}] (one per channel)",
+                        t.shape()
+                    ),
+                ));
+            }
+            p.push(t.data().iter().map(|&v| f64::from(v)).collect::<Vec<f64>>());
+        }
+        let [gamma, beta, mean, var] = p.as_slice() else {
+            return refuse();
+        };
+        let mut s = Vec::with_capacity(o);
+        for c in 0..o {
+            let d = var[c] + f64::from(eps);
+            if d.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
+                return Err(invalid(
+                    Some(lbl),
+                    format!(
+                        "BatchNormalization variance + epsilon of channel {c} is {d}, not positive"
+                    ),
+                ));
+            }
+            s.push(gamma[c] / d.sqrt());
+        }
+        let per = weight.len() / o.max(1);
+        let w: Vec<f32> = weight
+            .data()
+            .iter()
+            .enumerate()
+            .map(|(k, &v)| (f64::from(v) * s[k / per]) as f32)
+            .collect();
+        let b: Vec<f32> = (0..o)
+            .map(|c| {
+                let b0 = bias.as_ref().map_or(0.0, |b| f64::from(b.data()[c]));
+                ((b0 - mean[c]) * s[c] + beta[c]) as f32
+            })
+            .collect();
+        if w.iter().chain(&b).any(|v| !v.is_finite()) {
+            return Err(invalid(
+                Some(lbl),
+                "BatchNormalization folds to non-finite weights",
+            ));
+        }
+        *weight = Tensor::new(weight.shape().to_vec(), w)?;
+        *bias = Some(Tensor::new(vec![o], b)?);
+        Ok(())
     }
 
     fn single_output<'n>(&self, node: &'n NodeProto, lbl: &str) -> Result<&'n str> {
