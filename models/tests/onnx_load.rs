@@ -769,3 +769,38 @@ fn batchnorm_that_cannot_be_folded_is_refused() {
         "{e}"
     );
 }
+
+/// A fold must not change what another node reads: a BatchNormalization reading a
+/// Gemm's output through an Identity, while that output is also a graph output, is
+/// refused (folding it would scale the other output too).
+#[test]
+fn batchnorm_through_an_alias_of_a_shared_value_is_refused() {
+    let mut p =
+        ModelProto::decode(std::fs::read(fixture("bn_mlp.onnx")).unwrap().as_slice()).unwrap();
+    let g = p.graph.as_mut().unwrap();
+    let bn = g
+        .node
+        .iter()
+        .position(|n| n.op_type == "BatchNormalization")
+        .unwrap();
+    let gemm_out = g.node[bn].input[0].clone();
+    g.node[bn].input[0] = "via_identity".into();
+    g.node.insert(
+        bn,
+        NodeProto {
+            op_type: "Identity".into(),
+            name: "alias".into(),
+            input: vec![gemm_out.clone()],
+            output: vec!["via_identity".into()],
+            ..Default::default()
+        },
+    );
+    let mut second = g.output[0].clone();
+    second.name = gemm_out;
+    g.output.push(second);
+    let e = err_text(&p);
+    assert!(
+        e.contains("(BatchNormalization)") && e.contains("alone reads"),
+        "{e}"
+    );
+}

@@ -446,6 +446,9 @@ impl<'g> Loader<'g> {
         // Static shape values: integer vectors computed at load time from the data
         // values' shapes (PyTorch's flatten `x.view(x.size(0), -1)`).
         let mut statics: HashMap<&str, Static> = HashMap::new();
+        // Value names that name another's value (Identity, Dropout, a folded bias or
+        // BatchNormalization): a fold needs the layer's value read once under every name.
+        let mut alias_of: HashMap<&str, &str> = HashMap::new();
         let mut layers: Vec<(String, Op, Vec<usize>)> = Vec::new();
         let mut head = Head::Scores;
         let mut used_names: HashSet<String> = HashSet::new();
@@ -545,11 +548,12 @@ impl<'g> Loader<'g> {
                         let (id, shape) = values.get(x.as_str()).cloned().ok_or_else(|| {
                             invalid(Some(&lbl), format!("Add of two constants {a:?} and {b:?}"))
                         })?;
-                        let single_reader = readers.get(x.as_str()) == Some(&1);
+                        let single_reader = sole_reader(&readers, &alias_of, x);
                         let last = layers.get_mut(id.wrapping_sub(1));
                         self.fold_bias(last, single_reader, node, c, &lbl)?;
                         attrs.finish()?;
                         values.insert(out, (id, shape));
+                        alias_of.insert(out, x.as_str());
                         continue;
                     }
                     _ => {
@@ -576,11 +580,12 @@ impl<'g> Loader<'g> {
                             "BatchNormalization in training mode; export the model in eval mode",
                         ));
                     }
-                    let single_reader = readers.get(x) == Some(&1);
+                    let single_reader = sole_reader(&readers, &alias_of, x);
                     let last = layers.get_mut(id.wrapping_sub(1));
                     self.fold_batchnorm(last, single_reader, node, eps, &lbl)?;
                     attrs.finish()?;
                     values.insert(out, (id, shape));
+                    alias_of.insert(out, x);
                     continue;
                 }
                 "Concat" => {
@@ -624,6 +629,7 @@ impl<'g> Loader<'g> {
                     attrs.finish()?;
                     let v = data(0)?;
                     values.insert(out, v);
+                    alias_of.insert(out, node.input[0].as_str());
                     continue;
                 }
                 "GlobalAveragePool" => {
@@ -1141,6 +1147,25 @@ impl<'g> Loader<'g> {
             ));
         }
         Ok(Op::Reshape(dims))
+    }
+}
+
+/// Whether the value named `name` is read by exactly one node, also under the names it
+/// has through no-op aliases (an Identity of it, a folded bias): a fold into the layer
+/// that computes it must not change what any other node reads.
+fn sole_reader<'a>(
+    readers: &HashMap<&str, usize>,
+    alias_of: &HashMap<&'a str, &'a str>,
+    mut name: &'a str,
+) -> bool {
+    loop {
+        if readers.get(name) != Some(&1) {
+            return false;
+        }
+        match alias_of.get(name) {
+            Some(&up) => name = up,
+            None => return true,
+        }
     }
 }
 
