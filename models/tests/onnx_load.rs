@@ -759,8 +759,7 @@ fn batchnorm_that_cannot_be_folded_is_refused() {
     let bn = g
         .node
         .iter_mut()
-        .filter(|n| n.op_type == "BatchNormalization")
-        .next_back()
+        .rfind(|n| n.op_type == "BatchNormalization")
         .unwrap();
     bn.input[0] = relu;
     let e = err_text(&p);
