@@ -150,6 +150,14 @@ impl DealerSource {
         })
     }
 
+    /// Closes the link after a fetch, keeping its metering.
+    async fn close_link(&mut self) -> std::result::Result<(), SessionError> {
+        if let Some(link) = self.link.take() {
+            self.metering = link.close().await.map_err(at(DEALER_FETCH))?;
+        }
+        Ok(())
+    }
+
     /// The handshake with the dealer.
     ///
     /// # Errors
@@ -174,9 +182,7 @@ impl DealerSource {
         let m = dealer::fetch::<R>(ch, s.party(), s.material_session(), s.demand())
             .await
             .map_err(at(DEALER_FETCH))?;
-        if let Some(link) = self.link.take() {
-            self.metering = link.close().await.map_err(at(DEALER_FETCH))?;
-        }
+        self.close_link().await?;
         Ok(m)
     }
 }
@@ -224,9 +230,7 @@ impl DealerSource {
         })
         .await
         .map_err(at(DEALER_FETCH))?;
-        if let Some(link) = self.link.take() {
-            self.metering = link.close().await.map_err(at(DEALER_FETCH))?;
-        }
+        self.close_link().await?;
         writer
             .ok_or_else(|| Error::Protocol {
                 step: "dealer",
@@ -263,9 +267,7 @@ impl DealerSource {
             })
             .await
             .map_err(at(DEALER_FETCH))?;
-        if let Some(link) = self.link.take() {
-            self.metering = link.close().await.map_err(at(DEALER_FETCH))?;
-        }
+        self.close_link().await?;
         let mut file = w
             .into_inner()
             .map_err(|e| e.into_error())
