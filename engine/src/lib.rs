@@ -26,7 +26,7 @@
 //! # What runs where
 //! | layer | A | B / Y |
 //! |---|---|---|
-//! | dense, conv2d | plaintext-weight layer (party 1 sends one activation-sized message; [`tessera_protocols::arith::plain`]) | party 0 enters its weights; two circuits: one multiplier instance per product `x·w`, then one multi-operand sum (`Builder::sum`) of the products and the bias per output value |
+//! | dense, conv | plaintext-weight layer (party 1 sends one activation-sized message; [`tessera_protocols::arith::plain`]) | party 0 enters its weights; two circuits: one multiplier instance per product `x·w`, then one multi-operand sum (`Builder::sum`) of the products and the bias per output value |
 //! | square | Beaver square | multiplier circuit |
 //! | avgpool | local sum pooling × `q` (square window, no padding) | sum + constant multiplication circuit |
 //! | relu, maxpool, sigmoid | — | comparison circuits |
@@ -37,7 +37,7 @@
 //! the size-optimised ones (constant rounds, bytes per AND gate).
 //!
 //! # Truncation, exactly as the reference
-//! A dense, conv2d, square or avgpool layer leaves its accumulator at scale `2^2f`
+//! A dense, conv, square or avgpool layer leaves its accumulator at scale `2^2f`
 //! (*pending*). The next consumer truncates it:
 //! - in B or Y, by wiring: the arithmetic shift `>> f` is a bit selection (sign
 //!   extension), free and **exact** — identical to the reference's floor;

@@ -12,7 +12,7 @@ use tessera_core::{FixedPoint, Ring, Z64};
 use tessera_engine::{
     self, Assignment, Baseline, Conversion, Output, Placement, RunOptions, SecureOutput, Sharing,
 };
-use tessera_models::{Conv2d, Dense, FixedModel, Head, Model, Op, Pool2d, Tensor};
+use tessera_models::{Conv, Dense, FixedModel, Head, Model, Op, Pool, Tensor};
 use tessera_protocols::harness::{self, HarnessOptions};
 
 type R = Z64;
@@ -54,21 +54,17 @@ fn cnn(rng: &mut StdRng) -> Model {
         vec![
             (
                 "conv".into(),
-                Op::Conv2d(Conv2d {
-                    weight: tensor(rng, vec![2, 1, 3, 3], 0.6),
-                    bias: Some(tensor(rng, vec![2], 0.3)),
-                    strides: [2, 2],
-                    pads: [1, 1, 1, 1],
-                }),
+                Op::Conv(Conv::new2d(
+                    tensor(rng, vec![2, 1, 3, 3], 0.6),
+                    Some(tensor(rng, vec![2], 0.3)),
+                    [2, 2],
+                    [1, 1, 1, 1],
+                )),
             ),
             ("relu".into(), Op::Relu),
             (
                 "pool".into(),
-                Op::MaxPool(Pool2d {
-                    kernel: [2, 2],
-                    strides: [1, 1],
-                    pads: [0, 0, 0, 0],
-                }),
+                Op::MaxPool(Pool::new2d([2, 2], [1, 1], [0, 0, 0, 0])),
             ),
             ("flat".into(), Op::Reshape(vec![8])),
             ("fc1".into(), dense(rng, 4, 8)),
@@ -87,11 +83,7 @@ fn poly(rng: &mut StdRng) -> Model {
         vec![
             (
                 "avg".into(),
-                Op::AvgPool(Pool2d {
-                    kernel: [2, 2],
-                    strides: [2, 2],
-                    pads: [0, 0, 0, 0],
-                }),
+                Op::AvgPool(Pool::new2d([2, 2], [2, 2], [0, 0, 0, 0])),
             ),
             ("sq".into(), Op::Square),
             ("flat".into(), Op::Reshape(vec![4])),
@@ -127,12 +119,12 @@ fn residual(rng: &mut StdRng) -> Model {
 /// relu, global average pooling, flatten, dense.
 fn resnet(rng: &mut StdRng) -> Model {
     let conv = |rng: &mut StdRng| {
-        Op::Conv2d(Conv2d {
-            weight: tensor(rng, vec![2, 2, 3, 3], 0.4),
-            bias: Some(tensor(rng, vec![2], 0.2)),
-            strides: [1, 1],
-            pads: [1, 1, 1, 1],
-        })
+        Op::Conv(Conv::new2d(
+            tensor(rng, vec![2, 2, 3, 3], 0.4),
+            Some(tensor(rng, vec![2], 0.2)),
+            [1, 1],
+            [1, 1, 1, 1],
+        ))
     };
     Model::graph(
         vec![2, 3, 3],
@@ -144,11 +136,7 @@ fn resnet(rng: &mut StdRng) -> Model {
             ("relu2".into(), Op::Relu, vec![4]),
             (
                 "gap".into(),
-                Op::AvgPool(Pool2d {
-                    kernel: [3, 3],
-                    strides: [1, 1],
-                    pads: [0; 4],
-                }),
+                Op::AvgPool(Pool::new2d([3, 3], [1, 1], [0; 4])),
                 vec![5],
             ),
             ("flat".into(), Op::Reshape(vec![2]), vec![6]),
@@ -661,22 +649,18 @@ fn conv_features(rng: &mut StdRng) -> Model {
         vec![
             (
                 "conv".into(),
-                Op::Conv2d(Conv2d {
-                    weight: tensor(rng, vec![2, 1, 3, 3], 0.6),
-                    bias: Some(tensor(rng, vec![2], 0.3)),
-                    strides: [1, 1],
-                    pads: [1, 1, 1, 1],
-                }),
+                Op::Conv(Conv::new2d(
+                    tensor(rng, vec![2, 1, 3, 3], 0.6),
+                    Some(tensor(rng, vec![2], 0.3)),
+                    [1, 1],
+                    [1, 1, 1, 1],
+                )),
                 vec![0],
             ),
             ("relu".into(), Op::Relu, vec![1]),
             (
                 "pool".into(),
-                Op::MaxPool(Pool2d {
-                    kernel: [2, 2],
-                    strides: [2, 2],
-                    pads: [0, 0, 0, 0],
-                }),
+                Op::MaxPool(Pool::new2d([2, 2], [2, 2], [0, 0, 0, 0])),
                 vec![2],
             ),
             ("flat".into(), Op::Reshape(vec![8]), vec![3]),

@@ -8,7 +8,6 @@
 
 use crate::model::{Layer, Model, Scores};
 use crate::ops::Operator;
-pub use crate::ops::conv2d::conv_window;
 use crate::{Error, Result};
 
 mod sealed {
@@ -21,6 +20,7 @@ mod sealed {
 pub trait Float:
     sealed::Sealed
     + Copy
+    + Default
     + PartialOrd
     + std::fmt::Debug
     + num_traits::Zero

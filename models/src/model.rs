@@ -97,16 +97,16 @@ pub(crate) fn checked_numel(shape: &[usize]) -> Option<usize> {
 }
 
 use crate::ops::Operator;
-pub use crate::ops::{Conv2d, Dense, Op, Pool2d};
+pub use crate::ops::{Conv, Dense, Op, Pool};
 
 impl Op {
-    /// A short name ("dense", "conv2d", …).
+    /// A short name ("dense", "conv", …).
     pub fn kind(&self) -> &'static str {
         crate::dispatch_op!(self, D, _a => D::KIND)
     }
 
     /// Whether the fixed-point reference truncates this layer's result (a product of
-    /// two fixed-point values: dense, conv2d, square, average pooling).
+    /// two fixed-point values: dense, conv, square, average pooling).
     pub fn truncates(&self) -> bool {
         crate::dispatch_op!(self, D, _a => D::TRUNCATES)
     }

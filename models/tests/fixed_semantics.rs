@@ -10,7 +10,7 @@ use proptest::prelude::*;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use tessera_core::{FixedPoint, Ring, Z32, Z64};
 use tessera_models::data::MNIST10K_TEST;
-use tessera_models::{Conv2d, Dense, FixedModel, Head, Model, Op, Pool2d, Score, Tensor};
+use tessera_models::{Conv, Dense, FixedModel, Head, Model, Op, Pool, Score, Tensor};
 
 fn t(shape: &[usize], v: &[f32]) -> Tensor {
     Tensor::new(shape.to_vec(), v.to_vec()).unwrap()
@@ -98,11 +98,7 @@ fn pooling_known_answers() {
     let f = 4;
     // AvgPool 2×2 / 2 on one 2×4 channel: q = round(16/4) = 4.
     // Windows [1,2,5,3] → 11·4 = 44 → ⌊44/16⌋ = 2; [−1,−2,−3,−4] → −40 → ⌊−2.5⌋ = −3.
-    let p = Pool2d {
-        kernel: [2, 2],
-        strides: [2, 2],
-        pads: [0; 4],
-    };
+    let p = Pool::new2d([2, 2], [2, 2], [0; 4]);
     let avg = model(
         &[1, 2, 4],
         vec![("a", Op::AvgPool(p)), ("fl", Op::Reshape(vec![2]))],
@@ -112,11 +108,7 @@ fn pooling_known_answers() {
     let fm = FixedModel::<Z64>::new(&avg, FixedPoint::new(f)).unwrap();
     assert_eq!(fm.layers()[0].avg_scale().unwrap().0, 4);
     // 3×3 window, q = round(16/9) = 2 (not 16/9: the A-sharing's public factor).
-    let p3 = Pool2d {
-        kernel: [3, 3],
-        strides: [1, 1],
-        pads: [0; 4],
-    };
+    let p3 = Pool::new2d([3, 3], [1, 1], [0; 4]);
     let avg3 = model(
         &[1, 3, 3],
         vec![("a", Op::AvgPool(p3)), ("fl", Op::Reshape(vec![1]))],
@@ -124,11 +116,7 @@ fn pooling_known_answers() {
     assert_eq!(layer::<Z64>(&avg3, f, 0, &[9; 9]), [(81 * 2) >> 4]);
     // MaxPool with padding: the padding is ignored (not a zero), so an all-negative
     // window stays negative.
-    let mp = Pool2d {
-        kernel: [2, 2],
-        strides: [1, 1],
-        pads: [1, 1, 0, 0],
-    };
+    let mp = Pool::new2d([2, 2], [1, 1], [1, 1, 0, 0]);
     let maxp = model(
         &[1, 2, 2],
         vec![("m", Op::MaxPool(mp)), ("fl", Op::Reshape(vec![4]))],
@@ -261,12 +249,7 @@ fn check_linear<R: Ring>(f: u32, wv: &[f32], bv: &[f32], x: &[i64], conv: Option
             (m, naive_dense(&w, &b, x, out, inn, f))
         }
         Some((k, hw, s, p)) => {
-            let conv = Op::Conv2d(Conv2d {
-                weight: t(&k, wv),
-                bias: Some(t(&[k[0]], bv)),
-                strides: s,
-                pads: p,
-            });
+            let conv = Op::Conv(Conv::new2d(t(&k, wv), Some(t(&[k[0]], bv)), s, p));
             let out = conv.output_shape(&[k[1], hw[0], hw[1]], "conv").unwrap();
             let m = model(
                 &[k[1], hw[0], hw[1]],

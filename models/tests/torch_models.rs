@@ -95,7 +95,7 @@ fn tiny_resnet_loads_as_a_dag_with_residual_adds() {
         [
             ("add", 2),
             ("avgpool", 1),
-            ("conv2d", 6),
+            ("conv", 6),
             ("dense", 1),
             ("relu", 5),
             ("reshape", 1)
@@ -103,7 +103,7 @@ fn tiny_resnet_loads_as_a_dag_with_residual_adds() {
     );
     // Every Conv carries the bias of its folded BatchNorm.
     for l in m.layers() {
-        if let Op::Conv2d(c) = l.op() {
+        if let Op::Conv(c) = l.op() {
             assert!(c.bias.is_some(), "{l}");
         }
     }
@@ -119,7 +119,7 @@ fn tiny_resnet_loads_as_a_dag_with_residual_adds() {
             .map(|&v| m.layers()[v - 1].op().kind())
             .collect();
         assert!(
-            srcs == ["conv2d", "relu"] || srcs == ["conv2d", "conv2d"],
+            srcs == ["conv", "relu"] || srcs == ["conv", "conv"],
             "{a}: {srcs:?}"
         );
     }
@@ -157,7 +157,7 @@ fn concat_net_loads_as_a_dag_with_a_channel_concat() {
         [
             ("avgpool", 1),
             ("concat", 1),
-            ("conv2d", 3),
+            ("conv", 3),
             ("dense", 1),
             ("relu", 3),
             ("reshape", 1)
@@ -257,7 +257,7 @@ fn quantisation_bound(fm: &FixedModel<Z64>, run: &FixedRun<Z64>) -> f64 {
         let gain = fl.gain() as f64 * ulp;
         let next = match l.op() {
             Op::Dense(tessera_models::Dense { weight, .. })
-            | Op::Conv2d(tessera_models::Conv2d { weight, .. }) => {
+            | Op::Conv(tessera_models::Conv { weight, .. }) => {
                 gain * din + weight_rounding(fl, weight, fp) * (m + din) + ulp * ulp / 2.0 + ulp
             }
             // gain = q·k/2^f, so k·|q/2^f − 1/k| = |gain − 1|.
@@ -533,7 +533,7 @@ fn lenet5_with_the_tutorial_flatten_loads_as_a_chain() {
     assert_eq!(
         kinds(&c.model),
         [
-            ("conv2d", 2),
+            ("conv", 2),
             ("dense", 3),
             ("maxpool", 2),
             ("relu", 4),

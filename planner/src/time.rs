@@ -135,8 +135,8 @@ fn macs(op: &BilinearOp, a: &[usize], b: &[usize]) -> f64 {
     let inner = match op {
         BilinearOp::Elementwise => 1,
         BilinearOp::MatMul => a.get(1).copied().unwrap_or(0),
-        // Kernel [O, C, kh, kw]: C·kh·kw products per output element.
-        BilinearOp::Conv2d(_) => b.iter().skip(1).product(),
+        // Kernel [O, C/g, …kernel]: C/g·taps products per output element.
+        BilinearOp::Conv(_) => b.iter().skip(1).product(),
     };
     (out * inner) as f64
 }

@@ -18,7 +18,8 @@ pub mod preprocessing;
 pub mod runtime;
 pub mod yao;
 
-pub use arith::bilinear::{Bilinear, BilinearOp, Conv2dParams};
+pub use arith::bilinear::{Bilinear, BilinearOp, Conv2dParams, ConvParams};
+pub use arith::window::Window;
 pub use arith::{AShare, ArithParty, PlainWeights, TruncMode};
 pub use error::{Error, Result};
 pub use gmw::{BShare, Gmw, RevealTo};

@@ -13,7 +13,7 @@ use proptest::prelude::*;
 use tessera_core::{Ring, Z32, Z64};
 use tessera_protocols::harness::strategies::{ring, ring_tensor, shape};
 use tessera_protocols::harness::{self, HarnessOptions};
-use tessera_protocols::{AShare, BilinearOp, Conv2dParams, Demand};
+use tessera_protocols::{AShare, BilinearOp, Conv2dParams, ConvParams, Demand, Window};
 
 const HDR: u64 = 8;
 
@@ -192,7 +192,7 @@ fn check_plain<R: Ring>(op: BilinearOp, w: ArrayD<R>, xs: [ArrayD<R>; 2]) {
     for (i, x) in xs.iter().enumerate() {
         let want = match op {
             BilinearOp::MatMul => matmul_ref(x, &w),
-            BilinearOp::Conv2d(p) => conv_ref(x, &w, p.stride, p.padding),
+            BilinearOp::Conv(p) => conv_nd_ref(x, &w, &p),
             BilinearOp::Elementwise => x * &w,
         };
         assert_eq!(run.out0[i].0, want);
@@ -234,6 +234,42 @@ fn conv_case<R: Ring>() -> impl Strategy<Value = (ArrayD<R>, ArrayD<R>, Conv2dPa
                 Just(Conv2dParams { stride, padding }),
             )
         })
+}
+
+/// A grouped, dilated, asymmetrically padded convolution of 1 to 3 spatial
+/// dimensions: `(x, kernel, params)`.
+fn conv_nd_case<R: Ring>() -> impl Strategy<Value = (ArrayD<R>, ArrayD<R>, ConvParams)> {
+    (1usize..4, 1usize..3, 1usize..3, 1usize..3)
+        .prop_flat_map(|(rank, groups, cg, og)| {
+            let dims = proptest::collection::vec(
+                (
+                    2usize..6,
+                    1usize..3,
+                    1usize..3,
+                    1usize..3,
+                    0usize..2,
+                    0usize..2,
+                ),
+                rank,
+            );
+            (Just((groups, cg, og)), 1usize..3, dims)
+        })
+        .prop_filter_map("window fits", |((g, cg, og), n, dims)| {
+            let strides: Vec<usize> = dims.iter().map(|d| d.2).collect();
+            let dil: Vec<usize> = dims.iter().map(|d| d.3).collect();
+            let mut pads: Vec<usize> = dims.iter().map(|d| d.4).collect();
+            pads.extend(dims.iter().map(|d| d.5));
+            let window = Window::from_lists(&strides, &dil, &pads, false)?;
+            let ins: Vec<usize> = dims.iter().map(|d| d.0).collect();
+            let ks: Vec<usize> = dims.iter().map(|d| d.1).collect();
+            window.output(&ins, &ks)?;
+            let mut xs = vec![n, g * cg];
+            xs.extend(&ins);
+            let mut kshape = vec![g * og, cg];
+            kshape.extend(&ks);
+            Some((xs, kshape, ConvParams { window, groups: g }))
+        })
+        .prop_flat_map(|(xs, ks, p)| (ring_tensor::<R>(xs), ring_tensor::<R>(ks), Just(p)))
 }
 
 macro_rules! ring_suite {
@@ -296,9 +332,15 @@ macro_rules! ring_suite {
                 }
 
                 #[test]
+                fn plain_weight_conv_nd((x, k, p) in conv_nd_case::<$R>(), seed in any::<u64>()) {
+                    let x2 = x.mapv(|v| v * <$R>::from_u64(seed | 1) + <$R>::from_u64(seed));
+                    check_plain::<$R>(BilinearOp::Conv(p), k, [x, x2]);
+                }
+
+                #[test]
                 fn plain_weight_conv((x, k, p) in conv_case::<$R>(), seed in any::<u64>()) {
                     let x2 = x.mapv(|v| v * <$R>::from_u64(seed | 1) + <$R>::from_u64(seed));
-                    check_plain::<$R>(BilinearOp::Conv2d(p), k, [x, x2]);
+                    check_plain::<$R>(BilinearOp::Conv(p.into()), k, [x, x2]);
                 }
             }
         }

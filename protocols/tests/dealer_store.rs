@@ -76,7 +76,9 @@ fn check_relations_of<R: Ring>(demand: &Demand, (mut s0, mut s1): (Store<R>, Sto
                 let want = match t0.op {
                     BilinearOp::Elementwise => &a * &b,
                     BilinearOp::MatMul => matmul_ref(&a, &b),
-                    BilinearOp::Conv2d(p) => conv_ref(&a, &b, p.stride, p.padding),
+                    BilinearOp::Conv(p) => {
+                        conv_ref(&a, &b, p.window.strides[0], p.window.pad_begin[0])
+                    }
                 };
                 assert_eq!(c, want, "{req}");
             }
@@ -396,10 +398,13 @@ fn invalid_demands_are_rejected() {
             .to_string()
             .contains("no earlier weight mask")
     );
-    let out = BilinearOp::Conv2d(Conv2dParams {
-        stride: 2,
-        padding: 1,
-    })
+    let out = BilinearOp::Conv(
+        Conv2dParams {
+            stride: 2,
+            padding: 1,
+        }
+        .into(),
+    )
     .output_shape(&[1, 1, 5, 5], &[2, 1, 3, 3])
     .unwrap();
     assert_eq!(out, vec![1, 2, 3, 3]);

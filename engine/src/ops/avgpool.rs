@@ -1,12 +1,11 @@
-//! `avgpool` lowered: in A a local sum pooling times the public `q` (square window,
-//! equal strides, no padding); in B/Y one sum and constant-multiplication circuit
+//! `avgpool` lowered: in A a local window sum (any geometry) times the public `q`;
+//! in B/Y one sum and constant-multiplication circuit
 //! per output element. The result is a pending accumulator (scale `2^2f`).
 
 use tessera_core::Ring;
 use tessera_models::fixed::FixedLayer;
-use tessera_models::kernels::Window;
 use tessera_models::ops::avgpool::AvgPoolOp;
-use tessera_models::ops::pool::Pool2d;
+use tessera_models::ops::pool::Pool;
 use tessera_protocols::AShare;
 use tessera_protocols::circuit::Builder;
 
@@ -18,11 +17,11 @@ use crate::{Price, Result};
 impl Lower for AvgPoolOp {
     const ROLE: Role = Role::Linear;
 
-    fn runs_in_a(p: &Pool2d) -> bool {
-        p.kernel[0] == p.kernel[1] && p.strides[0] == p.strides[1] && p.pads == [0; 4]
+    fn runs_in_a(_: &Pool) -> bool {
+        true
     }
 
-    fn a_price<R: Ring>(_: &Pool2d, c: &ACost<'_, R>) -> Result<(Price, Work)> {
+    fn a_price<R: Ring>(_: &Pool, c: &ACost<'_, R>) -> Result<(Price, Work)> {
         let work = Work {
             ring_ops: (c.n_in() + c.batch * c.per_out()) as u64,
             ..Work::default()
@@ -30,16 +29,19 @@ impl Lower for AvgPoolOp {
         Ok((free(), work))
     }
 
-    async fn run_a<R: Ring>(p: &Pool2d, r: ARun<'_, R>, xs: Vec<AShare<R>>) -> Result<AShare<R>> {
+    async fn run_a<R: Ring>(p: &Pool, r: ARun<'_, R>, xs: Vec<AShare<R>>) -> Result<AShare<R>> {
         let q = r.fl.avg_scale().unwrap_or_else(R::zero);
+        let l = r.fl.layer();
+        let idx = p.indices(l.input_shape(), l.output_shape());
+        let per_in = l.input_shape().iter().product();
         Ok(first(&xs)?
-            .reshape(&r.in_shape())?
-            .sum_pool2d(p.kernel[0], p.strides[0])?
+            .gather_sum(per_in, &idx, p.taps())?
+            .reshape(&r.out_shape())?
             .mul_scalar(q))
     }
 
     fn circuits<R: Ring>(
-        p: &Pool2d,
+        p: &Pool,
         fl: &FixedLayer<R>,
         _: u32,
         is_b: bool,
@@ -47,8 +49,7 @@ impl Lower for AvgPoolOp {
         let (ell, v) = (R::BITS as usize, variant_for_b(is_b));
         let layer = fl.layer();
         let (input, output) = (layer.input_shape(), layer.output_shape());
-        let win = Window::new(input, output, p);
-        let k = p.kernel[0] * p.kernel[1];
+        let k = p.taps();
         let q = fl.avg_scale().map_or(0, |q| q.to_u64());
         let mut b = Builder::new();
         let x = b.input(k * ell);
@@ -61,7 +62,7 @@ impl Lower for AvgPoolOp {
             output.iter().product(),
             Gather {
                 slots: k,
-                idx: Some(win.pool_indices()),
+                idx: Some(p.indices(input, output)),
             },
             Vec::new(),
         )?])

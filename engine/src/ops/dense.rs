@@ -66,7 +66,7 @@ impl Lower for DenseOp {
     }
 }
 
-/// The A price of a plaintext-weight layer (dense, conv2d) whose output values each
+/// The A price of a plaintext-weight layer (dense, conv) whose output values each
 /// take `per_output` multiply-adds: party 1 sends its masked input once.
 pub(super) fn plain_price<R: Ring, D: Lower>(
     a: &D::Attrs,

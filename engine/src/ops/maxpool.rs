@@ -3,9 +3,8 @@
 
 use tessera_core::Ring;
 use tessera_models::fixed::FixedLayer;
-use tessera_models::kernels::Window;
 use tessera_models::ops::maxpool::MaxPoolOp;
-use tessera_models::ops::pool::Pool2d;
+use tessera_models::ops::pool::Pool;
 use tessera_protocols::AShare;
 use tessera_protocols::circuit::Builder;
 
@@ -17,21 +16,21 @@ use crate::{Error, Price, Result};
 impl Lower for MaxPoolOp {
     const ROLE: Role = Role::Nonlinear;
 
-    fn runs_in_a(_: &Pool2d) -> bool {
+    fn runs_in_a(_: &Pool) -> bool {
         false
     }
 
     /// Never lowered to A ([`Lower::runs_in_a`]); priced as nothing.
-    fn a_price<R: Ring>(_: &Pool2d, _: &ACost<'_, R>) -> Result<(Price, Work)> {
+    fn a_price<R: Ring>(_: &Pool, _: &ACost<'_, R>) -> Result<(Price, Work)> {
         Ok((free(), Work::default()))
     }
 
-    async fn run_a<R: Ring>(_: &Pool2d, r: ARun<'_, R>, _: Vec<AShare<R>>) -> Result<AShare<R>> {
+    async fn run_a<R: Ring>(_: &Pool, r: ARun<'_, R>, _: Vec<AShare<R>>) -> Result<AShare<R>> {
         Err(not_in_a(r.fl))
     }
 
     fn circuits<R: Ring>(
-        p: &Pool2d,
+        p: &Pool,
         fl: &FixedLayer<R>,
         _: u32,
         is_b: bool,
@@ -39,9 +38,8 @@ impl Lower for MaxPoolOp {
         let ell = R::BITS as usize;
         let layer = fl.layer();
         let (input, output) = (layer.input_shape(), layer.output_shape());
-        let win = Window::new(input, output, p);
-        let k = p.kernel[0] * p.kernel[1];
-        let mut idx = win.pool_indices();
+        let k = p.taps();
+        let mut idx = p.indices(input, output);
         // Max is idempotent: an out-of-bounds slot repeats an in-bounds element
         // of its window (the reference ignores padding).
         for (j, w) in idx.chunks_mut(k).enumerate() {

@@ -19,7 +19,7 @@ use crate::{Error, Price, Result};
 
 mod avgpool;
 mod concat;
-mod conv2d;
+mod conv;
 mod dense;
 mod elementwise;
 mod maxpool;

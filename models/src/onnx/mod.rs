@@ -25,18 +25,18 @@
 //! |---|---|---|
 //! | `Gemm` | [`Op::Dense`] | `transA = 0`; `alpha`, `beta` folded into `W`, `b`; `B`, `C` constants |
 //! | `MatMul` (+ `Add`) | [`Op::Dense`] | `x · B` with constant `B: [in, out]`; an `Add` of a constant `[out]` reading only its output is the bias |
-//! | `Conv` (+ `Add`) | [`Op::Conv2d`] | 2-D, `group = 1`, `dilations = 1`, `auto_pad` any; an `Add` of a constant `[O,1,1]` reading only its output is the bias |
+//! | `Conv` (+ `Add`) | [`Op::Conv`] | 1-D, 2-D or 3-D; any `strides`, `dilations`, `pads` (asymmetric too), `auto_pad`, `group` (grouped and depthwise); an `Add` of a constant `[O,1,…]` reading only its output is the bias |
 //! | `Add`, `Sub` | [`Op::Add`], [`Op::Sub`] | two activations of one shape |
 //! | `Concat` | [`Op::Concat`] | activations, within an example (`axis ≥ 1`) |
 //! | `Relu` | [`Op::Relu`] | |
-//! | `MaxPool` | [`Op::MaxPool`] | 2-D, `ceil_mode = 0`, `dilations = 1`, one output |
-//! | `AveragePool` | [`Op::AvgPool`] | 2-D, `ceil_mode = 0`; with padding only `count_include_pad = 1` |
-//! | `GlobalAveragePool` | [`Op::AvgPool`] | the window is the whole image |
+//! | `MaxPool` | [`Op::MaxPool`] | 1-D, 2-D or 3-D; any `strides`, `dilations`, `pads`, `ceil_mode`; no window entirely in the padding; no `Indices` output |
+//! | `AveragePool` | [`Op::AvgPool`] | 1-D, 2-D or 3-D; with padding only `count_include_pad = 1`; `ceil_mode = 1` only where no window runs past the input (a constant divisor) |
+//! | `GlobalAveragePool`, `GlobalMaxPool` | [`Op::AvgPool`], [`Op::MaxPool`] | the window is the whole image (1-D to 3-D) |
 //! | `Flatten` | [`Op::Reshape`] | `axis = 1` |
 //! | `Reshape` | [`Op::Reshape`] | constant (or folded, below) shape whose first entry is `0` or `-1` (keeps the batch) |
 //! | `Shape`, `Gather`, `Unsqueeze`, `Concat`, `Cast` on shapes | — | folded at load time: `Shape` of a data value is `[N, d1, …]` with `N` the symbolic batch, and `Gather` (axis 0), `Unsqueeze` (a scalar's axis 0), `Concat` (axis 0) and `Cast` (to int32/int64) of such values or int64 constants compute on them; a `Reshape` to the result keeps `N` only as its first entry. PyTorch's `x.view(x.size(0), -1)` is this chain |
 //! | `Identity`, `Dropout` | — | inference no-ops (the output names the input's value; an `Identity` of a constant is that constant) |
-//! | `BatchNormalization` | — | inference mode, folded into the `Conv`/`Gemm`/`MatMul` whose output it alone reads (weights × `γ/√(σ²+ε)`, bias shifted); elsewhere refused |
+//! | `BatchNormalization` | — or [`Op::Conv`] / [`Op::Dense`] | inference mode; folded into the `Conv`/`Gemm`/`MatMul` whose output it alone reads (weights × `γ/√(σ²+ε)`, bias shifted); elsewhere a per-channel affine layer: a depthwise convolution with one tap per channel on `[C, …]`, a diagonal dense layer on `[C]` |
 //! | `Sigmoid` | [`Op::Sigmoid`] | computed as SecureML's piecewise-linear approximation |
 //! | `Mul` | [`Op::Square`] | both inputs the same tensor (`x·x`) |
 //! | `ArgMax` | [`Head::ArgMax`] | over the class axis, `select_last_index = 0`; its output is the first graph output and no node reads it |
@@ -55,12 +55,14 @@ use std::path::Path;
 
 use prost::Message;
 
-use crate::model::{Conv2d, Dense, Head, Model, Op, Pool2d, Tensor, checked_numel};
+use crate::model::{Conv, Dense, Head, Model, Op, Pool, Tensor, checked_numel};
 use crate::{Error, Result};
 use proto::{
     AttributeProto, DimensionValue, GraphProto, ModelProto, NodeProto, TensorProto,
     attribute_type as at, data_type as dt,
 };
+use tessera_protocols::Window;
+use tessera_protocols::arith::window::MAX_RANK;
 
 /// What [`load_onnx`] returns besides the model: names from the ONNX file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -136,8 +138,8 @@ fn invalid(node: Option<&str>, reason: impl Into<String>) -> Error {
 }
 
 const SUPPORTED: &str = "Tessera supports Gemm, MatMul (+Add bias), Conv (+Add bias), Add and \
-Sub of two activations, Concat, Relu, MaxPool, AveragePool, GlobalAveragePool, Flatten, Reshape, \
-Identity, Dropout, Sigmoid, Mul (x·x), Constant, and ArgMax or Softmax as the head of the first output";
+Sub of two activations, Concat, Relu, MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, \
+BatchNormalization, Flatten, Reshape, Identity, Dropout, Sigmoid, Mul (x·x), Constant, and ArgMax or Softmax as the head of the first output";
 
 /// A constant: an initializer or the value of a `Constant` node.
 struct Loader<'g> {
@@ -567,26 +569,61 @@ impl<'g> Loader<'g> {
                     }
                 },
                 "BatchNormalization" => {
-                    // Inference: folded into the Conv or Gemm/MatMul whose output it
-                    // alone reads (`y = s·(x − mean) + beta`, `s = gamma / √(var + ε)`).
+                    // Inference: `y = s·(x − mean) + beta`, `s = gamma / √(var + ε)`,
+                    // folded into the Conv or Gemm/MatMul whose output it alone reads,
+                    // else a per-channel affine layer (a depthwise 1×… convolution, or
+                    // a diagonal dense layer on `[C]`).
                     self.expect_data(node, &lbl, 5, 5)?;
                     let x = node.input[0].as_str();
                     let (id, shape) = data(0)?;
                     let eps = attrs.float("epsilon", 1e-5)?;
                     let _ = attrs.float("momentum", 0.9)?;
+                    let _ = attrs.int("is_test", 1)?;
+                    let _ = attrs.int("spatial", 1)?;
                     if attrs.int("training_mode", 0)? != 0 {
                         return Err(invalid(
                             Some(&lbl),
                             "BatchNormalization in training mode; export the model in eval mode",
                         ));
                     }
+                    if node.output.iter().skip(1).any(|o| !o.is_empty()) {
+                        return Err(invalid(
+                            Some(&lbl),
+                            "BatchNormalization's running-statistics outputs (training) are not supported",
+                        ));
+                    }
                     let single_reader = sole_reader(&readers, &alias_of, x);
-                    let last = layers.get_mut(id.wrapping_sub(1));
-                    self.fold_batchnorm(last, single_reader, node, eps, &lbl)?;
-                    attrs.finish()?;
-                    values.insert(out, (id, shape));
-                    alias_of.insert(out, x);
-                    continue;
+                    let last = layers.get_mut(id.wrapping_sub(1)).map(|(_, op, _)| op);
+                    let folded = match (single_reader, last) {
+                        (true, Some(Op::Conv(cv))) => Some((&mut cv.weight, &mut cv.bias)),
+                        (true, Some(Op::Dense(d))) => Some((&mut d.weight, &mut d.bias)),
+                        _ => None,
+                    };
+                    if let Some((weight, bias)) = folded {
+                        self.fold_batchnorm(weight, bias, node, eps, &lbl)?;
+                        attrs.finish()?;
+                        values.insert(out, (id, shape));
+                        alias_of.insert(out, x);
+                        continue;
+                    }
+                    let mut op = channel_identity(&shape).ok_or_else(|| {
+                        invalid(
+                            Some(&lbl),
+                            format!(
+                                "BatchNormalization of an input [N, {shape:?}]: Tessera takes [N, C] or [N, C, …] with 1 to 3 spatial dimensions"
+                            ),
+                        )
+                    })?;
+                    match &mut op {
+                        Op::Conv(cv) => {
+                            self.fold_batchnorm(&mut cv.weight, &mut cv.bias, node, eps, &lbl)?
+                        }
+                        Op::Dense(d) => {
+                            self.fold_batchnorm(&mut d.weight, &mut d.bias, node, eps, &lbl)?
+                        }
+                        _ => {}
+                    }
+                    (op, vec![id])
                 }
                 "Concat" => {
                     let ins = (0..node.input.len())
@@ -632,27 +669,29 @@ impl<'g> Loader<'g> {
                     alias_of.insert(out, node.input[0].as_str());
                     continue;
                 }
-                "GlobalAveragePool" => {
+                "GlobalAveragePool" | "GlobalMaxPool" => {
                     self.expect_data(node, &lbl, 1, 1)?;
                     let (v, shape) = data(0)?;
-                    let &[_, h, w] = shape.as_slice() else {
-                        return Err(invalid(
+                    let spatial = shape.get(1..).unwrap_or_default();
+                    let window = Window::unit(spatial.len()).ok_or_else(|| {
+                        invalid(
                             Some(&lbl),
                             format!(
-                                "GlobalAveragePool needs [N, C, H, W]; its input is [N, {shape:?}]"
+                                "{} needs [N, C, …] with 1 to 3 spatial dimensions; its input is [N, {shape:?}]",
+                                node.op_type
                             ),
-                        ));
+                        )
+                    })?;
+                    // A pooling whose window is the image (output [C, 1, …], as ONNX).
+                    let mut kernel = [1; MAX_RANK];
+                    kernel[..spatial.len()].copy_from_slice(spatial);
+                    let p = Pool { kernel, window };
+                    let op = if node.op_type == "GlobalMaxPool" {
+                        Op::MaxPool(p)
+                    } else {
+                        Op::AvgPool(p)
                     };
-                    // The average over the whole image: an average pooling whose window
-                    // is the image (output [C, 1, 1], as ONNX).
-                    (
-                        Op::AvgPool(Pool2d {
-                            kernel: [h, w],
-                            strides: [1, 1],
-                            pads: [0; 4],
-                        }),
-                        vec![v],
-                    )
+                    (op, vec![v])
                 }
                 "Conv" => {
                     self.expect_data(node, &lbl, 2, 3)?;
@@ -845,14 +884,19 @@ impl<'g> Loader<'g> {
                 d.bias = Some(Tensor::new(vec![out], b.data().to_vec())?);
                 Ok(())
             }
-            (true, Some(Op::Conv2d(cv))) if cv.bias.is_none() => {
+            (true, Some(Op::Conv(cv))) if cv.bias.is_none() => {
                 let b = self.tensor_f32(c, lbl)?;
                 let o = cv.weight.shape()[0];
-                if !(b.shape() == [o, 1, 1] || b.shape() == [1, o, 1, 1]) {
+                // [O, 1, …] or [1, O, 1, …] with one 1 per spatial dimension.
+                let ones = cv.window.rank;
+                let fits = |s: &[usize]| {
+                    s.first() == Some(&o) && s.len() == ones + 1 && s[1..].iter().all(|&d| d == 1)
+                };
+                if !(fits(b.shape()) || (b.shape().first() == Some(&1) && fits(&b.shape()[1..]))) {
                     return Err(invalid(
                         Some(lbl),
                         format!(
-                            "bias {c:?} has shape {:?}; expected [{o}, 1, 1] or [1, {o}, 1, 1]",
+                            "bias {c:?} has shape {:?}; expected [{o}, 1, …] or [1, {o}, 1, …] ({ones} spatial dimensions)",
                             b.shape()
                         ),
                     ));
@@ -867,32 +911,18 @@ impl<'g> Loader<'g> {
         }
     }
 
-    /// Folds an inference BatchNormalization (`node`: X, scale, B, mean, var) into
-    /// `last`, the Conv or dense layer whose output it reads, when it alone reads it:
-    /// each output channel's weights times `s = scale / √(var + ε)`, its bias
-    /// `(b − mean)·s + B`. Computed in f64, stored in f32 like every weight.
+    /// Folds an inference BatchNormalization (`node`: X, scale, B, mean, var) into a
+    /// Conv or dense layer's `weight` and `bias`: each output channel's weights times
+    /// `s = scale / √(var + ε)`, its bias `(b − mean)·s + B`. Computed in f64, stored
+    /// in f32 like every weight.
     fn fold_batchnorm(
         &self,
-        last: Option<&mut (String, Op, Vec<usize>)>,
-        single_reader: bool,
+        weight: &mut Tensor,
+        bias: &mut Option<Tensor>,
         node: &NodeProto,
         eps: f32,
         lbl: &str,
     ) -> Result<()> {
-        let refuse = || {
-            Err(invalid(
-                Some(lbl),
-                "BatchNormalization is supported folded into the Conv, Gemm or MatMul whose output it alone reads (a standalone per-channel affine layer is not implemented yet)",
-            ))
-        };
-        if !single_reader {
-            return refuse();
-        }
-        let (weight, bias) = match last.map(|(_, op, _)| op) {
-            Some(Op::Conv2d(cv)) => (&mut cv.weight, &mut cv.bias),
-            Some(Op::Dense(d)) => (&mut d.weight, &mut d.bias),
-            _ => return refuse(),
-        };
         let o = weight.shape()[0];
         let mut p = Vec::with_capacity(4);
         for name in &node.input[1..] {
@@ -909,7 +939,10 @@ impl<'g> Loader<'g> {
             p.push(t.data().iter().map(|&v| f64::from(v)).collect::<Vec<f64>>());
         }
         let [gamma, beta, mean, var] = p.as_slice() else {
-            return refuse();
+            return Err(invalid(
+                Some(lbl),
+                "BatchNormalization takes scale, B, mean and var",
+            ));
         };
         let mut s = Vec::with_capacity(o);
         for c in 0..o {
@@ -1052,27 +1085,38 @@ impl<'g> Loader<'g> {
         shape: &[usize],
     ) -> Result<Op> {
         let weight = self.tensor_f32(&node.input[1], lbl)?;
-        let &[o, _, kh, kw] = weight.shape() else {
+        let ws = weight.shape().to_vec();
+        let r = ws.len().saturating_sub(2);
+        if !(1..=MAX_RANK).contains(&r) {
             return Err(invalid(
                 Some(lbl),
                 format!(
-                    "Conv weight has shape {:?}; Tessera supports 2-D convolution [O, C, kh, kw]",
-                    weight.shape()
+                    "Conv weight has shape {ws:?}; Tessera supports 1-D, 2-D and 3-D convolution [O, C/group, …kernel]"
                 ),
             ));
-        };
-        if attrs.int("group", 1)? != 1 {
-            return Err(invalid(Some(lbl), "Conv with group ≠ 1 is not supported"));
         }
+        let o = ws[0];
+        let groups = attrs.int("group", 1)?;
+        let groups = usize::try_from(groups)
+            .ok()
+            .filter(|&g| g > 0)
+            .ok_or_else(|| invalid(Some(lbl), format!("Conv group {groups} is not positive")))?;
+        let kernel = &ws[2..];
         if let Some(ks) = attrs.ints("kernel_shape")?
-            && ks != [kh as i64, kw as i64]
+            && !ks.iter().map(|&v| v as usize).eq(kernel.iter().copied())
         {
             return Err(invalid(
                 Some(lbl),
-                format!("kernel_shape {ks:?} does not match the weight's {kh}×{kw}"),
+                format!("kernel_shape {ks:?} does not match the weight's {kernel:?}"),
             ));
         }
-        let (strides, pads) = window_attrs(attrs, lbl, [kh, kw], shape)?;
+        let window = window_attrs(
+            attrs,
+            lbl,
+            kernel,
+            shape.get(1..).unwrap_or_default(),
+            false,
+        )?;
         let bias = match node.input.get(2) {
             Some(name) if !name.is_empty() => Some(self.tensor_f32(name, lbl)?),
             _ => None,
@@ -1085,11 +1129,11 @@ impl<'g> Loader<'g> {
                 format!("Conv bias has shape {:?}; expected [{o}]", b.shape()),
             ));
         }
-        Ok(Op::Conv2d(Conv2d {
+        Ok(Op::Conv(Conv {
             weight,
             bias,
-            strides,
-            pads,
+            window,
+            groups,
         }))
     }
 
@@ -1363,38 +1407,49 @@ fn dim_usize(v: i64) -> Result<usize> {
     usize::try_from(v).map_err(|_| invalid(None, format!("dimension {v} is out of range")))
 }
 
-/// The window attributes shared by Conv and the pools: strides, pads/auto_pad,
-/// dilations (must be 1). Returns `([sh, sw], [top, left, bottom, right])`.
+/// The window attributes shared by Conv and the pools — strides, dilations,
+/// pads/auto_pad (and `ceil_mode` when `ceil` is given) — for a `kernel` over the
+/// spatial dimensions `spatial` (1 to 3).
 fn window_attrs(
     attrs: &mut Attrs<'_>,
     lbl: &str,
-    kernel: [usize; 2],
-    shape: &[usize],
-) -> Result<([usize; 2], [usize; 4])> {
+    kernel: &[usize],
+    spatial: &[usize],
+    ceil_mode: bool,
+) -> Result<Window> {
     let bad = |why: String| invalid(Some(lbl), why);
-    if let Some(d) = attrs.ints("dilations")?
-        && d.iter().any(|&v| v != 1)
-    {
-        return Err(bad(format!("dilations {d:?} are not supported (only 1)")));
+    let r = kernel.len();
+    if !(1..=MAX_RANK).contains(&r) || spatial.len() != r {
+        return Err(bad(format!(
+            "a {r}-D window over an input of {} spatial dimensions: Tessera supports 1-D, 2-D and 3-D windows matching the input",
+            spatial.len()
+        )));
     }
-    let strides = match attrs.ints("strides")? {
-        None => [1, 1],
-        Some(s) => match s.as_slice() {
-            &[a, b] if a > 0 && b > 0 => [dim_usize(a)?, dim_usize(b)?],
-            _ => return Err(bad(format!("strides {s:?}: need two positive values"))),
-        },
+    let positive = |name: &str, v: Option<Vec<i64>>| -> Result<Vec<usize>> {
+        match v {
+            None => Ok(vec![1; r]),
+            Some(v) if v.len() == r && v.iter().all(|&x| x > 0) => {
+                v.into_iter().map(dim_usize).collect()
+            }
+            Some(v) => Err(bad(format!("{name} {v:?}: need {r} positive values"))),
+        }
     };
+    let strides = positive("strides", attrs.ints("strides")?)?;
+    let dilations = positive("dilations", attrs.ints("dilations")?)?;
     let auto_pad = attrs.string("auto_pad")?.unwrap_or_else(|| "NOTSET".into());
     let explicit = attrs.ints("pads")?;
-    let pads = match auto_pad.as_str() {
+    let pads: Vec<usize> = match auto_pad.as_str() {
         "NOTSET" => match explicit {
-            None => [0; 4],
-            Some(p) => match p.as_slice() {
-                &[a, b, c, d] if p.iter().all(|&v| v >= 0) => {
-                    [dim_usize(a)?, dim_usize(b)?, dim_usize(c)?, dim_usize(d)?]
-                }
-                _ => return Err(bad(format!("pads {p:?}: need four non-negative values"))),
-            },
+            None => vec![0; 2 * r],
+            Some(p) if p.len() == 2 * r && p.iter().all(|&v| v >= 0) => {
+                p.into_iter().map(dim_usize).collect::<Result<_>>()?
+            }
+            Some(p) => {
+                return Err(bad(format!(
+                    "pads {p:?}: need {} non-negative values",
+                    2 * r
+                )));
+            }
         },
         "VALID" | "SAME_UPPER" | "SAME_LOWER" => {
             if explicit.is_some() {
@@ -1402,69 +1457,103 @@ fn window_attrs(
                     "pads given together with auto_pad = {auto_pad}"
                 )));
             }
-            if auto_pad == "VALID" {
-                [0; 4]
-            } else {
-                let &[_, h, w] = shape else {
-                    return Err(bad(format!("input {shape:?} is not [C, H, W]")));
-                };
-                let total = |len: usize, k: usize, s: usize| -> usize {
-                    let out = len.div_ceil(s);
-                    ((out.saturating_sub(1)) * s + k).saturating_sub(len)
-                };
-                let (th, tw) = (
-                    total(h, kernel[0], strides[0]),
-                    total(w, kernel[1], strides[1]),
-                );
-                if auto_pad == "SAME_UPPER" {
-                    [th / 2, tw / 2, th - th / 2, tw - tw / 2]
-                } else {
-                    [th - th / 2, tw - tw / 2, th / 2, tw / 2]
+            let mut pads = vec![0; 2 * r];
+            if auto_pad != "VALID" {
+                for i in 0..r {
+                    let span = (kernel[i] - 1) * dilations[i] + 1;
+                    let out = spatial[i].div_ceil(strides[i]);
+                    let total =
+                        ((out.saturating_sub(1)) * strides[i] + span).saturating_sub(spatial[i]);
+                    let (small, large) = (total / 2, total - total / 2);
+                    (pads[i], pads[r + i]) = if auto_pad == "SAME_UPPER" {
+                        (small, large)
+                    } else {
+                        (large, small)
+                    };
                 }
             }
+            pads
         }
         other => return Err(bad(format!("auto_pad {other:?} is not supported"))),
     };
-    Ok((strides, pads))
+    Window::from_lists(&strides, &dilations, &pads, ceil_mode)
+        .ok_or_else(|| bad("the window attributes do not fit together".into()))
 }
 
 fn pool(node: &NodeProto, lbl: &str, attrs: &mut Attrs<'_>, shape: &[usize]) -> Result<Op> {
     let bad = |why: String| invalid(Some(lbl), why);
-    let kernel = match attrs.ints("kernel_shape")? {
-        Some(k) => match k.as_slice() {
-            &[a, b] if a > 0 && b > 0 => [dim_usize(a)?, dim_usize(b)?],
-            _ => {
-                return Err(bad(format!(
-                    "kernel_shape {k:?}: Tessera supports 2-D pooling"
-                )));
-            }
-        },
+    let spatial = shape.get(1..).unwrap_or_default();
+    let kernel: Vec<usize> = match attrs.ints("kernel_shape")? {
+        Some(k) if (1..=MAX_RANK).contains(&k.len()) && k.iter().all(|&v| v > 0) => {
+            k.into_iter().map(dim_usize).collect::<Result<_>>()?
+        }
+        Some(k) => {
+            return Err(bad(format!(
+                "kernel_shape {k:?}: Tessera supports 1-D, 2-D and 3-D pooling"
+            )));
+        }
         None => return Err(bad("kernel_shape is required".into())),
     };
-    if attrs.int("ceil_mode", 0)? != 0 {
-        return Err(bad("ceil_mode = 1 is not supported".into()));
-    }
-    let (strides, pads) = window_attrs(attrs, lbl, kernel, shape)?;
-    let p = Pool2d {
-        kernel,
-        strides,
-        pads,
-    };
+    let ceil = attrs.int("ceil_mode", 0)? != 0;
+    let window = window_attrs(attrs, lbl, &kernel, spatial, ceil)?;
+    let mut k = [1; MAX_RANK];
+    k[..kernel.len()].copy_from_slice(&kernel);
+    let p = Pool { kernel: k, window };
     if node.op_type == "MaxPool" {
         if attrs.int("storage_order", 0)? != 0 {
             return Err(bad("storage_order = 1 is not supported".into()));
         }
+        if node.output.iter().skip(1).any(|o| !o.is_empty()) {
+            return Err(bad("MaxPool's Indices output is not supported".into()));
+        }
         Ok(Op::MaxPool(p))
     } else {
         let include = attrs.int("count_include_pad", 0)? != 0;
-        if pads.iter().any(|&v| v > 0) && !include {
+        if !window.unpadded() && !include {
             return Err(bad(
-                "AveragePool with padding needs count_include_pad = 1 (a constant divisor kh·kw)"
+                "AveragePool with padding needs count_include_pad = 1 (a constant divisor Π kernel)"
                     .into(),
             ));
         }
+        if ceil {
+            let floor = Window {
+                ceil_mode: false,
+                ..window
+            };
+            if floor.output(spatial, &kernel) != window.output(spatial, &kernel) {
+                return Err(bad(
+                    "AveragePool with ceil_mode = 1 whose last windows run past the input (their divisor would vary) is not supported"
+                        .into(),
+                ));
+            }
+        }
         Ok(Op::AvgPool(p))
     }
+}
+
+/// The identity on per-example values `[C]` (a diagonal dense layer) or
+/// `[C, …spatial]` (a depthwise convolution with a kernel of one tap), into which a
+/// standalone BatchNormalization folds: a per-channel affine layer.
+fn channel_identity(shape: &[usize]) -> Option<Op> {
+    let (&c, spatial) = shape.split_first()?;
+    if spatial.is_empty() {
+        let eye = (0..c * c)
+            .map(|k| if k % (c + 1) == 0 { 1.0 } else { 0.0 })
+            .collect();
+        return Some(Op::Dense(Dense {
+            weight: Tensor::new(vec![c, c], eye).ok()?,
+            bias: None,
+        }));
+    }
+    let window = Window::unit(spatial.len())?;
+    let mut ws = vec![c, 1];
+    ws.extend(std::iter::repeat_n(1, spatial.len()));
+    Some(Op::Conv(Conv {
+        weight: Tensor::new(ws, vec![1.0; c]).ok()?,
+        bias: None,
+        window,
+        groups: c,
+    }))
 }
 
 /// Checked element count of an initializer.

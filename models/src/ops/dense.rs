@@ -92,7 +92,7 @@ impl Operator for DenseOp {
 }
 
 /// A weighted layer's accumulator bound `gain·max|x| + max|b|` and deviation
-/// `gain·D` (dense, conv2d, avgpool).
+/// `gain·D` (dense, conv, avgpool).
 pub(crate) fn linear_bound<R: Ring>(fl: &FixedLayer<R>, mu: u128, dev: u128) -> (u128, u128) {
     let p = fl.params();
     (

@@ -20,7 +20,7 @@ use crate::{Error, Result};
 
 pub mod avgpool;
 pub mod concat;
-pub mod conv2d;
+pub mod conv;
 pub mod dense;
 pub mod elementwise;
 pub mod maxpool;
@@ -31,24 +31,25 @@ pub mod reshape;
 pub mod sigmoid;
 pub mod square;
 
-pub use conv2d::Conv2d;
+pub use conv::Conv;
 pub use dense::Dense;
-pub use pool::Pool2d;
+pub use pool::Pool;
 
 /// What a layer computes.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
     /// Fully connected layer, input `[in]` → `[out]`.
     Dense(Dense),
-    /// 2-D convolution, input `[C, H, W]` → `[O, OH, OW]`.
-    Conv2d(Conv2d),
+    /// N-D convolution (1-D to 3-D, strides, dilations, padding, groups), input
+    /// `[C, …in]` → `[O, …out]`.
+    Conv(Conv),
     /// `max(x, 0)`.
     Relu,
-    /// Max pooling, input `[C, H, W]` → `[C, OH, OW]`.
-    MaxPool(Pool2d),
-    /// Average pooling with a constant divisor `kh·kw`, input `[C, H, W]` →
-    /// `[C, OH, OW]`.
-    AvgPool(Pool2d),
+    /// Max pooling (1-D to 3-D), input `[C, …in]` → `[C, …out]`.
+    MaxPool(Pool),
+    /// Average pooling with a constant divisor `Π kernel` (1-D to 3-D), input
+    /// `[C, …in]` → `[C, …out]`.
+    AvgPool(Pool),
     /// A new per-example shape of the same size (ONNX `Flatten` with `axis = 1`, or
     /// `Reshape` keeping the batch dimension). Moves no data.
     Reshape(Vec<usize>),

@@ -14,8 +14,8 @@ macro_rules! dispatch_op {
                 type $D = $crate::ops::dense::DenseOp;
                 $body
             }
-            $crate::ops::Op::Conv2d($a) => {
-                type $D = $crate::ops::conv2d::Conv2dOp;
+            $crate::ops::Op::Conv($a) => {
+                type $D = $crate::ops::conv::ConvOp;
                 $body
             }
             $crate::ops::Op::Relu => {

@@ -1,5 +1,5 @@
-//! Bilinear maps over Z_2^ℓ tensors: element-wise product, matrix product and 2-D
-//! convolution.
+//! Bilinear maps over Z_2^ℓ tensors: element-wise product, matrix product and N-D
+//! grouped convolution.
 //!
 //! Every multiplicative operation of arithmetic sharing is a bilinear map `f(a, b)`,
 //! and one Beaver routine ([`crate::arith::beaver`]) serves them all (CrypTen's
@@ -14,6 +14,7 @@ use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use serde::{Deserialize, Serialize};
 use tessera_core::Ring;
 
+use super::window::{ConvGeometry, Window};
 use crate::{Error, Result};
 
 /// A bilinear map `f(a, b)` on ring tensors.
@@ -58,14 +59,24 @@ pub enum BilinearOp {
     Elementwise,
     /// `a · b` for `a: [m, k]`, `b: [k, n]`, giving `[m, n]`.
     MatMul,
-    /// 2-D convolution (cross-correlation, as in deep-learning frameworks) of an input
-    /// `a: [N, C, H, W]` with a kernel `b: [O, C, kh, kw]`, giving
-    /// `[N, O, (H + 2p − kh)/s + 1, (W + 2p − kw)/s + 1]` with zero padding `p` on
-    /// every side and stride `s`.
-    Conv2d(Conv2dParams),
+    /// N-D convolution (cross-correlation, as in deep-learning frameworks) of an input
+    /// `a: [N, C, …spatial]` with a kernel `b: [O, C/g, …kernel]` over the params'
+    /// window (strides, dilations, zero padding) and `g` groups, giving
+    /// `[N, O, …out]` (see [`Window::output`]).
+    Conv(ConvParams),
 }
 
-/// Stride and zero padding of a 2-D convolution.
+/// The window and group count of a convolution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ConvParams {
+    /// Strides, dilations and zero padding (`ceil_mode` unused: false).
+    pub window: Window,
+    /// Groups (≥ 1, dividing both channel counts).
+    pub groups: usize,
+}
+
+/// Stride and zero padding of a 2-D convolution with one stride and one padding on
+/// every side (a shorthand for [`ConvParams`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Conv2dParams {
     /// Stride in both spatial directions (≥ 1).
@@ -74,13 +85,51 @@ pub struct Conv2dParams {
     pub padding: usize,
 }
 
+impl From<Conv2dParams> for ConvParams {
+    fn from(p: Conv2dParams) -> ConvParams {
+        ConvParams {
+            window: Window::square2d(p.stride, p.padding),
+            groups: 1,
+        }
+    }
+}
+
+impl ConvParams {
+    /// The geometry for input `a: [N, C, …]` and kernel `b: [O, C/g, …]`.
+    fn geometry(&self, a: &[usize], b: &[usize]) -> Option<(usize, ConvGeometry, Vec<usize>)> {
+        let r = self.window.rank;
+        if a.len() != r + 2 || b.len() != r + 2 {
+            return None;
+        }
+        let (n, c, o) = (a[0], a[1], b[0]);
+        if self.groups == 0 || c % self.groups != 0 || b[1] != c / self.groups {
+            return None;
+        }
+        let out = self.window.output(&a[2..], &b[2..])?;
+        let geo = ConvGeometry::new(&self.window, c, &a[2..], o, &b[2..], self.groups)?;
+        let mut shape = vec![n, o];
+        shape.extend(out);
+        Some((n, geo, shape))
+    }
+}
+
 impl std::fmt::Display for BilinearOp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             BilinearOp::Elementwise => f.write_str("elementwise"),
             BilinearOp::MatMul => f.write_str("matmul"),
-            BilinearOp::Conv2d(p) => {
-                write!(f, "conv2d(stride={}, padding={})", p.stride, p.padding)
+            BilinearOp::Conv(p) => {
+                let w = &p.window;
+                let r = w.rank;
+                write!(
+                    f,
+                    "conv{r}d(strides={:?}, dilations={:?}, pads={:?}/{:?}, groups={})",
+                    &w.strides[..r],
+                    &w.dilations[..r],
+                    &w.pad_begin[..r],
+                    &w.pad_end[..r],
+                    p.groups
+                )
             }
         }
     }
@@ -94,79 +143,14 @@ fn row_major<'a, R: Ring>(v: &'a ArrayViewD<'a, R>) -> Cow<'a, [R]> {
     }
 }
 
-/// `c[m×n] += a[m×k] · b[k×n]`, all row-major (i-k-j order: the inner loop streams a
-/// row of `b` into a row of `c`, which the compiler vectorises).
-pub fn matmul_acc<R: Ring>(a: &[R], b: &[R], c: &mut [R], m: usize, k: usize, n: usize) {
-    debug_assert_eq!(a.len(), m * k);
-    debug_assert_eq!(b.len(), k * n);
-    debug_assert_eq!(c.len(), m * n);
-    if n == 0 {
-        return;
-    }
-    for (arow, crow) in a.chunks_exact(k.max(1)).zip(c.chunks_exact_mut(n)).take(m) {
-        if k == 0 {
-            break;
-        }
-        for (&aik, brow) in arow.iter().zip(b.chunks_exact(n)) {
-            for (cj, &bj) in crow.iter_mut().zip(brow) {
-                *cj += aik * bj;
-            }
-        }
-    }
-}
-
-fn conv_out_dim(input: usize, kernel: usize, p: Conv2dParams) -> Option<usize> {
-    let padded = input + 2 * p.padding;
-    if p.stride == 0 || kernel == 0 || padded < kernel {
-        return None;
-    }
-    Some((padded - kernel) / p.stride + 1)
-}
-
-/// The im2col matrix of one image `x: [C, H, W]` (row-major) for a `kh × kw` kernel:
-/// `[C·kh·kw, OH·OW]`, zero where the window overlaps the padding.
-#[allow(clippy::too_many_arguments)]
-fn im2col<R: Ring>(
-    x: &[R],
-    c: usize,
-    h: usize,
-    w: usize,
-    kh: usize,
-    kw: usize,
-    oh: usize,
-    ow: usize,
-    p: Conv2dParams,
-    cols: &mut [R],
-) {
-    let ncol = oh * ow;
-    for ci in 0..c {
-        for ki in 0..kh {
-            for kj in 0..kw {
-                let row = (ci * kh + ki) * kw + kj;
-                let dst = &mut cols[row * ncol..(row + 1) * ncol];
-                for oi in 0..oh {
-                    let yi = (oi * p.stride + ki) as isize - p.padding as isize;
-                    for oj in 0..ow {
-                        let xj = (oj * p.stride + kj) as isize - p.padding as isize;
-                        dst[oi * ow + oj] =
-                            if yi >= 0 && (yi as usize) < h && xj >= 0 && (xj as usize) < w {
-                                x[(ci * h + yi as usize) * w + xj as usize]
-                            } else {
-                                R::zero()
-                            };
-                    }
-                }
-            }
-        }
-    }
-}
+pub use super::window::matmul_acc;
 
 impl Bilinear for BilinearOp {
     fn name(&self) -> &'static str {
         match self {
             BilinearOp::Elementwise => "elementwise product",
             BilinearOp::MatMul => "matmul",
-            BilinearOp::Conv2d(_) => "conv2d",
+            BilinearOp::Conv(_) => "convolution",
         }
     }
 
@@ -186,23 +170,13 @@ impl Bilinear for BilinearOp {
                     format!("need [m, k] · [k, n], got {a:?} · {b:?}"),
                 )),
             },
-            BilinearOp::Conv2d(p) => match (a, b) {
-                (&[n, c, h, w], &[o, c2, kh, kw]) if c == c2 => {
-                    match (conv_out_dim(h, kh, *p), conv_out_dim(w, kw, *p)) {
-                        (Some(oh), Some(ow)) => Ok(vec![n, o, oh, ow]),
-                        _ => Err(Error::shape(
-                            op,
-                            format!(
-                                "kernel {kh}×{kw} with stride {} and padding {} does not fit input {h}×{w}",
-                                p.stride, p.padding
-                            ),
-                        )),
-                    }
-                }
-                _ => Err(Error::shape(
+            BilinearOp::Conv(p) => match p.geometry(a, b) {
+                Some((_, _, shape)) => Ok(shape),
+                None => Err(Error::shape(
                     op,
                     format!(
-                        "need input [N, C, H, W] and kernel [O, C, kh, kw], got {a:?} and {b:?}"
+                        "need input [N, C, …] and kernel [O, C/{}, …] of {} spatial dimensions that fit the window {}, got {a:?} and {b:?}",
+                        p.groups, p.window.rank, self
                     ),
                 )),
             },
@@ -241,37 +215,19 @@ impl Bilinear for BilinearOp {
                     }
                 }
             }
-            BilinearOp::Conv2d(p) => {
-                let (nb, c, h, w) = (a.shape()[0], a.shape()[1], a.shape()[2], a.shape()[3]);
-                let (o, kh, kw) = (b.shape()[0], b.shape()[2], b.shape()[3]);
-                let (oh, ow) = (shape[2], shape[3]);
+            BilinearOp::Conv(p) => {
+                let Some((n, geo, _)) = p.geometry(a.shape(), b.shape()) else {
+                    return Err(Error::shape(self.name(), "the operands do not fit"));
+                };
                 let (av, kv) = (row_major(&a), row_major(&b));
-                let krows = c * kh * kw;
-                let mut cols = vec![R::zero(); krows * oh * ow];
-                let mut acc = vec![R::zero(); o * oh * ow];
-                let img = c * h * w;
-                let out_img = o * oh * ow;
-                let mut outs: Vec<R> = out.iter().copied().collect();
-                for i in 0..nb {
-                    im2col(
-                        &av[i * img..(i + 1) * img],
-                        c,
-                        h,
-                        w,
-                        kh,
-                        kw,
-                        oh,
-                        ow,
-                        *p,
-                        &mut cols,
-                    );
-                    acc.fill(R::zero());
-                    matmul_acc(&kv, &cols, &mut acc, o, krows, oh * ow);
-                    for (d, s) in outs[i * out_img..(i + 1) * out_img].iter_mut().zip(&acc) {
-                        *d += *s;
+                match out.as_slice_mut() {
+                    Some(c) => geo.accumulate(&av, &kv, c, n),
+                    None => {
+                        let mut c: Vec<R> = out.iter().copied().collect();
+                        geo.accumulate(&av, &kv, &mut c, n);
+                        out.iter_mut().zip(c).for_each(|(o, v)| *o = v);
                     }
                 }
-                out.iter_mut().zip(outs).for_each(|(d, s)| *d = s);
             }
         }
         Ok(())
@@ -300,10 +256,13 @@ mod tests {
         // 1 image, 1 channel 3×3, kernel 2×2 of ones, stride 1, padding 1 → 4×4.
         let x = z(&[1, 2, 3, 4, 5, 6, 7, 8, 9], &[1, 1, 3, 3]);
         let k = z(&[1, 1, 1, 1], &[1, 1, 2, 2]);
-        let op = BilinearOp::Conv2d(Conv2dParams {
-            stride: 1,
-            padding: 1,
-        });
+        let op = BilinearOp::Conv(
+            Conv2dParams {
+                stride: 1,
+                padding: 1,
+            }
+            .into(),
+        );
         let y = op.apply(x.view(), k.view()).unwrap();
         assert_eq!(y.shape(), &[1, 1, 4, 4]);
         assert_eq!(

@@ -28,6 +28,7 @@ pub mod beaver;
 pub mod bilinear;
 pub mod plain;
 pub mod trunc;
+pub mod window;
 
 use std::borrow::Cow;
 
@@ -251,6 +252,42 @@ impl<R: Ring> AShare<R> {
         Ok(AShare::from_array(array_from(&[n, c, oh, ow], out)?))
     }
 
+    /// A local linear re-indexing of every example: `x: [N, …]` with `per_in` values
+    /// per example becomes `[N, idx.len() / taps]`, output `j` of an example being the
+    /// sum of the example's values at `idx[j·taps .. (j+1)·taps]` (`None`: zero).
+    /// With `taps = 1` a gather (padding, transposition, slicing); with more, window
+    /// sums (sum pooling of any geometry).
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if the sizes do not fit or an index is out of range.
+    pub fn gather_sum(&self, per_in: usize, idx: &[Option<usize>], taps: usize) -> Result<Self> {
+        let x = flat(&self.data);
+        let bad = |why: String| Err(Error::shape("gather_sum", why));
+        if per_in == 0
+            || taps == 0
+            || !x.len().is_multiple_of(per_in)
+            || !idx.len().is_multiple_of(taps)
+        {
+            return bad(format!(
+                "{} values in examples of {per_in}, {} indices in windows of {taps}",
+                x.len(),
+                idx.len()
+            ));
+        }
+        if idx.iter().flatten().any(|&i| i >= per_in) {
+            return bad(format!("an index outside an example of {per_in} values"));
+        }
+        let n = x.len() / per_in;
+        let per_out = idx.len() / taps;
+        let mut out = Vec::with_capacity(n * per_out);
+        for ex in x.chunks_exact(per_in) {
+            for w in idx.chunks_exact(taps) {
+                out.push(w.iter().flatten().fold(R::zero(), |a, &i| a + ex[i]));
+            }
+        }
+        Ok(AShare::from_array(array_from(&[n, per_out], out)?))
+    }
+
     /// The same share with another shape of equal size (local).
     ///
     /// # Errors
@@ -443,7 +480,7 @@ impl<R: Ring> ArithParty<R> {
         k: &AShare<R>,
         p: Conv2dParams,
     ) -> Result<AShare<R>> {
-        self.bilinear(BilinearOp::Conv2d(p), x, k).await
+        self.bilinear(BilinearOp::Conv(p.into()), x, k).await
     }
 
     /// `[⟨x, y⟩]` of two vectors of length `n` (a 0-dimensional result), by a

@@ -322,7 +322,7 @@ impl Demand {
 
     /// What [`ArithParty::conv2d`](crate::arith::ArithParty::conv2d) consumes.
     pub fn conv2d(&mut self, p: Conv2dParams, input: &[usize], kernel: &[usize]) -> &mut Self {
-        self.beaver(BilinearOp::Conv2d(p), input, kernel)
+        self.beaver(BilinearOp::Conv(p.into()), input, kernel)
     }
 
     /// What [`ArithParty::dot`](crate::arith::ArithParty::dot) consumes for vectors of

@@ -68,6 +68,77 @@ pub fn conv_ref<R: Ring>(x: &ArrayD<R>, k: &ArrayD<R>, stride: usize, pad: usize
     out
 }
 
+/// The N-D grouped convolution by its definition: `out[b, o, p] = Σ_{c, t}
+/// k[o, c, t] · x[b, g·C/g + c, p·s + t·d − pad_begin]` (zero outside the input).
+pub fn conv_nd_ref<R: Ring>(
+    x: &ArrayD<R>,
+    k: &ArrayD<R>,
+    p: &tessera_protocols::ConvParams,
+) -> ArrayD<R> {
+    let w = &p.window;
+    let r = w.rank;
+    let (n, c, o, cg) = (x.shape()[0], x.shape()[1], k.shape()[0], k.shape()[1]);
+    let og = o / p.groups;
+    let (ins, ks) = (&x.shape()[2..], &k.shape()[2..]);
+    let outs: Vec<usize> = (0..r)
+        .map(|i| {
+            (ins[i] + w.pad_begin[i] + w.pad_end[i] - (ks[i] - 1) * w.dilations[i] - 1)
+                / w.strides[i]
+                + 1
+        })
+        .collect();
+    let mut shape = vec![n, o];
+    shape.extend(&outs);
+    let mut out = ArrayD::from_elem(IxDyn(&shape), R::zero());
+    let all = |dims: &[usize]| -> Vec<Vec<usize>> {
+        let mut v = vec![vec![]];
+        for &d in dims {
+            v = v
+                .into_iter()
+                .flat_map(|p| {
+                    (0..d).map(move |i| {
+                        let mut q = p.clone();
+                        q.push(i);
+                        q
+                    })
+                })
+                .collect();
+        }
+        v
+    };
+    let _ = c;
+    for b in 0..n {
+        for oc in 0..o {
+            let g = oc / og;
+            for pos in all(&outs) {
+                let mut s = R::zero();
+                for ci in 0..cg {
+                    for tap in all(ks) {
+                        let at: Option<Vec<usize>> = (0..r)
+                            .map(|i| {
+                                (pos[i] * w.strides[i] + tap[i] * w.dilations[i])
+                                    .checked_sub(w.pad_begin[i])
+                                    .filter(|&v| v < ins[i])
+                            })
+                            .collect();
+                        if let Some(at) = at {
+                            let mut xi = vec![b, g * cg + ci];
+                            xi.extend(at);
+                            let mut ki = vec![oc, ci];
+                            ki.extend(&tap);
+                            s += x[IxDyn(&xi)] * k[IxDyn(&ki)];
+                        }
+                    }
+                }
+                let mut oi = vec![b, oc];
+                oi.extend(&pos);
+                out[IxDyn(&oi)] = s;
+            }
+        }
+    }
+    out
+}
+
 /// Party 0 inputs `x`, party 1 inputs `y` (both sent at once: one round).
 pub async fn inputs<R: Ring>(
     p: &mut ArithParty<R>,
