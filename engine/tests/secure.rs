@@ -12,7 +12,9 @@ use tessera_core::{FixedPoint, Ring, Z64};
 use tessera_engine::{
     self, Assignment, Baseline, Conversion, Output, Placement, RunOptions, SecureOutput, Sharing,
 };
-use tessera_models::{Conv, Dense, FixedModel, Head, Model, Op, Pool, Tensor};
+use tessera_models::ops::remap::PadMode;
+use tessera_models::{Conv, Dense, FixedModel, Head, Model, Op, Pool, Remap, Tensor};
+use tessera_protocols::Window;
 use tessera_protocols::harness::{self, HarnessOptions};
 
 type R = Z64;
@@ -835,5 +837,104 @@ fn gmw_stages_in_chunks_within_a_small_working_set_are_exact_and_priced() {
                 .unwrap()
                 .contains("working_set")
         );
+    }
+}
+
+/// A 1-D net of the new geometry: a reflection pad, a grouped, dilated, strided,
+/// asymmetrically padded convolution, a dilated max pooling with `ceil_mode`.
+fn windows_1d(rng: &mut StdRng) -> Model {
+    let conv = Conv {
+        weight: tensor(rng, vec![6, 2, 3], 0.5),
+        bias: Some(tensor(rng, vec![6], 0.2)),
+        window: Window::from_lists(&[2], &[2], &[1, 0], false).unwrap(),
+        groups: 2,
+    };
+    let pool = Pool {
+        kernel: [2, 1, 1],
+        // Floor mode would give one window; ceil mode keeps a second that runs past
+        // the end.
+        window: Window::from_lists(&[2], &[2], &[0, 0], true).unwrap(),
+    };
+    Model::new(
+        vec![4, 9],
+        vec![
+            (
+                "pad".into(),
+                Op::Remap(Remap::pad(&[4, 9], &[0, 1, 0, 1], PadMode::Reflect).unwrap()),
+            ),
+            ("conv".into(), Op::Conv(conv)),
+            ("relu".into(), Op::Relu),
+            ("pool".into(), Op::MaxPool(pool)),
+            ("flat".into(), Op::Reshape(vec![12])),
+            ("fc".into(), dense(rng, 3, 12)),
+        ],
+        Head::Scores,
+    )
+    .unwrap()
+}
+
+/// A 3-D net: a transposition keeping the batch first, a padded 3-D convolution, a 3-D
+/// average pooling, and a transposed convolution as the loader lowers it (spread and
+/// pad, then a convolution).
+fn windows_3d(rng: &mut StdRng) -> Model {
+    let unit = Window::unit(3).unwrap();
+    let conv = Conv {
+        weight: tensor(rng, vec![2, 2, 2, 2, 2], 0.4),
+        bias: None,
+        window: Window::from_lists(&[1, 1, 1], &[1, 1, 1], &[1, 1, 1, 0, 1, 1], false).unwrap(),
+        groups: 1,
+    };
+    let pool = Pool {
+        kernel: [2, 2, 2],
+        window: Window::from_lists(&[2, 2, 2], &[1, 1, 1], &[0; 6], false).unwrap(),
+    };
+    let up = Conv {
+        weight: tensor(rng, vec![2, 1, 2, 2, 2], 0.5),
+        bias: Some(tensor(rng, vec![2], 0.1)),
+        window: unit,
+        groups: 2,
+    };
+    Model::new(
+        vec![2, 3, 4, 3],
+        vec![
+            (
+                "swap".into(),
+                Op::Remap(Remap::transpose(&[2, 3, 4, 3], &[0, 2, 1, 3]).unwrap()),
+            ),
+            ("conv".into(), Op::Conv(conv)),
+            ("pool".into(), Op::AvgPool(pool)),
+            (
+                "spread".into(),
+                Op::Remap(Remap::dilate(&[2, 2, 2, 2], &[2, 2, 2], &[1; 6]).unwrap()),
+            ),
+            ("up".into(), Op::Conv(up)),
+            ("relu".into(), Op::Relu),
+            ("flat".into(), Op::Reshape(vec![2 * 4 * 4 * 4])),
+            ("fc".into(), dense(rng, 3, 2 * 4 * 4 * 4)),
+        ],
+        Head::Scores,
+    )
+    .unwrap()
+}
+
+#[test]
+fn n_d_windows_and_remaps_are_exact_and_priced_under_every_baseline() {
+    let mut rng = StdRng::seed_from_u64(12);
+    for model in [windows_1d(&mut rng), windows_3d(&mut rng)] {
+        let fm = FixedModel::<R>::new(&model, FixedPoint::new(16)).unwrap();
+        let batch = 2;
+        let x = inputs(&mut rng, &model, batch);
+        for b in [Baseline::AB, Baseline::AY, Baseline::PureB, Baseline::PureY] {
+            for output in [Output::Label, Output::Logits] {
+                check(&fm, &b.assignment(&fm, output).unwrap(), &x, batch);
+            }
+        }
+    }
+    // Every assignment of the 1-D net (each layer in A, B or Y where it can run).
+    let model = windows_1d(&mut rng);
+    let fm = FixedModel::<R>::new(&model, FixedPoint::new(16)).unwrap();
+    let x = inputs(&mut rng, &model, 2);
+    for a in all_assignments(&fm, Output::Logits).iter().step_by(7) {
+        check(&fm, a, &x, 2);
     }
 }

@@ -49,5 +49,5 @@ pub use data::{Mnist, NpyF32};
 pub use error::{Error, Result};
 pub use fixed::{FixedLayer, FixedModel, FixedParams, FixedRun, LayerTrace, Score};
 pub use float::Float;
-pub use model::{Conv, Dense, Head, Layer, Model, Op, Pool, Scores, Tensor};
+pub use model::{Conv, Dense, Head, Layer, Model, Op, Pool, Remap, Scores, Tensor};
 pub use onnx::{OnnxInfo, load_onnx, load_onnx_file, load_onnx_with_info};

@@ -97,7 +97,7 @@ pub(crate) fn checked_numel(shape: &[usize]) -> Option<usize> {
 }
 
 use crate::ops::Operator;
-pub use crate::ops::{Conv, Dense, Op, Pool};
+pub use crate::ops::{Conv, Dense, Op, Pool, Remap};
 
 impl Op {
     /// A short name ("dense", "conv", …).

@@ -870,3 +870,103 @@ fn batchnorm_through_an_alias_of_a_shared_value_is_not_folded() {
     assert_eq!(m.outputs().len(), 2);
     assert_ne!(m.outputs()[0], m.outputs()[1]);
 }
+
+/// One of the ONNX backend cases committed for the conformance suite.
+fn backend_case(name: &str) -> ModelProto {
+    let p = common::crate_dir()
+        .join("../cli/tests/fixtures/onnx-backend/pytorch-converted")
+        .join(name)
+        .join("model.onnx");
+    ModelProto::decode(std::fs::read(p).unwrap().as_slice()).unwrap()
+}
+
+/// Pad, Transpose, Squeeze/Unsqueeze and ConvTranspose load as re-indexings (and a
+/// convolution), and their unsupported forms are refused naming the node.
+#[test]
+fn data_movement_loads_as_remaps_and_refuses_what_it_cannot() {
+    let kinds = |p: &ModelProto| -> Vec<(&'static str, Vec<usize>)> {
+        load(p)
+            .unwrap()
+            .layers()
+            .iter()
+            .map(|l| (l.op().kind(), l.output_shape().to_vec()))
+            .collect()
+    };
+    let pad = backend_case("test_ReflectionPad2d");
+    assert_eq!(kinds(&pad), [("remap", vec![3, 15, 11])]);
+    let mut p = pad.clone();
+    let n = &mut p.graph.as_mut().unwrap().node[0];
+    n.attribute.retain(|a| a.name != "pads");
+    n.attribute.push(AttributeProto {
+        name: "pads".into(),
+        ints: vec![0, 0, 8, 1, 0, 0, 4, 2],
+        r#type: attribute_type::INTS,
+        ..Default::default()
+    });
+    let e = err_text(&p);
+    assert!(
+        e.contains("(Pad)") && e.contains("reflection needs pads smaller"),
+        "{e}"
+    );
+    // Padding the batch dimension.
+    let n = &mut p.graph.as_mut().unwrap().node[0];
+    n.attribute.retain(|a| a.name != "pads");
+    n.attribute.push(AttributeProto {
+        name: "pads".into(),
+        ints: vec![1, 0, 0, 0, 0, 0, 0, 0],
+        r#type: attribute_type::INTS,
+        ..Default::default()
+    });
+    assert!(err_text(&p).contains("none on the batch dimension"));
+    // A nonzero constant.
+    let e = err_text(&backend_case("test_ConstantPad2d"));
+    assert!(e.contains("(Pad)") && e.contains("constant 2"), "{e}");
+
+    let lin = backend_case("test_Linear_no_bias");
+    assert_eq!(kinds(&lin), [("dense", vec![8])]);
+    let pix = backend_case("test_PixelShuffle");
+    assert!(err_text(&pix).contains("(Reshape)"));
+
+    let avg1 = backend_case("test_AvgPool1d");
+    assert_eq!(
+        kinds(&avg1),
+        [
+            ("reshape", vec![3, 6, 1]),
+            ("avgpool", vec![3, 3, 1]),
+            ("reshape", vec![3, 3])
+        ]
+    );
+    let mut p = avg1.clone();
+    let n = &mut p.graph.as_mut().unwrap().node[2];
+    n.attribute.retain(|a| a.name != "axes");
+    n.attribute.push(AttributeProto {
+        name: "axes".into(),
+        ints: vec![2],
+        r#type: attribute_type::INTS,
+        ..Default::default()
+    });
+    let e = err_text(&p);
+    assert!(
+        e.contains("(Squeeze)") && e.contains("size 1 to squeeze"),
+        "{e}"
+    );
+
+    let up = backend_case("test_ConvTranspose2d");
+    let k = kinds(&up);
+    assert_eq!(k[0].0, "remap");
+    assert_eq!(k[1].0, "conv");
+    let mut p = up.clone();
+    p.graph.as_mut().unwrap().node[0]
+        .attribute
+        .push(AttributeProto {
+            name: "output_shape".into(),
+            ints: vec![9, 9],
+            r#type: attribute_type::INTS,
+            ..Default::default()
+        });
+    let e = err_text(&p);
+    assert!(
+        e.contains("(ConvTranspose)") && e.contains("output_shape"),
+        "{e}"
+    );
+}

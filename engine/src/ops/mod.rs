@@ -24,6 +24,7 @@ mod dense;
 mod elementwise;
 mod maxpool;
 mod relu;
+mod remap;
 mod reshape;
 mod sigmoid;
 mod square;

@@ -23,7 +23,7 @@
 //!
 //! | ONNX | becomes | conditions |
 //! |---|---|---|
-//! | `Gemm` | [`Op::Dense`] | `transA = 0`; `alpha`, `beta` folded into `W`, `b`; `B`, `C` constants |
+//! | `Gemm` | [`Op::Dense`] | `transA = 0`; `alpha`, `beta` folded into `W`, `b`; `B`, `C` constants; opset-6 `broadcast` accepted |
 //! | `MatMul` (+ `Add`) | [`Op::Dense`] | `x · B` with constant `B: [in, out]`; an `Add` of a constant `[out]` reading only its output is the bias |
 //! | `Conv` (+ `Add`) | [`Op::Conv`] | 1-D, 2-D or 3-D; any `strides`, `dilations`, `pads` (asymmetric too), `auto_pad`, `group` (grouped and depthwise); an `Add` of a constant `[O,1,…]` reading only its output is the bias |
 //! | `Add`, `Sub` | [`Op::Add`], [`Op::Sub`] | two activations of one shape |
@@ -33,6 +33,10 @@
 //! | `AveragePool` | [`Op::AvgPool`] | 1-D, 2-D or 3-D; with padding only `count_include_pad = 1`; `ceil_mode = 1` only where no window runs past the input (a constant divisor) |
 //! | `GlobalAveragePool`, `GlobalMaxPool` | [`Op::AvgPool`], [`Op::MaxPool`] | the window is the whole image (1-D to 3-D) |
 //! | `Flatten` | [`Op::Reshape`] | `axis = 1` |
+//! | `Squeeze`, `Unsqueeze` | [`Op::Reshape`] | axes as attribute or constant input; the batch stays first; squeezed axes of size 1 |
+//! | `Pad` | [`Op::Remap`] | `constant` (zero only), `reflect`, `edge`; pads as attribute (opset < 11) or constant input; none on the batch |
+//! | `Transpose` | [`Op::Remap`], or folded | of an activation: `perm[0] = 0`; of a constant matrix with `perm = [1, 0]` read by a `MatMul`: that `MatMul` is a dense layer with the matrix as its `[out, in]` weight |
+//! | `ConvTranspose` | [`Op::Remap`] + [`Op::Conv`] | 1-D to 3-D, `group`, `strides`, `dilations`, `pads ≤ d·(k − 1)`, `output_padding < stride`; no `output_shape`/`auto_pad`: the input spread by the strides and padded, then a stride-1 convolution with the kernel flipped and its channel axes swapped |
 //! | `Reshape` | [`Op::Reshape`] | constant (or folded, below) shape whose first entry is `0` or `-1` (keeps the batch) |
 //! | `Shape`, `Gather`, `Unsqueeze`, `Concat`, `Cast` on shapes | — | folded at load time: `Shape` of a data value is `[N, d1, …]` with `N` the symbolic batch, and `Gather` (axis 0), `Unsqueeze` (a scalar's axis 0), `Concat` (axis 0) and `Cast` (to int32/int64) of such values or int64 constants compute on them; a `Reshape` to the result keeps `N` only as its first entry. PyTorch's `x.view(x.size(0), -1)` is this chain |
 //! | `Identity`, `Dropout` | — | inference no-ops (the output names the input's value; an `Identity` of a constant is that constant) |
@@ -55,7 +59,8 @@ use std::path::Path;
 
 use prost::Message;
 
-use crate::model::{Conv, Dense, Head, Model, Op, Pool, Tensor, checked_numel};
+use crate::model::{Conv, Dense, Head, Model, Op, Pool, Remap, Tensor, checked_numel};
+use crate::ops::remap::PadMode;
 use crate::{Error, Result};
 use proto::{
     AttributeProto, DimensionValue, GraphProto, ModelProto, NodeProto, TensorProto,
@@ -139,7 +144,7 @@ fn invalid(node: Option<&str>, reason: impl Into<String>) -> Error {
 
 const SUPPORTED: &str = "Tessera supports Gemm, MatMul (+Add bias), Conv (+Add bias), Add and \
 Sub of two activations, Concat, Relu, MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, \
-BatchNormalization, Flatten, Reshape, Identity, Dropout, Sigmoid, Mul (x·x), Constant, and ArgMax or Softmax as the head of the first output";
+BatchNormalization, ConvTranspose, Pad, Transpose, Squeeze, Unsqueeze, Flatten, Reshape, Identity, Dropout, Sigmoid, Mul (x·x), Constant, and ArgMax or Softmax as the head of the first output";
 
 /// A constant: an initializer or the value of a `Constant` node.
 struct Loader<'g> {
@@ -452,6 +457,9 @@ impl<'g> Loader<'g> {
         // BatchNormalization): a fold needs the layer's value read once under every name.
         let mut alias_of: HashMap<&str, &str> = HashMap::new();
         let mut layers: Vec<(String, Op, Vec<usize>)> = Vec::new();
+        // A `Transpose` (perm [1, 0]) of a constant matrix: its output name → the
+        // constant's (a `MatMul` by it is a dense layer with that weight as is).
+        let mut const_transposed: HashMap<&str, &str> = HashMap::new();
         let mut head = Head::Scores;
         let mut used_names: HashSet<String> = HashSet::new();
         for &i in &order {
@@ -504,6 +512,30 @@ impl<'g> Loader<'g> {
                 "Gemm" => {
                     self.expect_data(node, &lbl, 2, 3)?;
                     (self.gemm(node, &lbl, &mut attrs)?, vec![data(0)?.0])
+                }
+                "MatMul"
+                    if node.input.len() == 2
+                        && const_transposed.contains_key(node.input[1].as_str()) =>
+                {
+                    // x · Wᵀ with W: [out, in] — PyTorch's bias-free Linear.
+                    let src = const_transposed[node.input[1].as_str()];
+                    let w = self.tensor_f32(src, &lbl)?;
+                    if w.shape().len() != 2 {
+                        return Err(invalid(
+                            Some(&lbl),
+                            format!(
+                                "MatMul by the transpose of {src:?} of shape {:?}; Tessera needs a matrix",
+                                w.shape()
+                            ),
+                        ));
+                    }
+                    (
+                        Op::Dense(Dense {
+                            weight: w,
+                            bias: None,
+                        }),
+                        vec![data(0)?.0],
+                    )
                 }
                 "MatMul" => {
                     self.expect_data(node, &lbl, 2, 2)?;
@@ -724,6 +756,169 @@ impl<'g> Loader<'g> {
                     self.expect_data(node, &lbl, 1, 1)?;
                     let (v, shape) = data(0)?;
                     (pool(node, &lbl, &mut attrs, &shape)?, vec![v])
+                }
+                "ConvTranspose" => {
+                    // A transposed convolution is a convolution of the input spread by
+                    // the strides (zeros between neighbours) and padded by
+                    // `d·(k − 1) − pad` (plus `output_padding` at the end), with the
+                    // kernel flipped and its channel axes swapped per group: one
+                    // re-indexing layer, then a stride-1 convolution.
+                    self.expect_data(node, &lbl, 2, 3)?;
+                    let (v, shape) = data(0)?;
+                    let (dilate, conv) = self.conv_transpose(node, &lbl, &mut attrs, &shape)?;
+                    let dshape = dilate.shape.clone();
+                    let mut pre = format!("{name}_spread");
+                    while !used_names.insert(pre.clone()) {
+                        pre.push('_');
+                    }
+                    layers.push((pre, Op::Remap(dilate), vec![v]));
+                    // The spread value's shape, under the node's output name until the
+                    // convolution's replaces it below.
+                    values.insert(out, (layers.len(), dshape));
+                    (Op::Conv(conv), vec![layers.len()])
+                }
+                "Transpose" => {
+                    let perm = attrs.ints("perm")?;
+                    let x = node.input.first().map_or("", String::as_str);
+                    if node.input.len() == 1 && self.consts.contains_key(x) {
+                        // A constant: only the [1, 0] transpose of a matrix a MatMul
+                        // reads (PyTorch's bias-free Linear).
+                        if perm.as_deref().is_some_and(|p| p != [1, 0]) {
+                            return Err(invalid(
+                                Some(&lbl),
+                                format!(
+                                    "Transpose of the constant {x:?} with perm {perm:?}: Tessera folds only the [1, 0] transpose of a weight matrix"
+                                ),
+                            ));
+                        }
+                        attrs.finish()?;
+                        const_transposed.insert(out, x);
+                        continue;
+                    }
+                    self.expect_data(node, &lbl, 1, 1)?;
+                    let (v, shape) = data(0)?;
+                    let r = shape.len() + 1;
+                    let perm: Vec<usize> = match perm {
+                        None => (0..r).rev().collect(),
+                        Some(p) => p
+                            .iter()
+                            .map(|&a| {
+                                usize::try_from(a)
+                                    .map_err(|_| invalid(Some(&lbl), format!("perm {p:?}")))
+                            })
+                            .collect::<Result<_>>()?,
+                    };
+                    if perm.first() != Some(&0) {
+                        return Err(invalid(
+                            Some(&lbl),
+                            format!(
+                                "Transpose with perm {perm:?} moves the batch dimension; Tessera keeps it first"
+                            ),
+                        ));
+                    }
+                    let inner: Vec<usize> = perm[1..].iter().map(|&a| a.wrapping_sub(1)).collect();
+                    let m = Remap::transpose(&shape, &inner).ok_or_else(|| {
+                        invalid(
+                            Some(&lbl),
+                            format!("perm {perm:?} is not a permutation of {r} axes"),
+                        )
+                    })?;
+                    (Op::Remap(m), vec![v])
+                }
+                "Pad" => {
+                    let (v, shape) = data(0)?;
+                    let mode = match attrs.string("mode")?.as_deref().unwrap_or("constant") {
+                        "constant" => PadMode::Constant,
+                        "reflect" => PadMode::Reflect,
+                        "edge" => PadMode::Edge,
+                        other => {
+                            return Err(invalid(
+                                Some(&lbl),
+                                format!(
+                                    "Pad mode {other:?}; Tessera supports constant, reflect and edge"
+                                ),
+                            ));
+                        }
+                    };
+                    // Opset < 11: attributes `pads` and `value`; since 11 inputs.
+                    let (pads, value) = match node.input.get(1).filter(|n| !n.is_empty()) {
+                        None => (
+                            attrs.ints("pads")?.unwrap_or_default(),
+                            attrs.float("value", 0.0)?,
+                        ),
+                        Some(p) => {
+                            self.expect_data(node, &lbl, 2, 4)?;
+                            if node.input.get(3).is_some_and(|a| !a.is_empty()) {
+                                return Err(invalid(Some(&lbl), "Pad with axes is not supported"));
+                            }
+                            let pads = tensor_i64(self.constant(p, &lbl)?, p, &lbl)?;
+                            let value = match node.input.get(2).filter(|n| !n.is_empty()) {
+                                Some(c) => {
+                                    let t = self.tensor_f32(c, &lbl)?;
+                                    t.data().first().copied().unwrap_or(0.0)
+                                }
+                                None => 0.0,
+                            };
+                            (pads, value)
+                        }
+                    };
+                    if mode == PadMode::Constant && value != 0.0 {
+                        return Err(invalid(
+                            Some(&lbl),
+                            format!(
+                                "Pad with the constant {value}: Tessera pads with zeros (or reflect/edge)"
+                            ),
+                        ));
+                    }
+                    let r = shape.len() + 1;
+                    if pads.len() != 2 * r
+                        || pads.iter().any(|&p| p < 0)
+                        || pads[0] != 0
+                        || pads[r] != 0
+                    {
+                        return Err(invalid(
+                            Some(&lbl),
+                            format!(
+                                "pads {pads:?}: need {} non-negative values, none on the batch dimension",
+                                2 * r
+                            ),
+                        ));
+                    }
+                    let mut inner: Vec<usize> = Vec::with_capacity(2 * r - 2);
+                    for &p in pads[1..r].iter().chain(&pads[r + 1..]) {
+                        inner.push(dim_usize(p)?);
+                    }
+                    let m = Remap::pad(&shape, &inner, mode).ok_or_else(|| {
+                        invalid(
+                            Some(&lbl),
+                            format!("pads {pads:?} ({mode:?}) do not fit an input [N, {shape:?}] (reflection needs pads smaller than the dimension), or the result is too large"),
+                        )
+                    })?;
+                    (Op::Remap(m), vec![v])
+                }
+                "Squeeze" | "Unsqueeze" => {
+                    let (v, shape) = data(0)?;
+                    let axes = match node.input.get(1).filter(|n| !n.is_empty()) {
+                        Some(a) => {
+                            self.expect_data(node, &lbl, 2, 2)?;
+                            Some(tensor_i64(self.constant(a, &lbl)?, a, &lbl)?)
+                        }
+                        None => {
+                            self.expect_data(node, &lbl, 1, 1)?;
+                            attrs.ints("axes")?
+                        }
+                    };
+                    let target = squeeze(&shape, axes.as_deref(), node.op_type == "Unsqueeze")
+                        .ok_or_else(|| {
+                            invalid(
+                                Some(&lbl),
+                                format!(
+                                    "{} of [N, {shape:?}] by axes {axes:?}: the axes must exist (size 1 to squeeze) and leave the batch first",
+                                    node.op_type
+                                ),
+                            )
+                        })?;
+                    (Op::Reshape(target), vec![v])
                 }
                 "Flatten" => {
                     self.expect_data(node, &lbl, 1, 1)?;
@@ -1039,6 +1234,9 @@ impl<'g> Loader<'g> {
             return Err(invalid(Some(lbl), "Gemm with transA = 1 is not supported"));
         }
         let trans_b = attrs.int("transB", 0)? != 0;
+        // Opset ≤ 6: `broadcast = 1` lets C broadcast, which the bias rules below allow
+        // anyway; `broadcast = 0` needs C of the output's full shape, refused by them.
+        let _ = attrs.int("broadcast", 0)?;
         let b = self.tensor_f32(&node.input[1], lbl)?;
         let &[r, c] = b.shape() else {
             return Err(invalid(
@@ -1135,6 +1333,136 @@ impl<'g> Loader<'g> {
             window,
             groups,
         }))
+    }
+
+    /// A `ConvTranspose` as (the input's spreading and padding, the convolution).
+    fn conv_transpose(
+        &self,
+        node: &NodeProto,
+        lbl: &str,
+        attrs: &mut Attrs<'_>,
+        shape: &[usize],
+    ) -> Result<(Remap, Conv)> {
+        let bad = |why: String| invalid(Some(lbl), why);
+        let w = self.tensor_f32(&node.input[1], lbl)?;
+        let ws = w.shape().to_vec();
+        let r = ws.len().saturating_sub(2);
+        if !(1..=MAX_RANK).contains(&r) || shape.len() != r + 1 {
+            return Err(bad(format!(
+                "ConvTranspose weight {ws:?} on an input [N, {shape:?}]: Tessera supports 1-D to 3-D [C, O/group, …kernel]"
+            )));
+        }
+        let g = usize::try_from(attrs.int("group", 1)?)
+            .ok()
+            .filter(|&g| g > 0 && shape[0].is_multiple_of(g) && ws[0] == shape[0])
+            .ok_or_else(|| {
+                bad(format!(
+                    "group does not fit the weight {ws:?} and {} input channels",
+                    shape[0]
+                ))
+            })?;
+        let kernel = &ws[2..];
+        if let Some(ks) = attrs.ints("kernel_shape")?
+            && !ks.iter().map(|&v| v as usize).eq(kernel.iter().copied())
+        {
+            return Err(bad(format!(
+                "kernel_shape {ks:?} does not match the weight's {kernel:?}"
+            )));
+        }
+        let list = |name: &'static str,
+                    attrs: &mut Attrs<'_>,
+                    n: usize,
+                    default: usize|
+         -> Result<Vec<usize>> {
+            match attrs.ints(name)? {
+                None => Ok(vec![default; n]),
+                Some(v) if v.len() == n && v.iter().all(|&x| x >= 0) => {
+                    v.into_iter().map(dim_usize).collect()
+                }
+                Some(v) => Err(bad(format!("{name} {v:?}: need {n} non-negative values"))),
+            }
+        };
+        let strides = list("strides", attrs, r, 1)?;
+        let dilations = list("dilations", attrs, r, 1)?;
+        let pads = list("pads", attrs, 2 * r, 0)?;
+        let out_pad = list("output_padding", attrs, r, 0)?;
+        if strides.contains(&0) || dilations.contains(&0) {
+            return Err(bad("strides and dilations must be positive".into()));
+        }
+        if attrs.ints("output_shape")?.is_some() {
+            return Err(bad(
+                "ConvTranspose with output_shape is not supported (give pads)".into(),
+            ));
+        }
+        match attrs.string("auto_pad")?.as_deref() {
+            None | Some("NOTSET") => {}
+            Some(other) => {
+                return Err(bad(format!(
+                    "ConvTranspose with auto_pad {other:?} is not supported"
+                )));
+            }
+        }
+        let mut spread_pads = vec![0; 2 * r];
+        for i in 0..r {
+            let full = dilations[i] * (kernel[i] - 1);
+            let (b, e) = (full.checked_sub(pads[i]), full.checked_sub(pads[r + i]));
+            match (b, e) {
+                (Some(b), Some(e)) if out_pad[i] < strides[i].max(dilations[i]) => {
+                    spread_pads[i] = b;
+                    spread_pads[r + i] = e + out_pad[i];
+                }
+                _ => {
+                    return Err(bad(format!(
+                        "ConvTranspose pads {pads:?} / output_padding {out_pad:?}: Tessera needs pads ≤ dilation·(kernel − 1) and output_padding < stride"
+                    )));
+                }
+            }
+        }
+        let spread = Remap::dilate(shape, &strides, &spread_pads)
+            .ok_or_else(|| bad(format!("the spread input of [N, {shape:?}] is too large")))?;
+        // Kernel [C, O/g, …] → [O, C/g, …], flipped spatially, per group.
+        let (c, og) = (ws[0], ws[1]);
+        let cg = c / g;
+        let taps: usize = kernel.iter().product();
+        let src = w.data();
+        let mut k = vec![0f32; g * og * cg * taps];
+        for gi in 0..g {
+            for o in 0..og {
+                for ci in 0..cg {
+                    for t in 0..taps {
+                        let from = ((gi * cg + ci) * og + o) * taps + (taps - 1 - t);
+                        k[((gi * og + o) * cg + ci) * taps + t] = src[from];
+                    }
+                }
+            }
+        }
+        let mut kshape = vec![g * og, cg];
+        kshape.extend_from_slice(kernel);
+        let bias = match node.input.get(2) {
+            Some(name) if !name.is_empty() => {
+                let b = self.tensor_f32(name, lbl)?;
+                if b.shape() != [g * og] {
+                    return Err(bad(format!(
+                        "ConvTranspose bias has shape {:?}; expected [{}]",
+                        b.shape(),
+                        g * og
+                    )));
+                }
+                Some(b)
+            }
+            _ => None,
+        };
+        let window = Window::from_lists(&vec![1; r], &dilations, &vec![0; 2 * r], false)
+            .ok_or_else(|| bad("the window attributes do not fit together".into()))?;
+        Ok((
+            spread,
+            Conv {
+                weight: Tensor::new(kshape, k)?,
+                bias,
+                window,
+                groups: g,
+            },
+        ))
     }
 
     fn reshape(
@@ -1554,6 +1882,48 @@ fn channel_identity(shape: &[usize]) -> Option<Op> {
         window,
         groups: c,
     }))
+}
+
+/// The per-example shape after ONNX `Squeeze` (`unsqueeze` false) or `Unsqueeze` of
+/// `[N, shape…]` by `axes` (counted with the batch, negative from the end); `None` if
+/// an axis is the batch's, out of range, repeated, or (squeeze) not of size 1.
+fn squeeze(shape: &[usize], axes: Option<&[i64]>, unsqueeze: bool) -> Option<Vec<usize>> {
+    let rank = shape.len() + 1 + if unsqueeze { axes?.len() } else { 0 };
+    let norm = |a: i64| -> Option<usize> {
+        let a = if a < 0 { a + rank as i64 } else { a };
+        usize::try_from(a).ok().filter(|&a| a >= 1 && a < rank)
+    };
+    if unsqueeze {
+        let mut axes: Vec<usize> = axes?.iter().map(|&a| norm(a)).collect::<Option<_>>()?;
+        axes.sort_unstable();
+        if axes.windows(2).any(|w| w[0] == w[1]) {
+            return None;
+        }
+        let mut out = Vec::with_capacity(rank - 1);
+        let mut src = shape.iter();
+        for i in 1..rank {
+            if axes.binary_search(&i).is_ok() {
+                out.push(1);
+            } else {
+                out.push(*src.next()?);
+            }
+        }
+        Some(out)
+    } else {
+        let drop: Vec<usize> = match axes {
+            Some(a) => a.iter().map(|&a| norm(a)).collect::<Option<_>>()?,
+            None => (1..rank).filter(|&i| shape[i - 1] == 1).collect(),
+        };
+        if drop.iter().any(|&a| shape[a - 1] != 1) {
+            return None;
+        }
+        Some(
+            (1..rank)
+                .filter(|i| !drop.contains(i))
+                .map(|i| shape[i - 1])
+                .collect(),
+        )
+    }
 }
 
 /// Checked element count of an initializer.

@@ -27,6 +27,7 @@ pub mod maxpool;
 pub mod pool;
 mod registry;
 pub mod relu;
+pub mod remap;
 pub mod reshape;
 pub mod sigmoid;
 pub mod square;
@@ -34,6 +35,7 @@ pub mod square;
 pub use conv::Conv;
 pub use dense::Dense;
 pub use pool::Pool;
+pub use remap::Remap;
 
 /// What a layer computes.
 #[derive(Clone, Debug, PartialEq)]
@@ -68,6 +70,9 @@ pub enum Op {
     /// The concatenation of several values along a per-example axis (ONNX `Concat`
     /// with `axis − 1`); the other dimensions must agree.
     Concat(usize),
+    /// A re-indexing within an example, each output value one input value or zero
+    /// (`Pad`, `Transpose`, a transposed convolution's input dilation).
+    Remap(Remap),
 }
 
 /// One operator: its shape rule and its float and fixed-point semantics. Implemented

@@ -59,6 +59,10 @@ macro_rules! dispatch_op {
                 type $D = $crate::ops::concat::ConcatOp;
                 $body
             }
+            $crate::ops::Op::Remap($a) => {
+                type $D = $crate::ops::remap::RemapOp;
+                $body
+            }
         }
     };
 }
