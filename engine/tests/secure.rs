@@ -938,3 +938,44 @@ fn n_d_windows_and_remaps_are_exact_and_priced_under_every_baseline() {
         check(&fm, a, &x, 2);
     }
 }
+
+/// A gate as GLU computes it: the input split in two halves (`Split` → two slices),
+/// one half negated, the product of the halves (a Beaver product in A, a multiplier
+/// in B/Y), then a dense layer.
+fn gated(rng: &mut StdRng) -> Model {
+    Model::graph(
+        vec![6, 3],
+        vec![
+            (
+                "lo".into(),
+                Op::Remap(Remap::slice(&[6, 3], 0, 0, 3, 1).unwrap()),
+                vec![0],
+            ),
+            (
+                "hi".into(),
+                Op::Remap(Remap::slice(&[6, 3], 0, 3, 3, 1).unwrap()),
+                vec![0],
+            ),
+            ("neg".into(), Op::Neg, vec![1]),
+            ("gate".into(), Op::Mul, vec![3, 2]),
+            ("flat".into(), Op::Reshape(vec![9]), vec![4]),
+            ("fc".into(), dense(rng, 2, 9), vec![5]),
+        ],
+        Head::Scores,
+    )
+    .unwrap()
+}
+
+#[test]
+fn products_of_activations_negation_and_slices_are_exact_and_priced_everywhere() {
+    let mut rng = StdRng::seed_from_u64(13);
+    let model = gated(&mut rng);
+    let fm = FixedModel::<R>::new(&model, FixedPoint::new(16)).unwrap();
+    let x = inputs(&mut rng, &model, 3);
+    for b in [Baseline::AB, Baseline::AY, Baseline::PureB, Baseline::PureY] {
+        check(&fm, &b.assignment(&fm, Output::Logits).unwrap(), &x, 3);
+    }
+    for a in all_assignments(&fm, Output::Logits).iter().step_by(5) {
+        check(&fm, a, &x, 3);
+    }
+}

@@ -575,7 +575,9 @@ impl<R: Ring> FixedModel<R> {
         let f = self.fp.frac_bits;
         let m = ins.iter().map(|x| max_abs(x)).max().unwrap_or(0);
         let mu = u128::from(m);
-        let dev = devs.first().copied().unwrap_or(0);
+        // A truncating operator of several operands (a product) sees the largest of
+        // their error bounds; a single-input operator its input's.
+        let dev = devs.iter().copied().max().unwrap_or(0);
         let limit = 1u128 << (R::BITS - 2);
         // The sound accumulator bound and the accumulator's gain in the input error.
         let truncates = op.truncates();

@@ -262,8 +262,14 @@ fn quantisation_bound(fm: &FixedModel<Z64>, run: &FixedRun<Z64>) -> f64 {
             }
             // gain = q·k/2^f, so k·|q/2^f − 1/k| = |gain − 1|.
             Op::AvgPool(_) => gain * din + (gain - 1.0).abs() * (m + din) + ulp,
-            Op::Relu | Op::MaxPool(_) | Op::Reshape(_) | Op::Remap(_) | Op::Sigmoid => din,
+            Op::Relu | Op::MaxPool(_) | Op::Reshape(_) | Op::Remap(_) | Op::Neg | Op::Sigmoid => {
+                din
+            }
             Op::Square => din * (2.0 * m + din) + ulp,
+            Op::Mul => {
+                let d2 = l.inputs().iter().map(|&v| d[v]).fold(0.0, f64::max);
+                d2 * (2.0 * m + d2) + ulp
+            }
             Op::Add | Op::Sub => l.inputs().iter().map(|&v| d[v]).sum(),
             Op::Concat(_) => l.inputs().iter().map(|&v| d[v]).fold(0.0, f64::max),
         };

@@ -37,7 +37,10 @@
 //! | `Pad` | [`Op::Remap`] | `constant` (zero only), `reflect`, `edge`; pads as attribute (opset < 11) or constant input; none on the batch |
 //! | `Transpose` | [`Op::Remap`], or folded | of an activation: `perm[0] = 0`; of a constant matrix with `perm = [1, 0]` read by a `MatMul`: that `MatMul` is a dense layer with the matrix as its `[out, in]` weight |
 //! | `ConvTranspose` | [`Op::Remap`] + [`Op::Conv`] | 1-D to 3-D, `group`, `strides`, `dilations`, `pads ≤ d·(k − 1)`, `output_padding < stride`; no `output_shape`/`auto_pad`: the input spread by the strides and padded, then a stride-1 convolution with the kernel flipped and its channel axes swapped |
-//! | `Reshape` | [`Op::Reshape`] | constant (or folded, below) shape whose first entry is `0` or `-1` (keeps the batch) |
+//! | `Reshape` | [`Op::Reshape`] | constant (or folded, below) shape whose first entry is `0` or `-1`, or the graph input's fixed batch size (keeps the batch) |
+//! | `Mul` | [`Op::Square`], [`Op::Mul`] | `x·x`, or two activations of one shape |
+//! | `Neg` | [`Op::Neg`] | |
+//! | `Split` | [`Op::Remap`] per output | along a per-example axis |
 //! | `Shape`, `Gather`, `Unsqueeze`, `Concat`, `Cast` on shapes | — | folded at load time: `Shape` of a data value is `[N, d1, …]` with `N` the symbolic batch, and `Gather` (axis 0), `Unsqueeze` (a scalar's axis 0), `Concat` (axis 0) and `Cast` (to int32/int64) of such values or int64 constants compute on them; a `Reshape` to the result keeps `N` only as its first entry. PyTorch's `x.view(x.size(0), -1)` is this chain |
 //! | `Identity`, `Dropout` | — | inference no-ops (the output names the input's value; an `Identity` of a constant is that constant) |
 //! | `BatchNormalization` | — or [`Op::Conv`] / [`Op::Dense`] | inference mode; folded into the `Conv`/`Gemm`/`MatMul` whose output it alone reads (weights × `γ/√(σ²+ε)`, bias shifted); elsewhere a per-channel affine layer: a depthwise convolution with one tap per channel on `[C, …]`, a diagonal dense layer on `[C]` |
@@ -144,11 +147,13 @@ fn invalid(node: Option<&str>, reason: impl Into<String>) -> Error {
 
 const SUPPORTED: &str = "Tessera supports Gemm, MatMul (+Add bias), Conv (+Add bias), Add and \
 Sub of two activations, Concat, Relu, MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, \
-BatchNormalization, ConvTranspose, Pad, Transpose, Squeeze, Unsqueeze, Flatten, Reshape, Identity, Dropout, Sigmoid, Mul (x·x), Constant, and ArgMax or Softmax as the head of the first output";
+BatchNormalization, ConvTranspose, Pad, Transpose, Squeeze, Unsqueeze, Split, Neg, Mul of two activations, Flatten, Reshape, Identity, Dropout, Sigmoid, Mul (x·x), Constant, and ArgMax or Softmax as the head of the first output";
 
 /// A constant: an initializer or the value of a `Constant` node.
 struct Loader<'g> {
     consts: HashMap<&'g str, &'g TensorProto>,
+    /// The graph input's batch dimension when it is a fixed size.
+    static_batch: Option<usize>,
     input_name: String,
     input_shape: Vec<usize>,
     output_names: Vec<String>,
@@ -313,8 +318,15 @@ impl<'g> Loader<'g> {
                 }
             }
         }
+        // A graph exported with a fixed batch (`[1, …]` rather than a symbolic `N`) may
+        // name that batch in a Reshape target, meaning "keep the batch".
+        let static_batch = match dims[0].value {
+            Some(DimensionValue::DimValue(v)) if v > 0 => usize::try_from(v).ok(),
+            _ => None,
+        };
         Ok(Loader {
             consts,
+            static_batch,
             input_name: input.name.clone(),
             input_shape,
             output_names,
@@ -475,6 +487,43 @@ impl<'g> Loader<'g> {
             }
             if !(node.domain.is_empty() || node.domain == "ai.onnx") {
                 return Err(unsupported(node, i));
+            }
+            if node.op_type == "Split" {
+                // Each output a slice of the input along a per-example axis.
+                let (v, shape) = values.get(node.input.first().map_or("", String::as_str)).cloned().ok_or_else(|| {
+                    invalid(Some(&lbl), "Split of a value that is not a data value (the graph input or a node output)")
+                })?;
+                let mut attrs = Attrs::new(node, &lbl)?;
+                let parts = self.split_parts(node, &lbl, &mut attrs, &shape)?;
+                attrs.finish()?;
+                for (k, (o, (axis, start, len))) in node.output.iter().zip(parts).enumerate() {
+                    if o.is_empty()
+                        || (!readers.contains_key(o.as_str()) && !self.output_names.contains(o))
+                    {
+                        continue;
+                    }
+                    let m = Remap::slice(&shape, axis, start, len, 1).ok_or_else(|| {
+                        invalid(
+                            Some(&lbl),
+                            format!("split part {k} does not fit [N, {shape:?}]"),
+                        )
+                    })?;
+                    let mut name = format!(
+                        "{}_{k}",
+                        if node.name.is_empty() {
+                            format!("split_{i}")
+                        } else {
+                            node.name.clone()
+                        }
+                    );
+                    while !used_names.insert(name.clone()) {
+                        name.push('_');
+                    }
+                    let out_shape = m.shape.clone();
+                    layers.push((name, Op::Remap(m), vec![v]));
+                    values.insert(o.as_str(), (layers.len(), out_shape));
+                }
+                continue;
             }
             let out = self.single_output(node, &lbl)?;
             if let Some(st) = self.fold_static(node, &lbl, &values, &statics)? {
@@ -734,6 +783,10 @@ impl<'g> Loader<'g> {
                     self.expect_data(node, &lbl, 1, 1)?;
                     (Op::Relu, vec![data(0)?.0])
                 }
+                "Neg" => {
+                    self.expect_data(node, &lbl, 1, 1)?;
+                    (Op::Neg, vec![data(0)?.0])
+                }
                 "Sigmoid" => {
                     self.expect_data(node, &lbl, 1, 1)?;
                     (Op::Sigmoid, vec![data(0)?.0])
@@ -742,11 +795,16 @@ impl<'g> Loader<'g> {
                     [a, b] if a == b && values.contains_key(a.as_str()) => {
                         (Op::Square, vec![data(0)?.0])
                     }
+                    [a, b]
+                        if values.contains_key(a.as_str()) && values.contains_key(b.as_str()) =>
+                    {
+                        (Op::Mul, vec![data(0)?.0, data(1)?.0])
+                    }
                     [a, b] => {
                         return Err(invalid(
                             Some(&lbl),
                             format!(
-                                "Mul is supported only as the square activation x·x of one tensor; this node multiplies {a:?} by {b:?}"
+                                "Mul of {a:?} by {b:?}: Tessera multiplies two activations of one shape (or x·x); a product with a constant is not supported yet"
                             ),
                         ));
                     }
@@ -1335,6 +1393,64 @@ impl<'g> Loader<'g> {
         }))
     }
 
+    /// A `Split`'s parts: `(per-example axis, start, length)` per output — sizes from
+    /// the `split` attribute (opset < 13) or constant input, else equal parts
+    /// (`num_outputs` in opset 18, or the output count).
+    fn split_parts(
+        &self,
+        node: &NodeProto,
+        lbl: &str,
+        attrs: &mut Attrs<'_>,
+        shape: &[usize],
+    ) -> Result<Vec<(usize, usize, usize)>> {
+        let bad = |why: String| invalid(Some(lbl), why);
+        let rank = shape.len() as i64 + 1;
+        let axis = attrs.int("axis", 0)?;
+        let axis = if axis < 0 { axis + rank } else { axis };
+        if axis < 1 || axis >= rank {
+            return Err(bad(format!(
+                "Split along axis {axis} of [N, {shape:?}]: Tessera splits within an example (axis ≥ 1)"
+            )));
+        }
+        let ax = axis as usize - 1;
+        let n = node.output.len();
+        let sizes: Vec<usize> = match (
+            attrs.ints("split")?,
+            node.input.get(1).filter(|s| !s.is_empty()),
+        ) {
+            (Some(s), _) => s.into_iter().map(dim_usize).collect::<Result<_>>()?,
+            (None, Some(name)) => tensor_i64(self.constant(name, lbl)?, name, lbl)?
+                .into_iter()
+                .map(dim_usize)
+                .collect::<Result<_>>()?,
+            (None, None) => {
+                let k = usize::try_from(attrs.int("num_outputs", n as i64)?).unwrap_or(0);
+                if k == 0 || k != n {
+                    return Err(bad(format!("Split into {k} parts with {n} outputs")));
+                }
+                let per = shape[ax].div_ceil(k);
+                (0..k)
+                    .map(|i| per.min(shape[ax].saturating_sub(i * per)))
+                    .collect()
+            }
+        };
+        if sizes.len() != n || sizes.iter().sum::<usize>() != shape[ax] {
+            return Err(bad(format!(
+                "Split sizes {sizes:?} for {n} outputs do not add up to the axis' {}",
+                shape[ax]
+            )));
+        }
+        let mut start = 0;
+        Ok(sizes
+            .into_iter()
+            .map(|len| {
+                let part = (ax, start, len);
+                start += len;
+                part
+            })
+            .collect())
+    }
+
     /// A `ConvTranspose` as (the input's spreading and padding, the convolution).
     fn conv_transpose(
         &self,
@@ -1477,9 +1593,11 @@ impl<'g> Loader<'g> {
         let Some((&first, rest)) = target.split_first() else {
             return bad("Reshape to an empty shape".into());
         };
-        if first != 0 && first != -1 || (first == 0 && allow_zero) {
+        // The batch stays first: 0 (copy), -1 (inferred), or the graph's fixed batch.
+        let fixed_batch = first > 0 && usize::try_from(first).ok() == self.static_batch;
+        if !(first == 0 && !allow_zero || first == -1 || fixed_batch) {
             return bad(format!(
-                "Reshape to {target:?}: the first entry must be 0 or -1 so that the batch dimension is kept"
+                "Reshape to {target:?}: the first entry must be 0 or -1 (or the graph input's fixed batch size) so that the batch dimension is kept"
             ));
         }
         let total: usize = shape.iter().product();
@@ -1513,7 +1631,7 @@ impl<'g> Loader<'g> {
             }
             dims[k] = total / known;
         }
-        if first == -1 && checked_numel(&dims) != Some(total) {
+        if (first == -1 || fixed_batch) && checked_numel(&dims) != Some(total) {
             return bad(format!(
                 "Reshape to {target:?} would change the batch size (an example has {total} values)"
             ));

@@ -67,6 +67,11 @@ pub enum Op {
     Add,
     /// The element-wise difference of two values of one shape (ONNX `Sub`).
     Sub,
+    /// The element-wise product of two values of one shape (ONNX `Mul` of two
+    /// activations), a fixed-point product truncated once.
+    Mul,
+    /// `−x` (ONNX `Neg`).
+    Neg,
     /// The concatenation of several values along a per-example axis (ONNX `Concat`
     /// with `axis − 1`); the other dimensions must agree.
     Concat(usize),

@@ -55,6 +55,16 @@ macro_rules! dispatch_op {
                 let $a = &();
                 $body
             }
+            $crate::ops::Op::Mul => {
+                type $D = $crate::ops::elementwise::MulOp;
+                let $a = &();
+                $body
+            }
+            $crate::ops::Op::Neg => {
+                type $D = $crate::ops::elementwise::NegOp;
+                let $a = &();
+                $body
+            }
             $crate::ops::Op::Concat($a) => {
                 type $D = $crate::ops::concat::ConcatOp;
                 $body

@@ -1,7 +1,7 @@
 //! `remap`: a linear re-indexing within an example — every output value is one input
 //! value or zero. The loader expresses data movement with it: `Pad` (zero, reflect,
-//! edge), `Transpose` keeping the batch first, and the zero-inserting dilation of a
-//! `ConvTranspose`'s input.
+//! edge), `Transpose` keeping the batch first, `Split` and `Slice`, and the
+//! zero-inserting dilation of a `ConvTranspose`'s input.
 
 use tessera_core::Ring;
 
@@ -104,6 +104,33 @@ impl Remap {
             }
         }
         Some(Remap { shape: out, idx })
+    }
+
+    /// The elements `start, start + step, …` (`len` of them) of per-example axis
+    /// `axis` of an example of `shape` (ONNX `Split` and `Slice`).
+    pub fn slice(
+        shape: &[usize],
+        axis: usize,
+        start: usize,
+        len: usize,
+        step: usize,
+    ) -> Option<Remap> {
+        let n = *shape.get(axis)?;
+        if step == 0 || (len > 0 && start.checked_add((len - 1).checked_mul(step)?)? >= n) {
+            return None;
+        }
+        let mut out = shape.to_vec();
+        out[axis] = len;
+        let coord: Vec<Vec<Option<usize>>> = (0..shape.len())
+            .map(|i| {
+                if i == axis {
+                    (0..len).map(|o| Some(start + o * step)).collect()
+                } else {
+                    (0..shape[i]).map(Some).collect()
+                }
+            })
+            .collect();
+        Some(Remap::from_coords(shape, out, &coord))
     }
 
     /// Spreads the spatial dimensions of `[C, …spatial]` by `strides` (`s − 1` zeros
