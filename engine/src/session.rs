@@ -25,8 +25,9 @@ use tessera_models::fixed::FixedModel;
 
 /// The SHA-256 of a model's architecture and fixed-point format — what both parties
 /// must agree on (the weights are party 0's secret and do not enter it): every layer
-/// with the values it reads and its shapes, and which values are the outputs (what
-/// the client will receive).
+/// with the values it reads, its shapes and its public hyper-parameters
+/// (`Operator::hyper`: an activation's `α`, a slope's shape), and which values are the
+/// outputs (what the client will receive).
 pub fn architecture_digest<R: Ring>(model: &FixedModel<R>) -> String {
     let mut h = Sha256::new();
     h.update(R::NAME.as_bytes());
@@ -45,6 +46,14 @@ pub fn architecture_digest<R: Ring>(model: &FixedModel<R>) -> String {
             )
             .as_bytes(),
         );
+        // Public hyper-parameters that shape the circuits (an activation's α); none
+        // for the operators that had no such field before, so their digests stand.
+        let hyper = tessera_models::dispatch_op!(l.op(), D, a => {
+            <D as tessera_models::ops::Operator>::hyper(a)
+        });
+        if !hyper.is_empty() {
+            h.update(format!("hyper {hyper};").as_bytes());
+        }
     }
     // The outputs (values, in order); their names are local labels and do not enter.
     // A model whose only output is the last layer's hashes as before outputs existed.

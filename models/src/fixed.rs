@@ -605,7 +605,7 @@ impl<R: Ring> FixedModel<R> {
             let d = if dev == 0 { 1 } else { (delta >> f) + 2 };
             (y, Some(ma), d)
         } else {
-            let d = crate::dispatch_op!(op, D, a => D::error_bound(a, devs));
+            let d = crate::dispatch_op!(op, D, a => D::error_bound_fixed(a, fl, devs, f));
             (y, None, d)
         };
         Ok((

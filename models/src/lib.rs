@@ -51,3 +51,4 @@ pub use fixed::{FixedLayer, FixedModel, FixedParams, FixedRun, LayerTrace, Score
 pub use float::Float;
 pub use model::{Conv2d, Dense, Head, Layer, Model, Op, Pool2d, Scores, Tensor};
 pub use onnx::{OnnxInfo, load_onnx, load_onnx_file, load_onnx_with_info};
+pub use ops::{Elu, LeakyRelu, PRelu, Selu};

@@ -72,7 +72,7 @@ fn dense_truncates_by_floor_with_the_bias_at_2f() {
 fn activations_known_answers() {
     let f = 4; // half = 8, one = 16
     let x = [-9, -8, -7, -1, 0, 7, 8, 9, 100];
-    let sig = model(&[9], vec![("s", Op::Sigmoid)]);
+    let sig = model(&[9], vec![("s", Op::SecureMlSigmoid)]);
     assert_eq!(
         layer::<Z64>(&sig, f, 0, &x),
         [0, 0, 1, 7, 8, 15, 16, 16, 16]

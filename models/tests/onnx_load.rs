@@ -93,7 +93,7 @@ fn fixtures_load_with_their_ops() {
         shapes(&sig),
         vec![
             s("mm1", "dense", &[4], &[3]),
-            s("sig", "sigmoid", &[3], &[3]),
+            s("sig", "secureml_sigmoid", &[3], &[3]),
             s("fc2", "dense", &[3], &[5]),
         ]
     );

@@ -23,9 +23,11 @@ mod conv2d;
 mod dense;
 mod elementwise;
 mod maxpool;
+mod prelu;
 mod relu;
 mod reshape;
-mod sigmoid;
+mod secureml_sigmoid;
+mod spline;
 mod square;
 
 /// How [`crate::Assignment::uniform`] places an operator.

@@ -37,7 +37,7 @@
 //! | `Shape`, `Gather`, `Unsqueeze`, `Concat`, `Cast` on shapes | — | folded at load time: `Shape` of a data value is `[N, d1, …]` with `N` the symbolic batch, and `Gather` (axis 0), `Unsqueeze` (a scalar's axis 0), `Concat` (axis 0) and `Cast` (to int32/int64) of such values or int64 constants compute on them; a `Reshape` to the result keeps `N` only as its first entry. PyTorch's `x.view(x.size(0), -1)` is this chain |
 //! | `Identity`, `Dropout` | — | inference no-ops (the output names the input's value; an `Identity` of a constant is that constant) |
 //! | `BatchNormalization` | — | inference mode, folded into the `Conv`/`Gemm`/`MatMul` whose output it alone reads (weights × `γ/√(σ²+ε)`, bias shifted); elsewhere refused |
-//! | `Sigmoid` | [`Op::Sigmoid`] | computed as SecureML's piecewise-linear approximation |
+//! | `Sigmoid` | [`Op::SecureMlSigmoid`] | computed as SecureML's piecewise-linear approximation |
 //! | `Mul` | [`Op::Square`] | both inputs the same tensor (`x·x`) |
 //! | `ArgMax` | [`Head::ArgMax`] | over the class axis, `select_last_index = 0`; its output is the first graph output and no node reads it |
 //! | `Softmax` | [`Head::Softmax`] | over the class axis; its output is the first graph output and no node reads it |
@@ -665,7 +665,7 @@ impl<'g> Loader<'g> {
                 }
                 "Sigmoid" => {
                     self.expect_data(node, &lbl, 1, 1)?;
-                    (Op::Sigmoid, vec![data(0)?.0])
+                    (Op::SecureMlSigmoid, vec![data(0)?.0])
                 }
                 "Mul" => match node.input.as_slice() {
                     [a, b] if a == b && values.contains_key(a.as_str()) => {
