@@ -10,7 +10,9 @@ use proptest::prelude::*;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use tessera_core::{FixedPoint, Ring, Z32, Z64};
 use tessera_models::data::MNIST10K_TEST;
-use tessera_models::{Conv2d, Dense, FixedModel, Head, Model, Op, Pool2d, Score, Tensor};
+use tessera_models::{
+    Conv2d, Dense, FixedModel, Head, Model, OnnxOptions, Op, Pool2d, Score, SigmoidKind, Tensor,
+};
 
 fn t(shape: &[usize], v: &[f32]) -> Tensor {
     Tensor::new(shape.to_vec(), v.to_vec()).unwrap()
@@ -419,11 +421,18 @@ fn simulated_dealer_truncation_stays_within_the_bound() {
         .map(|i| ((i * 37) % 101) as f32 / 101.0)
         .collect();
     check_bound::<Z64>(&sq, 16, &xs);
-    let sig = tessera_models::load_onnx_file(common::fixture("sigmoid_mlp.onnx")).unwrap();
+    // The sigmoid model with the logistic (spline) and with SecureML's sigmoid.
     let xg: Vec<f32> = (0..16 * 4)
         .map(|i| ((i * 29) % 89) as f32 / 22.0 - 2.0)
         .collect();
-    check_bound::<Z64>(&sig, 16, &xg);
+    for kind in [SigmoidKind::Logistic, SigmoidKind::SecureMl] {
+        let sig = tessera_models::load_onnx_file_with(
+            common::fixture("sigmoid_mlp.onnx"),
+            &OnnxOptions { sigmoid: kind },
+        )
+        .unwrap();
+        check_bound::<Z64>(&sig, 16, &xg);
+    }
     let pool = tessera_models::load_onnx_file(common::fixture("pool_cnn.onnx")).unwrap();
     let xp: Vec<f32> = (0..8 * 98)
         .map(|i| ((i * 53) % 97) as f32 / 48.5 - 1.0)
