@@ -45,6 +45,10 @@ fn activations(rng: &mut StdRng) -> Vec<Op> {
         Op::PRelu(PRelu {
             slope: tensor(rng, vec![1], 1.0),
         }),
+        // The extremes of the slope's range (the circuit reads f + 12 bits of it).
+        Op::PRelu(PRelu {
+            slope: Tensor::new(vec![3], vec![1024.0, -1024.0, -0.000_01]).unwrap(),
+        }),
     ]
 }
 
@@ -300,4 +304,54 @@ fn the_architecture_digest_includes_public_hyper_parameters() {
         digest(p(vec![0.1, 0.2], vec![2, 1])),
         digest(p(vec![0.1, 0.2, 0.3], vec![3]))
     );
+}
+
+/// AND gates per element (f = 16, ℓ = 64) and GMW rounds of each activation's step,
+/// as the pricer counts them from the circuits — the numbers docs/models.md states.
+#[test]
+fn and_gates_per_element_are_as_documented() {
+    let slope = |shape: Vec<usize>| {
+        let n = shape.iter().product();
+        Op::PRelu(PRelu {
+            slope: Tensor::new(shape, vec![0.25; n]).unwrap(),
+        })
+    };
+    // (op, AND gates per element in B, in Y, GMW rounds); ReLU and SecureML's sigmoid
+    // for comparison.
+    let stated: Vec<(Op, u64, u64, usize)> = vec![
+        (Op::Relu, 63, 63, 1),
+        (Op::SecureMlSigmoid, 346, 235, 14),
+        (Op::Sigmoid, 332, 269, 20),
+        (Op::Tanh, 360, 295, 19),
+        (Op::Elu(Elu::default()), 412, 350, 22),
+        (Op::Selu(Selu::default()), 989, 638, 22),
+        (Op::Softplus, 477, 398, 21),
+        (Op::Softsign, 410, 345, 23),
+        (Op::LeakyRelu(LeakyRelu { alpha: 0.01 }), 519, 236, 9),
+        (Op::LeakyRelu(LeakyRelu { alpha: 0.5 }), 63, 63, 1),
+        (slope(vec![2, 1]), 3122, 2836, 16),
+    ];
+    let mut table = String::new();
+    for (op, b_and, y_and, rounds) in stated {
+        let kind = op.kind();
+        let fm = FixedModel::<R>::new(&alone(op), FixedPoint::new(16)).unwrap();
+        let mut got = Vec::new();
+        for b in [Baseline::PureB, Baseline::PureY] {
+            let a = b.assignment(&fm, Output::Logits).unwrap();
+            let steps = tessera_engine::assignment_steps(&fm, &a, 1).unwrap();
+            let step = steps
+                .iter()
+                .find(|s| s.layer == Some(0) && !s.name.contains(": "))
+                .unwrap();
+            let rounds = step.price.flights.len();
+            got.push((step.price.and_gates / 6, rounds));
+        }
+        table.push_str(&format!(
+            "{kind}: B {} AND ({} rounds), Y {} AND\n",
+            got[0].0, got[0].1, got[1].0
+        ));
+        assert_eq!((got[0].0, got[1].0), (b_and, y_and), "{kind}");
+        assert_eq!(got[0].1, rounds, "{kind}");
+    }
+    println!("{table}");
 }

@@ -4,7 +4,7 @@
 //! constant ([`Builder::mul_const`]: one row per non-zero digit of its non-adjacent
 //! form, nothing for a power of two); PRelu's slope is party 0's weight, entered like
 //! a dense layer's weights and gathered per element (its channel), and multiplied by a
-//! full `ℓ`-bit multiplier ([`Builder::mul`]) as every secret product in B/Y.
+//! multiplier as narrow as the slope's public range allows (`f + 12` bits).
 
 use tessera_core::Ring;
 use tessera_models::fixed::FixedLayer;
@@ -12,7 +12,7 @@ use tessera_models::ops::prelu::{
     LeakyRelu, LeakyReluOp, PRelu, PReluOp, encode_alpha, slope_indices,
 };
 use tessera_protocols::AShare;
-use tessera_protocols::circuit::{Builder, Wire};
+use tessera_protocols::circuit::{Builder, Variant, Wire};
 
 use super::{ACost, ARun, Lower, Role, not_in_a};
 use crate::circuits::{
@@ -20,6 +20,37 @@ use crate::circuits::{
 };
 use crate::cost::{Work, free};
 use crate::{Error, Price, Result};
+
+/// The bits of a slope's integer part, sign included: `|slope| ≤ 1024 < 2^11`
+/// ([`tessera_models::ops::prelu::MAX_SLOPE`], checked when party 0 encodes it), so
+/// `a = round(slope·2^f)` is a `(f + 12)`-bit two's-complement number. The circuit
+/// reads only those bits of party 0's word — a public bound, it reveals nothing.
+const SLOPE_INT_BITS: usize = 12;
+
+/// `a·x mod 2^ℓ` for an `ℓ`-bit `x` and a narrower two's-complement `a` (`w` bits,
+/// `w ≤ ℓ`): the rows `a_j·x·2^j` for `j < w − 1` and the negative top row
+/// `−a_{w−1}·x·2^(w−1) = ¬(a_{w−1}·x·2^(w−1)) + 1` (when `w < ℓ`), summed by
+/// [`Builder::sum_columns`]: about `w·ℓ − w²/2` partial products instead of a full
+/// multiplier's `ℓ²/2`.
+fn mul_narrow(b: &mut Builder, x: &[Wire], a: &[Wire], v: Variant) -> Vec<Wire> {
+    let (ell, w) = (x.len(), a.len());
+    let mut cols: Vec<Vec<Wire>> = vec![Vec::new(); ell];
+    let one = b.constant(true);
+    for (j, &aj) in a.iter().enumerate() {
+        let negative = j + 1 == w && w < ell;
+        if negative {
+            for col in cols.iter_mut().take(j) {
+                col.push(one);
+            }
+            cols[0].push(one);
+        }
+        for i in j..ell {
+            let pp = b.and(aj, x[i - j]);
+            cols[i].push(if negative { b.not(pp) } else { pp });
+        }
+    }
+    b.sum_columns(cols, v)
+}
 
 /// `sign(x) ? p >> f : x` for the product `p = a·x mod 2^ℓ`.
 fn choose(b: &mut Builder, x: &[Wire], p: &[Wire], f: usize) -> Vec<Wire> {
@@ -100,7 +131,8 @@ impl Lower for PReluOp {
         let mut b = Builder::new();
         let x = b.input(ell);
         let w = b.input(ell);
-        let prod = b.mul(&x, &w, variant_for_b(is_b));
+        let width = (frac_bits as usize + SLOPE_INT_BITS).min(ell);
+        let prod = mul_narrow(&mut b, &x, &w[..width], variant_for_b(is_b));
         let y = choose(&mut b, &x, &prod, frac_bits as usize);
         b.output(&y);
         let per = idx.len();
