@@ -13,9 +13,12 @@ use tessera_models::{
     Dense, Elu, Error, FixedModel, Head, LeakyRelu, Model, Op, PRelu, Selu, Tensor,
 };
 
+/// A function `φ`.
+type Phi = Box<dyn Fn(f64) -> f64>;
+
 /// The smooth activations as ops, with their functions.
-fn ops() -> Vec<(Op, Box<dyn Fn(f64) -> f64>)> {
-    fn f<F: SplineFn + 'static>(func: F) -> Box<dyn Fn(f64) -> f64> {
+fn ops() -> Vec<(Op, Phi)> {
+    fn f<F: SplineFn + 'static>(func: F) -> Phi {
         Box::new(move |x| func.eval(x))
     }
     vec![

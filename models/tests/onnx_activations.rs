@@ -192,7 +192,8 @@ fn smooth_activations_load_with_their_attributes() {
     );
     // Float semantics: the true functions.
     let x = xs();
-    let cases: [(&str, Vec<AttributeProto>, fn(f64) -> f64); 6] = [
+    type Case = (&'static str, Vec<AttributeProto>, fn(f64) -> f64);
+    let cases: [Case; 6] = [
         ("Sigmoid", vec![], |v| 1.0 / (1.0 + (-v).exp())),
         ("Tanh", vec![], f64::tanh),
         ("Elu", vec![fattr("alpha", 2.0)], |v| {

@@ -250,11 +250,7 @@ mod tests {
         for lvl in &sp.levels {
             let ob = lvl.offset_width(f);
             let e = (f as i32 + lvl.k).min(ell as i32 - 1) as u32;
-            let start = if e as u32 >= ell - 1 {
-                min
-            } else {
-                -(1i64 << e)
-            };
+            let start = if e >= ell - 1 { min } else { -(1i64 << e) };
             for i in 0..lvl.segments.len() as i64 {
                 let x0 = start.saturating_add(i << ob);
                 for d in [-3, -2, -1, 0, 1, 2, 3, (1i64 << ob) / 2, (1i64 << ob) - 1] {

@@ -244,10 +244,10 @@ impl Spline {
                 return Err(bad(format!("level ({k}, {s})")));
             }
             let prev = levels.last();
-            if let Some(p) = prev {
-                if p.is_full(frac_bits, ring_bits) || k <= p.k {
-                    continue;
-                }
+            if let Some(p) = prev
+                && (p.is_full(frac_bits, ring_bits) || k <= p.k)
+            {
+                continue;
             }
             let prev_e = prev.map(|p| (f + p.k) as u32);
             let ob = (f - s) as u32;
