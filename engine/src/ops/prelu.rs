@@ -152,3 +152,75 @@ impl Lower for PReluOp {
         )?])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The circuits against the fixed-point semantics, by plain evaluation.
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use proptest::prelude::*;
+
+    /// `x ≥ 0 ? x : (a·x) >> f` on signed 64-bit values (no wrap).
+    fn reference(x: i64, a: i64, f: u32) -> i64 {
+        if x >= 0 {
+            x
+        } else {
+            ((i128::from(a) * i128::from(x)) >> f) as i64
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+
+        #[test]
+        fn prelu_circuit_is_the_reference(
+            slopes in prop::collection::vec(-1024.0f32..=1024.0, 1..8),
+            xs in prop::collection::vec(-(1i64 << 36)..(1i64 << 36), 1..40),
+        ) {
+            let f = 16u32;
+            for v in Variant::ALL {
+                let mut b = Builder::new();
+                let x = b.input(64);
+                let w = b.input(64);
+                let p = mul_narrow(&mut b, &x, &w[..f as usize + SLOPE_INT_BITS], v);
+                let y = choose(&mut b, &x, &p, f as usize);
+                b.output(&y);
+                let c = b.finish().unwrap();
+                let a: Vec<i64> = slopes.iter().map(|&s| encode_alpha(s, f)).collect();
+                let (xi, ai): (Vec<u64>, Vec<u64>) = xs
+                    .iter()
+                    .enumerate()
+                    .map(|(j, &x)| (x as u64, a[j % a.len()] as u64))
+                    .unzip();
+                let out = c.eval_u64(&[&xi, &ai]).unwrap();
+                for (j, &x) in xs.iter().enumerate() {
+                    let want = reference(x, a[j % a.len()], f);
+                    prop_assert_eq!(out[0][j] as i64, want, "x {} a {} {}", x, a[j % a.len()], v);
+                }
+            }
+        }
+
+        #[test]
+        fn leaky_relu_circuit_is_the_reference(
+            alpha in -8.0f32..8.0,
+            xs in prop::collection::vec(-(1i64 << 40)..(1i64 << 40), 1..40),
+        ) {
+            let f = 16u32;
+            let a = encode_alpha(alpha, f);
+            for v in Variant::ALL {
+                let mut b = Builder::new();
+                let x = b.input(64);
+                let p = b.mul_const(&x, a as u64, v);
+                let y = choose(&mut b, &x, &p, f as usize);
+                b.output(&y);
+                let c = b.finish().unwrap();
+                let xi: Vec<u64> = xs.iter().map(|&x| x as u64).collect();
+                let out = c.eval_u64(&[&xi]).unwrap();
+                for (j, &x) in xs.iter().enumerate() {
+                    prop_assert_eq!(out[0][j] as i64, reference(x, a, f));
+                }
+            }
+        }
+    }
+}
