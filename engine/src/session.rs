@@ -26,8 +26,8 @@ use tessera_models::fixed::FixedModel;
 /// The SHA-256 of a model's architecture and fixed-point format — what both parties
 /// must agree on (the weights are party 0's secret and do not enter it): every layer
 /// with the values it reads, its shapes and its public hyper-parameters
-/// (`Operator::hyper`: an activation's `α`, a slope's shape), and which values are the
-/// outputs (what the client will receive).
+/// (`Operator::hyper`: an activation's `α`, a slope's shape; a spline's coefficient
+/// table), and which values are the outputs (what the client will receive).
 pub fn architecture_digest<R: Ring>(model: &FixedModel<R>) -> String {
     let mut h = Sha256::new();
     h.update(R::NAME.as_bytes());
@@ -53,6 +53,14 @@ pub fn architecture_digest<R: Ring>(model: &FixedModel<R>) -> String {
         });
         if !hyper.is_empty() {
             h.update(format!("hyper {hyper};").as_bytes());
+        }
+        // A spline's public table, which each party fits with its own floating-point
+        // library: a difference in one coefficient fails the handshake rather than the
+        // circuits silently disagreeing.
+        if let Some(Ok(sp)) =
+            tessera_models::ops::spline::spline_of(l.op(), model.fixed_point().frac_bits, R::BITS)
+        {
+            h.update(format!("spline {:?} {:?} {:?};", sp.levels, sp.below, sp.above).as_bytes());
         }
     }
     // The outputs (values, in order); their names are local labels and do not enter.

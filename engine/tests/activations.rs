@@ -290,6 +290,7 @@ fn the_architecture_digest_includes_public_hyper_parameters() {
         digest(Op::LeakyRelu(LeakyRelu { alpha: 0.02 }))
     );
     assert_ne!(digest(Op::Sigmoid), digest(Op::SecureMlSigmoid));
+    assert_eq!(digest(Op::Tanh), digest(Op::Tanh));
     // PRelu: the slope's shape enters, its values (party 0's) do not.
     let p = |v: Vec<f32>, shape: Vec<usize>| {
         Op::PRelu(PRelu {
