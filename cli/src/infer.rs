@@ -14,14 +14,14 @@ use serde::Serialize;
 use tessera_core::{ChannelConfig, FixedPoint, Metering, NetworkProfile, Phase, Z64};
 use tessera_engine::session::{LoopbackRun, loopback};
 use tessera_engine::{Assignment, Baseline, Output, RunOptions, StepCost, assignment_steps};
-use tessera_models::{FixedModel, Model, NpyF32, assets};
+use tessera_models::{FixedModel, Model, NpyF32, OnnxOptions, SigmoidKind, assets};
 use tessera_planner::assign::{Planner, Strategy};
 use tessera_planner::engine::ModelChain;
 use tessera_planner::plan::Plan;
 use tessera_planner::{Calibration, Objective, TimeModel};
 
 use crate::outputs::{OutputCheck, OutputTensor};
-use crate::{CliError, parse_profile};
+use crate::{CliError, parse_profile, parse_sigmoid};
 
 type R = Z64;
 
@@ -64,6 +64,10 @@ pub struct InferArgs {
     /// Fractional bits of the fixed-point encoding (ring Z_2^64).
     #[arg(long, default_value_t = 16)]
     pub frac_bits: u32,
+    /// What an ONNX `Sigmoid` computes: `logistic` (1/(1+e^-x), a spline in fixed
+    /// point) or `secureml` (SecureML's piecewise-linear clamp(x + 1/2, 0, 1)).
+    #[arg(long, default_value = "logistic", value_parser = parse_sigmoid)]
+    pub sigmoid: SigmoidKind,
     /// Per-message timeout in seconds (a silent peer fails the run after this).
     #[arg(long, default_value_t = 60)]
     pub timeout: u64,
@@ -81,12 +85,15 @@ pub struct InferArgs {
     pub json: bool,
 }
 
-/// Loads a model by embedded name or path.
-pub fn load_model(spec: &str) -> Result<Model, CliError> {
+/// Loads a model by embedded name or path; an ONNX `Sigmoid` becomes `sigmoid`.
+pub fn load_model(spec: &str, sigmoid: SigmoidKind) -> Result<Model, CliError> {
     if assets::model_bytes(spec).is_some() {
         return Ok(assets::model(spec)?);
     }
-    Ok(tessera_models::load_onnx_file(spec)?)
+    Ok(tessera_models::load_onnx_file_with(
+        spec,
+        &OnnxOptions { sigmoid },
+    )?)
 }
 
 /// Resolves a plan to an assignment: a baseline name, `auto` (the planner's optimal
@@ -477,7 +484,7 @@ pub async fn run(args: InferArgs) -> Result<(), CliError> {
     if args.batch == 0 {
         return Err(CliError::Usage("--batch must be at least 1".into()));
     }
-    let model = load_model(&args.model)?;
+    let model = load_model(&args.model, args.sigmoid)?;
     let fm = FixedModel::<R>::new(&model, FixedPoint::new(args.frac_bits))?;
     let output = if args.logits {
         Output::Logits

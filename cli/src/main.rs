@@ -101,6 +101,10 @@ fn parse_profile(s: &str) -> Result<NetworkProfile, String> {
     s.parse().map_err(|e: tessera_core::Error| e.to_string())
 }
 
+fn parse_sigmoid(s: &str) -> Result<tessera_models::SigmoidKind, String> {
+    s.parse().map_err(|e: tessera_models::Error| e.to_string())
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())

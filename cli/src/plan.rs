@@ -14,7 +14,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tessera_bench_suite::calibrate;
 use tessera_core::{FixedPoint, NetworkProfile, Z64};
-use tessera_models::{FixedModel, assets, load_onnx};
+use tessera_models::{FixedModel, assets, load_onnx_with};
 use tessera_planner::assign::{Planner, Strategy};
 use tessera_planner::engine::ModelChain;
 use tessera_planner::plan::{Meta, ModelRef, Plan, Summary, compare};
@@ -96,6 +96,9 @@ pub struct PlanArgs {
     /// Fractional bits of the fixed-point encoding (ring Z_2^64).
     #[arg(long, default_value_t = 16)]
     pub frac_bits: u32,
+    /// What an ONNX `Sigmoid` computes: `logistic` or `secureml`.
+    #[arg(long, default_value = "logistic", value_parser = crate::parse_sigmoid)]
+    pub sigmoid: tessera_models::SigmoidKind,
     /// A calibration file from `tessera calibrate` (default: the embedded one).
     #[arg(long)]
     pub calibration: Option<PathBuf>,
@@ -153,7 +156,12 @@ fn model_bytes(spec: &str) -> Result<(Vec<u8>, String), CliError> {
 pub async fn run(args: PlanArgs) -> Result<(), CliError> {
     let (bytes, name) = model_bytes(&args.model)?;
     let sha256 = hex::encode(Sha256::digest(&bytes));
-    let model = load_onnx(&bytes).map_err(|e| CliError::Usage(format!("{}: {e}", args.model)))?;
+    let opts = tessera_models::OnnxOptions {
+        sigmoid: args.sigmoid,
+    };
+    let model = load_onnx_with(&bytes, &opts)
+        .map(|(m, _)| m)
+        .map_err(|e| CliError::Usage(format!("{}: {e}", args.model)))?;
     let fm = FixedModel::<Z64>::new(&model, FixedPoint::new(args.frac_bits))
         .map_err(|e| CliError::Usage(e.to_string()))?;
     let cal = match &args.calibration {

@@ -578,3 +578,56 @@ fn pytorch_lenet5_runs_and_matches_onnxruntime() {
         }
     }
 }
+
+#[test]
+fn sigmoid_option_selects_the_logistic_or_secureml_function() {
+    // sigmoid_mlp (dense → Sigmoid → dense) under a+b: exact, so the logits are the
+    // reference's of the function selected — the logistic by default.
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/tests/fixtures");
+    let model = format!("{fixtures}/sigmoid_mlp.onnx");
+    let dir = tempfile::tempdir().unwrap();
+    let input = npy(dir.path(), &[6, 4], |i| (i as f32 * 0.37).sin() * 3.0);
+    let x = NpyF32::from_file(&input).unwrap().data;
+    let mut got_all = Vec::new();
+    for (flag, kind) in [
+        (None, tessera_models::SigmoidKind::Logistic),
+        (Some("secureml"), tessera_models::SigmoidKind::SecureMl),
+        (Some("logistic"), tessera_models::SigmoidKind::Logistic),
+    ] {
+        let mut args = vec![
+            "infer", "--model", &model, "--input", &input, "--batch", "6", "--plan", "a+b",
+            "--logits", "--json",
+        ];
+        if let Some(f) = flag {
+            args.extend(["--sigmoid", f]);
+        }
+        let r = json(&args);
+        assert_eq!(r["output_checks"][0]["max_diff_ulps"], 0, "{flag:?}");
+        let m = tessera_models::load_onnx_file_with(
+            &model,
+            &tessera_models::OnnxOptions { sigmoid: kind },
+        )
+        .unwrap();
+        let fp = FixedPoint::new(16);
+        let want = FixedModel::<Z64>::new(&m, fp)
+            .unwrap()
+            .run_f32(&x)
+            .unwrap()
+            .scores
+            .decode(fp)
+            .values;
+        let got: Vec<f64> = r["outputs"][0]["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|row| row.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()))
+            .collect();
+        assert_eq!(got, want, "{flag:?}");
+        got_all.push(got);
+    }
+    assert_ne!(got_all[0], got_all[1], "the two sigmoids differ");
+    assert_eq!(got_all[0], got_all[2]);
+    let o = tessera(&["infer", "--model", &model, "--sigmoid", "tanh"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("logistic, secureml"), "{}", stderr(&o));
+}

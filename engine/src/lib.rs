@@ -29,7 +29,9 @@
 //! | dense, conv | plaintext-weight layer (party 1 sends one activation-sized message; [`tessera_protocols::arith::plain`]) | party 0 enters its weights; two circuits: one multiplier instance per product `x·w`, then one multi-operand sum (`Builder::sum`) of the products and the bias per output value |
 //! | square | Beaver square | multiplier circuit |
 //! | avgpool | local sum pooling × `q` (square window, no padding) | sum + constant multiplication circuit |
-//! | relu, maxpool, sigmoid | — | comparison circuits |
+//! | relu, maxpool, secureml_sigmoid | — | comparison circuits |
+//! | sigmoid, tanh, elu, selu, softplus, softsign | — | the spline: window test, one-hot segment decoding, XOR-selected coefficients, a narrow multiplier (`ops/spline.rs`) |
+//! | leaky_relu, prelu | — | a constant (LeakyRelu) or party 0's slope (PRelu, entered like weights) times `x`, shifted, selected by the sign |
 //! | reshape | local | local |
 //! | argmax head | — | tournament circuit; only the index is revealed, to party 1 |
 //!

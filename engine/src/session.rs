@@ -25,8 +25,9 @@ use tessera_models::fixed::FixedModel;
 
 /// The SHA-256 of a model's architecture and fixed-point format — what both parties
 /// must agree on (the weights are party 0's secret and do not enter it): every layer
-/// with the values it reads and its shapes, and which values are the outputs (what
-/// the client will receive).
+/// with the values it reads, its shapes and its public hyper-parameters
+/// (`Operator::hyper`: an activation's `α`, a slope's shape; a spline's coefficient
+/// table), and which values are the outputs (what the client will receive).
 pub fn architecture_digest<R: Ring>(model: &FixedModel<R>) -> String {
     let mut h = Sha256::new();
     h.update(R::NAME.as_bytes());
@@ -45,6 +46,23 @@ pub fn architecture_digest<R: Ring>(model: &FixedModel<R>) -> String {
             )
             .as_bytes(),
         );
+        // Public hyper-parameters that shape the circuits and the A steps (an
+        // activation's α, a convolution's or pooling's window, a re-indexing's table):
+        // layers of equal shapes may differ in them.
+        let hyper = tessera_models::dispatch_op!(l.op(), D, a => {
+            <D as tessera_models::ops::Operator>::hyper(a)
+        });
+        if !hyper.is_empty() {
+            h.update(format!("hyper {hyper};").as_bytes());
+        }
+        // A spline's public table, which each party fits with its own floating-point
+        // library: a difference in one coefficient fails the handshake rather than the
+        // circuits silently disagreeing.
+        if let Some(Ok(sp)) =
+            tessera_models::ops::spline::spline_of(l.op(), model.fixed_point().frac_bits, R::BITS)
+        {
+            h.update(format!("spline {:?} {:?} {:?};", sp.levels, sp.below, sp.above).as_bytes());
+        }
     }
     // The outputs (values, in order); their names are local labels and do not enter.
     // A model whose only output is the last layer's hashes as before outputs existed.

@@ -49,7 +49,7 @@ fn mlp(rng: &mut StdRng) -> Model {
     .unwrap()
 }
 
-/// conv (padded) → relu → maxpool → reshape → dense → sigmoid → dense.
+/// conv (padded) → relu → maxpool → reshape → dense → SecureML sigmoid → dense.
 fn cnn(rng: &mut StdRng) -> Model {
     Model::new(
         vec![1, 5, 5],
@@ -70,7 +70,7 @@ fn cnn(rng: &mut StdRng) -> Model {
             ),
             ("flat".into(), Op::Reshape(vec![8])),
             ("fc1".into(), dense(rng, 4, 8)),
-            ("sig".into(), Op::Sigmoid),
+            ("sig".into(), Op::SecureMlSigmoid),
             ("fc2".into(), dense(rng, 3, 4)),
         ],
         Head::Scores,

@@ -16,7 +16,9 @@
 //! | avgpool | `a = q·Σ_window x` with `q = round(2^f/(kh·kw))` (zero padding counted), `y = a >> f` | once |
 //! | relu | `max(x, 0)` on the signed value | — |
 //! | maxpool | signed maximum over the window's in-bounds elements | — |
-//! | sigmoid | `clamp(x + 2^(f−1), 0, 2^f)`, exactly SecureML's `0 / x + 1/2 / 1` | — |
+//! | secureml_sigmoid | `clamp(x + 2^(f−1), 0, 2^f)`, exactly SecureML's `0 / x + 1/2 / 1` | — |
+//! | sigmoid, tanh, elu, selu, softplus, softsign | the function's spline ([`crate::ops::spline`]): `c_i + ((m_i·u + 2^(b−1)) >> b)` on its segment, or its asymptote | — |
+//! | leaky_relu, prelu | `x` for `x ≥ 0`, else `(a·x) >> f`, `a = enc_f(α)` (a wrapping product is refused) | — (exact floor) |
 //! | reshape | nothing (data order unchanged) | — |
 //! | add, sub | `x ± y` of two values at scale `2^f` | — |
 //! | concat | the values side by side | — |
@@ -43,7 +45,7 @@
 //!   (stochastic rounding): one unit in the last place (`2^-f`) above the reference
 //!   per truncation, *given the same accumulator*.
 //! - **Boolean (GMW) and Yao layers** compute comparisons (ReLU, max, argmax, the
-//!   sigmoid's clamps) exactly, and a truncation done on a Boolean or garbled value
+//!   sigmoid's clamps, the splines) exactly, and a truncation done on a Boolean or garbled value
 //!   is an exact arithmetic shift (`e = 0`), identical to the reference.
 //! - **SecureML's local truncation** also gives `e ∈ {0, 1}`, except with
 //!   probability `|a|/2^ℓ` per element, when it is off by about `2^(ℓ−f)`.
@@ -54,8 +56,10 @@
 //! input and, per layer, `Δ = L·D` (dense, conv: `L = max_o Σ_k |enc_f(W)[o,k]|`),
 //! `Δ = D·(2·max|x| + D)` (square), `Δ = q·kh·kw·D` (avgpool), and then
 //! `D' = 1` if `D = 0`, else `D' = ⌊Δ/2^f⌋ + 2` (floor of two accumulators `Δ`
-//! apart differ by at most `⌊Δ/2^f⌋ + 1`, plus `e`); ReLU, max pooling, the sigmoid
-//! and reshapes are 1-Lipschitz, so `D' = D`. Every output of the model carries the
+//! apart differ by at most `⌊Δ/2^f⌋ + 1`, plus `e`); ReLU, max pooling, SecureML's
+//! sigmoid and reshapes are 1-Lipschitz, so `D' = D`; a spline gives
+//! `⌈L·D⌉ + 2·⌈max_error·2^f⌉ + 2` and LeakyRelu/PRelu `⌈max(1, |a|·2^-f)·D⌉ + 1` (0 for
+//! `D = 0`: computed exactly in B/Y, see [`crate::ops::Operator::error_bound_fixed`]). Every output of the model carries the
 //! bound of its value ([`FixedRun::output_bounds_ulps`]; 0 for the input). Secure
 //! scores (the first output) therefore lie within [`FixedRun::error_bound_ulps`] of the
 //! reference's, and the secure label equals
@@ -607,7 +611,7 @@ impl<R: Ring> FixedModel<R> {
             let d = if dev == 0 { 1 } else { (delta >> f) + 2 };
             (y, Some(ma), d)
         } else {
-            let d = crate::dispatch_op!(op, D, a => D::error_bound(a, devs));
+            let d = crate::dispatch_op!(op, D, a => D::error_bound_fixed(a, fl, devs, f));
             (y, None, d)
         };
         Ok((

@@ -2,9 +2,11 @@
 //!
 //! This is the model as trained, up to floating-point summation order: on the
 //! reference models it reproduces all 2,000 labels of
-//! `models/onnx/float_reference.json` (tested). `Sigmoid` layers compute the
-//! piecewise-linear approximation of [`Op::Sigmoid`], not the logistic function,
-//! so that the float, fixed-point and secure runs compute the same function.
+//! `models/onnx/float_reference.json` (tested). Every operator computes its
+//! mathematical function — the smooth activations ([`crate::Op::Sigmoid`], [`crate::Op::Tanh`], …)
+//! the true function, which the fixed-point reference approximates by a spline —
+//! except [`crate::Op::SecureMlSigmoid`], which *is* SecureML's piecewise-linear function in
+//! every interpreter.
 
 use crate::model::{Layer, Model, Scores};
 use crate::ops::Operator;
@@ -34,6 +36,9 @@ pub trait Float:
     fn from_f32(v: f32) -> Self;
     /// Converts to `f64` (exactly).
     fn to_f64(self) -> f64;
+    /// Converts from `f64` (rounding to nearest for `f32`): the smooth activations
+    /// evaluate their function in `f64` and round once.
+    fn from_f64(v: f64) -> Self;
 }
 
 impl Float for f32 {
@@ -43,6 +48,9 @@ impl Float for f32 {
     fn to_f64(self) -> f64 {
         f64::from(self)
     }
+    fn from_f64(v: f64) -> Self {
+        v as f32
+    }
 }
 
 impl Float for f64 {
@@ -51,6 +59,9 @@ impl Float for f64 {
     }
     fn to_f64(self) -> f64 {
         self
+    }
+    fn from_f64(v: f64) -> Self {
+        v
     }
 }
 

@@ -50,4 +50,8 @@ pub use error::{Error, Result};
 pub use fixed::{FixedLayer, FixedModel, FixedParams, FixedRun, LayerTrace, Score};
 pub use float::Float;
 pub use model::{Conv, Dense, Head, Layer, Model, Op, Pool, Remap, Scores, Tensor};
-pub use onnx::{OnnxInfo, load_onnx, load_onnx_file, load_onnx_with_info};
+pub use onnx::{
+    OnnxInfo, OnnxOptions, SigmoidKind, load_onnx, load_onnx_file, load_onnx_file_with,
+    load_onnx_with, load_onnx_with_info,
+};
+pub use ops::{Elu, LeakyRelu, PRelu, Selu};

@@ -10,7 +10,9 @@ use proptest::prelude::*;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use tessera_core::{FixedPoint, Ring, Z32, Z64};
 use tessera_models::data::MNIST10K_TEST;
-use tessera_models::{Conv, Dense, FixedModel, Head, Model, Op, Pool, Score, Tensor};
+use tessera_models::{
+    Conv, Dense, FixedModel, Head, Model, OnnxOptions, Op, Pool, Score, SigmoidKind, Tensor,
+};
 
 fn t(shape: &[usize], v: &[f32]) -> Tensor {
     Tensor::new(shape.to_vec(), v.to_vec()).unwrap()
@@ -72,7 +74,7 @@ fn dense_truncates_by_floor_with_the_bias_at_2f() {
 fn activations_known_answers() {
     let f = 4; // half = 8, one = 16
     let x = [-9, -8, -7, -1, 0, 7, 8, 9, 100];
-    let sig = model(&[9], vec![("s", Op::Sigmoid)]);
+    let sig = model(&[9], vec![("s", Op::SecureMlSigmoid)]);
     assert_eq!(
         layer::<Z64>(&sig, f, 0, &x),
         [0, 0, 1, 7, 8, 15, 16, 16, 16]
@@ -402,11 +404,18 @@ fn simulated_dealer_truncation_stays_within_the_bound() {
         .map(|i| ((i * 37) % 101) as f32 / 101.0)
         .collect();
     check_bound::<Z64>(&sq, 16, &xs);
-    let sig = tessera_models::load_onnx_file(common::fixture("sigmoid_mlp.onnx")).unwrap();
+    // The sigmoid model with the logistic (spline) and with SecureML's sigmoid.
     let xg: Vec<f32> = (0..16 * 4)
         .map(|i| ((i * 29) % 89) as f32 / 22.0 - 2.0)
         .collect();
-    check_bound::<Z64>(&sig, 16, &xg);
+    for kind in [SigmoidKind::Logistic, SigmoidKind::SecureMl] {
+        let sig = tessera_models::load_onnx_file_with(
+            common::fixture("sigmoid_mlp.onnx"),
+            &OnnxOptions { sigmoid: kind },
+        )
+        .unwrap();
+        check_bound::<Z64>(&sig, 16, &xg);
+    }
     let pool = tessera_models::load_onnx_file(common::fixture("pool_cnn.onnx")).unwrap();
     let xp: Vec<f32> = (0..8 * 98)
         .map(|i| ((i * 53) % 97) as f32 / 48.5 - 1.0)

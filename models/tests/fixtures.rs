@@ -1,6 +1,6 @@
 #![allow(clippy::unwrap_used)]
 //! The small fixture models of `tests/fixtures` (made by `make_fixtures.py`):
-//! Sigmoid (piecewise), MatMul + Add, Gemm with alpha/beta/transB = 0, float_data
+//! Sigmoid (logistic, and SecureML's piecewise one), MatMul + Add, Gemm with alpha/beta/transB = 0, float_data
 //! initializers, Conv + Add bias, square activation, average and max pooling with
 //! asymmetric and rectangular windows and padding, Reshape from a Constant node,
 //! Softmax and ArgMax heads. Scores are checked against onnxruntime, and the
@@ -10,7 +10,16 @@ mod common;
 
 use common::{f32s, fixture, usizes};
 use tessera_core::{FixedPoint, Ring, Z32, Z64};
-use tessera_models::{FixedModel, Model, NpyF32, Score, load_onnx_file};
+use tessera_models::{
+    FixedModel, Model, NpyF32, OnnxOptions, Op, Score, SigmoidKind, load_onnx_file,
+    load_onnx_file_with,
+};
+
+fn secureml() -> OnnxOptions {
+    OnnxOptions {
+        sigmoid: SigmoidKind::SecureMl,
+    }
+}
 
 /// A fixture: name, model, input batch, onnxruntime scores, labels.
 type Case = (String, Model, Vec<f32>, Vec<f32>, Vec<usize>);
@@ -23,7 +32,8 @@ fn cases() -> Vec<Case> {
             let e = &expected["models"][*name];
             (
                 name.to_string(),
-                load_onnx_file(fixture(&format!("{name}.onnx"))).unwrap(),
+                // onnxruntime's scores are of SecureML's sigmoid for sigmoid_mlp.
+                load_onnx_file_with(fixture(&format!("{name}.onnx")), &secureml()).unwrap(),
                 f32s(&e["input"]),
                 f32s(&e["scores"]),
                 usizes(&e["labels"]),
@@ -92,6 +102,45 @@ fn fixed_point_close_to_float_in_both_rings() {
     fixed_close::<Z64>(16, 5e-4);
     fixed_close::<Z64>(24, 2e-6);
     fixed_close::<Z32>(12, 8e-3);
+}
+
+#[test]
+fn logistic_sigmoid_matches_onnxruntime() {
+    // By default ONNX Sigmoid is the logistic function: the float reference is
+    // onnxruntime's, and the fixed-point spline stays within its error.
+    let expected = common::json(fixture("expected.json"));
+    let e = &expected["models"]["sigmoid_mlp"];
+    let (x, scores) = (f32s(&e["input"]), f32s(&e["scores_logistic"]));
+    let model = load_onnx_file(fixture("sigmoid_mlp.onnx")).unwrap();
+    assert_eq!(model.layers()[1].op(), &Op::Sigmoid);
+    let got = model.run_float::<f64>(&x).unwrap();
+    let worst = got
+        .values
+        .iter()
+        .zip(&scores)
+        .map(|(a, b)| (a - f64::from(*b)).abs())
+        .fold(0.0, f64::max);
+    assert!(worst < 1e-5, "float: max |diff| {worst}");
+    assert_eq!(got.labels(), usizes(&e["labels_logistic"]));
+    let fp = FixedPoint::new(16);
+    let run = FixedModel::<Z64>::new(&model, fp)
+        .unwrap()
+        .run_f32(&x)
+        .unwrap();
+    let worst = run
+        .scores
+        .decode(fp)
+        .values
+        .iter()
+        .zip(&scores)
+        .map(|(a, b)| (a - f64::from(*b)).abs())
+        .fold(0.0, f64::max);
+    // The spline's 0.0015 through fc2 (α = 0.5, column sums of |W2| below 3).
+    assert!(worst < 0.003, "fixed: max |diff| {worst}");
+    // The secure-run bound: the dense layer's truncation (one unit) through the
+    // spline (its Lipschitz constant plus twice its error) and fc2.
+    let b = run.error_bound_ulps();
+    assert!(b > 0 && b < 1000, "{b}");
 }
 
 #[test]

@@ -262,8 +262,27 @@ fn quantisation_bound(fm: &FixedModel<Z64>, run: &FixedRun<Z64>) -> f64 {
             }
             // gain = q·k/2^f, so k·|q/2^f − 1/k| = |gain − 1|.
             Op::AvgPool(_) => gain * din + (gain - 1.0).abs() * (m + din) + ulp,
-            Op::Relu | Op::MaxPool(_) | Op::Reshape(_) | Op::Remap(_) | Op::Neg | Op::Sigmoid => {
-                din
+            Op::Relu
+            | Op::MaxPool(_)
+            | Op::Reshape(_)
+            | Op::Remap(_)
+            | Op::Neg
+            | Op::SecureMlSigmoid => din,
+            // The fixtures have none of these: the smooth activations' spline error,
+            // LeakyRelu's and PRelu's slope and floor.
+            Op::Sigmoid | Op::Tanh | Op::Elu(_) | Op::Selu(_) | Op::Softplus | Op::Softsign => {
+                let sp = tessera_models::ops::spline::spline_of(l.op(), fp.frac_bits, 64)
+                    .unwrap()
+                    .unwrap();
+                sp.lipschitz * din + sp.max_error + sp.scale_excess * m
+            }
+            // The slope rounded to 2^-f, then the floor.
+            Op::LeakyRelu(tessera_models::LeakyRelu { alpha }) => {
+                f64::from(alpha.abs()).max(1.0) * din + ulp / 2.0 * (m + din) + ulp
+            }
+            Op::PRelu(tessera_models::PRelu { slope }) => {
+                let a = slope.data().iter().fold(1f32, |a, v| a.max(v.abs()));
+                f64::from(a) * din + ulp / 2.0 * (m + din) + ulp
             }
             Op::Square => din * (2.0 * m + din) + ulp,
             Op::Mul => {

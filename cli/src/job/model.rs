@@ -39,6 +39,10 @@ pub struct PartyModelArgs {
     /// Fractional bits (ring Z_2^64).
     #[arg(long, default_value_t = 16)]
     pub frac_bits: u32,
+    /// What an ONNX `Sigmoid` computes: `logistic` or `secureml` — the same at both
+    /// parties (the architecture digest differs otherwise).
+    #[arg(long, default_value = "logistic", value_parser = crate::parse_sigmoid)]
+    pub sigmoid: tessera_models::SigmoidKind,
     /// The client receives the scores, not only the label.
     #[arg(long)]
     pub logits: bool,
@@ -73,7 +77,7 @@ impl ModelJob {
         if a.batch == 0 {
             return Err(CliError::Usage("--batch must be at least 1".into()));
         }
-        let model = load_model(&a.model)?;
+        let model = load_model(&a.model, a.sigmoid)?;
         let fixed = FixedModel::<R>::new(&model, FixedPoint::new(a.frac_bits))?;
         let output = if a.logits {
             Output::Logits

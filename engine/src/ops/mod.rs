@@ -23,10 +23,12 @@ mod conv;
 mod dense;
 mod elementwise;
 mod maxpool;
+mod prelu;
 mod relu;
 mod remap;
 mod reshape;
-mod sigmoid;
+mod secureml_sigmoid;
+mod spline;
 mod square;
 
 /// How [`crate::Assignment::uniform`] places an operator.

@@ -44,7 +44,12 @@
 //! | `Shape`, `Gather`, `Unsqueeze`, `Concat`, `Cast` on shapes | — | folded at load time: `Shape` of a data value is `[N, d1, …]` with `N` the symbolic batch, and `Gather` (axis 0), `Unsqueeze` (a scalar's axis 0), `Concat` (axis 0) and `Cast` (to int32/int64) of such values or int64 constants compute on them; a `Reshape` to the result keeps `N` only as its first entry. PyTorch's `x.view(x.size(0), -1)` is this chain |
 //! | `Identity`, `Dropout` | — | inference no-ops (the output names the input's value; an `Identity` of a constant is that constant) |
 //! | `BatchNormalization` | — or [`Op::Conv`] / [`Op::Dense`] | inference mode; folded into the `Conv`/`Gemm`/`MatMul` whose output it alone reads (weights × `γ/√(σ²+ε)`, bias shifted); elsewhere a per-channel affine layer: a depthwise convolution with one tap per channel on `[C, …]`, a diagonal dense layer on `[C]` |
-//! | `Sigmoid` | [`Op::Sigmoid`] | computed as SecureML's piecewise-linear approximation |
+//! | `Sigmoid` | [`Op::Sigmoid`] (the logistic function), or [`Op::SecureMlSigmoid`] with [`SigmoidKind::SecureMl`] | |
+//! | `Tanh`, `Softplus`, `Softsign` | [`Op::Tanh`], [`Op::Softplus`], [`Op::Softsign`] | |
+//! | `Elu`, `Selu` | [`Op::Elu`], [`Op::Selu`] | `0 ≤ alpha ≤ 1024`, `0 < gamma ≤ 1024` |
+//! | `Abs`, `Add` 1, `Div` | [`Op::Softsign`] | PyTorch's Softsign `x / (\|x\| + 1)`: `Abs` of `x`, `Add` of a constant 1, `Div` of `x` by it, each intermediate value read once; `Abs` and `Div` are refused elsewhere |
+//! | `LeakyRelu` | [`Op::LeakyRelu`] | `\|alpha\| ≤ 1024` |
+//! | `PRelu` | [`Op::PRelu`] | constant slope broadcasting to `[N, …]` (NumPy rule; a leading 1 is dropped); before opset 7 a 1-D slope `[C]` is per channel of `[N, C, …]`; `\|slope\| ≤ 1024` |
 //! | `Mul` | [`Op::Square`] | both inputs the same tensor (`x·x`) |
 //! | `ArgMax` | [`Head::ArgMax`] | over the class axis, `select_last_index = 0`; its output is the first graph output and no node reads it |
 //! | `Softmax` | [`Head::Softmax`] | over the class axis; its output is the first graph output and no node reads it |
@@ -63,7 +68,10 @@ use std::path::Path;
 use prost::Message;
 
 use crate::model::{Conv, Dense, Head, Model, Op, Pool, Remap, Tensor, checked_numel};
+use crate::ops::prelu::{LeakyRelu, MAX_SLOPE, PRelu, slope_indices};
 use crate::ops::remap::PadMode;
+use crate::ops::smooth::{Elu, Selu};
+use crate::ops::spline::SplineFn;
 use crate::{Error, Result};
 use proto::{
     AttributeProto, DimensionValue, GraphProto, ModelProto, NodeProto, TensorProto,
@@ -87,7 +95,61 @@ pub struct OnnxInfo {
     pub producer: String,
 }
 
-/// Loads an ONNX model from bytes.
+/// Which function ONNX `Sigmoid` loads as.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum SigmoidKind {
+    /// The logistic function `1/(1 + e^−x)` ([`Op::Sigmoid`]; a spline in fixed point,
+    /// error ≤ 0.002 at `f = 16`). The default.
+    #[default]
+    Logistic,
+    /// SecureML's piecewise-linear `clamp(x + 1/2, 0, 1)` ([`Op::SecureMlSigmoid`]),
+    /// which is not the logistic function (off by up to 0.12) but a cheaper circuit; the
+    /// float reference computes it too.
+    SecureMl,
+}
+
+impl SigmoidKind {
+    /// The names [`SigmoidKind::from_str`](std::str::FromStr) accepts.
+    pub const NAMES: [&'static str; 2] = ["logistic", "secureml"];
+
+    /// Its name (`logistic`, `secureml`).
+    pub fn name(self) -> &'static str {
+        match self {
+            SigmoidKind::Logistic => "logistic",
+            SigmoidKind::SecureMl => "secureml",
+        }
+    }
+}
+
+impl std::fmt::Display for SigmoidKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for SigmoidKind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "logistic" => Ok(SigmoidKind::Logistic),
+            "secureml" => Ok(SigmoidKind::SecureMl),
+            _ => Err(Error::InvalidArgument {
+                what: "sigmoid",
+                detail: format!("{s:?} is not one of logistic, secureml"),
+            }),
+        }
+    }
+}
+
+/// Options of the ONNX loader ([`load_onnx_with`]); `Default` is what [`load_onnx`]
+/// uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct OnnxOptions {
+    /// What ONNX `Sigmoid` becomes.
+    pub sigmoid: SigmoidKind,
+}
+
+/// Loads an ONNX model from bytes with the default [`OnnxOptions`].
 ///
 /// # Errors
 /// [`Error::OnnxDecode`] for bytes that are not a protobuf `ModelProto`;
@@ -116,6 +178,27 @@ pub fn load_onnx_file(path: impl AsRef<Path>) -> Result<Model> {
 /// # Errors
 /// As [`load_onnx`].
 pub fn load_onnx_with_info(bytes: &[u8]) -> Result<(Model, OnnxInfo)> {
+    load_onnx_with(bytes, &OnnxOptions::default())
+}
+
+/// Loads an ONNX model from a file with `opts`.
+///
+/// # Errors
+/// As [`load_onnx_file`].
+pub fn load_onnx_file_with(path: impl AsRef<Path>, opts: &OnnxOptions) -> Result<Model> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    load_onnx_with(&bytes, opts).map(|(m, _)| m)
+}
+
+/// As [`load_onnx_with_info`], with `opts` (e.g. SecureML's sigmoid).
+///
+/// # Errors
+/// As [`load_onnx`].
+pub fn load_onnx_with(bytes: &[u8], opts: &OnnxOptions) -> Result<(Model, OnnxInfo)> {
     let model = ModelProto::decode(bytes)?;
     let opset = model
         .opset_import
@@ -125,7 +208,7 @@ pub fn load_onnx_with_info(bytes: &[u8]) -> Result<(Model, OnnxInfo)> {
     let graph = model
         .graph
         .ok_or_else(|| invalid(None, "the model has no graph"))?;
-    let (m, input_name, output_names) = Loader::new(&graph)?.run(&graph)?;
+    let (m, input_name, output_names) = Loader::new(&graph, *opts, opset)?.run(&graph)?;
     Ok((
         m,
         OnnxInfo {
@@ -146,8 +229,30 @@ fn invalid(node: Option<&str>, reason: impl Into<String>) -> Error {
 }
 
 const SUPPORTED: &str = "Tessera supports Gemm, MatMul (+Add bias), Conv (+Add bias), Add and \
-Sub of two activations, Concat, Relu, MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, \
-BatchNormalization, ConvTranspose, Pad, Transpose, Squeeze, Unsqueeze, Split, Neg, Mul of two activations, Flatten, Reshape, Identity, Dropout, Sigmoid, Mul (x·x), Constant, and ArgMax or Softmax as the head of the first output";
+Sub of two activations, Concat, Relu, LeakyRelu, PRelu, Sigmoid, Tanh, Elu, Selu, Softplus, \
+Softsign (also as Abs, Add 1, Div), MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, \
+BatchNormalization, ConvTranspose, Pad, Transpose, Squeeze, Unsqueeze, Split, Neg, Mul (x·x or of \
+two activations), Flatten, Reshape, Identity, Dropout, Constant, and ArgMax or Softmax as the head \
+of the first output";
+
+/// A step of PyTorch's Softsign pattern `x / (|x| + 1)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SoftsignPart {
+    /// `|x|`.
+    Abs,
+    /// `|x| + 1`.
+    PlusOne,
+}
+
+/// The error of a node that uses a value of the Softsign pattern otherwise.
+fn softsign_refused(lbl: &str, v: &str) -> Error {
+    invalid(
+        Some(lbl),
+        format!(
+            "{v:?} is part of a Softsign pattern: Tessera supports Abs only as x / (|x| + 1) (Abs → Add of the constant 1 → Div of x, each value read once)"
+        ),
+    )
+}
 
 /// A constant: an initializer or the value of a `Constant` node.
 struct Loader<'g> {
@@ -157,6 +262,9 @@ struct Loader<'g> {
     input_name: String,
     input_shape: Vec<usize>,
     output_names: Vec<String>,
+    opts: OnnxOptions,
+    /// The default-domain opset (PRelu's slope broadcasts per channel before 7).
+    opset: i64,
 }
 
 /// A node's label for messages: `name (op)` or `#i (op)`.
@@ -169,7 +277,7 @@ fn label(node: &NodeProto, i: usize) -> String {
 }
 
 impl<'g> Loader<'g> {
-    fn new(graph: &'g GraphProto) -> Result<Self> {
+    fn new(graph: &'g GraphProto, opts: OnnxOptions, opset: i64) -> Result<Self> {
         let mut consts: HashMap<&str, &TensorProto> = HashMap::new();
         for t in &graph.initializer {
             if consts.insert(t.name.as_str(), t).is_some() {
@@ -330,6 +438,8 @@ impl<'g> Loader<'g> {
             input_name: input.name.clone(),
             input_shape,
             output_names,
+            opts,
+            opset,
         })
     }
 
@@ -472,6 +582,9 @@ impl<'g> Loader<'g> {
         // A `Transpose` (perm [1, 0]) of a constant matrix: its output name → the
         // constant's (a `MatMul` by it is a dense layer with that weight as is).
         let mut const_transposed: HashMap<&str, &str> = HashMap::new();
+        // PyTorch's Softsign, `x / (|x| + 1)`: the outputs of its `Abs` and of the `Add`
+        // of 1, each naming `x`, until the `Div` that makes it one layer.
+        let mut softsign: HashMap<&str, (SoftsignPart, &str)> = HashMap::new();
         let mut head = Head::Scores;
         let mut used_names: HashSet<String> = HashSet::new();
         for &i in &order {
@@ -547,6 +660,14 @@ impl<'g> Loader<'g> {
                 name.push('_');
             }
             let mut attrs = Attrs::new(node, &lbl)?;
+            if let Some(v) = node
+                .input
+                .iter()
+                .find(|v| softsign.contains_key(v.as_str()))
+                && !matches!(node.op_type.as_str(), "Add" | "Div")
+            {
+                return Err(softsign_refused(&lbl, v));
+            }
             let data = |k: usize| -> Result<(usize, Vec<usize>)> {
                 let v = node.input.get(k).map_or("", String::as_str);
                 values.get(v).cloned().ok_or_else(|| {
@@ -612,6 +733,41 @@ impl<'g> Loader<'g> {
                     )
                 }
                 "Add" | "Sub" => match node.input.as_slice() {
+                    [a, b]
+                        if node.op_type == "Add"
+                            && (softsign.contains_key(a.as_str())
+                                || softsign.contains_key(b.as_str())) =>
+                    {
+                        // `|x| + 1` (either order; opset < 7 spells the scalar's
+                        // broadcast with attributes).
+                        let (abs, c) = if softsign.contains_key(a.as_str()) {
+                            (a.as_str(), b.as_str())
+                        } else {
+                            (b.as_str(), a.as_str())
+                        };
+                        let is_one = self
+                            .consts
+                            .contains_key(c)
+                            .then(|| self.tensor_f32(c, &lbl))
+                            .transpose()?
+                            .is_some_and(|t| t.data() == [1.0]);
+                        let Some(&(SoftsignPart::Abs, x)) = softsign.get(abs) else {
+                            return Err(softsign_refused(&lbl, abs));
+                        };
+                        if !is_one {
+                            return Err(softsign_refused(&lbl, abs));
+                        }
+                        attrs.int("broadcast", 0)?;
+                        attrs.int("axis", 0)?;
+                        attrs.finish()?;
+                        if readers.get(out) != Some(&1)
+                            || self.output_names.iter().any(|o| o == out)
+                        {
+                            return Err(softsign_refused(&lbl, out));
+                        }
+                        softsign.insert(out, (SoftsignPart::PlusOne, x));
+                        continue;
+                    }
                     [a, b]
                         if values.contains_key(a.as_str()) && values.contains_key(b.as_str()) =>
                     {
@@ -789,7 +945,87 @@ impl<'g> Loader<'g> {
                 }
                 "Sigmoid" => {
                     self.expect_data(node, &lbl, 1, 1)?;
-                    (Op::Sigmoid, vec![data(0)?.0])
+                    let op = match self.opts.sigmoid {
+                        SigmoidKind::Logistic => Op::Sigmoid,
+                        SigmoidKind::SecureMl => Op::SecureMlSigmoid,
+                    };
+                    (op, vec![data(0)?.0])
+                }
+                "Tanh" | "Softplus" | "Softsign" => {
+                    self.expect_data(node, &lbl, 1, 1)?;
+                    let op = match node.op_type.as_str() {
+                        "Tanh" => Op::Tanh,
+                        "Softplus" => Op::Softplus,
+                        _ => Op::Softsign,
+                    };
+                    (op, vec![data(0)?.0])
+                }
+                "Elu" => {
+                    self.expect_data(node, &lbl, 1, 1)?;
+                    let e = Elu {
+                        alpha: attrs.float("alpha", 1.0)?,
+                    };
+                    e.check().map_err(|r| invalid(Some(&lbl), r))?;
+                    (Op::Elu(e), vec![data(0)?.0])
+                }
+                "Selu" => {
+                    self.expect_data(node, &lbl, 1, 1)?;
+                    let d = Selu::default();
+                    let e = Selu {
+                        alpha: attrs.float("alpha", d.alpha)?,
+                        gamma: attrs.float("gamma", d.gamma)?,
+                    };
+                    e.check().map_err(|r| invalid(Some(&lbl), r))?;
+                    (Op::Selu(e), vec![data(0)?.0])
+                }
+                "LeakyRelu" => {
+                    self.expect_data(node, &lbl, 1, 1)?;
+                    let l = LeakyRelu {
+                        alpha: attrs.float("alpha", 0.01)?,
+                    };
+                    l.check().map_err(|r| invalid(Some(&lbl), r))?;
+                    (Op::LeakyRelu(l), vec![data(0)?.0])
+                }
+                "PRelu" => {
+                    self.expect_data(node, &lbl, 2, 2)?;
+                    let (v, shape) = data(0)?;
+                    (self.prelu(node, &lbl, &shape)?, vec![v])
+                }
+                "Abs" => {
+                    // Only as PyTorch's Softsign, `x / (|x| + 1)`.
+                    self.expect_data(node, &lbl, 1, 1)?;
+                    data(0)?;
+                    attrs.finish()?;
+                    if readers.get(out) != Some(&1) || self.output_names.iter().any(|o| o == out) {
+                        return Err(softsign_refused(&lbl, out));
+                    }
+                    softsign.insert(out, (SoftsignPart::Abs, node.input[0].as_str()));
+                    continue;
+                }
+                "Div" => {
+                    // Only as PyTorch's Softsign, `x / (|x| + 1)`.
+                    let [x, d] = node.input.as_slice() else {
+                        return Err(invalid(Some(&lbl), "Div takes two inputs"));
+                    };
+                    let same_x = |y: &str| {
+                        x == y
+                            || matches!(
+                                (values.get(x.as_str()), values.get(y)),
+                                (Some((a, _)), Some((b, _))) if a == b
+                            )
+                    };
+                    match softsign.get(d.as_str()) {
+                        Some(&(SoftsignPart::PlusOne, y)) if same_x(y) => {}
+                        _ => {
+                            return Err(invalid(
+                                Some(&lbl),
+                                format!(
+                                    "Div is supported only as Softsign's x / (|x| + 1) (Abs, Add of the constant 1, Div); this node divides {x:?} by {d:?}"
+                                ),
+                            ));
+                        }
+                    }
+                    (Op::Softsign, vec![data(0)?.0])
                 }
                 "Mul" => match node.input.as_slice() {
                     [a, b] if a == b && values.contains_key(a.as_str()) => {
@@ -1283,6 +1519,49 @@ impl<'g> Loader<'g> {
 
     fn tensor_f32(&self, name: &str, lbl: &str) -> Result<Tensor> {
         tensor_f32(self.constant(name, lbl)?, name, lbl)
+    }
+
+    /// PRelu of a data value of per-example shape `shape` by the constant slope
+    /// `node.input[1]`: its shape broadcast NumPy-style to `[N, …]` (a leading batch
+    /// dimension of 1 is dropped), or, before opset 7, a 1-D `[C]` per channel of
+    /// `[N, C, …]` (as PyTorch's exports of that time).
+    fn prelu(&self, node: &NodeProto, lbl: &str, shape: &[usize]) -> Result<Op> {
+        let t = self.tensor_f32(&node.input[1], lbl)?;
+        let mut s = t.shape().to_vec();
+        if self.opset < 7 && s.len() == 1 && s[0] > 1 && shape.len() > 1 && s[0] == shape[0] {
+            s.resize(shape.len(), 1);
+        } else if s.len() == shape.len() + 1 {
+            if s[0] != 1 {
+                return Err(invalid(
+                    Some(lbl),
+                    format!("slope of shape {:?} varies over the batch", t.shape()),
+                ));
+            }
+            s.remove(0);
+        }
+        if slope_indices(&s, shape).is_none() {
+            return Err(invalid(
+                Some(lbl),
+                format!(
+                    "slope of shape {:?} does not broadcast to the input [N, {}]",
+                    t.shape(),
+                    shape
+                        .iter()
+                        .map(usize::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+        if let Some(v) = t.data().iter().find(|v| v.is_nan() || v.abs() > MAX_SLOPE) {
+            return Err(invalid(
+                Some(lbl),
+                format!("slope {v}: Tessera supports |slope| ≤ {MAX_SLOPE}"),
+            ));
+        }
+        Ok(Op::PRelu(PRelu {
+            slope: Tensor::new(s, t.data().to_vec())?,
+        }))
     }
 
     fn gemm(&self, node: &NodeProto, lbl: &str, attrs: &mut Attrs<'_>) -> Result<Op> {

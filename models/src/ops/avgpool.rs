@@ -24,6 +24,11 @@ impl Operator for AvgPoolOp {
         pool_shape(p, inputs[0], what)
     }
 
+    /// The window: poolings of equal shapes may differ in it.
+    fn hyper(p: &Pool) -> String {
+        format!("{:?} {:?}", p.kernel(), p.window)
+    }
+
     fn work_per_output(p: &Pool) -> Option<u64> {
         Some(p.taps() as u64)
     }

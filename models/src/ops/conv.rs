@@ -120,6 +120,11 @@ impl Operator for ConvOp {
         }
     }
 
+    /// The window and the groups: convolutions of equal shapes may differ in them.
+    fn hyper(c: &Conv) -> String {
+        format!("{:?} groups {}", c.window, c.groups)
+    }
+
     fn work_per_output(c: &Conv) -> Option<u64> {
         checked_numel(&c.weight.shape()[1..]).map(|n| n as u64)
     }

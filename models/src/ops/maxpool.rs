@@ -33,6 +33,11 @@ impl Operator for MaxPoolOp {
         Ok(out)
     }
 
+    /// The window: poolings of equal shapes may differ in it.
+    fn hyper(p: &Pool) -> String {
+        format!("{:?} {:?}", p.kernel(), p.window)
+    }
+
     fn work_per_output(p: &Pool) -> Option<u64> {
         Some(p.taps() as u64)
     }

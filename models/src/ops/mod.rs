@@ -25,17 +25,22 @@ pub mod dense;
 pub mod elementwise;
 pub mod maxpool;
 pub mod pool;
+pub mod prelu;
 mod registry;
 pub mod relu;
 pub mod remap;
 pub mod reshape;
-pub mod sigmoid;
+pub mod secureml_sigmoid;
+pub mod smooth;
+pub mod spline;
 pub mod square;
 
 pub use conv::Conv;
 pub use dense::Dense;
 pub use pool::Pool;
+pub use prelu::{LeakyRelu, PRelu};
 pub use remap::Remap;
+pub use smooth::{Elu, Selu};
 
 /// What a layer computes.
 #[derive(Clone, Debug, PartialEq)]
@@ -55,11 +60,12 @@ pub enum Op {
     /// A new per-example shape of the same size (ONNX `Flatten` with `axis = 1`, or
     /// `Reshape` keeping the batch dimension). Moves no data.
     Reshape(Vec<usize>),
-    /// SecureML's piecewise-linear sigmoid (Mohassel–Zhang, S&P 2017, §4.3), which
-    /// replaces ONNX `Sigmoid`: `0` for `x < −1/2`, `x + 1/2` for `−1/2 ≤ x ≤ 1/2`,
-    /// `1` for `x > 1/2`, i.e. `clamp(x + 1/2, 0, 1)`. It is not the logistic
-    /// function: `|σ(x) − clamp(x + 1/2, 0, 1)|` reaches 0.12 (at `|x| = 1/2`).
-    Sigmoid,
+    /// SecureML's piecewise-linear sigmoid (Mohassel–Zhang, S&P 2017, §4.3): `0` for
+    /// `x < −1/2`, `x + 1/2` for `−1/2 ≤ x ≤ 1/2`, `1` for `x > 1/2`, i.e.
+    /// `clamp(x + 1/2, 0, 1)`, in every interpreter. It is not the logistic function:
+    /// `|σ(x) − clamp(x + 1/2, 0, 1)|` reaches 0.378 (at `|x| = 1/2`: `1 − σ(1/2)`). ONNX `Sigmoid`
+    /// loads as this with the loader option `SigmoidKind::SecureMl`.
+    SecureMlSigmoid,
     /// The square activation `x·x` of CryptoNets (ONNX `Mul` of a tensor by itself).
     Square,
     /// The element-wise sum of two values of one shape (ONNX `Add` of two activations:
@@ -78,6 +84,25 @@ pub enum Op {
     /// A re-indexing within an example, each output value one input value or zero
     /// (`Pad`, `Transpose`, a transposed convolution's input dilation).
     Remap(Remap),
+    /// The logistic sigmoid `1/(1 + e^−x)` (ONNX `Sigmoid`, by default); in fixed
+    /// point a spline ([`smooth`]).
+    Sigmoid,
+    /// `tanh x` (ONNX `Tanh`); in fixed point a spline ([`smooth`]).
+    Tanh,
+    /// `x` for `x ≥ 0`, `α(e^x − 1)` below (ONNX `Elu`); in fixed point a spline.
+    Elu(Elu),
+    /// `γ·x` for `x > 0`, `γα(e^x − 1)` below (ONNX `Selu`); in fixed point a spline.
+    Selu(Selu),
+    /// `ln(1 + e^x)` (ONNX `Softplus`); in fixed point a spline.
+    Softplus,
+    /// `x/(1 + |x|)` (ONNX `Softsign`, or PyTorch's export `x / (|x| + 1)`); in fixed
+    /// point a spline.
+    Softsign,
+    /// `x` for `x ≥ 0`, `α·x` below, `α` a public hyper-parameter (ONNX `LeakyRelu`).
+    LeakyRelu(LeakyRelu),
+    /// `x` for `x ≥ 0`, `a·x` below with `a` party 0's slope tensor, a scalar or
+    /// per-channel (ONNX `PRelu`).
+    PRelu(PRelu),
 }
 
 /// One operator: its shape rule and its float and fixed-point semantics. Implemented
@@ -171,6 +196,26 @@ pub trait Operator {
     /// (the first input's by default: a 1-Lipschitz operator).
     fn error_bound(_a: &Self::Attrs, devs: &[u128]) -> u128 {
         devs.first().copied().unwrap_or(0)
+    }
+
+    /// A non-truncating operator whose bound depends on the fixed-point format (an
+    /// approximation's error in units of `2^-f`, an encoded slope): the error bound of
+    /// its output from its inputs' for layer `fl` with `frac_bits` fractional bits.
+    /// [`crate::FixedModel`] calls this; it defaults to [`Operator::error_bound`].
+    fn error_bound_fixed<R: Ring>(
+        a: &Self::Attrs,
+        _fl: &FixedLayer<R>,
+        devs: &[u128],
+        _frac_bits: u32,
+    ) -> u128 {
+        Self::error_bound(a, devs)
+    }
+
+    /// Its public hyper-parameters that shape its circuits (an activation's `α`), as
+    /// text for the architecture digest both parties compare; empty if none. Never
+    /// a weight.
+    fn hyper(_a: &Self::Attrs) -> String {
+        String::new()
     }
 }
 

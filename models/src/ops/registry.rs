@@ -35,8 +35,8 @@ macro_rules! dispatch_op {
                 type $D = $crate::ops::reshape::ReshapeOp;
                 $body
             }
-            $crate::ops::Op::Sigmoid => {
-                type $D = $crate::ops::sigmoid::SigmoidOp;
+            $crate::ops::Op::SecureMlSigmoid => {
+                type $D = $crate::ops::secureml_sigmoid::SecureMlSigmoidOp;
                 let $a = &();
                 $body
             }
@@ -71,6 +71,42 @@ macro_rules! dispatch_op {
             }
             $crate::ops::Op::Remap($a) => {
                 type $D = $crate::ops::remap::RemapOp;
+                $body
+            }
+            $crate::ops::Op::Sigmoid => {
+                type $D = $crate::ops::spline::SplineOp<$crate::ops::smooth::Logistic>;
+                let $a = &$crate::ops::smooth::Logistic;
+                $body
+            }
+            $crate::ops::Op::Tanh => {
+                type $D = $crate::ops::spline::SplineOp<$crate::ops::smooth::Tanh>;
+                let $a = &$crate::ops::smooth::Tanh;
+                $body
+            }
+            $crate::ops::Op::Elu($a) => {
+                type $D = $crate::ops::spline::SplineOp<$crate::ops::smooth::Elu>;
+                $body
+            }
+            $crate::ops::Op::Selu($a) => {
+                type $D = $crate::ops::spline::SplineOp<$crate::ops::smooth::Selu>;
+                $body
+            }
+            $crate::ops::Op::Softplus => {
+                type $D = $crate::ops::spline::SplineOp<$crate::ops::smooth::Softplus>;
+                let $a = &$crate::ops::smooth::Softplus;
+                $body
+            }
+            $crate::ops::Op::Softsign => {
+                type $D = $crate::ops::spline::SplineOp<$crate::ops::smooth::Softsign>;
+                let $a = &$crate::ops::smooth::Softsign;
+                $body
+            }
+            $crate::ops::Op::LeakyRelu($a) => {
+                type $D = $crate::ops::prelu::LeakyReluOp;
+                $body
+            }
+            $crate::ops::Op::PRelu($a) => {
+                type $D = $crate::ops::prelu::PReluOp;
                 $body
             }
         }

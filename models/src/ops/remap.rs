@@ -225,6 +225,15 @@ impl Operator for RemapOp {
         Ok(m.shape.clone())
     }
 
+    /// A digest of the index table (FNV-1a): re-indexings of equal shapes differ in it.
+    fn hyper(m: &Remap) -> String {
+        let h = m.idx.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, i| {
+            let v = i.map_or(u64::MAX, |i| i as u64);
+            (h ^ v).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+        format!("{} {h:016x}", m.idx.len())
+    }
+
     fn float<F: Float>(m: &Remap, l: &Layer, ins: &[&[F]], batch: usize) -> Result<Vec<F>> {
         Ok(run(m, l, super::single(ins, Self::KIND)?, batch))
     }

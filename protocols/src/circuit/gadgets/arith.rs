@@ -160,7 +160,12 @@ impl Builder {
     /// column below, to the next smaller target, using only bits present at the
     /// start of the stage (one AND layer a stage) — then a Sklansky adder of the two
     /// rows left.
-    fn dadda_add(&mut self, mut cols: Vec<Vec<Wire>>) -> Vec<Wire> {
+    fn dadda_add(&mut self, cols: Vec<Vec<Wire>>) -> Vec<Wire> {
+        self.dadda_add_with(cols, Variant::Depth)
+    }
+
+    /// [`Builder::dadda_add`] whose final two-row adder is of `last`'s kind.
+    fn dadda_add_with(&mut self, mut cols: Vec<Vec<Wire>>, last: Variant) -> Vec<Wire> {
         let tallest = cols.iter().map(Vec::len).max().unwrap_or(0);
         let mut targets = vec![2usize];
         while targets[targets.len() - 1] < tallest {
@@ -181,7 +186,88 @@ impl Builder {
             .iter()
             .map(|c| c.get(1).copied().unwrap_or(zero))
             .collect();
-        self.add(&r0, &r1, Variant::Depth)
+        self.add(&r0, &r1, last)
+    }
+
+    /// The sum mod 2^n of the bits in `cols` (column `i` weighs `2^i`, `n` = the number
+    /// of columns, `n ≥ 1`), for sparse operand sets such as the partial products of a
+    /// narrow multiplier or shifted rows. Known constants are folded first: zeros are
+    /// dropped and the ones added up into one constant word, so only the variable bits
+    /// cost. Then Dadda's reduction to two rows (as in [`Builder::mul`]; one AND a full
+    /// or half adder, whatever the variant) and the final adder of `variant`: ripple
+    /// carry ([`Variant::Size`]) or Sklansky ([`Variant::Depth`]).
+    ///
+    /// # Panics
+    /// If `cols` is empty.
+    pub fn sum_columns(&mut self, cols: Vec<Vec<Wire>>, variant: Variant) -> Vec<Wire> {
+        assert!(!cols.is_empty(), "sum_columns: no columns");
+        let n = cols.len();
+        // The constant ones, as an integer mod 2^n (carries past n are dropped).
+        let mut ones = vec![0u64; n + 1];
+        let mut var: Vec<Vec<Wire>> = Vec::with_capacity(n);
+        for (i, col) in cols.into_iter().enumerate() {
+            let mut keep = Vec::with_capacity(col.len());
+            for w in col {
+                match self.constant_value(w) {
+                    Some(false) => {}
+                    Some(true) => ones[i] += 1,
+                    None => keep.push(w),
+                }
+            }
+            var.push(keep);
+        }
+        let one = self.constant(true);
+        for i in 0..n {
+            let carry = ones[i] / 2;
+            ones[i + 1] += carry;
+            if ones[i] % 2 == 1 {
+                var[i].push(one);
+            }
+        }
+        self.dadda_add_with(var, variant)
+    }
+
+    /// `x · c mod 2^n` for a public constant `c` (taken mod 2^n, `n = x.len()`): one
+    /// shifted row per non-zero digit of `c`'s non-adjacent form (Reitwiesner 1960; at
+    /// most `⌈(n+1)/2⌉` digits, a negative digit is `¬(x·2^j) + 1`), summed by
+    /// [`Builder::sum_columns`]. A power of two is free.
+    ///
+    /// # Panics
+    /// If `x` is empty or wider than 64 bits.
+    pub fn mul_const(&mut self, x: &[Wire], c: u64, variant: Variant) -> Vec<Wire> {
+        let n = x.len();
+        assert!(n > 0 && n <= 64, "mul_const: width {n} (must be 1 to 64)");
+        let c = if n == 64 { c } else { c & ((1u64 << n) - 1) };
+        let mut cols: Vec<Vec<Wire>> = vec![Vec::new(); n];
+        let zero = self.constant(false);
+        let one = self.constant(true);
+        for (j, d) in naf(c).into_iter().enumerate().take(n) {
+            match d {
+                1 => {
+                    for i in j..n {
+                        cols[i].push(x[i - j]);
+                    }
+                }
+                -1 => {
+                    // −(x·2^j) = ¬(x·2^j) + 1: ones below j, ¬x above, and a one.
+                    for col in cols.iter_mut().take(j) {
+                        col.push(one);
+                    }
+                    for i in j..n {
+                        let nx = self.not(x[i - j]);
+                        cols[i].push(nx);
+                    }
+                    cols[0].push(one);
+                }
+                _ => {}
+            }
+        }
+        for col in &mut cols {
+            if col.is_empty() {
+                col.push(zero);
+            }
+        }
+        self.sum_columns(cols, variant)
     }
 
     /// `Σ words mod 2^ℓ` of one or more words of equal width ℓ (the accumulation of
@@ -277,4 +363,26 @@ impl Builder {
         let t = self.and(xz, yz);
         (s, self.xor(z, t))
     }
+}
+
+/// The non-adjacent form of `c`: digits in {−1, 0, 1}, least significant first, no two
+/// adjacent non-zero, `Σ d_j·2^j = c` (65 digits at most).
+fn naf(c: u64) -> Vec<i8> {
+    let mut v = u128::from(c);
+    let mut out = Vec::with_capacity(65);
+    while v != 0 {
+        if v & 1 == 1 {
+            if v & 3 == 3 {
+                out.push(-1);
+                v += 1;
+            } else {
+                out.push(1);
+                v -= 1;
+            }
+        } else {
+            out.push(0);
+        }
+        v >>= 1;
+    }
+    out
 }

@@ -16,9 +16,12 @@
 //! | [`Builder::relu`] | one AND a bit (both) | |
 //! | [`Builder::mul`] | schoolbook, ripple accumulation | Wallace tree + prefix adder |
 //! | [`Builder::sum`] (many words) | tree of ripple adders | Dadda tree + prefix adder |
+//! | [`Builder::sum_columns`] (sparse bits), [`Builder::mul_const`] | Dadda tree + ripple adder | Dadda tree + prefix adder |
+//! | [`Builder::decode`] (one-hot), [`Builder::select_constant`] (free) | AND tree (both) | |
 
 mod arith;
 mod compare;
+mod lookup;
 
 use super::Builder;
 use super::ir::Wire;

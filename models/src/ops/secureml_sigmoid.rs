@@ -1,4 +1,6 @@
-//! `sigmoid`: SecureML's piecewise-linear sigmoid `clamp(x + 1/2, 0, 1)`.
+//! `secureml_sigmoid`: SecureML's piecewise-linear sigmoid `clamp(x + 1/2, 0, 1)`, the
+//! option `SigmoidKind::SecureMl` of the ONNX loader (the logistic function is
+//! [`super::smooth::Logistic`]).
 
 use tessera_core::Ring;
 
@@ -8,13 +10,13 @@ use crate::fixed::FixedLayer;
 use crate::float::Float;
 use crate::model::Layer;
 
-/// The [`Operator`] of [`crate::Op::Sigmoid`]: `clamp(x + 1/2, 0, 1)`, in fixed point
+/// The [`Operator`] of [`crate::Op::SecureMlSigmoid`]: `clamp(x + 1/2, 0, 1)`, in fixed point
 /// `clamp(x + 2^(f−1), 0, 2^f)`; 1-Lipschitz.
-pub struct SigmoidOp;
+pub struct SecureMlSigmoidOp;
 
-impl Operator for SigmoidOp {
+impl Operator for SecureMlSigmoidOp {
     type Attrs = ();
-    const KIND: &'static str = "sigmoid";
+    const KIND: &'static str = "secureml_sigmoid";
 
     fn shape(_: &(), inputs: &[&[usize]], _: &str) -> Result<Vec<usize>> {
         Ok(inputs[0].to_vec())

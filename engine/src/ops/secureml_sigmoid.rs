@@ -1,9 +1,9 @@
-//! `sigmoid` lowered: no arithmetic form; in B/Y one circuit per element computing
+//! `secureml_sigmoid` lowered: no arithmetic form; in B/Y one circuit per element computing
 //! `clamp(x + 2^(f−1), 0, 2^f)` as a ReLU, a comparison and a multiplexer.
 
 use tessera_core::Ring;
 use tessera_models::fixed::FixedLayer;
-use tessera_models::ops::sigmoid::SigmoidOp;
+use tessera_models::ops::secureml_sigmoid::SecureMlSigmoidOp;
 use tessera_protocols::AShare;
 use tessera_protocols::circuit::Builder;
 
@@ -12,7 +12,7 @@ use crate::circuits::{BoolLayer, elementwise, variant_for_b};
 use crate::cost::{Work, free};
 use crate::{Price, Result};
 
-impl Lower for SigmoidOp {
+impl Lower for SecureMlSigmoidOp {
     const ROLE: Role = Role::Nonlinear;
 
     fn runs_in_a(_: &()) -> bool {
