@@ -14,7 +14,7 @@ use serde::Serialize;
 use tessera_core::{ChannelConfig, FixedPoint, Metering, NetworkProfile, Phase, Z64};
 use tessera_engine::session::{LoopbackRun, loopback};
 use tessera_engine::{Assignment, Baseline, Output, RunOptions, StepCost, assignment_steps};
-use tessera_models::{FixedModel, Model, NpyF32, OnnxOptions, SigmoidKind, assets};
+use tessera_models::{FixedModel, Model, NpyF32, OnnxOptions, SigmoidKind, SoftmaxKind, assets};
 use tessera_planner::assign::{Planner, Strategy};
 use tessera_planner::engine::ModelChain;
 use tessera_planner::plan::Plan;
@@ -85,14 +85,22 @@ pub struct InferArgs {
     pub json: bool,
 }
 
-/// Loads a model by embedded name or path; an ONNX `Sigmoid` becomes `sigmoid`.
-pub fn load_model(spec: &str, sigmoid: SigmoidKind) -> Result<Model, CliError> {
+/// Loads a model by embedded name or path; an ONNX `Sigmoid` becomes `sigmoid`. A
+/// `Softmax` ending the first output is the head (computed as the argmax) when the
+/// client receives the label, and a softmax layer when it receives the values
+/// (`logits`): what the graph outputs.
+pub fn load_model(spec: &str, sigmoid: SigmoidKind, logits: bool) -> Result<Model, CliError> {
     if assets::model_bytes(spec).is_some() {
         return Ok(assets::model(spec)?);
     }
+    let softmax = if logits {
+        SoftmaxKind::Layer
+    } else {
+        SoftmaxKind::Head
+    };
     Ok(tessera_models::load_onnx_file_with(
         spec,
-        &OnnxOptions { sigmoid },
+        &OnnxOptions { sigmoid, softmax },
     )?)
 }
 
@@ -484,7 +492,7 @@ pub async fn run(args: InferArgs) -> Result<(), CliError> {
     if args.batch == 0 {
         return Err(CliError::Usage("--batch must be at least 1".into()));
     }
-    let model = load_model(&args.model, args.sigmoid)?;
+    let model = load_model(&args.model, args.sigmoid, args.logits)?;
     let fm = FixedModel::<R>::new(&model, FixedPoint::new(args.frac_bits))?;
     let output = if args.logits {
         Output::Logits

@@ -158,6 +158,7 @@ pub async fn run(args: PlanArgs) -> Result<(), CliError> {
     let sha256 = hex::encode(Sha256::digest(&bytes));
     let opts = tessera_models::OnnxOptions {
         sigmoid: args.sigmoid,
+        ..Default::default()
     };
     let model = load_onnx_with(&bytes, &opts)
         .map(|(m, _)| m)

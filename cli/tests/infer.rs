@@ -605,7 +605,10 @@ fn sigmoid_option_selects_the_logistic_or_secureml_function() {
         assert_eq!(r["output_checks"][0]["max_diff_ulps"], 0, "{flag:?}");
         let m = tessera_models::load_onnx_file_with(
             &model,
-            &tessera_models::OnnxOptions { sigmoid: kind },
+            &tessera_models::OnnxOptions {
+                sigmoid: kind,
+                ..Default::default()
+            },
         )
         .unwrap();
         let fp = FixedPoint::new(16);

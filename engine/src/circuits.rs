@@ -71,8 +71,13 @@ pub(crate) struct BoolLayer {
     /// The compiled circuit and its cost, computed with it.
     pub program: Program,
     pub cost: CircuitCost,
-    /// Instances per example (= output elements per example, or 1 for the head).
+    /// Instances per example (= output elements per example over [`BoolLayer::words`],
+    /// or 1 for the head).
     pub per_example: usize,
+    /// Output values (`ℓ` bits each) per instance: 1, or `k` for a circuit that
+    /// computes a group of `k` values at once (a softmax over its group); instance `j`'s
+    /// values become output elements `j·k … j·k + k − 1`.
+    pub words: usize,
     /// The gathers of the activation inputs (the layer's inputs for the first stage,
     /// the previous stage's output after), in circuit input order.
     pub xs: Vec<Gather>,
@@ -106,10 +111,17 @@ impl BoolLayer {
             cost: circuit.cost(),
             circuit,
             per_example,
+            words: 1,
             xs,
             params,
             stage: None,
         })
+    }
+
+    /// A stage whose instances each output `words` values (see [`BoolLayer::words`]).
+    pub(crate) fn words(mut self, words: usize) -> Self {
+        self.words = words;
+        self
     }
 
     /// Names the stage (for step names).

@@ -109,6 +109,16 @@ impl<R: Ring> Val<R> {
         })
     }
 
+    /// `k·ell`-bit values per instance as `k` instances of `ell` bits (local).
+    fn ungroup(&self, ell: usize) -> Result<Self> {
+        Ok(match self {
+            Val::B(b) => Val::B(b.ungroup(ell)?),
+            Val::Y(YShare::Garbler(z)) => Val::Y(YShare::Garbler(z.ungroup(ell)?)),
+            Val::Y(YShare::Evaluator(a)) => Val::Y(YShare::Evaluator(a.ungroup(ell)?)),
+            Val::A(_) => return Err(Error::Plan("ungrouping an A value".into())),
+        })
+    }
+
     fn regroup(&self, ell: usize, slots: usize, idx: &[Option<usize>]) -> Result<Self> {
         Ok(match self {
             Val::B(b) => Val::B(b.regroup(ell, slots, idx)?),
@@ -254,8 +264,15 @@ impl<R: Ring> Run<'_, R> {
                     .collect()
             }
         };
-        out.pop()
-            .ok_or_else(|| Error::Plan("a circuit without output".into()))
+        let v = out
+            .pop()
+            .ok_or_else(|| Error::Plan("a circuit without output".into()))?;
+        if bl.words == 1 {
+            return Ok(v);
+        }
+        // A group's values, one instance each (local in both sharings).
+        let ell = self.ell();
+        v.ungroup(ell)
     }
 
     /// A layer (or the head) in B/Y on its inputs `xs` (already in `sharing`, not
@@ -272,7 +289,7 @@ impl<R: Ring> Run<'_, R> {
         let mut xs = xs;
         for bl in stages {
             let y = self.bool_stage(sharing, bl, xs, params).await?;
-            xs = vec![(y, bl.per_example)];
+            xs = vec![(y, bl.per_example * bl.words)];
         }
         xs.pop()
             .map(|(v, _)| v)

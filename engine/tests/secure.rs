@@ -979,3 +979,41 @@ fn products_of_activations_negation_and_slices_are_exact_and_priced_everywhere()
         check(&fm, a, &x, 3);
     }
 }
+
+/// A dense layer, then a softmax over groups of 4 and a log-softmax over groups of 6
+/// of the same values: two outputs.
+fn softmaxes(rng: &mut StdRng) -> Model {
+    use tessera_models::Softmax;
+    Model::with_outputs(
+        vec![6],
+        vec![
+            ("fc".into(), dense(rng, 12, 6), vec![0]),
+            (
+                "probs".into(),
+                Op::Softmax(Softmax { len: 4, log: false }),
+                vec![1],
+            ),
+            (
+                "logp".into(),
+                Op::Softmax(Softmax { len: 6, log: true }),
+                vec![1],
+            ),
+        ],
+        vec![("probs".into(), 2), ("logp".into(), 3)],
+        Head::Scores,
+    )
+    .unwrap()
+}
+
+#[test]
+fn softmax_and_log_softmax_are_exact_and_priced_in_b_and_y() {
+    let mut rng = StdRng::seed_from_u64(14);
+    let model = softmaxes(&mut rng);
+    let fm = FixedModel::<R>::new(&model, FixedPoint::new(16)).unwrap();
+    let x: Vec<f32> = (0..3 * model.input_len())
+        .map(|_| rng.random_range(-4.0f32..4.0))
+        .collect();
+    for b in [Baseline::AB, Baseline::AY, Baseline::PureB, Baseline::PureY] {
+        check(&fm, &b.assignment(&fm, Output::Logits).unwrap(), &x, 3);
+    }
+}

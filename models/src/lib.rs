@@ -51,7 +51,7 @@ pub use fixed::{FixedLayer, FixedModel, FixedParams, FixedRun, LayerTrace, Score
 pub use float::Float;
 pub use model::{Conv, Dense, Head, Layer, Model, Op, Pool, Remap, Scores, Tensor};
 pub use onnx::{
-    OnnxInfo, OnnxOptions, SigmoidKind, load_onnx, load_onnx_file, load_onnx_file_with,
-    load_onnx_with, load_onnx_with_info,
+    OnnxInfo, OnnxOptions, SigmoidKind, SoftmaxKind, load_onnx, load_onnx_file,
+    load_onnx_file_with, load_onnx_with, load_onnx_with_info,
 };
-pub use ops::{Elu, LeakyRelu, PRelu, Selu};
+pub use ops::{Elu, LeakyRelu, PRelu, Selu, Softmax};

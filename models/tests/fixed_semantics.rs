@@ -411,7 +411,10 @@ fn simulated_dealer_truncation_stays_within_the_bound() {
     for kind in [SigmoidKind::Logistic, SigmoidKind::SecureMl] {
         let sig = tessera_models::load_onnx_file_with(
             common::fixture("sigmoid_mlp.onnx"),
-            &OnnxOptions { sigmoid: kind },
+            &OnnxOptions {
+                sigmoid: kind,
+                ..Default::default()
+            },
         )
         .unwrap();
         check_bound::<Z64>(&sig, 16, &xg);

@@ -18,6 +18,7 @@ use tessera_models::{
 fn secureml() -> OnnxOptions {
     OnnxOptions {
         sigmoid: SigmoidKind::SecureMl,
+        ..Default::default()
     }
 }
 

@@ -143,6 +143,7 @@ fn smooth_activations_load_with_their_attributes() {
     assert_eq!(only_op(&m), &Op::Sigmoid);
     let opts = OnnxOptions {
         sigmoid: SigmoidKind::SecureMl,
+        ..Default::default()
     };
     let (m, _) = load_onnx_with(&unary("Sigmoid", vec![]), &opts).unwrap();
     assert_eq!(only_op(&m), &Op::SecureMlSigmoid);

@@ -998,3 +998,58 @@ fn data_movement_loads_as_remaps_and_refuses_what_it_cannot() {
         "{e}"
     );
 }
+
+/// `Softmax` ending the first output is the head by default (the label does not need
+/// it) and a layer with `SoftmaxKind::Layer`; elsewhere, and `LogSoftmax` always, a
+/// layer. Before opset 13 the axes from `axis` on are flattened into one group; from
+/// 13 on an inner axis is moved last and back.
+#[test]
+fn softmax_is_a_head_or_a_layer_and_follows_the_opset() {
+    use tessera_models::{OnnxOptions, SoftmaxKind, load_onnx_with};
+    let layer = OnnxOptions {
+        softmax: SoftmaxKind::Layer,
+        ..Default::default()
+    };
+    let sm = backend_case("test_Softmax");
+    assert!(err_text(&sm).contains("computes nothing"));
+    let (m, _) = load_onnx_with(&sm.encode_to_vec(), &layer).unwrap();
+    assert_eq!(
+        m.layers()[0].op(),
+        &Op::Softmax(tessera_models::Softmax {
+            len: 20,
+            log: false
+        })
+    );
+    // Opset 6, axis 3 of [N, 3, 4, 5]: groups of 5.
+    let log = backend_case("test_log_softmax_dim3");
+    assert_eq!(
+        load(&log).unwrap().layers()[0].op(),
+        &Op::Softmax(tessera_models::Softmax { len: 5, log: true })
+    );
+    // The same graph read as opset 13 with axis 1: over the 3 channels, moved last.
+    let mut p = log.clone();
+    p.opset_import[0].version = 13;
+    let n = &mut p.graph.as_mut().unwrap().node[0];
+    n.attribute.retain(|a| a.name != "axis");
+    n.attribute.push(int_attr("axis", 1));
+    let m = load(&p).unwrap();
+    let kinds: Vec<(&str, Vec<usize>)> = m
+        .layers()
+        .iter()
+        .map(|l| (l.op().kind(), l.output_shape().to_vec()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("remap", vec![4, 5, 3]),
+            ("softmax", vec![4, 5, 3]),
+            ("remap", vec![3, 4, 5])
+        ]
+    );
+    // The batch axis is refused.
+    let n = &mut p.graph.as_mut().unwrap().node[0];
+    n.attribute.retain(|a| a.name != "axis");
+    n.attribute.push(int_attr("axis", 0));
+    let e = err_text(&p);
+    assert!(e.contains("within an example"), "{e}");
+}

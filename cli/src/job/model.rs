@@ -77,7 +77,7 @@ impl ModelJob {
         if a.batch == 0 {
             return Err(CliError::Usage("--batch must be at least 1".into()));
         }
-        let model = load_model(&a.model, a.sigmoid)?;
+        let model = load_model(&a.model, a.sigmoid, a.logits)?;
         let fixed = FixedModel::<R>::new(&model, FixedPoint::new(a.frac_bits))?;
         let output = if a.logits {
             Output::Logits

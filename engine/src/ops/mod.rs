@@ -28,6 +28,7 @@ mod relu;
 mod remap;
 mod reshape;
 mod secureml_sigmoid;
+mod softmax;
 mod spline;
 mod square;
 

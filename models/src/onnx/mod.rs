@@ -41,6 +41,7 @@
 //! | `Mul` | [`Op::Square`], [`Op::Mul`] | `x·x`, or two activations of one shape |
 //! | `Neg` | [`Op::Neg`] | |
 //! | `Split` | [`Op::Remap`] per output | along a per-example axis |
+//! | `Softmax`, `LogSoftmax` | [`Op::Softmax`] (with [`Op::Remap`]s) | over a per-example axis; a `Softmax` ending the first output is the head unless [`SoftmaxKind::Layer`]; before opset 13 the axes from `axis` on form one group, from 13 an inner axis is moved last and back |
 //! | `Shape`, `Gather`, `Unsqueeze`, `Concat`, `Cast` on shapes | — | folded at load time: `Shape` of a data value is `[N, d1, …]` with `N` the symbolic batch, and `Gather` (axis 0), `Unsqueeze` (a scalar's axis 0), `Concat` (axis 0) and `Cast` (to int32/int64) of such values or int64 constants compute on them; a `Reshape` to the result keeps `N` only as its first entry. PyTorch's `x.view(x.size(0), -1)` is this chain |
 //! | `Identity`, `Dropout` | — | inference no-ops (the output names the input's value; an `Identity` of a constant is that constant) |
 //! | `BatchNormalization` | — or [`Op::Conv`] / [`Op::Dense`] | inference mode; folded into the `Conv`/`Gemm`/`MatMul` whose output it alone reads (weights × `γ/√(σ²+ε)`, bias shifted); elsewhere a per-channel affine layer: a depthwise convolution with one tap per channel on `[C, …]`, a diagonal dense layer on `[C]` |
@@ -71,6 +72,7 @@ use crate::model::{Conv, Dense, Head, Model, Op, Pool, Remap, Tensor, checked_nu
 use crate::ops::prelu::{LeakyRelu, MAX_SLOPE, PRelu, slope_indices};
 use crate::ops::remap::PadMode;
 use crate::ops::smooth::{Elu, Selu};
+use crate::ops::softmax::Softmax;
 use crate::ops::spline::SplineFn;
 use crate::{Error, Result};
 use proto::{
@@ -147,6 +149,20 @@ impl std::str::FromStr for SigmoidKind {
 pub struct OnnxOptions {
     /// What ONNX `Sigmoid` becomes.
     pub sigmoid: SigmoidKind,
+    /// What a `Softmax` ending the first output becomes.
+    pub softmax: SoftmaxKind,
+}
+
+/// What a `Softmax` over the classes that ends the first graph output becomes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum SoftmaxKind {
+    /// The head marker (computed as the argmax): right when the client receives the
+    /// label, which the softmax does not change; the first output is then the scores.
+    #[default]
+    Head,
+    /// A [`Op::Softmax`] layer: the client receives the probabilities (what the graph
+    /// outputs), at the softmax's cost.
+    Layer,
 }
 
 /// Loads an ONNX model from bytes with the default [`OnnxOptions`].
@@ -232,8 +248,8 @@ const SUPPORTED: &str = "Tessera supports Gemm, MatMul (+Add bias), Conv (+Add b
 Sub of two activations, Concat, Relu, LeakyRelu, PRelu, Sigmoid, Tanh, Elu, Selu, Softplus, \
 Softsign (also as Abs, Add 1, Div), MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, \
 BatchNormalization, ConvTranspose, Pad, Transpose, Squeeze, Unsqueeze, Split, Neg, Mul (x·x or of \
-two activations), Flatten, Reshape, Identity, Dropout, Constant, and ArgMax or Softmax as the head \
-of the first output";
+two activations), Softmax, LogSoftmax, Flatten, Reshape, Identity, Dropout, Constant, and ArgMax or \
+Softmax as the head of the first output";
 
 /// A step of PyTorch's Softsign pattern `x / (|x| + 1)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1245,6 +1261,79 @@ impl<'g> Loader<'g> {
                         }
                     };
                     (self.reshape(&lbl, &mut attrs, &shape, target)?, vec![v])
+                }
+                "Softmax" | "LogSoftmax"
+                    if node.op_type == "LogSoftmax"
+                        || self.opts.softmax == SoftmaxKind::Layer
+                        || data(0).is_ok_and(|(_, sh)| sh.len() != 1)
+                        || self.output_names.first().map(String::as_str) != Some(out) =>
+                {
+                    self.expect_data(node, &lbl, 1, 1)?;
+                    let (v, shape) = data(0)?;
+                    let rank = shape.len() as i64 + 1;
+                    let default_axis = if self.opset < 13 { 1 } else { -1 };
+                    let axis = attrs.int("axis", default_axis)?;
+                    let axis = if axis < 0 { axis + rank } else { axis };
+                    if axis < 1 || axis >= rank {
+                        return Err(invalid(
+                            Some(&lbl),
+                            format!(
+                                "{} over axis {axis} of [N, {shape:?}]: Tessera takes it within an example (axis ≥ 1)",
+                                node.op_type
+                            ),
+                        ));
+                    }
+                    let ax = axis as usize - 1;
+                    let log = node.op_type == "LogSoftmax";
+                    if self.opset < 13 {
+                        // Before opset 13: over the axes from `axis` on, flattened.
+                        let len = shape[ax..].iter().product();
+                        (Op::Softmax(Softmax { len, log }), vec![v])
+                    } else if ax + 1 == shape.len() {
+                        (
+                            Op::Softmax(Softmax {
+                                len: shape[ax],
+                                log,
+                            }),
+                            vec![v],
+                        )
+                    } else {
+                        // Over one inner axis: moved last, and back after.
+                        let r = shape.len();
+                        let mut perm: Vec<usize> = (0..r).filter(|&i| i != ax).collect();
+                        perm.push(ax);
+                        let mut back = vec![0; r];
+                        for (i, &p) in perm.iter().enumerate() {
+                            back[p] = i;
+                        }
+                        let there = Remap::transpose(&shape, &perm)
+                            .ok_or_else(|| invalid(Some(&lbl), "the axis permutation"))?;
+                        let moved = there.shape.clone();
+                        let home = Remap::transpose(&moved, &back)
+                            .ok_or_else(|| invalid(Some(&lbl), "the axis permutation"))?;
+                        let mut input = v;
+                        for (suffix, op) in [
+                            ("axis_last", Op::Remap(there)),
+                            (
+                                "groups",
+                                Op::Softmax(Softmax {
+                                    len: shape[ax],
+                                    log,
+                                }),
+                            ),
+                        ] {
+                            let mut pre = format!("{name}_{suffix}");
+                            while !used_names.insert(pre.clone()) {
+                                pre.push('_');
+                            }
+                            layers.push((pre, op, vec![input]));
+                            input = layers.len();
+                            // Its shape, under the node's output name until the last
+                            // layer's replaces it below.
+                            values.insert(out, (input, moved.clone()));
+                        }
+                        (Op::Remap(home), vec![layers.len()])
+                    }
                 }
                 "ArgMax" | "Softmax" => {
                     self.expect_data(node, &lbl, 1, 1)?;

@@ -32,6 +32,7 @@ pub mod remap;
 pub mod reshape;
 pub mod secureml_sigmoid;
 pub mod smooth;
+pub mod softmax;
 pub mod spline;
 pub mod square;
 
@@ -41,6 +42,7 @@ pub use pool::Pool;
 pub use prelu::{LeakyRelu, PRelu};
 pub use remap::Remap;
 pub use smooth::{Elu, Selu};
+pub use softmax::Softmax;
 
 /// What a layer computes.
 #[derive(Clone, Debug, PartialEq)]
@@ -103,6 +105,9 @@ pub enum Op {
     /// `x` for `x ≥ 0`, `a·x` below with `a` party 0's slope tensor, a scalar or
     /// per-channel (ONNX `PRelu`).
     PRelu(PRelu),
+    /// Softmax or log-softmax over groups of consecutive values (ONNX `Softmax`,
+    /// `LogSoftmax`); in fixed point splines of `eˣ` and `ln`, a division per group.
+    Softmax(Softmax),
 }
 
 /// One operator: its shape rule and its float and fixed-point semantics. Implemented

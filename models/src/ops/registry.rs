@@ -73,6 +73,10 @@ macro_rules! dispatch_op {
                 type $D = $crate::ops::remap::RemapOp;
                 $body
             }
+            $crate::ops::Op::Softmax($a) => {
+                type $D = $crate::ops::softmax::SoftmaxOp;
+                $body
+            }
             $crate::ops::Op::Sigmoid => {
                 type $D = $crate::ops::spline::SplineOp<$crate::ops::smooth::Logistic>;
                 let $a = &$crate::ops::smooth::Logistic;

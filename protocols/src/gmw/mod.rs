@@ -183,6 +183,34 @@ impl BShare {
         Ok(BShare { bits: out })
     }
 
+    /// The inverse of a regrouping into consecutive slots: a value of `k·ell` bits per
+    /// instance becomes `k` instances of `ell` bits each, new instance `j·k + s` being
+    /// old instance `j`'s bits `s·ell … (s+1)·ell`. Local: shares are copied.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if the width is not a positive multiple of `ell`.
+    pub fn ungroup(&self, ell: usize) -> Result<BShare> {
+        let (w, n) = (self.width(), self.batch());
+        if ell == 0 || w == 0 || !w.is_multiple_of(ell) {
+            return Err(Error::shape(
+                "ungroup B share",
+                format!("{w} bits per instance into values of {ell} bits"),
+            ));
+        }
+        let k = w / ell;
+        let mut out = BitMatrix::zeros(ell, n * k);
+        for s in 0..k {
+            for bit in 0..ell {
+                for j in 0..n {
+                    if self.bits.get(s * ell + bit, j) {
+                        out.set(bit, j * k + s, true);
+                    }
+                }
+            }
+        }
+        Ok(BShare { bits: out })
+    }
+
     /// A value whose bit `r` is this value's bit `bits[r]` (wiring only: shifts, sign
     /// extension).
     ///

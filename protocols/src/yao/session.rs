@@ -229,6 +229,36 @@ macro_rules! label_type {
                 Ok($name { width: slots * ell, n: m, labels })
             }
 
+            /// The inverse of a regrouping into consecutive slots: `k·ell` bits per
+            /// instance become `k` instances of `ell` bits, new instance `j·k + s` being
+            /// old instance `j`'s bits `s·ell … (s+1)·ell`. Copies labels only.
+            ///
+            /// # Errors
+            /// If the width is not a positive multiple of `ell`.
+            pub fn ungroup(&self, ell: usize) -> Result<Self> {
+                if ell == 0 || self.width == 0 || !self.width.is_multiple_of(ell) {
+                    return Err(Error::Shape {
+                        op: "ungroup garbled value",
+                        detail: format!(
+                            "{} bits per instance into values of {ell} bits",
+                            self.width
+                        ),
+                    });
+                }
+                let (k, n) = (self.width / ell, self.n);
+                let mut labels = vec![super::PUBLIC_LABEL; self.labels.len()];
+                for s in 0..k {
+                    for bit in 0..ell {
+                        let src = &self.labels[(s * ell + bit) * n..(s * ell + bit + 1) * n];
+                        let dst = &mut labels[bit * n * k..(bit + 1) * n * k];
+                        for (j, &l) in src.iter().enumerate() {
+                            dst[j * k + s] = l;
+                        }
+                    }
+                }
+                Ok($name { width: ell, n: n * k, labels })
+            }
+
             /// A value whose bit `r` is this value's bit `bits[r]` (wiring only: shifts,
             /// sign extension, truncation of widths).
             ///
