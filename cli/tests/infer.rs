@@ -634,3 +634,59 @@ fn sigmoid_option_selects_the_logistic_or_secureml_function() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("logistic, secureml"), "{}", stderr(&o));
 }
+
+/// An MLP exported by PyTorch with LeakyReLU, Tanh and a Softmax output runs under
+/// every plan that applies (everything but pure-a, which has no comparison) and
+/// matches onnxruntime's probabilities within 0.02 + 1% with `--logits` (the Softmax
+/// a layer), and its labels without (the Softmax the head).
+#[test]
+fn pytorch_mlp_with_leaky_relu_tanh_and_softmax_matches_onnxruntime() {
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/tests/fixtures");
+    let model = format!("{fixtures}/act_mlp.onnx");
+    let input = format!("{fixtures}/input_act_mlp.npy");
+    let expected: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{fixtures}/torch_expected.json")).unwrap(),
+    )
+    .unwrap();
+    let probs: Vec<f64> = expected["models"]["act_mlp"]["scores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert_eq!(probs.len(), 20);
+    for plan in ["a+b", "a+y", "auto", "pure-b", "pure-y"] {
+        let r = json(&[
+            "infer", "--model", &model, "--input", &input, "--plan", plan, "--logits", "--json",
+        ]);
+        let rows = r["outputs"][0]["values"].as_array().unwrap();
+        let got: Vec<f64> = rows
+            .iter()
+            .flat_map(|e| e.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()))
+            .collect();
+        assert_eq!(got.len(), probs.len(), "{plan}");
+        for (g, t) in got.iter().zip(&probs) {
+            assert!(
+                (g - t).abs() <= 0.02 + 0.01 * t.abs(),
+                "{plan}: {g} vs onnxruntime {t}"
+            );
+        }
+        let r = json(&[
+            "infer", "--model", &model, "--input", &input, "--plan", plan, "--json",
+        ]);
+        assert_eq!(
+            r["labels"], expected["models"]["act_mlp"]["labels"],
+            "{plan}"
+        );
+    }
+    // pure-a cannot compute the comparisons: a clear error naming a layer.
+    let out = tessera(&[
+        "infer", "--model", &model, "--input", &input, "--plan", "pure-a",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("pure-a does not apply") && err.contains("LeakyRelu"),
+        "{err}"
+    );
+}
