@@ -581,8 +581,9 @@ fn pytorch_lenet5_runs_and_matches_onnxruntime() {
 
 #[test]
 fn sigmoid_option_selects_the_logistic_or_secureml_function() {
-    // sigmoid_mlp (dense → Sigmoid → dense) under a+b: exact, so the logits are the
-    // reference's of the function selected — the logistic by default.
+    // sigmoid_mlp (dense → Sigmoid → dense → Softmax) under a+b: exact, so the
+    // outputs (with --logits the softmax's probabilities) are the reference's of the
+    // function selected — the logistic by default.
     let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/tests/fixtures");
     let model = format!("{fixtures}/sigmoid_mlp.onnx");
     let dir = tempfile::tempdir().unwrap();
@@ -605,9 +606,11 @@ fn sigmoid_option_selects_the_logistic_or_secureml_function() {
         assert_eq!(r["output_checks"][0]["max_diff_ulps"], 0, "{flag:?}");
         let m = tessera_models::load_onnx_file_with(
             &model,
+            // With --logits a Softmax ending the output is a layer: the client
+            // receives the probabilities.
             &tessera_models::OnnxOptions {
                 sigmoid: kind,
-                ..Default::default()
+                softmax: tessera_models::SoftmaxKind::Layer,
             },
         )
         .unwrap();
