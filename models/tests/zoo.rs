@@ -126,12 +126,7 @@ fn the_networks_have_their_papers_layers() {
         assert_eq!(c.model.output_shape(), [10], "{name}");
         assert_eq!(kinds(&c.model), k, "{name}");
         assert_eq!(c.model.is_chain(), name != "resnet20", "{name}");
-        let params: usize = c
-            .model
-            .layers()
-            .iter()
-            .map(|l| l.op().num_params())
-            .sum();
+        let params: usize = c.model.layers().iter().map(|l| l.op().num_params()).sum();
         // What the file holds (ResNet-20: BatchNorm folded into its convolutions).
         assert_eq!(
             params as u64,
@@ -152,10 +147,7 @@ fn float_reference_matches_onnxruntime() {
             let (a, b) = (f64::from(*a), f64::from(*b));
             let d = (a - b).abs();
             worst = worst.max(d);
-            assert!(
-                d <= 1e-4 + 1e-4 * b.abs(),
-                "{name}: {a} vs onnxruntime {b}"
-            );
+            assert!(d <= 1e-4 + 1e-4 * b.abs(), "{name}: {a} vs onnxruntime {b}");
         }
         println!("{name}: max |float − onnxruntime| = {worst:.2e}");
         assert_eq!(got.labels(), c.labels, "{name}");
