@@ -70,9 +70,12 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// A layer kind and how many layers of it.
+type Kind = (&'static str, usize);
+
 #[test]
 fn the_networks_have_their_papers_layers() {
-    let want: [(&str, &[usize], &[(&str, usize)]); 4] = [
+    let want: [(&str, &[usize], &[Kind]); 4] = [
         (
             "minionn_mnist",
             &[1, 28, 28],

@@ -125,7 +125,8 @@ fn frame_count(widths: &[usize], k: usize, n: usize) -> u64 {
         }
         (pending, frames)
     };
-    let (full, rest) = if k == 0 { (0, n) } else { (n / k, n % k) };
+    let k = k.max(1);
+    let (full, rest) = (n / k, n % k);
     let (mut pending, mut frames, mut done) = (0usize, 0u64, 0usize);
     // The chunk index and frame count at which each state was first seen.
     let mut seen: std::collections::HashMap<usize, (usize, u64)> = std::collections::HashMap::new();
