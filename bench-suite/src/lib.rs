@@ -242,6 +242,43 @@ pub fn select(opts: &BenchOptions) -> Result<(Vec<Scenario>, Vec<NetworkProfile>
     Ok((chosen, networks))
 }
 
+/// The (scenario, network) pairs to run — those the scenario runs on whose id contains
+/// `filter` — and, apart, those of them whose predicted online + offline time exceeds
+/// `budget`: priced, not run.
+pub fn split_jobs<'s>(
+    scenarios: &'s [Scenario],
+    networks: &[NetworkProfile],
+    filter: &str,
+    budget: Duration,
+) -> (Vec<(&'s Scenario, NetworkProfile)>, Vec<PredictedOnly>) {
+    let budget_ns = u64::try_from(budget.as_nanos()).unwrap_or(u64::MAX);
+    let mut predicted_only = Vec::new();
+    let mut run = Vec::new();
+    for n in networks {
+        let net = n.to_string();
+        for s in scenarios {
+            if !s.runs_on(&net) || !format!("{}@{net}", s.label()).contains(filter) {
+                continue;
+            }
+            match s.prediction(&net) {
+                Some(p) if p.online_ns.saturating_add(p.offline_ns) > budget_ns => {
+                    predicted_only.push(PredictedOnly {
+                        id: format!("{}@{net}", s.label()),
+                        family: s.family().to_string(),
+                        name: s.name().to_string(),
+                        params: s.params().clone(),
+                        network: net.clone(),
+                        budget_ns,
+                        predicted: p.clone(),
+                    });
+                }
+                _ => run.push((s, *n)),
+            }
+        }
+    }
+    (run, predicted_only)
+}
+
 /// Runs the selected scenarios and returns the results (no file is written).
 ///
 /// # Errors
@@ -251,34 +288,7 @@ pub async fn run(opts: &BenchOptions) -> Result<Results> {
     let reps = opts.reps.unwrap_or(if opts.quick { 3 } else { 5 }).max(1);
     let warmup = opts.warmup.unwrap_or(1);
     let filter = opts.filter.clone().unwrap_or_default();
-    let budget_ns = u64::try_from(opts.budget.as_nanos()).unwrap_or(u64::MAX);
-    let mut predicted_only = Vec::new();
-    let jobs: Vec<(&Scenario, NetworkProfile)> = networks
-        .iter()
-        .flat_map(|n| scenarios.iter().map(move |s| (s, *n)))
-        .filter(|(s, n)| {
-            let net = n.to_string();
-            s.runs_on(&net) && format!("{}@{net}", s.label()).contains(&filter)
-        })
-        .filter(|(s, n)| {
-            let net = n.to_string();
-            match s.prediction(&net) {
-                Some(p) if p.online_ns.saturating_add(p.offline_ns) > budget_ns => {
-                    predicted_only.push(PredictedOnly {
-                        id: format!("{}@{net}", s.label()),
-                        family: s.family().to_string(),
-                        name: s.name().to_string(),
-                        params: s.params().clone(),
-                        network: net,
-                        budget_ns,
-                        predicted: p.clone(),
-                    });
-                    false
-                }
-                _ => true,
-            }
-        })
-        .collect();
+    let (jobs, predicted_only) = split_jobs(&scenarios, &networks, &filter, opts.budget);
     for p in &predicted_only {
         let line = format!(
             "{}: predicted online {}, offline {} — over the budget of {}: priced, not run",
