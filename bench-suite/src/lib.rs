@@ -64,9 +64,16 @@ use tessera_protocols::runtime;
 pub use check::{CheckReport, Difference, compare};
 pub use error::{BenchError, Result};
 pub use families::{FAMILIES, Family, FamilyContext};
-pub use results::{Counters, Machine, PartyCounters, Results, ScenarioResult, Settings, Spread};
+pub use results::{
+    Counters, Machine, PartyCounters, PredictedOnly, Prediction, Results, ScenarioResult, Settings,
+    Spread,
+};
 pub use runner::{RunSettings, run_scenario};
 pub use scenario::{Scenario, Stopwatch, Workload};
+
+/// The default time budget of a scenario with a prediction (seconds, predicted online +
+/// offline time of one repetition): above it the scenario is priced, not run.
+pub const DEFAULT_BUDGET_S: u64 = 60;
 
 /// Two channel ends connected over TCP loopback (127.0.0.1, an ephemeral port).
 ///
@@ -99,6 +106,9 @@ pub struct BenchOptions {
     pub time_tolerance: f64,
     /// Time limit of one repetition.
     pub timeout: Duration,
+    /// A scenario with a prediction whose predicted online + offline time exceeds this
+    /// is priced, not run (listed in `predicted_only`).
+    pub budget: Duration,
     /// Draw a progress bar on stderr (when it is a terminal; one line per scenario
     /// otherwise).
     pub progress: bool,
@@ -119,6 +129,7 @@ impl Default for BenchOptions {
             update_baseline: None,
             time_tolerance: 0.5,
             timeout: Duration::from_secs(600),
+            budget: Duration::from_secs(DEFAULT_BUDGET_S),
             progress: true,
             context: FamilyContext::default(),
         }
@@ -192,6 +203,8 @@ pub fn select(opts: &BenchOptions) -> Result<(Vec<Scenario>, Vec<NetworkProfile>
     let networks = opts.networks.clone().unwrap_or_else(|| {
         if opts.quick {
             vec![NetworkProfile::LOCAL]
+        } else if opts.context.zoo {
+            vec![NetworkProfile::LAN, NetworkProfile::WAN]
         } else {
             vec![
                 NetworkProfile::LOCAL,
@@ -203,12 +216,14 @@ pub fn select(opts: &BenchOptions) -> Result<(Vec<Scenario>, Vec<NetworkProfile>
     let all = families::all(&opts.context)?;
     let matches = |sc: &Scenario| {
         let f = opts.filter.as_deref().unwrap_or("");
-        networks
-            .iter()
-            .any(|n| format!("{}@{n}", sc.label()).contains(f))
+        networks.iter().any(|n| {
+            let n = n.to_string();
+            sc.runs_on(&n) && format!("{}@{n}", sc.label()).contains(f)
+        })
     };
     let chosen: Vec<Scenario> = all
         .into_iter()
+        .filter(|s| !opts.context.zoo || s.family() == "zoo")
         .filter(|s| (!opts.quick || s.is_quick()) && matches(s))
         .collect();
     if chosen.is_empty() {
@@ -227,6 +242,43 @@ pub fn select(opts: &BenchOptions) -> Result<(Vec<Scenario>, Vec<NetworkProfile>
     Ok((chosen, networks))
 }
 
+/// The (scenario, network) pairs to run — those the scenario runs on whose id contains
+/// `filter` — and, apart, those of them whose predicted online + offline time exceeds
+/// `budget`: priced, not run.
+pub fn split_jobs<'s>(
+    scenarios: &'s [Scenario],
+    networks: &[NetworkProfile],
+    filter: &str,
+    budget: Duration,
+) -> (Vec<(&'s Scenario, NetworkProfile)>, Vec<PredictedOnly>) {
+    let budget_ns = u64::try_from(budget.as_nanos()).unwrap_or(u64::MAX);
+    let mut predicted_only = Vec::new();
+    let mut run = Vec::new();
+    for n in networks {
+        let net = n.to_string();
+        for s in scenarios {
+            if !s.runs_on(&net) || !format!("{}@{net}", s.label()).contains(filter) {
+                continue;
+            }
+            match s.prediction(&net) {
+                Some(p) if p.online_ns.saturating_add(p.offline_ns) > budget_ns => {
+                    predicted_only.push(PredictedOnly {
+                        id: format!("{}@{net}", s.label()),
+                        family: s.family().to_string(),
+                        name: s.name().to_string(),
+                        params: s.params().clone(),
+                        network: net.clone(),
+                        budget_ns,
+                        predicted: p.clone(),
+                    });
+                }
+                _ => run.push((s, *n)),
+            }
+        }
+    }
+    (run, predicted_only)
+}
+
 /// Runs the selected scenarios and returns the results (no file is written).
 ///
 /// # Errors
@@ -236,11 +288,19 @@ pub async fn run(opts: &BenchOptions) -> Result<Results> {
     let reps = opts.reps.unwrap_or(if opts.quick { 3 } else { 5 }).max(1);
     let warmup = opts.warmup.unwrap_or(1);
     let filter = opts.filter.clone().unwrap_or_default();
-    let jobs: Vec<(&Scenario, NetworkProfile)> = networks
-        .iter()
-        .flat_map(|n| scenarios.iter().map(move |s| (s, *n)))
-        .filter(|(s, n)| format!("{}@{n}", s.label()).contains(&filter))
-        .collect();
+    let (jobs, predicted_only) = split_jobs(&scenarios, &networks, &filter, opts.budget);
+    for p in &predicted_only {
+        let line = format!(
+            "{}: predicted online {}, offline {} — over the budget of {}: priced, not run",
+            p.id,
+            report::fmt_ns(p.predicted.online_ns),
+            report::fmt_ns(p.predicted.offline_ns),
+            report::fmt_ns(p.budget_ns)
+        );
+        if opts.progress {
+            eprintln!("{line}");
+        }
+    }
     let pb = if opts.progress {
         ProgressBar::with_draw_target(
             Some((jobs.len() * (reps + warmup)) as u64),
@@ -299,6 +359,7 @@ pub async fn run(opts: &BenchOptions) -> Result<Results> {
             filter: opts.filter.clone(),
         },
         scenarios: out,
+        predicted_only,
     })
 }
 

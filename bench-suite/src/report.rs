@@ -152,7 +152,7 @@ pub fn markdown(r: &Results) -> String {
             "| scenario | online (median) | IQR | min – max | offline (median) | online bytes sent p0 / p1 | online msgs p0 / p1 | online rounds | offline bytes received p0 / p1 | AND gates | correlations taken online |"
         );
         let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
-        for x in list {
+        for x in &list {
             let (a, b) = (&x.counters.party0, &x.counters.party1);
             let _ = writeln!(
                 s,
@@ -175,6 +175,62 @@ pub fn markdown(r: &Results) -> String {
                     .and_gates
                     .map_or_else(|| "—".to_string(), |g| g.to_string()),
                 correlations(&x.counters.correlations)
+            );
+        }
+        let _ = writeln!(s);
+        let predicted: Vec<_> = list
+            .iter()
+            .filter_map(|x| x.predicted.as_ref().map(|p| (x, p)))
+            .collect();
+        if !predicted.is_empty() {
+            let _ = writeln!(
+                s,
+                "Against the planner's prediction (embedded calibration):\n\n\
+                 | scenario | sharings | online predicted | online measured | offline predicted | offline measured | online bytes (p0 + p1) predicted / measured | rounds predicted / measured |\n\
+                 |---|---|---:|---:|---:|---:|---:|---:|"
+            );
+            for (x, p) in predicted {
+                let (a, b) = (&x.counters.party0, &x.counters.party1);
+                let _ = writeln!(
+                    s,
+                    "| {} | `{}` | {} | {} | {} | {} | {} / {} | {} / {} |",
+                    label(x),
+                    p.sharings.replace('|', "&#124;"),
+                    fmt_ns(p.online_ns),
+                    fmt_ns(x.online_ns.median),
+                    fmt_ns(p.offline_ns),
+                    fmt_ns(x.offline_ns.median),
+                    p.bytes,
+                    a.online.bytes_sent + b.online.bytes_sent,
+                    p.rounds,
+                    a.online.rounds.max(b.online.rounds)
+                );
+            }
+            let _ = writeln!(s);
+        }
+    }
+    if !r.predicted_only.is_empty() {
+        let _ = writeln!(
+            s,
+            "## Priced, not run\n\n\
+             Predicted online + offline time per repetition above the budget: the planner's \
+             prediction only (bytes and rounds exact, times predicted).\n\n\
+             | scenario | network | sharings | online predicted | offline predicted | online bytes (p0 + p1) | rounds | budget |\n\
+             |---|---|---|---:|---:|---:|---:|---:|"
+        );
+        for x in &r.predicted_only {
+            let p = &x.predicted;
+            let _ = writeln!(
+                s,
+                "| {} | {} | `{}` | {} | {} | {} | {} | {} |",
+                x.id.rsplit_once('@').map_or(x.id.as_str(), |(l, _)| l),
+                x.network,
+                p.sharings.replace('|', "&#124;"),
+                fmt_ns(p.online_ns),
+                fmt_ns(p.offline_ns),
+                fmt_bytes(p.bytes),
+                p.rounds,
+                fmt_ns(x.budget_ns)
             );
         }
         let _ = writeln!(s);

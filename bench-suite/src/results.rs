@@ -21,8 +21,14 @@
 //!         "and_gates": 6400,                          // or null
 //!         "correlations": { "and_triples": 6400 },    // taken in the window
 //!         "dealt": { "and_triples": 6400 },           // the whole demand
-//!         "dealer_correction_bytes": 800 } } ] }
+//!         "dealer_correction_bytes": 800 },
+//!       "predicted": { "online_ns", "offline_ns", "bytes", "rounds",  // the planner's,
+//!                      "sharings" } } ],                // where known (model scenarios)
+//!   "predicted_only": [ {                             // scenarios over the time budget:
+//!       "id", "family", "name", "params", "network",  // priced, not run
+//!       "budget_ns", "predicted": { ... } } ] }
 //! ```
+//! `predicted` and `predicted_only` are absent when empty (files without them read back).
 //! `setup` is the peer channel's set-up phase (handshake, one-off set-up such as
 //! plaintext-weight masks), `offline` the party's channel to the dealer, `online`
 //! the peer channel inside the timed window. Times are integers (nanoseconds) so
@@ -53,6 +59,45 @@ pub struct Results {
     pub settings: Settings,
     /// One entry per scenario and network.
     pub scenarios: Vec<ScenarioResult>,
+    /// Scenarios whose predicted time per repetition exceeds the run's budget: priced
+    /// by the planner, not run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub predicted_only: Vec<PredictedOnly>,
+}
+
+/// The planner's prediction for a scenario (embedded calibration, the scenario's
+/// network): what `tessera plan` prints for the same model, plan and network.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Prediction {
+    /// Predicted online time, ns.
+    pub online_ns: u64,
+    /// Predicted offline time, ns.
+    pub offline_ns: u64,
+    /// Online bytes sent by both parties (exact: the engine's counters).
+    pub bytes: u64,
+    /// Online rounds (exact).
+    pub rounds: u64,
+    /// The sharing of every layer, then the head's (`ABBA|Y`).
+    pub sharings: String,
+}
+
+/// A scenario priced, not run: its predicted time exceeds the budget.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PredictedOnly {
+    /// `label@network`.
+    pub id: String,
+    /// The family.
+    pub family: String,
+    /// The name within the family.
+    pub name: String,
+    /// The parameters.
+    pub params: BTreeMap<String, String>,
+    /// The network profile.
+    pub network: String,
+    /// The budget per repetition (predicted online + offline time), ns.
+    pub budget_ns: u64,
+    /// The prediction.
+    pub predicted: Prediction,
 }
 
 /// The machine and build a run came from.
@@ -114,6 +159,9 @@ pub struct ScenarioResult {
     pub offline_ns: Spread,
     /// The exact counters (identical in every repetition).
     pub counters: Counters,
+    /// The planner's prediction, where the scenario has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predicted: Option<Prediction>,
 }
 
 /// Median and spread of a sample, in nanoseconds (quartiles by linear interpolation).

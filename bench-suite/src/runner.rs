@@ -369,6 +369,7 @@ pub async fn run_scenario(
             dealt: correlations(&demand),
             dealer_correction_bytes: demand.correction_bytes::<R>() as u64,
         },
+        predicted: sc.prediction(network).cloned(),
     })
 }
 

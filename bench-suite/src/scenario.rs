@@ -18,6 +18,7 @@ use tessera_protocols::{ArithParty, Demand};
 use tokio::sync::Barrier;
 
 use crate::error::{BenchError, Result};
+use crate::results::Prediction;
 
 /// The ring every scenario runs in (ℓ = 64, Tessera's default).
 pub type R = Z64;
@@ -176,6 +177,10 @@ pub struct Scenario {
     name: String,
     params: BTreeMap<String, String>,
     quick: bool,
+    /// The networks it runs on (`None`: every requested one), by their display name.
+    only_on: Option<Vec<String>>,
+    /// The planner's prediction per network (display name).
+    predictions: BTreeMap<String, Prediction>,
     pub(crate) work: Arc<dyn crate::runner::Repeat>,
 }
 
@@ -197,6 +202,8 @@ impl Scenario {
             name: name.into(),
             params: BTreeMap::new(),
             quick: false,
+            only_on: None,
+            predictions: BTreeMap::new(),
             work: Arc::new(crate::runner::Erased(Arc::new(work))),
         }
     }
@@ -213,6 +220,36 @@ impl Scenario {
     pub fn quick(mut self, quick: bool) -> Self {
         self.quick = quick;
         self
+    }
+
+    /// Runs the scenario on `network` only (e.g. a plan made for that network); calls
+    /// add networks.
+    #[must_use]
+    pub fn only_on(mut self, network: impl std::fmt::Display) -> Self {
+        self.only_on
+            .get_or_insert_with(Vec::new)
+            .push(network.to_string());
+        self
+    }
+
+    /// Whether the scenario runs on `network` (display name).
+    pub fn runs_on(&self, network: &str) -> bool {
+        self.only_on
+            .as_ref()
+            .is_none_or(|v| v.iter().any(|n| n == network))
+    }
+
+    /// Attaches the planner's prediction on `network`: recorded with the result, and
+    /// compared with the run's time budget before it runs.
+    #[must_use]
+    pub fn predicted(mut self, network: impl std::fmt::Display, p: Prediction) -> Self {
+        self.predictions.insert(network.to_string(), p);
+        self
+    }
+
+    /// The prediction on `network` (display name), if any.
+    pub fn prediction(&self, network: &str) -> Option<&Prediction> {
+        self.predictions.get(network)
     }
 
     /// The family.

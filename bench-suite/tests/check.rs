@@ -57,6 +57,7 @@ fn scenario(id: &str, bytes: u64, median_ns: u64) -> ScenarioResult {
             dealt: BTreeMap::from([("and_triples".to_string(), 6400)]),
             dealer_correction_bytes: 800,
         },
+        predicted: None,
     }
 }
 
@@ -73,6 +74,7 @@ fn results(scenarios: Vec<ScenarioResult>) -> Results {
             filter: None,
         },
         scenarios,
+        predicted_only: Vec::new(),
     }
 }
 

@@ -45,6 +45,14 @@ pub struct BenchArgs {
     /// Time limit of one repetition, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 600)]
     timeout: u64,
+    /// Run the model zoo (the literature's networks under every plan, batch 1, on the
+    /// networks given; models/zoo) instead of the default matrix.
+    #[arg(long, conflicts_with = "quick")]
+    zoo: bool,
+    /// A scenario whose predicted online + offline time per repetition exceeds this is
+    /// priced by the planner, not run (the zoo's scenarios carry predictions).
+    #[arg(long, value_name = "SECONDS", default_value_t = tessera_bench_suite::DEFAULT_BUDGET_S as f64)]
+    budget: f64,
 }
 
 /// Runs `tessera bench`.
@@ -57,6 +65,11 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
     if !(args.time_tolerance >= 0.0 && args.time_tolerance.is_finite()) {
         return Err(CliError::Usage(
             "--time-tolerance must be a non-negative number".into(),
+        ));
+    }
+    if !(args.budget >= 0.0 && args.budget.is_finite()) {
+        return Err(CliError::Usage(
+            "--budget must be a non-negative number of seconds".into(),
         ));
     }
     let networks = args
@@ -76,6 +89,11 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
         update_baseline: args.update_baseline,
         time_tolerance: args.time_tolerance,
         timeout: Duration::from_secs(args.timeout),
+        budget: Duration::from_secs_f64(args.budget),
+        context: tessera_bench_suite::FamilyContext {
+            zoo: args.zoo,
+            ..Default::default()
+        },
         ..BenchOptions::default()
     };
     let outcome = tessera_bench_suite::bench(&opts)

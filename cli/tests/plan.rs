@@ -184,3 +184,51 @@ fn plan_table_and_clear_errors() {
     let out = tessera(&["plan", "--model", "mlp", "--objective", "fastest"]);
     assert!(!out.status.success());
 }
+
+/// The zoo's networks (`models/zoo`): MiniONN's MNIST network (a chain) and ResNet-20 (a
+/// DAG of 52 layers) are planned in seconds, `auto` is never predicted worse than a
+/// baseline, and the exact counts of the baselines equal the bytes and rounds that
+/// `tessera bench --zoo` measured (`bench-suite/results/zoo-d1cc05c/results.json`).
+#[test]
+fn plan_zoo_networks_matches_the_measured_counts() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let measured: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!(
+            "{root}/bench-suite/results/zoo-d1cc05c/results.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    for (file, name, layers) in [
+        ("minionn_mnist", "minionn-mnist", 10),
+        ("resnet20", "resnet20", 52),
+    ] {
+        let model = format!("{root}/models/zoo/{file}.onnx");
+        let out = tessera(&["plan", "--model", &model, "--network", "lan", "--json"]);
+        let v: Value = serde_json::from_str(&ok(&out)).unwrap();
+        check_report(&v, layers, "online");
+        for plan in ["a+b", "a+y"] {
+            let row = v["strategies"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["strategy"] == plan)
+                .unwrap();
+            let id = format!("zoo/{name}/{plan}/batch=1@lan");
+            let m = measured["scenarios"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["id"] == id.as_str())
+                .unwrap();
+            let online = &m["counters"];
+            let bytes = online["party0"]["online"]["bytes_sent"].as_u64().unwrap()
+                + online["party1"]["online"]["bytes_sent"].as_u64().unwrap();
+            assert_eq!(row["predicted"]["bytes"].as_u64().unwrap(), bytes, "{id}");
+            assert_eq!(
+                row["predicted"]["rounds"], online["party0"]["online"]["rounds"],
+                "{id}"
+            );
+        }
+    }
+}

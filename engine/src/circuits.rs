@@ -2,6 +2,8 @@
 //! inputs from. One description serves the cost functions and the execution. Each
 //! operator's stages are built in its module of [`crate::ops`] from the pieces here.
 
+use std::collections::HashMap;
+
 use tessera_core::Ring;
 use tessera_protocols::circuit::{Builder, Circuit, CircuitCost, Program, Variant, Wire};
 
@@ -66,6 +68,7 @@ impl ParamInput {
 /// many instances run per example, where each instance reads its input (the
 /// layer's input for the first stage, the previous stage's output after) and
 /// party 0's parameters, which follow it as circuit inputs in order.
+#[derive(Clone)]
 pub(crate) struct BoolLayer {
     pub circuit: Circuit,
     /// The compiled circuit and its cost, computed with it.
@@ -175,6 +178,90 @@ pub(crate) fn inner_products(
     (values, w_idx): (usize, Vec<Option<usize>>),
     bias: Option<(usize, Vec<Option<usize>>)>,
 ) -> Result<Vec<BoolLayer>> {
+    let sums_idx = (0..outputs * slots).map(Some).collect();
+    inner_product_stages(
+        ell,
+        v,
+        slots,
+        outputs,
+        (x_idx, sums_idx),
+        (values, w_idx),
+        bias,
+    )
+}
+
+/// The stages of [`inner_products`] as the pricer needs them: the same circuits,
+/// instance counts and parameter sizes, without the per-instance gathers (empty index
+/// lists). The gathers of a convolution hold one entry per product — 1.85 × 10⁹ for
+/// VGG-16's second layer, 16 bytes each three times over — and no price depends on
+/// them ([`crate::cost`] reads the circuit, the instance count and the slot and value
+/// counts), so `tessera plan` prices ImageNet-scale layers in B and Y without them.
+/// `cost::tests::priced_linear_stages_price_like_the_full_ones` checks the steps against
+/// the full stages' for dense and convolution layers.
+pub(crate) fn inner_products_priced(
+    ell: usize,
+    v: Variant,
+    slots: usize,
+    outputs: usize,
+    values: usize,
+    bias_values: Option<usize>,
+) -> Result<Vec<BoolLayer>> {
+    // The two circuits depend on (ell, variant, slots, bias) only, and the networks
+    // that need this path repeat few of them (ResNet-50's 53 convolutions and one dense
+    // layer share a handful of slot counts), while a sum over thousands of products takes tens of milliseconds
+    // to build and compile and the planner prices each layer several times: build each
+    // once per process.
+    type Key = (usize, Variant, usize, bool);
+    static BUILT: std::sync::OnceLock<std::sync::Mutex<HashMap<Key, Vec<BoolLayer>>>> =
+        std::sync::OnceLock::new();
+    let key = (ell, v, slots, bias_values.is_some());
+    let cache = BUILT.get_or_init(Default::default);
+    let cached = cache
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(&key)
+        .cloned();
+    let mut stages = match cached {
+        Some(st) => st,
+        None => {
+            let st = inner_product_stages(
+                ell,
+                v,
+                slots,
+                1,
+                (Vec::new(), Vec::new()),
+                (1, Vec::new()),
+                bias_values.map(|_| (1, Vec::new())),
+            )?;
+            cache
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(key, st.clone());
+            st
+        }
+    };
+    // The counts of this layer.
+    if let [products, sums] = stages.as_mut_slice() {
+        products.per_example = outputs * slots;
+        products.params[0].values = values;
+        sums.per_example = outputs;
+        if let (Some(nb), Some(p)) = (bias_values, sums.params.first_mut()) {
+            p.values = nb;
+        }
+    }
+    Ok(stages)
+}
+
+/// [`inner_products`] with the sums' gather given.
+fn inner_product_stages(
+    ell: usize,
+    v: Variant,
+    slots: usize,
+    outputs: usize,
+    (x_idx, sums_idx): (Vec<Option<usize>>, Vec<Option<usize>>),
+    (values, w_idx): (usize, Vec<Option<usize>>),
+    bias: Option<(usize, Vec<Option<usize>>)>,
+) -> Result<Vec<BoolLayer>> {
     let mut b = Builder::new();
     let (x, w) = (b.input(ell), b.input(ell));
     let y = b.mul(&x, &w, v);
@@ -215,7 +302,7 @@ pub(crate) fn inner_products(
         outputs,
         Gather {
             slots,
-            idx: Some((0..outputs * slots).map(Some).collect()),
+            idx: Some(sums_idx),
         },
         params,
     )?

@@ -132,8 +132,8 @@ pub(crate) fn eval_b_price(c: &Circuit, program: &Program, n: usize, working_set
 }
 
 /// Yao evaluation of `c` on `n` instances: party 0 streams the tables.
-pub(crate) fn eval_y_price(c: &Circuit, n: usize) -> Price {
-    let bytes = yao::table_bytes(c, n);
+pub(crate) fn eval_y_price(c: &Circuit, program: &Program, n: usize) -> Price {
+    let bytes = yao::table_bytes_compiled(program, n);
     let mut p = if bytes > 0 { one_way(0, bytes) } else { free() };
     p.and_gates = (c.cost().and_gates * n) as u64;
     p
@@ -256,7 +256,7 @@ fn bool_layer_steps(
         let price = if sharing == Sharing::B {
             eval_b_price(&bl.circuit, &bl.program, n, working_set)
         } else {
-            eval_y_price(&bl.circuit, n)
+            eval_y_price(&bl.circuit, &bl.program, n)
         };
         let step = match bl.stage {
             Some(stage) => format!("{name} in {sharing:?}: {stage}"),
@@ -481,7 +481,11 @@ pub fn op_steps_within<R: Ring>(
             Ok(vec![s])
         }
         s => {
-            let stages = crate::ops::circuits(fl, model.fixed_point().frac_bits, s == Sharing::B)?;
+            let is_b = s == Sharing::B;
+            let stages = match priced_linear(fl, is_b)? {
+                Some(stages) => stages,
+                None => crate::ops::circuits(fl, model.fixed_point().frac_bits, is_b)?,
+            };
             Ok(bool_layer_steps(
                 &op_name,
                 Some(i),
@@ -493,6 +497,42 @@ pub fn op_steps_within<R: Ring>(
             ))
         }
     }
+}
+
+/// The B/Y stages of a dense or convolution layer for pricing: those of
+/// `crate::ops::{dense, conv}` (`inner_products` with the same slots, outputs,
+/// parameter counts and circuits) without their per-product gathers, which only the
+/// execution reads ([`crate::circuits::inner_products_priced`]); `None` for any other
+/// operator. `tests::priced_linear_stages_price_like_the_full_ones` checks the steps
+/// equal the full stages'.
+fn priced_linear<R: Ring>(
+    fl: &tessera_models::fixed::FixedLayer<R>,
+    is_b: bool,
+) -> Result<Option<Vec<BoolLayer>>> {
+    use tessera_models::Op;
+    let ell = R::BITS as usize;
+    let l = fl.layer();
+    let v = crate::circuits::variant_for_b(is_b);
+    let (slots, outputs, values, bias) = match l.op() {
+        Op::Dense(d) => {
+            let (out, inn) = (d.weight.shape()[0], d.weight.shape()[1]);
+            (inn, out, out * inn, fl.bias().map(|_| out))
+        }
+        Op::Conv(c) => {
+            let geo = c.geometry(l.input_shape()).ok_or_else(|| {
+                Error::Plan(format!(
+                    "layer {}: the convolution does not fit its input",
+                    l.name()
+                ))
+            })?;
+            let (o, per) = (geo.out_channels, geo.per_output());
+            (per, o * geo.out_positions, o * per, fl.bias().map(|_| o))
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(crate::circuits::inner_products_priced(
+        ell, v, slots, outputs, values, bias,
+    )?))
 }
 
 /// The steps of the first output (what the head reads): with [`Output::Label`], the
@@ -658,4 +698,70 @@ pub fn demand<R: Ring>(model: &FixedModel<R>, a: &Assignment, batch: usize) -> R
         d.extend(&s.price.demand);
     }
     Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use tessera_core::{FixedPoint, Z64};
+    use tessera_models::{FixedModel, load_onnx_file};
+
+    use super::*;
+
+    /// The zoo's MNIST networks and ResNet-20, and the ONNX backend cases with a Conv
+    /// (1-D to 3-D, strided, padded, dilated, grouped, depthwise, no bias) or a Linear.
+    fn models() -> Vec<PathBuf> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut v: Vec<PathBuf> = ["minionn_mnist", "lenet5", "resnet20"]
+            .iter()
+            .map(|n| root.join(format!("models/zoo/{n}.onnx")))
+            .collect();
+        let cases = root.join("cli/tests/fixtures/onnx-backend/pytorch-converted");
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(&cases)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                let n = p.file_name().unwrap().to_string_lossy().into_owned();
+                n.starts_with("test_Conv") || n.starts_with("test_Linear")
+            })
+            .collect();
+        dirs.sort();
+        v.extend(dirs.into_iter().map(|d| d.join("model.onnx")));
+        v
+    }
+
+    /// The stages priced without gathers give exactly the steps of the full stages that
+    /// `ops::{dense, conv}` build for execution, at batch 1 and 3, in B and in Y.
+    #[test]
+    fn priced_linear_stages_price_like_the_full_ones() {
+        let mut checked = 0;
+        for f in models() {
+            let model = load_onnx_file(&f).unwrap();
+            let fm = FixedModel::<Z64>::new(&model, FixedPoint::new(16)).unwrap();
+            for (i, fl) in fm.layers().iter().enumerate() {
+                for is_b in [true, false] {
+                    let Some(priced) = priced_linear(fl, is_b).unwrap() else {
+                        continue;
+                    };
+                    let full = crate::ops::circuits(fl, 16, is_b).unwrap();
+                    assert_eq!(priced.len(), full.len(), "{f:?} layer {i}");
+                    for (p, q) in priced.iter().zip(&full) {
+                        assert_eq!(p.circuit, q.circuit, "{f:?} layer {i}");
+                        assert_eq!(p.cost, q.cost, "{f:?} layer {i}");
+                        assert_eq!(p.per_example, q.per_example, "{f:?} layer {i}");
+                    }
+                    let s = if is_b { Sharing::B } else { Sharing::Y };
+                    for batch in [1, 3] {
+                        let steps = |st: &[BoolLayer]| {
+                            bool_layer_steps("l", Some(i), st, s, 64, batch, DEFAULT_WORKING_SET)
+                        };
+                        assert_eq!(steps(&priced), steps(&full), "{f:?} layer {i} {s:?}");
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked >= 60, "only {checked} layers checked");
+    }
 }

@@ -608,3 +608,36 @@ fn a_garbler_whose_peer_stops_reading_times_out_with_bounded_memory() {
         "{err}"
     );
 }
+
+/// `table_bytes` (which skips repeating chunks) equals the sum over the frames that the
+/// garbler's framing rule lists, for circuits of one to many AND layers and instance
+/// counts around chunk and frame boundaries and far beyond them.
+#[test]
+fn table_bytes_equals_the_listed_frames() {
+    let header = tessera_core::channel::HEADER_LEN as u64;
+    let mut circuits = vec![circuit_file("aes_128.txt")];
+    for w in [8usize, 64] {
+        let mut b = Builder::new();
+        let (x, y) = (b.input(w), b.input(w));
+        let z = b.mul(&x, &y, Variant::Size);
+        b.output(&z);
+        circuits.push(b.finish().unwrap());
+        let mut b = Builder::new();
+        let (x, y) = (b.input(w), b.input(w));
+        let z = b.add(&x, &y, Variant::Size);
+        b.output(&z);
+        circuits.push(b.finish().unwrap());
+    }
+    let ns = [
+        0usize, 1, 2, 3, 7, 8, 9, 15, 16, 17, 100, 1000, 4095, 4096, 4097, 65_537, 300_001,
+    ];
+    for c in &circuits {
+        for &n in &ns {
+            let listed: u64 = yao::table_frames(c, n)
+                .iter()
+                .map(|&b| header + 16 * b as u64)
+                .sum();
+            assert_eq!(yao::table_bytes(c, n), listed, "n = {n}");
+        }
+    }
+}

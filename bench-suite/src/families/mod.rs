@@ -9,12 +9,18 @@ pub mod arith;
 pub mod circuits;
 pub mod conversions;
 pub mod models;
+pub mod zoo;
 
 /// What a family may need to build its scenarios.
 #[derive(Clone, Debug)]
 pub struct FamilyContext {
     /// The folder of the reference Bristol circuits (`protocols/circuits`).
     pub circuits_dir: PathBuf,
+    /// The folder of the model zoo (`models/zoo`).
+    pub zoo_dir: PathBuf,
+    /// Build the model zoo's scenarios ([`zoo`]; `tessera bench --zoo`). They price
+    /// every plan of six networks first (seconds), so they are not built otherwise.
+    pub zoo: bool,
 }
 
 impl Default for FamilyContext {
@@ -24,6 +30,8 @@ impl Default for FamilyContext {
                 env!("CARGO_MANIFEST_DIR"),
                 "/../protocols/circuits"
             )),
+            zoo_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../models/zoo")),
+            zoo: false,
         }
     }
 }
@@ -39,6 +47,7 @@ pub const FAMILIES: &[(&str, Family)] = &[
     ("yao", circuits::yao_scenarios),
     ("conv", conversions::scenarios),
     ("model", models::scenarios),
+    ("zoo", zoo::scenarios),
 ];
 
 /// All scenarios of all families, in registry order.

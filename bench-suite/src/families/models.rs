@@ -8,6 +8,8 @@
 //! (`pure-y`: gigabytes of garbled tables per digit; `pure-b` at batch 100: a GMW
 //! layer message above the frame limit) are not listed; `tessera plan` prices them.
 
+use std::sync::OnceLock;
+
 use tessera_conversions::Converter;
 use tessera_core::{FixedPoint, NetworkProfile};
 use tessera_engine::{
@@ -24,14 +26,15 @@ use super::FamilyContext;
 use crate::error::{BenchError, Result};
 use crate::scenario::{R, Scenario, Stopwatch, Workload};
 
-/// One secure inference of `batch` test digits under `assignment`.
+/// One secure inference of `batch` examples under `assignment`.
 pub struct ModelWork {
     model: FixedModel<R>,
     assignment: Assignment,
     batch: usize,
     x: Vec<R>,
     reference: Vec<usize>,
-    and_gates: u64,
+    /// AND gates of the plan, from its exact prices (computed when first asked for).
+    and_gates: OnceLock<u64>,
 }
 
 impl ModelWork {
@@ -48,14 +51,41 @@ impl ModelWork {
         let reference = fm.run(&x)?.labels();
         let steps = assignment_steps(&fm, &assignment, batch)?;
         RunOptions::default().check(&steps)?;
-        let and_gates = steps.iter().map(|s| s.price.and_gates).sum();
-        Ok(ModelWork {
+        let work = ModelWork {
             model: fm,
             assignment,
             batch,
             x,
             reference,
-            and_gates,
+            and_gates: OnceLock::new(),
+        };
+        let _ = work
+            .and_gates
+            .set(steps.iter().map(|s| s.price.and_gates).sum());
+        Ok(work)
+    }
+
+    /// `model` under `assignment` on the `batch` examples `input` (float, the model's
+    /// input shape each), without pricing the plan first: a scenario that may end up
+    /// priced only (over the time budget) costs nothing more here.
+    ///
+    /// # Errors
+    /// If the input does not fit the model or the reference cannot run.
+    pub fn with_input(
+        model: FixedModel<R>,
+        assignment: Assignment,
+        batch: usize,
+        input: &[f32],
+    ) -> Result<Self> {
+        let x = model.encode_input(input)?;
+        let reference = model.run(&x)?.labels();
+        Ok(ModelWork {
+            model,
+            assignment,
+            batch,
+            x,
+            reference,
+            and_gates: OnceLock::new(),
         })
     }
 }
@@ -73,7 +103,15 @@ impl Workload for ModelWork {
     }
 
     fn and_gates(&self) -> Option<u64> {
-        Some(self.and_gates)
+        if let Some(n) = self.and_gates.get() {
+            return Some(*n);
+        }
+        let steps = assignment_steps(&self.model, &self.assignment, self.batch).ok()?;
+        Some(
+            *self
+                .and_gates
+                .get_or_init(|| steps.iter().map(|s| s.price.and_gates).sum()),
+        )
     }
 
     fn inputs(&self) -> Result<()> {

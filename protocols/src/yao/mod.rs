@@ -22,5 +22,5 @@ mod session;
 pub use core::{Delta, PUBLIC_LABEL, Scratch, TABLE_BLOCKS_PER_AND, eval_chunk, garble_chunk};
 pub use session::{
     ActiveLabels, Evaluator, Garbler, ZeroLabels, evaluator_input_bytes, garbler_input_bytes,
-    reveal_bytes, table_bytes, table_frames,
+    reveal_bytes, table_bytes, table_bytes_compiled, table_frames,
 };
