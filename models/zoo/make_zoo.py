@@ -4,7 +4,7 @@
     python3 models/zoo/make_zoo.py            # writes the zoo next to this script (about 1 min)
     python3 models/zoo/make_zoo.py --imagenet DIR
                                               # also writes resnet50.onnx and vgg16.onnx (random
-                                              # weights, 98 MB and 528 MB) into DIR: not committed,
+                                              # weights, 102 MB and 553 MB) into DIR: not committed,
                                               # for `tessera plan` only
     # made with torch 2.15.0 (CPU), onnx 1.23.2, onnxruntime 1.32.0, numpy 2.4.6, Python 3.11.7
 

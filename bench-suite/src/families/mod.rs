@@ -19,7 +19,7 @@ pub struct FamilyContext {
     /// The folder of the model zoo (`models/zoo`).
     pub zoo_dir: PathBuf,
     /// Build the model zoo's scenarios ([`zoo`]; `tessera bench --zoo`). They price
-    /// every plan of six networks first (seconds), so they are not built otherwise.
+    /// every plan of six networks first (about 3 s), so they are not built otherwise.
     pub zoo: bool,
 }
 

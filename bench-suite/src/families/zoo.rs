@@ -5,8 +5,8 @@
 //! scenario `auto` on `lan` is the lan plan), `a+b`, `a+y`, `pure-b` and `pure-y`.
 //!
 //! Built only when asked for (`tessera bench --zoo`, [`FamilyContext::zoo`]): every
-//! scenario carries the planner's prediction on `lan` and `wan` (embedded calibration),
-//! which costs a few seconds per CIFAR-10 network, and the runner prices a scenario
+//! scenario carries the planner's prediction on `lan` and `wan` (embedded calibration;
+//! about 3 s for the six networks), and the runner prices a scenario
 //! whose predicted online + offline time exceeds the run's budget instead of running it
 //! (`predicted_only` in the results). MNIST networks read the first test digit, the
 //! CIFAR-10 ones the first example of their committed input (`input_<name>.npy`).
