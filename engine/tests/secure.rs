@@ -2,7 +2,8 @@
 //! two-party driver (in-memory transport, dealer, both parties joined under a
 //! timeout): every assignment of small models covering every layer kind and DAGs with
 //! several outputs, exact labels, scores and outputs, and every step's price equal to
-//! the channel's meter.
+//! the channel's meter. The activations (splines, LeakyRelu, PRelu) in B and Y, alone
+//! and after a dense layer in A, are at the end.
 #![allow(clippy::unwrap_used)]
 
 use rand::rngs::StdRng;
@@ -13,7 +14,9 @@ use tessera_engine::{
     self, Assignment, Baseline, Conversion, Output, Placement, RunOptions, SecureOutput, Sharing,
 };
 use tessera_models::ops::remap::PadMode;
-use tessera_models::{Conv, Dense, FixedModel, Head, Model, Op, Pool, Remap, Tensor};
+use tessera_models::{
+    Conv, Dense, Elu, FixedModel, Head, LeakyRelu, Model, Op, PRelu, Pool, Remap, Selu, Tensor,
+};
 use tessera_protocols::Window;
 use tessera_protocols::harness::{self, HarnessOptions};
 
@@ -1016,4 +1019,217 @@ fn softmax_and_log_softmax_are_exact_and_priced_in_b_and_y() {
     for b in [Baseline::AB, Baseline::AY, Baseline::PureB, Baseline::PureY] {
         check(&fm, &b.assignment(&fm, Output::Logits).unwrap(), &x, 3);
     }
+}
+
+// The activations.
+
+/// The activations under test, on a per-example shape `[2, 3]`.
+fn activations(rng: &mut StdRng) -> Vec<Op> {
+    vec![
+        Op::Sigmoid,
+        Op::Tanh,
+        Op::Elu(Elu { alpha: 2.0 }),
+        Op::Selu(Selu::default()),
+        Op::Softplus,
+        Op::Softsign,
+        Op::LeakyRelu(LeakyRelu { alpha: 0.01 }),
+        Op::LeakyRelu(LeakyRelu { alpha: -0.5 }),
+        Op::PRelu(PRelu {
+            slope: tensor(rng, vec![2, 1], 0.5),
+        }),
+        Op::PRelu(PRelu {
+            slope: tensor(rng, vec![1], 1.0),
+        }),
+        // The extremes of the slope's range (the circuit reads f + 12 bits of it).
+        Op::PRelu(PRelu {
+            slope: Tensor::new(vec![3], vec![1024.0, -1024.0, -0.000_01]).unwrap(),
+        }),
+    ]
+}
+
+/// fc1 (dense 6 → 6, large weights so that its outputs reach every window and tail)
+/// → reshape [2, 3] → act → reshape [6] → fc2 (dense 6 → 3).
+fn after_dense(rng: &mut StdRng, act: Op) -> Model {
+    Model::new(
+        vec![6],
+        vec![
+            (
+                "fc1".into(),
+                Op::Dense(Dense {
+                    weight: tensor(rng, vec![6, 6], 4.0),
+                    bias: Some(tensor(rng, vec![6], 2.0)),
+                }),
+            ),
+            ("grid".into(), Op::Reshape(vec![2, 3])),
+            ("act".into(), act),
+            ("flat".into(), Op::Reshape(vec![6])),
+            (
+                "fc2".into(),
+                Op::Dense(Dense {
+                    weight: tensor(rng, vec![3, 6], 0.6),
+                    bias: Some(tensor(rng, vec![3], 0.3)),
+                }),
+            ),
+        ],
+        Head::Scores,
+    )
+    .unwrap()
+}
+
+/// The activation alone on the client's input `[2, 3]`.
+fn alone(act: Op) -> Model {
+    Model::new(vec![2, 3], vec![("act".into(), act)], Head::Scores).unwrap()
+}
+
+#[test]
+fn activations_in_b_and_y_equal_the_reference_and_are_priced() {
+    let mut rng = StdRng::seed_from_u64(11);
+    let batch = 3;
+    for act in activations(&mut rng) {
+        let kind = act.kind();
+        let model = alone(act);
+        let fm = FixedModel::<R>::new(&model, FixedPoint::new(16)).unwrap();
+        // Inputs over the windows and tails: [−12, 12], plus ±300 and 0.
+        let mut xf: Vec<f32> = (0..batch * 6)
+            .map(|_| rng.random_range(-12.0f32..12.0))
+            .collect();
+        xf[0] = 300.0;
+        xf[1] = -300.0;
+        xf[2] = 0.0;
+        for b in [Baseline::PureB, Baseline::PureY] {
+            let a = b.assignment(&fm, Output::Logits).unwrap();
+            check(&fm, &a, &xf, batch);
+        }
+        // The secure output is the reference's, and that is within the spline's error
+        // of the float function.
+        let float = model.run_float::<f64>(&xf).unwrap().values;
+        let fixed = fm
+            .run_f32(&xf)
+            .unwrap()
+            .scores
+            .decode(fm.fixed_point())
+            .values;
+        for (g, f) in fixed.iter().zip(&float) {
+            assert!((g - f).abs() <= 0.02 + 0.01 * f.abs(), "{kind}: {g} vs {f}");
+        }
+    }
+}
+
+#[test]
+fn activations_after_a_dense_layer_in_a_mixed_plans() {
+    let mut rng = StdRng::seed_from_u64(12);
+    let batch = 2;
+    for act in activations(&mut rng) {
+        let model = after_dense(&mut rng, act);
+        let fm = FixedModel::<R>::new(&model, FixedPoint::new(16)).unwrap();
+        let xf: Vec<f32> = (0..batch * 6)
+            .map(|_| rng.random_range(-1.5f32..1.5))
+            .collect();
+        for b in [Baseline::AB, Baseline::AY] {
+            for output in [Output::Logits, Output::Label] {
+                let a = b.assignment(&fm, output).unwrap();
+                check(&fm, &a, &xf, batch);
+            }
+        }
+    }
+}
+
+#[test]
+fn activations_run_only_in_b_or_y() {
+    let mut rng = StdRng::seed_from_u64(13);
+    for act in activations(&mut rng) {
+        let kind = act.kind();
+        let fm = FixedModel::<R>::new(&alone(act), FixedPoint::new(16)).unwrap();
+        assert_eq!(
+            tessera_engine::layer_options(&fm, 0),
+            [tessera_engine::Sharing::B, tessera_engine::Sharing::Y],
+            "{kind}"
+        );
+        let e = Baseline::PureA
+            .assignment(&fm, Output::Logits)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("act") && e.contains(kind), "{e}");
+    }
+}
+
+#[test]
+fn the_architecture_digest_includes_public_hyper_parameters() {
+    let digest = |op: Op| {
+        let fm = FixedModel::<R>::new(&alone(op), FixedPoint::new(16)).unwrap();
+        tessera_engine::session::architecture_digest(&fm)
+    };
+    let a = digest(Op::Elu(Elu { alpha: 1.0 }));
+    assert_eq!(a, digest(Op::Elu(Elu { alpha: 1.0 })));
+    assert_ne!(a, digest(Op::Elu(Elu { alpha: 2.0 })));
+    assert_ne!(
+        digest(Op::LeakyRelu(LeakyRelu { alpha: 0.01 })),
+        digest(Op::LeakyRelu(LeakyRelu { alpha: 0.02 }))
+    );
+    assert_ne!(digest(Op::Sigmoid), digest(Op::SecureMlSigmoid));
+    assert_eq!(digest(Op::Tanh), digest(Op::Tanh));
+    // PRelu: the slope's shape enters, its values (party 0's) do not.
+    let p = |v: Vec<f32>, shape: Vec<usize>| {
+        Op::PRelu(PRelu {
+            slope: Tensor::new(shape, v).unwrap(),
+        })
+    };
+    assert_eq!(
+        digest(p(vec![0.1, 0.2], vec![2, 1])),
+        digest(p(vec![0.3, 0.4], vec![2, 1]))
+    );
+    assert_ne!(
+        digest(p(vec![0.1, 0.2], vec![2, 1])),
+        digest(p(vec![0.1, 0.2, 0.3], vec![3]))
+    );
+}
+
+/// AND gates per element (f = 16, ℓ = 64) and GMW rounds of each activation's step,
+/// as the pricer counts them from the circuits — the numbers docs/models.md states.
+#[test]
+fn and_gates_per_element_are_as_documented() {
+    let slope = |shape: Vec<usize>| {
+        let n = shape.iter().product();
+        Op::PRelu(PRelu {
+            slope: Tensor::new(shape, vec![0.25; n]).unwrap(),
+        })
+    };
+    // (op, AND gates per element in B, in Y, GMW rounds); ReLU and SecureML's sigmoid
+    // for comparison.
+    let stated: Vec<(Op, u64, u64, usize)> = vec![
+        (Op::Relu, 63, 63, 1),
+        (Op::SecureMlSigmoid, 346, 235, 14),
+        (Op::Sigmoid, 332, 269, 20),
+        (Op::Tanh, 360, 295, 19),
+        (Op::Elu(Elu::default()), 412, 350, 22),
+        (Op::Selu(Selu::default()), 989, 638, 22),
+        (Op::Softplus, 477, 398, 21),
+        (Op::Softsign, 410, 345, 23),
+        (Op::LeakyRelu(LeakyRelu { alpha: 0.01 }), 519, 236, 9),
+        (Op::LeakyRelu(LeakyRelu { alpha: 0.5 }), 63, 63, 1),
+        (slope(vec![2, 1]), 3122, 2836, 16),
+    ];
+    let mut table = String::new();
+    for (op, b_and, y_and, rounds) in stated {
+        let kind = op.kind();
+        let fm = FixedModel::<R>::new(&alone(op), FixedPoint::new(16)).unwrap();
+        let mut got = Vec::new();
+        for b in [Baseline::PureB, Baseline::PureY] {
+            let a = b.assignment(&fm, Output::Logits).unwrap();
+            let steps = tessera_engine::assignment_steps(&fm, &a, 1).unwrap();
+            let step = steps
+                .iter()
+                .find(|s| s.layer == Some(0) && !s.name.contains(": "))
+                .unwrap();
+            let rounds = step.price.flights.len();
+            got.push((step.price.and_gates / 6, rounds));
+        }
+        table.push_str(&format!(
+            "{kind}: B {} AND ({} rounds), Y {} AND\n",
+            got[0].0, got[0].1, got[1].0
+        ));
+        assert_eq!((got[0].0, got[1].0), (b_and, y_and), "{kind}");
+        assert_eq!(got[0].1, rounds, "{kind}");
+    }
+    println!("{table}");
 }
