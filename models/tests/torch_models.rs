@@ -26,7 +26,7 @@
 
 mod common;
 
-use common::{f32s, fixture, usizes};
+use common::{f32s, fixture, kinds, usizes};
 use tessera_core::{FixedPoint, Z64};
 use tessera_models::{
     Error, FixedModel, FixedRun, Model, NpyF32, Op, load_onnx, load_onnx_file, load_onnx_with_info,
@@ -66,19 +66,6 @@ fn case(name: &'static str) -> Case {
 
 fn cases() -> Vec<Case> {
     NAMES.iter().map(|n| case(n)).collect()
-}
-
-/// How many layers of each kind, sorted by kind.
-fn kinds(m: &Model) -> Vec<(&'static str, usize)> {
-    let mut k: Vec<(&'static str, usize)> = Vec::new();
-    for l in m.layers() {
-        match k.iter_mut().find(|(n, _)| *n == l.op().kind()) {
-            Some((_, c)) => *c += 1,
-            None => k.push((l.op().kind(), 1)),
-        }
-    }
-    k.sort_unstable();
-    k
 }
 
 #[test]

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{f32s, usizes};
+use common::{f32s, kinds, usizes};
 use sha2::{Digest, Sha256};
 use tessera_core::{FixedPoint, Z64};
 use tessera_models::{FixedModel, Model, NpyF32, load_onnx_file};
@@ -40,34 +40,17 @@ fn case(name: &'static str) -> Case {
     }
 }
 
-/// How many layers of each kind, sorted by kind.
-fn kinds(m: &Model) -> Vec<(&'static str, usize)> {
-    let mut k: Vec<(&'static str, usize)> = Vec::new();
-    for l in m.layers() {
-        match k.iter_mut().find(|(n, _)| *n == l.op().kind()) {
-            Some((_, c)) => *c += 1,
-            None => k.push((l.op().kind(), 1)),
-        }
-    }
-    k.sort_unstable();
-    k
-}
-
 #[test]
 fn files_are_the_recorded_ones() {
     for name in NAMES {
         let e = &common::json(zoo("zoo_expected.json"))["models"][name];
         let bytes = std::fs::read(zoo(&format!("{name}.onnx"))).unwrap();
         assert_eq!(
-            hex(&Sha256::digest(&bytes)),
+            hex::encode(Sha256::digest(&bytes)),
             e["sha256"].as_str().unwrap(),
             "{name}.onnx differs from what make_zoo.py recorded"
         );
     }
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// A layer kind and how many layers of it.

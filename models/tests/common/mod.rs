@@ -58,3 +58,16 @@ pub fn f32s(v: &serde_json::Value) -> Vec<f32> {
         .map(|x| x.as_f64().unwrap() as f32)
         .collect()
 }
+
+/// How many layers of each kind, sorted by kind.
+pub fn kinds(m: &Model) -> Vec<(&'static str, usize)> {
+    let mut k: Vec<(&'static str, usize)> = Vec::new();
+    for l in m.layers() {
+        match k.iter_mut().find(|(n, _)| *n == l.op().kind()) {
+            Some((_, c)) => *c += 1,
+            None => k.push((l.op().kind(), 1)),
+        }
+    }
+    k.sort_unstable();
+    k
+}
