@@ -15,7 +15,7 @@ use tessera_engine::{
 };
 use tessera_models::ops::remap::PadMode;
 use tessera_models::{
-    Conv, Dense, Elu, FixedModel, Head, LeakyRelu, Model, Op, PRelu, Pool, Remap, Selu, Tensor,
+    Clip, Conv, Dense, Elu, FixedModel, Head, LeakyRelu, Model, Op, PRelu, Pool, Remap, Selu, Tensor,
 };
 use tessera_protocols::Window;
 use tessera_protocols::harness::{self, HarnessOptions};
@@ -1232,4 +1232,206 @@ fn and_gates_per_element_are_as_documented() {
         assert_eq!(got[0].1, rounds, "{kind}");
     }
     println!("{table}");
+}
+
+// The element-wise operators of issue #14: clip, abs, sign, exp (one input), max, min,
+// div (two), reciprocal.
+
+/// The one-input element-wise operators under test.
+fn unary_elementwise() -> Vec<Op> {
+    let clip = |min: Option<f32>, max: Option<f32>| Op::Clip(Clip { min, max });
+    vec![
+        clip(Some(0.0), Some(6.0)),
+        clip(Some(-1.0), Some(1.0)),
+        clip(Some(0.25), None),
+        clip(None, Some(-0.5)),
+        Op::Abs,
+        Op::Sign,
+        Op::Exp,
+        Op::Reciprocal,
+    ]
+}
+
+#[test]
+fn clip_abs_sign_exp_reciprocal_in_b_and_y_equal_the_reference_and_are_priced() {
+    let mut rng = StdRng::seed_from_u64(21);
+    let batch = 3;
+    for op in unary_elementwise() {
+        let model = alone(op);
+        let fm = FixedModel::<R>::new(&model, FixedPoint::new(16)).unwrap();
+        // Over every piece: [−20, 20] (exp saturates above 16), 0 and tiny values (the
+        // reciprocal saturates at 0).
+        let mut xf: Vec<f32> = (0..batch * 6)
+            .map(|_| rng.random_range(-20.0f32..20.0))
+            .collect();
+        xf[0] = 0.0;
+        xf[1] = 1e-6;
+        xf[2] = -0.3;
+        for b in [Baseline::PureB, Baseline::PureY] {
+            let a = b.assignment(&fm, Output::Logits).unwrap();
+            check(&fm, &a, &xf, batch);
+        }
+    }
+}
+
+#[test]
+fn clip_abs_sign_exp_after_a_dense_layer_in_a_mixed_plans() {
+    let mut rng = StdRng::seed_from_u64(22);
+    let batch = 2;
+    // Not the reciprocal: a quotient has no error bound after an A truncation.
+    for op in unary_elementwise().into_iter().filter(|o| *o != Op::Reciprocal) {
+        let model = after_dense(&mut rng, op);
+        let fm = FixedModel::<R>::new(&model, FixedPoint::new(16)).unwrap();
+        let xf: Vec<f32> = (0..batch * 6)
+            .map(|_| rng.random_range(-1.0f32..1.0))
+            .collect();
+        for b in [Baseline::AB, Baseline::AY] {
+            for output in [Output::Logits, Output::Label] {
+                let a = b.assignment(&fm, output).unwrap();
+                check(&fm, &a, &xf, batch);
+            }
+        }
+    }
+}
+
+/// The input `[6, 3]` split into two halves `[3, 3]`, optionally after a dense layer
+/// (on `[18]`), then `op` of the halves, flattened (the output: a saturated quotient
+/// would overflow a following dense layer's accumulator).
+fn halves(rng: &mut StdRng, op: Op, dense_first: bool) -> Model {
+    let mut layers: Vec<(String, Op, Vec<usize>)> = Vec::new();
+    let mut src = 0;
+    if dense_first {
+        layers.push(("flat_in".into(), Op::Reshape(vec![18]), vec![0]));
+        layers.push(("fc0".into(), dense(rng, 18, 18), vec![1]));
+        layers.push(("grid".into(), Op::Reshape(vec![6, 3]), vec![2]));
+        src = 3;
+    }
+    let n = layers.len();
+    layers.push((
+        "lo".into(),
+        Op::Remap(Remap::slice(&[6, 3], 0, 0, 3, 1).unwrap()),
+        vec![src],
+    ));
+    layers.push((
+        "hi".into(),
+        Op::Remap(Remap::slice(&[6, 3], 0, 3, 3, 1).unwrap()),
+        vec![src],
+    ));
+    layers.push(("op".into(), op, vec![n + 1, n + 2]));
+    layers.push(("flat".into(), Op::Reshape(vec![9]), vec![n + 3]));
+    Model::graph(vec![6, 3], layers, Head::Scores).unwrap()
+}
+
+#[test]
+fn max_min_and_div_of_two_activations_are_exact_and_priced_in_every_plan() {
+    let mut rng = StdRng::seed_from_u64(23);
+    for op in [Op::Max, Op::Min, Op::Divide] {
+        let model = halves(&mut rng, op.clone(), false);
+        let fm = FixedModel::<R>::new(&model, FixedPoint::new(16)).unwrap();
+        let mut x = inputs(&mut rng, &model, 3);
+        x[9] = 0.0; // a zero divisor: saturation
+        x[10] = x[1]; // equal operands
+        for b in [Baseline::AB, Baseline::AY, Baseline::PureB, Baseline::PureY] {
+            check(&fm, &b.assignment(&fm, Output::Logits).unwrap(), &x, 3);
+        }
+        for a in all_assignments(&fm, Output::Logits).iter().step_by(5) {
+            check(&fm, a, &x, 3);
+        }
+        if op != Op::Divide {
+            // After a dense layer in A: within the reference's bound.
+            let model = halves(&mut rng, op, true);
+            let fm = FixedModel::<R>::new(&model, FixedPoint::new(16)).unwrap();
+            let x = inputs(&mut rng, &model, 2);
+            for b in [Baseline::AB, Baseline::AY] {
+                check(&fm, &b.assignment(&fm, Output::Label).unwrap(), &x, 2);
+            }
+        }
+    }
+}
+
+#[test]
+fn the_new_element_wise_operators_run_only_in_b_or_y() {
+    let mut ops = unary_elementwise();
+    ops.extend([Op::Max, Op::Min, Op::Divide]);
+    let mut rng = StdRng::seed_from_u64(24);
+    for op in ops {
+        let kind = op.kind();
+        let model = if op.arity() == Some(2) {
+            halves(&mut rng, op, false)
+        } else {
+            alone(op)
+        };
+        let fm = FixedModel::<R>::new(&model, FixedPoint::new(16)).unwrap();
+        let i = fm
+            .layers()
+            .iter()
+            .position(|l| l.layer().op().kind() == kind)
+            .unwrap();
+        assert_eq!(
+            tessera_engine::layer_options(&fm, i),
+            [tessera_engine::Sharing::B, tessera_engine::Sharing::Y],
+            "{kind}"
+        );
+        let e = Baseline::PureA
+            .assignment(&fm, Output::Logits)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(kind), "{e}");
+    }
+}
+
+/// AND gates per element (f = 16, ℓ = 64) and GMW rounds of the new operators' steps, as
+/// the pricer counts them — the numbers docs/models.md states.
+#[test]
+fn new_element_wise_and_gates_are_as_documented() {
+    let clip = |min: Option<f32>, max: Option<f32>| Op::Clip(Clip { min, max });
+    let stated: Vec<(&str, Op, u64, u64, usize)> = vec![
+        ("relu6", clip(Some(0.0), Some(6.0)), 194, 190, 7),
+        ("hardtanh", clip(Some(-1.0), Some(1.0)), 267, 238, 7),
+        ("clip min", clip(Some(0.25), None), 181, 113, 7),
+        ("abs", Op::Abs, 187, 63, 7),
+        ("sign", Op::Sign, 63, 63, 6),
+        ("exp", Op::Exp, 1333, 1139, 21),
+        ("reciprocal", Op::Reciprocal, 28266, 8189, 455),
+        ("max", Op::Max, 248, 128, 8),
+        ("min", Op::Min, 248, 128, 8),
+        ("div", Op::Divide, 28582, 8300, 456),
+    ];
+    let mut rng = StdRng::seed_from_u64(25);
+    let mut table = String::new();
+    let mut wrong = Vec::new();
+    for (name, op, b_and, y_and, rounds) in stated {
+        let kind = op.kind();
+        let model = if op.arity() == Some(2) {
+            halves(&mut rng, op, false)
+        } else {
+            alone(op)
+        };
+        let fm = FixedModel::<R>::new(&model, FixedPoint::new(16)).unwrap();
+        let i = fm
+            .layers()
+            .iter()
+            .position(|l| l.layer().op().kind() == kind)
+            .unwrap();
+        let per: u64 = fm.layers()[i].layer().output_shape().iter().product::<usize>() as u64;
+        let mut got = Vec::new();
+        for b in [Baseline::PureB, Baseline::PureY] {
+            let a = b.assignment(&fm, Output::Logits).unwrap();
+            let steps = tessera_engine::assignment_steps(&fm, &a, 1).unwrap();
+            let step = steps
+                .iter()
+                .find(|s| s.layer == Some(i) && !s.name.contains(": "))
+                .unwrap();
+            got.push((step.price.and_gates / per, step.price.flights.len()));
+        }
+        table.push_str(&format!(
+            "{name}: B {} AND ({} rounds), Y {} AND\n",
+            got[0].0, got[0].1, got[1].0
+        ));
+        if (got[0].0, got[1].0, got[0].1) != (b_and, y_and, rounds) {
+            wrong.push(name);
+        }
+    }
+    println!("{table}");
+    assert!(wrong.is_empty(), "{wrong:?} differ:\n{table}");
 }

@@ -36,7 +36,7 @@ fn operands<R: Ring>(r: &ARun<'_, R>, mut xs: Vec<AShare<R>>) -> Result<(AShare<
 }
 
 /// One circuit per element on both operands: `op(x, y)`.
-fn binary<R: Ring>(
+pub(super) fn binary<R: Ring>(
     fl: &FixedLayer<R>,
     is_b: bool,
     op: impl Fn(&mut Builder, &[Wire], &[Wire], Variant) -> Vec<Wire>,

@@ -48,7 +48,11 @@
 //! | `Sigmoid` | [`Op::Sigmoid`] (the logistic function), or [`Op::SecureMlSigmoid`] with [`SigmoidKind::SecureMl`] | |
 //! | `Tanh`, `Softplus`, `Softsign` | [`Op::Tanh`], [`Op::Softplus`], [`Op::Softsign`] | |
 //! | `Elu`, `Selu` | [`Op::Elu`], [`Op::Selu`] | `0 ≤ alpha ≤ 1024`, `0 < gamma ≤ 1024` |
-//! | `Abs`, `Add` 1, `Div` | [`Op::Softsign`] | PyTorch's Softsign `x / (\|x\| + 1)`: `Abs` of `x`, `Add` of a constant 1, `Div` of `x` by it, each intermediate value read once; `Abs` and `Div` are refused elsewhere |
+//! | `Abs`, `Add` 1, `Div` | [`Op::Softsign`] | PyTorch's Softsign `x / (\|x\| + 1)`: `Abs` of `x`, `Add` of a constant 1, `Div` of `x` by it, each intermediate value read once |
+//! | `Abs`, `Sign`, `Exp`, `Reciprocal` | [`Op::Abs`], [`Op::Sign`], [`Op::Exp`], [`Op::Reciprocal`] | (`Abs` outside the Softsign pattern) |
+//! | `Div` | [`Op::Divide`] | two activations of one shape |
+//! | `Clip` | [`Op::Clip`] | bounds as attributes (opset < 11) or constant scalar inputs, either optional (PyTorch's `ReLU6`, `Hardtanh`, `clamp`) |
+//! | `Max`, `Min` | [`Op::Max`], [`Op::Min`], or [`Op::Clip`] | two activations of one shape; an activation and a constant scalar is a `Clip` with one bound; one input is that input |
 //! | `LeakyRelu` | [`Op::LeakyRelu`] | `\|alpha\| ≤ 1024` |
 //! | `PRelu` | [`Op::PRelu`] | constant slope broadcasting to `[N, …]` (NumPy rule; a leading 1 is dropped); before opset 7 a 1-D slope `[C]` is per channel of `[N, C, …]`; `\|slope\| ≤ 1024` |
 //! | `Mul` | [`Op::Square`] | both inputs the same tensor (`x·x`) |
@@ -69,6 +73,7 @@ use std::path::Path;
 use prost::Message;
 
 use crate::model::{Conv, Dense, Head, Model, Op, Pool, Remap, Tensor, checked_numel};
+use crate::ops::clip::Clip;
 use crate::ops::prelu::{LeakyRelu, MAX_SLOPE, PRelu, slope_indices};
 use crate::ops::remap::PadMode;
 use crate::ops::smooth::{Elu, Selu};
@@ -246,7 +251,8 @@ fn invalid(node: Option<&str>, reason: impl Into<String>) -> Error {
 
 const SUPPORTED: &str = "Tessera supports Gemm, MatMul (+Add bias), Conv (+Add bias), Add and \
 Sub of two activations, Concat, Relu, LeakyRelu, PRelu, Sigmoid, Tanh, Elu, Selu, Softplus, \
-Softsign (also as Abs, Add 1, Div), MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, \
+Softsign (also as Abs, Add 1, Div), Clip, Abs, Sign, Max and Min (of two activations, or \
+with a constant scalar), Exp, Reciprocal, Div of two activations, MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, \
 BatchNormalization, ConvTranspose, Pad, Transpose, Squeeze, Unsqueeze, Split, Neg, Mul (x·x or of \
 two activations), Softmax, LogSoftmax, Flatten, Reshape, Identity, Dropout, Constant, and ArgMax or \
 Softmax as the head of the first output";
@@ -601,6 +607,7 @@ impl<'g> Loader<'g> {
         // PyTorch's Softsign, `x / (|x| + 1)`: the outputs of its `Abs` and of the `Add`
         // of 1, each naming `x`, until the `Div` that makes it one layer.
         let mut softsign: HashMap<&str, (SoftsignPart, &str)> = HashMap::new();
+        let softsign_abs = self.softsign_starts(graph, &order, &readers);
         let mut head = Head::Scores;
         let mut used_names: HashSet<String> = HashSet::new();
         for &i in &order {
@@ -1008,18 +1015,17 @@ impl<'g> Loader<'g> {
                     (self.prelu(node, &lbl, &shape)?, vec![v])
                 }
                 "Abs" => {
-                    // Only as PyTorch's Softsign, `x / (|x| + 1)`.
                     self.expect_data(node, &lbl, 1, 1)?;
-                    data(0)?;
-                    attrs.finish()?;
-                    if readers.get(out) != Some(&1) || self.output_names.iter().any(|o| o == out) {
-                        return Err(softsign_refused(&lbl, out));
+                    let (v, _) = data(0)?;
+                    if softsign_abs.contains(out) {
+                        // PyTorch's Softsign, `x / (|x| + 1)`: one layer at the `Div`.
+                        attrs.finish()?;
+                        softsign.insert(out, (SoftsignPart::Abs, node.input[0].as_str()));
+                        continue;
                     }
-                    softsign.insert(out, (SoftsignPart::Abs, node.input[0].as_str()));
-                    continue;
+                    (Op::Abs, vec![v])
                 }
                 "Div" => {
-                    // Only as PyTorch's Softsign, `x / (|x| + 1)`.
                     let [x, d] = node.input.as_slice() else {
                         return Err(invalid(Some(&lbl), "Div takes two inputs"));
                     };
@@ -1031,17 +1037,83 @@ impl<'g> Loader<'g> {
                             )
                     };
                     match softsign.get(d.as_str()) {
-                        Some(&(SoftsignPart::PlusOne, y)) if same_x(y) => {}
+                        Some(&(SoftsignPart::PlusOne, y)) if same_x(y) => {
+                            (Op::Softsign, vec![data(0)?.0])
+                        }
+                        _ if values.contains_key(x.as_str()) && values.contains_key(d.as_str()) => {
+                            (Op::Divide, vec![data(0)?.0, data(1)?.0])
+                        }
                         _ => {
                             return Err(invalid(
                                 Some(&lbl),
                                 format!(
-                                    "Div is supported only as Softsign's x / (|x| + 1) (Abs, Add of the constant 1, Div); this node divides {x:?} by {d:?}"
+                                    "Div of {x:?} by {d:?}: Tessera divides an activation by an activation of one shape (or is Softsign's x / (|x| + 1)); a constant operand is not supported yet"
                                 ),
                             ));
                         }
                     }
-                    (Op::Softsign, vec![data(0)?.0])
+                }
+                "Sign" | "Exp" | "Reciprocal" => {
+                    self.expect_data(node, &lbl, 1, 1)?;
+                    let op = match node.op_type.as_str() {
+                        "Sign" => Op::Sign,
+                        "Exp" => Op::Exp,
+                        _ => Op::Reciprocal,
+                    };
+                    (op, vec![data(0)?.0])
+                }
+                "Clip" => {
+                    self.expect_data(node, &lbl, 1, 3)?;
+                    let (v, _) = data(0)?;
+                    (Op::Clip(self.clip(node, &lbl, &mut attrs)?), vec![v])
+                }
+                "Max" | "Min" => {
+                    let is_max = node.op_type == "Max";
+                    let is_data = |v: &String| values.contains_key(v.as_str());
+                    match node.input.as_slice() {
+                        [a] if is_data(a) => {
+                            // The maximum of one value is that value.
+                            attrs.finish()?;
+                            values.insert(out, data(0)?);
+                            alias_of.insert(out, a.as_str());
+                            continue;
+                        }
+                        [a, b] if is_data(a) && is_data(b) => {
+                            let op = if is_max { Op::Max } else { Op::Min };
+                            (op, vec![data(0)?.0, data(1)?.0])
+                        }
+                        [a, b] if is_data(a) || is_data(b) => {
+                            // With a constant scalar: a Clip with one bound.
+                            let (k, c) = if is_data(a) { (0, b) } else { (1, a) };
+                            let t = self.tensor_f32(c, &lbl)?;
+                            let &[c] = t.data() else {
+                                return Err(invalid(
+                                    Some(&lbl),
+                                    format!(
+                                        "{} of an activation and the constant {c:?} of shape {:?}: Tessera takes a constant scalar (a Clip bound)",
+                                        node.op_type,
+                                        t.shape()
+                                    ),
+                                ));
+                            };
+                            let clip = if is_max {
+                                Clip { min: Some(c), max: None }
+                            } else {
+                                Clip { min: None, max: Some(c) }
+                            };
+                            clip.check().map_err(|r| invalid(Some(&lbl), r))?;
+                            (Op::Clip(clip), vec![data(k)?.0])
+                        }
+                        ins => {
+                            return Err(invalid(
+                                Some(&lbl),
+                                format!(
+                                    "{} of {ins:?}: Tessera takes two activations of one shape, or an activation and a constant scalar",
+                                    node.op_type
+                                ),
+                            ));
+                        }
+                    }
                 }
                 "Mul" => match node.input.as_slice() {
                     [a, b] if a == b && values.contains_key(a.as_str()) => {
@@ -1572,6 +1644,91 @@ impl<'g> Loader<'g> {
                 ),
             )),
         }
+    }
+
+    /// The outputs of the `Abs` nodes that begin PyTorch's Softsign pattern
+    /// `x / (|x| + 1)`: `|x|` read only by an `Add` of the constant 1 (either order),
+    /// whose output only a `Div` of `x` (by name) by it reads, neither a graph output.
+    /// Any other `Abs` is an [`Op::Abs`] layer.
+    fn softsign_starts(
+        &self,
+        graph: &'g GraphProto,
+        order: &[usize],
+        readers: &HashMap<&str, usize>,
+    ) -> HashSet<&'g str> {
+        let mut reader_of: HashMap<&str, &'g NodeProto> = HashMap::new();
+        for &i in order {
+            for v in &graph.node[i].input {
+                reader_of.insert(v.as_str(), &graph.node[i]);
+            }
+        }
+        let sole = |v: &str| -> Option<&'g NodeProto> {
+            (readers.get(v) == Some(&1) && !self.output_names.iter().any(|o| o == v))
+                .then(|| reader_of.get(v).copied())
+                .flatten()
+        };
+        let is_one = |c: &str| {
+            self.consts
+                .get(c)
+                .and_then(|t| tensor_f32(t, c, "").ok())
+                .is_some_and(|t| t.data() == [1.0])
+        };
+        let mut out = HashSet::new();
+        for &i in order {
+            let n = &graph.node[i];
+            let (Some(x), Some(a)) = (n.input.first(), n.output.first()) else {
+                continue;
+            };
+            if n.op_type != "Abs" || n.input.len() != 1 {
+                continue;
+            }
+            let Some(add) = sole(a).filter(|m| m.op_type == "Add") else {
+                continue;
+            };
+            let one = match add.input.as_slice() {
+                [p, c] | [c, p] if p == a && is_one(c) => true,
+                _ => false,
+            };
+            let Some(d) = add.output.first().filter(|_| one) else {
+                continue;
+            };
+            if sole(d).is_some_and(|div| {
+                div.op_type == "Div" && div.input.len() == 2 && &div.input[0] == x && &div.input[1] == d
+            }) {
+                out.insert(a.as_str());
+            }
+        }
+        out
+    }
+
+    /// A `Clip`'s bounds: attributes `min`, `max` before opset 11, else the optional
+    /// constant scalar inputs 1 and 2; an infinite bound is none.
+    fn clip(&self, node: &NodeProto, lbl: &str, attrs: &mut Attrs<'_>) -> Result<Clip> {
+        let finite = |v: f32| (!v.is_infinite()).then_some(v);
+        let (min, max) = if self.opset < 11 {
+            (
+                finite(attrs.float("min", f32::NEG_INFINITY)?),
+                finite(attrs.float("max", f32::INFINITY)?),
+            )
+        } else {
+            let bound = |k: usize| -> Result<Option<f32>> {
+                let Some(name) = node.input.get(k).filter(|n| !n.is_empty()) else {
+                    return Ok(None);
+                };
+                let t = self.tensor_f32(name, lbl)?;
+                match t.data() {
+                    &[v] => Ok(finite(v)),
+                    _ => Err(invalid(
+                        Some(lbl),
+                        format!("Clip bound {name:?} of shape {:?}: it must be a scalar", t.shape()),
+                    )),
+                }
+            };
+            (bound(1)?, bound(2)?)
+        };
+        let c = Clip { min, max };
+        c.check().map_err(|r| invalid(Some(lbl), r))?;
+        Ok(c)
     }
 
     /// Checks that the node has `min..=max` inputs, the ones after the first being

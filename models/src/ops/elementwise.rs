@@ -26,7 +26,7 @@ pub struct NegOp;
 pub struct MulOp;
 
 /// Both operands have one shape (no broadcasting).
-fn same_shape(inputs: &[&[usize]], what: &str) -> Result<Vec<usize>> {
+pub(crate) fn same_shape(inputs: &[&[usize]], what: &str) -> Result<Vec<usize>> {
     let input = inputs[0];
     if inputs[1] != input {
         return Err(Error::shape(

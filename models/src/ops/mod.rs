@@ -19,11 +19,15 @@ use crate::model::{Layer, Tensor};
 use crate::{Error, Result};
 
 pub mod avgpool;
+pub mod clip;
 pub mod concat;
 pub mod conv;
 pub mod dense;
+pub mod divide;
 pub mod elementwise;
+pub mod exp;
 pub mod maxpool;
+pub mod minmax;
 pub mod pool;
 pub mod prelu;
 mod registry;
@@ -31,11 +35,13 @@ pub mod relu;
 pub mod remap;
 pub mod reshape;
 pub mod secureml_sigmoid;
+pub mod sign;
 pub mod smooth;
 pub mod softmax;
 pub mod spline;
 pub mod square;
 
+pub use clip::Clip;
 pub use conv::Conv;
 pub use dense::Dense;
 pub use pool::Pool;
@@ -108,6 +114,24 @@ pub enum Op {
     /// Softmax or log-softmax over groups of consecutive values (ONNX `Softmax`,
     /// `LogSoftmax`); in fixed point splines of `eˣ` and `ln`, a division per group.
     Softmax(Softmax),
+    /// `min(max(x, lo), hi)` with public bounds, either optional (ONNX `Clip`; `Max`/`Min`
+    /// with a constant); exact.
+    Clip(Clip),
+    /// `|x|` (ONNX `Abs`); exact.
+    Abs,
+    /// `−1`, `0` or `1` by the sign of `x` (ONNX `Sign`); exact.
+    Sign,
+    /// The element-wise maximum of two values of one shape (ONNX `Max`); exact.
+    Max,
+    /// The element-wise minimum of two values of one shape (ONNX `Min`); exact.
+    Min,
+    /// `eˣ` (ONNX `Exp`); in fixed point a spline, saturating ([`exp`]).
+    Exp,
+    /// `x / y` of two values of one shape (ONNX `Div` by an activation); in fixed point
+    /// rounded toward zero, saturating ([`divide`]).
+    Divide,
+    /// `1 / x` (ONNX `Reciprocal`); as [`Op::Divide`] with `x = 1`.
+    Reciprocal,
 }
 
 /// One operator: its shape rule and its float and fixed-point semantics. Implemented

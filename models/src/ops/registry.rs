@@ -113,6 +113,45 @@ macro_rules! dispatch_op {
                 type $D = $crate::ops::prelu::PReluOp;
                 $body
             }
+            $crate::ops::Op::Clip($a) => {
+                type $D = $crate::ops::clip::ClipOp;
+                $body
+            }
+            $crate::ops::Op::Abs => {
+                type $D = $crate::ops::sign::AbsOp;
+                let $a = &();
+                $body
+            }
+            $crate::ops::Op::Sign => {
+                type $D = $crate::ops::sign::SignOp;
+                let $a = &();
+                $body
+            }
+            $crate::ops::Op::Max => {
+                type $D = $crate::ops::minmax::MaxOp;
+                let $a = &();
+                $body
+            }
+            $crate::ops::Op::Min => {
+                type $D = $crate::ops::minmax::MinOp;
+                let $a = &();
+                $body
+            }
+            $crate::ops::Op::Exp => {
+                type $D = $crate::ops::exp::ExpOp;
+                let $a = &();
+                $body
+            }
+            $crate::ops::Op::Divide => {
+                type $D = $crate::ops::divide::DivideOp;
+                let $a = &();
+                $body
+            }
+            $crate::ops::Op::Reciprocal => {
+                type $D = $crate::ops::divide::ReciprocalOp;
+                let $a = &();
+                $body
+            }
         }
     };
 }
