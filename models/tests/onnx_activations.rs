@@ -2,8 +2,10 @@
 //! ONNX loading of the activations: LeakyRelu, PRelu (scalar and per-channel slopes,
 //! NumPy broadcasting and the per-channel 1-D slope of opset < 7), Sigmoid (logistic by
 //! default, SecureML's on request), Tanh, Elu, Selu, Softplus, Softsign and PyTorch's
-//! Softsign pattern `x / (|x| + 1)`, on small graphs built here; unsupported attribute
-//! values and misuses of the pattern are refused naming the node.
+//! Softsign pattern `x / (|x| + 1)` (and what is not that pattern: `Abs` and `Div`
+//! layers), Clip from attributes or constant inputs, Max/Min of two activations or with
+//! a constant scalar, Sign, Exp and Reciprocal, on small graphs built here; unsupported
+//! attribute values and inputs are refused naming the node.
 
 use prost::Message;
 use tessera_models::onnx::proto::{
@@ -378,20 +380,31 @@ fn pytorch_softsign_pattern_is_one_softsign_layer() {
     }
 }
 
+/// A node that is not PyTorch's Softsign is no Softsign layer: the load fails at the
+/// named node (an `Add` of a constant other than a bias is not supported on this branch)
+/// or gives other layers.
+fn not_softsign(r: Result<Model, Error>, at: &str) {
+    match r {
+        Err(e) => assert!(e.to_string().contains(at), "{e}"),
+        Ok(m) => assert!(
+            m.layers().iter().all(|l| l.op() != &Op::Softsign),
+            "{m}"
+        ),
+    }
+}
+
 #[test]
-fn softsign_pattern_misuses_are_refused_naming_the_node() {
+fn softsign_pattern_variants_are_not_softsign() {
     // |x| + 2.
-    invalid_at(
+    not_softsign(
         load_onnx(&softsign_pattern(false, 2.0, "x", None)),
         "plus1 (Add)",
-        "Softsign",
     );
     // (|x| + 1) dividing something other than x.
     let other = node("Relu", "other", &["x"], "r", vec![]);
-    invalid_at(
+    not_softsign(
         load_onnx(&softsign_pattern(false, 1.0, "r", Some(other))),
-        "div (Div)",
-        "Softsign",
+        "plus1 (Add)",
     );
     // |x| read by another node as well.
     let side = node("Relu", "side", &["a"], "s", vec![]);
@@ -400,18 +413,19 @@ fn softsign_pattern_misuses_are_refused_naming_the_node() {
     // Make the side branch live: a second output.
     let g = p.graph.as_mut().unwrap();
     g.output.push(value("s", &[]));
-    invalid_at(load_onnx(&p.encode_to_vec()), "abs (Abs)", "Softsign");
-    // Abs alone (an output).
-    let r = load_onnx(&graph(
+    not_softsign(load_onnx(&p.encode_to_vec()), "plus1 (Add)");
+    // Abs alone (an output) is an abs layer.
+    let m = load_onnx(&graph(
         &[3],
         vec![node("Abs", "abs", &["x"], "y", vec![])],
         vec![],
         "y",
         13,
-    ));
-    invalid_at(r, "abs (Abs)", "Softsign");
-    // A Div of two activations.
-    let r = load_onnx(&graph(
+    ))
+    .unwrap();
+    assert_eq!(only_op(&m), &Op::Abs);
+    // A Div of two activations is a division layer.
+    let m = load_onnx(&graph(
         &[3],
         vec![
             node("Relu", "r", &["x"], "r1", vec![]),
@@ -420,6 +434,165 @@ fn softsign_pattern_misuses_are_refused_naming_the_node() {
         vec![],
         "y",
         13,
+    ))
+    .unwrap();
+    assert_eq!(m.layers()[1].op(), &Op::Divide);
+    // A Div by a constant is refused naming the node (not this branch's).
+    let r = load_onnx(&graph(
+        &[3],
+        vec![node("Div", "div", &["x", "c"], "y", vec![])],
+        vec![tensor("c", &[], &[2.0])],
+        "y",
+        13,
     ));
-    invalid_at(r, "div (Div)", "Softsign");
+    invalid_at(r, "div (Div)", "constant");
+}
+
+/// `Clip` of `x` with bounds as attributes (opset 6) or constant inputs (opset 11+, an
+/// empty name for a missing bound).
+fn clip_graph(opset: i64, min: Option<f32>, max: Option<f32>) -> Vec<u8> {
+    if opset < 11 {
+        let mut attrs = Vec::new();
+        attrs.extend(min.map(|v| fattr("min", v)));
+        attrs.extend(max.map(|v| fattr("max", v)));
+        return graph(&[2, 3], vec![node("Clip", "clip", &["x"], "y", attrs)], vec![], "y", opset);
+    }
+    let mut inits = Vec::new();
+    let lo = min.map_or("", |v| {
+        inits.push(tensor("lo", &[], &[v]));
+        "lo"
+    });
+    let hi = max.map_or("", |v| {
+        inits.push(tensor("hi", &[], &[v]));
+        "hi"
+    });
+    let ins: Vec<&str> = if hi.is_empty() { vec!["x", lo] } else { vec!["x", lo, hi] };
+    graph(&[2, 3], vec![node("Clip", "clip", &ins, "y", vec![])], inits, "y", opset)
+}
+
+#[test]
+fn clip_loads_from_attributes_or_constant_inputs_either_bound_optional() {
+    use tessera_models::Clip;
+    for opset in [6, 11, 13] {
+        for (min, max) in [
+            (Some(0.0), Some(6.0)),
+            (Some(-1.0), Some(1.0)),
+            (Some(0.5), None),
+            (None, Some(-0.5)),
+            (None, None),
+        ] {
+            let m = load_onnx(&clip_graph(opset, min, max)).unwrap();
+            assert_eq!(only_op(&m), &Op::Clip(Clip { min, max }), "opset {opset}");
+            let x = [-7.0f32, -0.75, 0.0, 0.25, 3.0, 9.0];
+            let y = m.run_float::<f32>(&x).unwrap().values;
+            for (&a, &b) in x.iter().zip(&y) {
+                let want = a.max(min.unwrap_or(f32::MIN)).min(max.unwrap_or(f32::MAX));
+                assert_eq!(b, want, "clip({a}) opset {opset}");
+            }
+        }
+    }
+    // Infinite bounds are none.
+    let m = load_onnx(&clip_graph(11, Some(f32::NEG_INFINITY), Some(f32::INFINITY))).unwrap();
+    assert_eq!(only_op(&m), &Op::Clip(Clip { min: None, max: None }));
+    // A NaN bound, a bound computed from the input, a bound that is not a scalar.
+    invalid_at(load_onnx(&clip_graph(11, Some(f32::NAN), None)), "clip (Clip)", "finite");
+    let r = load_onnx(&graph(
+        &[3],
+        vec![
+            node("Relu", "r", &["x"], "r1", vec![]),
+            node("Clip", "clip", &["x", "r1"], "y", vec![]),
+        ],
+        vec![],
+        "y",
+        13,
+    ));
+    invalid_at(r, "clip (Clip)", "constant");
+    let r = load_onnx(&graph(
+        &[3],
+        vec![node("Clip", "clip", &["x", "lo"], "y", vec![])],
+        vec![tensor("lo", &[2], &[0.0, 1.0])],
+        "y",
+        13,
+    ));
+    invalid_at(r, "clip (Clip)", "scalar");
+    // Attributes at opset 11 are not Clip's any more.
+    let r = load_onnx(&graph(
+        &[3],
+        vec![node("Clip", "clip", &["x"], "y", vec![fattr("min", 0.0)])],
+        vec![],
+        "y",
+        11,
+    ));
+    invalid_at(r, "clip (Clip)", "min");
+}
+
+#[test]
+fn max_and_min_of_two_activations_or_with_a_constant_scalar() {
+    use tessera_models::Clip;
+    let two = |op: &str| {
+        graph(
+            &[3],
+            vec![
+                node("Neg", "n", &["x"], "nx", vec![]),
+                node(op, "m", &["x", "nx"], "y", vec![]),
+            ],
+            vec![],
+            "y",
+            13,
+        )
+    };
+    for (op, want) in [("Max", Op::Max), ("Min", Op::Min)] {
+        let m = load_onnx(&two(op)).unwrap();
+        assert_eq!(m.layers()[1].op(), &want);
+        let y = m.run_float::<f32>(&[-2.0, 0.5, 3.0]).unwrap().values;
+        let expect: Vec<f32> = [-2.0f32, 0.5, 3.0]
+            .iter()
+            .map(|&v| if op == "Max" { v.abs() } else { -v.abs() })
+            .collect();
+        assert_eq!(y, expect, "{op}");
+    }
+    // With a constant scalar, either order: a Clip with one bound.
+    for (op, ins, want) in [
+        ("Max", ["x", "c"], Clip { min: Some(0.5), max: None }),
+        ("Max", ["c", "x"], Clip { min: Some(0.5), max: None }),
+        ("Min", ["c", "x"], Clip { min: None, max: Some(0.5) }),
+    ] {
+        let m = load_onnx(&graph(
+            &[3],
+            vec![node(op, "m", &ins, "y", vec![])],
+            vec![tensor("c", &[1], &[0.5])],
+            "y",
+            13,
+        ))
+        .unwrap();
+        assert_eq!(only_op(&m), &Op::Clip(want), "{op} {ins:?}");
+    }
+    // Three operands; a constant that is not a scalar.
+    let r = load_onnx(&graph(
+        &[3],
+        vec![node("Max", "m", &["x", "x", "x"], "y", vec![])],
+        vec![],
+        "y",
+        13,
+    ));
+    invalid_at(r, "m (Max)", "two activations");
+    let r = load_onnx(&graph(
+        &[3],
+        vec![node("Min", "m", &["x", "c"], "y", vec![])],
+        vec![tensor("c", &[3], &[0.5, 1.0, 2.0])],
+        "y",
+        13,
+    ));
+    invalid_at(r, "m (Min)", "scalar");
+}
+
+#[test]
+fn sign_exp_and_reciprocal_load_as_their_layers() {
+    for (op, want) in [("Sign", Op::Sign), ("Exp", Op::Exp), ("Reciprocal", Op::Reciprocal)] {
+        let m = load_onnx(&unary(op, vec![])).unwrap();
+        assert_eq!(only_op(&m), &want);
+    }
+    let m = load_onnx(&unary("Exp", vec![])).unwrap();
+    let y = m.run_float::<f64>(&[0.0, 1.0, -1.0, 2.0, 0.5, -3.0]).unwrap().values;
+    assert!((y[1] - 1f64.exp()).abs() < 1e-6 && y[0] == 1.0);
 }

@@ -279,6 +279,23 @@ fn quantisation_bound(fm: &FixedModel<Z64>, run: &FixedRun<Z64>) -> f64 {
                 d2 * (2.0 * m + d2) + ulp
             }
             Op::Add | Op::Sub => l.inputs().iter().map(|&v| d[v]).sum(),
+            // Exact and 1-Lipschitz (the bounds are encoded within 2^-f/2 of the float
+            // ones).
+            Op::Clip(_) => din + ulp / 2.0,
+            Op::Abs => din,
+            Op::Max | Op::Min => l.inputs().iter().map(|&v| d[v]).fold(0.0, f64::max),
+            // The fixtures have none: a sign may flip (by 2) under any input error; the
+            // exponential's spline is Lipschitz e^16 (its relative error is tested in
+            // elementwise_semantics.rs); a quotient is unbounded near a zero divisor.
+            Op::Sign => {
+                if din > 0.0 {
+                    2.0
+                } else {
+                    0.0
+                }
+            }
+            Op::Exp => (16f64).exp() * din + 0.01 * (m + din).exp(),
+            Op::Divide | Op::Reciprocal => f64::INFINITY,
             Op::Concat(_) => l.inputs().iter().map(|&v| d[v]).fold(0.0, f64::max),
         };
         d.push(next);
