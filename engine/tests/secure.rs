@@ -15,7 +15,8 @@ use tessera_engine::{
 };
 use tessera_models::ops::remap::PadMode;
 use tessera_models::{
-    Clip, Conv, Dense, Elu, FixedModel, Head, LeakyRelu, Model, Op, PRelu, Pool, Remap, Selu, Tensor,
+    Clip, Conv, Dense, Elu, FixedModel, Head, LeakyRelu, Model, Op, PRelu, Pool, Remap, Selu,
+    Tensor,
 };
 use tessera_protocols::Window;
 use tessera_protocols::harness::{self, HarnessOptions};
@@ -1279,7 +1280,10 @@ fn clip_abs_sign_exp_after_a_dense_layer_in_a_mixed_plans() {
     let mut rng = StdRng::seed_from_u64(22);
     let batch = 2;
     // Not the reciprocal: a quotient has no error bound after an A truncation.
-    for op in unary_elementwise().into_iter().filter(|o| *o != Op::Reciprocal) {
+    for op in unary_elementwise()
+        .into_iter()
+        .filter(|o| *o != Op::Reciprocal)
+    {
         let model = after_dense(&mut rng, op);
         let fm = FixedModel::<R>::new(&model, FixedPoint::new(16)).unwrap();
         let xf: Vec<f32> = (0..batch * 6)
@@ -1413,7 +1417,11 @@ fn new_element_wise_and_gates_are_as_documented() {
             .iter()
             .position(|l| l.layer().op().kind() == kind)
             .unwrap();
-        let per: u64 = fm.layers()[i].layer().output_shape().iter().product::<usize>() as u64;
+        let per: u64 = fm.layers()[i]
+            .layer()
+            .output_shape()
+            .iter()
+            .product::<usize>() as u64;
         let mut got = Vec::new();
         for b in [Baseline::PureB, Baseline::PureY] {
             let a = b.assignment(&fm, Output::Logits).unwrap();

@@ -61,11 +61,26 @@ fn float(m: &Model, f: u32, x: &[i64]) -> Vec<f64> {
 
 fn clips() -> Vec<Clip> {
     vec![
-        Clip { min: Some(0.0), max: Some(6.0) },
-        Clip { min: Some(-1.0), max: Some(1.0) },
-        Clip { min: Some(0.3), max: None },
-        Clip { min: None, max: Some(-0.7) },
-        Clip { min: Some(2.0), max: Some(1.0) },
+        Clip {
+            min: Some(0.0),
+            max: Some(6.0),
+        },
+        Clip {
+            min: Some(-1.0),
+            max: Some(1.0),
+        },
+        Clip {
+            min: Some(0.3),
+            max: None,
+        },
+        Clip {
+            min: None,
+            max: Some(-0.7),
+        },
+        Clip {
+            min: Some(2.0),
+            max: Some(1.0),
+        },
     ]
 }
 
@@ -116,7 +131,10 @@ fn clip_abs_sign_max_min_are_the_float_functions_exactly() {
     }
     // The ring's most negative value has no absolute value: it maps to itself.
     let m = one_layer(1, Op::Abs);
-    assert_eq!(fixed::<Z32>(&m, 8, &[i64::from(i32::MIN)]), [i64::from(i32::MIN)]);
+    assert_eq!(
+        fixed::<Z32>(&m, 8, &[i64::from(i32::MIN)]),
+        [i64::from(i32::MIN)]
+    );
     assert_eq!(fixed::<Z64>(&m, 16, &[i64::MIN]), [i64::MIN]);
 }
 
@@ -152,15 +170,23 @@ fn exp_is_within_its_stated_relative_error_everywhere_below_saturation() {
     let mut got = Vec::new();
     for (f, ell, _, _) in EXP_STATED {
         let (err, x) = exp_error(f, ell);
-        table.push_str(&format!("f = {f}, ℓ = {ell}: X = {x}, max rel error {err:.3e}\n"));
+        table.push_str(&format!(
+            "f = {f}, ℓ = {ell}: X = {x}, max rel error {err:.3e}\n"
+        ));
         got.push((x, err));
     }
     println!("{table}");
     for ((f, ell, sat, stated), (x, err)) in EXP_STATED.into_iter().zip(got) {
         assert_eq!(x, sat, "saturation at f = {f}, ℓ = {ell}");
-        assert!(err <= stated, "f = {f}, ℓ = {ell}: {err} > {stated}\n{table}");
+        assert!(
+            err <= stated,
+            "f = {f}, ℓ = {ell}: {err} > {stated}\n{table}"
+        );
         // Tight: the statement is no more than twice what occurs.
-        assert!(err >= stated / 2.0, "f = {f}, ℓ = {ell}: {err} ≪ {stated}\n{table}");
+        assert!(
+            err >= stated / 2.0,
+            "f = {f}, ℓ = {ell}: {err} ≪ {stated}\n{table}"
+        );
     }
 }
 
@@ -168,14 +194,25 @@ fn exp_is_within_its_stated_relative_error_everywhere_below_saturation() {
 fn exp_saturates_and_is_the_float_exponential_in_float() {
     let m = one_layer(4, Op::Exp);
     let y = m.run_float::<f64>(&[0.0, 1.0, -2.0, 20.0]).unwrap().values;
-    for (a, b) in y.iter().zip([1.0f64, 1f64.exp(), (-2f64).exp(), 20f64.exp()]) {
+    for (a, b) in y
+        .iter()
+        .zip([1.0f64, 1f64.exp(), (-2f64).exp(), 20f64.exp()])
+    {
         assert!((a - b).abs() <= 1e-12 * b, "{a} vs {b}");
     }
     let s = 65536.0;
     let y = fixed::<Z64>(&m, 16, &[0, 16 << 16, 40 << 16, -(30 << 16)]);
-    assert!((y[0] - (1 << 16)).abs() as f64 <= EXP_STATED[0].3 * s, "e^0 = {}", y[0]);
+    assert!(
+        (y[0] - (1 << 16)).abs() as f64 <= EXP_STATED[0].3 * s,
+        "e^0 = {}",
+        y[0]
+    );
     let sat = (16f64.exp() * s).round() as i64;
-    assert_eq!((y[1], y[2], y[3]), (sat, sat, 0), "saturation at e^16, 0 below −16");
+    assert_eq!(
+        (y[1], y[2], y[3]),
+        (sat, sat, 0),
+        "saturation at e^16, 0 below −16"
+    );
 }
 
 proptest! {
@@ -244,7 +281,10 @@ fn division_saturates_and_matches_known_answers() {
     let m = two_halves(1, Op::Divide);
     assert_eq!(fixed::<Z64>(&m, f, &[one, 3 * one]), [21845]);
     let r = one_layer(3, Op::Reciprocal);
-    assert_eq!(fixed::<Z64>(&r, f, &[4 * one, -one / 2, 0]), [one / 4, -2 * one, max]);
+    assert_eq!(
+        fixed::<Z64>(&r, f, &[4 * one, -one / 2, 0]),
+        [one / 4, -2 * one, max]
+    );
     let y = r.run_float::<f64>(&[4.0, -0.5, 0.0]).unwrap().values;
     assert_eq!(y[..2], [0.25, -2.0]);
     assert!(y[2].is_infinite());

@@ -386,10 +386,7 @@ fn pytorch_softsign_pattern_is_one_softsign_layer() {
 fn not_softsign(r: Result<Model, Error>, at: &str) {
     match r {
         Err(e) => assert!(e.to_string().contains(at), "{e}"),
-        Ok(m) => assert!(
-            m.layers().iter().all(|l| l.op() != &Op::Softsign),
-            "{m}"
-        ),
+        Ok(m) => assert!(m.layers().iter().all(|l| l.op() != &Op::Softsign), "{m}"),
     }
 }
 
@@ -455,7 +452,13 @@ fn clip_graph(opset: i64, min: Option<f32>, max: Option<f32>) -> Vec<u8> {
         let mut attrs = Vec::new();
         attrs.extend(min.map(|v| fattr("min", v)));
         attrs.extend(max.map(|v| fattr("max", v)));
-        return graph(&[2, 3], vec![node("Clip", "clip", &["x"], "y", attrs)], vec![], "y", opset);
+        return graph(
+            &[2, 3],
+            vec![node("Clip", "clip", &["x"], "y", attrs)],
+            vec![],
+            "y",
+            opset,
+        );
     }
     let mut inits = Vec::new();
     let lo = min.map_or("", |v| {
@@ -466,8 +469,18 @@ fn clip_graph(opset: i64, min: Option<f32>, max: Option<f32>) -> Vec<u8> {
         inits.push(tensor("hi", &[], &[v]));
         "hi"
     });
-    let ins: Vec<&str> = if hi.is_empty() { vec!["x", lo] } else { vec!["x", lo, hi] };
-    graph(&[2, 3], vec![node("Clip", "clip", &ins, "y", vec![])], inits, "y", opset)
+    let ins: Vec<&str> = if hi.is_empty() {
+        vec!["x", lo]
+    } else {
+        vec!["x", lo, hi]
+    };
+    graph(
+        &[2, 3],
+        vec![node("Clip", "clip", &ins, "y", vec![])],
+        inits,
+        "y",
+        opset,
+    )
 }
 
 #[test]
@@ -492,10 +505,25 @@ fn clip_loads_from_attributes_or_constant_inputs_either_bound_optional() {
         }
     }
     // Infinite bounds are none.
-    let m = load_onnx(&clip_graph(11, Some(f32::NEG_INFINITY), Some(f32::INFINITY))).unwrap();
-    assert_eq!(only_op(&m), &Op::Clip(Clip { min: None, max: None }));
+    let m = load_onnx(&clip_graph(
+        11,
+        Some(f32::NEG_INFINITY),
+        Some(f32::INFINITY),
+    ))
+    .unwrap();
+    assert_eq!(
+        only_op(&m),
+        &Op::Clip(Clip {
+            min: None,
+            max: None
+        })
+    );
     // A NaN bound, a bound computed from the input, a bound that is not a scalar.
-    invalid_at(load_onnx(&clip_graph(11, Some(f32::NAN), None)), "clip (Clip)", "finite");
+    invalid_at(
+        load_onnx(&clip_graph(11, Some(f32::NAN), None)),
+        "clip (Clip)",
+        "finite",
+    );
     let r = load_onnx(&graph(
         &[3],
         vec![
@@ -553,9 +581,30 @@ fn max_and_min_of_two_activations_or_with_a_constant_scalar() {
     }
     // With a constant scalar, either order: a Clip with one bound.
     for (op, ins, want) in [
-        ("Max", ["x", "c"], Clip { min: Some(0.5), max: None }),
-        ("Max", ["c", "x"], Clip { min: Some(0.5), max: None }),
-        ("Min", ["c", "x"], Clip { min: None, max: Some(0.5) }),
+        (
+            "Max",
+            ["x", "c"],
+            Clip {
+                min: Some(0.5),
+                max: None,
+            },
+        ),
+        (
+            "Max",
+            ["c", "x"],
+            Clip {
+                min: Some(0.5),
+                max: None,
+            },
+        ),
+        (
+            "Min",
+            ["c", "x"],
+            Clip {
+                min: None,
+                max: Some(0.5),
+            },
+        ),
     ] {
         let m = load_onnx(&graph(
             &[3],
@@ -588,11 +637,18 @@ fn max_and_min_of_two_activations_or_with_a_constant_scalar() {
 
 #[test]
 fn sign_exp_and_reciprocal_load_as_their_layers() {
-    for (op, want) in [("Sign", Op::Sign), ("Exp", Op::Exp), ("Reciprocal", Op::Reciprocal)] {
+    for (op, want) in [
+        ("Sign", Op::Sign),
+        ("Exp", Op::Exp),
+        ("Reciprocal", Op::Reciprocal),
+    ] {
         let m = load_onnx(&unary(op, vec![])).unwrap();
         assert_eq!(only_op(&m), &want);
     }
     let m = load_onnx(&unary("Exp", vec![])).unwrap();
-    let y = m.run_float::<f64>(&[0.0, 1.0, -1.0, 2.0, 0.5, -3.0]).unwrap().values;
+    let y = m
+        .run_float::<f64>(&[0.0, 1.0, -1.0, 2.0, 0.5, -3.0])
+        .unwrap()
+        .values;
     assert!((y[1] - 1f64.exp()).abs() < 1e-6 && y[0] == 1.0);
 }

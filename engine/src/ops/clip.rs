@@ -23,7 +23,13 @@ use crate::{Price, Result};
 
 /// The clamp of `x` (`ℓ` bits) to `[lo, hi]` (signed, `lo ≤ hi`; a bound at the ring's
 /// extreme is no bound).
-pub(crate) fn clamp_circuit(b: &mut Builder, x: &[Wire], lo: i64, hi: i64, v: Variant) -> Vec<Wire> {
+pub(crate) fn clamp_circuit(
+    b: &mut Builder,
+    x: &[Wire],
+    lo: i64,
+    hi: i64,
+    v: Variant,
+) -> Vec<Wire> {
     let ell = x.len();
     let mask = if ell == 64 { !0 } else { (1u64 << ell) - 1 };
     let (rmin, rmax) = ring_range(ell as u32);
@@ -101,7 +107,11 @@ mod tests {
     use crate::ops::sign::abs_circuit;
     use proptest::prelude::*;
 
-    fn eval(ell: usize, build: impl Fn(&mut Builder, &[Wire]) -> Vec<Wire>, xs: &[i64]) -> Vec<i64> {
+    fn eval(
+        ell: usize,
+        build: impl Fn(&mut Builder, &[Wire]) -> Vec<Wire>,
+        xs: &[i64],
+    ) -> Vec<i64> {
         let mask = if ell == 64 { !0 } else { (1u64 << ell) - 1 };
         let mut b = Builder::new();
         let x = b.input(ell);
@@ -117,20 +127,41 @@ mod tests {
 
     fn clips() -> Vec<Clip> {
         vec![
-            Clip { min: Some(0.0), max: Some(6.0) },
-            Clip { min: Some(-1.0), max: Some(1.0) },
-            Clip { min: Some(0.3), max: None },
-            Clip { min: None, max: Some(-0.7) },
-            Clip { min: Some(2.0), max: Some(1.0) },
-            Clip { min: Some(-1e30), max: Some(1e30) },
-            Clip { min: None, max: None },
+            Clip {
+                min: Some(0.0),
+                max: Some(6.0),
+            },
+            Clip {
+                min: Some(-1.0),
+                max: Some(1.0),
+            },
+            Clip {
+                min: Some(0.3),
+                max: None,
+            },
+            Clip {
+                min: None,
+                max: Some(-0.7),
+            },
+            Clip {
+                min: Some(2.0),
+                max: Some(1.0),
+            },
+            Clip {
+                min: Some(-1e30),
+                max: Some(1e30),
+            },
+            Clip {
+                min: None,
+                max: None,
+            },
         ]
     }
 
     fn check(xs: &[i64], f: u32, ell: usize) {
         let sx: Vec<i64> = xs
             .iter()
-            .map(|&x| ((x << (64 - ell)) as i64) >> (64 - ell))
+            .map(|&x| (x << (64 - ell)) >> (64 - ell))
             .collect();
         for v in Variant::ALL {
             for c in clips() {
@@ -142,7 +173,11 @@ mod tests {
             }
             let got = eval(ell, |b, x| abs_circuit(b, x, v), &sx);
             for (&x, &y) in sx.iter().zip(&got) {
-                let min = if ell == 64 { i64::MIN } else { -(1i64 << (ell - 1)) };
+                let min = if ell == 64 {
+                    i64::MIN
+                } else {
+                    -(1i64 << (ell - 1))
+                };
                 let want = if x == min { x } else { x.abs() };
                 assert_eq!(y, want, "abs of {x} ({v})");
             }
@@ -152,7 +187,11 @@ mod tests {
     #[test]
     fn clip_and_abs_circuits_are_exact_at_the_edges() {
         for (f, ell) in [(16u32, 64usize), (8, 32)] {
-            let min = if ell == 64 { i64::MIN } else { -(1i64 << (ell - 1)) };
+            let min = if ell == 64 {
+                i64::MIN
+            } else {
+                -(1i64 << (ell - 1))
+            };
             let mut xs = vec![0, 1, -1, min, !min, min + 1, !min - 1];
             for c in clips() {
                 let (lo, hi) = c.bounds(f, ell as u32);

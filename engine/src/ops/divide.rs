@@ -136,16 +136,36 @@ mod tests {
     }
 
     fn edges(ell: u32) -> Vec<i64> {
-        let min = if ell == 64 { i64::MIN } else { -(1i64 << (ell - 1)) };
-        vec![0, 1, -1, 2, -2, 3, 65536, -65536, 1 << 20, min, !min, min + 1, !min - 1]
+        let min = if ell == 64 {
+            i64::MIN
+        } else {
+            -(1i64 << (ell - 1))
+        };
+        vec![
+            0,
+            1,
+            -1,
+            2,
+            -2,
+            3,
+            65536,
+            -65536,
+            1 << 20,
+            min,
+            !min,
+            min + 1,
+            !min - 1,
+        ]
     }
 
     #[test]
     fn division_circuit_computes_the_reference_at_the_edges() {
         for (f, ell) in [(16, 64), (8, 32)] {
             let e = edges(ell);
-            let pairs: Vec<(i64, i64)> =
-                e.iter().flat_map(|&a| e.iter().map(move |&d| (a, d))).collect();
+            let pairs: Vec<(i64, i64)> = e
+                .iter()
+                .flat_map(|&a| e.iter().map(move |&d| (a, d)))
+                .collect();
             check(&pairs, f, ell, false);
             check(&pairs, f, ell, true);
         }
@@ -173,7 +193,11 @@ mod tests {
             for v in Variant::ALL {
                 let mut b = Builder::new();
                 let (x, y) = (b.input(64), b.input(64));
-                let a = if recip { b.constant_word(1 << 16, 64) } else { x };
+                let a = if recip {
+                    b.constant_word(1 << 16, 64)
+                } else {
+                    x
+                };
                 let q = divide_circuit(&mut b, &a, &y, 16, v);
                 b.output(&q);
                 let cost = b.finish().unwrap().cost();

@@ -1097,9 +1097,15 @@ impl<'g> Loader<'g> {
                                 ));
                             };
                             let clip = if is_max {
-                                Clip { min: Some(c), max: None }
+                                Clip {
+                                    min: Some(c),
+                                    max: None,
+                                }
                             } else {
-                                Clip { min: None, max: Some(c) }
+                                Clip {
+                                    min: None,
+                                    max: Some(c),
+                                }
                             };
                             clip.check().map_err(|r| invalid(Some(&lbl), r))?;
                             (Op::Clip(clip), vec![data(k)?.0])
@@ -1685,15 +1691,16 @@ impl<'g> Loader<'g> {
             let Some(add) = sole(a).filter(|m| m.op_type == "Add") else {
                 continue;
             };
-            let one = match add.input.as_slice() {
-                [p, c] | [c, p] if p == a && is_one(c) => true,
-                _ => false,
-            };
+            // Either order (the guard is tried for each alternative).
+            let one = matches!(add.input.as_slice(), [p, c] | [c, p] if p == a && is_one(c));
             let Some(d) = add.output.first().filter(|_| one) else {
                 continue;
             };
             if sole(d).is_some_and(|div| {
-                div.op_type == "Div" && div.input.len() == 2 && &div.input[0] == x && &div.input[1] == d
+                div.op_type == "Div"
+                    && div.input.len() == 2
+                    && &div.input[0] == x
+                    && &div.input[1] == d
             }) {
                 out.insert(a.as_str());
             }
@@ -1720,7 +1727,10 @@ impl<'g> Loader<'g> {
                     &[v] => Ok(finite(v)),
                     _ => Err(invalid(
                         Some(lbl),
-                        format!("Clip bound {name:?} of shape {:?}: it must be a scalar", t.shape()),
+                        format!(
+                            "Clip bound {name:?} of shape {:?}: it must be a scalar",
+                            t.shape()
+                        ),
                     )),
                 }
             };

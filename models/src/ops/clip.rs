@@ -105,7 +105,13 @@ impl Operator for ClipOp {
             .collect())
     }
 
-    fn fixed<R: Ring>(c: &Clip, _: &FixedLayer<R>, ins: &[&[R]], _: usize, f: u32) -> Result<Vec<R>> {
+    fn fixed<R: Ring>(
+        c: &Clip,
+        _: &FixedLayer<R>,
+        ins: &[&[R]],
+        _: usize,
+        f: u32,
+    ) -> Result<Vec<R>> {
         let x = super::single(ins, Self::KIND)?;
         let (lo, hi) = c.bounds(f, R::BITS);
         Ok(x.iter()

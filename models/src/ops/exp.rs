@@ -50,7 +50,9 @@ impl ExpSat {
             })
             .ok_or_else(|| Error::InvalidArgument {
                 what: "exp",
-                detail: format!("{frac_bits} fractional bits leave no room for e^1 in Z_2^{ring_bits}"),
+                detail: format!(
+                    "{frac_bits} fractional bits leave no room for e^1 in Z_2^{ring_bits}"
+                ),
             })
     }
 
@@ -59,7 +61,11 @@ impl ExpSat {
     /// # Errors
     /// As [`ExpSat::for_format`] and [`Spline::new`].
     pub fn spline(frac_bits: u32, ring_bits: u32) -> Result<Spline> {
-        Spline::new(&Self::for_format(frac_bits, ring_bits)?, frac_bits, ring_bits)
+        Spline::new(
+            &Self::for_format(frac_bits, ring_bits)?,
+            frac_bits,
+            ring_bits,
+        )
     }
 }
 
@@ -114,15 +120,23 @@ impl Operator for ExpOp {
         Ok(crate::fixed::FixedParams::default())
     }
 
-    fn fixed<R: Ring>(_: &(), fl: &FixedLayer<R>, ins: &[&[R]], _: usize, f: u32) -> Result<Vec<R>> {
+    fn fixed<R: Ring>(
+        _: &(),
+        fl: &FixedLayer<R>,
+        ins: &[&[R]],
+        _: usize,
+        f: u32,
+    ) -> Result<Vec<R>> {
         let x = super::single(ins, Self::KIND)?;
         let sp = ExpSat::spline(f, R::BITS)?;
         x.iter()
             .map(|&v| {
-                sp.eval(v.to_i64()).map(R::from_i64).ok_or_else(|| Error::Range {
-                    what: format!("layer {} (exp)", fl.layer().name()),
-                    detail: "a spline output out of range".into(),
-                })
+                sp.eval(v.to_i64())
+                    .map(R::from_i64)
+                    .ok_or_else(|| Error::Range {
+                        what: format!("layer {} (exp)", fl.layer().name()),
+                        detail: "a spline output out of range".into(),
+                    })
             })
             .collect()
     }
