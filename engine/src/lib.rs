@@ -32,6 +32,9 @@
 //! | relu, maxpool, secureml_sigmoid | — | comparison circuits |
 //! | sigmoid, tanh, elu, selu, softplus, softsign | — | the spline: window test, one-hot segment decoding, XOR-selected coefficients, a narrow multiplier (`ops/spline.rs`) |
 //! | leaky_relu, prelu | — | a constant (LeakyRelu) or party 0's slope (PRelu, entered like weights) times `x`, shifted, selected by the sign |
+//! | clip, abs, sign, max, min | — | comparisons with the public bounds or the other operand and a selection; an increment by the sign bit (abs); an OR tree (sign) |
+//! | exp | — | the spline of `e^min(x, X)` (`ops/exp.rs`) |
+//! | div, reciprocal | — | restoring division, `ℓ − 1` subtract-and-select steps (`ops/divide.rs`) |
 //! | reshape | local | local |
 //! | argmax head | — | tournament circuit; only the index is revealed, to party 1 |
 //!

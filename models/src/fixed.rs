@@ -19,6 +19,10 @@
 //! | secureml_sigmoid | `clamp(x + 2^(f−1), 0, 2^f)`, exactly SecureML's `0 / x + 1/2 / 1` | — |
 //! | sigmoid, tanh, elu, selu, softplus, softsign | the function's spline ([`crate::ops::spline`]): `c_i + ((m_i·u + 2^(b−1)) >> b)` on its segment, or its asymptote | — |
 //! | leaky_relu, prelu | `x` for `x ≥ 0`, else `(a·x) >> f`, `a = enc_f(α)` (a wrapping product is refused) | — (exact floor) |
+//! | clip | `min(max(x, lo), hi)` with the bounds encoded and clamped to the ring ([`crate::ops::clip`]) | — |
+//! | abs, sign, max, min | `\|x\|`, `−2^f`/`0`/`2^f`, the signed maximum/minimum of two values | — |
+//! | exp | the spline of `e^min(x, X)` ([`crate::ops::exp`]) | — |
+//! | div, reciprocal | `a·2^f / b` rounded toward zero, saturating ([`crate::ops::divide`]) | — |
 //! | reshape | nothing (data order unchanged) | — |
 //! | add, sub | `x ± y` of two values at scale `2^f` | — |
 //! | concat | the values side by side | — |
