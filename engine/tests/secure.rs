@@ -1396,7 +1396,7 @@ fn new_element_wise_and_gates_are_as_documented() {
         ("abs", Op::Abs, 187, 63, 7),
         ("sign", Op::Sign, 63, 63, 6),
         ("exp", Op::Exp, 1333, 1139, 21),
-        ("reciprocal", Op::Reciprocal, 28266, 8189, 455),
+        ("reciprocal", Op::Reciprocal, 14796, 4348, 245),
         ("max", Op::Max, 248, 128, 8),
         ("min", Op::Min, 248, 128, 8),
         ("div", Op::Divide, 28582, 8300, 456),

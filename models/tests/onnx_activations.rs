@@ -552,6 +552,15 @@ fn clip_loads_from_attributes_or_constant_inputs_either_bound_optional() {
         11,
     ));
     invalid_at(r, "clip (Clip)", "min");
+    // Inputs before opset 11 are not Clip's yet.
+    let r = load_onnx(&graph(
+        &[3],
+        vec![node("Clip", "clip", &["x", "lo"], "y", vec![])],
+        vec![tensor("lo", &[], &[0.0])],
+        "y",
+        6,
+    ));
+    invalid_at(r, "clip (Clip)", "attributes");
 }
 
 #[test]

@@ -11,8 +11,10 @@
 //!    subtractor ANDs and `ℓ + 1` multiplexer ANDs in Y;
 //! 4. the quotient OR the saturation flag, then negated by the sign.
 //!
-//! For a reciprocal `a` is the constant `2^f`, so step 1's first negation and the
-//! shifted-in bits fold away.
+//! For a reciprocal `a` is the constant `2^f`: step 1's first negation and the
+//! shifted-in bits fold away, and as `N = 2^2f` the quotient of a non-zero divisor has
+//! at most `2f + 1` bits, so only `min(ℓ − 1, 2f + 1)` steps run (33 at `f = 16`) and
+//! saturation means `D = 0`.
 
 use tessera_core::Ring;
 use tessera_models::fixed::FixedLayer;
@@ -27,16 +29,20 @@ use crate::circuits::{BoolLayer, elementwise, variant_for_b};
 use crate::cost::{Work, free};
 use crate::{Price, Result};
 
-/// `a / b` at scale `2^f` (`ℓ`-bit two's-complement words; see the module docs).
+/// `a / b` at scale `2^f` (`ℓ`-bit two's-complement words; see the module docs), for
+/// `|a| < 2^a_bits` (`ℓ` for an activation, `f + 1` for the constant 1): the quotient of
+/// a non-zero divisor is then below `2^(a_bits + f)`, so only `min(ℓ − 1, a_bits + f)`
+/// quotient bits need a step (the others are 0, or all 1 when saturating).
 pub(crate) fn divide_circuit(
     b: &mut Builder,
     a: &[Wire],
     d: &[Wire],
     f: usize,
+    a_bits: usize,
     v: Variant,
 ) -> Vec<Wire> {
     let ell = a.len();
-    let q_bits = ell - 1;
+    let q_bits = (ell - 1).min(a_bits + f);
     let w = ell + 1;
     let neg = b.xor(a[ell - 1], d[ell - 1]);
     let aa = abs_circuit(b, a, v);
@@ -45,9 +51,10 @@ pub(crate) fn divide_circuit(
     dd.resize(w, zero);
     // Bit j of N = A·2^f.
     let n_bit = |j: usize| if j >= f { aa[j - f] } else { zero };
-    // r = N >> Q: bits Q … ℓ + f − 1 of N.
+    // r = N >> Q: bits Q … ℓ + f − 1 of N (0 when Q = a_bits + f).
     let mut r: Vec<Wire> = (q_bits..ell + f).map(n_bit).collect();
     r.resize(w, zero);
+    r.truncate(w);
     let diff = b.sub(&r, &dd, v);
     let overflow = b.not(diff[w - 1]);
     let mut q = vec![zero; q_bits];
@@ -60,6 +67,8 @@ pub(crate) fn divide_circuit(
         r = b.mux(ge, &diff, &r);
         q[i] = ge;
     }
+    // Bits Q … ℓ − 2 are 0 unless saturating; bit ℓ − 1 is 0.
+    q.resize(ell - 1, zero);
     let mut y: Vec<Wire> = q.iter().map(|&qi| b.or(qi, overflow)).collect();
     y.push(zero);
     cond_negate(b, &y, neg, v)
@@ -75,7 +84,8 @@ impl Lower for DivideOp {
         is_b: bool,
     ) -> Result<Vec<BoolLayer>> {
         let f = frac_bits as usize;
-        binary(fl, is_b, |b, x, y, v| divide_circuit(b, x, y, f, v))
+        let ell = R::BITS as usize;
+        binary(fl, is_b, |b, x, y, v| divide_circuit(b, x, y, f, ell, v))
     }
 }
 
@@ -92,7 +102,7 @@ impl Lower for ReciprocalOp {
         let mut b = Builder::new();
         let x = b.input(ell);
         let one = b.constant_word(1u64 << f, ell);
-        let y = divide_circuit(&mut b, &one, &x, f, variant_for_b(is_b));
+        let y = divide_circuit(&mut b, &one, &x, f, f + 1, variant_for_b(is_b));
         b.output(&y);
         elementwise(b, fl)
     }
@@ -120,7 +130,8 @@ mod tests {
             } else {
                 x.clone()
             };
-            let q = divide_circuit(&mut b, &a, &y, f as usize, v);
+            let a_bits = if recip { f as usize + 1 } else { ell as usize };
+            let q = divide_circuit(&mut b, &a, &y, f as usize, a_bits, v);
             b.output(&q);
             let c = b.finish().unwrap();
             let xs: Vec<u64> = pairs.iter().map(|&(a, _)| a as u64 & mask).collect();
@@ -198,7 +209,7 @@ mod tests {
                 } else {
                     x
                 };
-                let q = divide_circuit(&mut b, &a, &y, 16, v);
+                let q = divide_circuit(&mut b, &a, &y, 16, if recip { 17 } else { 64 }, v);
                 b.output(&q);
                 let cost = b.finish().unwrap().cost();
                 println!(

@@ -1713,6 +1713,16 @@ impl<'g> Loader<'g> {
     fn clip(&self, node: &NodeProto, lbl: &str, attrs: &mut Attrs<'_>) -> Result<Clip> {
         let finite = |v: f32| (!v.is_infinite()).then_some(v);
         let (min, max) = if self.opset < 11 {
+            if node.input.len() > 1 {
+                return Err(invalid(
+                    Some(lbl),
+                    format!(
+                        "Clip with {} inputs at opset {}: before opset 11 the bounds are the attributes min and max",
+                        node.input.len(),
+                        self.opset
+                    ),
+                ));
+            }
             (
                 finite(attrs.float("min", f32::NEG_INFINITY)?),
                 finite(attrs.float("max", f32::INFINITY)?),
