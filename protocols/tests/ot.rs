@@ -1,0 +1,189 @@
+//! OT extension through the real two-party driver (in-memory channels): base OTs,
+//! IKNP correlated and random OTs, exact metering, and malformed peers.
+
+mod common;
+
+use std::time::Duration;
+
+use proptest::prelude::*;
+use tessera_core::{Block, Channel, ChannelConfig, Prg};
+use tessera_protocols::ot::{self, CHUNK, KAPPA, tiles};
+
+use common::block;
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+fn bits(seed: u64, n: usize) -> Vec<bool> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x & 1 == 1
+        })
+        .collect()
+}
+
+/// Set-up, then random and correlated OTs for each size in `ms`, both parties joined
+/// with a deadline. Returns (sender's pairs, receiver's strings, choices) per size, the
+/// correlated outputs of the last size and the two channels' metering totals.
+#[allow(clippy::type_complexity)]
+fn run(
+    ms: &[usize],
+    seed: u64,
+) -> (
+    Vec<(Vec<[Block; 2]>, Vec<Block>, Vec<bool>)>,
+    (Vec<Block>, Vec<Block>, Block, Vec<bool>),
+    (u64, u64),
+) {
+    let choices: Vec<Vec<bool>> = ms
+        .iter()
+        .enumerate()
+        .map(|(i, &m)| bits(seed + i as u64, m))
+        .collect();
+    let last = bits(seed ^ 0xabc, 300);
+    let (souts, q, delta, routs, t, bytes) = block(async {
+        let (mut cs, mut cr) = Channel::in_memory_pair(ChannelConfig::default());
+        let sender = async {
+            let mut rng = Prg::from_entropy();
+            let mut s = ot::sender_setup(&mut cs, &mut rng).await?;
+            let mut outs = Vec::new();
+            for &m in ms {
+                outs.push(ot::send_random(&mut cs, &mut s, m).await?);
+            }
+            let q = ot::send_correlated(&mut cs, &mut s, last.len()).await?;
+            Ok::<_, tessera_protocols::Error>((outs, q, s.delta()))
+        };
+        let receiver = async {
+            let mut rng = Prg::from_entropy();
+            let mut r = ot::receiver_setup(&mut cr, &mut rng).await?;
+            let mut outs = Vec::new();
+            for c in &choices {
+                outs.push(ot::receive_random(&mut cr, &mut r, c).await?);
+            }
+            let t = ot::receive_correlated(&mut cr, &mut r, &last).await?;
+            Ok::<_, tessera_protocols::Error>((outs, t))
+        };
+        let ((souts, q, delta), (routs, t)) =
+            tokio::time::timeout(DEADLINE, async { tokio::try_join!(sender, receiver) })
+                .await
+                .expect("OT run within its deadline")
+                .expect("OT run");
+        let bytes = (
+            cs.metering().total().bytes_sent,
+            cr.metering().total().bytes_sent,
+        );
+        (souts, q, delta, routs, t, bytes)
+    });
+    let per_size = souts
+        .into_iter()
+        .zip(routs)
+        .zip(choices)
+        .map(|((s, r), c)| (s, r, c))
+        .collect();
+    (per_size, (q, t, delta, last), bytes)
+}
+
+#[test]
+fn random_and_correlated_ots_hold_their_relations() {
+    // Sizes around a tile and around a chunk; several extensions from one set-up.
+    let ms = [1, 127, 128, 129, 5000, CHUNK + 3];
+    let (per_size, (q, t, delta, last), (sent_s, sent_r)) = run(&ms, 11);
+    for (s, r, c) in &per_size {
+        assert_eq!((s.len(), r.len()), (c.len(), c.len()));
+        for i in 0..c.len() {
+            let ci = usize::from(c[i]);
+            assert_eq!(r[i], s[i][ci], "transfer {i}: the chosen string");
+            assert_ne!(r[i], s[i][1 - ci], "transfer {i}: the other string");
+        }
+    }
+    // Distinct strings everywhere (a repeated tweak or PRG output would repeat some).
+    let mut all: Vec<u128> = per_size
+        .iter()
+        .flat_map(|(s, _, _)| s.iter().flat_map(|p| [p[0].0, p[1].0]))
+        .collect();
+    let n = all.len();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), n, "every random-OT string is distinct");
+    for i in 0..last.len() {
+        let want = if last[i] { q[i] ^ delta } else { q[i] };
+        assert_eq!(t[i], want, "correlated transfer {i}");
+    }
+    // Exact bytes: 8-byte frame headers; the sender sends 128 points, the receiver
+    // one point and 16 bytes per transfer rounded up to a tile, per chunk.
+    let ext: u64 = ms
+        .iter()
+        .chain(std::iter::once(&last.len()))
+        .map(|&m| {
+            let chunks = m.div_ceil(CHUNK);
+            let full = (m / CHUNK) * (KAPPA * tiles(CHUNK) * 16 + 8);
+            let rest = m % CHUNK;
+            let part = if rest > 0 { KAPPA * tiles(rest) * 16 + 8 } else { 0 };
+            assert!(chunks >= 1);
+            (full + part) as u64
+        })
+        .sum();
+    assert_eq!(sent_s, (KAPPA * 32 + 8) as u64, "sender's bytes");
+    assert_eq!(sent_r, (32 + 8) as u64 + ext, "receiver's bytes");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(8))]
+    #[test]
+    fn random_ots_for_any_size(m in 1usize..3000, seed in any::<u64>()) {
+        let (per_size, _, _) = run(&[m], seed);
+        let (s, r, c) = &per_size[0];
+        for i in 0..m {
+            prop_assert_eq!(r[i], s[i][usize::from(c[i])]);
+        }
+    }
+}
+
+#[test]
+fn malformed_base_ot_messages_are_errors_not_panics() {
+    // A receiver-side peer that sends garbage instead of the base OT's first point,
+    // and a sender-side peer that replies with too few points.
+    block(async {
+        let (mut a, mut b) = Channel::in_memory_pair(ChannelConfig::default());
+        let bad = async {
+            b.send_bytes(vec![0xff; 32]).await?;
+            Ok::<_, tessera_protocols::Error>(())
+        };
+        let mut rng = Prg::from_entropy();
+        let (_, r) = tokio::join!(bad, ot::sender_setup(&mut a, &mut rng));
+        let e = r.expect_err("a non-point is refused");
+        assert!(e.to_string().contains("base OT"), "{e}");
+
+        let (mut a, mut b) = Channel::in_memory_pair(ChannelConfig::default());
+        let short = async {
+            let _ = b.recv_bytes().await?;
+            b.send_bytes(vec![0; 32 * 5]).await?;
+            Ok::<_, tessera_protocols::Error>(())
+        };
+        let (_, r) = tokio::join!(short, ot::receiver_setup(&mut a, &mut rng));
+        let e = r.expect_err("a short reply is refused");
+        assert!(e.to_string().contains("128 points"), "{e}");
+    });
+}
+
+#[test]
+fn a_receiver_that_sends_too_little_is_an_error() {
+    block(async {
+        let (mut cs, mut cr) = Channel::in_memory_pair(ChannelConfig::default());
+        let sender = async {
+            let mut s = ot::sender_setup(&mut cs, &mut Prg::from_entropy()).await?;
+            ot::send_random(&mut cs, &mut s, 1000).await
+        };
+        let receiver = async {
+            let _r = ot::receiver_setup(&mut cr, &mut Prg::from_entropy()).await?;
+            // 500 transfers' worth instead of 1000.
+            cr.send_blocks(vec![Block::ZERO; KAPPA * tiles(500)]).await?;
+            Ok::<_, tessera_protocols::Error>(())
+        };
+        let (s, r) = tokio::join!(sender, receiver);
+        r.expect("the short message is sent");
+        assert!(s.is_err(), "the sender refuses a message of the wrong length");
+    });
+}
