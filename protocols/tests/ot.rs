@@ -1,6 +1,8 @@
 //! OT extension through the real two-party driver (in-memory channels): base OTs,
 //! IKNP correlated and random OTs, exact metering, and malformed peers.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::time::Duration;
@@ -120,7 +122,11 @@ fn random_and_correlated_ots_hold_their_relations() {
             let chunks = m.div_ceil(CHUNK);
             let full = (m / CHUNK) * (KAPPA * tiles(CHUNK) * 16 + 8);
             let rest = m % CHUNK;
-            let part = if rest > 0 { KAPPA * tiles(rest) * 16 + 8 } else { 0 };
+            let part = if rest > 0 {
+                KAPPA * tiles(rest) * 16 + 8
+            } else {
+                0
+            };
             assert!(chunks >= 1);
             (full + part) as u64
         })
@@ -179,11 +185,144 @@ fn a_receiver_that_sends_too_little_is_an_error() {
         let receiver = async {
             let _r = ot::receiver_setup(&mut cr, &mut Prg::from_entropy()).await?;
             // 500 transfers' worth instead of 1000.
-            cr.send_blocks(vec![Block::ZERO; KAPPA * tiles(500)]).await?;
+            cr.send_blocks(vec![Block::ZERO; KAPPA * tiles(500)])
+                .await?;
             Ok::<_, tessera_protocols::Error>(())
         };
         let (s, r) = tokio::join!(sender, receiver);
         r.expect("the short message is sent");
-        assert!(s.is_err(), "the sender refuses a message of the wrong length");
+        assert!(
+            s.is_err(),
+            "the sender refuses a message of the wrong length"
+        );
     });
+}
+
+mod correlations {
+    use super::*;
+    use ndarray::{ArrayD, Ix2};
+    use tessera_core::{Ring, Z32, Z64};
+    use tessera_protocols::BilinearOp;
+    use tessera_protocols::ot::correlate::{self, OtLink};
+
+    /// Runs `f` for both parties on linked channels (set-ups included), joined with a
+    /// deadline.
+    fn both<T: Send, F, Fut>(f: F) -> (T, T)
+    where
+        F: Fn(usize, Channel, OtLink) -> Fut,
+        Fut: Future<Output = tessera_protocols::Result<T>>,
+    {
+        block(async {
+            let (mut c0, mut c1) = Channel::in_memory_pair(ChannelConfig::default());
+            let (mut g0, mut g1) = (Prg::from_entropy(), Prg::from_entropy());
+            let (l0, l1) = tokio::time::timeout(DEADLINE, async {
+                tokio::try_join!(
+                    correlate::link(&mut c0, 0, &mut g0),
+                    correlate::link(&mut c1, 1, &mut g1)
+                )
+            })
+            .await
+            .expect("set-up within its deadline")
+            .expect("set-up");
+            tokio::time::timeout(DEADLINE, async {
+                tokio::try_join!(f(0, c0, l0), f(1, c1, l1))
+            })
+            .await
+            .expect("run within its deadline")
+            .expect("run")
+        })
+    }
+
+    #[test]
+    fn and_triples_multiply() {
+        let n = 3000;
+        let (t0, t1) = both(|_, mut ch, mut link| async move {
+            correlate::and_triples(&mut ch, &mut link, n, &mut Prg::from_entropy()).await
+        });
+        let (mut ones_a, mut ones_b) = (0, 0);
+        for i in 0..n {
+            let a = t0.a.get(i) ^ t1.a.get(i);
+            let b = t0.b.get(i) ^ t1.b.get(i);
+            assert_eq!(t0.c.get(i) ^ t1.c.get(i), a & b, "triple {i}");
+            ones_a += usize::from(a);
+            ones_b += usize::from(b);
+        }
+        // Uniform a and b (a biased source would show here: 3000 draws, ±5 σ).
+        for ones in [ones_a, ones_b] {
+            assert!((1200..1800).contains(&ones), "{ones} ones of {n}");
+        }
+    }
+
+    fn open<R: Ring>(x: &ArrayD<R>, y: &ArrayD<R>) -> ArrayD<R> {
+        x + y
+    }
+
+    fn elementwise<R: Ring>(shape: &'static [usize]) {
+        let (t0, t1) = both(|_, mut ch, mut link| async move {
+            correlate::beaver::<R, _>(
+                &mut ch,
+                &mut link,
+                &BilinearOp::Elementwise,
+                shape,
+                shape,
+                &mut Prg::from_entropy(),
+            )
+            .await
+        });
+        let (a, b, c) = (open(&t0.a, &t1.a), open(&t0.b, &t1.b), open(&t0.c, &t1.c));
+        assert_eq!(c, &a * &b);
+        assert_ne!(a, ArrayD::zeros(a.raw_dim()), "A is random");
+    }
+
+    #[test]
+    fn elementwise_beaver_triples_in_z64_and_z32() {
+        elementwise::<Z64>(&[7, 9]);
+        elementwise::<Z32>(&[100]);
+    }
+
+    #[test]
+    fn matmul_beaver_triples() {
+        let (t0, t1) = both(|_, mut ch, mut link| async move {
+            correlate::beaver::<Z64, _>(
+                &mut ch,
+                &mut link,
+                &BilinearOp::MatMul,
+                &[3, 4],
+                &[4, 5],
+                &mut Prg::from_entropy(),
+            )
+            .await
+        });
+        let a = open(&t0.a, &t1.a).into_dimensionality::<Ix2>().unwrap();
+        let b = open(&t0.b, &t1.b).into_dimensionality::<Ix2>().unwrap();
+        let c = open(&t0.c, &t1.c).into_dimensionality::<Ix2>().unwrap();
+        for i in 0..3 {
+            for j in 0..5 {
+                let mut s = Z64::from_u64(0);
+                for k in 0..4 {
+                    s += a[[i, k]] * b[[k, j]];
+                }
+                assert_eq!(c[[i, j]], s, "entry ({i}, {j})");
+            }
+        }
+    }
+
+    #[test]
+    fn unfit_shapes_and_convolutions_are_refused() {
+        let (r0, _r1) = both(|p, mut ch, mut link| async move {
+            let r = correlate::beaver::<Z64, _>(
+                &mut ch,
+                &mut link,
+                &BilinearOp::MatMul,
+                &[3, 4],
+                &[5, 5],
+                &mut Prg::from_entropy(),
+            )
+            .await;
+            let _ = p;
+            Ok(r.map(|_| ()).map_err(|e| e.to_string()))
+        });
+        let e = r0.expect_err("inner dimensions differ");
+        assert!(e.contains("inner dimensions"), "{e}");
+    }
 }

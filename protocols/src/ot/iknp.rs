@@ -112,7 +112,10 @@ impl ExtReceiver {
         if choices.len() != nt {
             return Err(Error::Shape {
                 op: "IKNP extension (receiver)",
-                detail: format!("{m} transfers take {nt} choice blocks, got {}", choices.len()),
+                detail: format!(
+                    "{m} transfers take {nt} choice blocks, got {}",
+                    choices.len()
+                ),
             });
         }
         let mut t = vec![Block::ZERO; KAPPA * nt];
@@ -199,7 +202,9 @@ impl ExtSender {
 
 /// The tweaks of `n` transfers starting at index `first` of a set-up.
 fn tweaks(first: u64, n: usize) -> Vec<Block> {
-    (0..n as u64).map(|i| Block(u128::from(first + i))).collect()
+    (0..n as u64)
+        .map(|i| Block(u128::from(first + i)))
+        .collect()
 }
 
 /// Random OTs from the sender's correlated rows of the extension that started at

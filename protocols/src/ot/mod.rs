@@ -19,6 +19,7 @@
 //! deadline; a malformed or short message is an [`Error`](crate::Error), never a panic.
 
 pub mod base;
+pub mod correlate;
 pub mod iknp;
 pub mod transpose;
 
@@ -105,11 +106,7 @@ pub async fn receive_correlated(
 ///
 /// # Errors
 /// As [`send_correlated`].
-pub async fn send_random(
-    ch: &mut Channel,
-    s: &mut ExtSender,
-    m: usize,
-) -> Result<Vec<[Block; 2]>> {
+pub async fn send_random(ch: &mut Channel, s: &mut ExtSender, m: usize) -> Result<Vec<[Block; 2]>> {
     let mut out = Vec::with_capacity(m);
     let mut left = m;
     while left > 0 {

@@ -2,33 +2,11 @@
 //!
 //! IKNP works on a 128 × m bit matrix kept as 128 *columns* of m bits (one per base
 //! OT) and needs its m *rows* of 128 bits (one per extended OT). The transpose runs on
-//! 128 × 128 tiles, each by the recursive block-swap of Hacker's Delight §7-3 on
-//! `u128` words: 7 rounds of 64 masked swaps, no table and no `unsafe`.
+//! 128 × 128 tiles, each by [`transpose128`] (the recursive block swap of Hacker's
+//! Delight §7-3 on `u128` words: 7 passes of 64 masked swaps, no table, no `unsafe`).
 
 use tessera_core::Block;
-
-/// Transposes a 128 × 128 bit matrix in place: afterwards bit `c` of `a[r]` is what
-/// bit `r` of `a[c]` was (bit `i` of a word is `(w >> i) & 1`).
-pub fn transpose_128(a: &mut [u128; 128]) {
-    // Swap the off-diagonal j × j sub-blocks of every 2j × 2j block, j = 64, 32, …, 1.
-    let mut j = 64usize;
-    let mut mask: u128 = u128::MAX >> 64; // low j bits of each 2j-bit group
-    while j != 0 {
-        let mut k = 0;
-        while k < 128 {
-            for r in k..k + j {
-                // Rows r (top) and r + j (bottom) of the 2j-block: the top row's high
-                // j-bit half trades places with the bottom row's low half.
-                let t = ((a[r] >> j) ^ a[r + j]) & mask;
-                a[r] ^= t << j;
-                a[r + j] ^= t;
-            }
-            k += 2 * j;
-        }
-        j >>= 1;
-        mask ^= mask << j;
-    }
-}
+use tessera_core::bits::transpose128;
 
 /// Rows of a 128-column bit matrix given column-major: `cols[j * tiles + k]` holds
 /// bits `128k .. 128k + 127` of column `j` (`tiles = cols.len() / 128`). Returns the
@@ -50,7 +28,7 @@ pub fn rows_from_columns(cols: &[Block]) -> Vec<Block> {
         for (j, w) in tile.iter_mut().enumerate() {
             *w = cols[j * tiles + k].0;
         }
-        transpose_128(&mut tile);
+        transpose128(&mut tile);
         for (row, w) in rows[128 * k..128 * (k + 1)].iter_mut().zip(tile) {
             *row = Block(w);
         }
@@ -59,6 +37,7 @@ pub fn rows_from_columns(cols: &[Block]) -> Vec<Block> {
 }
 
 #[cfg(test)]
+#[allow(clippy::needless_range_loop)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
@@ -72,7 +51,7 @@ mod tests {
         fn tile_transpose_matches_the_definition(words in proptest::collection::vec(any::<u128>(), 128)) {
             let mut a = [0u128; 128];
             a.copy_from_slice(&words);
-            transpose_128(&mut a);
+            transpose128(&mut a);
             for r in 0..128 {
                 for c in 0..128 {
                     prop_assert_eq!(bit(a[r], c), bit(words[c], r), "bit ({}, {})", r, c);

@@ -1,0 +1,304 @@
+//! Correlations from OT extension, between the two parties alone (semi-honest, as
+//! ABY's OT-based set-up):
+//!
+//! - **AND triples** from two random OTs each (one per direction): party `p` draws
+//!   `a_p`, and as sender of `(m0, m1)` sets `b_p = m0 ⊕ m1`, `u_p = m0`; as receiver
+//!   with choice `a_p` it gets `v_p = m_{a_p}` of the other party's pair, so that
+//!   `a_{1−p}·b_p = u_p ⊕ v_{1−p}` and `c_p = a_p·b_p ⊕ u_p ⊕ v_p` shares
+//!   `(a_0 ⊕ a_1)(b_0 ⊕ b_1)` (one bit of each 128-bit string is used).
+//! - **Vector OLE in Z_2^ℓ** by Gilboa's method: the receiver holds scalars `y_t`, the
+//!   sender vectors `X_t` of one length `L`; per bit `k` of `y_t` one random OT whose
+//!   strings expand to `R0, R1 ∈ Z_2^ℓ^L`; the sender sends `R0 − R1 + 2^k·X_t`; the
+//!   receiver's share is `Σ_k (R_{y_k} + y_k·(R0 − R1 + 2^k·X_t))`, the sender's
+//!   `−Σ_k R0`, together `y_t·X_t`. ℓ OTs and ℓ·L ring elements per scalar.
+//! - **Beaver triples** `(A, B, A ⊙ B)` and `(A, B, A·B)` from two vector OLEs per
+//!   triple (the cross terms `A_0 ⊙ B_1` and `A_1 ⊙ B_0`).
+//!
+//! Every function takes the party's [`OtLink`] (its set-ups in both directions) and
+//! runs both directions' messages in one round each way: a party first sends what it
+//! sends as OT receiver, then reads what it reads as OT sender.
+
+use ndarray::{Array2, ArrayD, IxDyn};
+use rand_core::{CryptoRng, RngCore};
+use tessera_core::{BitVec, Block, Channel, Prg, Ring};
+
+use super::{ExtReceiver, ExtSender, receive_random, receiver_setup, send_random, sender_setup};
+use crate::preprocessing::{AndTriples, BeaverTriple};
+use crate::{BilinearOp, Error, Result};
+
+/// A party's OT-extension set-ups with the other party: as sender (the other party
+/// receives) and as receiver. Nothing secret in `Debug`.
+#[derive(Debug)]
+pub struct OtLink {
+    /// This party as extension sender.
+    pub sender: ExtSender,
+    /// This party as extension receiver.
+    pub receiver: ExtReceiver,
+}
+
+/// Both set-ups (256 base OTs): party 0's sender set-up runs first, then party 1's.
+///
+/// # Errors
+/// Transport errors or malformed base-OT messages; [`Error::Protocol`] if `party` is
+/// not 0 or 1.
+pub async fn link<G: RngCore + CryptoRng + ?Sized>(
+    ch: &mut Channel,
+    party: usize,
+    rng: &mut G,
+) -> Result<OtLink> {
+    match party {
+        0 => {
+            let sender = sender_setup(ch, rng).await?;
+            let receiver = receiver_setup(ch, rng).await?;
+            Ok(OtLink { sender, receiver })
+        }
+        1 => {
+            let receiver = receiver_setup(ch, rng).await?;
+            let sender = sender_setup(ch, rng).await?;
+            Ok(OtLink { sender, receiver })
+        }
+        p => Err(Error::Protocol {
+            step: "OT link",
+            detail: format!("party {p} is not 0 or 1"),
+        }),
+    }
+}
+
+fn bit(b: Block) -> bool {
+    b.0 & 1 == 1
+}
+
+/// `n` AND triples, this party's shares. Two random OTs per triple (one each way),
+/// one round.
+///
+/// # Errors
+/// Transport errors or a malformed message from the peer.
+pub async fn and_triples<G: RngCore + CryptoRng + ?Sized>(
+    ch: &mut Channel,
+    link: &mut OtLink,
+    n: usize,
+    rng: &mut G,
+) -> Result<AndTriples> {
+    let a = BitVec::random(rng, n);
+    let choices: Vec<bool> = a.iter().collect();
+    let v = receive_random(ch, &mut link.receiver, &choices).await?;
+    let m = send_random(ch, &mut link.sender, n).await?;
+    let mut b = BitVec::zeros(n);
+    let mut c = BitVec::zeros(n);
+    for i in 0..n {
+        let (u, bi) = (bit(m[i][0]), bit(m[i][0]) ^ bit(m[i][1]));
+        b.set(i, bi);
+        c.set(i, (choices[i] & bi) ^ u ^ bit(v[i]));
+    }
+    Ok(AndTriples { a, b, c })
+}
+
+/// The `L` ring elements a random-OT string expands to (its low bits when `L = 1`).
+fn expand<R: Ring>(s: Block, len: usize, out: &mut Vec<R>) {
+    out.clear();
+    if len == 1 {
+        out.push(R::from_u64(s.0 as u64));
+        return;
+    }
+    let mut prg = Prg::from_seed_block(s);
+    out.extend((0..len).map(|_| R::from_u64(prg.next_u64())));
+}
+
+/// The receiver's choice bits for its scalars: bit `k` of `ys[t]` at `t·ℓ + k`.
+fn vole_choices<R: Ring>(ys: &[R]) -> Vec<bool> {
+    let ell = R::BITS as usize;
+    ys.iter()
+        .flat_map(|y| {
+            let y = y.to_u64();
+            (0..ell).map(move |k| (y >> k) & 1 == 1)
+        })
+        .collect()
+}
+
+/// The sender's step from its random OTs (`ℓ` per vector of `xs`): the corrections
+/// to send and its shares of `y_t · X_t`.
+fn vole_sender_step<R: Ring>(ots: &[[Block; 2]], xs: &[R], len: usize) -> (Vec<R>, Vec<R>) {
+    let ell = R::BITS as usize;
+    let t = xs.len().checked_div(len).unwrap_or(0);
+    let mut share = vec![R::zero(); t * len];
+    let mut corr = Vec::with_capacity(t * ell * len);
+    let (mut r0, mut r1) = (Vec::new(), Vec::new());
+    for ti in 0..t {
+        let x = &xs[ti * len..(ti + 1) * len];
+        let out = &mut share[ti * len..(ti + 1) * len];
+        for k in 0..ell {
+            let [m0, m1] = ots[ti * ell + k];
+            expand::<R>(m0, len, &mut r0);
+            expand::<R>(m1, len, &mut r1);
+            let scale = R::from_u64(1u64 << k);
+            for j in 0..len {
+                corr.push(r0[j] - r1[j] + scale * x[j]);
+                out[j] -= r0[j];
+            }
+        }
+    }
+    (corr, share)
+}
+
+/// The receiver's step: its shares of `y_t · X_t` from its chosen strings and the
+/// sender's corrections.
+fn vole_receiver_step<R: Ring>(got: &[Block], choices: &[bool], corr: &[R], len: usize) -> Vec<R> {
+    let ell = R::BITS as usize;
+    let t = got.len() / ell;
+    let mut share = vec![R::zero(); t * len];
+    let mut rc = Vec::new();
+    for ti in 0..t {
+        let out = &mut share[ti * len..(ti + 1) * len];
+        for k in 0..ell {
+            let i = ti * ell + k;
+            expand::<R>(got[i], len, &mut rc);
+            let c = &corr[i * len..(i + 1) * len];
+            for j in 0..len {
+                out[j] += if choices[i] { rc[j] + c[j] } else { rc[j] };
+            }
+        }
+    }
+    share
+}
+
+/// Vector OLE in both directions at once, two rounds: this party is the sender of
+/// `xs` (`T` vectors of length `len`) against the other party's scalars, and the
+/// receiver of its scalars `ys` against the other party's vectors (of the same
+/// length). Returns (its shares as sender, its shares as receiver).
+///
+/// # Errors
+/// Transport errors or a short message from the peer.
+pub async fn vole<R: Ring>(
+    ch: &mut Channel,
+    link: &mut OtLink,
+    xs: &[R],
+    ys: &[R],
+    len: usize,
+) -> Result<(Vec<R>, Vec<R>)> {
+    let ell = R::BITS as usize;
+    let t_send = xs.len().checked_div(len).unwrap_or(0);
+    // 1. As receiver: the extension message goes out (no wait).
+    let choices = vole_choices(ys);
+    let got = receive_random(ch, &mut link.receiver, &choices).await?;
+    // 2. As sender: the peer's extension message in, the corrections out.
+    let ots = send_random(ch, &mut link.sender, t_send * ell).await?;
+    let (corr, mine) = vole_sender_step(&ots, xs, len);
+    ch.send_ring(corr).await?;
+    // 3. As receiver: the peer's corrections in.
+    let corr: Vec<R> = ch.recv_ring(ys.len() * ell * len).await?;
+    let theirs = vole_receiver_step(&got, &choices, &corr, len);
+    Ok((mine, theirs))
+}
+
+fn random_array<R: Ring, G: RngCore + ?Sized>(rng: &mut G, shape: &[usize]) -> ArrayD<R> {
+    let n = shape.iter().product();
+    let v = (0..n).map(|_| R::from_u64(rng.next_u64())).collect();
+    // The shape's product is the vector's length.
+    ArrayD::from_shape_vec(IxDyn(shape), v).unwrap_or_else(|_| ArrayD::zeros(IxDyn(shape)))
+}
+
+/// A Beaver triple for `op` on operands of shapes `a` and `b`, this party's shares:
+/// `C_p = op(A_p, B_p) + [op(A_p, B_{1−p})] + [op(A_{1−p}, B_p)]`, the bracketed
+/// cross terms by vector OLE — party `p` is the VOLE sender of its `A_p` against the
+/// other's `B` and the receiver of its `B_p` against the other's `A`.
+/// Element-wise products take one OLE per element each way; matrix products
+/// `[m, k]·[k, n]` one length-`m` OLE per entry of `B` each way (Gilboa's method:
+/// `ℓ·k·n` OTs and `ℓ·k·n·m` ring elements per direction).
+///
+/// # Errors
+/// [`Error::Shape`] for operand shapes that do not fit `op`, an unsupported `op`
+/// (convolutions: not yet from OTs) or transport errors.
+pub async fn beaver<R: Ring, G: RngCore + CryptoRng + ?Sized>(
+    ch: &mut Channel,
+    link: &mut OtLink,
+    op: &BilinearOp,
+    a_shape: &[usize],
+    b_shape: &[usize],
+    rng: &mut G,
+) -> Result<BeaverTriple<R>> {
+    let a: ArrayD<R> = random_array(rng, a_shape);
+    let b: ArrayD<R> = random_array(rng, b_shape);
+    let shape_err = |detail: String| Error::Shape {
+        op: "Beaver triple from OTs",
+        detail,
+    };
+    let c = match op {
+        BilinearOp::Elementwise => {
+            if a_shape != b_shape {
+                return Err(shape_err(format!(
+                    "element-wise operands {a_shape:?} and {b_shape:?} differ"
+                )));
+            }
+            let av: Vec<R> = a.iter().copied().collect();
+            let bv: Vec<R> = b.iter().copied().collect();
+            let (x, y) = vole(ch, link, &av, &bv, 1).await?;
+            let c: Vec<R> = (0..av.len()).map(|i| av[i] * bv[i] + x[i] + y[i]).collect();
+            ArrayD::from_shape_vec(IxDyn(a_shape), c).map_err(|e| shape_err(e.to_string()))?
+        }
+        BilinearOp::MatMul => {
+            let (&[m, k], &[k2, n]) = (a_shape, b_shape) else {
+                return Err(shape_err(format!(
+                    "matrix product of {a_shape:?} and {b_shape:?}"
+                )));
+            };
+            if k != k2 {
+                return Err(shape_err(format!("inner dimensions {k} and {k2}")));
+            }
+            let a2 = a
+                .view()
+                .into_dimensionality::<ndarray::Ix2>()
+                .map_err(|e| shape_err(e.to_string()))?;
+            let b2 = b
+                .view()
+                .into_dimensionality::<ndarray::Ix2>()
+                .map_err(|e| shape_err(e.to_string()))?;
+            // Entry (s, j) of B scales column s of A into column j of the product:
+            // vectors X_(s,j) = A[:, s] (length m), one per entry of B, row-major.
+            let xs: Vec<R> = (0..k)
+                .flat_map(|s| std::iter::repeat_n(s, n))
+                .flat_map(|s| a2.column(s).to_vec())
+                .collect();
+            let ys: Vec<R> = b2.iter().copied().collect();
+            let (x, y) = vole(ch, link, &xs, &ys, m).await?;
+            let mut c: Array2<R> = a2.dot_ring(&b2);
+            for s in 0..k {
+                for j in 0..n {
+                    let base = (s * n + j) * m;
+                    for i in 0..m {
+                        c[[i, j]] += x[base + i] + y[base + i];
+                    }
+                }
+            }
+            c.into_dyn()
+        }
+        BilinearOp::Conv(_) => {
+            return Err(Error::Protocol {
+                step: "Beaver triple from OTs",
+                detail: "convolution triples are not made from OTs yet (dealer only)".into(),
+            });
+        }
+    };
+    Ok(BeaverTriple { op: *op, a, b, c })
+}
+
+/// Naive ring matrix product (ndarray's `dot` needs float-like scalars).
+trait DotRing<R> {
+    fn dot_ring(&self, b: &ndarray::ArrayView2<R>) -> Array2<R>;
+}
+
+impl<R: Ring> DotRing<R> for ndarray::ArrayView2<'_, R> {
+    fn dot_ring(&self, b: &ndarray::ArrayView2<R>) -> Array2<R> {
+        let (m, k) = self.dim();
+        let n = b.ncols();
+        let mut c = Array2::from_elem((m, n), R::zero());
+        for i in 0..m {
+            for s in 0..k {
+                let x = self[[i, s]];
+                for j in 0..n {
+                    c[[i, j]] += x * b[[s, j]];
+                }
+            }
+        }
+        c
+    }
+}
