@@ -693,3 +693,93 @@ fn pytorch_mlp_with_leaky_relu_tanh_and_softmax_matches_onnxruntime() {
         "{err}"
     );
 }
+
+/// The same PyTorch MLP with correlations from OT extension between the parties
+/// (`--offline ot`, no dealer): the same probabilities within 0.02 + 1%, the offline
+/// traffic on the parties' link, named in the report.
+#[test]
+fn offline_ot_runs_without_a_dealer_and_matches_onnxruntime() {
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/tests/fixtures");
+    let model = format!("{fixtures}/act_mlp.onnx");
+    let input = format!("{fixtures}/input_act_mlp.npy");
+    let expected: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{fixtures}/torch_expected.json")).unwrap(),
+    )
+    .unwrap();
+    let probs: Vec<f64> = expected["models"]["act_mlp"]["scores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    for plan in ["a+b", "a+y"] {
+        let r = json(&[
+            "infer",
+            "--model",
+            &model,
+            "--input",
+            &input,
+            "--plan",
+            plan,
+            "--logits",
+            "--json",
+            "--offline",
+            "ot",
+        ]);
+        assert_eq!(r["offline"], "ot", "{plan}");
+        let got: Vec<f64> = r["outputs"][0]["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|e| e.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()))
+            .collect();
+        assert_eq!(got.len(), probs.len(), "{plan}");
+        for (g, t) in got.iter().zip(&probs) {
+            assert!((g - t).abs() <= 0.02 + 0.01 * t.abs(), "{plan}: {g} vs {t}");
+        }
+        for p in 0..2 {
+            let m = &r["measured"]["dealer"][p];
+            assert_eq!(m["offline"]["bytes_received"], 0, "{plan}: no dealer");
+            assert!(
+                r["measured"]["peer"][p]["offline"]["bytes_sent"]
+                    .as_u64()
+                    .unwrap()
+                    > 0,
+                "{plan}: the OT traffic is offline on the parties' link"
+            );
+        }
+    }
+    let text = tessera(&[
+        "infer",
+        "--model",
+        &model,
+        "--input",
+        &input,
+        "--plan",
+        "a+b",
+        "--offline",
+        "ot",
+    ]);
+    assert!(text.status.success(), "{}", stderr(&text));
+    let out = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        out.contains("offline by OT extension with the other party"),
+        "{out}"
+    );
+    // A bad source name is a usage error naming the choices.
+    let bad = tessera(&[
+        "infer",
+        "--model",
+        &model,
+        "--input",
+        &input,
+        "--offline",
+        "hsm",
+    ]);
+    assert!(!bad.status.success());
+    assert!(
+        stderr(&bad).contains("expected `dealer` or `ot`"),
+        "{}",
+        stderr(&bad)
+    );
+}

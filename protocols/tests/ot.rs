@@ -8,6 +8,7 @@ mod common;
 use std::time::Duration;
 
 use proptest::prelude::*;
+use tessera_core::channel::stream_wire_bytes;
 use tessera_core::{Block, Channel, ChannelConfig, Prg};
 use tessera_protocols::ot::{self, CHUNK, KAPPA, tiles};
 
@@ -113,22 +114,15 @@ fn random_and_correlated_ots_hold_their_relations() {
         let want = if last[i] { q[i] ^ delta } else { q[i] };
         assert_eq!(t[i], want, "correlated transfer {i}");
     }
-    // Exact bytes: 8-byte frame headers; the sender sends 128 points, the receiver
-    // one point and 16 bytes per transfer rounded up to a tile, per chunk.
+    // Exact bytes: the sender sends 128 points in one frame; the receiver one point
+    // and, per extension, one stream of 16 bytes per transfer rounded up to a tile
+    // per chunk ([`stream_wire_bytes`]: 8-byte headers per frame).
     let ext: u64 = ms
         .iter()
         .chain(std::iter::once(&last.len()))
         .map(|&m| {
-            let chunks = m.div_ceil(CHUNK);
-            let full = (m / CHUNK) * (KAPPA * tiles(CHUNK) * 16 + 8);
-            let rest = m % CHUNK;
-            let part = if rest > 0 {
-                KAPPA * tiles(rest) * 16 + 8
-            } else {
-                0
-            };
-            assert!(chunks >= 1);
-            (full + part) as u64
+            let blocks = (m / CHUNK) * KAPPA * tiles(CHUNK) + KAPPA * tiles(m % CHUNK);
+            stream_wire_bytes(16 * blocks as u64, 16, ChannelConfig::default().max_frame)
         })
         .sum();
     assert_eq!(sent_s, (KAPPA * 32 + 8) as u64, "sender's bytes");

@@ -23,6 +23,7 @@ use rand_core::{CryptoRng, RngCore};
 use tessera_core::{BitVec, Block, Channel, Prg, Ring};
 
 use super::{ExtReceiver, ExtSender, receive_random, receiver_setup, send_random, sender_setup};
+use crate::arith::bilinear::Bilinear;
 use crate::preprocessing::{AndTriples, BeaverTriple};
 use crate::{BilinearOp, Error, Result};
 
@@ -104,21 +105,24 @@ fn expand<R: Ring>(s: Block, len: usize, out: &mut Vec<R>) {
     out.extend((0..len).map(|_| R::from_u64(prg.next_u64())));
 }
 
-/// The receiver's choice bits for its scalars: bit `k` of `ys[t]` at `t·ℓ + k`.
-fn vole_choices<R: Ring>(ys: &[R]) -> Vec<bool> {
-    let ell = R::BITS as usize;
+/// The receiver's choice bits for its scalars: bit `k` of `ys[t]` at `t·bits + k`.
+fn vole_choices<R: Ring>(ys: &[R], bits: usize) -> Vec<bool> {
     ys.iter()
         .flat_map(|y| {
             let y = y.to_u64();
-            (0..ell).map(move |k| (y >> k) & 1 == 1)
+            (0..bits).map(move |k| (y >> k) & 1 == 1)
         })
         .collect()
 }
 
-/// The sender's step from its random OTs (`ℓ` per vector of `xs`): the corrections
-/// to send and its shares of `y_t · X_t`.
-fn vole_sender_step<R: Ring>(ots: &[[Block; 2]], xs: &[R], len: usize) -> (Vec<R>, Vec<R>) {
-    let ell = R::BITS as usize;
+/// The sender's step from its random OTs (`bits` per vector of `xs`): the
+/// corrections to send and its shares of `y_t · X_t`.
+fn vole_sender_step<R: Ring>(
+    ots: &[[Block; 2]],
+    xs: &[R],
+    len: usize,
+    ell: usize,
+) -> (Vec<R>, Vec<R>) {
     let t = xs.len().checked_div(len).unwrap_or(0);
     let mut share = vec![R::zero(); t * len];
     let mut corr = Vec::with_capacity(t * ell * len);
@@ -142,9 +146,14 @@ fn vole_sender_step<R: Ring>(ots: &[[Block; 2]], xs: &[R], len: usize) -> (Vec<R
 
 /// The receiver's step: its shares of `y_t · X_t` from its chosen strings and the
 /// sender's corrections.
-fn vole_receiver_step<R: Ring>(got: &[Block], choices: &[bool], corr: &[R], len: usize) -> Vec<R> {
-    let ell = R::BITS as usize;
-    let t = got.len() / ell;
+fn vole_receiver_step<R: Ring>(
+    got: &[Block],
+    choices: &[bool],
+    corr: &[R],
+    len: usize,
+    ell: usize,
+) -> Vec<R> {
+    let t = got.len().checked_div(ell).unwrap_or(0);
     let mut share = vec![R::zero(); t * len];
     let mut rc = Vec::new();
     for ti in 0..t {
@@ -161,10 +170,18 @@ fn vole_receiver_step<R: Ring>(got: &[Block], choices: &[bool], corr: &[R], len:
     share
 }
 
+/// Ring elements of corrections per message of a one-way vector OLE (64 MiB of
+/// Z_2^64): the sender computes and sends them chunk by chunk, the receiver folds each
+/// in as it arrives, so memory stays bounded however large the OLE.
+pub const CORR_CHUNK_ELEMS: usize = 1 << 23;
+
 /// Vector OLE in both directions at once, two rounds: this party is the sender of
 /// `xs` (`T` vectors of length `len`) against the other party's scalars, and the
 /// receiver of its scalars `ys` against the other party's vectors (of the same
-/// length). Returns (its shares as sender, its shares as receiver).
+/// length); the scalars are `bits` wide (ℓ for ring elements, 1 for bits: one OT per
+/// bit). Either side may be empty (a one-way OLE: its corrections go in chunks of
+/// [`CORR_CHUNK_ELEMS`], all from one side, still one round). Returns (its shares as
+/// sender, its shares as receiver).
 ///
 /// # Errors
 /// Transport errors or a short message from the peer.
@@ -174,19 +191,52 @@ pub async fn vole<R: Ring>(
     xs: &[R],
     ys: &[R],
     len: usize,
+    bits: usize,
 ) -> Result<(Vec<R>, Vec<R>)> {
-    let ell = R::BITS as usize;
     let t_send = xs.len().checked_div(len).unwrap_or(0);
+    let t_recv = ys.len();
+    // Both sides derive the same chunking: by vectors, one chunk when both directions
+    // run (each party then sends before it reads: one message each way).
+    let per_vec = (bits * len).max(1);
+    let chunk = |t: usize| {
+        if xs.is_empty() || ys.is_empty() {
+            (CORR_CHUNK_ELEMS / per_vec).max(1)
+        } else {
+            t.max(1)
+        }
+    };
     // 1. As receiver: the extension message goes out (no wait).
-    let choices = vole_choices(ys);
+    let choices = vole_choices(ys, bits);
     let got = receive_random(ch, &mut link.receiver, &choices).await?;
     // 2. As sender: the peer's extension message in, the corrections out.
-    let ots = send_random(ch, &mut link.sender, t_send * ell).await?;
-    let (corr, mine) = vole_sender_step(&ots, xs, len);
-    ch.send_ring(corr).await?;
+    let ots = send_random(ch, &mut link.sender, t_send * bits).await?;
+    let mut mine = Vec::with_capacity(t_send * len);
+    let cs = chunk(t_send);
+    for t0 in (0..t_send).step_by(cs) {
+        let t1 = (t0 + cs).min(t_send);
+        let (corr, share) = vole_sender_step(
+            &ots[t0 * bits..t1 * bits],
+            &xs[t0 * len..t1 * len],
+            len,
+            bits,
+        );
+        ch.send_pod_stream(corr).await?;
+        mine.extend(share);
+    }
     // 3. As receiver: the peer's corrections in.
-    let corr: Vec<R> = ch.recv_ring(ys.len() * ell * len).await?;
-    let theirs = vole_receiver_step(&got, &choices, &corr, len);
+    let mut theirs = Vec::with_capacity(t_recv * len);
+    let cr = chunk(t_recv);
+    for t0 in (0..t_recv).step_by(cr) {
+        let t1 = (t0 + cr).min(t_recv);
+        let corr: Vec<R> = ch.recv_pod_stream((t1 - t0) * per_vec).await?;
+        theirs.extend(vole_receiver_step(
+            &got[t0 * bits..t1 * bits],
+            &choices[t0 * bits..t1 * bits],
+            &corr,
+            len,
+            bits,
+        ));
+    }
     Ok((mine, theirs))
 }
 
@@ -231,7 +281,7 @@ pub async fn beaver<R: Ring, G: RngCore + CryptoRng + ?Sized>(
             }
             let av: Vec<R> = a.iter().copied().collect();
             let bv: Vec<R> = b.iter().copied().collect();
-            let (x, y) = vole(ch, link, &av, &bv, 1).await?;
+            let (x, y) = vole(ch, link, &av, &bv, 1, R::BITS as usize).await?;
             let c: Vec<R> = (0..av.len()).map(|i| av[i] * bv[i] + x[i] + y[i]).collect();
             ArrayD::from_shape_vec(IxDyn(a_shape), c).map_err(|e| shape_err(e.to_string()))?
         }
@@ -259,8 +309,9 @@ pub async fn beaver<R: Ring, G: RngCore + CryptoRng + ?Sized>(
                 .flat_map(|s| a2.column(s).to_vec())
                 .collect();
             let ys: Vec<R> = b2.iter().copied().collect();
-            let (x, y) = vole(ch, link, &xs, &ys, m).await?;
-            let mut c: Array2<R> = a2.dot_ring(&b2);
+            let (x, y) = vole(ch, link, &xs, &ys, m, R::BITS as usize).await?;
+            let mut c = Array2::from_elem((m, n), R::zero()).into_dyn();
+            op.accumulate(a.view(), b.view(), &mut c)?;
             for s in 0..k {
                 for j in 0..n {
                     let base = (s * n + j) * m;
@@ -269,7 +320,7 @@ pub async fn beaver<R: Ring, G: RngCore + CryptoRng + ?Sized>(
                     }
                 }
             }
-            c.into_dyn()
+            c
         }
         BilinearOp::Conv(_) => {
             return Err(Error::Protocol {
@@ -279,26 +330,4 @@ pub async fn beaver<R: Ring, G: RngCore + CryptoRng + ?Sized>(
         }
     };
     Ok(BeaverTriple { op: *op, a, b, c })
-}
-
-/// Naive ring matrix product (ndarray's `dot` needs float-like scalars).
-trait DotRing<R> {
-    fn dot_ring(&self, b: &ndarray::ArrayView2<R>) -> Array2<R>;
-}
-
-impl<R: Ring> DotRing<R> for ndarray::ArrayView2<'_, R> {
-    fn dot_ring(&self, b: &ndarray::ArrayView2<R>) -> Array2<R> {
-        let (m, k) = self.dim();
-        let n = b.ncols();
-        let mut c = Array2::from_elem((m, n), R::zero());
-        for i in 0..m {
-            for s in 0..k {
-                let x = self[[i, s]];
-                for j in 0..n {
-                    c[[i, j]] += x * b[[s, j]];
-                }
-            }
-        }
-        c
-    }
 }

@@ -4,9 +4,10 @@
 //!
 //! One set-up (128 base OTs, in the direction opposite to the extension) serves any
 //! number of extensions in the same direction; an extension of `m` transfers is one
-//! message from the receiver to the sender (16 bytes per transfer, cut into chunks of
-//! [`CHUNK`] transfers so that both parties compute while the bytes move), i.e. one
-//! round whatever `m`.
+//! message from the receiver to the sender (16 bytes per transfer, computed in chunks of
+//! [`CHUNK`] transfers and sent as one stream: one round whatever `m`, and a send that
+//! never waits for the peer, so that both parties may extend towards each other at
+//! once without blocking on full queues).
 //!
 //! What comes out:
 //! - **correlated OTs** with the sender's global `Δ` ([`send_correlated`] /
@@ -21,6 +22,7 @@
 pub mod base;
 pub mod correlate;
 pub mod iknp;
+pub mod source;
 pub mod transpose;
 
 use rand_core::{CryptoRng, RngCore};
@@ -30,7 +32,7 @@ pub use iknp::{ExtReceiver, ExtSender, KAPPA, pack_bits, tiles};
 
 use crate::Result;
 
-/// Transfers per message of an extension (1 MiB from the receiver).
+/// Transfers per computation chunk of an extension (1 MiB of the receiver's message).
 pub const CHUNK: usize = 1 << 16;
 
 /// Set-up of the extension *sender*: chooses `Δ` and runs the 128 base OTs as their
@@ -73,14 +75,59 @@ pub async fn receiver_setup<G: RngCore + CryptoRng + ?Sized>(
 /// Transport errors, or the receiver's message has the wrong length.
 pub async fn send_correlated(ch: &mut Channel, s: &mut ExtSender, m: usize) -> Result<Vec<Block>> {
     let mut out = Vec::with_capacity(m);
-    let mut left = m;
+    for_each_chunk(ch, m, |u, k| {
+        out.extend(s.extend(u, k)?);
+        Ok(())
+    })
+    .await?;
+    Ok(out)
+}
+
+/// The receiver's whole message of an extension of `m` transfers, read as one stream,
+/// handed to `f` chunk by chunk (its blocks for `k` transfers, and `k`).
+async fn for_each_chunk(
+    ch: &mut Channel,
+    m: usize,
+    mut f: impl FnMut(&[Block], usize) -> Result<()>,
+) -> Result<()> {
+    if m == 0 {
+        return Ok(());
+    }
+    let full = (m / CHUNK) * KAPPA * tiles(CHUNK) + KAPPA * tiles(m % CHUNK);
+    let u: Vec<Block> = ch.recv_pod_stream(full).await?;
+    let (mut at, mut left) = (0, m);
     while left > 0 {
         let k = left.min(CHUNK);
-        let u = ch.recv_blocks(KAPPA * tiles(k)).await?;
-        out.extend(s.extend(&u, k)?);
+        let n = KAPPA * tiles(k);
+        f(&u[at..at + n], k)?;
+        at += n;
         left -= k;
     }
-    Ok(out)
+    Ok(())
+}
+
+/// Extends towards the sender for every chunk of `choices`: the whole message sent as
+/// one stream, and the receiver's rows (with the index of the chunk's first transfer)
+/// handed to `f`.
+async fn extend_all(
+    ch: &mut Channel,
+    r: &mut ExtReceiver,
+    choices: &[bool],
+    mut f: impl FnMut(Vec<Block>, u64),
+) -> Result<()> {
+    if choices.is_empty() {
+        return Ok(());
+    }
+    let mut msg = Vec::with_capacity(KAPPA * tiles(choices.len()) + KAPPA);
+    for c in choices.chunks(CHUNK) {
+        let first = r.done();
+        let (u, t) = r.extend(&pack_bits(c), c.len())?;
+        msg.extend(u);
+        f(t, first);
+    }
+    ch.send_pod_stream(msg).await?;
+    ch.flush().await?;
+    Ok(())
 }
 
 /// Correlated OTs, receiver side, one per choice bit: `q_i ⊕ r_i·Δ`.
@@ -93,12 +140,7 @@ pub async fn receive_correlated(
     choices: &[bool],
 ) -> Result<Vec<Block>> {
     let mut out = Vec::with_capacity(choices.len());
-    for c in choices.chunks(CHUNK) {
-        let (u, t) = r.extend(&pack_bits(c), c.len())?;
-        ch.send_blocks(u).await?;
-        out.extend(t);
-    }
-    ch.flush().await?;
+    extend_all(ch, r, choices, |t, _| out.extend(t)).await?;
     Ok(out)
 }
 
@@ -108,15 +150,13 @@ pub async fn receive_correlated(
 /// As [`send_correlated`].
 pub async fn send_random(ch: &mut Channel, s: &mut ExtSender, m: usize) -> Result<Vec<[Block; 2]>> {
     let mut out = Vec::with_capacity(m);
-    let mut left = m;
-    while left > 0 {
-        let k = left.min(CHUNK);
+    for_each_chunk(ch, m, |u, k| {
         let first = s.done();
-        let u = ch.recv_blocks(KAPPA * tiles(k)).await?;
-        let q = s.extend(&u, k)?;
+        let q = s.extend(u, k)?;
         out.extend(iknp::random_sender(&q, s.delta(), first));
-        left -= k;
-    }
+        Ok(())
+    })
+    .await?;
     Ok(out)
 }
 
@@ -130,12 +170,9 @@ pub async fn receive_random(
     choices: &[bool],
 ) -> Result<Vec<Block>> {
     let mut out = Vec::with_capacity(choices.len());
-    for c in choices.chunks(CHUNK) {
-        let first = r.done();
-        let (u, t) = r.extend(&pack_bits(c), c.len())?;
-        ch.send_blocks(u).await?;
-        out.extend(iknp::random_receiver(&t, first));
-    }
-    ch.flush().await?;
+    extend_all(ch, r, choices, |t, first| {
+        out.extend(iknp::random_receiver(&t, first))
+    })
+    .await?;
     Ok(out)
 }

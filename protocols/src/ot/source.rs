@@ -1,0 +1,343 @@
+//! The dealer-free offline source: every correlation of a session's demand made by the
+//! two parties with OT extension ([`super::correlate`]), behind the same
+//! [`OfflineSource`] trait as the dealer and the preprocessing file.
+//!
+//! How each request is made (semi-honest; `p` is this party, `A_p` its share):
+//! - Beaver triples, element-wise and matrix products: two vector OLEs for the cross
+//!   terms ([`correlate::beaver`]); **convolutions are refused by name** (dealer only).
+//! - square pairs `(A, A ⊙ A)`: one one-way OLE for the cross term `2·A_0·A_1`.
+//! - daBits: each party draws its XOR share `b_p`; the arithmetic shares of
+//!   `b_0 ⊕ b_1 = b_0 + b_1 − 2·b_0·b_1` take one one-bit OLE (one OT) per bit.
+//! - truncation pairs: `r = Σ_k 2^k·b_k` from ℓ daBits per element, so that
+//!   `r_msb = b_{ℓ−1}` and `r_mid = Σ_{f ≤ k < ℓ−1} 2^(k−f)·b_k` are linear in them.
+//! - AND triples: two random OTs each ([`correlate::and_triples`]).
+//! - random OTs (Yao's evaluator inputs): the named sender is the extension sender.
+//! - weight masks: party 0 draws `U` locally; plaintext-weight layers: party 1 draws
+//!   `V`, and `op(V, U)` is shared by a one-way vector OLE (matrix products: one
+//!   length-`n` OLE per entry of `V`; element-wise: one per element); convolutions
+//!   refused by name.
+//!
+//! Requests are made one after another, two rounds each (one for AND triples and
+//! random OTs); the set-up (256 base OTs) is paid once per session.
+
+use futures::future::BoxFuture;
+use ndarray::{ArrayD, IxDyn};
+use rand_core::{CryptoRng, RngCore};
+use tessera_core::{BitVec, Channel, Phase, Prg, Ring};
+
+use super::correlate::{self, OtLink};
+use super::{receive_random, send_random};
+use crate::arith::bilinear::Bilinear;
+use crate::preprocessing::{
+    Correlation, DaBits, Demand, PlainWeightShare, Provider, RandomOts, Request, SquarePair, Store,
+    TruncPair, WeightMaskShare,
+};
+use crate::runtime::{OfflineSource, Session, SessionError, at};
+use crate::{BilinearOp, Error, Result};
+
+fn random_vec<R: Ring, G: RngCore + ?Sized>(rng: &mut G, n: usize) -> Vec<R> {
+    (0..n).map(|_| R::from_u64(rng.next_u64())).collect()
+}
+
+fn array<R: Ring>(shape: &[usize], v: Vec<R>) -> Result<ArrayD<R>> {
+    ArrayD::from_shape_vec(IxDyn(shape), v).map_err(|e| Error::Shape {
+        op: "correlation from OTs",
+        detail: e.to_string(),
+    })
+}
+
+fn not_from_ots(what: &str) -> Error {
+    Error::InvalidArgument {
+        op: "offline source `ot`",
+        detail: format!(
+            "{what} are not made from OTs yet; run this job with the dealer (`--offline dealer`)"
+        ),
+    }
+}
+
+/// Arithmetic shares of `count` random bits together with this party's XOR shares:
+/// `b_0 ⊕ b_1 = b_0 + b_1 − 2·b_0·b_1`, the product by a one-way one-bit OLE (party
+/// 0 the sender of its bits, party 1 choosing with its own).
+async fn dabits<R: Ring, G: RngCore + CryptoRng + ?Sized>(
+    ch: &mut Channel,
+    link: &mut OtLink,
+    party: usize,
+    count: usize,
+    rng: &mut G,
+) -> Result<(Vec<R>, BitVec)> {
+    let b = BitVec::random(rng, count);
+    let mine: Vec<R> = b.iter().map(|x| R::from_u64(u64::from(x))).collect();
+    let (xs, ys): (&[R], &[R]) = if party == 0 {
+        (&mine, &[])
+    } else {
+        (&[], &mine)
+    };
+    let (s, t) = correlate::vole(ch, link, xs, ys, 1, 1).await?;
+    let prod = if party == 0 { s } else { t };
+    let two = R::from_u64(2);
+    let arith = mine.iter().zip(&prod).map(|(&x, &p)| x - two * p).collect();
+    Ok((arith, b))
+}
+
+/// One-way vector OLE: party 0 sends its vectors `xs` (length `len`), party 1
+/// chooses with its scalars `ys`; this party's shares of `y_t · X_t`.
+async fn one_way<R: Ring>(
+    ch: &mut Channel,
+    link: &mut OtLink,
+    party: usize,
+    xs: &[R],
+    ys: &[R],
+    len: usize,
+) -> Result<Vec<R>> {
+    let (s, t) = if party == 0 {
+        correlate::vole(ch, link, xs, &[], len, R::BITS as usize).await?
+    } else {
+        correlate::vole(ch, link, &[], ys, len, R::BITS as usize).await?
+    };
+    Ok(if party == 0 { s } else { t })
+}
+
+/// This party's correlations for `demand`, in demand order, made with the other party
+/// over `ch` (set-up included).
+///
+/// # Errors
+/// A request the OT source cannot make (convolutions, named), transport errors or a
+/// malformed message from the peer.
+pub async fn generate<R: Ring, G: RngCore + CryptoRng + ?Sized>(
+    ch: &mut Channel,
+    party: usize,
+    demand: &Demand,
+    rng: &mut G,
+) -> Result<Vec<(Request, Correlation<R>)>> {
+    // Refuse what cannot be made before any traffic.
+    for r in demand.requests() {
+        match r {
+            Request::Beaver {
+                op: BilinearOp::Conv(_),
+                ..
+            } => return Err(not_from_ots("convolution Beaver triples")),
+            Request::PlainWeight {
+                op: BilinearOp::Conv(_),
+                ..
+            } => return Err(not_from_ots("plaintext-weight convolutions")),
+            _ => {}
+        }
+    }
+    let mut link = correlate::link(ch, party, rng).await?;
+    let mut masks: Vec<ArrayD<R>> = Vec::new();
+    let mut out = Vec::with_capacity(demand.len());
+    for req in demand.requests() {
+        let item = make(ch, &mut link, party, req, &mut masks, rng).await?;
+        out.push((req.clone(), item));
+    }
+    Ok(out)
+}
+
+async fn make<R: Ring, G: RngCore + CryptoRng + ?Sized>(
+    ch: &mut Channel,
+    link: &mut OtLink,
+    party: usize,
+    req: &Request,
+    masks: &mut Vec<ArrayD<R>>,
+    rng: &mut G,
+) -> Result<Correlation<R>> {
+    Ok(match req {
+        Request::Beaver { op, a, b } => {
+            Correlation::Beaver(correlate::beaver(ch, link, op, a, b, rng).await?)
+        }
+        Request::Square { shape } => {
+            let n = shape.iter().product();
+            let a: Vec<R> = random_vec(rng, n);
+            let two = R::from_u64(2);
+            let twice: Vec<R> = a.iter().map(|&x| two * x).collect();
+            let cross = one_way(ch, link, party, &twice, &a, 1).await?;
+            let c = a.iter().zip(&cross).map(|(&x, &k)| x * x + k).collect();
+            Correlation::Square(SquarePair {
+                a: array(shape, a)?,
+                c: array(shape, c)?,
+            })
+        }
+        Request::Trunc { frac_bits, shape } => {
+            let n: usize = shape.iter().product();
+            let ell = R::BITS as usize;
+            let f = *frac_bits as usize;
+            let (bits, _) = dabits::<R, G>(ch, link, party, n * ell, rng).await?;
+            let (mut r, mut msb, mut mid) = (Vec::new(), Vec::new(), Vec::new());
+            for e in bits.chunks_exact(ell) {
+                let (mut rv, mut dv) = (R::zero(), R::zero());
+                for (k, &b) in e.iter().enumerate() {
+                    rv += R::from_u64(1u64 << k) * b;
+                    if k >= f && k < ell - 1 {
+                        dv += R::from_u64(1u64 << (k - f)) * b;
+                    }
+                }
+                r.push(rv);
+                msb.push(e[ell - 1]);
+                mid.push(dv);
+            }
+            Correlation::Trunc(TruncPair {
+                frac_bits: *frac_bits,
+                r: array(shape, r)?,
+                r_msb: array(shape, msb)?,
+                r_mid: array(shape, mid)?,
+            })
+        }
+        Request::AndTriples { bits } => {
+            Correlation::And(correlate::and_triples(ch, link, *bits, rng).await?)
+        }
+        Request::RandomOts { count, sender } => Correlation::Rot(if *sender == party {
+            let m = send_random(ch, &mut link.sender, *count).await?;
+            RandomOts::Sender {
+                m0: m.iter().map(|p| p[0]).collect(),
+                m1: m.iter().map(|p| p[1]).collect(),
+            }
+        } else {
+            let choices = BitVec::random(rng, *count);
+            let bools: Vec<bool> = choices.iter().collect();
+            let chosen = receive_random(ch, &mut link.receiver, &bools).await?;
+            RandomOts::Receiver { choices, chosen }
+        }),
+        Request::DaBits { count } => {
+            let (arith, boolean) = dabits(ch, link, party, *count, rng).await?;
+            Correlation::DaBits(DaBits { arith, boolean })
+        }
+        Request::WeightMask { shape } => {
+            if party == 0 {
+                let n = shape.iter().product();
+                let u = array(shape, random_vec(rng, n))?;
+                masks.push(u.clone());
+                Correlation::WeightMask(WeightMaskShare { mask: Some(u) })
+            } else {
+                masks.push(ArrayD::zeros(IxDyn(&[0])));
+                Correlation::WeightMask(WeightMaskShare { mask: None })
+            }
+        }
+        Request::PlainWeight {
+            op,
+            mask,
+            act,
+            weight,
+        } => plain_weight(ch, link, party, op, *mask, act, weight, masks, rng).await?,
+    })
+}
+
+/// Shares of `op(V, U)` for party 1's fresh `V` (shaped `act`) and party 0's mask `U`.
+#[allow(clippy::too_many_arguments)]
+async fn plain_weight<R: Ring, G: RngCore + CryptoRng + ?Sized>(
+    ch: &mut Channel,
+    link: &mut OtLink,
+    party: usize,
+    op: &BilinearOp,
+    mask: usize,
+    act: &[usize],
+    weight: &[usize],
+    masks: &[ArrayD<R>],
+    rng: &mut G,
+) -> Result<Correlation<R>> {
+    let out_shape = op.output_shape(act, weight)?;
+    let v = if party == 1 {
+        let n = act.iter().product();
+        Some(array(act, random_vec(rng, n))?)
+    } else {
+        None
+    };
+    let u = if party == 0 {
+        Some(masks.get(mask).ok_or_else(|| Error::Protocol {
+            step: "plaintext-weight correlation from OTs",
+            detail: format!("weight mask #{mask} is not in the demand before it"),
+        })?)
+    } else {
+        None
+    };
+    let z: Vec<R> = match op {
+        BilinearOp::Elementwise => {
+            let xs: Vec<R> = u.map(|u| u.iter().copied().collect()).unwrap_or_default();
+            let ys: Vec<R> = v
+                .as_ref()
+                .map(|v| v.iter().copied().collect())
+                .unwrap_or_default();
+            one_way(ch, link, party, &xs, &ys, 1).await?
+        }
+        BilinearOp::MatMul => {
+            let (&[m, k], &[k2, n]) = (act, weight) else {
+                return Err(Error::Shape {
+                    op: "plaintext-weight correlation from OTs",
+                    detail: format!("matrix product of {act:?} and {weight:?}"),
+                });
+            };
+            if k != k2 {
+                return Err(Error::Shape {
+                    op: "plaintext-weight correlation from OTs",
+                    detail: format!("inner dimensions {k} and {k2}"),
+                });
+            }
+            // Entry (i, s) of V scales row s of U into row i of the product.
+            let xs: Vec<R> = match u {
+                Some(u) => {
+                    let rows: Vec<R> = u.iter().copied().collect();
+                    (0..m).flat_map(|_| rows.iter().copied()).collect()
+                }
+                None => Vec::new(),
+            };
+            let ys: Vec<R> = v
+                .as_ref()
+                .map(|v| v.iter().copied().collect())
+                .unwrap_or_default();
+            let sh = one_way(ch, link, party, &xs, &ys, n).await?;
+            // sh[(i·k + s)·n + j] shares V[i, s]·U[s, j]: sum over s.
+            let mut z = vec![R::zero(); m * n];
+            for i in 0..m {
+                for s in 0..k {
+                    let base = (i * k + s) * n;
+                    for j in 0..n {
+                        z[i * n + j] += sh[base + j];
+                    }
+                }
+            }
+            z
+        }
+        BilinearOp::Conv(_) => return Err(not_from_ots("plaintext-weight convolutions")),
+    };
+    Ok(Correlation::PlainWeight(PlainWeightShare {
+        op: *op,
+        mask,
+        v,
+        z: array(&out_shape, z)?,
+    }))
+}
+
+/// The offline source `ot`: the parties make their correlations themselves over
+/// their own link (traffic charged to [`Phase::Offline`]); no third process.
+#[derive(Debug, Default)]
+pub struct OtSource;
+
+impl<R: Ring> OfflineSource<R> for OtSource {
+    fn kind(&self) -> &'static str {
+        "ot"
+    }
+
+    fn obtain<'a>(
+        &'a mut self,
+        session: &'a Session,
+        peer: &'a mut Channel,
+    ) -> BoxFuture<'a, std::result::Result<Box<dyn Provider<R>>, SessionError>> {
+        Box::pin(async move {
+            let step = "offline phase: correlations from OT extension with the other party";
+            let before = peer.phase();
+            peer.set_phase(Phase::Offline);
+            let mut rng = Prg::from_entropy();
+            let made = generate::<R, _>(peer, session.party(), session.demand(), &mut rng).await;
+            // Close the phase with a fence: the later phases' rounds on this link are
+            // then counted as on a link that carried no offline traffic.
+            let synced = match made {
+                Ok(items) => peer.fence().await.map(|_| items).map_err(Error::from),
+                Err(e) => Err(e),
+            };
+            peer.set_phase(before);
+            let made = synced;
+            let items = made.map_err(at(step))?;
+            let store = Store::from_items(session.party(), session.material_session(), items);
+            Ok(Box::new(store) as Box<dyn Provider<R>>)
+        })
+    }
+}
