@@ -125,8 +125,9 @@ async fn extend_all(
         msg.extend(u);
         f(t, first);
     }
+    // Queued as one item: the send never waits for the peer (no flush here: the peer
+    // may be extending towards this party at the same time).
     ch.send_pod_stream(msg).await?;
-    ch.flush().await?;
     Ok(())
 }
 

@@ -17,12 +17,14 @@
 //!   length-`n` OLE per entry of `V`; element-wise: one per element); convolutions
 //!   refused by name.
 //!
-//! Requests are made one after another, two rounds each (one for AND triples and
-//! random OTs); the set-up (256 base OTs) is paid once per session.
+//! The kinds that do not depend on a shape are made in bulk, one batch each (see
+//! [`generate`]); matrix-product triples and plaintext-weight products one vector OLE
+//! (two rounds) each; the set-up (256 base OTs) is paid once per session.
 
 use futures::future::BoxFuture;
 use ndarray::{ArrayD, IxDyn};
 use rand_core::{CryptoRng, RngCore};
+use tessera_core::bits::get_bits;
 use tessera_core::{BitVec, Channel, Phase, Prg, Ring};
 
 use super::correlate::{self, OtLink};
@@ -97,8 +99,53 @@ async fn one_way<R: Ring>(
     Ok(if party == 0 { s } else { t })
 }
 
+/// A run of bits cut from the front of a bulk-made vector.
+fn take_bits(v: &BitVec, at: &mut usize, n: usize) -> BitVec {
+    let mut out = BitVec::zeros(n);
+    get_bits(v.words(), *at, n, out.words_mut());
+    *at += n;
+    out
+}
+
+/// The next `n` items of a bulk-made vector.
+fn take<T: Clone>(v: &[T], at: &mut usize, n: usize) -> Vec<T> {
+    let out = v[*at..*at + n].to_vec();
+    *at += n;
+    out
+}
+
+/// What the demand needs of each kind that is made in bulk.
+#[derive(Default)]
+struct Totals {
+    and_bits: usize,
+    rots: [usize; 2],
+    dabits: usize,
+    mul_elems: usize,
+    square_elems: usize,
+}
+
+/// Everything made in bulk, handed out to the requests in demand order.
+struct Bulk<R: Ring> {
+    and: crate::preprocessing::AndTriples,
+    and_at: usize,
+    rot_send: Vec<[tessera_core::Block; 2]>,
+    rot_send_at: usize,
+    rot_recv: (BitVec, Vec<tessera_core::Block>),
+    rot_recv_at: usize,
+    dabits: (Vec<R>, BitVec),
+    dabits_at: usize,
+    mul: (Vec<R>, Vec<R>, Vec<R>),
+    mul_at: usize,
+    square: (Vec<R>, Vec<R>),
+    square_at: usize,
+}
+
 /// This party's correlations for `demand`, in demand order, made with the other party
-/// over `ch` (set-up included).
+/// over `ch` (set-up included). The kinds that do not depend on a shape — AND
+/// triples, random OTs, daBits (truncation pairs' bits included), element-wise
+/// Beaver triples and square pairs — are made in bulk first, one batch per kind
+/// (one or two rounds each whatever the demand); matrix-product triples and
+/// plaintext-weight products follow, one vector OLE each.
 ///
 /// # Errors
 /// A request the OT source cannot make (convolutions, named), transport errors or a
@@ -109,7 +156,8 @@ pub async fn generate<R: Ring, G: RngCore + CryptoRng + ?Sized>(
     demand: &Demand,
     rng: &mut G,
 ) -> Result<Vec<(Request, Correlation<R>)>> {
-    // Refuse what cannot be made before any traffic.
+    let ell = R::BITS as usize;
+    let mut tot = Totals::default();
     for r in demand.requests() {
         match r {
             Request::Beaver {
@@ -120,48 +168,117 @@ pub async fn generate<R: Ring, G: RngCore + CryptoRng + ?Sized>(
                 op: BilinearOp::Conv(_),
                 ..
             } => return Err(not_from_ots("plaintext-weight convolutions")),
+            Request::Beaver {
+                op: BilinearOp::Elementwise,
+                a,
+                b,
+            } if a == b => tot.mul_elems += a.iter().product::<usize>(),
+            Request::Square { shape } => tot.square_elems += shape.iter().product::<usize>(),
+            Request::Trunc { shape, .. } => tot.dabits += ell * shape.iter().product::<usize>(),
+            Request::DaBits { count } => tot.dabits += count,
+            Request::AndTriples { bits } => tot.and_bits += bits,
+            Request::RandomOts { count, sender } if *sender < 2 => tot.rots[*sender] += count,
             _ => {}
         }
     }
     let mut link = correlate::link(ch, party, rng).await?;
+    let bulk = bulk::<R, G>(ch, &mut link, party, &tot, rng).await?;
+    let mut bulk = bulk;
     let mut masks: Vec<ArrayD<R>> = Vec::new();
     let mut out = Vec::with_capacity(demand.len());
     for req in demand.requests() {
-        let item = make(ch, &mut link, party, req, &mut masks, rng).await?;
+        let item = make(ch, &mut link, party, req, &mut masks, &mut bulk, rng).await?;
         out.push((req.clone(), item));
     }
     Ok(out)
 }
 
+/// The bulk batches, in a fixed order both parties follow.
+async fn bulk<R: Ring, G: RngCore + CryptoRng + ?Sized>(
+    ch: &mut Channel,
+    link: &mut OtLink,
+    party: usize,
+    tot: &Totals,
+    rng: &mut G,
+) -> Result<Bulk<R>> {
+    let and = correlate::and_triples(ch, link, tot.and_bits, rng).await?;
+    // Random OTs: party p is the extension sender of tot.rots[p]; both directions in
+    // one round (each party first sends its extension message, then reads).
+    let choices = BitVec::random(rng, tot.rots[1 - party]);
+    let bools: Vec<bool> = choices.iter().collect();
+    let chosen = receive_random(ch, &mut link.receiver, &bools).await?;
+    let rot_send = send_random(ch, &mut link.sender, tot.rots[party]).await?;
+    let dabits = dabits::<R, G>(ch, link, party, tot.dabits, rng).await?;
+    // Element-wise Beaver triples: two-way OLE of A_p against the other's B.
+    let a: Vec<R> = random_vec(rng, tot.mul_elems);
+    let b: Vec<R> = random_vec(rng, tot.mul_elems);
+    let (x, y) = correlate::vole(ch, link, &a, &b, 1, R::BITS as usize).await?;
+    let c = (0..a.len()).map(|i| a[i] * b[i] + x[i] + y[i]).collect();
+    // Square pairs: the cross term 2·A_0·A_1 by a one-way OLE.
+    let sa: Vec<R> = random_vec(rng, tot.square_elems);
+    let two = R::from_u64(2);
+    let twice: Vec<R> = sa.iter().map(|&v| two * v).collect();
+    let cross = one_way(ch, link, party, &twice, &sa, 1).await?;
+    let sc = sa.iter().zip(&cross).map(|(&v, &k)| v * v + k).collect();
+    Ok(Bulk {
+        and,
+        and_at: 0,
+        rot_send,
+        rot_send_at: 0,
+        rot_recv: (choices, chosen),
+        rot_recv_at: 0,
+        dabits,
+        dabits_at: 0,
+        mul: (a, b, c),
+        mul_at: 0,
+        square: (sa, sc),
+        square_at: 0,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn make<R: Ring, G: RngCore + CryptoRng + ?Sized>(
     ch: &mut Channel,
     link: &mut OtLink,
     party: usize,
     req: &Request,
     masks: &mut Vec<ArrayD<R>>,
+    bulk: &mut Bulk<R>,
     rng: &mut G,
 ) -> Result<Correlation<R>> {
     Ok(match req {
+        Request::Beaver {
+            op: BilinearOp::Elementwise,
+            a,
+            b,
+        } if a == b => {
+            let n = a.iter().product();
+            let at = bulk.mul_at;
+            let (ta, tb, tc) = &bulk.mul;
+            let t = crate::preprocessing::BeaverTriple {
+                op: BilinearOp::Elementwise,
+                a: array(a, take(ta, &mut at.clone(), n))?,
+                b: array(b, take(tb, &mut at.clone(), n))?,
+                c: array(a, take(tc, &mut bulk.mul_at, n))?,
+            };
+            Correlation::Beaver(t)
+        }
         Request::Beaver { op, a, b } => {
             Correlation::Beaver(correlate::beaver(ch, link, op, a, b, rng).await?)
         }
         Request::Square { shape } => {
             let n = shape.iter().product();
-            let a: Vec<R> = random_vec(rng, n);
-            let two = R::from_u64(2);
-            let twice: Vec<R> = a.iter().map(|&x| two * x).collect();
-            let cross = one_way(ch, link, party, &twice, &a, 1).await?;
-            let c = a.iter().zip(&cross).map(|(&x, &k)| x * x + k).collect();
+            let at = bulk.square_at;
             Correlation::Square(SquarePair {
-                a: array(shape, a)?,
-                c: array(shape, c)?,
+                a: array(shape, take(&bulk.square.0, &mut at.clone(), n))?,
+                c: array(shape, take(&bulk.square.1, &mut bulk.square_at, n))?,
             })
         }
         Request::Trunc { frac_bits, shape } => {
             let n: usize = shape.iter().product();
             let ell = R::BITS as usize;
             let f = *frac_bits as usize;
-            let (bits, _) = dabits::<R, G>(ch, link, party, n * ell, rng).await?;
+            let bits = take(&bulk.dabits.0, &mut bulk.dabits_at, n * ell);
             let (mut r, mut msb, mut mid) = (Vec::new(), Vec::new(), Vec::new());
             for e in bits.chunks_exact(ell) {
                 let (mut rv, mut dv) = (R::zero(), R::zero());
@@ -183,23 +300,34 @@ async fn make<R: Ring, G: RngCore + CryptoRng + ?Sized>(
             })
         }
         Request::AndTriples { bits } => {
-            Correlation::And(correlate::and_triples(ch, link, *bits, rng).await?)
+            let at = bulk.and_at;
+            let t = &bulk.and;
+            let out = crate::preprocessing::AndTriples {
+                a: take_bits(&t.a, &mut at.clone(), *bits),
+                b: take_bits(&t.b, &mut at.clone(), *bits),
+                c: take_bits(&t.c, &mut bulk.and_at, *bits),
+            };
+            Correlation::And(out)
         }
         Request::RandomOts { count, sender } => Correlation::Rot(if *sender == party {
-            let m = send_random(ch, &mut link.sender, *count).await?;
+            let m = take(&bulk.rot_send, &mut bulk.rot_send_at, *count);
             RandomOts::Sender {
                 m0: m.iter().map(|p| p[0]).collect(),
                 m1: m.iter().map(|p| p[1]).collect(),
             }
         } else {
-            let choices = BitVec::random(rng, *count);
-            let bools: Vec<bool> = choices.iter().collect();
-            let chosen = receive_random(ch, &mut link.receiver, &bools).await?;
-            RandomOts::Receiver { choices, chosen }
+            let at = bulk.rot_recv_at;
+            RandomOts::Receiver {
+                choices: take_bits(&bulk.rot_recv.0, &mut at.clone(), *count),
+                chosen: take(&bulk.rot_recv.1, &mut bulk.rot_recv_at, *count),
+            }
         }),
         Request::DaBits { count } => {
-            let (arith, boolean) = dabits(ch, link, party, *count, rng).await?;
-            Correlation::DaBits(DaBits { arith, boolean })
+            let at = bulk.dabits_at;
+            Correlation::DaBits(DaBits {
+                arith: take(&bulk.dabits.0, &mut bulk.dabits_at, *count),
+                boolean: take_bits(&bulk.dabits.1, &mut at.clone(), *count),
+            })
         }
         Request::WeightMask { shape } => {
             if party == 0 {
