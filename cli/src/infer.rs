@@ -82,8 +82,7 @@ pub struct InferArgs {
     #[arg(long, value_name = "BYTES")]
     pub working_set: Option<u64>,
     /// Where the correlations come from: `dealer` (a dealer task in this process) or
-    /// `ot` (the two parties alone, by OT extension over their link; convolutions are
-    /// not made from OTs yet and are refused by name).
+    /// `ot` (the two parties alone, by OT extension over their link).
     #[arg(long, default_value = "dealer")]
     pub offline: Offline,
     /// Print one JSON object instead of text.

@@ -302,7 +302,26 @@ mod correlations {
     }
 
     #[test]
-    fn unfit_shapes_and_convolutions_are_refused() {
+    fn convolution_beaver_triples() {
+        use tessera_protocols::{ConvParams, Window};
+        // 1-D, stride 2, dilation 2, asymmetric padding, 2 groups.
+        let window = Window::from_lists(&[2], &[2], &[1, 2], false).unwrap();
+        let op = BilinearOp::Conv(ConvParams { window, groups: 2 });
+        let (ash, bsh): (&'static [usize], &'static [usize]) = (&[2, 4, 9], &[6, 2, 3]);
+        let (t0, t1) = both(move |_, mut ch, mut link| async move {
+            correlate::beaver::<Z64, _>(&mut ch, &mut link, &op, ash, bsh, &mut Prg::from_entropy())
+                .await
+        });
+        let (a, b, c) = (open(&t0.a, &t1.a), open(&t0.b, &t1.b), open(&t0.c, &t1.c));
+        // The dealer's own plaintext convolution is the reference.
+        use tessera_protocols::Bilinear;
+        let mut want = ArrayD::from_elem(c.raw_dim(), Z64::from_u64(0));
+        op.accumulate(a.view(), b.view(), &mut want).unwrap();
+        assert_eq!(c, want);
+    }
+
+    #[test]
+    fn unfit_shapes_are_refused() {
         let (r0, _r1) = both(|p, mut ch, mut link| async move {
             let r = correlate::beaver::<Z64, _>(
                 &mut ch,

@@ -11,8 +11,8 @@
 //!   strings expand to `R0, R1 ∈ Z_2^ℓ^L`; the sender sends `R0 − R1 + 2^k·X_t`; the
 //!   receiver's share is `Σ_k (R_{y_k} + y_k·(R0 − R1 + 2^k·X_t))`, the sender's
 //!   `−Σ_k R0`, together `y_t·X_t`. ℓ OTs and ℓ·L ring elements per scalar.
-//! - **Beaver triples** `(A, B, A ⊙ B)` and `(A, B, A·B)` from two vector OLEs per
-//!   triple (the cross terms `A_0 ⊙ B_1` and `A_1 ⊙ B_0`).
+//! - **Beaver triples** `(A, B, A ⊙ B)`, `(A, B, A·B)` and `(A, B, conv(A, B))` from
+//!   two vector OLEs per triple (the cross terms `A_0 ⊙ B_1` and `A_1 ⊙ B_0`).
 //!
 //! Every function takes the party's [`OtLink`] (its set-ups in both directions) and
 //! runs both directions' messages in one round each way: a party first sends what it
@@ -253,11 +253,11 @@ fn random_array<R: Ring, G: RngCore + ?Sized>(rng: &mut G, shape: &[usize]) -> A
 /// other's `B` and the receiver of its `B_p` against the other's `A`.
 /// Element-wise products take one OLE per element each way; matrix products
 /// `[m, k]·[k, n]` one length-`m` OLE per entry of `B` each way (Gilboa's method:
-/// `ℓ·k·n` OTs and `ℓ·k·n·m` ring elements per direction).
+/// `ℓ·k·n` OTs and `ℓ·k·n·m` ring elements per direction); convolutions one OLE per
+/// kernel entry ([`ConvWindows`]: ℓ ring elements per multiply-add).
 ///
 /// # Errors
-/// [`Error::Shape`] for operand shapes that do not fit `op`, an unsupported `op`
-/// (convolutions: not yet from OTs) or transport errors.
+/// [`Error::Shape`] for operand shapes that do not fit `op`, or transport errors.
 pub async fn beaver<R: Ring, G: RngCore + CryptoRng + ?Sized>(
     ch: &mut Channel,
     link: &mut OtLink,
@@ -322,12 +322,97 @@ pub async fn beaver<R: Ring, G: RngCore + CryptoRng + ?Sized>(
             }
             c
         }
-        BilinearOp::Conv(_) => {
-            return Err(Error::Protocol {
-                step: "Beaver triple from OTs",
-                detail: "convolution triples are not made from OTs yet (dealer only)".into(),
-            });
+        BilinearOp::Conv(p) => {
+            let av: Vec<R> = a.iter().copied().collect();
+            let bv: Vec<R> = b.iter().copied().collect();
+            let w = ConvWindows::new(p, a_shape, b_shape)?;
+            let xs = w.vectors(&av);
+            let (x, y) = vole(ch, link, &xs, &bv, w.len, R::BITS as usize).await?;
+            let mut c = ArrayD::from_elem(IxDyn(&w.out_shape), R::zero());
+            op.accumulate(a.view(), b.view(), &mut c)?;
+            if let Some(cs) = c.as_slice_mut() {
+                w.fold(&x, cs);
+                w.fold(&y, cs);
+            }
+            c
         }
     };
     Ok(BeaverTriple { op: *op, a, b, c })
+}
+
+/// A convolution `conv(X, K)` as a sum over the kernel's entries: entry `t` of `K`
+/// (output channel `o`) scales the vector `X_t` of the input values each output
+/// position of channel `o` reads at that tap (zero in the padding), `N · P` long.
+/// Vector OLE of `K`'s entries against those vectors gives shares of the product: ℓ
+/// OTs per kernel entry and ℓ ring elements per multiply-add.
+pub(crate) struct ConvWindows {
+    geo: crate::arith::window::ConvGeometry,
+    batch: usize,
+    kernel_len: usize,
+    /// `N · P`, the length of each vector.
+    pub(crate) len: usize,
+    /// `[N, O, …out]`.
+    pub(crate) out_shape: Vec<usize>,
+}
+
+impl ConvWindows {
+    pub(crate) fn new(p: &crate::ConvParams, a: &[usize], b: &[usize]) -> Result<Self> {
+        let (batch, geo, out_shape) = p.geometry(a, b).ok_or_else(|| Error::Shape {
+            op: "convolution correlation from OTs",
+            detail: format!("input {a:?} and kernel {b:?} do not fit the window"),
+        })?;
+        Ok(ConvWindows {
+            len: batch * geo.out_positions,
+            kernel_len: b.iter().product(),
+            batch,
+            geo,
+            out_shape,
+        })
+    }
+
+    /// The channel and tap of kernel entry `t`, and its output channel.
+    fn entry(&self, t: usize) -> (usize, usize, usize) {
+        let g = &self.geo;
+        let cg = g.channels / g.groups;
+        let per_o = cg * g.taps;
+        let (o, rest) = (t / per_o, t % per_o);
+        let (c, tap) = (rest / g.taps, rest % g.taps);
+        let group = o / (g.out_channels / g.groups);
+        (group * cg + c, tap, o)
+    }
+
+    /// The vectors `X_t` of input `x` (`[N, C, …in]`, row-major), kernel order.
+    pub(crate) fn vectors<R: Ring>(&self, x: &[R]) -> Vec<R> {
+        let g = &self.geo;
+        let (pin, pout) = (g.in_positions, g.out_positions);
+        let mut out = Vec::with_capacity(self.kernel_len * self.len);
+        for t in 0..self.kernel_len {
+            let (ch, tap, _) = self.entry(t);
+            for n in 0..self.batch {
+                let base = (n * g.channels + ch) * pin;
+                out.extend((0..pout).map(|p| match g.idx[p * g.taps + tap] {
+                    Some(i) => x[base + i],
+                    None => R::zero(),
+                }));
+            }
+        }
+        out
+    }
+
+    /// Adds shares of `K_t · X_t` (kernel order, `len` each) into the output.
+    pub(crate) fn fold<R: Ring>(&self, shares: &[R], out: &mut [R]) {
+        let g = &self.geo;
+        let pout = g.out_positions;
+        for t in 0..self.kernel_len {
+            let (_, _, o) = self.entry(t);
+            for n in 0..self.batch {
+                let src = &shares[t * self.len + n * pout..t * self.len + (n + 1) * pout];
+                let dst =
+                    &mut out[(n * g.out_channels + o) * pout..(n * g.out_channels + o + 1) * pout];
+                for (d, &v) in dst.iter_mut().zip(src) {
+                    *d += v;
+                }
+            }
+        }
+    }
 }

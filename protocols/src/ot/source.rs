@@ -3,8 +3,9 @@
 //! [`OfflineSource`] trait as the dealer and the preprocessing file.
 //!
 //! How each request is made (semi-honest; `p` is this party, `A_p` its share):
-//! - Beaver triples, element-wise and matrix products: two vector OLEs for the cross
-//!   terms ([`correlate::beaver`]); **convolutions are refused by name** (dealer only).
+//! - Beaver triples (element-wise, matrix and N-D convolution products): two vector
+//!   OLEs for the cross terms ([`correlate::beaver`]; a convolution's as one OLE per
+//!   kernel entry against the input values it reads, [`correlate::ConvWindows`]).
 //! - square pairs `(A, A ⊙ A)`: one one-way OLE for the cross term `2·A_0·A_1`.
 //! - daBits: each party draws its XOR share `b_p`; the arithmetic shares of
 //!   `b_0 ⊕ b_1 = b_0 + b_1 − 2·b_0·b_1` take one one-bit OLE (one OT) per bit.
@@ -14,8 +15,8 @@
 //! - random OTs (Yao's evaluator inputs): the named sender is the extension sender.
 //! - weight masks: party 0 draws `U` locally; plaintext-weight layers: party 1 draws
 //!   `V`, and `op(V, U)` is shared by a one-way vector OLE (matrix products: one
-//!   length-`n` OLE per entry of `V`; element-wise: one per element); convolutions
-//!   refused by name.
+//!   length-`n` OLE per entry of `V`; element-wise: one per element; convolutions: one
+//!   per entry of the kernel `U`, party 1 sending the windows of `V`).
 //!
 //! The kinds that do not depend on a shape are made in bulk, one batch each (see
 //! [`generate`]); matrix-product triples and plaintext-weight products one vector OLE
@@ -27,7 +28,7 @@ use rand_core::{CryptoRng, RngCore};
 use tessera_core::bits::get_bits;
 use tessera_core::{BitVec, Channel, Phase, Prg, Ring};
 
-use super::correlate::{self, OtLink};
+use super::correlate::{self, ConvWindows, OtLink};
 use super::{receive_random, send_random};
 use crate::arith::bilinear::Bilinear;
 use crate::preprocessing::{
@@ -46,15 +47,6 @@ fn array<R: Ring>(shape: &[usize], v: Vec<R>) -> Result<ArrayD<R>> {
         op: "correlation from OTs",
         detail: e.to_string(),
     })
-}
-
-fn not_from_ots(what: &str) -> Error {
-    Error::InvalidArgument {
-        op: "offline source `ot`",
-        detail: format!(
-            "{what} are not made from OTs yet; run this job with the dealer (`--offline dealer`)"
-        ),
-    }
 }
 
 /// Arithmetic shares of `count` random bits together with this party's XOR shares:
@@ -148,8 +140,7 @@ struct Bulk<R: Ring> {
 /// plaintext-weight products follow, one vector OLE each.
 ///
 /// # Errors
-/// A request the OT source cannot make (convolutions, named), transport errors or a
-/// malformed message from the peer.
+/// Shapes that do not fit, transport errors or a malformed message from the peer.
 pub async fn generate<R: Ring, G: RngCore + CryptoRng + ?Sized>(
     ch: &mut Channel,
     party: usize,
@@ -160,14 +151,6 @@ pub async fn generate<R: Ring, G: RngCore + CryptoRng + ?Sized>(
     let mut tot = Totals::default();
     for r in demand.requests() {
         match r {
-            Request::Beaver {
-                op: BilinearOp::Conv(_),
-                ..
-            } => return Err(not_from_ots("convolution Beaver triples")),
-            Request::PlainWeight {
-                op: BilinearOp::Conv(_),
-                ..
-            } => return Err(not_from_ots("plaintext-weight convolutions")),
             Request::Beaver {
                 op: BilinearOp::Elementwise,
                 a,
@@ -424,7 +407,33 @@ async fn plain_weight<R: Ring, G: RngCore + CryptoRng + ?Sized>(
             }
             z
         }
-        BilinearOp::Conv(_) => return Err(not_from_ots("plaintext-weight convolutions")),
+        BilinearOp::Conv(p) => {
+            // Party 1 sends the windows of its V, party 0 chooses with U's entries.
+            let w = ConvWindows::new(p, act, weight)?;
+            let sh = match (party, &v, u) {
+                (1, Some(v), _) => {
+                    let xs = w.vectors(&v.iter().copied().collect::<Vec<R>>());
+                    correlate::vole(ch, link, &xs, &[], w.len, R::BITS as usize)
+                        .await?
+                        .0
+                }
+                (0, _, Some(u)) => {
+                    let ys: Vec<R> = u.iter().copied().collect();
+                    correlate::vole(ch, link, &[], &ys, w.len, R::BITS as usize)
+                        .await?
+                        .1
+                }
+                _ => {
+                    return Err(Error::Protocol {
+                        step: "plaintext-weight correlation from OTs",
+                        detail: format!("party {party} holds neither V nor U"),
+                    });
+                }
+            };
+            let mut z = vec![R::zero(); out_shape.iter().product()];
+            w.fold(&sh, &mut z);
+            z
+        }
     };
     Ok(Correlation::PlainWeight(PlainWeightShare {
         op: *op,
