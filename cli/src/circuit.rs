@@ -19,7 +19,7 @@ use std::time::Duration;
 use clap::Args;
 use serde::Serialize;
 use tessera_core::{ChannelConfig, Metering, NetworkProfile};
-use tessera_protocols::runtime::local::{Local, Transport, run_local};
+use tessera_protocols::runtime::local::{Local, Offline, Transport, run_local};
 
 use crate::job::PartyRun;
 use crate::job::circuit::{
@@ -55,6 +55,10 @@ pub struct CircuitArgs {
     /// Time limit in seconds, for the whole run and for each wait on a connection.
     #[arg(long, default_value_t = 120)]
     timeout: u64,
+    /// Where the correlations come from: `dealer` (a dealer task in this process) or
+    /// `ot` (the two parties alone, by OT extension over their link).
+    #[arg(long, default_value = "dealer")]
+    offline: Offline,
 }
 
 #[derive(Serialize)]
@@ -63,6 +67,7 @@ struct Report {
     circuit_sha256: String,
     protocol: Protocol,
     network: String,
+    offline: &'static str,
     batch: usize,
     owners: Vec<usize>,
     reveal_to: String,
@@ -100,13 +105,14 @@ pub async fn run(args: CircuitArgs) -> Result<(), CliError> {
     let job = Arc::new(job);
     let cost = job.cost();
     eprintln!(
-        "tessera circuit: {}: {} AND gates in {} layers, batch {}, protocol {:?}, network {}",
+        "tessera circuit: {}: {} AND gates in {} layers, batch {}, protocol {:?}, network {}, offline {}",
         args.spec.file.display(),
         cost.and_gates,
         cost.and_depth,
         job.batch,
         job.protocol,
-        args.network
+        args.network,
+        args.offline.name()
     );
     let timeout = Duration::from_secs(args.timeout);
     let cfg = ChannelConfig {
@@ -116,6 +122,7 @@ pub async fn run(args: CircuitArgs) -> Result<(), CliError> {
     let network = args.network.to_string();
     let local = Local {
         announce_source: true,
+        offline: args.offline,
         ..Local::new(Transport::Tcp, cfg, timeout)
     };
     let inputs_of = |p| job.owned_by(&inputs, p);
@@ -161,6 +168,7 @@ pub async fn run(args: CircuitArgs) -> Result<(), CliError> {
         circuit_sha256: job.sha256.clone(),
         protocol: job.protocol,
         network,
+        offline: args.offline.name(),
         batch: job.batch,
         owners: job.owners.clone(),
         reveal_to: job.reveal.to_string(),

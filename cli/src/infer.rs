@@ -19,6 +19,7 @@ use tessera_planner::assign::{Planner, Strategy};
 use tessera_planner::engine::ModelChain;
 use tessera_planner::plan::Plan;
 use tessera_planner::{Calibration, Objective, TimeModel};
+use tessera_protocols::runtime::local::Offline;
 
 use crate::outputs::{OutputCheck, OutputTensor};
 use crate::{CliError, parse_profile, parse_sigmoid};
@@ -80,6 +81,10 @@ pub struct InferArgs {
     /// another — more rounds, priced — so memory stays within it whatever the batch.
     #[arg(long, value_name = "BYTES")]
     pub working_set: Option<u64>,
+    /// Where the correlations come from: `dealer` (a dealer task in this process) or
+    /// `ot` (the two parties alone, by OT extension over their link).
+    #[arg(long, default_value = "dealer")]
+    pub offline: Offline,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
@@ -250,6 +255,8 @@ pub struct InferReport {
     pub assignment: Assignment,
     /// The network profile.
     pub network: String,
+    /// Where the correlations came from: `dealer` or `ot`.
+    pub offline: &'static str,
     /// Examples.
     pub count: usize,
     /// Examples per session.
@@ -526,6 +533,7 @@ pub async fn run(args: InferArgs) -> Result<(), CliError> {
     let exact = !steps.iter().any(|s| s.name.ends_with("truncation"));
     let opts = RunOptions {
         max_table_bytes: args.max_table_bytes,
+        offline: args.offline,
     };
     opts.check(&steps)?;
     let pb = (!args.json).then(|| {
@@ -622,6 +630,7 @@ pub async fn run(args: InferArgs) -> Result<(), CliError> {
         plan: args.plan.clone(),
         assignment: a,
         network: args.network.to_string(),
+        offline: args.offline.name(),
         count,
         batch,
         frac_bits: args.frac_bits,
@@ -718,18 +727,32 @@ fn print_report(r: &InferReport) {
     );
     for p in 0..2 {
         let on = m.peer[p].phase(Phase::Online);
-        let off = m.dealer[p].total();
+        let offline = if r.offline == "ot" {
+            let off = m.peer[p].phase(Phase::Offline);
+            format!(
+                "offline by OT extension with the other party: sent {} B, received {} B, {} rounds per session",
+                off.bytes_sent,
+                off.bytes_received,
+                off.rounds / sessions.max(1) as u64
+            )
+        } else {
+            format!("from the dealer {} B", m.dealer[p].total().bytes_received)
+        };
         println!(
-            "party {p}: online sent {} B, received {} B, {} rounds per session; from the dealer {} B",
+            "party {p}: online sent {} B, received {} B, {} rounds per session; {offline}",
             on.bytes_sent,
             on.bytes_received,
             on.rounds / sessions.max(1) as u64,
-            off.bytes_received
         );
     }
     if let Some(b) = r.peak_rss_bytes {
+        let roles = if r.offline == "ot" {
+            "both parties"
+        } else {
+            "both parties and the dealer"
+        };
         println!(
-            "peak memory: {:.1} MiB (this process: both parties and the dealer)",
+            "peak memory: {:.1} MiB (this process: {roles})",
             b as f64 / (1u64 << 20) as f64
         );
     }

@@ -638,15 +638,10 @@ fn sigmoid_option_selects_the_logistic_or_secureml_function() {
     assert!(stderr(&o).contains("logistic, secureml"), "{}", stderr(&o));
 }
 
-/// An MLP exported by PyTorch with LeakyReLU, Tanh and a Softmax output runs under
-/// every plan that applies (everything but pure-a, which has no comparison) and
-/// matches onnxruntime's probabilities within 0.02 + 1% with `--logits` (the Softmax
-/// a layer), and its labels without (the Softmax the head).
-#[test]
-fn pytorch_mlp_with_leaky_relu_tanh_and_softmax_matches_onnxruntime() {
+/// The PyTorch MLP fixture with LeakyReLU, Tanh and a Softmax output: its path, its
+/// input's path, the expected file and onnxruntime's probabilities.
+fn act_mlp() -> (String, String, serde_json::Value, Vec<f64>) {
     let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/tests/fixtures");
-    let model = format!("{fixtures}/act_mlp.onnx");
-    let input = format!("{fixtures}/input_act_mlp.npy");
     let expected: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(format!("{fixtures}/torch_expected.json")).unwrap(),
     )
@@ -657,23 +652,45 @@ fn pytorch_mlp_with_leaky_relu_tanh_and_softmax_matches_onnxruntime() {
         .iter()
         .map(|v| v.as_f64().unwrap())
         .collect();
+    (
+        format!("{fixtures}/act_mlp.onnx"),
+        format!("{fixtures}/input_act_mlp.npy"),
+        expected,
+        probs,
+    )
+}
+
+/// The first output of an `infer --logits --json` report is onnxruntime's `probs`
+/// within 0.02 + 1%.
+fn near_onnxruntime(r: &serde_json::Value, probs: &[f64], plan: &str) {
+    let got: Vec<f64> = r["outputs"][0]["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|e| e.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()))
+        .collect();
+    assert_eq!(got.len(), probs.len(), "{plan}");
+    for (g, t) in got.iter().zip(probs) {
+        assert!(
+            (g - t).abs() <= 0.02 + 0.01 * t.abs(),
+            "{plan}: {g} vs onnxruntime {t}"
+        );
+    }
+}
+
+/// An MLP exported by PyTorch with LeakyReLU, Tanh and a Softmax output runs under
+/// every plan that applies (everything but pure-a, which has no comparison) and
+/// matches onnxruntime's probabilities within 0.02 + 1% with `--logits` (the Softmax
+/// a layer), and its labels without (the Softmax the head).
+#[test]
+fn pytorch_mlp_with_leaky_relu_tanh_and_softmax_matches_onnxruntime() {
+    let (model, input, expected, probs) = act_mlp();
     assert_eq!(probs.len(), 20);
     for plan in ["a+b", "a+y", "auto", "pure-b", "pure-y"] {
         let r = json(&[
             "infer", "--model", &model, "--input", &input, "--plan", plan, "--logits", "--json",
         ]);
-        let rows = r["outputs"][0]["values"].as_array().unwrap();
-        let got: Vec<f64> = rows
-            .iter()
-            .flat_map(|e| e.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()))
-            .collect();
-        assert_eq!(got.len(), probs.len(), "{plan}");
-        for (g, t) in got.iter().zip(&probs) {
-            assert!(
-                (g - t).abs() <= 0.02 + 0.01 * t.abs(),
-                "{plan}: {g} vs onnxruntime {t}"
-            );
-        }
+        near_onnxruntime(&r, &probs, plan);
         let r = json(&[
             "infer", "--model", &model, "--input", &input, "--plan", plan, "--json",
         ]);
@@ -691,5 +708,74 @@ fn pytorch_mlp_with_leaky_relu_tanh_and_softmax_matches_onnxruntime() {
     assert!(
         err.contains("pure-a does not apply") && err.contains("LeakyRelu"),
         "{err}"
+    );
+}
+
+/// The same PyTorch MLP with correlations from OT extension between the parties
+/// (`--offline ot`, no dealer): the same probabilities within 0.02 + 1%, the offline
+/// traffic on the parties' link, named in the report.
+#[test]
+fn offline_ot_runs_without_a_dealer_and_matches_onnxruntime() {
+    let (model, input, _, probs) = act_mlp();
+    for plan in ["a+b", "a+y"] {
+        let r = json(&[
+            "infer",
+            "--model",
+            &model,
+            "--input",
+            &input,
+            "--plan",
+            plan,
+            "--logits",
+            "--json",
+            "--offline",
+            "ot",
+        ]);
+        assert_eq!(r["offline"], "ot", "{plan}");
+        near_onnxruntime(&r, &probs, plan);
+        for p in 0..2 {
+            let m = &r["measured"]["dealer"][p];
+            assert_eq!(m["offline"]["bytes_received"], 0, "{plan}: no dealer");
+            assert!(
+                r["measured"]["peer"][p]["offline"]["bytes_sent"]
+                    .as_u64()
+                    .unwrap()
+                    > 0,
+                "{plan}: the OT traffic is offline on the parties' link"
+            );
+        }
+    }
+    let text = tessera(&[
+        "infer",
+        "--model",
+        &model,
+        "--input",
+        &input,
+        "--plan",
+        "a+b",
+        "--offline",
+        "ot",
+    ]);
+    assert!(text.status.success(), "{}", stderr(&text));
+    let out = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        out.contains("offline by OT extension with the other party"),
+        "{out}"
+    );
+    // A bad source name is a usage error naming the choices.
+    let bad = tessera(&[
+        "infer",
+        "--model",
+        &model,
+        "--input",
+        &input,
+        "--offline",
+        "hsm",
+    ]);
+    assert!(!bad.status.success());
+    assert!(
+        stderr(&bad).contains("expected `dealer` or `ot`"),
+        "{}",
+        stderr(&bad)
     );
 }

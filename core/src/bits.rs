@@ -248,24 +248,46 @@ impl std::fmt::Debug for BitMatrix {
     }
 }
 
-/// Transposes a 64×64 bit tile in place: bit `j` of word `i` moves to bit `i` of
-/// word `j` (recursive block swap, six passes of 32 word operations).
-#[inline]
-pub fn transpose64(a: &mut [u64; 64]) {
-    let mut j = 32usize;
-    let mut m: u64 = 0x0000_0000_FFFF_FFFF;
-    while j != 0 {
-        let mut k = 0usize;
-        while k < 64 {
-            let t = ((a[k] >> j) ^ a[k + j]) & m;
-            a[k] ^= t << j;
-            a[k + j] ^= t;
-            k = (k + j + 1) & !j;
+/// One recursive block-swap transpose per tile width (Hacker's Delight §7-3): bit `j`
+/// of word `i` moves to bit `i` of word `j`, in log2(width) passes of width/2 masked
+/// word swaps.
+macro_rules! block_swap_transpose {
+    ($(#[$doc:meta])* $name:ident, $w:ty, $n:literal) => {
+        $(#[$doc])*
+        #[inline]
+        pub fn $name(a: &mut [$w; $n]) {
+            let mut j = $n / 2;
+            let mut m: $w = <$w>::MAX >> ($n / 2);
+            while j != 0 {
+                let mut k = 0usize;
+                while k < $n {
+                    let t = ((a[k] >> j) ^ a[k + j]) & m;
+                    a[k] ^= t << j;
+                    a[k + j] ^= t;
+                    k = (k + j + 1) & !j;
+                }
+                j >>= 1;
+                m ^= m << j;
+            }
         }
-        j >>= 1;
-        m ^= m << j;
-    }
+    };
 }
+
+block_swap_transpose!(
+    /// Transposes a 64×64 bit tile in place: bit `j` of word `i` moves to bit `i` of
+    /// word `j` (six passes of 32 word operations).
+    transpose64,
+    u64,
+    64
+);
+
+block_swap_transpose!(
+    /// Transposes a 128×128 bit tile in place: bit `j` of word `i` moves to bit `i` of
+    /// word `j` (seven passes of 64 word operations; OT extension's tiles).
+    transpose128,
+    u128,
+    128
+);
 
 impl BitMatrix {
     /// A zero matrix.

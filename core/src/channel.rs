@@ -979,6 +979,21 @@ impl Channel {
         self.poison(r)
     }
 
+    /// A fence between two phases, called by both parties at the same point of the
+    /// protocol: one empty exchange (one round, charged to the current phase), after
+    /// which both ends restart their round clocks in the same state, the one a fresh
+    /// link reaches after a symmetric exchange. Rounds counted afterwards are then
+    /// those of the later phases alone, whatever one-way flights came before (an
+    /// offline phase run on this link ends with messages that only one party sent).
+    ///
+    /// # Errors
+    /// As [`Channel::exchange_pod`].
+    pub async fn fence(&mut self) -> Result<()> {
+        self.exchange_pod::<u8>(Vec::new()).await?;
+        self.clock = RoundClock::fenced();
+        Ok(())
+    }
+
     /// Sends `mine` and receives the peer's vector of the same length: the opening step
     /// of every Beaver-style protocol (one round when both ends call it together).
     ///

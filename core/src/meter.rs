@@ -147,6 +147,16 @@ pub(crate) struct RoundClock {
 }
 
 impl RoundClock {
+    /// The state both ends reach after one exchange on a fresh link: each has sent and
+    /// received one message of depth 1.
+    pub(crate) fn fenced() -> Self {
+        RoundClock {
+            recv_max: 1,
+            sent_max: 1,
+            current: 1,
+        }
+    }
+
     /// Depth of the next outgoing message.
     pub(crate) fn next_send_depth(&self) -> u32 {
         self.recv_max.saturating_add(1)

@@ -23,12 +23,16 @@ use tessera_models::model::Scores;
 pub struct RunOptions {
     /// The most bytes of garbled tables one Y step may stream (default: no limit).
     pub max_table_bytes: u64,
+    /// Where a local run's correlations come from: the dealer (default) or OT
+    /// extension between the parties.
+    pub offline: tessera_protocols::runtime::local::Offline,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
             max_table_bytes: u64::MAX,
+            offline: tessera_protocols::runtime::local::Offline::Dealer,
         }
     }
 }

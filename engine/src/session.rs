@@ -183,7 +183,10 @@ pub type LoopbackRun<R> = LocalRun<SecureOutput<R>>;
 
 /// Runs the dealer and both parties in this process, each in its own task, over
 /// three TCP loopback connections: the parties' shaped by `channel.profile`, the
-/// dealer's unshaped; the whole run must finish within `deadline`.
+/// dealer's unshaped; the whole run must finish within `deadline`. With
+/// `opts.offline` = [`Offline::Ot`](tessera_protocols::runtime::local::Offline::Ot)
+/// there is no dealer: the parties make their correlations by OT extension over
+/// their own (shaped) link.
 ///
 /// # Errors
 /// The first error of any role; the deadline.
@@ -202,6 +205,7 @@ pub async fn loopback<R: Ring>(
             profile: NetworkProfile::LOCAL,
             ..channel
         },
+        offline: opts.offline,
         ..Local::new(Transport::Tcp, channel, deadline)
     };
     run_local(Arc::new(job), [None, Some(input.to_vec())], &local)

@@ -20,6 +20,7 @@ use tessera_models::{
 };
 use tessera_protocols::Window;
 use tessera_protocols::harness::{self, HarnessOptions};
+use tessera_protocols::runtime::local::Offline;
 
 type R = Z64;
 
@@ -299,8 +300,57 @@ fn run(fm: &FixedModel<R>, a: &Assignment, x: &[R], batch: usize) -> Outcome {
     }
 }
 
-/// Runs `a` and checks labels, scores and the price of every step.
+/// `a` through the session runtime over TCP loopback with the dealer-free offline
+/// source (OT extension between the parties), no dealer.
+fn run_ot(fm: &FixedModel<R>, a: &Assignment, x: &[R], batch: usize) -> Outcome {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let opts = RunOptions {
+        offline: Offline::Ot,
+        ..RunOptions::default()
+    };
+    let r = rt
+        .block_on(tessera_engine::session::loopback(
+            fm,
+            a,
+            x,
+            batch,
+            tessera_core::ChannelConfig::default(),
+            opts,
+            std::time::Duration::from_secs(120),
+        ))
+        .unwrap_or_else(|e| panic!("{a:?} with OTs: {e}"));
+    let [p0, p1] = r.parties;
+    let phase = |p: &tessera_engine::session::PartyReport<R>, ph| p.peer.phase(ph).bytes_sent;
+    use tessera_core::Phase::{Offline as Off, Online, Setup};
+    assert!(
+        phase(&p0, Off) > 0 && phase(&p1, Off) > 0,
+        "OT traffic is offline"
+    );
+    assert_eq!(p0.source.total().bytes_total(), 0, "no dealer link");
+    Outcome {
+        online_sent: [phase(&p0, Online), phase(&p1, Online)],
+        setup_sent: [phase(&p0, Setup), phase(&p1, Setup)],
+        rounds: p0
+            .peer
+            .phase(Online)
+            .rounds
+            .max(p1.peer.phase(Online).rounds),
+        out: p1.output,
+    }
+}
+
+/// Runs `a` with the dealer and checks labels, scores and the price of every step.
 fn check(fm: &FixedModel<R>, a: &Assignment, xf: &[f32], batch: usize) {
+    check_on(fm, a, xf, batch, Offline::Dealer)
+}
+
+/// Runs `a` with correlations from `offline` and checks labels, scores and the price
+/// of every step.
+fn check_on(fm: &FixedModel<R>, a: &Assignment, xf: &[f32], batch: usize, offline: Offline) {
     let x = fm.encode_input(xf).unwrap();
     let reference = fm.run(&x).unwrap();
     // The program's plaintext interpreter is the reference, on every program.
@@ -333,7 +383,10 @@ fn check(fm: &FixedModel<R>, a: &Assignment, xf: &[f32], batch: usize) {
         .collect();
     let first = usize::from(a.output == Output::Label);
     assert_eq!(reveals, (first..fm.outputs().len()).collect::<Vec<_>>());
-    let o = run(fm, a, &x, batch);
+    let o = match offline {
+        Offline::Dealer => run(fm, a, &x, batch),
+        Offline::Ot => run_ot(fm, a, &x, batch),
+    };
     let steps = tessera_engine::assignment_steps(fm, a, batch).unwrap();
     assert_eq!(steps, program.costs());
     let a_truncations = steps.iter().any(|s| s.name.ends_with("truncation"));
@@ -419,6 +472,67 @@ fn mlp_every_assignment_is_exact_and_priced() {
     }
     for a in all_assignments(&fm, Output::Logits) {
         check(&fm, &a, &x, batch);
+    }
+}
+
+#[test]
+fn dealer_free_correlations_give_exact_and_priced_runs() {
+    // Every correlation kind the OT source makes, through the session runtime with no
+    // dealer: plaintext-weight dense layers, truncation pairs, daBits and AND triples
+    // (a+b, pure-b), random OTs (a+y, pure-y), square pairs (pure-a), element-wise
+    // Beaver triples (products of activations).
+    let mut rng = StdRng::seed_from_u64(21);
+    let model = mlp(&mut rng);
+    let fm = FixedModel::<R>::new(&model, FixedPoint::new(16)).unwrap();
+    let x = inputs(&mut rng, &model, 3);
+    for b in [Baseline::AB, Baseline::AY, Baseline::PureB, Baseline::PureY] {
+        for out in [Output::Label, Output::Logits] {
+            check_on(&fm, &b.assignment(&fm, out).unwrap(), &x, 3, Offline::Ot);
+        }
+    }
+    let model = poly(&mut rng);
+    let fm = FixedModel::<R>::new(&model, FixedPoint::new(16)).unwrap();
+    let x = inputs(&mut rng, &model, 2);
+    for b in [Baseline::PureA, Baseline::AB] {
+        check_on(
+            &fm,
+            &b.assignment(&fm, Output::Label).unwrap(),
+            &x,
+            2,
+            Offline::Ot,
+        );
+    }
+    let model = gated(&mut rng);
+    let fm = FixedModel::<R>::new(&model, FixedPoint::new(16)).unwrap();
+    let x = inputs(&mut rng, &model, 3);
+    for b in [Baseline::AB, Baseline::AY] {
+        check_on(
+            &fm,
+            &b.assignment(&fm, Output::Logits).unwrap(),
+            &x,
+            3,
+            Offline::Ot,
+        );
+    }
+}
+
+#[test]
+fn dealer_free_convolutions_give_exact_and_priced_runs() {
+    // Plaintext-weight convolutions (a+b, a+y) and a convolution of two shared
+    // operands (pure-a's square CNN has none; the Beaver conv triple is tested in
+    // protocols) with correlations from OTs.
+    let mut rng = StdRng::seed_from_u64(22);
+    let model = cnn(&mut rng);
+    let fm = FixedModel::<R>::new(&model, FixedPoint::new(16)).unwrap();
+    let x = inputs(&mut rng, &model, 2);
+    for b in [Baseline::AB, Baseline::AY] {
+        check_on(
+            &fm,
+            &b.assignment(&fm, Output::Logits).unwrap(),
+            &x,
+            2,
+            Offline::Ot,
+        );
     }
 }
 

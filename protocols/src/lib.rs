@@ -14,6 +14,7 @@ pub mod error;
 pub mod gmw;
 #[cfg(feature = "test-harness")]
 pub mod harness;
+pub mod ot;
 pub mod preprocessing;
 pub mod runtime;
 pub mod yao;

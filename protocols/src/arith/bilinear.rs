@@ -96,7 +96,11 @@ impl From<Conv2dParams> for ConvParams {
 
 impl ConvParams {
     /// The geometry for input `a: [N, C, …]` and kernel `b: [O, C/g, …]`.
-    fn geometry(&self, a: &[usize], b: &[usize]) -> Option<(usize, ConvGeometry, Vec<usize>)> {
+    pub(crate) fn geometry(
+        &self,
+        a: &[usize],
+        b: &[usize],
+    ) -> Option<(usize, ConvGeometry, Vec<usize>)> {
         let r = self.window.rank;
         if a.len() != r + 2 || b.len() != r + 2 {
             return None;

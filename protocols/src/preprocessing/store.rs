@@ -426,6 +426,26 @@ impl<R: Ring> Store<R> {
         }
     }
 
+    /// A store of correlations already made (by the OT source, in demand order): no
+    /// seed to expand, nothing ahead.
+    pub fn from_items(
+        party: usize,
+        session: SessionId,
+        items: Vec<(Request, Correlation<R>)>,
+    ) -> Self {
+        Store {
+            party,
+            session,
+            items: items.into(),
+            expander: Expander::empty(party),
+            corrections: Corrections::Memory {
+                bytes: Vec::new(),
+                off: 0,
+            },
+            taken: 0,
+        }
+    }
+
     /// The session the material belongs to.
     pub fn session(&self) -> SessionId {
         self.session

@@ -3,7 +3,9 @@
 //! memory, runs each role in its own task ([`super::serve_dealer`],
 //! [`super::run_party`] with a [`DealerSource`]), and joins them under a deadline:
 //! the first failure of any role ends the run (the other tasks are aborted rather
-//! than left to their channel timeouts).
+//! than left to their channel timeouts). With [`Offline::Ot`] there is no dealer: the
+//! parties make their correlations with OT extension ([`crate::ot::source::OtSource`])
+//! over their own link, and only that link is opened.
 
 use std::fmt;
 use std::future::Future;
@@ -21,6 +23,7 @@ use super::{
     serve_dealer,
 };
 use crate::Error;
+use crate::ot::source::OtSource;
 
 /// How the roles of a local run are connected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,6 +32,39 @@ pub enum Transport {
     InMemory,
     /// TCP on 127.0.0.1 (ephemeral ports).
     Tcp,
+}
+
+/// Where the parties' correlations come from in a local run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Offline {
+    /// A dealer task in this process ([`super::serve_dealer`]).
+    #[default]
+    Dealer,
+    /// The parties themselves, by OT extension ([`crate::ot::source::OtSource`]).
+    Ot,
+}
+
+impl Offline {
+    /// `dealer` or `ot`, as on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Offline::Dealer => "dealer",
+            Offline::Ot => "ot",
+        }
+    }
+}
+
+impl std::str::FromStr for Offline {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "dealer" => Ok(Offline::Dealer),
+            "ot" => Ok(Offline::Ot),
+            other => Err(format!(
+                "offline source `{other}`: expected `dealer` or `ot`"
+            )),
+        }
+    }
 }
 
 /// Two ends of one link.
@@ -76,6 +112,8 @@ pub struct Local {
     pub announce_source: bool,
     /// Hooks of all three roles.
     pub hooks: Arc<dyn Hooks>,
+    /// Where the correlations come from.
+    pub offline: Offline,
 }
 
 impl fmt::Debug for Local {
@@ -86,6 +124,7 @@ impl fmt::Debug for Local {
             .field("peer", &self.peer)
             .field("dealer", &self.dealer)
             .field("deadline", &self.deadline)
+            .field("offline", &self.offline)
             .finish_non_exhaustive()
     }
 }
@@ -102,6 +141,7 @@ impl Local {
             deadline,
             announce_source: false,
             hooks: Arc::new(NoHooks),
+            offline: Offline::Dealer,
         }
     }
 }
@@ -111,7 +151,7 @@ impl Local {
 pub struct LocalRun<O> {
     /// Party 0 and party 1.
     pub parties: [PartyOutcome<O>; 2],
-    /// The dealer's side.
+    /// The dealer's side (with [`Offline::Ot`]: the session, the job, no traffic).
     pub served: Served,
 }
 
@@ -150,6 +190,16 @@ fn spawn<T: Send + 'static>(f: impl Future<Output = T> + Send + 'static) -> Task
     Task(tokio::spawn(f))
 }
 
+/// `all` within `deadline`, or the deadline as the session's error.
+async fn within<T, E: From<Error>>(
+    deadline: Duration,
+    all: impl Future<Output = Result<T, SessionError<E>>>,
+) -> Result<T, SessionError<E>> {
+    tokio::time::timeout(deadline, all)
+        .await
+        .map_err(|_| SessionError::new("the session", Error::Timeout(deadline)).map(E::from))?
+}
+
 /// A role's result, with a panicked or cancelled task as an error.
 async fn joined<T, E: From<Error>>(
     task: Task<Result<T, SessionError<E>>>,
@@ -181,8 +231,6 @@ where
             .map_err(|e| SessionError::new(opening, Error::from(e)).map(J::Error::from))
     };
     let (peer0, peer1) = link(local.peer).await?;
-    let (to_dealer0, dealer0) = link(local.dealer).await?;
-    let (to_dealer1, dealer1) = link(local.dealer).await?;
     let session = |p: usize| {
         let s = Session::new(&*job, p, local.session)
             .map_err(|e| SessionError::new("preparing the session", e))?;
@@ -194,33 +242,56 @@ where
     };
     let sessions = [session(0)?, session(1)?];
     let hooks = &local.hooks;
-    let dealer = {
-        let hooks = hooks.clone();
-        spawn(async move { serve_dealer([dealer0, dealer1], &*hooks).await })
-    };
     let [in0, in1] = inputs;
     let [s0, s1] = sessions;
-    let party = |s: Session, peer: Channel, to_dealer: Channel, input: J::Input| {
-        let (job, hooks) = (job.clone(), hooks.clone());
-        spawn(async move {
-            let mut source = DealerSource::new(to_dealer);
-            run_party(&*job, &s, peer, &mut source, input, &*hooks).await
-        })
+    let (served, r0, r1) = match local.offline {
+        Offline::Dealer => {
+            let (to_dealer0, dealer0) = link(local.dealer).await?;
+            let (to_dealer1, dealer1) = link(local.dealer).await?;
+            let dealer = {
+                let hooks = hooks.clone();
+                spawn(async move { serve_dealer([dealer0, dealer1], &*hooks).await })
+            };
+            let party = |s: Session, peer: Channel, to_dealer: Channel, input: J::Input| {
+                let (job, hooks) = (job.clone(), hooks.clone());
+                spawn(async move {
+                    let mut source = DealerSource::new(to_dealer);
+                    run_party(&*job, &s, peer, &mut source, input, &*hooks).await
+                })
+            };
+            let p0 = party(s0, peer0, to_dealer0, in0);
+            let p1 = party(s1, peer1, to_dealer1, in1);
+            let all = async {
+                tokio::try_join!(
+                    async { joined(dealer).await.map_err(|e| e.map(J::Error::from)) },
+                    joined(p0),
+                    joined(p1)
+                )
+            };
+            within(local.deadline, all).await?
+        }
+        Offline::Ot => {
+            let served = Served {
+                session: local.session,
+                job: s0.config().0.get("job").cloned().unwrap_or_default(),
+                metering: Default::default(),
+            };
+            let party = |s: Session, peer: Channel, input: J::Input| {
+                let (job, hooks) = (job.clone(), hooks.clone());
+                spawn(async move {
+                    let mut source = OtSource;
+                    run_party(&*job, &s, peer, &mut source, input, &*hooks).await
+                })
+            };
+            let p0 = party(s0, peer0, in0);
+            let p1 = party(s1, peer1, in1);
+            let (r0, r1) = within(local.deadline, async {
+                tokio::try_join!(joined(p0), joined(p1))
+            })
+            .await?;
+            (served, r0, r1)
+        }
     };
-    let p0 = party(s0, peer0, to_dealer0, in0);
-    let p1 = party(s1, peer1, to_dealer1, in1);
-    let all = async {
-        tokio::try_join!(
-            async { joined(dealer).await.map_err(|e| e.map(J::Error::from)) },
-            joined(p0),
-            joined(p1)
-        )
-    };
-    let (served, r0, r1) = tokio::time::timeout(local.deadline, all)
-        .await
-        .map_err(|_| {
-            SessionError::new("the session", Error::Timeout(local.deadline)).map(J::Error::from)
-        })??;
     Ok(LocalRun {
         parties: [r0, r1],
         served,

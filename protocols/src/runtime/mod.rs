@@ -161,7 +161,7 @@ impl<E: std::error::Error + 'static> std::error::Error for SessionError<E> {
 }
 
 /// `e`, which happened during `step` (for `map_err`).
-fn at<E, C: Into<E>>(step: impl Into<String>) -> impl FnOnce(C) -> SessionError<E> {
+pub(crate) fn at<E, C: Into<E>>(step: impl Into<String>) -> impl FnOnce(C) -> SessionError<E> {
     move |e| SessionError::new(step, e)
 }
 

@@ -1,0 +1,418 @@
+//! Correlations from OT extension, between the two parties alone (semi-honest, as
+//! ABY's OT-based set-up):
+//!
+//! - **AND triples** from two random OTs each (one per direction): party `p` draws
+//!   `a_p`, and as sender of `(m0, m1)` sets `b_p = m0 ⊕ m1`, `u_p = m0`; as receiver
+//!   with choice `a_p` it gets `v_p = m_{a_p}` of the other party's pair, so that
+//!   `a_{1−p}·b_p = u_p ⊕ v_{1−p}` and `c_p = a_p·b_p ⊕ u_p ⊕ v_p` shares
+//!   `(a_0 ⊕ a_1)(b_0 ⊕ b_1)` (one bit of each 128-bit string is used).
+//! - **Vector OLE in Z_2^ℓ** by Gilboa's method: the receiver holds scalars `y_t`, the
+//!   sender vectors `X_t` of one length `L`; per bit `k` of `y_t` one random OT whose
+//!   strings expand to `R0, R1 ∈ Z_2^ℓ^L`; the sender sends `R0 − R1 + 2^k·X_t`; the
+//!   receiver's share is `Σ_k (R_{y_k} + y_k·(R0 − R1 + 2^k·X_t))`, the sender's
+//!   `−Σ_k R0`, together `y_t·X_t`. ℓ OTs and ℓ·L ring elements per scalar.
+//! - **Beaver triples** `(A, B, A ⊙ B)`, `(A, B, A·B)` and `(A, B, conv(A, B))` from
+//!   two vector OLEs per triple (the cross terms `A_0 ⊙ B_1` and `A_1 ⊙ B_0`).
+//!
+//! Every function takes the party's [`OtLink`] (its set-ups in both directions) and
+//! runs both directions' messages in one round each way: a party first sends what it
+//! sends as OT receiver, then reads what it reads as OT sender.
+
+use ndarray::{Array2, ArrayD, IxDyn};
+use rand_core::{CryptoRng, RngCore};
+use tessera_core::{BitVec, Block, Channel, Prg, Ring};
+
+use super::{ExtReceiver, ExtSender, receive_random, receiver_setup, send_random, sender_setup};
+use crate::arith::bilinear::Bilinear;
+use crate::preprocessing::{AndTriples, BeaverTriple};
+use crate::{BilinearOp, Error, Result};
+
+/// A party's OT-extension set-ups with the other party: as sender (the other party
+/// receives) and as receiver. Nothing secret in `Debug`.
+#[derive(Debug)]
+pub struct OtLink {
+    /// This party as extension sender.
+    pub sender: ExtSender,
+    /// This party as extension receiver.
+    pub receiver: ExtReceiver,
+}
+
+/// Both set-ups (256 base OTs): party 0's sender set-up runs first, then party 1's.
+///
+/// # Errors
+/// Transport errors or malformed base-OT messages; [`Error::Protocol`] if `party` is
+/// not 0 or 1.
+pub async fn link<G: RngCore + CryptoRng + ?Sized>(
+    ch: &mut Channel,
+    party: usize,
+    rng: &mut G,
+) -> Result<OtLink> {
+    match party {
+        0 => {
+            let sender = sender_setup(ch, rng).await?;
+            let receiver = receiver_setup(ch, rng).await?;
+            Ok(OtLink { sender, receiver })
+        }
+        1 => {
+            let receiver = receiver_setup(ch, rng).await?;
+            let sender = sender_setup(ch, rng).await?;
+            Ok(OtLink { sender, receiver })
+        }
+        p => Err(Error::Protocol {
+            step: "OT link",
+            detail: format!("party {p} is not 0 or 1"),
+        }),
+    }
+}
+
+fn bit(b: Block) -> bool {
+    b.0 & 1 == 1
+}
+
+/// `n` AND triples, this party's shares. Two random OTs per triple (one each way),
+/// one round.
+///
+/// # Errors
+/// Transport errors or a malformed message from the peer.
+pub async fn and_triples<G: RngCore + CryptoRng + ?Sized>(
+    ch: &mut Channel,
+    link: &mut OtLink,
+    n: usize,
+    rng: &mut G,
+) -> Result<AndTriples> {
+    let a = BitVec::random(rng, n);
+    let choices: Vec<bool> = a.iter().collect();
+    let v = receive_random(ch, &mut link.receiver, &choices).await?;
+    let m = send_random(ch, &mut link.sender, n).await?;
+    let mut b = BitVec::zeros(n);
+    let mut c = BitVec::zeros(n);
+    for i in 0..n {
+        let (u, bi) = (bit(m[i][0]), bit(m[i][0]) ^ bit(m[i][1]));
+        b.set(i, bi);
+        c.set(i, (choices[i] & bi) ^ u ^ bit(v[i]));
+    }
+    Ok(AndTriples { a, b, c })
+}
+
+/// The `L` ring elements a random-OT string expands to (its low bits when `L = 1`).
+fn expand<R: Ring>(s: Block, len: usize, out: &mut Vec<R>) {
+    out.clear();
+    if len == 1 {
+        out.push(R::from_u64(s.0 as u64));
+        return;
+    }
+    let mut prg = Prg::from_seed_block(s);
+    out.extend((0..len).map(|_| R::from_u64(prg.next_u64())));
+}
+
+/// The receiver's choice bits for its scalars: bit `k` of `ys[t]` at `t·bits + k`.
+fn vole_choices<R: Ring>(ys: &[R], bits: usize) -> Vec<bool> {
+    ys.iter()
+        .flat_map(|y| {
+            let y = y.to_u64();
+            (0..bits).map(move |k| (y >> k) & 1 == 1)
+        })
+        .collect()
+}
+
+/// The sender's step from its random OTs (`bits` per vector of `xs`): the
+/// corrections to send and its shares of `y_t · X_t`.
+fn vole_sender_step<R: Ring>(
+    ots: &[[Block; 2]],
+    xs: &[R],
+    len: usize,
+    ell: usize,
+) -> (Vec<R>, Vec<R>) {
+    let t = xs.len().checked_div(len).unwrap_or(0);
+    let mut share = vec![R::zero(); t * len];
+    let mut corr = Vec::with_capacity(t * ell * len);
+    let (mut r0, mut r1) = (Vec::new(), Vec::new());
+    for ti in 0..t {
+        let x = &xs[ti * len..(ti + 1) * len];
+        let out = &mut share[ti * len..(ti + 1) * len];
+        for k in 0..ell {
+            let [m0, m1] = ots[ti * ell + k];
+            expand::<R>(m0, len, &mut r0);
+            expand::<R>(m1, len, &mut r1);
+            let scale = R::from_u64(1u64 << k);
+            for j in 0..len {
+                corr.push(r0[j] - r1[j] + scale * x[j]);
+                out[j] -= r0[j];
+            }
+        }
+    }
+    (corr, share)
+}
+
+/// The receiver's step: its shares of `y_t · X_t` from its chosen strings and the
+/// sender's corrections.
+fn vole_receiver_step<R: Ring>(
+    got: &[Block],
+    choices: &[bool],
+    corr: &[R],
+    len: usize,
+    ell: usize,
+) -> Vec<R> {
+    let t = got.len().checked_div(ell).unwrap_or(0);
+    let mut share = vec![R::zero(); t * len];
+    let mut rc = Vec::new();
+    for ti in 0..t {
+        let out = &mut share[ti * len..(ti + 1) * len];
+        for k in 0..ell {
+            let i = ti * ell + k;
+            expand::<R>(got[i], len, &mut rc);
+            let c = &corr[i * len..(i + 1) * len];
+            for j in 0..len {
+                out[j] += if choices[i] { rc[j] + c[j] } else { rc[j] };
+            }
+        }
+    }
+    share
+}
+
+/// Ring elements of corrections per message of a one-way vector OLE (64 MiB of
+/// Z_2^64): the sender computes and sends them chunk by chunk, the receiver folds each
+/// in as it arrives, so memory stays bounded however large the OLE.
+pub const CORR_CHUNK_ELEMS: usize = 1 << 23;
+
+/// Vector OLE in both directions at once, two rounds: this party is the sender of
+/// `xs` (`T` vectors of length `len`) against the other party's scalars, and the
+/// receiver of its scalars `ys` against the other party's vectors (of the same
+/// length); the scalars are `bits` wide (ℓ for ring elements, 1 for bits: one OT per
+/// bit). Either side may be empty (a one-way OLE: its corrections go in chunks of
+/// [`CORR_CHUNK_ELEMS`], all from one side, still one round). Returns (its shares as
+/// sender, its shares as receiver).
+///
+/// # Errors
+/// Transport errors or a short message from the peer.
+pub async fn vole<R: Ring>(
+    ch: &mut Channel,
+    link: &mut OtLink,
+    xs: &[R],
+    ys: &[R],
+    len: usize,
+    bits: usize,
+) -> Result<(Vec<R>, Vec<R>)> {
+    let t_send = xs.len().checked_div(len).unwrap_or(0);
+    let t_recv = ys.len();
+    // Both sides derive the same chunking: by vectors, one chunk when both directions
+    // run (each party then sends before it reads: one message each way).
+    let per_vec = (bits * len).max(1);
+    let chunk = |t: usize| {
+        if xs.is_empty() || ys.is_empty() {
+            (CORR_CHUNK_ELEMS / per_vec).max(1)
+        } else {
+            t.max(1)
+        }
+    };
+    // 1. As receiver: the extension message goes out (no wait).
+    let choices = vole_choices(ys, bits);
+    let got = receive_random(ch, &mut link.receiver, &choices).await?;
+    // 2. As sender: the peer's extension message in, the corrections out.
+    let ots = send_random(ch, &mut link.sender, t_send * bits).await?;
+    let mut mine = Vec::with_capacity(t_send * len);
+    let cs = chunk(t_send);
+    for t0 in (0..t_send).step_by(cs) {
+        let t1 = (t0 + cs).min(t_send);
+        let (corr, share) = vole_sender_step(
+            &ots[t0 * bits..t1 * bits],
+            &xs[t0 * len..t1 * len],
+            len,
+            bits,
+        );
+        ch.send_pod_stream(corr).await?;
+        mine.extend(share);
+    }
+    // 3. As receiver: the peer's corrections in.
+    let mut theirs = Vec::with_capacity(t_recv * len);
+    let cr = chunk(t_recv);
+    for t0 in (0..t_recv).step_by(cr) {
+        let t1 = (t0 + cr).min(t_recv);
+        let corr: Vec<R> = ch.recv_pod_stream((t1 - t0) * per_vec).await?;
+        theirs.extend(vole_receiver_step(
+            &got[t0 * bits..t1 * bits],
+            &choices[t0 * bits..t1 * bits],
+            &corr,
+            len,
+            bits,
+        ));
+    }
+    Ok((mine, theirs))
+}
+
+fn random_array<R: Ring, G: RngCore + ?Sized>(rng: &mut G, shape: &[usize]) -> ArrayD<R> {
+    let n = shape.iter().product();
+    let v = (0..n).map(|_| R::from_u64(rng.next_u64())).collect();
+    // The shape's product is the vector's length.
+    ArrayD::from_shape_vec(IxDyn(shape), v).unwrap_or_else(|_| ArrayD::zeros(IxDyn(shape)))
+}
+
+/// A Beaver triple for `op` on operands of shapes `a` and `b`, this party's shares:
+/// `C_p = op(A_p, B_p) + [op(A_p, B_{1−p})] + [op(A_{1−p}, B_p)]`, the bracketed
+/// cross terms by vector OLE — party `p` is the VOLE sender of its `A_p` against the
+/// other's `B` and the receiver of its `B_p` against the other's `A`.
+/// Element-wise products take one OLE per element each way; matrix products
+/// `[m, k]·[k, n]` one length-`m` OLE per entry of `B` each way (Gilboa's method:
+/// `ℓ·k·n` OTs and `ℓ·k·n·m` ring elements per direction); convolutions one OLE per
+/// kernel entry ([`ConvWindows`]: ℓ ring elements per multiply-add).
+///
+/// # Errors
+/// [`Error::Shape`] for operand shapes that do not fit `op`, or transport errors.
+pub async fn beaver<R: Ring, G: RngCore + CryptoRng + ?Sized>(
+    ch: &mut Channel,
+    link: &mut OtLink,
+    op: &BilinearOp,
+    a_shape: &[usize],
+    b_shape: &[usize],
+    rng: &mut G,
+) -> Result<BeaverTriple<R>> {
+    let a: ArrayD<R> = random_array(rng, a_shape);
+    let b: ArrayD<R> = random_array(rng, b_shape);
+    let shape_err = |detail: String| Error::Shape {
+        op: "Beaver triple from OTs",
+        detail,
+    };
+    let c = match op {
+        BilinearOp::Elementwise => {
+            if a_shape != b_shape {
+                return Err(shape_err(format!(
+                    "element-wise operands {a_shape:?} and {b_shape:?} differ"
+                )));
+            }
+            let av: Vec<R> = a.iter().copied().collect();
+            let bv: Vec<R> = b.iter().copied().collect();
+            let (x, y) = vole(ch, link, &av, &bv, 1, R::BITS as usize).await?;
+            let c: Vec<R> = (0..av.len()).map(|i| av[i] * bv[i] + x[i] + y[i]).collect();
+            ArrayD::from_shape_vec(IxDyn(a_shape), c).map_err(|e| shape_err(e.to_string()))?
+        }
+        BilinearOp::MatMul => {
+            let (&[m, k], &[k2, n]) = (a_shape, b_shape) else {
+                return Err(shape_err(format!(
+                    "matrix product of {a_shape:?} and {b_shape:?}"
+                )));
+            };
+            if k != k2 {
+                return Err(shape_err(format!("inner dimensions {k} and {k2}")));
+            }
+            let a2 = a
+                .view()
+                .into_dimensionality::<ndarray::Ix2>()
+                .map_err(|e| shape_err(e.to_string()))?;
+            let b2 = b
+                .view()
+                .into_dimensionality::<ndarray::Ix2>()
+                .map_err(|e| shape_err(e.to_string()))?;
+            // Entry (s, j) of B scales column s of A into column j of the product:
+            // vectors X_(s,j) = A[:, s] (length m), one per entry of B, row-major.
+            let xs: Vec<R> = (0..k)
+                .flat_map(|s| std::iter::repeat_n(s, n))
+                .flat_map(|s| a2.column(s).to_vec())
+                .collect();
+            let ys: Vec<R> = b2.iter().copied().collect();
+            let (x, y) = vole(ch, link, &xs, &ys, m, R::BITS as usize).await?;
+            let mut c = Array2::from_elem((m, n), R::zero()).into_dyn();
+            op.accumulate(a.view(), b.view(), &mut c)?;
+            for s in 0..k {
+                for j in 0..n {
+                    let base = (s * n + j) * m;
+                    for i in 0..m {
+                        c[[i, j]] += x[base + i] + y[base + i];
+                    }
+                }
+            }
+            c
+        }
+        BilinearOp::Conv(p) => {
+            let av: Vec<R> = a.iter().copied().collect();
+            let bv: Vec<R> = b.iter().copied().collect();
+            let w = ConvWindows::new(p, a_shape, b_shape)?;
+            let xs = w.vectors(&av);
+            let (x, y) = vole(ch, link, &xs, &bv, w.len, R::BITS as usize).await?;
+            let mut c = ArrayD::from_elem(IxDyn(&w.out_shape), R::zero());
+            op.accumulate(a.view(), b.view(), &mut c)?;
+            if let Some(cs) = c.as_slice_mut() {
+                w.fold(&x, cs);
+                w.fold(&y, cs);
+            }
+            c
+        }
+    };
+    Ok(BeaverTriple { op: *op, a, b, c })
+}
+
+/// A convolution `conv(X, K)` as a sum over the kernel's entries: entry `t` of `K`
+/// (output channel `o`) scales the vector `X_t` of the input values each output
+/// position of channel `o` reads at that tap (zero in the padding), `N · P` long.
+/// Vector OLE of `K`'s entries against those vectors gives shares of the product: ℓ
+/// OTs per kernel entry and ℓ ring elements per multiply-add.
+pub(crate) struct ConvWindows {
+    geo: crate::arith::window::ConvGeometry,
+    batch: usize,
+    kernel_len: usize,
+    /// `N · P`, the length of each vector.
+    pub(crate) len: usize,
+    /// `[N, O, …out]`.
+    pub(crate) out_shape: Vec<usize>,
+}
+
+impl ConvWindows {
+    pub(crate) fn new(p: &crate::ConvParams, a: &[usize], b: &[usize]) -> Result<Self> {
+        let (batch, geo, out_shape) = p.geometry(a, b).ok_or_else(|| Error::Shape {
+            op: "convolution correlation from OTs",
+            detail: format!("input {a:?} and kernel {b:?} do not fit the window"),
+        })?;
+        Ok(ConvWindows {
+            len: batch * geo.out_positions,
+            kernel_len: b.iter().product(),
+            batch,
+            geo,
+            out_shape,
+        })
+    }
+
+    /// The channel and tap of kernel entry `t`, and its output channel.
+    fn entry(&self, t: usize) -> (usize, usize, usize) {
+        let g = &self.geo;
+        let cg = g.channels / g.groups;
+        let per_o = cg * g.taps;
+        let (o, rest) = (t / per_o, t % per_o);
+        let (c, tap) = (rest / g.taps, rest % g.taps);
+        let group = o / (g.out_channels / g.groups);
+        (group * cg + c, tap, o)
+    }
+
+    /// The vectors `X_t` of input `x` (`[N, C, …in]`, row-major), kernel order.
+    pub(crate) fn vectors<R: Ring>(&self, x: &[R]) -> Vec<R> {
+        let g = &self.geo;
+        let (pin, pout) = (g.in_positions, g.out_positions);
+        let mut out = Vec::with_capacity(self.kernel_len * self.len);
+        for t in 0..self.kernel_len {
+            let (ch, tap, _) = self.entry(t);
+            for n in 0..self.batch {
+                let base = (n * g.channels + ch) * pin;
+                out.extend((0..pout).map(|p| match g.idx[p * g.taps + tap] {
+                    Some(i) => x[base + i],
+                    None => R::zero(),
+                }));
+            }
+        }
+        out
+    }
+
+    /// Adds shares of `K_t · X_t` (kernel order, `len` each) into the output.
+    pub(crate) fn fold<R: Ring>(&self, shares: &[R], out: &mut [R]) {
+        let g = &self.geo;
+        let pout = g.out_positions;
+        for t in 0..self.kernel_len {
+            let (_, _, o) = self.entry(t);
+            for n in 0..self.batch {
+                let src = &shares[t * self.len + n * pout..t * self.len + (n + 1) * pout];
+                let dst =
+                    &mut out[(n * g.out_channels + o) * pout..(n * g.out_channels + o + 1) * pout];
+                for (d, &v) in dst.iter_mut().zip(src) {
+                    *d += v;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,341 @@
+//! OT extension through the real two-party driver (in-memory channels): base OTs,
+//! IKNP correlated and random OTs, exact metering, and malformed peers.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use proptest::prelude::*;
+use tessera_core::channel::stream_wire_bytes;
+use tessera_core::{Block, Channel, ChannelConfig, Prg};
+use tessera_protocols::ot::{self, CHUNK, KAPPA, tiles};
+
+use common::block;
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+fn bits(seed: u64, n: usize) -> Vec<bool> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x & 1 == 1
+        })
+        .collect()
+}
+
+/// Set-up, then random and correlated OTs for each size in `ms`, both parties joined
+/// with a deadline. Returns (sender's pairs, receiver's strings, choices) per size, the
+/// correlated outputs of the last size and the two channels' metering totals.
+#[allow(clippy::type_complexity)]
+fn run(
+    ms: &[usize],
+    seed: u64,
+) -> (
+    Vec<(Vec<[Block; 2]>, Vec<Block>, Vec<bool>)>,
+    (Vec<Block>, Vec<Block>, Block, Vec<bool>),
+    (u64, u64),
+) {
+    let choices: Vec<Vec<bool>> = ms
+        .iter()
+        .enumerate()
+        .map(|(i, &m)| bits(seed + i as u64, m))
+        .collect();
+    let last = bits(seed ^ 0xabc, 300);
+    let (souts, q, delta, routs, t, bytes) = block(async {
+        let (mut cs, mut cr) = Channel::in_memory_pair(ChannelConfig::default());
+        let sender = async {
+            let mut rng = Prg::from_entropy();
+            let mut s = ot::sender_setup(&mut cs, &mut rng).await?;
+            let mut outs = Vec::new();
+            for &m in ms {
+                outs.push(ot::send_random(&mut cs, &mut s, m).await?);
+            }
+            let q = ot::send_correlated(&mut cs, &mut s, last.len()).await?;
+            Ok::<_, tessera_protocols::Error>((outs, q, s.delta()))
+        };
+        let receiver = async {
+            let mut rng = Prg::from_entropy();
+            let mut r = ot::receiver_setup(&mut cr, &mut rng).await?;
+            let mut outs = Vec::new();
+            for c in &choices {
+                outs.push(ot::receive_random(&mut cr, &mut r, c).await?);
+            }
+            let t = ot::receive_correlated(&mut cr, &mut r, &last).await?;
+            Ok::<_, tessera_protocols::Error>((outs, t))
+        };
+        let ((souts, q, delta), (routs, t)) =
+            tokio::time::timeout(DEADLINE, async { tokio::try_join!(sender, receiver) })
+                .await
+                .expect("OT run within its deadline")
+                .expect("OT run");
+        let bytes = (
+            cs.metering().total().bytes_sent,
+            cr.metering().total().bytes_sent,
+        );
+        (souts, q, delta, routs, t, bytes)
+    });
+    let per_size = souts
+        .into_iter()
+        .zip(routs)
+        .zip(choices)
+        .map(|((s, r), c)| (s, r, c))
+        .collect();
+    (per_size, (q, t, delta, last), bytes)
+}
+
+#[test]
+fn random_and_correlated_ots_hold_their_relations() {
+    // Sizes around a tile and around a chunk; several extensions from one set-up.
+    let ms = [1, 127, 128, 129, 5000, CHUNK + 3];
+    let (per_size, (q, t, delta, last), (sent_s, sent_r)) = run(&ms, 11);
+    for (s, r, c) in &per_size {
+        assert_eq!((s.len(), r.len()), (c.len(), c.len()));
+        for i in 0..c.len() {
+            let ci = usize::from(c[i]);
+            assert_eq!(r[i], s[i][ci], "transfer {i}: the chosen string");
+            assert_ne!(r[i], s[i][1 - ci], "transfer {i}: the other string");
+        }
+    }
+    // Distinct strings everywhere (a repeated tweak or PRG output would repeat some).
+    let mut all: Vec<u128> = per_size
+        .iter()
+        .flat_map(|(s, _, _)| s.iter().flat_map(|p| [p[0].0, p[1].0]))
+        .collect();
+    let n = all.len();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), n, "every random-OT string is distinct");
+    for i in 0..last.len() {
+        let want = if last[i] { q[i] ^ delta } else { q[i] };
+        assert_eq!(t[i], want, "correlated transfer {i}");
+    }
+    // Exact bytes: the sender sends 128 points in one frame; the receiver one point
+    // and, per extension, one stream of 16 bytes per transfer rounded up to a tile
+    // per chunk ([`stream_wire_bytes`]: 8-byte headers per frame).
+    let ext: u64 = ms
+        .iter()
+        .chain(std::iter::once(&last.len()))
+        .map(|&m| {
+            let blocks = (m / CHUNK) * KAPPA * tiles(CHUNK) + KAPPA * tiles(m % CHUNK);
+            stream_wire_bytes(16 * blocks as u64, 16, ChannelConfig::default().max_frame)
+        })
+        .sum();
+    assert_eq!(sent_s, (KAPPA * 32 + 8) as u64, "sender's bytes");
+    assert_eq!(sent_r, (32 + 8) as u64 + ext, "receiver's bytes");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(8))]
+    #[test]
+    fn random_ots_for_any_size(m in 1usize..3000, seed in any::<u64>()) {
+        let (per_size, _, _) = run(&[m], seed);
+        let (s, r, c) = &per_size[0];
+        for i in 0..m {
+            prop_assert_eq!(r[i], s[i][usize::from(c[i])]);
+        }
+    }
+}
+
+#[test]
+fn malformed_base_ot_messages_are_errors_not_panics() {
+    // A receiver-side peer that sends garbage instead of the base OT's first point,
+    // and a sender-side peer that replies with too few points.
+    block(async {
+        let (mut a, mut b) = Channel::in_memory_pair(ChannelConfig::default());
+        let bad = async {
+            b.send_bytes(vec![0xff; 32]).await?;
+            Ok::<_, tessera_protocols::Error>(())
+        };
+        let mut rng = Prg::from_entropy();
+        let (_, r) = tokio::join!(bad, ot::sender_setup(&mut a, &mut rng));
+        let e = r.expect_err("a non-point is refused");
+        assert!(e.to_string().contains("base OT"), "{e}");
+
+        let (mut a, mut b) = Channel::in_memory_pair(ChannelConfig::default());
+        let short = async {
+            let _ = b.recv_bytes().await?;
+            b.send_bytes(vec![0; 32 * 5]).await?;
+            Ok::<_, tessera_protocols::Error>(())
+        };
+        let (_, r) = tokio::join!(short, ot::receiver_setup(&mut a, &mut rng));
+        let e = r.expect_err("a short reply is refused");
+        assert!(e.to_string().contains("128 points"), "{e}");
+    });
+}
+
+#[test]
+fn a_receiver_that_sends_too_little_is_an_error() {
+    block(async {
+        let (mut cs, mut cr) = Channel::in_memory_pair(ChannelConfig::default());
+        let sender = async {
+            let mut s = ot::sender_setup(&mut cs, &mut Prg::from_entropy()).await?;
+            ot::send_random(&mut cs, &mut s, 1000).await
+        };
+        let receiver = async {
+            let _r = ot::receiver_setup(&mut cr, &mut Prg::from_entropy()).await?;
+            // 500 transfers' worth instead of 1000.
+            cr.send_blocks(vec![Block::ZERO; KAPPA * tiles(500)])
+                .await?;
+            Ok::<_, tessera_protocols::Error>(())
+        };
+        let (s, r) = tokio::join!(sender, receiver);
+        r.expect("the short message is sent");
+        assert!(
+            s.is_err(),
+            "the sender refuses a message of the wrong length"
+        );
+    });
+}
+
+mod correlations {
+    use super::*;
+    use ndarray::{ArrayD, Ix2};
+    use tessera_core::{Ring, Z32, Z64};
+    use tessera_protocols::BilinearOp;
+    use tessera_protocols::ot::correlate::{self, OtLink};
+
+    /// Runs `f` for both parties on linked channels (set-ups included), joined with a
+    /// deadline.
+    fn both<T: Send, F, Fut>(f: F) -> (T, T)
+    where
+        F: Fn(usize, Channel, OtLink) -> Fut,
+        Fut: Future<Output = tessera_protocols::Result<T>>,
+    {
+        block(async {
+            let (mut c0, mut c1) = Channel::in_memory_pair(ChannelConfig::default());
+            let (mut g0, mut g1) = (Prg::from_entropy(), Prg::from_entropy());
+            let (l0, l1) = tokio::time::timeout(DEADLINE, async {
+                tokio::try_join!(
+                    correlate::link(&mut c0, 0, &mut g0),
+                    correlate::link(&mut c1, 1, &mut g1)
+                )
+            })
+            .await
+            .expect("set-up within its deadline")
+            .expect("set-up");
+            tokio::time::timeout(DEADLINE, async {
+                tokio::try_join!(f(0, c0, l0), f(1, c1, l1))
+            })
+            .await
+            .expect("run within its deadline")
+            .expect("run")
+        })
+    }
+
+    #[test]
+    fn and_triples_multiply() {
+        let n = 3000;
+        let (t0, t1) = both(|_, mut ch, mut link| async move {
+            correlate::and_triples(&mut ch, &mut link, n, &mut Prg::from_entropy()).await
+        });
+        let (mut ones_a, mut ones_b) = (0, 0);
+        for i in 0..n {
+            let a = t0.a.get(i) ^ t1.a.get(i);
+            let b = t0.b.get(i) ^ t1.b.get(i);
+            assert_eq!(t0.c.get(i) ^ t1.c.get(i), a & b, "triple {i}");
+            ones_a += usize::from(a);
+            ones_b += usize::from(b);
+        }
+        // Uniform a and b (a biased source would show here: 3000 draws, ±5 σ).
+        for ones in [ones_a, ones_b] {
+            assert!((1200..1800).contains(&ones), "{ones} ones of {n}");
+        }
+    }
+
+    fn open<R: Ring>(x: &ArrayD<R>, y: &ArrayD<R>) -> ArrayD<R> {
+        x + y
+    }
+
+    fn elementwise<R: Ring>(shape: &'static [usize]) {
+        let (t0, t1) = both(|_, mut ch, mut link| async move {
+            correlate::beaver::<R, _>(
+                &mut ch,
+                &mut link,
+                &BilinearOp::Elementwise,
+                shape,
+                shape,
+                &mut Prg::from_entropy(),
+            )
+            .await
+        });
+        let (a, b, c) = (open(&t0.a, &t1.a), open(&t0.b, &t1.b), open(&t0.c, &t1.c));
+        assert_eq!(c, &a * &b);
+        assert_ne!(a, ArrayD::zeros(a.raw_dim()), "A is random");
+    }
+
+    #[test]
+    fn elementwise_beaver_triples_in_z64_and_z32() {
+        elementwise::<Z64>(&[7, 9]);
+        elementwise::<Z32>(&[100]);
+    }
+
+    #[test]
+    fn matmul_beaver_triples() {
+        let (t0, t1) = both(|_, mut ch, mut link| async move {
+            correlate::beaver::<Z64, _>(
+                &mut ch,
+                &mut link,
+                &BilinearOp::MatMul,
+                &[3, 4],
+                &[4, 5],
+                &mut Prg::from_entropy(),
+            )
+            .await
+        });
+        let a = open(&t0.a, &t1.a).into_dimensionality::<Ix2>().unwrap();
+        let b = open(&t0.b, &t1.b).into_dimensionality::<Ix2>().unwrap();
+        let c = open(&t0.c, &t1.c).into_dimensionality::<Ix2>().unwrap();
+        for i in 0..3 {
+            for j in 0..5 {
+                let mut s = Z64::from_u64(0);
+                for k in 0..4 {
+                    s += a[[i, k]] * b[[k, j]];
+                }
+                assert_eq!(c[[i, j]], s, "entry ({i}, {j})");
+            }
+        }
+    }
+
+    #[test]
+    fn convolution_beaver_triples() {
+        use tessera_protocols::{ConvParams, Window};
+        // 1-D, stride 2, dilation 2, asymmetric padding, 2 groups.
+        let window = Window::from_lists(&[2], &[2], &[1, 2], false).unwrap();
+        let op = BilinearOp::Conv(ConvParams { window, groups: 2 });
+        let (ash, bsh): (&'static [usize], &'static [usize]) = (&[2, 4, 9], &[6, 2, 3]);
+        let (t0, t1) = both(move |_, mut ch, mut link| async move {
+            correlate::beaver::<Z64, _>(&mut ch, &mut link, &op, ash, bsh, &mut Prg::from_entropy())
+                .await
+        });
+        let (a, b, c) = (open(&t0.a, &t1.a), open(&t0.b, &t1.b), open(&t0.c, &t1.c));
+        // The dealer's own plaintext convolution is the reference.
+        use tessera_protocols::Bilinear;
+        let mut want = ArrayD::from_elem(c.raw_dim(), Z64::from_u64(0));
+        op.accumulate(a.view(), b.view(), &mut want).unwrap();
+        assert_eq!(c, want);
+    }
+
+    #[test]
+    fn unfit_shapes_are_refused() {
+        let (r0, _r1) = both(|p, mut ch, mut link| async move {
+            let r = correlate::beaver::<Z64, _>(
+                &mut ch,
+                &mut link,
+                &BilinearOp::MatMul,
+                &[3, 4],
+                &[5, 5],
+                &mut Prg::from_entropy(),
+            )
+            .await;
+            let _ = p;
+            Ok(r.map(|_| ()).map_err(|e| e.to_string()))
+        });
+        let e = r0.expect_err("inner dimensions differ");
+        assert!(e.contains("inner dimensions"), "{e}");
+    }
+}
