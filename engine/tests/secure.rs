@@ -983,6 +983,98 @@ fn products_of_activations_negation_and_slices_are_exact_and_priced_everywhere()
     }
 }
 
+/// A constant's shape broadcasting to `[2, 3, 2]`: per element, per channel, per
+/// column, a middle axis, a scalar.
+fn const_shape(form: usize) -> Vec<usize> {
+    match form % 5 {
+        0 => vec![2, 3, 2],
+        1 => vec![2, 1, 1],
+        2 => vec![2],
+        3 => vec![3, 1],
+        _ => vec![1],
+    }
+}
+
+/// The element-wise constant ops on `[2, 3, 2]`: `x + c`, `s ⊙ x + b`, `c − x`, a
+/// relu, a scalar product, then a dense layer — constants of the shapes `forms` picks.
+fn affine(rng: &mut StdRng, forms: [usize; 5]) -> Model {
+    use tessera_models::{AddConst, MulConst};
+    let c = |rng: &mut StdRng, k: usize| tensor(rng, const_shape(forms[k]), 1.5);
+    Model::new(
+        vec![2, 3, 2],
+        vec![
+            (
+                "shift".into(),
+                Op::AddConst(AddConst {
+                    value: c(rng, 0),
+                    negate: false,
+                }),
+            ),
+            (
+                "scale".into(),
+                Op::MulConst(MulConst {
+                    scale: c(rng, 1),
+                    bias: Some(c(rng, 2)),
+                }),
+            ),
+            (
+                "rsub".into(),
+                Op::AddConst(AddConst {
+                    value: c(rng, 3),
+                    negate: true,
+                }),
+            ),
+            ("relu".into(), Op::Relu),
+            (
+                "halve".into(),
+                Op::MulConst(MulConst {
+                    scale: c(rng, 4),
+                    bias: None,
+                }),
+            ),
+            ("flat".into(), Op::Reshape(vec![12])),
+            ("fc".into(), dense(rng, 2, 12)),
+        ],
+        Head::Scores,
+    )
+    .unwrap()
+}
+
+#[test]
+fn constant_affine_ops_are_exact_and_priced_under_every_baseline_and_assignment() {
+    let mut rng = StdRng::seed_from_u64(15);
+    let model = affine(&mut rng, [0, 1, 2, 3, 4]);
+    let fm = FixedModel::<R>::new(&model, FixedPoint::new(16)).unwrap();
+    let x = inputs(&mut rng, &model, 3);
+    for b in [Baseline::AB, Baseline::AY, Baseline::PureB, Baseline::PureY] {
+        check(&fm, &b.assignment(&fm, Output::Logits).unwrap(), &x, 3);
+    }
+    for a in all_assignments(&fm, Output::Logits).iter().step_by(97) {
+        check(&fm, a, &x, 3);
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(6))]
+
+    /// Random constants of random broadcast shapes, a random assignment: the secure
+    /// run equals the reference (within its bound) and its price the meter.
+    #[test]
+    fn constant_affine_ops_match_the_reference_for_random_constants(
+        seed in proptest::prelude::any::<u64>(),
+        forms in proptest::prelude::any::<[usize; 5]>(),
+        pick in proptest::prelude::any::<usize>(),
+        batch in 1usize..3,
+    ) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let model = affine(&mut rng, forms);
+        let fm = FixedModel::<R>::new(&model, FixedPoint::new(16)).unwrap();
+        let x = inputs(&mut rng, &model, batch);
+        let all = all_assignments(&fm, Output::Logits);
+        check(&fm, &all[pick % all.len()], &x, batch);
+    }
+}
+
 /// A dense layer, then a softmax over groups of 4 and a log-softmax over groups of 6
 /// of the same values: two outputs.
 fn softmaxes(rng: &mut StdRng) -> Model {

@@ -54,4 +54,4 @@ pub use onnx::{
     OnnxInfo, OnnxOptions, SigmoidKind, SoftmaxKind, load_onnx, load_onnx_file,
     load_onnx_file_with, load_onnx_with, load_onnx_with_info,
 };
-pub use ops::{Elu, LeakyRelu, PRelu, Selu, Softmax};
+pub use ops::{AddConst, Elu, LeakyRelu, MulConst, PRelu, Selu, Softmax};

@@ -50,6 +50,14 @@ impl fmt::Debug for Tensor {
 }
 
 impl Tensor {
+    /// `f` applied to every value (the same shape).
+    pub fn map(&self, f: impl Fn(f32) -> f32) -> Tensor {
+        Tensor {
+            shape: self.shape.clone(),
+            data: self.data.iter().map(|&v| f(v)).collect(),
+        }
+    }
+
     /// A tensor of `shape` holding `data` in row-major order.
     ///
     /// # Errors

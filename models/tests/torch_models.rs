@@ -279,6 +279,13 @@ fn quantisation_bound(fm: &FixedModel<Z64>, run: &FixedRun<Z64>) -> f64 {
                 d2 * (2.0 * m + d2) + ulp
             }
             Op::Add | Op::Sub => l.inputs().iter().map(|&v| d[v]).sum(),
+            // The constant rounded to 2^-f.
+            Op::AddConst(_) => din + ulp / 2.0,
+            // As a dense layer with one input per output.
+            Op::MulConst(tessera_models::MulConst { scale, .. }) => {
+                let s = scale.data().iter().fold(0f32, |a, v| a.max(v.abs()));
+                f64::from(s) * din + ulp / 2.0 * (m + din) + ulp * ulp / 2.0 + ulp
+            }
             Op::Concat(_) => l.inputs().iter().map(|&v| d[v]).fold(0.0, f64::max),
         };
         d.push(next);

@@ -17,6 +17,7 @@ use crate::circuits::BoolLayer;
 use crate::cost::{Work, batched};
 use crate::{Error, Price, Result};
 
+mod affine;
 mod avgpool;
 mod concat;
 mod conv;

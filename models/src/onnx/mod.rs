@@ -69,6 +69,7 @@ use std::path::Path;
 use prost::Message;
 
 use crate::model::{Conv, Dense, Head, Model, Op, Pool, Remap, Tensor, checked_numel};
+use crate::ops::affine::{AddConst, MulConst, broadcasts};
 use crate::ops::prelu::{LeakyRelu, MAX_SLOPE, PRelu, slope_indices};
 use crate::ops::remap::PadMode;
 use crate::ops::smooth::{Elu, Selu};
@@ -794,30 +795,57 @@ impl<'g> Loader<'g> {
                         };
                         (op, vec![data(0)?.0, data(1)?.0])
                     }
-                    [a, b] if node.op_type == "Add" => {
-                        let (x, c) = if values.contains_key(a.as_str()) {
-                            (a, b)
-                        } else {
-                            (b, a)
-                        };
+                    [a, b] => {
+                        // One constant operand: the bias of the MatMul/bias-free Conv or
+                        // of the bias-free constant product whose output it alone reads,
+                        // else an element-wise constant layer.
+                        let x_first = values.contains_key(a.as_str());
+                        let (x, c) = if x_first { (a, b) } else { (b, a) };
                         let (id, shape) = values.get(x.as_str()).cloned().ok_or_else(|| {
-                            invalid(Some(&lbl), format!("Add of two constants {a:?} and {b:?}"))
+                            invalid(
+                                Some(&lbl),
+                                format!("{} of two constants {a:?} and {b:?}", node.op_type),
+                            )
                         })?;
+                        let sub = node.op_type == "Sub";
                         let single_reader = sole_reader(&readers, &alias_of, x);
-                        let last = layers.get_mut(id.wrapping_sub(1));
-                        self.fold_bias(last, single_reader, node, c, &lbl)?;
-                        attrs.finish()?;
-                        values.insert(out, (id, shape));
-                        alias_of.insert(out, x.as_str());
-                        continue;
+                        let t = self.elementwise_const(c, &shape, &mut attrs, &lbl)?;
+                        let folds = !sub
+                            && self
+                                .fold_bias(
+                                    layers.get_mut(id.wrapping_sub(1)),
+                                    single_reader,
+                                    node,
+                                    c,
+                                    &lbl,
+                                )
+                                .is_ok();
+                        let t = if sub && x_first { t.map(|v| -v) } else { t };
+                        let into_product = match layers.get_mut(id.wrapping_sub(1)) {
+                            Some((_, Op::MulConst(m), _))
+                                if !folds
+                                    && single_reader
+                                    && m.bias.is_none()
+                                    && !(sub && !x_first) =>
+                            {
+                                m.bias = Some(t.clone());
+                                true
+                            }
+                            _ => false,
+                        };
+                        if folds || into_product {
+                            attrs.finish()?;
+                            values.insert(out, (id, shape));
+                            alias_of.insert(out, x.as_str());
+                            continue;
+                        }
+                        let negate = sub && !x_first;
+                        (Op::AddConst(AddConst { value: t, negate }), vec![id])
                     }
                     _ => {
                         return Err(invalid(
                             Some(&lbl),
-                            format!(
-                                "{} of {:?}: Tessera takes two activations of one shape, or a constant bias added right after a MatMul or bias-free Conv",
-                                node.op_type, node.input
-                            ),
+                            format!("{} takes two inputs, got {:?}", node.op_type, node.input),
                         ));
                     }
                 },
@@ -1018,6 +1046,30 @@ impl<'g> Loader<'g> {
                     softsign.insert(out, (SoftsignPart::Abs, node.input[0].as_str()));
                     continue;
                 }
+                "Mul" | "Div"
+                    if node.input.len() == 2
+                        && node
+                            .input
+                            .iter()
+                            .any(|v| self.consts.contains_key(v.as_str()))
+                        && node.input.iter().any(|v| values.contains_key(v.as_str()))
+                        && (node.op_type == "Mul"
+                            || self.consts.contains_key(node.input[1].as_str())) =>
+                {
+                    // `x·c`, `c·x` or `x / c` (a product by 1/c).
+                    let k = usize::from(!values.contains_key(node.input[0].as_str()));
+                    let (id, shape) = data(k)?;
+                    let t = self.elementwise_const(&node.input[1 - k], &shape, &mut attrs, &lbl)?;
+                    let scale = if node.op_type == "Div" {
+                        if t.data().contains(&0.0) {
+                            return Err(invalid(Some(&lbl), "Div by a constant holding 0"));
+                        }
+                        t.map(|v| 1.0 / v)
+                    } else {
+                        t
+                    };
+                    (Op::MulConst(MulConst { scale, bias: None }), vec![id])
+                }
                 "Div" => {
                     // Only as PyTorch's Softsign, `x / (|x| + 1)`.
                     let [x, d] = node.input.as_slice() else {
@@ -1056,7 +1108,7 @@ impl<'g> Loader<'g> {
                         return Err(invalid(
                             Some(&lbl),
                             format!(
-                                "Mul of {a:?} by {b:?}: Tessera multiplies two activations of one shape (or x·x); a product with a constant is not supported yet"
+                                "Mul of {a:?} by {b:?}: Tessera multiplies two activations of one shape (or x·x), or an activation by a constant"
                             ),
                         ));
                     }
@@ -1172,13 +1224,8 @@ impl<'g> Loader<'g> {
                             (pads, value)
                         }
                     };
-                    if mode == PadMode::Constant && value != 0.0 {
-                        return Err(invalid(
-                            Some(&lbl),
-                            format!(
-                                "Pad with the constant {value}: Tessera pads with zeros (or reflect/edge)"
-                            ),
-                        ));
+                    if !value.is_finite() {
+                        return Err(invalid(Some(&lbl), format!("Pad with the value {value}")));
                     }
                     let r = shape.len() + 1;
                     if pads.len() != 2 * r
@@ -1204,7 +1251,37 @@ impl<'g> Loader<'g> {
                             format!("pads {pads:?} ({mode:?}) do not fit an input [N, {shape:?}] (reflection needs pads smaller than the dimension), or the result is too large"),
                         )
                     })?;
-                    (Op::Remap(m), vec![v])
+                    if mode == PadMode::Constant && value != 0.0 {
+                        // Zero padding, then the value added at the padded positions.
+                        let c: Vec<f32> = m
+                            .idx
+                            .iter()
+                            .map(|i| if i.is_some() { 0.0 } else { value })
+                            .collect();
+                        let c = Tensor::new(m.shape.clone(), c)?;
+                        let mut zeros = format!("{name}_zeros");
+                        while !used_names.insert(zeros.clone()) {
+                            zeros.push('_');
+                        }
+                        let padded = m.shape.clone();
+                        layers.push((zeros, Op::Remap(m), vec![v]));
+                        // The node's output names the zero padding until the sum
+                        // replaces it (the sum's input shape is looked up by value).
+                        values.insert(out, (layers.len(), padded));
+                        (
+                            Op::AddConst(AddConst {
+                                value: c,
+                                negate: false,
+                            }),
+                            vec![layers.len()],
+                        )
+                    } else {
+                        (Op::Remap(m), vec![v])
+                    }
+                }
+                "Slice" => {
+                    let (v, shape) = data(0)?;
+                    (self.slice(node, &lbl, &mut attrs, &shape)?, vec![v])
                 }
                 "Squeeze" | "Unsqueeze" => {
                     let (v, shape) = data(0)?;
@@ -1608,6 +1685,155 @@ impl<'g> Loader<'g> {
 
     fn tensor_f32(&self, name: &str, lbl: &str) -> Result<Tensor> {
         tensor_f32(self.constant(name, lbl)?, name, lbl)
+    }
+
+    /// `Slice` of an activation of per-example shape `shape` with constant starts,
+    /// ends, axes and steps (attributes before opset 10, inputs since): one re-indexing.
+    /// Negative indices count from the end, ends beyond the dimension (`INT64_MAX`) are
+    /// clamped, any non-zero step (negative too) is taken; the batch axis only whole.
+    fn slice(
+        &self,
+        node: &NodeProto,
+        lbl: &str,
+        attrs: &mut Attrs<'_>,
+        shape: &[usize],
+    ) -> Result<Op> {
+        let bad = |why: String| invalid(Some(lbl), why);
+        let input = |k: usize| -> Result<Option<Vec<i64>>> {
+            match node.input.get(k).filter(|n| !n.is_empty()) {
+                Some(n) => Ok(Some(tensor_i64(self.constant(n, lbl)?, n, lbl)?)),
+                None => Ok(None),
+            }
+        };
+        let (starts, ends, axes, steps) = if self.opset < 10 {
+            self.expect_data(node, lbl, 1, 1)?;
+            let starts = attrs
+                .ints("starts")?
+                .ok_or_else(|| bad("Slice without starts".into()))?;
+            let ends = attrs
+                .ints("ends")?
+                .ok_or_else(|| bad("Slice without ends".into()))?;
+            (starts, ends, attrs.ints("axes")?, None)
+        } else {
+            self.expect_data(node, lbl, 3, 5)?;
+            let starts = input(1)?.ok_or_else(|| bad("Slice without starts".into()))?;
+            let ends = input(2)?.ok_or_else(|| bad("Slice without ends".into()))?;
+            (starts, ends, input(3)?, input(4)?)
+        };
+        let r = shape.len() as i64 + 1;
+        let axes = axes.unwrap_or_else(|| (0..starts.len() as i64).collect());
+        let steps = steps.unwrap_or_else(|| vec![1; starts.len()]);
+        if ends.len() != starts.len() || axes.len() != starts.len() || steps.len() != starts.len() {
+            return Err(bad(format!(
+                "Slice with {} starts, {} ends, {} axes and {} steps",
+                starts.len(),
+                ends.len(),
+                axes.len(),
+                steps.len()
+            )));
+        }
+        let mut cur = shape.to_vec();
+        let n0: usize = cur.iter().product();
+        let mut m = Remap {
+            shape: cur.clone(),
+            idx: (0..n0).map(Some).collect(),
+        };
+        let mut seen = HashSet::new();
+        for k in 0..starts.len() {
+            let (axis, step) = (axes[k], steps[k]);
+            let axis = if axis < 0 { axis + r } else { axis };
+            if !(0..r).contains(&axis) || !seen.insert(axis) {
+                return Err(bad(format!(
+                    "Slice axis {} of an input of rank {r}",
+                    axes[k]
+                )));
+            }
+            if step == 0 {
+                return Err(bad("Slice with step 0".into()));
+            }
+            if axis == 0 {
+                // The batch: only all of it.
+                if step == 1 && starts[k] <= 0 && ends[k] >= i64::from(i32::MAX) {
+                    continue;
+                }
+                return Err(bad(format!(
+                    "Slice of the batch dimension ({}:{}:{step}); Tessera slices within an example",
+                    starts[k], ends[k]
+                )));
+            }
+            let a = (axis - 1) as usize;
+            let n = cur[a] as i64;
+            let norm = |v: i64| if v < 0 { v.saturating_add(n) } else { v };
+            let (lo, hi) = if step > 0 { (0, n) } else { (-1, n - 1) };
+            let (start, end) = (
+                norm(starts[k]).clamp(lo.max(0), hi),
+                norm(ends[k]).clamp(lo, hi),
+            );
+            let mut at = Vec::new();
+            let mut i = start;
+            while (step > 0 && i < end) || (step < 0 && i > end) {
+                at.push(i as usize);
+                i = i.saturating_add(step);
+            }
+            if at.is_empty() {
+                return Err(bad(format!(
+                    "Slice {}:{}:{step} of axis {axis} (size {n}) is empty",
+                    starts[k], ends[k]
+                )));
+            }
+            let t = Remap::take(&cur, a, &at).ok_or_else(|| bad("Slice out of range".into()))?;
+            cur = t.shape.clone();
+            m = m.then(&t);
+        }
+        Ok(Op::Remap(m))
+    }
+
+    /// The constant operand `c` of an element-wise node (`Add`, `Sub`, `Mul`, `Div`) on
+    /// an activation of per-example shape `shape`, reshaped to broadcast to it: leading
+    /// ones (the batch) dropped, a scalar as `[1]`; before opset 7 the `broadcast` and
+    /// `axis` attributes place it from `axis` on. A constant that would enlarge the
+    /// activation or vary over the batch is refused naming the node.
+    fn elementwise_const(
+        &self,
+        c: &str,
+        shape: &[usize],
+        attrs: &mut Attrs<'_>,
+        lbl: &str,
+    ) -> Result<Tensor> {
+        let t = self.tensor_f32(c, lbl)?;
+        let mut dims = t.shape().to_vec();
+        attrs.int("broadcast", 0)?;
+        let axis = attrs.int("axis", i64::MIN)?;
+        let r = shape.len() + 1;
+        if axis != i64::MIN && !dims.is_empty() {
+            let a = if axis < 0 { axis + r as i64 } else { axis };
+            let a = usize::try_from(a)
+                .ok()
+                .filter(|&a| a + dims.len() <= r)
+                .ok_or_else(|| {
+                    invalid(
+                        Some(lbl),
+                        format!("axis {axis} does not place a constant of shape {dims:?} within [N, {shape:?}]"),
+                    )
+                })?;
+            dims.extend(std::iter::repeat_n(1, r - a - dims.len()));
+        }
+        while dims.len() > shape.len() && dims.first() == Some(&1) {
+            dims.remove(0);
+        }
+        if dims.is_empty() {
+            dims.push(1);
+        }
+        if !broadcasts(&dims, shape) {
+            return Err(invalid(
+                Some(lbl),
+                format!(
+                    "constant {c:?} of shape {:?} does not broadcast to the activation [N, {shape:?}] (Tessera takes constants that neither enlarge the activation nor vary over the batch)",
+                    t.shape()
+                ),
+            ));
+        }
+        Tensor::new(dims, t.data().to_vec())
     }
 
     /// PRelu of a data value of per-example shape `shape` by the constant slope

@@ -18,6 +18,7 @@ use crate::float::Float;
 use crate::model::{Layer, Tensor};
 use crate::{Error, Result};
 
+pub mod affine;
 pub mod avgpool;
 pub mod concat;
 pub mod conv;
@@ -36,6 +37,7 @@ pub mod softmax;
 pub mod spline;
 pub mod square;
 
+pub use affine::{AddConst, MulConst};
 pub use conv::Conv;
 pub use dense::Dense;
 pub use pool::Pool;
@@ -108,6 +110,13 @@ pub enum Op {
     /// Softmax or log-softmax over groups of consecutive values (ONNX `Softmax`,
     /// `LogSoftmax`); in fixed point splines of `eˣ` and `ln`, a division per group.
     Softmax(Softmax),
+    /// `±x + c` with a constant `c` (party 0's weight) broadcast to the example (ONNX
+    /// `Add`/`Sub` of a constant, `Pad`'s non-zero value); exact.
+    AddConst(AddConst),
+    /// `s ⊙ x + b` with constants (party 0's weights) broadcast to the example (ONNX
+    /// `Mul`/`Div` by a constant, with a following `Add`/`Sub` of one folded in);
+    /// truncated once.
+    MulConst(MulConst),
 }
 
 /// One operator: its shape rule and its float and fixed-point semantics. Implemented

@@ -113,6 +113,14 @@ macro_rules! dispatch_op {
                 type $D = $crate::ops::prelu::PReluOp;
                 $body
             }
+            $crate::ops::Op::AddConst($a) => {
+                type $D = $crate::ops::affine::AddConstOp;
+                $body
+            }
+            $crate::ops::Op::MulConst($a) => {
+                type $D = $crate::ops::affine::MulConstOp;
+                $body
+            }
         }
     };
 }
