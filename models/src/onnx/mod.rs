@@ -68,7 +68,7 @@ use std::path::Path;
 
 use prost::Message;
 
-use crate::model::{Conv, Dense, Head, Model, Op, Pool, Remap, Tensor, checked_numel};
+use crate::model::{Conv, Dense, Head, IndexInput, Model, Op, Pool, Remap, Tensor, checked_numel};
 use crate::ops::affine::{AddConst, MulConst, broadcasts};
 use crate::ops::prelu::{LeakyRelu, MAX_SLOPE, PRelu, slope_indices};
 use crate::ops::remap::PadMode;
@@ -278,6 +278,8 @@ struct Loader<'g> {
     static_batch: Option<usize>,
     input_name: String,
     input_shape: Vec<usize>,
+    /// The graph input holds integer indices (int64 or int32): an embedding's.
+    index_input: bool,
     output_names: Vec<String>,
     opts: OnnxOptions,
     /// The default-domain opset (PRelu's slope broadcasts per channel before 7).
@@ -406,11 +408,12 @@ impl<'g> Loader<'g> {
             .as_ref()
             .and_then(|t| t.tensor_type.as_ref())
             .ok_or_else(|| invalid(None, format!("{what} is not a tensor")))?;
-        if tt.elem_type != dt::FLOAT {
+        let index_input = matches!(tt.elem_type, dt::INT64 | dt::INT32);
+        if tt.elem_type != dt::FLOAT && !index_input {
             return Err(invalid(
                 None,
                 format!(
-                    "{what} has element type {}; Tessera models take float32 (1)",
+                    "{what} has element type {}; Tessera models take float32 (1), or int64 (7) / int32 (6) indices into an embedding table",
                     tt.elem_type
                 ),
             ));
@@ -454,6 +457,7 @@ impl<'g> Loader<'g> {
             static_batch,
             input_name: input.name.clone(),
             input_shape,
+            index_input,
             output_names,
             opts,
             opset,
@@ -588,7 +592,12 @@ impl<'g> Loader<'g> {
         let mut head_values: HashSet<&str> = HashSet::new();
         // Every data value: its id (0 the input, k + 1 layer k's output) and shape.
         let mut values: HashMap<&str, (usize, Vec<usize>)> = HashMap::new();
-        values.insert(self.input_name.as_str(), (0, self.input_shape.clone()));
+        // An index input is no data value: only a `Gather` of a constant table reads it,
+        // and the model's input is its one-hot encoding `[V, L]` (`vocab` once known).
+        if !self.index_input {
+            values.insert(self.input_name.as_str(), (0, self.input_shape.clone()));
+        }
+        let mut vocab: Option<usize> = None;
         // Static shape values: integer vectors computed at load time from the data
         // values' shapes (PyTorch's flatten `x.view(x.size(0), -1)`).
         let mut statics: HashMap<&str, Static> = HashMap::new();
@@ -1279,6 +1288,63 @@ impl<'g> Loader<'g> {
                         (Op::Remap(m), vec![v])
                     }
                 }
+                "Gather"
+                    if self.index_input
+                        && node.input.get(1).map(String::as_str)
+                            == Some(self.input_name.as_str()) =>
+                {
+                    // An embedding: the client's one-hot `[V, L]` times the table `[V, D]`
+                    // — a convolution with one tap, `[D, L]` — then moved to `[…, D]`.
+                    if attrs.int("axis", 0)? != 0 {
+                        return Err(invalid(
+                            Some(&lbl),
+                            "Gather of the index input along an axis other than 0",
+                        ));
+                    }
+                    let t = self.tensor_f32(&node.input[0], &lbl)?;
+                    let &[v, d] = t.shape() else {
+                        return Err(invalid(
+                            Some(&lbl),
+                            format!(
+                                "Gather of the index input from a table of shape {:?}; Tessera takes a constant matrix [V, D]",
+                                t.shape()
+                            ),
+                        ));
+                    };
+                    if vocab.is_some_and(|w| w != v) || v == 0 || d == 0 {
+                        return Err(invalid(
+                            Some(&lbl),
+                            format!(
+                                "an embedding table [{v}, {d}]: the index input's tables must share one vocabulary, non-empty"
+                            ),
+                        ));
+                    }
+                    vocab = Some(v);
+                    let l: usize = self.input_shape.iter().product();
+                    let weight =
+                        Tensor::new(vec![d, v, 1], crate::kernels::transpose(t.data(), v, d))?;
+                    let window = Window::unit(1).ok_or_else(|| invalid(Some(&lbl), "window"))?;
+                    let mut table = format!("{name}_table");
+                    while !used_names.insert(table.clone()) {
+                        table.push('_');
+                    }
+                    layers.push((
+                        table,
+                        Op::Conv(Conv {
+                            weight,
+                            bias: None,
+                            window,
+                            groups: 1,
+                        }),
+                        vec![0],
+                    ));
+                    values.insert(out, (layers.len(), vec![d, l]));
+                    let tr = Remap::transpose(&[d, l], &[1, 0])
+                        .ok_or_else(|| invalid(Some(&lbl), "transpose"))?;
+                    let mut shape = self.input_shape.clone();
+                    shape.push(d);
+                    (Op::Remap(Remap { shape, idx: tr.idx }), vec![layers.len()])
+                }
                 "Slice" => {
                     let (v, shape) = data(0)?;
                     (self.slice(node, &lbl, &mut attrs, &shape)?, vec![v])
@@ -1503,7 +1569,27 @@ impl<'g> Loader<'g> {
             })?;
             outputs.push((name.clone(), *id));
         }
-        let model = Model::with_outputs(self.input_shape, layers, outputs, head)?;
+        let model = match (self.index_input, vocab) {
+            (false, _) => Model::with_outputs(self.input_shape, layers, outputs, head)?,
+            (true, Some(v)) => {
+                let l = self.input_shape.iter().product();
+                Model::with_outputs(vec![v, l], layers, outputs, head)?.with_index_input(
+                    IndexInput {
+                        shape: self.input_shape,
+                        vocab: v,
+                    },
+                )?
+            }
+            (true, None) => {
+                return Err(invalid(
+                    None,
+                    format!(
+                        "the integer graph input {:?} is read by no Gather of a constant table (an embedding), the only use of indices Tessera supports",
+                        self.input_name
+                    ),
+                ));
+            }
+        };
         Ok((model, self.input_name, self.output_names))
     }
 
