@@ -1075,6 +1075,80 @@ proptest::proptest! {
     }
 }
 
+/// An embedding as the loader builds it: the one-hot `[V, L]` of the client's
+/// indices, a one-tap convolution by the table `[V, D]` (as `[D, V, 1]`) and the remap
+/// to `[L, D]`, then a product with a constant and a dense layer.
+fn embedding(rng: &mut StdRng, vocab: usize, len: usize, dim: usize) -> Model {
+    use tessera_models::{IndexInput, MulConst};
+    let tr = Remap::transpose(&[dim, len], &[1, 0]).unwrap();
+    Model::new(
+        vec![vocab, len],
+        vec![
+            (
+                "table".into(),
+                Op::Conv(Conv {
+                    weight: tensor(rng, vec![dim, vocab, 1], 2.0),
+                    bias: None,
+                    window: Window::unit(1).unwrap(),
+                    groups: 1,
+                }),
+            ),
+            ("rows".into(), Op::Remap(tr)),
+            (
+                "scale".into(),
+                Op::MulConst(MulConst {
+                    scale: tensor(rng, vec![dim], 1.0),
+                    bias: None,
+                }),
+            ),
+            ("flat".into(), Op::Reshape(vec![len * dim])),
+            ("fc".into(), dense(rng, 2, len * dim)),
+        ],
+        Head::Scores,
+    )
+    .unwrap()
+    .with_index_input(IndexInput {
+        shape: vec![len],
+        vocab,
+    })
+    .unwrap()
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(6))]
+
+    /// Random tables and indices (negative ones too), a random assignment: the secure
+    /// run of the client's one-hot input equals the reference and is priced exactly.
+    #[test]
+    fn embeddings_of_random_indices_match_the_reference(
+        seed in proptest::prelude::any::<u64>(),
+        vocab in 1usize..7,
+        len in 1usize..4,
+        pick in proptest::prelude::any::<usize>(),
+        batch in 1usize..3,
+    ) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let model = embedding(&mut rng, vocab, len, 3);
+        let v = vocab as i64;
+        let idx: Vec<i64> = (0..batch * len).map(|_| rng.random_range(-v..v)).collect();
+        let x = model.encode_indices(&idx).unwrap();
+        let fm = FixedModel::<R>::new(&model, FixedPoint::new(16)).unwrap();
+        let all = all_assignments(&fm, Output::Logits);
+        check(&fm, &all[pick % all.len()], &x, batch);
+    }
+}
+
+#[test]
+fn embedding_runs_under_every_baseline() {
+    let mut rng = StdRng::seed_from_u64(16);
+    let model = embedding(&mut rng, 5, 3, 3);
+    let x = model.encode_indices(&[4, 0, 2, -1, 1, 3]).unwrap();
+    let fm = FixedModel::<R>::new(&model, FixedPoint::new(16)).unwrap();
+    for b in [Baseline::AB, Baseline::AY, Baseline::PureB, Baseline::PureY] {
+        check(&fm, &b.assignment(&fm, Output::Logits).unwrap(), &x, 2);
+    }
+}
+
 /// A dense layer, then a softmax over groups of 4 and a log-softmax over groups of 6
 /// of the same values: two outputs.
 fn softmaxes(rng: &mut StdRng) -> Model {

@@ -1214,3 +1214,55 @@ fn slice_loads_as_one_remap_with_onnx_semantics() {
     let e = err_text(&p);
     assert!(e.contains("cut") && e.contains("step 0"), "{e}");
 }
+
+/// An embedding: `Gather` of a constant table by the int64 graph input is an index
+/// input one-hot encoded by the client, a one-tap convolution by the table and a
+/// remap; an index outside the vocabulary is an error naming it; any other reader of
+/// the indices is refused.
+#[test]
+fn embedding_is_an_index_input_a_table_product_and_a_remap() {
+    let p = backend_case("test_Embedding");
+    let m = load(&p).unwrap();
+    let ix = m.index_input().unwrap();
+    assert_eq!((ix.shape.as_slice(), ix.vocab), (&[4][..], 4));
+    assert_eq!(m.input_shape(), [4, 4]);
+    assert_eq!(
+        shapes(&m)
+            .into_iter()
+            .map(|(_, k, _, o)| (k, o))
+            .collect::<Vec<_>>(),
+        [("conv", vec![3, 4]), ("remap", vec![4, 3])]
+    );
+    // One-hot, channel (vocabulary) major; negative indices count from the end.
+    let x = m.encode_indices(&[1, 0, -1, 3]).unwrap();
+    let mut want = vec![0.0; 16];
+    for (p, v) in [(0, 1), (1, 0), (2, 3), (3, 3)] {
+        want[v * 4 + p] = 1.0;
+    }
+    assert_eq!(x, want);
+    // The float reference of a one-hot input is the table's rows.
+    let y = m.run_float::<f32>(&x).unwrap();
+    let Op::Conv(c) = m.layers()[0].op() else {
+        panic!()
+    };
+    for (p, v) in [(0usize, 1usize), (1, 0), (2, 3), (3, 3)] {
+        for d in 0..3 {
+            assert_eq!(y.values[p * 3 + d], c.weight.data()[d * 4 + v]);
+        }
+    }
+    for bad in [4, -5, i64::MAX, i64::MIN] {
+        let e = m.encode_indices(&[0, bad, 0, 0]).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("index {bad} at position 1")) && e.contains("vocabulary of 4"),
+            "{e}"
+        );
+    }
+    assert!(m.encode_indices(&[0, 1, 2]).is_err());
+    // The indices read by another node.
+    let mut q = p.clone();
+    let g = q.graph.as_mut().unwrap();
+    g.node[0].op_type = "Relu".into();
+    g.node[0].input = vec!["0".into()];
+    let e = err_text(&q);
+    assert!(e.contains("Relu") && e.contains("not a data value"), "{e}");
+}
