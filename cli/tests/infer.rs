@@ -763,3 +763,43 @@ fn embedding_reads_integer_indices_and_refuses_out_of_range_ones() {
         stderr(&o)
     );
 }
+
+/// A PyTorch module of element-wise constants (`x * 0.5 + 1`, `2 - x`, `x / c`, `* c`,
+/// `- c` of broadcast shapes), `F.pad` with 0.5 (its pads computed by the exporter from
+/// constants, folded at load time) and slices (`1:-1`, `::2`) runs under every plan —
+/// pure-a too: it has no comparison — and matches onnxruntime within 0.02 + 1%.
+#[test]
+fn pytorch_constants_pad_and_slices_match_onnxruntime_under_every_plan() {
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/tests/fixtures");
+    let model = format!("{fixtures}/const_net.onnx");
+    let input = format!("{fixtures}/input_const_net.npy");
+    let expected: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{fixtures}/torch_expected.json")).unwrap(),
+    )
+    .unwrap();
+    let want: Vec<f64> = expected["models"]["const_net"]["scores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert_eq!(want.len(), 15);
+    for plan in ["pure-a", "a+b", "a+y", "auto", "pure-b", "pure-y"] {
+        let r = json(&[
+            "infer", "--model", &model, "--input", &input, "--plan", plan, "--logits", "--json",
+        ]);
+        let got: Vec<f64> = r["outputs"][0]["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|e| e.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()))
+            .collect();
+        assert_eq!(got.len(), want.len(), "{plan}");
+        for (g, t) in got.iter().zip(&want) {
+            assert!(
+                (g - t).abs() <= 0.02 + 0.01 * t.abs(),
+                "{plan}: {g} vs onnxruntime {t}"
+            );
+        }
+    }
+}

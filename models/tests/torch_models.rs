@@ -42,7 +42,7 @@ struct Case {
     labels: Vec<usize>,
 }
 
-const NAMES: [&str; 4] = ["tiny_resnet", "concat_net", "lenet5", "bn_mlp"];
+const NAMES: [&str; 5] = ["tiny_resnet", "concat_net", "lenet5", "bn_mlp", "const_net"];
 
 fn case(name: &'static str) -> Case {
     let expected = common::json(fixture("torch_expected.json"));
@@ -50,6 +50,7 @@ fn case(name: &'static str) -> Case {
     let want_shape: &[usize] = match name {
         "lenet5" => &[2, 1, 28, 28],
         "bn_mlp" => &[3, 16],
+        "const_net" => &[3, 2, 6],
         _ => &[3, 3, 8, 8],
     };
     assert_eq!(usizes(&e["input_shape"]), want_shape, "{name}");
@@ -305,7 +306,7 @@ struct Stated {
     certified: bool,
 }
 
-const STATED: [Stated; 4] = [
+const STATED: [Stated; 5] = [
     // error_bound_ulps 191_403 (2.92): the worst-case bound compounds the six convs'
     // gains and exceeds half the logit margins (0.75 to 1.05), so it certifies no label.
     Stated {
@@ -334,6 +335,14 @@ const STATED: [Stated; 4] = [
         name: "bn_mlp",
         quantisation: 0.0015,
         secure_ulps: 6,
+        certified: true,
+    },
+    // Element-wise constants (add_const, mul_const), a constant pad and slices before a
+    // Linear and a product: bound 1.06e-3 against 1.22e-4 observed.
+    Stated {
+        name: "const_net",
+        quantisation: 0.0011,
+        secure_ulps: 21,
         certified: true,
     },
 ];

@@ -222,9 +222,10 @@ pub fn load_onnx_with(bytes: &[u8], opts: &OnnxOptions) -> Result<(Model, OnnxIn
         .iter()
         .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
         .map_or(0, |o| o.version);
-    let graph = model
+    let mut graph = model
         .graph
         .ok_or_else(|| invalid(None, "the model has no graph"))?;
+    fold_int_constants(&mut graph);
     let (m, input_name, output_names) = Loader::new(&graph, *opts, opset)?.run(&graph)?;
     Ok((
         m,
@@ -1848,19 +1849,8 @@ impl<'g> Loader<'g> {
                 )));
             }
             let a = (axis - 1) as usize;
-            let n = cur[a] as i64;
-            let norm = |v: i64| if v < 0 { v.saturating_add(n) } else { v };
-            let (lo, hi) = if step > 0 { (0, n) } else { (-1, n - 1) };
-            let (start, end) = (
-                norm(starts[k]).clamp(lo.max(0), hi),
-                norm(ends[k]).clamp(lo, hi),
-            );
-            let mut at = Vec::new();
-            let mut i = start;
-            while (step > 0 && i < end) || (step < 0 && i > end) {
-                at.push(i as usize);
-                i = i.saturating_add(step);
-            }
+            let n = cur[a];
+            let at = slice_positions(n, starts[k], ends[k], step).unwrap_or_default();
             if at.is_empty() {
                 return Err(bad(format!(
                     "Slice {}:{}:{step} of axis {axis} (size {n}) is empty",
@@ -2725,6 +2715,276 @@ fn squeeze(shape: &[usize], axes: Option<&[i64]>, unsqueeze: bool) -> Option<Vec
 }
 
 /// Checked element count of an initializer.
+/// An int64 tensor computed at load time: shape and row-major values.
+type IntTensor = (Vec<usize>, Vec<i64>);
+
+/// Folds integer computations on constants into initializers before loading: the pads
+/// PyTorch's exporter computes for `F.pad` at opset ≥ 11 (`ConstantOfShape`, `Concat`,
+/// `Reshape`, `Slice` with a negative step, `Transpose`, `Cast` to int64), so the
+/// `Pad` reading them sees a constant. Only int64 tensors whose every input is such a
+/// constant fold; a node that does not fold stays (and is refused, naming it, if it
+/// is not otherwise supported).
+fn fold_int_constants(graph: &mut GraphProto) {
+    let int_of = |t: &TensorProto| -> Option<IntTensor> {
+        if t.data_type != dt::INT64 {
+            return None;
+        }
+        let (dims, n) = numel(t, &t.name, "").ok()?;
+        let v = tensor_i64_of_rank(t, &t.name, "", usize::MAX).ok()?;
+        (v.len() == n).then_some((dims, v))
+    };
+    let mut known: HashMap<String, IntTensor> = HashMap::new();
+    for t in &graph.initializer {
+        if let Some(v) = int_of(t) {
+            known.insert(t.name.clone(), v);
+        }
+    }
+    for n in &graph.node {
+        if let ("Constant", [out], [a]) = (
+            n.op_type.as_str(),
+            n.output.as_slice(),
+            n.attribute.as_slice(),
+        ) && a.name == "value"
+            && let Some(v) = a.t.as_ref().and_then(int_of)
+        {
+            known.insert(out.clone(), v);
+        }
+    }
+    let mut folded: HashSet<usize> = HashSet::new();
+    loop {
+        let mut added = false;
+        for (i, n) in graph.node.iter().enumerate() {
+            let [out] = n.output.as_slice() else {
+                continue;
+            };
+            if known.contains_key(out) || !(n.domain.is_empty() || n.domain == "ai.onnx") {
+                continue;
+            }
+            let ins: Option<Vec<Option<&IntTensor>>> = n
+                .input
+                .iter()
+                .map(|v| {
+                    if v.is_empty() {
+                        Some(None)
+                    } else {
+                        known.get(v).map(Some)
+                    }
+                })
+                .collect();
+            let Some(ins) = ins else {
+                continue;
+            };
+            if let Some(v) = fold_int_node(n, &ins) {
+                known.insert(out.clone(), v);
+                folded.insert(i);
+                added = true;
+            }
+        }
+        if !added {
+            break;
+        }
+    }
+    let mut order: Vec<usize> = folded.iter().copied().collect();
+    order.sort_unstable();
+    for i in order {
+        let out = &graph.node[i].output[0];
+        if let Some((dims, v)) = known.get(out) {
+            graph.initializer.push(TensorProto {
+                name: out.clone(),
+                dims: dims.iter().map(|&d| d as i64).collect(),
+                data_type: dt::INT64,
+                int64_data: v.clone(),
+                ..TensorProto::default()
+            });
+        }
+    }
+    let mut k = 0;
+    graph.node.retain(|_| {
+        k += 1;
+        !folded.contains(&(k - 1))
+    });
+}
+
+/// Row-major strides of `shape`.
+fn strides_of(shape: &[usize]) -> Vec<usize> {
+    let mut st = vec![1usize; shape.len()];
+    for i in (0..shape.len().saturating_sub(1)).rev() {
+        st[i] = st[i + 1] * shape[i + 1];
+    }
+    st
+}
+
+/// The values of `x` at every combination of the per-axis coordinates `coords[a]`
+/// read through the strides `st` (row-major over the combinations).
+fn gather_coords(x: &[i64], st: &[usize], coords: &[Vec<usize>]) -> IntTensor {
+    let shape: Vec<usize> = coords.iter().map(Vec::len).collect();
+    let count: usize = shape.iter().product();
+    let mut out = Vec::with_capacity(count);
+    let mut pos = vec![0usize; shape.len()];
+    for _ in 0..count {
+        out.push(
+            x[(0..shape.len())
+                .map(|a| coords[a][pos[a]] * st[a])
+                .sum::<usize>()],
+        );
+        for a in (0..shape.len()).rev() {
+            pos[a] += 1;
+            if pos[a] < shape[a] {
+                break;
+            }
+            pos[a] = 0;
+        }
+    }
+    (shape, out)
+}
+
+/// One integer node on constant inputs (`None` in `ins`: an absent optional input), or
+/// `None` if it is not one that folds.
+fn fold_int_node(n: &NodeProto, ins: &[Option<&IntTensor>]) -> Option<IntTensor> {
+    let attr = |name: &str| n.attribute.iter().find(|a| a.name == name);
+    let small = |s: &[usize]| {
+        s.iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .filter(|&t| t <= 1 << 20)
+    };
+    match (n.op_type.as_str(), ins) {
+        ("ConstantOfShape", [Some((s, shape))]) if s.len() == 1 => {
+            let t = attr("value").and_then(|a| a.t.as_ref())?;
+            let value = *tensor_i64_of_rank(t, "value", "", usize::MAX)
+                .ok()?
+                .first()?;
+            let dims: Vec<usize> = shape
+                .iter()
+                .map(|&d| usize::try_from(d).ok())
+                .collect::<Option<_>>()?;
+            let count = small(&dims)?;
+            Some((dims, vec![value; count]))
+        }
+        ("Cast", [Some(x)]) if attr("to").map(|a| a.i) == Some(i64::from(dt::INT64)) => {
+            Some((*x).clone())
+        }
+        ("Concat", xs) if !xs.is_empty() => {
+            let xs: Vec<&IntTensor> = xs.iter().copied().collect::<Option<_>>()?;
+            let r = xs[0].0.len();
+            let axis = attr("axis")?.i;
+            let axis = usize::try_from(if axis < 0 { axis + r as i64 } else { axis })
+                .ok()
+                .filter(|&a| a < r)?;
+            let fits = |x: &&IntTensor| {
+                x.0.len() == r && (0..r).all(|a| a == axis || x.0[a] == xs[0].0[a])
+            };
+            if !xs.iter().all(fits) {
+                return None;
+            }
+            let outer: usize = xs[0].0[..axis].iter().product();
+            let mut shape = xs[0].0.clone();
+            shape[axis] = xs.iter().map(|x| x.0[axis]).sum();
+            let mut out = Vec::new();
+            for o in 0..outer {
+                for x in &xs {
+                    let inner: usize = x.0[axis..].iter().product();
+                    out.extend_from_slice(x.1.get(o * inner..(o + 1) * inner)?);
+                }
+            }
+            Some((shape, out))
+        }
+        ("Reshape", [Some(x), Some((_, target))]) => {
+            let count = x.1.len();
+            let mut dims = Vec::with_capacity(target.len());
+            let mut infer = None;
+            for (k, &t) in target.iter().enumerate() {
+                match t {
+                    0 => dims.push(*x.0.get(k)?),
+                    -1 if infer.is_none() => {
+                        infer = Some(k);
+                        dims.push(1);
+                    }
+                    t if t > 0 => dims.push(usize::try_from(t).ok()?),
+                    _ => return None,
+                }
+            }
+            let rest: usize = dims.iter().product();
+            if let Some(k) = infer {
+                if rest == 0 || !count.is_multiple_of(rest) {
+                    return None;
+                }
+                dims[k] = count / rest;
+            }
+            (dims.iter().product::<usize>() == count).then(|| (dims, x.1.clone()))
+        }
+        ("Transpose", [Some(x)]) => {
+            let r = x.0.len();
+            let perm: Vec<usize> = match attr("perm") {
+                Some(a) => a
+                    .ints
+                    .iter()
+                    .map(|&p| usize::try_from(p).ok())
+                    .collect::<Option<_>>()?,
+                None => (0..r).rev().collect(),
+            };
+            let mut seen = vec![false; r];
+            if perm.len() != r
+                || perm
+                    .iter()
+                    .any(|&p| p >= r || std::mem::replace(&mut seen[p], true))
+            {
+                return None;
+            }
+            // Output axis i runs over input axis perm[i].
+            let st = strides_of(&x.0);
+            let pst: Vec<usize> = perm.iter().map(|&p| st[p]).collect();
+            let coords: Vec<Vec<usize>> = perm.iter().map(|&p| (0..x.0[p]).collect()).collect();
+            Some(gather_coords(&x.1, &pst, &coords))
+        }
+        ("Slice", [Some(x), Some((_, starts)), Some((_, ends)), rest @ ..]) if rest.len() <= 2 => {
+            let r = x.0.len() as i64;
+            let axes: Vec<i64> = match rest.first() {
+                Some(Some((_, a))) => a.clone(),
+                _ => (0..starts.len() as i64).collect(),
+            };
+            let steps: Vec<i64> = match rest.get(1) {
+                Some(Some((_, s))) => s.clone(),
+                _ => vec![1; starts.len()],
+            };
+            if ends.len() != starts.len()
+                || axes.len() != starts.len()
+                || steps.len() != starts.len()
+            {
+                return None;
+            }
+            let mut coords: Vec<Vec<usize>> = x.0.iter().map(|&d| (0..d).collect()).collect();
+            for k in 0..starts.len() {
+                let a = usize::try_from(if axes[k] < 0 { axes[k] + r } else { axes[k] })
+                    .ok()
+                    .filter(|&a| (a as i64) < r)?;
+                coords[a] = slice_positions(x.0[a], starts[k], ends[k], steps[k])?;
+            }
+            Some(gather_coords(&x.1, &strides_of(&x.0), &coords))
+        }
+        _ => None,
+    }
+}
+
+/// The positions ONNX `Slice` takes along an axis of `n`: `start` and `end` counted
+/// from the end when negative and clamped, every `step`-th (negative: backwards);
+/// `None` for step 0.
+fn slice_positions(n: usize, start: i64, end: i64, step: i64) -> Option<Vec<usize>> {
+    if step == 0 {
+        return None;
+    }
+    let n = i64::try_from(n).ok()?;
+    let norm = |v: i64| if v < 0 { v.saturating_add(n) } else { v };
+    let (lo, hi) = if step > 0 { (0, n) } else { (-1, n - 1) };
+    let (start, end) = (norm(start).clamp(lo.max(0), hi), norm(end).clamp(lo, hi));
+    let mut at = Vec::new();
+    let mut i = start;
+    while (step > 0 && i < end) || (step < 0 && i > end) {
+        at.push(usize::try_from(i).ok()?);
+        i = i.saturating_add(step);
+    }
+    Some(at)
+}
+
 fn numel(t: &TensorProto, name: &str, lbl: &str) -> Result<(Vec<usize>, usize)> {
     let mut dims = Vec::with_capacity(t.dims.len());
     for &d in &t.dims {
