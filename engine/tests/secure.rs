@@ -1149,6 +1149,62 @@ fn embedding_runs_under_every_baseline() {
     }
 }
 
+/// The product of two activations, `x · xᵀ` per group (attention's `Q·Kᵀ`): the input
+/// `[g, m, k]`, its transposition `[g, k, m]`, their matmul `[g, m, m]`, a dense layer.
+fn gram(rng: &mut StdRng, g: usize, m: usize, k: usize) -> Model {
+    Model::graph(
+        vec![g, m, k],
+        vec![
+            (
+                "t".into(),
+                Op::Remap(Remap::transpose(&[g, m, k], &[0, 2, 1]).unwrap()),
+                vec![0],
+            ),
+            ("gram".into(), Op::MatMul, vec![0, 1]),
+            ("flat".into(), Op::Reshape(vec![g * m * m]), vec![2]),
+            ("fc".into(), dense(rng, 2, g * m * m), vec![3]),
+        ],
+        Head::Scores,
+    )
+    .unwrap()
+}
+
+#[test]
+fn matmul_of_two_activations_is_exact_and_priced_everywhere() {
+    let mut rng = StdRng::seed_from_u64(17);
+    let model = gram(&mut rng, 2, 3, 2);
+    let fm = FixedModel::<R>::new(&model, FixedPoint::new(16)).unwrap();
+    let x = inputs(&mut rng, &model, 2);
+    for b in [Baseline::AB, Baseline::AY, Baseline::PureB, Baseline::PureY] {
+        check(&fm, &b.assignment(&fm, Output::Logits).unwrap(), &x, 2);
+    }
+    for a in all_assignments(&fm, Output::Logits).iter().step_by(7) {
+        check(&fm, a, &x, 2);
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(6))]
+
+    /// Random shapes, inputs and assignment: the Beaver batch matmul (A) or the
+    /// circuits (B/Y) equal the reference and their price the meter.
+    #[test]
+    fn matmul_of_random_activations_matches_the_reference(
+        seed in proptest::prelude::any::<u64>(),
+        g in 1usize..3,
+        m in 1usize..4,
+        k in 1usize..4,
+        pick in proptest::prelude::any::<usize>(),
+    ) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let model = gram(&mut rng, g, m, k);
+        let fm = FixedModel::<R>::new(&model, FixedPoint::new(16)).unwrap();
+        let x = inputs(&mut rng, &model, 2);
+        let all = all_assignments(&fm, Output::Logits);
+        check(&fm, &all[pick % all.len()], &x, 2);
+    }
+}
+
 /// A dense layer, then a softmax over groups of 4 and a log-softmax over groups of 6
 /// of the same values: two outputs.
 fn softmaxes(rng: &mut StdRng) -> Model {

@@ -1266,3 +1266,35 @@ fn embedding_is_an_index_input_a_table_product_and_a_remap() {
     let e = err_text(&q);
     assert!(e.contains("Relu") && e.contains("not a data value"), "{e}");
 }
+
+/// `MatMul` of two activations is a product of secrets; operands that do not fit are
+/// refused naming the node.
+#[test]
+fn matmul_of_two_activations_loads_as_a_product() {
+    let mut p = backend_case("test_ReLU");
+    let g = p.graph.as_mut().unwrap();
+    g.node[0] = NodeProto {
+        input: vec!["0".into()],
+        output: vec!["t".into()],
+        name: "tr".into(),
+        op_type: "Transpose".into(),
+        attribute: vec![ints_attr("perm", &[0, 1, 3, 2])],
+        ..Default::default()
+    };
+    g.node.push(NodeProto {
+        input: vec!["0".into(), "t".into()],
+        output: vec!["1".into()],
+        name: "qk".into(),
+        op_type: "MatMul".into(),
+        ..Default::default()
+    });
+    let m = load(&p).unwrap();
+    assert_eq!(shapes(&m)[1], s("qk", "matmul", &[3, 4, 5], &[3, 4, 4]));
+    let g = p.graph.as_mut().unwrap();
+    g.node[1].input = vec!["0".into(), "0".into()];
+    let e = err_text(&p);
+    assert!(
+        e.contains("qk") && e.contains("[..., m, k] · [..., k, n]"),
+        "{e}"
+    );
+}

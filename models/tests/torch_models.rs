@@ -280,6 +280,12 @@ fn quantisation_bound(fm: &FixedModel<Z64>, run: &FixedRun<Z64>) -> f64 {
                 d2 * (2.0 * m + d2) + ulp
             }
             Op::Add | Op::Sub => l.inputs().iter().map(|&v| d[v]).sum(),
+            // k products as Mul's, summed.
+            Op::MatMul => {
+                let k = l.input_shape().last().copied().unwrap_or(0) as f64;
+                let d2 = l.inputs().iter().map(|&v| d[v]).fold(0.0, f64::max);
+                k * d2 * (2.0 * m + d2) + ulp
+            }
             // The constant rounded to 2^-f.
             Op::AddConst(_) => din + ulp / 2.0,
             // As a dense layer with one input per output.

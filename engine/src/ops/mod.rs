@@ -23,6 +23,7 @@ mod concat;
 mod conv;
 mod dense;
 mod elementwise;
+mod matmul;
 mod maxpool;
 mod prelu;
 mod relu;

@@ -734,6 +734,13 @@ impl<'g> Loader<'g> {
                         vec![data(0)?.0],
                     )
                 }
+                "MatMul"
+                    if node.input.len() == 2
+                        && node.input.iter().all(|v| values.contains_key(v.as_str())) =>
+                {
+                    // Two activations: a product of secrets.
+                    (Op::MatMul, vec![data(0)?.0, data(1)?.0])
+                }
                 "MatMul" => {
                     self.expect_data(node, &lbl, 2, 2)?;
                     let b = self.tensor_f32(&node.input[1], &lbl)?;

@@ -24,6 +24,7 @@ pub mod concat;
 pub mod conv;
 pub mod dense;
 pub mod elementwise;
+pub mod matmul;
 pub mod maxpool;
 pub mod pool;
 pub mod prelu;
@@ -117,6 +118,9 @@ pub enum Op {
     /// `Mul`/`Div` by a constant, with a following `Add`/`Sub` of one folded in);
     /// truncated once.
     MulConst(MulConst),
+    /// The matrix product of two activations, `[…, m, k] · […, k, n]` per example
+    /// (ONNX `MatMul` of two activations), truncated once.
+    MatMul,
 }
 
 /// One operator: its shape rule and its float and fixed-point semantics. Implemented

@@ -121,6 +121,11 @@ macro_rules! dispatch_op {
                 type $D = $crate::ops::affine::MulConstOp;
                 $body
             }
+            $crate::ops::Op::MatMul => {
+                type $D = $crate::ops::matmul::MatMulOp;
+                let $a = &();
+                $body
+            }
         }
     };
 }
