@@ -6,7 +6,7 @@
 
 use tessera_core::Ring;
 use tessera_models::fixed::FixedLayer;
-use tessera_models::ops::matmul::{MatMulOp, dims};
+use tessera_models::ops::matmul::{Dims, MatMulOp, dims};
 use tessera_protocols::AShare;
 use tessera_protocols::arith::bilinear::BilinearOp;
 use tessera_protocols::circuit::Builder;
@@ -17,7 +17,7 @@ use crate::cost::{Work, free, ring_bytes};
 use crate::{Error, Flight, Price, Result};
 
 /// `(g, m, k, n)` of layer `fl`'s operands.
-fn shape_of<R: Ring>(fl: &FixedLayer<R>) -> Result<(usize, usize, usize, usize)> {
+fn shape_of<R: Ring>(fl: &FixedLayer<R>) -> Result<Dims> {
     let l = fl.layer();
     match l.input_shapes() {
         [a, b] => dims(a, b).map_err(|e| Error::Plan(format!("layer {}: {e}", l.name()))),

@@ -27,6 +27,10 @@
 //! | `MatMul` (+ `Add`) | [`Op::Dense`] | `x · B` with constant `B: [in, out]`; an `Add` of a constant `[out]` reading only its output is the bias |
 //! | `Conv` (+ `Add`) | [`Op::Conv`] | 1-D, 2-D or 3-D; any `strides`, `dilations`, `pads` (asymmetric too), `auto_pad`, `group` (grouped and depthwise); an `Add` of a constant `[O,1,…]` reading only its output is the bias |
 //! | `Add`, `Sub` | [`Op::Add`], [`Op::Sub`] | two activations of one shape |
+//! | `Add`, `Sub`, `Mul`, `Div` by a constant | [`Op::AddConst`], [`Op::MulConst`] | the constant broadcast NumPy-style to the activation without enlarging it or varying over the batch; either order (`c − x` negates), `x / c` a product by `1/c`; an `Add`/`Sub` right after a product it alone reads is its bias |
+//! | `MatMul` of two activations | [`Op::MatMul`] | `[…, m, k] · […, k, n]` per example, leading dimensions equal |
+//! | `Slice` | [`Op::Remap`] | constant starts, ends, axes, steps (negative too); the batch only whole |
+//! | `Gather` of a constant `[V, D]` by the int64/int32 graph input | [`Op::Conv`] + [`Op::Remap`] | an embedding: the client one-hot encodes its indices ([`crate::Model::encode_indices`]) |
 //! | `Concat` | [`Op::Concat`] | activations, within an example (`axis ≥ 1`) |
 //! | `Relu` | [`Op::Relu`] | |
 //! | `MaxPool` | [`Op::MaxPool`] | 1-D, 2-D or 3-D; any `strides`, `dilations`, `pads`, `ceil_mode`; no window entirely in the padding; no `Indices` output |
@@ -34,7 +38,7 @@
 //! | `GlobalAveragePool`, `GlobalMaxPool` | [`Op::AvgPool`], [`Op::MaxPool`] | the window is the whole image (1-D to 3-D) |
 //! | `Flatten` | [`Op::Reshape`] | `axis = 1` |
 //! | `Squeeze`, `Unsqueeze` | [`Op::Reshape`] | axes as attribute or constant input; the batch stays first; squeezed axes of size 1 |
-//! | `Pad` | [`Op::Remap`] | `constant` (zero only), `reflect`, `edge`; pads as attribute (opset < 11) or constant input; none on the batch |
+//! | `Pad` | [`Op::Remap`] (+ [`Op::AddConst`]) | `constant` (a non-zero value added where it pads), `reflect`, `edge`; pads as attribute (opset < 11) or constant input; none on the batch |
 //! | `Transpose` | [`Op::Remap`], or folded | of an activation: `perm[0] = 0`; of a constant matrix with `perm = [1, 0]` read by a `MatMul`: that `MatMul` is a dense layer with the matrix as its `[out, in]` weight |
 //! | `ConvTranspose` | [`Op::Remap`] + [`Op::Conv`] | 1-D to 3-D, `group`, `strides`, `dilations`, `pads ≤ d·(k − 1)`, `output_padding < stride`; no `output_shape`/`auto_pad`: the input spread by the strides and padded, then a stride-1 convolution with the kernel flipped and its channel axes swapped |
 //! | `Reshape` | [`Op::Reshape`] | constant (or folded, below) shape whose first entry is `0` or `-1`, or the graph input's fixed batch size (keeps the batch) |
@@ -246,8 +250,9 @@ fn invalid(node: Option<&str>, reason: impl Into<String>) -> Error {
     }
 }
 
-const SUPPORTED: &str = "Tessera supports Gemm, MatMul (+Add bias), Conv (+Add bias), Add and \
-Sub of two activations, Concat, Relu, LeakyRelu, PRelu, Sigmoid, Tanh, Elu, Selu, Softplus, \
+const SUPPORTED: &str = "Tessera supports Gemm, MatMul (+Add bias, or of two activations), Conv \
+(+Add bias), Add and Sub of two activations or of a constant, Mul and Div by a constant, Slice, \
+Gather of a constant table by an int64/int32 input (an embedding), Concat, Relu, LeakyRelu, PRelu, Sigmoid, Tanh, Elu, Selu, Softplus, \
 Softsign (also as Abs, Add 1, Div), MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, \
 BatchNormalization, ConvTranspose, Pad, Transpose, Squeeze, Unsqueeze, Split, Neg, Mul (x·x or of \
 two activations), Softmax, LogSoftmax, Flatten, Reshape, Identity, Dropout, Constant, and ArgMax or \
@@ -843,7 +848,7 @@ impl<'g> Loader<'g> {
                                 if !folds
                                     && single_reader
                                     && m.bias.is_none()
-                                    && !(sub && !x_first) =>
+                                    && (x_first || !sub) =>
                             {
                                 m.bias = Some(t.clone());
                                 true

@@ -176,7 +176,7 @@ impl Operator for MulConstOp {
             let bi = indices(b, layer, "bias")?;
             let bv: Vec<F> = b.data().iter().map(|&v| F::from_f32(v)).collect();
             for (o, &i) in y.iter_mut().zip(bi.iter().cycle()) {
-                *o = *o + bv[i];
+                *o += bv[i];
             }
         }
         Ok(y)

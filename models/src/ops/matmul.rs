@@ -14,8 +14,11 @@ use crate::{Error, Result};
 /// The [`Operator`] of [`crate::Op::MatMul`].
 pub struct MatMulOp;
 
+/// `(leading, m, k, n)`: the number of matrices per example and their sizes.
+pub type Dims = (usize, usize, usize, usize);
+
 /// `(leading, m, k, n)` of operands of per-example shapes `a`, `b`, or why not.
-pub fn dims(a: &[usize], b: &[usize]) -> std::result::Result<(usize, usize, usize, usize), String> {
+pub fn dims(a: &[usize], b: &[usize]) -> std::result::Result<Dims, String> {
     let r = a.len();
     if r < 2 || b.len() != r || a[..r - 2] != b[..r - 2] || a[r - 1] != b[r - 2] {
         return Err(format!(
@@ -29,7 +32,7 @@ pub fn dims(a: &[usize], b: &[usize]) -> std::result::Result<(usize, usize, usiz
 fn run<T: Copy + std::ops::Add<Output = T> + std::ops::Mul<Output = T>>(
     a: &[T],
     b: &[T],
-    (g, m, k, n): (usize, usize, usize, usize),
+    (g, m, k, n): Dims,
     batch: usize,
     zero: T,
 ) -> Vec<T> {
@@ -48,10 +51,7 @@ fn run<T: Copy + std::ops::Add<Output = T> + std::ops::Mul<Output = T>>(
     out
 }
 
-fn operands<'a, T>(
-    ins: &[&'a [T]],
-    layer: &Layer,
-) -> Result<(&'a [T], &'a [T], (usize, usize, usize, usize))> {
+fn operands<'a, T>(ins: &[&'a [T]], layer: &Layer) -> Result<(&'a [T], &'a [T], Dims)> {
     let shapes = layer.input_shapes();
     match (ins, shapes) {
         ([a, b], [sa, sb]) => {
