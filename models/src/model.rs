@@ -493,8 +493,8 @@ impl Model {
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] if the model has no index input; [`Error::Shape`] if
-    /// `idx` is not a batch of examples; [`Error::Range`] naming the index and its
-    /// position if one is outside `−V..V`.
+    /// `idx` is not a batch of examples; [`Error::Range`] naming the position of an index
+    /// outside `−V..V` (not its value: it is the client's input).
     pub fn encode_indices(&self, idx: &[i64]) -> Result<Vec<f32>> {
         let ix = self
             .index_input
@@ -521,7 +521,7 @@ impl Model {
                 return Err(Error::Range {
                     what: "index input".into(),
                     detail: format!(
-                        "index {i} at position {k} is outside the vocabulary of {v} (valid: 0..{v}, or −{v}..0 from the end)"
+                        "the index at position {k} is outside the vocabulary of {v} (valid: 0..{v}, or −{v}..0 from the end; the value, the client's input, is not shown)"
                     ),
                 });
             };

@@ -1253,7 +1253,9 @@ fn embedding_is_an_index_input_a_table_product_and_a_remap() {
     for bad in [4, -5, i64::MAX, i64::MIN] {
         let e = m.encode_indices(&[0, bad, 0, 0]).unwrap_err().to_string();
         assert!(
-            e.contains(&format!("index {bad} at position 1")) && e.contains("vocabulary of 4"),
+            e.contains("index at position 1")
+                && e.contains("vocabulary of 4")
+                && !e.contains(&bad.to_string()),
             "{e}"
         );
     }
