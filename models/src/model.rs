@@ -493,7 +493,7 @@ impl Model {
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] if the model has no index input; [`Error::Shape`] if
-    /// `idx` is not a batch of examples; [`Error::Range`] naming the position of an index
+    /// `idx` is not a batch of examples; [`Error::InvalidArgument`] naming the position of an index
     /// outside `−V..V` (not its value: it is the client's input).
     pub fn encode_indices(&self, idx: &[i64]) -> Result<Vec<f32>> {
         let ix = self
@@ -518,8 +518,8 @@ impl Model {
             } else if (-vi..0).contains(&i) {
                 i + vi
             } else {
-                return Err(Error::Range {
-                    what: "index input".into(),
+                return Err(Error::InvalidArgument {
+                    what: "the index input",
                     detail: format!(
                         "the index at position {k} is outside the vocabulary of {v} (valid: 0..{v}, or −{v}..0 from the end; the value, the client's input, is not shown)"
                     ),

@@ -1255,7 +1255,7 @@ fn embedding_is_an_index_input_a_table_product_and_a_remap() {
         assert!(
             e.contains("index at position 1")
                 && e.contains("vocabulary of 4")
-                && !e.contains(&bad.to_string()),
+                && (bad == 4 || !e.contains(&bad.to_string())),
             "{e}"
         );
     }
