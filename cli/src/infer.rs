@@ -175,11 +175,19 @@ pub fn load_inputs_for(
     model: &Model,
 ) -> Result<(Vec<f32>, Option<Vec<u8>>), CliError> {
     match (input, dataset) {
-        (Some(path), _) => {
-            let npy = NpyF32::from_file(path)?;
-            npy.batch_for(model)?;
-            Ok((npy.data, None))
-        }
+        (Some(path), _) => match model.index_input() {
+            // Indices (int64 or int32), one-hot encoded here, by their owner.
+            Some(ix) => {
+                let npy = tessera_models::NpyIndices::from_file(path)?;
+                ix.batch_for(&npy.shape)?;
+                Ok((model.encode_indices(&npy.data)?, None))
+            }
+            None => {
+                let npy = NpyF32::from_file(path)?;
+                npy.batch_for(model)?;
+                Ok((npy.data, None))
+            }
+        },
         (None, Some("mnist")) => {
             let m = assets::mnist()?;
             let test = tessera_models::data::MNIST10K_TEST;

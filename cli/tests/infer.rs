@@ -779,3 +779,113 @@ fn offline_ot_runs_without_a_dealer_and_matches_onnxruntime() {
         stderr(&bad)
     );
 }
+
+/// An embedding model (`Gather` by an int64 input) reads int64 and int32 `.npy`
+/// indices; an index outside the vocabulary is a clear error, not a panic.
+#[test]
+fn embedding_reads_integer_indices_and_refuses_out_of_range_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/onnx-backend/pytorch-converted/test_Embedding/model.onnx");
+    let model = model.to_str().unwrap();
+    let write = |name: &str, descr: &str, bytes: Vec<u8>| {
+        let mut header =
+            format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': (1, 4), }}");
+        while (10 + header.len() + 1) % 64 != 0 {
+            header.push(' ');
+        }
+        header.push('\n');
+        let mut b = b"\x93NUMPY\x01\x00".to_vec();
+        b.extend_from_slice(&(header.len() as u16).to_le_bytes());
+        b.extend_from_slice(header.as_bytes());
+        b.extend(bytes);
+        let path = dir.path().join(name);
+        std::fs::write(&path, b).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let i64s = |v: [i64; 4]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    let i32s = |v: [i32; 4]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    let a = write("a.npy", "<i8", i64s([2, 0, 3, 1]));
+    let b = write("b.npy", "<i4", i32s([2, 0, 3, 1]));
+    let ja = json(&[
+        "infer", "--model", model, "--input", &a, "--plan", "a+y", "--logits", "--json",
+    ]);
+    let jb = json(&[
+        "infer", "--model", model, "--input", &b, "--plan", "a+b", "--logits", "--json",
+    ]);
+    assert_eq!(ja["outputs"][0]["shape"], jb["outputs"][0]["shape"]);
+    // Both plans give the table's rows (within a truncation's unit).
+    fn flat(j: &serde_json::Value, out: &mut Vec<f64>) {
+        match j.as_array() {
+            Some(a) => a.iter().for_each(|x| flat(x, out)),
+            None => out.push(j.as_f64().unwrap()),
+        }
+    }
+    let rows = |j: &serde_json::Value| -> Vec<f64> {
+        let mut v = Vec::new();
+        flat(&j["outputs"][0]["values"], &mut v);
+        v
+    };
+    let (ra, rb) = (rows(&ja), rows(&jb));
+    assert_eq!(ra.len(), 12);
+    for (x, y) in ra.iter().zip(&rb) {
+        assert!((x - y).abs() < 1e-3, "{x} {y}");
+    }
+    let bad = write("c.npy", "<i8", i64s([2, 0, 4, 1]));
+    let o = tessera(&["infer", "--model", model, "--input", &bad, "--logits"]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(
+        e.contains("index at position 2") && e.contains("vocabulary of 4"),
+        "{e}"
+    );
+    assert!(!e.contains("panicked"), "{e}");
+    // Floats for an index input.
+    let f = npy(dir.path(), &[1, 4], |_| 0.0);
+    let o = tessera(&["infer", "--model", model, "--input", &f, "--logits"]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("'<f4'"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// A PyTorch module of element-wise constants (`x * 0.5 + 1`, `2 - x`, `x / c`, `* c`,
+/// `- c` of broadcast shapes), `F.pad` with 0.5 (its pads computed by the exporter from
+/// constants, folded at load time) and slices (`1:-1`, `::2`) runs under every plan —
+/// pure-a too: it has no comparison — and matches onnxruntime within 0.02 + 1%.
+#[test]
+fn pytorch_constants_pad_and_slices_match_onnxruntime_under_every_plan() {
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/tests/fixtures");
+    let model = format!("{fixtures}/const_net.onnx");
+    let input = format!("{fixtures}/input_const_net.npy");
+    let expected: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{fixtures}/torch_expected.json")).unwrap(),
+    )
+    .unwrap();
+    let want: Vec<f64> = expected["models"]["const_net"]["scores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert_eq!(want.len(), 15);
+    for plan in ["pure-a", "a+b", "a+y", "auto", "pure-b", "pure-y"] {
+        let r = json(&[
+            "infer", "--model", &model, "--input", &input, "--plan", plan, "--logits", "--json",
+        ]);
+        let got: Vec<f64> = r["outputs"][0]["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|e| e.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()))
+            .collect();
+        assert_eq!(got.len(), want.len(), "{plan}");
+        for (g, t) in got.iter().zip(&want) {
+            assert!(
+                (g - t).abs() <= 0.02 + 0.01 * t.abs(),
+                "{plan}: {g} vs onnxruntime {t}"
+            );
+        }
+    }
+}

@@ -28,6 +28,9 @@
 //! |---|---|---|
 //! | dense, conv | plaintext-weight layer (party 1 sends one activation-sized message; [`tessera_protocols::arith::plain`]) | party 0 enters its weights; two circuits: one multiplier instance per product `x·w`, then one multi-operand sum (`Builder::sum`) of the products and the bias per output value |
 //! | square | Beaver square | multiplier circuit |
+//! | mul, matmul | Beaver product (element-wise, or a batched matrix triple: one exchange of both masked operands) | a multiplier per element, or `k` multipliers and their sum per output |
+//! | mul_const | plaintext-weight product with the broadcast constant (`BilinearOp::Broadcast`), party 0 adding the bias | a multiplier (and adder) per element reading party 0's constants |
+//! | add_const | local: party 0 adds its constant (party 1 negates for `c − x`) | an adder per element reading party 0's constant |
 //! | avgpool | local sum pooling × `q` (square window, no padding) | sum + constant multiplication circuit |
 //! | relu, maxpool, secureml_sigmoid | — | comparison circuits |
 //! | sigmoid, tanh, elu, selu, softplus, softsign | — | the spline: window test, one-hot segment decoding, XOR-selected coefficients, a narrow multiplier (`ops/spline.rs`) |

@@ -1098,6 +1098,228 @@ fn products_of_activations_negation_and_slices_are_exact_and_priced_everywhere()
     }
 }
 
+/// A constant's shape broadcasting to `[2, 3, 2]`: per element, per channel, per
+/// column, a middle axis, a scalar.
+fn const_shape(form: usize) -> Vec<usize> {
+    match form % 5 {
+        0 => vec![2, 3, 2],
+        1 => vec![2, 1, 1],
+        2 => vec![2],
+        3 => vec![3, 1],
+        _ => vec![1],
+    }
+}
+
+/// The element-wise constant ops on `[2, 3, 2]`: `x + c`, `s ⊙ x + b`, `c − x`, a
+/// relu, a scalar product, then a dense layer — constants of the shapes `forms` picks.
+fn affine(rng: &mut StdRng, forms: [usize; 5]) -> Model {
+    use tessera_models::{AddConst, MulConst};
+    let c = |rng: &mut StdRng, k: usize| tensor(rng, const_shape(forms[k]), 1.5);
+    Model::new(
+        vec![2, 3, 2],
+        vec![
+            (
+                "shift".into(),
+                Op::AddConst(AddConst {
+                    value: c(rng, 0),
+                    negate: false,
+                }),
+            ),
+            (
+                "scale".into(),
+                Op::MulConst(MulConst {
+                    scale: c(rng, 1),
+                    bias: Some(c(rng, 2)),
+                }),
+            ),
+            (
+                "rsub".into(),
+                Op::AddConst(AddConst {
+                    value: c(rng, 3),
+                    negate: true,
+                }),
+            ),
+            ("relu".into(), Op::Relu),
+            (
+                "halve".into(),
+                Op::MulConst(MulConst {
+                    scale: c(rng, 4),
+                    bias: None,
+                }),
+            ),
+            ("flat".into(), Op::Reshape(vec![12])),
+            ("fc".into(), dense(rng, 2, 12)),
+        ],
+        Head::Scores,
+    )
+    .unwrap()
+}
+
+#[test]
+fn constant_affine_ops_are_exact_and_priced_under_every_baseline_and_assignment() {
+    let mut rng = StdRng::seed_from_u64(15);
+    let model = affine(&mut rng, [0, 1, 2, 3, 4]);
+    let fm = FixedModel::<R>::new(&model, FixedPoint::new(16)).unwrap();
+    let x = inputs(&mut rng, &model, 3);
+    for b in [Baseline::AB, Baseline::AY, Baseline::PureB, Baseline::PureY] {
+        check(&fm, &b.assignment(&fm, Output::Logits).unwrap(), &x, 3);
+    }
+    for a in all_assignments(&fm, Output::Logits).iter().step_by(97) {
+        check(&fm, a, &x, 3);
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(6))]
+
+    /// Random constants of random broadcast shapes, a random assignment: the secure
+    /// run equals the reference (within its bound) and its price the meter.
+    #[test]
+    fn constant_affine_ops_match_the_reference_for_random_constants(
+        seed in proptest::prelude::any::<u64>(),
+        forms in proptest::prelude::any::<[usize; 5]>(),
+        pick in proptest::prelude::any::<usize>(),
+        batch in 1usize..3,
+    ) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let model = affine(&mut rng, forms);
+        let fm = FixedModel::<R>::new(&model, FixedPoint::new(16)).unwrap();
+        let x = inputs(&mut rng, &model, batch);
+        let all = all_assignments(&fm, Output::Logits);
+        check(&fm, &all[pick % all.len()], &x, batch);
+    }
+}
+
+/// An embedding as the loader builds it: the one-hot `[V, L]` of the client's
+/// indices, a one-tap convolution by the table `[V, D]` (as `[D, V, 1]`) and the remap
+/// to `[L, D]`, then a product with a constant and a dense layer.
+fn embedding(rng: &mut StdRng, vocab: usize, len: usize, dim: usize) -> Model {
+    use tessera_models::{IndexInput, MulConst};
+    let tr = Remap::transpose(&[dim, len], &[1, 0]).unwrap();
+    Model::new(
+        vec![vocab, len],
+        vec![
+            (
+                "table".into(),
+                Op::Conv(Conv {
+                    weight: tensor(rng, vec![dim, vocab, 1], 2.0),
+                    bias: None,
+                    window: Window::unit(1).unwrap(),
+                    groups: 1,
+                }),
+            ),
+            ("rows".into(), Op::Remap(tr)),
+            (
+                "scale".into(),
+                Op::MulConst(MulConst {
+                    scale: tensor(rng, vec![dim], 1.0),
+                    bias: None,
+                }),
+            ),
+            ("flat".into(), Op::Reshape(vec![len * dim])),
+            ("fc".into(), dense(rng, 2, len * dim)),
+        ],
+        Head::Scores,
+    )
+    .unwrap()
+    .with_index_input(IndexInput {
+        shape: vec![len],
+        vocab,
+    })
+    .unwrap()
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(6))]
+
+    /// Random tables and indices (negative ones too), a random assignment: the secure
+    /// run of the client's one-hot input equals the reference and is priced exactly.
+    #[test]
+    fn embeddings_of_random_indices_match_the_reference(
+        seed in proptest::prelude::any::<u64>(),
+        vocab in 1usize..7,
+        len in 1usize..4,
+        pick in proptest::prelude::any::<usize>(),
+        batch in 1usize..3,
+    ) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let model = embedding(&mut rng, vocab, len, 3);
+        let v = vocab as i64;
+        let idx: Vec<i64> = (0..batch * len).map(|_| rng.random_range(-v..v)).collect();
+        let x = model.encode_indices(&idx).unwrap();
+        let fm = FixedModel::<R>::new(&model, FixedPoint::new(16)).unwrap();
+        let all = all_assignments(&fm, Output::Logits);
+        check(&fm, &all[pick % all.len()], &x, batch);
+    }
+}
+
+#[test]
+fn embedding_runs_under_every_baseline() {
+    let mut rng = StdRng::seed_from_u64(16);
+    let model = embedding(&mut rng, 5, 3, 3);
+    let x = model.encode_indices(&[4, 0, 2, -1, 1, 3]).unwrap();
+    let fm = FixedModel::<R>::new(&model, FixedPoint::new(16)).unwrap();
+    for b in [Baseline::AB, Baseline::AY, Baseline::PureB, Baseline::PureY] {
+        check(&fm, &b.assignment(&fm, Output::Logits).unwrap(), &x, 2);
+    }
+}
+
+/// The product of two activations, `x · xᵀ` per group (attention's `Q·Kᵀ`): the input
+/// `[g, m, k]`, its transposition `[g, k, m]`, their matmul `[g, m, m]`, a dense layer.
+fn gram(rng: &mut StdRng, g: usize, m: usize, k: usize) -> Model {
+    Model::graph(
+        vec![g, m, k],
+        vec![
+            (
+                "t".into(),
+                Op::Remap(Remap::transpose(&[g, m, k], &[0, 2, 1]).unwrap()),
+                vec![0],
+            ),
+            ("gram".into(), Op::MatMul, vec![0, 1]),
+            ("flat".into(), Op::Reshape(vec![g * m * m]), vec![2]),
+            ("fc".into(), dense(rng, 2, g * m * m), vec![3]),
+        ],
+        Head::Scores,
+    )
+    .unwrap()
+}
+
+#[test]
+fn matmul_of_two_activations_is_exact_and_priced_everywhere() {
+    let mut rng = StdRng::seed_from_u64(17);
+    let model = gram(&mut rng, 2, 3, 2);
+    let fm = FixedModel::<R>::new(&model, FixedPoint::new(16)).unwrap();
+    let x = inputs(&mut rng, &model, 2);
+    for b in [Baseline::AB, Baseline::AY, Baseline::PureB, Baseline::PureY] {
+        check(&fm, &b.assignment(&fm, Output::Logits).unwrap(), &x, 2);
+    }
+    for a in all_assignments(&fm, Output::Logits).iter().step_by(7) {
+        check(&fm, a, &x, 2);
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(6))]
+
+    /// Random shapes, inputs and assignment: the Beaver batch matmul (A) or the
+    /// circuits (B/Y) equal the reference and their price the meter.
+    #[test]
+    fn matmul_of_random_activations_matches_the_reference(
+        seed in proptest::prelude::any::<u64>(),
+        g in 1usize..3,
+        m in 1usize..4,
+        k in 1usize..4,
+        pick in proptest::prelude::any::<usize>(),
+    ) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let model = gram(&mut rng, g, m, k);
+        let fm = FixedModel::<R>::new(&model, FixedPoint::new(16)).unwrap();
+        let x = inputs(&mut rng, &model, 2);
+        let all = all_assignments(&fm, Output::Logits);
+        check(&fm, &all[pick % all.len()], &x, 2);
+    }
+}
+
 /// A dense layer, then a softmax over groups of 4 and a log-softmax over groups of 6
 /// of the same values: two outputs.
 fn softmaxes(rng: &mut StdRng) -> Model {

@@ -13,6 +13,9 @@
 //! | dense | `a = Σ_k enc_f(W)[o,k]·x_k + enc_2f(b)_o`, `y = a >> f` | once |
 //! | conv2d | the same per output pixel, zero padding | once |
 //! | square | `a = x·x`, `y = a >> f` | once |
+//! | mul_const | `a = enc_f(s)·x + enc_2f(b)` per element (constants broadcast), `y = a >> f` | once |
+//! | matmul | `a = Σ_t x[…, i, t]·y[…, t, j]`, `y = a >> f` | once |
+//! | add_const | `±x + enc_f(c)` per element (`c` broadcast) | — |
 //! | avgpool | `a = q·Σ_window x` with `q = round(2^f/(kh·kw))` (zero padding counted), `y = a >> f` | once |
 //! | relu | `max(x, 0)` on the signed value | — |
 //! | maxpool | signed maximum over the window's in-bounds elements | — |

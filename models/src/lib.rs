@@ -45,13 +45,13 @@ pub mod model;
 pub mod onnx;
 pub mod ops;
 
-pub use data::{Mnist, NpyF32};
+pub use data::{Mnist, NpyF32, NpyIndices};
 pub use error::{Error, Result};
 pub use fixed::{FixedLayer, FixedModel, FixedParams, FixedRun, LayerTrace, Score};
 pub use float::Float;
-pub use model::{Conv, Dense, Head, Layer, Model, Op, Pool, Remap, Scores, Tensor};
+pub use model::{Conv, Dense, Head, IndexInput, Layer, Model, Op, Pool, Remap, Scores, Tensor};
 pub use onnx::{
     OnnxInfo, OnnxOptions, SigmoidKind, SoftmaxKind, load_onnx, load_onnx_file,
     load_onnx_file_with, load_onnx_with, load_onnx_with_info,
 };
-pub use ops::{Clip, Elu, LeakyRelu, PRelu, Selu, Softmax};
+pub use ops::{AddConst, Clip, Elu, LeakyRelu, MulConst, PRelu, Selu, Softmax};

@@ -50,6 +50,14 @@ impl fmt::Debug for Tensor {
 }
 
 impl Tensor {
+    /// `f` applied to every value (the same shape).
+    pub fn map(&self, f: impl Fn(f32) -> f32) -> Tensor {
+        Tensor {
+            shape: self.shape.clone(),
+            data: self.data.iter().map(|&v| f(v)).collect(),
+        }
+    }
+
     /// A tensor of `shape` holding `data` in row-major order.
     ///
     /// # Errors
@@ -266,6 +274,44 @@ pub struct Model {
     outputs: Vec<usize>,
     output_names: Vec<String>,
     head: Head,
+    index_input: Option<IndexInput>,
+}
+
+/// An integer index input (ONNX `Gather` of a constant table by an int64 graph input:
+/// an embedding). The client holds the indices, so it encodes them itself, one-hot:
+/// the model's input is `[V, L]` — vocabulary by position, `L` the number of indices per
+/// example — and the look-up a plaintext-weight product with the table (see
+/// [`Model::encode_indices`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexInput {
+    /// The per-example shape of the indices (`L` is its product).
+    pub shape: Vec<usize>,
+    /// The vocabulary `V`: valid indices are `0..V` (and `−V..0`, counted from the end,
+    /// as ONNX `Gather`).
+    pub vocab: usize,
+}
+
+impl IndexInput {
+    /// The batch size of an index array of shape `shape` — the per-example shape with or
+    /// without a leading batch dimension.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] otherwise.
+    pub fn batch_for(&self, shape: &[usize]) -> Result<usize> {
+        if shape == self.shape.as_slice() {
+            return Ok(1);
+        }
+        match shape.split_first() {
+            Some((&n, rest)) if rest == self.shape.as_slice() && n > 0 => Ok(n),
+            _ => Err(Error::shape(
+                "index input",
+                format!(
+                    "array of shape {shape:?}; the model takes indices of shape {:?} or [N, …]",
+                    self.shape
+                ),
+            )),
+        }
+    }
 }
 
 /// The name of the only output of a model built by [`Model::new`] or [`Model::graph`].
@@ -412,7 +458,77 @@ impl Model {
             outputs,
             output_names,
             head,
+            index_input: None,
         })
+    }
+
+    /// This model with an index input: its input must be the one-hot `[V, L]` of
+    /// `ix`.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if the input shape is not `[V, L]`.
+    pub fn with_index_input(mut self, ix: IndexInput) -> Result<Self> {
+        let l: usize = ix.shape.iter().product();
+        if self.input_shape != [ix.vocab, l] || ix.vocab == 0 {
+            return Err(Error::shape(
+                "index input",
+                format!(
+                    "a model of input {:?} cannot take one-hot indices of shape {:?} over a vocabulary of {}",
+                    self.input_shape, ix.shape, ix.vocab
+                ),
+            ));
+        }
+        self.index_input = Some(ix);
+        Ok(self)
+    }
+
+    /// The index input, if the model's input is one-hot encoded indices.
+    pub fn index_input(&self) -> Option<&IndexInput> {
+        self.index_input.as_ref()
+    }
+
+    /// The model input (`[N, V, L]`, flat) of the indices `idx` (`[N, …]` flat, `L` per
+    /// example): 1 at `(v, position)` where the index at that position is `v`, 0
+    /// elsewhere — the client's local encoding of an index input.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if the model has no index input; [`Error::Shape`] if
+    /// `idx` is not a batch of examples; [`Error::InvalidArgument`] naming the position of an index
+    /// outside `−V..V` (not its value: it is the client's input).
+    pub fn encode_indices(&self, idx: &[i64]) -> Result<Vec<f32>> {
+        let ix = self
+            .index_input
+            .as_ref()
+            .ok_or_else(|| Error::InvalidArgument {
+                what: "indices",
+                detail: "the model takes float values, not indices".into(),
+            })?;
+        let (v, l) = (ix.vocab, ix.shape.iter().product::<usize>());
+        if l == 0 || idx.is_empty() || !idx.len().is_multiple_of(l) {
+            return Err(Error::shape(
+                "index input",
+                format!("{} indices are not a batch of {l} per example", idx.len()),
+            ));
+        }
+        let mut out = vec![0f32; idx.len() / l * v * l];
+        for (k, &i) in idx.iter().enumerate() {
+            let vi = i64::try_from(v).unwrap_or(i64::MAX);
+            let at = if (0..vi).contains(&i) {
+                i
+            } else if (-vi..0).contains(&i) {
+                i + vi
+            } else {
+                return Err(Error::InvalidArgument {
+                    what: "the index input",
+                    detail: format!(
+                        "the index at position {k} is outside the vocabulary of {v} (valid: 0..{v}, or −{v}..0 from the end; the value, the client's input, is not shown)"
+                    ),
+                });
+            };
+            let (n, p) = (k / l, k % l);
+            out[n * v * l + at as usize * l + p] = 1.0;
+        }
+        Ok(out)
     }
 
     /// Whether every layer reads exactly the previous layer's output (the outputs
@@ -520,6 +636,13 @@ impl fmt::Display for Model {
             self.num_params(),
             self.head
         )?;
+        if let Some(ix) = &self.index_input {
+            writeln!(
+                f,
+                "  indices {:?} over a vocabulary of {}, one-hot encoded by the client",
+                ix.shape, ix.vocab
+            )?;
+        }
         for l in &self.layers {
             writeln!(f, "  {l}")?;
         }

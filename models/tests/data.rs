@@ -10,7 +10,7 @@ use flate2::write::GzEncoder;
 use proptest::prelude::*;
 use tessera_models::data::mnist::mnist10k_path;
 use tessera_models::data::{MNIST10K_TEST, MNIST10K_TRAIN};
-use tessera_models::{Error, Mnist, NpyF32};
+use tessera_models::{Error, Mnist, NpyF32, NpyIndices};
 
 fn class_counts(labels: &[u8]) -> [usize; 10] {
     let mut c = [0; 10];
@@ -272,4 +272,67 @@ proptest! {
         }
         let _ = Mnist::from_gz_bytes(&gz);
     }
+}
+
+/// Indices: int64 and int32 `.npy` arrays, read as `i64`; other dtypes and wrong
+/// lengths are errors, never panics.
+#[test]
+fn npy_indices_int64_and_int32() {
+    let i8s: Vec<u8> = [3i64, -1, 1 << 40]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    let a = NpyIndices::from_bytes(&npy(
+        1,
+        "{'descr': '<i8', 'fortran_order': False, 'shape': (1, 3), }",
+        &i8s,
+    ))
+    .unwrap();
+    assert_eq!(
+        (a.shape.as_slice(), a.data.as_slice()),
+        (&[1, 3][..], &[3, -1, 1 << 40][..])
+    );
+    let i4s: Vec<u8> = [7i32, -2].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let a = NpyIndices::from_bytes(&npy(
+        1,
+        "{'descr': '<i4', 'fortran_order': False, 'shape': (2,), }",
+        &i4s,
+    ))
+    .unwrap();
+    assert_eq!(a.data, [7, -2]);
+    let err = |h: &str, d: &[u8]| {
+        NpyIndices::from_bytes(&npy(1, h, d))
+            .unwrap_err()
+            .to_string()
+    };
+    assert!(
+        err(
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }",
+            &i8s[..8]
+        )
+        .contains("int64")
+    );
+    assert!(
+        err(
+            "{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }",
+            &i8s
+        )
+        .contains("do not hold")
+    );
+    assert!(
+        err(
+            "{'descr': '>i8', 'fortran_order': False, 'shape': (3,), }",
+            &i8s
+        )
+        .contains(">i8")
+    );
+    // The float reader refuses indices.
+    assert!(
+        NpyF32::from_bytes(&npy(
+            1,
+            "{'descr': '<i8', 'fortran_order': False, 'shape': (3,), }",
+            &i8s
+        ))
+        .is_err()
+    );
 }

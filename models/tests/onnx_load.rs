@@ -469,13 +469,61 @@ fn head_must_be_last() {
 }
 
 #[test]
-fn mul_by_a_constant_is_refused_and_of_activations_is_a_product() {
+fn constant_operands_load_as_element_wise_constant_layers() {
+    use tessera_models::{AddConst, MulConst};
+    // Mul by a constant of the activation's shape.
     let mut p = mlp_proto();
     let g = p.graph.as_mut().unwrap();
     g.node[2].op_type = "Mul".into();
+    g.node[2].input = vec!["fc1.bias".into(), "fc1_out".into()];
+    let m = load(&p).unwrap();
+    let Op::MulConst(MulConst { scale, bias: None }) = m.layers()[2].op() else {
+        panic!("{:?}", m.layers()[2].op())
+    };
+    assert_eq!(scale.shape(), [128]);
+    // Div by it: the reciprocal; Div of it by the activation is refused.
+    let g = p.graph.as_mut().unwrap();
+    g.node[2].op_type = "Div".into();
     g.node[2].input = vec!["fc1_out".into(), "fc1.bias".into()];
-    let t = err_text(&p);
-    assert!(t.contains("a constant") && t.contains("relu1"), "{t}");
+    let m = load(&p).unwrap();
+    let (Op::MulConst(d), Some(b)) = (m.layers()[2].op(), fc1_bias(&m)) else {
+        panic!("{:?}", m.layers()[2].op())
+    };
+    for (s, c) in d.scale.data().iter().zip(b.data()) {
+        assert_eq!(*s, 1.0 / c);
+    }
+    let g = p.graph.as_mut().unwrap();
+    g.node[2].input = vec!["fc1.bias".into(), "fc1_out".into()];
+    assert!(err_text(&p).contains("relu1"));
+    // Sub, either order: x − c and c − x; an Add after a product is its bias.
+    let g = p.graph.as_mut().unwrap();
+    g.node[2].op_type = "Sub".into();
+    g.node[2].input = vec!["fc1_out".into(), "fc1.bias".into()];
+    let m = load(&p).unwrap();
+    let Op::AddConst(AddConst {
+        value,
+        negate: false,
+    }) = m.layers()[2].op()
+    else {
+        panic!("{:?}", m.layers()[2].op())
+    };
+    assert_eq!(value.data()[0], -fc1_bias(&m).unwrap().data()[0]);
+    let g = p.graph.as_mut().unwrap();
+    g.node[2].input = vec!["fc1.bias".into(), "fc1_out".into()];
+    let m = load(&p).unwrap();
+    assert!(matches!(
+        m.layers()[2].op(),
+        Op::AddConst(AddConst { negate: true, .. })
+    ));
+    // A constant that would enlarge the activation is refused naming the node.
+    let g = p.graph.as_mut().unwrap();
+    g.node[2].op_type = "Mul".into();
+    g.node[2].input = vec!["fc1_out".into(), "fc2.weight".into()];
+    let e = err_text(&p);
+    assert!(
+        e.contains("relu1") && e.contains("does not broadcast"),
+        "{e}"
+    );
     // x·x is the square activation.
     let mut p = mlp_proto();
     let g = p.graph.as_mut().unwrap();
@@ -675,7 +723,7 @@ fn output_errors_name_the_output() {
 #[test]
 fn a_bias_add_does_not_fold_into_a_value_that_is_an_output() {
     // fc1 as MatMul + Add; the MatMul's own output is a graph output too: folding
-    // the bias into it would change that output, so the loader refuses clearly.
+    // the bias into it would change that output, so the Add is a layer of its own.
     let mut p = mlp_proto();
     let g = p.graph.as_mut().unwrap();
     let fc1 = g.node.iter().position(|n| n.name == "fc1").unwrap();
@@ -721,8 +769,12 @@ fn a_bias_add_does_not_fold_into_a_value_that_is_an_output() {
     let mut mm = p.graph.as_ref().unwrap().output[0].clone();
     mm.name = "mm".into();
     p.graph.as_mut().unwrap().output.push(mm);
-    let t = err_text(&p);
-    assert!(t.contains("fc1_bias") && t.contains("alone reads"), "{t}");
+    // Not folded: the bias is an element-wise constant layer after the product, whose
+    // output stays the graph output `mm`.
+    let m = load(&p).unwrap();
+    assert_eq!(m.layers()[2].name(), "fc1_bias");
+    assert!(matches!(m.layers()[2].op(), Op::AddConst(_)));
+    assert_eq!(m.outputs(), [7, 2]);
 }
 
 /// LeNet-5 as PyTorch exports `x.view(x.size(0), -1)` (Shape → Gather → Unsqueeze →
@@ -938,9 +990,24 @@ fn data_movement_loads_as_remaps_and_refuses_what_it_cannot() {
         ..Default::default()
     });
     assert!(err_text(&p).contains("none on the batch dimension"));
-    // A nonzero constant.
-    let e = err_text(&backend_case("test_ConstantPad2d"));
-    assert!(e.contains("(Pad)") && e.contains("constant 2"), "{e}");
+    // A nonzero constant: zero padding, then the constant added where it padded.
+    let m = load(&backend_case("test_ConstantPad2d")).unwrap();
+    assert_eq!(
+        shapes(&m)
+            .into_iter()
+            .map(|(_, k, _, o)| (k, o))
+            .collect::<Vec<_>>(),
+        [("remap", vec![3, 11, 7]), ("add_const", vec![3, 11, 7])]
+    );
+    let Op::AddConst(c) = m.layers()[1].op() else {
+        panic!()
+    };
+    let Op::Remap(r) = m.layers()[0].op() else {
+        panic!()
+    };
+    for (v, i) in c.value.data().iter().zip(&r.idx) {
+        assert_eq!(*v, if i.is_some() { 0.0 } else { 2.0 });
+    }
 
     let lin = backend_case("test_Linear_no_bias");
     assert_eq!(kinds(&lin), [("dense", vec![8])]);
@@ -1052,4 +1119,184 @@ fn softmax_is_a_head_or_a_layer_and_follows_the_opset() {
     n.attribute.push(int_attr("axis", 0));
     let e = err_text(&p);
     assert!(e.contains("within an example"), "{e}");
+}
+
+/// The bias of the first dense layer (the MLP's `fc1`).
+fn fc1_bias(m: &tessera_models::Model) -> Option<&tessera_models::Tensor> {
+    match m.layers()[0].op() {
+        Op::Dense(d) => d.bias.as_ref(),
+        _ => m.layers().iter().find_map(|l| match l.op() {
+            Op::Dense(d) => d.bias.as_ref(),
+            _ => None,
+        }),
+    }
+}
+
+fn ints_attr(name: &str, v: &[i64]) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        ints: v.to_vec(),
+        r#type: attribute_type::INTS,
+        ..Default::default()
+    }
+}
+
+/// `Slice` with constant starts, ends, axes and steps is one re-indexing: negative
+/// indices, `INT64_MAX` ends, negative steps; the batch only whole; an empty slice and
+/// a zero step are refused naming the node.
+#[test]
+fn slice_loads_as_one_remap_with_onnx_semantics() {
+    use tessera_models::onnx::proto::TensorProto;
+    // test_ReLU's graph, [N, 3, 4, 5], with the Relu replaced by a Slice.
+    let slice = |attrs: Vec<AttributeProto>| {
+        let mut p = backend_case("test_ReLU");
+        let n = &mut p.graph.as_mut().unwrap().node[0];
+        n.op_type = "Slice".into();
+        n.name = "cut".into();
+        n.attribute = attrs;
+        p
+    };
+    let remap = |p: &ModelProto| match load(p).unwrap().layers()[0].op() {
+        Op::Remap(r) => r.clone(),
+        op => panic!("{op:?}"),
+    };
+    // Opset < 10: attributes. Channels 1.., rows −3..−1 (1 and 2), the batch whole.
+    let r = remap(&slice(vec![
+        ints_attr("starts", &[0, 1, -3]),
+        ints_attr("ends", &[i64::MAX, i64::MAX, -1]),
+        ints_attr("axes", &[0, 1, 2]),
+    ]));
+    assert_eq!(r.shape, [2, 2, 5]);
+    assert_eq!(r.idx[0], Some(25));
+    // With steps (opset 10: inputs), negative: rows 3, 1; columns 4, 2, 0 → reversed.
+    let mut p = slice(Vec::new());
+    p.opset_import[0].version = 13;
+    let g = p.graph.as_mut().unwrap();
+    let c = |name: &str, v: &[i64]| TensorProto {
+        name: name.into(),
+        dims: vec![v.len() as i64],
+        data_type: 7,
+        int64_data: v.to_vec(),
+        ..Default::default()
+    };
+    g.initializer.extend([
+        c("st", &[-1, 4]),
+        c("en", &[0, -i64::MAX]),
+        c("ax", &[2, -1]),
+        c("sp", &[-2, -2]),
+    ]);
+    g.node[0].input = vec![
+        "0".into(),
+        "st".into(),
+        "en".into(),
+        "ax".into(),
+        "sp".into(),
+    ];
+    let r = remap(&p);
+    assert_eq!(r.shape, [3, 2, 3]);
+    let got: Vec<usize> = r.idx.iter().take(6).map(|i| i.unwrap()).collect();
+    assert_eq!(got, [19, 17, 15, 9, 7, 5]);
+    // The batch in part, an empty slice, a zero step: refused naming the node.
+    let e = err_text(&slice(vec![
+        ints_attr("starts", &[1]),
+        ints_attr("ends", &[2]),
+    ]));
+    assert!(e.contains("cut") && e.contains("batch"), "{e}");
+    let e = err_text(&slice(vec![
+        ints_attr("starts", &[2]),
+        ints_attr("ends", &[1]),
+        ints_attr("axes", &[1]),
+    ]));
+    assert!(e.contains("cut") && e.contains("empty"), "{e}");
+    let g = p.graph.as_mut().unwrap();
+    g.initializer.retain(|t| t.name != "sp");
+    g.initializer.push(c("sp", &[0, 1]));
+    let e = err_text(&p);
+    assert!(e.contains("cut") && e.contains("step 0"), "{e}");
+}
+
+/// An embedding: `Gather` of a constant table by the int64 graph input is an index
+/// input one-hot encoded by the client, a one-tap convolution by the table and a
+/// remap; an index outside the vocabulary is an error naming it; any other reader of
+/// the indices is refused.
+#[test]
+fn embedding_is_an_index_input_a_table_product_and_a_remap() {
+    let p = backend_case("test_Embedding");
+    let m = load(&p).unwrap();
+    let ix = m.index_input().unwrap();
+    assert_eq!((ix.shape.as_slice(), ix.vocab), (&[4][..], 4));
+    assert_eq!(m.input_shape(), [4, 4]);
+    assert_eq!(
+        shapes(&m)
+            .into_iter()
+            .map(|(_, k, _, o)| (k, o))
+            .collect::<Vec<_>>(),
+        [("conv", vec![3, 4]), ("remap", vec![4, 3])]
+    );
+    // One-hot, channel (vocabulary) major; negative indices count from the end.
+    let x = m.encode_indices(&[1, 0, -1, 3]).unwrap();
+    let mut want = vec![0.0; 16];
+    for (p, v) in [(0, 1), (1, 0), (2, 3), (3, 3)] {
+        want[v * 4 + p] = 1.0;
+    }
+    assert_eq!(x, want);
+    // The float reference of a one-hot input is the table's rows.
+    let y = m.run_float::<f32>(&x).unwrap();
+    let Op::Conv(c) = m.layers()[0].op() else {
+        panic!()
+    };
+    for (p, v) in [(0usize, 1usize), (1, 0), (2, 3), (3, 3)] {
+        for d in 0..3 {
+            assert_eq!(y.values[p * 3 + d], c.weight.data()[d * 4 + v]);
+        }
+    }
+    for bad in [4, -5, i64::MAX, i64::MIN] {
+        let e = m.encode_indices(&[0, bad, 0, 0]).unwrap_err().to_string();
+        assert!(
+            e.contains("index at position 1")
+                && e.contains("vocabulary of 4")
+                && (bad == 4 || !e.contains(&bad.to_string())),
+            "{e}"
+        );
+    }
+    assert!(m.encode_indices(&[0, 1, 2]).is_err());
+    // The indices read by another node.
+    let mut q = p.clone();
+    let g = q.graph.as_mut().unwrap();
+    g.node[0].op_type = "Relu".into();
+    g.node[0].input = vec!["0".into()];
+    let e = err_text(&q);
+    assert!(e.contains("Relu") && e.contains("not a data value"), "{e}");
+}
+
+/// `MatMul` of two activations is a product of secrets; operands that do not fit are
+/// refused naming the node.
+#[test]
+fn matmul_of_two_activations_loads_as_a_product() {
+    let mut p = backend_case("test_ReLU");
+    let g = p.graph.as_mut().unwrap();
+    g.node[0] = NodeProto {
+        input: vec!["0".into()],
+        output: vec!["t".into()],
+        name: "tr".into(),
+        op_type: "Transpose".into(),
+        attribute: vec![ints_attr("perm", &[0, 1, 3, 2])],
+        ..Default::default()
+    };
+    g.node.push(NodeProto {
+        input: vec!["0".into(), "t".into()],
+        output: vec!["1".into()],
+        name: "qk".into(),
+        op_type: "MatMul".into(),
+        ..Default::default()
+    });
+    let m = load(&p).unwrap();
+    assert_eq!(shapes(&m)[1], s("qk", "matmul", &[3, 4, 5], &[3, 4, 4]));
+    let g = p.graph.as_mut().unwrap();
+    g.node[1].input = vec!["0".into(), "0".into()];
+    let e = err_text(&p);
+    assert!(
+        e.contains("qk") && e.contains("[..., m, k] · [..., k, n]"),
+        "{e}"
+    );
 }

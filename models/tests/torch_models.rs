@@ -42,7 +42,7 @@ struct Case {
     labels: Vec<usize>,
 }
 
-const NAMES: [&str; 4] = ["tiny_resnet", "concat_net", "lenet5", "bn_mlp"];
+const NAMES: [&str; 5] = ["tiny_resnet", "concat_net", "lenet5", "bn_mlp", "const_net"];
 
 fn case(name: &'static str) -> Case {
     let expected = common::json(fixture("torch_expected.json"));
@@ -50,6 +50,7 @@ fn case(name: &'static str) -> Case {
     let want_shape: &[usize] = match name {
         "lenet5" => &[2, 1, 28, 28],
         "bn_mlp" => &[3, 16],
+        "const_net" => &[3, 2, 6],
         _ => &[3, 3, 8, 8],
     };
     assert_eq!(usizes(&e["input_shape"]), want_shape, "{name}");
@@ -296,6 +297,19 @@ fn quantisation_bound(fm: &FixedModel<Z64>, run: &FixedRun<Z64>) -> f64 {
             }
             Op::Exp => (16f64).exp() * din + 0.01 * (m + din).exp(),
             Op::Divide | Op::Reciprocal => f64::INFINITY,
+            // k products as Mul's, summed.
+            Op::MatMul => {
+                let k = l.input_shape().last().copied().unwrap_or(0) as f64;
+                let d2 = l.inputs().iter().map(|&v| d[v]).fold(0.0, f64::max);
+                k * d2 * (2.0 * m + d2) + ulp
+            }
+            // The constant rounded to 2^-f.
+            Op::AddConst(_) => din + ulp / 2.0,
+            // As a dense layer with one input per output.
+            Op::MulConst(tessera_models::MulConst { scale, .. }) => {
+                let s = scale.data().iter().fold(0f32, |a, v| a.max(v.abs()));
+                f64::from(s) * din + ulp / 2.0 * (m + din) + ulp * ulp / 2.0 + ulp
+            }
             Op::Concat(_) => l.inputs().iter().map(|&v| d[v]).fold(0.0, f64::max),
         };
         d.push(next);
@@ -315,7 +329,7 @@ struct Stated {
     certified: bool,
 }
 
-const STATED: [Stated; 4] = [
+const STATED: [Stated; 5] = [
     // error_bound_ulps 191_403 (2.92): the worst-case bound compounds the six convs'
     // gains and exceeds half the logit margins (0.75 to 1.05), so it certifies no label.
     Stated {
@@ -344,6 +358,14 @@ const STATED: [Stated; 4] = [
         name: "bn_mlp",
         quantisation: 0.0015,
         secure_ulps: 6,
+        certified: true,
+    },
+    // Element-wise constants (add_const, mul_const), a constant pad and slices before a
+    // Linear and a product: bound 1.06e-3 against 1.22e-4 observed.
+    Stated {
+        name: "const_net",
+        quantisation: 0.0011,
+        secure_ulps: 21,
         certified: true,
     },
 ];

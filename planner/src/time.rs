@@ -133,8 +133,9 @@ fn numel(s: &[usize]) -> usize {
 fn macs(op: &BilinearOp, a: &[usize], b: &[usize]) -> f64 {
     let out = op.output_shape(a, b).map_or(0, |s| numel(&s));
     let inner = match op {
-        BilinearOp::Elementwise => 1,
+        BilinearOp::Elementwise | BilinearOp::Broadcast => 1,
         BilinearOp::MatMul => a.get(1).copied().unwrap_or(0),
+        BilinearOp::BatchMatMul => a.get(2).copied().unwrap_or(0),
         // Kernel [O, C/g, …kernel]: C/g·taps products per output element.
         BilinearOp::Conv(_) => b.iter().skip(1).product(),
     };

@@ -114,6 +114,38 @@ fn check_matmul<R: Ring>(x: ArrayD<R>, y: ArrayD<R>) {
     }
 }
 
+/// `[B, m, k] · [B, k, n]` against one plaintext matrix product per batch entry.
+fn batch_matmul_ref<R: Ring>(x: &ArrayD<R>, y: &ArrayD<R>) -> ArrayD<R> {
+    let parts: Vec<ArrayD<R>> = (0..x.shape()[0])
+        .map(|i| {
+            let (a, b) = (
+                x.index_axis(Axis(0), i).to_owned(),
+                y.index_axis(Axis(0), i).to_owned(),
+            );
+            matmul_ref(&a, &b).insert_axis(Axis(0))
+        })
+        .collect();
+    let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+    ndarray::concatenate(Axis(0), &views).unwrap()
+}
+
+/// Both operands shared: one Beaver exchange of `[B, m, k]` and `[B, k, n]`.
+fn check_batch_matmul<R: Ring>(x: ArrayD<R>, y: ArrayD<R>) {
+    let mut d = Demand::new();
+    d.beaver(BilinearOp::BatchMatMul, x.shape(), y.shape());
+    let run = block(binary::<R>(&d, &x, &y, async |p, a, b| {
+        p.bilinear(BilinearOp::BatchMatMul, a, b).await
+    }))
+    .unwrap();
+    let want = batch_matmul_ref(&x, &y);
+    assert_eq!(run.out0.revealed, want);
+    assert_eq!(run.out1.revealed, want);
+    for m in [&run.out0.op, &run.out1.op] {
+        assert_eq!(m.online.bytes_sent, bytes::<R>(x.len() + y.len()));
+        assert_eq!(m.online.rounds, 1);
+    }
+}
+
 fn check_conv<R: Ring>(x: ArrayD<R>, k: ArrayD<R>, p: Conv2dParams) {
     let mut d = Demand::new();
     d.conv2d(p, x.shape(), k.shape());
@@ -193,7 +225,8 @@ fn check_plain<R: Ring>(op: BilinearOp, w: ArrayD<R>, xs: [ArrayD<R>; 2]) {
         let want = match op {
             BilinearOp::MatMul => matmul_ref(x, &w),
             BilinearOp::Conv(p) => conv_nd_ref(x, &w, &p),
-            BilinearOp::Elementwise => x * &w,
+            BilinearOp::Elementwise | BilinearOp::Broadcast => x * &w,
+            BilinearOp::BatchMatMul => batch_matmul_ref(x, &w),
         };
         assert_eq!(run.out0[i].0, want);
         assert_eq!(run.out1[i].0, want);
@@ -303,6 +336,36 @@ macro_rules! ring_suite {
                 #[test]
                 fn matmul((x, y) in matmul_pair::<$R>()) {
                     check_matmul::<$R>(x, y);
+                }
+
+                #[test]
+                fn batch_matmul(
+                    (x, y) in (1usize..4, 1usize..4, 1usize..5, 1usize..4).prop_flat_map(|(b, m, k, n)| (
+                        ring_tensor::<$R>(vec![b, m, k]),
+                        ring_tensor::<$R>(vec![b, k, n]),
+                    ))
+                ) {
+                    check_batch_matmul::<$R>(x, y);
+                }
+
+                #[test]
+                fn plain_weight_broadcast(
+                    (w, x0, x1) in (1usize..4, 1usize..4, 1usize..5, 0usize..4).prop_flat_map(|(n, c, p, form)| {
+                        // The weight per element, per channel, per column, or one scalar.
+                        let ws = match form {
+                            0 => vec![c, p],
+                            1 => vec![c, 1],
+                            2 => vec![p],
+                            _ => vec![1],
+                        };
+                        (
+                            ring_tensor::<$R>(ws),
+                            ring_tensor::<$R>(vec![n, c, p]),
+                            ring_tensor::<$R>(vec![n, c, p]),
+                        )
+                    })
+                ) {
+                    check_plain::<$R>(BilinearOp::Broadcast, w, [x0, x1]);
                 }
 
                 #[test]

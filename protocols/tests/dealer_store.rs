@@ -39,6 +39,12 @@ fn everything(seed: usize) -> Demand {
     let mut d = Demand::new();
     d.mul(&[n])
         .matmul(&[2, 1 + seed % 5], &[1 + seed % 5, 3])
+        .beaver(
+            BilinearOp::BatchMatMul,
+            &[3, 2, 1 + seed % 4],
+            &[3, 1 + seed % 4, 2],
+        )
+        .beaver(BilinearOp::Broadcast, &[n, 3], &[3])
         .conv2d(
             Conv2dParams {
                 stride: 1 + seed % 2,
@@ -74,8 +80,19 @@ fn check_relations_of<R: Ring>(demand: &Demand, (mut s0, mut s1): (Store<R>, Sto
             (Correlation::Beaver(t0), Correlation::Beaver(t1)) => {
                 let (a, b, c) = (add(&t0.a, &t1.a), add(&t0.b, &t1.b), add(&t0.c, &t1.c));
                 let want = match t0.op {
-                    BilinearOp::Elementwise => &a * &b,
+                    BilinearOp::Elementwise | BilinearOp::Broadcast => &a * &b,
                     BilinearOp::MatMul => matmul_ref(&a, &b),
+                    BilinearOp::BatchMatMul => {
+                        let parts: Vec<ArrayD<R>> = (0..a.shape()[0])
+                            .map(|i| {
+                                let x = a.index_axis(ndarray::Axis(0), i).to_owned();
+                                let y = b.index_axis(ndarray::Axis(0), i).to_owned();
+                                matmul_ref(&x, &y).insert_axis(ndarray::Axis(0))
+                            })
+                            .collect();
+                        let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+                        ndarray::concatenate(ndarray::Axis(0), &views).unwrap()
+                    }
                     BilinearOp::Conv(p) => {
                         conv_ref(&a, &b, p.window.strides[0], p.window.pad_begin[0])
                     }

@@ -321,6 +321,37 @@ mod correlations {
     }
 
     #[test]
+    fn batch_matmul_and_broadcast_beaver_triples() {
+        use tessera_protocols::Bilinear;
+        for (op, ash, bsh) in [
+            (
+                BilinearOp::BatchMatMul,
+                &[2usize, 3, 4][..],
+                &[2usize, 4, 2][..],
+            ),
+            (BilinearOp::Broadcast, &[3, 4][..], &[4][..]),
+        ] {
+            let (ash, bsh): (&'static [usize], &'static [usize]) =
+                (Box::leak(ash.into()), Box::leak(bsh.into()));
+            let (t0, t1) = both(move |_, mut ch, mut link| async move {
+                correlate::beaver::<Z64, _>(
+                    &mut ch,
+                    &mut link,
+                    &op,
+                    ash,
+                    bsh,
+                    &mut Prg::from_entropy(),
+                )
+                .await
+            });
+            let (a, b, c) = (open(&t0.a, &t1.a), open(&t0.b, &t1.b), open(&t0.c, &t1.c));
+            let mut want = ArrayD::from_elem(c.raw_dim(), Z64::from_u64(0));
+            op.accumulate(a.view(), b.view(), &mut want).unwrap();
+            assert_eq!(c, want, "{op}");
+        }
+    }
+
+    #[test]
     fn unfit_shapes_are_refused() {
         let (r0, _r1) = both(|p, mut ch, mut link| async move {
             let r = correlate::beaver::<Z64, _>(

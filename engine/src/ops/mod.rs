@@ -17,6 +17,7 @@ use crate::circuits::BoolLayer;
 use crate::cost::{Work, batched};
 use crate::{Error, Price, Result};
 
+mod affine;
 mod avgpool;
 mod clip;
 mod concat;
@@ -25,6 +26,7 @@ mod dense;
 mod divide;
 mod elementwise;
 mod exp;
+mod matmul;
 mod maxpool;
 mod minmax;
 mod prelu;

@@ -168,44 +168,12 @@ impl NpyF32 {
     /// # Errors
     /// [`Error::Data`] as for [`NpyF32::from_file`].
     pub fn from_bytes(b: &[u8]) -> Result<Self> {
-        if b.len() < 10 || &b[..6] != b"\x93NUMPY" {
-            return Err(npy_err("not a .npy file (no \\x93NUMPY magic)"));
-        }
-        let (major, minor) = (b[6], b[7]);
-        let (hlen, start): (usize, usize) = match major {
-            1 => (usize::from(u16::from_le_bytes([b[8], b[9]])), 10),
-            2 | 3 if b.len() >= 12 => (u32::from_le_bytes([b[8], b[9], b[10], b[11]]) as usize, 12),
-            _ => {
-                return Err(npy_err(format!(
-                    "format version {major}.{minor} is not supported"
-                )));
-            }
-        };
-        let header = start
-            .checked_add(hlen)
-            .and_then(|end| b.get(start..end))
-            .ok_or_else(|| npy_err(format!("header of {hlen} bytes is truncated")))?;
-        let header = std::str::from_utf8(header).map_err(|_| npy_err("header is not text"))?;
-        if major < 3 && !header.is_ascii() {
-            return Err(npy_err("a version 1 or 2 header must be ASCII"));
-        }
-        let dict = parse_header(header)?;
-        let descr = dict.descr.ok_or_else(|| npy_err("header has no 'descr'"))?;
-        let fortran = dict
-            .fortran_order
-            .ok_or_else(|| npy_err("header has no 'fortran_order'"))?;
-        let shape = dict.shape.ok_or_else(|| npy_err("header has no 'shape'"))?;
+        let (descr, shape, data) = parse(b)?;
         if descr != "<f4" {
             return Err(npy_err(format!(
                 "dtype '{descr}'; Tessera reads little-endian float32 ('<f4') arrays"
             )));
         }
-        if fortran {
-            return Err(npy_err(
-                "Fortran-order arrays are not supported; save in C order",
-            ));
-        }
-        let data = &b[start + hlen..];
         let n = checked_numel(&shape)
             .filter(|n| n.checked_mul(4) == Some(data.len()))
             .ok_or_else(|| {
@@ -249,6 +217,119 @@ impl NpyF32 {
                 ),
             )),
         }
+    }
+}
+
+/// The dtype, shape and data bytes of a `.npy` file (C order checked).
+fn parse(b: &[u8]) -> Result<(String, Vec<usize>, &[u8])> {
+    if b.len() < 10 || &b[..6] != b"\x93NUMPY" {
+        return Err(npy_err("not a .npy file (no \\x93NUMPY magic)"));
+    }
+    let (major, minor) = (b[6], b[7]);
+    let (hlen, start): (usize, usize) = match major {
+        1 => (usize::from(u16::from_le_bytes([b[8], b[9]])), 10),
+        2 | 3 if b.len() >= 12 => (u32::from_le_bytes([b[8], b[9], b[10], b[11]]) as usize, 12),
+        _ => {
+            return Err(npy_err(format!(
+                "format version {major}.{minor} is not supported"
+            )));
+        }
+    };
+    let end = start
+        .checked_add(hlen)
+        .filter(|&end| end <= b.len())
+        .ok_or_else(|| npy_err(format!("header of {hlen} bytes is truncated")))?;
+    let header = std::str::from_utf8(&b[start..end]).map_err(|_| npy_err("header is not text"))?;
+    if major < 3 && !header.is_ascii() {
+        return Err(npy_err("a version 1 or 2 header must be ASCII"));
+    }
+    let dict = parse_header(header)?;
+    let descr = dict.descr.ok_or_else(|| npy_err("header has no 'descr'"))?;
+    let fortran = dict
+        .fortran_order
+        .ok_or_else(|| npy_err("header has no 'fortran_order'"))?;
+    let shape = dict.shape.ok_or_else(|| npy_err("header has no 'shape'"))?;
+    if fortran {
+        return Err(npy_err(
+            "Fortran-order arrays are not supported; save in C order",
+        ));
+    }
+    Ok((descr, shape, &b[end..]))
+}
+
+/// Integer indices read from a `.npy` file of little-endian `int64` (`'<i8'`) or
+/// `int32` (`'<i4'`) values, as `i64` (the input of a model with an index input, see
+/// [`crate::IndexInput`]). Its `Debug` output shows the shape only.
+#[derive(Clone, PartialEq)]
+pub struct NpyIndices {
+    /// The shape.
+    pub shape: Vec<usize>,
+    /// The indices, row-major.
+    pub data: Vec<i64>,
+}
+
+impl std::fmt::Debug for NpyIndices {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NpyIndices")
+            .field("shape", &self.shape)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NpyIndices {
+    /// Reads an `int64` or `int32` `.npy` file.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if unreadable; [`Error::Data`] naming the file for another dtype,
+    /// Fortran order, a malformed header or a wrong data length.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_bytes(&bytes).map_err(|e| match e {
+            Error::Data { format, reason, .. } => Error::Data {
+                format,
+                path: Some(path.to_path_buf()),
+                reason,
+            },
+            e => e,
+        })
+    }
+
+    /// Parses the bytes of an `int64` or `int32` `.npy` file.
+    ///
+    /// # Errors
+    /// As [`NpyIndices::from_file`].
+    pub fn from_bytes(b: &[u8]) -> Result<Self> {
+        let (descr, shape, data) = parse(b)?;
+        let width = match descr.as_str() {
+            "<i8" => 8,
+            "<i4" => 4,
+            _ => {
+                return Err(npy_err(format!(
+                    "dtype '{descr}'; indices are little-endian int64 ('<i8') or int32 ('<i4')"
+                )));
+            }
+        };
+        checked_numel(&shape)
+            .filter(|n| n.checked_mul(width) == Some(data.len()))
+            .ok_or_else(|| {
+                npy_err(format!(
+                    "{} data bytes do not hold a {descr} array of shape {shape:?}",
+                    data.len()
+                ))
+            })?;
+        let data = data
+            .chunks_exact(width)
+            .map(|c| match *c {
+                [a, b, c, d] => i64::from(i32::from_le_bytes([a, b, c, d])),
+                [a, b, c, d, e, f, g, h] => i64::from_le_bytes([a, b, c, d, e, f, g, h]),
+                _ => 0,
+            })
+            .collect();
+        Ok(NpyIndices { shape, data })
     }
 }
 

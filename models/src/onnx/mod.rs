@@ -27,6 +27,10 @@
 //! | `MatMul` (+ `Add`) | [`Op::Dense`] | `x · B` with constant `B: [in, out]`; an `Add` of a constant `[out]` reading only its output is the bias |
 //! | `Conv` (+ `Add`) | [`Op::Conv`] | 1-D, 2-D or 3-D; any `strides`, `dilations`, `pads` (asymmetric too), `auto_pad`, `group` (grouped and depthwise); an `Add` of a constant `[O,1,…]` reading only its output is the bias |
 //! | `Add`, `Sub` | [`Op::Add`], [`Op::Sub`] | two activations of one shape |
+//! | `Add`, `Sub`, `Mul`, `Div` by a constant | [`Op::AddConst`], [`Op::MulConst`] | the constant broadcast NumPy-style to the activation without enlarging it or varying over the batch; either order (`c − x` negates), `x / c` a product by `1/c`; an `Add`/`Sub` right after a product it alone reads is its bias |
+//! | `MatMul` of two activations | [`Op::MatMul`] | `[…, m, k] · […, k, n]` per example, leading dimensions equal |
+//! | `Slice` | [`Op::Remap`] | constant starts, ends, axes, steps (negative too); the batch only whole |
+//! | `Gather` of a constant `[V, D]` by the int64/int32 graph input | [`Op::Conv`] + [`Op::Remap`] | an embedding: the client one-hot encodes its indices ([`crate::Model::encode_indices`]) |
 //! | `Concat` | [`Op::Concat`] | activations, within an example (`axis ≥ 1`) |
 //! | `Relu` | [`Op::Relu`] | |
 //! | `MaxPool` | [`Op::MaxPool`] | 1-D, 2-D or 3-D; any `strides`, `dilations`, `pads`, `ceil_mode`; no window entirely in the padding; no `Indices` output |
@@ -34,7 +38,7 @@
 //! | `GlobalAveragePool`, `GlobalMaxPool` | [`Op::AvgPool`], [`Op::MaxPool`] | the window is the whole image (1-D to 3-D) |
 //! | `Flatten` | [`Op::Reshape`] | `axis = 1` |
 //! | `Squeeze`, `Unsqueeze` | [`Op::Reshape`] | axes as attribute or constant input; the batch stays first; squeezed axes of size 1 |
-//! | `Pad` | [`Op::Remap`] | `constant` (zero only), `reflect`, `edge`; pads as attribute (opset < 11) or constant input; none on the batch |
+//! | `Pad` | [`Op::Remap`] (+ [`Op::AddConst`]) | `constant` (a non-zero value added where it pads), `reflect`, `edge`; pads as attribute (opset < 11) or constant input; none on the batch |
 //! | `Transpose` | [`Op::Remap`], or folded | of an activation: `perm[0] = 0`; of a constant matrix with `perm = [1, 0]` read by a `MatMul`: that `MatMul` is a dense layer with the matrix as its `[out, in]` weight |
 //! | `ConvTranspose` | [`Op::Remap`] + [`Op::Conv`] | 1-D to 3-D, `group`, `strides`, `dilations`, `pads ≤ d·(k − 1)`, `output_padding < stride`; no `output_shape`/`auto_pad`: the input spread by the strides and padded, then a stride-1 convolution with the kernel flipped and its channel axes swapped |
 //! | `Reshape` | [`Op::Reshape`] | constant (or folded, below) shape whose first entry is `0` or `-1`, or the graph input's fixed batch size (keeps the batch) |
@@ -72,7 +76,8 @@ use std::path::Path;
 
 use prost::Message;
 
-use crate::model::{Conv, Dense, Head, Model, Op, Pool, Remap, Tensor, checked_numel};
+use crate::model::{Conv, Dense, Head, IndexInput, Model, Op, Pool, Remap, Tensor, checked_numel};
+use crate::ops::affine::{AddConst, MulConst, broadcasts};
 use crate::ops::clip::Clip;
 use crate::ops::prelu::{LeakyRelu, MAX_SLOPE, PRelu, slope_indices};
 use crate::ops::remap::PadMode;
@@ -226,9 +231,10 @@ pub fn load_onnx_with(bytes: &[u8], opts: &OnnxOptions) -> Result<(Model, OnnxIn
         .iter()
         .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
         .map_or(0, |o| o.version);
-    let graph = model
+    let mut graph = model
         .graph
         .ok_or_else(|| invalid(None, "the model has no graph"))?;
+    fold_int_constants(&mut graph);
     let (m, input_name, output_names) = Loader::new(&graph, *opts, opset)?.run(&graph)?;
     Ok((
         m,
@@ -249,8 +255,9 @@ fn invalid(node: Option<&str>, reason: impl Into<String>) -> Error {
     }
 }
 
-const SUPPORTED: &str = "Tessera supports Gemm, MatMul (+Add bias), Conv (+Add bias), Add and \
-Sub of two activations, Concat, Relu, LeakyRelu, PRelu, Sigmoid, Tanh, Elu, Selu, Softplus, \
+const SUPPORTED: &str = "Tessera supports Gemm, MatMul (+Add bias, or of two activations), Conv \
+(+Add bias), Add and Sub of two activations or of a constant, Mul and Div by a constant, Slice, \
+Gather of a constant table by an int64/int32 input (an embedding), Concat, Relu, LeakyRelu, PRelu, Sigmoid, Tanh, Elu, Selu, Softplus, \
 Softsign (also as Abs, Add 1, Div), Clip, Abs, Sign, Max and Min (of two activations, or \
 with a constant scalar), Exp, Reciprocal, Div of two activations, MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, \
 BatchNormalization, ConvTranspose, Pad, Transpose, Squeeze, Unsqueeze, Split, Neg, Mul (x·x or of \
@@ -283,6 +290,8 @@ struct Loader<'g> {
     static_batch: Option<usize>,
     input_name: String,
     input_shape: Vec<usize>,
+    /// The graph input holds integer indices (int64 or int32): an embedding's.
+    index_input: bool,
     output_names: Vec<String>,
     opts: OnnxOptions,
     /// The default-domain opset (PRelu's slope broadcasts per channel before 7).
@@ -411,11 +420,12 @@ impl<'g> Loader<'g> {
             .as_ref()
             .and_then(|t| t.tensor_type.as_ref())
             .ok_or_else(|| invalid(None, format!("{what} is not a tensor")))?;
-        if tt.elem_type != dt::FLOAT {
+        let index_input = matches!(tt.elem_type, dt::INT64 | dt::INT32);
+        if tt.elem_type != dt::FLOAT && !index_input {
             return Err(invalid(
                 None,
                 format!(
-                    "{what} has element type {}; Tessera models take float32 (1)",
+                    "{what} has element type {}; Tessera models take float32 (1), or int64 (7) / int32 (6) indices into an embedding table",
                     tt.elem_type
                 ),
             ));
@@ -459,6 +469,7 @@ impl<'g> Loader<'g> {
             static_batch,
             input_name: input.name.clone(),
             input_shape,
+            index_input,
             output_names,
             opts,
             opset,
@@ -593,7 +604,12 @@ impl<'g> Loader<'g> {
         let mut head_values: HashSet<&str> = HashSet::new();
         // Every data value: its id (0 the input, k + 1 layer k's output) and shape.
         let mut values: HashMap<&str, (usize, Vec<usize>)> = HashMap::new();
-        values.insert(self.input_name.as_str(), (0, self.input_shape.clone()));
+        // An index input is no data value: only a `Gather` of a constant table reads it,
+        // and the model's input is its one-hot encoding `[V, L]` (`vocab` once known).
+        if !self.index_input {
+            values.insert(self.input_name.as_str(), (0, self.input_shape.clone()));
+        }
+        let mut vocab: Option<usize> = None;
         // Static shape values: integer vectors computed at load time from the data
         // values' shapes (PyTorch's flatten `x.view(x.size(0), -1)`).
         let mut statics: HashMap<&str, Static> = HashMap::new();
@@ -730,6 +746,13 @@ impl<'g> Loader<'g> {
                         vec![data(0)?.0],
                     )
                 }
+                "MatMul"
+                    if node.input.len() == 2
+                        && node.input.iter().all(|v| values.contains_key(v.as_str())) =>
+                {
+                    // Two activations: a product of secrets.
+                    (Op::MatMul, vec![data(0)?.0, data(1)?.0])
+                }
                 "MatMul" => {
                     self.expect_data(node, &lbl, 2, 2)?;
                     let b = self.tensor_f32(&node.input[1], &lbl)?;
@@ -801,30 +824,57 @@ impl<'g> Loader<'g> {
                         };
                         (op, vec![data(0)?.0, data(1)?.0])
                     }
-                    [a, b] if node.op_type == "Add" => {
-                        let (x, c) = if values.contains_key(a.as_str()) {
-                            (a, b)
-                        } else {
-                            (b, a)
-                        };
+                    [a, b] => {
+                        // One constant operand: the bias of the MatMul/bias-free Conv or
+                        // of the bias-free constant product whose output it alone reads,
+                        // else an element-wise constant layer.
+                        let x_first = values.contains_key(a.as_str());
+                        let (x, c) = if x_first { (a, b) } else { (b, a) };
                         let (id, shape) = values.get(x.as_str()).cloned().ok_or_else(|| {
-                            invalid(Some(&lbl), format!("Add of two constants {a:?} and {b:?}"))
+                            invalid(
+                                Some(&lbl),
+                                format!("{} of two constants {a:?} and {b:?}", node.op_type),
+                            )
                         })?;
+                        let sub = node.op_type == "Sub";
                         let single_reader = sole_reader(&readers, &alias_of, x);
-                        let last = layers.get_mut(id.wrapping_sub(1));
-                        self.fold_bias(last, single_reader, node, c, &lbl)?;
-                        attrs.finish()?;
-                        values.insert(out, (id, shape));
-                        alias_of.insert(out, x.as_str());
-                        continue;
+                        let t = self.elementwise_const(c, &shape, &mut attrs, &lbl)?;
+                        let folds = !sub
+                            && self
+                                .fold_bias(
+                                    layers.get_mut(id.wrapping_sub(1)),
+                                    single_reader,
+                                    node,
+                                    c,
+                                    &lbl,
+                                )
+                                .is_ok();
+                        let t = if sub && x_first { t.map(|v| -v) } else { t };
+                        let into_product = match layers.get_mut(id.wrapping_sub(1)) {
+                            Some((_, Op::MulConst(m), _))
+                                if !folds
+                                    && single_reader
+                                    && m.bias.is_none()
+                                    && (x_first || !sub) =>
+                            {
+                                m.bias = Some(t.clone());
+                                true
+                            }
+                            _ => false,
+                        };
+                        if folds || into_product {
+                            attrs.finish()?;
+                            values.insert(out, (id, shape));
+                            alias_of.insert(out, x.as_str());
+                            continue;
+                        }
+                        let negate = sub && !x_first;
+                        (Op::AddConst(AddConst { value: t, negate }), vec![id])
                     }
                     _ => {
                         return Err(invalid(
                             Some(&lbl),
-                            format!(
-                                "{} of {:?}: Tessera takes two activations of one shape, or a constant bias added right after a MatMul or bias-free Conv",
-                                node.op_type, node.input
-                            ),
+                            format!("{} takes two inputs, got {:?}", node.op_type, node.input),
                         ));
                     }
                 },
@@ -1025,6 +1075,30 @@ impl<'g> Loader<'g> {
                     }
                     (Op::Abs, vec![v])
                 }
+                "Mul" | "Div"
+                    if node.input.len() == 2
+                        && node
+                            .input
+                            .iter()
+                            .any(|v| self.consts.contains_key(v.as_str()))
+                        && node.input.iter().any(|v| values.contains_key(v.as_str()))
+                        && (node.op_type == "Mul"
+                            || self.consts.contains_key(node.input[1].as_str())) =>
+                {
+                    // `x·c`, `c·x` or `x / c` (a product by 1/c).
+                    let k = usize::from(!values.contains_key(node.input[0].as_str()));
+                    let (id, shape) = data(k)?;
+                    let t = self.elementwise_const(&node.input[1 - k], &shape, &mut attrs, &lbl)?;
+                    let scale = if node.op_type == "Div" {
+                        if t.data().contains(&0.0) {
+                            return Err(invalid(Some(&lbl), "Div by a constant holding 0"));
+                        }
+                        t.map(|v| 1.0 / v)
+                    } else {
+                        t
+                    };
+                    (Op::MulConst(MulConst { scale, bias: None }), vec![id])
+                }
                 "Div" => {
                     let [x, d] = node.input.as_slice() else {
                         return Err(invalid(Some(&lbl), "Div takes two inputs"));
@@ -1134,7 +1208,7 @@ impl<'g> Loader<'g> {
                         return Err(invalid(
                             Some(&lbl),
                             format!(
-                                "Mul of {a:?} by {b:?}: Tessera multiplies two activations of one shape (or x·x); a product with a constant is not supported yet"
+                                "Mul of {a:?} by {b:?}: Tessera multiplies two activations of one shape (or x·x), or an activation by a constant"
                             ),
                         ));
                     }
@@ -1250,13 +1324,8 @@ impl<'g> Loader<'g> {
                             (pads, value)
                         }
                     };
-                    if mode == PadMode::Constant && value != 0.0 {
-                        return Err(invalid(
-                            Some(&lbl),
-                            format!(
-                                "Pad with the constant {value}: Tessera pads with zeros (or reflect/edge)"
-                            ),
-                        ));
+                    if !value.is_finite() {
+                        return Err(invalid(Some(&lbl), format!("Pad with the value {value}")));
                     }
                     let r = shape.len() + 1;
                     if pads.len() != 2 * r
@@ -1282,7 +1351,94 @@ impl<'g> Loader<'g> {
                             format!("pads {pads:?} ({mode:?}) do not fit an input [N, {shape:?}] (reflection needs pads smaller than the dimension), or the result is too large"),
                         )
                     })?;
-                    (Op::Remap(m), vec![v])
+                    if mode == PadMode::Constant && value != 0.0 {
+                        // Zero padding, then the value added at the padded positions.
+                        let c: Vec<f32> = m
+                            .idx
+                            .iter()
+                            .map(|i| if i.is_some() { 0.0 } else { value })
+                            .collect();
+                        let c = Tensor::new(m.shape.clone(), c)?;
+                        let mut zeros = format!("{name}_zeros");
+                        while !used_names.insert(zeros.clone()) {
+                            zeros.push('_');
+                        }
+                        let padded = m.shape.clone();
+                        layers.push((zeros, Op::Remap(m), vec![v]));
+                        // The node's output names the zero padding until the sum
+                        // replaces it (the sum's input shape is looked up by value).
+                        values.insert(out, (layers.len(), padded));
+                        (
+                            Op::AddConst(AddConst {
+                                value: c,
+                                negate: false,
+                            }),
+                            vec![layers.len()],
+                        )
+                    } else {
+                        (Op::Remap(m), vec![v])
+                    }
+                }
+                "Gather"
+                    if self.index_input
+                        && node.input.get(1).map(String::as_str)
+                            == Some(self.input_name.as_str()) =>
+                {
+                    // An embedding: the client's one-hot `[V, L]` times the table `[V, D]`
+                    // — a convolution with one tap, `[D, L]` — then moved to `[…, D]`.
+                    if attrs.int("axis", 0)? != 0 {
+                        return Err(invalid(
+                            Some(&lbl),
+                            "Gather of the index input along an axis other than 0",
+                        ));
+                    }
+                    let t = self.tensor_f32(&node.input[0], &lbl)?;
+                    let &[v, d] = t.shape() else {
+                        return Err(invalid(
+                            Some(&lbl),
+                            format!(
+                                "Gather of the index input from a table of shape {:?}; Tessera takes a constant matrix [V, D]",
+                                t.shape()
+                            ),
+                        ));
+                    };
+                    if vocab.is_some_and(|w| w != v) || v == 0 || d == 0 {
+                        return Err(invalid(
+                            Some(&lbl),
+                            format!(
+                                "an embedding table [{v}, {d}]: the index input's tables must share one vocabulary, non-empty"
+                            ),
+                        ));
+                    }
+                    vocab = Some(v);
+                    let l: usize = self.input_shape.iter().product();
+                    let weight =
+                        Tensor::new(vec![d, v, 1], crate::kernels::transpose(t.data(), v, d))?;
+                    let window = Window::unit(1).ok_or_else(|| invalid(Some(&lbl), "window"))?;
+                    let mut table = format!("{name}_table");
+                    while !used_names.insert(table.clone()) {
+                        table.push('_');
+                    }
+                    layers.push((
+                        table,
+                        Op::Conv(Conv {
+                            weight,
+                            bias: None,
+                            window,
+                            groups: 1,
+                        }),
+                        vec![0],
+                    ));
+                    values.insert(out, (layers.len(), vec![d, l]));
+                    let tr = Remap::transpose(&[d, l], &[1, 0])
+                        .ok_or_else(|| invalid(Some(&lbl), "transpose"))?;
+                    let mut shape = self.input_shape.clone();
+                    shape.push(d);
+                    (Op::Remap(Remap { shape, idx: tr.idx }), vec![layers.len()])
+                }
+                "Slice" => {
+                    let (v, shape) = data(0)?;
+                    (self.slice(node, &lbl, &mut attrs, &shape)?, vec![v])
                 }
                 "Squeeze" | "Unsqueeze" => {
                     let (v, shape) = data(0)?;
@@ -1504,7 +1660,27 @@ impl<'g> Loader<'g> {
             })?;
             outputs.push((name.clone(), *id));
         }
-        let model = Model::with_outputs(self.input_shape, layers, outputs, head)?;
+        let model = match (self.index_input, vocab) {
+            (false, _) => Model::with_outputs(self.input_shape, layers, outputs, head)?,
+            (true, Some(v)) => {
+                let l = self.input_shape.iter().product();
+                Model::with_outputs(vec![v, l], layers, outputs, head)?.with_index_input(
+                    IndexInput {
+                        shape: self.input_shape,
+                        vocab: v,
+                    },
+                )?
+            }
+            (true, None) => {
+                return Err(invalid(
+                    None,
+                    format!(
+                        "the integer graph input {:?} is read by no Gather of a constant table (an embedding), the only use of indices Tessera supports",
+                        self.input_name
+                    ),
+                ));
+            }
+        };
         Ok((model, self.input_name, self.output_names))
     }
 
@@ -1785,6 +1961,144 @@ impl<'g> Loader<'g> {
 
     fn tensor_f32(&self, name: &str, lbl: &str) -> Result<Tensor> {
         tensor_f32(self.constant(name, lbl)?, name, lbl)
+    }
+
+    /// `Slice` of an activation of per-example shape `shape` with constant starts,
+    /// ends, axes and steps (attributes before opset 10, inputs since): one re-indexing.
+    /// Negative indices count from the end, ends beyond the dimension (`INT64_MAX`) are
+    /// clamped, any non-zero step (negative too) is taken; the batch axis only whole.
+    fn slice(
+        &self,
+        node: &NodeProto,
+        lbl: &str,
+        attrs: &mut Attrs<'_>,
+        shape: &[usize],
+    ) -> Result<Op> {
+        let bad = |why: String| invalid(Some(lbl), why);
+        let input = |k: usize| -> Result<Option<Vec<i64>>> {
+            match node.input.get(k).filter(|n| !n.is_empty()) {
+                Some(n) => Ok(Some(tensor_i64(self.constant(n, lbl)?, n, lbl)?)),
+                None => Ok(None),
+            }
+        };
+        let (starts, ends, axes, steps) = if self.opset < 10 {
+            self.expect_data(node, lbl, 1, 1)?;
+            let starts = attrs
+                .ints("starts")?
+                .ok_or_else(|| bad("Slice without starts".into()))?;
+            let ends = attrs
+                .ints("ends")?
+                .ok_or_else(|| bad("Slice without ends".into()))?;
+            (starts, ends, attrs.ints("axes")?, None)
+        } else {
+            self.expect_data(node, lbl, 3, 5)?;
+            let starts = input(1)?.ok_or_else(|| bad("Slice without starts".into()))?;
+            let ends = input(2)?.ok_or_else(|| bad("Slice without ends".into()))?;
+            (starts, ends, input(3)?, input(4)?)
+        };
+        let r = shape.len() as i64 + 1;
+        let axes = axes.unwrap_or_else(|| (0..starts.len() as i64).collect());
+        let steps = steps.unwrap_or_else(|| vec![1; starts.len()]);
+        if ends.len() != starts.len() || axes.len() != starts.len() || steps.len() != starts.len() {
+            return Err(bad(format!(
+                "Slice with {} starts, {} ends, {} axes and {} steps",
+                starts.len(),
+                ends.len(),
+                axes.len(),
+                steps.len()
+            )));
+        }
+        let mut cur = shape.to_vec();
+        let n0: usize = cur.iter().product();
+        let mut m = Remap {
+            shape: cur.clone(),
+            idx: (0..n0).map(Some).collect(),
+        };
+        let mut seen = HashSet::new();
+        for k in 0..starts.len() {
+            let (axis, step) = (axes[k], steps[k]);
+            let axis = if axis < 0 { axis + r } else { axis };
+            if !(0..r).contains(&axis) || !seen.insert(axis) {
+                return Err(bad(format!(
+                    "Slice axis {} of an input of rank {r}",
+                    axes[k]
+                )));
+            }
+            if step == 0 {
+                return Err(bad("Slice with step 0".into()));
+            }
+            if axis == 0 {
+                // The batch: only all of it.
+                if step == 1 && starts[k] <= 0 && ends[k] >= i64::from(i32::MAX) {
+                    continue;
+                }
+                return Err(bad(format!(
+                    "Slice of the batch dimension ({}:{}:{step}); Tessera slices within an example",
+                    starts[k], ends[k]
+                )));
+            }
+            let a = (axis - 1) as usize;
+            let n = cur[a];
+            let at = slice_positions(n, starts[k], ends[k], step).unwrap_or_default();
+            if at.is_empty() {
+                return Err(bad(format!(
+                    "Slice {}:{}:{step} of axis {axis} (size {n}) is empty",
+                    starts[k], ends[k]
+                )));
+            }
+            let t = Remap::take(&cur, a, &at).ok_or_else(|| bad("Slice out of range".into()))?;
+            cur = t.shape.clone();
+            m = m.then(&t);
+        }
+        Ok(Op::Remap(m))
+    }
+
+    /// The constant operand `c` of an element-wise node (`Add`, `Sub`, `Mul`, `Div`) on
+    /// an activation of per-example shape `shape`, reshaped to broadcast to it: leading
+    /// ones (the batch) dropped, a scalar as `[1]`; before opset 7 the `broadcast` and
+    /// `axis` attributes place it from `axis` on. A constant that would enlarge the
+    /// activation or vary over the batch is refused naming the node.
+    fn elementwise_const(
+        &self,
+        c: &str,
+        shape: &[usize],
+        attrs: &mut Attrs<'_>,
+        lbl: &str,
+    ) -> Result<Tensor> {
+        let t = self.tensor_f32(c, lbl)?;
+        let mut dims = t.shape().to_vec();
+        attrs.int("broadcast", 0)?;
+        let axis = attrs.int("axis", i64::MIN)?;
+        let r = shape.len() + 1;
+        if axis != i64::MIN && !dims.is_empty() {
+            let a = if axis < 0 { axis + r as i64 } else { axis };
+            let a = usize::try_from(a)
+                .ok()
+                .filter(|&a| a + dims.len() <= r)
+                .ok_or_else(|| {
+                    invalid(
+                        Some(lbl),
+                        format!("axis {axis} does not place a constant of shape {dims:?} within [N, {shape:?}]"),
+                    )
+                })?;
+            dims.extend(std::iter::repeat_n(1, r - a - dims.len()));
+        }
+        while dims.len() > shape.len() && dims.first() == Some(&1) {
+            dims.remove(0);
+        }
+        if dims.is_empty() {
+            dims.push(1);
+        }
+        if !broadcasts(&dims, shape) {
+            return Err(invalid(
+                Some(lbl),
+                format!(
+                    "constant {c:?} of shape {:?} does not broadcast to the activation [N, {shape:?}] (Tessera takes constants that neither enlarge the activation nor vary over the batch)",
+                    t.shape()
+                ),
+            ));
+        }
+        Tensor::new(dims, t.data().to_vec())
     }
 
     /// PRelu of a data value of per-example shape `shape` by the constant slope
@@ -2590,6 +2904,276 @@ fn squeeze(shape: &[usize], axes: Option<&[i64]>, unsqueeze: bool) -> Option<Vec
 }
 
 /// Checked element count of an initializer.
+/// An int64 tensor computed at load time: shape and row-major values.
+type IntTensor = (Vec<usize>, Vec<i64>);
+
+/// Folds integer computations on constants into initializers before loading: the pads
+/// PyTorch's exporter computes for `F.pad` at opset ≥ 11 (`ConstantOfShape`, `Concat`,
+/// `Reshape`, `Slice` with a negative step, `Transpose`, `Cast` to int64), so the
+/// `Pad` reading them sees a constant. Only int64 tensors whose every input is such a
+/// constant fold; a node that does not fold stays (and is refused, naming it, if it
+/// is not otherwise supported).
+fn fold_int_constants(graph: &mut GraphProto) {
+    let int_of = |t: &TensorProto| -> Option<IntTensor> {
+        if t.data_type != dt::INT64 {
+            return None;
+        }
+        let (dims, n) = numel(t, &t.name, "").ok()?;
+        let v = tensor_i64_of_rank(t, &t.name, "", usize::MAX).ok()?;
+        (v.len() == n).then_some((dims, v))
+    };
+    let mut known: HashMap<String, IntTensor> = HashMap::new();
+    for t in &graph.initializer {
+        if let Some(v) = int_of(t) {
+            known.insert(t.name.clone(), v);
+        }
+    }
+    for n in &graph.node {
+        if let ("Constant", [out], [a]) = (
+            n.op_type.as_str(),
+            n.output.as_slice(),
+            n.attribute.as_slice(),
+        ) && a.name == "value"
+            && let Some(v) = a.t.as_ref().and_then(int_of)
+        {
+            known.insert(out.clone(), v);
+        }
+    }
+    let mut folded: HashSet<usize> = HashSet::new();
+    loop {
+        let mut added = false;
+        for (i, n) in graph.node.iter().enumerate() {
+            let [out] = n.output.as_slice() else {
+                continue;
+            };
+            if known.contains_key(out) || !(n.domain.is_empty() || n.domain == "ai.onnx") {
+                continue;
+            }
+            let ins: Option<Vec<Option<&IntTensor>>> = n
+                .input
+                .iter()
+                .map(|v| {
+                    if v.is_empty() {
+                        Some(None)
+                    } else {
+                        known.get(v).map(Some)
+                    }
+                })
+                .collect();
+            let Some(ins) = ins else {
+                continue;
+            };
+            if let Some(v) = fold_int_node(n, &ins) {
+                known.insert(out.clone(), v);
+                folded.insert(i);
+                added = true;
+            }
+        }
+        if !added {
+            break;
+        }
+    }
+    let mut order: Vec<usize> = folded.iter().copied().collect();
+    order.sort_unstable();
+    for i in order {
+        let out = &graph.node[i].output[0];
+        if let Some((dims, v)) = known.get(out) {
+            graph.initializer.push(TensorProto {
+                name: out.clone(),
+                dims: dims.iter().map(|&d| d as i64).collect(),
+                data_type: dt::INT64,
+                int64_data: v.clone(),
+                ..TensorProto::default()
+            });
+        }
+    }
+    let mut k = 0;
+    graph.node.retain(|_| {
+        k += 1;
+        !folded.contains(&(k - 1))
+    });
+}
+
+/// Row-major strides of `shape`.
+fn strides_of(shape: &[usize]) -> Vec<usize> {
+    let mut st = vec![1usize; shape.len()];
+    for i in (0..shape.len().saturating_sub(1)).rev() {
+        st[i] = st[i + 1] * shape[i + 1];
+    }
+    st
+}
+
+/// The values of `x` at every combination of the per-axis coordinates `coords[a]`
+/// read through the strides `st` (row-major over the combinations).
+fn gather_coords(x: &[i64], st: &[usize], coords: &[Vec<usize>]) -> IntTensor {
+    let shape: Vec<usize> = coords.iter().map(Vec::len).collect();
+    let count: usize = shape.iter().product();
+    let mut out = Vec::with_capacity(count);
+    let mut pos = vec![0usize; shape.len()];
+    for _ in 0..count {
+        out.push(
+            x[(0..shape.len())
+                .map(|a| coords[a][pos[a]] * st[a])
+                .sum::<usize>()],
+        );
+        for a in (0..shape.len()).rev() {
+            pos[a] += 1;
+            if pos[a] < shape[a] {
+                break;
+            }
+            pos[a] = 0;
+        }
+    }
+    (shape, out)
+}
+
+/// One integer node on constant inputs (`None` in `ins`: an absent optional input), or
+/// `None` if it is not one that folds.
+fn fold_int_node(n: &NodeProto, ins: &[Option<&IntTensor>]) -> Option<IntTensor> {
+    let attr = |name: &str| n.attribute.iter().find(|a| a.name == name);
+    let small = |s: &[usize]| {
+        s.iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .filter(|&t| t <= 1 << 20)
+    };
+    match (n.op_type.as_str(), ins) {
+        ("ConstantOfShape", [Some((s, shape))]) if s.len() == 1 => {
+            let t = attr("value").and_then(|a| a.t.as_ref())?;
+            let value = *tensor_i64_of_rank(t, "value", "", usize::MAX)
+                .ok()?
+                .first()?;
+            let dims: Vec<usize> = shape
+                .iter()
+                .map(|&d| usize::try_from(d).ok())
+                .collect::<Option<_>>()?;
+            let count = small(&dims)?;
+            Some((dims, vec![value; count]))
+        }
+        ("Cast", [Some(x)]) if attr("to").map(|a| a.i) == Some(i64::from(dt::INT64)) => {
+            Some((*x).clone())
+        }
+        ("Concat", xs) if !xs.is_empty() => {
+            let xs: Vec<&IntTensor> = xs.iter().copied().collect::<Option<_>>()?;
+            let r = xs[0].0.len();
+            let axis = attr("axis")?.i;
+            let axis = usize::try_from(if axis < 0 { axis + r as i64 } else { axis })
+                .ok()
+                .filter(|&a| a < r)?;
+            let fits = |x: &&IntTensor| {
+                x.0.len() == r && (0..r).all(|a| a == axis || x.0[a] == xs[0].0[a])
+            };
+            if !xs.iter().all(fits) {
+                return None;
+            }
+            let outer: usize = xs[0].0[..axis].iter().product();
+            let mut shape = xs[0].0.clone();
+            shape[axis] = xs.iter().map(|x| x.0[axis]).sum();
+            let mut out = Vec::new();
+            for o in 0..outer {
+                for x in &xs {
+                    let inner: usize = x.0[axis..].iter().product();
+                    out.extend_from_slice(x.1.get(o * inner..(o + 1) * inner)?);
+                }
+            }
+            Some((shape, out))
+        }
+        ("Reshape", [Some(x), Some((_, target))]) => {
+            let count = x.1.len();
+            let mut dims = Vec::with_capacity(target.len());
+            let mut infer = None;
+            for (k, &t) in target.iter().enumerate() {
+                match t {
+                    0 => dims.push(*x.0.get(k)?),
+                    -1 if infer.is_none() => {
+                        infer = Some(k);
+                        dims.push(1);
+                    }
+                    t if t > 0 => dims.push(usize::try_from(t).ok()?),
+                    _ => return None,
+                }
+            }
+            let rest: usize = dims.iter().product();
+            if let Some(k) = infer {
+                if rest == 0 || !count.is_multiple_of(rest) {
+                    return None;
+                }
+                dims[k] = count / rest;
+            }
+            (dims.iter().product::<usize>() == count).then(|| (dims, x.1.clone()))
+        }
+        ("Transpose", [Some(x)]) => {
+            let r = x.0.len();
+            let perm: Vec<usize> = match attr("perm") {
+                Some(a) => a
+                    .ints
+                    .iter()
+                    .map(|&p| usize::try_from(p).ok())
+                    .collect::<Option<_>>()?,
+                None => (0..r).rev().collect(),
+            };
+            let mut seen = vec![false; r];
+            if perm.len() != r
+                || perm
+                    .iter()
+                    .any(|&p| p >= r || std::mem::replace(&mut seen[p], true))
+            {
+                return None;
+            }
+            // Output axis i runs over input axis perm[i].
+            let st = strides_of(&x.0);
+            let pst: Vec<usize> = perm.iter().map(|&p| st[p]).collect();
+            let coords: Vec<Vec<usize>> = perm.iter().map(|&p| (0..x.0[p]).collect()).collect();
+            Some(gather_coords(&x.1, &pst, &coords))
+        }
+        ("Slice", [Some(x), Some((_, starts)), Some((_, ends)), rest @ ..]) if rest.len() <= 2 => {
+            let r = x.0.len() as i64;
+            let axes: Vec<i64> = match rest.first() {
+                Some(Some((_, a))) => a.clone(),
+                _ => (0..starts.len() as i64).collect(),
+            };
+            let steps: Vec<i64> = match rest.get(1) {
+                Some(Some((_, s))) => s.clone(),
+                _ => vec![1; starts.len()],
+            };
+            if ends.len() != starts.len()
+                || axes.len() != starts.len()
+                || steps.len() != starts.len()
+            {
+                return None;
+            }
+            let mut coords: Vec<Vec<usize>> = x.0.iter().map(|&d| (0..d).collect()).collect();
+            for k in 0..starts.len() {
+                let a = usize::try_from(if axes[k] < 0 { axes[k] + r } else { axes[k] })
+                    .ok()
+                    .filter(|&a| (a as i64) < r)?;
+                coords[a] = slice_positions(x.0[a], starts[k], ends[k], steps[k])?;
+            }
+            Some(gather_coords(&x.1, &strides_of(&x.0), &coords))
+        }
+        _ => None,
+    }
+}
+
+/// The positions ONNX `Slice` takes along an axis of `n`: `start` and `end` counted
+/// from the end when negative and clamped, every `step`-th (negative: backwards);
+/// `None` for step 0.
+fn slice_positions(n: usize, start: i64, end: i64, step: i64) -> Option<Vec<usize>> {
+    if step == 0 {
+        return None;
+    }
+    let n = i64::try_from(n).ok()?;
+    let norm = |v: i64| if v < 0 { v.saturating_add(n) } else { v };
+    let (lo, hi) = if step > 0 { (0, n) } else { (-1, n - 1) };
+    let (start, end) = (norm(start).clamp(lo.max(0), hi), norm(end).clamp(lo, hi));
+    let mut at = Vec::new();
+    let mut i = start;
+    while (step > 0 && i < end) || (step < 0 && i > end) {
+        at.push(usize::try_from(i).ok()?);
+        i = i.saturating_add(step);
+    }
+    Some(at)
+}
+
 fn numel(t: &TensorProto, name: &str, lbl: &str) -> Result<(Vec<usize>, usize)> {
     let mut dims = Vec::with_capacity(t.dims.len());
     for &d in &t.dims {

@@ -126,6 +126,7 @@ pub struct AttributeProto {
 /// `onnx.TensorProto.DataType` values Tessera reads.
 pub mod data_type {
     pub const FLOAT: i32 = 1;
+    pub const INT32: i32 = 6;
     pub const INT64: i32 = 7;
 }
 

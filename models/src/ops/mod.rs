@@ -18,6 +18,7 @@ use crate::float::Float;
 use crate::model::{Layer, Tensor};
 use crate::{Error, Result};
 
+pub mod affine;
 pub mod avgpool;
 pub mod clip;
 pub mod concat;
@@ -26,6 +27,7 @@ pub mod dense;
 pub mod divide;
 pub mod elementwise;
 pub mod exp;
+pub mod matmul;
 pub mod maxpool;
 pub mod minmax;
 pub mod pool;
@@ -41,6 +43,7 @@ pub mod softmax;
 pub mod spline;
 pub mod square;
 
+pub use affine::{AddConst, MulConst};
 pub use clip::Clip;
 pub use conv::Conv;
 pub use dense::Dense;
@@ -132,6 +135,16 @@ pub enum Op {
     Divide,
     /// `1 / x` (ONNX `Reciprocal`); as [`Op::Divide`] with `x = 1`.
     Reciprocal,
+    /// `±x + c` with a constant `c` (party 0's weight) broadcast to the example (ONNX
+    /// `Add`/`Sub` of a constant, `Pad`'s non-zero value); exact.
+    AddConst(AddConst),
+    /// `s ⊙ x + b` with constants (party 0's weights) broadcast to the example (ONNX
+    /// `Mul`/`Div` by a constant, with a following `Add`/`Sub` of one folded in);
+    /// truncated once.
+    MulConst(MulConst),
+    /// The matrix product of two activations, `[…, m, k] · […, k, n]` per example
+    /// (ONNX `MatMul` of two activations), truncated once.
+    MatMul,
 }
 
 /// One operator: its shape rule and its float and fixed-point semantics. Implemented

@@ -152,6 +152,19 @@ macro_rules! dispatch_op {
                 let $a = &();
                 $body
             }
+            $crate::ops::Op::AddConst($a) => {
+                type $D = $crate::ops::affine::AddConstOp;
+                $body
+            }
+            $crate::ops::Op::MulConst($a) => {
+                type $D = $crate::ops::affine::MulConstOp;
+                $body
+            }
+            $crate::ops::Op::MatMul => {
+                type $D = $crate::ops::matmul::MatMulOp;
+                let $a = &();
+                $body
+            }
         }
     };
 }

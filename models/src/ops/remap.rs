@@ -133,6 +133,40 @@ impl Remap {
         Some(Remap::from_coords(shape, out, &coord))
     }
 
+    /// The elements `at` (in that order, repeats allowed) of per-example axis `axis` of
+    /// an example of `shape` (ONNX `Slice` with any step, negative too); `None` if an
+    /// index is out of range.
+    pub fn take(shape: &[usize], axis: usize, at: &[usize]) -> Option<Remap> {
+        let n = *shape.get(axis)?;
+        if at.iter().any(|&i| i >= n) {
+            return None;
+        }
+        let mut out = shape.to_vec();
+        out[axis] = at.len();
+        let coord: Vec<Vec<Option<usize>>> = (0..shape.len())
+            .map(|i| {
+                if i == axis {
+                    at.iter().map(|&o| Some(o)).collect()
+                } else {
+                    (0..shape[i]).map(Some).collect()
+                }
+            })
+            .collect();
+        Some(Remap::from_coords(shape, out, &coord))
+    }
+
+    /// `self` followed by `next` (which reads `self`'s output): one re-indexing.
+    pub fn then(&self, next: &Remap) -> Remap {
+        Remap {
+            shape: next.shape.clone(),
+            idx: next
+                .idx
+                .iter()
+                .map(|i| i.and_then(|i| self.idx.get(i).copied().flatten()))
+                .collect(),
+        }
+    }
+
     /// Spreads the spatial dimensions of `[C, …spatial]` by `strides` (`s − 1` zeros
     /// between neighbours) and pads them by `pads` (begins, then ends) — the input of
     /// a transposed convolution seen as a convolution.

@@ -57,8 +57,15 @@ pub trait Bilinear {
 pub enum BilinearOp {
     /// `a ⊙ b` for two tensors of one shape.
     Elementwise,
+    /// `a ⊙ b` with `b` broadcast to `a`'s shape NumPy-style (dimensions aligned from
+    /// the right, each of `b`'s 1 or equal to `a`'s; `b` of at most `a`'s rank), giving
+    /// `a`'s shape: a per-element (or per-channel, per-row …) scale of a batch.
+    Broadcast,
     /// `a · b` for `a: [m, k]`, `b: [k, n]`, giving `[m, n]`.
     MatMul,
+    /// A batch of matrix products: `a: [B, m, k]`, `b: [B, k, n]`, giving `[B, m, n]`
+    /// (`out[i] = a[i] · b[i]`).
+    BatchMatMul,
     /// N-D convolution (cross-correlation, as in deep-learning frameworks) of an input
     /// `a: [N, C, …spatial]` with a kernel `b: [O, C/g, …kernel]` over the params'
     /// window (strides, dilations, zero padding) and `g` groups, giving
@@ -121,7 +128,9 @@ impl std::fmt::Display for BilinearOp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             BilinearOp::Elementwise => f.write_str("elementwise"),
+            BilinearOp::Broadcast => f.write_str("broadcast"),
             BilinearOp::MatMul => f.write_str("matmul"),
+            BilinearOp::BatchMatMul => f.write_str("batch-matmul"),
             BilinearOp::Conv(p) => {
                 let w = &p.window;
                 let r = w.rank;
@@ -153,7 +162,9 @@ impl Bilinear for BilinearOp {
     fn name(&self) -> &'static str {
         match self {
             BilinearOp::Elementwise => "elementwise product",
+            BilinearOp::Broadcast => "broadcast product",
             BilinearOp::MatMul => "matmul",
+            BilinearOp::BatchMatMul => "batch matmul",
             BilinearOp::Conv(_) => "convolution",
         }
     }
@@ -167,11 +178,33 @@ impl Bilinear for BilinearOp {
                 }
                 Ok(a.to_vec())
             }
+            BilinearOp::Broadcast => {
+                let off = a.len().checked_sub(b.len());
+                let fits = off.is_some_and(|off| {
+                    b.iter()
+                        .enumerate()
+                        .all(|(i, &d)| d == 1 || d == a[off + i])
+                });
+                if !fits {
+                    return Err(Error::shape(
+                        op,
+                        format!("{b:?} does not broadcast to {a:?}"),
+                    ));
+                }
+                Ok(a.to_vec())
+            }
             BilinearOp::MatMul => match (a, b) {
                 (&[m, k], &[k2, n]) if k == k2 => Ok(vec![m, n]),
                 _ => Err(Error::shape(
                     op,
                     format!("need [m, k] · [k, n], got {a:?} · {b:?}"),
+                )),
+            },
+            BilinearOp::BatchMatMul => match (a, b) {
+                (&[n0, m, k], &[n1, k2, n]) if k == k2 && n0 == n1 => Ok(vec![n0, m, n]),
+                _ => Err(Error::shape(
+                    op,
+                    format!("need [B, m, k] · [B, k, n], got {a:?} · {b:?}"),
                 )),
             },
             BilinearOp::Conv(p) => match p.geometry(a, b) {
@@ -206,6 +239,31 @@ impl Bilinear for BilinearOp {
                     .and(&a)
                     .and(&b)
                     .for_each(|o, &x, &y| *o += x * y);
+            }
+            BilinearOp::Broadcast => {
+                let bb = b
+                    .broadcast(a.raw_dim())
+                    .ok_or_else(|| Error::shape(self.name(), "the operands do not broadcast"))?;
+                ndarray::Zip::from(out)
+                    .and(&a)
+                    .and(&bb)
+                    .for_each(|o, &x, &y| *o += x * y);
+            }
+            BilinearOp::BatchMatMul => {
+                let (bn, m, k, n) = (a.shape()[0], a.shape()[1], a.shape()[2], b.shape()[2]);
+                let (av, bv) = (row_major(&a), row_major(&b));
+                let mut c: Vec<R> = out.iter().copied().collect();
+                for i in 0..bn {
+                    matmul_acc(
+                        &av[i * m * k..(i + 1) * m * k],
+                        &bv[i * k * n..(i + 1) * k * n],
+                        &mut c[i * m * n..(i + 1) * m * n],
+                        m,
+                        k,
+                        n,
+                    );
+                }
+                out.iter_mut().zip(c).for_each(|(o, v)| *o = v);
             }
             BilinearOp::MatMul => {
                 let (m, k, n) = (a.shape()[0], a.shape()[1], b.shape()[1]);
@@ -253,6 +311,41 @@ mod tests {
         let b = z(&[1, 0, 0, 1, 1, 1], &[3, 2]);
         let c = BilinearOp::MatMul.apply(a.view(), b.view()).unwrap();
         assert_eq!(c, z(&[4, 5, 10, 11], &[2, 2]));
+    }
+
+    #[test]
+    fn broadcast_and_batch_matmul_small() {
+        // [2, 2, 3] scaled per channel [2, 1] and per column [3].
+        let a = z(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], &[2, 2, 3]);
+        let s = BilinearOp::Broadcast
+            .apply(a.view(), z(&[2, -1], &[2, 1]).view())
+            .unwrap();
+        assert_eq!(
+            s,
+            z(
+                &[2, 4, 6, -4, -5, -6, 14, 16, 18, -10, -11, -12],
+                &[2, 2, 3]
+            )
+        );
+        let s = BilinearOp::Broadcast
+            .apply(a.view(), z(&[1, 0, -1], &[3]).view())
+            .unwrap();
+        assert_eq!(
+            s,
+            z(&[1, 0, -3, 4, 0, -6, 7, 0, -9, 10, 0, -12], &[2, 2, 3])
+        );
+        assert!(BilinearOp::Broadcast.output_shape(&[2, 3], &[2]).is_err());
+        assert!(BilinearOp::Broadcast.output_shape(&[3], &[1, 3]).is_err());
+        // Two products of [2, 2] · [2, 1].
+        let b = z(&[1, 1, 2, -1], &[2, 2, 1]);
+        let x = z(&[1, 2, 3, 4, 5, 6, 7, 8], &[2, 2, 2]);
+        let c = BilinearOp::BatchMatMul.apply(x.view(), b.view()).unwrap();
+        assert_eq!(c, z(&[3, 7, 4, 6], &[2, 2, 1]));
+        assert!(
+            BilinearOp::BatchMatMul
+                .output_shape(&[2, 2, 2], &[3, 2, 1])
+                .is_err()
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@
 //! runs both directions' messages in one round each way: a party first sends what it
 //! sends as OT receiver, then reads what it reads as OT sender.
 
-use ndarray::{Array2, ArrayD, IxDyn};
+use ndarray::{ArrayD, IxDyn};
 use rand_core::{CryptoRng, RngCore};
 use tessera_core::{BitVec, Block, Channel, Prg, Ring};
 
@@ -285,38 +285,56 @@ pub async fn beaver<R: Ring, G: RngCore + CryptoRng + ?Sized>(
             let c: Vec<R> = (0..av.len()).map(|i| av[i] * bv[i] + x[i] + y[i]).collect();
             ArrayD::from_shape_vec(IxDyn(a_shape), c).map_err(|e| shape_err(e.to_string()))?
         }
-        BilinearOp::MatMul => {
-            let (&[m, k], &[k2, n]) = (a_shape, b_shape) else {
-                return Err(shape_err(format!(
-                    "matrix product of {a_shape:?} and {b_shape:?}"
-                )));
+        BilinearOp::Broadcast => {
+            // The cross terms on B broadcast to A's shape: element-wise OLEs.
+            let bb = b.broadcast(IxDyn(a_shape)).ok_or_else(|| {
+                shape_err(format!("{b_shape:?} does not broadcast to {a_shape:?}"))
+            })?;
+            let av: Vec<R> = a.iter().copied().collect();
+            let bv: Vec<R> = bb.iter().copied().collect();
+            let (x, y) = vole(ch, link, &av, &bv, 1, R::BITS as usize).await?;
+            let c: Vec<R> = (0..av.len()).map(|i| av[i] * bv[i] + x[i] + y[i]).collect();
+            ArrayD::from_shape_vec(IxDyn(a_shape), c).map_err(|e| shape_err(e.to_string()))?
+        }
+        BilinearOp::MatMul | BilinearOp::BatchMatMul => {
+            // A matrix product is a batch of one.
+            let (bt, m, k, k2, n) = match (op, a_shape, b_shape) {
+                (BilinearOp::MatMul, &[m, k], &[k2, n]) => (1, m, k, k2, n),
+                (BilinearOp::BatchMatMul, &[bt, m, k], &[bt2, k2, n]) if bt == bt2 => {
+                    (bt, m, k, k2, n)
+                }
+                _ => {
+                    return Err(shape_err(format!("{op} of {a_shape:?} and {b_shape:?}")));
+                }
             };
             if k != k2 {
                 return Err(shape_err(format!("inner dimensions {k} and {k2}")));
             }
-            let a2 = a
-                .view()
-                .into_dimensionality::<ndarray::Ix2>()
-                .map_err(|e| shape_err(e.to_string()))?;
-            let b2 = b
-                .view()
-                .into_dimensionality::<ndarray::Ix2>()
-                .map_err(|e| shape_err(e.to_string()))?;
-            // Entry (s, j) of B scales column s of A into column j of the product:
-            // vectors X_(s,j) = A[:, s] (length m), one per entry of B, row-major.
-            let xs: Vec<R> = (0..k)
-                .flat_map(|s| std::iter::repeat_n(s, n))
-                .flat_map(|s| a2.column(s).to_vec())
-                .collect();
-            let ys: Vec<R> = b2.iter().copied().collect();
+            let av: Vec<R> = a.iter().copied().collect();
+            // Entry (t, s, j) of B scales column s of A_t into column j of product t:
+            // vectors X_(t,s,j) = A_t[:, s] (length m), one per entry of B, row-major.
+            let mut xs: Vec<R> = Vec::with_capacity(bt * k * n * m);
+            for t in 0..bt {
+                for s in 0..k {
+                    for _ in 0..n {
+                        xs.extend((0..m).map(|i| av[(t * m + i) * k + s]));
+                    }
+                }
+            }
+            let ys: Vec<R> = b.iter().copied().collect();
             let (x, y) = vole(ch, link, &xs, &ys, m, R::BITS as usize).await?;
-            let mut c = Array2::from_elem((m, n), R::zero()).into_dyn();
+            let out_shape = op.output_shape(a_shape, b_shape)?;
+            let mut c = ArrayD::from_elem(IxDyn(&out_shape), R::zero());
             op.accumulate(a.view(), b.view(), &mut c)?;
-            for s in 0..k {
-                for j in 0..n {
-                    let base = (s * n + j) * m;
-                    for i in 0..m {
-                        c[[i, j]] += x[base + i] + y[base + i];
+            if let Some(cs) = c.as_slice_mut() {
+                for t in 0..bt {
+                    for s in 0..k {
+                        for j in 0..n {
+                            let base = ((t * k + s) * n + j) * m;
+                            for i in 0..m {
+                                cs[(t * m + i) * n + j] += x[base + i] + y[base + i];
+                            }
+                        }
                     }
                 }
             }

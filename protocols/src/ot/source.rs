@@ -361,8 +361,28 @@ async fn plain_weight<R: Ring, G: RngCore + CryptoRng + ?Sized>(
         None
     };
     let z: Vec<R> = match op {
-        BilinearOp::Elementwise => {
-            let xs: Vec<R> = u.map(|u| u.iter().copied().collect()).unwrap_or_default();
+        BilinearOp::BatchMatMul => {
+            return Err(Error::InvalidArgument {
+                op: "offline source `ot`",
+                detail: "a plaintext-weight batch matrix product is not made from OTs; run \
+                         this job with the dealer (`--offline dealer`)"
+                    .into(),
+            });
+        }
+        BilinearOp::Elementwise | BilinearOp::Broadcast => {
+            // Party 0's U broadcast to the activation (the identity for element-wise).
+            let xs: Vec<R> = match u {
+                Some(u) => u
+                    .broadcast(IxDyn(act))
+                    .ok_or_else(|| Error::Shape {
+                        op: "plaintext-weight correlation from OTs",
+                        detail: format!("{weight:?} does not broadcast to {act:?}"),
+                    })?
+                    .iter()
+                    .copied()
+                    .collect(),
+                None => Vec::new(),
+            };
             let ys: Vec<R> = v
                 .as_ref()
                 .map(|v| v.iter().copied().collect())
