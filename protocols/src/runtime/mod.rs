@@ -56,7 +56,7 @@ pub use source::{
     DealerSource, FileSource, MaterialSource, OfflineSource, SPILL_CORRECTIONS_BYTES,
 };
 
-use crate::preprocessing::{Demand, PartyMaterial, Provider};
+use crate::preprocessing::{DealingId, Demand, Ledger, PartyMaterial, Provider};
 use crate::{ArithParty, Error, Result, dealer};
 
 /// What two parties run in a session: the configuration they must agree on, the
@@ -213,6 +213,7 @@ pub struct Session {
     config: ConfigSummary,
     demand: Demand,
     announce_source: bool,
+    ledger: Option<Ledger>,
 }
 
 impl Session {
@@ -252,13 +253,29 @@ impl Session {
             config: config.with("ring", R::NAME),
             demand,
             announce_source: false,
+            ledger: None,
         })
+    }
+
+    /// This party records the dealing it consumes in `ledger` (durably, before the
+    /// online phase) and refuses one recorded there ([`Ledger`]).
+    #[must_use]
+    pub fn with_ledger(mut self, ledger: Ledger) -> Self {
+        self.ledger = Some(ledger);
+        self
+    }
+
+    /// The ledger of consumed dealings, if this party keeps one.
+    pub fn ledger(&self) -> Option<&Ledger> {
+        self.ledger.as_ref()
     }
 
     /// The parties' handshake also names where each one's preprocessing comes from
     /// (`preprocessing = dealer | file | ...`), so that a party running from a file
-    /// never pairs with one that fetched fresh material. For parties that choose their
-    /// sources separately (separate processes); in-process runs give both the same.
+    /// never pairs with one that fetched fresh material, and after the offline phase
+    /// the parties compare their dealing ids (one round in [`Phase::Setup`]), so that
+    /// material of two dealings is never mixed. For parties that choose their sources
+    /// separately (separate processes); in-process runs give both the same.
     #[must_use]
     pub fn announcing_source(mut self) -> Self {
         self.announce_source = true;
@@ -547,7 +564,21 @@ pub async fn prepare<R: Ring>(
             },
         ));
     }
+    let dealing = source.dealing();
+    if let (Some(ledger), Some(d)) = (session.ledger.clone(), dealing) {
+        let party = session.party;
+        tokio::task::spawn_blocking(move || ledger.record(party, d))
+            .await
+            .map_err(|e| Error::Task(format!("recording the dealing in the ledger: {e}")))
+            .and_then(|r| r)
+            .map_err(at("offline phase: recording the dealing as consumed"))?;
+    }
     peer.set_phase(Phase::Setup);
+    if session.announce_source {
+        compare_dealings(&mut peer, dealing, other)
+            .await
+            .map_err(at(format!("checking the dealing with {other}")))?;
+    }
     Ok(Ready {
         party: ArithParty::new(peer, provider),
         other,
@@ -555,6 +586,21 @@ pub async fn prepare<R: Ring>(
         offline,
         since: Instant::now(),
     })
+}
+
+/// Sends this party's dealing id and compares it with the other party's: material of
+/// two dealings must not meet (one round).
+async fn compare_dealings(peer: &mut Channel, ours: Option<DealingId>, other: Role) -> Result<()> {
+    peer.send(&ours).await?;
+    let theirs: Option<DealingId> = peer.recv().await?;
+    match (ours, theirs) {
+        (Some(a), Some(b)) if a != b => Err(Error::DealingsDiffer {
+            ours: a,
+            peer: other.to_string(),
+            theirs: b,
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// One party's whole session of `job`: [`prepare`] (handshakes, offline phase through
