@@ -160,6 +160,16 @@ pub fn keygen(dir: &Path, role: Role) -> Result<(PathBuf, PathBuf)> {
     Ok((kp, cp))
 }
 
+/// The SHA-256 fingerprint (hex) of the certificate in the PEM file at `path`.
+///
+/// # Errors
+/// [`Error::Config`] if the file cannot be read or holds no certificate.
+pub fn fingerprint(path: &Path) -> Result<String> {
+    use sha2::Digest;
+    let c = parse_cert(&read_file(path, "")?, "certificate")?;
+    Ok(hex::encode(sha2::Sha256::digest(c.as_ref())))
+}
+
 /// A role's own identity: its certificate and private key (never printed).
 #[derive(Clone)]
 pub struct Identity {
