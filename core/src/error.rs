@@ -108,7 +108,29 @@ impl Error {
     /// other end is [`Error::ConnectionClosed`] (the peer went away), whatever the
     /// operating system called it.
     pub(crate) fn io(context: &'static str) -> impl FnOnce(std::io::Error) -> Error {
-        move |source| match source.kind() {
+        move |source| {
+            if let Some(e) = source
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            {
+                return Error::Tls {
+                    with: "the peer".into(),
+                    reason: match e {
+                        rustls::Error::AlertReceived(a) => format!(
+                            "it sent the alert {a:?} while {context}: it does not accept our \
+                             certificate (not the one pinned there), or the connection was \
+                             tampered with"
+                        ),
+                        other => format!("{other} while {context}"),
+                    },
+                };
+            }
+            Self::io_kind(context, source)
+        }
+    }
+
+    fn io_kind(context: &'static str, source: std::io::Error) -> Error {
+        match source.kind() {
             std::io::ErrorKind::ConnectionReset
             | std::io::ErrorKind::ConnectionAborted
             | std::io::ErrorKind::BrokenPipe

@@ -594,11 +594,16 @@ async fn compare_dealings(peer: &mut Channel, ours: Option<DealingId>, other: Ro
     peer.send(&ours).await?;
     let theirs: Option<DealingId> = peer.recv().await?;
     match (ours, theirs) {
-        (Some(a), Some(b)) if a != b => Err(Error::DealingsDiffer {
-            ours: a,
-            peer: other.to_string(),
-            theirs: b,
-        }),
+        (Some(a), Some(b)) if a != b => {
+            // Let ours reach the other party before this one stops, so that it names
+            // the difference too (best effort: the error is the difference).
+            let _ = peer.flush().await;
+            Err(Error::DealingsDiffer {
+                ours: a,
+                peer: other.to_string(),
+                theirs: b,
+            })
+        }
         _ => Ok(()),
     }
 }
