@@ -4,10 +4,16 @@
 //! commands.
 //!
 //! ```text
-//! tessera dealer --listen 0.0.0.0:7100
-//! tessera party --id 0 --session S --listen 0.0.0.0:7000 --dealer D:7100 circuit aes_128.txt --input KEY
-//! tessera party --id 1 --session S --connect P0:7000 --dealer D:7100 circuit aes_128.txt --input PT
+//! tessera keygen --out keys --name dealer        # and party0, party1; copy the .crt files
+//! tessera dealer --keys keys --listen 0.0.0.0:7100
+//! tessera party --keys keys --id 0 --session S --listen 0.0.0.0:7000 --dealer D:7100 circuit aes_128.txt --input KEY
+//! tessera party --keys keys --id 1 --session S --connect P0:7000 --dealer D:7100 circuit aes_128.txt --input PT
 //! ```
+//!
+//! Every connection is mutual TLS 1.3 with pinned certificates (`--keys DIR`, see
+//! [`tessera_core::tls`]), or plain TCP with `--insecure`. A listener (the dealer, a
+//! party with `--listen`) accepts any number of connections, handshakes each within a
+//! short deadline in its own task, and seats only the expected authenticated roles.
 //!
 //! The offline and online phases can also run at different times: `--offline --store
 //! FILE` fetches this party's material from the dealer and saves it; `--preprocessed

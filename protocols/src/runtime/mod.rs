@@ -520,16 +520,54 @@ pub async fn prepare<R: Ring>(
         config = config.with("preprocessing", source.kind());
     }
     let hello = session.hello(other, config);
-    // The source's handshake first: `try_join!` polls in order and stops at the first
-    // error, so the source's hello is queued even if the other party's answer is
-    // already there and fails the handshake at once (the dealer then names the
-    // mismatch instead of seeing this party vanish).
-    let shaken = tokio::try_join!(source.handshake(session), async {
-        hello
-            .run(&mut peer)
-            .await
-            .map_err(at(format!("handshake with {other}")))
-    });
+    // Separate processes: a source that does not use the link to the other party (the
+    // dealer, a file) runs while that link is watched, so that if the other party goes
+    // away this one stops waiting for the source at once instead of at its timeout.
+    // (In one process the roles are joined and the first failure stops all; there a
+    // party may also finish a trivial job and close its link while the other is still
+    // in its offline phase.)
+    let watch = session.announce_source && !source.uses_peer();
+    let gone = |e: tessera_core::Error| {
+        SessionError::new(
+            format!(
+                "offline phase: {other} has gone while this party waited for its preprocessing"
+            ),
+            e,
+        )
+    };
+    // The source's handshake first: it is polled before the other party's, and an
+    // error of either stops both, so the source's hello is queued even if the other
+    // party's answer is already there and fails the handshake at once (the dealer then
+    // names the mismatch instead of seeing this party vanish).
+    let shaken = {
+        let (hello_done, hello_seen) = tokio::sync::oneshot::channel::<()>();
+        let peer_side = async {
+            hello
+                .run(&mut peer)
+                .await
+                .map_err(at(format!("handshake with {other}")))?;
+            let _ = hello_done.send(());
+            if watch {
+                Err(gone(peer.closed().await))
+            } else {
+                std::future::pending::<std::result::Result<(), SessionError>>().await
+            }
+        };
+        tokio::pin!(peer_side);
+        let source_side = source.handshake(session);
+        tokio::select! {
+            biased;
+            r = source_side => match r {
+                Ok(()) => tokio::select! {
+                    biased;
+                    r = &mut peer_side => r,
+                    _ = hello_seen => Ok(()),
+                },
+                Err(e) => Err(e),
+            },
+            r = &mut peer_side => r,
+        }
+    };
     if let Err(e) = shaken {
         // Our hellos are queued: let them leave before this party stops, so that the
         // others hear us and name a mismatch too (best effort: the error is `e`).
@@ -549,7 +587,17 @@ pub async fn prepare<R: Ring>(
         .map_err(at("after the handshakes"))?;
     let started = Instant::now();
     hooks.offline_starts();
-    let provider = source.obtain(session, &mut peer).await?;
+    let provider = if watch {
+        // The source does not use the link; it gets an unconnected stand-in so that
+        // the real one can be watched meanwhile.
+        let (mut stand_in, _far) = Channel::in_memory_pair(*peer.config());
+        tokio::select! {
+            r = source.obtain(session, &mut stand_in) => r?,
+            e = peer.closed() => return Err(gone(e)),
+        }
+    } else {
+        source.obtain(session, &mut peer).await?
+    };
     let offline = started.elapsed();
     if provider.party() != session.party {
         return Err(SessionError::new(

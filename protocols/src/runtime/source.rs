@@ -67,6 +67,13 @@ pub trait OfflineSource<R: Ring>: Send {
         Metering::default()
     }
 
+    /// Whether [`OfflineSource::obtain`] uses the link to the other party (by default
+    /// yes). A source that does not gets a stand-in, and the runtime watches the real
+    /// link meanwhile, so that this party stops as soon as the other one is gone.
+    fn uses_peer(&self) -> bool {
+        true
+    }
+
     /// The dealing the obtained material belongs to, once [`OfflineSource::obtain`]
     /// has succeeded (`None` for a source without dealings).
     fn dealing(&self) -> Option<DealingId> {
@@ -315,6 +322,10 @@ impl DealerSource {
 pub const SPILL_CORRECTIONS_BYTES: usize = EXPAND_AHEAD_BYTES;
 
 impl<R: Ring> OfflineSource<R> for DealerSource {
+    fn uses_peer(&self) -> bool {
+        false
+    }
+
     fn kind(&self) -> &'static str {
         "dealer"
     }
@@ -428,6 +439,10 @@ impl FileSource {
 }
 
 impl<R: Ring> OfflineSource<R> for FileSource {
+    fn uses_peer(&self) -> bool {
+        false
+    }
+
     fn kind(&self) -> &'static str {
         "file"
     }
@@ -496,6 +511,10 @@ impl MaterialSource {
 }
 
 impl<R: Ring> OfflineSource<R> for MaterialSource {
+    fn uses_peer(&self) -> bool {
+        false
+    }
+
     fn kind(&self) -> &'static str {
         "material"
     }
