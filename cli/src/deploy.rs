@@ -25,6 +25,7 @@
 //! exits non-zero with a message that names the step and the connection.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -475,13 +476,18 @@ async fn accept_authenticated(
             Some(done) = pending.join_next() => {
                 match done {
                     Ok((from, Ok((role, stream)))) => {
-                        if !expected.contains(&role) {
-                            eprintln!("{me}: refused a connection from {from}: it authenticated as {role}, which has no business here");
-                        } else if seated.contains_key(&role) {
-                            eprintln!("{me}: refused a connection from {from}: {role} is already connected");
+                        if expected.contains(&role) {
+                            match seated.entry(role) {
+                                Entry::Occupied(_) => eprintln!(
+                                    "{me}: refused a connection from {from}: {role} is already connected"
+                                ),
+                                Entry::Vacant(v) => {
+                                    let link = if role == Role::Dealer { Link::Dealer } else { Link::Peer };
+                                    v.insert(channel(stream, cfg, hooks, link));
+                                }
+                            }
                         } else {
-                            let link = if role == Role::Dealer { Link::Dealer } else { Link::Peer };
-                            seated.insert(role, channel(stream, cfg, hooks, link));
+                            eprintln!("{me}: refused a connection from {from}: it authenticated as {role}, which has no business here");
                         }
                     }
                     Ok((from, Err(e))) => eprintln!("{me}: refused a connection from {from}: {e}"),
