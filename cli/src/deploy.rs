@@ -752,7 +752,7 @@ async fn drive<J: Job>(o: &Opts, job: J, inputs: J::Input) -> Result<(), CliErro
                     d = &mut to_dealer => d?,
                     e = peer_ch.closed() => {
                         return Err(CliError::Step {
-                            step: format!("waiting for the dealer: party {other} has gone"),
+                            step: format!("waiting for the dealer: the link to party {other} ended"),
                             source: Box::new(e.into()),
                         });
                     }

@@ -1216,7 +1216,10 @@ fn a_party_stops_waiting_for_a_dead_dealer_when_its_peer_is_gone() {
         &["--random"],
     );
     p1.fails(Duration::from_secs(8), &["connecting to the dealer"]);
-    p0.fails(NOTICED, &["waiting for the dealer: party 1 has gone"]);
+    p0.fails(
+        NOTICED,
+        &["waiting for the dealer: the link to party 1 ended"],
+    );
 }
 
 #[test]
