@@ -44,7 +44,6 @@ use tokio::sync::Barrier;
 use crate::error::{BenchError, Result};
 use crate::results::{Counters, PartyCounters, ScenarioResult, Spread};
 use crate::scenario::{R, Scenario, Stopwatch, Tally, Workload};
-use crate::tcp_pair;
 
 type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
@@ -61,7 +60,13 @@ pub(crate) struct Rep {
 pub(crate) trait Repeat: Send + Sync {
     fn demand(&self) -> Result<Demand>;
     fn and_gates(&self) -> Option<u64>;
-    fn once(&self, demand: Arc<Demand>, cfg: ChannelConfig, tag: String) -> BoxFut<Result<Rep>>;
+    fn once(
+        &self,
+        demand: Arc<Demand>,
+        cfg: ChannelConfig,
+        tag: String,
+        transport: Transport,
+    ) -> BoxFut<Result<Rep>>;
 }
 
 /// The [`Repeat`] implementation of every [`Workload`].
@@ -76,8 +81,14 @@ impl<W: Workload> Repeat for Erased<W> {
         self.0.and_gates()
     }
 
-    fn once(&self, demand: Arc<Demand>, cfg: ChannelConfig, tag: String) -> BoxFut<Result<Rep>> {
-        Box::pin(once(self.0.clone(), demand, cfg, tag))
+    fn once(
+        &self,
+        demand: Arc<Demand>,
+        cfg: ChannelConfig,
+        tag: String,
+        transport: Transport,
+    ) -> BoxFut<Result<Rep>> {
+        Box::pin(once(self.0.clone(), demand, cfg, tag, transport))
     }
 }
 
@@ -215,12 +226,13 @@ async fn once<W: Workload>(
     demand: Arc<Demand>,
     cfg: ChannelConfig,
     tag: String,
+    transport: Transport,
 ) -> Result<Rep> {
-    let (timed0, timed1) = tcp_pair(cfg).await?;
+    let (timed0, timed1) = tessera_protocols::runtime::local::pair(transport, cfg).await?;
     let input = Arc::new(w.inputs()?);
     let local = Local {
         hooks: Arc::new(OfflineStart(Barrier::new(3))),
-        ..Local::new(Transport::Tcp, cfg, cfg.timeout)
+        ..Local::new(transport, cfg, cfg.timeout)
     };
     let job = Arc::new(Rep1 {
         work: w.clone(),
@@ -326,7 +338,7 @@ pub async fn run_scenario(
     for i in 0..settings.warmup + reps {
         let rep = tokio::time::timeout(
             settings.timeout,
-            sc.work.once(demand.clone(), cfg, id.clone()),
+            sc.work.once(demand.clone(), cfg, id.clone(), sc.transport),
         )
         .await
         .map_err(|_| BenchError::Timeout(settings.timeout))

@@ -182,6 +182,8 @@ pub struct Scenario {
     /// The planner's prediction per network (display name).
     predictions: BTreeMap<String, Prediction>,
     pub(crate) work: Arc<dyn crate::runner::Repeat>,
+    /// How the roles are connected (plain TCP on loopback unless [`Scenario::over_tls`]).
+    pub(crate) transport: tessera_protocols::runtime::local::Transport,
 }
 
 impl std::fmt::Debug for Scenario {
@@ -205,7 +207,17 @@ impl Scenario {
             only_on: None,
             predictions: BTreeMap::new(),
             work: Arc::new(crate::runner::Erased(Arc::new(work))),
+            transport: tessera_protocols::runtime::local::Transport::Tcp,
         }
+    }
+
+    /// Connects every link of the scenario (the timed one, the dealer's) by mutual TLS
+    /// 1.3 on loopback instead of plain TCP, and says so in its parameters
+    /// (`transport=tls`): the cost of TLS, next to the same scenario without it.
+    #[must_use]
+    pub fn over_tls(mut self) -> Self {
+        self.transport = tessera_protocols::runtime::local::Transport::Tls;
+        self.param("transport", "tls")
     }
 
     /// Adds a parameter shown in the label (`n=1000`, `batch=64`).

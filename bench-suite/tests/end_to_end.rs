@@ -49,9 +49,9 @@ async fn beaver_run_writes_files_and_checks_against_its_own_baseline() {
         assert_eq!(p.online.rounds, 1);
         assert!(p.setup.bytes_sent > 0, "the handshake is metered");
     }
-    // Party 1 receives its share of C from the dealer (25 + 8,000 + one header).
-    assert_eq!(s.counters.party1.offline.bytes_received, 25 + 8000 + 8);
-    assert_eq!(s.counters.party0.offline.bytes_received, 25);
+    // Party 1 receives its share of C from the dealer (41 + 8,000 + one header).
+    assert_eq!(s.counters.party1.offline.bytes_received, 41 + 8000 + 8);
+    assert_eq!(s.counters.party0.offline.bytes_received, 41);
     assert_eq!(s.counters.correlations["beaver_elements"], 1000);
     assert_eq!(s.counters.and_gates, None);
     assert!(s.online_ns.min <= s.online_ns.median && s.online_ns.median <= s.online_ns.max);

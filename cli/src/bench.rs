@@ -62,6 +62,10 @@ pub struct BenchArgs {
 /// failed check.
 pub async fn run(args: BenchArgs) -> Result<(), CliError> {
     let usage = |e: tessera_bench_suite::BenchError| CliError::Usage(e.to_string());
+    eprintln!(
+        "transport: {}",
+        tessera_protocols::runtime::local::Transport::Tcp.describe()
+    );
     if !(args.time_tolerance >= 0.0 && args.time_tolerance.is_finite()) {
         return Err(CliError::Usage(
             "--time-tolerance must be a non-negative number".into(),

@@ -200,6 +200,10 @@ fn charts(r: &Report) -> Vec<(String, String)> {
 /// that differs from the plaintext reference.
 pub async fn run(args: DemoArgs) -> Result<(), CliError> {
     let started = Instant::now();
+    eprintln!(
+        "transport: {}",
+        tessera_protocols::runtime::local::Transport::Tcp.describe()
+    );
     if args.count == 0 {
         return Err(CliError::Usage("--count must be at least 1".into()));
     }

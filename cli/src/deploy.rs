@@ -4,10 +4,16 @@
 //! commands.
 //!
 //! ```text
-//! tessera dealer --listen 0.0.0.0:7100
-//! tessera party --id 0 --session S --listen 0.0.0.0:7000 --dealer D:7100 circuit aes_128.txt --input KEY
-//! tessera party --id 1 --session S --connect P0:7000 --dealer D:7100 circuit aes_128.txt --input PT
+//! tessera keygen --out keys --name dealer        # and party0, party1; copy the .crt files
+//! tessera dealer --keys keys --listen 0.0.0.0:7100
+//! tessera party --keys keys --id 0 --session S --listen 0.0.0.0:7000 --dealer D:7100 circuit aes_128.txt --input KEY
+//! tessera party --keys keys --id 1 --session S --connect P0:7000 --dealer D:7100 circuit aes_128.txt --input PT
 //! ```
+//!
+//! Every connection is mutual TLS 1.3 with pinned certificates (`--keys DIR`, see
+//! [`tessera_core::tls`]), or plain TCP with `--insecure`. A listener (the dealer, a
+//! party with `--listen`) accepts any number of connections, handshakes each within a
+//! short deadline in its own task, and seats only the expected authenticated roles.
 //!
 //! The offline and online phases can also run at different times: `--offline --store
 //! FILE` fetches this party's material from the dealer and saves it; `--preprocessed
@@ -18,15 +24,22 @@
 //! bounded by `--timeout`: a process whose peer or dealer disappears, at any point,
 //! exits non-zero with a message that names the step and the connection.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
 use serde::Serialize;
 use tessera_core::channel::{accept_tcp, connect_tcp};
-use tessera_core::{Channel, ChannelConfig, Metering, NetworkProfile, SessionId};
+use tessera_core::tls::{TlsConfig, handshake_deadline};
+use tessera_core::{Channel, ChannelConfig, Metering, NetworkProfile, Role, SessionId};
+use tessera_protocols::preprocessing::Ledger;
 use tessera_protocols::runtime::{self, DealerSource, FileSource, OfflineSource, Session};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
 
 use crate::job::circuit::{CircuitJob, to_json};
 use crate::job::model::ModelJob;
@@ -42,6 +55,39 @@ fn step<E: Into<CliError>>(what: impl Into<String>) -> impl FnOnce(E) -> CliErro
     }
 }
 
+/// Options of `tessera keygen`.
+#[derive(Args, Debug, Clone)]
+pub struct KeygenArgs {
+    /// The directory to write NAME.key and NAME.crt into (created if needed).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// The role: party0, party1 or dealer.
+    #[arg(long, value_name = "party0|party1|dealer")]
+    name: String,
+}
+
+/// Runs `tessera keygen`: a fresh Ed25519 key and self-signed certificate for a role.
+/// Prints the two paths and the certificate's SHA-256 fingerprint (to compare over a
+/// second channel when the certificate is copied to the peers).
+///
+/// # Errors
+/// An unknown role name, an existing key, a directory that cannot be written.
+pub fn keygen(args: KeygenArgs) -> Result<(), CliError> {
+    let role =
+        tessera_core::tls::parse_role(&args.name).map_err(|e| usage(format!("--name: {e}")))?;
+    let (key, cert) = tessera_core::tls::keygen(&args.out, role)?;
+    let fp = tessera_core::tls::fingerprint(&cert)?;
+    println!("key {}", key.display());
+    println!("certificate {}", cert.display());
+    println!("sha256 {fp}");
+    eprintln!(
+        "keep {} on {role}'s machine only; copy {} into the --keys directory of each peer of {role}",
+        key.display(),
+        cert.display()
+    );
+    Ok(())
+}
+
 /// Options of `tessera dealer`.
 #[derive(Args, Debug, Clone)]
 pub struct DealerArgs {
@@ -52,6 +98,15 @@ pub struct DealerArgs {
     /// Seconds to wait for each connection and each message.
     #[arg(long, default_value_t = 30, value_name = "SECS")]
     timeout: u64,
+    /// Key directory: this role's key and certificate (dealer.key, dealer.crt) and the
+    /// pinned certificates of the parties (party0.crt, party1.crt); see `tessera
+    /// keygen`. Every connection is mutual TLS 1.3 with those certificates only.
+    #[arg(long, value_name = "DIR")]
+    keys: Option<PathBuf>,
+    /// Plain TCP instead of TLS: neither encrypted nor authenticated. For experiments on
+    /// one trusted machine only.
+    #[arg(long)]
+    insecure: bool,
     /// Test only: pause at a named point (see `cli/src/pause.rs`).
     #[arg(long, hide = true, value_name = "POINT")]
     test_pause: Option<PausePoint>,
@@ -96,9 +151,28 @@ pub struct PartyArgs {
     /// outputs alone.
     #[arg(long, global = true)]
     json: bool,
-    /// Seconds to wait for each connection and each message.
+    /// Seconds to wait for each connection and each message (each frame).
     #[arg(long, global = true, default_value_t = 30, value_name = "SECS")]
     timeout: u64,
+    /// Seconds the whole run may take, from start to outputs.
+    #[arg(long, global = true, default_value_t = 3600, value_name = "SECS")]
+    deadline: u64,
+    /// Key directory: this party's key and certificate (party0.key/.crt or
+    /// party1.key/.crt) and the pinned certificates of its peers (the other party's,
+    /// dealer.crt); see `tessera keygen`. Every connection is mutual TLS 1.3 with those
+    /// certificates only.
+    #[arg(long, global = true, value_name = "DIR")]
+    keys: Option<PathBuf>,
+    /// Plain TCP instead of TLS: neither encrypted nor authenticated. For experiments on
+    /// one trusted machine only.
+    #[arg(long, global = true)]
+    insecure: bool,
+    /// The ledger of dealings this party has consumed (default
+    /// $XDG_STATE_HOME/tessera/consumed-dealings or ~/.local/state/tessera/consumed-dealings):
+    /// a dealing recorded there is refused, so a copy of a consumed preprocessing file
+    /// never runs twice.
+    #[arg(long, global = true, value_name = "FILE")]
+    ledger: Option<PathBuf>,
     /// Test only: pause at a named point (see `cli/src/pause.rs`).
     #[arg(long, global = true, hide = true, value_name = "POINT")]
     test_pause: Option<PausePoint>,
@@ -142,6 +216,45 @@ struct Opts {
     network: String,
     json: bool,
     hooks: Hooks,
+    security: Security,
+    ledger: Option<Ledger>,
+    deadline: Duration,
+}
+
+/// How a process's connections are secured.
+#[derive(Clone)]
+enum Security {
+    /// Mutual TLS 1.3 with pinned certificates.
+    Tls(Arc<TlsConfig>),
+    /// Plain TCP (`--insecure`).
+    Insecure,
+}
+
+/// The security of a process in `role` talking to `peers`, from `--keys` / `--insecure`.
+fn security(
+    keys: Option<&Path>,
+    insecure: bool,
+    role: Role,
+    peers: &[Role],
+) -> Result<Security, CliError> {
+    match (keys, insecure) {
+        (Some(dir), false) => Ok(Security::Tls(Arc::new(
+            TlsConfig::load(dir, role, peers).map_err(|e| usage(format!("--keys: {e}")))?,
+        ))),
+        (None, true) => {
+            eprintln!(
+                "WARNING: --insecure: plain TCP, neither encrypted nor authenticated. Anyone on \
+                 the path reads the dealer's seeds and the session id, and anyone who connects \
+                 first can take a seat. Use it on one trusted machine only; deploy with --keys DIR."
+            );
+            Ok(Security::Insecure)
+        }
+        (Some(_), true) => Err(usage("give --keys DIR or --insecure, not both")),
+        (None, false) => Err(usage(
+            "give --keys DIR (mutual TLS with pinned certificates, made by `tessera keygen`) or \
+             --insecure (plain TCP, for experiments on one trusted machine)",
+        )),
+    }
 }
 
 fn usage(msg: impl Into<String>) -> CliError {
@@ -210,6 +323,41 @@ impl PartyArgs {
             };
             Plan::Run { peer, material }
         };
+        let me = Role::party(id).ok_or_else(|| usage("--id 0|1"))?;
+        let mut peers = Vec::new();
+        if let Plan::Run { .. } = plan {
+            peers.extend(me.other());
+        }
+        if matches!(
+            plan,
+            Plan::Offline { .. }
+                | Plan::Run {
+                    material: Material::Dealer(_),
+                    ..
+                }
+        ) {
+            peers.push(Role::Dealer);
+        }
+        let security = security(self.keys.as_deref(), self.insecure, me, &peers)?;
+        let ledger = self
+            .ledger
+            .clone()
+            .map(Ledger::new)
+            .or_else(|| Ledger::default_path().map(Ledger::new));
+        if ledger.is_none()
+            && matches!(
+                plan,
+                Plan::Run {
+                    material: Material::File(_),
+                    ..
+                }
+            )
+        {
+            return Err(usage(
+                "no place for the ledger of consumed dealings ($XDG_STATE_HOME and $HOME are \
+                 unset): give --ledger FILE",
+            ));
+        }
         Ok(Opts {
             id,
             session,
@@ -221,6 +369,9 @@ impl PartyArgs {
             network: self.network.to_string(),
             json: self.json,
             hooks: Hooks::new(self.test_pause.clone()),
+            security,
+            ledger,
+            deadline: Duration::from_secs(self.deadline),
         })
     }
 }
@@ -238,30 +389,124 @@ async fn listen(addr: &str) -> Result<TcpListener, CliError> {
 }
 
 /// A channel on `stream`, its reading half observed by the test hooks of `link`.
-fn channel(
-    stream: TcpStream,
-    cfg: ChannelConfig,
-    hooks: &Hooks,
-    link: Link,
-) -> Result<Channel, CliError> {
-    stream
-        .set_nodelay(true)
-        .map_err(|e| CliError::Task(format!("setting TCP_NODELAY: {e}")))?;
-    let (r, w) = stream.into_split();
-    Ok(Channel::from_halves(hooks.wrap(link, r), Box::new(w), cfg))
+fn channel<S>(stream: S, cfg: ChannelConfig, hooks: &Hooks, link: Link) -> Channel
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let (r, w) = tokio::io::split(stream);
+    Channel::from_halves(hooks.wrap(link, r), Box::new(w), cfg)
 }
 
+fn nodelay(stream: &TcpStream) -> Result<(), CliError> {
+    stream
+        .set_nodelay(true)
+        .map_err(|e| CliError::Task(format!("setting TCP_NODELAY: {e}")))
+}
+
+/// Connects to `peer` (named `who`) at `addr`; with TLS, authenticates it by its pinned
+/// certificate (and ourselves by ours) before anything else is sent.
 async fn connect(
     addr: &str,
+    peer: Role,
     who: &str,
     cfg: ChannelConfig,
     hooks: &Hooks,
     link: Link,
+    security: &Security,
 ) -> Result<Channel, CliError> {
+    let what = format!("connecting to {who} at {addr}");
     let s = connect_tcp(addr.to_string(), cfg.timeout)
         .await
-        .map_err(step(format!("connecting to {who} at {addr}")))?;
-    channel(s, cfg, hooks, link)
+        .map_err(step(what.clone()))?;
+    nodelay(&s)?;
+    match security {
+        Security::Insecure => Ok(channel(s, cfg, hooks, link)),
+        Security::Tls(tls) => {
+            let t = tls
+                .connect(s, peer, handshake_deadline(cfg.timeout))
+                .await
+                .map_err(step(what))?;
+            Ok(channel(t, cfg, hooks, link))
+        }
+    }
+}
+
+/// Unauthenticated connections a listener handshakes with at once; more wait in the
+/// kernel's backlog.
+const MAX_PENDING_HANDSHAKES: usize = 256;
+
+/// Accepts connections on `listener` until one authenticated connection of each role
+/// in `expected` is there (or the timeout passes): every connection gets a TLS
+/// handshake within a short deadline, in its own task, so idle or hostile connections
+/// never hold up the others; a connection that fails its handshake, or authenticates
+/// as a role that is not expected (or already seated), is refused and named on stderr.
+/// `me` names this process in those messages; `waiting` names the wait in the timeout
+/// error, given the roles still missing.
+async fn accept_authenticated(
+    listener: &TcpListener,
+    tls: &TlsConfig,
+    expected: &[Role],
+    cfg: ChannelConfig,
+    hooks: &Hooks,
+    me: &str,
+    waiting: impl Fn(&[Role]) -> String,
+) -> Result<HashMap<Role, Channel>, CliError> {
+    let deadline = tokio::time::Instant::now() + cfg.timeout;
+    let hs = handshake_deadline(cfg.timeout);
+    let mut pending = JoinSet::new();
+    let mut seated: HashMap<Role, Channel> = HashMap::new();
+    while seated.len() < expected.len() {
+        tokio::select! {
+            accepted = listener.accept(), if pending.len() < MAX_PENDING_HANDSHAKES => {
+                match accepted {
+                    Ok((tcp, from)) => {
+                        let tls = tls.clone();
+                        pending.spawn(async move {
+                            let _ = tcp.set_nodelay(true);
+                            (from, tls.accept(tcp, hs).await)
+                        });
+                    }
+                    // E.g. out of file descriptors: wait a little rather than spin.
+                    Err(e) => {
+                        tracing::warn!("accepting a connection: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            }
+            Some(done) = pending.join_next() => {
+                match done {
+                    Ok((from, Ok((role, stream)))) => {
+                        if expected.contains(&role) {
+                            match seated.entry(role) {
+                                Entry::Occupied(_) => eprintln!(
+                                    "{me}: refused a connection from {from}: {role} is already connected"
+                                ),
+                                Entry::Vacant(v) => {
+                                    let link = if role == Role::Dealer { Link::Dealer } else { Link::Peer };
+                                    v.insert(channel(stream, cfg, hooks, link));
+                                }
+                            }
+                        } else {
+                            eprintln!("{me}: refused a connection from {from}: it authenticated as {role}, which has no business here");
+                        }
+                    }
+                    Ok((from, Err(e))) => eprintln!("{me}: refused a connection from {from}: {e}"),
+                    Err(e) => eprintln!("{me}: a handshake task failed: {e}"),
+                }
+            }
+            () = tokio::time::sleep_until(deadline) => {
+                let missing: Vec<Role> = expected.iter().copied().filter(|r| !seated.contains_key(r)).collect();
+                return Err(CliError::Step {
+                    step: waiting(&missing),
+                    source: Box::new(tessera_core::Error::Timeout {
+                        what: "waiting for the peer to connect",
+                        after: cfg.timeout,
+                    }.into()),
+                });
+            }
+        }
+    }
+    Ok(seated)
 }
 
 /// Runs `tessera dealer`: accepts the two parties, serves their preprocessing, exits.
@@ -275,20 +520,42 @@ pub async fn dealer(args: DealerArgs) -> Result<(), CliError> {
         ..ChannelConfig::default()
     };
     let hooks = Hooks::new(args.test_pause.clone());
+    let parties = [Role::Party0, Role::Party1];
+    let security = security(args.keys.as_deref(), args.insecure, Role::Dealer, &parties)?;
     let listener = listen(&args.listen).await?;
     hooks.reached(PausePoint::Start, &mut []).await?;
-    let mut streams = Vec::with_capacity(2);
-    for connected in ["no party has", "one party has"] {
-        let s = accept_tcp(&listener, cfg.timeout)
-            .await
-            .map_err(step(format!(
-                "dealer: waiting for the parties to connect ({connected} connected)"
-            )))?;
-        streams.push(channel(s, cfg, &hooks, Link::Peer)?);
-    }
-    let [a, b]: [Channel; 2] = streams
-        .try_into()
-        .map_err(|_| CliError::Task("two connections expected".into()))?;
+    let [a, b]: [Channel; 2] = match &security {
+        Security::Insecure => {
+            let mut streams = Vec::with_capacity(2);
+            for connected in ["no party has", "one party has"] {
+                let s = accept_tcp(&listener, cfg.timeout)
+                    .await
+                    .map_err(step(format!(
+                        "dealer: waiting for the parties to connect ({connected} connected)"
+                    )))?;
+                nodelay(&s)?;
+                streams.push(channel(s, cfg, &hooks, Link::Peer));
+            }
+            streams
+                .try_into()
+                .map_err(|_| CliError::Task("two connections expected".into()))?
+        }
+        Security::Tls(tls) => {
+            let mut seated =
+                accept_authenticated(&listener, tls, &parties, cfg, &hooks, "dealer", |missing| {
+                    let connected = match missing.len() {
+                        2 => "no party has",
+                        _ => "one party has",
+                    };
+                    format!("dealer: waiting for the parties to connect ({connected} connected)")
+                })
+                .await?;
+            match (seated.remove(&Role::Party0), seated.remove(&Role::Party1)) {
+                (Some(a), Some(b)) => [a, b],
+                _ => return Err(CliError::Task("two parties expected".into())),
+            }
+        }
+    };
     let served = runtime::serve_dealer([a, b], &hooks)
         .await
         .map_err(step("dealer"))?;
@@ -313,25 +580,34 @@ pub async fn party(args: PartyArgs) -> Result<(), CliError> {
     let o = args.opts()?;
     let id = o.id;
     let offline = matches!(o.plan, Plan::Offline { .. });
-    let r = match &args.job {
-        JobCommand::Circuit(a) => {
-            let job = CircuitJob::from_spec(&a.spec)?;
-            let inputs = if offline {
-                Vec::new()
-            } else {
-                job.party_inputs(id, &a.inputs, a.random)?
-            };
-            drive(&o, job, inputs).await
+    let run = async {
+        match &args.job {
+            JobCommand::Circuit(a) => {
+                let job = CircuitJob::from_spec(&a.spec)?;
+                let inputs = if offline {
+                    Vec::new()
+                } else {
+                    job.party_inputs(id, &a.inputs, a.random)?
+                };
+                drive(&o, job, inputs).await
+            }
+            JobCommand::Model(a) => {
+                let job = ModelJob::from_args(a)?;
+                let inputs = if offline {
+                    None
+                } else {
+                    job.party_inputs(id, a)?
+                };
+                drive(&o, job, inputs).await
+            }
         }
-        JobCommand::Model(a) => {
-            let job = ModelJob::from_args(a)?;
-            let inputs = if offline {
-                None
-            } else {
-                job.party_inputs(id, a)?
-            };
-            drive(&o, job, inputs).await
-        }
+    };
+    let r = match tokio::time::timeout(o.deadline, run).await {
+        Ok(r) => r,
+        Err(_) => Err(CliError::Usage(format!(
+            "the run did not finish within its deadline of {}s (--deadline)",
+            o.deadline.as_secs()
+        ))),
     };
     r.map_err(step(format!("party {id}")))
 }
@@ -347,7 +623,8 @@ struct OfflineReport<'a> {
 /// The job-independent part of `tessera party`.
 async fn drive<J: Job>(o: &Opts, job: J, inputs: J::Input) -> Result<(), CliError> {
     let (id, other) = (o.id, 1 - o.id);
-    let (cfg, hooks) = (o.cfg, &o.hooks);
+    let (cfg, hooks, sec) = (o.cfg, &o.hooks, &o.security);
+    let other_role = Role::party(other).ok_or_else(|| usage("--id 0|1"))?;
     match &o.plan {
         Plan::Offline { dealer, store } => {
             if let Some(dir) = store.parent().filter(|d| !d.as_os_str().is_empty())
@@ -360,7 +637,16 @@ async fn drive<J: Job>(o: &Opts, job: J, inputs: J::Input) -> Result<(), CliErro
                 )));
             }
             hooks.reached(PausePoint::Start, &mut []).await?;
-            let d = connect(dealer, "the dealer", cfg, hooks, Link::Dealer).await?;
+            let d = connect(
+                dealer,
+                Role::Dealer,
+                "the dealer",
+                cfg,
+                hooks,
+                Link::Dealer,
+                sec,
+            )
+            .await?;
             let seat = Session::new(&job, id, o.session)?;
             // Written to the file as it arrives: never all in memory.
             let metering = runtime::fetch_material_to::<J::Ring>(&seat, d, hooks, store).await?;
@@ -383,9 +669,13 @@ async fn drive<J: Job>(o: &Opts, job: J, inputs: J::Input) -> Result<(), CliErro
             Ok(())
         }
         Plan::Run { peer, material } => {
-            let seat = Session::new(&job, id, o.session)?.announcing_source();
+            let mut seat = Session::new(&job, id, o.session)?.announcing_source();
+            if let Some(l) = &o.ledger {
+                seat = seat.with_ledger(l.clone());
+            }
             if let Material::File(path) = material {
-                // Refuse an unusable file before anyone connects.
+                // Refuse an unusable file (or a copy of a consumed one) before anyone
+                // connects.
                 FileSource::new(path).check(&seat)?;
             }
             let peer_end = match peer {
@@ -396,25 +686,78 @@ async fn drive<J: Job>(o: &Opts, job: J, inputs: J::Input) -> Result<(), CliErro
             let to_peer = async {
                 match &peer_end {
                     PeerEnd::Listener(l, addr) => {
-                        let s = accept_tcp(l, cfg.timeout).await.map_err(step(format!(
-                            "waiting for party {other} to connect on {addr}"
-                        )))?;
-                        channel(s, cfg, hooks, Link::Peer)
+                        let waiting = format!("waiting for party {other} to connect on {addr}");
+                        match sec {
+                            Security::Insecure => {
+                                let s = accept_tcp(l, cfg.timeout).await.map_err(step(waiting))?;
+                                nodelay(&s)?;
+                                Ok(channel(s, cfg, hooks, Link::Peer))
+                            }
+                            Security::Tls(tls) => {
+                                let me = format!("party {id}");
+                                let mut seated = accept_authenticated(
+                                    l,
+                                    tls,
+                                    &[other_role],
+                                    cfg,
+                                    hooks,
+                                    &me,
+                                    |_| waiting.clone(),
+                                )
+                                .await?;
+                                seated
+                                    .remove(&other_role)
+                                    .ok_or_else(|| CliError::Task("no peer connection".into()))
+                            }
+                        }
                     }
                     PeerEnd::Connect(addr) => {
-                        connect(addr, &format!("party {other}"), cfg, hooks, Link::Peer).await
+                        let who = format!("party {other}");
+                        connect(addr, other_role, &who, cfg, hooks, Link::Peer, sec).await
                     }
                 }
             };
             let to_dealer = async {
                 match material {
-                    Material::Dealer(addr) => connect(addr, "the dealer", cfg, hooks, Link::Dealer)
-                        .await
-                        .map(Some),
+                    Material::Dealer(addr) => connect(
+                        addr,
+                        Role::Dealer,
+                        "the dealer",
+                        cfg,
+                        hooks,
+                        Link::Dealer,
+                        sec,
+                    )
+                    .await
+                    .map(Some),
                     Material::File(_) => Ok(None),
                 }
             };
-            let (peer_ch, dealer_ch) = tokio::try_join!(to_peer, to_dealer)?;
+            // Both at once; once the other party is connected, stop waiting for the
+            // dealer as soon as it goes away.
+            tokio::pin!(to_peer, to_dealer);
+            let (mut peer_ch, mut dealer_ch) = (None, None);
+            tokio::select! {
+                p = &mut to_peer => peer_ch = Some(p?),
+                d = &mut to_dealer => dealer_ch = Some(d?),
+            }
+            let peer_ch = match peer_ch {
+                Some(p) => p,
+                None => to_peer.await?,
+            };
+            let mut peer_ch = peer_ch;
+            let dealer_ch = match dealer_ch {
+                Some(d) => d,
+                None => tokio::select! {
+                    d = &mut to_dealer => d?,
+                    e = peer_ch.closed() => {
+                        return Err(CliError::Step {
+                            step: format!("waiting for the dealer: the link to party {other} ended"),
+                            source: Box::new(e.into()),
+                        });
+                    }
+                },
+            };
             let mut source: Box<dyn OfflineSource<J::Ring>> = match (dealer_ch, material) {
                 (Some(d), _) => Box::new(DealerSource::new(d)),
                 (None, Material::File(path)) => Box::new(FileSource::new(path)),

@@ -508,6 +508,10 @@ pub async fn run(args: InferArgs) -> Result<(), CliError> {
         return Err(CliError::Usage("--batch must be at least 1".into()));
     }
     let model = load_model(&args.model, args.sigmoid, args.logits)?;
+    eprintln!(
+        "transport: {}",
+        tessera_protocols::runtime::local::Transport::Tcp.describe()
+    );
     let fm = FixedModel::<R>::new(&model, FixedPoint::new(args.frac_bits))?;
     let output = if args.logits {
         Output::Logits

@@ -46,6 +46,9 @@ enum Command {
     /// dealer (or runs from a preprocessing file, or only fetches one) and prints what
     /// it learns.
     Party(deploy::PartyArgs),
+    /// Makes a role's key and self-signed certificate for `tessera dealer` / `tessera
+    /// party --keys DIR`: writes DIR/NAME.key (mode 0600) and DIR/NAME.crt.
+    Keygen(deploy::KeygenArgs),
     /// Runs the benchmark scenarios (A, GMW, Yao, conversions × sizes × networks),
     /// writes results.json, results.md and SVG charts, and optionally checks the exact
     /// counters against a baseline.
@@ -130,6 +133,7 @@ fn main() -> ExitCode {
             Command::Calibrate(args) => plan::calibrate(args).await,
             Command::Dealer(args) => deploy::dealer(args).await,
             Command::Party(args) => deploy::party(args).await,
+            Command::Keygen(args) => deploy::keygen(args),
             Command::Bench(args) => bench::run(args).await,
         }
     });

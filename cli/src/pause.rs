@@ -4,7 +4,9 @@
 //! Points: `start` (after binding a listener, before any connection), `handshake`
 //! (after the handshakes: a party before its offline phase, the dealer before it
 //! serves), and `peer-bytes=N` / `dealer-bytes=N` (once a party has received `N` bytes
-//! from the other party during the online phase, or from the dealer during its fetch;
+//! from the other party after the handshakes — the dealing check, the set-up and the
+//! online phase: counted from the handshakes because a buffered read may take the first
+//! online bytes with the dealing check — or from the dealer during its fetch;
 //! exactly `N` bytes are delivered and the reading end then stops, mid-phase). A paused process prints
 //! `paused at POINT` on stderr and waits; it is not meant to be resumed.
 
@@ -32,7 +34,8 @@ pub enum PausePoint {
     Start,
     /// After the handshakes.
     Handshake,
-    /// Once this many online bytes have been received from the other party.
+    /// Once this many bytes have been received from the other party after the
+    /// handshakes.
     PeerBytes(u64),
     /// Once this many bytes have been received from the dealer during the fetch.
     DealerBytes(u64),
@@ -142,22 +145,19 @@ impl Hooks {
     }
 }
 
-/// The session runtime's points: `handshake` after the handshakes; the dealer tap is
-/// armed when the offline phase starts, the peer tap when the online phase starts.
+/// The session runtime's points: `handshake` after the handshakes; the peer tap is
+/// armed after the handshakes, the dealer tap when the offline phase starts.
 impl runtime::Hooks for Hooks {
     fn handshaken<'a>(
         &'a self,
         mut links: Vec<&'a mut Channel>,
     ) -> BoxFuture<'a, tessera_protocols::Result<()>> {
+        self.arm(Link::Peer);
         Box::pin(async move { self.reached(PausePoint::Handshake, &mut links).await })
     }
 
     fn offline_starts(&self) {
         self.arm(Link::Dealer);
-    }
-
-    fn online_starts(&self) {
-        self.arm(Link::Peer);
     }
 }
 

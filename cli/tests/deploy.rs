@@ -18,6 +18,9 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use tessera_core::Role;
+use tessera_core::tls;
+
 const AES_KEY: &str = "000102030405060708090a0b0c0d0e0f";
 const AES_PT: &str = "00112233445566778899aabbccddeeff";
 const AES_CT: &str = "69c4e0d86a7b0430d8cdb78070b4c55a";
@@ -35,6 +38,40 @@ fn aes() -> String {
 
 fn session() -> String {
     tessera_core::SessionId::random().to_string()
+}
+
+/// The test's key directories (`<dir>/<role>/`, each with its own key and certificate
+/// and the other two roles' certificates) and ledger, made once per test binary.
+fn fixture() -> &'static Path {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("tessera-deploy-{}", session()));
+        let roles = [Role::Party0, Role::Party1, Role::Dealer];
+        for r in roles {
+            tessera_core::tls::keygen(&dir.join(tls::role_name(r)), r).unwrap();
+        }
+        for r in roles {
+            for p in roles.into_iter().filter(|p| *p != r) {
+                let name = format!("{}.crt", tls::role_name(p));
+                std::fs::copy(
+                    dir.join(tls::role_name(p)).join(&name),
+                    dir.join(tls::role_name(r)).join(&name),
+                )
+                .unwrap();
+            }
+        }
+        dir
+    })
+}
+
+/// The key directory of `role`.
+fn keys(role: &str) -> String {
+    fixture().join(role).to_str().unwrap().to_string()
+}
+
+/// The ledger all parties of this test binary share.
+fn ledger() -> String {
+    fixture().join("ledger").to_str().unwrap().to_string()
 }
 
 /// Stderr lines of a child, as they arrive.
@@ -209,7 +246,16 @@ impl Drop for Proc {
 
 fn dealer(timeout: u64, extra: &[&str]) -> (Proc, String) {
     let t = timeout.to_string();
-    let mut args = vec!["dealer", "--listen", "127.0.0.1:0", "--timeout", &t];
+    let k = keys("dealer");
+    let mut args = vec![
+        "dealer",
+        "--listen",
+        "127.0.0.1:0",
+        "--timeout",
+        &t,
+        "--keys",
+        &k,
+    ];
     args.extend_from_slice(extra);
     let d = Proc::spawn("dealer", &args);
     let addr = d.address();
@@ -220,7 +266,12 @@ fn dealer(timeout: u64, extra: &[&str]) -> (Proc, String) {
 fn party(id: usize, session: &str, opts: &[&str], job: &[&str]) -> Proc {
     let id_s = id.to_string();
     let circuit = aes();
+    let (k, l) = (keys(&format!("party{id}")), ledger());
     let mut args = vec!["party", "--id", &id_s, "--session", session];
+    if !opts.contains(&"--keys") && !opts.contains(&"--insecure") {
+        args.extend_from_slice(&["--keys", &k]);
+    }
+    args.extend_from_slice(&["--ledger", &l]);
     args.extend_from_slice(opts);
     args.extend_from_slice(&["circuit", &circuit]);
     args.extend_from_slice(job);
@@ -569,13 +620,16 @@ fn peer_killed_after_the_handshake() {
     );
     p1.wait_line("paused at handshake");
     p1.kill();
-    // Party 0 waits for its material: the dealer tells it why none comes.
-    p0.fails(
-        NOTICED,
-        &[
-            "fetching preprocessing from the dealer",
-            "party 1 failed before sending its demand",
-        ],
+    // Party 0 waits for its material: it sees party 1 go, or the dealer tells it why
+    // none comes, whichever is first.
+    let e = p0.fails(NOTICED, &["party 1"]);
+    assert!(
+        e.stderr
+            .contains("party 1 has gone while this party waited for its preprocessing")
+            || e.stderr
+                .contains("party 1 failed before sending its demand"),
+        "{}",
+        e.stderr
     );
     d.fails(NOTICED, &["connection closed"]);
 }
@@ -601,13 +655,15 @@ fn dealer_killed_during_the_fetch() {
     // Both parties have sent their demands and wait for the dealer's answer.
     d.wait_line("paused at handshake");
     d.kill();
+    // Each party sees the dealer go, or the other party leave because it did.
     for p in [p0, p1] {
-        p.fails(
-            NOTICED,
-            &[
-                "offline phase: fetching preprocessing from the dealer",
-                "connection closed",
-            ],
+        let e = p.fails(NOTICED, &["offline phase", "connection closed"]);
+        assert!(
+            e.stderr
+                .contains("offline phase: fetching preprocessing from the dealer")
+                || e.stderr.contains("has gone while this party waited"),
+            "{}",
+            e.stderr
         );
     }
 }
@@ -636,8 +692,8 @@ fn party_killed_while_receiving_its_material() {
     );
     p1.wait_line("paused at dealer-bytes=1000");
     p1.kill();
-    // Party 0 has its material and waits for party 1 online.
-    p0.fails(NOTICED, &["online phase with party 1", "connection closed"]);
+    // Party 0 has its material and waits for party 1 (to compare their dealings).
+    p0.fails(NOTICED, &["with party 1", "connection closed"]);
     // The dealer may or may not have handed everything to the kernel in time; either
     // way it ends, well before its timeout.
     d.finish(NOTICED);
@@ -720,7 +776,7 @@ fn silent_peer_times_out() {
 fn bad_options_are_explained() {
     let quick = Duration::from_secs(10);
     let s = session();
-    let run = |args: &[&str]| Proc::spawn("party", &[&["party"], args].concat());
+    let run = |args: &[&str]| Proc::spawn("party", &[&["party"], args, &["--insecure"]].concat());
     let c = aes();
     run(&[
         "--session",
@@ -818,7 +874,18 @@ fn bad_options_are_explained() {
 /// `tessera party` running the model job.
 fn model_party(id: usize, session: &str, opts: &[&str], job: &[&str]) -> Proc {
     let id_s = id.to_string();
-    let mut args = vec!["party", "--id", &id_s, "--session", session];
+    let (k, l) = (keys(&format!("party{id}")), ledger());
+    let mut args = vec![
+        "party",
+        "--id",
+        &id_s,
+        "--session",
+        session,
+        "--keys",
+        &k,
+        "--ledger",
+        &l,
+    ];
     args.extend_from_slice(opts);
     args.push("model");
     args.extend_from_slice(job);
@@ -910,4 +977,323 @@ fn model_parties_with_different_plans_are_named() {
     let e = p1.finish(WAIT);
     assert!(!e.status.success());
     assert!(e.stderr.contains("plan"), "{}", e.stderr);
+}
+
+/// A fresh key directory for a stranger in `role`: its own self-signed key, and the
+/// real certificates of the other roles (what a stranger can copy: they are public).
+fn stranger_keys(dir: &Path, role: Role) -> String {
+    let roles = [Role::Party0, Role::Party1, Role::Dealer];
+    tls::keygen(dir, role).unwrap();
+    for p in roles.into_iter().filter(|p| *p != role) {
+        let name = format!("{}.crt", tls::role_name(p));
+        std::fs::copy(
+            fixture().join(tls::role_name(p)).join(&name),
+            dir.join(&name),
+        )
+        .unwrap();
+    }
+    dir.to_str().unwrap().to_string()
+}
+
+/// A TCP proxy to `target` that records what its first client sends.
+fn recording_proxy(target: String) -> (String, Arc<Mutex<Vec<u8>>>) {
+    use std::io::Write;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let rec = seen.clone();
+    std::thread::spawn(move || {
+        let (mut c, _) = l.accept().unwrap();
+        let mut s = std::net::TcpStream::connect(target).unwrap();
+        let (mut c2, mut s2) = (c.try_clone().unwrap(), s.try_clone().unwrap());
+        std::thread::spawn(move || std::io::copy(&mut s2, &mut c2));
+        let mut buf = [0u8; 1 << 16];
+        while let Ok(n) = c.read(&mut buf) {
+            if n == 0 || s.write_all(&buf[..n]).is_err() {
+                break;
+            }
+            rec.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+        let _ = s.shutdown(std::net::Shutdown::Write);
+    });
+    (addr, seen)
+}
+
+#[test]
+fn strangers_idle_connections_and_replays_do_not_take_a_seat() {
+    use std::io::Write;
+    // A captured party-1 flight (TLS handshake and the encrypted hello) of one session.
+    let s = session();
+    let (d, da, p0, pa) = dealer_and_p0(&s, 20, &[], &["--protocol", "yao", "--input", AES_KEY]);
+    let (via, captured) = recording_proxy(pa);
+    let p1 = party(
+        1,
+        &s,
+        &["--connect", &via, "--dealer", &da],
+        &["--protocol", "yao", "--input", AES_PT],
+    );
+    assert_eq!(p1.ok(), format!("{AES_CT}\n"));
+    p0.ok();
+    d.ok();
+    let captured = captured.lock().unwrap().clone();
+    assert!(captured.len() > 1000, "{} bytes captured", captured.len());
+
+    // A new session, attacked before the honest party 1 arrives.
+    let s = session();
+    let (d, da, p0, pa) = dealer_and_p0(&s, 20, &[], &["--protocol", "yao", "--input", AES_KEY]);
+    // Idle connections to the dealer and to party 0, held open throughout.
+    let _idle = [
+        std::net::TcpStream::connect(&da).unwrap(),
+        std::net::TcpStream::connect(&pa).unwrap(),
+    ];
+    // The captured flight replayed to party 0.
+    let mut replay = std::net::TcpStream::connect(&pa).unwrap();
+    replay.write_all(&captured).unwrap();
+    p0.wait_line("party 0: refused a connection from");
+    // A stranger with its own self-signed party-1 certificate, at party 0 and the dealer.
+    let dir = tempfile::tempdir().unwrap();
+    let sk = stranger_keys(dir.path(), Role::Party1);
+    let stranger = party(
+        1,
+        &s,
+        &[
+            "--keys",
+            &sk,
+            "--connect",
+            &pa,
+            "--dealer",
+            &da,
+            "--timeout",
+            "5",
+        ],
+        &["--protocol", "yao", "--input", AES_PT],
+    );
+    stranger.fails(Duration::from_secs(10), &["TLS"]);
+    // The honest party 1 still gets its seat and the right answer.
+    let p1 = party(
+        1,
+        &s,
+        &["--connect", &pa, "--dealer", &da],
+        &["--protocol", "yao", "--input", AES_PT],
+    );
+    assert_eq!(p1.ok(), format!("{AES_CT}\n"));
+    let e0 = p0.finish(WAIT);
+    assert!(e0.status.success(), "{}", e0.stderr);
+    assert!(
+        e0.stderr.contains("not the pinned certificate of party 1"),
+        "{}",
+        e0.stderr
+    );
+    assert_eq!(e0.stdout, format!("{AES_CT}\n"));
+    let ed = d.finish(WAIT);
+    assert!(ed.status.success(), "{}", ed.stderr);
+    assert!(
+        ed.stderr.contains("dealer: refused a connection from"),
+        "{}",
+        ed.stderr
+    );
+}
+
+#[test]
+fn an_impostor_dealer_is_refused_before_the_session_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let ik = stranger_keys(dir.path(), Role::Dealer);
+    let impostor = Proc::spawn(
+        "impostor",
+        &[
+            "dealer",
+            "--listen",
+            "127.0.0.1:0",
+            "--keys",
+            &ik,
+            "--timeout",
+            "5",
+        ],
+    );
+    let ia = impostor.address();
+    let p1 = party(
+        1,
+        &session(),
+        &[
+            "--offline",
+            "--dealer",
+            &ia,
+            "--store",
+            dir.path().join("p1.pre").to_str().unwrap(),
+            "--timeout",
+            "5",
+        ],
+        &[],
+    );
+    p1.fails(
+        Duration::from_secs(10),
+        &[
+            "connecting to the dealer",
+            "TLS handshake with dealer refused",
+            "not the pinned certificate of dealer",
+        ],
+    );
+    assert!(!dir.path().join("p1.pre").exists());
+}
+
+#[test]
+fn a_copy_of_a_consumed_file_is_refused_by_the_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = session();
+    let (f0, f1) = offline_files(dir.path(), &s, &["--protocol", "gmw"]);
+    let backup = dir.path().join("p1.backup");
+    std::fs::copy(&f1, &backup).unwrap();
+    let job0 = ["--protocol", "gmw", "--input", AES_KEY];
+    let job1 = ["--protocol", "gmw", "--input", AES_PT];
+    let (p0, p1) = online_from_files(&s, &f0, &f1, &job0, &job1);
+    assert_eq!(p0.ok(), format!("{AES_CT}\n"));
+    assert_eq!(p1.ok(), format!("{AES_CT}\n"));
+    // The backup has no "consumed" mark, but the ledger remembers its dealing.
+    let again = party(
+        1,
+        &s,
+        &[
+            "--connect",
+            "127.0.0.1:9",
+            "--preprocessed",
+            backup.to_str().unwrap(),
+            "--timeout",
+            "20",
+        ],
+        &job1,
+    );
+    again.fails(
+        Duration::from_secs(10),
+        &["already consumed by party 1", "ledger"],
+    );
+}
+
+#[test]
+fn mixed_dealings_are_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = session();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    std::fs::create_dir(&a).unwrap();
+    std::fs::create_dir(&b).unwrap();
+    // Two dealings under one session id: party 0 gets the first, party 1 the second.
+    let (f0, _) = offline_files(&a, &s, &["--protocol", "gmw"]);
+    let (_, f1) = offline_files(&b, &s, &["--protocol", "gmw"]);
+    let (p0, p1) = online_from_files(
+        &s,
+        &f0,
+        &f1,
+        &["--protocol", "gmw", "--input", AES_KEY],
+        &["--protocol", "gmw", "--input", AES_PT],
+    );
+    for p in [p0, p1] {
+        let e = p.fails(Duration::from_secs(10), &["different dealings"]);
+        assert!(e.stdout.is_empty(), "{}", e.stdout);
+    }
+}
+
+#[test]
+fn a_party_stops_waiting_for_a_dead_dealer_when_its_peer_is_gone() {
+    let s = session();
+    let dead = free_port();
+    let p0 = party(
+        0,
+        &s,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--dealer",
+            &dead,
+            "--timeout",
+            "20",
+        ],
+        &["--random"],
+    );
+    let pa = p0.address();
+    let p1 = party(
+        1,
+        &s,
+        &["--connect", &pa, "--dealer", &dead, "--timeout", "2"],
+        &["--random"],
+    );
+    p1.fails(Duration::from_secs(8), &["connecting to the dealer"]);
+    p0.fails(
+        NOTICED,
+        &["waiting for the dealer: the link to party 1 ended"],
+    );
+}
+
+#[test]
+fn keygen_writes_a_key_and_a_certificate_and_insecure_is_loud() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args([
+            "keygen",
+            "--out",
+            dir.path().to_str().unwrap(),
+            "--name",
+            "party1",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("sha256 "), "{stdout}");
+    assert!(dir.path().join("party1.key").is_file() && dir.path().join("party1.crt").is_file());
+    let again = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args([
+            "keygen",
+            "--out",
+            dir.path().to_str().unwrap(),
+            "--name",
+            "party1",
+        ])
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    // Neither --keys nor --insecure: refused with both named.
+    let d = Proc::spawn("dealer", &["dealer", "--listen", "127.0.0.1:0"]);
+    d.fails(Duration::from_secs(10), &["--keys DIR", "--insecure"]);
+    // Plain TCP still works, with a warning at every process.
+    let s = session();
+    let d = Proc::spawn(
+        "dealer",
+        &[
+            "dealer",
+            "--listen",
+            "127.0.0.1:0",
+            "--insecure",
+            "--timeout",
+            "20",
+        ],
+    );
+    let da = d.address();
+    let p0 = party(
+        0,
+        &s,
+        &["--insecure", "--listen", "127.0.0.1:0", "--dealer", &da],
+        &["--input", AES_KEY],
+    );
+    let pa = p0.address();
+    let p1 = party(
+        1,
+        &s,
+        &["--insecure", "--connect", &pa, "--dealer", &da],
+        &["--input", AES_PT],
+    );
+    for p in [p0, p1] {
+        let e = p.finish(WAIT);
+        assert!(e.status.success(), "{}", e.stderr);
+        assert_eq!(e.stdout, format!("{AES_CT}\n"));
+        assert!(e.stderr.contains("WARNING: --insecure"), "{}", e.stderr);
+    }
+    let e = d.finish(WAIT);
+    assert!(
+        e.status.success() && e.stderr.contains("WARNING: --insecure"),
+        "{}",
+        e.stderr
+    );
 }

@@ -41,8 +41,9 @@
 //! simulated delivery time.
 //!
 //! # Failure
-//! A length over the maximum, a connection closed inside a frame, a peer silent for
-//! longer than the timeout and undecodable payloads are [`Error`]s. After a receive
+//! A length over the maximum, a connection closed inside a frame, a frame not complete
+//! within its deadline (see [`ChannelConfig::timeout`]) and undecodable payloads are
+//! [`Error`]s. After a receive
 //! error the channel is poisoned: the stream may be out of sync, so every later call
 //! returns the same error instead of misreading.
 
@@ -52,7 +53,9 @@ use std::time::Duration;
 use bytemuck::Pod;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::{
+    AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter,
+};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -67,6 +70,16 @@ pub const HEADER_LEN: usize = 8;
 /// Bytes of the writer task's buffer, which gathers small frames.
 const WRITE_BUFFER: usize = 1 << 16;
 
+/// The slowest transfer rate a frame body is allowed (bytes per second) on top of the
+/// timeout: a body of `n` bytes must arrive within `timeout + n / MIN_BODY_RATE` of its
+/// header.
+pub const MIN_BODY_RATE: u64 = 1 << 20;
+
+/// The largest frame accepted before the session handshake has succeeded (see
+/// [`Channel::set_max_frame`]): a hello is far smaller, and a stranger cannot make a
+/// process allocate more.
+pub const PRE_SESSION_MAX_FRAME: usize = 64 << 10;
+
 /// Frames the writer queue holds before `send` waits.
 const QUEUE_FRAMES: usize = 256;
 
@@ -77,8 +90,10 @@ pub struct ChannelConfig {
     /// Largest accepted payload in bytes; a larger announced length is an error before
     /// anything is allocated.
     pub max_frame: usize,
-    /// How long a receive may wait for the next bytes, a send for queue space, and a
-    /// connect for the peer. A peer silent for longer is an error.
+    /// How long a receive may wait for a frame's header (all 8 bytes of it), a send for
+    /// queue space, and a connect for the peer. A frame's body must follow within the
+    /// timeout plus its transfer time at [`MIN_BODY_RATE`]: deadlines are per frame, not
+    /// per read, so a peer trickling a byte at a time fails as a silent one does.
     pub timeout: Duration,
     /// Simulated network applied to outgoing frames.
     pub profile: NetworkProfile,
@@ -495,6 +510,38 @@ impl Channel {
         &self.config
     }
 
+    /// Changes the largest accepted frame (e.g. [`PRE_SESSION_MAX_FRAME`] until the
+    /// session handshake has succeeded).
+    pub fn set_max_frame(&mut self, max_frame: usize) {
+        self.config.max_frame = max_frame;
+    }
+
+    /// Resolves when the peer closes the connection (or it fails), without consuming
+    /// anything: bytes that arrive meanwhile stay buffered for the next receive, and
+    /// the future then never resolves (the peer is alive). For a party that waits on
+    /// another link (the dealer) and must stop as soon as its peer is gone.
+    pub async fn closed(&mut self) -> Error {
+        if let Err(e) = self.check() {
+            return e;
+        }
+        match self.reader.fill_buf().await {
+            Ok([]) => Error::ConnectionClosed {
+                during: "between frames".into(),
+            },
+            Ok(_) => std::future::pending().await,
+            Err(e) => Error::io("reading")(e),
+        }
+    }
+
+    /// A channel over any connected byte stream (e.g. a TLS stream), split in halves.
+    pub fn from_stream<S>(stream: S, config: ChannelConfig) -> Channel
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        let (r, w) = tokio::io::split(stream);
+        Channel::from_halves(Box::new(r), Box::new(w), config)
+    }
+
     /// Changes the receive/send timeout.
     pub fn set_timeout(&mut self, timeout: Duration) {
         self.config.timeout = timeout;
@@ -646,19 +693,25 @@ impl Channel {
         Ok(())
     }
 
-    /// Reads exactly `buf.len()` bytes; each read may wait up to the timeout.
+    /// Reads exactly `buf.len()` bytes, all of them before `deadline` (a deadline per
+    /// frame part, not per read: a peer trickling a byte at a time cannot stretch it).
     async fn read_full(
         &mut self,
         buf: &mut [u8],
         what: &'static str,
         frame_start: bool,
+        deadline: Instant,
     ) -> Result<()> {
         let mut off = 0;
         while off < buf.len() {
-            let n = tokio::time::timeout(self.config.timeout, self.reader.read(&mut buf[off..]))
+            let n = tokio::time::timeout_at(deadline, self.reader.read(&mut buf[off..]))
                 .await
                 .map_err(|_| Error::Timeout {
-                    what: "waiting for the peer",
+                    what: if frame_start && off == 0 {
+                        "waiting for the peer"
+                    } else {
+                        "waiting for the rest of a frame from the peer"
+                    },
                     after: self.config.timeout,
                 })?
                 .map_err(Error::io("reading"))?;
@@ -675,10 +728,21 @@ impl Channel {
         Ok(())
     }
 
-    /// Reads a header and returns the payload length, after the size check.
+    /// The deadline of a frame body of `len` bytes whose header has just arrived: the
+    /// timeout plus the body's transfer time at [`MIN_BODY_RATE`].
+    fn body_deadline(&self, len: usize) -> Instant {
+        Instant::now()
+            + self.config.timeout
+            + Duration::from_secs_f64(len as f64 / MIN_BODY_RATE as f64)
+    }
+
+    /// Reads a header and returns the payload length, after the size check. The whole
+    /// header must arrive within the timeout.
     async fn read_header(&mut self) -> Result<(usize, u32)> {
         let mut h = [0u8; HEADER_LEN];
-        self.read_full(&mut h, "in a frame header", true).await?;
+        let deadline = Instant::now() + self.config.timeout;
+        self.read_full(&mut h, "in a frame header", true, deadline)
+            .await?;
         let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
         let depth = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
         if len > self.config.max_frame {
@@ -759,8 +823,14 @@ impl Channel {
         } else {
             out.resize(n, T::zeroed());
         }
-        self.read_full(bytemuck::cast_slice_mut(out), "in a frame body", false)
-            .await?;
+        let deadline = self.body_deadline(len);
+        self.read_full(
+            bytemuck::cast_slice_mut(out),
+            "in a frame body",
+            false,
+            deadline,
+        )
+        .await?;
         self.account_recv(len, depth);
         Ok(())
     }
@@ -820,9 +890,15 @@ impl Channel {
                     ),
                 });
             }
+            let deadline = self.body_deadline(len);
             let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut out);
-            self.read_full(&mut bytes[off..off + len], "in a frame body", false)
-                .await?;
+            self.read_full(
+                &mut bytes[off..off + len],
+                "in a frame body",
+                false,
+                deadline,
+            )
+            .await?;
             self.account_recv(len, depth);
         }
         Ok(out)

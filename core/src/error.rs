@@ -67,6 +67,15 @@ pub enum Error {
         /// Party 1's value.
         party1: String,
     },
+    /// A TLS handshake failed: the peer is not who it must be (its certificate is not
+    /// the pinned one), refused our certificate, or does not speak TLS.
+    #[error("TLS handshake with {with} refused: {reason}")]
+    Tls {
+        /// The peer, as far as it is known (`party 1`, `the connecting peer`).
+        with: String,
+        /// Why, in `rustls`'s words.
+        reason: String,
+    },
     /// A fixed-point value could not be encoded.
     #[error(
         "cannot encode {value} as fixed point with {frac_bits} fractional bits in Z_2^{ring_bits}: {reason}"
@@ -99,10 +108,34 @@ impl Error {
     /// other end is [`Error::ConnectionClosed`] (the peer went away), whatever the
     /// operating system called it.
     pub(crate) fn io(context: &'static str) -> impl FnOnce(std::io::Error) -> Error {
-        move |source| match source.kind() {
+        move |source| {
+            if let Some(e) = source
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            {
+                return Error::Tls {
+                    with: "the peer".into(),
+                    reason: match e {
+                        rustls::Error::AlertReceived(a) => format!(
+                            "it sent the alert {a:?} while {context}: it does not accept our \
+                             certificate (not the one pinned there), or the connection was \
+                             tampered with"
+                        ),
+                        other => format!("{other} while {context}"),
+                    },
+                };
+            }
+            Self::io_kind(context, source)
+        }
+    }
+
+    fn io_kind(context: &'static str, source: std::io::Error) -> Error {
+        match source.kind() {
             std::io::ErrorKind::ConnectionReset
             | std::io::ErrorKind::ConnectionAborted
-            | std::io::ErrorKind::BrokenPipe => Error::ConnectionClosed {
+            | std::io::ErrorKind::BrokenPipe
+            // TLS: the peer closed the connection without a close_notify.
+            | std::io::ErrorKind::UnexpectedEof => Error::ConnectionClosed {
                 during: format!("while {context} ({source})"),
             },
             _ => Error::Io { context, source },

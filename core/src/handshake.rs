@@ -14,6 +14,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::channel::PRE_SESSION_MAX_FRAME;
 use crate::meter::Phase;
 use crate::prg::os_seed;
 use crate::{Channel, Error, Result};
@@ -186,9 +187,14 @@ impl Handshake {
             config: self.config.clone(),
         };
         ch.send(&hello).await?;
+        // Nothing larger than a hello before the peer's hello is accepted.
+        let max = ch.config().max_frame;
+        ch.set_max_frame(max.min(PRE_SESSION_MAX_FRAME));
         let theirs: Hello = ch.recv().await?;
         ch.set_phase(previous);
-        self.compare(&theirs)
+        self.compare(&theirs)?;
+        ch.set_max_frame(max);
+        Ok(())
     }
 
     fn compare(&self, t: &Hello) -> Result<()> {
@@ -267,10 +273,15 @@ pub async fn mediate(me: Role, channels: [Channel; 2]) -> Result<Mediated> {
     let phases = [a.phase(), b.phase()];
     a.set_phase(Phase::Setup);
     b.set_phase(Phase::Setup);
+    let max = [a.config().max_frame, b.config().max_frame];
+    a.set_max_frame(max[0].min(PRE_SESSION_MAX_FRAME));
+    b.set_max_frame(max[1].min(PRE_SESSION_MAX_FRAME));
     let (ha, hb) = tokio::try_join!(a.recv::<Hello>(), b.recv::<Hello>())?;
     for h in [&ha, &hb] {
         check_party_hello(h)?;
     }
+    a.set_max_frame(max[0]);
+    b.set_max_frame(max[1]);
     let (mut c0, mut c1, h0, h1) = match (ha.role, hb.role) {
         (Role::Party0, Role::Party1) => (a, b, ha, hb),
         (Role::Party1, Role::Party0) => (b, a, hb, ha),
@@ -325,6 +336,7 @@ pub async fn mediate(me: Role, channels: [Channel; 2]) -> Result<Mediated> {
     sent?;
     c0.set_phase(phases[0]);
     c1.set_phase(phases[1]);
+
     Ok(Mediated {
         channels: [c0, c1],
         session: h0.session,

@@ -188,6 +188,56 @@ async fn silent_peer_mid_frame_times_out() {
 }
 
 #[tokio::test]
+async fn a_peer_trickling_bytes_times_out_per_frame() {
+    let (mut ch, mut raw) = channel_and_raw(short_timeout()).await;
+    // One byte every 100 ms: each read comes well within the 300 ms timeout, but the
+    // frame (8-byte header and 64-byte body) does not.
+    let trickle = tokio::spawn(async move {
+        for b in frame(&[7u8; 64], 1) {
+            if raw.write_all(&[b]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        raw
+    });
+    let start = std::time::Instant::now();
+    let err = tokio::time::timeout(LIMIT, ch.recv_bytes())
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(matches!(err, Error::Timeout { .. }), "{err}");
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+    trickle.abort();
+}
+
+#[tokio::test]
+async fn frames_are_small_until_the_hello_is_accepted() {
+    let (mut ch, mut raw) = channel_and_raw(ChannelConfig::default()).await;
+    let hs = Handshake {
+        me: Role::Party0,
+        peer: Role::Party1,
+        session: SessionId([1; 16]),
+        config: ConfigSummary::new(),
+    };
+    // A stranger announces a 1 MiB "hello": refused from its header, nothing allocated.
+    raw.write_all(&(1u32 << 20).to_le_bytes()).await.unwrap();
+    raw.write_all(&1u32.to_le_bytes()).await.unwrap();
+    let err = tokio::time::timeout(LIMIT, hs.run(&mut ch))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::FrameTooLarge { max, .. } if max == 64 << 10),
+        "{err}"
+    );
+}
+
+#[tokio::test]
 async fn malformed_payloads_are_errors() {
     let (mut ch, mut raw) = channel_and_raw(short_timeout()).await;
     // 7 bytes cannot be 64-bit ring elements.

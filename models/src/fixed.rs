@@ -230,7 +230,8 @@ pub struct LayerTrace {
     pub error_bound_ulps: u128,
 }
 
-/// The result of [`FixedModel::run`].
+/// The result of [`FixedModel::run`]. `Debug` shows the outputs' shapes only (as
+/// [`Scores`] does).
 #[derive(Clone, Debug)]
 pub struct FixedRun<R: Ring> {
     /// The first output (the scores the head reads), at scale `2^f`: a copy of

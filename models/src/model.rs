@@ -663,8 +663,9 @@ impl fmt::Display for Model {
 
 /// One output's values for a batch, row-major `[batch, classes]`, from any
 /// interpreter: the scores, or any other output (then `classes` is the number of values
-/// per example, the product of the output's shape).
-#[derive(Clone, Debug, PartialEq)]
+/// per example, the product of the output's shape). `Debug` shows the shape only: the
+/// values are a party's output.
+#[derive(Clone, PartialEq)]
 pub struct Scores<T> {
     /// The batch size.
     pub batch: usize,
@@ -672,6 +673,15 @@ pub struct Scores<T> {
     pub classes: usize,
     /// The values, `batch × classes`, row-major.
     pub values: Vec<T>,
+}
+
+impl<T> std::fmt::Debug for Scores<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scores")
+            .field("batch", &self.batch)
+            .field("classes", &self.classes)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<T: Copy> Scores<T> {

@@ -102,6 +102,39 @@ pub enum Error {
         /// Its session.
         session: SessionId,
     },
+    /// A dealing this party already consumed (its ledger records it).
+    #[error(
+        "dealing {dealing} was already consumed by party {party} (ledger {}): correlated randomness is used once; a copy of consumed preprocessing is refused",
+        ledger.display()
+    )]
+    DealingConsumed {
+        /// The party that consumed it.
+        party: usize,
+        /// The dealing.
+        dealing: crate::preprocessing::DealingId,
+        /// The ledger that records it.
+        ledger: std::path::PathBuf,
+    },
+    /// The ledger of consumed dealings cannot be read or written.
+    #[error("ledger of consumed dealings {}: {reason}", path.display())]
+    Ledger {
+        /// The ledger file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The two parties hold material of different dealings.
+    #[error(
+        "the parties hold material of different dealings: ours is {ours}, {peer}'s is {theirs} (preprocessing files of two offline runs mixed?)"
+    )]
+    DealingsDiffer {
+        /// Our dealing.
+        ours: crate::preprocessing::DealingId,
+        /// The other party.
+        peer: String,
+        /// Its dealing.
+        theirs: crate::preprocessing::DealingId,
+    },
     /// The two parties sent the dealer different demands.
     #[error("dealer: the parties' demands differ: {detail}")]
     DemandMismatch {

@@ -173,7 +173,7 @@ fn check_dot<R: Ring>(x: ArrayD<R>, y: ArrayD<R>) {
     assert_eq!(run.out0.revealed.shape(), &[] as &[usize]);
     assert_eq!(run.out0.revealed[IxDyn(&[])], want);
     // The dealer sends party 1 one element for the dot product, not n.
-    assert_eq!(run.dealer[1].offline.bytes_received, 25 + bytes::<R>(1));
+    assert_eq!(run.dealer[1].offline.bytes_received, 41 + bytes::<R>(1));
 }
 
 fn check_public_bilinear<R: Ring>(x: ArrayD<R>, w: ArrayD<R>) {

@@ -206,7 +206,11 @@ fn damaged_files_name_the_problem() {
     assert_eq!(&good[..8], &MAGIC);
     let mut bad = good.clone();
     bad[8..12].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
-    assert!(file_reason(try_bytes(&bad, 1).unwrap_err()).contains("format version 2"));
+    let r = file_reason(try_bytes(&bad, 1).unwrap_err());
+    assert!(
+        r.contains(&format!("format version {}", FORMAT_VERSION + 1)),
+        "{r}"
+    );
     // The other party's file.
     let r = file_reason(try_bytes(&good, 0).unwrap_err());
     assert!(r.contains("party 1's material"), "{r}");
@@ -243,6 +247,7 @@ fn streamed_files_equal_saved_files_and_feed_a_store_from_disk() {
         &streamed,
         1,
         s,
+        m1.dealing,
         m1.ring_bits,
         &m1.demand,
         m1.seed,
@@ -260,11 +265,30 @@ fn streamed_files_equal_saved_files_and_feed_a_store_from_disk() {
 
     // Too few or too many corrections: an error, and nothing at the target.
     let short = dir.path().join("short.pre");
-    let mut w =
-        MaterialWriter::create(&short, 1, s, m1.ring_bits, &m1.demand, m1.seed, 10).unwrap();
+    let mut w = MaterialWriter::create(
+        &short,
+        1,
+        s,
+        m1.dealing,
+        m1.ring_bits,
+        &m1.demand,
+        m1.seed,
+        10,
+    )
+    .unwrap();
     w.write(&[0; 4]).unwrap();
     assert!(file_reason(w.finish().unwrap_err()).contains("6 correction bytes missing"));
-    let mut w = MaterialWriter::create(&short, 1, s, m1.ring_bits, &m1.demand, m1.seed, 3).unwrap();
+    let mut w = MaterialWriter::create(
+        &short,
+        1,
+        s,
+        m1.dealing,
+        m1.ring_bits,
+        &m1.demand,
+        m1.seed,
+        3,
+    )
+    .unwrap();
     assert!(file_reason(w.write(&[0; 4]).unwrap_err()).contains("more than announced"));
     drop(w);
     assert_eq!(

@@ -186,7 +186,7 @@ proptest! {
 }
 
 /// Dealer traffic, measured on the parties' dealer channels, is exactly
-/// 25 bytes to party 0 and 25 + C + 8·⌈C/2^20⌉ to party 1.
+/// 41 bytes to party 0 and 41 + C + 8·⌈C/2^20⌉ to party 1.
 fn check_dealer_bytes<R: Ring>(demand: &Demand) {
     let (m0, m1, meters) = block(harness::deal_in_process::<R>(
         &HarnessOptions::default(),
@@ -196,10 +196,10 @@ fn check_dealer_bytes<R: Ring>(demand: &Demand) {
     let c = demand.correction_bytes::<R>();
     assert_eq!(m1.corrections.len(), c);
     assert!(m0.corrections.is_empty());
-    assert_eq!(meters[0].offline.bytes_received, 25);
+    assert_eq!(meters[0].offline.bytes_received, 41);
     assert_eq!(
         meters[1].offline.bytes_received,
-        (25 + c + 8 * c.div_ceil(CORRECTION_CHUNK)) as u64
+        (41 + c + 8 * c.div_ceil(CORRECTION_CHUNK)) as u64
     );
     assert_eq!(meters[0].online.bytes_total(), 0);
     assert_eq!(meters[1].online.bytes_total(), 0);

@@ -105,10 +105,10 @@ fn a_job_runs_locally_in_memory_and_over_tcp() {
         assert_eq!(o0.peer.online.rounds, 3);
         // The handshake is set-up; the dealer's traffic is offline on its own link.
         assert!(o0.peer.setup.bytes_sent > 0 && o0.peer.offline.bytes_total() == 0);
-        assert_eq!(o0.source.offline.bytes_received, 25);
+        assert_eq!(o0.source.offline.bytes_received, 41);
         assert_eq!(o0.source.offline.rounds, 2);
         assert_eq!(run.served.job, "mul");
-        assert_eq!(run.served.metering[0].offline.bytes_sent, 25);
+        assert_eq!(run.served.metering[0].offline.bytes_sent, 41);
         assert!(run.online_latency() <= o0.online.max(o1.online) + Duration::from_secs(1));
     }
 }
@@ -144,6 +144,7 @@ impl OfflineSource<R> for PartyZeroDeals {
                 PartyMaterial {
                     party: 1,
                     session: s.material_session(),
+                    dealing: tessera_protocols::preprocessing::DealingId([0; 16]),
                     ring_bits: <R as Ring>::BITS,
                     demand: s.demand().clone(),
                     seed: Block::from_bytes(seed.try_into().unwrap()),
@@ -371,6 +372,6 @@ fn party_one_can_keep_its_corrections_on_disk() {
         assert_eq!(r1.unwrap().output, want, "spill above {spill}");
         let c = runtime::Job::demand(&job).unwrap().correction_bytes::<R>() as u64;
         assert!(c > 0);
-        assert_eq!(m1.offline.bytes_received, 25 + c + 8, "spill above {spill}");
+        assert_eq!(m1.offline.bytes_received, 41 + c + 8, "spill above {spill}");
     }
 }

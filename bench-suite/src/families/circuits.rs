@@ -320,6 +320,14 @@ fn family(ctx: &FamilyContext, proto: Proto, family: &'static str) -> Result<Vec
                     .param("batch", batch)
                     .quick(batch == 1),
             );
+            // What TLS costs: AES-128 under Yao at batch 1024, every link over TLS.
+            if r.name == "aes-128" && batch == 1024 && matches!(proto, Proto::Yao) {
+                v.push(
+                    Scenario::new(family, r.name, CircuitWork::new(r.clone(), proto, batch))
+                        .param("batch", batch)
+                        .over_tls(),
+                );
+            }
         }
     }
     Ok(v)

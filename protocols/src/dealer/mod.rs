@@ -7,12 +7,13 @@
 //! 2. The dealer checks that both demands are identical and belong to its session,
 //!    draws two fresh seeds from the OS CSPRNG, and computes party 1's corrections
 //!    ([`crate::preprocessing::deal`]).
-//! 3. It sends each party a reply holding its seed (a 17-byte postcard message: tag and
-//!    seed), and then sends party 1 its corrections, concatenated in demand order, in
-//!    frames of at most [`CORRECTION_CHUNK`] bytes.
+//! 3. It draws a random dealing id ([`DealingId`]), sends each party a reply holding
+//!    its seed and the dealing id (a 33-byte postcard message: tag, seed, dealing id),
+//!    and then sends party 1 its corrections, concatenated in demand order, in frames
+//!    of at most [`CORRECTION_CHUNK`] bytes.
 //!
-//! So the dealer sends party 0 exactly **25 bytes** (8-byte frame header + 17), and
-//! party 1 exactly **`25 + C + 8·⌈C / 2^20⌉` bytes**, where `C` is
+//! So the dealer sends party 0 exactly **41 bytes** (8-byte frame header + 33), and
+//! party 1 exactly **`41 + C + 8·⌈C / 2^20⌉` bytes**, where `C` is
 //! [`Demand::correction_bytes`]. The tests check these numbers against the channel's
 //! meter. If anything is wrong (demands differ, wrong session or ring) the dealer
 //! replies with a refusal naming the problem instead of a seed.
@@ -31,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use tessera_core::channel::HEADER_LEN;
 use tessera_core::{Block, Channel, Phase, PhaseMeter, Ring, SessionId};
 
-use crate::preprocessing::{Demand, PartyMaterial, deal, deal_each};
+use crate::preprocessing::{DealingId, Demand, PartyMaterial, deal, deal_each};
 use crate::{Error, Result};
 
 /// Largest frame of corrections the dealer sends.
@@ -50,7 +51,7 @@ struct DemandMsg {
 
 #[derive(Serialize, Deserialize)]
 enum DealerReply {
-    Seed([u8; 16]),
+    Seed { seed: [u8; 16], dealing: [u8; 16] },
     Refused(String),
 }
 
@@ -62,6 +63,8 @@ pub struct Dealt {
     pub seed1: Block,
     /// Party 1's corrections.
     pub corrections: Vec<u8>,
+    /// The dealing's id, the same in both parties' material.
+    pub dealing: DealingId,
 }
 
 impl std::fmt::Debug for Dealt {
@@ -81,6 +84,7 @@ impl Dealt {
         PartyMaterial {
             party,
             session,
+            dealing: self.dealing,
             ring_bits: R::BITS,
             demand: demand.clone(),
             seed: if party == 0 { self.seed0 } else { self.seed1 },
@@ -106,6 +110,7 @@ pub fn generate<R: Ring>(demand: &Demand) -> Result<Dealt> {
         seed0,
         seed1,
         corrections,
+        dealing: DealingId::random(),
     })
 }
 
@@ -126,7 +131,7 @@ fn first_difference(a: &Demand, b: &Demand) -> String {
 
 /// The exact traffic of the dealer protocol for `demand`, as each party's end of its
 /// channel to the dealer meters it in [`Phase::Offline`] (party 0, party 1): the
-/// demand message it sends, the seed reply (25 bytes) and, for party 1, the
+/// demand message it sends, the seed reply (41 bytes) and, for party 1, the
 /// corrections in frames of at most [`CORRECTION_CHUNK`] bytes; two rounds.
 ///
 /// # Errors
@@ -149,7 +154,10 @@ pub fn party_traffic<R: Ring>(demand: &Demand) -> Result<[PhaseMeter; 2]> {
             demand: demand.clone(),
         }))
     };
-    let seed = frame(postcard::to_stdvec(&DealerReply::Seed([0; 16])))?;
+    let seed = frame(postcard::to_stdvec(&DealerReply::Seed {
+        seed: [0; 16],
+        dealing: [0; 16],
+    }))?;
     let c = demand.correction_bytes::<R>();
     let chunks = c.div_ceil(CORRECTION_CHUNK) as u64;
     Ok([
@@ -231,8 +239,17 @@ pub async fn serve<R: Ring>(
         return Err(e);
     }
     let (seed0, seed1) = (tessera_core::prg::os_seed(), tessera_core::prg::os_seed());
-    ch0.send(&DealerReply::Seed(seed0.to_bytes())).await?;
-    ch1.send(&DealerReply::Seed(seed1.to_bytes())).await?;
+    let dealing = DealingId::random();
+    ch0.send(&DealerReply::Seed {
+        seed: seed0.to_bytes(),
+        dealing: dealing.0,
+    })
+    .await?;
+    ch1.send(&DealerReply::Seed {
+        seed: seed1.to_bytes(),
+        dealing: dealing.0,
+    })
+    .await?;
     // Party 1's corrections, generated on a blocking thread and sent as they come, in
     // frames of CORRECTION_CHUNK bytes: the dealer holds a few frames, not the whole
     // dealing (gigabytes for a large GMW run).
@@ -305,7 +322,7 @@ pub async fn fetch<R: Ring>(
     if party == 1 {
         corrections.reserve_exact(demand.correction_bytes::<R>());
     }
-    let seed = fetch_with::<R>(ch, party, session, demand, |got| {
+    let (seed, dealing) = fetch_with::<R>(ch, party, session, demand, |got| {
         if let Fetched::Corrections(chunk) = got {
             corrections.extend_from_slice(chunk);
         }
@@ -315,6 +332,7 @@ pub async fn fetch<R: Ring>(
     Ok(PartyMaterial {
         party,
         session,
+        dealing,
         ring_bits: R::BITS,
         demand: demand.clone(),
         seed,
@@ -325,8 +343,8 @@ pub async fn fetch<R: Ring>(
 /// What [`fetch_with`] hands its sink, in order: the seed, then party 1's corrections.
 #[derive(Clone, Copy)]
 pub enum Fetched<'a> {
-    /// The party's expansion seed (secret).
-    Seed(Block),
+    /// The party's expansion seed (secret) and the dealing's id.
+    Seed(Block, DealingId),
     /// A frame of party 1's corrections (secret).
     Corrections(&'a [u8]),
 }
@@ -334,7 +352,7 @@ pub enum Fetched<'a> {
 impl std::fmt::Debug for Fetched<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Fetched::Seed(_) => write!(f, "Seed(..)"),
+            Fetched::Seed(_, d) => write!(f, "Seed(.., {d})"),
             Fetched::Corrections(c) => write!(f, "Corrections({} bytes)", c.len()),
         }
     }
@@ -343,7 +361,7 @@ impl std::fmt::Debug for Fetched<'_> {
 /// [`fetch`] handing the seed, then party 1's corrections frame by frame as they
 /// arrive (at most [`CORRECTION_CHUNK`] bytes each, in order, exactly
 /// [`Demand::correction_bytes`] in all), to `sink` instead of collecting them; returns
-/// the seed.
+/// the seed and the dealing id.
 /// A party whose corrections are larger than its memory should hold writes them to
 /// disk this way ([`crate::runtime::DealerSource`]).
 ///
@@ -355,7 +373,7 @@ pub async fn fetch_with<R: Ring>(
     session: SessionId,
     demand: &Demand,
     mut sink: impl FnMut(Fetched<'_>) -> Result<()>,
-) -> Result<Block> {
+) -> Result<(Block, DealingId)> {
     let p = u8::try_from(party)
         .ok()
         .filter(|p| *p <= 1)
@@ -373,8 +391,8 @@ pub async fn fetch_with<R: Ring>(
         demand: demand.clone(),
     })
     .await?;
-    let seed = match ch.recv::<DealerReply>().await? {
-        DealerReply::Seed(s) => Block::from_bytes(s),
+    let (seed, dealing) = match ch.recv::<DealerReply>().await? {
+        DealerReply::Seed { seed, dealing } => (Block::from_bytes(seed), DealingId(dealing)),
         DealerReply::Refused(why) => {
             return Err(Error::Protocol {
                 step: "dealer",
@@ -382,7 +400,7 @@ pub async fn fetch_with<R: Ring>(
             });
         }
     };
-    sink(Fetched::Seed(seed))?;
+    sink(Fetched::Seed(seed, dealing))?;
     if party == 1 {
         let want = demand.correction_bytes::<R>();
         let mut got = 0;
@@ -402,5 +420,5 @@ pub async fn fetch_with<R: Ring>(
         }
     }
     ch.set_phase(previous);
-    Ok(seed)
+    Ok((seed, dealing))
 }

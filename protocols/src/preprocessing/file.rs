@@ -1,6 +1,6 @@
 //! One party's preprocessing material and its file format.
 //!
-//! # File format (version 1)
+//! # File format (version 2)
 //! All integers little-endian.
 //!
 //! | offset | size | field |
@@ -12,8 +12,11 @@
 //! | 14 | 2 | ring bit width ℓ |
 //! | 16 | 16 | session id |
 //! | 32 | 8 | body length |
-//! | 40 | 32 | SHA-256 of bytes 0..40 followed by the body |
-//! | 72 | … | body: demand length (8), postcard demand, seed (16), corrections |
+//! | 40 | 16 | dealing id (the same in both parties' files of one dealing) |
+//! | 56 | 32 | SHA-256 of bytes 0..56 followed by the body |
+//! | 88 | … | body: demand length (8), postcard demand, seed (16), corrections |
+//!
+//! Version 1 (no dealing id) is refused with a message to run the offline phase again.
 //!
 //! The material is stored seed-compressed, exactly as the dealer sent it (party 0's
 //! file holds a seed and the demand; party 1's also its corrections). Neither writing
@@ -50,10 +53,53 @@ use crate::{Error, Result};
 /// The file magic.
 pub const MAGIC: [u8; 8] = *b"TSSRPREP";
 /// The format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
-const HEADER: usize = 72;
+pub const FORMAT_VERSION: u32 = 2;
+const HEADER: usize = 88;
+/// Bytes of the header covered by the checksum (all before it).
+const SUMMED: usize = 56;
 const STATE_FRESH: u8 = 0;
 const STATE_CONSUMED: u8 = 1;
+
+/// A dealing's identifier: 128 random bits drawn by the dealer for each dealing and
+/// given to both parties with their material (and written into their files). The
+/// parties compare theirs before the online phase, so material of two dealings is never
+/// mixed, and each party records the ids it has consumed in its ledger
+/// ([`crate::preprocessing::Ledger`]), so a copy of consumed material is refused.
+#[derive(
+    Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+pub struct DealingId(pub [u8; 16]);
+
+impl DealingId {
+    /// A fresh id from the OS CSPRNG.
+    pub fn random() -> Self {
+        DealingId(tessera_core::prg::os_seed().to_bytes())
+    }
+}
+
+impl std::fmt::Display for DealingId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl std::fmt::Debug for DealingId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DealingId({self})")
+    }
+}
+
+impl std::str::FromStr for DealingId {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = || Error::InvalidArgument {
+            op: "dealing id",
+            detail: format!("`{s}` is not 32 hex digits"),
+        };
+        let v = hex::decode(s).map_err(|_| bad())?;
+        Ok(DealingId(v.try_into().map_err(|_| bad())?))
+    }
+}
 
 /// One party's preprocessing in seed-compressed form: what the dealer sends, what a
 /// file stores. [`crate::preprocessing::Store::from_material`] expands it.
@@ -63,6 +109,8 @@ pub struct PartyMaterial {
     pub party: usize,
     /// The session it was made for.
     pub session: SessionId,
+    /// The dealing it belongs to.
+    pub dealing: DealingId,
     /// ℓ of the ring it was made for.
     pub ring_bits: u32,
     /// The demand it answers.
@@ -78,6 +126,7 @@ impl std::fmt::Debug for PartyMaterial {
         f.debug_struct("PartyMaterial")
             .field("party", &self.party)
             .field("session", &self.session)
+            .field("dealing", &self.dealing)
             .field("ring_bits", &self.ring_bits)
             .field("requests", &self.demand.len())
             .field("correction_bytes", &self.corrections.len())
@@ -137,10 +186,12 @@ impl MaterialWriter {
     ///
     /// # Errors
     /// [`Error::PreprocessingFile`] on an I/O failure; an invalid party.
+    #[allow(clippy::too_many_arguments)]
     pub fn create(
         path: &Path,
         party: usize,
         session: SessionId,
+        dealing: DealingId,
         ring_bits: u32,
         demand: &Demand,
         seed: Block,
@@ -163,6 +214,7 @@ impl MaterialWriter {
         header.extend_from_slice(&(ring_bits as u16).to_le_bytes());
         header.extend_from_slice(&session.0);
         header.extend_from_slice(&body_len.to_le_bytes());
+        header.extend_from_slice(&dealing.0);
         let mut hasher = Sha256::new();
         hasher.update(&header);
         hasher.update(&prefix);
@@ -239,7 +291,7 @@ impl MaterialWriter {
         let (path, tmp) = (self.path.clone(), self.tmp.clone());
         let result = (|| -> std::io::Result<()> {
             let mut f = file.into_inner().map_err(|e| e.into_error())?;
-            f.seek(SeekFrom::Start(40))?;
+            f.seek(SeekFrom::Start(SUMMED as u64))?;
             f.write_all(&sum)?;
             f.sync_all()?;
             drop(f);
@@ -276,6 +328,8 @@ pub struct OpenedMaterial {
     pub party: usize,
     /// The session it was made for.
     pub session: SessionId,
+    /// The dealing it belongs to.
+    pub dealing: DealingId,
     /// ℓ of the ring it was made for.
     pub ring_bits: u32,
     /// The demand it answers.
@@ -293,6 +347,7 @@ impl std::fmt::Debug for OpenedMaterial {
         f.debug_struct("OpenedMaterial")
             .field("party", &self.party)
             .field("session", &self.session)
+            .field("dealing", &self.dealing)
             .field("requests", &self.demand.len())
             .field("correction_bytes", &self.corrections_len)
             .finish_non_exhaustive()
@@ -315,6 +370,7 @@ impl OpenedMaterial {
         Ok(PartyMaterial {
             party: self.party,
             session: self.session,
+            dealing: self.dealing,
             ring_bits: self.ring_bits,
             demand: self.demand,
             seed: self.seed,
@@ -333,6 +389,7 @@ impl PartyMaterial {
             path,
             self.party,
             self.session,
+            self.dealing,
             self.ring_bits,
             &self.demand,
             self.seed,
@@ -375,9 +432,17 @@ impl PartyMaterial {
     pub fn verify(path: &Path, party: usize, session: SessionId) -> Result<Demand> {
         check_file(path, party, session, false).map(|m| m.demand)
     }
+
+    /// [`PartyMaterial::verify`], returning the dealing id with the demand.
+    ///
+    /// # Errors
+    /// As [`PartyMaterial::load`].
+    pub fn inspect(path: &Path, party: usize, session: SessionId) -> Result<(Demand, DealingId)> {
+        check_file(path, party, session, false).map(|m| (m.demand, m.dealing))
+    }
 }
 
-/// SHA-256 of `header40` followed by the `len` body bytes of `f` from offset
+/// SHA-256 of `header40` (the summed header) followed by the `len` body bytes of `f` from offset
 /// [`HEADER`].
 fn hash_body(f: &mut std::fs::File, header40: &[u8], len: u64) -> std::io::Result<[u8; 32]> {
     let mut h = Sha256::new();
@@ -424,7 +489,10 @@ fn check_file(
     if version != FORMAT_VERSION {
         return Err(file_err(
             path,
-            format!("format version {version}, this build reads version {FORMAT_VERSION}"),
+            format!(
+                "format version {version}, this build reads version {FORMAT_VERSION} (files \
+                 now name their dealing): run the offline phase again"
+            ),
         ));
     }
     let mut len8 = [0u8; 8];
@@ -443,7 +511,7 @@ fn check_file(
             format!("{} trailing bytes after the body", have - body_len),
         ));
     }
-    if hash_body(&mut f, &header[..40], body_len).map_err(read_err)? != header[40..72] {
+    if hash_body(&mut f, &header[..SUMMED], body_len).map_err(read_err)? != header[SUMMED..HEADER] {
         return Err(file_err(
             path,
             "checksum mismatch: the file was modified or corrupted",
@@ -455,6 +523,9 @@ fn check_file(
     let mut sid = [0u8; 16];
     sid.copy_from_slice(&header[16..32]);
     let file_session = SessionId(sid);
+    let mut did = [0u8; 16];
+    did.copy_from_slice(&header[40..56]);
+    let dealing = DealingId(did);
     if file_party != party {
         return Err(file_err(
             path,
@@ -511,10 +582,10 @@ fn check_file(
             .open(path)
             .map_err(write_err)?;
         header[12] = STATE_CONSUMED;
-        let sum = hash_body(&mut w, &header[..40], body_len).map_err(read_err)?;
+        let sum = hash_body(&mut w, &header[..SUMMED], body_len).map_err(read_err)?;
         w.seek(SeekFrom::Start(12))
             .and_then(|_| w.write_all(&header[12..13]))
-            .and_then(|()| w.seek(SeekFrom::Start(40)))
+            .and_then(|()| w.seek(SeekFrom::Start(SUMMED as u64)))
             .and_then(|_| w.write_all(&sum))
             .and_then(|()| w.sync_all())
             .map_err(write_err)?;
@@ -522,6 +593,7 @@ fn check_file(
     Ok(OpenedMaterial {
         party,
         session,
+        dealing,
         ring_bits,
         demand,
         seed: Block::from_bytes(seed),

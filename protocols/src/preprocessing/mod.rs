@@ -28,7 +28,7 @@
 //! expansion of its own seed plus *corrections*, the only part that depends on both
 //! parties' randomness. [`Request::correction_bytes`] states the exact size per
 //! request; the dealer's traffic is exactly
-//! `25` bytes to party 0 and `25 + C + 8·⌈C / 2^20⌉` bytes to party 1, where `C` is
+//! `41` bytes to party 0 and `41 + C + 8·⌈C / 2^20⌉` bytes to party 1, where `C` is
 //! the demand's total correction size (see [`crate::dealer`]).
 //!
 //! Security: semi-honest parties and a semi-honest dealer that colludes with neither.
@@ -38,17 +38,19 @@
 mod expand;
 mod file;
 mod items;
+mod ledger;
 mod store;
 
 /// The top bit and `⌊(v mod 2^(ℓ−1)) / 2^f⌋` of a (public) ring element.
 pub(crate) use expand::msb_mid as msb_mid_pub;
 pub(crate) use expand::{Expander, deal_each};
 pub use expand::{deal, expand_party0, expand_party1};
-pub use file::{FORMAT_VERSION, MAGIC, MaterialWriter, OpenedMaterial, PartyMaterial};
+pub use file::{DealingId, FORMAT_VERSION, MAGIC, MaterialWriter, OpenedMaterial, PartyMaterial};
 pub use items::{
     AndTriples, BeaverTriple, Correlation, DaBits, PlainWeightShare, RandomOts, SquarePair,
     TruncPair, WeightMaskShare,
 };
+pub use ledger::Ledger;
 pub use store::{EXPAND_AHEAD_BYTES, Provider, Store};
 
 use serde::{Deserialize, Serialize};

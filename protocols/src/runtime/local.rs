@@ -1,6 +1,6 @@
 //! The dealer and both parties in this process: [`run_local`] opens the three links
-//! (party 0 – party 1, dealer – party 0, dealer – party 1) over TCP loopback or in
-//! memory, runs each role in its own task ([`super::serve_dealer`],
+//! (party 0 – party 1, dealer – party 0, dealer – party 1) over TCP loopback (plain or
+//! mutual TLS with keys made for the run) or in memory, runs each role in its own task ([`super::serve_dealer`],
 //! [`super::run_party`] with a [`DealerSource`]), and joins them under a deadline:
 //! the first failure of any role ends the run (the other tasks are aborted rather
 //! than left to their channel timeouts). With [`Offline::Ot`] there is no dealer: the
@@ -32,6 +32,25 @@ pub enum Transport {
     InMemory,
     /// TCP on 127.0.0.1 (ephemeral ports).
     Tcp,
+    /// Mutual TLS 1.3 over TCP on 127.0.0.1, with keys made for the run and pinned
+    /// ([`tessera_core::tls::ephemeral`]): what separate processes pay for TLS, measured
+    /// in one process.
+    Tls,
+}
+
+impl Transport {
+    /// How the roles are connected, in words (commands print it).
+    pub fn describe(self) -> &'static str {
+        match self {
+            Transport::InMemory => "in-memory channels in this process",
+            Transport::Tcp => {
+                "TCP on loopback in this process, plain (no TLS: nothing leaves this machine)"
+            }
+            Transport::Tls => {
+                "TCP on loopback in this process, mutual TLS 1.3 with keys made for this run"
+            }
+        }
+    }
 }
 
 /// Where the parties' correlations come from in a local run.
@@ -90,6 +109,33 @@ pub async fn pair(
                 Channel::connect(addr, config)
             );
             Ok((a?, b?))
+        }
+        Transport::Tls => {
+            let io = |context| move |source| tessera_core::Error::Io { context, source };
+            let [p0, p1, _] = tessera_core::tls::ephemeral()?;
+            let listener = TcpListener::bind("127.0.0.1:0")
+                .await
+                .map_err(io("binding a loopback port"))?;
+            let addr = listener
+                .local_addr()
+                .map_err(io("reading the local address"))?;
+            let deadline = tessera_core::tls::handshake_deadline(config.timeout);
+            let (a, b) = tokio::join!(
+                async {
+                    let s = tessera_core::channel::accept_tcp(&listener, config.timeout).await?;
+                    s.set_nodelay(true).map_err(io("setting TCP_NODELAY"))?;
+                    p0.accept(s, deadline).await
+                },
+                async {
+                    let s = tessera_core::channel::connect_tcp(addr, config.timeout).await?;
+                    s.set_nodelay(true).map_err(io("setting TCP_NODELAY"))?;
+                    p1.connect(s, tessera_core::Role::Party0, deadline).await
+                }
+            );
+            Ok((
+                Channel::from_stream(a?.1, config),
+                Channel::from_stream(b?, config),
+            ))
         }
     }
 }

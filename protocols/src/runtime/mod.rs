@@ -56,7 +56,7 @@ pub use source::{
     DealerSource, FileSource, MaterialSource, OfflineSource, SPILL_CORRECTIONS_BYTES,
 };
 
-use crate::preprocessing::{Demand, PartyMaterial, Provider};
+use crate::preprocessing::{DealingId, Demand, Ledger, PartyMaterial, Provider};
 use crate::{ArithParty, Error, Result, dealer};
 
 /// What two parties run in a session: the configuration they must agree on, the
@@ -213,6 +213,7 @@ pub struct Session {
     config: ConfigSummary,
     demand: Demand,
     announce_source: bool,
+    ledger: Option<Ledger>,
 }
 
 impl Session {
@@ -252,13 +253,29 @@ impl Session {
             config: config.with("ring", R::NAME),
             demand,
             announce_source: false,
+            ledger: None,
         })
+    }
+
+    /// This party records the dealing it consumes in `ledger` (durably, before the
+    /// online phase) and refuses one recorded there ([`Ledger`]).
+    #[must_use]
+    pub fn with_ledger(mut self, ledger: Ledger) -> Self {
+        self.ledger = Some(ledger);
+        self
+    }
+
+    /// The ledger of consumed dealings, if this party keeps one.
+    pub fn ledger(&self) -> Option<&Ledger> {
+        self.ledger.as_ref()
     }
 
     /// The parties' handshake also names where each one's preprocessing comes from
     /// (`preprocessing = dealer | file | ...`), so that a party running from a file
-    /// never pairs with one that fetched fresh material. For parties that choose their
-    /// sources separately (separate processes); in-process runs give both the same.
+    /// never pairs with one that fetched fresh material, and after the offline phase
+    /// the parties compare their dealing ids (one round in [`Phase::Setup`]), so that
+    /// material of two dealings is never mixed. For parties that choose their sources
+    /// separately (separate processes); in-process runs give both the same.
     #[must_use]
     pub fn announcing_source(mut self) -> Self {
         self.announce_source = true;
@@ -503,16 +520,54 @@ pub async fn prepare<R: Ring>(
         config = config.with("preprocessing", source.kind());
     }
     let hello = session.hello(other, config);
-    // The source's handshake first: `try_join!` polls in order and stops at the first
-    // error, so the source's hello is queued even if the other party's answer is
-    // already there and fails the handshake at once (the dealer then names the
-    // mismatch instead of seeing this party vanish).
-    let shaken = tokio::try_join!(source.handshake(session), async {
-        hello
-            .run(&mut peer)
-            .await
-            .map_err(at(format!("handshake with {other}")))
-    });
+    // Separate processes: a source that does not use the link to the other party (the
+    // dealer, a file) runs while that link is watched, so that if the other party goes
+    // away this one stops waiting for the source at once instead of at its timeout.
+    // (In one process the roles are joined and the first failure stops all; there a
+    // party may also finish a trivial job and close its link while the other is still
+    // in its offline phase.)
+    let watch = session.announce_source && !source.uses_peer();
+    let gone = |e: tessera_core::Error| {
+        SessionError::new(
+            format!(
+                "offline phase: {other} has gone while this party waited for its preprocessing"
+            ),
+            e,
+        )
+    };
+    // The source's handshake first: it is polled before the other party's, and an
+    // error of either stops both, so the source's hello is queued even if the other
+    // party's answer is already there and fails the handshake at once (the dealer then
+    // names the mismatch instead of seeing this party vanish).
+    let shaken = {
+        let (hello_done, hello_seen) = tokio::sync::oneshot::channel::<()>();
+        let peer_side = async {
+            hello
+                .run(&mut peer)
+                .await
+                .map_err(at(format!("handshake with {other}")))?;
+            let _ = hello_done.send(());
+            if watch {
+                Err(gone(peer.closed().await))
+            } else {
+                std::future::pending::<std::result::Result<(), SessionError>>().await
+            }
+        };
+        tokio::pin!(peer_side);
+        let source_side = source.handshake(session);
+        tokio::select! {
+            biased;
+            r = source_side => match r {
+                Ok(()) => tokio::select! {
+                    biased;
+                    r = &mut peer_side => r,
+                    _ = hello_seen => Ok(()),
+                },
+                Err(e) => Err(e),
+            },
+            r = &mut peer_side => r,
+        }
+    };
     if let Err(e) = shaken {
         // Our hellos are queued: let them leave before this party stops, so that the
         // others hear us and name a mismatch too (best effort: the error is `e`).
@@ -532,7 +587,17 @@ pub async fn prepare<R: Ring>(
         .map_err(at("after the handshakes"))?;
     let started = Instant::now();
     hooks.offline_starts();
-    let provider = source.obtain(session, &mut peer).await?;
+    let provider = if watch {
+        // The source does not use the link; it gets an unconnected stand-in so that
+        // the real one can be watched meanwhile.
+        let (mut stand_in, _far) = Channel::in_memory_pair(*peer.config());
+        tokio::select! {
+            r = source.obtain(session, &mut stand_in) => r?,
+            e = peer.closed() => return Err(gone(e)),
+        }
+    } else {
+        source.obtain(session, &mut peer).await?
+    };
     let offline = started.elapsed();
     if provider.party() != session.party {
         return Err(SessionError::new(
@@ -547,7 +612,21 @@ pub async fn prepare<R: Ring>(
             },
         ));
     }
+    let dealing = source.dealing();
+    if let (Some(ledger), Some(d)) = (session.ledger.clone(), dealing) {
+        let party = session.party;
+        tokio::task::spawn_blocking(move || ledger.record(party, d))
+            .await
+            .map_err(|e| Error::Task(format!("recording the dealing in the ledger: {e}")))
+            .and_then(|r| r)
+            .map_err(at("offline phase: recording the dealing as consumed"))?;
+    }
     peer.set_phase(Phase::Setup);
+    if session.announce_source {
+        compare_dealings(&mut peer, dealing, other)
+            .await
+            .map_err(at(format!("checking the dealing with {other}")))?;
+    }
     Ok(Ready {
         party: ArithParty::new(peer, provider),
         other,
@@ -555,6 +634,26 @@ pub async fn prepare<R: Ring>(
         offline,
         since: Instant::now(),
     })
+}
+
+/// Sends this party's dealing id and compares it with the other party's: material of
+/// two dealings must not meet (one round).
+async fn compare_dealings(peer: &mut Channel, ours: Option<DealingId>, other: Role) -> Result<()> {
+    peer.send(&ours).await?;
+    let theirs: Option<DealingId> = peer.recv().await?;
+    match (ours, theirs) {
+        (Some(a), Some(b)) if a != b => {
+            // Let ours reach the other party before this one stops, so that it names
+            // the difference too (best effort: the error is the difference).
+            let _ = peer.flush().await;
+            Err(Error::DealingsDiffer {
+                ours: a,
+                peer: other.to_string(),
+                theirs: b,
+            })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// One party's whole session of `job`: [`prepare`] (handshakes, offline phase through

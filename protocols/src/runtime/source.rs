@@ -23,7 +23,8 @@ use tessera_core::{Channel, Metering, Ring, Role};
 use super::{Session, SessionError, at};
 use crate::dealer::Fetched;
 use crate::preprocessing::{
-    Demand, EXPAND_AHEAD_BYTES, MaterialWriter, OpenedMaterial, PartyMaterial, Provider, Store,
+    DealingId, Demand, EXPAND_AHEAD_BYTES, MaterialWriter, OpenedMaterial, PartyMaterial, Provider,
+    Store,
 };
 use crate::{Error, Result, dealer};
 
@@ -64,6 +65,19 @@ pub trait OfflineSource<R: Ring>: Send {
     /// The metering of the source's own links, all phases (zero without links).
     fn metering(&self) -> Metering {
         Metering::default()
+    }
+
+    /// Whether [`OfflineSource::obtain`] uses the link to the other party (by default
+    /// yes). A source that does not gets a stand-in, and the runtime watches the real
+    /// link meanwhile, so that this party stops as soon as the other one is gone.
+    fn uses_peer(&self) -> bool {
+        true
+    }
+
+    /// The dealing the obtained material belongs to, once [`OfflineSource::obtain`]
+    /// has succeeded (`None` for a source without dealings).
+    fn dealing(&self) -> Option<DealingId> {
+        None
     }
 }
 
@@ -112,6 +126,7 @@ pub struct DealerSource {
     link: Option<Channel>,
     metering: Metering,
     spill_above: usize,
+    dealing: Option<DealingId>,
 }
 
 const DEALER_HANDSHAKE: &str = "handshake with the dealer (it relays the other party's values)";
@@ -124,6 +139,7 @@ impl DealerSource {
             link: Some(link),
             metering: Metering::default(),
             spill_above: SPILL_CORRECTIONS_BYTES,
+            dealing: None,
         }
     }
 
@@ -183,6 +199,7 @@ impl DealerSource {
             .await
             .map_err(at(DEALER_FETCH))?;
         self.close_link().await?;
+        self.dealing = Some(m.dealing);
         Ok(m)
     }
 }
@@ -207,12 +224,13 @@ impl DealerSource {
         };
         let mut writer: Option<MaterialWriter> = None;
         let ch = self.open().map_err(at(DEALER_FETCH))?;
-        dealer::fetch_with::<R>(ch, party, session, demand, |got| match got {
-            Fetched::Seed(seed) => {
+        let (_, dealing) = dealer::fetch_with::<R>(ch, party, session, demand, |got| match got {
+            Fetched::Seed(seed, dealing) => {
                 writer = Some(MaterialWriter::create(
                     path,
                     party,
                     session,
+                    dealing,
                     R::BITS,
                     demand,
                     seed,
@@ -231,6 +249,7 @@ impl DealerSource {
         .await
         .map_err(at(DEALER_FETCH))?;
         self.close_link().await?;
+        self.dealing = Some(dealing);
         writer
             .ok_or_else(|| Error::Protocol {
                 step: "dealer",
@@ -258,16 +277,17 @@ impl DealerSource {
             .map_err(at(DEALER_FETCH))?;
         let mut w = BufWriter::with_capacity(1 << 20, file);
         let ch = self.open().map_err(at(DEALER_FETCH))?;
-        let seed =
+        let (seed, dealing) =
             dealer::fetch_with::<R>(ch, 1, s.material_session(), s.demand(), |got| match got {
                 Fetched::Corrections(chunk) => w
                     .write_all(chunk)
                     .map_err(io("writing the dealer's corrections to a temporary file")),
-                Fetched::Seed(_) => Ok(()),
+                Fetched::Seed(..) => Ok(()),
             })
             .await
             .map_err(at(DEALER_FETCH))?;
         self.close_link().await?;
+        self.dealing = Some(dealing);
         let mut file = w
             .into_inner()
             .map_err(|e| e.into_error())
@@ -302,6 +322,10 @@ impl DealerSource {
 pub const SPILL_CORRECTIONS_BYTES: usize = EXPAND_AHEAD_BYTES;
 
 impl<R: Ring> OfflineSource<R> for DealerSource {
+    fn uses_peer(&self) -> bool {
+        false
+    }
+
     fn kind(&self) -> &'static str {
         "dealer"
     }
@@ -334,6 +358,10 @@ impl<R: Ring> OfflineSource<R> for DealerSource {
     fn metering(&self) -> Metering {
         self.metering
     }
+
+    fn dealing(&self) -> Option<DealingId> {
+        self.dealing
+    }
 }
 
 /// A preprocessing file saved by an earlier offline phase ([`PartyMaterial::save`]):
@@ -343,12 +371,16 @@ impl<R: Ring> OfflineSource<R> for DealerSource {
 #[derive(Clone, Debug)]
 pub struct FileSource {
     path: PathBuf,
+    dealing: Option<DealingId>,
 }
 
 impl FileSource {
     /// The file at `path`.
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        FileSource { path: path.into() }
+        FileSource {
+            path: path.into(),
+            dealing: None,
+        }
     }
 
     /// The file.
@@ -357,14 +389,20 @@ impl FileSource {
     }
 
     /// Checks the file without claiming it: it must be this party's, fresh, intact,
-    /// and made for this session and job.
+    /// made for this session and job, and — if the session keeps a ledger — of a
+    /// dealing this party has not consumed. Returns the file's dealing.
     ///
     /// # Errors
-    /// [`Error::PreprocessingFile`] saying what is wrong, in words a user can act on.
-    pub fn check(&self, s: &Session) -> Result<()> {
-        let found = PartyMaterial::verify(&self.path, s.party(), s.material_session())
+    /// [`Error::PreprocessingFile`] saying what is wrong, in words a user can act on;
+    /// [`Error::DealingConsumed`] for a copy of a consumed file.
+    pub fn check(&self, s: &Session) -> Result<DealingId> {
+        let (found, dealing) = PartyMaterial::inspect(&self.path, s.party(), s.material_session())
             .map_err(|e| self.explain(e))?;
-        other_demand("it", s.demand(), &found).map_err(|e| self.explain(e))
+        other_demand("it", s.demand(), &found).map_err(|e| self.explain(e))?;
+        if let Some(l) = s.ledger() {
+            l.check(s.party(), dealing)?;
+        }
+        Ok(dealing)
     }
 
     /// Claims the file: opens it (marking it consumed) and checks its demand; the
@@ -401,8 +439,16 @@ impl FileSource {
 }
 
 impl<R: Ring> OfflineSource<R> for FileSource {
+    fn uses_peer(&self) -> bool {
+        false
+    }
+
     fn kind(&self) -> &'static str {
         "file"
+    }
+
+    fn dealing(&self) -> Option<DealingId> {
+        self.dealing
     }
 
     fn obtain<'a>(
@@ -412,6 +458,7 @@ impl<R: Ring> OfflineSource<R> for FileSource {
     ) -> BoxFuture<'a, std::result::Result<Box<dyn Provider<R>>, SessionError>> {
         Box::pin(async move {
             let m = self.claim(session).map_err(at("offline phase"))?;
+            self.dealing = Some(m.dealing);
             let p = m.party;
             let store = tokio::task::spawn_blocking(move || Store::<R>::from_opened(m))
                 .await
@@ -428,12 +475,14 @@ impl<R: Ring> OfflineSource<R> for FileSource {
 #[derive(Debug)]
 pub struct MaterialSource {
     material: Option<PartyMaterial>,
+    dealing: Option<DealingId>,
 }
 
 impl MaterialSource {
     /// The source of `material`.
     pub fn new(material: PartyMaterial) -> Self {
         MaterialSource {
+            dealing: Some(material.dealing),
             material: Some(material),
         }
     }
@@ -462,8 +511,16 @@ impl MaterialSource {
 }
 
 impl<R: Ring> OfflineSource<R> for MaterialSource {
+    fn uses_peer(&self) -> bool {
+        false
+    }
+
     fn kind(&self) -> &'static str {
         "material"
+    }
+
+    fn dealing(&self) -> Option<DealingId> {
+        self.dealing
     }
 
     fn obtain<'a>(
