@@ -434,15 +434,19 @@ fn softsign_pattern_variants_are_not_softsign() {
     ))
     .unwrap();
     assert_eq!(m.layers()[1].op(), &Op::Divide);
-    // A Div by a constant is refused naming the node (not this branch's).
-    let r = load_onnx(&graph(
+    // A Div by a constant is a product by its reciprocal (a constant op, not Divide).
+    let m = load_onnx(&graph(
         &[3],
         vec![node("Div", "div", &["x", "c"], "y", vec![])],
         vec![tensor("c", &[], &[2.0])],
         "y",
         13,
-    ));
-    invalid_at(r, "div (Div)", "constant");
+    ))
+    .unwrap();
+    match m.layers()[0].op() {
+        Op::MulConst(c) => assert_eq!(c.scale.data(), &[0.5]),
+        other => panic!("Div by a constant loaded as {other:?}"),
+    }
 }
 
 /// `Clip` of `x` with bounds as attributes (opset 6) or constant inputs (opset 11+, an
