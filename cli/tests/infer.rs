@@ -638,29 +638,29 @@ fn sigmoid_option_selects_the_logistic_or_secureml_function() {
     assert!(stderr(&o).contains("logistic, secureml"), "{}", stderr(&o));
 }
 
-/// The PyTorch MLP fixture with LeakyReLU, Tanh and a Softmax output: its path, its
-/// input's path, the expected file and onnxruntime's probabilities.
-fn act_mlp() -> (String, String, serde_json::Value, Vec<f64>) {
+/// A PyTorch fixture of models/tests/fixtures by name: its path, its input's path, the
+/// expected file and onnxruntime's values of its first output.
+fn torch_fixture(name: &str) -> (String, String, serde_json::Value, Vec<f64>) {
     let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/tests/fixtures");
     let expected: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(format!("{fixtures}/torch_expected.json")).unwrap(),
     )
     .unwrap();
-    let probs: Vec<f64> = expected["models"]["act_mlp"]["scores"]
+    let probs: Vec<f64> = expected["models"][name]["scores"]
         .as_array()
         .unwrap()
         .iter()
         .map(|v| v.as_f64().unwrap())
         .collect();
     (
-        format!("{fixtures}/act_mlp.onnx"),
-        format!("{fixtures}/input_act_mlp.npy"),
+        format!("{fixtures}/{name}.onnx"),
+        format!("{fixtures}/input_{name}.npy"),
         expected,
         probs,
     )
 }
 
-/// The first output of an `infer --logits --json` report is onnxruntime's `probs`
+/// The first output of an `infer --logits --json` report is onnxruntime's values
 /// within 0.02 + 1%.
 fn near_onnxruntime(r: &serde_json::Value, probs: &[f64], plan: &str) {
     let got: Vec<f64> = r["outputs"][0]["values"]
@@ -684,7 +684,7 @@ fn near_onnxruntime(r: &serde_json::Value, probs: &[f64], plan: &str) {
 /// a layer), and its labels without (the Softmax the head).
 #[test]
 fn pytorch_mlp_with_leaky_relu_tanh_and_softmax_matches_onnxruntime() {
-    let (model, input, expected, probs) = act_mlp();
+    let (model, input, expected, probs) = torch_fixture("act_mlp");
     assert_eq!(probs.len(), 20);
     for plan in ["a+b", "a+y", "auto", "pure-b", "pure-y"] {
         let r = json(&[
@@ -716,7 +716,7 @@ fn pytorch_mlp_with_leaky_relu_tanh_and_softmax_matches_onnxruntime() {
 /// traffic on the parties' link, named in the report.
 #[test]
 fn offline_ot_runs_without_a_dealer_and_matches_onnxruntime() {
-    let (model, input, _, probs) = act_mlp();
+    let (model, input, _, probs) = torch_fixture("act_mlp");
     for plan in ["a+b", "a+y"] {
         let r = json(&[
             "infer",
@@ -856,36 +856,12 @@ fn embedding_reads_integer_indices_and_refuses_out_of_range_ones() {
 /// pure-a too: it has no comparison — and matches onnxruntime within 0.02 + 1%.
 #[test]
 fn pytorch_constants_pad_and_slices_match_onnxruntime_under_every_plan() {
-    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/tests/fixtures");
-    let model = format!("{fixtures}/const_net.onnx");
-    let input = format!("{fixtures}/input_const_net.npy");
-    let expected: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(format!("{fixtures}/torch_expected.json")).unwrap(),
-    )
-    .unwrap();
-    let want: Vec<f64> = expected["models"]["const_net"]["scores"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_f64().unwrap())
-        .collect();
+    let (model, input, _, want) = torch_fixture("const_net");
     assert_eq!(want.len(), 15);
     for plan in ["pure-a", "a+b", "a+y", "auto", "pure-b", "pure-y"] {
         let r = json(&[
             "infer", "--model", &model, "--input", &input, "--plan", plan, "--logits", "--json",
         ]);
-        let got: Vec<f64> = r["outputs"][0]["values"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .flat_map(|e| e.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()))
-            .collect();
-        assert_eq!(got.len(), want.len(), "{plan}");
-        for (g, t) in got.iter().zip(&want) {
-            assert!(
-                (g - t).abs() <= 0.02 + 0.01 * t.abs(),
-                "{plan}: {g} vs onnxruntime {t}"
-            );
-        }
+        near_onnxruntime(&r, &want, plan);
     }
 }

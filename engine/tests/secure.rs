@@ -475,65 +475,53 @@ fn mlp_every_assignment_is_exact_and_priced() {
     }
 }
 
-#[test]
-fn dealer_free_correlations_give_exact_and_priced_runs() {
-    // Every correlation kind the OT source makes, through the session runtime with no
-    // dealer: plaintext-weight dense layers, truncation pairs, daBits and AND triples
-    // (a+b, pure-b), random OTs (a+y, pure-y), square pairs (pure-a), element-wise
-    // Beaver triples (products of activations).
-    let mut rng = StdRng::seed_from_u64(21);
-    let model = mlp(&mut rng);
-    let fm = FixedModel::<R>::new(&model, FixedPoint::new(16)).unwrap();
-    let x = inputs(&mut rng, &model, 3);
-    for b in [Baseline::AB, Baseline::AY, Baseline::PureB, Baseline::PureY] {
-        for out in [Output::Label, Output::Logits] {
-            check_on(&fm, &b.assignment(&fm, out).unwrap(), &x, 3, Offline::Ot);
-        }
-    }
-    let model = poly(&mut rng);
-    let fm = FixedModel::<R>::new(&model, FixedPoint::new(16)).unwrap();
-    let x = inputs(&mut rng, &model, 2);
-    for b in [Baseline::PureA, Baseline::AB] {
+/// `model` at `batch` under each baseline and output kind with correlations from OTs.
+fn check_ot(model: &Model, rng: &mut StdRng, batch: usize, plans: &[(Baseline, Output)]) {
+    let fm = FixedModel::<R>::new(model, FixedPoint::new(16)).unwrap();
+    let x = inputs(rng, model, batch);
+    for &(b, out) in plans {
         check_on(
             &fm,
-            &b.assignment(&fm, Output::Label).unwrap(),
+            &b.assignment(&fm, out).unwrap(),
             &x,
-            2,
-            Offline::Ot,
-        );
-    }
-    let model = gated(&mut rng);
-    let fm = FixedModel::<R>::new(&model, FixedPoint::new(16)).unwrap();
-    let x = inputs(&mut rng, &model, 3);
-    for b in [Baseline::AB, Baseline::AY] {
-        check_on(
-            &fm,
-            &b.assignment(&fm, Output::Logits).unwrap(),
-            &x,
-            3,
+            batch,
             Offline::Ot,
         );
     }
 }
 
 #[test]
+fn dealer_free_correlations_give_exact_and_priced_runs() {
+    // Every correlation kind the OT source makes, through the session runtime with no
+    // dealer: plaintext-weight dense layers, truncation pairs, daBits and AND triples
+    // (a+b, pure-b), random OTs (a+y, pure-y), square pairs (pure-a), element-wise
+    // Beaver triples (products of activations).
+    use Baseline::{AB, AY, PureA, PureB, PureY};
+    use Output::{Label, Logits};
+    let mut rng = StdRng::seed_from_u64(21);
+    let all: Vec<(Baseline, Output)> = [AB, AY, PureB, PureY]
+        .into_iter()
+        .flat_map(|b| [(b, Label), (b, Logits)])
+        .collect();
+    let model = mlp(&mut rng);
+    check_ot(&model, &mut rng, 3, &all);
+    let model = poly(&mut rng);
+    check_ot(&model, &mut rng, 2, &[(PureA, Label), (AB, Label)]);
+    let model = gated(&mut rng);
+    check_ot(&model, &mut rng, 3, &[(AB, Logits), (AY, Logits)]);
+}
+
+#[test]
 fn dealer_free_convolutions_give_exact_and_priced_runs() {
-    // Plaintext-weight convolutions (a+b, a+y) and a convolution of two shared
-    // operands (pure-a's square CNN has none; the Beaver conv triple is tested in
-    // protocols) with correlations from OTs.
+    // Plaintext-weight convolutions with correlations from OTs (the Beaver conv triple
+    // of two shared operands is tested in protocols/tests/ot.rs).
     let mut rng = StdRng::seed_from_u64(22);
     let model = cnn(&mut rng);
-    let fm = FixedModel::<R>::new(&model, FixedPoint::new(16)).unwrap();
-    let x = inputs(&mut rng, &model, 2);
-    for b in [Baseline::AB, Baseline::AY] {
-        check_on(
-            &fm,
-            &b.assignment(&fm, Output::Logits).unwrap(),
-            &x,
-            2,
-            Offline::Ot,
-        );
-    }
+    let plans = [
+        (Baseline::AB, Output::Logits),
+        (Baseline::AY, Output::Logits),
+    ];
+    check_ot(&model, &mut rng, 2, &plans);
 }
 
 #[test]

@@ -148,19 +148,7 @@ impl NpyF32 {
     /// [`Error::Io`] if it cannot be read; [`Error::Data`] (with the path) if it is
     /// not a valid little-endian `float32` C-order array.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::from_bytes(&bytes).map_err(|e| match e {
-            Error::Data { format, reason, .. } => Error::Data {
-                format,
-                path: Some(path.to_path_buf()),
-                reason,
-            },
-            e => e,
-        })
+        read_file(path.as_ref(), Self::from_bytes)
     }
 
     /// Parses the bytes of a `.npy` file.
@@ -283,19 +271,7 @@ impl NpyIndices {
     /// [`Error::Io`] if unreadable; [`Error::Data`] naming the file for another dtype,
     /// Fortran order, a malformed header or a wrong data length.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::from_bytes(&bytes).map_err(|e| match e {
-            Error::Data { format, reason, .. } => Error::Data {
-                format,
-                path: Some(path.to_path_buf()),
-                reason,
-            },
-            e => e,
-        })
+        read_file(path.as_ref(), Self::from_bytes)
     }
 
     /// Parses the bytes of an `int64` or `int32` `.npy` file.
@@ -474,6 +450,22 @@ fn parse_header(text: &str) -> Result<Header> {
         return Err(npy_err("header: text after the dict"));
     }
     Ok(h)
+}
+
+/// Reads a `.npy` file and parses it with `parse`, naming the file in a parse error.
+fn read_file<T>(path: &Path, parse: impl FnOnce(&[u8]) -> Result<T>) -> Result<T> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(&bytes).map_err(|e| match e {
+        Error::Data { format, reason, .. } => Error::Data {
+            format,
+            path: Some(path.to_path_buf()),
+            reason,
+        },
+        e => e,
+    })
 }
 
 #[cfg(test)]
