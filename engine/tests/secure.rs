@@ -331,6 +331,20 @@ fn run_ot(fm: &FixedModel<R>, a: &Assignment, x: &[R], batch: usize) -> Outcome 
         "OT traffic is offline"
     );
     assert_eq!(p0.source.total().bytes_total(), 0, "no dealer link");
+    // The OT source's exact price: every party's offline counters as metered.
+    let demand = tessera_engine::demand(fm, a, batch).unwrap();
+    let price = tessera_protocols::ot::price::price::<R>(
+        &demand,
+        tessera_core::ChannelConfig::default().max_frame,
+    )
+    .unwrap();
+    for (p, party) in [&p0, &p1].into_iter().enumerate() {
+        assert_eq!(
+            *party.peer.phase(Off),
+            price.meters[p],
+            "offline counters of party {p} under {a:?}"
+        );
+    }
     Outcome {
         online_sent: [phase(&p0, Online), phase(&p1, Online)],
         setup_sent: [phase(&p0, Setup), phase(&p1, Setup)],

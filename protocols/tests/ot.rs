@@ -370,3 +370,97 @@ mod correlations {
         assert!(e.contains("inner dimensions"), "{e}");
     }
 }
+
+/// The OT source's price ([`ot::price::price`]) is its metered traffic — bytes,
+/// frames and rounds of each party — for a demand of every kind, in Z64 and Z32, on a
+/// link with small frames (streams split into many frames).
+#[test]
+fn the_ot_source_price_is_its_metered_traffic() {
+    use tessera_core::{Ring, Z32, Z64};
+    use tessera_protocols::ot::{price, source};
+    use tessera_protocols::{BilinearOp, ConvParams, Demand, Request, Window};
+
+    fn check<R: Ring>(max_frame: usize) {
+        let window = Window::from_lists(&[2], &[2], &[1, 2], false).unwrap();
+        let conv = BilinearOp::Conv(ConvParams { window, groups: 2 });
+        let mut d = Demand::new();
+        let beaver = |op, a: &[usize], b: &[usize]| Request::Beaver {
+            op,
+            a: a.to_vec(),
+            b: b.to_vec(),
+        };
+        d.push(Request::AndTriples { bits: 300 });
+        d.push(Request::RandomOts {
+            count: 70,
+            sender: 0,
+        });
+        d.push(Request::RandomOts {
+            count: 200,
+            sender: 1,
+        });
+        d.push(Request::DaBits { count: 33 });
+        d.push(Request::Trunc {
+            frac_bits: 8,
+            shape: vec![2, 5],
+        });
+        d.push(Request::Square { shape: vec![7] });
+        d.push(beaver(BilinearOp::Elementwise, &[3, 4], &[3, 4]));
+        d.push(beaver(BilinearOp::Broadcast, &[3, 4], &[4]));
+        d.push(beaver(BilinearOp::MatMul, &[3, 5], &[5, 2]));
+        d.push(beaver(BilinearOp::BatchMatMul, &[2, 3, 4], &[2, 4, 2]));
+        d.push(beaver(conv, &[2, 4, 9], &[6, 2, 3]));
+        d.push(Request::WeightMask { shape: vec![5, 3] });
+        d.push(Request::PlainWeight {
+            op: BilinearOp::MatMul,
+            mask: 0,
+            act: vec![4, 5],
+            weight: vec![5, 3],
+        });
+        d.push(Request::WeightMask {
+            shape: vec![6, 2, 3],
+        });
+        d.push(Request::PlainWeight {
+            op: conv,
+            mask: 1,
+            act: vec![2, 4, 9],
+            weight: vec![6, 2, 3],
+        });
+        d.push(Request::WeightMask { shape: vec![4] });
+        d.push(Request::PlainWeight {
+            op: BilinearOp::Broadcast,
+            mask: 2,
+            act: vec![3, 4],
+            weight: vec![4],
+        });
+        let cfg = ChannelConfig {
+            max_frame,
+            ..ChannelConfig::default()
+        };
+        let metered = block(async {
+            let (c0, c1) = Channel::in_memory_pair(cfg);
+            let run = |p: usize, mut ch: Channel, d: Demand| async move {
+                source::generate::<R, _>(&mut ch, p, &d, &mut Prg::from_entropy()).await?;
+                ch.fence().await?;
+                Ok::<_, tessera_protocols::Error>(ch.metering().total())
+            };
+            tokio::time::timeout(DEADLINE, async {
+                tokio::try_join!(run(0, c0, d.clone()), run(1, c1, d.clone()))
+            })
+            .await
+            .expect("within the deadline")
+            .expect("generate")
+        });
+        let want = price::price::<R>(&d, max_frame).unwrap();
+        assert_eq!(
+            [metered.0, metered.1],
+            want.meters,
+            "Z{} frames ≤ {max_frame}",
+            R::BITS
+        );
+        assert_eq!(want.base_ots, 256);
+        assert!(want.ots > 0 && want.ole_elements > 0);
+    }
+    check::<Z64>(ChannelConfig::default().max_frame);
+    check::<Z64>(1 << 12 | 8);
+    check::<Z32>(1 << 12 | 4);
+}

@@ -22,6 +22,7 @@
 pub mod base;
 pub mod correlate;
 pub mod iknp;
+pub mod price;
 pub mod source;
 pub mod transpose;
 

@@ -29,6 +29,7 @@ use tessera_core::bits::get_bits;
 use tessera_core::{BitVec, Channel, Phase, Prg, Ring};
 
 use super::correlate::{self, ConvWindows, OtLink};
+use super::price::Totals;
 use super::{receive_random, send_random};
 use crate::arith::bilinear::Bilinear;
 use crate::preprocessing::{
@@ -106,16 +107,6 @@ fn take<T: Clone>(v: &[T], at: &mut usize, n: usize) -> Vec<T> {
     out
 }
 
-/// What the demand needs of each kind that is made in bulk.
-#[derive(Default)]
-struct Totals {
-    and_bits: usize,
-    rots: [usize; 2],
-    dabits: usize,
-    mul_elems: usize,
-    square_elems: usize,
-}
-
 /// Everything made in bulk, handed out to the requests in demand order.
 struct Bulk<R: Ring> {
     and: crate::preprocessing::AndTriples,
@@ -147,23 +138,7 @@ pub async fn generate<R: Ring, G: RngCore + CryptoRng + ?Sized>(
     demand: &Demand,
     rng: &mut G,
 ) -> Result<Vec<(Request, Correlation<R>)>> {
-    let ell = R::BITS as usize;
-    let mut tot = Totals::default();
-    for r in demand.requests() {
-        match r {
-            Request::Beaver {
-                op: BilinearOp::Elementwise,
-                a,
-                b,
-            } if a == b => tot.mul_elems += a.iter().product::<usize>(),
-            Request::Square { shape } => tot.square_elems += shape.iter().product::<usize>(),
-            Request::Trunc { shape, .. } => tot.dabits += ell * shape.iter().product::<usize>(),
-            Request::DaBits { count } => tot.dabits += count,
-            Request::AndTriples { bits } => tot.and_bits += bits,
-            Request::RandomOts { count, sender } if *sender < 2 => tot.rots[*sender] += count,
-            _ => {}
-        }
-    }
+    let tot = Totals::of(demand, R::BITS as usize);
     let mut link = correlate::link(ch, party, rng).await?;
     let bulk = bulk::<R, G>(ch, &mut link, party, &tot, rng).await?;
     let mut bulk = bulk;

@@ -1,0 +1,324 @@
+//! The exact price of the OT source ([`super::source::generate`]) for a demand, computed
+//! from the demand's shapes alone: the sequence of exchanges the two parties run, each
+//! party's frames in each, replayed on the channel's round clocks ([`Replay`]) — so the
+//! bytes, messages and rounds of the offline phase are predicted as the meter counts
+//! them (the tests compare them), and the local work (OTs extended, ring elements of
+//! vector-OLE corrections) is counted for the time model.
+//!
+//! The exchanges, in the order [`super::source::generate`] runs them:
+//! 1. the link: 2 × 128 base OTs (party 1's receiver set-up first, as party 0 is the
+//!    first extension sender), four one-way messages;
+//! 2. the bulk batches ([`Totals`]): AND triples (random OTs both ways), the random OTs
+//!    of Yao's evaluator inputs, daBits (a one-way one-bit OLE), element-wise Beaver
+//!    triples (a two-way OLE), square pairs (a one-way OLE);
+//! 3. one vector OLE per matrix or convolution Beaver triple and per plaintext-weight
+//!    product, in demand order;
+//! 4. the fence that closes the phase (an empty exchange).
+
+use tessera_core::channel::{HEADER_LEN, stream_chunk_bytes};
+use tessera_core::{PhaseMeter, Replay, Ring};
+
+use super::base::POINT_BYTES;
+use super::correlate::{CORR_CHUNK_ELEMS, ConvWindows};
+use super::{CHUNK, KAPPA, tiles};
+use crate::preprocessing::{Demand, Request};
+use crate::{BilinearOp, Error, Result};
+
+/// What a demand needs of each kind that the OT source makes in bulk (one batch per
+/// kind, whatever the number of requests).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// AND triples (bits).
+    pub and_bits: usize,
+    /// Random OTs whose sender is party 0, party 1.
+    pub rots: [usize; 2],
+    /// daBits, truncation pairs' `ℓ` bits per element included.
+    pub dabits: usize,
+    /// Elements of element-wise Beaver triples (operands of one shape).
+    pub mul_elems: usize,
+    /// Elements of square pairs.
+    pub square_elems: usize,
+}
+
+impl Totals {
+    /// The bulk needs of `demand` in a ring of `ell` bits.
+    pub fn of(demand: &Demand, ell: usize) -> Totals {
+        let mut tot = Totals::default();
+        for r in demand.requests() {
+            match r {
+                Request::Beaver {
+                    op: BilinearOp::Elementwise,
+                    a,
+                    b,
+                } if a == b => tot.mul_elems += a.iter().product::<usize>(),
+                Request::Square { shape } => tot.square_elems += shape.iter().product::<usize>(),
+                Request::Trunc { shape, .. } => tot.dabits += ell * shape.iter().product::<usize>(),
+                Request::DaBits { count } => tot.dabits += count,
+                Request::AndTriples { bits } => tot.and_bits += bits,
+                Request::RandomOts { count, sender } if *sender < 2 => tot.rots[*sender] += count,
+                _ => {}
+            }
+        }
+        tot
+    }
+}
+
+/// One vector OLE ([`super::correlate::vole`]): party `p` sends `vectors[p]` vectors of
+/// `len` ring elements (as sender) and chooses with the other party's count of
+/// `bits`-wide scalars (as receiver).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Vole {
+    /// Vectors each party sends as VOLE sender.
+    pub vectors: [usize; 2],
+    /// Ring elements per vector.
+    pub len: usize,
+    /// Bits per scalar (OTs per vector).
+    pub bits: usize,
+}
+
+/// The vector OLE that request `req` takes beyond the bulk batches (`None`: the request
+/// is served from a bulk batch, or locally).
+///
+/// # Errors
+/// Shapes that do not fit the request's map, or a plaintext-weight batch matrix
+/// product (not made from OTs).
+pub fn request_vole(req: &Request, ell: usize) -> Result<Option<Vole>> {
+    let n = |s: &[usize]| s.iter().product::<usize>();
+    let both = |t: usize, len: usize| Vole {
+        vectors: [t, t],
+        len,
+        bits: ell,
+    };
+    let shape = |detail: String| Error::Shape {
+        op: "correlation from OTs",
+        detail,
+    };
+    Ok(match req {
+        Request::Beaver {
+            op: BilinearOp::Elementwise,
+            a,
+            b,
+        } if a == b => None,
+        Request::Beaver { op, a, b } => Some(match op {
+            BilinearOp::Elementwise => {
+                return Err(shape(format!(
+                    "element-wise operands {a:?} and {b:?} differ"
+                )));
+            }
+            BilinearOp::Broadcast => both(n(a), 1),
+            BilinearOp::MatMul | BilinearOp::BatchMatMul => {
+                let (bt, m, k, k2, nn) = match (op, &a[..], &b[..]) {
+                    (BilinearOp::MatMul, &[m, k], &[k2, nn]) => (1, m, k, k2, nn),
+                    (BilinearOp::BatchMatMul, &[bt, m, k], &[bt2, k2, nn]) if bt == bt2 => {
+                        (bt, m, k, k2, nn)
+                    }
+                    _ => return Err(shape(format!("{op} of {a:?} and {b:?}"))),
+                };
+                if k != k2 {
+                    return Err(shape(format!("inner dimensions {k} and {k2}")));
+                }
+                both(bt * k * nn, m)
+            }
+            BilinearOp::Conv(p) => {
+                let w = ConvWindows::new(p, a, b)?;
+                both(n(b), w.len)
+            }
+        }),
+        Request::PlainWeight {
+            op, act, weight, ..
+        } => Some(match op {
+            BilinearOp::Elementwise | BilinearOp::Broadcast => Vole {
+                vectors: [n(act), 0],
+                len: 1,
+                bits: ell,
+            },
+            BilinearOp::MatMul => {
+                let (&[m, k], &[k2, nn]) = (&act[..], &weight[..]) else {
+                    return Err(shape(format!("matrix product of {act:?} and {weight:?}")));
+                };
+                if k != k2 {
+                    return Err(shape(format!("inner dimensions {k} and {k2}")));
+                }
+                Vole {
+                    vectors: [m * k, 0],
+                    len: nn,
+                    bits: ell,
+                }
+            }
+            BilinearOp::Conv(p) => {
+                let w = ConvWindows::new(p, act, weight)?;
+                Vole {
+                    vectors: [0, n(weight)],
+                    len: w.len,
+                    bits: ell,
+                }
+            }
+            BilinearOp::BatchMatMul => {
+                return Err(Error::InvalidArgument {
+                    op: "offline source `ot`",
+                    detail: "a plaintext-weight batch matrix product is not made from OTs; run \
+                             this job with the dealer (`--offline dealer`)"
+                        .into(),
+                });
+            }
+        }),
+        _ => None,
+    })
+}
+
+/// The exact price of the OT source on one demand.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OtPrice {
+    /// Each party's offline counters, as its end of the link meters them (the fence
+    /// included).
+    pub meters: [PhaseMeter; 2],
+    /// Each step of the exchange pattern: the bytes each party sends in it.
+    pub steps: Vec<[u64; 2]>,
+    /// OTs extended (both directions together; each is computed by both parties).
+    pub ots: u64,
+    /// Ring elements of vector-OLE corrections (each is computed by its sender and
+    /// folded in by its receiver).
+    pub ole_elements: u64,
+    /// Base OTs run (256 per link set-up).
+    pub base_ots: u64,
+}
+
+/// The frames (their sizes on the wire) of a streamed message of `n` elements of
+/// `elem` bytes; none for `n = 0` (the drivers send nothing then).
+fn stream(n: u64, elem: usize, max_frame: usize) -> Vec<u64> {
+    let payload = n * elem as u64;
+    if payload == 0 {
+        return Vec::new();
+    }
+    let chunk = stream_chunk_bytes(elem, max_frame).max(1) as u64;
+    let mut out = Vec::new();
+    let mut left = payload;
+    while left > 0 {
+        let k = left.min(chunk);
+        out.push(HEADER_LEN as u64 + k);
+        left -= k;
+    }
+    out
+}
+
+/// 128-bit blocks of the receiver's message of an extension of `m` transfers (chunked
+/// by [`CHUNK`] as the drivers compute it).
+fn extension_blocks(m: usize) -> u64 {
+    ((m / CHUNK) * KAPPA * tiles(CHUNK) + KAPPA * tiles(m % CHUNK)) as u64
+}
+
+struct Pricer {
+    replay: Replay,
+    steps: Vec<[u64; 2]>,
+    max_frame: usize,
+    price: OtPrice,
+}
+
+impl Pricer {
+    fn step(&mut self, frames: [Vec<u64>; 2]) {
+        if frames[0].is_empty() && frames[1].is_empty() {
+            return;
+        }
+        self.replay.step([&frames[0], &frames[1]]);
+        self.steps
+            .push([frames[0].iter().sum(), frames[1].iter().sum()]);
+    }
+
+    /// Random OTs both ways at once: party `p` is the extension sender of `count[p]`.
+    fn extend(&mut self, count: [usize; 2]) {
+        self.price.ots += (count[0] + count[1]) as u64;
+        let mf = self.max_frame;
+        self.step([1, 0].map(|other| stream(extension_blocks(count[other]), 16, mf)));
+    }
+
+    fn vole(&mut self, v: Vole, elem: usize) {
+        // The receiver's extensions (each party receives for the other's vectors).
+        self.extend([v.vectors[0] * v.bits, v.vectors[1] * v.bits]);
+        let per_vec = (v.bits * v.len).max(1);
+        let one_way = v.vectors[0] == 0 || v.vectors[1] == 0;
+        let chunk = |t: usize| {
+            if one_way {
+                (CORR_CHUNK_ELEMS / per_vec).max(1)
+            } else {
+                t.max(1)
+            }
+        };
+        let mf = self.max_frame;
+        let frames = [0, 1].map(|p| {
+            let t = v.vectors[p];
+            let cs = chunk(t);
+            let mut out = Vec::new();
+            let mut t0 = 0;
+            while t0 < t {
+                let t1 = (t0 + cs).min(t);
+                out.extend(stream(((t1 - t0) * per_vec) as u64, elem, mf));
+                t0 = t1;
+            }
+            out
+        });
+        self.price.ole_elements += ((v.vectors[0] + v.vectors[1]) * per_vec) as u64;
+        self.step(frames);
+    }
+}
+
+/// The exact offline price of the OT source for `demand` in ring `R`, on a link whose
+/// frames are at most `max_frame` bytes.
+///
+/// # Errors
+/// As [`request_vole`].
+pub fn price<R: Ring>(demand: &Demand, max_frame: usize) -> Result<OtPrice> {
+    let ell = R::BITS as usize;
+    let elem = ell / 8;
+    let mut p = Pricer {
+        replay: Replay::new(),
+        steps: Vec::new(),
+        max_frame,
+        price: OtPrice::default(),
+    };
+    // 1. The link: party 0's sender set-up (party 1 is the base-OT sender), then party 1's.
+    let (first, reply) = (
+        HEADER_LEN as u64 + POINT_BYTES as u64,
+        HEADER_LEN as u64 + (KAPPA * POINT_BYTES) as u64,
+    );
+    p.step([vec![], vec![first]]);
+    p.step([vec![reply], vec![]]);
+    p.step([vec![first], vec![]]);
+    p.step([vec![], vec![reply]]);
+    p.price.base_ots = 2 * KAPPA as u64;
+    // 2. The bulk batches.
+    let tot = Totals::of(demand, ell);
+    p.extend([tot.and_bits, tot.and_bits]);
+    p.extend(tot.rots);
+    let bulk = [
+        Vole {
+            vectors: [tot.dabits, 0],
+            len: 1,
+            bits: 1,
+        },
+        Vole {
+            vectors: [tot.mul_elems, tot.mul_elems],
+            len: 1,
+            bits: ell,
+        },
+        Vole {
+            vectors: [tot.square_elems, 0],
+            len: 1,
+            bits: ell,
+        },
+    ];
+    for v in bulk {
+        p.vole(v, elem);
+    }
+    // 3. One vector OLE per shaped request.
+    for r in demand.requests() {
+        if let Some(v) = request_vole(r, ell)? {
+            p.vole(v, elem);
+        }
+    }
+    // 4. The fence.
+    let empty = HEADER_LEN as u64;
+    p.step([vec![empty], vec![empty]]);
+    p.price.meters = p.replay.meters();
+    p.price.steps = p.steps;
+    Ok(p.price)
+}
