@@ -32,11 +32,13 @@ use std::time::{Duration, Instant};
 use ndarray::{ArrayD, IxDyn};
 use tessera_core::{BitMatrix, BitVec, Block, Channel, ChannelConfig, Phase, Prg, Ring, Z64};
 use tessera_planner::calibration::{
-    Calibration, Compute, Dealer, Expand, KIND, KindCost, Machine, RING, SCHEMA, Sample, Transport,
+    Calibration, Compute, Dealer, Expand, KIND, KindCost, Machine, OtSource, RING, SCHEMA, Sample,
+    Transport,
 };
 use tessera_planner::{Error, Result};
 use tessera_protocols::circuit::{Builder, Circuit, Program, Variant};
 use tessera_protocols::gmw::{BShare, Wires, and_close, and_open, message_words};
+use tessera_protocols::ot::{self, correlate, correlate::OtLink};
 use tessera_protocols::preprocessing::AndTriples;
 use tessera_protocols::preprocessing::{RandomOts, deal, expand_party0, expand_party1};
 use tessera_protocols::runtime::local;
@@ -691,6 +693,148 @@ async fn ot(ctx: &mut Ctx<'_>) -> Result<f64> {
     Ok(per - moving)
 }
 
+// ---------------------------------------------------------------- OT source
+
+/// A party of the dealer-free offline phase: its channel and OT link.
+type OtParty = (Channel, OtLink);
+
+/// Runs `f` for both parties at once; returns them and the wall time.
+async fn on_link<F, Fut>(parties: [OtParty; 2], f: F) -> Result<([OtParty; 2], f64)>
+where
+    F: Fn(usize, OtParty) -> Fut,
+    Fut: Future<Output = Result<OtParty>> + Send + 'static,
+{
+    let [p0, p1] = parties;
+    let (a, b, t) = two(f(0, p0), f(1, p1)).await?;
+    Ok(([a, b], t))
+}
+
+/// Slope over `xs` of the median seconds of `f(x)` on the link, less the median
+/// seconds of moving its bytes one way without computing (the bytes metered by party
+/// 0's end in both directions, halved: both directions move at once).
+async fn ot_slope<F, Fut>(
+    ctx: &mut Ctx<'_>,
+    what: &str,
+    xs: &[usize],
+    mut parties: [OtParty; 2],
+    f: F,
+) -> Result<(f64, [OtParty; 2])>
+where
+    F: Fn(usize, usize, OtParty) -> Fut,
+    Fut: Future<Output = Result<OtParty>> + Send + 'static,
+{
+    let reps = ctx.reps();
+    let (mut fx, mut ys, mut moving) = (Vec::new(), Vec::new(), Vec::new());
+    for &x in xs {
+        let (mut v, mut w) = (Vec::new(), Vec::new());
+        for rep in 0..=reps {
+            let before = parties[0].0.metering().total().bytes_total();
+            let (ps, t) = on_link(parties, |p, party| f(x, p, party)).await?;
+            let [(c0, l0), (c1, l1)] = ps;
+            let bytes = c0.metering().total().bytes_total() - before;
+            let (c0, c1, tc) = one_way(c0, c1, (bytes / 2) as usize).await?;
+            parties = [(c0, l0), (c1, l1)];
+            if rep > 0 {
+                v.push(t);
+                w.push(tc);
+            }
+        }
+        let (m, mc) = (median(v), median(w));
+        ctx.record(what, x as f64, m, reps);
+        fx.push(x as f64);
+        ys.push(m);
+        moving.push(mc);
+    }
+    Ok((slope(&fx, &ys)? - slope(&fx, &moving)?, parties))
+}
+
+/// The OT source's coefficients: the link set-up, IKNP random OTs both ways, and
+/// one-way vector OLEs of length-1 and length-64 vectors (ℓ = 64 OTs per scalar, the
+/// OTs charged to the elements).
+async fn ot_source(ctx: &mut Ctx<'_>) -> Result<OtSource> {
+    (ctx.progress)("OT source: base OTs, IKNP extension, vector OLE (in-memory channel)");
+    let reps = ctx.reps();
+    let mut base = Vec::new();
+    let mut parties = None;
+    for _ in 0..=reps {
+        let (c0, c1) = Channel::in_memory_pair(ChannelConfig::default());
+        let setup = |p: usize, mut c: Channel| async move {
+            let l = correlate::link(&mut c, p, &mut Prg::from_entropy()).await?;
+            Ok::<_, Error>((c, l))
+        };
+        let (a, b, t) = two(setup(0, c0), setup(1, c1)).await?;
+        base.push(t);
+        parties = Some([a, b]);
+    }
+    let base = median(base);
+    ctx.record("ot source: link set-up (256 base OTs)", 256.0, base, reps);
+    let parties = parties.ok_or_else(|| Error::Calibration("no OT link measured".into()))?;
+    let sizes = ctx.sizes(&[1usize << 15, 1 << 17], &[1 << 16, 1 << 18, 1 << 19]);
+    let (per_n, parties) = ot_slope(
+        ctx,
+        "ot source: random OTs both ways (n each way)",
+        &sizes,
+        parties,
+        |n, _, (mut c, mut l): OtParty| async move {
+            let choices = vec![true; n];
+            ot::receive_random(&mut c, &mut l.receiver, &choices).await?;
+            ot::send_random(&mut c, &mut l.sender, n).await?;
+            Ok((c, l))
+        },
+    )
+    .await?;
+    let per_ot = per_n / 2.0;
+    check_positive("ot_source.per_ot", per_ot)?;
+    let ell = <R as Ring>::BITS as usize;
+    let ole = |len: usize| {
+        move |t: usize, p: usize, (mut c, mut l): OtParty| async move {
+            let xs = if p == 0 {
+                vec![R::from_u64(3); t * len]
+            } else {
+                Vec::new()
+            };
+            let ys = if p == 1 {
+                vec![R::from_u64(5); t]
+            } else {
+                Vec::new()
+            };
+            correlate::vole(&mut c, &mut l, &xs, &ys, len, ell).await?;
+            Ok((c, l))
+        }
+    };
+    let sizes = ctx.sizes(&[1usize << 10, 1 << 12], &[1 << 10, 1 << 12, 1 << 13]);
+    let (per_t, parties) = ot_slope(
+        ctx,
+        "ot source: one-way vector OLE, length 1 (t scalars)",
+        &sizes,
+        parties,
+        ole(1),
+    )
+    .await?;
+    let ole_element = per_t / ell as f64;
+    check_positive("ot_source.ole_element", ole_element)?;
+    let sizes = ctx.sizes(&[1usize << 8, 1 << 10], &[1 << 8, 1 << 10, 1 << 11]);
+    let (per_t, parties) = ot_slope(
+        ctx,
+        "ot source: one-way vector OLE, length 64 (t scalars)",
+        &sizes,
+        parties,
+        ole(64),
+    )
+    .await?;
+    let ole_expanded = per_t / (ell * 64) as f64;
+    check_positive("ot_source.ole_expanded", ole_expanded)?;
+    for (c, _) in parties {
+        c.close().await?;
+    }
+    Ok(OtSource {
+        base,
+        per_ot,
+        ole_element,
+        ole_expanded,
+    })
+}
+
 // ---------------------------------------------------------------- dealer
 
 /// Seconds of the dealer's generation and of the slower party's expansion.
@@ -971,6 +1115,7 @@ pub async fn measure(opts: Options, progress: &mut dyn FnMut(&str)) -> Result<Ca
     }
     check_positive("ot", ot_s)?;
     let dealer = dealer_costs(&mut ctx)?;
+    let ot_source = ot_source(&mut ctx).await?;
     let cal = Calibration {
         kind: KIND.to_string(),
         schema: SCHEMA,
@@ -995,6 +1140,7 @@ pub async fn measure(opts: Options, progress: &mut dyn FnMut(&str)) -> Result<Ca
         },
         transport: tr,
         dealer,
+        ot_source: Some(ot_source),
         samples: ctx.samples,
     };
     cal.validate()?;

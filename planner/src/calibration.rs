@@ -103,6 +103,26 @@ pub struct Dealer {
     pub expand: Expand,
 }
 
+/// The costs of the dealer-free offline phase ([`tessera_protocols::ot::source`]), all
+/// measured on the two parties' own code over the in-memory channel, less the channel's
+/// share for the bytes (the time model charges bytes and rounds by the network).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtSource {
+    /// The link set-up: 2 × 128 Chou–Orlandi base OTs, both parties (seconds).
+    pub base: f64,
+    /// Per random OT extended (IKNP and its hash, the two parties working in parallel
+    /// on extensions both ways, as for AND triples).
+    pub per_ot: f64,
+    /// Per ring element of a one-way vector OLE of length-1 vectors, its OT included
+    /// (ℓ per scalar): extended, the correction computed from the OT string's low bits
+    /// by the sender and folded in by the receiver.
+    pub ole_element: f64,
+    /// The same per element of length-64 vectors (one OT per 64 elements, the OT
+    /// strings expanded by the PRG).
+    pub ole_expanded: f64,
+}
+
 /// The parties' expansion costs per kind (as [`Dealer`]).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -178,6 +198,10 @@ pub struct Calibration {
     pub transport: Transport,
     /// Offline coefficients.
     pub dealer: Dealer,
+    /// The OT source's coefficients (the dealer-free offline phase); absent from
+    /// calibrations made before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ot_source: Option<OtSource>,
     /// The raw samples the coefficients were fitted from.
     pub samples: Vec<Sample>,
 }
@@ -301,6 +325,16 @@ impl Calibration {
             ("transport.exchange_byte", self.transport.exchange_byte),
         ] {
             check(name, v, true)?;
+        }
+        if let Some(o) = &self.ot_source {
+            for (name, v) in [
+                ("ot_source.base", o.base),
+                ("ot_source.per_ot", o.per_ot),
+                ("ot_source.ole_element", o.ole_element),
+                ("ot_source.ole_expanded", o.ole_expanded),
+            ] {
+                check(name, v, true)?;
+            }
         }
         let d = &self.dealer;
         let e = &d.expand;

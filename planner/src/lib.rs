@@ -32,4 +32,4 @@ pub use assign::{Solution, Strategy};
 pub use calibration::Calibration;
 pub use engine::{Assignment, Chain, LayerInfo, Output, Placement, StepCost, Work};
 pub use error::{Error, Result};
-pub use time::{Objective, StepTime, TimeModel};
+pub use time::{Objective, Offline, StepTime, TimeModel};

@@ -41,7 +41,7 @@ use tessera_core::NetworkProfile;
 use crate::assign::{Planner, Solution, Strategy, check_route};
 use crate::calibration::Calibration;
 use crate::engine::{Assignment, Output, Placement, StepCost};
-use crate::time::{Objective, StepTime};
+use crate::time::{Objective, Offline, StepTime};
 use crate::{Error, Result};
 
 /// The `kind` field of a plan file.
@@ -144,8 +144,11 @@ pub struct HeadPlan {
 pub struct Totals {
     /// Online milliseconds.
     pub online_ms: f64,
-    /// Offline milliseconds (dealer and set-up).
+    /// Offline milliseconds (the offline source's and the set-up's).
     pub offline_ms: f64,
+    /// The offline source `offline_ms` prices: `dealer` or `ot`.
+    #[serde(default = "dealer_name")]
+    pub offline_source: String,
     /// Online bytes each party sends.
     pub bytes: [u64; 2],
     /// Online rounds.
@@ -156,6 +159,10 @@ pub struct Totals {
     pub dealer_bytes: u64,
     /// Bytes sent once per session for plaintext-weight layers.
     pub setup_bytes: [u64; 2],
+}
+
+fn dealer_name() -> String {
+    Offline::Dealer.name().to_string()
 }
 
 /// A plan file.
@@ -214,8 +221,12 @@ pub struct Summary {
     pub strategy: String,
     /// Online milliseconds.
     pub online_ms: f64,
-    /// Offline milliseconds.
+    /// Offline milliseconds, from the planner's offline source.
     pub offline_ms: f64,
+    /// Offline milliseconds with each source: the dealer, and OT extension between
+    /// the parties (`None` when the OT source cannot make the demand or the
+    /// calibration has no OT coefficients).
+    pub offline_by_source: BySource,
     /// Online bytes sent by both parties.
     pub bytes: u64,
     /// Online rounds.
@@ -225,6 +236,30 @@ pub struct Summary {
     /// Why the engine would refuse to run it (a step over its limits), if it would.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub over_limit: Option<String>,
+}
+
+/// A figure under each offline source.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BySource {
+    /// With the dealer.
+    pub dealer: f64,
+    /// Without a dealer: OT extension between the parties.
+    pub ot: Option<f64>,
+}
+
+/// The predicted offline milliseconds of `steps` under each source.
+///
+/// # Errors
+/// If the dealer traffic cannot be computed.
+pub fn offline_by_source(planner: &Planner<'_>, steps: &[StepCost]) -> Result<BySource> {
+    let tm = planner.time_model();
+    let dealer = tm.with_source(Offline::Dealer)?.offline(steps)? * 1e3;
+    let ot = tm
+        .with_source(Offline::Ot)
+        .and_then(|m| m.offline(steps))
+        .ok()
+        .map(|t| t * 1e3);
+    Ok(BySource { dealer, ot })
 }
 
 fn conversion_by_name(name: &str) -> Result<Conversion> {
@@ -278,6 +313,7 @@ pub fn totals(planner: &Planner<'_>, steps: &[StepCost]) -> Result<Totals> {
     Ok(Totals {
         online_ms: times.iter().map(|t| t.total).sum::<f64>() * 1e3,
         offline_ms: model.offline(steps)? * 1e3,
+        offline_source: model.source().name().to_string(),
         bytes: price.bytes_sent,
         rounds: price.rounds(),
         and_gates: price.and_gates,
@@ -305,6 +341,7 @@ pub fn summary(planner: &Planner<'_>, s: &Solution) -> Result<Summary> {
         strategy: s.strategy.name().to_string(),
         online_ms: t.online_ms,
         offline_ms: t.offline_ms,
+        offline_by_source: offline_by_source(planner, &s.steps)?,
         bytes: t.bytes[0] + t.bytes[1],
         rounds: t.rounds,
         sharings,
@@ -670,9 +707,10 @@ impl Plan {
         }
         let t = &self.totals;
         out.push_str(&format!(
-            "  total: online {:.3} ms, offline {:.3} ms, {} + {} bytes online, {} rounds, {} AND gates, dealer {} bytes, set-up {} + {} bytes\n",
+            "  total: online {:.3} ms, offline {:.3} ms ({}), {} + {} bytes online, {} rounds, {} AND gates, dealer {} bytes, set-up {} + {} bytes\n",
             t.online_ms,
             t.offline_ms,
+            t.offline_source,
             t.bytes[0],
             t.bytes[1],
             t.rounds,

@@ -50,12 +50,36 @@
 //! set-up bytes ([`RunState`]); what remains ([`TimeModel::offline_fixed`]: the two
 //! dealer rounds, the demand messages and frame headers) depends on the assignment
 //! only through a few bytes per request.
+//!
+//! # Offline time without a dealer
+//! With the OT source ([`Offline::Ot`], [`TimeModel::with_source`]) the parties make
+//! the demand themselves; its exact pattern (bytes of each party in each step, rounds)
+//! comes from [`tessera_protocols::ot::price::price`] and is charged like an online
+//! pattern, plus the measured compute ([`crate::calibration::OtSource`]):
+//!
+//! ```text
+//! T_off = base + R·(L + m) + Σ_steps max(X, C) + min(X, C)/k
+//!       + set-up bytes and round as above
+//! C = ots·per_ot + e₁·ole_element + e_L·ole_expanded     the step's compute
+//! ```
+//!
+//! with `X` the step's transfer (as online: an exchange when both send) and `k` the
+//! messages a vector OLE's corrections are cut into (the sender computes the next
+//! while the previous travels; `k = 1` for an extension, whose compute and message
+//! wait for each other).
+//!
+//! (`ots`: the random OTs of AND triples and Yao's inputs; `e₁`, `e_L`: vector-OLE
+//! correction elements of length-1 and longer vectors, their OTs included). Its
+//! bulk batches share rounds across requests, so a step's share
+//! ([`TimeModel::offline_step`]) is its demand priced alone less the empty demand's
+//! (the link set-up): an upper bound the planner's `total` objective minimises.
 
 use serde::{Deserialize, Serialize};
 use tessera_conversions::{Flight, Price};
-use tessera_core::{NetworkProfile, Replay, Z64};
+use tessera_core::{ChannelConfig, NetworkProfile, Replay, Z64};
 use tessera_protocols::preprocessing::Request;
-use tessera_protocols::{Bilinear, BilinearOp, Demand, dealer};
+pub use tessera_protocols::runtime::local::Offline;
+use tessera_protocols::{Bilinear, BilinearOp, Demand, dealer, ot};
 
 use crate::calibration::{Calibration, KindCost};
 use crate::engine::{StepCost, Work};
@@ -118,11 +142,12 @@ pub fn table_bytes_per_and() -> u64 {
     (tessera_protocols::yao::TABLE_BLOCKS_PER_AND * 16) as u64
 }
 
-/// The time model for one calibration and one network profile.
+/// The time model for one calibration, one network profile and one offline source.
 #[derive(Clone, Copy, Debug)]
 pub struct TimeModel<'a> {
     cal: &'a Calibration,
     net: NetworkProfile,
+    source: Offline,
 }
 
 fn numel(s: &[usize]) -> usize {
@@ -177,9 +202,77 @@ fn kind_costs<'c>(cal: &'c Calibration, r: &Request) -> (&'c KindCost, &'c KindC
 }
 
 impl<'a> TimeModel<'a> {
-    /// The model for `cal` under `net`.
+    /// The model for `cal` under `net`, with the dealer as offline source.
     pub fn new(cal: &'a Calibration, net: NetworkProfile) -> Self {
-        TimeModel { cal, net }
+        TimeModel {
+            cal,
+            net,
+            source: Offline::Dealer,
+        }
+    }
+
+    /// The same model pricing the offline phase of `source`.
+    ///
+    /// # Errors
+    /// [`Error::Calibration`] for the OT source with a calibration that has no OT
+    /// coefficients.
+    pub fn with_source(self, source: Offline) -> Result<Self> {
+        if source == Offline::Ot && self.cal.ot_source.is_none() {
+            return Err(Error::Calibration(
+                "this calibration has no coefficients of the OT source (made before it \
+                 existed): run `tessera calibrate` again"
+                    .into(),
+            ));
+        }
+        Ok(TimeModel { source, ..self })
+    }
+
+    /// The offline source priced.
+    pub fn source(&self) -> Offline {
+        self.source
+    }
+
+    /// Seconds to move the bytes each party sends in one step of a pattern: an
+    /// exchange when both send, else one way.
+    fn transfer_bytes(&self, b: [u64; 2]) -> f64 {
+        let t = &self.cal.transport;
+        if b[0] > 0 && b[1] > 0 {
+            b.iter()
+                .map(|&x| self.link(x) + x as f64 * t.exchange_byte)
+                .fold(0.0, f64::max)
+        } else {
+            b.iter().map(|&x| self.link(x) + x as f64 * t.byte).sum()
+        }
+    }
+
+    /// Predicted seconds of the OT source making `demand` ([`ot::price::price`]): the
+    /// link set-up, the OTs extended and the vector-OLE elements computed, each step's
+    /// bytes and the pattern's rounds.
+    ///
+    /// # Errors
+    /// A demand the OT source does not make ([`ot::price::request_vole`]), or a
+    /// calibration without OT coefficients.
+    pub fn ot_offline(&self, demand: &Demand) -> Result<f64> {
+        let o = self.cal.ot_source.as_ref().ok_or_else(|| {
+            Error::Calibration("this calibration has no coefficients of the OT source".into())
+        })?;
+        let p = ot::price::price::<Z64>(demand, ChannelConfig::default().max_frame)?;
+        let rounds = p.meters[0].rounds.max(p.meters[1].rounds);
+        let steps: f64 = p
+            .steps
+            .iter()
+            .map(|s| {
+                let x = self.transfer_bytes(s.bytes);
+                let c = s.ots as f64 * o.per_ot
+                    + s.ole_elements as f64 * o.ole_element
+                    + s.ole_expanded as f64 * o.ole_expanded;
+                // Corrections cut into k messages: computing the next overlaps sending
+                // the previous; one message (or an extension) waits for its compute.
+                let k = s.chunks.max(1) as f64;
+                x.max(c) + x.min(c) / k
+            })
+            .sum();
+        Ok(o.base * (p.base_ots as f64 / 256.0) + steps + rounds as f64 * self.round())
     }
 
     /// The network profile.
@@ -278,16 +371,37 @@ impl<'a> TimeModel<'a> {
 
     /// The offline seconds charged to one step: generating and expanding its
     /// correlations, party 1 receiving its corrections, and its set-up bytes.
+    ///
+    /// Under the OT source, the step's demand made alone less an empty demand's (the
+    /// link set-up and the closing fence, [`TimeModel::offline_fixed`]); infinite for
+    /// a demand the OT source does not make.
     pub fn offline_step(&self, s: &StepCost) -> f64 {
-        let mut t = 0.0;
-        for r in s.price.demand.requests() {
-            let (e, m) = request_features(r);
-            let (gen_cost, exp) = kind_costs(self.cal, r);
-            t += e * gen_cost.per_element + m * gen_cost.per_mac;
-            t += e * exp.per_element + m * exp.per_mac;
-            let c = r.correction_bytes::<Z64>() as u64;
-            t += self.link(c) + c as f64 * self.cal.transport.byte;
-        }
+        let mut t = match self.source {
+            Offline::Ot => match (
+                self.ot_offline(&s.price.demand),
+                self.ot_offline(&Demand::new()),
+            ) {
+                (Ok(x), Ok(e)) => x - e,
+                _ => f64::INFINITY,
+            },
+            Offline::Dealer => s
+                .price
+                .demand
+                .requests()
+                .iter()
+                .map(|r| {
+                    let (e, m) = request_features(r);
+                    let (gen_cost, exp) = kind_costs(self.cal, r);
+                    let c = r.correction_bytes::<Z64>() as u64;
+                    e * gen_cost.per_element
+                        + m * gen_cost.per_mac
+                        + e * exp.per_element
+                        + m * exp.per_mac
+                        + self.link(c)
+                        + c as f64 * self.cal.transport.byte
+                })
+                .sum(),
+        };
         for &b in &s.setup_bytes {
             t += self.link(b) + b as f64 * self.cal.transport.byte;
         }
@@ -300,6 +414,9 @@ impl<'a> TimeModel<'a> {
     /// # Errors
     /// If the demand cannot be serialised.
     pub fn offline_fixed(&self, steps: &[StepCost]) -> Result<f64> {
+        if self.source == Offline::Ot {
+            return self.ot_offline(&Demand::new());
+        }
         let demand = total_demand(steps);
         let traffic = dealer::party_traffic::<Z64>(&demand)?;
         let corrections = demand.correction_bytes::<Z64>() as u64;
@@ -317,13 +434,28 @@ impl<'a> TimeModel<'a> {
     /// # Errors
     /// If the demand cannot be serialised.
     pub fn offline(&self, steps: &[StepCost]) -> Result<f64> {
-        let per_step: f64 = steps.iter().map(|s| self.offline_step(s)).sum();
         let setup = if steps.iter().any(|s| s.setup_bytes != [0, 0]) {
             self.setup_round()
         } else {
             0.0
         };
-        Ok(per_step + setup + self.offline_fixed(steps)?)
+        Ok(setup
+            + match self.source {
+                Offline::Dealer => {
+                    steps.iter().map(|s| self.offline_step(s)).sum::<f64>()
+                        + self.offline_fixed(steps)?
+                }
+                // The whole demand priced at once (its bulk batches share their
+                // rounds), and each step's set-up bytes.
+                Offline::Ot => {
+                    self.ot_offline(&total_demand(steps))?
+                        + steps
+                            .iter()
+                            .flat_map(|s| s.setup_bytes)
+                            .map(|b| self.link(b) + b as f64 * self.cal.transport.byte)
+                            .sum::<f64>()
+                }
+            })
     }
 
     /// The set-up phase's one round (party 0 sends every masked weight in one

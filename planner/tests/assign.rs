@@ -13,7 +13,8 @@ use tessera_models::{Dense, FixedModel, Head, Model, Op, Tensor, assets};
 use tessera_planner::assign::{Planner, SHARINGS, Strategy};
 use tessera_planner::engine::{LayerInfo, ModelChain};
 use tessera_planner::{
-    Assignment, Calibration, Chain, Objective, Output, Placement, Result, StepCost, TimeModel, Work,
+    Assignment, Calibration, Chain, Objective, Offline, Output, Placement, Result, StepCost,
+    TimeModel, Work,
 };
 use tessera_protocols::Demand;
 
@@ -345,6 +346,7 @@ proptest! {
         net in 0usize..3,
         batch in 1usize..4,
         logits in any::<bool>(),
+        ot in any::<bool>(),
     ) {
         let model = small_model(seed, &kinds, &widths);
         let fm = FixedModel::<Z64>::new(&model, FixedPoint::new(16)).unwrap();
@@ -352,7 +354,10 @@ proptest! {
         let cached = Cached { inner: &chain, layers: RefCell::default(), heads: RefCell::default() };
         let cal = Calibration::default_embedded().unwrap();
         let output = if logits { Output::Logits } else { Output::Label };
-        let planner = Planner::new(&cached, TimeModel::new(&cal, network(net)), objective(obj), batch, output).unwrap();
+        // The offline phase priced with the dealer or with OT extension (under `total`).
+        let source = if ot { Offline::Ot } else { Offline::Dealer };
+        let tm = TimeModel::new(&cal, network(net)).with_source(source).unwrap();
+        let planner = Planner::new(&cached, tm, objective(obj), batch, output).unwrap();
         check_dp(&planner);
         // The chain's steps are the engine's for every layer, sharing and route (its
         // set-up steps in A added).

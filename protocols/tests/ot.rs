@@ -458,7 +458,7 @@ fn the_ot_source_price_is_its_metered_traffic() {
             R::BITS
         );
         assert_eq!(want.base_ots, 256);
-        assert!(want.ots > 0 && want.ole_elements > 0);
+        assert!(want.ots > 0 && want.ole_elements > 0 && want.ole_expanded > 0);
     }
     check::<Z64>(ChannelConfig::default().max_frame);
     check::<Z64>(1 << 12 | 8);

@@ -172,15 +172,39 @@ pub struct OtPrice {
     /// Each party's offline counters, as its end of the link meters them (the fence
     /// included).
     pub meters: [PhaseMeter; 2],
-    /// Each step of the exchange pattern: the bytes each party sends in it.
-    pub steps: Vec<[u64; 2]>,
-    /// OTs extended (both directions together; each is computed by both parties).
+    /// Each step of the exchange pattern, in order.
+    pub steps: Vec<OtStep>,
+    /// Random OTs extended for AND triples and Yao's inputs (both directions
+    /// together; each is computed by both parties). The OTs of vector OLEs are not
+    /// counted here but with their elements.
     pub ots: u64,
-    /// Ring elements of vector-OLE corrections (each is computed by its sender and
-    /// folded in by its receiver).
+    /// Ring elements of vector-OLE corrections of length-1 vectors (each computed by
+    /// its sender from an OT string's low bits and folded in by its receiver; one OT
+    /// each).
     pub ole_elements: u64,
+    /// The same for longer vectors (the OT strings expanded by the PRG; one OT per
+    /// `len` elements).
+    pub ole_expanded: u64,
     /// Base OTs run (256 per link set-up).
     pub base_ots: u64,
+}
+
+/// One step of the OT source's exchange pattern: what each party sends, and the work
+/// done in it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OtStep {
+    /// Bytes each party sends (frame headers included).
+    pub bytes: [u64; 2],
+    /// Random OTs extended for AND triples and Yao's inputs (their compute precedes
+    /// the send and follows the receive).
+    pub ots: u64,
+    /// Vector-OLE correction elements of length-1 vectors (with their OTs).
+    pub ole_elements: u64,
+    /// Vector-OLE correction elements of longer vectors (with their OTs).
+    pub ole_expanded: u64,
+    /// Messages the busier sender cuts its corrections into: the sender computes the
+    /// next while the previous travels, the receiver folds each in as it arrives.
+    pub chunks: u64,
 }
 
 /// The frames (their sizes on the wire) of a streamed message of `n` elements of
@@ -209,31 +233,40 @@ fn extension_blocks(m: usize) -> u64 {
 
 struct Pricer {
     replay: Replay,
-    steps: Vec<[u64; 2]>,
+    steps: Vec<OtStep>,
     max_frame: usize,
     price: OtPrice,
 }
 
 impl Pricer {
-    fn step(&mut self, frames: [Vec<u64>; 2]) {
+    fn step(&mut self, frames: [Vec<u64>; 2], work: OtStep) {
         if frames[0].is_empty() && frames[1].is_empty() {
             return;
         }
         self.replay.step([&frames[0], &frames[1]]);
-        self.steps
-            .push([frames[0].iter().sum(), frames[1].iter().sum()]);
+        self.steps.push(OtStep {
+            bytes: [frames[0].iter().sum(), frames[1].iter().sum()],
+            ..work
+        });
     }
 
-    /// Random OTs both ways at once: party `p` is the extension sender of `count[p]`.
-    fn extend(&mut self, count: [usize; 2]) {
-        self.price.ots += (count[0] + count[1]) as u64;
+    /// Random OTs both ways at once: party `p` is the extension sender of `count[p]`;
+    /// `ots` of them are charged to this step (the others to their OLE's elements).
+    fn extend(&mut self, count: [usize; 2], ots: u64) {
         let mf = self.max_frame;
-        self.step([1, 0].map(|other| stream(extension_blocks(count[other]), 16, mf)));
+        let frames = [1, 0].map(|other| stream(extension_blocks(count[other]), 16, mf));
+        self.step(
+            frames,
+            OtStep {
+                ots,
+                ..OtStep::default()
+            },
+        );
     }
 
     fn vole(&mut self, v: Vole, elem: usize) {
         // The receiver's extensions (each party receives for the other's vectors).
-        self.extend([v.vectors[0] * v.bits, v.vectors[1] * v.bits]);
+        self.extend([v.vectors[0] * v.bits, v.vectors[1] * v.bits], 0);
         let per_vec = (v.bits * v.len).max(1);
         let one_way = v.vectors[0] == 0 || v.vectors[1] == 0;
         let chunk = |t: usize| {
@@ -244,20 +277,34 @@ impl Pricer {
             }
         };
         let mf = self.max_frame;
+        let mut chunks = 0;
         let frames = [0, 1].map(|p| {
             let t = v.vectors[p];
             let cs = chunk(t);
             let mut out = Vec::new();
-            let mut t0 = 0;
+            let (mut t0, mut k) = (0, 0);
             while t0 < t {
                 let t1 = (t0 + cs).min(t);
                 out.extend(stream(((t1 - t0) * per_vec) as u64, elem, mf));
                 t0 = t1;
+                k += 1;
             }
+            chunks = chunks.max(k);
             out
         });
-        self.price.ole_elements += ((v.vectors[0] + v.vectors[1]) * per_vec) as u64;
-        self.step(frames);
+        let elements = ((v.vectors[0] + v.vectors[1]) * per_vec) as u64;
+        let mut work = OtStep {
+            chunks,
+            ..OtStep::default()
+        };
+        if v.len > 1 {
+            self.price.ole_expanded += elements;
+            work.ole_expanded = elements;
+        } else {
+            self.price.ole_elements += elements;
+            work.ole_elements = elements;
+        }
+        self.step(frames, work);
     }
 }
 
@@ -280,15 +327,17 @@ pub fn price<R: Ring>(demand: &Demand, max_frame: usize) -> Result<OtPrice> {
         HEADER_LEN as u64 + POINT_BYTES as u64,
         HEADER_LEN as u64 + (KAPPA * POINT_BYTES) as u64,
     );
-    p.step([vec![], vec![first]]);
-    p.step([vec![reply], vec![]]);
-    p.step([vec![first], vec![]]);
-    p.step([vec![], vec![reply]]);
+    let none = OtStep::default();
+    p.step([vec![], vec![first]], none);
+    p.step([vec![reply], vec![]], none);
+    p.step([vec![first], vec![]], none);
+    p.step([vec![], vec![reply]], none);
     p.price.base_ots = 2 * KAPPA as u64;
     // 2. The bulk batches.
     let tot = Totals::of(demand, ell);
-    p.extend([tot.and_bits, tot.and_bits]);
-    p.extend(tot.rots);
+    p.extend([tot.and_bits, tot.and_bits], 2 * tot.and_bits as u64);
+    p.extend(tot.rots, (tot.rots[0] + tot.rots[1]) as u64);
+    p.price.ots = (2 * tot.and_bits + tot.rots[0] + tot.rots[1]) as u64;
     let bulk = [
         Vole {
             vectors: [tot.dabits, 0],
@@ -317,7 +366,7 @@ pub fn price<R: Ring>(demand: &Demand, max_frame: usize) -> Result<OtPrice> {
     }
     // 4. The fence.
     let empty = HEADER_LEN as u64;
-    p.step([vec![empty], vec![empty]]);
+    p.step([vec![empty], vec![empty]], none);
     p.price.meters = p.replay.meters();
     p.price.steps = p.steps;
     Ok(p.price)
