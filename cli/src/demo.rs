@@ -19,6 +19,7 @@ use tessera_models::{FixedModel, assets};
 use tessera_planner::assign::Planner;
 use tessera_planner::engine::ModelChain;
 use tessera_planner::{Calibration, Objective, TimeModel, plan};
+use tessera_protocols::runtime::local::Offline;
 
 use crate::infer::{accuracy, load_inputs_for, run_sessions_received};
 use crate::{CliError, parse_profile};
@@ -37,7 +38,8 @@ pub struct DemoArgs {
     /// Network profiles, comma-separated (local, lan, wan, bw=<bits/s>,rtt=<ms>).
     #[arg(long, default_value = "lan,wan", value_delimiter = ',', value_parser = parse_profile)]
     networks: Vec<NetworkProfile>,
-    /// Plans predicted to take longer online than this (seconds) are priced, not run.
+    /// Plans predicted to take longer than this (seconds; online, plus the offline
+    /// phase with `--offline ot`) are priced, not run.
     #[arg(long, default_value_t = 30.0)]
     budget: f64,
     /// The report folder.
@@ -52,6 +54,10 @@ pub struct DemoArgs {
     /// Per-message timeout in seconds.
     #[arg(long, default_value_t = 60)]
     timeout: u64,
+    /// Where the runs' correlations come from: `dealer` (a dealer task) or `ot` (the
+    /// two parties alone, by OT extension). Both are predicted either way.
+    #[arg(long, default_value = "dealer")]
+    offline: Offline,
 }
 
 /// One plan under one network: prediction and, if it ran, measurement.
@@ -62,17 +68,25 @@ struct Row {
     /// One letter per layer, then `|` and the argmax's sharing.
     sharings: String,
     predicted_online_ms: f64,
+    /// Predicted offline time with the dealer.
     predicted_offline_ms: f64,
+    /// Predicted offline time without a dealer, by OT extension (`None`: the OT source
+    /// cannot make this plan's demand).
+    predicted_offline_ot_ms: Option<f64>,
     predicted_bytes: u64,
     predicted_rounds: u64,
     /// Why it did not run (not applicable, over a limit, over the budget).
     skipped: Option<String>,
+    /// Whether the engine would run it at all (applicable, within its limits).
+    #[serde(skip)]
+    runnable: bool,
     measured: Option<Measured>,
 }
 
 #[derive(Clone, Debug, Serialize)]
 struct Measured {
     online_ms: f64,
+    /// With the run's offline source (the report's `offline`).
     offline_ms: f64,
     bytes: u64,
     rounds: u64,
@@ -89,7 +103,37 @@ struct Report {
     float_accuracy: f64,
     reference_accuracy: f64,
     calibration: String,
+    /// The offline source of the runs: `dealer` or `ot`.
+    offline: String,
     rows: Vec<Row>,
+    /// Per network, the plan with the least predicted offline + online time with a
+    /// dealer and without one.
+    fastest_total: Vec<Fastest>,
+}
+
+#[derive(Serialize)]
+struct Fastest {
+    network: String,
+    dealer: Option<(String, f64)>,
+    ot: Option<(String, f64)>,
+}
+
+fn fastest(network: &str, rows: &[Row]) -> Fastest {
+    let best = |f: &dyn Fn(&Row) -> Option<f64>| {
+        rows.iter()
+            .filter(|r| r.network == network && r.runnable)
+            .filter_map(|r| Some((r.plan.clone(), r.predicted_online_ms + f(r)?)))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+    };
+    Fastest {
+        network: network.to_string(),
+        dealer: best(&|r| Some(r.predicted_offline_ms)),
+        ot: best(&|r| r.predicted_offline_ot_ms),
+    }
+}
+
+fn opt_ms(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".into(), ms)
 }
 
 fn mb(b: u64) -> String {
@@ -109,17 +153,19 @@ fn markdown(r: &Report) -> String {
         "# Tessera demo: {} on {} MNIST test digits\n\nFloat accuracy {:.1} %, fixed-point reference {:.1} %. Calibration: {}.\n\n",
         r.model, r.digits, r.float_accuracy, r.reference_accuracy, r.calibration
     );
-    s.push_str("| network | plan | sharings | online predicted | online measured | error | offline | bytes | rounds | accuracy | labels = reference |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
+    s.push_str(&format!("| network | plan | sharings | online predicted | online measured | error | offline dealer predicted | offline OT predicted | offline measured ({}) | bytes | rounds | accuracy | labels = reference |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n", r.offline));
     for row in &r.rows {
         match &row.measured {
             Some(m) => s.push_str(&format!(
-                "| {} | {} | `{}` | {} | {} | {:+.0} % | {} | {} | {} | {:.1} % | {} |\n",
+                "| {} | {} | `{}` | {} | {} | {:+.0} % | {} | {} | {} | {} | {} | {:.1} % | {} |\n",
                 row.network,
                 row.plan,
                 row.sharings,
                 ms(row.predicted_online_ms),
                 ms(m.online_ms),
                 100.0 * m.online_error,
+                ms(row.predicted_offline_ms),
+                opt_ms(row.predicted_offline_ot_ms),
                 ms(m.offline_ms),
                 mb(m.bytes),
                 m.rounds,
@@ -131,19 +177,35 @@ fn markdown(r: &Report) -> String {
                 }
             )),
             None => s.push_str(&format!(
-                "| {} | {} | `{}` | {} | not run: {} | | {} | {} | {} | | |\n",
+                "| {} | {} | `{}` | {} | not run: {} | | {} | {} | | {} | {} | | |\n",
                 row.network,
                 row.plan,
                 row.sharings,
                 ms(row.predicted_online_ms),
                 row.skipped.as_deref().unwrap_or(""),
                 ms(row.predicted_offline_ms),
+                opt_ms(row.predicted_offline_ot_ms),
                 mb(row.predicted_bytes),
                 row.predicted_rounds
             )),
         }
     }
-    s.push_str("\nPredicted: the planner's time model (calibrated compute, network profile, exact bytes and rounds). Measured: dealer and both parties over TCP loopback shaped to the profile, one batch of all digits.\n");
+    s.push_str("\nFastest plan in total (offline + online), predicted:\n\n| network | with a dealer | without a dealer (OT extension) |\n|---|---|---|\n");
+    let cell = |f: &Option<(String, f64)>| {
+        f.as_ref().map_or_else(
+            || "none can run".into(),
+            |(p, t)| format!("{p} ({})", ms(*t)),
+        )
+    };
+    for f in &r.fastest_total {
+        s.push_str(&format!(
+            "| {} | {} | {} |\n",
+            f.network,
+            cell(&f.dealer),
+            cell(&f.ot)
+        ));
+    }
+    s.push_str(&format!("\nPredicted: the planner's time model (calibrated compute, network profile, exact bytes and rounds; the offline phase under both sources). Measured: {} and both parties over TCP loopback shaped to the profile, one batch of all digits.\n", if r.offline == "ot" { "no dealer (OT extension between the parties)" } else { "dealer" }));
     s
 }
 
@@ -243,9 +305,11 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
                         sharings: String::new(),
                         predicted_online_ms: 0.0,
                         predicted_offline_ms: 0.0,
+                        predicted_offline_ot_ms: None,
                         predicted_bytes: 0,
                         predicted_rounds: 0,
                         skipped: Some(e.to_string()),
+                        runnable: false,
                         measured: None,
                     });
                     continue;
@@ -256,17 +320,32 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
                 plan: strategy.name().into(),
                 sharings: sum.sharings.clone(),
                 predicted_online_ms: sum.online_ms,
-                predicted_offline_ms: sum.offline_ms,
+                predicted_offline_ms: sum.offline_by_source.dealer,
+                predicted_offline_ot_ms: sum.offline_by_source.ot,
                 predicted_bytes: sum.bytes,
                 predicted_rounds: sum.rounds,
                 skipped: None,
+                runnable: sum.over_limit.is_none(),
                 measured: None,
+            };
+            // The run's predicted time against the budget: online, and without a
+            // dealer the offline phase too (there it dominates: seconds to minutes).
+            let offline = match args.offline {
+                Offline::Dealer => Some(0.0),
+                Offline::Ot => sum.offline_by_source.ot,
             };
             if let Some(why) = &sum.over_limit {
                 row.skipped = Some(why.clone());
-            } else if sum.online_ms > args.budget * 1e3 {
+            } else if offline.is_none() {
+                row.skipped =
+                    Some("the OT source cannot make this plan's correlations".to_string());
+            } else if sum.online_ms + offline.unwrap_or(0.0) > args.budget * 1e3 {
                 row.skipped = Some(format!(
-                    "predicted online time above the {} s budget (--budget)",
+                    "predicted {} time above the {} s budget (--budget)",
+                    match args.offline {
+                        Offline::Dealer => "online",
+                        Offline::Ot => "online + offline",
+                    },
                     args.budget
                 ));
             } else {
@@ -288,7 +367,10 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
                     batch,
                     net,
                     Duration::from_secs(args.timeout),
-                    RunOptions::default(),
+                    RunOptions {
+                        offline: args.offline,
+                        ..RunOptions::default()
+                    },
                     None,
                 )
                 .await?;
@@ -315,6 +397,11 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
             rows.push(row);
         }
     }
+    let fastest_total = args
+        .networks
+        .iter()
+        .map(|n| fastest(&n.to_string(), &rows))
+        .collect();
     let report = Report {
         model: args.model.clone(),
         digits: args.count,
@@ -324,7 +411,9 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
             .calibration
             .as_ref()
             .map_or_else(|| "embedded default".into(), |p| p.display().to_string()),
+        offline: args.offline.name().to_string(),
         rows,
+        fastest_total,
     };
     std::fs::create_dir_all(&args.out)
         .map_err(|e| CliError::Usage(format!("cannot create {}: {e}", args.out.display())))?;

@@ -19,6 +19,7 @@ use tessera_planner::assign::{Planner, Strategy};
 use tessera_planner::engine::ModelChain;
 use tessera_planner::plan::{Meta, ModelRef, Plan, Summary, compare};
 use tessera_planner::{Calibration, Objective, Output, TimeModel};
+use tessera_protocols::runtime::local::Offline;
 
 use crate::{CliError, parse_profile};
 
@@ -87,6 +88,10 @@ pub struct PlanArgs {
     /// bytes (online bytes).
     #[arg(long, default_value = "online")]
     pub objective: Objective,
+    /// The offline source the plan's offline time (and the `total` objective) prices:
+    /// `dealer` or `ot` (the parties alone, by OT extension). The comparison shows both.
+    #[arg(long, default_value = "dealer")]
+    pub offline: Offline,
     /// Inferences per run.
     #[arg(long, default_value_t = 1)]
     pub batch: usize,
@@ -134,6 +139,34 @@ struct Row {
 struct Report {
     plan: Plan,
     strategies: Vec<Row>,
+    /// The strategy with the least predicted offline + online time under each source.
+    fastest_total: Fastest,
+}
+
+/// The strategy with the least predicted offline + online time with a dealer and
+/// without one (`None`: no strategy can run under that source).
+#[derive(Debug, Serialize)]
+struct Fastest {
+    dealer: Option<(String, f64)>,
+    ot: Option<(String, f64)>,
+}
+
+fn fastest(rows: &[Row]) -> Fastest {
+    let best = |f: &dyn Fn(&Summary) -> Option<f64>| {
+        rows.iter()
+            .filter_map(|r| {
+                let s = r.predicted.as_ref()?;
+                if s.over_limit.is_some() {
+                    return None;
+                }
+                Some((r.strategy.clone(), s.online_ms + f(s)?))
+            })
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+    };
+    Fastest {
+        dealer: best(&|s| Some(s.offline_by_source.dealer)),
+        ot: best(&|s| s.offline_by_source.ot),
+    }
 }
 
 /// The ONNX bytes of `spec` (an embedded name or a path) and a display name.
@@ -177,8 +210,14 @@ pub async fn run(args: PlanArgs) -> Result<(), CliError> {
         Output::Label
     };
     let tm = TimeModel::new(&cal, args.network);
-    let planner =
-        Planner::new(&chain, tm, args.objective, args.batch, output).map_err(planner_err)?;
+    let planner = Planner::new(
+        &chain,
+        tm.with_source(args.offline).map_err(planner_err)?,
+        args.objective,
+        args.batch,
+        output,
+    )
+    .map_err(planner_err)?;
     let meta = Meta {
         model: ModelRef {
             name,
@@ -255,10 +294,12 @@ pub async fn run(args: PlanArgs) -> Result<(), CliError> {
             },
         })
         .collect();
+    let fastest_total = fastest(&rows);
     if args.json {
         let report = Report {
             plan,
             strategies: rows,
+            fastest_total,
         };
         let s = serde_json::to_string_pretty(&report)
             .map_err(|e| CliError::Usage(format!("cannot serialise: {e}")))?;
@@ -270,15 +311,25 @@ pub async fn run(args: PlanArgs) -> Result<(), CliError> {
         meta.model.name, args.batch, args.network, cal.date, cal.machine.cpu
     ));
     text.push_str(&format!(
-        "  {:<8} {:>12} {:>12} {:>14} {:>7}  sharings (layers|head)\n",
-        "strategy", "online ms", "offline ms", "bytes", "rounds"
+        "  {:<8} {:>12} {:>14} {:>14} {:>14} {:>7}  sharings (layers|head)\n",
+        "strategy", "online ms", "offline dealer", "offline OT", "bytes", "rounds"
     ));
     for r in &rows {
         match (&r.predicted, &r.not_applicable) {
             (Some(s), _) => {
+                let ot = s
+                    .offline_by_source
+                    .ot
+                    .map_or_else(|| "-".to_string(), |t| format!("{t:.3}"));
                 text.push_str(&format!(
-                    "  {:<8} {:>12.3} {:>12.3} {:>14} {:>7}  {}\n",
-                    r.strategy, s.online_ms, s.offline_ms, s.bytes, s.rounds, s.sharings
+                    "  {:<8} {:>12.3} {:>14.3} {:>14} {:>14} {:>7}  {}\n",
+                    r.strategy,
+                    s.online_ms,
+                    s.offline_by_source.dealer,
+                    ot,
+                    s.bytes,
+                    s.rounds,
+                    s.sharings
                 ));
                 if let Some(why) = &s.over_limit {
                     text.push_str(&format!("  {:<8} (the engine refuses it: {why})\n", ""));
@@ -288,6 +339,13 @@ pub async fn run(args: PlanArgs) -> Result<(), CliError> {
             (None, None) => {}
         }
     }
+    let line = |what: &str, f: &Option<(String, f64)>| match f {
+        Some((st, t)) => format!("  {what}: {st} ({t:.3} ms offline + online)\n"),
+        None => format!("  {what}: none of the strategies can run\n"),
+    };
+    text.push_str("fastest in total (predicted offline + online):\n");
+    text.push_str(&line("with a dealer", &fastest_total.dealer));
+    text.push_str(&line("without a dealer (OT extension)", &fastest_total.ot));
     if let Some(out) = &args.out {
         text.push_str(&format!("\nplan written to {}\n", out.display()));
     }

@@ -51,6 +51,21 @@ fn demo_plans_runs_and_reports() {
         assert_eq!(m["bytes"], auto["predicted_bytes"], "{auto}");
         assert_eq!(m["rounds"], auto["predicted_rounds"], "{auto}");
     }
+    // The offline phase predicted under both sources; the fastest plan in total with
+    // and without a dealer, per network.
+    assert_eq!(v["offline"], "dealer");
+    for r in rows.iter().filter(|r| r["measured"].is_object()) {
+        let (d, o) = (
+            r["predicted_offline_ms"].as_f64().unwrap(),
+            r["predicted_offline_ot_ms"].as_f64().unwrap(),
+        );
+        assert!(d > 0.0 && o > d, "{r}");
+    }
+    let fastest = v["fastest_total"].as_array().unwrap();
+    assert_eq!(fastest.len(), 2);
+    for f in fastest {
+        assert!(f["dealer"][0].is_string() && f["ot"][0].is_string(), "{f}");
+    }
     // pure-a does not apply to a network with ReLUs; pure-y is over the table limit.
     let skipped = |plan: &str| {
         rows.iter()
@@ -74,4 +89,52 @@ fn demo_plans_runs_and_reports() {
             .unwrap()
             .starts_with("<svg")
     );
+}
+
+/// `tessera demo --offline ot`: every plan run has its correlations made by the two
+/// parties (no dealer), its labels equal to the reference.
+#[test]
+fn demo_without_a_dealer() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("report");
+    let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args([
+            "demo",
+            "--model",
+            "mlp",
+            "--count",
+            "1",
+            "--networks",
+            "local",
+            "--budget",
+            "2",
+            "--offline",
+            "ot",
+            "--json",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["offline"], "ot");
+    let ran: Vec<&serde_json::Value> = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["measured"].is_object())
+        .collect();
+    assert!(ran.iter().any(|r| r["plan"] == "auto"), "{v}");
+    for r in ran {
+        assert_eq!(r["measured"]["labels_equal_reference"], true, "{r}");
+        assert!(r["measured"]["offline_ms"].as_f64().unwrap() > 0.0);
+    }
+    let md = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
+    assert!(md.contains("offline measured (ot)"), "{md}");
+    assert!(md.contains("without a dealer (OT extension)"), "{md}");
 }

@@ -232,3 +232,59 @@ fn plan_zoo_networks_matches_the_measured_counts() {
         }
     }
 }
+
+/// The offline phase priced under both sources: the dealer's and the OT source's
+/// offline time for every strategy, the plan priced with the source asked for, the
+/// fastest strategy in total with a dealer and without one — in the table and the JSON.
+#[test]
+fn plan_prices_the_offline_phase_with_and_without_a_dealer() {
+    let out = tessera(&[
+        "plan",
+        "--model",
+        "mlp",
+        "--network",
+        "wan",
+        "--objective",
+        "total",
+        "--offline",
+        "ot",
+        "--batch",
+        "4",
+        "--json",
+    ]);
+    let v: Value = serde_json::from_str(&ok(&out)).unwrap();
+    check_report(&v, 6, "total");
+    assert_eq!(v["plan"]["totals"]["offline_source"], "ot");
+    for r in v["strategies"].as_array().unwrap() {
+        let Some(p) = r.get("predicted") else {
+            continue;
+        };
+        let by = &p["offline_by_source"];
+        let (dealer, ot) = (by["dealer"].as_f64().unwrap(), by["ot"].as_f64().unwrap());
+        // The plan's own source is the one its offline time is priced with; without
+        // a dealer the parties pay at least the base OTs of the link.
+        assert_eq!(p["offline_ms"].as_f64().unwrap(), ot, "{}", r["strategy"]);
+        assert!(
+            dealer > 0.0 && ot > dealer,
+            "{}: {dealer} vs {ot}",
+            r["strategy"]
+        );
+    }
+    let fastest = &v["fastest_total"];
+    for source in ["dealer", "ot"] {
+        let (name, ms) = (&fastest[source][0], fastest[source][1].as_f64().unwrap());
+        assert!(name.is_string() && ms > 0.0, "{fastest}");
+    }
+    // The table says the same.
+    let text = ok(&tessera(&["plan", "--model", "cnn", "--batch", "2"]));
+    assert!(
+        text.contains("offline dealer") && text.contains("offline OT"),
+        "{text}"
+    );
+    assert!(text.contains("with a dealer:"), "{text}");
+    assert!(text.contains("without a dealer (OT extension):"), "{text}");
+    // An unknown source is refused by name.
+    let bad = tessera(&["plan", "--model", "mlp", "--offline", "trusted"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("`dealer` or `ot`"));
+}
