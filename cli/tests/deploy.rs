@@ -692,8 +692,9 @@ fn party_killed_while_receiving_its_material() {
     );
     p1.wait_line("paused at dealer-bytes=1000");
     p1.kill();
-    // Party 0 has its material and waits for party 1 (to compare their dealings).
-    p0.fails(NOTICED, &["with party 1", "connection closed"]);
+    // Party 0 has its material and waits for party 1 (to compare their dealings) —
+    // or, on a loaded machine, still waits for its own: either way it names party 1.
+    p0.fails(NOTICED, &["party 1", "connection closed"]);
     // The dealer may or may not have handed everything to the kernel in time; either
     // way it ends, well before its timeout.
     d.finish(NOTICED);
