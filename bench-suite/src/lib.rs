@@ -65,11 +65,12 @@ pub use check::{CheckReport, Difference, compare};
 pub use error::{BenchError, Result};
 pub use families::{FAMILIES, Family, FamilyContext};
 pub use results::{
-    Counters, Machine, PartyCounters, PredictedOnly, Prediction, Results, ScenarioResult, Settings,
-    Spread,
+    Counters, Machine, NotRun, PartyCounters, PredictedOnly, Prediction, Results, ScenarioResult,
+    Settings, Spread,
 };
-pub use runner::{RunSettings, run_scenario};
+pub use runner::{RunSettings, ot_refuses, run_scenario, run_scenario_from};
 pub use scenario::{Scenario, Stopwatch, Workload};
+pub use tessera_protocols::runtime::local::Offline;
 
 /// The default time budget of a scenario with a prediction (seconds, predicted online +
 /// offline time of one repetition): above it the scenario is priced, not run.
@@ -114,6 +115,10 @@ pub struct BenchOptions {
     pub progress: bool,
     /// Where families find their data.
     pub context: FamilyContext,
+    /// Where the correlations come from: the dealer (default; the baselines') or the
+    /// parties by OT extension. A scenario the source cannot serve is not run (listed
+    /// in `not_run`, named on stderr).
+    pub offline: Offline,
 }
 
 impl Default for BenchOptions {
@@ -132,6 +137,7 @@ impl Default for BenchOptions {
             budget: Duration::from_secs(DEFAULT_BUDGET_S),
             progress: true,
             context: FamilyContext::default(),
+            offline: Offline::Dealer,
         }
     }
 }
@@ -183,7 +189,20 @@ impl BenchOutcome {
 
     /// A plain-text summary: files written and the check's report.
     pub fn summary(&self) -> String {
-        let mut s = format!("{} scenario runs\n", self.results.scenarios.len());
+        let mut s = format!(
+            "{} scenario runs, offline phase from the {}\n",
+            self.results.scenarios.len(),
+            match self.results.settings.offline.as_str() {
+                "ot" => "parties by OT extension (--offline ot)",
+                _ => "dealer",
+            }
+        );
+        for n in &self.results.not_run {
+            s.push_str(&format!(
+                "not run with --offline ot: {}: {}\n",
+                n.id, n.reason
+            ));
+        }
         for f in &self.files {
             s.push_str(&format!("wrote {}\n", f.display()));
         }
@@ -289,6 +308,31 @@ pub async fn run(opts: &BenchOptions) -> Result<Results> {
     let warmup = opts.warmup.unwrap_or(1);
     let filter = opts.filter.clone().unwrap_or_default();
     let (jobs, predicted_only) = split_jobs(&scenarios, &networks, &filter, opts.budget);
+    // Scenarios the offline source cannot serve: named, not run (never silently run
+    // with another source).
+    let mut not_run = Vec::new();
+    let mut runnable = Vec::with_capacity(jobs.len());
+    for (sc, net) in jobs {
+        let refused = match opts.offline {
+            Offline::Dealer => None,
+            Offline::Ot => ot_refuses(&sc.work.demand()?),
+        };
+        match refused {
+            Some(reason) => {
+                let id = format!("{}@{net}", sc.label());
+                eprintln!("{id}: not run with --offline ot: {reason}");
+                not_run.push(NotRun { id, reason });
+            }
+            None => runnable.push((sc, net)),
+        }
+    }
+    let jobs = runnable;
+    if jobs.is_empty() && !not_run.is_empty() {
+        return Err(BenchError::Usage(format!(
+            "no selected scenario can run with --offline {}",
+            opts.offline.name()
+        )));
+    }
     for p in &predicted_only {
         let line = format!(
             "{}: predicted online {}, offline {} — over the budget of {}: priced, not run",
@@ -327,7 +371,7 @@ pub async fn run(opts: &BenchOptions) -> Result<Results> {
         };
         let bar = pb.clone();
         let mut tick = move || bar.inc(1);
-        let r = run_scenario(sc, &net.to_string(), settings, &mut tick).await?;
+        let r = run_scenario_from(sc, &net.to_string(), settings, opts.offline, &mut tick).await?;
         let line = format!(
             "[{}/{}] {id}: online {} (min {}, max {}), offline {}",
             i + 1,
@@ -357,9 +401,11 @@ pub async fn run(opts: &BenchOptions) -> Result<Results> {
             warmup: warmup as u64,
             networks: networks.iter().map(ToString::to_string).collect(),
             filter: opts.filter.clone(),
+            offline: opts.offline.name().to_string(),
         },
         scenarios: out,
         predicted_only,
+        not_run,
     })
 }
 
@@ -372,6 +418,19 @@ pub async fn run(opts: &BenchOptions) -> Result<Results> {
 pub async fn bench(opts: &BenchOptions) -> Result<BenchOutcome> {
     // Read the baseline first: a missing or malformed one fails before the run.
     let baseline = opts.check.as_ref().map(|p| Results::read(p)).transpose()?;
+    // The exact counters of the offline phase depend on the source: compare like with
+    // like.
+    if let (Some(b), Some(p)) = (&baseline, &opts.check)
+        && b.settings.offline != opts.offline.name()
+    {
+        return Err(BenchError::Usage(format!(
+            "--check {}: the baseline was measured with --offline {}, this run uses --offline \
+             {}: their offline counters differ by design",
+            p.display(),
+            b.settings.offline,
+            opts.offline.name()
+        )));
+    }
     let results = run(opts).await?;
     let json = opts.out.join("results.json");
     results.write(&json)?;

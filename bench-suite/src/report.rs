@@ -125,20 +125,37 @@ pub fn markdown(r: &Results) -> String {
     );
     let _ = writeln!(
         s,
-        "- settings: {}{} measured repetitions after {} warm-up, networks {}\n",
+        "- settings: {}{} measured repetitions after {} warm-up, networks {}, offline \
+         phase from the {}\n",
         if r.settings.quick { "quick, " } else { "" },
         r.settings.reps,
         r.settings.warmup,
-        r.settings.networks.join(", ")
+        r.settings.networks.join(", "),
+        if r.settings.offline == "ot" {
+            "parties by OT extension (`--offline ot`)"
+        } else {
+            "dealer"
+        }
     );
     let _ = writeln!(
         s,
         "Times are the later party's, median over the repetitions with the interquartile \
          range and the extremes. Bytes, messages and rounds are exact (the channels' \
          meters) and identical in every repetition: *online* is the peer channel inside \
-         the timed window, *offline* each party's channel to the dealer. p0 / p1 = party 0 \
-         / party 1.\n"
+         the timed window, *offline* {}. p0 / p1 = party 0 / party 1.\n",
+        if r.settings.offline == "ot" {
+            "the offline phase on the channel between the parties (correlations by OT \
+             extension, `--offline ot`: no dealer)"
+        } else {
+            "each party's channel to the dealer"
+        }
     );
+    for n in &r.not_run {
+        let _ = writeln!(s, "- not run with `--offline ot`: {}: {}", n.id, n.reason);
+    }
+    if !r.not_run.is_empty() {
+        let _ = writeln!(s);
+    }
     for (net, list) in by_network(r) {
         let _ = writeln!(s, "## Network `{net}`\n");
         let _ = writeln!(

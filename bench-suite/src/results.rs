@@ -63,6 +63,9 @@ pub struct Results {
     /// by the planner, not run.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub predicted_only: Vec<PredictedOnly>,
+    /// Scenarios the offline source cannot serve (`--offline ot`): not run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_run: Vec<NotRun>,
 }
 
 /// The planner's prediction for a scenario (embedded calibration, the scenario's
@@ -134,6 +137,24 @@ pub struct Settings {
     pub networks: Vec<String>,
     /// `--filter`.
     pub filter: Option<String>,
+    /// Where the correlations came from (`--offline`): `dealer` (the default; what
+    /// baselines are measured with) or `ot` (the parties by OT extension). Results
+    /// written before the option existed were the dealer's.
+    #[serde(default = "dealer")]
+    pub offline: String,
+}
+
+fn dealer() -> String {
+    "dealer".into()
+}
+
+/// A scenario the run's offline source cannot serve: not run, with the reason.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotRun {
+    /// `label@network`.
+    pub id: String,
+    /// Why.
+    pub reason: String,
 }
 
 /// One scenario under one network profile.

@@ -18,8 +18,13 @@
 //!    barrier of the two parties) and [`Stopwatch::stop`]; the online time is the
 //!    later party's.
 //!
+//! With [`Offline::Ot`] there is no dealer: the two parties make the correlations by
+//! OT extension over their own connection (the barrier is theirs alone), and the
+//! offline time and counters are that phase's on it.
+//!
 //! Counters per party: the preparation channel's set-up phase (the handshake), the
-//! dealer channel's offline phase, and the window channel's online phase up to
+//! offline source's traffic (the dealer channel's offline phase, or with OT the
+//! party-to-party channel's), and the window channel's online phase up to
 //! [`Stopwatch::stop`] — all exactly as metered.
 //! After the run the runner checks that each party consumed its whole store, and
 //! the workload checks the result. Counters must be identical in every repetition
@@ -36,7 +41,7 @@ use tessera_core::{
     Channel, ChannelConfig, ConfigSummary, Metering, NetworkProfile, Phase, PhaseMeter, SessionId,
 };
 use tessera_protocols::preprocessing::Correlation;
-use tessera_protocols::runtime::local::{Local, Transport, run_local};
+use tessera_protocols::runtime::local::{Local, Offline, Transport, run_local};
 use tessera_protocols::runtime::{Hooks, Job, Session};
 use tessera_protocols::{ArithParty, Demand, Provider, Request};
 use tokio::sync::Barrier;
@@ -66,6 +71,7 @@ pub(crate) trait Repeat: Send + Sync {
         cfg: ChannelConfig,
         tag: String,
         transport: Transport,
+        offline: Offline,
     ) -> BoxFut<Result<Rep>>;
 }
 
@@ -87,8 +93,9 @@ impl<W: Workload> Repeat for Erased<W> {
         cfg: ChannelConfig,
         tag: String,
         transport: Transport,
+        offline: Offline,
     ) -> BoxFut<Result<Rep>> {
-        Box::pin(once(self.0.clone(), demand, cfg, tag, transport))
+        Box::pin(once(self.0.clone(), demand, cfg, tag, transport, offline))
     }
 }
 
@@ -205,7 +212,8 @@ impl<W: Workload> Job for Rep1<W> {
     }
 }
 
-/// The offline phase starts for all three roles at once (after their handshakes).
+/// The offline phase starts for all roles at once (after their handshakes): the
+/// dealer and both parties, or with OT the two parties.
 struct OfflineStart(Barrier);
 
 impl Hooks for OfflineStart {
@@ -227,11 +235,17 @@ async fn once<W: Workload>(
     cfg: ChannelConfig,
     tag: String,
     transport: Transport,
+    offline: Offline,
 ) -> Result<Rep> {
     let (timed0, timed1) = tessera_protocols::runtime::local::pair(transport, cfg).await?;
     let input = Arc::new(w.inputs()?);
+    let roles = match offline {
+        Offline::Dealer => 3,
+        Offline::Ot => 2,
+    };
     let local = Local {
-        hooks: Arc::new(OfflineStart(Barrier::new(3))),
+        hooks: Arc::new(OfflineStart(Barrier::new(roles))),
+        offline,
         ..Local::new(transport, cfg, cfg.timeout)
     };
     let job = Arc::new(Rep1 {
@@ -246,9 +260,14 @@ async fn once<W: Workload>(
     let run = run_local(job, [timed0, timed1], &local).await?;
     let [r0, r1] = run.parties.map(|o| {
         let r = &o.output;
+        // The party-to-party link before the window (the window swapped it out).
+        let prep = r.prep.unwrap_or(o.peer);
         let counters = PartyCounters {
-            setup: r.prep.unwrap_or(o.peer).setup,
-            offline: o.source.offline,
+            setup: prep.setup,
+            offline: match offline {
+                Offline::Dealer => o.source.offline,
+                Offline::Ot => prep.offline,
+            },
             online: r.window.online,
         };
         (o.offline, counters, o.output)
@@ -308,8 +327,8 @@ pub struct RunSettings {
     pub timeout: Duration,
 }
 
-/// Runs `sc` under `settings`: warm-up, then the measured repetitions; calls
-/// `tick` after each repetition.
+/// Runs `sc` under `settings` with the dealer: warm-up, then the measured
+/// repetitions; calls `tick` after each repetition.
 ///
 /// # Errors
 /// Any error of a role; a wrong result; unused correlations; counters that differ
@@ -318,6 +337,36 @@ pub async fn run_scenario(
     sc: &Scenario,
     network: &str,
     settings: RunSettings,
+    tick: &mut (dyn FnMut() + Send),
+) -> Result<ScenarioResult> {
+    run_scenario_from(sc, network, settings, Offline::Dealer, tick).await
+}
+
+/// Why the OT source cannot serve `demand`, if it cannot: a plaintext-weight batch
+/// matrix product is not made from OTs (the dealer makes it).
+pub fn ot_refuses(demand: &Demand) -> Option<String> {
+    demand.requests().iter().find_map(|r| match r {
+        Request::PlainWeight {
+            op: tessera_protocols::BilinearOp::BatchMatMul,
+            ..
+        } => Some(
+            "a plaintext-weight batch matrix product is not made from OTs (the dealer \
+             makes it): run it with --offline dealer"
+                .to_string(),
+        ),
+        _ => None,
+    })
+}
+
+/// [`run_scenario`] with the correlations from `offline`.
+///
+/// # Errors
+/// As [`run_scenario`].
+pub async fn run_scenario_from(
+    sc: &Scenario,
+    network: &str,
+    settings: RunSettings,
+    offline: Offline,
     tick: &mut (dyn FnMut() + Send),
 ) -> Result<ScenarioResult> {
     let id = format!("{}@{network}", sc.label());
@@ -338,7 +387,8 @@ pub async fn run_scenario(
     for i in 0..settings.warmup + reps {
         let rep = tokio::time::timeout(
             settings.timeout,
-            sc.work.once(demand.clone(), cfg, id.clone(), sc.transport),
+            sc.work
+                .once(demand.clone(), cfg, id.clone(), sc.transport, offline),
         )
         .await
         .map_err(|_| BenchError::Timeout(settings.timeout))

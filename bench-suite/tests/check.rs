@@ -72,9 +72,11 @@ fn results(scenarios: Vec<ScenarioResult>) -> Results {
             warmup: 1,
             networks: vec!["local".into()],
             filter: None,
+            offline: "dealer".into(),
         },
         scenarios,
         predicted_only: Vec::new(),
+        not_run: Vec::new(),
     }
 }
 

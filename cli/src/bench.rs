@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use tessera_bench_suite::{BenchOptions, parse_networks};
+use tessera_bench_suite::{BenchOptions, Offline, parse_networks};
 
 use crate::CliError;
 
@@ -53,6 +53,13 @@ pub struct BenchArgs {
     /// priced by the planner, not run (the zoo's scenarios carry predictions).
     #[arg(long, value_name = "SECONDS", default_value_t = tessera_bench_suite::DEFAULT_BUDGET_S as f64)]
     budget: f64,
+    /// Where the scenarios' correlations come from: `dealer` (a dealer task; what the
+    /// baselines are measured with) or `ot` (the two parties by OT extension over
+    /// their link; the offline time and counters are then that phase's). A scenario
+    /// the OT source cannot serve is named and not run. --check compares only with a
+    /// baseline of the same source.
+    #[arg(long, value_name = "dealer|ot", default_value = "dealer")]
+    offline: Offline,
 }
 
 /// Runs `tessera bench`.
@@ -65,6 +72,13 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
     eprintln!(
         "transport: {}",
         tessera_protocols::runtime::local::Transport::Tcp.describe()
+    );
+    eprintln!(
+        "offline phase: {}",
+        match args.offline {
+            Offline::Dealer => "from a dealer task in this process",
+            Offline::Ot => "made by the two parties with OT extension (no dealer)",
+        }
     );
     if !(args.time_tolerance >= 0.0 && args.time_tolerance.is_finite()) {
         return Err(CliError::Usage(
@@ -98,6 +112,7 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
             zoo: args.zoo,
             ..Default::default()
         },
+        offline: args.offline,
         ..BenchOptions::default()
     };
     let outcome = tessera_bench_suite::bench(&opts)

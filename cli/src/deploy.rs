@@ -15,9 +15,21 @@
 //! party with `--listen`) accepts any number of connections, handshakes each within a
 //! short deadline in its own task, and seats only the expected authenticated roles.
 //!
-//! The offline and online phases can also run at different times: `--offline --store
-//! FILE` fetches this party's material from the dealer and saves it; `--preprocessed
-//! FILE` later runs online from the file without contacting the dealer.
+//! Where the correlations come from is `--offline dealer|ot` (default `dealer`): the
+//! dealer (`--dealer ADDR`, a third party trusted not to collude with either party), or
+//! the two parties alone by OT extension over their own link (no dealer process; more
+//! bytes and rounds between the parties):
+//!
+//! ```text
+//! tessera party --keys keys --id 0 --session S --listen 0.0.0.0:7000 --offline ot circuit aes_128.txt --input KEY
+//! tessera party --keys keys --id 1 --session S --connect P0:7000 --offline ot circuit aes_128.txt --input PT
+//! ```
+//!
+//! The offline and online phases can also run at different times: `--store FILE` runs
+//! the offline phase alone and saves this party's material (from the dealer: no
+//! connection to the other party; with `ot`: with the other party, which stores too);
+//! `--preprocessed FILE` later runs online from the file, contacting no dealer. OT-made
+//! files have the dealer's format and checks ([`ot_file`]).
 //!
 //! A listener bound to port 0 gets a free port; every listening process prints
 //! `listening on ADDR` on stderr. Every connect, accept, handshake and receive is
@@ -35,7 +47,9 @@ use serde::Serialize;
 use tessera_core::channel::{accept_tcp, connect_tcp};
 use tessera_core::tls::{TlsConfig, handshake_deadline};
 use tessera_core::{Channel, ChannelConfig, Metering, NetworkProfile, Role, SessionId};
+use tessera_protocols::ot::source::OtSource;
 use tessera_protocols::preprocessing::Ledger;
+use tessera_protocols::runtime::local::Offline;
 use tessera_protocols::runtime::{self, DealerSource, FileSource, OfflineSource, Session};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
@@ -46,6 +60,8 @@ use crate::job::model::ModelJob;
 use crate::job::{Job, JobCommand, PartyRun};
 use crate::pause::{Hooks, Link, PausePoint};
 use crate::{CliError, parse_profile};
+
+mod ot_file;
 
 /// The error of a step: `step: source`.
 fn step<E: Into<CliError>>(what: impl Into<String>) -> impl FnOnce(E) -> CliError {
@@ -129,18 +145,30 @@ pub struct PartyArgs {
     /// Connect to the other party at ADDR (retried until the timeout).
     #[arg(long, global = true, value_name = "ADDR")]
     connect: Option<String>,
-    /// The dealer's address.
+    /// The dealer's address (with `--offline dealer`, the default).
     #[arg(long, global = true, value_name = "ADDR")]
     dealer: Option<String>,
-    /// Offline phase only: fetch this party's preprocessing from the dealer, save it to
-    /// --store, and exit (no connection to the other party; inputs are not needed).
-    #[arg(long, global = true)]
-    offline: bool,
-    /// With --offline: the file to save the preprocessing to (mode 0600).
+    /// Where the correlations come from: `dealer` (the dealer at --dealer ADDR, a third
+    /// party that must not collude with either party) or `ot` (the two parties alone,
+    /// by OT extension over their own link: no dealer, more bytes and rounds). Both
+    /// parties must give the same. [default: dealer; `--offline` alone means dealer]
+    #[arg(
+        long,
+        global = true,
+        value_name = "dealer|ot",
+        num_args = 0..=1,
+        default_missing_value = "dealer"
+    )]
+    offline: Option<Offline>,
+    /// Offline phase only: make this party's preprocessing, save it to FILE (mode
+    /// 0600) and exit; inputs are not needed. From the dealer: no connection to the
+    /// other party. With `--offline ot`: with the other party (--listen/--connect),
+    /// which must store too.
     #[arg(long, global = true, value_name = "FILE")]
     store: Option<PathBuf>,
-    /// Online phase from a file saved by an --offline run (same session, same job);
-    /// the dealer is not contacted. The file is marked consumed before it is used.
+    /// Online phase from a file saved by a --store run (same session, same job; made
+    /// by the dealer or by OT); no dealer is contacted. The file is marked consumed
+    /// before it is used.
     #[arg(long, global = true, value_name = "FILE")]
     preprocessed: Option<PathBuf>,
     /// Network profile applied to this party's outgoing frames: local, lan, wan or
@@ -195,16 +223,25 @@ enum PeerEnd<'a> {
 
 /// What this party process does.
 enum Plan {
-    /// Fetch from the dealer, save, exit.
-    Offline { dealer: String, store: PathBuf },
-    /// Run online (and, with a dealer, offline first).
+    /// Make the preprocessing, save it, exit.
+    Offline { from: Maker, store: PathBuf },
+    /// Run online (and, with a dealer or OT, offline first).
     Run { peer: Peer, material: Material },
+}
+
+/// Who makes the preprocessing of an offline-only run.
+enum Maker {
+    /// The dealer at this address.
+    Dealer(String),
+    /// This party with the other one, by OT extension.
+    Ot(Peer),
 }
 
 /// Where the online run's preprocessing comes from.
 enum Material {
     Dealer(String),
     File(PathBuf),
+    Ot,
 }
 
 /// Everything the job-independent driver needs.
@@ -280,61 +317,104 @@ impl PartyArgs {
             })?
             .parse::<SessionId>()
             .map_err(|e| usage(format!("--session: {e}")))?;
-        let plan = if self.offline {
-            if self.listen.is_some() || self.connect.is_some() || self.preprocessed.is_some() {
+        let peer = || match (&self.listen, &self.connect) {
+            (Some(a), None) => Ok(Peer::Listen(a.clone())),
+            (None, Some(a)) => Ok(Peer::Connect(a.clone())),
+            _ => Err(usage(
+                "give exactly one of --listen ADDR and --connect ADDR (how this party \
+                 reaches the other one)",
+            )),
+        };
+        let plan = match (self.offline, &self.store) {
+            (_, Some(_)) if self.preprocessed.is_some() => {
                 return Err(usage(
-                    "--offline talks to the dealer only: give no --listen, --connect or \
-                     --preprocessed with it",
+                    "--store FILE runs the offline phase, --preprocessed FILE the online \
+                     phase: give one of them",
                 ));
             }
-            Plan::Offline {
-                dealer: self
-                    .dealer
-                    .clone()
-                    .ok_or_else(|| usage("--offline needs --dealer ADDR"))?,
-                store: self
-                    .store
-                    .clone()
-                    .ok_or_else(|| usage("--offline needs --store FILE"))?,
-            }
-        } else {
-            if self.store.is_some() {
-                return Err(usage("--store FILE goes with --offline"));
-            }
-            let peer = match (&self.listen, &self.connect) {
-                (Some(a), None) => Peer::Listen(a.clone()),
-                (None, Some(a)) => Peer::Connect(a.clone()),
-                _ => {
+            (None | Some(Offline::Dealer), Some(store)) => {
+                if self.listen.is_some() || self.connect.is_some() {
                     return Err(usage(
-                        "give exactly one of --listen ADDR and --connect ADDR (how this party \
-                         reaches the other one)",
+                        "--store FILE with the dealer talks to the dealer only: give no \
+                         --listen or --connect (or give --offline ot to make the \
+                         preprocessing with the other party)",
                     ));
                 }
-            };
-            let material = match (&self.dealer, &self.preprocessed) {
-                (Some(a), None) => Material::Dealer(a.clone()),
-                (None, Some(f)) => Material::File(f.clone()),
-                _ => {
+                Plan::Offline {
+                    from: Maker::Dealer(self.dealer.clone().ok_or_else(|| {
+                        usage(
+                            "--store FILE needs --dealer ADDR (or --offline ot and the other \
+                             party's --listen/--connect)",
+                        )
+                    })?),
+                    store: store.clone(),
+                }
+            }
+            (Some(Offline::Ot), Some(store)) => {
+                if self.dealer.is_some() {
                     return Err(usage(
-                        "give exactly one of --dealer ADDR and --preprocessed FILE (where the \
-                         preprocessing comes from)",
+                        "--offline ot needs no dealer: give no --dealer with it",
                     ));
                 }
-            };
-            Plan::Run { peer, material }
+                Plan::Offline {
+                    from: Maker::Ot(peer()?),
+                    store: store.clone(),
+                }
+            }
+            (Some(Offline::Ot), None) => {
+                if self.dealer.is_some() || self.preprocessed.is_some() {
+                    return Err(usage(
+                        "--offline ot makes the preprocessing with the other party: give no \
+                         --dealer or --preprocessed with it",
+                    ));
+                }
+                Plan::Run {
+                    peer: peer()?,
+                    material: Material::Ot,
+                }
+            }
+            (Some(Offline::Dealer), None) if self.preprocessed.is_some() => {
+                return Err(usage(
+                    "--preprocessed FILE runs from a file: give no --offline with it",
+                ));
+            }
+            (None | Some(Offline::Dealer), None) => {
+                let peer = peer()?;
+                let material = match (&self.dealer, &self.preprocessed) {
+                    (Some(a), None) => Material::Dealer(a.clone()),
+                    (None, Some(f)) => Material::File(f.clone()),
+                    _ => {
+                        return Err(usage(
+                            "give exactly one of --dealer ADDR and --preprocessed FILE (where \
+                             the preprocessing comes from), or --offline ot (made with the \
+                             other party, no dealer)",
+                        ));
+                    }
+                };
+                Plan::Run { peer, material }
+            }
         };
         let me = Role::party(id).ok_or_else(|| usage("--id 0|1"))?;
         let mut peers = Vec::new();
-        if let Plan::Run { .. } = plan {
+        if matches!(
+            plan,
+            Plan::Run { .. }
+                | Plan::Offline {
+                    from: Maker::Ot(_),
+                    ..
+                }
+        ) {
             peers.extend(me.other());
         }
         if matches!(
             plan,
-            Plan::Offline { .. }
-                | Plan::Run {
-                    material: Material::Dealer(_),
-                    ..
-                }
+            Plan::Offline {
+                from: Maker::Dealer(_),
+                ..
+            } | Plan::Run {
+                material: Material::Dealer(_),
+                ..
+            }
         ) {
             peers.push(Role::Dealer);
         }
@@ -622,11 +702,10 @@ struct OfflineReport<'a> {
 
 /// The job-independent part of `tessera party`.
 async fn drive<J: Job>(o: &Opts, job: J, inputs: J::Input) -> Result<(), CliError> {
-    let (id, other) = (o.id, 1 - o.id);
+    let id = o.id;
     let (cfg, hooks, sec) = (o.cfg, &o.hooks, &o.security);
-    let other_role = Role::party(other).ok_or_else(|| usage("--id 0|1"))?;
     match &o.plan {
-        Plan::Offline { dealer, store } => {
+        Plan::Offline { from, store } => {
             if let Some(dir) = store.parent().filter(|d| !d.as_os_str().is_empty())
                 && !dir.is_dir()
             {
@@ -636,20 +715,34 @@ async fn drive<J: Job>(o: &Opts, job: J, inputs: J::Input) -> Result<(), CliErro
                     dir.display()
                 )));
             }
-            hooks.reached(PausePoint::Start, &mut []).await?;
-            let d = connect(
-                dealer,
-                Role::Dealer,
-                "the dealer",
-                cfg,
-                hooks,
-                Link::Dealer,
-                sec,
-            )
-            .await?;
-            let seat = Session::new(&job, id, o.session)?;
-            // Written to the file as it arrives: never all in memory.
-            let metering = runtime::fetch_material_to::<J::Ring>(&seat, d, hooks, store).await?;
+            let metering = match from {
+                Maker::Dealer(dealer) => {
+                    hooks.reached(PausePoint::Start, &mut []).await?;
+                    let d = connect(
+                        dealer,
+                        Role::Dealer,
+                        "the dealer",
+                        cfg,
+                        hooks,
+                        Link::Dealer,
+                        sec,
+                    )
+                    .await?;
+                    let seat = Session::new(&job, id, o.session)?;
+                    // Written to the file as it arrives: never all in memory.
+                    runtime::fetch_material_to::<J::Ring>(&seat, d, hooks, store).await?
+                }
+                Maker::Ot(peer) => {
+                    // No ledger: the dealing is recorded when the file is consumed.
+                    let seat = Session::new(&job, id, o.session)?.announcing_source();
+                    let peer_end = bind(peer).await?;
+                    hooks.reached(PausePoint::Start, &mut []).await?;
+                    let ch = connect_peer(&peer_end, o).await?;
+                    let mut source = ot_file::OtToFile::new(store);
+                    let ready = runtime::prepare::<J::Ring>(&seat, ch, &mut source, hooks).await?;
+                    ready.into_online(hooks).finish(()).await?.peer
+                }
+            };
             eprintln!(
                 "party {id}: preprocessing of session {} saved to {}; run the online phase \
                  with --preprocessed {}",
@@ -678,45 +771,17 @@ async fn drive<J: Job>(o: &Opts, job: J, inputs: J::Input) -> Result<(), CliErro
                 // connects.
                 FileSource::new(path).check(&seat)?;
             }
-            let peer_end = match peer {
-                Peer::Listen(addr) => PeerEnd::Listener(listen(addr).await?, addr),
-                Peer::Connect(addr) => PeerEnd::Connect(addr),
-            };
-            hooks.reached(PausePoint::Start, &mut []).await?;
-            let to_peer = async {
-                match &peer_end {
-                    PeerEnd::Listener(l, addr) => {
-                        let waiting = format!("waiting for party {other} to connect on {addr}");
-                        match sec {
-                            Security::Insecure => {
-                                let s = accept_tcp(l, cfg.timeout).await.map_err(step(waiting))?;
-                                nodelay(&s)?;
-                                Ok(channel(s, cfg, hooks, Link::Peer))
-                            }
-                            Security::Tls(tls) => {
-                                let me = format!("party {id}");
-                                let mut seated = accept_authenticated(
-                                    l,
-                                    tls,
-                                    &[other_role],
-                                    cfg,
-                                    hooks,
-                                    &me,
-                                    |_| waiting.clone(),
-                                )
-                                .await?;
-                                seated
-                                    .remove(&other_role)
-                                    .ok_or_else(|| CliError::Task("no peer connection".into()))
-                            }
-                        }
-                    }
-                    PeerEnd::Connect(addr) => {
-                        let who = format!("party {other}");
-                        connect(addr, other_role, &who, cfg, hooks, Link::Peer, sec).await
-                    }
+            let peer_end = bind(peer).await?;
+            eprintln!(
+                "party {id}: correlations {}",
+                match material {
+                    Material::Dealer(addr) => format!("from the dealer at {addr}"),
+                    Material::File(path) => format!("from the file {}", path.display()),
+                    Material::Ot => format!("by OT extension with party {}, no dealer", 1 - id),
                 }
-            };
+            );
+            hooks.reached(PausePoint::Start, &mut []).await?;
+            let to_peer = connect_peer(&peer_end, o);
             let to_dealer = async {
                 match material {
                     Material::Dealer(addr) => connect(
@@ -730,7 +795,7 @@ async fn drive<J: Job>(o: &Opts, job: J, inputs: J::Input) -> Result<(), CliErro
                     )
                     .await
                     .map(Some),
-                    Material::File(_) => Ok(None),
+                    Material::File(_) | Material::Ot => Ok(None),
                 }
             };
             // Both at once; once the other party is connected, stop waiting for the
@@ -752,7 +817,7 @@ async fn drive<J: Job>(o: &Opts, job: J, inputs: J::Input) -> Result<(), CliErro
                     d = &mut to_dealer => d?,
                     e = peer_ch.closed() => {
                         return Err(CliError::Step {
-                            step: format!("waiting for the dealer: the link to party {other} ended"),
+                            step: format!("waiting for the dealer: the link to party {} ended", 1 - id),
                             source: Box::new(e.into()),
                         });
                     }
@@ -760,7 +825,8 @@ async fn drive<J: Job>(o: &Opts, job: J, inputs: J::Input) -> Result<(), CliErro
             };
             let mut source: Box<dyn OfflineSource<J::Ring>> = match (dealer_ch, material) {
                 (Some(d), _) => Box::new(DealerSource::new(d)),
-                (None, Material::File(path)) => Box::new(FileSource::new(path)),
+                (None, Material::File(path)) => ot_file::source(path)?,
+                (None, Material::Ot) => Box::new(OtSource),
                 (None, Material::Dealer(_)) => {
                     return Err(CliError::Task("no dealer connection".into()));
                 }
@@ -776,6 +842,49 @@ async fn drive<J: Job>(o: &Opts, job: J, inputs: J::Input) -> Result<(), CliErro
                 );
             }
             Ok(())
+        }
+    }
+}
+
+/// Binds this party's listener, if it listens for the other party.
+async fn bind(peer: &Peer) -> Result<PeerEnd<'_>, CliError> {
+    Ok(match peer {
+        Peer::Listen(addr) => PeerEnd::Listener(listen(addr).await?, addr),
+        Peer::Connect(addr) => PeerEnd::Connect(addr),
+    })
+}
+
+/// The connection to the other party: accepted (with TLS, the first connection that
+/// authenticates as the other party) or connected.
+async fn connect_peer(peer_end: &PeerEnd<'_>, o: &Opts) -> Result<Channel, CliError> {
+    let (id, other) = (o.id, 1 - o.id);
+    let (cfg, hooks, sec) = (o.cfg, &o.hooks, &o.security);
+    let other_role = Role::party(other).ok_or_else(|| usage("--id 0|1"))?;
+    match peer_end {
+        PeerEnd::Listener(l, addr) => {
+            let waiting = format!("waiting for party {other} to connect on {addr}");
+            match sec {
+                Security::Insecure => {
+                    let s = accept_tcp(l, cfg.timeout).await.map_err(step(waiting))?;
+                    nodelay(&s)?;
+                    Ok(channel(s, cfg, hooks, Link::Peer))
+                }
+                Security::Tls(tls) => {
+                    let me = format!("party {id}");
+                    let mut seated =
+                        accept_authenticated(l, tls, &[other_role], cfg, hooks, &me, |_| {
+                            waiting.clone()
+                        })
+                        .await?;
+                    seated
+                        .remove(&other_role)
+                        .ok_or_else(|| CliError::Task("no peer connection".into()))
+                }
+            }
+        }
+        PeerEnd::Connect(addr) => {
+            let who = format!("party {other}");
+            connect(addr, other_role, &who, cfg, hooks, Link::Peer, sec).await
         }
     }
 }

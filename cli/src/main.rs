@@ -43,8 +43,9 @@ enum Command {
     /// same session and job, serves their preprocessing, and exits.
     Dealer(deploy::DealerArgs),
     /// One party as its own process, for a job: connects to the other party and the
-    /// dealer (or runs from a preprocessing file, or only fetches one) and prints what
-    /// it learns.
+    /// dealer (or makes the correlations with the other party by OT: `--offline ot`;
+    /// or runs from a preprocessing file; or only makes one: `--store`) and prints
+    /// what it learns.
     Party(deploy::PartyArgs),
     /// Makes a role's key and self-signed certificate for `tessera dealer` / `tessera
     /// party --keys DIR`: writes DIR/NAME.key (mode 0600) and DIR/NAME.crt.

@@ -87,3 +87,61 @@ fn bad_options_are_usage_errors() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/base.json"));
 }
+
+#[test]
+fn bench_with_the_ot_source_says_so_and_keeps_the_dealer_baseline_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let base = dir.path().join("base.json");
+    let (out_s, base_s) = (out.to_str().unwrap(), base.to_str().unwrap());
+    let common = [
+        "--quick",
+        "--filter",
+        "conv/b2a-dabits",
+        "--reps",
+        "1",
+        "--warmup",
+        "0",
+        "--out",
+        out_s,
+    ];
+    let o = tessera(
+        &[
+            &common[..],
+            &["--offline", "ot", "--update-baseline", base_s],
+        ]
+        .concat(),
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert!(stderr.contains("OT extension"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("offline phase from the parties by OT"),
+        "{stdout}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&base).unwrap()).unwrap();
+    assert_eq!(v["settings"]["offline"], "ot");
+    let c = &v["scenarios"][0]["counters"];
+    // The same online work as with the dealer; the offline bytes are the parties'
+    // own, each one's sent bytes the other's received.
+    assert_eq!(c["correlations"]["dabits"], 6400);
+    let (p0, p1) = (&c["party0"]["offline"], &c["party1"]["offline"]);
+    assert!(p0["bytes_sent"].as_u64().unwrap() > 0);
+    assert_eq!(p0["bytes_sent"], p1["bytes_received"]);
+    assert_eq!(p1["bytes_sent"], p0["bytes_received"]);
+    let md = std::fs::read_to_string(out.join("results.md")).unwrap();
+    assert!(md.contains("OT extension"), "{md}");
+    // An OT baseline does not gate a dealer run (nor the reverse).
+    let o = tessera(&[&common[..], &["--check", base_s]].concat());
+    assert!(!o.status.success());
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("the baseline was measured with --offline ot"),
+        "{stderr}"
+    );
+    let o = tessera(&["--offline", "carrier-pigeon"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("expected `dealer` or `ot`"));
+}
