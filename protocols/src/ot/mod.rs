@@ -76,8 +76,7 @@ pub async fn receiver_setup<G: RngCore + CryptoRng + ?Sized>(
 pub async fn send_correlated(ch: &mut Channel, s: &mut ExtSender, m: usize) -> Result<Vec<Block>> {
     let mut out = Vec::with_capacity(m);
     for_each_chunk(ch, m, |u, k| {
-        out.extend(s.extend(u, k)?);
-        Ok(())
+        s.extend_with(u, k, |_, q| out.extend_from_slice(q))
     })
     .await?;
     Ok(out)
@@ -106,24 +105,25 @@ async fn for_each_chunk(
     Ok(())
 }
 
-/// Extends towards the sender for every chunk of `choices`: the whole message sent as
-/// one stream, and the receiver's rows (with the index of the chunk's first transfer)
-/// handed to `f`.
+/// Extends towards the sender for every chunk of `choices`: `f` computes a chunk's
+/// part of the message into the buffer it is given (its packed choices, its number
+/// of transfers), then the whole message is sent as one stream.
 async fn extend_all(
     ch: &mut Channel,
     r: &mut ExtReceiver,
     choices: &[bool],
-    mut f: impl FnMut(Vec<Block>, u64),
+    mut f: impl FnMut(&mut ExtReceiver, &[Block], usize, &mut [Block]) -> Result<()>,
 ) -> Result<()> {
     if choices.is_empty() {
         return Ok(());
     }
-    let mut msg = Vec::with_capacity(KAPPA * tiles(choices.len()) + KAPPA);
+    let m = choices.len();
+    let mut msg = vec![Block::ZERO; (m / CHUNK) * KAPPA * tiles(CHUNK) + KAPPA * tiles(m % CHUNK)];
+    let mut at = 0;
     for c in choices.chunks(CHUNK) {
-        let first = r.done();
-        let (u, t) = r.extend(&pack_bits(c), c.len())?;
-        msg.extend(u);
-        f(t, first);
+        let n = KAPPA * tiles(c.len());
+        f(r, &pack_bits(c), c.len(), &mut msg[at..at + n])?;
+        at += n;
     }
     // Queued as one item: the send never waits for the peer (no flush here: the peer
     // may be extending towards this party at the same time).
@@ -141,7 +141,10 @@ pub async fn receive_correlated(
     choices: &[bool],
 ) -> Result<Vec<Block>> {
     let mut out = Vec::with_capacity(choices.len());
-    extend_all(ch, r, choices, |t, _| out.extend(t)).await?;
+    extend_all(ch, r, choices, |r, c, k, u| {
+        r.extend_with(c, k, u, |_, t| out.extend_from_slice(t))
+    })
+    .await?;
     Ok(out)
 }
 
@@ -151,13 +154,7 @@ pub async fn receive_correlated(
 /// As [`send_correlated`].
 pub async fn send_random(ch: &mut Channel, s: &mut ExtSender, m: usize) -> Result<Vec<[Block; 2]>> {
     let mut out = Vec::with_capacity(m);
-    for_each_chunk(ch, m, |u, k| {
-        let first = s.done();
-        let q = s.extend(u, k)?;
-        out.extend(iknp::random_sender(&q, s.delta(), first));
-        Ok(())
-    })
-    .await?;
+    for_each_chunk(ch, m, |u, k| s.extend_random(u, k, &mut out)).await?;
     Ok(out)
 }
 
@@ -171,8 +168,8 @@ pub async fn receive_random(
     choices: &[bool],
 ) -> Result<Vec<Block>> {
     let mut out = Vec::with_capacity(choices.len());
-    extend_all(ch, r, choices, |t, first| {
-        out.extend(iknp::random_receiver(&t, first))
+    extend_all(ch, r, choices, |r, c, k, u| {
+        r.extend_random(c, k, u, &mut out)
     })
     .await?;
     Ok(out)
