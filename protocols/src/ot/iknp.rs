@@ -60,6 +60,9 @@ fn pack64(bits: &[bool]) -> u64 {
 pub struct ExtReceiver {
     prgs: Vec<[Prg; 2]>,
     done: u64,
+    /// The buffer of the last message sent, back from the channel's writer for the
+    /// next extension (see [`super::receive_random`]); public data.
+    pub(super) spare: std::sync::Arc<std::sync::Mutex<Vec<Block>>>,
 }
 
 impl std::fmt::Debug for ExtReceiver {
@@ -75,6 +78,8 @@ pub struct ExtSender {
     delta: Block,
     prgs: Vec<Prg>,
     done: u64,
+    /// The buffer of the last message received, for the next one (public data).
+    pub(super) spare: Vec<Block>,
 }
 
 impl std::fmt::Debug for ExtSender {
@@ -107,6 +112,7 @@ impl ExtReceiver {
                 .map(|p| [Prg::from_seed_block(p[0]), Prg::from_seed_block(p[1])])
                 .collect(),
             done: 0,
+            spare: Default::default(),
         })
     }
 
@@ -217,6 +223,7 @@ impl ExtSender {
             delta,
             prgs: keys.iter().map(|&k| Prg::from_seed_block(k)).collect(),
             done: 0,
+            spare: Vec::new(),
         })
     }
 
