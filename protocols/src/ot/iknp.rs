@@ -22,7 +22,7 @@
 
 use tessera_core::{Block, FixedKeyAes, Prg};
 
-use super::transpose::rows_from_columns;
+use super::transpose::transpose_into;
 use crate::{Error, Result};
 
 /// The security parameter: base OTs per set-up, bits of `Δ`.
@@ -33,19 +33,36 @@ pub fn tiles(m: usize) -> usize {
     m.div_ceil(128)
 }
 
+/// Tiles per batch of an extension: the batch's 128 columns and its rows (128 KiB
+/// each) are made, transposed and hashed while they are in cache (L2), no buffer grows
+/// with `m` but the message and the output, and each PRG call fills 64 blocks (fewer
+/// make AES calls with a different key for every few blocks the bottleneck).
+const BATCH_TILES: usize = 64;
+
 /// Packs choice bits into blocks: bit `i % 128` of block `i / 128` is `bits[i]`.
 pub fn pack_bits(bits: &[bool]) -> Vec<Block> {
-    let mut out = vec![Block::ZERO; tiles(bits.len())];
-    for (i, &b) in bits.iter().enumerate() {
-        out[i / 128].0 |= u128::from(b) << (i % 128);
-    }
-    out
+    bits.chunks(128)
+        .map(|c| {
+            let (lo, hi) = c.split_at(c.len().min(64));
+            Block(u128::from(pack64(lo)) | (u128::from(pack64(hi)) << 64))
+        })
+        .collect()
+}
+
+/// Up to 64 bits into a word, bit `i` from `bits[i]`.
+fn pack64(bits: &[bool]) -> u64 {
+    bits.iter()
+        .enumerate()
+        .fold(0, |w, (i, &b)| w | (u64::from(b) << i))
 }
 
 /// The extension receiver: two PRGs per base OT. PRG keys never appear in `Debug`.
 pub struct ExtReceiver {
     prgs: Vec<[Prg; 2]>,
     done: u64,
+    /// The buffer of the last message sent, back from the channel's writer for the
+    /// next extension (see [`super::receive_random`]); public data.
+    pub(super) spare: std::sync::Arc<std::sync::Mutex<Vec<Block>>>,
 }
 
 impl std::fmt::Debug for ExtReceiver {
@@ -61,6 +78,8 @@ pub struct ExtSender {
     delta: Block,
     prgs: Vec<Prg>,
     done: u64,
+    /// The buffer of the last message received, for the next one (public data).
+    pub(super) spare: Vec<Block>,
 }
 
 impl std::fmt::Debug for ExtSender {
@@ -93,6 +112,7 @@ impl ExtReceiver {
                 .map(|p| [Prg::from_seed_block(p[0]), Prg::from_seed_block(p[1])])
                 .collect(),
             done: 0,
+            spare: Default::default(),
         })
     }
 
@@ -108,31 +128,81 @@ impl ExtReceiver {
     /// # Errors
     /// [`Error::Shape`] if `choices` is not `tiles(m)` blocks.
     pub fn extend(&mut self, choices: &[Block], m: usize) -> Result<(Vec<Block>, Vec<Block>)> {
+        let mut u = vec![Block::ZERO; KAPPA * tiles(m)];
+        let mut rows = Vec::with_capacity(m);
+        self.extend_with(choices, m, &mut u, |_, t| rows.extend_from_slice(t))?;
+        Ok((u, rows))
+    }
+
+    /// [`ExtReceiver::extend`] hashed to random OTs: writes the message for the sender
+    /// into `u` (`128 · tiles(m)` blocks) and appends to `out` the `m` strings
+    /// `H(t_i, i)` (as [`random_receiver`] computes them), batch by batch while the
+    /// rows are in cache.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if `choices` is not `tiles(m)` blocks or `u` is not
+    /// `128 · tiles(m)` blocks.
+    pub fn extend_random(
+        &mut self,
+        choices: &[Block],
+        m: usize,
+        u: &mut [Block],
+        out: &mut Vec<Block>,
+    ) -> Result<()> {
+        let first = self.done;
+        let h = FixedKeyAes::get();
+        let mut px = vec![Block::ZERO; 128 * BATCH_TILES];
+        out.reserve(m);
+        self.extend_with(choices, m, u, |at, t| {
+            let start = out.len();
+            out.extend_from_slice(t);
+            tccr_seq(h, &mut out[start..], &mut px, first + at as u64);
+        })
+    }
+
+    /// The extension in batches of [`BATCH_TILES`] tiles: the message into `u`, and
+    /// each batch's rows handed to `sink` with the index (within this extension) of
+    /// its first transfer.
+    pub(super) fn extend_with(
+        &mut self,
+        choices: &[Block],
+        m: usize,
+        u: &mut [Block],
+        mut sink: impl FnMut(usize, &[Block]),
+    ) -> Result<()> {
         let nt = tiles(m);
-        if choices.len() != nt {
+        if choices.len() != nt || u.len() != KAPPA * nt {
             return Err(Error::Shape {
                 op: "IKNP extension (receiver)",
                 detail: format!(
-                    "{m} transfers take {nt} choice blocks, got {}",
-                    choices.len()
+                    "{m} transfers take {nt} choice blocks and {} message blocks, got {} and {}",
+                    KAPPA * nt,
+                    choices.len(),
+                    u.len()
                 ),
             });
         }
-        let mut t = vec![Block::ZERO; KAPPA * nt];
-        let mut u = vec![Block::ZERO; KAPPA * nt];
-        for (j, [g0, g1]) in self.prgs.iter_mut().enumerate() {
-            let tj = &mut t[j * nt..(j + 1) * nt];
-            let uj = &mut u[j * nt..(j + 1) * nt];
-            fill(g0, tj);
-            fill(g1, uj);
-            for ((u, t), r) in uj.iter_mut().zip(tj.iter()).zip(choices) {
-                *u ^= *t ^ *r;
+        let mut t = vec![Block::ZERO; KAPPA * BATCH_TILES];
+        let mut rows = vec![Block::ZERO; 128 * BATCH_TILES];
+        for k0 in (0..nt).step_by(BATCH_TILES) {
+            let bt = BATCH_TILES.min(nt - k0);
+            let r = &choices[k0..k0 + bt];
+            for (j, [g0, g1]) in self.prgs.iter_mut().enumerate() {
+                let tj = &mut t[j * bt..(j + 1) * bt];
+                let uj = &mut u[j * nt + k0..j * nt + k0 + bt];
+                fill(g0, tj);
+                fill(g1, uj);
+                for ((u, t), r) in uj.iter_mut().zip(tj.iter()).zip(r) {
+                    *u ^= *t ^ *r;
+                }
             }
+            let rows = &mut rows[..128 * bt];
+            transpose_into(&t[..KAPPA * bt], bt, rows);
+            let at = 128 * k0;
+            sink(at, &rows[..(m - at).min(128 * bt)]);
         }
-        let mut rows = rows_from_columns(&t);
-        rows.truncate(m);
         self.done += m as u64;
-        Ok((u, rows))
+        Ok(())
     }
 }
 
@@ -153,6 +223,7 @@ impl ExtSender {
             delta,
             prgs: keys.iter().map(|&k| Prg::from_seed_block(k)).collect(),
             done: 0,
+            spare: Vec::new(),
         })
     }
 
@@ -172,6 +243,52 @@ impl ExtSender {
     /// # Errors
     /// [`Error::Protocol`] if `u` is not `128 · tiles(m)` blocks.
     pub fn extend(&mut self, u: &[Block], m: usize) -> Result<Vec<Block>> {
+        let mut rows = Vec::with_capacity(m);
+        self.extend_with(u, m, |_, q| rows.extend_from_slice(q))?;
+        Ok(rows)
+    }
+
+    /// [`ExtSender::extend`] hashed to random OTs: appends to `out` the `m` pairs
+    /// `(H(q_i, i), H(q_i ⊕ Δ, i))` (as [`random_sender`] computes them), batch by
+    /// batch while the rows are in cache.
+    ///
+    /// # Errors
+    /// As [`ExtSender::extend`].
+    pub fn extend_random(
+        &mut self,
+        u: &[Block],
+        m: usize,
+        out: &mut Vec<[Block; 2]>,
+    ) -> Result<()> {
+        let first = self.done;
+        let delta = self.delta;
+        let h = FixedKeyAes::get();
+        let n = 128 * BATCH_TILES;
+        let (mut x, mut px) = (vec![Block::ZERO; 2 * n], vec![Block::ZERO; 2 * n]);
+        out.reserve(m);
+        self.extend_with(u, m, |at, q| {
+            let len = q.len();
+            let (x0, x1) = x.split_at_mut(len);
+            let x1 = &mut x1[..len];
+            x0.copy_from_slice(q);
+            for (x1, &q) in x1.iter_mut().zip(q) {
+                *x1 = q ^ delta;
+            }
+            let tweak = first + at as u64;
+            tccr_seq(h, x0, &mut px[..len], tweak);
+            tccr_seq(h, x1, &mut px[len..2 * len], tweak);
+            out.extend(x0.iter().zip(x1.iter()).map(|(&a, &b)| [a, b]));
+        })
+    }
+
+    /// The extension in batches of [`BATCH_TILES`] tiles, each batch's rows handed to
+    /// `sink` with the index (within this extension) of its first transfer.
+    pub(super) fn extend_with(
+        &mut self,
+        u: &[Block],
+        m: usize,
+        mut sink: impl FnMut(usize, &[Block]),
+    ) -> Result<()> {
         let nt = tiles(m);
         if u.len() != KAPPA * nt {
             return Err(Error::Protocol {
@@ -183,20 +300,41 @@ impl ExtSender {
                 ),
             });
         }
-        let mut q = vec![Block::ZERO; KAPPA * nt];
-        for (j, g) in self.prgs.iter_mut().enumerate() {
-            let qj = &mut q[j * nt..(j + 1) * nt];
-            fill(g, qj);
-            if (self.delta.0 >> j) & 1 == 1 {
-                for (q, u) in qj.iter_mut().zip(&u[j * nt..(j + 1) * nt]) {
-                    *q ^= *u;
+        let mut q = vec![Block::ZERO; KAPPA * BATCH_TILES];
+        let mut rows = vec![Block::ZERO; 128 * BATCH_TILES];
+        for k0 in (0..nt).step_by(BATCH_TILES) {
+            let bt = BATCH_TILES.min(nt - k0);
+            for (j, g) in self.prgs.iter_mut().enumerate() {
+                let qj = &mut q[j * bt..(j + 1) * bt];
+                fill(g, qj);
+                // Δ_j·u_j without a branch on the secret bit.
+                let mask = Block(0u128.wrapping_sub((self.delta.0 >> j) & 1));
+                for (q, u) in qj.iter_mut().zip(&u[j * nt + k0..j * nt + k0 + bt]) {
+                    *q ^= *u & mask;
                 }
             }
+            let rows = &mut rows[..128 * bt];
+            transpose_into(&q[..KAPPA * bt], bt, rows);
+            let at = 128 * k0;
+            sink(at, &rows[..(m - at).min(128 * bt)]);
         }
-        let mut rows = rows_from_columns(&q);
-        rows.truncate(m);
         self.done += m as u64;
-        Ok(rows)
+        Ok(())
+    }
+}
+
+/// `H(x_i, first + i)` in place for every `x_i`, `H` the tweakable hash of
+/// [`FixedKeyAes::tccr_many`] (`π(π(x) ⊕ i) ⊕ π(x)`), with `px` (at least as long as
+/// `xs`) as scratch and the tweaks made on the fly.
+fn tccr_seq(h: &FixedKeyAes, xs: &mut [Block], px: &mut [Block], first: u64) {
+    let px = &mut px[..xs.len()];
+    h.permute_into(xs, px);
+    for ((x, &p), i) in xs.iter_mut().zip(px.iter()).zip(first..) {
+        *x = p ^ Block(u128::from(i));
+    }
+    h.permute_many(xs);
+    for (x, &p) in xs.iter_mut().zip(px.iter()) {
+        *x ^= p;
     }
 }
 
@@ -264,10 +402,64 @@ mod tests {
     }
 
     #[test]
+    fn fused_random_ots_equal_the_hashed_rows() {
+        // Two identical set-ups: one extends then hashes, the other hashes batch by
+        // batch. Sizes off tiles and batches, several extensions (tweaks continue).
+        let (mut s1, mut r1) = set_up(7);
+        let (mut s2, mut r2) = set_up(7);
+        for m in [1, 200, 128 * BATCH_TILES, 128 * BATCH_TILES * 2 + 77, 5000] {
+            let bits: Vec<bool> = (0..m).map(|i| (i * 7 + m) % 5 < 2).collect();
+            let packed = pack_bits(&bits);
+            let (first_s, first_r) = (s1.done(), r1.done());
+            let (u, t) = r1.extend(&packed, m).unwrap();
+            let q = s1.extend(&u, m).unwrap();
+            let want_r = random_receiver(&t, first_r);
+            let want_s = random_sender(&q, s1.delta(), first_s);
+            let mut u2 = vec![Block::ZERO; KAPPA * tiles(m)];
+            let (mut got_r, mut got_s) = (Vec::new(), Vec::new());
+            r2.extend_random(&packed, m, &mut u2, &mut got_r).unwrap();
+            s2.extend_random(&u2, m, &mut got_s).unwrap();
+            assert!(u2 == u, "m = {m}: the same message");
+            assert!(got_r == want_r && got_s == want_s, "m = {m}");
+            for i in 0..m {
+                assert_eq!(got_r[i], got_s[i][usize::from(bits[i])], "m = {m}, {i}");
+            }
+        }
+        assert_eq!((s1.done(), r1.done()), (s2.done(), r2.done()));
+    }
+
+    #[test]
+    fn packing_matches_the_definition() {
+        for n in [0, 1, 63, 64, 65, 127, 128, 129, 300] {
+            let bits: Vec<bool> = (0..n).map(|i| (i * 13 + n) % 3 == 1).collect();
+            let packed = pack_bits(&bits);
+            assert_eq!(packed.len(), tiles(n));
+            for (i, &b) in bits.iter().enumerate() {
+                assert_eq!((packed[i / 128].0 >> (i % 128)) & 1 == 1, b, "n = {n}, {i}");
+            }
+            for (k, w) in packed.iter().enumerate() {
+                let used = (n - 128 * k).min(128);
+                assert!(used == 128 || w.0 >> used == 0, "n = {n}: no stray bits");
+            }
+        }
+    }
+
+    #[test]
     fn wrong_lengths_are_errors() {
         let (mut s, mut r) = set_up(4);
         assert!(r.extend(&[Block::ZERO; 2], 100).is_err());
         assert!(s.extend(&[Block::ZERO; 127], 100).is_err());
+        let mut out = Vec::new();
+        let mut u = vec![Block::ZERO; KAPPA];
+        assert!(
+            r.extend_random(&[Block::ZERO], 100, &mut u[..127], &mut out)
+                .is_err()
+        );
+        assert!(
+            r.extend_random(&[Block::ZERO], 200, &mut u, &mut out)
+                .is_err()
+        );
+        assert!(s.extend_random(&u[..127], 100, &mut Vec::new()).is_err());
         assert!(ExtReceiver::from_base(&[[Block::ZERO; 2]; 3]).is_err());
         assert!(ExtSender::from_base(Block::ZERO, &[Block::ZERO; 129]).is_err());
     }

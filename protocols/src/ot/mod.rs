@@ -26,7 +26,10 @@ pub mod price;
 pub mod source;
 pub mod transpose;
 
+use std::sync::{Arc, Mutex, PoisonError};
+
 use rand_core::{CryptoRng, RngCore};
+use tessera_core::channel::stream_chunk_bytes;
 use tessera_core::{Block, Channel};
 
 pub use iknp::{ExtReceiver, ExtSender, KAPPA, pack_bits, tiles};
@@ -35,6 +38,41 @@ use crate::Result;
 
 /// Transfers per computation chunk of an extension (1 MiB of the receiver's message).
 pub const CHUNK: usize = 1 << 16;
+
+/// The largest message buffer (in blocks) a set-up keeps for its next extension:
+/// 16 MiB, the message of 2^20 transfers. Reusing it saves the page faults of a fresh
+/// buffer per extension (as much time as the extension's computation on a VM).
+const SPARE_BLOCKS: usize = 1 << 20;
+
+/// Whether a message of `n` blocks is a single frame on `ch` (then it is sent with
+/// [`Channel::send_buffer`] and received with [`Channel::recv_pod_into`], byte for byte
+/// the frame [`Channel::send_pod_stream`] would send, from and into reused buffers).
+fn one_frame(ch: &Channel, n: usize) -> bool {
+    n.saturating_mul(16) <= stream_chunk_bytes(16, ch.config().max_frame)
+}
+
+/// A message buffer that goes back to its set-up when the channel's writer drops it.
+struct Pooled {
+    buf: Vec<Block>,
+    home: Arc<Mutex<Vec<Block>>>,
+}
+
+impl AsRef<[u8]> for Pooled {
+    fn as_ref(&self) -> &[u8] {
+        bytemuck::cast_slice(&self.buf)
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        if self.buf.capacity() <= SPARE_BLOCKS {
+            let mut home = self.home.lock().unwrap_or_else(PoisonError::into_inner);
+            if home.capacity() < self.buf.capacity() {
+                *home = std::mem::take(&mut self.buf);
+            }
+        }
+    }
+}
 
 /// Set-up of the extension *sender*: chooses `Δ` and runs the 128 base OTs as their
 /// receiver, choosing with `Δ`'s bits.
@@ -76,12 +114,13 @@ pub async fn receiver_setup<G: RngCore + CryptoRng + ?Sized>(
 /// Transport errors, or the receiver's message has the wrong length.
 pub async fn send_correlated(ch: &mut Channel, s: &mut ExtSender, m: usize) -> Result<Vec<Block>> {
     let mut out = Vec::with_capacity(m);
-    for_each_chunk(ch, m, |u, k| {
-        out.extend(s.extend(u, k)?);
-        Ok(())
+    let mut spare = std::mem::take(&mut s.spare);
+    let r = for_each_chunk(ch, m, &mut spare, |u, k| {
+        s.extend_with(u, k, |_, q| out.extend_from_slice(q))
     })
-    .await?;
-    Ok(out)
+    .await;
+    keep_spare(s, spare);
+    r.map(|()| out)
 }
 
 /// The receiver's whole message of an extension of `m` transfers, read as one stream,
@@ -89,13 +128,21 @@ pub async fn send_correlated(ch: &mut Channel, s: &mut ExtSender, m: usize) -> R
 async fn for_each_chunk(
     ch: &mut Channel,
     m: usize,
+    spare: &mut Vec<Block>,
     mut f: impl FnMut(&[Block], usize) -> Result<()>,
 ) -> Result<()> {
     if m == 0 {
         return Ok(());
     }
-    let full = (m / CHUNK) * KAPPA * tiles(CHUNK) + KAPPA * tiles(m % CHUNK);
-    let u: Vec<Block> = ch.recv_pod_stream(full).await?;
+    let full = message_blocks(m);
+    let owned;
+    let u: &[Block] = if one_frame(ch, full) {
+        ch.recv_pod_into(spare, Some(full)).await?;
+        spare
+    } else {
+        owned = ch.recv_pod_stream::<Block>(full).await?;
+        &owned
+    };
     let (mut at, mut left) = (0, m);
     while left > 0 {
         let k = left.min(CHUNK);
@@ -107,28 +154,48 @@ async fn for_each_chunk(
     Ok(())
 }
 
-/// Extends towards the sender for every chunk of `choices`: the whole message sent as
-/// one stream, and the receiver's rows (with the index of the chunk's first transfer)
-/// handed to `f`.
+/// Blocks of the receiver's message for an extension of `m` transfers.
+fn message_blocks(m: usize) -> usize {
+    (m / CHUNK) * KAPPA * tiles(CHUNK) + KAPPA * tiles(m % CHUNK)
+}
+
+/// Keeps the sender's message buffer for the next extension unless it is too large.
+fn keep_spare(s: &mut ExtSender, spare: Vec<Block>) {
+    if spare.capacity() <= SPARE_BLOCKS {
+        s.spare = spare;
+    }
+}
+
+/// Extends towards the sender for every chunk of `choices`: `f` computes a chunk's
+/// part of the message into the buffer it is given (its packed choices, its number
+/// of transfers), then the whole message is sent as one stream.
 async fn extend_all(
     ch: &mut Channel,
     r: &mut ExtReceiver,
     choices: &[bool],
-    mut f: impl FnMut(Vec<Block>, u64),
+    mut f: impl FnMut(&mut ExtReceiver, &[Block], usize, &mut [Block]) -> Result<()>,
 ) -> Result<()> {
     if choices.is_empty() {
         return Ok(());
     }
-    let mut msg = Vec::with_capacity(KAPPA * tiles(choices.len()) + KAPPA);
+    let n = message_blocks(choices.len());
+    let mut msg = std::mem::take(&mut *r.spare.lock().unwrap_or_else(PoisonError::into_inner));
+    msg.clear();
+    msg.resize(n, Block::ZERO);
+    let mut at = 0;
     for c in choices.chunks(CHUNK) {
-        let first = r.done();
-        let (u, t) = r.extend(&pack_bits(c), c.len())?;
-        msg.extend(u);
-        f(t, first);
+        let n = KAPPA * tiles(c.len());
+        f(r, &pack_bits(c), c.len(), &mut msg[at..at + n])?;
+        at += n;
     }
     // Queued as one item: the send never waits for the peer (no flush here: the peer
     // may be extending towards this party at the same time).
-    ch.send_pod_stream(msg).await?;
+    if one_frame(ch, n) {
+        let home = Arc::clone(&r.spare);
+        ch.send_buffer(Pooled { buf: msg, home }).await?;
+    } else {
+        ch.send_pod_stream(msg).await?;
+    }
     Ok(())
 }
 
@@ -142,7 +209,10 @@ pub async fn receive_correlated(
     choices: &[bool],
 ) -> Result<Vec<Block>> {
     let mut out = Vec::with_capacity(choices.len());
-    extend_all(ch, r, choices, |t, _| out.extend(t)).await?;
+    extend_all(ch, r, choices, |r, c, k, u| {
+        r.extend_with(c, k, u, |_, t| out.extend_from_slice(t))
+    })
+    .await?;
     Ok(out)
 }
 
@@ -152,14 +222,10 @@ pub async fn receive_correlated(
 /// As [`send_correlated`].
 pub async fn send_random(ch: &mut Channel, s: &mut ExtSender, m: usize) -> Result<Vec<[Block; 2]>> {
     let mut out = Vec::with_capacity(m);
-    for_each_chunk(ch, m, |u, k| {
-        let first = s.done();
-        let q = s.extend(u, k)?;
-        out.extend(iknp::random_sender(&q, s.delta(), first));
-        Ok(())
-    })
-    .await?;
-    Ok(out)
+    let mut spare = std::mem::take(&mut s.spare);
+    let r = for_each_chunk(ch, m, &mut spare, |u, k| s.extend_random(u, k, &mut out)).await;
+    keep_spare(s, spare);
+    r.map(|()| out)
 }
 
 /// Random OTs, receiver side: the string each choice bit names.
@@ -172,8 +238,8 @@ pub async fn receive_random(
     choices: &[bool],
 ) -> Result<Vec<Block>> {
     let mut out = Vec::with_capacity(choices.len());
-    extend_all(ch, r, choices, |t, first| {
-        out.extend(iknp::random_receiver(&t, first))
+    extend_all(ch, r, choices, |r, c, k, u| {
+        r.extend_random(c, k, u, &mut out)
     })
     .await?;
     Ok(out)
