@@ -464,3 +464,50 @@ fn the_ot_source_price_is_its_metered_traffic() {
     check::<Z64>(1 << 12 | 8);
     check::<Z32>(1 << 12 | 4);
 }
+
+/// AND triples beyond one batch of the OT source ([`source::AND_BATCH`]): every triple
+/// multiplies across the batch boundary, and the traffic is the price's.
+#[test]
+fn and_triples_in_several_batches_multiply_and_are_priced() {
+    use tessera_core::Z64;
+    use tessera_protocols::ot::{price, source};
+    use tessera_protocols::preprocessing::Correlation;
+    use tessera_protocols::{Demand, Request};
+
+    let n = source::AND_BATCH + 77;
+    let mut d = Demand::new();
+    d.push(Request::AndTriples { bits: n });
+    let ((t0, m0), (t1, m1)) = block(async {
+        let (c0, c1) = Channel::in_memory_pair(ChannelConfig::default());
+        let run = |p: usize, mut ch: Channel, d: Demand| async move {
+            let items =
+                source::generate::<Z64, _>(&mut ch, p, &d, &mut Prg::from_entropy()).await?;
+            ch.fence().await?;
+            let Some((_, Correlation::And(t))) = items.into_iter().next() else {
+                panic!("one AND-triple item");
+            };
+            Ok::<_, tessera_protocols::Error>((t, ch.metering().total()))
+        };
+        tokio::time::timeout(DEADLINE, async {
+            tokio::try_join!(run(0, c0, d.clone()), run(1, c1, d.clone()))
+        })
+        .await
+        .expect("within the deadline")
+        .expect("generate")
+    });
+    assert_eq!(t0.a.len(), n);
+    let words = |v: &tessera_core::BitVec| v.words().to_vec();
+    let (a0, a1, b0, b1, c0, c1) = (
+        words(&t0.a),
+        words(&t1.a),
+        words(&t0.b),
+        words(&t1.b),
+        words(&t0.c),
+        words(&t1.c),
+    );
+    for w in 0..a0.len() {
+        assert_eq!(c0[w] ^ c1[w], (a0[w] ^ a1[w]) & (b0[w] ^ b1[w]), "word {w}");
+    }
+    let want = price::price::<Z64>(&d, ChannelConfig::default().max_frame).unwrap();
+    assert_eq!([m0, m1], want.meters);
+}

@@ -8,7 +8,8 @@
 //! The exchanges, in the order [`super::source::generate`] runs them:
 //! 1. the link: 2 × 128 base OTs (party 1's receiver set-up first, as party 0 is the
 //!    first extension sender), four one-way messages;
-//! 2. the bulk batches ([`Totals`]): AND triples (random OTs both ways), the random OTs
+//! 2. the bulk batches ([`Totals`]): AND triples (random OTs both ways, in batches of
+//!    [`AND_BATCH`]), the random OTs
 //!    of Yao's evaluator inputs, daBits (a one-way one-bit OLE), element-wise Beaver
 //!    triples (a two-way OLE), square pairs (a one-way OLE);
 //! 3. one vector OLE per matrix or convolution Beaver triple and per plaintext-weight
@@ -20,6 +21,7 @@ use tessera_core::{PhaseMeter, Replay, Ring};
 
 use super::base::POINT_BYTES;
 use super::correlate::{CORR_CHUNK_ELEMS, ConvWindows};
+use super::source::AND_BATCH;
 use super::{CHUNK, KAPPA, tiles};
 use crate::preprocessing::{Demand, Request};
 use crate::{BilinearOp, Error, Result};
@@ -335,7 +337,12 @@ pub fn price<R: Ring>(demand: &Demand, max_frame: usize) -> Result<OtPrice> {
     p.price.base_ots = 2 * KAPPA as u64;
     // 2. The bulk batches.
     let tot = Totals::of(demand, ell);
-    p.extend([tot.and_bits, tot.and_bits], 2 * tot.and_bits as u64);
+    let mut left = tot.and_bits;
+    while left > 0 {
+        let k = left.min(AND_BATCH);
+        p.extend([k, k], 2 * k as u64);
+        left -= k;
+    }
     p.extend(tot.rots, (tot.rots[0] + tot.rots[1]) as u64);
     p.price.ots = (2 * tot.and_bits + tot.rots[0] + tot.rots[1]) as u64;
     let bulk = [

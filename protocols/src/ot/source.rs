@@ -25,7 +25,7 @@
 use futures::future::BoxFuture;
 use ndarray::{ArrayD, IxDyn};
 use rand_core::{CryptoRng, RngCore};
-use tessera_core::bits::get_bits;
+use tessera_core::bits::{get_bits, put_bits};
 use tessera_core::{BitVec, Channel, Phase, Prg, Ring};
 
 use super::correlate::{self, ConvWindows, OtLink};
@@ -107,6 +107,11 @@ fn take<T: Clone>(v: &[T], at: &mut usize, n: usize) -> Vec<T> {
     out
 }
 
+/// AND triples per batch of the OT source (one round each): a party holds the random-OT
+/// strings of at most this many triples at a time (about 50 bytes each, 200 MiB), so a
+/// GMW demand of any size fits in memory as its packed triples.
+pub const AND_BATCH: usize = 1 << 22;
+
 /// Everything made in bulk, handed out to the requests in demand order.
 struct Bulk<R: Ring> {
     and: crate::preprocessing::AndTriples,
@@ -159,7 +164,23 @@ async fn bulk<R: Ring, G: RngCore + CryptoRng + ?Sized>(
     tot: &Totals,
     rng: &mut G,
 ) -> Result<Bulk<R>> {
-    let and = correlate::and_triples(ch, link, tot.and_bits, rng).await?;
+    // AND triples in batches (one round each), so that a party holds the random-OT
+    // strings of at most AND_BATCH triples at a time, not of the whole demand.
+    let n = tot.and_bits;
+    let mut and = crate::preprocessing::AndTriples {
+        a: BitVec::zeros(n),
+        b: BitVec::zeros(n),
+        c: BitVec::zeros(n),
+    };
+    let mut at = 0;
+    while at < n {
+        let k = (n - at).min(AND_BATCH);
+        let t = correlate::and_triples(ch, link, k, rng).await?;
+        put_bits(and.a.words_mut(), at, t.a.words(), k);
+        put_bits(and.b.words_mut(), at, t.b.words(), k);
+        put_bits(and.c.words_mut(), at, t.c.words(), k);
+        at += k;
+    }
     // Random OTs: party p is the extension sender of tot.rots[p]; both directions in
     // one round (each party first sends its extension message, then reads).
     let choices = BitVec::random(rng, tot.rots[1 - party]);
