@@ -1,5 +1,5 @@
 //! OT extension between the two parties over TCP loopback: base OTs (128 Chou–Orlandi
-//! transfers, the set-up) and IKNP random OTs in batches of 2^16 and 2^20 (issue #16's
+//! transfers one way, and a session's link: 128 each way at once) and IKNP random OTs in batches of 2^16 and 2^20 (issue #16's
 //! comparison with emp-ot's IKNP: 21–32 M random OTs/s measured on this machine).
 //!
 //! The two parties of an extension run on two OS threads, as two processes would (and
@@ -40,6 +40,33 @@ fn base_ots(c: &mut Criterion) {
                     tokio::try_join!(s, r)
                 })
                 .unwrap_or_else(|e| panic!("{e}"));
+                total += t.elapsed();
+            }
+            total
+        })
+    });
+    // A session's whole set-up: 128 base OTs each way, both directions at once
+    // (`correlate::link`), the parties on two threads.
+    g.bench_function("link_2x128", |bench| {
+        let (mut a, mut b) = rt
+            .block_on(tcp_pair(ChannelConfig::default()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        bench.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let t = Instant::now();
+                std::thread::scope(|sc| {
+                    let rt = &rt;
+                    let (a, b) = (&mut a, &mut b);
+                    let p0 = sc.spawn(move || {
+                        rt.block_on(ot::correlate::link(a, 0, &mut Prg::from_entropy()))
+                    });
+                    rt.block_on(ot::correlate::link(b, 1, &mut Prg::from_entropy()))
+                        .unwrap_or_else(|e| panic!("{e}"));
+                    p0.join()
+                        .unwrap_or_else(|_| panic!("party 0 thread"))
+                        .unwrap_or_else(|e| panic!("{e}"));
+                });
                 total += t.elapsed();
             }
             total

@@ -22,7 +22,7 @@ use ndarray::{ArrayD, IxDyn};
 use rand_core::{CryptoRng, RngCore};
 use tessera_core::{BitVec, Block, Channel, Prg, Ring};
 
-use super::{ExtReceiver, ExtSender, receive_random, receiver_setup, send_random, sender_setup};
+use super::{ExtReceiver, ExtSender, KAPPA, base, receive_random, send_random};
 use crate::arith::bilinear::Bilinear;
 use crate::preprocessing::{AndTriples, BeaverTriple};
 use crate::{BilinearOp, Error, Result};
@@ -37,7 +37,10 @@ pub struct OtLink {
     pub receiver: ExtReceiver,
 }
 
-/// Both set-ups (256 base OTs): party 0's sender set-up runs first, then party 1's.
+/// Both set-ups (256 base OTs), the two directions at once: each party sends its
+/// base-OT sender message `A`, answers the other's as base-OT receiver (choosing with
+/// the bits of its fresh `Δ`), then finishes its own — two rounds, and each party's
+/// curve arithmetic runs while the other's does.
 ///
 /// # Errors
 /// Transport errors or malformed base-OT messages; [`Error::Protocol`] if `party` is
@@ -47,22 +50,27 @@ pub async fn link<G: RngCore + CryptoRng + ?Sized>(
     party: usize,
     rng: &mut G,
 ) -> Result<OtLink> {
-    match party {
-        0 => {
-            let sender = sender_setup(ch, rng).await?;
-            let receiver = receiver_setup(ch, rng).await?;
-            Ok(OtLink { sender, receiver })
-        }
-        1 => {
-            let receiver = receiver_setup(ch, rng).await?;
-            let sender = sender_setup(ch, rng).await?;
-            Ok(OtLink { sender, receiver })
-        }
-        p => Err(Error::Protocol {
+    if party > 1 {
+        return Err(Error::Protocol {
             step: "OT link",
-            detail: format!("party {p} is not 0 or 1"),
-        }),
+            detail: format!("party {party} is not 0 or 1"),
+        });
     }
+    // As extension receiver: the base-OT sender's first message.
+    let (base_sender, first) = base::BaseSender::start(rng);
+    ch.send_bytes(first).await?;
+    // As extension sender: Δ, and the base-OT receiver's reply choosing with its bits.
+    let delta = Block::random(rng);
+    let choices: Vec<bool> = (0..KAPPA).map(|j| (delta.0 >> j) & 1 == 1).collect();
+    let theirs = ch.recv_bytes().await?;
+    let (reply, keys) = base::receive(&theirs, &choices, rng)?;
+    ch.send_bytes(reply).await?;
+    let answer = ch.recv_bytes().await?;
+    let pairs = base_sender.finish(&answer, KAPPA)?;
+    Ok(OtLink {
+        sender: ExtSender::from_base(delta, &keys)?,
+        receiver: ExtReceiver::from_base(&pairs)?,
+    })
 }
 
 fn bit(b: Block) -> bool {

@@ -6,8 +6,7 @@
 //! vector-OLE corrections) is counted for the time model.
 //!
 //! The exchanges, in the order [`super::source::generate`] runs them:
-//! 1. the link: 2 × 128 base OTs (party 1's receiver set-up first, as party 0 is the
-//!    first extension sender), four one-way messages;
+//! 1. the link: 2 × 128 base OTs, both directions at once (two exchanges);
 //! 2. the bulk batches ([`Totals`]): AND triples (random OTs both ways, in batches of
 //!    [`AND_BATCH`]), the random OTs
 //!    of Yao's evaluator inputs, daBits (a one-way one-bit OLE), element-wise Beaver
@@ -324,16 +323,15 @@ pub fn price<R: Ring>(demand: &Demand, max_frame: usize) -> Result<OtPrice> {
         max_frame,
         price: OtPrice::default(),
     };
-    // 1. The link: party 0's sender set-up (party 1 is the base-OT sender), then party 1's.
+    // 1. The link, both directions at once: the base-OT senders' first messages, then
+    // the receivers' replies.
     let (first, reply) = (
         HEADER_LEN as u64 + POINT_BYTES as u64,
         HEADER_LEN as u64 + (KAPPA * POINT_BYTES) as u64,
     );
     let none = OtStep::default();
-    p.step([vec![], vec![first]], none);
-    p.step([vec![reply], vec![]], none);
-    p.step([vec![first], vec![]], none);
-    p.step([vec![], vec![reply]], none);
+    p.step([vec![first], vec![first]], none);
+    p.step([vec![reply], vec![reply]], none);
     p.price.base_ots = 2 * KAPPA as u64;
     // 2. The bulk batches.
     let tot = Totals::of(demand, ell);
