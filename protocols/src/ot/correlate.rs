@@ -73,10 +73,6 @@ pub async fn link<G: RngCore + CryptoRng + ?Sized>(
     })
 }
 
-fn bit(b: Block) -> bool {
-    b.0 & 1 == 1
-}
-
 /// `n` AND triples, this party's shares. Two random OTs per triple (one each way),
 /// one round.
 ///
@@ -92,14 +88,27 @@ pub async fn and_triples<G: RngCore + CryptoRng + ?Sized>(
     let choices: Vec<bool> = a.iter().collect();
     let v = receive_random(ch, &mut link.receiver, &choices).await?;
     let m = send_random(ch, &mut link.sender, n).await?;
-    let mut b = BitVec::zeros(n);
-    let mut c = BitVec::zeros(n);
-    for i in 0..n {
-        let (u, bi) = (bit(m[i][0]), bit(m[i][0]) ^ bit(m[i][1]));
-        b.set(i, bi);
-        c.set(i, (choices[i] & bi) ^ u ^ bit(v[i]));
+    // Word by word: bit 0 of each string, 64 triples per word.
+    let low = |x: Block| x.0 as u64 & 1;
+    let words = n.div_ceil(64);
+    let (mut bw, mut cw) = (vec![0u64; words], vec![0u64; words]);
+    for (w, (bo, co)) in bw.iter_mut().zip(cw.iter_mut()).enumerate() {
+        let at = w * 64;
+        let (mut u, mut bb, mut vv) = (0u64, 0u64, 0u64);
+        for (j, (pair, got)) in m[at..].iter().zip(&v[at..]).take(64).enumerate() {
+            let (m0, m1) = (low(pair[0]), low(pair[1]));
+            u |= m0 << j;
+            bb |= (m0 ^ m1) << j;
+            vv |= low(*got) << j;
+        }
+        *bo = bb;
+        *co = (a.words()[w] & bb) ^ u ^ vv;
     }
-    Ok(AndTriples { a, b, c })
+    Ok(AndTriples {
+        a,
+        b: BitVec::from_words(n, bw)?,
+        c: BitVec::from_words(n, cw)?,
+    })
 }
 
 /// The `L` ring elements a random-OT string expands to (its low bits when `L = 1`).
