@@ -29,7 +29,8 @@
 //! the offline phase alone and saves this party's material (from the dealer: no
 //! connection to the other party; with `ot`: with the other party, which stores too);
 //! `--preprocessed FILE` later runs online from the file, contacting no dealer. OT-made
-//! files have the dealer's format and checks ([`ot_file`]).
+//! files have the dealer's format and checks, with the correlations in full where a
+//! dealer's file has a seed and corrections ([`ot_file`]); [`FileSource`] reads both.
 //!
 //! A listener bound to port 0 gets a free port; every listening process prints
 //! `listening on ADDR` on stderr. Every connect, accept, handshake and receive is
@@ -825,7 +826,7 @@ async fn drive<J: Job>(o: &Opts, job: J, inputs: J::Input) -> Result<(), CliErro
             };
             let mut source: Box<dyn OfflineSource<J::Ring>> = match (dealer_ch, material) {
                 (Some(d), _) => Box::new(DealerSource::new(d)),
-                (None, Material::File(path)) => ot_file::source(path)?,
+                (None, Material::File(path)) => Box::new(FileSource::new(path)),
                 (None, Material::Ot) => Box::new(OtSource),
                 (None, Material::Dealer(_)) => {
                     return Err(CliError::Task("no dealer connection".into()));

@@ -459,6 +459,30 @@ async fn plain_weight<R: Ring, G: RngCore + CryptoRng + ?Sized>(
     }))
 }
 
+/// [`generate`] as an offline phase: its traffic charged to [`Phase::Offline`] (the
+/// link's phase restored after), fresh randomness, and the phase closed with a fence,
+/// so the later phases' rounds on this link are counted as on a link that carried no
+/// offline traffic. What [`OtSource`] runs, for a caller that keeps the correlations
+/// otherwise (e.g. writes them to a file, [`crate::preprocessing::save_items`]).
+///
+/// # Errors
+/// As [`generate`]; a transport error in the fence.
+pub async fn generate_offline<R: Ring>(
+    peer: &mut Channel,
+    party: usize,
+    demand: &Demand,
+) -> Result<Vec<(Request, Correlation<R>)>> {
+    let before = peer.phase();
+    peer.set_phase(Phase::Offline);
+    let mut rng = Prg::from_entropy();
+    let made = match generate::<R, _>(peer, party, demand, &mut rng).await {
+        Ok(items) => peer.fence().await.map(|_| items).map_err(Error::from),
+        Err(e) => Err(e),
+    };
+    peer.set_phase(before);
+    made
+}
+
 /// The offline source `ot`: the parties make their correlations themselves over
 /// their own link (traffic charged to [`Phase::Offline`]); no third process.
 #[derive(Debug, Default)]
@@ -476,19 +500,9 @@ impl<R: Ring> OfflineSource<R> for OtSource {
     ) -> BoxFuture<'a, std::result::Result<Box<dyn Provider<R>>, SessionError>> {
         Box::pin(async move {
             let step = "offline phase: correlations from OT extension with the other party";
-            let before = peer.phase();
-            peer.set_phase(Phase::Offline);
-            let mut rng = Prg::from_entropy();
-            let made = generate::<R, _>(peer, session.party(), session.demand(), &mut rng).await;
-            // Close the phase with a fence: the later phases' rounds on this link are
-            // then counted as on a link that carried no offline traffic.
-            let synced = match made {
-                Ok(items) => peer.fence().await.map(|_| items).map_err(Error::from),
-                Err(e) => Err(e),
-            };
-            peer.set_phase(before);
-            let made = synced;
-            let items = made.map_err(at(step))?;
+            let items = generate_offline::<R>(peer, session.party(), session.demand())
+                .await
+                .map_err(at(step))?;
             let store = Store::from_items(session.party(), session.material_session(), items);
             Ok(Box::new(store) as Box<dyn Provider<R>>)
         })

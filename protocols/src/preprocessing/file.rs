@@ -1,34 +1,48 @@
 //! One party's preprocessing material and its file format.
 //!
-//! # File format (version 2)
+//! # File format (version 3)
 //! All integers little-endian.
 //!
 //! | offset | size | field |
 //! |---|---|---|
 //! | 0 | 8 | magic `TSSRPREP` |
-//! | 8 | 4 | format version (1) |
+//! | 8 | 4 | format version (3) |
 //! | 12 | 1 | state: 0 = fresh, 1 = consumed |
 //! | 13 | 1 | party (0 or 1) |
 //! | 14 | 2 | ring bit width ℓ |
 //! | 16 | 16 | session id |
-//! | 32 | 8 | body length |
+//! | 32 | 8 | body length `B` (bytes from offset 88 to the end) |
 //! | 40 | 16 | dealing id (the same in both parties' files of one dealing) |
 //! | 56 | 32 | SHA-256 of bytes 0..56 followed by the body |
-//! | 88 | … | body: demand length (8), postcard demand, seed (16), corrections |
+//! | 88 | 1 | body kind: 0 = `seeded`, 1 = `items` |
+//! | 89 | 8 | demand length `d` |
+//! | 97 | `d` | the demand (postcard) |
+//! | 97 + `d` | … | `seeded`: the seed (16), then party 1's corrections in demand order ([`crate::preprocessing::Request::correction_bytes`]; none for party 0) |
+//! | 97 + `d` | … | `items`: every correlation of the party in full, in demand order, each part's size given by its request (see the table of [`items`](super::items)) |
 //!
-//! Version 1 (no dealing id) is refused with a message to run the offline phase again.
+//! A `seeded` body is what the dealer sends, stored as it arrives: each party's
+//! material is the expansion of its seed (and, for party 1, its corrections).
+//! An `items` body holds correlations that have no seed to expand from — made by the
+//! two parties by OT extension ([`crate::ot::source`]) — written by [`save_items`];
+//! nothing of it is stored but the elements, so it is exactly as large as the
+//! correlations (ℓ/8 bytes per ring element, 16 per OT string, one bit per bit, padded
+//! to 64).
 //!
-//! The material is stored seed-compressed, exactly as the dealer sent it (party 0's
-//! file holds a seed and the demand; party 1's also its corrections). Neither writing
-//! nor reading holds the corrections in memory: [`MaterialWriter`] appends them as
-//! they arrive from the dealer, and [`PartyMaterial::open`] streams the file through
-//! the checksum and leaves the corrections in the file for the store to read in
-//! demand order ([`crate::preprocessing::Store::from_opened`]).
+//! Versions 1 (no dealing id) and 2 (no body kind) are refused with a message to run
+//! the offline phase again: a version-2 body is ambiguous — the OT offline phase of
+//! the build that wrote them stored its correlations where a dealer's seed and
+//! corrections go — and preprocessing is used once anyway, so there is nothing to keep.
+//!
+//! Neither writing nor reading a `seeded` file holds the corrections in memory:
+//! [`MaterialWriter`] appends them as they arrive from the dealer, and
+//! [`PartyMaterial::open`] streams the file through the checksum and leaves the
+//! corrections in the file for the store to read in demand order
+//! ([`crate::preprocessing::Store::from_opened`], which reads either kind).
 //!
 //! # Writing and consumption
 //! Files are written to a temporary file in the same directory, synced, and renamed
 //! over the target, so a reader sees the old file or the new one, never a mix; on
-//! Unix they are created with mode 0600 (they hold the seed).
+//! Unix they are created with mode 0600 (they hold the seed or the shares).
 //!
 //! Each correlation may be used once. [`PartyMaterial::open`] (and
 //! [`PartyMaterial::load`], which also reads the corrections) therefore *marks the
@@ -45,20 +59,23 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
-use tessera_core::{Block, SessionId};
+use tessera_core::{Block, Ring, SessionId};
 
-use super::Demand;
+use super::items::{ReadSide, SizeSide, WriteSide, empty_item, walk};
+use super::{Correlation, Demand, Request};
 use crate::{Error, Result};
 
 /// The file magic.
 pub const MAGIC: [u8; 8] = *b"TSSRPREP";
 /// The format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 const HEADER: usize = 88;
 /// Bytes of the header covered by the checksum (all before it).
 const SUMMED: usize = 56;
 const STATE_FRESH: u8 = 0;
 const STATE_CONSUMED: u8 = 1;
+const BODY_SEEDED: u8 = 0;
+const BODY_ITEMS: u8 = 1;
 
 /// A dealing's identifier: 128 random bits drawn by the dealer for each dealing and
 /// given to both parties with their material (and written into their files). The
@@ -141,16 +158,24 @@ fn file_err(path: &Path, reason: impl Into<String>) -> Error {
     }
 }
 
-/// Body bytes before the corrections: the demand's length, the demand, the seed.
-fn body_prefix(demand: &Demand, seed: Block) -> Result<Vec<u8>> {
+/// Body bytes before the corrections or the items: the body kind, the demand's length,
+/// the demand, and a `seeded` body's seed.
+fn body_prefix(demand: &Demand, seed: Option<Block>) -> Result<Vec<u8>> {
     let d = postcard::to_stdvec(demand).map_err(|e| Error::InvalidArgument {
         op: "saving preprocessing",
         detail: format!("cannot encode the demand: {e}"),
     })?;
-    let mut body = Vec::with_capacity(8 + d.len() + 16);
+    let mut body = Vec::with_capacity(1 + 8 + d.len() + 16);
+    body.push(if seed.is_some() {
+        BODY_SEEDED
+    } else {
+        BODY_ITEMS
+    });
     body.extend_from_slice(&(d.len() as u64).to_le_bytes());
     body.extend_from_slice(&d);
-    body.extend_from_slice(&seed.to_bytes());
+    if let Some(seed) = seed {
+        body.extend_from_slice(&seed.to_bytes());
+    }
     Ok(body)
 }
 
@@ -169,6 +194,8 @@ pub struct MaterialWriter {
     file: Option<std::io::BufWriter<std::fs::File>>,
     hasher: Sha256,
     remaining: u64,
+    /// What the appended bytes are, for errors.
+    unit: &'static str,
 }
 
 impl std::fmt::Debug for MaterialWriter {
@@ -197,6 +224,31 @@ impl MaterialWriter {
         seed: Block,
         corrections: usize,
     ) -> Result<Self> {
+        let prefix = body_prefix(demand, Some(seed))?;
+        Self::start(
+            path,
+            party,
+            session,
+            dealing,
+            ring_bits,
+            &prefix,
+            corrections as u64,
+            "correction bytes",
+        )
+    }
+
+    /// The header and `prefix` written, `rest` bytes of body to follow.
+    #[allow(clippy::too_many_arguments)]
+    fn start(
+        path: &Path,
+        party: usize,
+        session: SessionId,
+        dealing: DealingId,
+        ring_bits: u32,
+        prefix: &[u8],
+        rest: u64,
+        unit: &'static str,
+    ) -> Result<Self> {
         let party = u8::try_from(party)
             .ok()
             .filter(|p| *p <= 1)
@@ -204,8 +256,9 @@ impl MaterialWriter {
                 op: "saving preprocessing",
                 detail: format!("party {party} does not exist"),
             })?;
-        let prefix = body_prefix(demand, seed)?;
-        let body_len = (prefix.len() + corrections) as u64;
+        let body_len = (prefix.len() as u64)
+            .checked_add(rest)
+            .ok_or_else(|| file_err(path, "the body's length overflows"))?;
         let mut header = Vec::with_capacity(HEADER);
         header.extend_from_slice(&MAGIC);
         header.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -217,7 +270,7 @@ impl MaterialWriter {
         header.extend_from_slice(&dealing.0);
         let mut hasher = Sha256::new();
         hasher.update(&header);
-        hasher.update(&prefix);
+        hasher.update(prefix);
         // The checksum's place, written by `finish`.
         header.extend_from_slice(&[0u8; 32]);
         let tmp = temp_path(path);
@@ -233,14 +286,15 @@ impl MaterialWriter {
             tmp: tmp.clone(),
             file: None,
             hasher,
-            remaining: corrections as u64,
+            remaining: rest,
+            unit,
         };
         let file = opts
             .open(&tmp)
             .map_err(|e| file_err(path, format!("cannot write: {e}")))?;
         let mut file = std::io::BufWriter::with_capacity(IO_CHUNK, file);
         file.write_all(&header)
-            .and_then(|()| file.write_all(&prefix))
+            .and_then(|()| file.write_all(prefix))
             .map_err(|e| file_err(path, format!("cannot write: {e}")))?;
         w.file = Some(file);
         Ok(w)
@@ -256,8 +310,9 @@ impl MaterialWriter {
             return Err(file_err(
                 &self.path,
                 format!(
-                    "{} correction bytes more than announced",
-                    chunk.len() as u64 - self.remaining
+                    "{} {} more than announced",
+                    chunk.len() as u64 - self.remaining,
+                    self.unit
                 ),
             ));
         }
@@ -280,7 +335,7 @@ impl MaterialWriter {
         if self.remaining != 0 {
             return Err(file_err(
                 &self.path,
-                format!("{} correction bytes missing", self.remaining),
+                format!("{} {} missing", self.remaining, self.unit),
             ));
         }
         let file = self
@@ -303,6 +358,72 @@ impl MaterialWriter {
     }
 }
 
+/// Writes `party`'s correlations `items` — each request of the demand they answer with
+/// its correlation, in demand order, as [`crate::ot::source::generate`] makes them —
+/// to the preprocessing file `path` as an `items` body (see the module docs), with the
+/// same header, checksum and atomic write (mode 0600) as a dealer's file. The items
+/// are encoded and written one at a time.
+///
+/// # Errors
+/// [`Error::PreprocessingFile`] on an I/O failure, or naming the first item that does
+/// not fit its request (another kind, side or shape than the request asks of `party`).
+pub fn save_items<R: Ring>(
+    path: &Path,
+    party: usize,
+    session: SessionId,
+    dealing: DealingId,
+    items: Vec<(Request, Correlation<R>)>,
+) -> Result<()> {
+    let mut demand = Demand::new();
+    for (req, _) in &items {
+        demand.push(req.clone());
+    }
+    let len = items_len::<R>(&demand, party).map_err(|why| file_err(path, why))?;
+    let prefix = body_prefix(&demand, None)?;
+    let mut w = MaterialWriter::start(
+        path,
+        party,
+        session,
+        dealing,
+        R::BITS,
+        &prefix,
+        len,
+        "bytes of correlations",
+    )?;
+    for (i, (req, mut item)) in items.into_iter().enumerate() {
+        let mut side = WriteSide::default();
+        walk(&req, party, &mut item, &mut side)
+            .map_err(|why| file_err(path, format!("request #{i} ({req}): {why}")))?;
+        w.write(&side.out)?;
+    }
+    w.finish()
+}
+
+/// Bytes of `party`'s correlations for `demand` in an `items` body.
+fn items_len<R: Ring>(demand: &Demand, party: usize) -> std::result::Result<u64, String> {
+    let mut side = SizeSide::default();
+    for (i, req) in demand.requests().iter().enumerate() {
+        walk::<R>(req, party, &mut empty_item(req, party), &mut side)
+            .map_err(|why| format!("request #{i} ({req}): {why}"))?;
+    }
+    Ok(side.bytes)
+}
+
+/// [`items_len`] for a ring given by its width.
+fn items_len_bits(
+    demand: &Demand,
+    party: usize,
+    ring_bits: u32,
+) -> std::result::Result<u64, String> {
+    match ring_bits {
+        32 => items_len::<tessera_core::Z32>(demand, party),
+        64 => items_len::<tessera_core::Z64>(demand, party),
+        b => Err(format!(
+            "material for Z_2^{b}, a ring this build does not have"
+        )),
+    }
+}
+
 impl Drop for MaterialWriter {
     fn drop(&mut self) {
         if self.file.is_some() || self.remaining != 0 {
@@ -320,10 +441,46 @@ fn sync_dir(path: &Path) {
     }
 }
 
+/// Why an `items` file is not seed-compressed material.
+const ITEMS_NOT_SEEDED: &str = "holds correlations in full (made by OT extension), not a \
+     dealer's seed and corrections: read it with a store (Store::from_opened) or a \
+     FileSource";
+
+/// What a preprocessing file's body holds after its demand (see the module docs).
+pub enum Body {
+    /// The dealer's seed-compressed material: the seed in memory, `corrections_len`
+    /// bytes of party 1's corrections left in the file.
+    Seeded {
+        /// The party's expansion seed (secret).
+        seed: Block,
+        /// Bytes of corrections the reader holds.
+        corrections_len: usize,
+    },
+    /// Every correlation in full, `len` bytes left in the file.
+    Items {
+        /// Bytes of correlations the reader holds.
+        len: u64,
+    },
+}
+
+impl std::fmt::Debug for Body {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Body::Seeded {
+                corrections_len, ..
+            } => write!(f, "Seeded {{ correction_bytes: {corrections_len}, .. }}"),
+            Body::Items { len } => write!(f, "Items {{ bytes: {len} }}"),
+        }
+    }
+}
+
 /// A preprocessing file opened and checked ([`PartyMaterial::open`]): the material's
-/// header, demand and seed in memory, party 1's corrections left in the file, to be
-/// read in demand order ([`crate::preprocessing::Store::with_corrections_from`]).
+/// header and demand in memory, a `seeded` body's seed too; party 1's corrections or
+/// the items left in the file, to be read in demand order
+/// ([`crate::preprocessing::Store::from_opened`]).
 pub struct OpenedMaterial {
+    /// The file.
+    pub path: PathBuf,
     /// The party (0 or 1).
     pub party: usize,
     /// The session it was made for.
@@ -334,11 +491,9 @@ pub struct OpenedMaterial {
     pub ring_bits: u32,
     /// The demand it answers.
     pub demand: Demand,
-    /// The party's expansion seed (secret).
-    pub seed: Block,
-    /// Bytes of corrections `reader` holds.
-    pub corrections_len: usize,
-    /// The file, positioned at the corrections.
+    /// What the rest of the body holds.
+    pub body: Body,
+    /// The file, positioned after the demand (and seed).
     pub reader: std::io::BufReader<std::fs::File>,
 }
 
@@ -349,18 +504,29 @@ impl std::fmt::Debug for OpenedMaterial {
             .field("session", &self.session)
             .field("dealing", &self.dealing)
             .field("requests", &self.demand.len())
-            .field("correction_bytes", &self.corrections_len)
+            .field("body", &self.body)
             .finish_non_exhaustive()
     }
 }
 
 impl OpenedMaterial {
-    /// Reads the corrections into memory: the whole material.
+    /// Reads a `seeded` body's corrections into memory: the whole material.
     ///
     /// # Errors
+    /// [`Error::PreprocessingFile`] for an `items` body (it has no seed: read it with
+    /// [`OpenedMaterial::into_items`] or [`crate::preprocessing::Store::from_opened`]);
     /// [`Error::Io`] if the file cannot be read to its end.
     pub fn into_material(mut self) -> Result<PartyMaterial> {
-        let mut corrections = vec![0u8; self.corrections_len];
+        let (seed, corrections_len) = match self.body {
+            Body::Seeded {
+                seed,
+                corrections_len,
+            } => (seed, corrections_len),
+            Body::Items { .. } => {
+                return Err(file_err(&self.path, ITEMS_NOT_SEEDED));
+            }
+        };
+        let mut corrections = vec![0u8; corrections_len];
         self.reader
             .read_exact(&mut corrections)
             .map_err(|source| Error::Io {
@@ -373,9 +539,60 @@ impl OpenedMaterial {
             dealing: self.dealing,
             ring_bits: self.ring_bits,
             demand: self.demand,
-            seed: self.seed,
+            seed,
             corrections,
         })
+    }
+
+    /// Reads an `items` body: every correlation, in demand order, each checked to be of
+    /// the kind, side and shapes its request asks of this party.
+    ///
+    /// # Errors
+    /// [`Error::PreprocessingFile`] for a `seeded` body, material for another ring, or
+    /// a malformed body (naming the request whose correlation it cannot read).
+    pub fn into_items<R: Ring>(mut self) -> Result<Vec<(Request, Correlation<R>)>> {
+        let Body::Items { len } = self.body else {
+            return Err(file_err(
+                &self.path,
+                "holds a dealer's seed and corrections, not correlations in full",
+            ));
+        };
+        if self.ring_bits != R::BITS {
+            return Err(file_err(
+                &self.path,
+                format!(
+                    "material for Z_2^{}, the session runs {}",
+                    self.ring_bits,
+                    R::NAME
+                ),
+            ));
+        }
+        let (path, party) = (self.path, self.party);
+        let mut side = ReadSide {
+            from: &mut self.reader,
+            left: len,
+        };
+        let mut out = Vec::with_capacity(self.demand.len());
+        for (i, req) in self.demand.requests().iter().enumerate() {
+            let mut item = empty_item(req, party);
+            walk(req, party, &mut item, &mut side).map_err(|why| {
+                file_err(
+                    &path,
+                    format!("malformed body: request #{i} ({req}): {why}"),
+                )
+            })?;
+            out.push((req.clone(), item));
+        }
+        if side.left != 0 {
+            return Err(file_err(
+                &path,
+                format!(
+                    "malformed body: {} bytes after the last correlation",
+                    side.left
+                ),
+            ));
+        }
+        Ok(out)
     }
 }
 
@@ -407,8 +624,10 @@ impl PartyMaterial {
     /// [`Error::PreprocessingFile`] naming what is wrong (unreadable, truncated, bad
     /// magic, unsupported version, checksum mismatch, wrong party, undecodable body),
     /// [`Error::SessionMismatch`], or [`Error::AlreadyConsumed`].
+    /// An `items` file is refused (before it is claimed): it has no seed; read it with
+    /// [`crate::preprocessing::Store::from_opened`].
     pub fn load(path: &Path, party: usize, session: SessionId) -> Result<PartyMaterial> {
-        Self::open(path, party, session)?.into_material()
+        check_file(path, party, session, Claim::SeededOnly)?.into_material()
     }
 
     /// [`PartyMaterial::load`] without reading the corrections into memory: the file
@@ -419,7 +638,7 @@ impl PartyMaterial {
     /// # Errors
     /// As [`PartyMaterial::load`].
     pub fn open(path: &Path, party: usize, session: SessionId) -> Result<OpenedMaterial> {
-        check_file(path, party, session, true)
+        check_file(path, party, session, Claim::Any)
     }
 
     /// Runs every check of [`PartyMaterial::load`] without claiming the file, and
@@ -430,7 +649,7 @@ impl PartyMaterial {
     /// # Errors
     /// As [`PartyMaterial::load`].
     pub fn verify(path: &Path, party: usize, session: SessionId) -> Result<Demand> {
-        check_file(path, party, session, false).map(|m| m.demand)
+        check_file(path, party, session, Claim::No).map(|m| m.demand)
     }
 
     /// [`PartyMaterial::verify`], returning the dealing id with the demand.
@@ -438,7 +657,7 @@ impl PartyMaterial {
     /// # Errors
     /// As [`PartyMaterial::load`].
     pub fn inspect(path: &Path, party: usize, session: SessionId) -> Result<(Demand, DealingId)> {
-        check_file(path, party, session, false).map(|m| (m.demand, m.dealing))
+        check_file(path, party, session, Claim::No).map(|m| (m.demand, m.dealing))
     }
 }
 
@@ -460,13 +679,24 @@ fn hash_body(f: &mut std::fs::File, header40: &[u8], len: u64) -> std::io::Resul
     Ok(h.finalize().into())
 }
 
-/// Opens and checks a file (see [`PartyMaterial::load`]), streaming it; with `claim`,
-/// marks it consumed on disk before returning.
+/// Whether [`check_file`] claims the file.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Claim {
+    /// Checks only.
+    No,
+    /// Claims a file of either body kind.
+    Any,
+    /// Claims a `seeded` file, refuses an `items` one unclaimed.
+    SeededOnly,
+}
+
+/// Opens and checks a file (see [`PartyMaterial::load`]), streaming it; if `claim`
+/// says so, marks it consumed on disk before returning.
 fn check_file(
     path: &Path,
     party: usize,
     session: SessionId,
-    claim: bool,
+    claim: Claim,
 ) -> Result<OpenedMaterial> {
     let read_err = |e: std::io::Error| file_err(path, format!("cannot read: {e}"));
     let mut f = std::fs::File::open(path).map_err(read_err)?;
@@ -491,7 +721,8 @@ fn check_file(
             path,
             format!(
                 "format version {version}, this build reads version {FORMAT_VERSION} (files \
-                 now name their dealing): run the offline phase again"
+                 now name their dealing and the kind of their body): run the offline phase \
+                 again"
             ),
         ));
     }
@@ -552,26 +783,51 @@ fn check_file(
     let bad_body = |why: String| file_err(path, format!("malformed body: {why}"));
     f.seek(SeekFrom::Start(HEADER as u64)).map_err(read_err)?;
     let mut r = std::io::BufReader::with_capacity(IO_CHUNK, f);
-    if body_len < 8 {
-        return Err(bad_body("no demand length".into()));
+    if body_len < 9 {
+        return Err(bad_body("no body kind and demand length".into()));
     }
+    let mut kind = [0u8; 1];
+    r.read_exact(&mut kind).map_err(read_err)?;
     r.read_exact(&mut len8).map_err(read_err)?;
-    let dlen = usize::try_from(u64::from_le_bytes(len8))
-        .map_err(|_| bad_body("demand length overflows".into()))?;
-    let rest = body_len - 8;
-    let corrections_len = (dlen as u64)
-        .checked_add(16)
-        .and_then(|p| rest.checked_sub(p))
+    let rest = body_len - 9;
+    let dlen = u64::from_le_bytes(len8);
+    let after_demand = rest
+        .checked_sub(dlen)
         .ok_or_else(|| bad_body(format!("demand length {dlen} exceeds the body")))?;
+    let dlen = usize::try_from(dlen).map_err(|_| bad_body("demand length overflows".into()))?;
     let mut demand_bytes = vec![0u8; dlen];
     r.read_exact(&mut demand_bytes).map_err(read_err)?;
     let demand: Demand = postcard::from_bytes(&demand_bytes)
         .map_err(|e| bad_body(format!("demand does not decode: {e}")))?;
-    let mut seed = [0u8; 16];
-    r.read_exact(&mut seed).map_err(read_err)?;
-    let corrections_len = usize::try_from(corrections_len)
-        .map_err(|_| bad_body("the corrections do not fit in memory addresses".into()))?;
-    if claim {
+    let body = match kind[0] {
+        BODY_SEEDED => {
+            let corrections_len = after_demand
+                .checked_sub(16)
+                .ok_or_else(|| bad_body("no seed after the demand".into()))?;
+            let mut seed = [0u8; 16];
+            r.read_exact(&mut seed).map_err(read_err)?;
+            Body::Seeded {
+                seed: Block::from_bytes(seed),
+                corrections_len: usize::try_from(corrections_len).map_err(|_| {
+                    bad_body("the corrections do not fit in memory addresses".into())
+                })?,
+            }
+        }
+        BODY_ITEMS => {
+            let need = items_len_bits(&demand, party, ring_bits).map_err(bad_body)?;
+            if need != after_demand {
+                return Err(bad_body(format!(
+                    "it holds {after_demand} bytes of correlations, its demand takes {need}"
+                )));
+            }
+            Body::Items { len: after_demand }
+        }
+        k => return Err(bad_body(format!("unknown body kind {k}"))),
+    };
+    if claim == Claim::SeededOnly && matches!(body, Body::Items { .. }) {
+        return Err(file_err(path, ITEMS_NOT_SEEDED));
+    }
+    if claim != Claim::No {
         // Claim the file before anything uses it: the state byte, then the checksum
         // over the changed header. A crash in between leaves a file whose checksum
         // fails: refused, never used twice.
@@ -591,13 +847,13 @@ fn check_file(
             .map_err(write_err)?;
     }
     Ok(OpenedMaterial {
+        path: path.to_path_buf(),
         party,
         session,
         dealing,
         ring_bits,
         demand,
-        seed: Block::from_bytes(seed),
-        corrections_len,
+        body,
         reader: r,
     })
 }

@@ -7,13 +7,16 @@
 //!    of every correlation it will consume, with kinds, counts and shapes — is built
 //!    (the `Demand` builder methods mirror the operations of [`crate::arith`]).
 //! 2. **Precompute.** A source produces exactly that: the dealer
-//!    ([`crate::dealer`]) over the network, or a file saved earlier
-//!    ([`PartyMaterial::load`]). Either way each party ends up with a
+//!    ([`crate::dealer`]) over the network, the two parties by OT extension
+//!    ([`crate::ot::source`]), or a file saved earlier by either
+//!    ([`PartyMaterial::open`], [`save_items`]). The dealer's is a
 //!    [`PartyMaterial`] (a seed and, for party 1, corrections), which
 //!    [`Store::from_material`] expands in demand order: ahead of use up to
 //!    [`EXPAND_AHEAD_BYTES`] (all of a small run's material, before the online phase),
 //!    the rest as it is taken, so a large run holds the seed, the corrections and one
-//!    budget of expanded items, never its whole expanded material.
+//!    budget of expanded items, never its whole expanded material. OT-made
+//!    correlations have no seed: they are held (and stored) in full
+//!    ([`Store::from_items`]).
 //! 3. **Take.** Online, operations take their correlations in demand order through
 //!    the [`Provider`] trait. Taking the wrong kind or shape is
 //!    [`Error::WrongCorrelation`]; taking past the
@@ -45,7 +48,10 @@ mod store;
 pub(crate) use expand::msb_mid as msb_mid_pub;
 pub(crate) use expand::{Expander, deal_each};
 pub use expand::{deal, expand_party0, expand_party1};
-pub use file::{DealingId, FORMAT_VERSION, MAGIC, MaterialWriter, OpenedMaterial, PartyMaterial};
+pub use file::{
+    Body, DealingId, FORMAT_VERSION, MAGIC, MaterialWriter, OpenedMaterial, PartyMaterial,
+    save_items,
+};
 pub use items::{
     AndTriples, BeaverTriple, Correlation, DaBits, PlainWeightShare, RandomOts, SquarePair,
     TruncPair, WeightMaskShare,

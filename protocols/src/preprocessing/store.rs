@@ -10,7 +10,7 @@ use super::items::{
     AndTriples, BeaverTriple, Correlation, DaBits, PlainWeightShare, RandomOts, SquarePair,
     TruncPair, WeightMaskShare,
 };
-use super::{Demand, Expander, OpenedMaterial, PartyMaterial, Request};
+use super::{Body, Demand, Expander, OpenedMaterial, PartyMaterial, Request};
 use crate::arith::bilinear::BilinearOp;
 use crate::{Error, Result};
 
@@ -357,11 +357,14 @@ impl<R: Ring> Store<R> {
         Self::start(1, session, expander, Corrections::Reader(reader), ahead)
     }
 
-    /// A store of an opened preprocessing file ([`PartyMaterial::open`]): party 1's
-    /// corrections are read from the file as items are expanded.
+    /// A store of an opened preprocessing file ([`PartyMaterial::open`]) of either
+    /// body kind: a `seeded` file's party 1 corrections are read from the file as
+    /// items are expanded; an `items` file's correlations are read (and checked against
+    /// the demand) when the store is made.
     ///
     /// # Errors
-    /// As [`Store::from_material`]; a read error when an item is expanded.
+    /// As [`Store::from_material`]; a malformed `items` body
+    /// ([`OpenedMaterial::into_items`]); a read error when an item is expanded.
     pub fn from_opened(m: OpenedMaterial) -> Result<Self> {
         if m.ring_bits != R::BITS {
             return Err(Error::InvalidArgument {
@@ -373,17 +376,24 @@ impl<R: Ring> Store<R> {
                 ),
             });
         }
-        if m.party == 0 {
-            return Self::from_material(m.into_material()?);
+        match m.body {
+            Body::Items { .. } => {
+                let (party, session) = (m.party, m.session);
+                Ok(Self::from_items(party, session, m.into_items()?))
+            }
+            Body::Seeded { .. } if m.party == 0 => Self::from_material(m.into_material()?),
+            Body::Seeded {
+                seed,
+                corrections_len,
+            } => Self::with_corrections_from(
+                m.session,
+                &m.demand,
+                seed,
+                Box::new(m.reader),
+                corrections_len,
+                EXPAND_AHEAD_BYTES,
+            ),
         }
-        Self::with_corrections_from(
-            m.session,
-            &m.demand,
-            m.seed,
-            Box::new(m.reader),
-            m.corrections_len,
-            EXPAND_AHEAD_BYTES,
-        )
     }
 
     fn start(

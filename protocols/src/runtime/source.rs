@@ -364,10 +364,13 @@ impl<R: Ring> OfflineSource<R> for DealerSource {
     }
 }
 
-/// A preprocessing file saved by an earlier offline phase ([`PartyMaterial::save`]):
+/// A preprocessing file saved by an earlier offline phase, of either body kind: a
+/// dealer's seed and corrections ([`PartyMaterial::save`], [`MaterialWriter`]) or
+/// correlations made by OT extension in full ([`crate::preprocessing::save_items`]).
 /// [`FileSource::check`] refuses an unusable file before anyone connects; the
-/// offline phase claims it ([`PartyMaterial::load`] marks it consumed on disk before
-/// anything uses it) and expands it.
+/// offline phase claims it ([`PartyMaterial::open`] marks it consumed on disk before
+/// anything uses it) and reads it into a store ([`Store::from_opened`], which expands
+/// a seeded body and reads an items body).
 #[derive(Clone, Debug)]
 pub struct FileSource {
     path: PathBuf,
