@@ -484,7 +484,7 @@ impl Converter {
         })
     }
 
-    /// Evaluates `circuit` in the Y sharing on garbled inputs (party 0 garbles and
+    /// Evaluates a compiled circuit in the Y sharing on garbled inputs (party 0 garbles and
     /// streams the tables, party 1 evaluates); outputs stay garbled.
     ///
     /// # Errors
@@ -492,7 +492,7 @@ impl Converter {
     pub async fn eval_y<R: Ring>(
         &mut self,
         p: &mut ArithParty<R>,
-        circuit: &Circuit,
+        program: &Program,
         inputs: &[&YShare],
     ) -> Result<Vec<YShare>> {
         let ch = p.channel_mut();
@@ -505,7 +505,7 @@ impl Converter {
                         YShare::Evaluator(_) => Err(wrong_role("eval_y")),
                     })
                     .collect::<Result<Vec<_>>>()?;
-                let out = g.eval(ch, circuit, &ins).await?;
+                let out = g.eval_program(ch, program, &ins).await?;
                 Ok(out.into_iter().map(YShare::Garbler).collect())
             }
             YaoRole::Evaluator(e) => {
@@ -516,7 +516,7 @@ impl Converter {
                         YShare::Garbler(_) => Err(wrong_role("eval_y")),
                     })
                     .collect::<Result<Vec<_>>>()?;
-                let out = e.eval(ch, circuit, &ins).await?;
+                let out = e.eval_program(ch, program, &ins).await?;
                 Ok(out.into_iter().map(YShare::Evaluator).collect())
             }
         }

@@ -261,7 +261,7 @@ impl<R: Ring> Run<'_, R> {
                         ))),
                     })
                     .collect::<Result<Vec<_>>>()?;
-                conv.eval_y(p, &bl.circuit, &ins)
+                conv.eval_y(p, &bl.program, &ins)
                     .await?
                     .into_iter()
                     .map(Val::Y)

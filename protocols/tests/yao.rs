@@ -152,8 +152,16 @@ fn aes_128_known_answer() {
     let ands = aes.cost().and_gates as u64;
     let h = 8u64;
     // Garbler: OT replies (2·128 blocks), own labels (128 blocks), tables, decoding bits (2 words).
-    // AES's 12,800 table blocks fit one 1 MiB frame.
-    let tables = h + 32 * ands;
+    // AES's 12,800 table blocks go out in frames of at least 2,048 blocks (an eighth
+    // of the tables, at least 32 KiB), each ending at an AND layer, so that evaluation
+    // overlaps garbling.
+    let frames = yao::table_frames(&aes, 1);
+    assert_eq!(frames.iter().sum::<usize>() as u64, 2 * ands);
+    assert!(frames.len() >= 5, "{frames:?}");
+    let (last, full) = frames.split_last().unwrap();
+    assert!(full.iter().all(|&f| (2048..2048 + 2 * 1024).contains(&f)), "{frames:?}");
+    assert!(*last <= 2048 + 2 * 1024, "{frames:?}");
+    let tables = h * frames.len() as u64 + 32 * ands;
     assert_eq!(
         run.online[0].bytes_sent,
         (h + 128 * 16) + (h + 256 * 16) + tables + (h + 16)

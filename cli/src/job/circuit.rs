@@ -295,7 +295,7 @@ impl CircuitJob {
             };
             let inputs = in_input_order(owners, of0, of1)?;
             let outs = g
-                .eval(ch, &self.circuit, &inputs.iter().collect::<Vec<_>>())
+                .eval_program(ch, &self.program, &inputs.iter().collect::<Vec<_>>())
                 .await?;
             let all = ZeroLabels::concat(&outs.iter().collect::<Vec<_>>())?;
             let r = g.reveal(ch, &all, self.reveal).await?;
@@ -319,7 +319,7 @@ impl CircuitJob {
             };
             let inputs = in_input_order(owners, of0, of1)?;
             let outs = e
-                .eval(ch, &self.circuit, &inputs.iter().collect::<Vec<_>>())
+                .eval_program(ch, &self.program, &inputs.iter().collect::<Vec<_>>())
                 .await?;
             let all = ActiveLabels::concat(&outs.iter().collect::<Vec<_>>())?;
             let r = e.reveal(ch, &all, self.reveal).await?;

@@ -15,9 +15,16 @@
 use crate::circuit::{AndGate, Circuit, FreeGate, Wire};
 
 /// A circuit's AND layers and free gates over storage slots. `Debug` prints a summary.
+///
+/// Cloning is cheap (the compiled body is shared), so a program compiled once can be
+/// handed to worker threads of every run that evaluates it.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Program {
+pub struct Program(std::sync::Arc<Body>);
+
+#[derive(PartialEq, Eq)]
+struct Body {
     slots: usize,
+    and_gates: usize,
     input_widths: Vec<usize>,
     layers: Vec<(Vec<FreeGate>, Vec<AndGate>)>,
     tail: Vec<FreeGate>,
@@ -27,9 +34,9 @@ pub struct Program {
 impl std::fmt::Debug for Program {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Program")
-            .field("slots", &self.slots)
-            .field("input_widths", &self.input_widths)
-            .field("and_layers", &self.layers.len())
+            .field("slots", &self.0.slots)
+            .field("input_widths", &self.0.input_widths)
+            .field("and_layers", &self.0.layers.len())
             .finish_non_exhaustive()
     }
 }
@@ -203,43 +210,49 @@ impl Program {
             .iter()
             .map(|o| o.iter().map(|&w| al.map(w)).collect())
             .collect();
-        Program {
+        Program(std::sync::Arc::new(Body {
             slots: al.next as usize,
+            and_gates: layers.iter().map(|(_, ands)| ands.len()).sum(),
             input_widths: circuit.input_widths().to_vec(),
             layers,
             tail,
             outputs,
-        }
+        }))
     }
 
     /// Storage slots (the wire store's size).
     pub fn slots(&self) -> usize {
-        self.slots
+        self.0.slots
     }
 
     /// Bytes of one party's wire store for `n` instances.
     pub fn store_bytes(&self, n: usize) -> usize {
-        self.slots * n.div_ceil(64) * 8
+        self.0.slots * n.div_ceil(64) * 8
+    }
+
+    /// AND gates per instance (the sum of the layers' widths).
+    pub fn and_gates(&self) -> usize {
+        self.0.and_gates
     }
 
     /// The input widths (input value `i` occupies the slots after those of values
     /// `0..i`).
     pub fn input_widths(&self) -> &[usize] {
-        &self.input_widths
+        &self.0.input_widths
     }
 
     /// The AND layers, each with the free gates before it.
     pub fn layers(&self) -> &[(Vec<FreeGate>, Vec<AndGate>)] {
-        &self.layers
+        &self.0.layers
     }
 
     /// Free gates after the last layer.
     pub fn tail(&self) -> &[FreeGate] {
-        &self.tail
+        &self.0.tail
     }
 
     /// The slots of each output value.
     pub fn outputs(&self) -> &[Vec<Wire>] {
-        &self.outputs
+        &self.0.outputs
     }
 }

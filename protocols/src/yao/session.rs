@@ -24,8 +24,22 @@ use crate::circuit::{Circuit, Program};
 use crate::preprocessing::RandomOts;
 use crate::{Error, Result};
 
-/// Table blocks gathered before a frame is sent (1 MiB).
+/// Table blocks gathered before a frame is sent, at most (1 MiB): large runs stream
+/// in frames of this size.
 const FLUSH_BLOCKS: usize = 1 << 16;
+/// Table blocks gathered before a frame is sent, at least (32 KiB).
+const MIN_FLUSH_BLOCKS: usize = 1 << 11;
+/// Frames a small run's tables are cut into, so that the evaluator starts on the first
+/// layers while the garbler is still on the last: at batch 1, AES-128's 12,800 table
+/// blocks would otherwise go out as one frame after all garbling, and evaluation would
+/// only start then.
+const MIN_FRAMES: usize = 8;
+
+/// The frame size (in table blocks) of a run of `total` table blocks: an eighth of
+/// the tables, between 32 KiB and 1 MiB.
+fn flush_blocks(total: usize) -> usize {
+    (total / MIN_FRAMES).clamp(MIN_FLUSH_BLOCKS, FLUSH_BLOCKS)
+}
 /// Frames queued between the garbling thread and the sender, or the receiver and the
 /// evaluation thread.
 const PIPELINE_FRAMES: usize = 4;
@@ -53,7 +67,8 @@ fn chunk_instances(num_wires: usize, n: usize) -> usize {
 
 /// The sizes, in blocks, of the table frames the garbler sends for `circuit` on `n`
 /// instances: the garbler's own framing rule (a frame goes out at the end of an AND
-/// layer once 2^16 blocks are pending, the rest at the end), replayed on the compiled circuit.
+/// layer once [`flush_blocks`] of the run's tables are pending, the rest at the end),
+/// replayed on the compiled circuit.
 /// The exact wire bytes of [`Garbler::eval`] are `Σ (8 + 16 · size)`.
 pub fn table_frames(circuit: &Circuit, n: usize) -> Vec<usize> {
     let program = Program::new(circuit);
@@ -63,12 +78,13 @@ pub fn table_frames(circuit: &Circuit, n: usize) -> Vec<usize> {
         .map(|(_, ands)| ands.len())
         .collect();
     let k = chunk_instances(program.slots(), n);
+    let flush = flush_blocks(program.and_gates() * n * TABLE_BLOCKS_PER_AND);
     let (mut frames, mut pending, mut start) = (Vec::new(), 0usize, 0usize);
     while start < n {
         let kk = k.min(n - start);
         for w in &widths {
             pending += w * kk * TABLE_BLOCKS_PER_AND;
-            if pending >= FLUSH_BLOCKS {
+            if pending >= flush {
                 frames.push(pending);
                 pending = 0;
             }
@@ -89,9 +105,9 @@ pub fn table_frames(circuit: &Circuit, n: usize) -> Vec<usize> {
 /// header per frame, and only the number of frames needs the framing rule. Replaying it
 /// chunk by chunk costs `n / k` iterations (`k` instances per chunk: a few for a 64-bit
 /// multiplier), tens of millions for one convolution of an ImageNet network in Y; but the only state
-/// carried from one full chunk to the next is the count of pending blocks, below
-/// 2^16, so the sequence of states repeats after at most 2^16 + 1 chunks, and whole
-/// periods are skipped arithmetically.
+/// carried from one full chunk to the next is the count of pending blocks, below the
+/// frame size (at most 2^16), so the sequence of states repeats after at most 2^16 + 1
+/// chunks, and whole periods are skipped arithmetically.
 pub fn table_bytes(circuit: &Circuit, n: usize) -> u64 {
     table_bytes_compiled(&Program::new(circuit), n)
 }
@@ -106,19 +122,20 @@ pub fn table_bytes_compiled(program: &Program, n: usize) -> u64 {
         .collect();
     let ands: u64 = widths.iter().map(|&w| w as u64).sum();
     let blocks = n as u64 * ands * TABLE_BLOCKS_PER_AND as u64;
-    let frames = frame_count(&widths, chunk_instances(program.slots(), n), n);
+    let flush = flush_blocks(program.and_gates() * n * TABLE_BLOCKS_PER_AND);
+    let frames = frame_count(&widths, chunk_instances(program.slots(), n), n, flush);
     16 * blocks + HEADER_LEN as u64 * frames
 }
 
 /// The number of frames [`table_frames`] lists for AND layers of `widths` on `n`
-/// instances in chunks of `k`.
-fn frame_count(widths: &[usize], k: usize, n: usize) -> u64 {
+/// instances in chunks of `k`, frames going out once `flush` blocks are pending.
+fn frame_count(widths: &[usize], k: usize, n: usize, flush: usize) -> u64 {
     // One chunk of `kk` instances from `pending` blocks: (pending after, frames sent).
     let chunk = |mut pending: usize, kk: usize| {
         let mut frames = 0u64;
         for w in widths {
             pending += w * kk * TABLE_BLOCKS_PER_AND;
-            if pending >= FLUSH_BLOCKS {
+            if pending >= flush {
                 frames += 1;
                 pending = 0;
             }
@@ -379,21 +396,17 @@ fn lsbs(labels: &[Block]) -> BitVec {
     v
 }
 
-/// Checks the inputs of `circuit` against the given (width, instances) shapes and
-/// returns the common instance count.
-fn check_inputs(circuit: &Circuit, shapes: &[(usize, usize)]) -> Result<usize> {
-    if shapes.len() != circuit.num_inputs() {
+/// Checks the inputs of a program with `widths` against the given (width, instances)
+/// shapes and returns the common instance count.
+fn check_inputs(widths: &[usize], shapes: &[(usize, usize)]) -> Result<usize> {
+    if shapes.len() != widths.len() {
         return Err(Error::Shape {
             op: "yao eval",
-            detail: format!(
-                "circuit has {} inputs, {} given",
-                circuit.num_inputs(),
-                shapes.len()
-            ),
+            detail: format!("circuit has {} inputs, {} given", widths.len(), shapes.len()),
         });
     }
     let n = shapes.first().map_or(1, |s| s.1);
-    for (i, (&(w, m), &cw)) in shapes.iter().zip(circuit.input_widths()).enumerate() {
+    for (i, (&(w, m), &cw)) in shapes.iter().zip(widths).enumerate() {
         if w != cw || m != n {
             return Err(Error::Shape {
                 op: "yao eval",
@@ -404,20 +417,22 @@ fn check_inputs(circuit: &Circuit, shapes: &[(usize, usize)]) -> Result<usize> {
     Ok(n)
 }
 
-/// Copies the labels of `inputs` for instances `start..start + k` into the input wires
-/// of a chunk buffer.
+/// Copies the labels of `inputs` for instances `start..start + k` into the input slots
+/// of a chunk buffer (input value `v` occupies the slots after those of values `0..v`).
 fn load_chunk(
-    circuit: &Circuit,
+    program: &Program,
     inputs: &[&[Block]],
     n: usize,
     start: usize,
     k: usize,
     labels: &mut [Block],
 ) {
-    for (v, inp) in inputs.iter().enumerate() {
-        for (bit, wire) in circuit.input_range(v).enumerate() {
-            labels[wire * k..wire * k + k]
+    let mut slot = 0;
+    for (inp, &width) in inputs.iter().zip(program.input_widths()) {
+        for bit in 0..width {
+            labels[slot * k..slot * k + k]
                 .copy_from_slice(&inp[bit * n + start..bit * n + start + k]);
+            slot += 1;
         }
     }
 }
@@ -439,21 +454,20 @@ fn store_chunk(
     }
 }
 
-/// Runs `step` on every chunk of instances of `circuit` compiled once: loads the inputs'
-/// labels (bit-major, `n` instances) into the chunk buffer, lets `step` garble or
-/// evaluate the chunk, and stores the output slots. `step` returns whether to go on.
-/// Returns each output value's labels (bit-major) with its width.
+/// Runs `step` on every chunk of instances of `program`: loads the inputs' labels
+/// (bit-major, `n` instances) into the chunk buffer, lets `step` garble or evaluate the
+/// chunk, and stores the output slots. `step` returns whether to go on. Returns each
+/// output value's labels (bit-major) with its width.
 fn for_each_chunk<E>(
-    circuit: &Circuit,
+    program: &Program,
     inputs: &[Vec<Block>],
     n: usize,
     mut step: impl FnMut(&Program, &mut [Block], usize) -> Result<bool, E>,
 ) -> Result<Vec<(Vec<Block>, usize)>, E> {
-    let program = Program::new(circuit);
     let nw = program.slots();
     let k = chunk_instances(nw, n);
     let mut labels = vec![Block::ZERO; nw * k];
-    let mut outputs: Vec<Vec<Block>> = circuit
+    let mut outputs: Vec<Vec<Block>> = program
         .outputs()
         .iter()
         .map(|o| vec![Block::ZERO; o.len() * n])
@@ -463,9 +477,9 @@ fn for_each_chunk<E>(
     while start < n {
         let kk = k.min(n - start);
         let chunk = &mut labels[..nw * kk];
-        load_chunk(circuit, &inputs, n, start, kk, chunk);
-        let go_on = step(&program, chunk, kk)?;
-        store_chunk(&program, &mut outputs, n, start, kk, chunk);
+        load_chunk(program, &inputs, n, start, kk, chunk);
+        let go_on = step(program, chunk, kk)?;
+        store_chunk(program, &mut outputs, n, start, kk, chunk);
         start += kk;
         if !go_on {
             break;
@@ -473,7 +487,7 @@ fn for_each_chunk<E>(
     }
     Ok(outputs
         .into_iter()
-        .zip(circuit.outputs().iter().map(Vec::len))
+        .zip(program.outputs().iter().map(Vec::len))
         .collect())
 }
 
@@ -669,9 +683,23 @@ impl Garbler {
         circuit: &Circuit,
         inputs: &[&ZeroLabels],
     ) -> Result<Vec<ZeroLabels>> {
+        self.eval_program(ch, &Program::new(circuit), inputs).await
+    }
+
+    /// [`Garbler::eval`] of a circuit compiled once by the caller ([`Program::new`]):
+    /// compiling AES-128 costs more than garbling one instance of it.
+    ///
+    /// # Errors
+    /// As [`Garbler::eval`].
+    pub async fn eval_program(
+        &mut self,
+        ch: &mut Channel,
+        program: &Program,
+        inputs: &[&ZeroLabels],
+    ) -> Result<Vec<ZeroLabels>> {
         let shapes: Vec<_> = inputs.iter().map(|v| (v.width, v.n)).collect();
-        let n = check_inputs(circuit, &shapes)?;
-        let circuit = circuit.clone();
+        let n = check_inputs(program.input_widths(), &shapes)?;
+        let program = program.clone();
         let input_labels: Vec<Vec<Block>> = inputs.iter().map(|v| v.labels.clone()).collect();
         let (delta, mut counter) = (self.delta, self.counter);
         let (tx, mut rx) = mpsc::channel::<Vec<Block>>(PIPELINE_FRAMES);
@@ -679,23 +707,24 @@ impl Garbler {
         // `PooledFrame`), so steady-state garbling allocates nothing per frame.
         let (pool_tx, pool) = std::sync::mpsc::channel::<Vec<Block>>();
         let timeout = ch.config().timeout;
+        let flush = flush_blocks(program.and_gates() * n * TABLE_BLOCKS_PER_AND);
         let worker = tokio::task::spawn_blocking(move || {
             let mut scratch = Scratch::default();
-            let mut capacity = FLUSH_BLOCKS;
+            let mut capacity = flush;
             let mut pending: Vec<Block> = Vec::new();
             let mut allocated = 1;
             let mut stalled = false;
             let mut receiver_alive = true;
             let outputs = for_each_chunk::<std::convert::Infallible>(
-                &circuit,
+                &program,
                 &input_labels,
                 n,
                 |program, chunk, kk| {
                     // A frame goes out at the end of the AND layer that reaches
-                    // FLUSH_BLOCKS, so it may exceed that by up to one layer.
+                    // `flush` blocks, so it may exceed that by up to one layer.
                     let widest = program.layers().iter().map(|(_, a)| a.len()).max();
                     capacity = capacity
-                        .max(FLUSH_BLOCKS + widest.unwrap_or(0) * kk * TABLE_BLOCKS_PER_AND);
+                        .max(flush + widest.unwrap_or(0) * kk * TABLE_BLOCKS_PER_AND);
                     pending.reserve(capacity.saturating_sub(pending.len()));
                     garble_chunk(
                         program,
@@ -706,7 +735,7 @@ impl Garbler {
                         &mut scratch,
                         &mut pending,
                         |pending| {
-                            if pending.len() < FLUSH_BLOCKS || !receiver_alive {
+                            if pending.len() < flush || !receiver_alive {
                                 return;
                             }
                             let next = if allocated < GARBLER_FRAMES {
@@ -856,10 +885,23 @@ impl Evaluator {
         circuit: &Circuit,
         inputs: &[&ActiveLabels],
     ) -> Result<Vec<ActiveLabels>> {
+        self.eval_program(ch, &Program::new(circuit), inputs).await
+    }
+
+    /// [`Evaluator::eval`] of a circuit compiled once by the caller ([`Program::new`]).
+    ///
+    /// # Errors
+    /// As [`Evaluator::eval`].
+    pub async fn eval_program(
+        &mut self,
+        ch: &mut Channel,
+        program: &Program,
+        inputs: &[&ActiveLabels],
+    ) -> Result<Vec<ActiveLabels>> {
         let shapes: Vec<_> = inputs.iter().map(|v| (v.width, v.n)).collect();
-        let n = check_inputs(circuit, &shapes)?;
-        let expected = circuit.cost().and_gates * n * TABLE_BLOCKS_PER_AND;
-        let circuit = circuit.clone();
+        let n = check_inputs(program.input_widths(), &shapes)?;
+        let expected = program.and_gates() * n * TABLE_BLOCKS_PER_AND;
+        let program = program.clone();
         let input_labels: Vec<Vec<Block>> = inputs.iter().map(|v| v.labels.clone()).collect();
         let mut counter = self.counter;
         let (tx, mut rx) = mpsc::channel::<Vec<Block>>(PIPELINE_FRAMES);
@@ -869,7 +911,7 @@ impl Evaluator {
             let mut scratch = Scratch::default();
             let (mut buf, mut pos) = (Vec::<Block>::new(), 0usize);
             let outputs =
-                for_each_chunk::<Error>(&circuit, &input_labels, n, |program, chunk, kk| {
+                for_each_chunk::<Error>(&program, &input_labels, n, |program, chunk, kk| {
                     eval_chunk(program, chunk, kk, &mut counter, &mut scratch, |need, f| {
                         while buf.len() - pos < need {
                             let Some(frame) = rx.blocking_recv() else {
