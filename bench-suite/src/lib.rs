@@ -372,8 +372,11 @@ pub async fn run(opts: &BenchOptions) -> Result<Results> {
         let bar = pb.clone();
         let mut tick = move || bar.inc(1);
         let r = run_scenario_from(sc, &net.to_string(), settings, opts.offline, &mut tick).await?;
+        let waiting = r.online_waiting_ns.map_or_else(String::new, |w| {
+            format!(" ({} of it waiting for the peer)", report::fmt_ns(w.median))
+        });
         let line = format!(
-            "[{}/{}] {id}: online {} (min {}, max {}), offline {}",
+            "[{}/{}] {id}: online {}{waiting} (min {}, max {}), offline {}",
             i + 1,
             jobs.len(),
             report::fmt_ns(r.online_ns.median),

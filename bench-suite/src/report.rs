@@ -166,16 +166,21 @@ pub fn markdown(r: &Results) -> String {
         );
         let _ = writeln!(
             s,
-            "| scenario | online (median) | IQR | min – max | offline (median) | online bytes sent p0 / p1 | online msgs p0 / p1 | online rounds | offline bytes received p0 / p1 | AND gates | correlations taken online |"
+            "| scenario | online (median) | of it waiting for the peer | IQR | min – max | offline (median) | online bytes sent p0 / p1 | online msgs p0 / p1 | online rounds | offline bytes received p0 / p1 | AND gates | correlations taken online |"
         );
-        let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+        let _ = writeln!(
+            s,
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+        );
         for x in &list {
             let (a, b) = (&x.counters.party0, &x.counters.party1);
             let _ = writeln!(
                 s,
-                "| {} | {} | {} – {} | {} – {} | {} | {} / {} | {} / {} | {} | {} / {} | {} | {} |",
+                "| {} | {} | {} | {} – {} | {} – {} | {} | {} / {} | {} / {} | {} | {} / {} | {} | {} |",
                 label(x),
                 fmt_ns(x.online_ns.median),
+                x.online_waiting_ns
+                    .map_or_else(|| "—".to_string(), |w| fmt_ns(w.median)),
                 fmt_ns(x.online_ns.q1),
                 fmt_ns(x.online_ns.q3),
                 fmt_ns(x.online_ns.min),

@@ -176,6 +176,11 @@ pub struct ScenarioResult {
     pub warmup: u64,
     /// Online time of the later party, over the measured repetitions.
     pub online_ns: Spread,
+    /// The part of the later party's online time it spent reading from the other
+    /// party (waiting for its messages: its computation, the network's latency and
+    /// bandwidth); the rest is its own work. Absent in results of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub online_waiting_ns: Option<Spread>,
     /// Offline (dealer) time of the later party.
     pub offline_ns: Spread,
     /// The exact counters (identical in every repetition).

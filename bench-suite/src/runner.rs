@@ -57,6 +57,8 @@ type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 pub(crate) struct Rep {
     pub(crate) offline: Duration,
     pub(crate) online: Duration,
+    /// The part of the later party's online time it spent reading from the other.
+    pub(crate) online_waiting: Duration,
     pub(crate) parties: [PartyCounters; 2],
     pub(crate) correlations: BTreeMap<String, u64>,
 }
@@ -143,6 +145,7 @@ struct Rep1<W: Workload> {
 struct PartyRun<O> {
     out: O,
     online: Duration,
+    online_waiting: Duration,
     window: Metering,
     correlations: BTreeMap<String, u64>,
     /// The preparation link's metering (the party's link before the window).
@@ -190,7 +193,7 @@ impl<W: Workload> Job for Rep1<W> {
         let tally = self.tallies[p].clone();
         let mut sw = Stopwatch::new(self.online_start.clone(), tally, timed);
         let out = self.work.party(ap, &self.input, &mut sw).await?;
-        let ((online, window, correlations), prep) = sw.finish()?;
+        let (((online, window, correlations), online_waiting), prep) = sw.finish()?;
         let left = ap.provider_mut().remaining();
         if left != 0 {
             return Err(BenchError::wrong(format!(
@@ -205,6 +208,7 @@ impl<W: Workload> Job for Rep1<W> {
         Ok(PartyRun {
             out,
             online,
+            online_waiting,
             window,
             correlations,
             prep,
@@ -273,6 +277,8 @@ async fn once<W: Workload>(
         (o.offline, counters, o.output)
     });
     let (offline, online) = (r0.0.max(r1.0), r0.2.online.max(r1.2.online));
+    let later = if r0.2.online >= r1.2.online { &r0 } else { &r1 };
+    let online_waiting = later.2.online_waiting;
     let (out0, out1) = (r0.2, r1.2);
     w.verify(&input, [out0.out, out1.out])?;
     if out0.correlations != out1.correlations {
@@ -284,6 +290,7 @@ async fn once<W: Workload>(
     Ok(Rep {
         offline,
         online,
+        online_waiting,
         parties: [r0.1, r1.1],
         correlations: out0.correlations,
     })
@@ -422,6 +429,7 @@ pub async fn run_scenario_from(
         reps: reps as u64,
         warmup: settings.warmup as u64,
         online_ns: Spread::of(runs.iter().map(|r| r.online)),
+        online_waiting_ns: Some(Spread::of(runs.iter().map(|r| r.online_waiting))),
         offline_ns: Spread::of(runs.iter().map(|r| r.offline)),
         counters: Counters {
             party0,

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tessera_core::{Channel, Metering, Z64};
+use tessera_core::{Channel, Metering, Phase, Z64};
 use tessera_protocols::{ArithParty, Demand};
 use tokio::sync::Barrier;
 
@@ -86,6 +86,10 @@ pub(crate) type Tally = Arc<Mutex<BTreeMap<String, u64>>>;
 /// What a party measured in its window: duration, traffic, correlations taken.
 pub(crate) type Window = (Duration, Metering, BTreeMap<String, u64>);
 
+/// The part of a party's window it spent reading from the other party
+/// ([`Channel::waited`]).
+pub(crate) type Waited = Duration;
+
 /// The measured window of one party.
 ///
 /// [`Stopwatch::start`] waits at an in-process barrier shared with the other party
@@ -103,8 +107,8 @@ pub struct Stopwatch {
     tally: Tally,
     fresh: Option<Channel>,
     prep: Option<Channel>,
-    started: Option<(Instant, Metering, BTreeMap<String, u64>)>,
-    window: Option<Window>,
+    started: Option<(Instant, Metering, BTreeMap<String, u64>, Duration)>,
+    window: Option<(Window, Waited)>,
 }
 
 impl std::fmt::Debug for Stopwatch {
@@ -143,26 +147,32 @@ impl Stopwatch {
         if let Some(fresh) = self.fresh.take() {
             self.prep = Some(std::mem::replace(ch, fresh));
         }
-        self.started = Some((Instant::now(), *ch.metering(), self.taken()));
+        self.started = Some((
+            Instant::now(),
+            *ch.metering(),
+            self.taken(),
+            ch.waited(Phase::Online),
+        ));
         Ok(())
     }
 
     /// Stops the clock.
     pub fn stop(&mut self, ch: &Channel) {
-        if let Some((t, m, taken)) = &self.started {
+        if let Some((t, m, taken, waited)) = &self.started {
             let elapsed = t.elapsed();
+            let waited = ch.waited(Phase::Online).saturating_sub(*waited);
             let mut used = self.taken();
             for (k, v) in used.iter_mut() {
                 *v -= taken.get(k).copied().unwrap_or(0);
             }
             used.retain(|_, v| *v > 0);
-            self.window = Some((elapsed, ch.metering().since(m), used));
+            self.window = Some(((elapsed, ch.metering().since(m), used), waited));
         }
     }
 
-    /// The window's duration, traffic and correlations, and the channel of the
-    /// preparation.
-    pub(crate) fn finish(self) -> Result<(Window, Option<Channel>)> {
+    /// The window's duration, traffic and correlations, the part of it spent reading
+    /// from the other party, and the channel of the preparation.
+    pub(crate) fn finish(self) -> Result<((Window, Waited), Option<Channel>)> {
         let prep = self.prep;
         self.window.map(|w| (w, prep)).ok_or_else(|| {
             BenchError::wrong("the workload did not call Stopwatch::start and Stopwatch::stop")

@@ -35,6 +35,7 @@ fn scenario(id: &str, bytes: u64, median_ns: u64) -> ScenarioResult {
         network: "local".into(),
         reps: 3,
         warmup: 1,
+        online_waiting_ns: None,
         online_ns: Spread {
             median: median_ns,
             min: median_ns - 10,

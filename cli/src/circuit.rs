@@ -190,6 +190,10 @@ pub async fn run(args: CircuitArgs) -> Result<(), CliError> {
         time_ms: TimeMs {
             offline: r0.offline.max(r1.offline).as_secs_f64() * 1e3,
             online: r0.online.max(r1.online).as_secs_f64() * 1e3,
+            online_waiting: if r0.online >= r1.online { &r0 } else { &r1 }
+                .online_waiting
+                .as_secs_f64()
+                * 1e3,
         },
         metering: [r0.metering, r1.metering].into(),
         predicted: job.predicted()?.map(PerParty::from),

@@ -188,13 +188,13 @@ fn plan_table_and_clear_errors() {
 /// The zoo's networks (`models/zoo`): MiniONN's MNIST network (a chain) and ResNet-20 (a
 /// DAG of 52 layers) are planned in seconds, `auto` is never predicted worse than a
 /// baseline, and the exact counts of the baselines equal the bytes and rounds that
-/// `tessera bench --zoo` measured (`bench-suite/results/zoo-d1cc05c/results.json`).
+/// `tessera bench --zoo` measured (`bench-suite/results/zoo-cff17fd/results.json`).
 #[test]
 fn plan_zoo_networks_matches_the_measured_counts() {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
     let measured: Value = serde_json::from_str(
         &std::fs::read_to_string(format!(
-            "{root}/bench-suite/results/zoo-d1cc05c/results.json"
+            "{root}/bench-suite/results/zoo-cff17fd/results.json"
         ))
         .unwrap(),
     )

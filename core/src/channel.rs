@@ -193,6 +193,8 @@ pub struct Channel {
     phase: Phase,
     clock: RoundClock,
     metering: Metering,
+    /// Time spent in reads, per phase (indexed as [`Phase::ALL`]).
+    waited: [Duration; 3],
     poisoned: Option<String>,
 }
 
@@ -458,6 +460,7 @@ impl Channel {
             phase: Phase::Setup,
             clock: RoundClock::default(),
             metering: Metering::default(),
+            waited: [Duration::ZERO; 3],
             poisoned: None,
         }
     }
@@ -560,6 +563,14 @@ impl Channel {
     /// The counters so far.
     pub fn metering(&self) -> &Metering {
         &self.metering
+    }
+
+    /// Time this end spent in `phase` reading from the peer: waiting for a frame to
+    /// start (the peer still computing, or the network's latency) and for its bytes to
+    /// arrive (bandwidth). The rest of a phase's time is this party's own work.
+    pub fn waited(&self, phase: Phase) -> Duration {
+        let i = Phase::ALL.iter().position(|&p| p == phase).unwrap_or(0);
+        self.waited[i]
     }
 
     fn check(&self) -> Result<()> {
@@ -696,6 +707,26 @@ impl Channel {
     /// Reads exactly `buf.len()` bytes, all of them before `deadline` (a deadline per
     /// frame part, not per read: a peer trickling a byte at a time cannot stretch it).
     async fn read_full(
+        &mut self,
+        buf: &mut [u8],
+        what: &'static str,
+        frame_start: bool,
+        deadline: Instant,
+    ) -> Result<()> {
+        let start = Instant::now();
+        let r = self
+            .read_full_untimed(buf, what, frame_start, deadline)
+            .await;
+        let i = Phase::ALL
+            .iter()
+            .position(|&p| p == self.phase)
+            .unwrap_or(0);
+        self.waited[i] += start.elapsed();
+        r
+    }
+
+    /// [`Channel::read_full`] without accounting the time.
+    async fn read_full_untimed(
         &mut self,
         buf: &mut [u8],
         what: &'static str,

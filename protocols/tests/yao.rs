@@ -159,7 +159,10 @@ fn aes_128_known_answer() {
     assert_eq!(frames.iter().sum::<usize>() as u64, 2 * ands);
     assert!(frames.len() >= 5, "{frames:?}");
     let (last, full) = frames.split_last().unwrap();
-    assert!(full.iter().all(|&f| (2048..2048 + 2 * 1024).contains(&f)), "{frames:?}");
+    assert!(
+        full.iter().all(|&f| (2048..2048 + 2 * 1024).contains(&f)),
+        "{frames:?}"
+    );
     assert!(*last <= 2048 + 2 * 1024, "{frames:?}");
     let tables = h * frames.len() as u64 + 32 * ands;
     assert_eq!(

@@ -479,6 +479,7 @@ impl Job for CircuitJob {
                 time_ms: TimeMs {
                     offline: run.offline.as_secs_f64() * 1e3,
                     online: run.online.as_secs_f64() * 1e3,
+                    online_waiting: run.online_waiting.as_secs_f64() * 1e3,
                 },
                 metering: run.metering,
                 predicted: self.predicted()?.map(|p2| p2[p]),
@@ -542,6 +543,10 @@ pub struct TimeMs {
     pub offline: f64,
     /// Online phase (ms).
     pub online: f64,
+    /// The part of the online phase (ms) the party spent reading from the other party
+    /// (waiting for its messages: its computation, the network); for both parties in
+    /// one process, that of the party whose online phase took longer.
+    pub online_waiting: f64,
 }
 
 /// What `tessera party ... --json circuit` prints.

@@ -90,6 +90,9 @@ pub struct PartyRun<O> {
     pub offline: Duration,
     /// Time of the online phase.
     pub online: Duration,
+    /// The part of `online` spent reading from the other party
+    /// ([`PartyOutcome::online_waiting`]).
+    pub online_waiting: Duration,
 }
 
 impl<O> PartyRun<O> {
@@ -99,10 +102,11 @@ impl<O> PartyRun<O> {
         let mut metering = o.peer;
         metering.merge(&o.source);
         eprintln!(
-            "party {}: offline {:.1} ms, online {:.1} ms",
+            "party {}: offline {:.1} ms, online {:.1} ms ({:.1} ms of it waiting for the peer)",
             o.party,
             o.offline.as_secs_f64() * 1e3,
-            o.online.as_secs_f64() * 1e3
+            o.online.as_secs_f64() * 1e3,
+            o.online_waiting.as_secs_f64() * 1e3
         );
         PartyRun {
             party: o.party,
@@ -112,6 +116,7 @@ impl<O> PartyRun<O> {
             metering,
             offline: o.offline,
             online: o.online,
+            online_waiting: o.online_waiting,
         }
     }
 }

@@ -219,7 +219,15 @@ pub fn and_open<'c>(
         });
     }
     let (ta, tb) = (triples.a.words(), triples.b.words());
-    let msg = if n.is_multiple_of(64) {
+    let msg = if n == 1 {
+        // One instance: gate j's bits are bit j of the triples and of the message, so
+        // the layer is word-wise over its gates' inputs gathered into bit vectors.
+        let (x, y) = (gather(wires, ands, |g| g.a), gather(wires, ands, |g| g.b));
+        let mut msg = vec![0u64; message_words(ands.len(), n)];
+        put_bits(&mut msg, 0, &xor(&x, ta), kn);
+        put_bits(&mut msg, kn, &xor(&y, tb), kn);
+        msg
+    } else if n.is_multiple_of(64) {
         let nw = wires.nw;
         let mut msg = Vec::with_capacity(2 * ands.len() * nw);
         for (g, a) in ands.iter().zip(ta.chunks_exact(nw)) {
@@ -252,6 +260,19 @@ pub fn and_open<'c>(
         },
         msg,
     ))
+}
+
+/// Bit `j` of the result is the value of wire `pick(ands[j])` of a one-instance store.
+fn gather(wires: &Wires, ands: &[AndGate], pick: impl Fn(&AndGate) -> Wire) -> Vec<u64> {
+    let mut v = vec![0u64; words_for(ands.len())];
+    for (j, g) in ands.iter().enumerate() {
+        v[j / 64] |= (wires.data[pick(g).index()] & 1) << (j % 64);
+    }
+    v
+}
+
+fn xor(a: &[u64], b: &[u64]) -> Vec<u64> {
+    a.iter().zip(b).map(|(a, b)| a ^ b).collect()
 }
 
 fn xor_into(dst: &mut [u64], src: &[u64]) {
@@ -292,6 +313,24 @@ pub fn and_close(state: AndState<'_>, wires: &mut Wires, peer: &[u64]) -> Result
     let r = |w: Wire| w.index() * nw..(w.index() + 1) * nw;
     let aligned = n.is_multiple_of(64);
     let kn = ands.len() * n;
+    if n == 1 {
+        // One instance, word-wise over the gates (see `and_open`).
+        let (x, y) = (gather(wires, ands, |g| g.a), gather(wires, ands, |g| g.b));
+        let nw = words_for(kn);
+        let (mut pd, mut pe) = (vec![0u64; nw], vec![0u64; nw]);
+        get_bits(peer, 0, kn, &mut pd);
+        get_bits(peer, kn, kn, &mut pe);
+        for k in 0..nw {
+            let d = pd[k] ^ x[k] ^ ta[k];
+            let e = pe[k] ^ y[k] ^ tb[k];
+            // Reuses `pd` for the outputs.
+            pd[k] = tc[k] ^ (d & tb[k]) ^ (e & ta[k]) ^ (d & e & de);
+        }
+        for (j, g) in ands.iter().enumerate() {
+            wires.data[g.out.index()] = (pd[j / 64] >> (j % 64)) & 1;
+        }
+        return Ok(());
+    }
     // Unaligned rows are read into scratch, gate by gate (no layer-sized temporaries).
     let mut scratch = vec![0u64; if aligned { 0 } else { 5 * nw }];
     for (j, g) in ands.iter().enumerate() {

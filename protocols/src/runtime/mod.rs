@@ -363,6 +363,10 @@ pub struct PartyOutcome<O> {
     pub setup: Duration,
     /// The online phase, on this party's clock.
     pub online: Duration,
+    /// The part of `online` this party spent reading from the other party: waiting for
+    /// its messages to start (its computation, the network's latency) and to arrive
+    /// (bandwidth). [`Channel::waited`].
+    pub online_waiting: Duration,
     /// When this party's online phase started and ended.
     pub online_span: (Instant, Instant),
 }
@@ -376,6 +380,7 @@ impl<O> fmt::Debug for PartyOutcome<O> {
             .field("offline", &self.offline)
             .field("setup", &self.setup)
             .field("online", &self.online)
+            .field("online_waiting", &self.online_waiting)
             .finish_non_exhaustive()
     }
 }
@@ -391,6 +396,7 @@ impl<O> PartyOutcome<O> {
             offline: self.offline,
             setup: self.setup,
             online: self.online,
+            online_waiting: self.online_waiting,
             online_span: self.online_span,
         }
     }
@@ -487,6 +493,7 @@ impl<R: Ring> Online<R> {
     pub async fn finish<O>(self, output: O) -> std::result::Result<PartyOutcome<O>, SessionError> {
         let end = Instant::now();
         let party = self.party.party();
+        let online_waiting = self.party.channel().waited(Phase::Online);
         let (peer, _) = self.party.into_parts();
         let peer = peer.close().await.map_err(at(online_step(self.other)))?;
         Ok(PartyOutcome {
@@ -497,6 +504,7 @@ impl<R: Ring> Online<R> {
             offline: self.offline,
             setup: self.setup,
             online: end - self.since,
+            online_waiting,
             online_span: (self.since, end),
         })
     }

@@ -402,7 +402,11 @@ fn check_inputs(widths: &[usize], shapes: &[(usize, usize)]) -> Result<usize> {
     if shapes.len() != widths.len() {
         return Err(Error::Shape {
             op: "yao eval",
-            detail: format!("circuit has {} inputs, {} given", widths.len(), shapes.len()),
+            detail: format!(
+                "circuit has {} inputs, {} given",
+                widths.len(),
+                shapes.len()
+            ),
         });
     }
     let n = shapes.first().map_or(1, |s| s.1);
@@ -723,8 +727,8 @@ impl Garbler {
                     // A frame goes out at the end of the AND layer that reaches
                     // `flush` blocks, so it may exceed that by up to one layer.
                     let widest = program.layers().iter().map(|(_, a)| a.len()).max();
-                    capacity = capacity
-                        .max(flush + widest.unwrap_or(0) * kk * TABLE_BLOCKS_PER_AND);
+                    capacity =
+                        capacity.max(flush + widest.unwrap_or(0) * kk * TABLE_BLOCKS_PER_AND);
                     pending.reserve(capacity.saturating_sub(pending.len()));
                     garble_chunk(
                         program,
