@@ -230,6 +230,7 @@ pub fn markdown(r: &Results) -> String {
             }
             let _ = writeln!(s);
         }
+        latency(&mut s, &list);
     }
     if !r.predicted_only.is_empty() {
         let _ = writeln!(
@@ -258,6 +259,56 @@ pub fn markdown(r: &Results) -> String {
         let _ = writeln!(s);
     }
     s
+}
+
+/// A scenario's `batch` parameter, if it has one.
+fn batch(x: &ScenarioResult) -> Option<u64> {
+    x.params.get("batch").and_then(|b| b.parse().ok())
+}
+
+/// For every scenario measured at batch 1 and at a larger batch in the same run: its
+/// batch-1 online time against its online time per instance at the largest batch, the
+/// fixed cost of a small run (issue #18's yardstick: EMP's AES-128 is 4.7x).
+fn latency(s: &mut String, list: &[&ScenarioResult]) {
+    let mut rows = Vec::new();
+    for one in list.iter().filter(|x| batch(x) == Some(1)) {
+        let largest = list
+            .iter()
+            .filter(|x| x.family == one.family && x.name == one.name && x.id != one.id)
+            .filter_map(|x| batch(x).filter(|&b| b > 1).map(|b| (b, x)))
+            .filter(|(_, x)| {
+                let mut p = x.params.clone();
+                p.insert("batch".into(), "1".into());
+                p == one.params
+            })
+            .max_by_key(|(b, _)| *b);
+        if let Some((b, big)) = largest {
+            let per = big.online_ns.median as f64 / b as f64;
+            rows.push(format!(
+                "| {}/{} | {} | {} | {} | {:.1}x |",
+                one.family,
+                one.name,
+                fmt_ns(one.online_ns.median),
+                b,
+                fmt_ns(per.round() as u64),
+                one.online_ns.median as f64 / per.max(1.0)
+            ));
+        }
+    }
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "Batch 1 against the largest batch of this run (online medians): what a single query \
+         pays beyond its share of the work.\n\n\
+         | scenario | batch 1 online | largest batch | online per instance there | ratio |\n\
+         |---|---:|---:|---:|---:|"
+    );
+    for r in rows {
+        let _ = writeln!(s, "{r}");
+    }
+    let _ = writeln!(s);
 }
 
 fn chart_file(kind: &str, network: &str) -> String {
