@@ -961,13 +961,20 @@ fn print_report(r: &InferReport) {
     );
     let q = &sv.per_query;
     println!(
-        "per query ({} example{}): online sent {} B (party 0) and {} B (party 1), {} rounds; from the dealer {} B of corrections",
+        "per query ({} example{}): online sent {} B (party 0) and {} B (party 1), {} rounds{}",
         q.examples,
         if q.examples == 1 { "" } else { "s" },
         q.predicted_bytes[0],
         q.predicted_bytes[1],
         q.predicted_rounds[1],
-        q.dealer_correction_bytes
+        if r.offline == "ot" {
+            String::new()
+        } else {
+            format!(
+                "; from the dealer {} B of corrections",
+                q.dealer_correction_bytes
+            )
+        }
     );
     println!(
         "online latency per query: median {:.2} ms (fastest {:.2} ms, slowest {:.2} ms){}",

@@ -98,21 +98,10 @@ fn mnist_digits_under_a_plus_y_and_a_plus_b_match_the_reference() {
 #[test]
 fn queries_of_one_run_pay_the_setup_once() {
     let args = |per_setup: &'static str| {
-        let mut v = vec![
-            "infer",
-            "--model",
-            "cnn",
-            "--dataset",
-            "mnist",
-            "--count",
-            "3",
-            "--batch",
-            "1",
-            "--plan",
-            "a+b",
-            "--network",
-            "lan",
-        ];
+        let mut v: Vec<&str> =
+            "infer --model cnn --dataset mnist --count 3 --batch 1 --plan a+b --network lan"
+                .split(' ')
+                .collect();
         if !per_setup.is_empty() {
             v.extend(["--queries-per-setup", per_setup]);
         }
