@@ -108,15 +108,26 @@ fn check_run(fm: &FixedModel<R>, a: &Assignment, sizes: &[usize]) -> [u64; 2] {
     let reference = fm.run(&x).unwrap();
     assert_eq!(got.labels.as_ref().unwrap(), &reference.labels(), "{a:?}");
     assert!(p0.output.output.labels.is_none(), "party 0 learns nothing");
+    assert_eq!(got.scores.is_some(), a.output == Output::Logits);
+    if let Some(scores) = &got.scores {
+        // The scores exactly (no dealer truncation in these plans).
+        assert_eq!(scores.values, reference.scores.values, "{a:?}");
+        assert_eq!(scores.batch, total);
+    }
     let mut first = 0;
     for &n in sizes {
         let alone = serve(fm, a, &x[first * 16..(first + n) * 16], &[n]);
-        let labels = alone.parties[1].output.output.labels.clone().unwrap();
+        let one = &alone.parties[1].output.output;
+        let labels = one.labels.clone().unwrap();
         assert_eq!(
             labels,
             got.labels.as_ref().unwrap()[first..first + n],
             "{a:?}"
         );
+        if let (Some(mine), Some(alone)) = (&got.scores, &one.scores) {
+            let c = alone.classes;
+            assert_eq!(alone.values, mine.values[first * c..(first + n) * c]);
+        }
         first += n;
     }
     // Every query's online traffic and rounds as priced for it, at both parties.
@@ -164,8 +175,12 @@ fn total_of(cost: &ServingCost) -> [u64; 2] {
 #[test]
 fn queries_after_one_setup_equal_separate_runs_and_pay_the_setup_once() {
     let fm = small_cnn();
-    for b in [Baseline::AB, Baseline::AY, Baseline::PureB] {
-        let a = b.assignment(&fm, Output::Label).unwrap();
+    for (b, out) in [
+        (Baseline::AB, Output::Label),
+        (Baseline::AY, Output::Logits),
+        (Baseline::PureB, Output::Label),
+    ] {
+        let a = b.assignment(&fm, out).unwrap();
         let one = check_run(&fm, &a, &[1]);
         let three = check_run(&fm, &a, &[1, 1, 1]);
         // The set-up's traffic does not grow with the queries (the handshake differs
