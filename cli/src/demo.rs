@@ -365,6 +365,7 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
                     &x,
                     args.count,
                     batch,
+                    1,
                     net,
                     Duration::from_secs(args.timeout),
                     RunOptions {

@@ -12,14 +12,17 @@ use std::time::Duration;
 use clap::Args;
 use serde::Serialize;
 use tessera_core::{ChannelConfig, FixedPoint, Metering, NetworkProfile, Phase, Z64};
-use tessera_engine::session::{LoopbackRun, loopback};
-use tessera_engine::{Assignment, Baseline, Output, RunOptions, StepCost, assignment_steps};
+use tessera_engine::session::{ServingRun, query_latencies, serve_loopback};
+use tessera_engine::{
+    Assignment, Baseline, Output, RunOptions, ServingCost, StepCost, assignment_steps,
+};
 use tessera_models::{FixedModel, Model, NpyF32, OnnxOptions, SigmoidKind, SoftmaxKind, assets};
 use tessera_planner::assign::{Planner, Strategy};
 use tessera_planner::engine::ModelChain;
 use tessera_planner::plan::Plan;
 use tessera_planner::{Calibration, Objective, TimeModel};
-use tessera_protocols::runtime::local::Offline;
+use tessera_protocols::runtime::SPILL_CORRECTIONS_BYTES;
+use tessera_protocols::runtime::local::{Offline, Transport};
 
 use crate::outputs::{OutputCheck, OutputTensor};
 use crate::{CliError, parse_profile, parse_sigmoid};
@@ -49,9 +52,16 @@ pub struct InferArgs {
     /// Network profile: local, lan, wan or bw=<bits/s>,rtt=<ms>.
     #[arg(long, default_value = "local", value_parser = parse_profile)]
     pub network: NetworkProfile,
-    /// Examples per secure session (the batch each protocol step is vectorised over).
+    /// Examples per query (the batch each protocol step is vectorised over). A run
+    /// sets the model up once and answers its queries one after another on it.
     #[arg(long, default_value_t = 100)]
     pub batch: usize,
+    /// Queries answered per set-up of the model (one session: one offline phase, one
+    /// set-up). Default: all of them, or as many as keep the correlations dealt ahead
+    /// of the first query within 1 GiB (party 1's corrections; with `--offline ot` the
+    /// correlations both parties hold).
+    #[arg(long, value_name = "N")]
+    pub queries_per_setup: Option<usize>,
     /// Give the client the values of the model's first output (the scores, logits)
     /// instead of its label only; they are printed, decoded from fixed point, and
     /// compared with the reference's. A model's further outputs are received either way.
@@ -221,22 +231,41 @@ pub struct Totals {
     pub dealer: [Metering; 2],
     /// Wall-clock seconds, summed over sessions (max of the two parties per session).
     pub offline_s: f64,
-    /// Set-up seconds.
+    /// Set-up seconds, summed over sessions (one set-up per session).
     pub setup_s: f64,
     /// Online seconds, summed over sessions (per session from the later party's
-    /// start to the last one finishing, [`LoopbackRun::online_latency`]).
+    /// start to the last one finishing, [`tessera_protocols::runtime::local::LocalRun::online_latency`]).
     pub online_s: f64,
-    /// Online seconds of each session.
+    /// Online seconds of each session (all its queries).
     pub online_per_session_s: Vec<f64>,
+    /// Bytes each party sent in each session's set-up phase: the session's handshake
+    /// (the same size each way) and party 0's masked weights, once per session.
+    pub setup_sent_per_session: Vec<[u64; 2]>,
+    /// Each query, in order.
+    pub queries: Vec<QueryMeasured>,
+}
+
+/// What one query measured.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct QueryMeasured {
+    /// Its examples.
+    pub examples: usize,
+    /// Its online latency: from the later party's start of the query to the later
+    /// party's end of it.
+    pub latency_s: f64,
+    /// Online bytes each party sent during it.
+    pub bytes_sent: [u64; 2],
+    /// The online rounds it added (the larger of the two parties' counts).
+    pub rounds: u64,
 }
 
 impl Totals {
-    fn add(&mut self, r: &LoopbackRun<R>) {
+    fn add(&mut self, r: &ServingRun<R>) {
         for (p, rep) in r.parties.iter().enumerate() {
             self.peer[p].merge(&rep.peer);
             self.dealer[p].merge(&rep.source);
         }
-        let max = |f: fn(&tessera_engine::session::PartyReport<R>) -> Duration| {
+        let max = |f: fn(&tessera_protocols::runtime::PartyOutcome<_>) -> Duration| {
             r.parties
                 .iter()
                 .map(f)
@@ -249,6 +278,140 @@ impl Totals {
         let on = r.online_latency().as_secs_f64();
         self.online_s += on;
         self.online_per_session_s.push(on);
+        self.setup_sent_per_session
+            .push([0, 1].map(|p| r.parties[p].peer.phase(Phase::Setup).bytes_sent));
+        let [q0, q1] = [0, 1].map(|p| &r.parties[p].output.queries);
+        for ((a, b), t) in q0.iter().zip(q1).zip(query_latencies(r)) {
+            self.queries.push(QueryMeasured {
+                examples: a.examples,
+                latency_s: t.as_secs_f64(),
+                bytes_sent: [a.peer.online.bytes_sent, b.peer.online.bytes_sent],
+                rounds: a.peer.online.rounds.max(b.peer.online.rounds),
+            });
+        }
+    }
+}
+
+/// The set-up paid once per session, and what each query costs on top of it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Serving {
+    /// Sessions: set-ups paid (one offline phase and one set-up each).
+    pub sessions: usize,
+    /// Queries answered.
+    pub queries: usize,
+    /// Queries per session (the last may have fewer).
+    pub queries_per_session: usize,
+    /// The set-up of a session.
+    pub setup: SetupFigures,
+    /// A query of `batch` examples.
+    pub per_query: QueryFigures,
+    /// The network's floor for a query under a shaped profile (`null` unshaped).
+    pub floor: Option<Floor>,
+}
+
+/// The per-model set-up, paid once per session.
+#[derive(Clone, Debug, Serialize)]
+pub struct SetupFigures {
+    /// Bytes each party sends in it besides the handshake (party 0's masked weights
+    /// `W − U`), exact: the measured set-up bytes less the handshake's equal this in
+    /// every session.
+    pub predicted_bytes: [u64; 2],
+    /// Rounds: one flight of party 0's if it sends anything.
+    pub rounds: u64,
+    /// Measured seconds per session (mean).
+    pub seconds: f64,
+    /// Measured offline seconds per session (mean): the dealing of every correlation
+    /// of the session's queries, or making them by OT extension.
+    pub offline_seconds: f64,
+    /// Set-up and offline seconds per query, amortised over the run's queries.
+    pub amortised_seconds_per_query: f64,
+}
+
+/// One query's exact online price and its measured latency.
+#[derive(Clone, Debug, Serialize)]
+pub struct QueryFigures {
+    /// Examples per query.
+    pub examples: usize,
+    /// Online bytes each party sends per query (each query measured this exactly).
+    pub predicted_bytes: [u64; 2],
+    /// Online rounds of a query: the first of a session, and every later one.
+    pub predicted_rounds: [u64; 2],
+    /// Correction bytes the dealer sends party 1 per query (the query's correlations).
+    pub dealer_correction_bytes: u64,
+    /// Median online latency per query, and the fastest and slowest.
+    pub latency_median_s: f64,
+    /// The fastest query.
+    pub latency_min_s: f64,
+    /// The slowest query.
+    pub latency_max_s: f64,
+}
+
+/// The least time a query's messages need on the profile's link: every round is one
+/// one-way flight (a Lamport depth of the meter, [`tessera_core::meter`]: a request
+/// and its answer are two), so `rounds × RTT/2`, plus the busier direction's bytes at
+/// the link's bandwidth (each direction is shaped on its own).
+#[derive(Clone, Debug, Serialize)]
+pub struct Floor {
+    /// The profile's round-trip time.
+    pub rtt_s: f64,
+    /// Its bandwidth per direction (`null`: unlimited).
+    pub bandwidth_bps: Option<u64>,
+    /// The query's rounds (a later query's).
+    pub rounds: u64,
+    /// The bytes of the busier direction.
+    pub bytes: u64,
+    /// `rounds × RTT/2 + bytes × 8 / bandwidth`.
+    pub floor_s: f64,
+    /// The same with a full round trip per round (`rounds × RTT + bytes ÷ bandwidth`):
+    /// the bound for a protocol whose every round is a request and its answer.
+    pub round_trip_floor_s: f64,
+}
+
+impl Serving {
+    fn new(cost: &ServingCost, m: &Totals, per_session: usize, network: NetworkProfile) -> Serving {
+        let sessions = m.online_per_session_s.len().max(1);
+        let mut lat: Vec<f64> = m.queries.iter().map(|q| q.latency_s).collect();
+        lat.sort_by(f64::total_cmp);
+        let median = lat.get(lat.len() / 2).copied().unwrap_or(0.0);
+        let later = usize::from(cost.sizes.len() > 1);
+        let rounds = cost.query_rounds(later);
+        let bytes = cost.query_bytes(0);
+        let floor = network.is_shaped().then(|| {
+            let busier = bytes[0].max(bytes[1]);
+            let link = network.transmit_time(busier).as_secs_f64();
+            let rtt = network.rtt.as_secs_f64();
+            Floor {
+                rtt_s: rtt,
+                bandwidth_bps: network.bandwidth_bps,
+                rounds,
+                bytes: busier,
+                floor_s: rounds as f64 * rtt / 2.0 + link,
+                round_trip_floor_s: rounds as f64 * rtt + link,
+            }
+        });
+        let queries = m.queries.len();
+        Serving {
+            sessions: m.online_per_session_s.len(),
+            queries,
+            queries_per_session: per_session,
+            setup: SetupFigures {
+                predicted_bytes: cost.setup_bytes(),
+                rounds: cost.setup_rounds(),
+                seconds: m.setup_s / sessions as f64,
+                offline_seconds: m.offline_s / sessions as f64,
+                amortised_seconds_per_query: (m.setup_s + m.offline_s) / queries.max(1) as f64,
+            },
+            per_query: QueryFigures {
+                examples: cost.sizes.first().copied().unwrap_or(0),
+                predicted_bytes: bytes,
+                predicted_rounds: [cost.query_rounds(0), rounds],
+                dealer_correction_bytes: cost.query_demand(0).correction_bytes::<R>() as u64,
+                latency_median_s: median,
+                latency_min_s: lat.first().copied().unwrap_or(0.0),
+                latency_max_s: lat.last().copied().unwrap_or(0.0),
+            },
+            floor,
+        }
     }
 }
 
@@ -298,8 +461,11 @@ pub struct InferReport {
     pub output_file: Option<PathBuf>,
     /// Every `.npy` file written (`--output`), in the order of `outputs`.
     pub output_files: Vec<PathBuf>,
-    /// The exact predicted online traffic of one session (`batch` examples) per step.
+    /// The exact predicted online traffic of one query (`batch` examples) per step,
+    /// after the set-up's steps (party 0's masked weights, once per session).
     pub predicted_steps: Vec<StepCost>,
+    /// The set-up paid once per session, and each query's cost and latency.
+    pub serving: Serving,
     /// Measured counters and times.
     pub measured: Totals,
     /// The peak resident memory of this process (both parties and the dealer run in
@@ -319,8 +485,10 @@ pub struct Received {
     pub totals: Totals,
 }
 
-/// Runs the secure inference of `x` (a flat batch) in sessions of `batch` and
-/// gathers what the client received in each, in order.
+/// Runs the secure inference of `x` (a flat batch) in queries of `batch` examples,
+/// `per_setup` queries per session (each session one offline phase for all its
+/// queries and one set-up of the model, then its queries one after another), and
+/// gathers what the client received, in order.
 ///
 /// # Errors
 /// Transport, protocol and plan errors of any session; [`CliError::Check`] if the
@@ -333,6 +501,7 @@ pub async fn run_sessions_received(
     x: &[R],
     count: usize,
     batch: usize,
+    per_setup: usize,
     network: NetworkProfile,
     timeout: Duration,
     opts: RunOptions,
@@ -350,25 +519,30 @@ pub async fn run_sessions_received(
         timeout,
         ..ChannelConfig::with_profile(network)
     };
+    let batch = batch.max(1);
+    let sizes: Vec<usize> = (0..count)
+        .step_by(batch)
+        .map(|s| batch.min(count - s))
+        .collect();
     let mut start = 0;
-    while start < count {
-        let n = batch.min(count - start);
+    for group in sizes.chunks(per_setup.max(1)) {
+        let n: usize = group.iter().sum();
         let chunk = &x[start * per..(start + n) * per];
         // Generous deadline: the per-message timeout bounds every wait; this bounds
-        // the whole session.
-        let deadline = timeout * 20;
-        let r = loopback(fm, a, chunk, n, channel, opts, deadline).await?;
-        let got = r.parties[1]
-            .output
-            .labels
-            .clone()
-            .ok_or_else(|| CliError::Check("the client received no labels".into()))?;
-        labels.extend(got);
+        // the whole session (a few timeouts per query).
+        let deadline = timeout.saturating_mul(20 + u32::try_from(group.len()).unwrap_or(u32::MAX));
+        let r =
+            serve_loopback(fm, a, chunk, group, channel, opts, Transport::Tcp, deadline).await?;
+        let got = &r.parties[1].output.output;
+        labels.extend(
+            got.labels
+                .clone()
+                .ok_or_else(|| CliError::Check("the client received no labels".into()))?,
+        );
         for (k, all) in outputs.iter_mut().enumerate() {
             let Some(all) = all.as_mut() else { continue };
             let len = fm.output_len(k);
-            let s = r.parties[1]
-                .output
+            let s = got
                 .outputs
                 .get(k)
                 .and_then(Option::as_ref)
@@ -392,6 +566,29 @@ pub async fn run_sessions_received(
         outputs,
         totals,
     })
+}
+
+/// Queries of `batch` examples per set-up: `requested`, or as many as keep the
+/// correlations dealt ahead of the first query within 1 GiB
+/// ([`ServingCost::queries_per_setup`]); at most `queries`.
+///
+/// # Errors
+/// `--queries-per-setup 0`.
+pub fn queries_per_setup(
+    cost: &ServingCost,
+    requested: Option<usize>,
+    offline: Offline,
+    queries: usize,
+) -> Result<usize, CliError> {
+    match requested {
+        Some(0) => Err(CliError::Usage(
+            "--queries-per-setup must be at least 1".into(),
+        )),
+        Some(n) => Ok(n.min(queries.max(1))),
+        None => Ok(cost
+            .queries_per_setup::<R>(offline == Offline::Ot, SPILL_CORRECTIONS_BYTES)
+            .min(queries.max(1))),
+    }
 }
 
 /// The name `tessera infer` shows output `k` of `model` under: its graph name, except
@@ -542,6 +739,10 @@ pub async fn run(args: InferArgs) -> Result<(), CliError> {
     let float_labels = model.run_float::<f32>(&xf)?.labels();
     let batch = args.batch.min(count);
     let steps = assignment_steps(&fm, &a, batch)?;
+    let queries = count.div_ceil(batch);
+    // The price of a session of two queries: the set-up once, a first and a later query.
+    let cost = ServingCost::new(&fm, &a, &[batch; 2][..queries.min(2)])?;
+    let per_setup = queries_per_setup(&cost, args.queries_per_setup, args.offline, queries)?;
     let exact = !steps.iter().any(|s| s.name.ends_with("truncation"));
     let opts = RunOptions {
         max_table_bytes: args.max_table_bytes,
@@ -563,6 +764,7 @@ pub async fn run(args: InferArgs) -> Result<(), CliError> {
         &x,
         count,
         batch,
+        per_setup,
         args.network,
         Duration::from_secs(args.timeout),
         opts,
@@ -658,6 +860,7 @@ pub async fn run(args: InferArgs) -> Result<(), CliError> {
         output_file,
         output_files,
         predicted_steps: steps,
+        serving: Serving::new(&cost, &measured, per_setup, args.network),
         measured,
         peak_rss_bytes: tessera_core::peak_rss_bytes(),
     };
@@ -726,11 +929,83 @@ fn print_report(r: &InferReport) {
         println!("accuracy: secure {a:.2} %, float {f:.2} %");
     }
     let m = &r.measured;
-    let sessions = m.online_per_session_s.len();
+    let sv = &r.serving;
+    let sessions = sv.sessions.max(1);
+    let ms = |s: f64| s * 1e3;
     println!(
-        "plan {} under {}: {} session(s) of ≤ {} examples",
-        r.plan, r.network, sessions, r.batch
+        "plan {} under {}: {} quer{} of ≤ {} example{} in {} session{} ({} per set-up of the model)",
+        r.plan,
+        r.network,
+        sv.queries,
+        if sv.queries == 1 { "y" } else { "ies" },
+        r.batch,
+        if r.batch == 1 { "" } else { "s" },
+        sv.sessions,
+        if sv.sessions == 1 { "" } else { "s" },
+        sv.queries_per_session
     );
+    let setup = &sv.setup;
+    let paid = match sv.sessions {
+        1 => "once".to_string(),
+        n => format!("once per session, {n} times"),
+    };
+    println!(
+        "set-up, paid {paid}: party 0 sent {} B of masked weights ({} round{}, {:.1} ms; + {} B handshake each way); offline {:.1} ms; amortised {:.2} ms per query",
+        setup.predicted_bytes[0],
+        setup.rounds,
+        if setup.rounds == 1 { "" } else { "s" },
+        ms(setup.seconds),
+        m.setup_sent_per_session.first().map_or(0, |s| s[1]),
+        ms(setup.offline_seconds),
+        ms(setup.amortised_seconds_per_query)
+    );
+    let q = &sv.per_query;
+    println!(
+        "per query ({} example{}): online sent {} B (party 0) and {} B (party 1), {} rounds{}",
+        q.examples,
+        if q.examples == 1 { "" } else { "s" },
+        q.predicted_bytes[0],
+        q.predicted_bytes[1],
+        q.predicted_rounds[1],
+        if r.offline == "ot" {
+            String::new()
+        } else {
+            format!(
+                "; from the dealer {} B of corrections",
+                q.dealer_correction_bytes
+            )
+        }
+    );
+    println!(
+        "online latency per query: median {:.2} ms (fastest {:.2} ms, slowest {:.2} ms){}",
+        ms(q.latency_median_s),
+        ms(q.latency_min_s),
+        ms(q.latency_max_s),
+        if q.examples > 1 {
+            format!(
+                ", {:.3} ms per example",
+                ms(q.latency_median_s) / q.examples as f64
+            )
+        } else {
+            String::new()
+        }
+    );
+    if let Some(f) = &sv.floor {
+        let bw = f.bandwidth_bps.map_or_else(
+            || "unlimited".to_string(),
+            |b| format!("{} Mbit/s", b / 1_000_000),
+        );
+        println!(
+            "network floor under {} ({:.2} ms RTT, {bw}): {} rounds × RTT/2 + {} B ÷ bandwidth = {:.2} ms per query (rounds × RTT: {:.2} ms); measured median {:.2} ms",
+            r.network,
+            ms(f.rtt_s),
+            f.rounds,
+            f.bytes,
+            ms(f.floor_s),
+            ms(f.round_trip_floor_s),
+            ms(q.latency_median_s)
+        );
+    }
     println!(
         "time: offline {:.1} ms, set-up {:.1} ms, online {:.1} ms (total over sessions)",
         m.offline_s * 1e3,
@@ -745,16 +1020,14 @@ fn print_report(r: &InferReport) {
                 "offline by OT extension with the other party: sent {} B, received {} B, {} rounds per session",
                 off.bytes_sent,
                 off.bytes_received,
-                off.rounds / sessions.max(1) as u64
+                off.rounds / sessions as u64
             )
         } else {
             format!("from the dealer {} B", m.dealer[p].total().bytes_received)
         };
         println!(
-            "party {p}: online sent {} B, received {} B, {} rounds per session; {offline}",
-            on.bytes_sent,
-            on.bytes_received,
-            on.rounds / sessions.max(1) as u64,
+            "party {p}: online sent {} B, received {} B in all; {offline}",
+            on.bytes_sent, on.bytes_received,
         );
     }
     if let Some(b) = r.peak_rss_bytes {

@@ -3,8 +3,10 @@
 //! - `tessera calibrate [--out FILE] [--quick]` measures the time model's
 //!   coefficients on this machine ([`tessera_bench_suite::calibrate`]).
 //! - `tessera plan --model M [--network ...] [--objective online|total|bytes]
-//!   [--batch N] [--json] [--calibration FILE] [--out PLAN.json]` prints the optimal
-//!   plan and the predicted cost of `auto` and of every baseline; `--plan PLAN.json`
+//!   [--batch N] [--queries N] [--json] [--calibration FILE] [--out PLAN.json]` prints
+//!   the optimal plan (with the set-up paid once per session and each query's cost for
+//!   `--queries` queries after one set-up) and the predicted cost of `auto` and of
+//!   every baseline; `--plan PLAN.json`
 //!   re-validates and re-prices an edited plan instead.
 
 use std::path::PathBuf;
@@ -95,6 +97,10 @@ pub struct PlanArgs {
     /// Inferences per run.
     #[arg(long, default_value_t = 1)]
     pub batch: usize,
+    /// Queries of `--batch` answered after one set-up of the model: the plan shows the
+    /// set-up paid once, each query's cost, and the set-up's share of each query.
+    #[arg(long, default_value_t = 1)]
+    pub queries: usize,
     /// Give the client the scores (logits) instead of the label only.
     #[arg(long)]
     pub logits: bool,
@@ -236,12 +242,17 @@ pub async fn run(args: PlanArgs) -> Result<(), CliError> {
         }
         None => None,
     };
+    if args.queries == 0 {
+        return Err(CliError::Usage("--queries must be at least 1".into()));
+    }
     let results = compare(&planner);
     let (plan, assignment) = match edited {
         Some(a) => {
             let steps = planner.steps(&a).map_err(planner_err)?;
             (
-                Plan::new(&planner, &meta, &cal, "edited", &a, &steps).map_err(planner_err)?,
+                Plan::new(&planner, &meta, &cal, "edited", &a, &steps)
+                    .and_then(|p| p.serving(&planner, &steps, args.queries))
+                    .map_err(planner_err)?,
                 a,
             )
         }
@@ -260,6 +271,7 @@ pub async fn run(args: PlanArgs) -> Result<(), CliError> {
                         &sol.assignment,
                         &sol.steps,
                     )
+                    .and_then(|p| p.serving(&planner, &sol.steps, args.queries))
                     .map_err(planner_err)?,
                     sol.assignment.clone(),
                 ),

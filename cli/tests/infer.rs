@@ -70,12 +70,12 @@ fn mnist_digits_under_a_plus_y_and_a_plus_b_match_the_reference() {
         ]);
         assert_eq!(r["labels"], r["reference_labels"], "{plan}");
         assert_eq!(r["agree_with_reference"], 6);
-        let sessions = r["measured"]["online_per_session_s"]
-            .as_array()
-            .unwrap()
-            .len();
-        assert_eq!(sessions, 2);
-        // Each session's online traffic is the sum of the predicted steps' bytes.
+        // Two queries of 3 after one set-up of the model, in one session.
+        assert_eq!(r["serving"]["sessions"], 1);
+        assert_eq!(r["serving"]["queries"], 2);
+        let queries = r["measured"]["queries"].as_array().unwrap();
+        assert_eq!(queries.len(), 2);
+        // Each query's online traffic is the sum of the predicted steps' bytes.
         let predicted: [u64; 2] = [0, 1].map(|p| {
             r["predicted_steps"]
                 .as_array()
@@ -91,6 +91,80 @@ fn mnist_digits_under_a_plus_y_and_a_plus_b_match_the_reference() {
             assert_eq!(sent, 2 * want, "{plan}: party {p}");
         }
     }
+}
+
+/// `--count 3 --batch 1`: three queries after one set-up; the set-up's bytes paid
+/// once, each query's traffic and rounds the priced ones, the network's floor shown.
+#[test]
+fn queries_of_one_run_pay_the_setup_once() {
+    let args = |per_setup: &'static str| {
+        let mut v: Vec<&str> =
+            "infer --model cnn --dataset mnist --count 3 --batch 1 --plan a+b --network lan"
+                .split(' ')
+                .collect();
+        if !per_setup.is_empty() {
+            v.extend(["--queries-per-setup", per_setup]);
+        }
+        v
+    };
+    let mut j = args("");
+    j.push("--json");
+    let r = json(&j);
+    assert_eq!(r["labels"], r["reference_labels"]);
+    let sv = &r["serving"];
+    assert_eq!(
+        (sv["sessions"].as_u64(), sv["queries"].as_u64()),
+        (Some(1), Some(3))
+    );
+    // The set-up once: party 0's masked weights beside the handshake, exactly.
+    let setup = r["measured"]["setup_sent_per_session"].as_array().unwrap();
+    assert_eq!(setup.len(), 1);
+    let weights = sv["setup"]["predicted_bytes"][0].as_u64().unwrap();
+    assert!(weights > 600_000, "the CNN's masked weights: {weights} B");
+    assert_eq!(
+        setup[0][0].as_u64().unwrap() - setup[0][1].as_u64().unwrap(),
+        weights
+    );
+    // Every query: the priced online bytes and rounds, no set-up traffic.
+    for q in r["measured"]["queries"].as_array().unwrap() {
+        assert_eq!(q["bytes_sent"], sv["per_query"]["predicted_bytes"]);
+        assert_eq!(q["rounds"], sv["per_query"]["predicted_rounds"][1]);
+        assert!(q["latency_s"].as_f64().unwrap() > 0.0);
+    }
+    // Under lan: the floor, rounds × RTT/2 + the busier direction's bytes at 1 Gbit/s.
+    let f = &sv["floor"];
+    let rounds = f["rounds"].as_f64().unwrap();
+    let bytes = f["bytes"].as_f64().unwrap();
+    let want = rounds * 0.0001 + bytes * 8.0 / 1e9;
+    assert!((f["floor_s"].as_f64().unwrap() - want).abs() < 1e-9);
+    // Text: the set-up paid once, per-query traffic, latency and floor.
+    let o = tessera(&args(""));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("3 queries of ≤ 1 example in 1 session"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("set-up, paid once: party 0 sent {weights} B")),
+        "{text}"
+    );
+    assert!(text.contains("online latency per query: median"), "{text}");
+    assert!(text.contains("network floor under lan"), "{text}");
+    // A set-up per two queries: paid twice, the same each time.
+    let mut j = args("2");
+    j.push("--json");
+    let r = json(&j);
+    assert_eq!(r["labels"], r["reference_labels"]);
+    let setup = r["measured"]["setup_sent_per_session"].as_array().unwrap();
+    assert_eq!(setup.len(), 2);
+    // (The handshakes differ by the `queries` entry of a session of two.)
+    let weights_sent = |s: &serde_json::Value| s[0].as_u64().unwrap() - s[1].as_u64().unwrap();
+    assert_eq!(weights_sent(&setup[0]), weights);
+    assert_eq!(weights_sent(&setup[1]), weights);
+    let o = tessera(&args("0"));
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--queries-per-setup"), "{}", stderr(&o));
 }
 
 #[test]

@@ -288,3 +288,56 @@ fn plan_prices_the_offline_phase_with_and_without_a_dealer() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("`dealer` or `ot`"));
 }
+
+/// `--queries N`: the set-up (party 0's masked weights, one round) reported once, each
+/// query's exact bytes and rounds, and the set-up's share of each query falling as 1/N.
+#[test]
+fn plan_reports_the_setup_once_and_its_share_of_each_query() {
+    let plan = |queries: &str| -> Value {
+        let out = tessera(&[
+            "plan",
+            "--model",
+            "cnn",
+            "--network",
+            "lan",
+            "--strategy",
+            "a+b",
+            "--queries",
+            queries,
+            "--json",
+        ]);
+        serde_json::from_str(&ok(&out)).unwrap()
+    };
+    let one = plan("1");
+    let twenty = plan("20");
+    let (s1, s20) = (&one["plan"]["serving"], &twenty["plan"]["serving"]);
+    assert_eq!(s20["queries"], 20);
+    // The set-up once: the CNN's masked weights, as in the totals; one round.
+    assert_eq!(s20["setup_bytes"], twenty["plan"]["totals"]["setup_bytes"]);
+    assert!(s20["setup_bytes"][0].as_u64().unwrap() > 600_000);
+    assert_eq!(s20["setup_rounds"], 1);
+    // A query's online cost is the one-query plan's.
+    assert_eq!(s20["query_bytes"], twenty["plan"]["totals"]["bytes"]);
+    assert_eq!(s20["query_rounds"], twenty["plan"]["totals"]["rounds"]);
+    let f = |v: &Value, k: &str| v[k].as_f64().unwrap();
+    let fixed = f(s20, "setup_ms") + f(s20, "session_offline_ms");
+    assert!((f(s20, "amortised_setup_ms") - fixed / 20.0).abs() < 1e-9);
+    assert!((f(s1, "amortised_setup_ms") - fixed).abs() < 1e-9);
+    assert!(f(s20, "total_ms_per_query") < f(s1, "total_ms_per_query"));
+    let out = tessera(&["plan", "--model", "cnn", "--queries", "0"]);
+    assert!(!out.status.success());
+    let text = ok(&tessera(&[
+        "plan",
+        "--model",
+        "cnn",
+        "--strategy",
+        "a+b",
+        "--queries",
+        "20",
+    ]));
+    assert!(
+        text.contains("serving 20 queries after one set-up"),
+        "{text}"
+    );
+    assert!(text.contains("set-up amortised over 20"), "{text}");
+}

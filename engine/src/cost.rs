@@ -665,9 +665,18 @@ pub fn assignment_steps<R: Ring>(
 /// masked weights, one flight) come first and shift the parties' clocks, so the
 /// online pattern is replayed after them and the set-up's depth subtracted.
 pub fn online_rounds(steps: &[StepCost]) -> u64 {
-    let setup = steps.iter().any(|s| s.setup_bytes[0] > 0);
+    query_rounds(steps, steps.iter().any(|s| s.setup_bytes[0] > 0))
+}
+
+/// The online rounds of one query's `steps` as the channel counts them, when a flight
+/// of party 0's precedes it (`after_p0`): the set-up's masked weights before the first
+/// query, the previous query's last output before every later one (every query ends
+/// with party 0 revealing to the client), so that party 0's first message of the query
+/// travels in the same round. Without it (a first query with no set-up), the pattern is
+/// replayed from the handshake's exchange.
+pub fn query_rounds(steps: &[StepCost], after_p0: bool) -> u64 {
     let mut all = free();
-    if setup {
+    if after_p0 {
         all.flights.push(Flight::P0);
     }
     let before = all.rounds();
@@ -675,6 +684,142 @@ pub fn online_rounds(steps: &[StepCost]) -> u64 {
         all.flights.extend(s.price.flights.iter().copied());
     }
     all.rounds() - before
+}
+
+/// The exact price of a run that does the per-model set-up once and then answers
+/// several queries (`sizes[q]` examples each) on it, as [`crate::session::InferenceJob`]
+/// runs it:
+///
+/// - **once per run** ([`ServingCost::setup`]): each A dense/conv layer's weight mask
+///   `U` (a demand request, party 0's seed: no dealer bytes) and party 0's masked weight
+///   `W − U`, sent once in the set-up phase; the circuits of the B/Y layers (local,
+///   from the public architecture);
+/// - **per query** ([`ServingCost::query_steps`]): everything else — the
+///   plaintext-weight products' `V` and shares of `f(V, U)`, Beaver triples, truncation
+///   pairs, AND triples, random OTs, daBits — each dealt for that query and consumed by
+///   it alone, in query order after the set-up's masks.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServingCost {
+    /// The set-up steps (paid once).
+    pub setup: Vec<StepCost>,
+    /// The examples of each query, in order.
+    pub sizes: Vec<usize>,
+    /// The online steps of a query of each distinct size.
+    per_size: Vec<(usize, Vec<StepCost>)>,
+}
+
+impl ServingCost {
+    /// The price of answering queries of `sizes` examples under `a` after one set-up.
+    ///
+    /// # Errors
+    /// [`Error::Plan`] if there is no query, a query of 0 examples, or the assignment
+    /// does not fit the model; circuit errors.
+    pub fn new<R: Ring>(model: &FixedModel<R>, a: &Assignment, sizes: &[usize]) -> Result<Self> {
+        if sizes.is_empty() || sizes.contains(&0) {
+            return Err(Error::Plan(format!(
+                "queries of {sizes:?} examples: at least one query, each of at least one example"
+            )));
+        }
+        let mut setup = None;
+        let mut per_size: Vec<(usize, Vec<StepCost>)> = Vec::new();
+        for &n in sizes {
+            if per_size.iter().any(|(m, _)| *m == n) {
+                continue;
+            }
+            let program = crate::program::lower(model, a, n)?;
+            setup.get_or_insert_with(|| program.setup.clone());
+            let online = program
+                .steps
+                .iter()
+                .flat_map(|s| s.costs.iter().cloned())
+                .collect();
+            per_size.push((n, online));
+        }
+        Ok(ServingCost {
+            setup: setup.unwrap_or_default(),
+            sizes: sizes.to_vec(),
+            per_size,
+        })
+    }
+
+    /// The online steps of query `q` (empty if there is no such query).
+    pub fn query_steps(&self, q: usize) -> &[StepCost] {
+        self.sizes
+            .get(q)
+            .and_then(|n| self.per_size.iter().find(|(m, _)| m == n))
+            .map_or(&[], |(_, s)| s.as_slice())
+    }
+
+    /// The bytes each party sends in the set-up phase (party 0's masked weights),
+    /// besides the session's handshake.
+    pub fn setup_bytes(&self) -> [u64; 2] {
+        self.setup.iter().fold([0, 0], |acc, s| {
+            [acc[0] + s.setup_bytes[0], acc[1] + s.setup_bytes[1]]
+        })
+    }
+
+    /// The set-up phase's rounds: one flight of party 0's if it sends anything.
+    pub fn setup_rounds(&self) -> u64 {
+        u64::from(self.setup_bytes() != [0, 0])
+    }
+
+    /// The rounds query `q` adds to the run ([`query_rounds`]).
+    pub fn query_rounds(&self, q: usize) -> u64 {
+        query_rounds(self.query_steps(q), q > 0 || self.setup_rounds() > 0)
+    }
+
+    /// The online bytes each party sends in query `q`.
+    pub fn query_bytes(&self, q: usize) -> [u64; 2] {
+        total_price(self.query_steps(q)).bytes_sent
+    }
+
+    /// The correlations of the set-up (the weight masks, in layer order).
+    pub fn setup_demand(&self) -> Demand {
+        let mut d = Demand::new();
+        for s in &self.setup {
+            d.extend(&s.price.demand);
+        }
+        d
+    }
+
+    /// The correlations query `q` consumes, in order.
+    pub fn query_demand(&self, q: usize) -> Demand {
+        total_price(self.query_steps(q)).demand
+    }
+
+    /// The run's whole demand: the set-up's, then every query's in order.
+    pub fn demand(&self) -> Demand {
+        let mut d = self.setup_demand();
+        for q in 0..self.sizes.len() {
+            d.extend(&self.query_demand(q));
+        }
+        d
+    }
+
+    /// How many queries like query 0 one set-up serves within a material budget of
+    /// `budget` bytes: as many as fit the correlations one run deals before its first
+    /// query — party 1's corrections from the dealer (what it receives, and keeps on
+    /// disk above 1 GiB), or with the OT source the items both parties hold in full —
+    /// and at least one. Beyond it a run pays the set-up again for the next group of
+    /// queries rather than deal a larger offline phase ahead.
+    pub fn queries_per_setup<R: Ring>(&self, ot: bool, budget: usize) -> usize {
+        let d = self.query_demand(0);
+        let per: usize = if ot {
+            d.requests().iter().map(|r| r.expanded_bytes::<R>()).sum()
+        } else {
+            d.correction_bytes::<R>()
+        };
+        (budget / per.max(1)).max(1)
+    }
+
+    /// Every priced step in execution order: the set-up, then each query's.
+    pub fn steps(&self) -> Vec<StepCost> {
+        let mut out = self.setup.clone();
+        for q in 0..self.sizes.len() {
+            out.extend(self.query_steps(q).iter().cloned());
+        }
+        out
+    }
 }
 
 /// The sum of the online prices of `steps` (bytes, AND gates, demand in order; the

@@ -87,6 +87,55 @@ impl<R> std::fmt::Debug for SecureOutput<R> {
     }
 }
 
+impl<R: Ring> SecureOutput<R> {
+    /// The outputs of several queries, one after another: the labels, the scores and
+    /// every output of `parts[0]`'s examples, then of `parts[1]`'s, and so on.
+    ///
+    /// # Errors
+    /// [`Error::Plan`] if there is no part, or the parts do not hold the same outputs
+    /// (one received an output another did not, or of another width).
+    pub fn concat(parts: Vec<SecureOutput<R>>) -> Result<SecureOutput<R>> {
+        fn join<R: Ring>(a: &mut Option<Scores<R>>, b: Option<Scores<R>>) -> Result<()> {
+            match (a, b) {
+                (Some(x), Some(y)) if x.classes == y.classes => {
+                    x.batch += y.batch;
+                    x.values.extend(y.values);
+                    Ok(())
+                }
+                (None, None) => Ok(()),
+                _ => Err(Error::Plan(
+                    "queries of one run received different outputs".into(),
+                )),
+            }
+        }
+        let mut parts = parts.into_iter();
+        let mut all = parts
+            .next()
+            .ok_or_else(|| Error::Plan("no query to join".into()))?;
+        for p in parts {
+            match (&mut all.labels, p.labels) {
+                (Some(a), Some(b)) => a.extend(b),
+                (None, None) => {}
+                _ => {
+                    return Err(Error::Plan(
+                        "queries of one run received different outputs".into(),
+                    ));
+                }
+            }
+            join(&mut all.scores, p.scores)?;
+            if all.outputs.len() != p.outputs.len() {
+                return Err(Error::Plan(
+                    "queries of one run received different outputs".into(),
+                ));
+            }
+            for (a, b) in all.outputs.iter_mut().zip(p.outputs) {
+                join(a, b)?;
+            }
+        }
+        Ok(all)
+    }
+}
+
 /// A secret-shared activation as this party holds it.
 #[derive(Clone)]
 enum Val<R: Ring> {

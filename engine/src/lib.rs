@@ -86,9 +86,9 @@ use tessera_models::fixed::FixedModel;
 pub use tessera_models::{Error, Result};
 
 pub use cost::{
-    StepCost, Work, assignment_steps, demand, head_steps, head_steps_within, input_steps,
-    layer_steps, online_rounds, op_steps, op_steps_within, reveal_steps, route_steps, setup_steps,
-    total_price, value_steps,
+    ServingCost, StepCost, Work, assignment_steps, demand, head_steps, head_steps_within,
+    input_steps, layer_steps, online_rounds, op_steps, op_steps_within, query_rounds, reveal_steps,
+    route_steps, setup_steps, total_price, value_steps,
 };
 pub use exec::{Prepared, RunOptions, SecureOutput, infer_party, run_party, setup_party};
 pub use tessera_protocols::gmw::DEFAULT_WORKING_SET;

@@ -1,12 +1,14 @@
 //! Secure inference as a job of the session runtime
 //! ([`tessera_protocols::runtime`]): [`InferenceJob`] says what both parties agree on
 //! (ring, architecture, assignment, batch), the demand, the set-up (party 0's masked
-//! weights, [`setup_party`]) and the online phase ([`infer_party`]); the runtime does
-//! the rest (handshakes, offline source, phases, metering, timings). [`loopback`] runs
-//! the dealer and both parties in this process over TCP loopback.
+//! weights, [`setup_party`]) and the online phase ([`infer_party`], once per query: a
+//! run sets the model up once and answers any number of queries on it); the runtime
+//! does the rest (handshakes, offline source, phases, metering, timings). [`loopback`]
+//! runs the dealer and both parties in this process over TCP loopback, one query;
+//! [`serve_loopback`] several queries after one set-up.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use tessera_conversions::Converter;
@@ -17,8 +19,7 @@ use tessera_protocols::runtime::local::{Local, LocalRun, Transport, run_local};
 use tessera_protocols::runtime::{Job, PartyOutcome, SessionError};
 
 use crate::{
-    Assignment, Prepared, RunOptions, SecureOutput, assignment_steps, demand, infer_party,
-    setup_party,
+    Assignment, Prepared, RunOptions, SecureOutput, ServingCost, infer_party, setup_party,
 };
 use crate::{Error, Result};
 use tessera_models::fixed::FixedModel;
@@ -91,13 +92,52 @@ pub fn config_summary<R: Ring>(
         .with("batch", batch))
 }
 
-/// One secure inference of a batch: party 0 holds the model's weights, party 1 the
-/// input (its [`Job::Input`]: the encoded batch; `None` at party 0) and learns the
-/// labels (and scores).
+/// The queries' sizes in runs of equal sizes, `count×examples` joined by `+` (`20×1`,
+/// `3×100+1×7`): what the handshake compares for a run of several queries.
+fn queries_summary(sizes: &[usize]) -> String {
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    for &n in sizes {
+        match runs.last_mut() {
+            Some((k, m)) if *m == n => *k += 1,
+            _ => runs.push((1, n)),
+        }
+    }
+    runs.iter()
+        .map(|(k, n)| format!("{k}×{n}"))
+        .collect::<Vec<_>>()
+        .join("+")
+}
+
+/// Secure inference of one or several queries of a client after **one** set-up of
+/// the model: party 0 holds the model's weights, party 1 the input of every query
+/// (its [`Job::Input`]: the encoded examples of all queries one after another; `None`
+/// at party 0) and learns their labels (and scores).
+///
+/// # What is per model, what per query
+/// - **Per model** (paid once per run, [`Job::setup`]): the weight mask `U` of each
+///   plaintext-weight (A dense/conv) layer — a request of the demand that party 0
+///   expands from its seed, no dealer bytes — and party 0's masked weight `W − U`,
+///   sent once in the set-up phase; the circuits of the B/Y layers and of the argmax,
+///   built from the public architecture.
+/// - **Per query** ([`Job::online`], once per query, in order): every correlation a
+///   query consumes — the plaintext-weight products' `V` and shares of `f(V, U)`,
+///   Beaver triples, truncation pairs, AND triples, random OTs, daBits — dealt in the
+///   same offline phase as the set-up's masks but each for one query, and taken from
+///   the store in demand order, so no correlation serves two queries (the store hands
+///   each out once: a query past the dealt ones finds the store exhausted). A fresh
+///   conversion state (Yao's free-XOR offset and keys) per query, as in separate runs.
+///
+/// Reusing `U` across queries is the construction's one-time set-up
+/// ([`tessera_protocols::arith::plain`]): `W − U` crosses the network once, `U` reaches
+/// party 1 in no other form, and each query's `f(V, U)` is shared under a fresh mask
+/// `Z₀` and paired with a fresh `V`, so the queries' views are those of separate runs
+/// that happen to share one masked weight.
+///
+/// The job's exact price is [`ServingCost`]: the set-up once, each query's online steps.
 pub struct InferenceJob<R: Ring> {
     model: FixedModel<R>,
     assignment: Assignment,
-    batch: usize,
+    cost: ServingCost,
     opts: RunOptions,
     config: ConfigSummary,
 }
@@ -111,8 +151,8 @@ impl<R: Ring> std::fmt::Debug for InferenceJob<R> {
 }
 
 impl<R: Ring> InferenceJob<R> {
-    /// `assignment` of `model` on `batch` examples, every step checked against the
-    /// limits in `opts` before anything runs.
+    /// `assignment` of `model` on one query of `batch` examples, every step checked
+    /// against the limits in `opts` before anything runs.
     ///
     /// # Errors
     /// The assignment does not fit the model, or a step is over a limit.
@@ -122,23 +162,73 @@ impl<R: Ring> InferenceJob<R> {
         batch: usize,
         opts: RunOptions,
     ) -> Result<Self> {
-        opts.check(&assignment_steps(&model, &assignment, batch)?)?;
-        let config = config_summary(&model, &assignment, batch)?;
+        Self::serving(model, assignment, &[batch], opts)
+    }
+
+    /// `assignment` of `model` answering queries of `sizes[q]` examples each after one
+    /// set-up (see the type's docs), every step checked against the limits in `opts`.
+    ///
+    /// # Errors
+    /// No query or an empty one; the assignment does not fit the model; a step over a
+    /// limit.
+    pub fn serving(
+        model: FixedModel<R>,
+        assignment: Assignment,
+        sizes: &[usize],
+        opts: RunOptions,
+    ) -> Result<Self> {
+        let cost = ServingCost::new(&model, &assignment, sizes)?;
+        for q in 0..sizes.len() {
+            if !sizes[..q].contains(&sizes[q]) {
+                opts.check(cost.query_steps(q))?;
+            }
+        }
+        let mut config = config_summary(&model, &assignment, sizes[0])?;
+        if sizes.len() > 1 {
+            config = config.with("queries", queries_summary(sizes));
+        }
         Ok(InferenceJob {
             model,
             assignment,
-            batch,
+            cost,
             opts,
             config,
         })
     }
+
+    /// The run's exact price: the set-up, and each query's online steps.
+    pub fn cost(&self) -> &ServingCost {
+        &self.cost
+    }
+}
+
+/// What one query of a run measured at one party.
+#[derive(Clone, Debug)]
+pub struct QueryReport {
+    /// The query's examples.
+    pub examples: usize,
+    /// This party's link to the other party during the query (all of it online).
+    pub peer: tessera_core::Metering,
+    /// When this party started and finished the query.
+    pub span: (Instant, Instant),
+}
+
+/// What one party obtains from a run of several queries: the outputs of every query,
+/// one after another (the client's; nothing at party 0), and each query's measurements.
+/// Its `Debug` shows no output.
+#[derive(Debug)]
+pub struct Answers<R> {
+    /// The outputs of all queries, example after example ([`SecureOutput::concat`]).
+    pub output: SecureOutput<R>,
+    /// Each query's measurements, in order.
+    pub queries: Vec<QueryReport>,
 }
 
 impl<R: Ring> Job for InferenceJob<R> {
     type Ring = R;
     type Input = Option<Vec<R>>;
     type Prepared = Prepared<R>;
-    type Output = SecureOutput<R>;
+    type Output = Answers<R>;
     type Error = Error;
 
     fn config(&self) -> ConfigSummary {
@@ -146,7 +236,7 @@ impl<R: Ring> Job for InferenceJob<R> {
     }
 
     fn demand(&self) -> Result<Demand> {
-        demand(&self.model, &self.assignment, self.batch)
+        Ok(self.cost.demand())
     }
 
     async fn setup(&self, party: &mut ArithParty<R>) -> Result<Prepared<R>> {
@@ -158,28 +248,85 @@ impl<R: Ring> Job for InferenceJob<R> {
         party: &mut ArithParty<R>,
         prepared: Prepared<R>,
         input: Option<Vec<R>>,
-    ) -> Result<SecureOutput<R>> {
-        let mut conv = Converter::new(party.party())?;
-        infer_party(
-            party,
-            &mut conv,
-            &self.model,
-            &self.assignment,
-            &prepared,
-            input.as_deref(),
-            self.batch,
-            self.opts,
-        )
-        .await
+    ) -> Result<Answers<R>> {
+        let per: usize = self
+            .model
+            .layers()
+            .first()
+            .map_or(0, |l| l.layer().input_shape().iter().product());
+        let total: usize = self.cost.sizes.iter().sum();
+        if let Some(x) = &input
+            && x.len() != total * per
+        {
+            return Err(Error::shape(
+                "secure input",
+                format!(
+                    "{} values for {} queries of {total} examples of {per} in all",
+                    x.len(),
+                    self.cost.sizes.len()
+                ),
+            ));
+        }
+        let mut parts = Vec::with_capacity(self.cost.sizes.len());
+        let mut queries = Vec::with_capacity(self.cost.sizes.len());
+        let mut first = 0;
+        for &n in &self.cost.sizes {
+            let x = input.as_deref().map(|x| &x[first * per..(first + n) * per]);
+            let before = *party.channel().metering();
+            let start = Instant::now();
+            let mut conv = Converter::new(party.party())?;
+            let out = infer_party(
+                party,
+                &mut conv,
+                &self.model,
+                &self.assignment,
+                &prepared,
+                x,
+                n,
+                self.opts,
+            )
+            .await?;
+            queries.push(QueryReport {
+                examples: n,
+                peer: party.channel().metering().since(&before),
+                span: (start, Instant::now()),
+            });
+            parts.push(out);
+            first += n;
+        }
+        Ok(Answers {
+            output: SecureOutput::concat(parts)?,
+            queries,
+        })
     }
 }
 
-/// What one party's session measured (the runtime's outcome of an
+/// What one party's session measured (the runtime's outcome of a one-query
 /// [`InferenceJob`]).
 pub type PartyReport<R> = PartyOutcome<SecureOutput<R>>;
 
 /// Both parties' reports of a [`loopback`] run.
 pub type LoopbackRun<R> = LocalRun<SecureOutput<R>>;
+
+/// Both parties' reports of a [`serve_loopback`] run: every query's outputs and
+/// measurements.
+pub type ServingRun<R> = LocalRun<Answers<R>>;
+
+/// Each query's online latency in a [`serve_loopback`] run: from the moment the later
+/// party starts it to the moment the later one finishes it (as
+/// [`LocalRun::online_latency`] for a whole online phase).
+pub fn query_latencies<R>(run: &ServingRun<R>) -> Vec<Duration> {
+    let [a, b] = &run.parties;
+    a.output
+        .queries
+        .iter()
+        .zip(&b.output.queries)
+        .map(|(x, y)| {
+            let start = x.span.0.max(y.span.0);
+            x.span.1.max(y.span.1).saturating_duration_since(start)
+        })
+        .collect()
+}
 
 /// Runs the dealer and both parties in this process, each in its own task, over
 /// three TCP loopback connections: the parties' shaped by `channel.profile`, the
@@ -199,14 +346,49 @@ pub async fn loopback<R: Ring>(
     opts: RunOptions,
     deadline: Duration,
 ) -> Result<LoopbackRun<R>> {
-    let job = InferenceJob::new(model.clone(), assignment.clone(), batch, opts)?;
+    let run = serve_loopback(
+        model,
+        assignment,
+        input,
+        &[batch],
+        channel,
+        opts,
+        Transport::Tcp,
+        deadline,
+    )
+    .await?;
+    let [p0, p1] = run.parties;
+    Ok(LocalRun {
+        parties: [p0.map(|a| a.output), p1.map(|a| a.output)],
+        served: run.served,
+    })
+}
+
+/// As [`loopback`], answering queries of `sizes[q]` examples (their inputs one after
+/// another in `input`) after one set-up and one offline phase for all of them
+/// ([`InferenceJob::serving`]), over `transport`.
+///
+/// # Errors
+/// The first error of any role; the deadline.
+#[allow(clippy::too_many_arguments)]
+pub async fn serve_loopback<R: Ring>(
+    model: &FixedModel<R>,
+    assignment: &Assignment,
+    input: &[R],
+    sizes: &[usize],
+    channel: ChannelConfig,
+    opts: RunOptions,
+    transport: Transport,
+    deadline: Duration,
+) -> Result<ServingRun<R>> {
+    let job = InferenceJob::serving(model.clone(), assignment.clone(), sizes, opts)?;
     let local = Local {
         dealer: ChannelConfig {
             profile: NetworkProfile::LOCAL,
             ..channel
         },
         offline: opts.offline,
-        ..Local::new(Transport::Tcp, channel, deadline)
+        ..Local::new(transport, channel, deadline)
     };
     run_local(Arc::new(job), [None, Some(input.to_vec())], &local)
         .await

@@ -165,6 +165,112 @@ fn dealer_name() -> String {
     Offline::Dealer.name().to_string()
 }
 
+/// A plan serving several queries after one set-up of the model (one session: one
+/// offline phase, one set-up): what is paid once, what per query, and the set-up's
+/// share of each query.
+///
+/// Once per session: the set-up phase (party 0's masked weights `W − U` for the
+/// plaintext-weight layers, one round) and the offline phase's fixed part (the
+/// dealer's rounds and demand messages, the weight masks; with OT the base OTs and
+/// the extension's set-up). Per query: its online steps and its own correlations.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Serving {
+    /// Queries of `batch` examples answered after one set-up.
+    pub queries: usize,
+    /// Bytes each party sends in the set-up phase (exact; the handshake aside).
+    pub setup_bytes: [u64; 2],
+    /// Rounds of the set-up phase.
+    pub setup_rounds: u64,
+    /// Predicted milliseconds of the set-up phase.
+    pub setup_ms: f64,
+    /// Predicted offline milliseconds paid once per session besides the set-up.
+    pub session_offline_ms: f64,
+    /// Predicted online milliseconds of one query.
+    pub query_online_ms: f64,
+    /// Predicted offline milliseconds of one query's correlations.
+    pub query_offline_ms: f64,
+    /// Online bytes each party sends per query (exact).
+    pub query_bytes: [u64; 2],
+    /// Online rounds of a query after the first (exact; the first adds the same after
+    /// a set-up).
+    pub query_rounds: u64,
+    /// Correction bytes the dealer sends party 1 per query (exact).
+    pub query_dealer_bytes: u64,
+    /// The set-up and the session's fixed offline time, divided over the queries.
+    pub amortised_setup_ms: f64,
+    /// A query's online and offline time plus its share of the set-up.
+    pub total_ms_per_query: f64,
+}
+
+/// The cost of serving `queries` queries of the planner's batch with the plan whose
+/// one-query steps are `steps` (set-up steps, those with set-up bytes, then the
+/// online ones), after one set-up.
+///
+/// # Errors
+/// If the dealer traffic cannot be computed; no query.
+pub fn serving(planner: &Planner<'_>, steps: &[StepCost], queries: usize) -> Result<Serving> {
+    if queries == 0 {
+        return Err(Error::Plan("serving 0 queries".into()));
+    }
+    let tm = planner.time_model();
+    let (setup, online): (Vec<StepCost>, Vec<StepCost>) =
+        steps.iter().cloned().partition(|s| s.setup_bytes != [0, 0]);
+    // A session of one query and of two: the second's offline time is a query's own
+    // (additive per request under the dealer); what remains of one is the session's.
+    let mut two = steps.to_vec();
+    two.extend(online.iter().cloned());
+    let one_off = tm.offline(steps)?;
+    let query_offline = tm.offline(&two)? - one_off;
+    let setup_s = tm.setup_phase(&setup);
+    let session_offline = (one_off - query_offline - setup_s).max(0.0);
+    let query_online: f64 = tm.run(steps).iter().map(|t| t.total).sum();
+    let price = tessera_engine::total_price(&online);
+    let setup_bytes = setup.iter().fold([0, 0], |acc, s| {
+        [acc[0] + s.setup_bytes[0], acc[1] + s.setup_bytes[1]]
+    });
+    let amortised = (setup_s + session_offline) / queries as f64;
+    Ok(Serving {
+        queries,
+        setup_bytes,
+        setup_rounds: u64::from(setup_bytes != [0, 0]),
+        setup_ms: setup_s * 1e3,
+        session_offline_ms: session_offline * 1e3,
+        query_online_ms: query_online * 1e3,
+        query_offline_ms: query_offline * 1e3,
+        query_bytes: price.bytes_sent,
+        query_rounds: tessera_engine::query_rounds(&online, true),
+        query_dealer_bytes: price.demand.correction_bytes::<tessera_core::Z64>() as u64,
+        amortised_setup_ms: amortised * 1e3,
+        total_ms_per_query: (query_online + query_offline + amortised) * 1e3,
+    })
+}
+
+impl Serving {
+    /// The lines `tessera plan` prints.
+    pub fn text(&self) -> String {
+        format!(
+            "serving {q} quer{ies} after one set-up:\n  once per session: set-up {s0} + {s1} bytes, {sr} round{srs}, {sms:.3} ms; offline {so:.3} ms\n  per query: online {qo:.3} ms, {b0} + {b1} bytes, {qr} rounds; offline {qf:.3} ms, dealer {qd} bytes\n  set-up amortised over {q}: {am:.3} ms per query; in all {tot:.3} ms per query\n",
+            q = self.queries,
+            ies = if self.queries == 1 { "y" } else { "ies" },
+            s0 = self.setup_bytes[0],
+            s1 = self.setup_bytes[1],
+            sr = self.setup_rounds,
+            srs = if self.setup_rounds == 1 { "" } else { "s" },
+            sms = self.setup_ms,
+            so = self.session_offline_ms,
+            qo = self.query_online_ms,
+            b0 = self.query_bytes[0],
+            b1 = self.query_bytes[1],
+            qr = self.query_rounds,
+            qf = self.query_offline_ms,
+            qd = self.query_dealer_bytes,
+            am = self.amortised_setup_ms,
+            tot = self.total_ms_per_query,
+        )
+    }
+}
+
 /// A plan file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -199,6 +305,10 @@ pub struct Plan {
     pub head: HeadPlan,
     /// Totals.
     pub totals: Totals,
+    /// The set-up paid once and each query's cost when one set-up serves several
+    /// queries ([`Plan::serving`]); absent in plans written before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serving: Option<Serving>,
 }
 
 /// Facts about the model and run a plan records.
@@ -433,7 +543,22 @@ impl Plan {
             layers,
             head,
             totals: totals(planner, steps)?,
+            serving: Some(serving(planner, steps, 1)?),
         })
+    }
+
+    /// The same plan priced for `queries` queries after one set-up ([`serving`]).
+    ///
+    /// # Errors
+    /// As [`serving`].
+    pub fn serving(
+        mut self,
+        planner: &Planner<'_>,
+        steps: &[StepCost],
+        queries: usize,
+    ) -> Result<Plan> {
+        self.serving = Some(serving(planner, steps, queries)?);
+        Ok(self)
     }
 
     /// Pretty JSON.
@@ -719,6 +844,9 @@ impl Plan {
             t.setup_bytes[0],
             t.setup_bytes[1]
         ));
+        if let Some(sv) = &self.serving {
+            out.push_str(&sv.text());
+        }
         out
     }
 }

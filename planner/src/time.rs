@@ -448,14 +448,28 @@ impl<'a> TimeModel<'a> {
                 // The whole demand priced at once (its bulk batches share their
                 // rounds), and each step's set-up bytes.
                 Offline::Ot => {
-                    self.ot_offline(&total_demand(steps))?
-                        + steps
-                            .iter()
-                            .flat_map(|s| s.setup_bytes)
-                            .map(|b| self.link(b) + b as f64 * self.cal.transport.byte)
-                            .sum::<f64>()
+                    self.ot_offline(&total_demand(steps))? + self.setup_bytes_time(steps)
                 }
             })
+    }
+
+    /// Moving the steps' set-up bytes (party 0's masked weights), without the round.
+    fn setup_bytes_time(&self, steps: &[StepCost]) -> f64 {
+        steps
+            .iter()
+            .flat_map(|s| s.setup_bytes)
+            .map(|b| self.link(b) + b as f64 * self.cal.transport.byte)
+            .sum()
+    }
+
+    /// The predicted time of the set-up phase of a run of `steps`: its one round and
+    /// the set-up bytes (party 0's masked weights), paid once per session however
+    /// many queries the session answers; 0 without set-up bytes.
+    pub fn setup_phase(&self, steps: &[StepCost]) -> f64 {
+        if steps.iter().all(|s| s.setup_bytes == [0, 0]) {
+            return 0.0;
+        }
+        self.setup_round() + self.setup_bytes_time(steps)
     }
 
     /// The set-up phase's one round (party 0 sends every masked weight in one

@@ -155,7 +155,8 @@ impl RuntimeJob for ModelJob {
     type Ring = R;
     /// Party 1's encoded input batch.
     type Input = Option<Vec<R>>;
-    type Prepared = ();
+    /// The model's set-up: the masked weights and the circuits.
+    type Prepared = tessera_engine::Prepared<R>;
     /// The client's labels (and scores); nothing for party 0.
     type Output = SecureOutput<R>;
     type Error = CliError;
@@ -183,33 +184,35 @@ impl RuntimeJob for ModelJob {
         )?)
     }
 
-    async fn setup(&self, _: &mut ArithParty<R>) -> Result<(), CliError> {
-        Ok(())
-    }
-
-    /// The masked weights' set-up and the inference ([`tessera_engine::run_party`]),
-    /// both metered as online.
-    async fn online(
-        &self,
-        p: &mut ArithParty<R>,
-        (): (),
-        inputs: Option<Vec<R>>,
-    ) -> Result<SecureOutput<R>, CliError> {
-        let opts = RunOptions::default();
-        opts.check(&tessera_engine::assignment_steps(
+    /// The per-model set-up ([`tessera_engine::setup_party`]: party 0's masked
+    /// weights, once, metered as set-up; the circuits).
+    async fn setup(&self, p: &mut ArithParty<R>) -> Result<Self::Prepared, CliError> {
+        // The limits are checked before anything is sent.
+        RunOptions::default().check(&tessera_engine::assignment_steps(
             &self.fixed,
             &self.assignment,
             self.batch,
         )?)?;
+        Ok(tessera_engine::setup_party(p, &self.fixed, &self.assignment).await?)
+    }
+
+    /// The inference ([`tessera_engine::infer_party`]) on the set-up.
+    async fn online(
+        &self,
+        p: &mut ArithParty<R>,
+        prepared: Self::Prepared,
+        inputs: Option<Vec<R>>,
+    ) -> Result<SecureOutput<R>, CliError> {
         let mut conv = Converter::new(p.party()).map_err(tessera_models::Error::from)?;
-        Ok(tessera_engine::run_party(
+        Ok(tessera_engine::infer_party(
             p,
             &mut conv,
             &self.fixed,
             &self.assignment,
+            &prepared,
             inputs.as_deref(),
             self.batch,
-            opts,
+            RunOptions::default(),
         )
         .await?)
     }
