@@ -173,7 +173,11 @@ impl CircuitWork {
                 .split_bits(&w0)?;
             let inputs = in_input_order(&owners, of0, of1)?;
             let outs = g
-                .eval_program(ch, &self.reference.program, &inputs.iter().collect::<Vec<_>>())
+                .eval_program(
+                    ch,
+                    &self.reference.program,
+                    &inputs.iter().collect::<Vec<_>>(),
+                )
                 .await?;
             let all = ZeroLabels::concat(&outs.iter().collect::<Vec<_>>())?;
             g.reveal(ch, &all, RevealTo::Both).await?
@@ -190,7 +194,11 @@ impl CircuitWork {
                 .split_bits(&w0)?;
             let inputs = in_input_order(&owners, of0, of1)?;
             let outs = e
-                .eval_program(ch, &self.reference.program, &inputs.iter().collect::<Vec<_>>())
+                .eval_program(
+                    ch,
+                    &self.reference.program,
+                    &inputs.iter().collect::<Vec<_>>(),
+                )
                 .await?;
             let all = ActiveLabels::concat(&outs.iter().collect::<Vec<_>>())?;
             e.reveal(ch, &all, RevealTo::Both).await?
