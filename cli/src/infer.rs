@@ -49,6 +49,10 @@ pub struct InferArgs {
     /// Network profile: local, lan, wan or bw=<bits/s>,rtt=<ms>.
     #[arg(long, default_value = "local", value_parser = parse_profile)]
     pub network: NetworkProfile,
+    /// Compute threads of each party (garbling, evaluation, GMW and arithmetic layers);
+    /// results and bytes do not depend on it [default: every core].
+    #[arg(long, value_name = "N", value_parser = crate::parse_threads, default_value_t = tessera_core::Threads::available(), hide_default_value = true)]
+    pub threads: std::num::NonZeroUsize,
     /// Examples per secure session (the batch each protocol step is vectorised over).
     #[arg(long, default_value_t = 100)]
     pub batch: usize,
@@ -334,6 +338,7 @@ pub async fn run_sessions_received(
     count: usize,
     batch: usize,
     network: NetworkProfile,
+    threads: std::num::NonZeroUsize,
     timeout: Duration,
     opts: RunOptions,
     progress: Option<&indicatif::ProgressBar>,
@@ -348,6 +353,7 @@ pub async fn run_sessions_received(
     let mut totals = Totals::default();
     let channel = ChannelConfig {
         timeout,
+        threads,
         ..ChannelConfig::with_profile(network)
     };
     let mut start = 0;
@@ -564,6 +570,7 @@ pub async fn run(args: InferArgs) -> Result<(), CliError> {
         count,
         batch,
         args.network,
+        args.threads,
         Duration::from_secs(args.timeout),
         opts,
         pb.as_ref(),
