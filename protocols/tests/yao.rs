@@ -559,6 +559,16 @@ async fn corrupted_run(
     relayed_run(circuit, key, pt, corrupt, 1).await.output
 }
 
+/// 128 random bits for each of `n` instances.
+fn random_bits(prg: &mut Prg, n: usize) -> BitMatrix {
+    BitMatrix::from_rows(
+        &(0..128)
+            .map(|_| tessera_core::BitVec::random(prg, n))
+            .collect::<Vec<_>>(),
+    )
+    .unwrap()
+}
+
 /// With 1, 2 or 3 threads per party, AES-128 on batches of one to several chunks sends
 /// the same bytes (tables, frames and headers), ends with the same output labels at
 /// both parties, and decodes to the plaintext interpreter's result.
@@ -568,15 +578,7 @@ fn results_and_bytes_do_not_depend_on_the_thread_count() {
     let rt = rt();
     let mut prg = Prg::from_seed_block(tessera_core::Block(3));
     for n in [1usize, 17, 50] {
-        let bits = |prg: &mut Prg| {
-            BitMatrix::from_rows(
-                &(0..128)
-                    .map(|_| tessera_core::BitVec::random(prg, n))
-                    .collect::<Vec<_>>(),
-            )
-            .unwrap()
-        };
-        let (key, pt) = (bits(&mut prg), bits(&mut prg));
+        let (key, pt) = (random_bits(&mut prg, n), random_bits(&mut prg, n));
         let expected = aes.eval(&[key.clone(), pt.clone()]).unwrap();
         let runs: Vec<Relayed> = [1usize, 2, 3]
             .iter()
@@ -674,15 +676,7 @@ fn a_garbler_whose_peer_stops_reading_times_out_with_bounded_memory() {
     let aes = circuit_file("aes_128.txt");
     let mut prg = Prg::from_entropy();
     let n = 256; // 52 MB of tables: before this bound, all of it was queued in memory
-    let bits = |prg: &mut Prg| {
-        BitMatrix::from_rows(
-            &(0..128)
-                .map(|_| tessera_core::BitVec::random(prg, n))
-                .collect::<Vec<_>>(),
-        )
-        .unwrap()
-    };
-    let (key, pt) = (bits(&mut prg), bits(&mut prg));
+    let (key, pt) = (random_bits(&mut prg, n), random_bits(&mut prg, n));
     // One thread, and several chunks garbled at once.
     for threads in [1, 2] {
         let cfg = ChannelConfig {
