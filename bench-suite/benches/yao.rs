@@ -1,5 +1,6 @@
-//! Yao: garbling and evaluation throughput on one core (no network), and AES-128
-//! two-party runs (evaluator OT inputs, streamed tables, output to the evaluator) over
+//! Yao: garbling and evaluation throughput on one core (no network), one party's
+//! garbling and evaluation of an AES-128 batch of 1,024 on 1 and 2 threads (its whole
+//! compute, frames included, no network), and AES-128 two-party runs (evaluator OT inputs, streamed tables, output to the evaluator) over
 //! TCP loopback under the network profiles.
 
 use std::hint::black_box;
@@ -12,7 +13,10 @@ use tessera_core::{BitMatrix, BitVec, Block, ChannelConfig, NetworkProfile, Prg}
 use tessera_protocols::RevealTo;
 use tessera_protocols::circuit::{Circuit, bristol};
 use tessera_protocols::preprocessing::RandomOts;
-use tessera_protocols::yao::{Delta, Evaluator, Garbler, Scratch, eval_chunk, garble_chunk};
+use tessera_protocols::yao::{
+    Delta, Evaluator, Garbler, Scratch, TableSink, eval_chunk, evaluate_stream, garble_chunk,
+    garble_stream,
+};
 
 fn aes() -> Circuit {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../protocols/circuits/aes_128.txt");
@@ -84,6 +88,83 @@ fn garble_and_eval(c: &mut Criterion) {
                     },
                 );
                 black_box((r, labels.len()))
+            })
+        });
+    }
+    g.finish();
+}
+
+/// One party's compute on an AES-128 batch of 1,024 with 1 and 2 threads: the
+/// garbler's [`garble_stream`] (tables cut into the frames it would send, their buffers
+/// handed straight back) and the evaluator's [`evaluate_stream`] (the same frames fed in
+/// order). The threads that move frames do nothing else, so this is the compute alone.
+fn threads(c: &mut Criterion) {
+    const N: usize = 1024;
+    let circuit = aes();
+    let program = tessera_protocols::circuit::Program::new(&circuit);
+    let ands = circuit.cost().and_gates as u64;
+    let mut prg = Prg::from_entropy();
+    let delta = Delta::new(Block::random(&mut prg));
+    let inputs = vec![
+        Block::random_vec(&mut prg, 128 * N),
+        Block::random_vec(&mut prg, 128 * N),
+    ];
+    let garble = |t: &tessera_core::Threads, keep: bool| {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Block>>(4);
+        let (back, returned) = std::sync::mpsc::channel();
+        let mut sink = TableSink::new(tx, returned, Duration::from_secs(60));
+        let drain = std::thread::spawn(move || {
+            let mut kept = Vec::new();
+            while let Some(frame) = rx.blocking_recv() {
+                if keep {
+                    // A kept frame's place is taken by a new buffer.
+                    kept.push(frame);
+                    let _ = back.send(Vec::new());
+                } else {
+                    let _ = back.send(frame);
+                }
+            }
+            kept
+        });
+        let out = garble_stream(t, &program, &inputs, N, delta, 0, &mut sink);
+        drop(sink);
+        black_box(out.unwrap_or_else(|e| panic!("{e}")));
+        drain.join().unwrap_or_else(|_| panic!("drain thread"))
+    };
+    let one = tessera_core::Threads::new(std::num::NonZeroUsize::MIN);
+    let frames = garble(&one, true);
+    let mut g = c.benchmark_group("yao_threads");
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(8));
+    g.throughput(Throughput::Elements(ands * N as u64));
+    for t in [1usize, 2] {
+        let threads = tessera_core::Threads::new(
+            std::num::NonZeroUsize::new(t).unwrap_or(std::num::NonZeroUsize::MIN),
+        );
+        g.bench_function(BenchmarkId::new("garble_aes_batch_1024", t), |b| {
+            b.iter(|| garble(&threads, false))
+        });
+        g.bench_function(BenchmarkId::new("evaluate_aes_batch_1024", t), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let copy = frames.clone();
+                    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Block>>(4);
+                    let (recycle, _returned) = std::sync::mpsc::channel();
+                    let start = Instant::now();
+                    let feed = std::thread::spawn(move || {
+                        for f in copy {
+                            if tx.blocking_send(f).is_err() {
+                                break;
+                            }
+                        }
+                    });
+                    let out = evaluate_stream(&threads, &program, &inputs, N, 0, &mut rx, &recycle);
+                    total += start.elapsed();
+                    black_box(out.unwrap_or_else(|e| panic!("{e}")));
+                    feed.join().unwrap_or_else(|_| panic!("feed thread"));
+                }
+                total
             })
         });
     }
@@ -183,5 +264,5 @@ fn two_party(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, garble_and_eval, two_party);
+criterion_group!(benches, garble_and_eval, threads, two_party);
 criterion_main!(benches);

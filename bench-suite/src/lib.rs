@@ -54,6 +54,7 @@ pub mod results;
 pub mod runner;
 pub mod scenario;
 
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -119,6 +120,9 @@ pub struct BenchOptions {
     /// parties by OT extension. A scenario the source cannot serve is not run (listed
     /// in `not_run`, named on stderr).
     pub offline: Offline,
+    /// Compute threads of each party (1 by default; `tessera bench` defaults to every
+    /// core). Exact counters do not depend on it.
+    pub threads: NonZeroUsize,
 }
 
 impl Default for BenchOptions {
@@ -138,6 +142,7 @@ impl Default for BenchOptions {
             progress: true,
             context: FamilyContext::default(),
             offline: Offline::Dealer,
+            threads: NonZeroUsize::MIN,
         }
     }
 }
@@ -368,6 +373,7 @@ pub async fn run(opts: &BenchOptions) -> Result<Results> {
             reps,
             warmup,
             timeout: opts.timeout,
+            threads: opts.threads,
         };
         let bar = pb.clone();
         let mut tick = move || bar.inc(1);
@@ -405,6 +411,7 @@ pub async fn run(opts: &BenchOptions) -> Result<Results> {
             networks: networks.iter().map(ToString::to_string).collect(),
             filter: opts.filter.clone(),
             offline: opts.offline.name().to_string(),
+            threads: opts.threads.get() as u64,
         },
         scenarios: out,
         predicted_only,

@@ -142,6 +142,14 @@ pub struct Settings {
     /// written before the option existed were the dealer's.
     #[serde(default = "dealer")]
     pub offline: String,
+    /// Compute threads of each party (`--threads`); results written before the option
+    /// existed ran on one.
+    #[serde(default = "one")]
+    pub threads: u64,
+}
+
+fn one() -> u64 {
+    1
 }
 
 fn dealer() -> String {

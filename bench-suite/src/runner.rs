@@ -332,6 +332,8 @@ pub struct RunSettings {
     pub warmup: usize,
     /// Time limit of one repetition.
     pub timeout: Duration,
+    /// Compute threads of each party.
+    pub threads: std::num::NonZeroUsize,
 }
 
 /// Runs `sc` under `settings` with the dealer: warm-up, then the measured
@@ -386,6 +388,7 @@ pub async fn run_scenario_from(
     let demand = Arc::new(sc.work.demand().map_err(tagged)?);
     let cfg = ChannelConfig {
         timeout: settings.timeout,
+        threads: settings.threads,
         ..ChannelConfig::with_profile(settings.profile)
     };
     let reps = settings.reps.max(1);

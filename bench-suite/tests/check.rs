@@ -74,6 +74,7 @@ fn results(scenarios: Vec<ScenarioResult>) -> Results {
             networks: vec!["local".into()],
             filter: None,
             offline: "dealer".into(),
+            threads: 1,
         },
         scenarios,
         predicted_only: Vec::new(),

@@ -114,6 +114,7 @@ async fn metered_counters_equal_the_exact_cost_formulas() {
         reps: 1,
         warmup: 0,
         timeout: Duration::from_secs(120),
+        threads: std::num::NonZeroUsize::MIN,
     };
 
     // GMW on AES-128: the online meter is gmw::cost's prediction for a reveal to both.
@@ -212,6 +213,7 @@ async fn the_runner_rejects_wrong_results_unused_material_and_missing_windows() 
         reps: 1,
         warmup: 0,
         timeout: Duration::from_secs(60),
+        threads: std::num::NonZeroUsize::MIN,
     };
     let run = |take, time, right| async move {
         let sc = Scenario::new("probe", "mul", Probe { take, time, right }).param("n", 4);

@@ -60,6 +60,10 @@ pub struct BenchArgs {
     /// baseline of the same source.
     #[arg(long, value_name = "dealer|ot", default_value = "dealer")]
     offline: Offline,
+    /// Compute threads of each party (Yao garbling and evaluation; GMW and A layers still use one);
+    /// results and bytes do not depend on it [default: every core].
+    #[arg(long, value_name = "N", value_parser = crate::parse_threads, default_value_t = tessera_core::Threads::available(), hide_default_value = true)]
+    threads: std::num::NonZeroUsize,
 }
 
 /// Runs `tessera bench`.
@@ -113,6 +117,7 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
             ..Default::default()
         },
         offline: args.offline,
+        threads: args.threads,
         ..BenchOptions::default()
     };
     let outcome = tessera_bench_suite::bench(&opts)

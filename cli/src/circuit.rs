@@ -48,6 +48,10 @@ pub struct CircuitArgs {
     /// Network profile: local, lan, wan or bw=<bits/s>,rtt=<ms>.
     #[arg(long, default_value = "local", value_parser = parse_profile)]
     network: NetworkProfile,
+    /// Compute threads of each party (Yao garbling and evaluation; GMW and A layers still use one);
+    /// results and bytes do not depend on it [default: every core].
+    #[arg(long, value_name = "N", value_parser = crate::parse_threads, default_value_t = tessera_core::Threads::available(), hide_default_value = true)]
+    threads: std::num::NonZeroUsize,
     /// Print one JSON object (outputs, gate counts, AND depth, metering per phase and
     /// party, the predicted metering) instead of the outputs alone.
     #[arg(long)]
@@ -121,6 +125,7 @@ pub async fn run(args: CircuitArgs) -> Result<(), CliError> {
     let timeout = Duration::from_secs(args.timeout);
     let cfg = ChannelConfig {
         timeout,
+        threads: args.threads,
         ..ChannelConfig::with_profile(args.network)
     };
     let network = args.network.to_string();

@@ -38,6 +38,10 @@ pub struct DemoArgs {
     /// Network profiles, comma-separated (local, lan, wan, bw=<bits/s>,rtt=<ms>).
     #[arg(long, default_value = "lan,wan", value_delimiter = ',', value_parser = parse_profile)]
     networks: Vec<NetworkProfile>,
+    /// Compute threads of each party (Yao garbling and evaluation; GMW and A layers still use one);
+    /// results and bytes do not depend on it [default: every core].
+    #[arg(long, value_name = "N", value_parser = crate::parse_threads, default_value_t = tessera_core::Threads::available(), hide_default_value = true)]
+    threads: std::num::NonZeroUsize,
     /// Plans predicted to take longer than this (seconds; online, plus the offline
     /// phase with `--offline ot`) are priced, not run.
     #[arg(long, default_value_t = 30.0)]
@@ -367,6 +371,7 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
                     batch,
                     1,
                     net,
+                    args.threads,
                     Duration::from_secs(args.timeout),
                     RunOptions {
                         offline: args.offline,

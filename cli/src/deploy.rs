@@ -176,6 +176,10 @@ pub struct PartyArgs {
     /// bw=<bits/s>,rtt=<ms>.
     #[arg(long, global = true, default_value = "local", value_parser = parse_profile)]
     network: NetworkProfile,
+    /// Compute threads of this party (Yao garbling and evaluation; GMW and A layers still use one);
+    /// results and bytes do not depend on it [default: every core].
+    #[arg(long, global = true, value_name = "N", value_parser = crate::parse_threads, default_value_t = tessera_core::Threads::available(), hide_default_value = true)]
+    threads: std::num::NonZeroUsize,
     /// Print one JSON object (outputs, metering, predicted metering) instead of the
     /// outputs alone.
     #[arg(long, global = true)]
@@ -445,6 +449,7 @@ impl PartyArgs {
             plan,
             cfg: ChannelConfig {
                 timeout: Duration::from_secs(self.timeout),
+                threads: self.threads,
                 ..ChannelConfig::with_profile(self.network)
             },
             network: self.network.to_string(),

@@ -52,6 +52,10 @@ pub struct InferArgs {
     /// Network profile: local, lan, wan or bw=<bits/s>,rtt=<ms>.
     #[arg(long, default_value = "local", value_parser = parse_profile)]
     pub network: NetworkProfile,
+    /// Compute threads of each party (Yao garbling and evaluation; GMW and A layers still use one);
+    /// results and bytes do not depend on it [default: every core].
+    #[arg(long, value_name = "N", value_parser = crate::parse_threads, default_value_t = tessera_core::Threads::available(), hide_default_value = true)]
+    pub threads: std::num::NonZeroUsize,
     /// Examples per query (the batch each protocol step is vectorised over). A run
     /// sets the model up once and answers its queries one after another on it.
     #[arg(long, default_value_t = 100)]
@@ -503,6 +507,7 @@ pub async fn run_sessions_received(
     batch: usize,
     per_setup: usize,
     network: NetworkProfile,
+    threads: std::num::NonZeroUsize,
     timeout: Duration,
     opts: RunOptions,
     progress: Option<&indicatif::ProgressBar>,
@@ -517,6 +522,7 @@ pub async fn run_sessions_received(
     let mut totals = Totals::default();
     let channel = ChannelConfig {
         timeout,
+        threads,
         ..ChannelConfig::with_profile(network)
     };
     let batch = batch.max(1);
@@ -766,6 +772,7 @@ pub async fn run(args: InferArgs) -> Result<(), CliError> {
         batch,
         per_setup,
         args.network,
+        args.threads,
         Duration::from_secs(args.timeout),
         opts,
         pb.as_ref(),

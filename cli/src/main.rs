@@ -105,6 +105,15 @@ fn parse_profile(s: &str) -> Result<NetworkProfile, String> {
     s.parse().map_err(|e: tessera_core::Error| e.to_string())
 }
 
+/// `--threads N`: a positive count of compute threads per party.
+fn parse_threads(s: &str) -> Result<std::num::NonZeroUsize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("a party needs at least 1 thread".into()),
+        Ok(n) => std::num::NonZeroUsize::new(n).ok_or_else(|| "at least 1".into()),
+        Err(e) => Err(format!("not a thread count: {e}")),
+    }
+}
+
 fn parse_sigmoid(s: &str) -> Result<tessera_models::SigmoidKind, String> {
     s.parse().map_err(|e: tessera_models::Error| e.to_string())
 }

@@ -48,6 +48,8 @@
 //! returns the same error instead of misreading.
 
 use std::io::IoSlice;
+use std::num::NonZeroUsize;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytemuck::Pod;
@@ -62,6 +64,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::meter::{Metering, Phase, RoundClock};
+use crate::threads::Threads;
 use crate::{Block, Error, NetworkProfile, Result, Ring};
 
 /// Bytes in a frame header.
@@ -97,6 +100,10 @@ pub struct ChannelConfig {
     pub timeout: Duration,
     /// Simulated network applied to outgoing frames.
     pub profile: NetworkProfile,
+    /// Compute threads of the party that owns this end (`--threads`): the protocols
+    /// run on [`Channel::threads`]. 1 by default (the command line defaults to every
+    /// core); results do not depend on it.
+    pub threads: NonZeroUsize,
 }
 
 impl Default for ChannelConfig {
@@ -105,6 +112,7 @@ impl Default for ChannelConfig {
             max_frame: 1 << 28,
             timeout: Duration::from_secs(60),
             profile: NetworkProfile::LOCAL,
+            threads: NonZeroUsize::MIN,
         }
     }
 }
@@ -196,6 +204,7 @@ pub struct Channel {
     /// Time spent in reads, per phase (indexed as [`Phase::ALL`]).
     waited: [Duration; 3],
     poisoned: Option<String>,
+    threads: Arc<Threads>,
 }
 
 impl std::fmt::Debug for Channel {
@@ -462,6 +471,7 @@ impl Channel {
             metering: Metering::default(),
             waited: [Duration::ZERO; 3],
             poisoned: None,
+            threads: Arc::new(Threads::new(config.threads)),
         }
     }
 
@@ -511,6 +521,11 @@ impl Channel {
     /// The settings.
     pub fn config(&self) -> &ChannelConfig {
         &self.config
+    }
+
+    /// The compute threads of the party that owns this end ([`ChannelConfig::threads`]).
+    pub fn threads(&self) -> &Arc<Threads> {
+        &self.threads
     }
 
     /// Changes the largest accepted frame (e.g. [`PRE_SESSION_MAX_FRAME`] until the

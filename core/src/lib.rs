@@ -23,6 +23,7 @@ pub mod meter;
 pub mod prg;
 pub mod profile;
 pub mod ring;
+pub mod threads;
 pub mod tls;
 
 pub use bits::{BitMatrix, BitVec};
@@ -35,4 +36,5 @@ pub use meter::{Metering, Phase, PhaseMeter, Replay, peak_rss_bytes};
 pub use prg::{FixedKeyAes, Prg};
 pub use profile::NetworkProfile;
 pub use ring::{Ring, Z32, Z64};
+pub use threads::Threads;
 pub use tls::TlsConfig;

@@ -441,17 +441,31 @@ fn mismatched_inputs_are_shape_errors() {
     assert!(matches!(r, Err(Error::Shape { .. })), "{r:?}");
 }
 
-/// A relay between the garbler's and the evaluator's byte streams that flips every
-/// byte of the garbler-to-evaluator stream in `corrupt`.
-async fn corrupted_run(
+/// What a [`relayed_run`] saw: the evaluator's output (if it learned one), every byte
+/// of the garbler-to-evaluator stream as it arrived, and the parties' output labels.
+struct Relayed {
+    output: Option<BitMatrix>,
+    stream: Vec<u8>,
+    labels: Option<(yao::ZeroLabels, yao::ActiveLabels)>,
+}
+
+/// AES-like run of `circuit` on (key from the garbler, plaintext from the evaluator)
+/// over `key.cols()` instances, each party computing on `threads` threads, through a
+/// relay between the parties' byte streams that records the garbler-to-evaluator
+/// stream and flips every byte of it in `corrupt`. The garbler and the OTs are seeded,
+/// so two runs with the same inputs send the same bytes. The parties are joined with
+/// `try_join!` under a deadline.
+async fn relayed_run(
     circuit: &Circuit,
     key: BitMatrix,
     pt: BitMatrix,
     corrupt: std::ops::Range<usize>,
-) -> Option<BitMatrix> {
+    threads: usize,
+) -> Relayed {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let cfg = ChannelConfig {
         timeout: std::time::Duration::from_secs(5),
+        threads: std::num::NonZeroUsize::new(threads).unwrap(),
         ..Default::default()
     };
     let (g_end, relay_g) = tokio::io::duplex(1 << 16);
@@ -462,56 +476,130 @@ async fn corrupted_run(
     let mut ech = Channel::from_halves(Box::new(er), Box::new(ew), cfg);
     let (mut rg_r, mut rg_w) = tokio::io::split(relay_g);
     let (mut re_r, mut re_w) = tokio::io::split(relay_e);
-    tokio::spawn(async move {
-        let (mut buf, mut off) = (vec![0u8; 4096], 0usize);
+    let recorder = tokio::spawn(async move {
+        let (mut buf, mut seen) = (vec![0u8; 1 << 16], Vec::new());
         while let Ok(n) = rg_r.read(&mut buf).await {
             if n == 0 {
                 break;
             }
             for (i, b) in buf[..n].iter_mut().enumerate() {
-                if corrupt.contains(&(off + i)) {
+                if corrupt.contains(&(seen.len() + i)) {
                     *b ^= 0xa5;
                 }
             }
-            off += n;
+            seen.extend_from_slice(&buf[..n]);
             if re_w.write_all(&buf[..n]).await.is_err() {
                 break;
             }
         }
+        seen
     });
     tokio::spawn(async move {
         let _ = tokio::io::copy(&mut re_r, &mut rg_w).await;
     });
     // Random OTs made locally for this test (the relay only sits between the parties).
-    let mut prg = Prg::from_entropy();
-    let m0 = tessera_core::Block::random_vec(&mut prg, 128);
-    let m1 = tessera_core::Block::random_vec(&mut prg, 128);
-    let choices = tessera_core::BitVec::random(&mut prg, 128);
-    let chosen = (0..128)
+    let bits = 128 * pt.cols();
+    let mut prg = Prg::from_seed_block(tessera_core::Block(7));
+    let m0 = tessera_core::Block::random_vec(&mut prg, bits);
+    let m1 = tessera_core::Block::random_vec(&mut prg, bits);
+    let choices = tessera_core::BitVec::random(&mut prg, bits);
+    let chosen = (0..bits)
         .map(|j| if choices.get(j) { m1[j] } else { m0[j] })
         .collect();
     use tessera_protocols::preprocessing::RandomOts;
     let (c0, c1) = (circuit.clone(), circuit.clone());
+    let n = key.cols();
     let garbler = async move {
-        let mut g = Garbler::new();
+        let mut g = Garbler::from_seed(tessera_core::Block(42));
         let k = g.input(&mut gch, &key).await?;
         let p = g
-            .input_from_evaluator(&mut gch, 128, 1, RandomOts::Sender { m0, m1 })
+            .input_from_evaluator(&mut gch, 128, n, RandomOts::Sender { m0, m1 })
             .await?;
         let o = g.eval(&mut gch, &c0, &[&k, &p]).await?;
-        g.reveal(&mut gch, &o[0], RevealTo::Party1).await
+        g.reveal(&mut gch, &o[0], RevealTo::Party1).await?;
+        gch.close().await?;
+        Ok::<_, Error>(o.into_iter().next())
     };
     let evaluator = async move {
         let mut e = Evaluator::new();
-        let k = e.input_from_garbler(&mut ech, 128, 1).await?;
+        let k = e.input_from_garbler(&mut ech, 128, n).await?;
         let p = e
             .input(&mut ech, &pt, RandomOts::Receiver { choices, chosen })
             .await?;
         let o = e.eval(&mut ech, &c1, &[&k, &p]).await?;
-        e.reveal(&mut ech, &o[0], RevealTo::Party1).await
+        let out = e.reveal(&mut ech, &o[0], RevealTo::Party1).await?;
+        Ok::<_, Error>((out, o.into_iter().next()))
     };
-    let (_, out) = tokio::join!(garbler, evaluator);
-    out.ok().flatten()
+    let joined = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        tokio::try_join!(garbler, evaluator)
+    })
+    .await
+    .expect("the run must end within its deadline");
+    let stream = recorder.await.unwrap();
+    match joined {
+        Ok((zero, (output, active))) => Relayed {
+            output,
+            stream,
+            labels: zero.zip(active),
+        },
+        Err(_) => Relayed {
+            output: None,
+            stream,
+            labels: None,
+        },
+    }
+}
+
+async fn corrupted_run(
+    circuit: &Circuit,
+    key: BitMatrix,
+    pt: BitMatrix,
+    corrupt: std::ops::Range<usize>,
+) -> Option<BitMatrix> {
+    relayed_run(circuit, key, pt, corrupt, 1).await.output
+}
+
+/// 128 random bits for each of `n` instances.
+fn random_bits(prg: &mut Prg, n: usize) -> BitMatrix {
+    BitMatrix::from_rows(
+        &(0..128)
+            .map(|_| tessera_core::BitVec::random(prg, n))
+            .collect::<Vec<_>>(),
+    )
+    .unwrap()
+}
+
+/// With 1, 2 or 3 threads per party, AES-128 on batches of one to several chunks sends
+/// the same bytes (tables, frames and headers), ends with the same output labels at
+/// both parties, and decodes to the plaintext interpreter's result.
+#[test]
+fn results_and_bytes_do_not_depend_on_the_thread_count() {
+    let aes = circuit_file("aes_128.txt");
+    let rt = rt();
+    let mut prg = Prg::from_seed_block(tessera_core::Block(3));
+    for n in [1usize, 17, 50] {
+        let (key, pt) = (random_bits(&mut prg, n), random_bits(&mut prg, n));
+        let expected = aes.eval(&[key.clone(), pt.clone()]).unwrap();
+        let runs: Vec<Relayed> = [1usize, 2, 3]
+            .iter()
+            .map(|&t| rt.block_on(relayed_run(&aes, key.clone(), pt.clone(), 0..0, t)))
+            .collect();
+        for (t, r) in runs.iter().enumerate() {
+            assert_eq!(
+                r.output.as_ref(),
+                Some(&expected[0]),
+                "n = {n}, {} threads",
+                t + 1
+            );
+            assert!(r.labels.is_some());
+            assert_eq!(r.labels, runs[0].labels, "n = {n}, {} threads", t + 1);
+            assert!(
+                r.stream == runs[0].stream,
+                "n = {n}, {} threads: the garbler's stream differs",
+                t + 1
+            );
+        }
+    }
 }
 
 #[test]
@@ -588,36 +676,32 @@ fn a_garbler_whose_peer_stops_reading_times_out_with_bounded_memory() {
     let aes = circuit_file("aes_128.txt");
     let mut prg = Prg::from_entropy();
     let n = 256; // 52 MB of tables: before this bound, all of it was queued in memory
-    let bits = |prg: &mut Prg| {
-        BitMatrix::from_rows(
-            &(0..128)
-                .map(|_| tessera_core::BitVec::random(prg, n))
-                .collect::<Vec<_>>(),
-        )
-        .unwrap()
-    };
-    let (key, pt) = (bits(&mut prg), bits(&mut prg));
-    let cfg = ChannelConfig {
-        timeout: std::time::Duration::from_millis(300),
-        ..Default::default()
-    };
-    let err = rt()
-        .block_on(async {
-            let (mut a, _silent) = Channel::in_memory_pair(cfg);
-            tokio::time::timeout(std::time::Duration::from_secs(20), async {
-                let mut g = Garbler::new();
-                let k = g.input(&mut a, &key).await?;
-                let p = g.input(&mut a, &pt).await?;
-                g.eval(&mut a, &aes, &[&k, &p]).await
+    let (key, pt) = (random_bits(&mut prg, n), random_bits(&mut prg, n));
+    // One thread, and several chunks garbled at once.
+    for threads in [1, 2] {
+        let cfg = ChannelConfig {
+            timeout: std::time::Duration::from_millis(300),
+            threads: std::num::NonZeroUsize::new(threads).unwrap(),
+            ..Default::default()
+        };
+        let err = rt()
+            .block_on(async {
+                let (mut a, _silent) = Channel::in_memory_pair(cfg);
+                tokio::time::timeout(std::time::Duration::from_secs(20), async {
+                    let mut g = Garbler::new();
+                    let k = g.input(&mut a, &key).await?;
+                    let p = g.input(&mut a, &pt).await?;
+                    g.eval(&mut a, &aes, &[&k, &p]).await
+                })
+                .await
             })
-            .await
-        })
-        .expect("the garbler must give up within its timeout, not hang")
-        .unwrap_err();
-    assert!(
-        matches!(err, Error::Core(tessera_core::Error::Timeout { .. })),
-        "{err}"
-    );
+            .expect("the garbler must give up within its timeout, not hang")
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::Core(tessera_core::Error::Timeout { .. })),
+            "{threads} threads: {err}"
+        );
+    }
 }
 
 /// `table_bytes` (which skips repeating chunks) equals the sum over the frames that the

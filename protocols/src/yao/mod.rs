@@ -6,7 +6,9 @@
 //! the evaluator's are obtained with random OTs from the dealer, derandomised online, so
 //! no public-key operation happens online. Tables are produced on a worker thread in
 //! layer order and streamed in 1 MiB frames while garbling continues; the evaluator
-//! evaluates them as they arrive. Values may stay garbled between circuits (see
+//! evaluates them as they arrive. A party with several threads (`--threads`,
+//! [`tessera_core::Channel::threads`]) garbles or evaluates several chunks of instances
+//! at once, with the same tables, frames and outputs as one thread. Values may stay garbled between circuits (see
 //! [`ZeroLabels`] / [`ActiveLabels`]).
 //!
 //! Security model: semi-honest parties, non-colluding dealer. Δ, zero labels and
@@ -17,10 +19,12 @@
 //! input bit, 1 bit per output bit revealed.
 
 mod core;
+mod parallel;
 mod session;
 
 pub use core::{Delta, PUBLIC_LABEL, Scratch, TABLE_BLOCKS_PER_AND, eval_chunk, garble_chunk};
 pub use session::{
-    ActiveLabels, Evaluator, Garbler, ZeroLabels, evaluator_input_bytes, garbler_input_bytes,
-    reveal_bytes, table_bytes, table_bytes_compiled, table_frames,
+    ActiveLabels, Evaluator, Garbler, TableSink, ZeroLabels, evaluate_stream,
+    evaluator_input_bytes, garble_stream, garbler_input_bytes, reveal_bytes, table_bytes,
+    table_bytes_compiled, table_frames,
 };

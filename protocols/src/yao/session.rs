@@ -15,10 +15,11 @@
 
 use tessera_core::bits::words_for;
 use tessera_core::channel::HEADER_LEN;
-use tessera_core::{BitMatrix, BitVec, Block, Channel, Prg};
+use tessera_core::{BitMatrix, BitVec, Block, Channel, Prg, Threads};
 use tokio::sync::mpsc;
 
 use super::core::{Delta, Scratch, TABLE_BLOCKS_PER_AND, eval_chunk, garble_chunk};
+use super::parallel;
 use crate::RevealTo;
 use crate::circuit::{Circuit, Program};
 use crate::preprocessing::RandomOts;
@@ -48,7 +49,7 @@ const PIPELINE_FRAMES: usize = 4;
 /// filled. Garbling waits for a buffer to come back, so memory stays bounded however
 /// far garbling runs ahead of the network, and the buffers are reused, not allocated
 /// and page-faulted per frame.
-const GARBLER_FRAMES: usize = 8;
+pub(super) const GARBLER_FRAMES: usize = 8;
 /// Memory for the labels of one chunk of instances: a quarter of a core's L2 cache on
 /// the development machine (Zen 4, 1 MiB), so that the labels, the hash buffers of a
 /// layer and the tables stay in cache. AES-128 (960 slots) runs in chunks of 16
@@ -59,7 +60,7 @@ const LABEL_BUDGET_BYTES: usize = 256 << 10;
 /// Instances garbled together: as many as fit the label budget, rounded down to a
 /// multiple of 8 (whole vector iterations in the per-instance loops) when that many
 /// fit, at least one, at most `n`.
-fn chunk_instances(num_wires: usize, n: usize) -> usize {
+pub(super) fn chunk_instances(num_wires: usize, n: usize) -> usize {
     let k = LABEL_BUDGET_BYTES / (num_wires.max(1) * 16);
     let k = if k >= 8 { k / 8 * 8 } else { k };
     k.clamp(1, n.max(1))
@@ -127,21 +128,29 @@ pub fn table_bytes_compiled(program: &Program, n: usize) -> u64 {
     16 * blocks + HEADER_LEN as u64 * frames
 }
 
+/// The framing rule on one chunk of `kk` instances of AND layers of `widths`, starting
+/// with `pending` blocks not yet sent: (blocks pending after it, frames it closes).
+pub(super) fn chunk_frames(
+    widths: &[usize],
+    kk: usize,
+    mut pending: usize,
+    flush: usize,
+) -> (usize, usize) {
+    let mut frames = 0;
+    for w in widths {
+        pending += w * kk * TABLE_BLOCKS_PER_AND;
+        if pending >= flush {
+            frames += 1;
+            pending = 0;
+        }
+    }
+    (pending, frames)
+}
+
 /// The number of frames [`table_frames`] lists for AND layers of `widths` on `n`
 /// instances in chunks of `k`, frames going out once `flush` blocks are pending.
 fn frame_count(widths: &[usize], k: usize, n: usize, flush: usize) -> u64 {
-    // One chunk of `kk` instances from `pending` blocks: (pending after, frames sent).
-    let chunk = |mut pending: usize, kk: usize| {
-        let mut frames = 0u64;
-        for w in widths {
-            pending += w * kk * TABLE_BLOCKS_PER_AND;
-            if pending >= flush {
-                frames += 1;
-                pending = 0;
-            }
-        }
-        (pending, frames)
-    };
+    let chunk = |pending: usize, kk: usize| chunk_frames(widths, kk, pending, flush);
     let k = k.max(1);
     let (full, rest) = (n / k, n % k);
     let (mut pending, mut frames, mut done) = (0usize, 0u64, 0usize);
@@ -161,13 +170,13 @@ fn frame_count(widths: &[usize], k: usize, n: usize, flush: usize) -> u64 {
         seen.insert(pending, (done, frames));
         let (p, f) = chunk(pending, k);
         pending = p;
-        frames += f;
+        frames += f as u64;
         done += 1;
     }
     if rest > 0 {
         let (p, f) = chunk(pending, rest);
         pending = p;
-        frames += f;
+        frames += f as u64;
     }
     frames + u64::from(pending > 0)
 }
@@ -423,7 +432,7 @@ fn check_inputs(widths: &[usize], shapes: &[(usize, usize)]) -> Result<usize> {
 
 /// Copies the labels of `inputs` for instances `start..start + k` into the input slots
 /// of a chunk buffer (input value `v` occupies the slots after those of values `0..v`).
-fn load_chunk(
+pub(super) fn load_chunk(
     program: &Program,
     inputs: &[&[Block]],
     n: usize,
@@ -442,7 +451,7 @@ fn load_chunk(
 }
 
 /// Copies the output slots of a chunk into the output label vectors.
-fn store_chunk(
+pub(super) fn store_chunk(
     program: &Program,
     outputs: &mut [Vec<Block>],
     n: usize,
@@ -521,7 +530,7 @@ async fn decode(
 /// Waits for a written frame buffer to come back to the garbling thread. `None` if the
 /// sending side has stopped (its error is reported there) or, setting `stalled`, if no
 /// buffer came back within `timeout` (the peer is not reading).
-fn free_frame(
+pub(super) fn free_frame(
     pool: &std::sync::mpsc::Receiver<Vec<Block>>,
     tx: &mpsc::Sender<Vec<Block>>,
     timeout: std::time::Duration,
@@ -571,6 +580,215 @@ fn task_error(e: tokio::task::JoinError) -> Error {
     }
 }
 
+/// The garbler's end of a stream of table frames: full frames go out on `tx` in order;
+/// their buffers come back on `returned` once written (the garbler reuses them, and
+/// has at most [`GARBLER_FRAMES`] out: it waits up to `timeout` for one to come back,
+/// then gives up, the peer not reading).
+pub struct TableSink {
+    pub(super) tx: mpsc::Sender<Vec<Block>>,
+    pub(super) returned: std::sync::mpsc::Receiver<Vec<Block>>,
+    pub(super) timeout: std::time::Duration,
+    pub(super) stalled: bool,
+    pub(super) alive: bool,
+    pub(super) free: Vec<Vec<Block>>,
+    pub(super) out: usize,
+}
+
+impl std::fmt::Debug for TableSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TableSink")
+            .field("frames_out", &self.out)
+            .field("stalled", &self.stalled)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TableSink {
+    /// Frames to `tx`, their buffers back from `returned`, waiting at most `timeout`
+    /// for one.
+    pub fn new(
+        tx: mpsc::Sender<Vec<Block>>,
+        returned: std::sync::mpsc::Receiver<Vec<Block>>,
+        timeout: std::time::Duration,
+    ) -> Self {
+        TableSink {
+            tx,
+            returned,
+            timeout,
+            stalled: false,
+            alive: true,
+            free: Vec::new(),
+            out: 0,
+        }
+    }
+}
+
+/// The garbler's compute, with no I/O: garbles `program` on `n` instances whose input
+/// zero labels are `inputs` (one bit-major vector per input value, [`ZeroLabels`]'
+/// layout), numbering AND gate instances from `counter`, and streams the tables into
+/// `sink` in frames of the run's framing rule ([`table_frames`]). With a pool of
+/// several `threads` and more than one chunk of instances, chunks are garbled at once;
+/// the tables, frames and outputs are the same for every thread count. This is what
+/// [`Garbler::eval_program`] runs on a blocking thread.
+///
+/// # Errors
+/// A timeout if the frames stopped coming back (the peer is not reading); a worker
+/// thread that panicked.
+pub fn garble_stream(
+    threads: &Threads,
+    program: &Program,
+    inputs: &[Vec<Block>],
+    n: usize,
+    delta: Delta,
+    counter: u64,
+    sink: &mut TableSink,
+) -> Result<Vec<ZeroLabels>> {
+    let flush = flush_blocks(program.and_gates() * n * TABLE_BLOCKS_PER_AND);
+    let outputs = match threads.pool().filter(|_| parallel::splits(program, n)) {
+        Some(pool) => parallel::garble(pool, program, inputs, n, delta, counter, flush, sink),
+        None => garble_one_thread(program, inputs, n, delta, counter, flush, sink),
+    };
+    if sink.stalled {
+        return Err(tessera_core::Error::Timeout {
+            what: "waiting for the peer to take garbled tables",
+            after: sink.timeout,
+        }
+        .into());
+    }
+    Ok(outputs?
+        .into_iter()
+        .map(|(labels, width)| ZeroLabels { width, n, labels })
+        .collect())
+}
+
+/// [`garble_stream`] on this thread, chunk after chunk, garbling straight into the
+/// frames.
+fn garble_one_thread(
+    program: &Program,
+    inputs: &[Vec<Block>],
+    n: usize,
+    delta: Delta,
+    mut counter: u64,
+    flush: usize,
+    sink: &mut TableSink,
+) -> Result<Vec<(Vec<Block>, usize)>> {
+    let TableSink {
+        tx,
+        returned: pool,
+        timeout,
+        stalled,
+        alive: receiver_alive,
+        ..
+    } = sink;
+    let mut scratch = Scratch::default();
+    let mut capacity = flush;
+    let mut pending: Vec<Block> = Vec::new();
+    let mut allocated = 1;
+    let outputs = for_each_chunk::<Error>(program, inputs, n, |program, chunk, kk| {
+        // A frame goes out at the end of the AND layer that reaches `flush` blocks, so
+        // it may exceed that by up to one layer.
+        let widest = program.layers().iter().map(|(_, a)| a.len()).max();
+        capacity = capacity.max(flush + widest.unwrap_or(0) * kk * TABLE_BLOCKS_PER_AND);
+        pending.reserve(capacity.saturating_sub(pending.len()));
+        garble_chunk(
+            program,
+            chunk,
+            kk,
+            delta,
+            &mut counter,
+            &mut scratch,
+            &mut pending,
+            |pending| {
+                if pending.len() < flush || !*receiver_alive {
+                    return;
+                }
+                let next = if allocated < GARBLER_FRAMES {
+                    pool.try_recv().ok()
+                } else {
+                    free_frame(pool, tx, *timeout, stalled)
+                };
+                let mut next = match next {
+                    Some(b) => b,
+                    None if allocated < GARBLER_FRAMES => {
+                        allocated += 1;
+                        Vec::new()
+                    }
+                    None => {
+                        *receiver_alive = false;
+                        return;
+                    }
+                };
+                next.clear();
+                next.reserve(capacity);
+                let full = std::mem::replace(pending, next);
+                *receiver_alive = tx.blocking_send(full).is_ok();
+            },
+        );
+        Ok(*receiver_alive)
+    });
+    if !pending.is_empty() && *receiver_alive {
+        let _ = tx.blocking_send(pending);
+    }
+    outputs
+}
+
+/// The evaluator's compute, with no I/O: evaluates `program` on `n` instances whose
+/// input active labels are `inputs` (one bit-major vector per input value), numbering
+/// AND gate instances from `counter`, from the table frames arriving on `rx` in
+/// garbling order; consumed frames' buffers go back on `recycle`. With a pool of several
+/// `threads` and more than one chunk of instances, chunks are evaluated at once as
+/// their tables arrive; the outputs are the same for every thread count. This is what
+/// [`Evaluator::eval_program`] runs on a blocking thread.
+///
+/// # Errors
+/// If the frames end before the tables do; a worker thread that panicked.
+pub fn evaluate_stream(
+    threads: &Threads,
+    program: &Program,
+    inputs: &[Vec<Block>],
+    n: usize,
+    mut counter: u64,
+    rx: &mut mpsc::Receiver<Vec<Block>>,
+    recycle: &std::sync::mpsc::Sender<Vec<Block>>,
+) -> Result<Vec<ActiveLabels>> {
+    let outputs = match threads.pool().filter(|_| parallel::splits(program, n)) {
+        Some(pool) => parallel::evaluate(pool, program, inputs, n, counter, rx, recycle)?,
+        None => {
+            let mut scratch = Scratch::default();
+            let (mut buf, mut pos) = (Vec::<Block>::new(), 0usize);
+            for_each_chunk::<Error>(program, inputs, n, |program, chunk, kk| {
+                eval_chunk(program, chunk, kk, &mut counter, &mut scratch, |need, f| {
+                    while buf.len() - pos < need {
+                        let Some(frame) = rx.blocking_recv() else {
+                            return Err(Error::Protocol {
+                                step: "yao eval",
+                                detail: "garbled tables ended early".into(),
+                            });
+                        };
+                        if pos == buf.len() {
+                            // Frames end on layer boundaries: usually nothing is left
+                            // over, and the frame becomes the buffer uncopied.
+                            let _ = recycle.send(std::mem::replace(&mut buf, frame));
+                        } else {
+                            buf.drain(..pos);
+                            buf.extend_from_slice(&frame);
+                        }
+                        pos = 0;
+                    }
+                    f(&buf[pos..pos + need]);
+                    pos += need;
+                    Ok(())
+                })?;
+                Ok(true)
+            })?
+        }
+    };
+    Ok(outputs
+        .into_iter()
+        .map(|(labels, width)| ActiveLabels { width, n, labels })
+        .collect())
+}
+
 /// Party 0 of Yao: holds Δ and the zero labels; garbles.
 ///
 /// Security: semi-honest; the evaluator sees only random-looking labels, tables and
@@ -598,7 +816,17 @@ impl Default for Garbler {
 impl Garbler {
     /// A garbler with a fresh Δ and label PRG seeded from the OS.
     pub fn new() -> Self {
-        let mut prg = Prg::from_entropy();
+        Self::from_prg(Prg::from_entropy())
+    }
+
+    /// A garbler whose Δ and labels are expanded from `seed`: the same run twice (with
+    /// the same inputs) sends the same bytes, for tests and benchmarks that compare runs.
+    /// The seed is as secret as Δ.
+    pub fn from_seed(seed: Block) -> Self {
+        Self::from_prg(Prg::from_seed_block(seed))
+    }
+
+    fn from_prg(mut prg: Prg) -> Self {
         let delta = Delta::new(prg.gen_seed());
         Garbler {
             delta,
@@ -703,74 +931,26 @@ impl Garbler {
     ) -> Result<Vec<ZeroLabels>> {
         let shapes: Vec<_> = inputs.iter().map(|v| (v.width, v.n)).collect();
         let n = check_inputs(program.input_widths(), &shapes)?;
+        let ands = program.and_gates();
         let program = program.clone();
         let input_labels: Vec<Vec<Block>> = inputs.iter().map(|v| v.labels.clone()).collect();
-        let (delta, mut counter) = (self.delta, self.counter);
+        let (delta, counter) = (self.delta, self.counter);
         let (tx, mut rx) = mpsc::channel::<Vec<Block>>(PIPELINE_FRAMES);
         // Frame buffers come back from the channel's writer once written (see
         // `PooledFrame`), so steady-state garbling allocates nothing per frame.
-        let (pool_tx, pool) = std::sync::mpsc::channel::<Vec<Block>>();
-        let timeout = ch.config().timeout;
-        let flush = flush_blocks(program.and_gates() * n * TABLE_BLOCKS_PER_AND);
+        let (pool_tx, pool_rx) = std::sync::mpsc::channel::<Vec<Block>>();
+        let threads = std::sync::Arc::clone(ch.threads());
+        let mut sink = TableSink::new(tx, pool_rx, ch.config().timeout);
         let worker = tokio::task::spawn_blocking(move || {
-            let mut scratch = Scratch::default();
-            let mut capacity = flush;
-            let mut pending: Vec<Block> = Vec::new();
-            let mut allocated = 1;
-            let mut stalled = false;
-            let mut receiver_alive = true;
-            let outputs = for_each_chunk::<std::convert::Infallible>(
+            garble_stream(
+                &threads,
                 &program,
                 &input_labels,
                 n,
-                |program, chunk, kk| {
-                    // A frame goes out at the end of the AND layer that reaches
-                    // `flush` blocks, so it may exceed that by up to one layer.
-                    let widest = program.layers().iter().map(|(_, a)| a.len()).max();
-                    capacity =
-                        capacity.max(flush + widest.unwrap_or(0) * kk * TABLE_BLOCKS_PER_AND);
-                    pending.reserve(capacity.saturating_sub(pending.len()));
-                    garble_chunk(
-                        program,
-                        chunk,
-                        kk,
-                        delta,
-                        &mut counter,
-                        &mut scratch,
-                        &mut pending,
-                        |pending| {
-                            if pending.len() < flush || !receiver_alive {
-                                return;
-                            }
-                            let next = if allocated < GARBLER_FRAMES {
-                                pool.try_recv().ok()
-                            } else {
-                                free_frame(&pool, &tx, timeout, &mut stalled)
-                            };
-                            let mut next = match next {
-                                Some(b) => b,
-                                None if allocated < GARBLER_FRAMES => {
-                                    allocated += 1;
-                                    Vec::new()
-                                }
-                                None => {
-                                    receiver_alive = false;
-                                    return;
-                                }
-                            };
-                            next.clear();
-                            next.reserve(capacity);
-                            let full = std::mem::replace(pending, next);
-                            receiver_alive = tx.blocking_send(full).is_ok();
-                        },
-                    );
-                    Ok(receiver_alive)
-                },
-            );
-            if !pending.is_empty() && receiver_alive {
-                let _ = tx.blocking_send(pending);
-            }
-            (outputs, counter, stalled)
+                delta,
+                counter,
+                &mut sink,
+            )
         });
         while let Some(frame) = rx.recv().await {
             ch.send_buffer(PooledFrame {
@@ -779,20 +959,9 @@ impl Garbler {
             })
             .await?;
         }
-        let (outputs, counter, stalled) = worker.await.map_err(task_error)?;
-        if stalled {
-            return Err(tessera_core::Error::Timeout {
-                what: "waiting for the peer to take garbled tables",
-                after: timeout,
-            }
-            .into());
-        }
-        let Ok(outputs) = outputs;
-        self.counter = counter;
-        Ok(outputs
-            .into_iter()
-            .map(|(labels, width)| ZeroLabels { width, n, labels })
-            .collect())
+        let outputs = worker.await.map_err(task_error)??;
+        self.counter = counter + (ands * n) as u64;
+        Ok(outputs)
     }
 
     /// Decodes `v` to the parties named by `to` (party 0 is the garbler). Returns the
@@ -907,40 +1076,21 @@ impl Evaluator {
         let expected = program.and_gates() * n * TABLE_BLOCKS_PER_AND;
         let program = program.clone();
         let input_labels: Vec<Vec<Block>> = inputs.iter().map(|v| v.labels.clone()).collect();
-        let mut counter = self.counter;
+        let counter = self.counter;
         let (tx, mut rx) = mpsc::channel::<Vec<Block>>(PIPELINE_FRAMES);
         // Consumed frames go back to the receiving loop, which receives into them.
         let (pool_tx, pool) = std::sync::mpsc::channel::<Vec<Block>>();
-        let worker = tokio::task::spawn_blocking(move || -> Result<_> {
-            let mut scratch = Scratch::default();
-            let (mut buf, mut pos) = (Vec::<Block>::new(), 0usize);
-            let outputs =
-                for_each_chunk::<Error>(&program, &input_labels, n, |program, chunk, kk| {
-                    eval_chunk(program, chunk, kk, &mut counter, &mut scratch, |need, f| {
-                        while buf.len() - pos < need {
-                            let Some(frame) = rx.blocking_recv() else {
-                                return Err(Error::Protocol {
-                                    step: "yao eval",
-                                    detail: "garbled tables ended early".into(),
-                                });
-                            };
-                            if pos == buf.len() {
-                                // Frames end on layer boundaries: usually nothing is left
-                                // over, and the frame becomes the buffer uncopied.
-                                let _ = pool_tx.send(std::mem::replace(&mut buf, frame));
-                            } else {
-                                buf.drain(..pos);
-                                buf.extend_from_slice(&frame);
-                            }
-                            pos = 0;
-                        }
-                        f(&buf[pos..pos + need]);
-                        pos += need;
-                        Ok(())
-                    })?;
-                    Ok(true)
-                })?;
-            Ok((outputs, counter))
+        let threads = std::sync::Arc::clone(ch.threads());
+        let worker = tokio::task::spawn_blocking(move || {
+            evaluate_stream(
+                &threads,
+                &program,
+                &input_labels,
+                n,
+                counter,
+                &mut rx,
+                &pool_tx,
+            )
         });
         let mut received = 0usize;
         while received < expected {
@@ -961,12 +1111,9 @@ impl Evaluator {
             }
         }
         drop(tx);
-        let (outputs, counter) = worker.await.map_err(task_error)??;
-        self.counter = counter;
-        Ok(outputs
-            .into_iter()
-            .map(|(labels, width)| ActiveLabels { width, n, labels })
-            .collect())
+        let outputs = worker.await.map_err(task_error)??;
+        self.counter = counter + (expected / TABLE_BLOCKS_PER_AND) as u64;
+        Ok(outputs)
     }
 
     /// Decodes `v` to the parties named by `to` (party 0 is the garbler). Returns the
