@@ -32,6 +32,15 @@ impl Threads {
         }
     }
 
+    /// One thread: no pool, every caller's work inline (what the pure steps use when
+    /// no party's threads are at hand).
+    pub const fn one() -> Self {
+        Threads {
+            count: NonZeroUsize::MIN,
+            pool: OnceLock::new(),
+        }
+    }
+
     /// The cores this process may use (`std::thread::available_parallelism`), or 1 if
     /// that is unknown: the default of `--threads`.
     pub fn available() -> NonZeroUsize {
@@ -84,6 +93,17 @@ pub fn for_each_mut<T: Send>(threads: &Threads, items: &mut [T], f: impl Fn(&mut
     }
 }
 
+/// How many parts to cut `work` units into on `threads`: one per thread, but none
+/// smaller than `min_part` units (handing a part to a pool thread costs some
+/// microseconds), and 1 without a pool. Only for work whose result does not depend on
+/// how it is cut (each output computed whole by one part).
+pub fn parts_for(threads: &Threads, work: usize, min_part: usize) -> usize {
+    match threads.pool() {
+        Some(_) => threads.count().min(work / min_part.max(1)).max(1),
+        None => 1,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,6 +117,11 @@ mod tests {
         assert_eq!(three.pool().map(|p| p.current_num_threads()), Some(3));
         assert_eq!(a, three.pool().map(|p| p as *const _));
         assert_eq!(format!("{three:?}"), "Threads(3)");
+        assert!(Threads::one().pool().is_none());
+        assert_eq!(parts_for(&one, 1 << 20, 1), 1);
+        assert_eq!(parts_for(&three, 1 << 20, 1), 3);
+        assert_eq!(parts_for(&three, 10, 4), 2);
+        assert_eq!(parts_for(&three, 3, 4), 1);
     }
 
     #[test]

@@ -187,6 +187,11 @@ fn check_public_bilinear<R: Ring>(x: ArrayD<R>, w: ArrayD<R>) {
 
 /// Two inferences of a plaintext-weight layer with one weight set-up.
 fn check_plain<R: Ring>(op: BilinearOp, w: ArrayD<R>, xs: [ArrayD<R>; 2]) {
+    check_plain_on(1, op, w, xs);
+}
+
+/// [`check_plain`] with `threads` compute threads per party.
+fn check_plain_on<R: Ring>(threads: usize, op: BilinearOp, w: ArrayD<R>, xs: [ArrayD<R>; 2]) {
     let (ws, xshape) = (w.shape().to_vec(), xs[0].shape().to_vec());
     let mut d = Demand::new();
     let mask = d.weight_mask(&ws);
@@ -194,8 +199,10 @@ fn check_plain<R: Ring>(op: BilinearOp, w: ArrayD<R>, xs: [ArrayD<R>; 2]) {
     d.plain_weight(op, mask, &xshape, &ws);
     let (w0, xs1) = (w.clone(), xs.clone());
     let (ws0, ws1, xsh0) = (ws.clone(), ws.clone(), xshape.clone());
+    let mut opts = HarnessOptions::default();
+    opts.channel.threads = std::num::NonZeroUsize::new(threads).unwrap();
     let run = block(harness::run::<R, _, _>(
-        &HarnessOptions::default(),
+        &opts,
         &d,
         async move |p| {
             let handle = p.setup_plain_weights(mask, &ws0, Some(w0)).await?;
@@ -412,6 +419,34 @@ macro_rules! ring_suite {
 
 ring_suite!(z32, Z32);
 ring_suite!(z64, Z64);
+
+/// Plaintext-weight layers large enough to be split across a party's threads (row
+/// blocks, one row's column blocks, image blocks, one image's products) give the
+/// reference exactly on 2 and 3 threads, with the same traffic as on one.
+#[test]
+fn plain_weight_layers_split_across_threads_are_exact() {
+    let val = |i: usize| Z64::from_u64((i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 7);
+    let tensor = |shape: &[usize], seed: usize| {
+        let len = shape.iter().product::<usize>();
+        arr::<Z64>(shape, (0..len).map(|i| val(i * 31 + seed)).collect())
+    };
+    let conv = BilinearOp::Conv(ConvParams {
+        window: Window::square2d(1, 1),
+        groups: 1,
+    });
+    let cases = [
+        (BilinearOp::MatMul, vec![256, 256], vec![4, 256]),
+        (BilinearOp::MatMul, vec![512, 256], vec![1, 512]),
+        (conv, vec![16, 8, 3, 3], vec![1, 8, 16, 16]),
+        (conv, vec![16, 8, 3, 3], vec![2, 8, 16, 16]),
+    ];
+    for threads in [2, 3] {
+        for (op, ws, xs) in &cases {
+            let xs = [tensor(xs, 1), tensor(xs, 2)];
+            check_plain_on(threads, *op, tensor(ws, 3), xs);
+        }
+    }
+}
 
 #[test]
 fn reveal_to_one_party() {

@@ -9,7 +9,7 @@ mod common;
 use common::*;
 use ndarray::ArrayD;
 use proptest::prelude::*;
-use tessera_core::{Ring, SessionId, Z64};
+use tessera_core::{Ring, SessionId, Threads, Z64};
 use tessera_protocols::arith::{beaver, plain, trunc};
 use tessera_protocols::harness::strategies::ring_tensor;
 use tessera_protocols::{AShare, BilinearOp, Demand, Error, Provider, Store, dealer};
@@ -44,8 +44,8 @@ proptest! {
         let (st0, m0) = beaver::beaver_open(0, BilinearOp::MatMul, &x0, &y0, t0).unwrap();
         let (st1, m1) = beaver::beaver_open(1, BilinearOp::MatMul, &x1, &y1, t1).unwrap();
         prop_assert_eq!(m0.len(), x.len() + y.len());
-        let z0 = beaver::beaver_close(st0, &m1).unwrap();
-        let z1 = beaver::beaver_close(st1, &m0).unwrap();
+        let z0 = beaver::beaver_close(&Threads::one(), st0, &m1).unwrap();
+        let z1 = beaver::beaver_close(&Threads::one(), st1, &m0).unwrap();
         prop_assert_eq!(z0.add(&z1).unwrap().into_array(), matmul_ref(&x, &y));
     }
 
@@ -89,10 +89,10 @@ proptest! {
         let [x0, x1] = split(&x, &r);
         let m1 = s1.take_plain_weight(op, mask, x.shape(), w.shape()).unwrap();
         let (st1, msg) = plain::layer_peer_open(op, &h1, &x1, m1).unwrap();
-        let y1 = plain::layer_peer_close(st1).unwrap();
+        let y1 = plain::layer_peer_close(&Threads::one(), st1).unwrap();
         prop_assert_eq!(msg.len(), x.len());
         let m0 = s0.take_plain_weight(op, mask, x.shape(), w.shape()).unwrap();
-        let y0 = plain::layer_owner(op, &h0, &x0, m0, msg).unwrap();
+        let y0 = plain::layer_owner(&Threads::one(), op, &h0, &x0, m0, msg).unwrap();
         prop_assert_eq!(y0.add(&y1).unwrap().into_array(), matmul_ref(&x, &w));
     }
 }
@@ -106,7 +106,7 @@ fn malformed_peer_messages_are_errors() {
     let t = s0.take_beaver(BilinearOp::Elementwise, &[3], &[3]).unwrap();
     let (st, _) = beaver::beaver_open(0, BilinearOp::Elementwise, &x, &x, t).unwrap();
     assert!(matches!(
-        beaver::beaver_close(st, &[Z64::from_u64(0); 5]),
+        beaver::beaver_close(&Threads::one(), st, &[Z64::from_u64(0); 5]),
         Err(Error::Protocol { .. })
     ));
     // Operands that do not fit the triple.

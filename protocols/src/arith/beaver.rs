@@ -16,7 +16,7 @@
 //! `(A, A⊙A)`: only `ε = X − A` is opened and `Z_i = C_i + 2ε⊙A_i + [i = 0]·ε⊙ε`.
 
 use ndarray::ArrayD;
-use tessera_core::Ring;
+use tessera_core::{Ring, Threads};
 
 use super::bilinear::{Bilinear, BilinearOp};
 use super::{AShare, array_from, flat};
@@ -102,7 +102,8 @@ pub fn beaver_open<'a, R: Ring>(
     ))
 }
 
-/// Step 2: this party's share of `op(X, Y)` from the peer's `ε ‖ δ`.
+/// Step 2: this party's share of `op(X, Y)` from the peer's `ε ‖ δ`, the products
+/// computed on `threads`.
 ///
 /// The element-wise map runs the same formula fused into one pass over contiguous
 /// tensors (no intermediate `ε`, `δ` tensors); every other map evaluates it through
@@ -110,7 +111,11 @@ pub fn beaver_open<'a, R: Ring>(
 ///
 /// # Errors
 /// [`Error::Protocol`] if the peer's message has the wrong length.
-pub fn beaver_close<R: Ring>(state: BeaverState<'_, R>, peer: &[R]) -> Result<AShare<R>> {
+pub fn beaver_close<R: Ring>(
+    threads: &Threads,
+    state: BeaverState<'_, R>,
+    peer: &[R],
+) -> Result<AShare<R>> {
     let BeaverState {
         party,
         triple,
@@ -153,8 +158,8 @@ pub fn beaver_close<R: Ring>(state: BeaverState<'_, R>, peer: &[R]) -> Result<AS
     if party == 0 {
         b += &delta;
     }
-    op.accumulate(eps.view(), b.view(), &mut c)?;
-    op.accumulate(a.view(), delta.view(), &mut c)?;
+    op.accumulate_on(threads, eps.view(), b.view(), &mut c)?;
+    op.accumulate_on(threads, a.view(), delta.view(), &mut c)?;
     Ok(AShare::from_array(c))
 }
 

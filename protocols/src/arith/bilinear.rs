@@ -12,7 +12,7 @@ use std::borrow::Cow;
 
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use serde::{Deserialize, Serialize};
-use tessera_core::Ring;
+use tessera_core::{Ring, Threads};
 
 use super::window::{ConvGeometry, Window};
 use crate::{Error, Result};
@@ -28,16 +28,30 @@ pub trait Bilinear {
     /// [`Error::Shape`] if the shapes do not fit the map.
     fn output_shape(&self, a: &[usize], b: &[usize]) -> Result<Vec<usize>>;
 
-    /// `out += f(a, b)`.
+    /// `out += f(a, b)` on a party's `threads` (the same result for any count).
     ///
     /// # Errors
     /// [`Error::Shape`] if the inputs or `out` have the wrong shape.
+    fn accumulate_on<R: Ring>(
+        &self,
+        threads: &Threads,
+        a: ArrayViewD<'_, R>,
+        b: ArrayViewD<'_, R>,
+        out: &mut ArrayD<R>,
+    ) -> Result<()>;
+
+    /// `out += f(a, b)` on this thread.
+    ///
+    /// # Errors
+    /// As [`Bilinear::accumulate_on`].
     fn accumulate<R: Ring>(
         &self,
         a: ArrayViewD<'_, R>,
         b: ArrayViewD<'_, R>,
         out: &mut ArrayD<R>,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        self.accumulate_on(&Threads::one(), a, b, out)
+    }
 
     /// `f(a, b)` as a fresh tensor.
     ///
@@ -156,7 +170,7 @@ fn row_major<'a, R: Ring>(v: &'a ArrayViewD<'a, R>) -> Cow<'a, [R]> {
     }
 }
 
-pub use super::window::matmul_acc;
+pub use super::window::{matmul_acc, matmul_acc_on};
 
 impl Bilinear for BilinearOp {
     fn name(&self) -> &'static str {
@@ -220,8 +234,9 @@ impl Bilinear for BilinearOp {
         }
     }
 
-    fn accumulate<R: Ring>(
+    fn accumulate_on<R: Ring>(
         &self,
+        threads: &Threads,
         a: ArrayViewD<'_, R>,
         b: ArrayViewD<'_, R>,
         out: &mut ArrayD<R>,
@@ -254,7 +269,8 @@ impl Bilinear for BilinearOp {
                 let (av, bv) = (row_major(&a), row_major(&b));
                 let mut c: Vec<R> = out.iter().copied().collect();
                 for i in 0..bn {
-                    matmul_acc(
+                    matmul_acc_on(
+                        threads,
                         &av[i * m * k..(i + 1) * m * k],
                         &bv[i * k * n..(i + 1) * k * n],
                         &mut c[i * m * n..(i + 1) * m * n],
@@ -269,10 +285,10 @@ impl Bilinear for BilinearOp {
                 let (m, k, n) = (a.shape()[0], a.shape()[1], b.shape()[1]);
                 let (av, bv) = (row_major(&a), row_major(&b));
                 match out.as_slice_mut() {
-                    Some(c) => matmul_acc(&av, &bv, c, m, k, n),
+                    Some(c) => matmul_acc_on(threads, &av, &bv, c, m, k, n),
                     None => {
                         let mut c: Vec<R> = out.iter().copied().collect();
-                        matmul_acc(&av, &bv, &mut c, m, k, n);
+                        matmul_acc_on(threads, &av, &bv, &mut c, m, k, n);
                         out.iter_mut().zip(c).for_each(|(o, v)| *o = v);
                     }
                 }
@@ -283,10 +299,10 @@ impl Bilinear for BilinearOp {
                 };
                 let (av, kv) = (row_major(&a), row_major(&b));
                 match out.as_slice_mut() {
-                    Some(c) => geo.accumulate(&av, &kv, c, n),
+                    Some(c) => geo.accumulate_on(threads, &av, &kv, c, n),
                     None => {
                         let mut c: Vec<R> = out.iter().copied().collect();
-                        geo.accumulate(&av, &kv, &mut c, n);
+                        geo.accumulate_on(threads, &av, &kv, &mut c, n);
                         out.iter_mut().zip(c).for_each(|(o, v)| *o = v);
                     }
                 }

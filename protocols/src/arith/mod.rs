@@ -451,7 +451,7 @@ impl<R: Ring> ArithParty<R> {
         let triple = self.provider.take_beaver(op, x.shape(), y.shape())?;
         let (state, msg) = beaver::beaver_open(self.party, op, x, y, triple)?;
         let peer = self.exchange(msg).await?;
-        beaver::beaver_close(state, &peer)
+        beaver::beaver_close(self.ch.threads(), state, &peer)
     }
 
     /// `[X ⊙ Y]`.
@@ -651,11 +651,11 @@ impl<R: Ring> ArithParty<R> {
             .take_plain_weight(op, w.mask(), x.shape(), w.shape())?;
         if self.party == 0 {
             let peer = self.ch.recv_ring::<R>(x.len()).await?;
-            plain::layer_owner(op, w, x, m, peer)
+            plain::layer_owner(self.ch.threads(), op, w, x, m, peer)
         } else {
             let (state, msg) = plain::layer_peer_open(op, w, x, m)?;
             self.ch.send_ring(msg).await?;
-            plain::layer_peer_close(state)
+            plain::layer_peer_close(self.ch.threads(), state)
         }
     }
 }

@@ -41,7 +41,7 @@
 //! `(|X| + |W|)·ℓ` bits each way for a Beaver matrix triple.
 
 use ndarray::ArrayD;
-use tessera_core::Ring;
+use tessera_core::{Ring, Threads};
 
 use super::bilinear::{Bilinear, BilinearOp};
 use super::{AShare, array_from, flat};
@@ -212,27 +212,31 @@ pub fn layer_peer_open<'a, R: Ring>(
 }
 
 /// Online, party 1, step 2: its output share `f(V, W − U) + Z_1` (party 1 needs
-/// nothing from party 0).
+/// nothing from party 0), the product computed on `threads`.
 ///
 /// # Errors
 /// [`Error::Shape`] if the material does not fit the weight.
-pub fn layer_peer_close<R: Ring>(state: PeerLayerState<'_, R>) -> Result<AShare<R>> {
+pub fn layer_peer_close<R: Ring>(
+    threads: &Threads,
+    state: PeerLayerState<'_, R>,
+) -> Result<AShare<R>> {
     let PeerLayerState { op, w_minus_u, m } = state;
     let v = m.v.ok_or_else(|| Error::Protocol {
         step: "plaintext-weight layer",
         detail: "party 1's material has no V".into(),
     })?;
     let mut y = m.z;
-    op.accumulate(v.view(), w_minus_u.view(), &mut y)?;
+    op.accumulate_on(threads, v.view(), w_minus_u.view(), &mut y)?;
     Ok(AShare::from_array(y))
 }
 
 /// Online, party 0: its output share `f(X_0 + (X_1 − V), W) + Z_0` from party 1's
-/// message.
+/// message, the product computed on `threads`.
 ///
 /// # Errors
 /// As [`layer_peer_open`]; [`Error::Protocol`] if the message has the wrong length.
 pub fn layer_owner<R: Ring>(
+    threads: &Threads,
     op: BilinearOp,
     w: &PlainWeights<R>,
     x0: &AShare<R>,
@@ -256,6 +260,6 @@ pub fn layer_owner<R: Ring>(
     let masked: Vec<R> = xf.iter().zip(&peer).map(|(&a, &b)| a + b).collect();
     let masked = array_from(x0.shape(), masked)?;
     let mut y = m.z;
-    op.accumulate(masked.view(), wt.view(), &mut y)?;
+    op.accumulate_on(threads, masked.view(), wt.view(), &mut y)?;
     Ok(AShare::from_array(y))
 }

@@ -11,6 +11,7 @@
 use std::ops::{AddAssign, Mul};
 
 use serde::{Deserialize, Serialize};
+use tessera_core::threads::{Threads, for_each_mut, parts_for};
 
 /// The most spatial dimensions a window has (3-D convolution and pooling).
 pub const MAX_RANK: usize = 3;
@@ -242,6 +243,54 @@ impl ConvGeometry {
     /// `k: [O, C/g, …kernel]`, `out: [batch, O, …out]`, all row-major. Per image and
     /// group an im2col of the group's channels, then one matrix product.
     pub fn accumulate<T: ConvElem>(&self, x: &[T], k: &[T], out: &mut [T], batch: usize) {
+        self.accumulate_with(x, k, out, batch, matmul_acc);
+    }
+
+    /// [`ConvGeometry::accumulate`] on a party's `threads`: blocks of images at once,
+    /// or for fewer images than threads each image's matrix products split. Every
+    /// output value is the same sum in the same order, so the result does not depend
+    /// on the thread count.
+    pub fn accumulate_on<T: ConvElem + Send + Sync>(
+        &self,
+        threads: &Threads,
+        x: &[T],
+        k: &[T],
+        out: &mut [T],
+        batch: usize,
+    ) {
+        let (img, out_img) = (
+            self.channels * self.in_positions,
+            self.out_channels * self.out_positions,
+        );
+        let macs = batch * out_img * self.per_output();
+        let parts = parts_for(threads, macs, MIN_MACS_PER_PART);
+        if parts == 1 || img == 0 || out_img == 0 {
+            self.accumulate(x, k, out, batch);
+        } else if batch >= parts {
+            let per = batch.div_ceil(parts);
+            let mut blocks: Vec<(&[T], &mut [T])> = x
+                .chunks(per * img)
+                .zip(out.chunks_mut(per * out_img))
+                .collect();
+            for_each_mut(threads, &mut blocks, |(x, o)| {
+                self.accumulate(x, k, o, o.len() / out_img);
+            });
+        } else {
+            self.accumulate_with(x, k, out, batch, |a, b, c, m, kk, n| {
+                matmul_acc_on(threads, a, b, c, m, kk, n);
+            });
+        }
+    }
+
+    /// The convolution with its matrix products done by `matmul`.
+    fn accumulate_with<T: ConvElem>(
+        &self,
+        x: &[T],
+        k: &[T],
+        out: &mut [T],
+        batch: usize,
+        matmul: impl Fn(&[T], &[T], &mut [T], usize, usize, usize),
+    ) {
         let (cg, og) = (self.channels / self.groups, self.out_channels / self.groups);
         let (rows, npos) = (cg * self.taps, self.out_positions);
         let mut cols = vec![T::default(); rows * npos];
@@ -260,7 +309,7 @@ impl ConvGeometry {
                         }
                     }
                 }
-                matmul_acc(
+                matmul(
                     &k[g * og * rows..(g + 1) * og * rows],
                     &cols,
                     &mut oi[g * og * npos..(g + 1) * og * npos],
@@ -309,6 +358,58 @@ pub fn matmul_acc<T: ConvElem>(a: &[T], b: &[T], c: &mut [T], m: usize, k: usize
     }
 }
 
+/// Multiply-adds below which a product stays on one thread: handing a part to a pool
+/// thread costs some microseconds, this is some tens of microseconds of work.
+const MIN_MACS_PER_PART: usize = 1 << 16;
+
+/// [`matmul_acc`] on a party's `threads`: blocks of rows at once, or, with fewer rows
+/// than threads (a batch of one), blocks of each row's columns. Each output value is
+/// the same sum in the same order as on one thread, so the result does not depend on
+/// the thread count (floating point included).
+pub fn matmul_acc_on<T: ConvElem + Send + Sync>(
+    threads: &Threads,
+    a: &[T],
+    b: &[T],
+    c: &mut [T],
+    m: usize,
+    k: usize,
+    n: usize,
+) {
+    let parts = parts_for(threads, m * k * n, MIN_MACS_PER_PART);
+    if parts == 1 || n == 0 || k == 0 {
+        return matmul_acc(a, b, c, m, k, n);
+    }
+    let (Some(a), Some(c)) = (a.get(..m * k), c.get_mut(..m * n)) else {
+        return matmul_acc(a, b, c, m, k, n);
+    };
+    if m >= parts {
+        let rows = m.div_ceil(parts);
+        let mut blocks: Vec<(&[T], &mut [T])> =
+            a.chunks(rows * k).zip(c.chunks_mut(rows * n)).collect();
+        for_each_mut(threads, &mut blocks, |(a, c)| {
+            matmul_acc(a, b, c, c.len() / n, k, n);
+        });
+    } else {
+        let cols = n.div_ceil(parts.div_ceil(m));
+        let mut blocks: Vec<(&[T], usize, &mut [T])> = a
+            .chunks_exact(k)
+            .zip(c.chunks_exact_mut(n))
+            .flat_map(|(arow, crow)| {
+                crow.chunks_mut(cols)
+                    .enumerate()
+                    .map(move |(i, blk)| (arow, i * cols, blk))
+            })
+            .collect();
+        for_each_mut(threads, &mut blocks, |(arow, first, cblk)| {
+            for (&aik, brow) in arow.iter().zip(b.chunks_exact(n)) {
+                for (cj, &bj) in cblk.iter_mut().zip(&brow[*first..]) {
+                    *cj += aik * bj;
+                }
+            }
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,5 +430,57 @@ mod tests {
         assert_eq!(d.output(&[5], &[3]), None);
         assert!(Window::from_lists(&[0], &[1], &[0, 0], false).is_none());
         assert!(Window::from_lists(&[1, 1, 1, 1], &[1; 4], &[0; 8], false).is_none());
+    }
+
+    fn threads(n: usize) -> Threads {
+        Threads::new(std::num::NonZeroUsize::new(n).unwrap_or(std::num::NonZeroUsize::MIN))
+    }
+
+    /// Wrapping `u64` values from a counter hash (no overflow checks in debug builds).
+    fn ring(len: usize, seed: u64) -> Vec<tessera_core::Z64> {
+        (0..len as u64)
+            .map(|i| {
+                let v = (i ^ seed)
+                    .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                    .rotate_left(29);
+                std::num::Wrapping(v)
+            })
+            .collect()
+    }
+
+    /// Row blocks (several rows), column blocks (one row) and the one-thread path all
+    /// give `matmul_acc`'s result exactly, for shapes past the splitting threshold.
+    #[test]
+    fn split_matmul_equals_the_one_thread_product() {
+        for (m, k, n) in [(4, 256, 256), (1, 512, 256), (2, 300, 301), (3, 7, 5)] {
+            let (a, b, c0) = (ring(m * k, 1), ring(k * n, 2), ring(m * n, 3));
+            let mut want = c0.clone();
+            matmul_acc(&a, &b, &mut want, m, k, n);
+            for t in 1..=3 {
+                let mut got = c0.clone();
+                matmul_acc_on(&threads(t), &a, &b, &mut got, m, k, n);
+                assert!(got == want, "{m}x{k}x{n} on {t} threads");
+            }
+        }
+    }
+
+    /// Image blocks (batch ≥ threads) and split per-image products (batch 1) give the
+    /// one-thread convolution exactly.
+    #[test]
+    fn split_convolution_equals_the_one_thread_convolution() {
+        let w = Window::square2d(1, 1);
+        for (groups, batch) in [(1, 1), (1, 2), (2, 1), (2, 3)] {
+            let geo = ConvGeometry::new(&w, 8, &[16, 16], 16, &[3, 3], groups).unwrap();
+            let k = ring(16 * 8 / groups * 9, 5);
+            let x = ring(batch * 8 * 256, 6);
+            let mut want = ring(batch * 16 * 256, 7);
+            let start = want.clone();
+            geo.accumulate(&x, &k, &mut want, batch);
+            for t in 1..=3 {
+                let mut got = start.clone();
+                geo.accumulate_on(&threads(t), &x, &k, &mut got, batch);
+                assert!(got == want, "{groups} groups, batch {batch} on {t} threads");
+            }
+        }
     }
 }
