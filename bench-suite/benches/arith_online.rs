@@ -7,6 +7,8 @@
 //! shares. The online bytes and rounds of one iteration are printed once per benchmark
 //! from the channels' meters.
 //!
+//! `arith_threads` is the local product of a plaintext-weight layer on 1 and 2 threads.
+//!
 //! `cargo bench -p tessera-bench-suite --bench arith_online`
 
 use std::time::{Duration, Instant};
@@ -197,5 +199,58 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// The local product of a plaintext-weight layer (what each party computes after the
+/// one message: `Bilinear::accumulate_on` on the party's threads), on 1 and 2 threads:
+/// the first dense layer of the MNIST MLP at batch 100 and a 3×3 convolution of 16
+/// to 32 channels on 32×32 images, at batch 1 (one image's products split) and 16
+/// (images split).
+fn threads(c: &mut Criterion) {
+    use tessera_protocols::Window;
+    use tessera_protocols::arith::bilinear::{Bilinear, ConvParams};
+    let conv = BilinearOp::Conv(ConvParams {
+        window: Window::square2d(1, 1),
+        groups: 1,
+    });
+    let mut g = c.benchmark_group("arith_threads");
+    g.sample_size(10);
+    for (name, op, x, w) in [
+        (
+            "dense_100x784x128",
+            BilinearOp::MatMul,
+            vec![100, 784],
+            vec![784, 128],
+        ),
+        (
+            "conv3x3_16to32_32x32_batch1",
+            conv,
+            vec![1, 16, 32, 32],
+            vec![32, 16, 3, 3],
+        ),
+        (
+            "conv3x3_16to32_32x32_batch16",
+            conv,
+            vec![16, 16, 32, 32],
+            vec![32, 16, 3, 3],
+        ),
+    ] {
+        let (x, w) = (rand_array(&x), rand_array(&w));
+        let out = op.apply(x.view(), w.view()).expect("shapes");
+        for t in [1usize, 2] {
+            let threads = tessera_core::Threads::new(
+                std::num::NonZeroUsize::new(t).unwrap_or(std::num::NonZeroUsize::MIN),
+            );
+            g.bench_function(format!("{name}/{t}"), |b| {
+                b.iter(|| {
+                    let mut y = out.clone();
+                    op.accumulate_on(&threads, x.view(), w.view(), &mut y)
+                        .expect("shapes");
+                    y
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, threads);
 criterion_main!(benches);

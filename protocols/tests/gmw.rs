@@ -31,8 +31,10 @@ struct Outcome {
 }
 
 /// Runs `Gmw::run` on `circuit` with input value `i` (a `width × n` matrix) owned by
-/// party `owners[i]`, revealing to `to`, with the demand `gmw::demand` computes.
+/// party `owners[i]`, revealing to `to`, with the demand `gmw::demand` computes, each
+/// party on `threads` threads.
 fn run(
+    threads: usize,
     circuit: &Arc<Circuit>,
     owners: &[usize],
     inputs: &[BitMatrix],
@@ -56,8 +58,10 @@ fn run(
             Gmw::new(p)?.run(ch, prov, &c, &owners, &refs, n, to).await
         }
     };
+    let mut opts = HarnessOptions::default();
+    opts.channel.threads = std::num::NonZeroUsize::new(threads).unwrap();
     let r = block(harness::run::<Z64, _, _>(
-        &HarnessOptions::default(),
+        &opts,
         &demand,
         party(0),
         party(1),
@@ -78,7 +82,19 @@ fn check(
     n: usize,
     to: RevealTo,
 ) -> Outcome {
-    let o = run(circuit, owners, inputs, n, to).unwrap();
+    check_on(1, circuit, owners, inputs, n, to)
+}
+
+/// [`check`] with `threads` threads per party.
+fn check_on(
+    threads: usize,
+    circuit: &Arc<Circuit>,
+    owners: &[usize],
+    inputs: &[BitMatrix],
+    n: usize,
+    to: RevealTo,
+) -> Outcome {
+    let o = run(threads, circuit, owners, inputs, n, to).unwrap();
     let mut want = circuit.eval(inputs).unwrap();
     if inputs.is_empty() {
         // The plaintext interpreter evaluates a circuit without inputs once.
@@ -197,6 +213,24 @@ fn batched_aes_costs_its_and_depth_plus_two_rounds_whatever_the_batch() {
         let layer_bytes = (2 * 6400 * n / 8) as u64;
         assert!(o.online[0].bytes_sent >= layer_bytes);
         assert!(o.online[0].bytes_sent <= layer_bytes + 62 * 16 + 2 * (128 * n as u64 / 8));
+    }
+}
+
+/// A batch of several parts (two whole ones and a ragged rest) on 1, 2 and 3 threads
+/// per party: the plaintext interpreter's outputs, and exactly the cost of one store
+/// (the same rounds, bytes and triples whatever the cut or the thread count).
+#[test]
+fn a_batch_of_several_parts_is_exact_on_any_thread_count() {
+    let aes = Arc::new(load("aes_128.txt"));
+    let n = 2 * gmw::PART_INSTANCES + 100;
+    assert_eq!(
+        gmw::part_sizes(n),
+        [gmw::PART_INSTANCES, gmw::PART_INSTANCES, 100]
+    );
+    let mut prg = Prg::from_seed_block(Block::from(9u128));
+    let inputs = random_inputs(&mut prg, &aes, n);
+    for t in 1..=3 {
+        check_on(t, &aes, &[0, 1], &inputs, n, RevealTo::Both);
     }
 }
 

@@ -20,8 +20,9 @@
 //! word-wise straight from the wire store (the fast path of large batches); otherwise
 //! the bits are packed tightly, so a batch of one costs two bits a gate, not two words.
 
-use tessera_core::BitMatrix;
 use tessera_core::bits::words_for;
+use tessera_core::threads::{Threads, for_each_mut};
+use tessera_core::{BitMatrix, BitVec};
 
 use super::BShare;
 use crate::circuit::{AndGate, FreeGate, Wire};
@@ -379,6 +380,244 @@ pub fn and_close(state: AndState<'_>, wires: &mut Wires, peer: &[u64]) -> Result
     Ok(())
 }
 
+/// Instances in one part of a large batch (a multiple of 64). A batch larger than this
+/// is held as several wire stores ([`Parts`]) whose local work — free gates and both
+/// steps of an AND layer — runs at once on a party's threads.
+pub const PART_INSTANCES: usize = 8192;
+
+/// The instances of each part of a batch of `n` ([`PART_INSTANCES`] each, the last
+/// one the rest). The cut depends on `n` alone, never on the thread count, so both
+/// parties cut alike whatever threads each has.
+pub fn part_sizes(n: usize) -> Vec<usize> {
+    if n <= PART_INSTANCES {
+        return vec![n];
+    }
+    (0..n)
+        .step_by(PART_INSTANCES)
+        .map(|s| PART_INSTANCES.min(n - s))
+        .collect()
+}
+
+/// A party's wire stores of a batch, one per part ([`part_sizes`]), evaluated on its
+/// threads. An AND layer takes the triples of the whole batch in one piece (`k·n` bits,
+/// as [`demand`](super::demand) asks) and hands part `p` of instances `s..s + len` the
+/// bits `k·s .. k·(s + len)`; the layer's message is the parts' messages in order.
+/// Every part but the last is a whole number of words per gate, so that message has
+/// exactly [`message_words`]`(k, n)` words: the traffic, rounds and triples of a run do
+/// not depend on the cut, and with one part (batches up to [`PART_INSTANCES`]) this is
+/// the single store [`and_open`] and [`and_close`] step.
+pub struct Parts {
+    parts: Vec<Wires>,
+}
+
+impl std::fmt::Debug for Parts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Parts({} wires x {} instances in {} parts)",
+            self.parts.first().map_or(0, Wires::num_wires),
+            self.batch(),
+            self.parts.len()
+        )
+    }
+}
+
+/// One part's piece of an AND layer while it is stepped on a thread.
+type PartOpen<'c> = Option<Result<(AndState<'c>, Vec<u64>)>>;
+
+impl Parts {
+    /// `num_wires` wires of `n` instances, all zero, cut into [`part_sizes`].
+    pub fn new(num_wires: usize, n: usize) -> Self {
+        Parts {
+            parts: part_sizes(n)
+                .into_iter()
+                .map(|len| Wires::new(num_wires, len))
+                .collect(),
+        }
+    }
+
+    /// Instances of the whole batch.
+    pub fn batch(&self) -> usize {
+        self.parts.iter().map(Wires::batch).sum()
+    }
+
+    /// [`Wires::set`] across the parts.
+    ///
+    /// # Errors
+    /// As [`Wires::set`].
+    pub fn set(&mut self, first: usize, share: &BShare) -> Result<()> {
+        if let [one] = self.parts.as_mut_slice() {
+            return one.set(first, share);
+        }
+        if share.batch() != self.batch() {
+            return Err(Error::shape(
+                "GMW wire store",
+                format!(
+                    "a share of {} instances for a batch of {}",
+                    share.batch(),
+                    self.batch()
+                ),
+            ));
+        }
+        let mut start = 0;
+        for w in &mut self.parts {
+            let cols = share.matrix().columns(start, w.n);
+            w.set(first, &BShare::from_matrix(cols))?;
+            start += w.n;
+        }
+        Ok(())
+    }
+
+    /// [`Wires::get`] of the whole batch.
+    pub fn get(&self, wires: &[Wire]) -> BShare {
+        if let [one] = self.parts.as_slice() {
+            return one.get(wires);
+        }
+        let mut m = BitMatrix::zeros(wires.len(), self.batch());
+        let mut start = 0;
+        for w in &self.parts {
+            m.put_columns(start, w.get(wires).matrix());
+            start += w.n;
+        }
+        BShare::from_matrix(m)
+    }
+
+    /// [`Wires::free_gates`] on every part, on `threads`.
+    pub fn free_gates(&mut self, threads: &Threads, party: usize, gates: &[FreeGate]) {
+        for_each_mut(threads, &mut self.parts, |w| w.free_gates(party, gates));
+    }
+
+    /// A layer's free gates `free`, then [`and_open`] of its AND gates `ands` with the
+    /// batch's `triples`, on every part on `threads`: the parts' states and the
+    /// layer's message.
+    ///
+    /// # Errors
+    /// As [`and_open`].
+    pub fn open<'c>(
+        &mut self,
+        threads: &Threads,
+        party: usize,
+        free: &[FreeGate],
+        ands: &'c [AndGate],
+        triples: AndTriples,
+    ) -> Result<(Vec<AndState<'c>>, Vec<u64>)> {
+        if let [one] = self.parts.as_mut_slice() {
+            one.free_gates(party, free);
+            let (state, msg) = and_open(party, one, ands, triples)?;
+            return Ok((vec![state], msg));
+        }
+        let pieces = self.split(&triples, ands.len())?;
+        let words = message_words(ands.len(), self.batch());
+        let mut work: Vec<(&mut Wires, Option<AndTriples>, PartOpen<'c>)> = self
+            .parts
+            .iter_mut()
+            .zip(pieces)
+            .map(|(w, t)| (w, Some(t), None))
+            .collect();
+        for_each_mut(threads, &mut work, |(w, t, out)| {
+            w.free_gates(party, free);
+            if let Some(t) = t.take() {
+                *out = Some(and_open(party, w, ands, t));
+            }
+        });
+        let mut states = Vec::with_capacity(work.len());
+        let mut msg = Vec::with_capacity(words);
+        for (_, _, out) in work {
+            let (state, part) = out.ok_or_else(|| Error::Protocol {
+                step: "GMW AND layer",
+                detail: "a part was not opened".into(),
+            })??;
+            states.push(state);
+            msg.extend_from_slice(&part);
+        }
+        Ok((states, msg))
+    }
+
+    /// [`and_close`] of every part on `threads`, from the peer's message of the layer.
+    ///
+    /// # Errors
+    /// As [`and_close`]; [`Error::Protocol`] if the message has the wrong length.
+    pub fn close(
+        &mut self,
+        threads: &Threads,
+        states: Vec<AndState<'_>>,
+        peer: &[u64],
+    ) -> Result<()> {
+        if let [one] = self.parts.as_mut_slice() {
+            let mut states = states.into_iter();
+            return match (states.next(), states.next()) {
+                (Some(state), None) => and_close(state, one, peer),
+                _ => Err(Error::Protocol {
+                    step: "GMW AND layer",
+                    detail: "one part, and not one state".into(),
+                }),
+            };
+        }
+        let gates = states.first().map_or(0, |s| s.ands.len());
+        let want = message_words(gates, self.batch());
+        if states.len() != self.parts.len() || peer.len() != want {
+            return Err(Error::Protocol {
+                step: "GMW AND layer",
+                detail: format!(
+                    "the peer sent {} words for {} parts, expected {want} for {}",
+                    peer.len(),
+                    states.len(),
+                    self.parts.len()
+                ),
+            });
+        }
+        let mut rest = peer;
+        let mut work = Vec::with_capacity(states.len());
+        for (w, state) in self.parts.iter_mut().zip(states) {
+            let (mine, tail) = rest.split_at(message_words(gates, w.n).min(rest.len()));
+            rest = tail;
+            work.push((w, Some(state), mine, Ok(())));
+        }
+        for_each_mut(threads, &mut work, |(w, state, mine, out)| {
+            if let Some(state) = state.take() {
+                *out = and_close(state, w, mine);
+            }
+        });
+        work.into_iter().try_for_each(|(_, _, _, out)| out)
+    }
+
+    /// Part `p`'s piece of a layer's triples for `gates` gates: bits
+    /// `gates·s .. gates·(s + len)` of each of `a`, `b`, `c`.
+    fn split(&self, t: &AndTriples, gates: usize) -> Result<Vec<AndTriples>> {
+        let n = self.batch();
+        if [&t.a, &t.b, &t.c].iter().any(|v| v.len() != gates * n) {
+            return Err(Error::WrongCorrelation {
+                expected: format!("{} AND triples ({gates} gates x {n} instances)", gates * n),
+                found: format!("{t:?}"),
+            });
+        }
+        let piece = |v: &BitVec, start: usize, bits: usize| {
+            // Every part but the last starts on a word: `start` is a multiple of 64.
+            let first = start / 64;
+            let words = v
+                .words()
+                .get(first..first + words_for(bits))
+                .ok_or_else(|| Error::WrongCorrelation {
+                    expected: format!("{bits} AND triples from bit {start}"),
+                    found: format!("{} bits", v.len()),
+                })?;
+            BitVec::from_words(bits, words.to_vec()).map_err(Error::from)
+        };
+        let mut out = Vec::with_capacity(self.parts.len());
+        let mut start = 0;
+        for w in &self.parts {
+            let bits = gates * w.n;
+            out.push(AndTriples {
+                a: piece(&t.a, start, bits)?,
+                b: piece(&t.b, start, bits)?,
+                c: piece(&t.c, start, bits)?,
+            });
+            start += bits;
+        }
+        Ok(out)
+    }
+}
+
 fn slot_clash(g: &AndGate) -> Error {
     Error::InvalidCircuit(format!(
         "an AND gate writes wire {} while reading wires {} and {} of its own layer",
@@ -457,6 +696,14 @@ mod tests {
         ]
     }
 
+    fn copy(t: &AndTriples) -> AndTriples {
+        AndTriples {
+            a: t.a.clone(),
+            b: t.b.clone(),
+            c: t.c.clone(),
+        }
+    }
+
     fn random_matrix(prg: &mut Prg, rows: usize, n: usize) -> BitMatrix {
         let rows: Vec<BitVec> = (0..rows).map(|_| BitVec::random(prg, n)).collect();
         BitMatrix::from_rows(&rows).unwrap()
@@ -506,6 +753,63 @@ mod tests {
                     let want = xv(g.a.index(), i) & xv(g.b.index(), i);
                     assert_eq!(z.get(j, i), want, "n={n} gate {j} instance {i}");
                 }
+            }
+        }
+    }
+
+    /// A batch of three parts stepped by both parties on 1, 2 and 3 threads: the same
+    /// messages (as long as one store's) and the right ANDs whatever the thread count.
+    #[test]
+    fn parts_step_alike_on_any_thread_count() {
+        let mut prg = Prg::from_seed_block(tessera_core::Block::from(8u128));
+        let ands = [
+            AndGate {
+                a: Wire(0),
+                b: Wire(1),
+                out: Wire(3),
+            },
+            AndGate {
+                a: Wire(2),
+                b: Wire(2),
+                out: Wire(4),
+            },
+        ];
+        let free = [FreeGate::Xor {
+            a: Wire(0),
+            b: Wire(1),
+            out: Wire(2),
+        }];
+        let n = 2 * PART_INSTANCES + 5;
+        let x = random_matrix(&mut prg, 2, n);
+        let s0 = random_matrix(&mut prg, 2, n);
+        let s1 = xor_matrices(&x, &s0);
+        let [t0, t1] = triples(&mut prg, ands.len() * n);
+        let mut first: Option<(Vec<u64>, Vec<u64>)> = None;
+        for t in 1..=3 {
+            let threads = Threads::new(std::num::NonZeroUsize::new(t).unwrap());
+            let mut w = [Parts::new(5, n), Parts::new(5, n)];
+            w[0].set(0, &BShare::from_matrix(s0.clone())).unwrap();
+            w[1].set(0, &BShare::from_matrix(s1.clone())).unwrap();
+            let [p0, p1] = &mut w;
+            let (st0, m0) = p0.open(&threads, 0, &free, &ands, copy(&t0)).unwrap();
+            let (st1, m1) = p1.open(&threads, 1, &free, &ands, copy(&t1)).unwrap();
+            assert_eq!(m0.len(), message_words(ands.len(), n));
+            assert!(p0.close(&threads, st0, &m1[1..]).is_err());
+            let (st0, _) = p0.open(&threads, 0, &[], &ands, copy(&t0)).unwrap();
+            p0.close(&threads, st0, &m1).unwrap();
+            p1.close(&threads, st1, &m0).unwrap();
+            let z = xor_matrices(
+                p0.get(&[Wire(3), Wire(4)]).matrix(),
+                p1.get(&[Wire(3), Wire(4)]).matrix(),
+            );
+            for i in 0..n {
+                let (a, b) = (x.get(0, i), x.get(1, i));
+                assert_eq!(z.get(0, i), a & b, "{t} threads, instance {i}");
+                assert_eq!(z.get(1, i), a ^ b, "{t} threads, instance {i}");
+            }
+            match &first {
+                None => first = Some((m0, m1)),
+                Some(f) => assert!(f.0 == m0 && f.1 == m1, "{t} threads: other messages"),
             }
         }
     }

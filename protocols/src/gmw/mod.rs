@@ -44,6 +44,16 @@
 //! with 100 ms RTT, a 1 GiB chunk's messages take over a minute, its 10–20 extra
 //! rounds 1–2 s.
 //!
+//! # Threads: parts of a batch
+//! A batch larger than [`PART_INSTANCES`] (8,192) is held as several wire stores
+//! ([`Parts`], cut by [`part_sizes`] from the batch size alone) whose local work — a
+//! layer's free gates, then both steps of its AND layer — runs at once on the party's
+//! threads ([`Channel::threads`], `--threads`). The layer's triples are taken in one
+//! piece and cut alike by both parties, and the parts' messages laid end to end are
+//! exactly as long as one store's, so the traffic, the rounds and the demand are those
+//! of the table whatever the thread count, and parties with different counts work
+//! together. Smaller batches are one store, stepped on the caller's thread.
+//!
 //! [`cost()`] turns this table into the exact metering of a whole run, offline (dealer)
 //! traffic included; the tests compare it with the channel's meter.
 //!
@@ -66,7 +76,9 @@ use crate::{Error, Result};
 pub use cost::{
     GmwCost, cost, cost_with, exchange_frames_with, exchange_wire_bytes, exchange_wire_bytes_with,
 };
-pub use layer::{AndState, Wires, and_close, and_open, message_words};
+pub use layer::{
+    AndState, PART_INSTANCES, Parts, Wires, and_close, and_open, message_words, part_sizes,
+};
 
 /// One party's XOR shares of `width` bits for a batch of `n` instances: row `i` is bit
 /// `i` of every instance, column `j` is instance `j`. Bits past `n` are zero. `Debug`
@@ -562,7 +574,7 @@ impl Gmw {
             ));
         }
         let n = inputs.first().map_or(1, |s| s.batch());
-        let mut wires = Wires::new(program.slots(), n);
+        let mut wires = Parts::new(program.slots(), n);
         let mut first = 0;
         for (i, (s, &w)) in inputs.iter().zip(widths).enumerate() {
             if (s.width(), s.batch()) != (w, n) {
@@ -629,23 +641,24 @@ impl Gmw {
         Ok(outs.into_iter().map(BShare::from_matrix).collect())
     }
 
-    /// Runs the program on a filled wire store and reads the outputs.
+    /// Runs the program on a filled wire store and reads the outputs: each layer's
+    /// local work on the parts of the batch at once, on the channel's threads.
     async fn layers<R: Ring, P: Provider<R> + ?Sized>(
         &mut self,
         ch: &mut Channel,
         provider: &mut P,
         program: &Program,
-        mut wires: Wires,
+        mut wires: Parts,
     ) -> Result<Vec<BShare>> {
         let n = wires.batch();
+        let threads = std::sync::Arc::clone(ch.threads());
         for (free, ands) in program.layers() {
-            wires.free_gates(self.party, free);
             let triples = provider.take_and_triples(ands.len() * n)?;
-            let (state, msg) = and_open(self.party, &wires, ands, triples)?;
+            let (states, msg) = wires.open(&threads, self.party, free, ands, triples)?;
             let peer = ch.exchange_pod_stream(msg).await?;
-            and_close(state, &mut wires, &peer)?;
+            wires.close(&threads, states, &peer)?;
         }
-        wires.free_gates(self.party, program.tail());
+        wires.free_gates(&threads, self.party, program.tail());
         Ok(program.outputs().iter().map(|o| wires.get(o)).collect())
     }
 
@@ -704,7 +717,7 @@ impl Gmw {
         let refs: Vec<&BShare> = shares.iter().collect();
         let out = if refs.is_empty() {
             // No inputs: the batch size comes from the caller, not from the shares.
-            let wires = Wires::new(program.slots(), n);
+            let wires = Parts::new(program.slots(), n);
             self.layers(ch, provider, program, wires).await?
         } else {
             self.eval_program(ch, provider, program, &refs).await?
