@@ -20,9 +20,9 @@
 //! word-wise straight from the wire store (the fast path of large batches); otherwise
 //! the bits are packed tightly, so a batch of one costs two bits a gate, not two words.
 
+use tessera_core::BitMatrix;
 use tessera_core::bits::words_for;
 use tessera_core::threads::{Threads, for_each_mut};
-use tessera_core::{BitMatrix, BitVec};
 
 use super::BShare;
 use crate::circuit::{AndGate, FreeGate, Wire};
@@ -212,46 +212,9 @@ pub fn and_open<'c>(
     triples: AndTriples,
 ) -> Result<(AndState<'c>, Vec<u64>)> {
     let n = wires.n;
-    let kn = ands.len() * n;
-    if triples.a.len() != kn || triples.b.len() != kn || triples.c.len() != kn {
-        return Err(Error::WrongCorrelation {
-            expected: format!("{kn} AND triples ({} gates x {n} instances)", ands.len()),
-            found: format!("{triples:?}"),
-        });
-    }
-    let (ta, tb) = (triples.a.words(), triples.b.words());
-    let msg = if n == 1 {
-        // One instance: gate j's bits are bit j of the triples and of the message, so
-        // the layer is word-wise over its gates' inputs gathered into bit vectors.
-        let (x, y) = (gather(wires, ands, |g| g.a), gather(wires, ands, |g| g.b));
-        let mut msg = vec![0u64; message_words(ands.len(), n)];
-        put_bits(&mut msg, 0, &xor(&x, ta), kn);
-        put_bits(&mut msg, kn, &xor(&y, tb), kn);
-        msg
-    } else if n.is_multiple_of(64) {
-        let nw = wires.nw;
-        let mut msg = Vec::with_capacity(2 * ands.len() * nw);
-        for (g, a) in ands.iter().zip(ta.chunks_exact(nw)) {
-            msg.extend(wires.wire(g.a).iter().zip(a).map(|(x, a)| x ^ a));
-        }
-        for (g, b) in ands.iter().zip(tb.chunks_exact(nw)) {
-            msg.extend(wires.wire(g.b).iter().zip(b).map(|(y, b)| y ^ b));
-        }
-        msg
-    } else {
-        // Gate by gate through one word row of scratch: no layer-sized temporaries.
-        let mut msg = vec![0u64; message_words(ands.len(), n)];
-        let mut t = vec![0u64; wires.nw];
-        for (j, g) in ands.iter().enumerate() {
-            get_bits(ta, j * n, n, &mut t);
-            xor_into(&mut t, wires.wire(g.a));
-            put_bits(&mut msg, j * n, &t, n);
-            get_bits(tb, j * n, n, &mut t);
-            xor_into(&mut t, wires.wire(g.b));
-            put_bits(&mut msg, kn + j * n, &t, n);
-        }
-        msg
-    };
+    check_triples(&triples, ands.len(), n)?;
+    let mut msg = vec![0u64; message_words(ands.len(), n)];
+    open_words(wires, ands, triples.a.words(), triples.b.words(), &mut msg);
     Ok((
         AndState {
             party,
@@ -261,6 +224,59 @@ pub fn and_open<'c>(
         },
         msg,
     ))
+}
+
+/// [`Error::WrongCorrelation`] unless each of `a`, `b`, `c` is `gates · n` bits.
+fn check_triples(t: &AndTriples, gates: usize, n: usize) -> Result<()> {
+    let kn = gates * n;
+    if [&t.a, &t.b, &t.c].iter().any(|v| v.len() != kn) {
+        return Err(Error::WrongCorrelation {
+            expected: format!("{kn} AND triples ({gates} gates x {n} instances)"),
+            found: format!("{t:?}"),
+        });
+    }
+    Ok(())
+}
+
+/// Writes `d ‖ e` into `msg` (zeroed, [`message_words`] long) from the packed triple
+/// bits `ta`, `tb` of the store's `ands.len() · n` gate instances.
+fn open_words(wires: &Wires, ands: &[AndGate], ta: &[u64], tb: &[u64], msg: &mut [u64]) {
+    let n = wires.n;
+    let kn = ands.len() * n;
+    if n == 1 {
+        // One instance: gate j's bits are bit j of the triples and of the message, so
+        // the layer is word-wise over its gates' inputs gathered into bit vectors.
+        let (x, y) = (gather(wires, ands, |g| g.a), gather(wires, ands, |g| g.b));
+        put_bits(msg, 0, &xor(&x, ta), kn);
+        put_bits(msg, kn, &xor(&y, tb), kn);
+    } else if n.is_multiple_of(64) {
+        let nw = wires.nw;
+        let (md, me) = msg.split_at_mut(ands.len() * nw);
+        for (((g, a), b), (d, e)) in ands
+            .iter()
+            .zip(ta.chunks_exact(nw))
+            .zip(tb.chunks_exact(nw))
+            .zip(md.chunks_exact_mut(nw).zip(me.chunks_exact_mut(nw)))
+        {
+            for ((d, x), a) in d.iter_mut().zip(wires.wire(g.a)).zip(a) {
+                *d = x ^ a;
+            }
+            for ((e, y), b) in e.iter_mut().zip(wires.wire(g.b)).zip(b) {
+                *e = y ^ b;
+            }
+        }
+    } else {
+        // Gate by gate through one word row of scratch: no layer-sized temporaries.
+        let mut t = vec![0u64; wires.nw];
+        for (j, g) in ands.iter().enumerate() {
+            get_bits(ta, j * n, n, &mut t);
+            xor_into(&mut t, wires.wire(g.a));
+            put_bits(msg, j * n, &t, n);
+            get_bits(tb, j * n, n, &mut t);
+            xor_into(&mut t, wires.wire(g.b));
+            put_bits(msg, kn + j * n, &t, n);
+        }
+    }
 }
 
 /// Bit `j` of the result is the value of wire `pick(ands[j])` of a one-instance store.
@@ -301,21 +317,46 @@ pub fn and_close(state: AndState<'_>, wires: &mut Wires, peer: &[u64]) -> Result
             format!("opened on {n} instances, closed on {}", wires.n),
         ));
     }
-    let want = message_words(ands.len(), n);
+    check_peer(peer, ands.len(), n)?;
+    let t = &triples;
+    close_words(
+        party,
+        wires,
+        ands,
+        [t.a.words(), t.b.words(), t.c.words()],
+        peer,
+    )
+}
+
+/// [`Error::Protocol`] unless the peer's message is [`message_words`] long.
+fn check_peer(peer: &[u64], gates: usize, n: usize) -> Result<()> {
+    let want = message_words(gates, n);
     if peer.len() != want {
         return Err(Error::Protocol {
             step: "GMW AND layer",
             detail: format!("the peer sent {} words, expected {want}", peer.len()),
         });
     }
-    let (ta, tb, tc) = (triples.a.words(), triples.b.words(), triples.c.words());
+    Ok(())
+}
+
+/// Writes the layer's outputs from the packed triple bits `[a, b, c]` of the store's
+/// `ands.len() · n` gate instances and the peer's message (of the right length).
+fn close_words(
+    party: usize,
+    wires: &mut Wires,
+    ands: &[AndGate],
+    [ta, tb, tc]: [&[u64]; 3],
+    peer: &[u64],
+) -> Result<()> {
+    let n = wires.n;
     let de = if party == 0 { !0u64 } else { 0 };
     let nw = wires.nw;
     let r = |w: Wire| w.index() * nw..(w.index() + 1) * nw;
     let aligned = n.is_multiple_of(64);
     let kn = ands.len() * n;
     if n == 1 {
-        // One instance, word-wise over the gates (see `and_open`).
+        // One instance, word-wise over the gates (see `open_words`).
         let (x, y) = (gather(wires, ands, |g| g.a), gather(wires, ands, |g| g.b));
         let nw = words_for(kn);
         let (mut pd, mut pe) = (vec![0u64; nw], vec![0u64; nw]);
@@ -400,12 +441,12 @@ pub fn part_sizes(n: usize) -> Vec<usize> {
 
 /// A party's wire stores of a batch, one per part ([`part_sizes`]), evaluated on its
 /// threads. An AND layer takes the triples of the whole batch in one piece (`k·n` bits,
-/// as [`demand`](super::demand) asks) and hands part `p` of instances `s..s + len` the
-/// bits `k·s .. k·(s + len)`; the layer's message is the parts' messages in order.
-/// Every part but the last is a whole number of words per gate, so that message has
-/// exactly [`message_words`]`(k, n)` words: the traffic, rounds and triples of a run do
-/// not depend on the cut, and with one part (batches up to [`PART_INSTANCES`]) this is
-/// the single store [`and_open`] and [`and_close`] step.
+/// as [`demand`](super::demand) asks) and part `p` of instances `s..s + len` steps
+/// with the bits `k·s .. k·(s + len)`; the layer's message is the parts' messages in
+/// order, each written in place. Every part but the last is a whole number of words
+/// per gate, so the message has exactly [`message_words`]`(k, n)` words: the traffic,
+/// rounds and triples of a run do not depend on the cut, and with one part (batches
+/// up to [`PART_INSTANCES`]) the bytes are those [`and_open`] sends.
 pub struct Parts {
     parts: Vec<Wires>,
 }
@@ -422,8 +463,24 @@ impl std::fmt::Debug for Parts {
     }
 }
 
-/// One part's piece of an AND layer while it is stepped on a thread.
-type PartOpen<'c> = Option<Result<(AndState<'c>, Vec<u64>)>>;
+/// What a party keeps between [`Parts::open`] and [`Parts::close`]: the layer's gates
+/// and the batch's triples.
+pub struct PartsLayer<'c> {
+    party: usize,
+    ands: &'c [AndGate],
+    triples: AndTriples,
+}
+
+impl std::fmt::Debug for PartsLayer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "PartsLayer({} gates, {:?})",
+            self.ands.len(),
+            self.triples
+        )
+    }
+}
 
 impl Parts {
     /// `num_wires` wires of `n` instances, all zero, cut into [`part_sizes`].
@@ -487,9 +544,9 @@ impl Parts {
         for_each_mut(threads, &mut self.parts, |w| w.free_gates(party, gates));
     }
 
-    /// A layer's free gates `free`, then [`and_open`] of its AND gates `ands` with the
-    /// batch's `triples`, on every part on `threads`: the parts' states and the
-    /// layer's message.
+    /// A layer's free gates `free`, then step 1 of its AND gates `ands` with the
+    /// batch's `triples` ([`and_open`] per part), on every part at once on `threads`:
+    /// the state to keep and the layer's message.
     ///
     /// # Errors
     /// As [`and_open`].
@@ -500,122 +557,76 @@ impl Parts {
         free: &[FreeGate],
         ands: &'c [AndGate],
         triples: AndTriples,
-    ) -> Result<(Vec<AndState<'c>>, Vec<u64>)> {
-        if let [one] = self.parts.as_mut_slice() {
-            one.free_gates(party, free);
-            let (state, msg) = and_open(party, one, ands, triples)?;
-            return Ok((vec![state], msg));
-        }
-        let pieces = self.split(&triples, ands.len())?;
-        let words = message_words(ands.len(), self.batch());
-        let mut work: Vec<(&mut Wires, Option<AndTriples>, PartOpen<'c>)> = self
-            .parts
-            .iter_mut()
-            .zip(pieces)
-            .map(|(w, t)| (w, Some(t), None))
-            .collect();
-        for_each_mut(threads, &mut work, |(w, t, out)| {
-            w.free_gates(party, free);
-            if let Some(t) = t.take() {
-                *out = Some(and_open(party, w, ands, t));
+    ) -> Result<(PartsLayer<'c>, Vec<u64>)> {
+        let k = ands.len();
+        check_triples(&triples, k, self.batch())?;
+        let mut msg = vec![0u64; message_words(k, self.batch())];
+        {
+            let (ta, tb) = (triples.a.words(), triples.b.words());
+            let mut rest = msg.as_mut_slice();
+            let mut work = Vec::with_capacity(self.parts.len());
+            let mut start = 0;
+            for w in &mut self.parts {
+                let [a, b] = [ta, tb].map(|t| piece(t, k, start, w.n));
+                let (mine, tail) = rest.split_at_mut(message_words(k, w.n).min(rest.len()));
+                rest = tail;
+                start += w.n;
+                work.push((w, a, b, mine));
             }
-        });
-        let mut states = Vec::with_capacity(work.len());
-        let mut msg = Vec::with_capacity(words);
-        for (_, _, out) in work {
-            let (state, part) = out.ok_or_else(|| Error::Protocol {
-                step: "GMW AND layer",
-                detail: "a part was not opened".into(),
-            })??;
-            states.push(state);
-            msg.extend_from_slice(&part);
-        }
-        Ok((states, msg))
-    }
-
-    /// [`and_close`] of every part on `threads`, from the peer's message of the layer.
-    ///
-    /// # Errors
-    /// As [`and_close`]; [`Error::Protocol`] if the message has the wrong length.
-    pub fn close(
-        &mut self,
-        threads: &Threads,
-        states: Vec<AndState<'_>>,
-        peer: &[u64],
-    ) -> Result<()> {
-        if let [one] = self.parts.as_mut_slice() {
-            let mut states = states.into_iter();
-            return match (states.next(), states.next()) {
-                (Some(state), None) => and_close(state, one, peer),
-                _ => Err(Error::Protocol {
-                    step: "GMW AND layer",
-                    detail: "one part, and not one state".into(),
-                }),
-            };
-        }
-        let gates = states.first().map_or(0, |s| s.ands.len());
-        let want = message_words(gates, self.batch());
-        if states.len() != self.parts.len() || peer.len() != want {
-            return Err(Error::Protocol {
-                step: "GMW AND layer",
-                detail: format!(
-                    "the peer sent {} words for {} parts, expected {want} for {}",
-                    peer.len(),
-                    states.len(),
-                    self.parts.len()
-                ),
+            for_each_mut(threads, &mut work, |(w, a, b, mine)| {
+                w.free_gates(party, free);
+                open_words(w, ands, a, b, mine);
             });
         }
+        Ok((
+            PartsLayer {
+                party,
+                ands,
+                triples,
+            },
+            msg,
+        ))
+    }
+
+    /// Step 2 of the layer ([`and_close`] per part) from the peer's message, on every
+    /// part at once on `threads`.
+    ///
+    /// # Errors
+    /// As [`and_close`].
+    pub fn close(&mut self, threads: &Threads, layer: PartsLayer<'_>, peer: &[u64]) -> Result<()> {
+        let PartsLayer {
+            party,
+            ands,
+            triples,
+        } = layer;
+        let k = ands.len();
+        check_triples(&triples, k, self.batch())?;
+        check_peer(peer, k, self.batch())?;
+        let t = [triples.a.words(), triples.b.words(), triples.c.words()];
         let mut rest = peer;
-        let mut work = Vec::with_capacity(states.len());
-        for (w, state) in self.parts.iter_mut().zip(states) {
-            let (mine, tail) = rest.split_at(message_words(gates, w.n).min(rest.len()));
+        let mut work = Vec::with_capacity(self.parts.len());
+        let mut start = 0;
+        for w in &mut self.parts {
+            let pieces = t.map(|t| piece(t, k, start, w.n));
+            let (mine, tail) = rest.split_at(message_words(k, w.n).min(rest.len()));
             rest = tail;
-            work.push((w, Some(state), mine, Ok(())));
+            start += w.n;
+            work.push((w, pieces, mine, Ok(())));
         }
-        for_each_mut(threads, &mut work, |(w, state, mine, out)| {
-            if let Some(state) = state.take() {
-                *out = and_close(state, w, mine);
-            }
+        for_each_mut(threads, &mut work, |(w, pieces, mine, out)| {
+            *out = close_words(party, w, ands, *pieces, mine);
         });
         work.into_iter().try_for_each(|(_, _, _, out)| out)
     }
+}
 
-    /// Part `p`'s piece of a layer's triples for `gates` gates: bits
-    /// `gates·s .. gates·(s + len)` of each of `a`, `b`, `c`.
-    fn split(&self, t: &AndTriples, gates: usize) -> Result<Vec<AndTriples>> {
-        let n = self.batch();
-        if [&t.a, &t.b, &t.c].iter().any(|v| v.len() != gates * n) {
-            return Err(Error::WrongCorrelation {
-                expected: format!("{} AND triples ({gates} gates x {n} instances)", gates * n),
-                found: format!("{t:?}"),
-            });
-        }
-        let piece = |v: &BitVec, start: usize, bits: usize| {
-            // Every part but the last starts on a word: `start` is a multiple of 64.
-            let first = start / 64;
-            let words = v
-                .words()
-                .get(first..first + words_for(bits))
-                .ok_or_else(|| Error::WrongCorrelation {
-                    expected: format!("{bits} AND triples from bit {start}"),
-                    found: format!("{} bits", v.len()),
-                })?;
-            BitVec::from_words(bits, words.to_vec()).map_err(Error::from)
-        };
-        let mut out = Vec::with_capacity(self.parts.len());
-        let mut start = 0;
-        for w in &self.parts {
-            let bits = gates * w.n;
-            out.push(AndTriples {
-                a: piece(&t.a, start, bits)?,
-                b: piece(&t.b, start, bits)?,
-                c: piece(&t.c, start, bits)?,
-            });
-            start += bits;
-        }
-        Ok(out)
-    }
+/// The packed triple bits of the part of instances `start..start + len` of a layer of
+/// `gates` gates: bits `gates·start ..` of `t`, which start on a word because `start`
+/// is a multiple of [`PART_INSTANCES`] (empty if `t` is too short, which the callers'
+/// length checks rule out).
+fn piece(t: &[u64], gates: usize, start: usize, len: usize) -> &[u64] {
+    let first = gates * start / 64;
+    t.get(first..first + words_for(gates * len)).unwrap_or(&[])
 }
 
 fn slot_clash(g: &AndGate) -> Error {

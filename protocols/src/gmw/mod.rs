@@ -77,7 +77,8 @@ pub use cost::{
     GmwCost, cost, cost_with, exchange_frames_with, exchange_wire_bytes, exchange_wire_bytes_with,
 };
 pub use layer::{
-    AndState, PART_INSTANCES, Parts, Wires, and_close, and_open, message_words, part_sizes,
+    AndState, PART_INSTANCES, Parts, PartsLayer, Wires, and_close, and_open, message_words,
+    part_sizes,
 };
 
 /// One party's XOR shares of `width` bits for a batch of `n` instances: row `i` is bit
@@ -654,9 +655,9 @@ impl Gmw {
         let threads = std::sync::Arc::clone(ch.threads());
         for (free, ands) in program.layers() {
             let triples = provider.take_and_triples(ands.len() * n)?;
-            let (states, msg) = wires.open(&threads, self.party, free, ands, triples)?;
+            let (layer, msg) = wires.open(&threads, self.party, free, ands, triples)?;
             let peer = ch.exchange_pod_stream(msg).await?;
-            wires.close(&threads, states, &peer)?;
+            wires.close(&threads, layer, &peer)?;
         }
         wires.free_gates(&threads, self.party, program.tail());
         Ok(program.outputs().iter().map(|o| wires.get(o)).collect())
