@@ -1037,10 +1037,7 @@ fn dealer_costs(ctx: &mut Ctx<'_>) -> Result<Dealer> {
 // ---------------------------------------------------------------- machine
 
 fn load_average() -> f64 {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
-        .unwrap_or(-1.0)
+    crate::results::load_average().unwrap_or(-1.0)
 }
 
 fn cpu_model() -> String {

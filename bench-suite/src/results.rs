@@ -380,6 +380,16 @@ pub(crate) fn write_atomic(path: &Path, text: String) -> Result<()> {
     std::fs::rename(&tmp, path).map_err(|e| err("renaming into place", e))
 }
 
+/// The one-minute load average (`/proc/loadavg`), `None` where the system does not say.
+pub fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 impl Machine {
     /// This machine and build (fields that cannot be found cheaply are `None`).
     pub fn detect() -> Machine {

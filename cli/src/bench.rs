@@ -60,7 +60,7 @@ pub struct BenchArgs {
     /// baseline of the same source.
     #[arg(long, value_name = "dealer|ot", default_value = "dealer")]
     offline: Offline,
-    /// Compute threads of each party (Yao garbling and evaluation; GMW and A layers still use one);
+    /// Compute threads of each party (Yao chunks, GMW batches over 8,192, A-layer products);
     /// results and bytes do not depend on it [default: every core].
     #[arg(long, value_name = "N", value_parser = crate::parse_threads, default_value_t = tessera_core::Threads::available(), hide_default_value = true)]
     threads: std::num::NonZeroUsize,

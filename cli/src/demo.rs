@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use serde::Serialize;
 use tessera_bench_suite::report::{Bar, bar_chart, tick_bytes, tick_ns};
+use tessera_bench_suite::results::load_average;
 use tessera_core::{FixedPoint, NetworkProfile, Phase, Z64};
 use tessera_engine::{Output, RunOptions};
 use tessera_models::{FixedModel, assets};
@@ -38,7 +39,7 @@ pub struct DemoArgs {
     /// Network profiles, comma-separated (local, lan, wan, bw=<bits/s>,rtt=<ms>).
     #[arg(long, default_value = "lan,wan", value_delimiter = ',', value_parser = parse_profile)]
     networks: Vec<NetworkProfile>,
-    /// Compute threads of each party (Yao garbling and evaluation; GMW and A layers still use one);
+    /// Compute threads of each party (Yao chunks, GMW batches over 8,192, A-layer products);
     /// results and bytes do not depend on it [default: every core].
     #[arg(long, value_name = "N", value_parser = crate::parse_threads, default_value_t = tessera_core::Threads::available(), hide_default_value = true)]
     threads: std::num::NonZeroUsize,
@@ -109,6 +110,12 @@ struct Report {
     calibration: String,
     /// The offline source of the runs: `dealer` or `ot`.
     offline: String,
+    /// Logical cores of this machine.
+    cores: usize,
+    /// One-minute load average before the first run and after the last (`None` where
+    /// the system does not say): predictions assume the cores are free, so a loaded
+    /// machine measures slower than predicted.
+    load: [Option<f64>; 2],
     rows: Vec<Row>,
     /// Per network, the plan with the least predicted offline + online time with a
     /// dealer and without one.
@@ -138,6 +145,16 @@ fn fastest(network: &str, rows: &[Row]) -> Fastest {
 
 fn opt_ms(v: Option<f64>) -> String {
     v.map_or_else(|| "-".into(), ms)
+}
+
+/// A refusal's first clause, short enough for a chart label.
+fn first_clause(why: &str) -> String {
+    let head = why.split([':', ';', '(']).next().unwrap_or(why).trim();
+    if head.chars().count() > 60 {
+        format!("{}…", head.chars().take(59).collect::<String>())
+    } else {
+        head.to_string()
+    }
 }
 
 fn mb(b: u64) -> String {
@@ -180,6 +197,12 @@ fn markdown(r: &Report) -> String {
                     "NO"
                 }
             )),
+            None if row.sharings.is_empty() => s.push_str(&format!(
+                "| {} | {} | | | refused: {} | | | | | | | | |\n",
+                row.network,
+                row.plan,
+                row.skipped.as_deref().unwrap_or("no plan"),
+            )),
             None => s.push_str(&format!(
                 "| {} | {} | `{}` | {} | not run: {} | | {} | {} | | {} | {} | | |\n",
                 row.network,
@@ -209,6 +232,13 @@ fn markdown(r: &Report) -> String {
             cell(&f.ot)
         ));
     }
+    let load = |l: Option<f64>| l.map_or_else(|| "unknown".into(), |l| format!("{l:.2}"));
+    s.push_str(&format!(
+        "\nMachine: {} cores, load average {} before the runs and {} after (predictions assume idle cores: under load, measured times run above them).\n",
+        r.cores,
+        load(r.load[0]),
+        load(r.load[1])
+    ));
     s.push_str(&format!("\nPredicted: the planner's time model (calibrated compute, network profile, exact bytes and rounds; the offline phase under both sources). Measured: {} and both parties over TCP loopback shaped to the profile, one batch of all digits.\n", if r.offline == "ot" { "no dealer (OT extension between the parties)" } else { "dealer" }));
     s
 }
@@ -220,6 +250,24 @@ fn charts(r: &Report) -> Vec<(String, String)> {
         let label = format!("{} @ {}", row.plan, row.network);
         let (t, b, note) = match &row.measured {
             Some(m) => ((m.online_ms * 1e6) as u64, m.bytes, "measured"),
+            None if row.sharings.is_empty() => {
+                // No plan at all: a bar of zero would read as free.
+                let why = row.skipped.as_deref().unwrap_or("no plan");
+                let text = format!("refused: {}", first_clause(why));
+                time.push(Bar {
+                    label: label.clone(),
+                    value: 0,
+                    range: None,
+                    text: text.clone(),
+                });
+                bytes.push(Bar {
+                    label,
+                    value: 0,
+                    range: None,
+                    text,
+                });
+                continue;
+            }
             None => (
                 (row.predicted_online_ms * 1e6) as u64,
                 row.predicted_bytes,
@@ -288,6 +336,7 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
     let batch = args.count;
     let mut rows = Vec::new();
     let mut mismatches = Vec::new();
+    let load_before = load_average();
     for &net in &args.networks {
         let planner = Planner::new(
             &chain,
@@ -418,6 +467,8 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
             .as_ref()
             .map_or_else(|| "embedded default".into(), |p| p.display().to_string()),
         offline: args.offline.name().to_string(),
+        cores: tessera_core::Threads::available().get(),
+        load: [load_before, load_average()],
         rows,
         fastest_total,
     };

@@ -176,7 +176,7 @@ pub struct PartyArgs {
     /// bw=<bits/s>,rtt=<ms>.
     #[arg(long, global = true, default_value = "local", value_parser = parse_profile)]
     network: NetworkProfile,
-    /// Compute threads of this party (Yao garbling and evaluation; GMW and A layers still use one);
+    /// Compute threads of this party (Yao chunks, GMW batches over 8,192, A-layer products);
     /// results and bytes do not depend on it [default: every core].
     #[arg(long, global = true, value_name = "N", value_parser = crate::parse_threads, default_value_t = tessera_core::Threads::available(), hide_default_value = true)]
     threads: std::num::NonZeroUsize,

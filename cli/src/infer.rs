@@ -52,7 +52,7 @@ pub struct InferArgs {
     /// Network profile: local, lan, wan or bw=<bits/s>,rtt=<ms>.
     #[arg(long, default_value = "local", value_parser = parse_profile)]
     pub network: NetworkProfile,
-    /// Compute threads of each party (Yao garbling and evaluation; GMW and A layers still use one);
+    /// Compute threads of each party (Yao chunks, GMW batches over 8,192, A-layer products);
     /// results and bytes do not depend on it [default: every core].
     #[arg(long, value_name = "N", value_parser = crate::parse_threads, default_value_t = tessera_core::Threads::available(), hide_default_value = true)]
     pub threads: std::num::NonZeroUsize,

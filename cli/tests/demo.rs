@@ -84,10 +84,17 @@ fn demo_plans_runs_and_reports() {
         let text = std::fs::read_to_string(out_dir.join(f)).unwrap();
         assert!(!text.is_empty(), "{f}");
     }
+    let svg = std::fs::read_to_string(out_dir.join("time.svg")).unwrap();
+    assert!(svg.starts_with("<svg"));
+    // A plan with no assignment at all is marked refused, not drawn as free.
+    assert!(svg.contains("refused: "), "{svg}");
+    // The machine's cores and load travel with the predictions.
+    assert!(v["cores"].as_u64().unwrap() >= 1);
+    assert_eq!(v["load"].as_array().unwrap().len(), 2);
+    let md = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
     assert!(
-        std::fs::read_to_string(out_dir.join("time.svg"))
-            .unwrap()
-            .starts_with("<svg")
+        md.contains("Machine: ") && md.contains("load average"),
+        "{md}"
     );
 }
 
