@@ -12,7 +12,8 @@
 //! what the channel and the profile allow, against which the protocol's own overhead
 //! shows.
 //!
-//! `gmw_threads` is one party's local work at batch 32,768 on 1 and 2 threads.
+//! `gmw_threads` is one party's local work at batches 32,768 and 131,072 on 1 and 2
+//! threads.
 //!
 //! `cargo bench -p tessera-bench-suite --bench gmw`
 
@@ -189,50 +190,62 @@ fn bench(cr: &mut Criterion) {
     g.finish();
 }
 
-/// One party's local work of GMW AES-128 at batch 32,768 (four parts of
-/// `gmw::PART_INSTANCES`) on 1 and 2 threads: every layer's free gates and both AND
-/// steps, the peer's message a fixed stand-in of the right length (the steps do not
-/// look at its bits), triples made untimed before each iteration. No network: what
-/// `--threads` changes.
+/// One party's local work of GMW AES-128 at batches of 32,768 and 131,072 (4 and 16
+/// parts of `gmw::PART_INSTANCES`) on 1 and 2 threads: every layer's free gates and
+/// both AND steps, the peer's message a fixed stand-in of the right length (the steps
+/// do not look at its bits), triples made untimed before each iteration. No network:
+/// what `--threads` changes. `…/always_split` steps every layer on the threads, below
+/// `gmw::MIN_PARALLEL_WORK` too: why that threshold exists.
 fn threads(cr: &mut Criterion) {
     use tessera_protocols::gmw::{BShare, Parts};
     use tessera_protocols::preprocessing::AndTriples;
-    const N: usize = 32_768;
     let c = aes();
     let program = Program::new(&c);
     let mut prg = Prg::from_entropy();
-    let inputs: Vec<BShare> = program
-        .input_widths()
-        .iter()
-        .map(|&w| BShare::from_matrix(random(&mut prg, w, N)))
-        .collect();
-    let triples = |prg: &mut Prg| -> Vec<AndTriples> {
-        let r = |prg: &mut Prg, k: usize| BitVec::random(prg, k * N);
-        program
-            .layers()
-            .iter()
-            .map(|(_, ands)| AndTriples {
-                a: r(prg, ands.len()),
-                b: r(prg, ands.len()),
-                c: r(prg, ands.len()),
-            })
-            .collect()
-    };
     let mut g = cr.benchmark_group("gmw_threads");
     g.sample_size(10)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(6));
-    g.throughput(Throughput::Elements(N as u64));
-    for t in [1usize, 2] {
+    for (n, t, always) in [
+        (32_768usize, 1usize, false),
+        (32_768, 2, false),
+        (32_768, 2, true),
+        (131_072, 1, false),
+        (131_072, 2, false),
+    ] {
+        let inputs: Vec<BShare> = program
+            .input_widths()
+            .iter()
+            .map(|&w| BShare::from_matrix(random(&mut prg, w, n)))
+            .collect();
         let threads = tessera_core::Threads::new(
             std::num::NonZeroUsize::new(t).unwrap_or(std::num::NonZeroUsize::MIN),
         );
-        g.bench_function(format!("aes128_batch{N}_one_party/{t}"), |b| {
+        let name = format!(
+            "aes128_batch{n}_one_party{}/{t}",
+            if always { "/always_split" } else { "" }
+        );
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
-                    let layers = triples(&mut prg);
-                    let mut wires = Parts::new(program.slots(), N);
+                    let layers: Vec<AndTriples> = program
+                        .layers()
+                        .iter()
+                        .map(|(_, ands)| {
+                            let mut r = || BitVec::random(&mut prg, ands.len() * n);
+                            AndTriples {
+                                a: r(),
+                                b: r(),
+                                c: r(),
+                            }
+                        })
+                        .collect();
+                    let mut wires = Parts::new(program.slots(), n);
+                    if always {
+                        wires = wires.with_min_parallel_work(0);
+                    }
                     let mut first = 0;
                     for (s, w) in inputs.iter().zip(program.input_widths()) {
                         wires.set(first, s).expect("input");
@@ -240,8 +253,8 @@ fn threads(cr: &mut Criterion) {
                     }
                     let start = Instant::now();
                     for ((free, ands), tr) in program.layers().iter().zip(layers) {
-                        let (states, msg) = wires.open(&threads, 0, free, ands, tr).expect("open");
-                        wires.close(&threads, states, &msg).expect("close");
+                        let (layer, msg) = wires.open(&threads, 0, free, ands, tr).expect("open");
+                        wires.close(&threads, layer, &msg).expect("close");
                     }
                     wires.free_gates(&threads, 0, program.tail());
                     total += start.elapsed();
