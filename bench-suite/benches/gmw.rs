@@ -194,8 +194,9 @@ fn bench(cr: &mut Criterion) {
 /// parts of `gmw::PART_INSTANCES`) on 1 and 2 threads: every layer's free gates and
 /// both AND steps, the peer's message a fixed stand-in of the right length (the steps
 /// do not look at its bits), triples made untimed before each iteration. No network:
-/// what `--threads` changes. `…/always_split` steps every layer on the threads, below
-/// `gmw::MIN_PARALLEL_WORK` too: why that threshold exists.
+/// what `--threads` changes. The 2-thread runs step their parts on the threads only
+/// where `gmw::splits` does (at 131,072, not at 32,768); `…/forced` splits at 32,768
+/// too: why that threshold exists.
 fn threads(cr: &mut Criterion) {
     use tessera_protocols::gmw::{BShare, Parts};
     use tessera_protocols::preprocessing::AndTriples;
@@ -218,12 +219,18 @@ fn threads(cr: &mut Criterion) {
             .iter()
             .map(|&w| BShare::from_matrix(random(&mut prg, w, n)))
             .collect();
+        // As the driver: the party's threads only where the evaluation splits.
+        let t_used = if always || gmw::splits(&program, n) {
+            t
+        } else {
+            1
+        };
         let threads = tessera_core::Threads::new(
-            std::num::NonZeroUsize::new(t).unwrap_or(std::num::NonZeroUsize::MIN),
+            std::num::NonZeroUsize::new(t_used).unwrap_or(std::num::NonZeroUsize::MIN),
         );
         let name = format!(
             "aes128_batch{n}_one_party{}/{t}",
-            if always { "/always_split" } else { "" }
+            if always { "/forced" } else { "" }
         );
         g.throughput(Throughput::Elements(n as u64));
         g.bench_function(name, |b| {
@@ -243,9 +250,6 @@ fn threads(cr: &mut Criterion) {
                         })
                         .collect();
                     let mut wires = Parts::new(program.slots(), n);
-                    if always {
-                        wires = wires.with_min_parallel_work(0);
-                    }
                     let mut first = 0;
                     for (s, w) in inputs.iter().zip(program.input_widths()) {
                         wires.set(first, s).expect("input");

@@ -234,6 +234,28 @@ fn a_batch_of_several_parts_is_exact_on_any_thread_count() {
     }
 }
 
+/// Two AND layers of 4,096 gates with XORs between, over three parts: large enough for
+/// the evaluation to be stepped on the threads (`gmw::splits`), and exact on 1, 2 and
+/// 3 threads per party.
+#[test]
+fn a_wide_circuit_split_across_threads_is_exact() {
+    const W: usize = 4096;
+    let mut b = Builder::new();
+    let (x, y) = (b.input(W), b.input(W));
+    let z: Vec<Wire> = (0..W).map(|i| b.and(x[i], y[i])).collect();
+    let t: Vec<Wire> = (0..W).map(|i| b.xor(z[i], x[(i + 1) % W])).collect();
+    let u: Vec<Wire> = (0..W).map(|i| b.and(t[i], y[(i + 7) % W])).collect();
+    b.output(&u);
+    let wide = Arc::new(b.finish().unwrap());
+    let n = 2 * gmw::PART_INSTANCES + 100;
+    assert!(gmw::splits(&Program::new(&wide), n));
+    let mut prg = Prg::from_seed_block(Block::from(10u128));
+    let inputs = random_inputs(&mut prg, &wide, n);
+    for t in 1..=3 {
+        check_on(t, &wide, &[0, 1], &inputs, n, RevealTo::Both);
+    }
+}
+
 #[test]
 fn one_owner_and_no_inputs_are_priced_exactly() {
     let mut prg = Prg::from_seed_block(Block::from(2u128));

@@ -25,7 +25,7 @@ use tessera_core::bits::words_for;
 use tessera_core::threads::{Threads, for_each_mut};
 
 use super::BShare;
-use crate::circuit::{AndGate, FreeGate, Wire};
+use crate::circuit::{AndGate, FreeGate, Program, Wire};
 use crate::preprocessing::AndTriples;
 use crate::{Error, Result};
 use tessera_core::bits::{get_bits, put_bits, tail_mask};
@@ -426,17 +426,24 @@ fn close_words(
 /// steps of an AND layer — runs at once on a party's threads.
 pub const PART_INSTANCES: usize = 8192;
 
-/// Gate instances (`(free + AND gates) · n`) below which a layer's parts are stepped
-/// one after another even on several threads. A step is bound by memory, and handing
-/// parts to threads that slept through the exchange costs on the order of 100 µs on a
-/// virtual machine: on the 2-vCPU machine of the README, splitting every layer made
-/// one party's AES-128 at 32,768 instances (steps of ~170 µs) 1.35x slower on 2
-/// threads than on 1, and at 131,072 (~730 µs) 1.38x faster. Only layers this large
-/// are split (`gmw_threads` bench).
+/// Gate instances per layer, on average over a program (`(free + AND gates) · n`),
+/// from which an evaluation steps its parts on several threads ([`splits`]). A step is
+/// bound by memory, and handing parts to threads that slept through the exchange costs
+/// on the order of 100 µs on a virtual machine, as does moving a part's rows between
+/// cores: on the 2-vCPU machine of the README, splitting every layer made one party's
+/// AES-128 at 32,768 instances (steps of ~170 µs) 1.35x slower on 2 threads than on 1,
+/// and at 131,072 (~730 µs) 1.38x faster, while splitting only the large layers gained
+/// nothing at either (`gmw_threads` bench). So a whole evaluation is split or not.
 pub const MIN_PARALLEL_WORK: usize = 1 << 26;
 
-/// Always one thread: a layer too small to split.
-static ONE_THREAD: Threads = Threads::one();
+/// Whether an evaluation of `program` on `n` instances steps its parts on the party's
+/// threads: if its layers average [`MIN_PARALLEL_WORK`] gate instances (and it has
+/// several parts). The results are the same either way.
+pub fn splits(program: &Program, n: usize) -> bool {
+    let layers = program.layers();
+    let gates: usize = layers.iter().map(|(f, a)| f.len() + a.len()).sum();
+    part_sizes(n).len() > 1 && gates * n >= MIN_PARALLEL_WORK * layers.len().max(1)
+}
 
 /// The instances of each part of a batch of `n` ([`PART_INSTANCES`] each, the last
 /// one the rest). The cut depends on `n` alone, never on the thread count, so both
@@ -461,8 +468,6 @@ pub fn part_sizes(n: usize) -> Vec<usize> {
 /// up to [`PART_INSTANCES`]) the bytes are those [`and_open`] sends.
 pub struct Parts {
     parts: Vec<Wires>,
-    /// Gate instances from which a step runs on several threads.
-    min_parallel: usize,
 }
 
 impl std::fmt::Debug for Parts {
@@ -483,8 +488,6 @@ pub struct PartsLayer<'c> {
     party: usize,
     ands: &'c [AndGate],
     triples: AndTriples,
-    /// The layer's gate instances, for the store's threshold.
-    work: usize,
 }
 
 impl std::fmt::Debug for PartsLayer<'_> {
@@ -506,25 +509,6 @@ impl Parts {
                 .into_iter()
                 .map(|len| Wires::new(num_wires, len))
                 .collect(),
-            min_parallel: MIN_PARALLEL_WORK,
-        }
-    }
-
-    /// The same store splitting steps of `work` gate instances or more across threads
-    /// instead of [`MIN_PARALLEL_WORK`] (tests and benchmarks of the parallel path;
-    /// the results do not depend on it).
-    pub fn with_min_parallel_work(mut self, work: usize) -> Self {
-        self.min_parallel = work;
-        self
-    }
-
-    /// `threads` for a step of `work` gate instances, or one thread below the store's
-    /// threshold.
-    fn threads_for<'t>(&self, threads: &'t Threads, work: usize) -> &'t Threads {
-        if work >= self.min_parallel {
-            threads
-        } else {
-            &ONE_THREAD
         }
     }
 
@@ -574,16 +558,14 @@ impl Parts {
         BShare::from_matrix(m)
     }
 
-    /// [`Wires::free_gates`] on every part, on `threads` if there is work enough.
+    /// [`Wires::free_gates`] on every part, on `threads`.
     pub fn free_gates(&mut self, threads: &Threads, party: usize, gates: &[FreeGate]) {
-        let threads = self.threads_for(threads, gates.len() * self.batch());
         for_each_mut(threads, &mut self.parts, |w| w.free_gates(party, gates));
     }
 
     /// A layer's free gates `free`, then step 1 of its AND gates `ands` with the
-    /// batch's `triples` ([`and_open`] per part), on every part at once on `threads`
-    /// if the layer has [`MIN_PARALLEL_WORK`] gate instances: the state to keep and the
-    /// layer's message.
+    /// batch's `triples` ([`and_open`] per part), on every part at once on `threads`:
+    /// the state to keep and the layer's message.
     ///
     /// # Errors
     /// As [`and_open`].
@@ -597,9 +579,7 @@ impl Parts {
     ) -> Result<(PartsLayer<'c>, Vec<u64>)> {
         let k = ands.len();
         check_triples(&triples, k, self.batch())?;
-        let work = (free.len() + k) * self.batch();
         let mut msg = vec![0u64; message_words(k, self.batch())];
-        let threads = self.threads_for(threads, work);
         {
             let (ta, tb) = (triples.a.words(), triples.b.words());
             let mut rest = msg.as_mut_slice();
@@ -622,14 +602,13 @@ impl Parts {
                 party,
                 ands,
                 triples,
-                work,
             },
             msg,
         ))
     }
 
     /// Step 2 of the layer ([`and_close`] per part) from the peer's message, on every
-    /// part at once on `threads` if the layer was opened so.
+    /// part at once on `threads`.
     ///
     /// # Errors
     /// As [`and_close`].
@@ -638,13 +617,11 @@ impl Parts {
             party,
             ands,
             triples,
-            work,
         } = layer;
         let k = ands.len();
         check_triples(&triples, k, self.batch())?;
         check_peer(peer, k, self.batch())?;
         let t = [triples.a.words(), triples.b.words(), triples.c.words()];
-        let threads = self.threads_for(threads, work);
         let mut rest = peer;
         let mut parts = Vec::with_capacity(self.parts.len());
         let mut start = 0;
@@ -840,8 +817,7 @@ mod tests {
         let mut first: Option<(Vec<u64>, Vec<u64>)> = None;
         for t in 1..=3 {
             let threads = Threads::new(std::num::NonZeroUsize::new(t).unwrap());
-            // Every step on the threads, however small.
-            let mut w = [0, 1].map(|_| Parts::new(5, n).with_min_parallel_work(0));
+            let mut w = [Parts::new(5, n), Parts::new(5, n)];
             w[0].set(0, &BShare::from_matrix(s0.clone())).unwrap();
             w[1].set(0, &BShare::from_matrix(s1.clone())).unwrap();
             let [p0, p1] = &mut w;

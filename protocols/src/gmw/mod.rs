@@ -48,7 +48,8 @@
 //! A batch larger than [`PART_INSTANCES`] (8,192) is held as several wire stores
 //! ([`Parts`], cut by [`part_sizes`] from the batch size alone) whose local work — a
 //! layer's free gates, then both steps of its AND layer — runs at once on the party's
-//! threads ([`Channel::threads`], `--threads`). The layer's triples are taken in one
+//! threads ([`Channel::threads`], `--threads`) when its layers are large enough
+//! ([`splits`], [`MIN_PARALLEL_WORK`]). The layer's triples are taken in one
 //! piece and cut alike by both parties, and the parts' messages laid end to end are
 //! exactly as long as one store's, so the traffic, the rounds and the demand are those
 //! of the table whatever the thread count, and parties with different counts work
@@ -67,7 +68,7 @@ mod cost;
 pub mod layer;
 
 use rand_core::RngCore;
-use tessera_core::{BitMatrix, Block, Channel, Prg, Ring};
+use tessera_core::{BitMatrix, Block, Channel, Prg, Ring, Threads};
 
 use crate::circuit::Circuit;
 pub use crate::circuit::Program;
@@ -77,8 +78,8 @@ pub use cost::{
     GmwCost, cost, cost_with, exchange_frames_with, exchange_wire_bytes, exchange_wire_bytes_with,
 };
 pub use layer::{
-    AndState, PART_INSTANCES, Parts, PartsLayer, Wires, and_close, and_open, message_words,
-    part_sizes,
+    AndState, MIN_PARALLEL_WORK, PART_INSTANCES, Parts, PartsLayer, Wires, and_close, and_open,
+    message_words, part_sizes, splits,
 };
 
 /// One party's XOR shares of `width` bits for a batch of `n` instances: row `i` is bit
@@ -652,7 +653,10 @@ impl Gmw {
         mut wires: Parts,
     ) -> Result<Vec<BShare>> {
         let n = wires.batch();
-        let threads = std::sync::Arc::clone(ch.threads());
+        let threads = match layer::splits(program, n) {
+            true => std::sync::Arc::clone(ch.threads()),
+            false => std::sync::Arc::new(Threads::one()),
+        };
         for (free, ands) in program.layers() {
             let triples = provider.take_and_triples(ands.len() * n)?;
             let (layer, msg) = wires.open(&threads, self.party, free, ands, triples)?;
