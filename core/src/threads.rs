@@ -98,9 +98,12 @@ pub fn for_each_mut<T: Send>(threads: &Threads, items: &mut [T], f: impl Fn(&mut
 /// microseconds), and 1 without a pool. Only for work whose result does not depend on
 /// how it is cut (each output computed whole by one part).
 pub fn parts_for(threads: &Threads, work: usize, min_part: usize) -> usize {
-    match threads.pool() {
-        Some(_) => threads.count().min(work / min_part.max(1)).max(1),
-        None => 1,
+    let want = threads.count().min(work / min_part.max(1)).max(1);
+    // Work too small to split never starts the pool (starting it costs about as much).
+    if want > 1 && threads.pool().is_some() {
+        want
+    } else {
+        1
     }
 }
 
@@ -118,6 +121,12 @@ mod tests {
         assert_eq!(a, three.pool().map(|p| p as *const _));
         assert_eq!(format!("{three:?}"), "Threads(3)");
         assert!(Threads::one().pool().is_none());
+        let idle = Threads::new(NonZeroUsize::new(2).unwrap_or(NonZeroUsize::MIN));
+        assert_eq!(parts_for(&idle, 3, 4), 1);
+        assert!(
+            idle.pool.get().is_none(),
+            "a part too small started the pool"
+        );
         assert_eq!(parts_for(&one, 1 << 20, 1), 1);
         assert_eq!(parts_for(&three, 1 << 20, 1), 3);
         assert_eq!(parts_for(&three, 10, 4), 2);

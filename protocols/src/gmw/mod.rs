@@ -653,9 +653,10 @@ impl Gmw {
         mut wires: Parts,
     ) -> Result<Vec<BShare>> {
         let n = wires.batch();
-        let threads = match layer::splits(program, n) {
-            true => std::sync::Arc::clone(ch.threads()),
-            false => std::sync::Arc::new(Threads::one()),
+        let threads = if layer::splits(program, n) {
+            std::sync::Arc::clone(ch.threads())
+        } else {
+            std::sync::Arc::new(Threads::one())
         };
         for (free, ands) in program.layers() {
             let triples = provider.take_and_triples(ands.len() * n)?;

@@ -42,9 +42,15 @@ use crate::{Error, Result};
 /// for its turn to be sent (or, at the evaluator, for its tables).
 const CHUNKS_PER_THREAD: usize = 2;
 
-/// Whether a run of `n` instances is worth the pool: more than one chunk.
+/// AND gates of a run (gates × instances) below which it stays on one thread:
+/// starting a party's pool and handing out chunks costs some hundreds of microseconds
+/// on a virtual machine, a few percent of garbling this many gates (~5 ms on a core).
+pub(super) const MIN_PARALLEL_ANDS: usize = 1 << 18;
+
+/// Whether a run of `n` instances is worth the pool: more than one chunk, and
+/// [`MIN_PARALLEL_ANDS`] gates in all.
 pub(super) fn splits(program: &Program, n: usize) -> bool {
-    n > chunk_instances(program.slots(), n)
+    n > chunk_instances(program.slots(), n) && program.and_gates() * n >= MIN_PARALLEL_ANDS
 }
 
 /// The labels buffer and scratch of one chunk in progress.

@@ -644,7 +644,10 @@ pub fn garble_stream(
     sink: &mut TableSink,
 ) -> Result<Vec<ZeroLabels>> {
     let flush = flush_blocks(program.and_gates() * n * TABLE_BLOCKS_PER_AND);
-    let outputs = match threads.pool().filter(|_| parallel::splits(program, n)) {
+    let outputs = match parallel::splits(program, n)
+        .then(|| threads.pool())
+        .flatten()
+    {
         Some(pool) => parallel::garble(pool, program, inputs, n, delta, counter, flush, sink),
         None => garble_one_thread(program, inputs, n, delta, counter, flush, sink),
     };
@@ -751,7 +754,10 @@ pub fn evaluate_stream(
     rx: &mut mpsc::Receiver<Vec<Block>>,
     recycle: &std::sync::mpsc::Sender<Vec<Block>>,
 ) -> Result<Vec<ActiveLabels>> {
-    let outputs = match threads.pool().filter(|_| parallel::splits(program, n)) {
+    let outputs = match parallel::splits(program, n)
+        .then(|| threads.pool())
+        .flatten()
+    {
         Some(pool) => parallel::evaluate(pool, program, inputs, n, counter, rx, recycle)?,
         None => {
             let mut scratch = Scratch::default();
