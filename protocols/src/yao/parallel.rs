@@ -240,13 +240,15 @@ pub(super) fn garble(
                 emitted += 1;
             }
             if !sink.alive && next_start < n {
-                // Stop starting chunks; drain those in progress.
-                while emitted < next_index {
+                // Stop starting chunks; wait for those still running. Chunks that
+                // finished out of order are already in `ready`: receiving once per
+                // unsent chunk would wait for results that never come.
+                let running = next_index - emitted - ready.len();
+                for _ in 0..running {
                     if !matches!(done_rx.recv(), Ok(Some(_))) {
                         failed = true;
                         break;
                     }
-                    emitted += 1;
                 }
                 break;
             }
