@@ -49,8 +49,8 @@ pub struct CircuitArgs {
     #[arg(long, default_value = "local", value_parser = parse_profile)]
     network: NetworkProfile,
     /// Compute threads of each party (Yao chunks, GMW batches over 8,192, A-layer products);
-    /// results and bytes do not depend on it [default: every core].
-    #[arg(long, value_name = "N", value_parser = crate::parse_threads, default_value_t = tessera_core::Threads::available(), hide_default_value = true)]
+    /// results and bytes do not depend on it [default: half the cores, as both parties run here].
+    #[arg(long, value_name = "N", value_parser = crate::parse_threads, default_value_t = tessera_core::Threads::available_to_each_of_two(), hide_default_value = true)]
     threads: std::num::NonZeroUsize,
     /// Print one JSON object (outputs, gate counts, AND depth, metering per phase and
     /// party, the predicted metering) instead of the outputs alone.

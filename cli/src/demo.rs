@@ -40,8 +40,8 @@ pub struct DemoArgs {
     #[arg(long, default_value = "lan,wan", value_delimiter = ',', value_parser = parse_profile)]
     networks: Vec<NetworkProfile>,
     /// Compute threads of each party (Yao chunks, GMW batches over 8,192, A-layer products);
-    /// results and bytes do not depend on it [default: every core].
-    #[arg(long, value_name = "N", value_parser = crate::parse_threads, default_value_t = tessera_core::Threads::available(), hide_default_value = true)]
+    /// results and bytes do not depend on it [default: half the cores, as both parties run here].
+    #[arg(long, value_name = "N", value_parser = crate::parse_threads, default_value_t = tessera_core::Threads::available_to_each_of_two(), hide_default_value = true)]
     threads: std::num::NonZeroUsize,
     /// Plans predicted to take longer than this (seconds; online, plus the offline
     /// phase with `--offline ot`) are priced, not run.

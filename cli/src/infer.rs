@@ -53,8 +53,8 @@ pub struct InferArgs {
     #[arg(long, default_value = "local", value_parser = parse_profile)]
     pub network: NetworkProfile,
     /// Compute threads of each party (Yao chunks, GMW batches over 8,192, A-layer products);
-    /// results and bytes do not depend on it [default: every core].
-    #[arg(long, value_name = "N", value_parser = crate::parse_threads, default_value_t = tessera_core::Threads::available(), hide_default_value = true)]
+    /// results and bytes do not depend on it [default: half the cores, as both parties run here].
+    #[arg(long, value_name = "N", value_parser = crate::parse_threads, default_value_t = tessera_core::Threads::available_to_each_of_two(), hide_default_value = true)]
     pub threads: std::num::NonZeroUsize,
     /// Examples per query (the batch each protocol step is vectorised over). A run
     /// sets the model up once and answers its queries one after another on it.

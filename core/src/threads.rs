@@ -47,6 +47,13 @@ impl Threads {
         std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN)
     }
 
+    /// Each party's share when both parties run in this process (`tessera circuit`,
+    /// `infer`, `bench`, `demo`): half of [`Threads::available`], at least 1. Giving
+    /// each party every core would run twice as many compute threads as cores.
+    pub fn available_to_each_of_two() -> NonZeroUsize {
+        NonZeroUsize::new(Self::available().get() / 2).unwrap_or(NonZeroUsize::MIN)
+    }
+
     /// The number of threads.
     pub fn count(&self) -> usize {
         self.count.get()
