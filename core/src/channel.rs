@@ -322,9 +322,9 @@ async fn write_frame<W: AsyncWrite + Unpin>(
 /// one-way latency (0.1 ms on the `lan` profile) and so dominate a round-heavy run. A
 /// shaped frame therefore waits for whichever comes first: the tokio sleep or a wake-up
 /// from one OS thread that sleeps with the operating system's precision and spins the
-/// last [`precise::SPIN`] before each deadline. The frame is released only once the tokio clock has reached
-/// its deadline, so a paused test clock (`tokio::time::pause`) stays exact: there the
-/// tokio sleep decides.
+/// last `SPIN` (120 µs) before each deadline. The frame is released only once the
+/// tokio clock has reached its deadline, so a paused test clock
+/// (`tokio::time::pause`) stays exact: there the tokio sleep decides.
 mod precise {
     use std::sync::OnceLock;
     use std::sync::mpsc::{self, RecvTimeoutError};
