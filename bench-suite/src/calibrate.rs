@@ -767,7 +767,12 @@ async fn ot_source(ctx: &mut Ctx<'_>) -> Result<OtSource> {
         parties = Some([a, b]);
     }
     let base = median(base);
-    ctx.record("ot source: link set-up (256 base OTs)", 256.0, base, reps);
+    ctx.record(
+        "ot source: link set-up (128 base OTs, 128 extended)",
+        128.0,
+        base,
+        reps,
+    );
     let parties = parties.ok_or_else(|| Error::Calibration("no OT link measured".into()))?;
     let sizes = ctx.sizes(&[1usize << 15, 1 << 17], &[1 << 16, 1 << 18, 1 << 19]);
     let (per_n, parties) = ot_slope(

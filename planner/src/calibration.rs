@@ -109,7 +109,8 @@ pub struct Dealer {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OtSource {
-    /// The link set-up: 2 × 128 Chou–Orlandi base OTs, both parties (seconds).
+    /// The link set-up: 128 Chou–Orlandi base OTs and 128 random OTs extended back
+    /// (`ot::correlate::link`), both parties (seconds).
     pub base: f64,
     /// Per random OT extended (IKNP and its hash, the two parties working in parallel
     /// on extensions both ways, as for AND triples).

@@ -272,7 +272,7 @@ impl<'a> TimeModel<'a> {
                 x.max(c) + x.min(c) / k
             })
             .sum();
-        Ok(o.base * (p.base_ots as f64 / 256.0) + steps + rounds as f64 * self.round())
+        Ok(o.base * (p.base_ots as f64 / ot::KAPPA as f64) + steps + rounds as f64 * self.round())
     }
 
     /// The network profile.

@@ -8,7 +8,6 @@ mod common;
 use std::time::Duration;
 
 use proptest::prelude::*;
-use tessera_core::channel::stream_wire_bytes;
 use tessera_core::{Block, Channel, ChannelConfig, Prg};
 use tessera_protocols::ot::{self, CHUNK, KAPPA, tiles};
 
@@ -115,14 +114,18 @@ fn random_and_correlated_ots_hold_their_relations() {
         assert_eq!(t[i], want, "correlated transfer {i}");
     }
     // Exact bytes: the sender sends 128 points in one frame; the receiver one point
-    // and, per extension, one stream of 16 bytes per transfer rounded up to a tile
-    // per chunk ([`stream_wire_bytes`]: 8-byte headers per frame).
+    // and, per extension, a frame per `CHUNK` transfers (fewer for the last) of 16
+    // bytes per transfer rounded up to a tile, with its 8-byte header.
     let ext: u64 = ms
         .iter()
         .chain(std::iter::once(&last.len()))
         .map(|&m| {
-            let blocks = (m / CHUNK) * KAPPA * tiles(CHUNK) + KAPPA * tiles(m % CHUNK);
-            stream_wire_bytes(16 * blocks as u64, 16, ChannelConfig::default().max_frame)
+            let per = ot::frame_transfers(m, ChannelConfig::default().max_frame).unwrap();
+            assert_eq!(per, CHUNK, "m = {m}");
+            (0..m)
+                .step_by(per)
+                .map(|at| (8 + 16 * KAPPA * tiles((m - at).min(per))) as u64)
+                .sum::<u64>()
         })
         .sum();
     assert_eq!(sent_s, (KAPPA * 32 + 8) as u64, "sender's bytes");
@@ -165,6 +168,47 @@ fn malformed_base_ot_messages_are_errors_not_panics() {
         let (_, r) = tokio::join!(short, ot::receiver_setup(&mut a, &mut rng));
         let e = r.expect_err("a short reply is refused");
         assert!(e.to_string().contains("128 points"), "{e}");
+    });
+}
+
+#[test]
+fn a_malformed_link_is_an_error_at_either_party() {
+    use ot::correlate::{LINK_PART, link};
+    block(async {
+        // Party 1 (base-OT sender) against a peer whose first reply part is short.
+        let (mut a, mut b) = Channel::in_memory_pair(ChannelConfig::default());
+        let short = async {
+            let _ = b.recv_bytes().await?;
+            b.send_bytes(vec![0; 32 * (LINK_PART - 1)]).await?;
+            Ok::<_, tessera_protocols::Error>(())
+        };
+        let mut rng = Prg::from_entropy();
+        let (_, r) = tokio::join!(short, link(&mut a, 1, &mut rng));
+        let e = r.expect_err("a short part is refused");
+        assert!(e.to_string().contains("base OT"), "{e}");
+        // Party 0 (base-OT receiver) against a peer whose `A` is the identity, and
+        // against one that stops after the base OTs (no extension back).
+        let (mut a, mut b) = Channel::in_memory_pair(ChannelConfig::default());
+        let identity = async { b.send_bytes(vec![0; 32]).await };
+        let (_, r) = tokio::join!(identity, link(&mut a, 0, &mut rng));
+        assert!(
+            r.expect_err("the identity is refused")
+                .to_string()
+                .contains("identity")
+        );
+        let (mut a, mut b) = Channel::in_memory_pair(ChannelConfig::default());
+        let quits = async {
+            let (s, first) = ot::base::BaseSender::start(&mut Prg::from_entropy());
+            b.send_bytes(first).await?;
+            for at in (0..KAPPA).step_by(LINK_PART) {
+                s.finish_part(at, &b.recv_bytes().await?, LINK_PART)?;
+            }
+            drop(b);
+            Ok::<_, tessera_protocols::Error>(())
+        };
+        let (q, r) = tokio::join!(quits, link(&mut a, 0, &mut rng));
+        q.expect("the peer finishes its base OTs");
+        r.expect_err("a peer gone before the extension back is an error");
     });
 }
 
@@ -457,7 +501,7 @@ fn the_ot_source_price_is_its_metered_traffic() {
             "Z{} frames ≤ {max_frame}",
             R::BITS
         );
-        assert_eq!(want.base_ots, 256);
+        assert_eq!(want.base_ots, 128);
         assert!(want.ots > 0 && want.ole_elements > 0 && want.ole_expanded > 0);
     }
     check::<Z64>(ChannelConfig::default().max_frame);

@@ -22,7 +22,10 @@ use ndarray::{ArrayD, IxDyn};
 use rand_core::{CryptoRng, RngCore};
 use tessera_core::{BitVec, Block, Channel, Prg, Ring};
 
-use super::{ExtReceiver, ExtSender, KAPPA, base, receive_random, send_random};
+use super::{
+    ExtReceiver, ExtSender, KAPPA, base, receive_random, receive_random_with, send_random,
+    send_random_with,
+};
 use crate::arith::bilinear::Bilinear;
 use crate::preprocessing::{AndTriples, BeaverTriple};
 use crate::{BilinearOp, Error, Result};
@@ -37,10 +40,24 @@ pub struct OtLink {
     pub receiver: ExtReceiver,
 }
 
-/// Both set-ups (256 base OTs), the two directions at once: each party sends its
-/// base-OT sender message `A`, answers the other's as base-OT receiver (choosing with
-/// the bits of its fresh `Δ`), then finishes its own — two rounds, and each party's
-/// curve arithmetic runs while the other's does.
+/// Transfers per part of the base-OT reply in [`link`]: the base-OT sender finishes a
+/// part while the receiver computes the next.
+pub const LINK_PART: usize = 16;
+const _: () = assert!(KAPPA.is_multiple_of(LINK_PART));
+
+/// Both set-ups from 128 base OTs and one small extension: party 1 is the base-OT
+/// sender, party 0 the receiver choosing with the bits of its fresh `Δ_0` — the set-up
+/// of party 0 as extension sender. Party 0 then extends 128 random OTs towards party 1,
+/// who chooses with the bits of its own fresh `Δ_1`: party 0's pairs of strings are the
+/// base-OT pairs of the other direction (party 0 as extension receiver) and party 1's
+/// chosen strings its keys `k_{Δ_1,j}` (party 1 as extension sender). Random OTs are
+/// what IKNP's base OTs are (uniform, independent seed pairs, one of each pair known to
+/// the receiver), so the reversal costs 128 extended transfers instead of 128 more
+/// base OTs and each party does one side of the curve arithmetic instead of both.
+///
+/// Three one-way flights (`A`; the reply, in parts of [`LINK_PART`] so that party 1
+/// finishes a part while party 0 computes the next; the extension), of which party 1's
+/// last one travels with the message of its first extension after the link.
 ///
 /// # Errors
 /// Transport errors or malformed base-OT messages; [`Error::Protocol`] if `party` is
@@ -50,27 +67,47 @@ pub async fn link<G: RngCore + CryptoRng + ?Sized>(
     party: usize,
     rng: &mut G,
 ) -> Result<OtLink> {
-    if party > 1 {
-        return Err(Error::Protocol {
+    let bits = |d: Block| -> Vec<bool> { (0..KAPPA).map(|j| (d.0 >> j) & 1 == 1).collect() };
+    match party {
+        0 => {
+            let delta = Block::random(rng);
+            let choices = bits(delta);
+            let first = ch.recv_bytes().await?;
+            let r = base::BaseReceiver::new(&first)?;
+            let mut keys = Vec::with_capacity(KAPPA);
+            for at in (0..KAPPA).step_by(LINK_PART) {
+                let (reply, k) = r.reply(at, &choices[at..at + LINK_PART], rng);
+                keys.extend(k);
+                ch.send_bytes(reply).await?;
+            }
+            let mut sender = ExtSender::from_base(delta, &keys)?;
+            let pairs = send_random(ch, &mut sender, KAPPA).await?;
+            Ok(OtLink {
+                sender,
+                receiver: ExtReceiver::from_base(&pairs)?,
+            })
+        }
+        1 => {
+            let (s, first) = base::BaseSender::start(rng);
+            ch.send_bytes(first).await?;
+            let mut pairs = Vec::with_capacity(KAPPA);
+            for at in (0..KAPPA).step_by(LINK_PART) {
+                let reply = ch.recv_bytes().await?;
+                pairs.extend(s.finish_part(at, &reply, LINK_PART)?);
+            }
+            let mut receiver = ExtReceiver::from_base(&pairs)?;
+            let delta = Block::random(rng);
+            let keys = receive_random(ch, &mut receiver, &bits(delta)).await?;
+            Ok(OtLink {
+                sender: ExtSender::from_base(delta, &keys)?,
+                receiver,
+            })
+        }
+        _ => Err(Error::Protocol {
             step: "OT link",
             detail: format!("party {party} is not 0 or 1"),
-        });
+        }),
     }
-    // As extension receiver: the base-OT sender's first message.
-    let (base_sender, first) = base::BaseSender::start(rng);
-    ch.send_bytes(first).await?;
-    // As extension sender: Δ, and the base-OT receiver's reply choosing with its bits.
-    let delta = Block::random(rng);
-    let choices: Vec<bool> = (0..KAPPA).map(|j| (delta.0 >> j) & 1 == 1).collect();
-    let theirs = ch.recv_bytes().await?;
-    let (reply, keys) = base::receive(&theirs, &choices, rng)?;
-    ch.send_bytes(reply).await?;
-    let answer = ch.recv_bytes().await?;
-    let pairs = base_sender.finish(&answer, KAPPA)?;
-    Ok(OtLink {
-        sender: ExtSender::from_base(delta, &keys)?,
-        receiver: ExtReceiver::from_base(&pairs)?,
-    })
 }
 
 /// `n` AND triples, this party's shares. Two random OTs per triple (one each way),
@@ -86,24 +123,28 @@ pub async fn and_triples<G: RngCore + CryptoRng + ?Sized>(
 ) -> Result<AndTriples> {
     let a = BitVec::random(rng, n);
     let choices: Vec<bool> = a.iter().collect();
-    let v = receive_random(ch, &mut link.receiver, &choices).await?;
-    let m = send_random(ch, &mut link.sender, n).await?;
-    // Word by word: bit 0 of each string, 64 triples per word.
+    // Bit 0 of each string, gathered into words as the strings are made (they are
+    // never stored): 64 triples per word.
     let low = |x: Block| x.0 as u64 & 1;
     let words = n.div_ceil(64);
-    let (mut bw, mut cw) = (vec![0u64; words], vec![0u64; words]);
-    for (w, (bo, co)) in bw.iter_mut().zip(cw.iter_mut()).enumerate() {
-        let at = w * 64;
-        let (mut u, mut bb, mut vv) = (0u64, 0u64, 0u64);
-        for (j, (pair, got)) in m[at..].iter().zip(&v[at..]).take(64).enumerate() {
-            let (m0, m1) = (low(pair[0]), low(pair[1]));
-            u |= m0 << j;
-            bb |= (m0 ^ m1) << j;
-            vv |= low(*got) << j;
+    let (mut v, mut u, mut bw) = (vec![0u64; words], vec![0u64; words], vec![0u64; words]);
+    receive_random_with(ch, &mut link.receiver, &choices, |at, y| {
+        for (i, &y) in (at..).zip(y) {
+            v[i / 64] |= low(y) << (i % 64);
         }
-        *bo = bb;
-        *co = (a.words()[w] & bb) ^ u ^ vv;
-    }
+    })
+    .await?;
+    send_random_with(ch, &mut link.sender, n, |at, x| {
+        for (i, [m0, m1]) in (at..).zip(x) {
+            let (m0, m1) = (low(*m0), low(*m1));
+            u[i / 64] |= m0 << (i % 64);
+            bw[i / 64] |= (m0 ^ m1) << (i % 64);
+        }
+    })
+    .await?;
+    let cw = (0..words)
+        .map(|w| (a.words()[w] & bw[w]) ^ u[w] ^ v[w])
+        .collect();
     Ok(AndTriples {
         a,
         b: BitVec::from_words(n, bw)?,

@@ -60,9 +60,9 @@ fn pack64(bits: &[bool]) -> u64 {
 pub struct ExtReceiver {
     prgs: Vec<[Prg; 2]>,
     done: u64,
-    /// The buffer of the last message sent, back from the channel's writer for the
-    /// next extension (see [`super::receive_random`]); public data.
-    pub(super) spare: std::sync::Arc<std::sync::Mutex<Vec<Block>>>,
+    /// Frame buffers of earlier messages, back from the channel's writer for the next
+    /// frames (see [`super::receive_random`]); public data.
+    pub(super) spare: std::sync::Arc<std::sync::Mutex<Vec<Vec<Block>>>>,
 }
 
 impl std::fmt::Debug for ExtReceiver {
@@ -149,26 +149,42 @@ impl ExtReceiver {
         u: &mut [Block],
         out: &mut Vec<Block>,
     ) -> Result<()> {
-        let first = self.done;
-        let h = FixedKeyAes::get();
-        let mut px = vec![Block::ZERO; 128 * BATCH_TILES];
         out.reserve(m);
-        self.extend_with(choices, m, u, |at, t| {
-            let start = out.len();
-            out.extend_from_slice(t);
-            tccr_seq(h, &mut out[start..], &mut px, first + at as u64);
-        })
+        self.extend_random_with(choices, m, u, |_, y| out.extend_from_slice(y))
     }
 
-    /// The extension in batches of [`BATCH_TILES`] tiles: the message into `u`, and
-    /// each batch's rows handed to `sink` with the index (within this extension) of
-    /// its first transfer.
-    pub(super) fn extend_with(
+    /// [`ExtReceiver::extend_random`] handing each batch's strings to `sink` (with the
+    /// index within this extension of the batch's first transfer) instead of
+    /// collecting them: a consumer that keeps a few bits of each string never stores
+    /// the strings.
+    ///
+    /// # Errors
+    /// As [`ExtReceiver::extend_random`].
+    pub fn extend_random_with(
         &mut self,
         choices: &[Block],
         m: usize,
         u: &mut [Block],
         mut sink: impl FnMut(usize, &[Block]),
+    ) -> Result<()> {
+        let first = self.done;
+        let h = FixedKeyAes::get();
+        let mut px = vec![Block::ZERO; 128 * BATCH_TILES];
+        self.extend_with(choices, m, u, |at, t| {
+            tccr_seq(h, t, &mut px, first + at as u64);
+            sink(at, t);
+        })
+    }
+
+    /// The extension in batches of [`BATCH_TILES`] tiles: the message into `u`, and
+    /// each batch's rows handed to `sink` (which may overwrite them) with the index
+    /// (within this extension) of its first transfer.
+    pub(super) fn extend_with(
+        &mut self,
+        choices: &[Block],
+        m: usize,
+        u: &mut [Block],
+        mut sink: impl FnMut(usize, &mut [Block]),
     ) -> Result<()> {
         let nt = tiles(m);
         if choices.len() != nt || u.len() != KAPPA * nt {
@@ -199,7 +215,7 @@ impl ExtReceiver {
             let rows = &mut rows[..128 * bt];
             transpose_into(&t[..KAPPA * bt], bt, rows);
             let at = 128 * k0;
-            sink(at, &rows[..(m - at).min(128 * bt)]);
+            sink(at, &mut rows[..(m - at).min(128 * bt)]);
         }
         self.done += m as u64;
         Ok(())
@@ -260,24 +276,34 @@ impl ExtSender {
         m: usize,
         out: &mut Vec<[Block; 2]>,
     ) -> Result<()> {
+        out.reserve(m);
+        self.extend_random_with(u, m, |_, x| out.extend_from_slice(x))
+    }
+
+    /// [`ExtSender::extend_random`] handing each batch's pairs to `sink` (with the
+    /// index within this extension of the batch's first transfer) instead of
+    /// collecting them.
+    ///
+    /// # Errors
+    /// As [`ExtSender::extend`].
+    pub fn extend_random_with(
+        &mut self,
+        u: &[Block],
+        m: usize,
+        mut sink: impl FnMut(usize, &[[Block; 2]]),
+    ) -> Result<()> {
         let first = self.done;
         let delta = self.delta;
         let h = FixedKeyAes::get();
         let n = 128 * BATCH_TILES;
-        let (mut x, mut px) = (vec![Block::ZERO; 2 * n], vec![Block::ZERO; 2 * n]);
-        out.reserve(m);
+        let (mut x, mut px) = (vec![[Block::ZERO; 2]; n], vec![Block::ZERO; 2 * n]);
         self.extend_with(u, m, |at, q| {
-            let len = q.len();
-            let (x0, x1) = x.split_at_mut(len);
-            let x1 = &mut x1[..len];
-            x0.copy_from_slice(q);
-            for (x1, &q) in x1.iter_mut().zip(q) {
-                *x1 = q ^ delta;
+            let x = &mut x[..q.len()];
+            for (x, &q) in x.iter_mut().zip(q.iter()) {
+                *x = [q, q ^ delta];
             }
-            let tweak = first + at as u64;
-            tccr_seq(h, x0, &mut px[..len], tweak);
-            tccr_seq(h, x1, &mut px[len..2 * len], tweak);
-            out.extend(x0.iter().zip(x1.iter()).map(|(&a, &b)| [a, b]));
+            tccr_pairs(h, x, &mut px, first + at as u64);
+            sink(at, x);
         })
     }
 
@@ -287,7 +313,7 @@ impl ExtSender {
         &mut self,
         u: &[Block],
         m: usize,
-        mut sink: impl FnMut(usize, &[Block]),
+        mut sink: impl FnMut(usize, &mut [Block]),
     ) -> Result<()> {
         let nt = tiles(m);
         if u.len() != KAPPA * nt {
@@ -316,7 +342,7 @@ impl ExtSender {
             let rows = &mut rows[..128 * bt];
             transpose_into(&q[..KAPPA * bt], bt, rows);
             let at = 128 * k0;
-            sink(at, &rows[..(m - at).min(128 * bt)]);
+            sink(at, &mut rows[..(m - at).min(128 * bt)]);
         }
         self.done += m as u64;
         Ok(())
@@ -334,6 +360,27 @@ fn tccr_seq(h: &FixedKeyAes, xs: &mut [Block], px: &mut [Block], first: u64) {
     }
     h.permute_many(xs);
     for (x, &p) in xs.iter_mut().zip(px.iter()) {
+        *x ^= p;
+    }
+}
+
+/// [`tccr_seq`] for pairs `(x0_i, x1_i)` of strings of one transfer each, hashed in
+/// place with the transfer's tweak `first + i` (`px` at least twice as long as `xs`).
+fn tccr_pairs(h: &FixedKeyAes, xs: &mut [[Block; 2]], px: &mut [Block], first: u64) {
+    let flat: &mut [Block] = bytemuck::cast_slice_mut(xs);
+    let px = &mut px[..flat.len()];
+    h.permute_into(flat, px);
+    for ((x, p), i) in flat
+        .chunks_exact_mut(2)
+        .zip(px.chunks_exact(2))
+        .zip(first..)
+    {
+        let t = Block(u128::from(i));
+        x[0] = p[0] ^ t;
+        x[1] = p[1] ^ t;
+    }
+    h.permute_many(flat);
+    for (x, &p) in flat.iter_mut().zip(px.iter()) {
         *x ^= p;
     }
 }

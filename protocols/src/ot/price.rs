@@ -6,7 +6,7 @@
 //! vector-OLE corrections) is counted for the time model.
 //!
 //! The exchanges, in the order [`super::source::generate`] runs them:
-//! 1. the link: 2 × 128 base OTs, both directions at once (two exchanges);
+//! 1. the link: 128 base OTs and 128 random OTs extended back (three one-way flights);
 //! 2. the bulk batches ([`Totals`]): AND triples (random OTs both ways, in batches of
 //!    [`AND_BATCH`]), the random OTs
 //!    of Yao's evaluator inputs, daBits (a one-way one-bit OLE), element-wise Beaver
@@ -19,9 +19,9 @@ use tessera_core::channel::{HEADER_LEN, stream_chunk_bytes};
 use tessera_core::{PhaseMeter, Replay, Ring};
 
 use super::base::POINT_BYTES;
-use super::correlate::{CORR_CHUNK_ELEMS, ConvWindows};
+use super::correlate::{CORR_CHUNK_ELEMS, ConvWindows, LINK_PART};
 use super::source::AND_BATCH;
-use super::{CHUNK, KAPPA, tiles};
+use super::{KAPPA, frame_transfers, tiles};
 use crate::preprocessing::{Demand, Request};
 use crate::{BilinearOp, Error, Result};
 
@@ -186,7 +186,7 @@ pub struct OtPrice {
     /// The same for longer vectors (the OT strings expanded by the PRG; one OT per
     /// `len` elements).
     pub ole_expanded: u64,
-    /// Base OTs run (256 per link set-up).
+    /// Base OTs run (128 per link set-up, with 128 extended transfers).
     pub base_ots: u64,
 }
 
@@ -226,10 +226,19 @@ fn stream(n: u64, elem: usize, max_frame: usize) -> Vec<u64> {
     out
 }
 
-/// 128-bit blocks of the receiver's message of an extension of `m` transfers (chunked
-/// by [`CHUNK`] as the drivers compute it).
-fn extension_blocks(m: usize) -> u64 {
-    ((m / CHUNK) * KAPPA * tiles(CHUNK) + KAPPA * tiles(m % CHUNK)) as u64
+/// The frames (their sizes on the wire) of the receiver's message of an extension of
+/// `m` transfers: [`frame_transfers`] transfers per frame, 16 bytes per transfer
+/// rounded up to a tile.
+fn extension_frames(m: usize, max_frame: usize) -> Result<Vec<u64>> {
+    let per = frame_transfers(m.max(1), max_frame)?;
+    let mut out = Vec::new();
+    let mut left = m;
+    while left > 0 {
+        let k = left.min(per);
+        out.push((HEADER_LEN + 16 * KAPPA * tiles(k)) as u64);
+        left -= k;
+    }
+    Ok(out)
 }
 
 struct Pricer {
@@ -253,9 +262,12 @@ impl Pricer {
 
     /// Random OTs both ways at once: party `p` is the extension sender of `count[p]`;
     /// `ots` of them are charged to this step (the others to their OLE's elements).
-    fn extend(&mut self, count: [usize; 2], ots: u64) {
+    fn extend(&mut self, count: [usize; 2], ots: u64) -> Result<()> {
         let mf = self.max_frame;
-        let frames = [1, 0].map(|other| stream(extension_blocks(count[other]), 16, mf));
+        let frames = [
+            extension_frames(count[1], mf)?,
+            extension_frames(count[0], mf)?,
+        ];
         self.step(
             frames,
             OtStep {
@@ -263,11 +275,12 @@ impl Pricer {
                 ..OtStep::default()
             },
         );
+        Ok(())
     }
 
-    fn vole(&mut self, v: Vole, elem: usize) {
+    fn vole(&mut self, v: Vole, elem: usize) -> Result<()> {
         // The receiver's extensions (each party receives for the other's vectors).
-        self.extend([v.vectors[0] * v.bits, v.vectors[1] * v.bits], 0);
+        self.extend([v.vectors[0] * v.bits, v.vectors[1] * v.bits], 0)?;
         let per_vec = (v.bits * v.len).max(1);
         let one_way = v.vectors[0] == 0 || v.vectors[1] == 0;
         let chunk = |t: usize| {
@@ -306,6 +319,7 @@ impl Pricer {
             work.ole_elements = elements;
         }
         self.step(frames, work);
+        Ok(())
     }
 }
 
@@ -323,25 +337,24 @@ pub fn price<R: Ring>(demand: &Demand, max_frame: usize) -> Result<OtPrice> {
         max_frame,
         price: OtPrice::default(),
     };
-    // 1. The link, both directions at once: the base-OT senders' first messages, then
-    // the receivers' replies.
-    let (first, reply) = (
-        HEADER_LEN as u64 + POINT_BYTES as u64,
-        HEADER_LEN as u64 + (KAPPA * POINT_BYTES) as u64,
-    );
+    // 1. The link ([`super::correlate::link`]): party 1's `A`, party 0's reply in
+    // parts, party 1's extension of 128 random OTs.
+    let first = HEADER_LEN as u64 + POINT_BYTES as u64;
+    let part = (HEADER_LEN + LINK_PART * POINT_BYTES) as u64;
     let none = OtStep::default();
-    p.step([vec![first], vec![first]], none);
-    p.step([vec![reply], vec![reply]], none);
-    p.price.base_ots = 2 * KAPPA as u64;
+    p.step([vec![], vec![first]], none);
+    p.step([vec![part; KAPPA / LINK_PART], vec![]], none);
+    p.step([vec![], extension_frames(KAPPA, max_frame)?], none);
+    p.price.base_ots = KAPPA as u64;
     // 2. The bulk batches.
     let tot = Totals::of(demand, ell);
     let mut left = tot.and_bits;
     while left > 0 {
         let k = left.min(AND_BATCH);
-        p.extend([k, k], 2 * k as u64);
+        p.extend([k, k], 2 * k as u64)?;
         left -= k;
     }
-    p.extend(tot.rots, (tot.rots[0] + tot.rots[1]) as u64);
+    p.extend(tot.rots, (tot.rots[0] + tot.rots[1]) as u64)?;
     p.price.ots = (2 * tot.and_bits + tot.rots[0] + tot.rots[1]) as u64;
     let bulk = [
         Vole {
@@ -361,12 +374,12 @@ pub fn price<R: Ring>(demand: &Demand, max_frame: usize) -> Result<OtPrice> {
         },
     ];
     for v in bulk {
-        p.vole(v, elem);
+        p.vole(v, elem)?;
     }
     // 3. One vector OLE per shaped request.
     for r in demand.requests() {
         if let Some(v) = request_vole(r, ell)? {
-            p.vole(v, elem);
+            p.vole(v, elem)?;
         }
     }
     // 4. The fence.

@@ -20,7 +20,8 @@
 //!
 //! The kinds that do not depend on a shape are made in bulk, one batch each (see
 //! [`generate`]); matrix-product triples and plaintext-weight products one vector OLE
-//! (two rounds) each; the set-up (256 base OTs) is paid once per session.
+//! (two rounds) each; the set-up (128 base OTs and 128 random OTs extended back) is
+//! paid once per session.
 
 use futures::future::BoxFuture;
 use ndarray::{ArrayD, IxDyn};
