@@ -201,7 +201,9 @@ pub async fn run(args: CircuitArgs) -> Result<(), CliError> {
                 * 1e3,
         },
         metering: [r0.metering, r1.metering].into(),
-        predicted: job.predicted()?.map(PerParty::from),
+        predicted: job
+            .predicted(args.offline.name(), cfg.max_frame)?
+            .map(PerParty::from),
     };
     if args.json {
         println!("{}", to_json(&report)?);

@@ -117,6 +117,41 @@ fn random_batch_verified() {
 }
 
 #[test]
+fn offline_by_ot_is_metered_as_its_price() {
+    // No dealer: the parties' offline traffic (base OTs, the extension back, AND
+    // triples or Yao's random OTs, the fence) equals the OT source's price.
+    for proto in ["gmw", "yao"] {
+        let out = ok(&[
+            "circuit",
+            &circuit("aes_128.txt"),
+            "--protocol",
+            proto,
+            "--batch",
+            "3",
+            "--random",
+            "--verify",
+            "--json",
+            "--offline",
+            "ot",
+        ]);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(
+            (v["offline"].as_str(), v["verified"].as_bool()),
+            (Some("ot"), Some(true))
+        );
+        for p in ["party0", "party1"] {
+            let (m, want) = (&v["metering"][p], &v["predicted"][p]);
+            assert_eq!(m["offline"], want["offline"], "{proto} {p} offline");
+            assert_eq!(m["online"], want["online"], "{proto} {p} online");
+            assert!(
+                m["offline"]["bytes_sent"].as_u64().unwrap() > 0,
+                "{proto} {p}"
+            );
+        }
+    }
+}
+
+#[test]
 fn json_report_has_outputs_costs_and_exact_metering() {
     // GMW: inputs, 60 AND layers, the reveal. Yao: party 1's OT corrections, the
     // garbler's labels and tables, the reveal.

@@ -12,12 +12,14 @@ use clap::{Args, ValueEnum};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tessera_core::channel::HEADER_LEN;
-use tessera_core::{BitMatrix, BitVec, Channel, ConfigSummary, PhaseMeter, Prg, Replay, Ring, Z64};
+use tessera_core::{
+    BitMatrix, BitVec, Channel, ChannelConfig, ConfigSummary, PhaseMeter, Prg, Replay, Ring, Z64,
+};
 use tessera_protocols::circuit::{Circuit, CircuitCost, bristol, values};
 use tessera_protocols::gmw::{self, Gmw, Program, RevealTo};
 use tessera_protocols::runtime::Job as RuntimeJob;
 use tessera_protocols::yao::{self, ActiveLabels, Evaluator, Garbler, ZeroLabels};
-use tessera_protocols::{ArithParty, Demand, Provider, dealer};
+use tessera_protocols::{ArithParty, Demand, Provider, dealer, ot};
 
 use super::{Job, PartyRun, base_config};
 use crate::CliError;
@@ -245,11 +247,34 @@ impl CircuitJob {
             .collect()
     }
 
-    /// The exact metering of a run, per party, if the protocol has a cost function.
+    /// The exact metering of a run, per party, if the protocol has a cost function;
+    /// its offline phase as the source named `preprocessing` meters it
+    /// ([`PartyOutcome::preprocessing`](tessera_protocols::runtime::PartyOutcome)):
+    /// the dealer's traffic, the OT source's price ([`ot::price::price`], on a link of
+    /// frames of at most `max_frame` bytes), or nothing (a file, material in memory).
     ///
     /// # Errors
     /// If the cost function fails on this circuit.
-    pub fn predicted(&self) -> Result<Option<[Predicted; 2]>, CliError> {
+    pub fn predicted(
+        &self,
+        preprocessing: &str,
+        max_frame: usize,
+    ) -> Result<Option<[Predicted; 2]>, CliError> {
+        let Some(mut p) = self.predicted_with_dealer()? else {
+            return Ok(None);
+        };
+        let offline = match preprocessing {
+            "dealer" => return Ok(Some(p)),
+            "ot" => ot::price::price::<R>(&self.demand()?, max_frame)?.meters,
+            _ => [PhaseMeter::default(); 2],
+        };
+        for (p, m) in p.iter_mut().zip(offline) {
+            p.offline = m;
+        }
+        Ok(Some(p))
+    }
+
+    fn predicted_with_dealer(&self) -> Result<Option<[Predicted; 2]>, CliError> {
         match self.protocol {
             Protocol::Gmw => {
                 let c = gmw::cost::<R>(&self.circuit, self.batch, &self.owners, self.reveal)?;
@@ -482,7 +507,9 @@ impl Job for CircuitJob {
                     online_waiting: run.online_waiting.as_secs_f64() * 1e3,
                 },
                 metering: run.metering,
-                predicted: self.predicted()?.map(|p2| p2[p]),
+                predicted: self
+                    .predicted(run.preprocessing, ChannelConfig::default().max_frame)?
+                    .map(|p2| p2[p]),
             };
             println!("{}", to_json(&report)?);
         } else if let Some(outputs) = outputs {

@@ -93,6 +93,8 @@ pub struct PartyRun<O> {
     /// The part of `online` spent reading from the other party
     /// ([`PartyOutcome::online_waiting`]).
     pub online_waiting: Duration,
+    /// Where its correlations came from ([`PartyOutcome::preprocessing`]).
+    pub preprocessing: &'static str,
 }
 
 impl<O> PartyRun<O> {
@@ -117,6 +119,7 @@ impl<O> PartyRun<O> {
             offline: o.offline,
             online: o.online,
             online_waiting: o.online_waiting,
+            preprocessing: o.preprocessing,
         }
     }
 }

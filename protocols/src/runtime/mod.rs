@@ -357,6 +357,9 @@ pub struct PartyOutcome<O> {
     pub peer: Metering,
     /// The offline source's own links (the dealer's), all phases; zero for a file.
     pub source: Metering,
+    /// The offline source's kind ([`OfflineSource::kind`]: `dealer`, `ot`, `file`,
+    /// `material`).
+    pub preprocessing: &'static str,
     /// From the end of the handshakes to the correlations being ready.
     pub offline: Duration,
     /// The set-up phase.
@@ -393,6 +396,7 @@ impl<O> PartyOutcome<O> {
             output: f(self.output),
             peer: self.peer,
             source: self.source,
+            preprocessing: self.preprocessing,
             offline: self.offline,
             setup: self.setup,
             online: self.online,
@@ -408,6 +412,7 @@ pub struct Ready<R: Ring> {
     party: ArithParty<R>,
     other: Role,
     source: Metering,
+    preprocessing: &'static str,
     offline: Duration,
     since: Instant,
 }
@@ -426,6 +431,7 @@ pub struct Online<R: Ring> {
     party: ArithParty<R>,
     other: Role,
     source: Metering,
+    preprocessing: &'static str,
     offline: Duration,
     setup: Duration,
     since: Instant,
@@ -473,6 +479,7 @@ impl<R: Ring> Ready<R> {
             party: self.party,
             other: self.other,
             source: self.source,
+            preprocessing: self.preprocessing,
             offline: self.offline,
             setup,
             since: Instant::now(),
@@ -501,6 +508,7 @@ impl<R: Ring> Online<R> {
             output,
             peer,
             source: self.source,
+            preprocessing: self.preprocessing,
             offline: self.offline,
             setup: self.setup,
             online: end - self.since,
@@ -639,6 +647,7 @@ pub async fn prepare<R: Ring>(
         party: ArithParty::new(peer, provider),
         other,
         source: source.metering(),
+        preprocessing: source.kind(),
         offline,
         since: Instant::now(),
     })
