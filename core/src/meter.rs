@@ -185,7 +185,7 @@ impl RoundClock {
 }
 
 /// Both ends of one two-party link, replayed without a network: a message pattern (who
-/// sends which frames, step by step) run through the same [`RoundClock`] every
+/// sends which frames, step by step) run through the same `RoundClock` every
 /// [`crate::Channel`] keeps. This is the one place where rounds are counted: the
 /// predictions (GMW and Yao costs, conversion prices, the planner's time model) replay
 /// their patterns here, so a predicted round is counted exactly as a measured one.

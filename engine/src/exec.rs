@@ -60,7 +60,7 @@ impl RunOptions {
 
 /// What a party obtains from a run: the client (party 1) gets the labels (of the
 /// model's first output), the first output's values (the scores) with
-/// [`Output::Logits`], and every further output's values; the model owner gets nothing.
+/// [`Output::Logits`](crate::Output::Logits), and every further output's values; the model owner gets nothing.
 #[derive(Clone, PartialEq)]
 pub struct SecureOutput<R> {
     /// The predicted label of each example (party 1 only).
@@ -70,7 +70,7 @@ pub struct SecureOutput<R> {
     pub scores: Option<Scores<R>>,
     /// Every output of the model in its order, at scale `2^f`, `[batch, values per
     /// example]` (party 1 only; empty at party 0); `None` for the first output under
-    /// [`Output::Label`], of which only the label is revealed.
+    /// [`Output::Label`](crate::Output::Label), of which only the label is revealed.
     pub outputs: Vec<Option<Scores<R>>>,
 }
 

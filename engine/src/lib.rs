@@ -1,6 +1,6 @@
 //! # tessera-engine
 //!
-//! Secure inference: a [`FixedModel`](tessera_models::FixedModel) run by two parties on shares,
+//! Secure inference: a [`tessera_models::FixedModel`] run by two parties on shares,
 //! each layer in the sharing an [`Assignment`] gives it — arithmetic (A), Boolean
 //! GMW (B) or Yao (Y) — with conversions between them.
 //!
@@ -52,7 +52,7 @@
 //! - when the value crosses from A to B/Y, it is converted first and shifted there
 //!   (exact);
 //! - when an A layer consumes it, by the dealer truncation pair (one exchange;
-//!   `⌊a/2^f⌋ + e`, `e ∈ {0,1}`, see [`crate::fixed`] for the bound);
+//!   `⌊a/2^f⌋ + e`, `e ∈ {0,1}`, see [`tessera_core::fixed`] for the bound);
 //! - at the output, the client shifts the opened accumulator in the clear (exact).
 //!
 //! So every plan whose linear layers are followed by a non-linear layer or the

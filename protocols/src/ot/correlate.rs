@@ -312,7 +312,7 @@ fn random_array<R: Ring, G: RngCore + ?Sized>(rng: &mut G, shape: &[usize]) -> A
 /// Element-wise products take one OLE per element each way; matrix products
 /// `[m, k]·[k, n]` one length-`m` OLE per entry of `B` each way (Gilboa's method:
 /// `ℓ·k·n` OTs and `ℓ·k·n·m` ring elements per direction); convolutions one OLE per
-/// kernel entry ([`ConvWindows`]: ℓ ring elements per multiply-add).
+/// kernel entry (`ConvWindows`: ℓ ring elements per multiply-add).
 ///
 /// # Errors
 /// [`Error::Shape`] for operand shapes that do not fit `op`, or transport errors.

@@ -5,7 +5,7 @@
 //! How each request is made (semi-honest; `p` is this party, `A_p` its share):
 //! - Beaver triples (element-wise, matrix and N-D convolution products): two vector
 //!   OLEs for the cross terms ([`correlate::beaver`]; a convolution's as one OLE per
-//!   kernel entry against the input values it reads, [`correlate::ConvWindows`]).
+//!   kernel entry against the input values it reads, `correlate::ConvWindows`).
 //! - square pairs `(A, A ⊙ A)`: one one-way OLE for the cross term `2·A_0·A_1`.
 //! - daBits: each party draws its XOR share `b_p`; the arithmetic shares of
 //!   `b_0 ⊕ b_1 = b_0 + b_1 − 2·b_0·b_1` take one one-bit OLE (one OT) per bit.

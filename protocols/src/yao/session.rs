@@ -68,7 +68,7 @@ pub(super) fn chunk_instances(num_wires: usize, n: usize) -> usize {
 
 /// The sizes, in blocks, of the table frames the garbler sends for `circuit` on `n`
 /// instances: the garbler's own framing rule (a frame goes out at the end of an AND
-/// layer once [`flush_blocks`] of the run's tables are pending, the rest at the end),
+/// layer once `flush_blocks` of the run's tables are pending, the rest at the end),
 /// replayed on the compiled circuit.
 /// The exact wire bytes of [`Garbler::eval`] are `Σ (8 + 16 · size)`.
 pub fn table_frames(circuit: &Circuit, n: usize) -> Vec<usize> {
@@ -582,7 +582,7 @@ fn task_error(e: tokio::task::JoinError) -> Error {
 
 /// The garbler's end of a stream of table frames: full frames go out on `tx` in order;
 /// their buffers come back on `returned` once written (the garbler reuses them, and
-/// has at most [`GARBLER_FRAMES`] out: it waits up to `timeout` for one to come back,
+/// has at most `GARBLER_FRAMES` out: it waits up to `timeout` for one to come back,
 /// then gives up, the peer not reading).
 pub struct TableSink {
     pub(super) tx: mpsc::Sender<Vec<Block>>,
