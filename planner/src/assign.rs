@@ -19,7 +19,7 @@
 //! some (i − 1, s′) (any other prefix could be swapped for the best one without
 //! changing what follows), which is Bellman's principle: the DP below visits every
 //! node once and every edge once and returns an optimal run. The brute-force search
-//! [`brute_force`] is there to check it.
+//! [`Planner::brute_force`] is there to check it.
 //!
 //! Routes longer than two primitive conversions never pay: with three sharings, a
 //! route that visits no sharing twice has at most two edges ([`routes`]).

@@ -4,8 +4,8 @@
 //!
 //! [`Chain`] is that interface; [`ModelChain`] implements it with the engine of
 //! `tessera_engine` ([`layer_options`], [`input_steps`], [`layer_steps`],
-//! [`head_steps`], [`assignment_steps`], the named [`Baseline`]s). The planner never
-//! prices a layer itself: the engine counts bytes, message patterns, gates and
+//! [`head_steps`], [`tessera_engine::assignment_steps`], the named [`Baseline`]s). The
+//! planner never prices a layer itself: the engine counts bytes, message patterns, gates and
 //! correlations for the exact shapes, and the planner only turns them into time with
 //! the calibrated coefficients ([`crate::time`]). The trait also lets the tests run
 //! the planner on synthetic chains (the brute-force check of the DP).
@@ -370,7 +370,7 @@ impl Chain for ModelChain<'_> {
 }
 
 /// The steps of the conversions `route` applied to `n` values of Z_2^64 before layer
-/// `layer` named `name`: each conversion's exact price ([`Price::of`]) and its work,
+/// `layer` named `name`: each conversion's exact price ([`Price::of`](tessera_conversions::Price::of)) and its work,
 /// as the engine lists them.
 ///
 /// # Errors
