@@ -96,6 +96,45 @@ fn mnist_digits_under_a_plus_y_and_a_plus_b_match_the_reference() {
 /// `--count 3 --batch 1`: three queries after one set-up; the set-up's bytes paid
 /// once, each query's traffic and rounds the priced ones, the network's floor shown.
 #[test]
+fn each_step_is_traced_at_debug_level_with_its_time() {
+    // `RUST_LOG=tessera::step=debug`: one line per step of the program and party,
+    // in the program's order, with its wall time and its waiting.
+    let o = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args("infer --model mlp --dataset mnist --count 2 --batch 2 --plan a+b".split(' '))
+        .env("RUST_LOG", "tessera::step=debug")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    for party in [0, 1] {
+        let steps: Vec<&str> = err
+            .lines()
+            .filter(|l| l.contains("tessera::step") && l.contains(&format!("party={party} ")))
+            .collect();
+        assert!(steps.len() >= 5, "party {party}: {err}");
+        for (k, l) in steps.iter().enumerate() {
+            assert!(l.contains(&format!("step={k} ")), "{l}");
+            assert!(
+                l.contains("kind=") && l.contains(" us=") && l.contains("waiting_us="),
+                "{l}"
+            );
+        }
+    }
+    // Only at debug level: nothing by default.
+    let quiet = tessera(&[
+        "infer",
+        "--model",
+        "mlp",
+        "--dataset",
+        "mnist",
+        "--count",
+        "1",
+    ]);
+    assert!(!stderr(&quiet).contains("tessera::step"));
+}
+
+#[test]
 fn queries_of_one_run_pay_the_setup_once() {
     let args = |per_setup: &'static str| {
         let mut v: Vec<&str> =

@@ -2,7 +2,7 @@
 
 use ndarray::{ArrayD, IxDyn};
 use tessera_conversions::{A2bVariant, Converter, YShare};
-use tessera_core::{BitMatrix, Ring};
+use tessera_core::{BitMatrix, Phase, Ring};
 use tessera_protocols::arith::{PlainWeights, TruncMode};
 use tessera_protocols::gmw::{self, BShare};
 use tessera_protocols::{AShare, ArithParty, RevealTo, yao};
@@ -562,7 +562,19 @@ pub async fn infer_party<R: Ring>(
             _ => Vec::new(),
         },
     };
+    // Each step's wall time and the part of it spent waiting for the other party, at
+    // debug level (`RUST_LOG=tessera::step=debug`): the measured side of the planner's
+    // per-step prediction (`tessera infer --json`'s `predicted_steps` lists the run's
+    // steps priced, in order: the set-up steps first, free wiring such as shifts and
+    // reshapes not listed, the argmax and its reveal as two).
+    let traced = tracing::enabled!(target: "tessera::step", tracing::Level::DEBUG);
     for (k, step) in program.steps.iter().enumerate() {
+        let started = traced.then(|| {
+            (
+                std::time::Instant::now(),
+                run.p.channel().waited(Phase::Online),
+            )
+        });
         let last = |s: usize| program.last_read.get(s) == Some(&k);
         match &step.kind {
             Kind::Input { dst, sharing } => {
@@ -709,8 +721,34 @@ pub async fn infer_party<R: Ring>(
                 *slot = Some(scores);
             }
         }
+        if let Some((t, w)) = started {
+            let waited = run.p.channel().waited(Phase::Online).saturating_sub(w);
+            tracing::debug!(
+                target: "tessera::step",
+                party,
+                step = k,
+                kind = step_label(&step.kind, model),
+                us = t.elapsed().as_micros() as u64,
+                waiting_us = waited.as_micros() as u64,
+            );
+        }
     }
     Ok(out)
+}
+
+/// A step's kind in a few words, for the per-step trace.
+fn step_label<R: Ring>(kind: &Kind, model: &FixedModel<R>) -> String {
+    match kind {
+        Kind::Input { sharing, .. } => format!("input {sharing:?}"),
+        Kind::Convert { conversion, .. } => format!("convert {conversion:?}"),
+        Kind::Trunc { .. } => "trunc".into(),
+        Kind::Shift { .. } => "shift".into(),
+        Kind::Layer { layer, sharing, .. } => format!(
+            "layer {} {sharing:?}",
+            model.layers().get(*layer).map_or("?", |l| l.layer().name())
+        ),
+        other => format!("{other:?}").chars().take(40).collect(),
+    }
 }
 
 /// [`setup_party`] then [`infer_party`]: a whole session's work for one party.
