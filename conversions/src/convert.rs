@@ -382,15 +382,17 @@ impl Converter {
                 let theirs = ch.exchange_pod(masked.words().to_vec()).await?;
                 let mut c = BitVec::from_words(w * n, theirs)?;
                 c.xor_assign(&masked);
-                for j in 0..w * n {
-                    let (i, inst) = (j / n, j % n);
-                    let cj = c.get(j);
-                    let r = d.arith[j];
-                    let mut bj = if cj { -r } else { r };
-                    if cj && party == 0 {
-                        bj += R::one();
+                // Bit i of every instance, then the next bit; branch-free (the bits are
+                // uniformly random, a branch on them mispredicts half the time):
+                // [bᵢ]ᴬ = r + cᵢ·(δ − 2r), δ = 1 at party 0, 0 at party 1; times 2ⁱ.
+                let one = if party == 0 { R::one() } else { R::zero() };
+                let cw = c.words();
+                for (i, rs) in d.arith.chunks_exact(n.max(1)).take(w).enumerate() {
+                    let pow = R::from_u64(1u64 << i);
+                    for (j, (&r, o)) in (i * n..).zip(rs.iter().zip(out.iter_mut())) {
+                        let bit = R::from_u64((cw[j / 64] >> (j % 64)) & 1);
+                        *o += (r + bit * (one - r - r)) * pow;
                     }
-                    out[inst] += bj * R::from_u64(1u64 << i);
                 }
             }
             B2aVariant::Ot => {
