@@ -354,6 +354,8 @@ impl Converter {
     }
 
     /// B2A in the chosen variant; `shape` is the arithmetic shape of the `n` values.
+    /// By daBits: open `c = b ⊕ r` for a daBit `r` (one exchange), then
+    /// [`dabits_close`].
     ///
     /// # Errors
     /// If `b` is not ℓ bits wide or `shape` does not fit; transport or preprocessing
@@ -382,18 +384,7 @@ impl Converter {
                 let theirs = ch.exchange_pod(masked.words().to_vec()).await?;
                 let mut c = BitVec::from_words(w * n, theirs)?;
                 c.xor_assign(&masked);
-                // Bit i of every instance, then the next bit; branch-free (the bits are
-                // uniformly random, a branch on them mispredicts half the time):
-                // [bᵢ]ᴬ = r + cᵢ·(δ − 2r), δ = 1 at party 0, 0 at party 1; times 2ⁱ.
-                let one = if party == 0 { R::one() } else { R::zero() };
-                let cw = c.words();
-                for (i, rs) in d.arith.chunks_exact(n.max(1)).take(w).enumerate() {
-                    let pow = R::from_u64(1u64 << i);
-                    for (j, (&r, o)) in (i * n..).zip(rs.iter().zip(out.iter_mut())) {
-                        let bit = R::from_u64((cw[j / 64] >> (j % 64)) & 1);
-                        *o += (r + bit * (one - r - r)) * pow;
-                    }
-                }
+                dabits_close(party, &c, &d.arith, w, &mut out);
             }
             B2aVariant::Ot => {
                 // Per bit i: party 0 (OT sender) draws s and offers m_c = (b₀ ⊕ c)2ⁱ − s;
@@ -673,5 +664,69 @@ impl Converter {
                 detail: "no output".into(),
             })?;
         Ok(out.remove(0))
+    }
+}
+
+/// The closing step of B2A by daBits, pure: from the opened bits `c = b ⊕ r` (`w` bits
+/// of each of the `out.len()` instances, bit-major: bit `i` of instance `k` at
+/// `i·n + k`) and this party's arithmetic shares of the daBits' `r` in the same order,
+/// adds this party's share of `x = Σᵢ 2ⁱ·bᵢ` to `out`, with `[bᵢ]ᴬ = c + [r]ᴬ − 2c[r]ᴬ`.
+/// Bit `i` of every instance, then the next bit, without a branch on the bits (they
+/// are uniformly random: a branch mispredicts half the time) or a division per bit.
+///
+/// # Panics
+/// If `c` or `arith` hold fewer than `w·out.len()` bits or shares (the caller sizes
+/// them from the same `w` and `n`).
+pub fn dabits_close<R: Ring>(party: usize, c: &BitVec, arith: &[R], w: usize, out: &mut [R]) {
+    let n = out.len();
+    // c + r − 2cr: party 0 adds the public c, party 1 does not.
+    let one = if party == 0 { R::one() } else { R::zero() };
+    let cw = c.words();
+    for (i, rs) in arith.chunks_exact(n.max(1)).take(w).enumerate() {
+        let pow = R::from_u64(1u64 << i);
+        for (j, (&r, o)) in (i * n..).zip(rs.iter().zip(out.iter_mut())) {
+            let bit = R::from_u64((cw[j / 64] >> (j % 64)) & 1);
+            *o += (r + bit * (one - r - r)) * pow;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tessera_core::{Z32, Z64};
+
+    /// The two parties' closing steps add up to the values, for any opened mask.
+    fn closing_recombines<R: Ring>(n: usize, seed: u128) {
+        let w = R::BITS as usize;
+        let mut prg = Prg::from_seed_block(Block(seed));
+        let xs = R::random_vec(&mut prg, n);
+        // Bit-major bits of the values, daBits (r as a bit and as shares), c = b ⊕ r.
+        let b = BitVec::from_bools(
+            &(0..w)
+                .flat_map(|i| xs.iter().map(move |x| (x.to_u64() >> i) & 1 == 1))
+                .collect::<Vec<_>>(),
+        );
+        let r = BitVec::random(&mut prg, w * n);
+        let r0 = R::random_vec(&mut prg, w * n);
+        let r1: Vec<R> = (0..w * n)
+            .map(|j| R::from_u64(u64::from(r.get(j))) - r0[j])
+            .collect();
+        let mut c = b.clone();
+        c.xor_assign(&r);
+        let (mut y0, mut y1) = (vec![R::from_u64(0); n], vec![R::from_u64(0); n]);
+        dabits_close(0, &c, &r0, w, &mut y0);
+        dabits_close(1, &c, &r1, w, &mut y1);
+        for k in 0..n {
+            assert_eq!(y0[k] + y1[k], xs[k], "value {k} of {n}");
+        }
+    }
+
+    #[test]
+    fn dabits_closing_steps_recombine_to_the_values() {
+        for (n, seed) in [(1, 1), (37, 2), (64, 3), (100, 4)] {
+            closing_recombines::<Z64>(n, seed);
+            closing_recombines::<Z32>(n, seed);
+        }
     }
 }

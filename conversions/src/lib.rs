@@ -26,7 +26,7 @@ mod convert;
 mod error;
 mod graph;
 
-pub use convert::{A2bVariant, B2aVariant, Converter, YShare};
+pub use convert::{A2bVariant, B2aVariant, Converter, YShare, dabits_close};
 pub use error::{Error, Result};
 pub use graph::{
     Conversion, Flight, Price, Route, Sharing, a2b_route, conversion_demand, primitive_edges,
