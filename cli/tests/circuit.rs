@@ -116,25 +116,22 @@ fn random_batch_verified() {
     }
 }
 
+/// The JSON report of AES-128 under `proto` on a verified random batch of 3, with
+/// `extra` options.
+fn aes_batch_of_3(proto: &str, extra: &[&str]) -> serde_json::Value {
+    let aes = circuit("aes_128.txt");
+    let mut args = vec!["circuit", &aes, "--protocol", proto, "--batch", "3"];
+    args.extend(["--random", "--verify", "--json"]);
+    args.extend(extra);
+    serde_json::from_str(&ok(&args)).unwrap()
+}
+
 #[test]
 fn offline_by_ot_is_metered_as_its_price() {
     // No dealer: the parties' offline traffic (base OTs, the extension back, AND
     // triples or Yao's random OTs, the fence) equals the OT source's price.
     for proto in ["gmw", "yao"] {
-        let out = ok(&[
-            "circuit",
-            &circuit("aes_128.txt"),
-            "--protocol",
-            proto,
-            "--batch",
-            "3",
-            "--random",
-            "--verify",
-            "--json",
-            "--offline",
-            "ot",
-        ]);
-        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let v = aes_batch_of_3(proto, &["--offline", "ot"]);
         assert_eq!(
             (v["offline"].as_str(), v["verified"].as_bool()),
             (Some("ot"), Some(true))
@@ -156,20 +153,7 @@ fn json_report_has_outputs_costs_and_exact_metering() {
     // GMW: inputs, 60 AND layers, the reveal. Yao: party 1's OT corrections, the
     // garbler's labels and tables, the reveal.
     for (proto, rounds) in [("gmw", 62), ("yao", 3)] {
-        let out = ok(&[
-            "circuit",
-            &circuit("aes_128.txt"),
-            "--protocol",
-            proto,
-            "--batch",
-            "3",
-            "--random",
-            "--verify",
-            "--json",
-            "--network",
-            "lan",
-        ]);
-        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let v = aes_batch_of_3(proto, &["--network", "lan"]);
         assert_eq!(v["protocol"], proto);
         assert_eq!(v["network"], "lan");
         assert_eq!(v["batch"], 3);
