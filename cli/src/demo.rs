@@ -63,6 +63,10 @@ pub struct DemoArgs {
     /// two parties alone, by OT extension). Both are predicted either way.
     #[arg(long, default_value = "dealer")]
     offline: Offline,
+    /// Runs of each plan and network; the report gives the medians (one run is
+    /// itself ±10 % on a noisy machine) and every run's online time.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    reps: u32,
 }
 
 /// One plan under one network: prediction and, if it ran, measurement.
@@ -90,8 +94,11 @@ struct Row {
 
 #[derive(Clone, Debug, Serialize)]
 struct Measured {
+    /// The median of the runs' online times.
     online_ms: f64,
-    /// With the run's offline source (the report's `offline`).
+    /// Each run's online time, in order (`--reps`).
+    online_ms_runs: Vec<f64>,
+    /// With the run's offline source (the report's `offline`); the median.
     offline_ms: f64,
     bytes: u64,
     rounds: u64,
@@ -110,6 +117,8 @@ struct Report {
     calibration: String,
     /// The offline source of the runs: `dealer` or `ot`.
     offline: String,
+    /// Runs of each plan; measured times are their medians.
+    reps: u32,
     /// Logical cores of this machine.
     cores: usize,
     /// One-minute load average before the first run and after the last (`None` where
@@ -140,6 +149,17 @@ fn fastest(network: &str, rows: &[Row]) -> Fastest {
         network: network.to_string(),
         dealer: best(&|r| Some(r.predicted_offline_ms)),
         ot: best(&|r| r.predicted_offline_ot_ms),
+    }
+}
+
+/// The median of a non-empty list (the mean of the middle two for an even length).
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    match s.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => s[n / 2],
+        n => (s[n / 2 - 1] + s[n / 2]) / 2.0,
     }
 }
 
@@ -239,7 +259,7 @@ fn markdown(r: &Report) -> String {
         load(r.load[0]),
         load(r.load[1])
     ));
-    s.push_str(&format!("\nPredicted: the planner's time model (calibrated compute, network profile, exact bytes and rounds; the offline phase under both sources). Measured: {} and both parties over TCP loopback shaped to the profile, one batch of all digits.\n", if r.offline == "ot" { "no dealer (OT extension between the parties)" } else { "dealer" }));
+    s.push_str(&format!("\nPredicted: the planner's time model (calibrated compute, network profile, exact bytes and rounds; the offline phase under both sources). Measured: {} and both parties over TCP loopback shaped to the profile, one batch of all digits{}.\n", if r.offline == "ot" { "no dealer (OT extension between the parties)" } else { "dealer" }, if r.reps > 1 { format!(", the median of {} runs per plan", r.reps) } else { String::new() }));
     s
 }
 
@@ -412,36 +432,48 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
                     pb.enable_steady_tick(Duration::from_millis(120));
                     pb
                 });
-                let received = run_sessions_received(
-                    &fm,
-                    &sol.assignment,
-                    &x,
-                    args.count,
-                    batch,
-                    1,
-                    net,
-                    args.threads,
-                    Duration::from_secs(args.timeout),
-                    RunOptions {
-                        offline: args.offline,
-                        ..RunOptions::default()
-                    },
-                    None,
-                )
-                .await?;
-                let (labels, m) = (received.labels, received.totals);
+                let (mut online_runs, mut offline_runs) = (Vec::new(), Vec::new());
+                let mut last = None;
+                let mut equal = true;
+                for _ in 0..args.reps {
+                    let received = run_sessions_received(
+                        &fm,
+                        &sol.assignment,
+                        &x,
+                        args.count,
+                        batch,
+                        1,
+                        net,
+                        args.threads,
+                        Duration::from_secs(args.timeout),
+                        RunOptions {
+                            offline: args.offline,
+                            ..RunOptions::default()
+                        },
+                        None,
+                    )
+                    .await?;
+                    equal &= received.labels == reference;
+                    online_runs.push(received.totals.online_s * 1e3);
+                    offline_runs.push(received.totals.offline_s * 1e3);
+                    last = Some(received);
+                }
                 if let Some(pb) = pb {
                     pb.finish_and_clear();
                 }
-                let online_ms = m.online_s * 1e3;
-                let equal = labels == reference;
+                let Some(received) = last else {
+                    return Err(CliError::Usage("--reps must be at least 1".into()));
+                };
+                let (labels, m) = (received.labels, received.totals);
+                let online_ms = median(&online_runs);
                 if !equal {
                     mismatches.push(format!("{} under {net}", strategy.name()));
                 }
                 let on = |p: usize| m.peer[p].phase(Phase::Online);
                 row.measured = Some(Measured {
                     online_ms,
-                    offline_ms: m.offline_s * 1e3,
+                    online_ms_runs: online_runs,
+                    offline_ms: median(&offline_runs),
                     bytes: on(0).bytes_sent + on(1).bytes_sent,
                     rounds: on(0).rounds.max(on(1).rounds),
                     accuracy: accuracy(&labels, &truth),
@@ -467,6 +499,7 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
             .as_ref()
             .map_or_else(|| "embedded default".into(), |p| p.display().to_string()),
         offline: args.offline.name().to_string(),
+        reps: args.reps,
         cores: tessera_core::Threads::available().get(),
         load: [load_before, load_average()],
         rows,

@@ -145,3 +145,58 @@ fn demo_without_a_dealer() {
     assert!(md.contains("offline measured (ot)"), "{md}");
     assert!(md.contains("without a dealer (OT extension)"), "{md}");
 }
+
+#[test]
+fn demo_reps_report_every_run_and_their_median() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args([
+            "demo",
+            "--model",
+            "mlp",
+            "--count",
+            "2",
+            "--networks",
+            "local",
+            "--budget",
+            "5",
+            "--reps",
+            "3",
+            "--json",
+            "--out",
+        ])
+        .arg(dir.path().join("report"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["reps"], 3);
+    let measured: Vec<&serde_json::Value> = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["measured"].as_object().map(|_| &r["measured"]))
+        .collect();
+    assert!(!measured.is_empty());
+    for m in measured {
+        let mut runs: Vec<f64> = m["online_ms_runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect();
+        assert_eq!(runs.len(), 3, "{m}");
+        runs.sort_by(f64::total_cmp);
+        assert_eq!(m["online_ms"].as_f64().unwrap(), runs[1], "{m}");
+        assert_eq!(m["labels_equal_reference"], true, "{m}");
+    }
+    let bad = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["demo", "--reps", "0"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+}
