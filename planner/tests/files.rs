@@ -209,6 +209,17 @@ fn the_default_calibration_is_a_full_measurement() {
     }
 }
 
+/// The committed calibration of the 2-vCPU Xeon VM (the README's predicted-vs-measured
+/// table of issue #18 is made with it) loads and is a full measurement with the OT
+/// source's coefficients.
+#[test]
+fn the_committed_xeon_calibration_loads() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/calibration/xeon-2vcpu.json");
+    let cal = Calibration::load(path).unwrap();
+    assert!(!cal.quick && cal.ot_source.is_some());
+    assert_eq!(cal.machine.cores, 2);
+}
+
 /// A plan of a model whose first output is an inner feature map (the MLP's relu1,
 /// with the logits a second output): the head's route starts where relu1 runs, not
 /// where the last layer does, and the plan file round-trips.
