@@ -23,6 +23,24 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// Runs the two parties' futures on two OS threads, each driving its own with
+/// `block_on` (as two processes would), and returns both results.
+fn two_threads<A: Send, B>(
+    rt: &tokio::runtime::Runtime,
+    p0: impl Future<Output = tessera_protocols::Result<A>> + Send,
+    p1: impl Future<Output = tessera_protocols::Result<B>>,
+) -> (A, B) {
+    std::thread::scope(|sc| {
+        let p0 = sc.spawn(|| rt.block_on(p0));
+        let b = rt.block_on(p1).unwrap_or_else(|e| panic!("{e}"));
+        let a = p0
+            .join()
+            .unwrap_or_else(|_| panic!("party 0 thread"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        (a, b)
+    })
+}
+
 fn base_ots(c: &mut Criterion) {
     let rt = runtime();
     let mut g = c.benchmark_group("ot_base_tcp");
@@ -55,19 +73,13 @@ fn base_ots(c: &mut Criterion) {
         bench.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
+                let (mut g0, mut g1) = (Prg::from_entropy(), Prg::from_entropy());
                 let t = Instant::now();
-                std::thread::scope(|sc| {
-                    let rt = &rt;
-                    let (a, b) = (&mut a, &mut b);
-                    let p0 = sc.spawn(move || {
-                        rt.block_on(ot::correlate::link(a, 0, &mut Prg::from_entropy()))
-                    });
-                    rt.block_on(ot::correlate::link(b, 1, &mut Prg::from_entropy()))
-                        .unwrap_or_else(|e| panic!("{e}"));
-                    p0.join()
-                        .unwrap_or_else(|_| panic!("party 0 thread"))
-                        .unwrap_or_else(|e| panic!("{e}"));
-                });
+                two_threads(
+                    &rt,
+                    ot::correlate::link(&mut a, 0, &mut g0),
+                    ot::correlate::link(&mut b, 1, &mut g1),
+                );
                 total += t.elapsed();
             }
             total
@@ -99,20 +111,12 @@ fn extension(c: &mut Criterion) {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
                     let t = Instant::now();
-                    let (x, y) = std::thread::scope(|sc| {
-                        let rt = &rt;
-                        let (a, s, b, r) = (&mut a, &mut s, &mut b, &mut r);
-                        let choices = &choices;
-                        let sender = sc.spawn(move || rt.block_on(ot::send_random(a, s, m)));
-                        let y = rt.block_on(ot::receive_random(b, r, choices));
-                        let x = sender.join().unwrap_or_else(|_| panic!("sender thread"));
-                        (x, y)
-                    });
-                    total += t.elapsed();
-                    let (x, y) = (
-                        x.unwrap_or_else(|e| panic!("{e}")),
-                        y.unwrap_or_else(|e| panic!("{e}")),
+                    let (x, y) = two_threads(
+                        &rt,
+                        ot::send_random(&mut a, &mut s, m),
+                        ot::receive_random(&mut b, &mut r, &choices),
                     );
+                    total += t.elapsed();
                     assert_eq!((x.len(), y.len()), (m, m));
                 }
                 total
@@ -128,24 +132,15 @@ fn extension(c: &mut Criterion) {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
                     let t = Instant::now();
-                    std::thread::scope(|sc| {
-                        let rt = &rt;
-                        let (a, s, b, r) = (&mut a, &mut s, &mut b, &mut r);
-                        let (xs, ys, choices) = (&mut xs, &mut ys, &choices);
-                        let sender = sc.spawn(move || {
-                            rt.block_on(ot::send_random_with(a, s, m, |at, x| {
-                                xs[at..at + x.len()].copy_from_slice(x)
-                            }))
-                        });
-                        rt.block_on(ot::receive_random_with(b, r, choices, |at, y| {
+                    two_threads(
+                        &rt,
+                        ot::send_random_with(&mut a, &mut s, m, |at, x| {
+                            xs[at..at + x.len()].copy_from_slice(x)
+                        }),
+                        ot::receive_random_with(&mut b, &mut r, &choices, |at, y| {
                             ys[at..at + y.len()].copy_from_slice(y)
-                        }))
-                        .unwrap_or_else(|e| panic!("{e}"));
-                        sender
-                            .join()
-                            .unwrap_or_else(|_| panic!("sender thread"))
-                            .unwrap_or_else(|e| panic!("{e}"));
-                    });
+                        }),
+                    );
                     total += t.elapsed();
                     let i = m / 2;
                     assert_eq!(ys[i], xs[i][usize::from(choices[i])]);
