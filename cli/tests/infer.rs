@@ -122,16 +122,10 @@ fn each_step_is_traced_at_debug_level_with_its_time() {
         }
     }
     // Only at debug level: nothing by default.
-    let quiet = tessera(&[
-        "infer",
-        "--model",
-        "mlp",
-        "--dataset",
-        "mnist",
-        "--count",
-        "1",
-    ]);
-    assert!(!stderr(&quiet).contains("tessera::step"));
+    let quiet: Vec<&str> = "infer --model mlp --dataset mnist --count 1"
+        .split(' ')
+        .collect();
+    assert!(!stderr(&tessera(&quiet)).contains("tessera::step"));
 }
 
 #[test]
