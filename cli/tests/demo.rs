@@ -4,33 +4,30 @@
 
 #![allow(clippy::unwrap_used)]
 
+use std::path::Path;
 use std::process::Command;
+
+/// `tessera demo ARGS --json --out OUT`, which must succeed: its JSON report.
+fn demo_json(args: &str, out: &Path) -> serde_json::Value {
+    let o = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(args.split(' '))
+        .args(["--json", "--out"])
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{args}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).unwrap()
+}
 
 #[test]
 fn demo_plans_runs_and_reports() {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("report");
-    let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args([
-            "demo",
-            "--count",
-            "2",
-            "--networks",
-            "local,lan",
-            "--budget",
-            "5",
-            "--json",
-            "--out",
-            out_dir.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = demo_json("demo --count 2 --networks local,lan --budget 5", &out_dir);
     let rows = v["rows"].as_array().unwrap();
     for net in ["local", "lan"] {
         let plans: Vec<&str> = rows
@@ -104,31 +101,10 @@ fn demo_plans_runs_and_reports() {
 fn demo_without_a_dealer() {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("report");
-    let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args([
-            "demo",
-            "--model",
-            "mlp",
-            "--count",
-            "1",
-            "--networks",
-            "local",
-            "--budget",
-            "2",
-            "--offline",
-            "ot",
-            "--json",
-            "--out",
-            out_dir.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let v = demo_json(
+        "demo --model mlp --count 1 --networks local --budget 2 --offline ot",
+        &out_dir,
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["offline"], "ot");
     let ran: Vec<&serde_json::Value> = v["rows"]
         .as_array()
@@ -149,31 +125,10 @@ fn demo_without_a_dealer() {
 #[test]
 fn demo_reps_report_every_run_and_their_median() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args([
-            "demo",
-            "--model",
-            "mlp",
-            "--count",
-            "2",
-            "--networks",
-            "local",
-            "--budget",
-            "5",
-            "--reps",
-            "3",
-            "--json",
-            "--out",
-        ])
-        .arg(dir.path().join("report"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let v = demo_json(
+        "demo --model mlp --count 2 --networks local --budget 5 --reps 3",
+        &dir.path().join("report"),
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["reps"], 3);
     let measured: Vec<&serde_json::Value> = v["rows"]
         .as_array()
