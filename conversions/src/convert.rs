@@ -353,12 +353,13 @@ impl Converter {
         }
     }
 
-    /// B2A in the chosen variant; `shape` is the arithmetic shape of the `n` values.
+    /// B2A in the chosen variant; `shape` is the arithmetic shape of the `n` values of
+    /// `w ≤ ℓ` bits each (`Σ 2ⁱ bᵢ`; `w = 1` turns a shared bit into a 0/1 share).
     /// By daBits: open `c = b ⊕ r` for a daBit `r` (one exchange), then
     /// [`dabits_close`].
     ///
     /// # Errors
-    /// If `b` is not ℓ bits wide or `shape` does not fit; transport or preprocessing
+    /// If `b` is empty or wider than ℓ bits, or `shape` does not fit; transport or preprocessing
     /// errors.
     pub async fn b2a<R: Ring>(
         &mut self,
@@ -368,7 +369,11 @@ impl Converter {
         variant: B2aVariant,
     ) -> Result<AShare<R>> {
         let (w, n) = (b.width(), b.batch());
-        check_width::<R>("b2a", w)?;
+        // Narrower values (a single bit: a comparison's result) convert as the
+        // same sum of their bits, with one correlation per bit.
+        if w == 0 || w > R::BITS as usize {
+            check_width::<R>("b2a", w)?;
+        }
         check_shape("b2a", shape, n)?;
         let party = self.party;
         let bits = b.matrix().to_flat();
