@@ -227,7 +227,7 @@ fn per_example<R: Ring>(model: &FixedModel<R>, i: usize) -> (usize, usize) {
 
 /// The steps of a layer's B/Y stages after its input is in `sharing`: per stage,
 /// party 0's parameters entering, then the evaluation.
-fn bool_layer_steps(
+pub(crate) fn bool_layer_steps(
     name: &str,
     layer: Option<usize>,
     stages: &[BoolLayer],

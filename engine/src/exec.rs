@@ -138,7 +138,7 @@ impl<R: Ring> SecureOutput<R> {
 
 /// A secret-shared activation as this party holds it.
 #[derive(Clone)]
-enum Val<R: Ring> {
+pub(crate) enum Val<R: Ring> {
     A(AShare<R>),
     B(BShare),
     Y(YShare),
@@ -193,14 +193,14 @@ fn values_of<R: Ring>(xs: &[R]) -> Vec<u64> {
 }
 
 /// One party's state during a run.
-struct Run<'a, R: Ring> {
-    p: &'a mut ArithParty<R>,
-    conv: &'a mut Converter,
-    model: &'a FixedModel<R>,
-    batch: usize,
-    opts: RunOptions,
+pub(crate) struct Run<'a, R: Ring> {
+    pub(crate) p: &'a mut ArithParty<R>,
+    pub(crate) conv: &'a mut Converter,
+    pub(crate) model: &'a FixedModel<R>,
+    pub(crate) batch: usize,
+    pub(crate) opts: RunOptions,
     /// The assignment's GMW working set per party ([`Assignment::working_set`]).
-    working_set: u64,
+    pub(crate) working_set: u64,
 }
 
 impl<R: Ring> Run<'_, R> {
@@ -220,7 +220,12 @@ impl<R: Ring> Run<'_, R> {
         ))
     }
 
-    async fn convert(&mut self, v: Val<R>, c: Conversion, shape: &[usize]) -> Result<Val<R>> {
+    pub(crate) async fn convert(
+        &mut self,
+        v: Val<R>,
+        c: Conversion,
+        shape: &[usize],
+    ) -> Result<Val<R>> {
         let (p, conv) = (&mut *self.p, &mut *self.conv);
         Ok(match (c, v) {
             (Conversion::A2Y, Val::A(x)) => Val::Y(conv.a2y(p, &x).await?),
@@ -240,7 +245,7 @@ impl<R: Ring> Run<'_, R> {
     }
 
     /// Party `owner`'s `ell`-bit values (`Some` at the owner) entering `sharing`.
-    async fn input_bool(
+    pub(crate) async fn input_bool(
         &mut self,
         sharing: Sharing,
         owner: usize,
@@ -332,7 +337,7 @@ impl<R: Ring> Run<'_, R> {
     /// pending; with their elements per example): its stages in order, the first on
     /// the inputs, each next one on the previous one's output. Party 0 passes its
     /// parameters.
-    async fn bool_step(
+    pub(crate) async fn bool_step(
         &mut self,
         sharing: Sharing,
         stages: &[BoolLayer],
@@ -350,7 +355,7 @@ impl<R: Ring> Run<'_, R> {
     }
 
     /// One stage: gathers its inputs, enters party 0's parameters, evaluates.
-    async fn bool_stage(
+    pub(crate) async fn bool_stage(
         &mut self,
         sharing: Sharing,
         bl: &BoolLayer,

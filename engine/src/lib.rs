@@ -77,6 +77,7 @@ mod exec;
 mod ops;
 pub mod program;
 pub mod session;
+pub mod train;
 
 use serde::{Deserialize, Serialize};
 pub use tessera_conversions::{A2bVariant, B2aVariant, Conversion, Flight, Price, Sharing};

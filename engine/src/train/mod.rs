@@ -1,0 +1,1009 @@
+//! Private training in SecureML's setting: the training examples and the model are
+//! secret-shared between the two parties (additively, in `Z_2^64`), and one SGD
+//! iteration — forward pass, loss gradient, backward pass, update — is lowered to one
+//! list of steps ([`TrainProgram`]) that three interpreters read:
+//!
+//! - [`plain`]: the fixed-point reference in the clear (the oracle of every test),
+//! - [`TrainProgram::costs`]: the exact price of each step (bytes, rounds,
+//!   correlations — the offline demand), which the planner times,
+//! - [`secure`]: the two-party execution on shares.
+//!
+//! # The network and its arithmetic
+//! A chain of dense layers `784 → … → C` with ReLU between them, and an output
+//! activation whose loss gradient is `out − y`:
+//! - **softmax with cross-entropy** (the MLP): `out` is [`tessera_models::ops::softmax`]'s
+//!   fixed-point softmax, bit for bit the circuit the inference engine evaluates (a
+//!   spline of `e^x` after subtracting the group's maximum, a restoring division);
+//!   the gradient of `CE(softmax(z), y)` with respect to `z` is `softmax(z) − y`.
+//! - **SecureML's piecewise sigmoid** (logistic regression, one-vs-rest over the `C`
+//!   classes): `out = clamp(z + ½, 0, 1)`, and the gradient SecureML uses is `out − y`
+//!   (that of the logistic loss with the approximation substituted).
+//!
+//! Values are fixed point with `f` fractional bits. A product of two shared tensors
+//! is a Beaver product with a dealer matrix triple (one exchange), left at scale
+//! `2^2f`, then truncated by the dealer pair (`⌊x/2^f⌋ + e`, `e ∈ {0, 1}` with
+//! probability `(x mod 2^f)/2^f`, never failing for `|x| < 2^62`; see
+//! [`tessera_protocols::arith::trunc`]). The reference floors (`e = 0`): each
+//! truncation of a secure run differs from the reference by at most one unit in the
+//! last place, which later steps propagate (the tests state their bounds).
+//!
+//! ReLU's derivative is the comparison bit of the forward pass, `[z ≥ 0]`, computed
+//! once as a 0/1 arithmetic share and used twice: `relu(z) = z ⊙ bit` forward and
+//! `δ ⊙ bit` backward (Beaver products of an integer, no truncation). The comparison
+//! runs in B (GMW) or Y (Yao) — the plan's choice per layer — on the two parties'
+//! shares entered as inputs: `¬msb(z₀ + z₁)` by one comparator over the low `ℓ − 1`
+//! bits (`msb(a + b) = msb(a) ⊕ msb(b) ⊕ carry`, the carry `[¬a' < b']` over the low
+//! bits), and the one-bit result returns to A by one daBit.
+//!
+//! The SGD update `θ ← θ − (η / B)·g` multiplies each pending gradient (scale `2^2f`)
+//! by the public integer `c = round(η/B · 2^k)` and truncates by `f + k` bits, all
+//! gradients in one exchange ([`TStep::Trunc`]); `k` is [`LR_BITS`].
+
+use serde::{Deserialize, Serialize};
+use tessera_core::{FixedPoint, Ring, Z64};
+use tessera_models::Model;
+use tessera_models::fixed::FixedModel;
+use tessera_models::model::Head;
+use tessera_models::ops::{Op, Softmax};
+use tessera_protocols::Demand;
+use tessera_protocols::arith::bilinear::BilinearOp;
+use tessera_protocols::circuit::{Builder, Variant};
+use tessera_protocols::gmw::DEFAULT_WORKING_SET;
+
+use crate::circuits::{BoolLayer, Gather};
+use crate::cost::{
+    StepCost, Work, bool_input_price, bool_layer_steps, free, op_steps, ring_bytes, route_steps,
+};
+use crate::{Conversion, Flight, Price, Sharing, default_route};
+use crate::{Error, Result};
+
+pub mod plain;
+pub mod secure;
+
+/// The ring of training (64 bits: products of two fixed-point values must stay below
+/// `2^62` before truncation).
+pub type R = Z64;
+
+/// The extra bits of the learning-rate constant `c = round(η/B · 2^k)`.
+pub const LR_BITS: u32 = 20;
+
+/// The largest activation magnitude the static range check assumes (`2^ACT_BITS`);
+/// the loss gradient `out − y` is below 2 in magnitude.
+const ACT_BITS: u32 = 8;
+
+/// A slot of the program: one shared tensor.
+pub type Slot = usize;
+
+/// The output activation and its loss.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Objective {
+    /// Softmax over the `C` outputs with the cross-entropy loss.
+    SoftmaxCrossEntropy,
+    /// SecureML's piecewise sigmoid per output with the logistic loss (one-vs-rest).
+    SecureMlSigmoid,
+}
+
+/// What is trained: a chain of dense layers and the output activation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainSpec {
+    /// The widths `[in, hidden…, C]`.
+    pub dims: Vec<usize>,
+    /// The output activation and loss.
+    pub head: Objective,
+    /// Examples per SGD iteration.
+    pub batch: usize,
+    /// The learning rate `η` (the step is `η` times the batch's mean gradient).
+    pub lr: f64,
+    /// The fixed-point fractional bits.
+    pub frac_bits: u32,
+    /// Heavy-ball momentum `μ` (0: plain SGD).
+    #[serde(default)]
+    pub momentum: f64,
+}
+
+impl TrainSpec {
+    /// The MLP 784-128-128-10 with ReLU and softmax cross-entropy.
+    pub fn mlp(batch: usize, lr: f64) -> Self {
+        TrainSpec {
+            dims: vec![784, 128, 128, 10],
+            head: Objective::SoftmaxCrossEntropy,
+            batch,
+            lr,
+            frac_bits: 16,
+            momentum: 0.9,
+        }
+    }
+
+    /// Logistic regression 784 → 10 (one-vs-rest) with SecureML's sigmoid.
+    pub fn logreg(batch: usize, lr: f64) -> Self {
+        TrainSpec {
+            dims: vec![784, 10],
+            head: Objective::SecureMlSigmoid,
+            batch,
+            lr,
+            frac_bits: 16,
+            momentum: 0.9,
+        }
+    }
+
+    /// The number of dense layers.
+    pub fn layers(&self) -> usize {
+        self.dims.len().saturating_sub(1)
+    }
+
+    /// The classes (the last width).
+    pub fn classes(&self) -> usize {
+        self.dims.last().copied().unwrap_or(0)
+    }
+
+    /// The input width.
+    pub fn inputs(&self) -> usize {
+        self.dims.first().copied().unwrap_or(0)
+    }
+
+    /// The learning-rate constant `c = round(η/B · 2^k)` of the update.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if `c` is 0 (the rate vanishes in fixed point) or
+    /// the update of a gradient of the assumed range could overflow the ring.
+    pub fn lr_constant(&self) -> Result<i64> {
+        let bad = |detail: String| Error::InvalidArgument {
+            what: "learning rate",
+            detail,
+        };
+        if !self.lr.is_finite() || self.lr <= 0.0 {
+            return Err(bad(format!("{} is not a positive number", self.lr)));
+        }
+        let c = (self.lr / self.batch as f64 * f64::from(LR_BITS).exp2()).round();
+        if c < 1.0 {
+            return Err(bad(format!(
+                "{} over a batch of {} is below the fixed-point resolution 2^-{LR_BITS}",
+                self.lr, self.batch
+            )));
+        }
+        // A pending gradient of the last layer is a sum over the batch of products of
+        // an activation below 2^ACT_BITS and a loss gradient below 2, at scale 2^2f;
+        // times c it must stay below 2^62, where the dealer truncation is exact up to
+        // one unit. (The reference checks every truncation's input as it trains.)
+        let grad_bits = f64::from(ACT_BITS + 1 + 2 * self.frac_bits) + (self.batch as f64).log2();
+        if grad_bits + c.log2() >= 62.0 {
+            return Err(bad(format!(
+                "{} overflows the fixed-point range: the update of a gradient of the assumed \
+                 range (activations below 2^{ACT_BITS}, batch {}, f = {}) needs {:.0} bits of the \
+                 ring's 62; lower the rate",
+                self.lr,
+                self.batch,
+                self.frac_bits,
+                grad_bits + c.log2()
+            )));
+        }
+        Ok(c as i64)
+    }
+
+    /// Checks the shape and the format.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a network of no layer, a zero width or batch, a
+    /// format outside `8..=24` fractional bits, a bad learning rate.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |detail: String| Error::InvalidArgument {
+            what: "training",
+            detail,
+        };
+        if self.layers() == 0 || self.dims.contains(&0) {
+            return Err(bad(format!(
+                "widths {:?}: need two or more, none 0",
+                self.dims
+            )));
+        }
+        if self.batch == 0 {
+            return Err(bad("a batch of 0 examples".into()));
+        }
+        if !(8..=24).contains(&self.frac_bits) {
+            return Err(bad(format!(
+                "{} fractional bits; training supports 8 to 24",
+                self.frac_bits
+            )));
+        }
+        if !(0.0..1.0).contains(&self.momentum) {
+            return Err(bad(format!("momentum {}: need 0 ≤ μ < 1", self.momentum)));
+        }
+        self.lr_constant().map(|_| ())
+    }
+
+    /// The momentum constant `round(μ · 2^k)` (0 without momentum).
+    pub fn momentum_constant(&self) -> i64 {
+        (self.momentum * f64::from(LR_BITS).exp2()).round() as i64
+    }
+
+    /// The one-layer model of the output activation over `[C]` (what its circuits and
+    /// its fixed-point reference are built from).
+    ///
+    /// # Errors
+    /// Never for a validated spec.
+    pub fn head_model(&self) -> Result<FixedModel<R>> {
+        let c = self.classes();
+        let op = match self.head {
+            Objective::SoftmaxCrossEntropy => Op::Softmax(Softmax { len: c, log: false }),
+            Objective::SecureMlSigmoid => Op::SecureMlSigmoid,
+        };
+        let m = Model::new(vec![c], vec![("head".into(), op)], Head::Scores)?;
+        FixedModel::new(&m, FixedPoint::new(self.frac_bits))
+    }
+}
+
+/// Where each comparison runs: the ReLU derivative of every hidden layer and the
+/// output activation, each in B or Y (everything else is in A).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TrainPlan {
+    /// Per hidden layer, the sharing of its comparison.
+    pub hidden: Vec<Sharing>,
+    /// The sharing of the output activation.
+    pub head: Sharing,
+}
+
+impl TrainPlan {
+    /// Every comparison in `s` (the baselines `a+b` and `a+y`).
+    pub fn uniform(spec: &TrainSpec, s: Sharing) -> Self {
+        TrainPlan {
+            hidden: vec![s; spec.layers() - 1],
+            head: s,
+        }
+    }
+
+    /// `a+b`, `a+y` (and `pure-…` names are refused: training needs A's products).
+    pub fn named(spec: &TrainSpec, name: &str) -> Result<Self> {
+        match name {
+            "a+b" => Ok(Self::uniform(spec, Sharing::B)),
+            "a+y" => Ok(Self::uniform(spec, Sharing::Y)),
+            other => Err(Error::Plan(format!(
+                "training plan {other:?}: use auto, a+b or a+y (the products of shared weights \
+                 and activations run in A; pure B/Y training would multiply in circuits)"
+            ))),
+        }
+    }
+
+    /// A short name: `a+b`, `a+y` or the per-step list.
+    pub fn name(&self) -> String {
+        let all = |s| self.head == s && self.hidden.iter().all(|&h| h == s);
+        if all(Sharing::B) {
+            "a+b".into()
+        } else if all(Sharing::Y) {
+            "a+y".into()
+        } else {
+            let mut v: Vec<String> = self.hidden.iter().map(|s| format!("{s:?}")).collect();
+            v.push(format!("{:?}", self.head));
+            format!("a+[{}]", v.join(","))
+        }
+    }
+
+    fn check(&self, spec: &TrainSpec) -> Result<()> {
+        let ok = |s: &Sharing| matches!(s, Sharing::B | Sharing::Y);
+        if self.hidden.len() != spec.layers() - 1 || !self.hidden.iter().all(ok) || !ok(&self.head)
+        {
+            return Err(Error::Plan(format!(
+                "a training plan needs B or Y for each of {} hidden layers and the head, got {self:?}",
+                spec.layers() - 1
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// One step of an SGD iteration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TStep {
+    /// `dst = op(a) · op(b)` (`op` a transpose where asked), `[m, k] · [k, n]`, left at
+    /// scale `2^2f`: one Beaver exchange with a matrix triple.
+    MatMul {
+        /// The left operand and whether it is transposed first.
+        a: (Slot, bool),
+        /// The right operand and whether it is transposed first.
+        b: (Slot, bool),
+        /// The result.
+        dst: Slot,
+        /// `[m, k, n]`.
+        mkn: [usize; 3],
+        /// What it computes, for step names.
+        name: String,
+    },
+    /// `dst = ⌊src / 2^bits⌋ (+ e)` for every pair, in one exchange.
+    Trunc {
+        /// `(src, dst, elements)`.
+        pairs: Vec<(Slot, Slot, usize)>,
+        /// The bits removed.
+        bits: u32,
+        /// What it truncates.
+        name: String,
+    },
+    /// `dst = src + bias` broadcast over the `rows` (local).
+    AddBias {
+        /// `[rows, cols]`.
+        src: Slot,
+        /// `[cols]`.
+        bias: Slot,
+        /// The result.
+        dst: Slot,
+        /// The rows.
+        rows: usize,
+    },
+    /// `dst = [src ≥ 0]` as 0/1 in A: a comparison in `sharing`, one daBit per element.
+    Drelu {
+        /// The `n` values compared.
+        src: Slot,
+        /// The bits.
+        dst: Slot,
+        /// Elements.
+        n: usize,
+        /// B or Y.
+        sharing: Sharing,
+        /// The layer (for step names).
+        layer: usize,
+    },
+    /// `dst = src ⊙ bit` for a 0/1 `bit` (a Beaver product, no truncation).
+    MulBit {
+        /// The values.
+        src: Slot,
+        /// The bits.
+        bit: Slot,
+        /// The result.
+        dst: Slot,
+        /// Elements.
+        n: usize,
+        /// What it computes.
+        name: String,
+    },
+    /// `dst = head(src)` over `rows` examples of `C` values, computed in `sharing`
+    /// (converted there from A and back).
+    Head {
+        /// The logits, `[rows, C]` at scale `2^f`.
+        src: Slot,
+        /// The activation, at scale `2^f`.
+        dst: Slot,
+        /// The examples.
+        rows: usize,
+        /// B or Y.
+        sharing: Sharing,
+    },
+    /// `dst = a + b` (local).
+    Add {
+        /// Summand.
+        a: Slot,
+        /// Summand.
+        b: Slot,
+        /// Result.
+        dst: Slot,
+    },
+    /// `dst = a − b` (local).
+    Sub {
+        /// Minuend.
+        a: Slot,
+        /// Subtrahend.
+        b: Slot,
+        /// Result.
+        dst: Slot,
+    },
+    /// `dst[j] = 2^shift · Σ_r src[r, j]` (local; the bias gradient, at scale `2^2f`).
+    SumRows {
+        /// `[rows, cols]`.
+        src: Slot,
+        /// `[cols]`.
+        dst: Slot,
+        /// The rows.
+        rows: usize,
+        /// The left shift.
+        shift: u32,
+    },
+    /// `dst = c · src` for a public integer `c` (local).
+    Scale {
+        /// The values.
+        src: Slot,
+        /// The result.
+        dst: Slot,
+        /// The constant.
+        c: i64,
+    },
+}
+
+/// One SGD iteration lowered: the steps and where the parameters and the batch live.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainProgram {
+    /// What is trained.
+    pub spec: TrainSpec,
+    /// Where the comparisons run.
+    pub plan: TrainPlan,
+    /// The steps of one iteration, in order.
+    pub steps: Vec<TStep>,
+    /// How many slots the steps use.
+    pub slots: usize,
+    /// The parameters' slots and shapes: `W_l` (`[in, out]`) then `b_l` (`[out]`), layer
+    /// after layer. They persist across iterations; every other slot is per iteration.
+    pub params: Vec<(Slot, Vec<usize>)>,
+    /// The velocity of each parameter (momentum; empty without): `u = μ·u + (η/B)·g`
+    /// at scale `2^f`, `θ ← θ − u`. Kept across iterations, zero at the start.
+    pub velocity: Vec<Slot>,
+    /// The batch's inputs (`[B, in]`) and one-hot targets (`[B, C]`), at scale `2^f`.
+    pub x: Slot,
+    /// See [`TrainProgram::x`].
+    pub y: Slot,
+}
+
+struct Slots(usize);
+
+impl Slots {
+    fn next(&mut self) -> Slot {
+        self.0 += 1;
+        self.0 - 1
+    }
+}
+
+impl TrainProgram {
+    /// The persistent state's slots and shapes: the parameters, then their velocities
+    /// (the interpreters take and update the state in this order).
+    pub fn state(&self) -> Vec<(Slot, Vec<usize>)> {
+        let mut out = self.params.clone();
+        out.extend(
+            self.velocity
+                .iter()
+                .zip(&self.params)
+                .map(|(&v, (_, s))| (v, s.clone())),
+        );
+        out
+    }
+
+    /// A zero state (parameters and velocities).
+    pub fn zero_state(&self) -> Vec<Vec<R>> {
+        self.state()
+            .iter()
+            .map(|(_, s)| vec![<R as Ring>::from_u64(0); s.iter().product()])
+            .collect()
+    }
+
+    /// Lowers one SGD iteration of `spec` under `plan`.
+    ///
+    /// # Errors
+    /// An invalid spec ([`TrainSpec::validate`]) or plan.
+    pub fn new(spec: &TrainSpec, plan: &TrainPlan) -> Result<Self> {
+        spec.validate()?;
+        plan.check(spec)?;
+        let (f, bsz, nl, d) = (spec.frac_bits, spec.batch, spec.layers(), &spec.dims);
+        let mut s = Slots(0);
+        let mut params = Vec::new();
+        for l in 0..nl {
+            params.push((s.next(), vec![d[l], d[l + 1]]));
+            params.push((s.next(), vec![d[l + 1]]));
+        }
+        let (x, y) = (s.next(), s.next());
+        let w = |l: usize| params[2 * l].0;
+        let b = |l: usize| params[2 * l + 1].0;
+        let mut steps = Vec::new();
+        // Forward: a_l = relu(a_{l-1} · W_l + b_l), the last layer's logits z.
+        let mut acts = vec![x];
+        let mut bits = Vec::new();
+        let mut z = x;
+        for l in 0..nl {
+            let (p, t, zl) = (s.next(), s.next(), s.next());
+            steps.push(TStep::MatMul {
+                a: (acts[l], false),
+                b: (w(l), false),
+                dst: p,
+                mkn: [bsz, d[l], d[l + 1]],
+                name: format!("fc{}: x·W", l + 1),
+            });
+            steps.push(TStep::Trunc {
+                pairs: vec![(p, t, bsz * d[l + 1])],
+                bits: f,
+                name: format!("fc{}", l + 1),
+            });
+            steps.push(TStep::AddBias {
+                src: t,
+                bias: b(l),
+                dst: zl,
+                rows: bsz,
+            });
+            z = zl;
+            if l + 1 < nl {
+                let (bit, a) = (s.next(), s.next());
+                let n = bsz * d[l + 1];
+                steps.push(TStep::Drelu {
+                    src: zl,
+                    dst: bit,
+                    n,
+                    sharing: plan.hidden[l],
+                    layer: l + 1,
+                });
+                steps.push(TStep::MulBit {
+                    src: zl,
+                    bit,
+                    dst: a,
+                    n,
+                    name: format!("relu{}", l + 1),
+                });
+                bits.push(bit);
+                acts.push(a);
+            }
+        }
+        // The loss gradient δ = head(z) − y.
+        let (out, mut delta) = (s.next(), s.next());
+        steps.push(TStep::Head {
+            src: z,
+            dst: out,
+            rows: bsz,
+            sharing: plan.head,
+        });
+        steps.push(TStep::Sub {
+            a: out,
+            b: y,
+            dst: delta,
+        });
+        // Backward: g_W = a_{l-1}ᵀ · δ_l, g_b = Σ δ_l (both at 2^2f), then
+        // δ_{l-1} = trunc(δ_l · W_lᵀ) ⊙ bit_{l-1}.
+        let mut grads = vec![(0, 0); 2 * nl];
+        for l in (0..nl).rev() {
+            let (gw, gb) = (s.next(), s.next());
+            steps.push(TStep::MatMul {
+                a: (acts[l], true),
+                b: (delta, false),
+                dst: gw,
+                mkn: [d[l], bsz, d[l + 1]],
+                name: format!("fc{}: gradient of W", l + 1),
+            });
+            steps.push(TStep::SumRows {
+                src: delta,
+                dst: gb,
+                rows: bsz,
+                shift: f,
+            });
+            grads[2 * l] = (gw, d[l] * d[l + 1]);
+            grads[2 * l + 1] = (gb, d[l + 1]);
+            if l > 0 {
+                let (q, e, nd) = (s.next(), s.next(), s.next());
+                steps.push(TStep::MatMul {
+                    a: (delta, false),
+                    b: (w(l), true),
+                    dst: q,
+                    mkn: [bsz, d[l + 1], d[l]],
+                    name: format!("fc{}: δ·Wᵀ", l + 1),
+                });
+                steps.push(TStep::Trunc {
+                    pairs: vec![(q, e, bsz * d[l])],
+                    bits: f,
+                    name: format!("fc{}: δ", l + 1),
+                });
+                steps.push(TStep::MulBit {
+                    src: e,
+                    bit: bits[l - 1],
+                    dst: nd,
+                    n: bsz * d[l],
+                    name: format!("relu{}: derivative", l),
+                });
+                delta = nd;
+            }
+        }
+        // The update: θ ← θ − u with u = ⌊(c·g + m·2^f·u) / 2^(f+k)⌋ (m = 0 without
+        // momentum: u = ⌊c·g / 2^(f+k)⌋), every gradient in one exchange.
+        let c = spec.lr_constant()?;
+        let m = spec.momentum_constant();
+        let velocity: Vec<Slot> = if m > 0 {
+            params.iter().map(|_| s.next()).collect()
+        } else {
+            Vec::new()
+        };
+        let mut pairs = Vec::new();
+        let mut updates = Vec::new();
+        for (i, &(g, n)) in grads.iter().enumerate() {
+            let sc = s.next();
+            steps.push(TStep::Scale { src: g, dst: sc, c });
+            let u = match velocity.get(i) {
+                Some(&v) => {
+                    let (mv, sum) = (s.next(), s.next());
+                    steps.push(TStep::Scale {
+                        src: v,
+                        dst: mv,
+                        c: m << f,
+                    });
+                    steps.push(TStep::Add {
+                        a: sc,
+                        b: mv,
+                        dst: sum,
+                    });
+                    pairs.push((sum, v, n));
+                    v
+                }
+                None => {
+                    let u = s.next();
+                    pairs.push((sc, u, n));
+                    u
+                }
+            };
+            updates.push((params[i].0, u));
+        }
+        steps.push(TStep::Trunc {
+            pairs,
+            bits: f + LR_BITS,
+            name: "update".into(),
+        });
+        for (p, u) in updates {
+            steps.push(TStep::Sub { a: p, b: u, dst: p });
+        }
+        Ok(TrainProgram {
+            spec: spec.clone(),
+            plan: plan.clone(),
+            steps,
+            slots: s.0,
+            params,
+            velocity,
+            x,
+            y,
+        })
+    }
+
+    /// Every priced step of one iteration, in order (local steps are free and not
+    /// listed).
+    ///
+    /// # Errors
+    /// Circuit errors (never for a lowered program).
+    pub fn costs(&self) -> Result<Vec<StepCost>> {
+        let head = self.spec.head_model()?;
+        let mut out = Vec::new();
+        for st in &self.steps {
+            out.extend(step_costs(st, &head)?);
+        }
+        Ok(out)
+    }
+
+    /// The correlations of `iterations` iterations, in order.
+    ///
+    /// # Errors
+    /// As [`TrainProgram::costs`].
+    pub fn demand(&self, iterations: usize) -> Result<Demand> {
+        let one = crate::cost::total_price(&self.costs()?).demand;
+        let mut d = Demand::new();
+        for _ in 0..iterations {
+            d.extend(&one);
+        }
+        Ok(d)
+    }
+}
+
+fn step(name: String, sharing: Sharing, price: Price) -> StepCost {
+    StepCost {
+        name,
+        layer: None,
+        sharing: Some(sharing),
+        price,
+        work: Work::default(),
+        setup_bytes: [0, 0],
+    }
+}
+
+/// One exchange of `n` ring elements each way.
+fn exchange(n: usize) -> Price {
+    let mut p = free();
+    let b = ring_bytes::<R>(n);
+    p.bytes_sent = [b, b];
+    p.flights.push(Flight::Both);
+    p
+}
+
+/// The prices of one step.
+fn step_costs(st: &TStep, head: &FixedModel<R>) -> Result<Vec<StepCost>> {
+    Ok(match st {
+        TStep::MatMul { mkn, name, .. } => {
+            let [m, k, n] = *mkn;
+            let mut price = exchange(m * k + k * n);
+            price.demand.beaver(BilinearOp::MatMul, &[m, k], &[k, n]);
+            let mut s = step(name.clone(), Sharing::A, price);
+            s.work.macs = (2 * m * k * n) as u64;
+            s.work.ring_ops = (4 * (m * k + k * n + m * n)) as u64;
+            vec![s]
+        }
+        TStep::Trunc { pairs, bits, name } => {
+            let n: usize = pairs.iter().map(|p| p.2).sum();
+            let mut price = exchange(n);
+            price.demand.trunc(*bits, &[n]);
+            let mut s = step(format!("{name}: truncation"), Sharing::A, price);
+            s.work.ring_ops = 2 * n as u64;
+            vec![s]
+        }
+        TStep::MulBit { n, name, .. } => {
+            let mut price = exchange(2 * n);
+            price.demand.mul(&[*n]);
+            let mut s = step(name.clone(), Sharing::A, price);
+            s.work.ring_ops = 6 * *n as u64;
+            vec![s]
+        }
+        TStep::Drelu {
+            n, sharing, layer, ..
+        } => {
+            let ell = <R as Ring>::BITS as usize;
+            let name = format!("relu{layer}: comparison");
+            let mut out = Vec::new();
+            for owner in 0..2 {
+                let mut s = step(
+                    format!("{name}: share {owner} in {sharing:?}"),
+                    *sharing,
+                    bool_input_price(*sharing, owner, ell * n),
+                );
+                s.work.labels = (ell * n) as u64;
+                if *sharing == Sharing::Y && owner == 1 {
+                    s.work.ots = (ell * n) as u64;
+                }
+                out.push(s);
+            }
+            let bl = drelu_layer(*sharing)?;
+            out.extend(bool_layer_steps(
+                &name,
+                None,
+                std::slice::from_ref(&bl),
+                *sharing,
+                ell,
+                *n,
+                DEFAULT_WORKING_SET,
+            ));
+            if *sharing == Sharing::Y {
+                out.extend(route_steps::<R>(&name, None, &[Conversion::Y2B], *n)?);
+            }
+            let b2a = Conversion::B2A(crate::B2aVariant::DaBits);
+            let mut s = step(
+                format!("{name}: {}", b2a.name()),
+                Sharing::A,
+                Price::of(b2a, 1, *n)?,
+            );
+            s.work.ring_ops = *n as u64;
+            out.push(s);
+            out
+        }
+        TStep::Head { rows, sharing, .. } => {
+            let c = head.layers()[0].layer().input_shape()[0];
+            let mut out =
+                route_steps::<R>("head", None, &default_route(Sharing::A, *sharing), rows * c)?;
+            out.extend(op_steps(head, 0, *sharing, *rows, 0)?);
+            out.extend(route_steps::<R>(
+                "head",
+                None,
+                &default_route(*sharing, Sharing::A),
+                rows * c,
+            )?);
+            out
+        }
+        TStep::AddBias { .. }
+        | TStep::Add { .. }
+        | TStep::Sub { .. }
+        | TStep::SumRows { .. }
+        | TStep::Scale { .. } => Vec::new(),
+    })
+}
+
+/// The comparison of the ReLU derivative: inputs the two parties' shares (`ℓ` bits
+/// each), output `[z ≥ 0] = ¬msb(z₀ + z₁)`, one instance per element.
+pub(crate) fn drelu_layer(sharing: Sharing) -> Result<BoolLayer> {
+    let ell = <R as Ring>::BITS as usize;
+    let v = if sharing == Sharing::B {
+        Variant::Depth
+    } else {
+        Variant::Size
+    };
+    let mut b = Builder::new();
+    let x0 = b.input(ell);
+    let x1 = b.input(ell);
+    // The carry into the top bit: low(x0) + low(x1) ≥ 2^(ℓ-1) ⟺ ¬low(x0) < low(x1).
+    let not0: Vec<_> = x0[..ell - 1].iter().map(|&w| b.not(w)).collect();
+    let carry = b.lt_unsigned(&not0, &x1[..ell - 1], v);
+    let t = b.xor(x0[ell - 1], x1[ell - 1]);
+    let msb = b.xor(t, carry);
+    let ge = b.not(msb);
+    b.output(&[ge]);
+    let one = || Gather {
+        slots: 1,
+        idx: None,
+    };
+    BoolLayer::joining(b, 1, vec![one(), one()], Vec::new())
+}
+
+/// Encodes labelled images (pixels `0..=255`, `[N, in]`) as a training set: inputs
+/// `pixel / 255` and one-hot targets, both at scale `2^f`.
+///
+/// # Errors
+/// A label outside `0..C` or a size that does not fit.
+pub fn encode_examples(spec: &TrainSpec, pixels: &[u8], labels: &[u8]) -> Result<(Vec<R>, Vec<R>)> {
+    let (inp, c) = (spec.inputs(), spec.classes());
+    if pixels.len() != labels.len() * inp {
+        return Err(Error::shape(
+            "training data",
+            format!(
+                "{} pixels for {} examples of {inp} inputs (the model's input width)",
+                pixels.len(),
+                labels.len()
+            ),
+        ));
+    }
+    let one = f64::from(spec.frac_bits).exp2();
+    let x = pixels
+        .iter()
+        .map(|&p| <R as Ring>::from_i64((f64::from(p) / 255.0 * one).round() as i64))
+        .collect();
+    let mut y = vec![<R as Ring>::from_u64(0); labels.len() * c];
+    for (i, &l) in labels.iter().enumerate() {
+        let l = usize::from(l);
+        if l >= c {
+            return Err(Error::shape(
+                "training data",
+                format!("label {l} of example {i}: the model has {c} classes"),
+            ));
+        }
+        y[i * c + l] = <R as Ring>::from_i64(one as i64);
+    }
+    Ok((x, y))
+}
+
+/// The logits of a dense ReLU chain with parameters `params` (fixed point, the order
+/// of [`TrainProgram::params`]) on `x` (`[N, in]`), computed in floating point from
+/// the decoded values (how a user of the revealed model evaluates it).
+pub fn logits(spec: &TrainSpec, params: &[Vec<R>], x: &[R]) -> Vec<f64> {
+    let scale = f64::from(spec.frac_bits).exp2();
+    let dec = |v: &[R]| -> Vec<f64> { v.iter().map(|&r| r.to_i64() as f64 / scale).collect() };
+    let nl = spec.layers();
+    let inp = spec.inputs();
+    let n = x.len() / inp.max(1);
+    let mut h: Vec<f64> = dec(x);
+    let mut width = inp;
+    for l in 0..nl {
+        let (w, b) = (dec(&params[2 * l]), dec(&params[2 * l + 1]));
+        let out = spec.dims[l + 1];
+        let mut next = vec![0.0; n * out];
+        for i in 0..n {
+            for j in 0..out {
+                let mut s = b[j];
+                for k in 0..width {
+                    s += h[i * width + k] * w[k * out + j];
+                }
+                next[i * out + j] = if l + 1 < nl { s.max(0.0) } else { s };
+            }
+        }
+        h = next;
+        width = out;
+    }
+    h
+}
+
+/// The labels (argmax of [`logits`], the first on ties) the parameters predict for `x`.
+pub fn predict(spec: &TrainSpec, params: &[Vec<R>], x: &[R]) -> Vec<usize> {
+    let c = spec.classes().max(1);
+    logits(spec, params, x)
+        .chunks(c)
+        .map(|r| {
+            r.iter()
+                .enumerate()
+                .fold(
+                    (0, f64::MIN),
+                    |(bi, bv), (i, &v)| if v > bv { (i, v) } else { (bi, bv) },
+                )
+                .0
+        })
+        .collect()
+}
+
+/// The trained chain as an ONNX model (opset 13): `Gemm` nodes (`transB = 1`, PyTorch's
+/// `[out, in]` weights) with `Relu` between them, input `input` `[N, in]`, output
+/// `logits` `[N, C]` — loadable by `tessera infer` and any ONNX runtime.
+///
+/// # Errors
+/// Parameters that do not fit the spec.
+pub fn to_onnx(spec: &TrainSpec, params: &[Vec<R>]) -> Result<Vec<u8>> {
+    use prost::Message;
+    use tessera_models::onnx::proto as pb;
+    if params.len() != 2 * spec.layers() {
+        return Err(Error::shape(
+            "trained parameters",
+            format!("{} tensors for {} layers", params.len(), spec.layers()),
+        ));
+    }
+    let scale = f64::from(spec.frac_bits).exp2();
+    let dec = |r: R| (r.to_i64() as f64 / scale) as f32;
+    let tensor = |name: String, dims: Vec<i64>, data: Vec<f32>| pb::TensorProto {
+        dims,
+        data_type: 1,
+        float_data: data,
+        name,
+        ..Default::default()
+    };
+    let value = |name: &str, dims: &[i64]| pb::ValueInfoProto {
+        name: name.into(),
+        r#type: Some(pb::TypeProto {
+            tensor_type: Some(pb::TypeProtoTensor {
+                elem_type: 1,
+                shape: Some(pb::TensorShapeProto {
+                    dim: dims
+                        .iter()
+                        .map(|&d| pb::Dimension {
+                            value: Some(if d < 0 {
+                                pb::DimensionValue::DimParam("N".into())
+                            } else {
+                                pb::DimensionValue::DimValue(d)
+                            }),
+                            denotation: String::new(),
+                        })
+                        .collect(),
+                }),
+            }),
+            denotation: String::new(),
+        }),
+        ..Default::default()
+    };
+    let mut nodes = Vec::new();
+    let mut inits = Vec::new();
+    let mut prev = "input".to_string();
+    for l in 0..spec.layers() {
+        let (k, o) = (spec.dims[l], spec.dims[l + 1]);
+        let w = &params[2 * l];
+        let b = &params[2 * l + 1];
+        if w.len() != k * o || b.len() != o {
+            return Err(Error::shape(
+                format!("trained layer {}", l + 1),
+                format!("{} weights and {} biases for {k} → {o}", w.len(), b.len()),
+            ));
+        }
+        // Ours are [in, out]; Gemm with transB takes [out, in].
+        let wt: Vec<f32> = (0..o)
+            .flat_map(|j| (0..k).map(move |i| dec(w[i * o + j])))
+            .collect();
+        let (wn, bn) = (format!("fc{}.weight", l + 1), format!("fc{}.bias", l + 1));
+        inits.push(tensor(wn.clone(), vec![o as i64, k as i64], wt));
+        inits.push(tensor(
+            bn.clone(),
+            vec![o as i64],
+            b.iter().map(|&v| dec(v)).collect(),
+        ));
+        let last = l + 1 == spec.layers();
+        let out = if last {
+            "logits".to_string()
+        } else {
+            format!("fc{}", l + 1)
+        };
+        nodes.push(pb::NodeProto {
+            input: vec![prev.clone(), wn, bn],
+            output: vec![out.clone()],
+            name: format!("fc{}", l + 1),
+            op_type: "Gemm".into(),
+            attribute: vec![pb::AttributeProto {
+                name: "transB".into(),
+                i: 1,
+                r#type: 2,
+                ..Default::default()
+            }],
+            ..Default::default()
+        });
+        prev = out;
+        if !last {
+            let r = format!("relu{}", l + 1);
+            nodes.push(pb::NodeProto {
+                input: vec![prev.clone()],
+                output: vec![r.clone()],
+                name: r.clone(),
+                op_type: "Relu".into(),
+                ..Default::default()
+            });
+            prev = r;
+        }
+    }
+    let model = pb::ModelProto {
+        ir_version: 8,
+        producer_name: "tessera train".into(),
+        opset_import: vec![pb::OperatorSetIdProto {
+            domain: String::new(),
+            version: 13,
+        }],
+        graph: Some(pb::GraphProto {
+            node: nodes,
+            name: "trained".into(),
+            initializer: inits,
+            input: vec![value("input", &[-1, spec.inputs() as i64])],
+            output: vec![value("logits", &[-1, spec.classes() as i64])],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    Ok(model.encode_to_vec())
+}

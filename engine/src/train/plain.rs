@@ -1,0 +1,196 @@
+//! The fixed-point reference of training: [`TrainProgram`]'s steps in the clear, with
+//! the ring's wrapping arithmetic and every truncation a floor (`e = 0`). The secure
+//! run computes the same steps on shares; its truncations add `e ∈ {0, 1}` units.
+
+use tessera_core::Ring;
+use tessera_models::fixed::FixedModel;
+use tessera_protocols::arith::window::matmul_acc;
+
+use super::{R, Slot, TStep, TrainProgram};
+use crate::{Error, Result};
+
+/// What one iteration of the reference saw besides the parameters it updated.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Trace {
+    /// The pending gradients (scale `2^2f`), in the order of [`TrainProgram::params`].
+    pub grads: Vec<Vec<R>>,
+    /// The output activations of the batch (`[B, C]`, scale `2^f`).
+    pub out: Vec<R>,
+    /// Comparisons whose input was within `margin` units of 0: where a secure run's
+    /// truncation error could flip the ReLU derivative.
+    pub near_ties: usize,
+}
+
+/// Values whose magnitude is at most this many units count as near ties.
+pub const TIE_MARGIN: i64 = 16;
+
+/// `op(x)` as a row-major `[rows, cols]`, `x` transposed when asked (`x` is then
+/// stored `[cols, rows]`).
+pub(crate) fn oriented(x: &[R], rows: usize, cols: usize, transposed: bool) -> Vec<R> {
+    if !transposed {
+        return x.to_vec();
+    }
+    let mut out = Vec::with_capacity(rows * cols);
+    for r in 0..rows {
+        for c in 0..cols {
+            out.push(x[c * rows + r]);
+        }
+    }
+    out
+}
+
+/// Runs one iteration of `prog` on `state` (the parameters then their velocities, as
+/// [`TrainProgram::state`]; updated in place) and the batch `(x, y)`.
+///
+/// # Errors
+/// Shape errors (a batch or a parameter of the wrong size); the activation's range.
+pub fn iteration(
+    prog: &TrainProgram,
+    head: &FixedModel<R>,
+    state: &mut [Vec<R>],
+    x: &[R],
+    y: &[R],
+) -> Result<Trace> {
+    let spec = &prog.spec;
+    let layout = prog.state();
+    if state.len() != layout.len() {
+        return Err(Error::shape(
+            "training state",
+            format!("{} tensors for {}", state.len(), layout.len()),
+        ));
+    }
+    let mut slots: Vec<Option<Vec<R>>> = vec![None; prog.slots];
+    for ((slot, shape), p) in layout.iter().zip(state.iter()) {
+        if p.len() != shape.iter().product::<usize>() {
+            return Err(Error::shape(
+                "training parameter",
+                format!("{} values for {shape:?}", p.len()),
+            ));
+        }
+        slots[*slot] = Some(p.clone());
+    }
+    let (bsz, c) = (spec.batch, spec.classes());
+    if x.len() != bsz * spec.inputs() || y.len() != bsz * c {
+        return Err(Error::shape(
+            "training batch",
+            format!(
+                "{} inputs and {} targets for {bsz} examples of {} → {c}",
+                x.len(),
+                y.len(),
+                spec.inputs()
+            ),
+        ));
+    }
+    slots[prog.x] = Some(x.to_vec());
+    slots[prog.y] = Some(y.to_vec());
+    let get = |slots: &[Option<Vec<R>>], s: Slot| -> Result<Vec<R>> {
+        slots
+            .get(s)
+            .and_then(Clone::clone)
+            .ok_or_else(|| Error::Plan(format!("training slot {s} read before written")))
+    };
+    let mut trace = Trace::default();
+    for st in &prog.steps {
+        match st {
+            TStep::MatMul {
+                a: (a, ta),
+                b: (b, tb),
+                dst,
+                mkn: [m, k, n],
+                ..
+            } => {
+                let av = oriented(&get(&slots, *a)?, *m, *k, *ta);
+                let bv = oriented(&get(&slots, *b)?, *k, *n, *tb);
+                let mut out = vec![<R as Ring>::from_u64(0); m * n];
+                matmul_acc(&av, &bv, &mut out, *m, *k, *n);
+                slots[*dst] = Some(out);
+            }
+            TStep::Trunc { pairs, bits, name } => {
+                for &(s, d, _) in pairs {
+                    let v = get(&slots, s)?;
+                    // The dealer truncation is exact (up to one unit) below 2^62.
+                    if let Some(x) = v.iter().find(|x| x.to_i64().unsigned_abs() >= 1 << 62) {
+                        return Err(Error::Range {
+                            what: format!("training step {name:?}"),
+                            detail: format!(
+                                "a value of {:.3e} (scale 2^{}) leaves the fixed-point range; \
+                                 lower the learning rate",
+                                x.to_i64() as f64,
+                                2 * spec.frac_bits
+                            ),
+                        });
+                    }
+                    slots[d] = Some(v.iter().map(|x| x.shr_signed(*bits)).collect());
+                }
+            }
+            TStep::AddBias {
+                src,
+                bias,
+                dst,
+                rows,
+            } => {
+                let (v, b) = (get(&slots, *src)?, get(&slots, *bias)?);
+                let cols = v.len() / rows.max(&1);
+                let out = v
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &x)| x + b[i % cols])
+                    .collect();
+                slots[*dst] = Some(out);
+            }
+            TStep::Drelu { src, dst, .. } => {
+                let v = get(&slots, *src)?;
+                trace.near_ties += v.iter().filter(|x| x.to_i64().abs() <= TIE_MARGIN).count();
+                let bits = v
+                    .iter()
+                    .map(|x| R::from_u64(u64::from(x.to_i64() >= 0)))
+                    .collect();
+                slots[*dst] = Some(bits);
+            }
+            TStep::MulBit { src, bit, dst, .. } => {
+                let (v, b) = (get(&slots, *src)?, get(&slots, *bit)?);
+                slots[*dst] = Some(v.iter().zip(&b).map(|(&x, &b)| x * b).collect());
+            }
+            TStep::Head { src, dst, rows, .. } => {
+                let out = head.forward_layer(0, &get(&slots, *src)?, *rows)?;
+                trace.out = out.clone();
+                slots[*dst] = Some(out);
+            }
+            TStep::Add { a, b, dst } => {
+                let (av, bv) = (get(&slots, *a)?, get(&slots, *b)?);
+                slots[*dst] = Some(av.iter().zip(&bv).map(|(&x, &y)| x + y).collect());
+            }
+            TStep::Sub { a, b, dst } => {
+                let (av, bv) = (get(&slots, *a)?, get(&slots, *b)?);
+                slots[*dst] = Some(av.iter().zip(&bv).map(|(&x, &y)| x - y).collect());
+            }
+            TStep::SumRows {
+                src,
+                dst,
+                rows,
+                shift,
+            } => {
+                let v = get(&slots, *src)?;
+                let cols = v.len() / rows.max(&1);
+                let mut out = vec![<R as Ring>::from_u64(0); cols];
+                for row in v.chunks_exact(cols.max(1)) {
+                    for (o, &x) in out.iter_mut().zip(row) {
+                        *o += x;
+                    }
+                }
+                let k = R::from_u64(1 << shift);
+                slots[*dst] = Some(out.into_iter().map(|x| x * k).collect());
+            }
+            TStep::Scale { src, dst, c } => {
+                let v = get(&slots, *src)?;
+                let k = R::from_i64(*c);
+                trace.grads.push(v.clone());
+                slots[*dst] = Some(v.into_iter().map(|x| x * k).collect());
+            }
+        }
+    }
+    for ((slot, _), p) in layout.iter().zip(state.iter_mut()) {
+        *p = get(&slots, *slot)?;
+    }
+    Ok(trace)
+}

@@ -1,0 +1,383 @@
+//! Secure training against the fixed-point reference, through the real two-party
+//! driver (dealer and both parties, in-memory links; one run over TCP).
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use rand::{Rng, SeedableRng};
+use tessera_core::{ChannelConfig, Ring, Z64};
+use tessera_engine::train::{
+    TrainPlan, TrainProgram, TrainSpec, plain, secure, secure::TrainingJob,
+};
+use tessera_engine::{RunOptions, Sharing, online_rounds, total_price};
+use tessera_protocols::runtime::local::Transport;
+
+const DEADLINE: Duration = Duration::from_secs(120);
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// `n` examples of `spec`: inputs uniform in [0, 1), one-hot targets, seeded.
+fn data(spec: &TrainSpec, n: usize, seed: u64) -> (Vec<Z64>, Vec<Z64>) {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let one = f64::from(spec.frac_bits).exp2();
+    let x = (0..n * spec.inputs())
+        .map(|_| Z64::from_i64((rng.random::<f64>() * one) as i64))
+        .collect();
+    let mut y = vec![Z64::from_u64(0); n * spec.classes()];
+    for i in 0..n {
+        y[i * spec.classes() + rng.random_range(0..spec.classes())] = Z64::from_i64(one as i64);
+    }
+    (x, y)
+}
+
+/// The reference's parameters after `iterations` iterations from `init`, and whether a
+/// comparison came within the tie margin.
+fn reference(
+    prog: &TrainProgram,
+    init: &[Vec<Z64>],
+    x: &[Z64],
+    y: &[Z64],
+    iterations: usize,
+) -> (Vec<Vec<Z64>>, usize) {
+    let head = prog.spec.head_model().unwrap();
+    let mut state = init.to_vec();
+    state.extend(prog.zero_state().into_iter().skip(init.len()));
+    let (b, i, c) = (prog.spec.batch, prog.spec.inputs(), prog.spec.classes());
+    let mut ties = 0;
+    for it in 0..iterations {
+        let t = plain::iteration(
+            prog,
+            &head,
+            &mut state,
+            &x[it * b * i..(it + 1) * b * i],
+            &y[it * b * c..(it + 1) * b * c],
+        )
+        .unwrap();
+        ties += t.near_ties;
+    }
+    state.truncate(init.len());
+    (state, ties)
+}
+
+/// Trains `spec` securely under `plan` on `iterations` batches and compares every
+/// parameter with the reference's: within `bound` units of `2^-f`; checks the exact
+/// price (bytes each way, rounds) of the epoch against the metering. Returns the
+/// largest difference seen.
+fn check(
+    spec: &TrainSpec,
+    plan: &TrainPlan,
+    iterations: usize,
+    bound: i64,
+    transport: Transport,
+) -> i64 {
+    let prog = TrainProgram::new(spec, plan).unwrap();
+    let n = iterations * spec.batch;
+    let (x, y) = data(spec, n, 7);
+    let init = secure::init_params(&prog, 3);
+    let (want, ties) = reference(&prog, &init, &x, &y, iterations);
+    assert_eq!(ties, 0, "the test data come near a tie; pick another seed");
+    let job = TrainingJob::new(prog.clone(), n, 1, vec![0, 1]).unwrap();
+    let steps = job.epoch_steps().unwrap();
+    let inputs = secure::inputs_held_by(1, x, y, init.clone(), &prog);
+    let run = rt()
+        .block_on(secure::loopback(
+            job,
+            inputs,
+            ChannelConfig::default(),
+            RunOptions::default(),
+            transport,
+            DEADLINE,
+        ))
+        .unwrap();
+    let mut worst = 0;
+    let mut moved = 0;
+    for party in &run.parties {
+        let got = party.output.epochs[0]
+            .params
+            .as_ref()
+            .expect("opened to both");
+        for ((g, w), i) in got.iter().zip(&want).zip(&init) {
+            for ((a, b), c) in g.iter().zip(w).zip(i) {
+                let d = (a.to_i64() - b.to_i64()).abs();
+                worst = worst.max(d);
+                moved = moved.max((b.to_i64() - c.to_i64()).abs());
+            }
+        }
+    }
+    assert!(
+        worst <= bound,
+        "{}: a parameter is {worst} units from the reference (bound {bound})",
+        plan.name()
+    );
+    // Not vacuous: training moved some parameter far beyond the bound.
+    assert!(
+        moved > 20 * bound,
+        "{}: the parameters moved by {moved} units only",
+        plan.name()
+    );
+    // The exact price of the epoch: bytes each way and rounds.
+    let price = total_price(&steps);
+    for party in &run.parties {
+        let m = &party.peer.online;
+        assert_eq!(
+            m.bytes_sent,
+            price.bytes_sent[party.party],
+            "{}: bytes of party {}",
+            plan.name(),
+            party.party
+        );
+    }
+    assert_eq!(
+        run.parties[0].peer.online.rounds,
+        online_rounds(&steps),
+        "{}: rounds",
+        plan.name()
+    );
+    worst
+}
+
+fn small_mlp() -> TrainSpec {
+    TrainSpec {
+        dims: vec![12, 8, 6, 4],
+        batch: 6,
+        lr: 0.5,
+        ..TrainSpec::mlp(6, 0.5)
+    }
+}
+
+/// The MLP under both baselines and a mixed plan: every parameter after two SGD
+/// iterations (forward, softmax cross-entropy gradient, backward, momentum update)
+/// within 64 units (64·2^-16 ≈ 0.001) of the fixed-point reference. Each dealer
+/// truncation adds e ∈ {0, 1} unit where the reference floors; the forward pass's
+/// errors reach the softmax (Lipschitz 1), the gradients sum them over the batch and
+/// the update scales them by η/B, so a handful of units is expected.
+#[test]
+fn mlp_training_follows_the_reference_under_every_plan() {
+    let spec = small_mlp();
+    for plan in [
+        TrainPlan::uniform(&spec, Sharing::B),
+        TrainPlan::uniform(&spec, Sharing::Y),
+        TrainPlan {
+            hidden: vec![Sharing::Y, Sharing::B],
+            head: Sharing::B,
+        },
+    ] {
+        check(&spec, &plan, 2, 64, Transport::InMemory);
+    }
+}
+
+/// Logistic regression (SecureML's sigmoid, one-vs-rest): within 8 units after two
+/// iterations, under both sharings of the sigmoid.
+#[test]
+fn logistic_regression_follows_the_reference() {
+    let spec = TrainSpec {
+        dims: vec![10, 3],
+        ..TrainSpec::logreg(5, 0.5)
+    };
+    for s in [Sharing::B, Sharing::Y] {
+        check(
+            &spec,
+            &TrainPlan::uniform(&spec, s),
+            2,
+            8,
+            Transport::InMemory,
+        );
+    }
+}
+
+/// Over TCP: the same run, the same prices.
+#[test]
+fn training_runs_over_tcp() {
+    let spec = small_mlp();
+    check(
+        &spec,
+        &TrainPlan::uniform(&spec, Sharing::B),
+        1,
+        64,
+        Transport::Tcp,
+    );
+}
+
+/// One iteration's gradients of the reference equal those the float formulas give
+/// (the program computes what SGD on softmax cross-entropy prescribes).
+#[test]
+fn reference_gradients_are_those_of_softmax_cross_entropy() {
+    let spec = TrainSpec {
+        momentum: 0.0,
+        ..small_mlp()
+    };
+    let prog = TrainProgram::new(&spec, &TrainPlan::uniform(&spec, Sharing::B)).unwrap();
+    let (x, y) = data(&spec, spec.batch, 11);
+    let mut state = secure::init_params(&prog, 5);
+    let init = state.clone();
+    let head = spec.head_model().unwrap();
+    let t = plain::iteration(&prog, &head, &mut state, &x, &y).unwrap();
+    // Float forward and backward from the decoded values.
+    let s = f64::from(spec.frac_bits).exp2();
+    let dec = |v: &[Z64]| v.iter().map(|r| r.to_i64() as f64 / s).collect::<Vec<_>>();
+    let (xs, ys) = (dec(&x), dec(&y));
+    let d = &spec.dims;
+    let mut acts = vec![xs];
+    let mut pre = Vec::new();
+    for l in 0..spec.layers() {
+        let (w, b) = (dec(&init[2 * l]), dec(&init[2 * l + 1]));
+        let a = &acts[l];
+        let mut z = vec![0.0; spec.batch * d[l + 1]];
+        for i in 0..spec.batch {
+            for j in 0..d[l + 1] {
+                z[i * d[l + 1] + j] = b[j]
+                    + (0..d[l])
+                        .map(|k| a[i * d[l] + k] * w[k * d[l + 1] + j])
+                        .sum::<f64>();
+            }
+        }
+        pre.push(z.clone());
+        acts.push(z.iter().map(|v| v.max(0.0)).collect());
+    }
+    let c = spec.classes();
+    let z = pre.last().unwrap();
+    let mut delta = vec![0.0; spec.batch * c];
+    for i in 0..spec.batch {
+        let row = &z[i * c..(i + 1) * c];
+        let m = row.iter().cloned().fold(f64::MIN, f64::max);
+        let e: Vec<f64> = row.iter().map(|v| (v - m).exp()).collect();
+        let sum: f64 = e.iter().sum();
+        for j in 0..c {
+            delta[i * c + j] = e[j] / sum - ys[i * c + j];
+        }
+    }
+    for l in (0..spec.layers()).rev() {
+        let (din, dout) = (d[l], d[l + 1]);
+        let gw = &t.grads[2 * l];
+        for k in 0..din {
+            for j in 0..dout {
+                let want: f64 = (0..spec.batch)
+                    .map(|i| acts[l][i * din + k] * delta[i * dout + j])
+                    .sum();
+                let got = gw[k * dout + j].to_i64() as f64 / (s * s);
+                assert!(
+                    (got - want).abs() < 0.02,
+                    "dW{} [{k},{j}]: {got} vs {want}",
+                    l + 1
+                );
+            }
+        }
+        if l > 0 {
+            let w = dec(&init[2 * l]);
+            let mut nd = vec![0.0; spec.batch * din];
+            for i in 0..spec.batch {
+                for k in 0..din {
+                    let v: f64 = (0..dout)
+                        .map(|j| delta[i * dout + j] * w[k * dout + j])
+                        .sum();
+                    nd[i * din + k] = if pre[l - 1][i * din + k] >= 0.0 {
+                        v
+                    } else {
+                        0.0
+                    };
+                }
+            }
+            delta = nd;
+        }
+    }
+}
+
+/// Bad configurations are refused with a clear error before anything runs.
+#[test]
+fn bad_training_configurations_are_refused() {
+    let spec = small_mlp();
+    let plan = TrainPlan::uniform(&spec, Sharing::B);
+    let err = |s: TrainSpec| TrainProgram::new(&s, &plan).unwrap_err().to_string();
+    let e = err(TrainSpec {
+        lr: 1e9,
+        ..spec.clone()
+    });
+    assert!(e.contains("overflows the fixed-point range"), "{e}");
+    let e = err(TrainSpec {
+        lr: 1e-9,
+        ..spec.clone()
+    });
+    assert!(e.contains("below the fixed-point resolution"), "{e}");
+    let e = err(TrainSpec {
+        lr: f64::NAN,
+        ..spec.clone()
+    });
+    assert!(e.contains("not a positive number"), "{e}");
+    let e = err(TrainSpec {
+        momentum: 1.0,
+        ..spec.clone()
+    });
+    assert!(e.contains("momentum"), "{e}");
+    let e = TrainProgram::new(
+        &spec,
+        &TrainPlan {
+            hidden: vec![Sharing::A, Sharing::B],
+            head: Sharing::B,
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("B or Y"), "{e}");
+    assert!(TrainPlan::named(&spec, "pure-b").is_err());
+    let prog = TrainProgram::new(&spec, &plan).unwrap();
+    assert!(
+        TrainingJob::new(prog.clone(), 3, 1, vec![1])
+            .unwrap_err()
+            .to_string()
+            .contains("fewer than one batch")
+    );
+    assert!(TrainingJob::new(prog.clone(), 12, 1, vec![2]).is_err());
+    // A data set of the wrong width at a party is an error, not a panic or a hang.
+    let job = TrainingJob::new(prog.clone(), 12, 1, vec![]).unwrap();
+    let (x, y) = data(&spec, 12, 1);
+    let mut inputs = secure::inputs_held_by(1, x, y, secure::init_params(&prog, 1), &prog);
+    inputs[1].x.pop();
+    let r = rt().block_on(secure::loopback(
+        job,
+        inputs,
+        ChannelConfig::default(),
+        RunOptions::default(),
+        Transport::InMemory,
+        DEADLINE,
+    ));
+    // The first error of either role: party 1's own, or party 0 seeing it leave.
+    let e = r.map(|_| ()).unwrap_err().to_string();
+    assert!(
+        e.contains("training data") || e.contains("closed by peer"),
+        "{e}"
+    );
+}
+
+/// The trained chain written as ONNX loads back with the same layers and values.
+#[test]
+fn trained_model_round_trips_through_onnx() {
+    let spec = small_mlp();
+    let prog = TrainProgram::new(&spec, &TrainPlan::uniform(&spec, Sharing::B)).unwrap();
+    let params = secure::init_params(&prog, 9);
+    let bytes = tessera_engine::train::to_onnx(&spec, &params).unwrap();
+    let m = tessera_models::load_onnx(&bytes).unwrap();
+    let kinds: Vec<&str> = m.layers().iter().map(|l| l.op().kind()).collect();
+    assert_eq!(kinds, ["dense", "relu", "dense", "relu", "dense"]);
+    assert_eq!(m.input_shape(), [spec.inputs()]);
+    let s = f64::from(spec.frac_bits).exp2();
+    for (l, layer) in m.layers().iter().step_by(2).enumerate() {
+        let tessera_models::Op::Dense(d) = layer.op() else {
+            panic!("layer {l} is not dense");
+        };
+        let (o, k) = (spec.dims[l + 1], spec.dims[l]);
+        assert_eq!(d.weight.shape(), [o, k]);
+        for j in 0..o {
+            for i in 0..k {
+                let want = params[2 * l][i * o + j].to_i64() as f64 / s;
+                assert!((f64::from(d.weight.data()[j * k + i]) - want).abs() < 1e-6);
+            }
+        }
+    }
+}
