@@ -27,6 +27,7 @@ pub mod engine;
 mod error;
 pub mod plan;
 pub mod time;
+pub mod train;
 
 pub use assign::{Solution, Strategy};
 pub use calibration::Calibration;
