@@ -9,6 +9,7 @@ mod job;
 mod outputs;
 mod pause;
 mod plan;
+mod train;
 
 use std::process::ExitCode;
 
@@ -54,6 +55,7 @@ enum Command {
     /// writes results.json, results.md and SVG charts, and optionally checks the exact
     /// counters against a baseline.
     Bench(bench::BenchArgs),
+    Train(train::TrainArgs),
 }
 
 /// Errors of the command line.
@@ -145,6 +147,7 @@ fn main() -> ExitCode {
             Command::Party(args) => deploy::party(args).await,
             Command::Keygen(args) => deploy::keygen(args),
             Command::Bench(args) => bench::run(args).await,
+            Command::Train(args) => train::run(args).await,
         }
     });
     // Do not wait for blocking tasks still running after a failure (a garbling thread

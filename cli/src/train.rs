@@ -1,0 +1,489 @@
+//! `tessera train`: private training on MNIST — the examples secret-shared between
+//! the parties (held by party 1, the client that outsources them), the model shared
+//! from a seeded initialisation (or an ONNX file's weights), correlations from the
+//! dealer or OT extension — beside the plaintext fixed-point training of the same
+//! program (same initialisation, batch order and arithmetic), whose test accuracy is
+//! the reference.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use serde::Serialize;
+use tessera_core::{ChannelConfig, NetworkProfile, Z64};
+use tessera_engine::train::secure::{self, TrainingJob};
+use tessera_engine::train::{
+    Objective, TrainPlan, TrainProgram, TrainSpec, encode_examples, plain, predict,
+};
+use tessera_engine::{RunOptions, StepCost, online_rounds, total_price};
+use tessera_models::data::{MNIST10K_TEST, MNIST10K_TRAIN, Mnist};
+use tessera_models::{Model, Op, assets};
+use tessera_planner::{Calibration, TimeModel};
+use tessera_protocols::runtime::local::{Offline, Transport};
+
+use crate::{CliError, parse_profile};
+
+type R = Z64;
+
+/// Train a model on secret-shared MNIST digits.
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// `mlp` (784-128-128-10, ReLU, softmax cross-entropy), `logreg` (784-10,
+    /// SecureML's sigmoid, one-vs-rest) or an ONNX file of dense layers with ReLU
+    /// between them (its weights are the initialisation).
+    #[arg(long, default_value = "mlp")]
+    pub model: String,
+    /// The data set: `mnist` (the embedded 8,000 training and 2,000 test digits).
+    #[arg(long, default_value = "mnist")]
+    pub dataset: String,
+    /// Passes over the training examples.
+    #[arg(long, default_value_t = 1)]
+    pub epochs: usize,
+    /// Examples per SGD iteration.
+    #[arg(long, default_value_t = 128)]
+    pub batch: usize,
+    /// The learning rate (the step is the rate times the batch's mean gradient).
+    #[arg(long, default_value_t = 0.1)]
+    pub lr: f64,
+    /// Heavy-ball momentum (0: plain SGD).
+    #[arg(long, default_value_t = 0.9)]
+    pub momentum: f64,
+    /// Training examples used (the first ones, in order; at most 8,000).
+    #[arg(long, default_value_t = 8000)]
+    pub examples: usize,
+    /// `auto` (each comparison in the sharing the calibrated time model prices
+    /// lower), `a+b` or `a+y`.
+    #[arg(long, default_value = "auto")]
+    pub plan: String,
+    /// The network between the parties.
+    #[arg(long, default_value = "local", value_parser = parse_profile)]
+    pub network: NetworkProfile,
+    /// Where the correlations come from: `dealer` or `ot`.
+    #[arg(long, default_value = "dealer")]
+    pub offline: Offline,
+    /// Who learns the parameters after each epoch: `both`, `0`, `1` or `none` (they
+    /// stay shared; no accuracy can then be reported).
+    #[arg(long, default_value = "both")]
+    pub reveal: String,
+    /// The seed of the initialisation.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Fixed-point fractional bits.
+    #[arg(long, default_value_t = 16)]
+    pub frac_bits: u32,
+    /// Write the trained model here as ONNX (needs the parameters revealed).
+    #[arg(long, value_name = "FILE.onnx")]
+    pub out: Option<PathBuf>,
+    /// Deadline of the whole secure run, in seconds.
+    #[arg(long, default_value_t = 3600)]
+    pub timeout: u64,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Serialize)]
+struct EpochOut {
+    epoch: usize,
+    /// Mean loss on the epoch's training examples, of the parameters after it.
+    loss: Option<f64>,
+    train_accuracy: Option<f64>,
+    test_accuracy: Option<f64>,
+    reference_test_accuracy: f64,
+    online_s: f64,
+    bytes_sent: [u64; 2],
+    rounds: u64,
+}
+
+#[derive(Serialize)]
+struct Predicted {
+    epoch_online_s: f64,
+    epoch_bytes_sent: [u64; 2],
+    epoch_rounds: u64,
+}
+
+#[derive(Serialize)]
+struct Report {
+    model: String,
+    dims: Vec<usize>,
+    objective: Objective,
+    plan: String,
+    network: String,
+    offline: &'static str,
+    examples: usize,
+    batch: usize,
+    iterations_per_epoch: usize,
+    lr: f64,
+    momentum: f64,
+    epochs: Vec<EpochOut>,
+    test_accuracy: Option<f64>,
+    reference_test_accuracy: f64,
+    predicted: Predicted,
+    offline_s: f64,
+    offline_bytes: [u64; 2],
+    online_s: f64,
+}
+
+/// Encoded parameter tensors, in the order of `TrainProgram::params`.
+type Params = Vec<Vec<R>>;
+
+/// The spec and initial parameters of `--model`.
+fn model_spec(args: &TrainArgs) -> Result<(TrainSpec, Option<Params>), CliError> {
+    let base = |mut s: TrainSpec| {
+        s.momentum = args.momentum;
+        s.frac_bits = args.frac_bits;
+        s
+    };
+    match args.model.as_str() {
+        "mlp" => Ok((base(TrainSpec::mlp(args.batch, args.lr)), None)),
+        "logreg" => Ok((base(TrainSpec::logreg(args.batch, args.lr)), None)),
+        "cnn" => Err(CliError::Usage(
+            "training the CNN is not supported yet: convolution gradients need conv \
+             triples in the training program; train `mlp` or `logreg`"
+                .into(),
+        )),
+        path if assets::model_bytes(path).is_some() => Err(CliError::Usage(format!(
+            "model `{path}` is an inference model; train `mlp`, `logreg` or an ONNX file"
+        ))),
+        path => {
+            let m = tessera_models::load_onnx_file(path)?;
+            let (dims, init) = dense_chain(&m, args.frac_bits)?;
+            let mut s = base(TrainSpec::mlp(args.batch, args.lr));
+            s.dims = dims;
+            Ok((s, Some(init)))
+        }
+    }
+}
+
+/// The widths and encoded parameters (`W` as `[in, out]`, then `b`) of a chain of
+/// dense layers with ReLU between them (a softmax head is the training objective).
+fn dense_chain(m: &Model, frac_bits: u32) -> Result<(Vec<usize>, Vec<Vec<R>>), CliError> {
+    let fp = tessera_core::FixedPoint::new(frac_bits);
+    let mut dims = vec![m.input_len()];
+    let mut params = Vec::new();
+    let mut want_dense = true;
+    for l in m.layers() {
+        match (l.op(), want_dense) {
+            (Op::Dense(d), true) => {
+                let (o, k) = (d.weight.shape()[0], d.weight.shape()[1]);
+                let w = d.weight.data();
+                let t: Vec<f64> = (0..k)
+                    .flat_map(|c| (0..o).map(move |r| f64::from(w[r * k + c])))
+                    .collect();
+                params.push(fp.encode_slice::<R>(&t)?);
+                let b: Vec<f64> = match &d.bias {
+                    Some(b) => b.data().iter().map(|&v| f64::from(v)).collect(),
+                    None => vec![0.0; o],
+                };
+                params.push(fp.encode_slice::<R>(&b)?);
+                dims.push(o);
+                want_dense = false;
+            }
+            (Op::Relu, false) => want_dense = true,
+            (op, _) => {
+                return Err(CliError::Usage(format!(
+                    "layer {} ({}) is not trainable here: `tessera train` takes dense layers \
+                     with ReLU between them (and a softmax head)",
+                    l.name(),
+                    op.kind()
+                )));
+            }
+        }
+    }
+    if want_dense || dims.len() < 2 {
+        return Err(CliError::Usage(
+            "the model must end with a dense layer (its logits, or a softmax of them)".into(),
+        ));
+    }
+    Ok((dims, params))
+}
+
+fn accuracy(pred: &[usize], labels: &[u8]) -> f64 {
+    let ok = pred
+        .iter()
+        .zip(labels)
+        .filter(|(p, l)| **p == usize::from(**l))
+        .count();
+    ok as f64 / labels.len().max(1) as f64
+}
+
+/// The mean loss of `params` on `(x, labels)`: softmax cross-entropy, or the
+/// logistic loss per output for the sigmoid objective (the exact functions, in
+/// floating point).
+fn loss(spec: &TrainSpec, params: &[Vec<R>], x: &[R], labels: &[u8]) -> f64 {
+    let logits = tessera_engine::train::logits(spec, params, x);
+    let c = spec.classes();
+    let mut total = 0.0;
+    for (row, &l) in logits.chunks(c).zip(labels) {
+        let l = usize::from(l);
+        total += match spec.head {
+            Objective::SoftmaxCrossEntropy => {
+                let m = row.iter().cloned().fold(f64::MIN, f64::max);
+                let lse = m + row.iter().map(|v| (v - m).exp()).sum::<f64>().ln();
+                lse - row[l]
+            }
+            Objective::SecureMlSigmoid => row
+                .iter()
+                .enumerate()
+                .map(|(j, &z)| {
+                    let p = 1.0 / (1.0 + (-z).exp());
+                    let p = p.clamp(1e-12, 1.0 - 1e-12);
+                    if j == l { -p.ln() } else { -(1.0 - p).ln() }
+                })
+                .sum(),
+        };
+    }
+    total / labels.len().max(1) as f64
+}
+
+fn pixels(m: &Mnist, r: std::ops::Range<usize>) -> Result<Vec<u8>, CliError> {
+    let mut out = Vec::with_capacity(r.len() * m.rows() * m.cols());
+    for i in r {
+        out.extend_from_slice(
+            m.image(i)
+                .ok_or_else(|| CliError::Usage(format!("MNIST record {i} missing")))?,
+        );
+    }
+    Ok(out)
+}
+
+/// Runs `tessera train`.
+///
+/// # Errors
+/// Usage errors, a shape mismatch, a fixed-point overflow, session errors.
+pub async fn run(args: TrainArgs) -> Result<(), CliError> {
+    if args.dataset != "mnist" {
+        return Err(CliError::Usage(format!(
+            "unknown dataset `{}` (known: mnist)",
+            args.dataset
+        )));
+    }
+    if args.examples == 0 || args.examples > MNIST10K_TRAIN.len() {
+        return Err(CliError::Usage(format!(
+            "--examples {}: between 1 and {}",
+            args.examples,
+            MNIST10K_TRAIN.len()
+        )));
+    }
+    let reveal_to = match args.reveal.as_str() {
+        "both" => vec![0, 1],
+        "0" => vec![0],
+        "1" => vec![1],
+        "none" => Vec::new(),
+        o => return Err(CliError::Usage(format!("--reveal {o}: both, 0, 1 or none"))),
+    };
+    if args.out.is_some() && reveal_to.is_empty() {
+        return Err(CliError::Usage(
+            "--out needs the parameters revealed (--reveal both, 0 or 1)".into(),
+        ));
+    }
+    let (spec, file_init) = model_spec(&args)?;
+    spec.validate()?;
+    let m = assets::mnist()?;
+    if m.rows() * m.cols() != spec.inputs() {
+        return Err(CliError::Usage(format!(
+            "the model takes {} inputs, MNIST digits have {} pixels",
+            spec.inputs(),
+            m.rows() * m.cols()
+        )));
+    }
+    if spec.classes() != 10 {
+        return Err(CliError::Usage(format!(
+            "the model has {} outputs, MNIST has 10 classes",
+            spec.classes()
+        )));
+    }
+    let train = MNIST10K_TRAIN.start..MNIST10K_TRAIN.start + args.examples;
+    let train_labels = m.labels(train.clone())?.to_vec();
+    let (x, y) = encode_examples(&spec, &pixels(&m, train)?, &train_labels)?;
+    let test_labels = m.labels(MNIST10K_TEST)?.to_vec();
+    let (tx, _) = encode_examples(&spec, &pixels(&m, MNIST10K_TEST)?, &test_labels)?;
+
+    let cal = Calibration::default_embedded()?;
+    let tm = TimeModel::new(&cal, args.network).with_source(args.offline)?;
+    let plan = match args.plan.as_str() {
+        "auto" => tessera_planner::train::best_plan(&tm, &spec)?,
+        name => TrainPlan::named(&spec, name)?,
+    };
+    let prog = TrainProgram::new(&spec, &plan)?;
+    let init = match file_init {
+        Some(p) => p,
+        None => secure::init_params(&prog, args.seed),
+    };
+
+    // The reference: the same program in the clear, epoch by epoch.
+    let head = spec.head_model()?;
+    let (bsz, inp, c) = (spec.batch, spec.inputs(), spec.classes());
+    let iterations = args.examples / bsz;
+    let mut state = init.clone();
+    state.extend(prog.zero_state().into_iter().skip(init.len()));
+    let mut reference_acc = Vec::new();
+    for _ in 0..args.epochs {
+        for it in 0..iterations {
+            plain::iteration(
+                &prog,
+                &head,
+                &mut state,
+                &x[it * bsz * inp..(it + 1) * bsz * inp],
+                &y[it * bsz * c..(it + 1) * bsz * c],
+            )?;
+        }
+        reference_acc.push(accuracy(
+            &predict(&spec, &state[..init.len()], &tx),
+            &test_labels,
+        ));
+    }
+
+    let job = TrainingJob::new(prog.clone(), args.examples, args.epochs, reveal_to)?;
+    let steps: Vec<StepCost> = job.epoch_steps()?;
+    let predicted = Predicted {
+        epoch_online_s: tm.online(&steps),
+        epoch_bytes_sent: total_price(&steps).bytes_sent,
+        epoch_rounds: online_rounds(&steps),
+    };
+    if !args.json {
+        eprintln!(
+            "training {} {:?} on {} digits, batch {bsz} ({iterations} iterations per epoch), lr {}, \
+             momentum {}, plan {}, network {}, offline {}; predicted per epoch: {:.2} s online, \
+             {:.1} MB each way, {} rounds",
+            args.model,
+            spec.dims,
+            args.examples,
+            spec.lr,
+            spec.momentum,
+            plan.name(),
+            args.network,
+            args.offline.name(),
+            predicted.epoch_online_s,
+            predicted.epoch_bytes_sent[0] as f64 / 1e6,
+            predicted.epoch_rounds
+        );
+    }
+    let bar = if args.json {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new((iterations * args.epochs) as u64)
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("epoch {msg} [{bar:30}] {pos}/{len} iterations")
+            .map_err(|e| CliError::Usage(e.to_string()))?,
+    );
+    let pb = bar.clone();
+    let per = iterations;
+    let job = job.with_progress(Arc::new(move |epoch, done| {
+        pb.set_message(format!("{}", epoch + 1));
+        pb.set_position((epoch * per + done) as u64);
+    }));
+    let inputs = secure::inputs_held_by(1, x.clone(), y, init.clone(), &prog);
+    let channel = ChannelConfig {
+        profile: args.network,
+        ..ChannelConfig::default()
+    };
+    let opts = RunOptions {
+        offline: args.offline,
+        ..RunOptions::default()
+    };
+    let run = secure::loopback(
+        job,
+        inputs,
+        channel,
+        opts,
+        Transport::Tcp,
+        Duration::from_secs(args.timeout),
+    )
+    .await?;
+    bar.finish_and_clear();
+
+    let times = secure::epoch_times(&run);
+    let mut epochs = Vec::new();
+    let mut last = None;
+    for (e, t) in times.iter().enumerate() {
+        let reports: Vec<_> = run.parties.iter().map(|p| &p.output.epochs[e]).collect();
+        let opened = reports.iter().find_map(|r| r.params.clone());
+        let (l, tr, te) = match &opened {
+            Some(p) => (
+                Some(loss(&spec, p, &x[..iterations * bsz * inp], &train_labels)),
+                Some(accuracy(
+                    &predict(&spec, p, &x[..iterations * bsz * inp]),
+                    &train_labels[..iterations * bsz],
+                )),
+                Some(accuracy(&predict(&spec, p, &tx), &test_labels)),
+            ),
+            None => (None, None, None),
+        };
+        last = opened.or(last);
+        epochs.push(EpochOut {
+            epoch: e + 1,
+            loss: l,
+            train_accuracy: tr,
+            test_accuracy: te,
+            reference_test_accuracy: reference_acc[e],
+            online_s: t.as_secs_f64(),
+            bytes_sent: [
+                reports[0].peer.online.bytes_sent,
+                reports[1].peer.online.bytes_sent,
+            ],
+            rounds: reports[0].peer.online.rounds,
+        });
+    }
+    if let (Some(path), Some(p)) = (&args.out, &last) {
+        let bytes = tessera_engine::train::to_onnx(&spec, p)?;
+        std::fs::write(path, bytes)
+            .map_err(|e| CliError::Usage(format!("cannot write {}: {e}", path.display())))?;
+    }
+    let [p0, p1] = &run.parties;
+    let report = Report {
+        model: args.model.clone(),
+        dims: spec.dims.clone(),
+        objective: spec.head,
+        plan: plan.name(),
+        network: args.network.to_string(),
+        offline: args.offline.name(),
+        examples: args.examples,
+        batch: bsz,
+        iterations_per_epoch: iterations,
+        lr: spec.lr,
+        momentum: spec.momentum,
+        test_accuracy: epochs.last().and_then(|e| e.test_accuracy),
+        reference_test_accuracy: reference_acc.last().copied().unwrap_or(0.0),
+        predicted,
+        offline_s: p0.offline.max(p1.offline).as_secs_f64(),
+        offline_bytes: [
+            p0.peer.offline.bytes_sent + p0.source.offline.bytes_received,
+            p1.peer.offline.bytes_sent + p1.source.offline.bytes_received,
+        ],
+        online_s: times.iter().map(Duration::as_secs_f64).sum(),
+        epochs,
+    };
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(|e| CliError::Usage(e.to_string()))?
+        );
+        return Ok(());
+    }
+    for e in &report.epochs {
+        let pct = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{:.2} %", 100.0 * v));
+        println!(
+            "epoch {}: loss {}, train accuracy {}, test accuracy {} (reference {:.2} %), \
+             {:.2} s online, {:.1} MB each way, {} rounds",
+            e.epoch,
+            e.loss.map_or("—".to_string(), |l| format!("{l:.4}")),
+            pct(e.train_accuracy),
+            pct(e.test_accuracy),
+            100.0 * e.reference_test_accuracy,
+            e.online_s,
+            e.bytes_sent[0] as f64 / 1e6,
+            e.rounds
+        );
+    }
+    println!(
+        "offline ({}): {:.2} s; online: {:.2} s in all",
+        report.offline, report.offline_s, report.online_s
+    );
+    if let Some(path) = &args.out {
+        println!("trained model written to {}", path.display());
+    }
+    Ok(())
+}
