@@ -555,3 +555,42 @@ fn and_triples_in_several_batches_multiply_and_are_priced() {
     let want = price::price::<Z64>(&d, ChannelConfig::default().max_frame).unwrap();
     assert_eq!([m0, m1], want.meters);
 }
+
+/// A matrix triple too large to make by OT (its OLE corrections over
+/// `source::MAX_VOLE_BYTES`) is refused at both parties before any message, with the
+/// sizes named, instead of exhausting memory.
+#[test]
+fn an_oversized_matrix_triple_is_refused_before_any_message() {
+    use tessera_core::Z64;
+    use tessera_protocols::arith::bilinear::BilinearOp;
+    use tessera_protocols::ot::source;
+    use tessera_protocols::{Demand, Request};
+
+    let mut d = Demand::new();
+    d.push(Request::Beaver {
+        op: BilinearOp::MatMul,
+        a: vec![128, 784],
+        b: vec![784, 128],
+    });
+    let (r0, r1, sent) = block(async {
+        let (c0, c1) = Channel::in_memory_pair(ChannelConfig::default());
+        let run = |p: usize, mut ch: Channel, d: Demand| async move {
+            let r = source::generate::<Z64, _>(&mut ch, p, &d, &mut Prg::from_entropy()).await;
+            (r.map(|_| ()), ch.metering().total().bytes_sent)
+        };
+        let ((r0, s0), (r1, s1)) = tokio::time::timeout(DEADLINE, async {
+            tokio::join!(run(0, c0, d.clone()), run(1, c1, d.clone()))
+        })
+        .await
+        .expect("within the deadline");
+        (r0, r1, s0 + s1)
+    });
+    for r in [r0, r1] {
+        let e = r.expect_err("refused").to_string();
+        assert!(
+            e.contains("too large to make by OT") && e.contains("GB"),
+            "{e}"
+        );
+    }
+    assert_eq!(sent, 0, "nothing was sent");
+}

@@ -144,6 +144,7 @@ pub async fn generate<R: Ring, G: RngCore + CryptoRng + ?Sized>(
     demand: &Demand,
     rng: &mut G,
 ) -> Result<Vec<(Request, Correlation<R>)>> {
+    check_sizes::<R>(demand)?;
     let tot = Totals::of(demand, R::BITS as usize);
     let mut link = correlate::link(ch, party, rng).await?;
     let bulk = bulk::<R, G>(ch, &mut link, party, &tot, rng).await?;
@@ -155,6 +156,38 @@ pub async fn generate<R: Ring, G: RngCore + CryptoRng + ?Sized>(
         out.push((req.clone(), item));
     }
     Ok(out)
+}
+
+/// The largest correction message one vector OLE may build (both parties hold it
+/// in memory at once).
+pub const MAX_VOLE_BYTES: u64 = 2 << 30;
+
+/// Refuses, before any message, a demand with a correlation whose vector OLE would
+/// exceed [`MAX_VOLE_BYTES`] — a matrix triple's costs `k·n` vectors of `m` elements
+/// per bit of the ring (`m·k·n·ℓ` ring elements: 6.4 GB for `[128, 784]·[784, 128]`
+/// in `Z_2^64`) — rather than exhausting the memory of both parties.
+fn check_sizes<R: Ring>(demand: &Demand) -> Result<()> {
+    let ell = R::BITS as usize;
+    for req in demand.requests() {
+        if let Some(v) = super::price::request_vole(req, ell)? {
+            let bytes = (v.vectors[0].max(v.vectors[1]) as u64)
+                .saturating_mul((v.bits * v.len * R::BYTES) as u64);
+            if bytes > MAX_VOLE_BYTES {
+                return Err(crate::Error::InvalidArgument {
+                    op: "offline phase by OT",
+                    detail: format!(
+                        "the {} correlation {req:?} needs {:.1} GB of OLE corrections in one \
+                         message (limit {:.1} GB): too large to make by OT extension here; use \
+                         the dealer, or smaller layers or batches",
+                        req.kind(),
+                        bytes as f64 / 1e9,
+                        MAX_VOLE_BYTES as f64 / 1e9
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The bulk batches, in a fixed order both parties follow.
