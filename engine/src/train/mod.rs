@@ -81,6 +81,7 @@ pub enum Objective {
     /// Softmax over the `C` outputs with the cross-entropy loss.
     SoftmaxCrossEntropy,
     /// SecureML's piecewise sigmoid per output with the logistic loss (one-vs-rest).
+    #[serde(rename = "secureml-sigmoid")]
     SecureMlSigmoid,
 }
 

@@ -1,0 +1,177 @@
+//! `tessera train` end to end: the built binary trains on secret-shared MNIST digits
+//! (dealer and both parties over TCP loopback) beside the fixed-point reference; the
+//! JSON report's accuracy near the reference's, its metering equal to the predicted
+//! price, the written ONNX model accepted by `tessera infer` and by `tessera train`
+//! itself, and clear errors for bad input.
+#![allow(clippy::unwrap_used)]
+
+use std::process::{Command, Output};
+
+fn tessera(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn json(args: &[&str]) -> serde_json::Value {
+    let o = tessera(args);
+    assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+fn fails(args: &[&str], want: &str) {
+    let o = tessera(args);
+    assert!(!o.status.success(), "{args:?} succeeded");
+    let e = stderr(&o);
+    assert!(e.contains(want), "{args:?}: {e}");
+    assert!(!e.contains("panicked"), "{args:?}: {e}");
+}
+
+/// The MLP on 512 digits: accuracy next to the reference's, the epoch's bytes and
+/// rounds as predicted; the written model runs under `tessera infer` and trains on.
+#[test]
+fn mlp_trains_and_its_model_runs_in_infer() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("mlp.onnx");
+    let out = out.to_str().unwrap();
+    let r = json(&[
+        "train",
+        "--model",
+        "mlp",
+        "--examples",
+        "512",
+        "--batch",
+        "64",
+        "--lr",
+        "0.1",
+        "--network",
+        "lan",
+        "--out",
+        out,
+        "--json",
+    ]);
+    assert_eq!(r["iterations_per_epoch"], 8);
+    let e = &r["epochs"][0];
+    let (acc, reference) = (
+        r["test_accuracy"].as_f64().unwrap(),
+        r["reference_test_accuracy"].as_f64().unwrap(),
+    );
+    // Eight iterations reach well above chance; the secure run differs from the
+    // reference only by the truncations' rounding.
+    assert!(reference > 0.5, "{r}");
+    assert!((acc - reference).abs() <= 0.03, "{acc} vs {reference}");
+    assert!(e["loss"].as_f64().unwrap() > 0.0);
+    assert_eq!(e["bytes_sent"], r["predicted"]["epoch_bytes_sent"], "{r}");
+    assert_eq!(e["rounds"], r["predicted"]["epoch_rounds"], "{r}");
+    // The trained file: secure inference on it, and a second epoch from it.
+    let i = json(&[
+        "infer",
+        "--model",
+        out,
+        "--dataset",
+        "mnist",
+        "--count",
+        "20",
+        "--plan",
+        "a+b",
+        "--json",
+    ]);
+    assert!(i["accuracy"].as_f64().unwrap() > 0.5, "{i}");
+    let again = json(&[
+        "train",
+        "--model",
+        out,
+        "--examples",
+        "128",
+        "--batch",
+        "64",
+        "--json",
+    ]);
+    assert_eq!(again["dims"], serde_json::json!([784, 128, 128, 10]));
+    assert!(again["test_accuracy"].as_f64().unwrap() > 0.5, "{again}");
+}
+
+/// Logistic regression with the sigmoid in Y, and with the parameters kept shared.
+#[test]
+fn logistic_regression_trains_under_a_plus_y() {
+    let r = json(&[
+        "train",
+        "--model",
+        "logreg",
+        "--examples",
+        "256",
+        "--batch",
+        "64",
+        "--plan",
+        "a+y",
+        "--json",
+    ]);
+    assert_eq!(r["plan"], "a+y");
+    assert_eq!(r["objective"], "secureml-sigmoid");
+    assert_eq!(
+        r["epochs"][0]["bytes_sent"],
+        r["predicted"]["epoch_bytes_sent"]
+    );
+    let shared = json(&[
+        "train",
+        "--model",
+        "logreg",
+        "--examples",
+        "64",
+        "--batch",
+        "64",
+        "--reveal",
+        "none",
+        "--json",
+    ]);
+    assert!(shared["test_accuracy"].is_null(), "{shared}");
+}
+
+#[test]
+fn bad_training_input_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let cnn = dir.path().join("cnn.onnx");
+    std::fs::write(&cnn, tessera_models::assets::model_bytes("cnn").unwrap()).unwrap();
+    fails(
+        &[
+            "train",
+            "--model",
+            cnn.to_str().unwrap(),
+            "--examples",
+            "64",
+        ],
+        "is not trainable here",
+    );
+    fails(&["train", "--model", "cnn"], "not supported yet");
+    fails(&["train", "--lr", "1e9"], "overflows the fixed-point range");
+    fails(&["train", "--lr=-1"], "not a positive number");
+    fails(&["train", "--examples", "0"], "--examples 0");
+    fails(
+        &["train", "--examples", "32", "--batch", "64"],
+        "fewer than one batch",
+    );
+    fails(&["train", "--plan", "pure-b"], "training plan");
+    fails(&["train", "--dataset", "cifar"], "unknown dataset");
+    let out = dir.path().join("x.onnx");
+    fails(
+        &["train", "--reveal", "none", "--out", out.to_str().unwrap()],
+        "--out needs the parameters revealed",
+    );
+    fails(
+        &[
+            "train",
+            "--offline",
+            "ot",
+            "--examples",
+            "64",
+            "--batch",
+            "64",
+        ],
+        "too large to make by OT",
+    );
+}
