@@ -14,7 +14,7 @@ use serde::Serialize;
 use tessera_core::{ChannelConfig, NetworkProfile, Z64};
 use tessera_engine::train::secure::{self, TrainingJob};
 use tessera_engine::train::{
-    Objective, TrainPlan, TrainProgram, TrainSpec, encode_examples, plain, predict,
+    Conv, Objective, TrainPlan, TrainProgram, TrainSpec, encode_examples, plain, predict,
 };
 use tessera_engine::{RunOptions, StepCost, online_rounds, total_price};
 use tessera_models::data::{MNIST10K_TEST, MNIST10K_TRAIN, Mnist};
@@ -29,9 +29,11 @@ type R = Z64;
 /// Train a model on secret-shared MNIST digits.
 #[derive(Args, Debug)]
 pub struct TrainArgs {
-    /// `mlp` (784-128-128-10, ReLU, softmax cross-entropy), `logreg` (784-10,
-    /// SecureML's sigmoid, one-vs-rest) or an ONNX file of dense layers with ReLU
-    /// between them (its weights are the initialisation).
+    /// `mlp` (784-128-128-10, ReLU, softmax cross-entropy), `cnn` (a 5×5 stride-2
+    /// convolution with 8 kernels, ReLU, 1152-64-10), `logreg` (784-10, SecureML's
+    /// sigmoid, one-vs-rest) or an ONNX file of that form (an optional first
+    /// convolution, dense layers with ReLU between them; its weights are the
+    /// initialisation).
     #[arg(long, default_value = "mlp")]
     pub model: String,
     /// The data set: `mnist` (the embedded 8,000 training and 2,000 test digits).
@@ -138,57 +140,124 @@ fn model_spec(args: &TrainArgs) -> Result<(TrainSpec, Option<Params>), CliError>
     match args.model.as_str() {
         "mlp" => Ok((base(TrainSpec::mlp(args.batch, args.lr)), None)),
         "logreg" => Ok((base(TrainSpec::logreg(args.batch, args.lr)), None)),
-        "cnn" => Err(CliError::Usage(
-            "training the CNN is not supported yet: convolution gradients need conv \
-             triples in the training program; train `mlp` or `logreg`"
-                .into(),
-        )),
-        path if assets::model_bytes(path).is_some() => Err(CliError::Usage(format!(
-            "model `{path}` is an inference model; train `mlp`, `logreg` or an ONNX file"
-        ))),
+        "cnn" => Ok((base(TrainSpec::cnn(args.batch, args.lr)), None)),
         path => {
             let m = tessera_models::load_onnx_file(path)?;
-            let (dims, init) = dense_chain(&m, args.frac_bits)?;
+            let (conv, dims, init) = trainable(&m, args.frac_bits)?;
             let mut s = base(TrainSpec::mlp(args.batch, args.lr));
             s.dims = dims;
+            s.conv = conv;
             Ok((s, Some(init)))
         }
     }
 }
 
-/// The widths and encoded parameters (`W` as `[in, out]`, then `b`) of a chain of
-/// dense layers with ReLU between them (a softmax head is the training objective).
-fn dense_chain(m: &Model, frac_bits: u32) -> Result<(Vec<usize>, Vec<Vec<R>>), CliError> {
+/// The convolution, widths and encoded parameters (`W` as `[in, out]`, then `b`) of
+/// a trainable model: optionally a 2-D convolution (one group, no padding or
+/// dilation) with ReLU and a flatten, then dense layers with ReLU between them (a
+/// softmax head is the training objective).
+fn trainable(m: &Model, frac_bits: u32) -> Result<(Option<Conv>, Vec<usize>, Params), CliError> {
     let fp = tessera_core::FixedPoint::new(frac_bits);
-    let mut dims = vec![m.input_len()];
+    let not_trainable = |l: &tessera_models::Layer| {
+        CliError::Usage(format!(
+            "layer {} ({}) is not trainable here: `tessera train` takes an optional first \
+             convolution (one group, no padding) with ReLU and a flatten, then dense layers \
+             with ReLU between them (and a softmax head)",
+            l.name(),
+            l.op().kind()
+        ))
+    };
+    // [rows, cols] row-major → [cols, rows]: ours are [in, out].
+    let transposed = |w: &[f32], rows: usize, cols: usize| -> Vec<f64> {
+        (0..cols)
+            .flat_map(|c| (0..rows).map(move |r| f64::from(w[r * cols + c])))
+            .collect()
+    };
+    let bias = |b: &Option<tessera_models::Tensor>, o: usize| -> Vec<f64> {
+        match b {
+            Some(b) => b.data().iter().map(|&v| f64::from(v)).collect(),
+            None => vec![0.0; o],
+        }
+    };
+    let layers = m.layers();
+    let mut conv = None;
     let mut params = Vec::new();
+    let mut at = 0;
+    if let Some(l) = layers.first()
+        && let Op::Conv(c) = l.op()
+    {
+        let ws = c.weight.shape();
+        let w = &c.window;
+        let input = m.input_shape();
+        if c.groups != 1
+            || ws.len() != 4
+            || ws[2] != ws[3]
+            || input.len() != 3
+            || w.rank != 2
+            || w.strides[0] != w.strides[1]
+            || w.pad_begin[..2]
+                .iter()
+                .chain(&w.pad_end[..2])
+                .any(|&p| p != 0)
+            || w.dilations[..2].iter().any(|&d| d != 1)
+        {
+            return Err(not_trainable(l));
+        }
+        let cv = Conv {
+            input: [input[0], input[1], input[2]],
+            out: ws[0],
+            k: ws[2],
+            stride: w.strides[0],
+        };
+        params.push(fp.encode_slice::<R>(&transposed(c.weight.data(), cv.out, cv.patch()))?);
+        params.push(fp.encode_slice::<R>(&bias(&c.bias, cv.out))?);
+        conv = Some(cv);
+        at = 1;
+        for want in ["relu", "reshape"] {
+            match layers.get(at) {
+                Some(l) if l.op().kind() == want => at += 1,
+                Some(l) => return Err(not_trainable(l)),
+                None => {
+                    return Err(CliError::Usage(
+                        "the model must end with a dense layer".into(),
+                    ));
+                }
+            }
+        }
+    }
+    let mut dims = vec![match &conv {
+        Some(c) => c.positions() * c.out,
+        None => m.input_len(),
+    }];
     let mut want_dense = true;
-    for l in m.layers() {
+    for (i, l) in layers.iter().enumerate().skip(at) {
         match (l.op(), want_dense) {
             (Op::Dense(d), true) => {
                 let (o, k) = (d.weight.shape()[0], d.weight.shape()[1]);
-                let w = d.weight.data();
-                let t: Vec<f64> = (0..k)
-                    .flat_map(|c| (0..o).map(move |r| f64::from(w[r * k + c])))
-                    .collect();
-                params.push(fp.encode_slice::<R>(&t)?);
-                let b: Vec<f64> = match &d.bias {
-                    Some(b) => b.data().iter().map(|&v| f64::from(v)).collect(),
-                    None => vec![0.0; o],
-                };
-                params.push(fp.encode_slice::<R>(&b)?);
+                let mut w = transposed(d.weight.data(), o, k);
+                // After a convolution ONNX flattens channel-major; ours is
+                // position-major.
+                if let (Some(c), true) = (&conv, i == at) {
+                    let p = c.positions();
+                    let mut v = vec![0.0; w.len()];
+                    for ch in 0..c.out {
+                        for pos in 0..p {
+                            for j in 0..o {
+                                v[(pos * c.out + ch) * o + j] = w[(ch * p + pos) * o + j];
+                            }
+                        }
+                    }
+                    w = v;
+                }
+                params.push(fp.encode_slice::<R>(&w)?);
+                params.push(fp.encode_slice::<R>(&bias(&d.bias, o))?);
                 dims.push(o);
                 want_dense = false;
             }
             (Op::Relu, false) => want_dense = true,
-            (op, _) => {
-                return Err(CliError::Usage(format!(
-                    "layer {} ({}) is not trainable here: `tessera train` takes dense layers \
-                     with ReLU between them (and a softmax head)",
-                    l.name(),
-                    op.kind()
-                )));
-            }
+            // A flatten before a dense layer moves no data.
+            (op, true) if op.is_view() => {}
+            _ => return Err(not_trainable(l)),
         }
     }
     if want_dense || dims.len() < 2 {
@@ -196,7 +265,7 @@ fn dense_chain(m: &Model, frac_bits: u32) -> Result<(Vec<usize>, Vec<Vec<R>>), C
             "the model must end with a dense layer (its logits, or a softmax of them)".into(),
         ));
     }
-    Ok((dims, params))
+    Ok((conv, dims, params))
 }
 
 fn accuracy(pred: &[usize], labels: &[u8]) -> f64 {

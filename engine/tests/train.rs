@@ -173,6 +173,34 @@ fn mlp_training_follows_the_reference_under_every_plan() {
     }
 }
 
+/// A small CNN (a 3×3 convolution of stride 2 with 3 kernels, ReLU, dense 27 → 5 → 3):
+/// the convolution trained as the product of the images' patches with the kernel, its
+/// gradient `patchesᵀ · δ`, its ReLU derivative through the dense layer's `δ · Wᵀ`.
+#[test]
+fn cnn_training_follows_the_reference() {
+    let conv = tessera_engine::train::Conv {
+        input: [2, 7, 7],
+        out: 3,
+        k: 3,
+        stride: 2,
+    };
+    let spec = TrainSpec {
+        dims: vec![conv.positions() * conv.out, 5, 3],
+        conv: Some(conv),
+        ..TrainSpec::cnn(4, 0.5)
+    };
+    assert_eq!(spec.inputs(), 98);
+    for s in [Sharing::B, Sharing::Y] {
+        check(
+            &spec,
+            &TrainPlan::uniform(&spec, s),
+            2,
+            64,
+            Transport::InMemory,
+        );
+    }
+}
+
 /// Logistic regression (SecureML's sigmoid, one-vs-rest): within 8 units after two
 /// iterations, under both sharings of the sigmoid.
 #[test]
@@ -353,6 +381,28 @@ fn bad_training_configurations_are_refused() {
         e.contains("training data") || e.contains("closed by peer"),
         "{e}"
     );
+}
+
+/// The trained CNN written as ONNX computes, in the models crate's float reference,
+/// the logits [`tessera_engine::train::logits`] computes from the same parameters.
+#[test]
+fn trained_cnn_round_trips_through_onnx() {
+    let spec = TrainSpec::cnn(4, 0.1);
+    let prog = TrainProgram::new(&spec, &TrainPlan::uniform(&spec, Sharing::B)).unwrap();
+    let params = secure::init_params(&prog, 9);
+    let bytes = tessera_engine::train::to_onnx(&spec, &params).unwrap();
+    let m = tessera_models::load_onnx(&bytes).unwrap();
+    let kinds: Vec<&str> = m.layers().iter().map(|l| l.op().kind()).collect();
+    assert_eq!(kinds, ["conv", "relu", "reshape", "dense", "relu", "dense"]);
+    let (x, _) = data(&spec, 3, 4);
+    let want = tessera_engine::train::logits(&spec, &params, &x);
+    let s = f64::from(spec.frac_bits).exp2();
+    let xf: Vec<f32> = x.iter().map(|v| (v.to_i64() as f64 / s) as f32).collect();
+    let got = m.run_float::<f64>(&xf).unwrap().values;
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(&want) {
+        assert!((g - w).abs() < 1e-3, "{g} vs {w}");
+    }
 }
 
 /// The trained chain written as ONNX loads back with the same layers and values.

@@ -101,6 +101,79 @@ pub struct TrainSpec {
     /// Heavy-ball momentum `μ` (0: plain SGD).
     #[serde(default)]
     pub momentum: f64,
+    /// A convolution before the dense layers (its ReLU'd output, flattened, is
+    /// `dims[0]` wide).
+    #[serde(default)]
+    pub conv: Option<Conv>,
+}
+
+/// A 2-D convolution without padding over `[c, h, w]` images: `out` kernels of
+/// `k × k`, stride `stride`. It is trained as a matrix product of the images'
+/// patches (`[B·P, c·k·k]`, gathered locally from the shares) with the kernel
+/// (`[c·k·k, out]`); its output is laid out position by position (`[B, P, out]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Conv {
+    /// Input channels, height and width.
+    pub input: [usize; 3],
+    /// Kernels.
+    pub out: usize,
+    /// Kernel size.
+    pub k: usize,
+    /// Stride.
+    pub stride: usize,
+}
+
+impl Conv {
+    /// Output height and width.
+    pub fn out_hw(&self) -> [usize; 2] {
+        let o = |n: usize| (n.saturating_sub(self.k)) / self.stride.max(1) + 1;
+        [o(self.input[1]), o(self.input[2])]
+    }
+
+    /// Output positions per image.
+    pub fn positions(&self) -> usize {
+        let [h, w] = self.out_hw();
+        h * w
+    }
+
+    /// Values per patch.
+    pub fn patch(&self) -> usize {
+        self.input[0] * self.k * self.k
+    }
+
+    /// For `batch` images, the input index of each patch entry, patch after patch
+    /// (image, output row, output column; entry order channel, kernel row, column).
+    pub fn patch_indices(&self, batch: usize) -> Vec<usize> {
+        let [c, h, w] = self.input;
+        let [oh, ow] = self.out_hw();
+        let mut out = Vec::with_capacity(batch * oh * ow * self.patch());
+        for b in 0..batch {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    for ci in 0..c {
+                        for ky in 0..self.k {
+                            for kx in 0..self.k {
+                                let (y, x) = (oy * self.stride + ky, ox * self.stride + kx);
+                                out.push(((b * c + ci) * h + y) * w + x);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// One trained layer as a matrix product: `rows` per example, `inp` → `out`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    /// Rows per example (a convolution's output positions, 1 for a dense layer).
+    pub rows: usize,
+    /// Input width (a convolution's patch).
+    pub inp: usize,
+    /// Output width (a convolution's kernels).
+    pub out: usize,
 }
 
 impl TrainSpec {
@@ -113,6 +186,23 @@ impl TrainSpec {
             lr,
             frac_bits: 16,
             momentum: 0.9,
+            conv: None,
+        }
+    }
+
+    /// A small CNN: a 5×5 convolution of stride 2 with 8 kernels (28×28 → 8×12×12),
+    /// ReLU, dense 1152 → 64, ReLU, dense 64 → 10, softmax cross-entropy.
+    pub fn cnn(batch: usize, lr: f64) -> Self {
+        let conv = Conv {
+            input: [1, 28, 28],
+            out: 8,
+            k: 5,
+            stride: 2,
+        };
+        TrainSpec {
+            dims: vec![conv.positions() * conv.out, 64, 10],
+            conv: Some(conv),
+            ..TrainSpec::mlp(batch, lr)
         }
     }
 
@@ -125,12 +215,33 @@ impl TrainSpec {
             lr,
             frac_bits: 16,
             momentum: 0.9,
+            conv: None,
         }
     }
 
-    /// The number of dense layers.
+    /// Every trained layer as a matrix product: the convolution (if any), then the
+    /// dense layers.
+    pub fn geometry(&self) -> Vec<Geometry> {
+        let mut g: Vec<Geometry> = self
+            .conv
+            .iter()
+            .map(|c| Geometry {
+                rows: c.positions(),
+                inp: c.patch(),
+                out: c.out,
+            })
+            .collect();
+        g.extend(self.dims.windows(2).map(|w| Geometry {
+            rows: 1,
+            inp: w[0],
+            out: w[1],
+        }));
+        g
+    }
+
+    /// The number of trained layers (the convolution included).
     pub fn layers(&self) -> usize {
-        self.dims.len().saturating_sub(1)
+        self.dims.len().saturating_sub(1) + usize::from(self.conv.is_some())
     }
 
     /// The classes (the last width).
@@ -138,9 +249,12 @@ impl TrainSpec {
         self.dims.last().copied().unwrap_or(0)
     }
 
-    /// The input width.
+    /// The input width (per example).
     pub fn inputs(&self) -> usize {
-        self.dims.first().copied().unwrap_or(0)
+        match &self.conv {
+            Some(c) => c.input.iter().product(),
+            None => self.dims.first().copied().unwrap_or(0),
+        }
     }
 
     /// The learning-rate constant `c = round(η/B · 2^k)` of the update.
@@ -200,6 +314,23 @@ impl TrainSpec {
         }
         if self.batch == 0 {
             return Err(bad("a batch of 0 examples".into()));
+        }
+        if let Some(c) = &self.conv {
+            if c.k == 0 || c.stride == 0 || c.out == 0 || c.input.contains(&0) {
+                return Err(bad(format!("convolution {c:?}: sizes of 0")));
+            }
+            if c.k > c.input[1] || c.k > c.input[2] {
+                return Err(bad(format!(
+                    "convolution {c:?}: the kernel exceeds the image"
+                )));
+            }
+            if self.dims[0] != c.positions() * c.out {
+                return Err(bad(format!(
+                    "the convolution gives {} values, the first dense layer takes {}",
+                    c.positions() * c.out,
+                    self.dims[0]
+                )));
+            }
         }
         if !(8..=24).contains(&self.frac_bits) {
             return Err(bad(format!(
@@ -367,6 +498,18 @@ pub enum TStep {
         /// B or Y.
         sharing: Sharing,
     },
+    /// `dst` = the patches of the images `src` (`[B, c, h, w]` → `[B·P, c·k·k]`; a
+    /// local gather).
+    Im2Col {
+        /// The images.
+        src: Slot,
+        /// The patches.
+        dst: Slot,
+        /// The convolution.
+        conv: Conv,
+        /// The images.
+        batch: usize,
+    },
     /// `dst = a + b` (local).
     Add {
         /// Summand.
@@ -468,45 +611,67 @@ impl TrainProgram {
     pub fn new(spec: &TrainSpec, plan: &TrainPlan) -> Result<Self> {
         spec.validate()?;
         plan.check(spec)?;
-        let (f, bsz, nl, d) = (spec.frac_bits, spec.batch, spec.layers(), &spec.dims);
+        let (f, bsz, nl) = (spec.frac_bits, spec.batch, spec.layers());
+        let geo = spec.geometry();
         let mut s = Slots(0);
         let mut params = Vec::new();
-        for l in 0..nl {
-            params.push((s.next(), vec![d[l], d[l + 1]]));
-            params.push((s.next(), vec![d[l + 1]]));
+        for g in &geo {
+            params.push((s.next(), vec![g.inp, g.out]));
+            params.push((s.next(), vec![g.out]));
         }
         let (x, y) = (s.next(), s.next());
         let w = |l: usize| params[2 * l].0;
         let b = |l: usize| params[2 * l + 1].0;
         let mut steps = Vec::new();
+        // The first layer's input: the batch, or its patches (gathered locally).
+        let first = match &spec.conv {
+            Some(conv) => {
+                let patches = s.next();
+                steps.push(TStep::Im2Col {
+                    src: x,
+                    dst: patches,
+                    conv: *conv,
+                    batch: bsz,
+                });
+                patches
+            }
+            None => x,
+        };
+        let name = |l: usize| match (&spec.conv, l) {
+            (Some(_), 0) => "conv1".to_string(),
+            (Some(_), l) => format!("fc{l}"),
+            (None, l) => format!("fc{}", l + 1),
+        };
         // Forward: a_l = relu(a_{l-1} · W_l + b_l), the last layer's logits z.
-        let mut acts = vec![x];
+        let mut acts = vec![first];
         let mut bits = Vec::new();
         let mut z = x;
         for l in 0..nl {
+            let g = geo[l];
+            let rows = bsz * g.rows;
             let (p, t, zl) = (s.next(), s.next(), s.next());
             steps.push(TStep::MatMul {
                 a: (acts[l], false),
                 b: (w(l), false),
                 dst: p,
-                mkn: [bsz, d[l], d[l + 1]],
-                name: format!("fc{}: x·W", l + 1),
+                mkn: [rows, g.inp, g.out],
+                name: format!("{}: x·W", name(l)),
             });
             steps.push(TStep::Trunc {
-                pairs: vec![(p, t, bsz * d[l + 1])],
+                pairs: vec![(p, t, rows * g.out)],
                 bits: f,
-                name: format!("fc{}", l + 1),
+                name: name(l),
             });
             steps.push(TStep::AddBias {
                 src: t,
                 bias: b(l),
                 dst: zl,
-                rows: bsz,
+                rows,
             });
             z = zl;
             if l + 1 < nl {
                 let (bit, a) = (s.next(), s.next());
-                let n = bsz * d[l + 1];
+                let n = rows * g.out;
                 steps.push(TStep::Drelu {
                     src: zl,
                     dst: bit,
@@ -539,45 +704,48 @@ impl TrainProgram {
             dst: delta,
         });
         // Backward: g_W = a_{l-1}ᵀ · δ_l, g_b = Σ δ_l (both at 2^2f), then
-        // δ_{l-1} = trunc(δ_l · W_lᵀ) ⊙ bit_{l-1}.
+        // δ_{l-1} = trunc(δ_l · W_lᵀ) ⊙ bit_{l-1} (a convolution's δ is laid out as
+        // its output, position by position, so the dense layer after it reads it as is).
         let mut grads = vec![(0, 0); 2 * nl];
         for l in (0..nl).rev() {
+            let g = geo[l];
+            let rows = bsz * g.rows;
             let (gw, gb) = (s.next(), s.next());
             steps.push(TStep::MatMul {
                 a: (acts[l], true),
                 b: (delta, false),
                 dst: gw,
-                mkn: [d[l], bsz, d[l + 1]],
-                name: format!("fc{}: gradient of W", l + 1),
+                mkn: [g.inp, rows, g.out],
+                name: format!("{}: gradient of W", name(l)),
             });
             steps.push(TStep::SumRows {
                 src: delta,
                 dst: gb,
-                rows: bsz,
+                rows,
                 shift: f,
             });
-            grads[2 * l] = (gw, d[l] * d[l + 1]);
-            grads[2 * l + 1] = (gb, d[l + 1]);
+            grads[2 * l] = (gw, g.inp * g.out);
+            grads[2 * l + 1] = (gb, g.out);
             if l > 0 {
                 let (q, e, nd) = (s.next(), s.next(), s.next());
                 steps.push(TStep::MatMul {
                     a: (delta, false),
                     b: (w(l), true),
                     dst: q,
-                    mkn: [bsz, d[l + 1], d[l]],
-                    name: format!("fc{}: δ·Wᵀ", l + 1),
+                    mkn: [rows, g.out, g.inp],
+                    name: format!("{}: δ·Wᵀ", name(l)),
                 });
                 steps.push(TStep::Trunc {
-                    pairs: vec![(q, e, bsz * d[l])],
+                    pairs: vec![(q, e, rows * g.inp)],
                     bits: f,
-                    name: format!("fc{}: δ", l + 1),
+                    name: format!("{}: δ", name(l)),
                 });
                 steps.push(TStep::MulBit {
                     src: e,
                     bit: bits[l - 1],
                     dst: nd,
-                    n: bsz * d[l],
-                    name: format!("relu{}: derivative", l),
+                    n: rows * g.inp,
+                    name: format!("relu{l}: derivative"),
                 });
                 delta = nd;
             }
@@ -770,6 +938,7 @@ fn step_costs(st: &TStep, head: &FixedModel<R>) -> Result<Vec<StepCost>> {
             out
         }
         TStep::AddBias { .. }
+        | TStep::Im2Col { .. }
         | TStep::Add { .. }
         | TStep::Sub { .. }
         | TStep::SumRows { .. }
@@ -845,26 +1014,26 @@ pub fn encode_examples(spec: &TrainSpec, pixels: &[u8], labels: &[u8]) -> Result
 pub fn logits(spec: &TrainSpec, params: &[Vec<R>], x: &[R]) -> Vec<f64> {
     let scale = f64::from(spec.frac_bits).exp2();
     let dec = |v: &[R]| -> Vec<f64> { v.iter().map(|&r| r.to_i64() as f64 / scale).collect() };
-    let nl = spec.layers();
-    let inp = spec.inputs();
-    let n = x.len() / inp.max(1);
+    let n = x.len() / spec.inputs().max(1);
     let mut h: Vec<f64> = dec(x);
-    let mut width = inp;
-    for l in 0..nl {
+    if let Some(c) = &spec.conv {
+        h = c.patch_indices(n).iter().map(|&i| h[i]).collect();
+    }
+    let geo = spec.geometry();
+    for (l, g) in geo.iter().enumerate() {
         let (w, b) = (dec(&params[2 * l]), dec(&params[2 * l + 1]));
-        let out = spec.dims[l + 1];
-        let mut next = vec![0.0; n * out];
-        for i in 0..n {
-            for j in 0..out {
+        let rows = n * g.rows;
+        let mut next = vec![0.0; rows * g.out];
+        for i in 0..rows {
+            for j in 0..g.out {
                 let mut s = b[j];
-                for k in 0..width {
-                    s += h[i * width + k] * w[k * out + j];
+                for k in 0..g.inp {
+                    s += h[i * g.inp + k] * w[k * g.out + j];
                 }
-                next[i * out + j] = if l + 1 < nl { s.max(0.0) } else { s };
+                next[i * g.out + j] = if l + 1 < geo.len() { s.max(0.0) } else { s };
             }
         }
         h = next;
-        width = out;
     }
     h
 }
@@ -886,8 +1055,9 @@ pub fn predict(spec: &TrainSpec, params: &[Vec<R>], x: &[R]) -> Vec<usize> {
         .collect()
 }
 
-/// The trained chain as an ONNX model (opset 13): `Gemm` nodes (`transB = 1`, PyTorch's
-/// `[out, in]` weights) with `Relu` between them, input `input` `[N, in]`, output
+/// The trained network as an ONNX model (opset 13): the convolution (`Conv`, `Relu`,
+/// `Flatten`) if any, then `Gemm` nodes (`transB = 1`, PyTorch's `[out, in]` weights)
+/// with `Relu` between them; input `input` (`[N, in]` or `[N, c, h, w]`), output
 /// `logits` `[N, C]` — loadable by `tessera infer` and any ONNX runtime.
 ///
 /// # Errors
@@ -936,8 +1106,16 @@ pub fn to_onnx(spec: &TrainSpec, params: &[Vec<R>]) -> Result<Vec<u8>> {
     let mut nodes = Vec::new();
     let mut inits = Vec::new();
     let mut prev = "input".to_string();
-    for l in 0..spec.layers() {
-        let (k, o) = (spec.dims[l], spec.dims[l + 1]);
+    let geo = spec.geometry();
+    let off = usize::from(spec.conv.is_some());
+    let attr_i = |name: &str, i: i64| pb::AttributeProto {
+        name: name.into(),
+        i,
+        r#type: 2,
+        ..Default::default()
+    };
+    for (l, g) in geo.iter().enumerate() {
+        let (k, o) = (g.inp, g.out);
         let w = &params[2 * l];
         let b = &params[2 * l + 1];
         if w.len() != k * o || b.len() != o {
@@ -946,39 +1124,81 @@ pub fn to_onnx(spec: &TrainSpec, params: &[Vec<R>]) -> Result<Vec<u8>> {
                 format!("{} weights and {} biases for {k} → {o}", w.len(), b.len()),
             ));
         }
-        // Ours are [in, out]; Gemm with transB takes [out, in].
+        let bias: Vec<f32> = b.iter().map(|&v| dec(v)).collect();
+        let last = l + 1 == geo.len();
+        if let (Some(c), 0) = (&spec.conv, l) {
+            // Ours is [c·k·k, out]; Conv takes [out, c, k, k], the same entry order.
+            let wt: Vec<f32> = (0..o)
+                .flat_map(|j| (0..k).map(move |i| dec(w[i * o + j])))
+                .collect();
+            let dims = vec![o as i64, c.input[0] as i64, c.k as i64, c.k as i64];
+            inits.push(tensor("conv1.weight".into(), dims, wt));
+            inits.push(tensor("conv1.bias".into(), vec![o as i64], bias));
+            nodes.push(pb::NodeProto {
+                input: vec![prev.clone(), "conv1.weight".into(), "conv1.bias".into()],
+                output: vec!["conv1".into()],
+                name: "conv1".into(),
+                op_type: "Conv".into(),
+                attribute: vec![pb::AttributeProto {
+                    name: "strides".into(),
+                    ints: vec![c.stride as i64; 2],
+                    r#type: 7,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            });
+            for (op, from, to) in [("Relu", "conv1", "relu1"), ("Flatten", "relu1", "flat1")] {
+                nodes.push(pb::NodeProto {
+                    input: vec![from.into()],
+                    output: vec![to.into()],
+                    name: to.into(),
+                    op_type: op.into(),
+                    attribute: if op == "Flatten" {
+                        vec![attr_i("axis", 1)]
+                    } else {
+                        Vec::new()
+                    },
+                    ..Default::default()
+                });
+            }
+            prev = "flat1".into();
+            continue;
+        }
+        // Ours are [in, out]; Gemm with transB takes [out, in]. After the convolution
+        // our input is position-major (pos·C + c), ONNX's Flatten channel-major.
+        let row = |i: usize| -> usize {
+            match (&spec.conv, l) {
+                (Some(c), 1) => {
+                    let p = c.positions();
+                    let (ch, pos) = (i / p, i % p);
+                    pos * c.out + ch
+                }
+                _ => i,
+            }
+        };
         let wt: Vec<f32> = (0..o)
-            .flat_map(|j| (0..k).map(move |i| dec(w[i * o + j])))
+            .flat_map(|j| (0..k).map(move |i| dec(w[row(i) * o + j])))
             .collect();
-        let (wn, bn) = (format!("fc{}.weight", l + 1), format!("fc{}.bias", l + 1));
+        let n = l + 1 - off;
+        let (wn, bn) = (format!("fc{n}.weight"), format!("fc{n}.bias"));
         inits.push(tensor(wn.clone(), vec![o as i64, k as i64], wt));
-        inits.push(tensor(
-            bn.clone(),
-            vec![o as i64],
-            b.iter().map(|&v| dec(v)).collect(),
-        ));
-        let last = l + 1 == spec.layers();
+        inits.push(tensor(bn.clone(), vec![o as i64], bias));
         let out = if last {
             "logits".to_string()
         } else {
-            format!("fc{}", l + 1)
+            format!("fc{n}")
         };
         nodes.push(pb::NodeProto {
             input: vec![prev.clone(), wn, bn],
             output: vec![out.clone()],
-            name: format!("fc{}", l + 1),
+            name: format!("fc{n}"),
             op_type: "Gemm".into(),
-            attribute: vec![pb::AttributeProto {
-                name: "transB".into(),
-                i: 1,
-                r#type: 2,
-                ..Default::default()
-            }],
+            attribute: vec![attr_i("transB", 1)],
             ..Default::default()
         });
         prev = out;
         if !last {
-            let r = format!("relu{}", l + 1);
+            let r = format!("relu_fc{n}");
             nodes.push(pb::NodeProto {
                 input: vec![prev.clone()],
                 output: vec![r.clone()],
@@ -989,6 +1209,12 @@ pub fn to_onnx(spec: &TrainSpec, params: &[Vec<R>]) -> Result<Vec<u8>> {
             prev = r;
         }
     }
+    let input_dims: Vec<i64> = match &spec.conv {
+        Some(c) => std::iter::once(-1)
+            .chain(c.input.iter().map(|&d| d as i64))
+            .collect(),
+        None => vec![-1, spec.inputs() as i64],
+    };
     let model = pb::ModelProto {
         ir_version: 8,
         producer_name: "tessera train".into(),
@@ -1000,7 +1226,7 @@ pub fn to_onnx(spec: &TrainSpec, params: &[Vec<R>]) -> Result<Vec<u8>> {
             node: nodes,
             name: "trained".into(),
             initializer: inits,
-            input: vec![value("input", &[-1, spec.inputs() as i64])],
+            input: vec![value("input", &input_dims)],
             output: vec![value("logits", &[-1, spec.classes() as i64])],
             ..Default::default()
         }),

@@ -156,6 +156,23 @@ pub fn iteration(
                 trace.out = out.clone();
                 slots[*dst] = Some(out);
             }
+            TStep::Im2Col {
+                src,
+                dst,
+                conv,
+                batch,
+            } => {
+                let v = get(&slots, *src)?;
+                let out = conv
+                    .patch_indices(*batch)
+                    .iter()
+                    .map(|&i| v.get(i).copied())
+                    .collect::<Option<Vec<R>>>()
+                    .ok_or_else(|| {
+                        Error::shape("training images", "too few values for the patches")
+                    })?;
+                slots[*dst] = Some(out);
+            }
             TStep::Add { a, b, dst } => {
                 let (av, bv) = (get(&slots, *a)?, get(&slots, *b)?);
                 slots[*dst] = Some(av.iter().zip(&bv).map(|(&x, &y)| x + y).collect());

@@ -248,6 +248,24 @@ pub async fn iteration(
                 };
                 slots[*dst] = Some(out.reshape(&shape)?);
             }
+            TStep::Im2Col {
+                src,
+                dst,
+                conv,
+                batch,
+            } => {
+                let v = flat(&get(&slots, *src)?);
+                let out = conv
+                    .patch_indices(*batch)
+                    .iter()
+                    .map(|&i| v.get(i).copied())
+                    .collect::<Option<Vec<R>>>()
+                    .ok_or_else(|| {
+                        Error::shape("training images", "too few values for the patches")
+                    })?;
+                let n = out.len();
+                slots[*dst] = Some(shaped(&[n], out)?);
+            }
             TStep::Add { a, b, dst } => {
                 let (av, bv) = (get(&slots, *a)?, get(&slots, *b)?);
                 let bv = bv.reshape(av.shape())?;
