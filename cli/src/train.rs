@@ -51,6 +51,9 @@ pub struct TrainArgs {
     /// Heavy-ball momentum (0: plain SGD).
     #[arg(long, default_value_t = 0.9)]
     pub momentum: f64,
+    /// The learning rate's factor per epoch (epoch e trains at lr · decay^e).
+    #[arg(long, default_value_t = 0.7)]
+    pub lr_decay: f64,
     /// Training examples used (the first ones, in order; at most 8,000).
     #[arg(long, default_value_t = 8000)]
     pub examples: usize,
@@ -80,6 +83,10 @@ pub struct TrainArgs {
     /// Deadline of the whole secure run, in seconds.
     #[arg(long, default_value_t = 3600)]
     pub timeout: u64,
+    /// Run only the plaintext fixed-point training (the reference) and print its
+    /// test accuracy per epoch: to choose hyper-parameters before a secure run.
+    #[arg(long)]
+    pub reference_only: bool,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
@@ -134,6 +141,7 @@ type Params = Vec<Vec<R>>;
 fn model_spec(args: &TrainArgs) -> Result<(TrainSpec, Option<Params>), CliError> {
     let base = |mut s: TrainSpec| {
         s.momentum = args.momentum;
+        s.lr_decay = args.lr_decay;
         s.frac_bits = args.frac_bits;
         s
     };
@@ -388,7 +396,8 @@ pub async fn run(args: TrainArgs) -> Result<(), CliError> {
     let mut state = init.clone();
     state.extend(prog.zero_state().into_iter().skip(init.len()));
     let mut reference_acc = Vec::new();
-    for _ in 0..args.epochs {
+    for e in 0..args.epochs {
+        let prog = TrainProgram::new(&spec.at_epoch(e), &plan)?;
         for it in 0..iterations {
             plain::iteration(
                 &prog,
@@ -402,6 +411,16 @@ pub async fn run(args: TrainArgs) -> Result<(), CliError> {
             &predict(&spec, &state[..init.len()], &tx),
             &test_labels,
         ));
+        if args.reference_only {
+            println!(
+                "reference epoch {}: test accuracy {:.2} %",
+                reference_acc.len(),
+                100.0 * reference_acc[reference_acc.len() - 1]
+            );
+        }
+    }
+    if args.reference_only {
+        return Ok(());
     }
 
     let job = TrainingJob::new(prog.clone(), args.examples, args.epochs, reveal_to)?;

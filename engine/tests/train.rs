@@ -339,6 +339,20 @@ fn bad_training_configurations_are_refused() {
     });
     assert!(e.contains("not a positive number"), "{e}");
     let e = err(TrainSpec {
+        lr_decay: 0.0,
+        ..spec.clone()
+    });
+    assert!(e.contains("decay"), "{e}");
+    assert_eq!(
+        TrainSpec {
+            lr_decay: 0.5,
+            ..spec.clone()
+        }
+        .at_epoch(2)
+        .lr,
+        spec.lr / 4.0
+    );
+    let e = err(TrainSpec {
         momentum: 1.0,
         ..spec.clone()
     });

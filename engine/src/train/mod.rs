@@ -23,9 +23,10 @@
 //! is a Beaver product with a dealer matrix triple (one exchange), left at scale
 //! `2^2f`, then truncated by the dealer pair (`⌊x/2^f⌋ + e`, `e ∈ {0, 1}` with
 //! probability `(x mod 2^f)/2^f`, never failing for `|x| < 2^62`; see
-//! [`tessera_protocols::arith::trunc`]). The reference floors (`e = 0`): each
-//! truncation of a secure run differs from the reference by at most one unit in the
-//! last place, which later steps propagate (the tests state their bounds).
+//! [`tessera_protocols::arith::trunc`]): stochastic rounding, unbiased. The reference
+//! rounds to nearest ([`plain`]): each truncation of a secure run differs from the
+//! reference's by at most one unit in the last place, which later steps propagate (the
+//! tests state their bounds).
 //!
 //! ReLU's derivative is the comparison bit of the forward pass, `[z ≥ 0]`, computed
 //! once as a 0/1 arithmetic share and used twice: `relu(z) = z ⊙ bit` forward and
@@ -105,6 +106,13 @@ pub struct TrainSpec {
     /// `dims[0]` wide).
     #[serde(default)]
     pub conv: Option<Conv>,
+    /// The learning rate's factor per epoch (epoch `e` trains at `lr · decay^e`).
+    #[serde(default = "one")]
+    pub lr_decay: f64,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 /// A 2-D convolution without padding over `[c, h, w]` images: `out` kernels of
@@ -187,6 +195,15 @@ impl TrainSpec {
             frac_bits: 16,
             momentum: 0.9,
             conv: None,
+            lr_decay: 1.0,
+        }
+    }
+
+    /// The spec of epoch `e` (0-based): the learning rate decayed `e` times.
+    pub fn at_epoch(&self, e: usize) -> TrainSpec {
+        TrainSpec {
+            lr: self.lr * self.lr_decay.powi(e as i32),
+            ..self.clone()
         }
     }
 
@@ -216,6 +233,7 @@ impl TrainSpec {
             frac_bits: 16,
             momentum: 0.9,
             conv: None,
+            lr_decay: 1.0,
         }
     }
 
@@ -336,6 +354,12 @@ impl TrainSpec {
             return Err(bad(format!(
                 "{} fractional bits; training supports 8 to 24",
                 self.frac_bits
+            )));
+        }
+        if !(self.lr_decay > 0.0 && self.lr_decay <= 1.0) {
+            return Err(bad(format!(
+                "learning-rate decay {}: need 0 < γ ≤ 1",
+                self.lr_decay
             )));
         }
         if !(0.0..1.0).contains(&self.momentum) {

@@ -1,6 +1,10 @@
 //! The fixed-point reference of training: [`TrainProgram`]'s steps in the clear, with
-//! the ring's wrapping arithmetic and every truncation a floor (`e = 0`). The secure
-//! run computes the same steps on shares; its truncations add `e ∈ {0, 1}` units.
+//! the ring's wrapping arithmetic and every truncation rounded to nearest. The secure
+//! run computes the same steps on shares; its truncations are `⌊x/2^f⌋ + e`, `e ∈ {0,
+//! 1}` — stochastic rounding, unbiased — so each differs from the reference's by at
+//! most one unit, and neither drifts: a floor in the reference would take ½ unit from
+//! every parameter at every step (5 units with momentum 0.9, whose velocity would
+//! accumulate it), a drift the secure run does not have.
 
 use tessera_core::Ring;
 use tessera_models::fixed::FixedModel;
@@ -120,7 +124,11 @@ pub fn iteration(
                             ),
                         });
                     }
-                    slots[d] = Some(v.iter().map(|x| x.shr_signed(*bits)).collect());
+                    // Round to nearest: unbiased as the secure truncation is in
+                    // expectation (a floor's −½ unit per step would accumulate in the
+                    // velocities and parameters over an epoch).
+                    let half = R::from_u64(1 << (bits - 1));
+                    slots[d] = Some(v.iter().map(|&x| (x + half).shr_signed(*bits)).collect());
                 }
             }
             TStep::AddBias {

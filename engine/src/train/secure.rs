@@ -377,6 +377,8 @@ impl std::fmt::Debug for Trained {
 /// out), the parameters opened to `reveal_to` after each epoch.
 pub struct TrainingJob {
     prog: TrainProgram,
+    /// Each epoch's program (its learning rate decayed; the same steps and demand).
+    epoch_progs: Vec<TrainProgram>,
     cir: Circuits,
     examples: usize,
     epochs: usize,
@@ -431,8 +433,12 @@ impl TrainingJob {
             .with("examples", examples)
             .with("epochs", epochs)
             .with("reveal", format!("{reveal_to:?}"));
+        let epoch_progs = (0..epochs)
+            .map(|e| TrainProgram::new(&prog.spec.at_epoch(e), &prog.plan))
+            .collect::<Result<Vec<_>>>()?;
         Ok(TrainingJob {
             cir: Circuits::new(&prog)?,
+            epoch_progs,
             prog,
             examples,
             epochs,
@@ -565,7 +571,7 @@ impl Job for TrainingJob {
                 iteration(
                     p,
                     &mut conv,
-                    &self.prog,
+                    &self.epoch_progs[epoch],
                     &self.cir,
                     &mut params,
                     shaped(&[bsz, inp], xs)?,
