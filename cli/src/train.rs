@@ -46,13 +46,13 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 128)]
     pub batch: usize,
     /// The learning rate (the step is the rate times the batch's mean gradient).
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.2)]
     pub lr: f64,
     /// Heavy-ball momentum (0: plain SGD).
-    #[arg(long, default_value_t = 0.9)]
+    #[arg(long, default_value_t = 0.8)]
     pub momentum: f64,
     /// The learning rate's factor per epoch (epoch e trains at lr · decay^e).
-    #[arg(long, default_value_t = 0.7)]
+    #[arg(long, default_value_t = 0.6)]
     pub lr_decay: f64,
     /// Training examples used (the first ones, in order; at most 8,000).
     #[arg(long, default_value_t = 8000)]

@@ -321,11 +321,14 @@ pub fn query_latencies<R>(run: &ServingRun<R>) -> Vec<Duration> {
         .queries
         .iter()
         .zip(&b.output.queries)
-        .map(|(x, y)| {
-            let start = x.span.0.max(y.span.0);
-            x.span.1.max(y.span.1).saturating_duration_since(start)
-        })
+        .map(|(x, y)| joint_span(x.span, y.span))
         .collect()
+}
+
+/// The time from the later of two parties' starts to the later of their ends: what a
+/// phase both run takes.
+pub fn joint_span(a: (Instant, Instant), b: (Instant, Instant)) -> Duration {
+    a.1.max(b.1).saturating_duration_since(a.0.max(b.0))
 }
 
 /// Runs the dealer and both parties in this process, each in its own task, over

@@ -149,6 +149,25 @@ impl Conv {
         self.input[0] * self.k * self.k
     }
 
+    /// The patches of `batch` images `x` (`[B, c, h, w]`, flat), in the order of
+    /// [`Conv::patch_indices`]: what the reference gathers from values and each party
+    /// from its shares (the gather is linear).
+    ///
+    /// # Errors
+    /// Too few values for the images.
+    pub fn gather<T: Copy>(&self, x: &[T], batch: usize) -> Result<Vec<T>> {
+        self.patch_indices(batch)
+            .iter()
+            .map(|&i| x.get(i).copied())
+            .collect::<Option<Vec<T>>>()
+            .ok_or_else(|| {
+                Error::shape(
+                    "training images",
+                    format!("{} values for {batch} images of {:?}", x.len(), self.input),
+                )
+            })
+    }
+
     /// For `batch` images, the input index of each patch entry, patch after patch
     /// (image, output row, output column; entry order channel, kernel row, column).
     pub fn patch_indices(&self, batch: usize) -> Vec<usize> {
@@ -193,7 +212,7 @@ impl TrainSpec {
             batch,
             lr,
             frac_bits: 16,
-            momentum: 0.9,
+            momentum: 0.8,
             conv: None,
             lr_decay: 1.0,
         }
@@ -231,7 +250,7 @@ impl TrainSpec {
             batch,
             lr,
             frac_bits: 16,
-            momentum: 0.9,
+            momentum: 0.8,
             conv: None,
             lr_decay: 1.0,
         }
@@ -620,6 +639,22 @@ impl TrainProgram {
         out
     }
 
+    /// [`TrainProgram::state`], checked to have `n` tensors (what an interpreter is
+    /// given).
+    ///
+    /// # Errors
+    /// Another number of tensors.
+    pub fn state_of(&self, n: usize) -> Result<Vec<(Slot, Vec<usize>)>> {
+        let layout = self.state();
+        if n != layout.len() {
+            return Err(Error::shape(
+                "training state",
+                format!("{n} tensors for {}", layout.len()),
+            ));
+        }
+        Ok(layout)
+    }
+
     /// A zero state (parameters and velocities).
     pub fn zero_state(&self) -> Vec<Vec<R>> {
         self.state()
@@ -673,19 +708,16 @@ impl TrainProgram {
         for l in 0..nl {
             let g = geo[l];
             let rows = bsz * g.rows;
-            let (p, t, zl) = (s.next(), s.next(), s.next());
-            steps.push(TStep::MatMul {
-                a: (acts[l], false),
-                b: (w(l), false),
-                dst: p,
-                mkn: [rows, g.inp, g.out],
-                name: format!("{}: x·W", name(l)),
-            });
-            steps.push(TStep::Trunc {
-                pairs: vec![(p, t, rows * g.out)],
-                bits: f,
-                name: name(l),
-            });
+            let zl = s.next();
+            let t = truncated_product(
+                &mut steps,
+                &mut s,
+                (acts[l], false),
+                (w(l), false),
+                [rows, g.inp, g.out],
+                f,
+                format!("{}: x·W", name(l)),
+            );
             steps.push(TStep::AddBias {
                 src: t,
                 bias: b(l),
@@ -751,19 +783,16 @@ impl TrainProgram {
             grads[2 * l] = (gw, g.inp * g.out);
             grads[2 * l + 1] = (gb, g.out);
             if l > 0 {
-                let (q, e, nd) = (s.next(), s.next(), s.next());
-                steps.push(TStep::MatMul {
-                    a: (delta, false),
-                    b: (w(l), true),
-                    dst: q,
-                    mkn: [rows, g.out, g.inp],
-                    name: format!("{}: δ·Wᵀ", name(l)),
-                });
-                steps.push(TStep::Trunc {
-                    pairs: vec![(q, e, rows * g.inp)],
-                    bits: f,
-                    name: format!("{}: δ", name(l)),
-                });
+                let nd = s.next();
+                let e = truncated_product(
+                    &mut steps,
+                    &mut s,
+                    (delta, false),
+                    (w(l), true),
+                    [rows, g.out, g.inp],
+                    f,
+                    format!("{}: δ·Wᵀ", name(l)),
+                );
                 steps.push(TStep::MulBit {
                     src: e,
                     bit: bits[l - 1],
@@ -858,6 +887,33 @@ impl TrainProgram {
         }
         Ok(d)
     }
+}
+
+/// Pushes `op(a) · op(b)` (`[m, k] · [k, n]`) and its truncation by `f` bits; returns
+/// the truncated slot.
+fn truncated_product(
+    steps: &mut Vec<TStep>,
+    s: &mut Slots,
+    a: (Slot, bool),
+    b: (Slot, bool),
+    mkn: [usize; 3],
+    f: u32,
+    name: String,
+) -> Slot {
+    let (p, t) = (s.next(), s.next());
+    steps.push(TStep::MatMul {
+        a,
+        b,
+        dst: p,
+        mkn,
+        name: name.clone(),
+    });
+    steps.push(TStep::Trunc {
+        pairs: vec![(p, t, mkn[0] * mkn[2])],
+        bits: f,
+        name,
+    });
+    t
 }
 
 fn step(name: String, sharing: Sharing, price: Price) -> StepCost {

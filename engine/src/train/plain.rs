@@ -56,13 +56,7 @@ pub fn iteration(
     y: &[R],
 ) -> Result<Trace> {
     let spec = &prog.spec;
-    let layout = prog.state();
-    if state.len() != layout.len() {
-        return Err(Error::shape(
-            "training state",
-            format!("{} tensors for {}", state.len(), layout.len()),
-        ));
-    }
+    let layout = prog.state_of(state.len())?;
     let mut slots: Vec<Option<Vec<R>>> = vec![None; prog.slots];
     for ((slot, shape), p) in layout.iter().zip(state.iter()) {
         if p.len() != shape.iter().product::<usize>() {
@@ -170,16 +164,7 @@ pub fn iteration(
                 conv,
                 batch,
             } => {
-                let v = get(&slots, *src)?;
-                let out = conv
-                    .patch_indices(*batch)
-                    .iter()
-                    .map(|&i| v.get(i).copied())
-                    .collect::<Option<Vec<R>>>()
-                    .ok_or_else(|| {
-                        Error::shape("training images", "too few values for the patches")
-                    })?;
-                slots[*dst] = Some(out);
+                slots[*dst] = Some(conv.gather(&get(&slots, *src)?, *batch)?);
             }
             TStep::Add { a, b, dst } => {
                 let (av, bv) = (get(&slots, *a)?, get(&slots, *b)?);

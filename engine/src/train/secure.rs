@@ -96,13 +96,7 @@ pub async fn iteration(
     x: AShare<R>,
     y: AShare<R>,
 ) -> Result<()> {
-    let layout = prog.state();
-    if state.len() != layout.len() {
-        return Err(Error::shape(
-            "training state",
-            format!("{} tensors for {}", state.len(), layout.len()),
-        ));
-    }
+    let layout = prog.state_of(state.len())?;
     let mut slots: Vec<Option<AShare<R>>> = vec![None; prog.slots];
     for ((slot, shape), v) in layout.iter().zip(state.iter()) {
         slots[*slot] = Some(v.reshape(shape)?);
@@ -254,15 +248,7 @@ pub async fn iteration(
                 conv,
                 batch,
             } => {
-                let v = flat(&get(&slots, *src)?);
-                let out = conv
-                    .patch_indices(*batch)
-                    .iter()
-                    .map(|&i| v.get(i).copied())
-                    .collect::<Option<Vec<R>>>()
-                    .ok_or_else(|| {
-                        Error::shape("training images", "too few values for the patches")
-                    })?;
+                let out = conv.gather(&flat(&get(&slots, *src)?), *batch)?;
                 let n = out.len();
                 slots[*dst] = Some(shaped(&[n], out)?);
             }
@@ -658,10 +644,7 @@ pub fn epoch_times(run: &TrainingRun) -> Vec<Duration> {
         .epochs
         .iter()
         .zip(&b.output.epochs)
-        .map(|(x, y)| {
-            let start = x.span.0.max(y.span.0);
-            x.span.1.max(y.span.1).saturating_duration_since(start)
-        })
+        .map(|(x, y)| crate::session::joint_span(x.span, y.span))
         .collect()
 }
 
