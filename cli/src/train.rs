@@ -30,7 +30,8 @@ type R = Z64;
 #[derive(Args, Debug)]
 pub struct TrainArgs {
     /// `mlp` (784-128-128-10, ReLU, softmax cross-entropy), `cnn` (a 5×5 stride-2
-    /// convolution with 8 kernels, ReLU, 1152-64-10), `logreg` (784-10, SecureML's
+    /// convolution with 8 kernels, ReLU, 1152-64-10), `cnn-pool` (the same convolution of
+    /// stride 1, ReLU, 2×2 average pooling, 1152-64-10), `logreg` (784-10, SecureML's
     /// sigmoid, one-vs-rest) or an ONNX file of that form (an optional first
     /// convolution, dense layers with ReLU between them; its weights are the
     /// initialisation).
@@ -149,6 +150,7 @@ fn model_spec(args: &TrainArgs) -> Result<(TrainSpec, Option<Params>), CliError>
         "mlp" => Ok((base(TrainSpec::mlp(args.batch, args.lr)), None)),
         "logreg" => Ok((base(TrainSpec::logreg(args.batch, args.lr)), None)),
         "cnn" => Ok((base(TrainSpec::cnn(args.batch, args.lr)), None)),
+        "cnn-pool" => Ok((base(TrainSpec::cnn_pool(args.batch, args.lr)), None)),
         path => {
             let m = tessera_models::load_onnx_file(path)?;
             let (conv, dims, init) = trainable(&m, args.frac_bits)?;
@@ -211,18 +213,37 @@ fn trainable(m: &Model, frac_bits: u32) -> Result<(Option<Conv>, Vec<usize>, Par
         {
             return Err(not_trainable(l));
         }
-        let cv = Conv {
+        let mut cv = Conv {
             input: [input[0], input[1], input[2]],
             out: ws[0],
             k: ws[2],
             stride: w.strides[0],
+            pool: 1,
         };
         params.push(fp.encode_slice::<R>(&transposed(c.weight.data(), cv.out, cv.patch()))?);
         params.push(fp.encode_slice::<R>(&bias(&c.bias, cv.out))?);
-        conv = Some(cv);
         at = 1;
-        for want in ["relu", "reshape"] {
+        for want in ["relu", "avgpool", "reshape"] {
             match layers.get(at) {
+                // An optional average pooling: square windows, stride = window, no
+                // padding.
+                Some(l) if want == "avgpool" => {
+                    if let Op::AvgPool(p) = l.op() {
+                        let w = &p.window;
+                        if p.kernel[0] != p.kernel[1]
+                            || w.strides[..2] != p.kernel[..2]
+                            || w.pad_begin[..2]
+                                .iter()
+                                .chain(&w.pad_end[..2])
+                                .any(|&x| x != 0)
+                            || w.ceil_mode
+                        {
+                            return Err(not_trainable(l));
+                        }
+                        cv.pool = p.kernel[0];
+                        at += 1;
+                    }
+                }
                 Some(l) if l.op().kind() == want => at += 1,
                 Some(l) => return Err(not_trainable(l)),
                 None => {
@@ -232,9 +253,10 @@ fn trainable(m: &Model, frac_bits: u32) -> Result<(Option<Conv>, Vec<usize>, Par
                 }
             }
         }
+        conv = Some(cv);
     }
     let mut dims = vec![match &conv {
-        Some(c) => c.positions() * c.out,
+        Some(c) => c.outputs(),
         None => m.input_len(),
     }];
     let mut want_dense = true;
@@ -246,7 +268,7 @@ fn trainable(m: &Model, frac_bits: u32) -> Result<(Option<Conv>, Vec<usize>, Par
                 // After a convolution ONNX flattens channel-major; ours is
                 // position-major.
                 if let (Some(c), true) = (&conv, i == at) {
-                    let p = c.positions();
+                    let p = c.outputs() / c.out;
                     let mut v = vec![0.0; w.len()];
                     for ch in 0..c.out {
                         for pos in 0..p {

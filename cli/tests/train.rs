@@ -96,53 +96,70 @@ fn mlp_trains_and_its_model_runs_in_infer() {
     assert!(again["test_accuracy"].as_f64().unwrap() > 0.5, "{again}");
 }
 
-/// The CNN: its convolution trained through the patches; the written model (Conv,
-/// Relu, Flatten, Gemm…) gives `tessera infer` the accuracy the training reported.
+/// The CNNs (strided, and with average pooling): the convolution trained through the
+/// patches; the written model (Conv, Relu, [AveragePool,] Flatten, Gemm…) runs under
+/// `tessera infer` and has, in floating point, the test accuracy the training reported.
 #[test]
 fn cnn_trains_and_infer_agrees_on_its_accuracy() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("cnn.onnx");
-    let out = out.to_str().unwrap();
-    let r = json(&[
-        "train",
-        "--model",
-        "cnn",
-        "--examples",
-        "256",
-        "--batch",
-        "64",
-        "--out",
-        out,
-        "--json",
-    ]);
-    let acc = r["test_accuracy"].as_f64().unwrap();
-    assert!(acc > 0.3, "{r}");
-    assert!(
-        (acc - r["reference_test_accuracy"].as_f64().unwrap()).abs() <= 0.03,
-        "{r}"
-    );
-    assert_eq!(
-        r["epochs"][0]["bytes_sent"],
-        r["predicted"]["epoch_bytes_sent"]
-    );
-    let i = json(&[
-        "infer",
-        "--model",
-        out,
-        "--dataset",
-        "mnist",
-        "--count",
-        "2000",
-        "--batch",
-        "500",
-        "--plan",
-        "a+b",
-        "--json",
-    ]);
-    // The float evaluation of the file is the training's test accuracy (the secure
-    // one may differ by a near-tie digit).
-    let float = i["float_accuracy"].as_f64().unwrap() / 100.0;
-    assert!((float - acc).abs() < 1e-9, "infer {float} vs train {acc}");
+    for model in ["cnn", "cnn-pool"] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("cnn.onnx");
+        let out = out.to_str().unwrap();
+        let r = json(&[
+            "train",
+            "--model",
+            model,
+            "--examples",
+            "256",
+            "--batch",
+            "64",
+            "--out",
+            out,
+            "--json",
+        ]);
+        let acc = r["test_accuracy"].as_f64().unwrap();
+        assert!(acc > 0.3, "{model}: {r}");
+        assert!(
+            (acc - r["reference_test_accuracy"].as_f64().unwrap()).abs() <= 0.03,
+            "{model}: {r}"
+        );
+        assert_eq!(
+            r["epochs"][0]["bytes_sent"],
+            r["predicted"]["epoch_bytes_sent"]
+        );
+        // The file runs under `tessera infer`, and its float evaluation on the 2,000
+        // test digits is the training's test accuracy.
+        let i = json(&[
+            "infer",
+            "--model",
+            out,
+            "--dataset",
+            "mnist",
+            "--count",
+            "20",
+            "--plan",
+            "a+b",
+            "--json",
+        ]);
+        assert!(i["accuracy"].as_f64().is_some(), "{i}");
+        let m = tessera_models::load_onnx_file(out).unwrap();
+        let mnist = tessera_models::assets::mnist().unwrap();
+        let test = tessera_models::data::MNIST10K_TEST;
+        let x = mnist.images_f32(test.clone()).unwrap();
+        let scores = m.run_float::<f64>(&x).unwrap();
+        let labels = mnist.labels(test).unwrap();
+        let right = scores
+            .labels_by(|a, b| a > b)
+            .iter()
+            .zip(labels)
+            .filter(|(p, l)| **p == usize::from(**l))
+            .count();
+        let float = right as f64 / labels.len() as f64;
+        assert!(
+            (float - acc).abs() < 1e-9,
+            "{model}: the file {float} vs train {acc}"
+        );
+    }
 }
 
 /// Logistic regression with the sigmoid in Y, and with the parameters kept shared.

@@ -173,31 +173,43 @@ fn mlp_training_follows_the_reference_under_every_plan() {
     }
 }
 
-/// A small CNN (a 3×3 convolution of stride 2 with 3 kernels, ReLU, dense 27 → 5 → 3):
-/// the convolution trained as the product of the images' patches with the kernel, its
-/// gradient `patchesᵀ · δ`, its ReLU derivative through the dense layer's `δ · Wᵀ`.
+/// Small CNNs (a 3×3 convolution of stride 2 with 3 kernels, or of stride 1 followed by
+/// a 2×2 average pooling; ReLU, dense 27 → 5 → 3): the convolution trained as the
+/// product of the images' patches with the kernel, its gradient `patchesᵀ · δ`, its
+/// ReLU derivative through the dense layer's `δ · Wᵀ` (through the pooling's copy).
 #[test]
 fn cnn_training_follows_the_reference() {
-    let conv = tessera_engine::train::Conv {
+    let strided = tessera_engine::train::Conv {
         input: [2, 7, 7],
         out: 3,
         k: 3,
         stride: 2,
+        pool: 1,
     };
-    let spec = TrainSpec {
-        dims: vec![conv.positions() * conv.out, 5, 3],
-        conv: Some(conv),
-        ..TrainSpec::cnn(4, 0.5)
+    // 2×8×8 → 3×6×6 → 2×2 average pooling → 3×3×3.
+    let pooled = tessera_engine::train::Conv {
+        input: [2, 8, 8],
+        out: 3,
+        k: 3,
+        stride: 1,
+        pool: 2,
     };
-    assert_eq!(spec.inputs(), 98);
-    for s in [Sharing::B, Sharing::Y] {
-        check(
-            &spec,
-            &TrainPlan::uniform(&spec, s),
-            2,
-            64,
-            Transport::InMemory,
-        );
+    for conv in [strided, pooled] {
+        let spec = TrainSpec {
+            dims: vec![conv.outputs(), 5, 3],
+            conv: Some(conv),
+            ..TrainSpec::cnn(4, 0.5)
+        };
+        assert_eq!(spec.inputs(), conv.input.iter().product::<usize>());
+        for s in [Sharing::B, Sharing::Y] {
+            check(
+                &spec,
+                &TrainPlan::uniform(&spec, s),
+                2,
+                64,
+                Transport::InMemory,
+            );
+        }
     }
 }
 
@@ -401,13 +413,26 @@ fn bad_training_configurations_are_refused() {
 /// the logits [`tessera_engine::train::logits`] computes from the same parameters.
 #[test]
 fn trained_cnn_round_trips_through_onnx() {
-    let spec = TrainSpec::cnn(4, 0.1);
+    cnn_round_trip(
+        &TrainSpec::cnn(4, 0.1),
+        &["conv", "relu", "reshape", "dense", "relu", "dense"],
+    );
+    cnn_round_trip(
+        &TrainSpec::cnn_pool(4, 0.1),
+        &[
+            "conv", "relu", "avgpool", "reshape", "dense", "relu", "dense",
+        ],
+    );
+}
+
+fn cnn_round_trip(spec: &TrainSpec, want: &[&str]) {
+    let spec = spec.clone();
     let prog = TrainProgram::new(&spec, &TrainPlan::uniform(&spec, Sharing::B)).unwrap();
     let params = secure::init_params(&prog, 9);
     let bytes = tessera_engine::train::to_onnx(&spec, &params).unwrap();
     let m = tessera_models::load_onnx(&bytes).unwrap();
     let kinds: Vec<&str> = m.layers().iter().map(|l| l.op().kind()).collect();
-    assert_eq!(kinds, ["conv", "relu", "reshape", "dense", "relu", "dense"]);
+    assert_eq!(kinds, want);
     let (x, _) = data(&spec, 3, 4);
     let want = tessera_engine::train::logits(&spec, &params, &x);
     let s = f64::from(spec.frac_bits).exp2();

@@ -129,6 +129,14 @@ pub struct Conv {
     pub k: usize,
     /// Stride.
     pub stride: usize,
+    /// Average pooling after the ReLU: `pool × pool` windows of stride `pool` (1: none;
+    /// a power of two, dividing the output's height and width).
+    #[serde(default = "one_usize")]
+    pub pool: usize,
+}
+
+fn one_usize() -> usize {
+    1
 }
 
 impl Conv {
@@ -142,6 +150,82 @@ impl Conv {
     pub fn positions(&self) -> usize {
         let [h, w] = self.out_hw();
         h * w
+    }
+
+    /// The bits the average pooling divides by (`log2(pool²)`).
+    pub fn pool_bits(&self) -> u32 {
+        2 * self.pool.max(1).trailing_zeros()
+    }
+
+    /// Values the dense layer after the convolution reads per image (after pooling).
+    pub fn outputs(&self) -> usize {
+        self.positions() / (self.pool * self.pool).max(1) * self.out
+    }
+
+    /// For `batch` images, each pooled output's window: `pool²` indices into the
+    /// convolution's output (`[B, P, out]`, position-major), output after output in the
+    /// order `[B, P / pool², out]`.
+    pub fn pool_windows(&self, batch: usize) -> Vec<usize> {
+        let [oh, ow] = self.out_hw();
+        let p = self.pool.max(1);
+        let (ph, pw) = (oh / p, ow / p);
+        let mut out = Vec::with_capacity(batch * oh * ow * self.out);
+        for b in 0..batch {
+            for py in 0..ph {
+                for px in 0..pw {
+                    for c in 0..self.out {
+                        for dy in 0..p {
+                            for dx in 0..p {
+                                let (y, x) = (py * p + dy, px * p + dx);
+                                out.push(((b * oh + y) * ow + x) * self.out + c);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The sums of each pooling window of `x` (the convolution's output over `batch`
+    /// images): linear, so the reference and each party on its shares compute it alike.
+    ///
+    /// # Errors
+    /// Too few values.
+    pub fn sum_pool(&self, x: &[R], batch: usize) -> Result<Vec<R>> {
+        let w = (self.pool * self.pool).max(1);
+        self.pool_windows(batch)
+            .chunks(w)
+            .map(|win| {
+                win.iter().try_fold(<R as Ring>::from_u64(0), |acc, &i| {
+                    x.get(i).map(|&v| acc + v)
+                })
+            })
+            .collect::<Option<Vec<R>>>()
+            .ok_or_else(|| Error::shape("pooling", format!("{} values", x.len())))
+    }
+
+    /// Each pooled value `d` copied to its window's positions (the gradient of a sum
+    /// pooling), `[B, P, out]`.
+    ///
+    /// # Errors
+    /// `d` not one value per pooled output.
+    pub fn upsample(&self, d: &[R], batch: usize) -> Result<Vec<R>> {
+        let w = (self.pool * self.pool).max(1);
+        let mut out = vec![<R as Ring>::from_u64(0); batch * self.positions() * self.out];
+        let wins = self.pool_windows(batch);
+        if wins.len() != d.len() * w {
+            return Err(Error::shape(
+                "pooling gradient",
+                format!("{} values for {} windows", d.len(), wins.len() / w),
+            ));
+        }
+        for (win, &v) in wins.chunks(w).zip(d) {
+            for &i in win {
+                out[i] = v;
+            }
+        }
+        Ok(out)
     }
 
     /// Values per patch.
@@ -234,9 +318,28 @@ impl TrainSpec {
             out: 8,
             k: 5,
             stride: 2,
+            pool: 1,
         };
         TrainSpec {
-            dims: vec![conv.positions() * conv.out, 64, 10],
+            dims: vec![conv.outputs(), 64, 10],
+            conv: Some(conv),
+            ..TrainSpec::mlp(batch, lr)
+        }
+    }
+
+    /// The CNN with average pooling: a 5×5 convolution of stride 1 with 8 kernels
+    /// (28×28 → 8×24×24), ReLU, 2×2 average pooling (→ 8×12×12), dense 1152 → 64,
+    /// ReLU, dense 64 → 10, softmax cross-entropy.
+    pub fn cnn_pool(batch: usize, lr: f64) -> Self {
+        let conv = Conv {
+            input: [1, 28, 28],
+            out: 8,
+            k: 5,
+            stride: 1,
+            pool: 2,
+        };
+        TrainSpec {
+            dims: vec![conv.outputs(), 64, 10],
             conv: Some(conv),
             ..TrainSpec::mlp(batch, lr)
         }
@@ -361,10 +464,17 @@ impl TrainSpec {
                     "convolution {c:?}: the kernel exceeds the image"
                 )));
             }
-            if self.dims[0] != c.positions() * c.out {
+            let [oh, ow] = c.out_hw();
+            if c.pool == 0 || !c.pool.is_power_of_two() || oh % c.pool != 0 || ow % c.pool != 0 {
+                return Err(bad(format!(
+                    "pooling {0}×{0}: a power of two dividing the convolution's {oh}×{ow}",
+                    c.pool
+                )));
+            }
+            if self.dims[0] != c.outputs() {
                 return Err(bad(format!(
                     "the convolution gives {} values, the first dense layer takes {}",
-                    c.positions() * c.out,
+                    c.outputs(),
                     self.dims[0]
                 )));
             }
@@ -547,6 +657,28 @@ pub enum TStep {
         /// The images.
         src: Slot,
         /// The patches.
+        dst: Slot,
+        /// The convolution.
+        conv: Conv,
+        /// The images.
+        batch: usize,
+    },
+    /// `dst` = the sums of the convolution output's pooling windows (local).
+    SumPool {
+        /// `[B, P, out]`.
+        src: Slot,
+        /// `[B, P / pool², out]`.
+        dst: Slot,
+        /// The convolution.
+        conv: Conv,
+        /// The images.
+        batch: usize,
+    },
+    /// `dst` = each pooled value copied to its window (local; a sum pooling's gradient).
+    Upsample {
+        /// `[B, P / pool², out]`.
+        src: Slot,
+        /// `[B, P, out]`.
         dst: Slot,
         /// The convolution.
         conv: Conv,
@@ -743,7 +875,26 @@ impl TrainProgram {
                     name: format!("relu{}", l + 1),
                 });
                 bits.push(bit);
-                acts.push(a);
+                match (&spec.conv, l) {
+                    (Some(conv), 0) if conv.pool > 1 => {
+                        // Average pooling: the windows' sums, divided by pool² in one
+                        // truncation.
+                        let (sp, pooled) = (s.next(), s.next());
+                        steps.push(TStep::SumPool {
+                            src: a,
+                            dst: sp,
+                            conv: *conv,
+                            batch: bsz,
+                        });
+                        steps.push(TStep::Trunc {
+                            pairs: vec![(sp, pooled, bsz * conv.outputs())],
+                            bits: conv.pool_bits(),
+                            name: "pool1".into(),
+                        });
+                        acts.push(pooled);
+                    }
+                    _ => acts.push(a),
+                }
             }
         }
         // The loss gradient δ = head(z) − y.
@@ -783,21 +934,38 @@ impl TrainProgram {
             grads[2 * l] = (gw, g.inp * g.out);
             grads[2 * l + 1] = (gb, g.out);
             if l > 0 {
+                // After a pooling, δ·Wᵀ is the pooled values' gradient: divided by pool²
+                // in the same truncation and copied back to each window.
+                let pool = match (&spec.conv, l) {
+                    (Some(conv), 1) if conv.pool > 1 => Some(*conv),
+                    _ => None,
+                };
                 let nd = s.next();
-                let e = truncated_product(
+                let mut e = truncated_product(
                     &mut steps,
                     &mut s,
                     (delta, false),
                     (w(l), true),
                     [rows, g.out, g.inp],
-                    f,
+                    f + pool.map_or(0, |c| c.pool_bits()),
                     format!("{}: δ·Wᵀ", name(l)),
                 );
+                if let Some(conv) = pool {
+                    let up = s.next();
+                    steps.push(TStep::Upsample {
+                        src: e,
+                        dst: up,
+                        conv,
+                        batch: bsz,
+                    });
+                    e = up;
+                }
+                let prev = geo[l - 1];
                 steps.push(TStep::MulBit {
                     src: e,
                     bit: bits[l - 1],
                     dst: nd,
-                    n: rows * g.inp,
+                    n: bsz * prev.rows * prev.out,
                     name: format!("relu{l}: derivative"),
                 });
                 delta = nd;
@@ -1019,6 +1187,8 @@ fn step_costs(st: &TStep, head: &FixedModel<R>) -> Result<Vec<StepCost>> {
         }
         TStep::AddBias { .. }
         | TStep::Im2Col { .. }
+        | TStep::SumPool { .. }
+        | TStep::Upsample { .. }
         | TStep::Add { .. }
         | TStep::Sub { .. }
         | TStep::SumRows { .. }
@@ -1114,6 +1284,16 @@ pub fn logits(spec: &TrainSpec, params: &[Vec<R>], x: &[R]) -> Vec<f64> {
             }
         }
         h = next;
+        if let (Some(c), 0) = (&spec.conv, l)
+            && c.pool > 1
+        {
+            let w = c.pool * c.pool;
+            h = c
+                .pool_windows(n)
+                .chunks(w)
+                .map(|win| win.iter().map(|&i| h[i]).sum::<f64>() / w as f64)
+                .collect();
+        }
     }
     h
 }
@@ -1227,17 +1407,32 @@ pub fn to_onnx(spec: &TrainSpec, params: &[Vec<R>]) -> Result<Vec<u8>> {
                 }],
                 ..Default::default()
             });
-            for (op, from, to) in [("Relu", "conv1", "relu1"), ("Flatten", "relu1", "flat1")] {
+            let ints = |name: &str, v: i64| pb::AttributeProto {
+                name: name.into(),
+                ints: vec![v; 2],
+                r#type: 7,
+                ..Default::default()
+            };
+            let mut chain = vec![("Relu", "conv1", "relu1", Vec::new())];
+            let mut last = "relu1";
+            if c.pool > 1 {
+                let p = c.pool as i64;
+                chain.push((
+                    "AveragePool",
+                    "relu1",
+                    "pool1",
+                    vec![ints("kernel_shape", p), ints("strides", p)],
+                ));
+                last = "pool1";
+            }
+            chain.push(("Flatten", last, "flat1", vec![attr_i("axis", 1)]));
+            for (op, from, to, attribute) in chain {
                 nodes.push(pb::NodeProto {
                     input: vec![from.into()],
                     output: vec![to.into()],
                     name: to.into(),
                     op_type: op.into(),
-                    attribute: if op == "Flatten" {
-                        vec![attr_i("axis", 1)]
-                    } else {
-                        Vec::new()
-                    },
+                    attribute,
                     ..Default::default()
                 });
             }
@@ -1249,7 +1444,7 @@ pub fn to_onnx(spec: &TrainSpec, params: &[Vec<R>]) -> Result<Vec<u8>> {
         let row = |i: usize| -> usize {
             match (&spec.conv, l) {
                 (Some(c), 1) => {
-                    let p = c.positions();
+                    let p = c.outputs() / c.out;
                     let (ch, pos) = (i / p, i % p);
                     pos * c.out + ch
                 }

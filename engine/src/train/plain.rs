@@ -166,6 +166,22 @@ pub fn iteration(
             } => {
                 slots[*dst] = Some(conv.gather(&get(&slots, *src)?, *batch)?);
             }
+            TStep::SumPool {
+                src,
+                dst,
+                conv,
+                batch,
+            } => {
+                slots[*dst] = Some(conv.sum_pool(&get(&slots, *src)?, *batch)?);
+            }
+            TStep::Upsample {
+                src,
+                dst,
+                conv,
+                batch,
+            } => {
+                slots[*dst] = Some(conv.upsample(&get(&slots, *src)?, *batch)?);
+            }
             TStep::Add { a, b, dst } => {
                 let (av, bv) = (get(&slots, *a)?, get(&slots, *b)?);
                 slots[*dst] = Some(av.iter().zip(&bv).map(|(&x, &y)| x + y).collect());

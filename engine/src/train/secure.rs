@@ -252,6 +252,26 @@ pub async fn iteration(
                 let n = out.len();
                 slots[*dst] = Some(shaped(&[n], out)?);
             }
+            TStep::SumPool {
+                src,
+                dst,
+                conv,
+                batch,
+            } => {
+                let out = conv.sum_pool(&flat(&get(&slots, *src)?), *batch)?;
+                let n = out.len();
+                slots[*dst] = Some(shaped(&[n], out)?);
+            }
+            TStep::Upsample {
+                src,
+                dst,
+                conv,
+                batch,
+            } => {
+                let out = conv.upsample(&flat(&get(&slots, *src)?), *batch)?;
+                let n = out.len();
+                slots[*dst] = Some(shaped(&[n], out)?);
+            }
             TStep::Add { a, b, dst } => {
                 let (av, bv) = (get(&slots, *a)?, get(&slots, *b)?);
                 let bv = bv.reshape(av.shape())?;
