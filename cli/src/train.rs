@@ -72,6 +72,11 @@ pub struct TrainArgs {
     /// stay shared; no accuracy can then be reported).
     #[arg(long, default_value = "both")]
     pub reveal: String,
+    /// Who holds the training examples: `client` (party 1 outsources all of them) or
+    /// `split` (a horizontally partitioned set: party 0 holds the even batches, party
+    /// 1 the odd ones, each entering its own as its share).
+    #[arg(long, default_value = "client")]
+    pub holders: String,
     /// The seed of the initialisation.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -122,6 +127,7 @@ struct Report {
     network: String,
     offline: &'static str,
     examples: usize,
+    holders: String,
     batch: usize,
     iterations_per_epoch: usize,
     lr: f64,
@@ -372,6 +378,12 @@ pub async fn run(args: TrainArgs) -> Result<(), CliError> {
         "none" => Vec::new(),
         o => return Err(CliError::Usage(format!("--reveal {o}: both, 0, 1 or none"))),
     };
+    if !matches!(args.holders.as_str(), "client" | "split") {
+        return Err(CliError::Usage(format!(
+            "--holders {}: client or split",
+            args.holders
+        )));
+    }
     if args.out.is_some() && reveal_to.is_empty() {
         return Err(CliError::Usage(
             "--out needs the parameters revealed (--reveal both, 0 or 1)".into(),
@@ -485,7 +497,10 @@ pub async fn run(args: TrainArgs) -> Result<(), CliError> {
         pb.set_message(format!("{}", epoch + 1));
         pb.set_position((epoch * per + done) as u64);
     }));
-    let inputs = secure::inputs_held_by(1, x.clone(), y, init.clone(), &prog);
+    let inputs = match args.holders.as_str() {
+        "client" => secure::inputs_held_by(1, x.clone(), y, init.clone(), &prog),
+        _ => secure::inputs_partitioned(|i| (i / bsz) % 2, &x, &y, init.clone(), &prog),
+    };
     let channel = ChannelConfig {
         profile: args.network,
         ..ChannelConfig::default()
@@ -551,6 +566,7 @@ pub async fn run(args: TrainArgs) -> Result<(), CliError> {
         network: args.network.to_string(),
         offline: args.offline.name(),
         examples: args.examples,
+        holders: args.holders.clone(),
         batch: bsz,
         iterations_per_epoch: iterations,
         lr: spec.lr,

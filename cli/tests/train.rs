@@ -162,7 +162,8 @@ fn cnn_trains_and_infer_agrees_on_its_accuracy() {
     }
 }
 
-/// Logistic regression with the sigmoid in Y, and with the parameters kept shared.
+/// Logistic regression with the sigmoid in Y, with the parameters kept shared, and with
+/// the examples held by both parties.
 #[test]
 fn logistic_regression_trains_under_a_plus_y() {
     let r = json(&[
@@ -196,6 +197,31 @@ fn logistic_regression_trains_under_a_plus_y() {
         "--json",
     ]);
     assert!(shared["test_accuracy"].is_null(), "{shared}");
+    // Two data holders (even batches at party 0, odd at party 1): the same training.
+    let split = json(&[
+        "train",
+        "--model",
+        "logreg",
+        "--examples",
+        "256",
+        "--batch",
+        "64",
+        "--plan",
+        "a+y",
+        "--holders",
+        "split",
+        "--json",
+    ]);
+    assert_eq!(split["holders"], "split");
+    assert!(
+        (split["test_accuracy"].as_f64().unwrap() - r["test_accuracy"].as_f64().unwrap()).abs()
+            <= 0.01,
+        "{split} vs {r}"
+    );
+    assert_eq!(
+        split["epochs"][0]["bytes_sent"],
+        r["epochs"][0]["bytes_sent"]
+    );
 }
 
 #[test]
@@ -221,6 +247,7 @@ fn bad_training_input_is_a_clear_error() {
         "fewer than one batch",
     );
     fails(&["train", "--plan", "pure-b"], "training plan");
+    fails(&["train", "--holders", "three"], "--holders three");
     fails(&["train", "--dataset", "cifar"], "unknown dataset");
     let out = dir.path().join("x.onnx");
     fails(

@@ -685,25 +685,40 @@ pub fn inputs_held_by(
     init: Vec<Vec<R>>,
     prog: &TrainProgram,
 ) -> [TrainInput; 2] {
-    let zeros = |v: &Vec<R>| vec![<R as Ring>::from_u64(0); v.len()];
-    let data = |p: usize| {
-        if p == owner {
-            (x.clone(), y.clone())
-        } else {
-            (zeros(&x), zeros(&y))
-        }
+    inputs_partitioned(|_| owner, &x, &y, init, prog)
+}
+
+/// Both parties' [`TrainInput`] for a horizontally partitioned data set: example `i`
+/// (of `x`'s `[N, in]` and `y`'s `[N, C]`) held by party `owner(i)` — its values there,
+/// zeros at the other party, which is a valid sharing of it — and the initial
+/// parameters at party 0.
+pub fn inputs_partitioned(
+    owner: impl Fn(usize) -> usize,
+    x: &[R],
+    y: &[R],
+    init: Vec<Vec<R>>,
+    prog: &TrainProgram,
+) -> [TrainInput; 2] {
+    let (inp, c) = (prog.spec.inputs().max(1), prog.spec.classes().max(1));
+    let split = |v: &[R], per: usize, p: usize| -> Vec<R> {
+        v.chunks(per)
+            .enumerate()
+            .flat_map(|(i, e)| {
+                let mine = owner(i) == p;
+                e.iter()
+                    .map(move |&v| if mine { v } else { <R as Ring>::from_u64(0) })
+            })
+            .collect()
     };
-    let (x0, y0) = data(0);
-    let (x1, y1) = data(1);
     [
         TrainInput {
-            x: x0,
-            y: y0,
+            x: split(x, inp, 0),
+            y: split(y, c, 0),
             params: init,
         },
         TrainInput {
-            x: x1,
-            y: y1,
+            x: split(x, inp, 1),
+            y: split(y, c, 1),
             params: zero_params(prog),
         },
     ]
