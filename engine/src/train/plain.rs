@@ -13,8 +13,9 @@ use tessera_protocols::arith::window::matmul_acc;
 use super::{R, Slot, TStep, TrainProgram};
 use crate::{Error, Result};
 
-/// What one iteration of the reference saw besides the parameters it updated.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// What one iteration of the reference saw besides the parameters it updated. Its
+/// `Debug` shows sizes only (the values derive from the training data).
+#[derive(Clone, Default, PartialEq)]
 pub struct Trace {
     /// The pending gradients (scale `2^2f`), in the order of [`TrainProgram::params`].
     pub grads: Vec<Vec<R>>,
@@ -23,6 +24,18 @@ pub struct Trace {
     /// Comparisons whose input was within `margin` units of 0: where a secure run's
     /// truncation error could flip the ReLU derivative.
     pub near_ties: usize,
+}
+
+impl std::fmt::Debug for Trace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Trace({} gradients, {} outputs, {} near ties)",
+            self.grads.len(),
+            self.out.len(),
+            self.near_ties
+        )
+    }
 }
 
 /// Values whose magnitude is at most this many units count as near ties.

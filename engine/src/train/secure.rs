@@ -351,8 +351,8 @@ impl std::fmt::Debug for TrainInput {
     }
 }
 
-/// What one epoch measured at one party.
-#[derive(Clone, Debug)]
+/// What one epoch measured at one party. Its `Debug` shows no parameter.
+#[derive(Clone)]
 pub struct EpochReport {
     /// This party's link to the other party during the epoch (the opening of the
     /// parameters included).
@@ -361,6 +361,15 @@ pub struct EpochReport {
     pub span: (Instant, Instant),
     /// The parameters after the epoch, if opened to this party.
     pub params: Option<Vec<Vec<R>>>,
+}
+
+impl std::fmt::Debug for EpochReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EpochReport")
+            .field("peer", &self.peer)
+            .field("opened", &self.params.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// What one party obtains: every epoch's report and its final shares of the
