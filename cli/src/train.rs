@@ -31,7 +31,8 @@ type R = Z64;
 pub struct TrainArgs {
     /// `mlp` (784-128-128-10, ReLU, softmax cross-entropy), `cnn` (a 5×5 stride-2
     /// convolution with 8 kernels, ReLU, 1152-64-10), `cnn-pool` (the same convolution of
-    /// stride 1, ReLU, 2×2 average pooling, 1152-64-10), `logreg` (784-10, SecureML's
+    /// stride 1, ReLU, 2×2 average pooling, 1152-64-10), `cnn-maxpool` (the same with
+    /// 2×2 max pooling), `logreg` (784-10, SecureML's
     /// sigmoid, one-vs-rest) or an ONNX file of that form (an optional first
     /// convolution, dense layers with ReLU between them; its weights are the
     /// initialisation).
@@ -157,6 +158,7 @@ fn model_spec(args: &TrainArgs) -> Result<(TrainSpec, Option<Params>), CliError>
         "logreg" => Ok((base(TrainSpec::logreg(args.batch, args.lr)), None)),
         "cnn" => Ok((base(TrainSpec::cnn(args.batch, args.lr)), None)),
         "cnn-pool" => Ok((base(TrainSpec::cnn_pool(args.batch, args.lr)), None)),
+        "cnn-maxpool" => Ok((base(TrainSpec::cnn_maxpool(args.batch, args.lr)), None)),
         path => {
             let m = tessera_models::load_onnx_file(path)?;
             let (conv, dims, init) = trainable(&m, args.frac_bits)?;
@@ -225,6 +227,7 @@ fn trainable(m: &Model, frac_bits: u32) -> Result<(Option<Conv>, Vec<usize>, Par
             k: ws[2],
             stride: w.strides[0],
             pool: 1,
+            max_pool: false,
         };
         params.push(fp.encode_slice::<R>(&transposed(c.weight.data(), cv.out, cv.patch()))?);
         params.push(fp.encode_slice::<R>(&bias(&c.bias, cv.out))?);
@@ -234,7 +237,7 @@ fn trainable(m: &Model, frac_bits: u32) -> Result<(Option<Conv>, Vec<usize>, Par
                 // An optional average pooling: square windows, stride = window, no
                 // padding.
                 Some(l) if want == "avgpool" => {
-                    if let Op::AvgPool(p) = l.op() {
+                    if let Op::AvgPool(p) | Op::MaxPool(p) = l.op() {
                         let w = &p.window;
                         if p.kernel[0] != p.kernel[1]
                             || w.strides[..2] != p.kernel[..2]
@@ -247,6 +250,7 @@ fn trainable(m: &Model, frac_bits: u32) -> Result<(Option<Conv>, Vec<usize>, Par
                             return Err(not_trainable(l));
                         }
                         cv.pool = p.kernel[0];
+                        cv.max_pool = matches!(l.op(), Op::MaxPool(_));
                         at += 1;
                     }
                 }

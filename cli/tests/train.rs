@@ -101,7 +101,7 @@ fn mlp_trains_and_its_model_runs_in_infer() {
 /// `tessera infer` and has, in floating point, the test accuracy the training reported.
 #[test]
 fn cnn_trains_and_infer_agrees_on_its_accuracy() {
-    for model in ["cnn", "cnn-pool"] {
+    for model in ["cnn", "cnn-pool", "cnn-maxpool"] {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("cnn.onnx");
         let out = out.to_str().unwrap();

@@ -174,9 +174,10 @@ fn mlp_training_follows_the_reference_under_every_plan() {
 }
 
 /// Small CNNs (a 3×3 convolution of stride 2 with 3 kernels, or of stride 1 followed by
-/// a 2×2 average pooling; ReLU, dense 27 → 5 → 3): the convolution trained as the
+/// a 2×2 average or max pooling; ReLU, dense 27 → 5 → 3): the convolution trained as the
 /// product of the images' patches with the kernel, its gradient `patchesᵀ · δ`, its
-/// ReLU derivative through the dense layer's `δ · Wᵀ` (through the pooling's copy).
+/// ReLU derivative through the dense layer's `δ · Wᵀ` (through the pooling's copy, or
+/// routed to each window's maximum by the forward pass's comparisons).
 #[test]
 fn cnn_training_follows_the_reference() {
     let strided = tessera_engine::train::Conv {
@@ -185,6 +186,7 @@ fn cnn_training_follows_the_reference() {
         k: 3,
         stride: 2,
         pool: 1,
+        max_pool: false,
     };
     // 2×8×8 → 3×6×6 → 2×2 average pooling → 3×3×3.
     let pooled = tessera_engine::train::Conv {
@@ -193,8 +195,13 @@ fn cnn_training_follows_the_reference() {
         k: 3,
         stride: 1,
         pool: 2,
+        max_pool: false,
     };
-    for conv in [strided, pooled] {
+    let max_pooled = tessera_engine::train::Conv {
+        max_pool: true,
+        ..pooled
+    };
+    for conv in [strided, pooled, max_pooled] {
         let spec = TrainSpec {
             dims: vec![conv.outputs(), 5, 3],
             conv: Some(conv),
@@ -421,6 +428,12 @@ fn trained_cnn_round_trips_through_onnx() {
         &TrainSpec::cnn_pool(4, 0.1),
         &[
             "conv", "relu", "avgpool", "reshape", "dense", "relu", "dense",
+        ],
+    );
+    cnn_round_trip(
+        &TrainSpec::cnn_maxpool(4, 0.1),
+        &[
+            "conv", "relu", "maxpool", "reshape", "dense", "relu", "dense",
         ],
     );
 }

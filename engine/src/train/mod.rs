@@ -133,6 +133,9 @@ pub struct Conv {
     /// a power of two, dividing the output's height and width).
     #[serde(default = "one_usize")]
     pub pool: usize,
+    /// Max pooling instead of average pooling (2×2 windows only).
+    #[serde(default)]
+    pub max_pool: bool,
 }
 
 fn one_usize() -> usize {
@@ -152,9 +155,13 @@ impl Conv {
         h * w
     }
 
-    /// The bits the average pooling divides by (`log2(pool²)`).
+    /// The bits the average pooling divides by (`log2(pool²)`; 0 for max pooling).
     pub fn pool_bits(&self) -> u32 {
-        2 * self.pool.max(1).trailing_zeros()
+        if self.max_pool {
+            0
+        } else {
+            2 * self.pool.max(1).trailing_zeros()
+        }
     }
 
     /// Values the dense layer after the convolution reads per image (after pooling).
@@ -319,6 +326,7 @@ impl TrainSpec {
             k: 5,
             stride: 2,
             pool: 1,
+            max_pool: false,
         };
         TrainSpec {
             dims: vec![conv.outputs(), 64, 10],
@@ -337,12 +345,22 @@ impl TrainSpec {
             k: 5,
             stride: 1,
             pool: 2,
+            max_pool: false,
         };
         TrainSpec {
             dims: vec![conv.outputs(), 64, 10],
             conv: Some(conv),
             ..TrainSpec::mlp(batch, lr)
         }
+    }
+
+    /// [`TrainSpec::cnn_pool`] with 2×2 max pooling instead of average pooling.
+    pub fn cnn_maxpool(batch: usize, lr: f64) -> Self {
+        let mut s = Self::cnn_pool(batch, lr);
+        if let Some(c) = &mut s.conv {
+            c.max_pool = true;
+        }
+        s
     }
 
     /// Logistic regression 784 → 10 (one-vs-rest) with SecureML's sigmoid.
@@ -468,6 +486,12 @@ impl TrainSpec {
             if c.pool == 0 || !c.pool.is_power_of_two() || oh % c.pool != 0 || ow % c.pool != 0 {
                 return Err(bad(format!(
                     "pooling {0}×{0}: a power of two dividing the convolution's {oh}×{ow}",
+                    c.pool
+                )));
+            }
+            if c.max_pool && c.pool != 2 {
+                return Err(bad(format!(
+                    "max pooling {0}×{0}: only 2×2 windows are trained",
                     c.pool
                 )));
             }
@@ -685,6 +709,31 @@ pub enum TStep {
         /// The images.
         batch: usize,
     },
+    /// `dst[i] = src[idx[i]]` (local: a re-indexing of shares).
+    Gather {
+        /// The values.
+        src: Slot,
+        /// The result.
+        dst: Slot,
+        /// The index of each result in `src`.
+        idx: Vec<usize>,
+    },
+    /// `dst` = the slots one after another (local).
+    Concat {
+        /// The slots.
+        srcs: Vec<Slot>,
+        /// The result.
+        dst: Slot,
+    },
+    /// `dst = src + c` for a public integer `c` (party 0 adds it).
+    AddConst {
+        /// The values.
+        src: Slot,
+        /// The result.
+        dst: Slot,
+        /// The constant.
+        c: i64,
+    },
     /// `dst = a + b` (local).
     Add {
         /// Summand.
@@ -835,6 +884,7 @@ impl TrainProgram {
         };
         // Forward: a_l = relu(a_{l-1} · W_l + b_l), the last layer's logits z.
         let mut acts = vec![first];
+        let mut maxpool_onehot = None;
         let mut bits = Vec::new();
         let mut z = x;
         for l in 0..nl {
@@ -876,6 +926,12 @@ impl TrainProgram {
                 });
                 bits.push(bit);
                 match (&spec.conv, l) {
+                    (Some(conv), 0) if conv.max_pool => {
+                        let (m, onehot) =
+                            max_pool(&mut steps, &mut s, a, conv, bsz, plan.hidden[0]);
+                        maxpool_onehot = Some(onehot);
+                        acts.push(m);
+                    }
                     (Some(conv), 0) if conv.pool > 1 => {
                         // Average pooling: the windows' sums, divided by pool² in one
                         // truncation.
@@ -959,6 +1015,18 @@ impl TrainProgram {
                         batch: bsz,
                     });
                     e = up;
+                    // Max pooling: the gradient goes to each window's maximum only.
+                    if let Some(onehot) = maxpool_onehot {
+                        let routed = s.next();
+                        steps.push(TStep::MulBit {
+                            src: e,
+                            bit: onehot,
+                            dst: routed,
+                            n: bsz * conv.positions() * conv.out,
+                            name: "pool1: argmax".into(),
+                        });
+                        e = routed;
+                    }
                 }
                 let prev = geo[l - 1];
                 steps.push(TStep::MulBit {
@@ -1055,6 +1123,163 @@ impl TrainProgram {
         }
         Ok(d)
     }
+}
+
+/// Pushes a gather of `src` at `idx`; returns the new slot.
+fn push_gather(steps: &mut Vec<TStep>, s: &mut Slots, src: Slot, idx: Vec<usize>) -> Slot {
+    let dst = s.next();
+    steps.push(TStep::Gather { src, dst, idx });
+    dst
+}
+
+/// Pushes `max(x, y) = y + (x − y)·[x ≥ y]` over `len` elements; returns the maxima and
+/// the comparison bits.
+fn push_max(
+    steps: &mut Vec<TStep>,
+    s: &mut Slots,
+    (x, y): (Slot, Slot),
+    len: usize,
+    sharing: Sharing,
+    level: usize,
+) -> (Slot, Slot) {
+    let (d, bit, prod, m) = (s.next(), s.next(), s.next(), s.next());
+    steps.push(TStep::Sub { a: x, b: y, dst: d });
+    steps.push(TStep::Drelu {
+        src: d,
+        dst: bit,
+        n: len,
+        sharing,
+        layer: 1,
+    });
+    steps.push(TStep::MulBit {
+        src: d,
+        bit,
+        dst: prod,
+        n: len,
+        name: format!("pool1: maximum {level}"),
+    });
+    steps.push(TStep::Add {
+        a: y,
+        b: prod,
+        dst: m,
+    });
+    (m, bit)
+}
+
+/// 2×2 max pooling of `a` (the convolution's ReLU'd output, `[B, P, out]`) as a tree of
+/// comparisons (SecureNN's): `max(x, y) = y + (x − y)·[x ≥ y]` for the two pairs of each
+/// window at once, then for their maxima; the comparisons in `sharing`. Returns the
+/// maxima (`[B, P/4, out]`) and the one-hot of each window's (first) maximum at the
+/// convolution's positions (`[B, P, out]`), which routes the gradient backward:
+/// `o₀ = b₃b₁, o₁ = b₃ − o₀, o₂ = b₂ − b₃b₂, o₃ = 1 − b₃ − o₂` (one product round).
+fn max_pool(
+    steps: &mut Vec<TStep>,
+    s: &mut Slots,
+    a: Slot,
+    conv: &Conv,
+    batch: usize,
+    sharing: Sharing,
+) -> (Slot, Slot) {
+    let wins = conv.pool_windows(batch);
+    let n = wins.len() / 4;
+    let pick = |ks: &[usize]| -> Vec<usize> {
+        ks.iter()
+            .flat_map(|&k| (0..n).map(move |j| (j, k)))
+            .map(|(j, k)| wins[j * 4 + k])
+            .collect()
+    };
+    // Level 1: (x0, x2) against (x1, x3).
+    let left = push_gather(steps, s, a, pick(&[0, 2]));
+    let right = push_gather(steps, s, a, pick(&[1, 3]));
+    let lo: Vec<usize> = (0..n).collect();
+    let hi: Vec<usize> = (n..2 * n).collect();
+    let (m12, b12) = push_max(steps, s, (left, right), 2 * n, sharing, 1);
+    let m1 = push_gather(steps, s, m12, lo.clone());
+    let m2 = push_gather(steps, s, m12, hi.clone());
+    // Level 2: the pairs' maxima.
+    let (m, b3) = push_max(steps, s, (m1, m2), n, sharing, 2);
+    // The one-hot: [b3; b3] ⊙ [b1; b2] in one product.
+    let (b33, t) = (s.next(), s.next());
+    steps.push(TStep::Gather {
+        src: b3,
+        dst: b33,
+        idx: lo.iter().chain(&lo).copied().collect(),
+    });
+    steps.push(TStep::MulBit {
+        src: b33,
+        bit: b12,
+        dst: t,
+        n: 2 * n,
+        name: "pool1: one-hot".into(),
+    });
+    let (o0, b3b2, b2, o1, o2, nb3, o3, all, onehot) = (
+        s.next(),
+        s.next(),
+        s.next(),
+        s.next(),
+        s.next(),
+        s.next(),
+        s.next(),
+        s.next(),
+        s.next(),
+    );
+    steps.push(TStep::Gather {
+        src: t,
+        dst: o0,
+        idx: lo.clone(),
+    });
+    steps.push(TStep::Gather {
+        src: t,
+        dst: b3b2,
+        idx: hi.clone(),
+    });
+    steps.push(TStep::Gather {
+        src: b12,
+        dst: b2,
+        idx: hi,
+    });
+    steps.push(TStep::Sub {
+        a: b3,
+        b: o0,
+        dst: o1,
+    });
+    steps.push(TStep::Sub {
+        a: b2,
+        b: b3b2,
+        dst: o2,
+    });
+    steps.push(TStep::Scale {
+        src: b3,
+        dst: nb3,
+        c: -1,
+    });
+    let one_minus = s.next();
+    steps.push(TStep::AddConst {
+        src: nb3,
+        dst: one_minus,
+        c: 1,
+    });
+    steps.push(TStep::Sub {
+        a: one_minus,
+        b: o2,
+        dst: o3,
+    });
+    // [o0; o1; o2; o3] to the window positions: position wins[j·4 + k] takes o_k[j].
+    steps.push(TStep::Concat {
+        srcs: vec![o0, o1, o2, o3],
+        dst: all,
+    });
+    let mut inverse = vec![0; wins.len()];
+    for (jk, &pos) in wins.iter().enumerate() {
+        let (j, k) = (jk / 4, jk % 4);
+        inverse[pos] = k * n + j;
+    }
+    steps.push(TStep::Gather {
+        src: all,
+        dst: onehot,
+        idx: inverse,
+    });
+    (m, onehot)
 }
 
 /// Pushes `op(a) · op(b)` (`[m, k] · [k, n]`) and its truncation by `f` bits; returns
@@ -1189,6 +1414,9 @@ fn step_costs(st: &TStep, head: &FixedModel<R>) -> Result<Vec<StepCost>> {
         | TStep::Im2Col { .. }
         | TStep::SumPool { .. }
         | TStep::Upsample { .. }
+        | TStep::Gather { .. }
+        | TStep::Concat { .. }
+        | TStep::AddConst { .. }
         | TStep::Add { .. }
         | TStep::Sub { .. }
         | TStep::SumRows { .. }
@@ -1291,7 +1519,14 @@ pub fn logits(spec: &TrainSpec, params: &[Vec<R>], x: &[R]) -> Vec<f64> {
             h = c
                 .pool_windows(n)
                 .chunks(w)
-                .map(|win| win.iter().map(|&i| h[i]).sum::<f64>() / w as f64)
+                .map(|win| {
+                    let vals = win.iter().map(|&i| h[i]);
+                    if c.max_pool {
+                        vals.fold(f64::MIN, f64::max)
+                    } else {
+                        vals.sum::<f64>() / w as f64
+                    }
+                })
                 .collect();
         }
     }
@@ -1418,7 +1653,7 @@ pub fn to_onnx(spec: &TrainSpec, params: &[Vec<R>]) -> Result<Vec<u8>> {
             if c.pool > 1 {
                 let p = c.pool as i64;
                 chain.push((
-                    "AveragePool",
+                    if c.max_pool { "MaxPool" } else { "AveragePool" },
                     "relu1",
                     "pool1",
                     vec![ints("kernel_shape", p), ints("strides", p)],

@@ -21,8 +21,8 @@ pub struct Trace {
     pub grads: Vec<Vec<R>>,
     /// The output activations of the batch (`[B, C]`, scale `2^f`).
     pub out: Vec<R>,
-    /// Comparisons whose input was within `margin` units of 0: where a secure run's
-    /// truncation error could flip the ReLU derivative.
+    /// Comparisons whose input was within [`TIE_MARGIN`] units of 0 but not 0: where a
+    /// secure run's truncation error could flip the comparison.
     pub near_ties: usize,
 }
 
@@ -155,7 +155,12 @@ pub fn iteration(
             }
             TStep::Drelu { src, dst, .. } => {
                 let v = get(&slots, *src)?;
-                trace.near_ties += v.iter().filter(|x| x.to_i64().abs() <= TIE_MARGIN).count();
+                // Exact zeros are not counted: a max pooling compares ReLU'd zeros,
+                // which both runs compute exactly (a Beaver product by a 0 bit).
+                trace.near_ties += v
+                    .iter()
+                    .filter(|x| (1..=TIE_MARGIN).contains(&x.to_i64().abs()))
+                    .count();
                 let bits = v
                     .iter()
                     .map(|x| R::from_u64(u64::from(x.to_i64() >= 0)))
@@ -194,6 +199,26 @@ pub fn iteration(
                 batch,
             } => {
                 slots[*dst] = Some(conv.upsample(&get(&slots, *src)?, *batch)?);
+            }
+            TStep::Gather { src, dst, idx } => {
+                let v = get(&slots, *src)?;
+                let out = idx
+                    .iter()
+                    .map(|&i| v.get(i).copied())
+                    .collect::<Option<Vec<R>>>()
+                    .ok_or_else(|| Error::Plan("a gather outside its source".into()))?;
+                slots[*dst] = Some(out);
+            }
+            TStep::Concat { srcs, dst } => {
+                let mut out = Vec::new();
+                for &src in srcs {
+                    out.extend(get(&slots, src)?);
+                }
+                slots[*dst] = Some(out);
+            }
+            TStep::AddConst { src, dst, c } => {
+                let k = R::from_i64(*c);
+                slots[*dst] = Some(get(&slots, *src)?.into_iter().map(|x| x + k).collect());
             }
             TStep::Add { a, b, dst } => {
                 let (av, bv) = (get(&slots, *a)?, get(&slots, *b)?);

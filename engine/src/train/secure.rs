@@ -272,6 +272,28 @@ pub async fn iteration(
                 let n = out.len();
                 slots[*dst] = Some(shaped(&[n], out)?);
             }
+            TStep::Gather { src, dst, idx } => {
+                let v = flat(&get(&slots, *src)?);
+                let out = idx
+                    .iter()
+                    .map(|&i| v.get(i).copied())
+                    .collect::<Option<Vec<R>>>()
+                    .ok_or_else(|| Error::Plan("a gather outside its source".into()))?;
+                let n = out.len();
+                slots[*dst] = Some(shaped(&[n], out)?);
+            }
+            TStep::Concat { srcs, dst } => {
+                let mut out = Vec::new();
+                for &src in srcs {
+                    out.extend(flat(&get(&slots, src)?));
+                }
+                let n = out.len();
+                slots[*dst] = Some(shaped(&[n], out)?);
+            }
+            TStep::AddConst { src, dst, c } => {
+                let v = get(&slots, *src)?;
+                slots[*dst] = Some(v.add_scalar(party, R::from_i64(*c)));
+            }
             TStep::Add { a, b, dst } => {
                 let (av, bv) = (get(&slots, *a)?, get(&slots, *b)?);
                 let bv = bv.reshape(av.shape())?;
