@@ -247,16 +247,12 @@ impl Conv {
     /// # Errors
     /// Too few values for the images.
     pub fn gather<T: Copy>(&self, x: &[T], batch: usize) -> Result<Vec<T>> {
-        self.patch_indices(batch)
-            .iter()
-            .map(|&i| x.get(i).copied())
-            .collect::<Option<Vec<T>>>()
-            .ok_or_else(|| {
-                Error::shape(
-                    "training images",
-                    format!("{} values for {batch} images of {:?}", x.len(), self.input),
-                )
-            })
+        gather_at(x, &self.patch_indices(batch)).map_err(|_| {
+            Error::shape(
+                "training images",
+                format!("{} values for {batch} images of {:?}", x.len(), self.input),
+            )
+        })
     }
 
     /// For `batch` images, the input index of each patch entry, patch after patch
@@ -320,12 +316,18 @@ impl TrainSpec {
     /// A small CNN: a 5×5 convolution of stride 2 with 8 kernels (28×28 → 8×12×12),
     /// ReLU, dense 1152 → 64, ReLU, dense 64 → 10, softmax cross-entropy.
     pub fn cnn(batch: usize, lr: f64) -> Self {
+        Self::mnist_cnn(batch, lr, 2, 1)
+    }
+
+    /// 8 kernels of 5×5 and `stride` over the 28×28 digits, ReLU, `pool × pool`
+    /// average pooling, dense → 64 → 10, softmax cross-entropy.
+    fn mnist_cnn(batch: usize, lr: f64, stride: usize, pool: usize) -> Self {
         let conv = Conv {
             input: [1, 28, 28],
             out: 8,
             k: 5,
-            stride: 2,
-            pool: 1,
+            stride,
+            pool,
             max_pool: false,
         };
         TrainSpec {
@@ -339,19 +341,7 @@ impl TrainSpec {
     /// (28×28 → 8×24×24), ReLU, 2×2 average pooling (→ 8×12×12), dense 1152 → 64,
     /// ReLU, dense 64 → 10, softmax cross-entropy.
     pub fn cnn_pool(batch: usize, lr: f64) -> Self {
-        let conv = Conv {
-            input: [1, 28, 28],
-            out: 8,
-            k: 5,
-            stride: 1,
-            pool: 2,
-            max_pool: false,
-        };
-        TrainSpec {
-            dims: vec![conv.outputs(), 64, 10],
-            conv: Some(conv),
-            ..TrainSpec::mlp(batch, lr)
-        }
+        Self::mnist_cnn(batch, lr, 1, 2)
     }
 
     /// [`TrainSpec::cnn_pool`] with 2×2 max pooling instead of average pooling.
@@ -1123,6 +1113,17 @@ impl TrainProgram {
         }
         Ok(d)
     }
+}
+
+/// `v[idx[i]]` for every `i`: a [`TStep::Gather`], the same on values and on shares.
+///
+/// # Errors
+/// An index outside `v`.
+pub fn gather_at<T: Copy>(v: &[T], idx: &[usize]) -> Result<Vec<T>> {
+    idx.iter()
+        .map(|&i| v.get(i).copied())
+        .collect::<Option<Vec<T>>>()
+        .ok_or_else(|| Error::Plan("a gather outside its source".into()))
 }
 
 /// Pushes a gather of `src` at `idx`; returns the new slot.

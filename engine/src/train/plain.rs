@@ -201,13 +201,7 @@ pub fn iteration(
                 slots[*dst] = Some(conv.upsample(&get(&slots, *src)?, *batch)?);
             }
             TStep::Gather { src, dst, idx } => {
-                let v = get(&slots, *src)?;
-                let out = idx
-                    .iter()
-                    .map(|&i| v.get(i).copied())
-                    .collect::<Option<Vec<R>>>()
-                    .ok_or_else(|| Error::Plan("a gather outside its source".into()))?;
-                slots[*dst] = Some(out);
+                slots[*dst] = Some(super::gather_at(&get(&slots, *src)?, idx)?);
             }
             TStep::Concat { srcs, dst } => {
                 let mut out = Vec::new();

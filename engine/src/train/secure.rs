@@ -273,12 +273,7 @@ pub async fn iteration(
                 slots[*dst] = Some(shaped(&[n], out)?);
             }
             TStep::Gather { src, dst, idx } => {
-                let v = flat(&get(&slots, *src)?);
-                let out = idx
-                    .iter()
-                    .map(|&i| v.get(i).copied())
-                    .collect::<Option<Vec<R>>>()
-                    .ok_or_else(|| Error::Plan("a gather outside its source".into()))?;
+                let out = super::gather_at(&flat(&get(&slots, *src)?), idx)?;
                 let n = out.len();
                 slots[*dst] = Some(shaped(&[n], out)?);
             }
