@@ -385,15 +385,26 @@ pub async fn serve_loopback<R: Ring>(
     deadline: Duration,
 ) -> Result<ServingRun<R>> {
     let job = InferenceJob::serving(model.clone(), assignment.clone(), sizes, opts)?;
-    let local = Local {
+    let local = local_roles(channel, opts, transport, deadline);
+    run_local(Arc::new(job), [None, Some(input.to_vec())], &local)
+        .await
+        .map_err(SessionError::into_source)
+}
+
+/// The three roles of a run in this process: the parties' link shaped by
+/// `channel.profile`, the dealer's unshaped, the offline source of `opts`.
+pub(crate) fn local_roles(
+    channel: ChannelConfig,
+    opts: RunOptions,
+    transport: Transport,
+    deadline: Duration,
+) -> Local {
+    Local {
         dealer: ChannelConfig {
             profile: NetworkProfile::LOCAL,
             ..channel
         },
         offline: opts.offline,
         ..Local::new(transport, channel, deadline)
-    };
-    run_local(Arc::new(job), [None, Some(input.to_vec())], &local)
-        .await
-        .map_err(SessionError::into_source)
+    }
 }

@@ -20,12 +20,12 @@ use std::time::{Duration, Instant};
 use ndarray::Axis;
 use sha2::{Digest, Sha256};
 use tessera_conversions::Converter;
-use tessera_core::{ChannelConfig, ConfigSummary, Metering, NetworkProfile, Ring};
+use tessera_core::{ChannelConfig, ConfigSummary, Metering, Ring};
 use tessera_models::fixed::FixedModel;
 use tessera_protocols::arith::TruncMode;
 use tessera_protocols::runtime::Job;
 use tessera_protocols::runtime::SessionError;
-use tessera_protocols::runtime::local::{Local, LocalRun, Transport, run_local};
+use tessera_protocols::runtime::local::{LocalRun, Transport, run_local};
 use tessera_protocols::{AShare, ArithParty, Demand};
 
 use super::{R, Slot, TStep, TrainProgram, drelu_layer};
@@ -669,14 +669,7 @@ pub async fn loopback(
     transport: Transport,
     deadline: Duration,
 ) -> Result<TrainingRun> {
-    let local = Local {
-        dealer: ChannelConfig {
-            profile: NetworkProfile::LOCAL,
-            ..channel
-        },
-        offline: opts.offline,
-        ..Local::new(transport, channel, deadline)
-    };
+    let local = crate::session::local_roles(channel, opts, transport, deadline);
     run_local(Arc::new(job), inputs, &local)
         .await
         .map_err(SessionError::into_source)
