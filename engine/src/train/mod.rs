@@ -764,6 +764,24 @@ pub enum TStep {
     },
 }
 
+impl TStep {
+    /// The map of a local re-indexing step (the patches, a pooling's sums or copies, a
+    /// gather) on a flat vector: linear, so the reference applies it to the values and
+    /// each party to its shares.
+    ///
+    /// # Errors
+    /// A vector that does not fit the step; another kind of step.
+    pub fn reindex(&self, v: &[R]) -> Result<Vec<R>> {
+        match self {
+            TStep::Im2Col { conv, batch, .. } => conv.gather(v, *batch),
+            TStep::SumPool { conv, batch, .. } => conv.sum_pool(v, *batch),
+            TStep::Upsample { conv, batch, .. } => conv.upsample(v, *batch),
+            TStep::Gather { idx, .. } => gather_at(v, idx),
+            other => Err(Error::Plan(format!("{other:?} is not a re-indexing step"))),
+        }
+    }
+}
+
 /// One SGD iteration lowered: the steps and where the parameters and the batch live.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainProgram {

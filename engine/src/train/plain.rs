@@ -176,32 +176,11 @@ pub fn iteration(
                 trace.out = out.clone();
                 slots[*dst] = Some(out);
             }
-            TStep::Im2Col {
-                src,
-                dst,
-                conv,
-                batch,
-            } => {
-                slots[*dst] = Some(conv.gather(&get(&slots, *src)?, *batch)?);
-            }
-            TStep::SumPool {
-                src,
-                dst,
-                conv,
-                batch,
-            } => {
-                slots[*dst] = Some(conv.sum_pool(&get(&slots, *src)?, *batch)?);
-            }
-            TStep::Upsample {
-                src,
-                dst,
-                conv,
-                batch,
-            } => {
-                slots[*dst] = Some(conv.upsample(&get(&slots, *src)?, *batch)?);
-            }
-            TStep::Gather { src, dst, idx } => {
-                slots[*dst] = Some(super::gather_at(&get(&slots, *src)?, idx)?);
+            TStep::Im2Col { src, dst, .. }
+            | TStep::SumPool { src, dst, .. }
+            | TStep::Upsample { src, dst, .. }
+            | TStep::Gather { src, dst, .. } => {
+                slots[*dst] = Some(st.reindex(&get(&slots, *src)?)?);
             }
             TStep::Concat { srcs, dst } => {
                 let mut out = Vec::new();

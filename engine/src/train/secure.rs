@@ -242,38 +242,11 @@ pub async fn iteration(
                 };
                 slots[*dst] = Some(out.reshape(&shape)?);
             }
-            TStep::Im2Col {
-                src,
-                dst,
-                conv,
-                batch,
-            } => {
-                let out = conv.gather(&flat(&get(&slots, *src)?), *batch)?;
-                let n = out.len();
-                slots[*dst] = Some(shaped(&[n], out)?);
-            }
-            TStep::SumPool {
-                src,
-                dst,
-                conv,
-                batch,
-            } => {
-                let out = conv.sum_pool(&flat(&get(&slots, *src)?), *batch)?;
-                let n = out.len();
-                slots[*dst] = Some(shaped(&[n], out)?);
-            }
-            TStep::Upsample {
-                src,
-                dst,
-                conv,
-                batch,
-            } => {
-                let out = conv.upsample(&flat(&get(&slots, *src)?), *batch)?;
-                let n = out.len();
-                slots[*dst] = Some(shaped(&[n], out)?);
-            }
-            TStep::Gather { src, dst, idx } => {
-                let out = super::gather_at(&flat(&get(&slots, *src)?), idx)?;
+            TStep::Im2Col { src, dst, .. }
+            | TStep::SumPool { src, dst, .. }
+            | TStep::Upsample { src, dst, .. }
+            | TStep::Gather { src, dst, .. } => {
+                let out = st.reindex(&flat(&get(&slots, *src)?))?;
                 let n = out.len();
                 slots[*dst] = Some(shaped(&[n], out)?);
             }
