@@ -8,7 +8,7 @@ use std::time::Duration;
 use rand::{Rng, SeedableRng};
 use tessera_core::{ChannelConfig, Ring, Z64};
 use tessera_engine::train::{
-    TrainPlan, TrainProgram, TrainSpec, plain, secure, secure::TrainingJob,
+    TrainPlan, TrainProgram, TrainSpec, plain, secure, secure::TrainingJob, shared,
 };
 use tessera_engine::{RunOptions, Sharing, online_rounds, total_price};
 use tessera_protocols::runtime::local::Transport;
@@ -482,4 +482,240 @@ fn trained_model_round_trips_through_onnx() {
             }
         }
     }
+}
+
+/// Random additive shares of `params`.
+fn split(params: &[Vec<Z64>], seed: u64) -> [Vec<Vec<Z64>>; 2] {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let r: Vec<Vec<Z64>> = params
+        .iter()
+        .map(|t| t.iter().map(|_| Z64::from_u64(rng.random())).collect())
+        .collect();
+    let s1 = params
+        .iter()
+        .zip(&r)
+        .map(|(t, m)| t.iter().zip(m).map(|(&v, &m)| v - m).collect())
+        .collect();
+    [r, s1]
+}
+
+/// Serves `n` queries (`x`, at the client) with the shared model `shares` under
+/// `plan`, `batch` at a time; returns the client's labels after checking the exact
+/// price (bytes each way, rounds) against the metering.
+fn serve(
+    shares: &[shared::ModelShare; 2],
+    plan: &TrainPlan,
+    batch: usize,
+    x: &[Z64],
+    transport: Transport,
+) -> tessera_engine::Result<Vec<usize>> {
+    let spec = &shares[0].spec;
+    let n = x.len() / spec.inputs();
+    let job = shared::SharedInference::new(spec, shares[0].model, plan, batch, n)?;
+    let steps = job.steps()?;
+    let queries = [
+        shared::Query {
+            share: shares[0].clone(),
+            x: vec![Z64::from_u64(0); x.len()],
+        },
+        shared::Query {
+            share: shares[1].clone(),
+            x: x.to_vec(),
+        },
+    ];
+    let run = rt().block_on(shared::loopback(
+        job,
+        queries,
+        ChannelConfig::default(),
+        RunOptions::default(),
+        transport,
+        DEADLINE,
+    ))?;
+    let price = total_price(&steps);
+    for party in &run.parties {
+        assert_eq!(
+            party.peer.online.bytes_sent,
+            price.bytes_sent[party.party],
+            "{}: bytes of party {}",
+            plan.name(),
+            party.party
+        );
+    }
+    assert_eq!(run.parties[0].peer.online.rounds, online_rounds(&steps));
+    assert!(
+        run.parties[0].output.labels.is_none(),
+        "party 0 learns no label"
+    );
+    Ok(run.parties[1]
+        .output
+        .labels
+        .clone()
+        .expect("the client's labels"))
+}
+
+/// Secure inference with a secret-shared model (the forward pass of training, then
+/// an argmax in B or Y opened to the client) gives the fixed-point reference's labels
+/// exactly — the queries chosen away from ties (the two largest logits more than
+/// 2^-8 apart; a secure truncation differs from the reference's by one unit) — for
+/// the MLP under every plan, the max-pooled CNN and logistic regression, in batches
+/// whose last one is padded.
+#[test]
+fn shared_model_inference_gives_the_reference_labels() {
+    let max_pooled = tessera_engine::train::Conv {
+        input: [2, 8, 8],
+        out: 3,
+        k: 3,
+        stride: 1,
+        pool: 2,
+        max_pool: true,
+    };
+    let cnn = TrainSpec {
+        dims: vec![max_pooled.outputs(), 5, 3],
+        conv: Some(max_pooled),
+        ..TrainSpec::cnn(4, 0.5)
+    };
+    let logreg = TrainSpec {
+        dims: vec![10, 3],
+        ..TrainSpec::logreg(5, 0.5)
+    };
+    let mlp = small_mlp();
+    let mixed = TrainPlan {
+        hidden: vec![Sharing::Y, Sharing::B],
+        head: Sharing::Y,
+    };
+    let cases = [
+        (mlp.clone(), TrainPlan::uniform(&mlp, Sharing::B)),
+        (mlp.clone(), TrainPlan::uniform(&mlp, Sharing::Y)),
+        (mlp, mixed),
+        (cnn.clone(), TrainPlan::uniform(&cnn, Sharing::B)),
+        (logreg.clone(), TrainPlan::uniform(&logreg, Sharing::Y)),
+    ];
+    for (spec, plan) in cases {
+        // He-initialised weights and biases uniform in [-1, 1) (varied labels).
+        let mut params = secure::init_params(&TrainProgram::new(&spec, &plan).unwrap(), 5);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(17);
+        for b in params.iter_mut().skip(1).step_by(2) {
+            for v in b.iter_mut() {
+                *v = Z64::from_i64(rng.random_range(-(1 << spec.frac_bits)..1 << spec.frac_bits));
+            }
+        }
+        let (n, batch) = (10, 4);
+        // Inputs in [-4, 4).
+        let half = Z64::from_i64(1 << (spec.frac_bits - 1));
+        let x: Vec<Z64> = data(&spec, n, 11)
+            .0
+            .into_iter()
+            .map(|v| (v - half) * Z64::from_u64(8))
+            .collect();
+        // The reference, batch by batch (the last padded with zeros).
+        let prog = TrainProgram::inference(&spec, &plan, batch).unwrap();
+        assert!(prog.velocity.is_empty() && prog.labels.is_some());
+        let head = spec.head_model().unwrap();
+        let mut padded = x.clone();
+        padded.resize(n.div_ceil(batch) * batch * spec.inputs(), Z64::from_u64(0));
+        let mut want = Vec::new();
+        for chunk in padded.chunks(batch * spec.inputs()) {
+            want.extend(plain::labels(&prog, &head, &params, chunk).unwrap().0);
+        }
+        want.truncate(n);
+        // Away from ties; the reference agrees with the float evaluation.
+        let logits = tessera_engine::train::logits(&spec, &params, &x);
+        for (row, &l) in logits.chunks(spec.classes()).zip(&want) {
+            let mut sorted = row.to_vec();
+            sorted.sort_by(|a, b| b.total_cmp(a));
+            assert!(
+                sorted[0] - sorted[1] > 1.0 / 256.0,
+                "near a tie; pick a seed"
+            );
+            assert_eq!(row[l], sorted[0]);
+        }
+        let distinct: std::collections::BTreeSet<_> = want.iter().collect();
+        assert!(
+            distinct.len() > 1,
+            "{:?}: every query has the same label",
+            spec.dims
+        );
+        let shares = shared::ModelShare::pair(&spec, split(&params, 13)).unwrap();
+        let got = serve(&shares, &plan, batch, &x, Transport::InMemory).unwrap();
+        assert_eq!(got, want, "{:?} under {}", spec.dims, plan.name());
+    }
+}
+
+/// A share file survives writing and reading; a truncated, altered, foreign, newer or
+/// misshapen file is refused with the reason; a party given the wrong share stops
+/// both parties with an error (no hang).
+#[test]
+fn model_share_files_are_checked() {
+    let spec = small_mlp();
+    let plan = TrainPlan::uniform(&spec, Sharing::B);
+    let params = secure::init_params(&TrainProgram::new(&spec, &plan).unwrap(), 5);
+    let shares = shared::ModelShare::pair(&spec, split(&params, 1)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.party1.share");
+    shares[1].write(&path).unwrap();
+    let back = shared::ModelShare::read(&path).unwrap();
+    assert_eq!(back, shares[1]);
+    assert_eq!(
+        shared::ModelShare::reconstruct(&shares[0], &back).unwrap(),
+        params
+    );
+    let debug = format!("{back:?}");
+    assert!(!debug.contains(&params[0][0].to_u64().to_string()));
+
+    let bytes = shares[1].to_bytes().unwrap();
+    let refused = |b: &[u8]| {
+        shared::ModelShare::from_bytes(b, None)
+            .unwrap_err()
+            .to_string()
+    };
+    assert!(refused(&bytes[..bytes.len() - 1]).contains("checksum"));
+    let mut altered = bytes.clone();
+    altered[40] ^= 1;
+    assert!(refused(&altered).contains("checksum"));
+    assert!(
+        refused(b"PK\x03\x04 not a share at all, but long enough to hash").contains("TSHARE01")
+    );
+    // Version 2 (the body's first byte), with a valid checksum.
+    let mut newer = bytes[..bytes.len() - 32].to_vec();
+    newer[8] = 2;
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(&newer);
+    newer.extend_from_slice(&digest);
+    assert!(refused(&newer).contains("format version 2"));
+    let mut misshapen = shares[1].clone();
+    misshapen.params[0].pop();
+    assert!(refused(&misshapen.to_bytes().unwrap()).contains("shape"));
+    assert!(shared::ModelShare::read(&dir.path().join("absent")).is_err());
+
+    // Shares of two different models, and one party given the other's share.
+    let other = shared::ModelShare::pair(&spec, split(&params, 2)).unwrap();
+    let (x, _) = data(&spec, 3, 11);
+    let e = serve(
+        &[shares[0].clone(), other[1].clone()],
+        &plan,
+        3,
+        &x,
+        Transport::InMemory,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("share of model"), "{e}");
+    let swapped = [shares[1].clone(), shares[0].clone()];
+    let e = serve(&swapped, &plan, 3, &x, Transport::InMemory)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("share of model"), "{e}");
+    assert!(shared::ModelShare::reconstruct(&shares[0], &other[1]).is_err());
+}
+
+/// Over TCP: shared-model inference, the same labels and prices.
+#[test]
+fn shared_model_inference_runs_over_tcp() {
+    let spec = small_mlp();
+    let plan = TrainPlan::uniform(&spec, Sharing::B);
+    let params = secure::init_params(&TrainProgram::new(&spec, &plan).unwrap(), 5);
+    let shares = shared::ModelShare::pair(&spec, split(&params, 3)).unwrap();
+    let (x, _) = data(&spec, 5, 11);
+    let mem = serve(&shares, &plan, 5, &x, Transport::InMemory).unwrap();
+    let tcp = serve(&shares, &plan, 5, &x, Transport::Tcp).unwrap();
+    assert_eq!(mem, tcp);
 }

@@ -51,7 +51,7 @@ use tessera_protocols::arith::bilinear::BilinearOp;
 use tessera_protocols::circuit::{Builder, Variant};
 use tessera_protocols::gmw::DEFAULT_WORKING_SET;
 
-use crate::circuits::{BoolLayer, Gather};
+use crate::circuits::{BoolLayer, Gather, argmax_layer};
 use crate::cost::{
     StepCost, Work, bool_input_price, bool_layer_steps, free, op_steps, ring_bytes, route_steps,
 };
@@ -60,6 +60,7 @@ use crate::{Error, Result};
 
 pub mod plain;
 pub mod secure;
+pub mod shared;
 
 /// The ring of training (64 bits: products of two fixed-point values must stay below
 /// `2^62` before truncation).
@@ -665,6 +666,19 @@ pub enum TStep {
         /// B or Y.
         sharing: Sharing,
     },
+    /// `dst[r]` = the index of row `r`'s largest value (the first on ties), over `rows`
+    /// rows of `C` logits: an argmax circuit in `sharing` (converted there from A), the
+    /// index bits back to A by one daBit each.
+    Label {
+        /// The logits, `[rows, C]`.
+        src: Slot,
+        /// The indices, `[rows]` (integers).
+        dst: Slot,
+        /// The examples.
+        rows: usize,
+        /// B or Y.
+        sharing: Sharing,
+    },
     /// `dst` = the patches of the images `src` (`[B, c, h, w]` → `[B·P, c·k·k]`; a
     /// local gather).
     Im2Col {
@@ -803,6 +817,8 @@ pub struct TrainProgram {
     pub x: Slot,
     /// See [`TrainProgram::x`].
     pub y: Slot,
+    /// Inference ([`TrainProgram::inference`]): the slot of the predicted labels.
+    pub labels: Option<Slot>,
 }
 
 struct Slots(usize);
@@ -812,6 +828,145 @@ impl Slots {
         self.0 += 1;
         self.0 - 1
     }
+}
+
+/// What the forward pass left for the backward pass and the head.
+struct Forward {
+    params: Vec<(Slot, Vec<usize>)>,
+    x: Slot,
+    y: Slot,
+    /// Each layer's input (the first: the batch or its patches).
+    acts: Vec<Slot>,
+    /// Each hidden layer's ReLU bits.
+    bits: Vec<Slot>,
+    /// The max pooling's argmax one-hot, if it has one.
+    maxpool_onehot: Option<Slot>,
+    /// The logits.
+    z: Slot,
+}
+
+/// A layer's name in step names.
+fn layer_name(spec: &TrainSpec, l: usize) -> String {
+    match (&spec.conv, l) {
+        (Some(_), 0) => "conv1".to_string(),
+        (Some(_), l) => format!("fc{l}"),
+        (None, l) => format!("fc{}", l + 1),
+    }
+}
+
+/// Lowers the forward pass of `spec` (on its batch) under `plan`: the parameters'
+/// slots, the batch's, then `a_l = relu(a_{l-1} · W_l + b_l)` up to the last layer's
+/// logits `z` — the one lowering of training and of inference.
+fn lower_forward(
+    spec: &TrainSpec,
+    plan: &TrainPlan,
+    s: &mut Slots,
+    steps: &mut Vec<TStep>,
+) -> Result<Forward> {
+    spec.validate()?;
+    plan.check(spec)?;
+    let (f, bsz, nl) = (spec.frac_bits, spec.batch, spec.layers());
+    let geo = spec.geometry();
+    let mut params = Vec::new();
+    for g in &geo {
+        params.push((s.next(), vec![g.inp, g.out]));
+        params.push((s.next(), vec![g.out]));
+    }
+    let (x, y) = (s.next(), s.next());
+    let w = |l: usize| params[2 * l].0;
+    let b = |l: usize| params[2 * l + 1].0;
+    // The first layer's input: the batch, or its patches (gathered locally).
+    let first = match &spec.conv {
+        Some(conv) => {
+            let patches = s.next();
+            steps.push(TStep::Im2Col {
+                src: x,
+                dst: patches,
+                conv: *conv,
+                batch: bsz,
+            });
+            patches
+        }
+        None => x,
+    };
+    let mut acts = vec![first];
+    let mut maxpool_onehot = None;
+    let mut bits = Vec::new();
+    let mut z = x;
+    for l in 0..nl {
+        let g = geo[l];
+        let rows = bsz * g.rows;
+        let zl = s.next();
+        let t = truncated_product(
+            steps,
+            s,
+            (acts[l], false),
+            (w(l), false),
+            [rows, g.inp, g.out],
+            f,
+            format!("{}: x·W", layer_name(spec, l)),
+        );
+        steps.push(TStep::AddBias {
+            src: t,
+            bias: b(l),
+            dst: zl,
+            rows,
+        });
+        z = zl;
+        if l + 1 < nl {
+            let (bit, a) = (s.next(), s.next());
+            let n = rows * g.out;
+            steps.push(TStep::Drelu {
+                src: zl,
+                dst: bit,
+                n,
+                sharing: plan.hidden[l],
+                layer: l + 1,
+            });
+            steps.push(TStep::MulBit {
+                src: zl,
+                bit,
+                dst: a,
+                n,
+                name: format!("relu{}", l + 1),
+            });
+            bits.push(bit);
+            match (&spec.conv, l) {
+                (Some(conv), 0) if conv.max_pool => {
+                    let (m, onehot) = max_pool(steps, s, a, conv, bsz, plan.hidden[0]);
+                    maxpool_onehot = Some(onehot);
+                    acts.push(m);
+                }
+                (Some(conv), 0) if conv.pool > 1 => {
+                    // Average pooling: the windows' sums, divided by pool² in one
+                    // truncation.
+                    let (sp, pooled) = (s.next(), s.next());
+                    steps.push(TStep::SumPool {
+                        src: a,
+                        dst: sp,
+                        conv: *conv,
+                        batch: bsz,
+                    });
+                    steps.push(TStep::Trunc {
+                        pairs: vec![(sp, pooled, bsz * conv.outputs())],
+                        bits: conv.pool_bits(),
+                        name: "pool1".into(),
+                    });
+                    acts.push(pooled);
+                }
+                _ => acts.push(a),
+            }
+        }
+    }
+    Ok(Forward {
+        params,
+        x,
+        y,
+        acts,
+        bits,
+        maxpool_onehot,
+        z,
+    })
 }
 
 impl TrainProgram {
@@ -857,110 +1012,21 @@ impl TrainProgram {
     /// # Errors
     /// An invalid spec ([`TrainSpec::validate`]) or plan.
     pub fn new(spec: &TrainSpec, plan: &TrainPlan) -> Result<Self> {
-        spec.validate()?;
-        plan.check(spec)?;
         let (f, bsz, nl) = (spec.frac_bits, spec.batch, spec.layers());
         let geo = spec.geometry();
         let mut s = Slots(0);
-        let mut params = Vec::new();
-        for g in &geo {
-            params.push((s.next(), vec![g.inp, g.out]));
-            params.push((s.next(), vec![g.out]));
-        }
-        let (x, y) = (s.next(), s.next());
-        let w = |l: usize| params[2 * l].0;
-        let b = |l: usize| params[2 * l + 1].0;
         let mut steps = Vec::new();
-        // The first layer's input: the batch, or its patches (gathered locally).
-        let first = match &spec.conv {
-            Some(conv) => {
-                let patches = s.next();
-                steps.push(TStep::Im2Col {
-                    src: x,
-                    dst: patches,
-                    conv: *conv,
-                    batch: bsz,
-                });
-                patches
-            }
-            None => x,
-        };
-        let name = |l: usize| match (&spec.conv, l) {
-            (Some(_), 0) => "conv1".to_string(),
-            (Some(_), l) => format!("fc{l}"),
-            (None, l) => format!("fc{}", l + 1),
-        };
-        // Forward: a_l = relu(a_{l-1} · W_l + b_l), the last layer's logits z.
-        let mut acts = vec![first];
-        let mut maxpool_onehot = None;
-        let mut bits = Vec::new();
-        let mut z = x;
-        for l in 0..nl {
-            let g = geo[l];
-            let rows = bsz * g.rows;
-            let zl = s.next();
-            let t = truncated_product(
-                &mut steps,
-                &mut s,
-                (acts[l], false),
-                (w(l), false),
-                [rows, g.inp, g.out],
-                f,
-                format!("{}: x·W", name(l)),
-            );
-            steps.push(TStep::AddBias {
-                src: t,
-                bias: b(l),
-                dst: zl,
-                rows,
-            });
-            z = zl;
-            if l + 1 < nl {
-                let (bit, a) = (s.next(), s.next());
-                let n = rows * g.out;
-                steps.push(TStep::Drelu {
-                    src: zl,
-                    dst: bit,
-                    n,
-                    sharing: plan.hidden[l],
-                    layer: l + 1,
-                });
-                steps.push(TStep::MulBit {
-                    src: zl,
-                    bit,
-                    dst: a,
-                    n,
-                    name: format!("relu{}", l + 1),
-                });
-                bits.push(bit);
-                match (&spec.conv, l) {
-                    (Some(conv), 0) if conv.max_pool => {
-                        let (m, onehot) =
-                            max_pool(&mut steps, &mut s, a, conv, bsz, plan.hidden[0]);
-                        maxpool_onehot = Some(onehot);
-                        acts.push(m);
-                    }
-                    (Some(conv), 0) if conv.pool > 1 => {
-                        // Average pooling: the windows' sums, divided by pool² in one
-                        // truncation.
-                        let (sp, pooled) = (s.next(), s.next());
-                        steps.push(TStep::SumPool {
-                            src: a,
-                            dst: sp,
-                            conv: *conv,
-                            batch: bsz,
-                        });
-                        steps.push(TStep::Trunc {
-                            pairs: vec![(sp, pooled, bsz * conv.outputs())],
-                            bits: conv.pool_bits(),
-                            name: "pool1".into(),
-                        });
-                        acts.push(pooled);
-                    }
-                    _ => acts.push(a),
-                }
-            }
-        }
+        let Forward {
+            params,
+            x,
+            y,
+            acts,
+            bits,
+            maxpool_onehot,
+            z,
+        } = lower_forward(spec, plan, &mut s, &mut steps)?;
+        let w = |l: usize| params[2 * l].0;
+        let name = |l: usize| layer_name(spec, l);
         // The loss gradient δ = head(z) − y.
         let (out, mut delta) = (s.next(), s.next());
         steps.push(TStep::Head {
@@ -1102,6 +1168,44 @@ impl TrainProgram {
             velocity,
             x,
             y,
+            labels: None,
+        })
+    }
+
+    /// Lowers secure inference with the model of `spec` on `batch` examples: the forward
+    /// pass of [`TrainProgram::new`] (the same steps, the comparisons where `plan`
+    /// puts them) and the index of each example's largest logit (the first on ties),
+    /// computed by an argmax circuit in the sharing of `plan.head` and returned to A
+    /// ([`TrainProgram::labels`]). The state is the parameters alone; the target slot
+    /// is not read.
+    ///
+    /// # Errors
+    /// An invalid spec or plan; a batch of 0.
+    pub fn inference(spec: &TrainSpec, plan: &TrainPlan, batch: usize) -> Result<Self> {
+        let spec = TrainSpec {
+            batch,
+            ..spec.clone()
+        };
+        let mut s = Slots(0);
+        let mut steps = Vec::new();
+        let fw = lower_forward(&spec, plan, &mut s, &mut steps)?;
+        let labels = s.next();
+        steps.push(TStep::Label {
+            src: fw.z,
+            dst: labels,
+            rows: batch,
+            sharing: plan.head,
+        });
+        Ok(TrainProgram {
+            spec,
+            plan: plan.clone(),
+            steps,
+            slots: s.0,
+            params: fw.params,
+            velocity: Vec::new(),
+            x: fw.x,
+            y: fw.y,
+            labels: Some(labels),
         })
     }
 
@@ -1429,6 +1533,41 @@ fn step_costs(st: &TStep, head: &FixedModel<R>) -> Result<Vec<StepCost>> {
             )?);
             out
         }
+        TStep::Label { rows, sharing, .. } => {
+            let c = head.classes();
+            let ell = <R as Ring>::BITS as usize;
+            let name = "label";
+            let mut out =
+                route_steps::<R>(name, None, &default_route(Sharing::A, *sharing), rows * c)?;
+            let bl = argmax_layer(c, ell, *sharing == Sharing::B)?;
+            out.extend(bool_layer_steps(
+                name,
+                None,
+                std::slice::from_ref(&bl),
+                *sharing,
+                ell,
+                *rows,
+                DEFAULT_WORKING_SET,
+            ));
+            let width = label_bits(c);
+            if *sharing == Sharing::Y {
+                out.extend(route_steps::<R>(
+                    name,
+                    None,
+                    &[Conversion::Y2B],
+                    rows * width,
+                )?);
+            }
+            let b2a = Conversion::B2A(crate::B2aVariant::DaBits);
+            let mut s = step(
+                format!("{name}: {}", b2a.name()),
+                Sharing::A,
+                Price::of(b2a, width, *rows)?,
+            );
+            s.work.ring_ops = (*rows * width) as u64;
+            out.push(s);
+            out
+        }
         TStep::AddBias { .. }
         | TStep::Im2Col { .. }
         | TStep::SumPool { .. }
@@ -1441,6 +1580,11 @@ fn step_costs(st: &TStep, head: &FixedModel<R>) -> Result<Vec<StepCost>> {
         | TStep::SumRows { .. }
         | TStep::Scale { .. } => Vec::new(),
     })
+}
+
+/// The bits of a label among `classes` (the argmax circuit's index width).
+pub(crate) fn label_bits(classes: usize) -> usize {
+    (usize::BITS - classes.saturating_sub(1).leading_zeros()).max(1) as usize
 }
 
 /// The comparison of the ReLU derivative: inputs the two parties' shares (`ℓ` bits

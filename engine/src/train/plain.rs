@@ -68,9 +68,57 @@ pub fn iteration(
     x: &[R],
     y: &[R],
 ) -> Result<Trace> {
+    let (layout, mut slots) = load(prog, state, x)?;
+    let (bsz, c) = (prog.spec.batch, prog.spec.classes());
+    if y.len() != bsz * c {
+        return Err(Error::shape(
+            "training batch",
+            format!("{} targets for {bsz} examples of {c} classes", y.len()),
+        ));
+    }
+    slots[prog.y] = Some(y.to_vec());
+    let trace = execute(prog, head, &mut slots)?;
+    for ((slot, _), p) in layout.iter().zip(state.iter_mut()) {
+        *p = get(&slots, *slot)?;
+    }
+    Ok(trace)
+}
+
+/// The labels an inference program ([`TrainProgram::inference`]) computes from the
+/// parameters `params` for the batch `x` (`[B, in]`): the reference of secure
+/// inference with a shared model, exact (the same truncations, rounded to nearest,
+/// where the secure run's may differ by one unit).
+///
+/// # Errors
+/// A program without labels; shape errors; the activation's range.
+pub fn labels(
+    prog: &TrainProgram,
+    head: &FixedModel<R>,
+    params: &[Vec<R>],
+    x: &[R],
+) -> Result<(Vec<usize>, Trace)> {
+    let out = prog
+        .labels
+        .ok_or_else(|| Error::Plan("a training program computes no labels".into()))?;
+    let (_, mut slots) = load(prog, params, x)?;
+    let trace = execute(prog, head, &mut slots)?;
+    let labels = get(&slots, out)?
+        .iter()
+        .map(|l| l.to_u64() as usize)
+        .collect();
+    Ok((labels, trace))
+}
+
+type Slots = Vec<Option<Vec<R>>>;
+
+/// The state's slots and shapes.
+type Layout = Vec<(Slot, Vec<usize>)>;
+
+/// The slots of `prog` with the state and the batch `x` in place, checked.
+fn load(prog: &TrainProgram, state: &[Vec<R>], x: &[R]) -> Result<(Layout, Slots)> {
     let spec = &prog.spec;
     let layout = prog.state_of(state.len())?;
-    let mut slots: Vec<Option<Vec<R>>> = vec![None; prog.slots];
+    let mut slots: Slots = vec![None; prog.slots];
     for ((slot, shape), p) in layout.iter().zip(state.iter()) {
         if p.len() != shape.iter().product::<usize>() {
             return Err(Error::shape(
@@ -80,26 +128,31 @@ pub fn iteration(
         }
         slots[*slot] = Some(p.clone());
     }
-    let (bsz, c) = (spec.batch, spec.classes());
-    if x.len() != bsz * spec.inputs() || y.len() != bsz * c {
+    if x.len() != spec.batch * spec.inputs() {
         return Err(Error::shape(
-            "training batch",
+            "batch",
             format!(
-                "{} inputs and {} targets for {bsz} examples of {} → {c}",
+                "{} inputs for {} examples of {}",
                 x.len(),
-                y.len(),
+                spec.batch,
                 spec.inputs()
             ),
         ));
     }
     slots[prog.x] = Some(x.to_vec());
-    slots[prog.y] = Some(y.to_vec());
-    let get = |slots: &[Option<Vec<R>>], s: Slot| -> Result<Vec<R>> {
-        slots
-            .get(s)
-            .and_then(Clone::clone)
-            .ok_or_else(|| Error::Plan(format!("training slot {s} read before written")))
-    };
+    Ok((layout, slots))
+}
+
+fn get(slots: &[Option<Vec<R>>], s: Slot) -> Result<Vec<R>> {
+    slots
+        .get(s)
+        .and_then(Clone::clone)
+        .ok_or_else(|| Error::Plan(format!("training slot {s} read before written")))
+}
+
+/// Runs `prog`'s steps on the values in `slots`.
+fn execute(prog: &TrainProgram, head: &FixedModel<R>, slots: &mut Slots) -> Result<Trace> {
+    let spec = &prog.spec;
     let mut trace = Trace::default();
     for st in &prog.steps {
         match st {
@@ -110,15 +163,15 @@ pub fn iteration(
                 mkn: [m, k, n],
                 ..
             } => {
-                let av = oriented(&get(&slots, *a)?, *m, *k, *ta);
-                let bv = oriented(&get(&slots, *b)?, *k, *n, *tb);
+                let av = oriented(&get(slots, *a)?, *m, *k, *ta);
+                let bv = oriented(&get(slots, *b)?, *k, *n, *tb);
                 let mut out = vec![<R as Ring>::from_u64(0); m * n];
                 matmul_acc(&av, &bv, &mut out, *m, *k, *n);
                 slots[*dst] = Some(out);
             }
             TStep::Trunc { pairs, bits, name } => {
                 for &(s, d, _) in pairs {
-                    let v = get(&slots, s)?;
+                    let v = get(slots, s)?;
                     // The dealer truncation is exact (up to one unit) below 2^62.
                     if let Some(x) = v.iter().find(|x| x.to_i64().unsigned_abs() >= 1 << 62) {
                         return Err(Error::Range {
@@ -144,7 +197,7 @@ pub fn iteration(
                 dst,
                 rows,
             } => {
-                let (v, b) = (get(&slots, *src)?, get(&slots, *bias)?);
+                let (v, b) = (get(slots, *src)?, get(slots, *bias)?);
                 let cols = v.len() / rows.max(&1);
                 let out = v
                     .iter()
@@ -154,7 +207,7 @@ pub fn iteration(
                 slots[*dst] = Some(out);
             }
             TStep::Drelu { src, dst, .. } => {
-                let v = get(&slots, *src)?;
+                let v = get(slots, *src)?;
                 // Exact zeros are not counted: a max pooling compares ReLU'd zeros,
                 // which both runs compute exactly (a Beaver product by a 0 bit).
                 trace.near_ties += v
@@ -168,37 +221,54 @@ pub fn iteration(
                 slots[*dst] = Some(bits);
             }
             TStep::MulBit { src, bit, dst, .. } => {
-                let (v, b) = (get(&slots, *src)?, get(&slots, *bit)?);
+                let (v, b) = (get(slots, *src)?, get(slots, *bit)?);
                 slots[*dst] = Some(v.iter().zip(&b).map(|(&x, &b)| x * b).collect());
             }
             TStep::Head { src, dst, rows, .. } => {
-                let out = head.forward_layer(0, &get(&slots, *src)?, *rows)?;
+                let out = head.forward_layer(0, &get(slots, *src)?, *rows)?;
                 trace.out = out.clone();
                 slots[*dst] = Some(out);
+            }
+            TStep::Label { src, dst, rows, .. } => {
+                let v = get(slots, *src)?;
+                let c = v.len() / rows.max(&1);
+                let idx = v
+                    .chunks(c.max(1))
+                    .map(|r| {
+                        let mut best = 0;
+                        for (i, x) in r.iter().enumerate() {
+                            if x.to_i64() > r[best].to_i64() {
+                                best = i;
+                            }
+                        }
+                        R::from_u64(best as u64)
+                    })
+                    .collect();
+                slots[*dst] = Some(idx);
             }
             TStep::Im2Col { src, dst, .. }
             | TStep::SumPool { src, dst, .. }
             | TStep::Upsample { src, dst, .. }
             | TStep::Gather { src, dst, .. } => {
-                slots[*dst] = Some(st.reindex(&get(&slots, *src)?)?);
+                slots[*dst] = Some(st.reindex(&get(slots, *src)?)?);
             }
             TStep::Concat { srcs, dst } => {
                 let mut out = Vec::new();
                 for &src in srcs {
-                    out.extend(get(&slots, src)?);
+                    out.extend(get(slots, src)?);
                 }
                 slots[*dst] = Some(out);
             }
             TStep::AddConst { src, dst, c } => {
                 let k = R::from_i64(*c);
-                slots[*dst] = Some(get(&slots, *src)?.into_iter().map(|x| x + k).collect());
+                slots[*dst] = Some(get(slots, *src)?.into_iter().map(|x| x + k).collect());
             }
             TStep::Add { a, b, dst } => {
-                let (av, bv) = (get(&slots, *a)?, get(&slots, *b)?);
+                let (av, bv) = (get(slots, *a)?, get(slots, *b)?);
                 slots[*dst] = Some(av.iter().zip(&bv).map(|(&x, &y)| x + y).collect());
             }
             TStep::Sub { a, b, dst } => {
-                let (av, bv) = (get(&slots, *a)?, get(&slots, *b)?);
+                let (av, bv) = (get(slots, *a)?, get(slots, *b)?);
                 slots[*dst] = Some(av.iter().zip(&bv).map(|(&x, &y)| x - y).collect());
             }
             TStep::SumRows {
@@ -207,7 +277,7 @@ pub fn iteration(
                 rows,
                 shift,
             } => {
-                let v = get(&slots, *src)?;
+                let v = get(slots, *src)?;
                 let cols = v.len() / rows.max(&1);
                 let mut out = vec![<R as Ring>::from_u64(0); cols];
                 for row in v.chunks_exact(cols.max(1)) {
@@ -219,15 +289,12 @@ pub fn iteration(
                 slots[*dst] = Some(out.into_iter().map(|x| x * k).collect());
             }
             TStep::Scale { src, dst, c } => {
-                let v = get(&slots, *src)?;
+                let v = get(slots, *src)?;
                 let k = R::from_i64(*c);
                 trace.grads.push(v.clone());
                 slots[*dst] = Some(v.into_iter().map(|x| x * k).collect());
             }
         }
-    }
-    for ((slot, _), p) in layout.iter().zip(state.iter_mut()) {
-        *p = get(&slots, *slot)?;
     }
     Ok(trace)
 }

@@ -29,7 +29,7 @@ use tessera_protocols::runtime::local::{LocalRun, Transport, run_local};
 use tessera_protocols::{AShare, ArithParty, Demand};
 
 use super::{R, Slot, TStep, TrainProgram, drelu_layer};
-use crate::circuits::BoolLayer;
+use crate::circuits::{BoolLayer, argmax_layer};
 use crate::exec::{Run, Val};
 use crate::{B2aVariant, Conversion, RunOptions, Sharing, StepCost, default_route};
 use crate::{Error, Result};
@@ -42,6 +42,9 @@ pub struct Circuits {
     head_y: Vec<BoolLayer>,
     drelu_b: BoolLayer,
     drelu_y: BoolLayer,
+    /// The argmax of the labels, in B and in Y.
+    argmax_b: BoolLayer,
+    argmax_y: BoolLayer,
 }
 
 impl std::fmt::Debug for Circuits {
@@ -59,11 +62,14 @@ impl Circuits {
         let head = prog.spec.head_model()?;
         let f = prog.spec.frac_bits;
         let fl = &head.layers()[0];
+        let ell = <R as Ring>::BITS as usize;
         Ok(Circuits {
             head_b: crate::ops::circuits(fl, f, true)?,
             head_y: crate::ops::circuits(fl, f, false)?,
             drelu_b: drelu_layer(Sharing::B)?,
             drelu_y: drelu_layer(Sharing::Y)?,
+            argmax_b: argmax_layer(prog.spec.classes(), ell, true)?,
+            argmax_y: argmax_layer(prog.spec.classes(), ell, false)?,
             head,
         })
     }
@@ -96,20 +102,71 @@ pub async fn iteration(
     x: AShare<R>,
     y: AShare<R>,
 ) -> Result<()> {
+    let (layout, mut slots) = load(prog, state, x)?;
+    let (bsz, c) = (prog.spec.batch, prog.spec.classes());
+    slots[prog.y] = Some(y.reshape(&[bsz, c])?);
+    execute(p, conv, prog, cir, &mut slots).await?;
+    for ((slot, _), v) in layout.iter().zip(state.iter_mut()) {
+        *v = get(&slots, *slot)?;
+    }
+    Ok(())
+}
+
+/// This party's shares of the labels an inference program
+/// ([`TrainProgram::inference`]) computes from the shared parameters `params` for
+/// the shared batch `x` (`[B, in]`): `[B]` integers.
+///
+/// # Errors
+/// A program without labels; shape, preprocessing, protocol and transport errors.
+pub async fn labels(
+    p: &mut ArithParty<R>,
+    conv: &mut Converter,
+    prog: &TrainProgram,
+    cir: &Circuits,
+    params: &[AShare<R>],
+    x: AShare<R>,
+) -> Result<AShare<R>> {
+    let out = prog
+        .labels
+        .ok_or_else(|| Error::Plan("a training program computes no labels".into()))?;
+    let (_, mut slots) = load(prog, params, x)?;
+    execute(p, conv, prog, cir, &mut slots).await?;
+    get(&slots, out)
+}
+
+type Slots = Vec<Option<AShare<R>>>;
+
+/// The state's slots and shapes.
+type Layout = Vec<(Slot, Vec<usize>)>;
+
+/// The slots of `prog` with the state and the batch `x` in place.
+fn load(prog: &TrainProgram, state: &[AShare<R>], x: AShare<R>) -> Result<(Layout, Slots)> {
     let layout = prog.state_of(state.len())?;
-    let mut slots: Vec<Option<AShare<R>>> = vec![None; prog.slots];
+    let mut slots: Slots = vec![None; prog.slots];
     for ((slot, shape), v) in layout.iter().zip(state.iter()) {
         slots[*slot] = Some(v.reshape(shape)?);
     }
-    let (bsz, c, inputs) = (prog.spec.batch, prog.spec.classes(), prog.spec.inputs());
-    slots[prog.x] = Some(x.reshape(&[bsz, inputs])?);
-    slots[prog.y] = Some(y.reshape(&[bsz, c])?);
-    let get = |slots: &[Option<AShare<R>>], s: Slot| -> Result<AShare<R>> {
-        slots
-            .get(s)
-            .and_then(Clone::clone)
-            .ok_or_else(|| Error::Plan(format!("training slot {s} read before written")))
-    };
+    slots[prog.x] = Some(x.reshape(&[prog.spec.batch, prog.spec.inputs()])?);
+    Ok((layout, slots))
+}
+
+fn get(slots: &[Option<AShare<R>>], s: Slot) -> Result<AShare<R>> {
+    slots
+        .get(s)
+        .and_then(Clone::clone)
+        .ok_or_else(|| Error::Plan(format!("training slot {s} read before written")))
+}
+
+/// Runs `prog`'s steps on this party's shares in `slots`, in lock step with the
+/// other party.
+async fn execute(
+    p: &mut ArithParty<R>,
+    conv: &mut Converter,
+    prog: &TrainProgram,
+    cir: &Circuits,
+    slots: &mut Slots,
+) -> Result<()> {
+    let c = prog.spec.classes();
     let party = p.party();
     for st in &prog.steps {
         match st {
@@ -128,15 +185,15 @@ pub async fn iteration(
                         Ok(v.reshape(&[r, c])?)
                     }
                 };
-                let av = orient(get(&slots, *a)?, *ta, *m, *k)?;
-                let bv = orient(get(&slots, *b)?, *tb, *k, *n)?;
+                let av = orient(get(slots, *a)?, *ta, *m, *k)?;
+                let bv = orient(get(slots, *b)?, *tb, *k, *n)?;
                 slots[*dst] = Some(p.matmul(&av, &bv).await?);
             }
             TStep::Trunc { pairs, bits, .. } => {
                 let mut all = Vec::new();
                 let mut shapes = Vec::new();
                 for &(s, _, _) in pairs {
-                    let v = get(&slots, s)?;
+                    let v = get(slots, s)?;
                     shapes.push(v.shape().to_vec());
                     all.extend(flat(&v));
                 }
@@ -161,7 +218,7 @@ pub async fn iteration(
                 dst,
                 rows,
             } => {
-                let (v, b) = (get(&slots, *src)?, flat(&get(&slots, *bias)?));
+                let (v, b) = (get(slots, *src)?, flat(&get(slots, *bias)?));
                 let full: Vec<R> = (0..*rows).flat_map(|_| b.iter().copied()).collect();
                 let shape = v.shape().to_vec();
                 slots[*dst] = Some(v.add(&shaped(&shape, full)?)?);
@@ -173,7 +230,7 @@ pub async fn iteration(
                 sharing,
                 ..
             } => {
-                let v = flat(&get(&slots, *src)?);
+                let v = flat(&get(slots, *src)?);
                 let bl = match sharing {
                     Sharing::B => &cir.drelu_b,
                     _ => &cir.drelu_y,
@@ -204,9 +261,9 @@ pub async fn iteration(
             TStep::MulBit {
                 src, bit, dst, n, ..
             } => {
-                let v = get(&slots, *src)?;
+                let v = get(slots, *src)?;
                 let shape = v.shape().to_vec();
-                let b = get(&slots, *bit)?.reshape(&[*n])?;
+                let b = get(slots, *bit)?.reshape(&[*n])?;
                 let out = p.mul(&v.reshape(&[*n])?, &b).await?;
                 slots[*dst] = Some(out.reshape(&shape)?);
             }
@@ -229,7 +286,7 @@ pub async fn iteration(
                     working_set: crate::DEFAULT_WORKING_SET,
                 };
                 let shape = [*rows, c];
-                let mut v = Val::A(get(&slots, *src)?);
+                let mut v = Val::A(get(slots, *src)?);
                 for conv_in in default_route(Sharing::A, *sharing) {
                     v = run.convert(v, conv_in, &shape).await?;
                 }
@@ -242,33 +299,67 @@ pub async fn iteration(
                 };
                 slots[*dst] = Some(out.reshape(&shape)?);
             }
+            TStep::Label {
+                src,
+                dst,
+                rows,
+                sharing,
+            } => {
+                let argmax = match sharing {
+                    Sharing::B => &cir.argmax_b,
+                    _ => &cir.argmax_y,
+                };
+                let mut run = Run {
+                    p: &mut *p,
+                    conv: &mut *conv,
+                    model: &cir.head,
+                    batch: *rows,
+                    opts: RunOptions::default(),
+                    working_set: crate::DEFAULT_WORKING_SET,
+                };
+                let shape = [*rows, c];
+                let mut v = Val::A(get(slots, *src)?.reshape(&shape)?);
+                for conv_in in default_route(Sharing::A, *sharing) {
+                    v = run.convert(v, conv_in, &shape).await?;
+                }
+                let mut idx = run
+                    .bool_step(*sharing, std::slice::from_ref(argmax), vec![(v, c)], None)
+                    .await?;
+                if let Val::Y(_) = idx {
+                    idx = run.convert(idx, Conversion::Y2B, &[*rows]).await?;
+                }
+                let Val::B(b) = idx else {
+                    return Err(Error::Plan("an argmax without a B result".into()));
+                };
+                slots[*dst] = Some(conv.b2a(p, &b, &[*rows], B2aVariant::DaBits).await?);
+            }
             TStep::Im2Col { src, dst, .. }
             | TStep::SumPool { src, dst, .. }
             | TStep::Upsample { src, dst, .. }
             | TStep::Gather { src, dst, .. } => {
-                let out = st.reindex(&flat(&get(&slots, *src)?))?;
+                let out = st.reindex(&flat(&get(slots, *src)?))?;
                 let n = out.len();
                 slots[*dst] = Some(shaped(&[n], out)?);
             }
             TStep::Concat { srcs, dst } => {
                 let mut out = Vec::new();
                 for &src in srcs {
-                    out.extend(flat(&get(&slots, src)?));
+                    out.extend(flat(&get(slots, src)?));
                 }
                 let n = out.len();
                 slots[*dst] = Some(shaped(&[n], out)?);
             }
             TStep::AddConst { src, dst, c } => {
-                let v = get(&slots, *src)?;
+                let v = get(slots, *src)?;
                 slots[*dst] = Some(v.add_scalar(party, R::from_i64(*c)));
             }
             TStep::Add { a, b, dst } => {
-                let (av, bv) = (get(&slots, *a)?, get(&slots, *b)?);
+                let (av, bv) = (get(slots, *a)?, get(slots, *b)?);
                 let bv = bv.reshape(av.shape())?;
                 slots[*dst] = Some(av.add(&bv)?);
             }
             TStep::Sub { a, b, dst } => {
-                let (av, bv) = (get(&slots, *a)?, get(&slots, *b)?);
+                let (av, bv) = (get(slots, *a)?, get(slots, *b)?);
                 let bv = bv.reshape(av.shape())?;
                 slots[*dst] = Some(av.sub(&bv)?);
             }
@@ -278,19 +369,16 @@ pub async fn iteration(
                 rows,
                 shift,
             } => {
-                let v = get(&slots, *src)?;
+                let v = get(slots, *src)?;
                 let cols = v.len() / rows.max(&1);
                 let v = v.reshape(&[*rows, cols])?;
                 let s = AShare::from_array(v.array().sum_axis(Axis(0)).into_dyn());
                 slots[*dst] = Some(s.mul_scalar(R::from_u64(1 << shift)));
             }
             TStep::Scale { src, dst, c } => {
-                slots[*dst] = Some(get(&slots, *src)?.mul_scalar(R::from_i64(*c)));
+                slots[*dst] = Some(get(slots, *src)?.mul_scalar(R::from_i64(*c)));
             }
         }
-    }
-    for ((slot, _), v) in layout.iter().zip(state.iter_mut()) {
-        *v = get(&slots, *slot)?;
     }
     Ok(())
 }
