@@ -9,6 +9,7 @@ mod job;
 mod outputs;
 mod pause;
 mod plan;
+mod shared;
 mod train;
 
 use std::process::ExitCode;
@@ -56,6 +57,10 @@ enum Command {
     /// counters against a baseline.
     Bench(bench::BenchArgs),
     Train(train::TrainArgs),
+    /// Secure inference with a model kept secret-shared (`tessera train
+    /// --keep-shared`): each party uses only its share file, the client (party 1) its
+    /// digits, and only the client learns their labels.
+    InferShared(shared::InferSharedArgs),
 }
 
 /// Errors of the command line.
@@ -148,6 +153,7 @@ fn main() -> ExitCode {
             Command::Keygen(args) => deploy::keygen(args),
             Command::Bench(args) => bench::run(args).await,
             Command::Train(args) => train::run(args).await,
+            Command::InferShared(args) => shared::run(args).await,
         }
     });
     // Do not wait for blocking tasks still running after a failure (a garbling thread

@@ -13,6 +13,7 @@ use clap::Args;
 use serde::Serialize;
 use tessera_core::{ChannelConfig, NetworkProfile, Z64};
 use tessera_engine::train::secure::{self, TrainingJob};
+use tessera_engine::train::shared::ModelShare;
 use tessera_engine::train::{
     Conv, Objective, TrainPlan, TrainProgram, TrainSpec, encode_examples, plain, predict,
 };
@@ -87,6 +88,11 @@ pub struct TrainArgs {
     /// Write the trained model here as ONNX (needs the parameters revealed).
     #[arg(long, value_name = "FILE.onnx")]
     pub out: Option<PathBuf>,
+    /// Keep the trained model secret-shared: write each party's share to
+    /// `PREFIX.party0.share` and `PREFIX.party1.share` (for `tessera infer-shared` and
+    /// `tessera party ... shared-model`; with `--reveal none` no one ever sees a weight).
+    #[arg(long, value_name = "PREFIX")]
+    pub keep_shared: Option<PathBuf>,
     /// Deadline of the whole secure run, in seconds.
     #[arg(long, default_value_t = 3600)]
     pub timeout: u64,
@@ -140,6 +146,8 @@ struct Report {
     offline_s: f64,
     offline_bytes: [u64; 2],
     online_s: f64,
+    /// The share files written (`--keep-shared`).
+    shares: Vec<PathBuf>,
 }
 
 /// Encoded parameter tensors, in the order of `TrainProgram::params`.
@@ -308,7 +316,7 @@ fn trainable(m: &Model, frac_bits: u32) -> Result<(Option<Conv>, Vec<usize>, Par
     Ok((conv, dims, params))
 }
 
-fn accuracy(pred: &[usize], labels: &[u8]) -> f64 {
+pub(crate) fn accuracy(pred: &[usize], labels: &[u8]) -> f64 {
     let ok = pred
         .iter()
         .zip(labels)
@@ -346,7 +354,7 @@ fn loss(spec: &TrainSpec, params: &[Vec<R>], x: &[R], labels: &[u8]) -> f64 {
     total / labels.len().max(1) as f64
 }
 
-fn pixels(m: &Mnist, r: std::ops::Range<usize>) -> Result<Vec<u8>, CliError> {
+pub(crate) fn pixels(m: &Mnist, r: std::ops::Range<usize>) -> Result<Vec<u8>, CliError> {
     let mut out = Vec::with_capacity(r.len() * m.rows() * m.cols());
     for i in r {
         out.extend_from_slice(
@@ -392,6 +400,19 @@ pub async fn run(args: TrainArgs) -> Result<(), CliError> {
         return Err(CliError::Usage(
             "--out needs the parameters revealed (--reveal both, 0 or 1)".into(),
         ));
+    }
+    // Where results go is checked before hours of training, not after.
+    let prefix = args.keep_shared.as_ref().map(|p| share_path(p, 0));
+    for path in args.out.iter().chain(&prefix) {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            && !dir.is_dir()
+        {
+            return Err(CliError::Usage(format!(
+                "{}: the directory {} does not exist",
+                path.display(),
+                dir.display()
+            )));
+        }
     }
     let (spec, file_init) = model_spec(&args)?;
     spec.validate()?;
@@ -562,6 +583,15 @@ pub async fn run(args: TrainArgs) -> Result<(), CliError> {
             .map_err(|e| CliError::Usage(format!("cannot write {}: {e}", path.display())))?;
     }
     let [p0, p1] = &run.parties;
+    let mut shares = Vec::new();
+    if let Some(prefix) = &args.keep_shared {
+        let pair = ModelShare::pair(&spec, [p0.output.shares.clone(), p1.output.shares.clone()])?;
+        for s in &pair {
+            let path = share_path(prefix, s.party);
+            s.write(&path)?;
+            shares.push(path);
+        }
+    }
     let report = Report {
         model: args.model.clone(),
         dims: spec.dims.clone(),
@@ -585,6 +615,7 @@ pub async fn run(args: TrainArgs) -> Result<(), CliError> {
         ],
         online_s: times.iter().map(Duration::as_secs_f64).sum(),
         epochs,
+        shares,
     };
     if args.json {
         println!(
@@ -615,5 +646,15 @@ pub async fn run(args: TrainArgs) -> Result<(), CliError> {
     if let Some(path) = &args.out {
         println!("trained model written to {}", path.display());
     }
+    for path in &report.shares {
+        println!("model share written to {}", path.display());
+    }
     Ok(())
+}
+
+/// Party `party`'s share file of the model kept under `prefix`.
+pub fn share_path(prefix: &std::path::Path, party: usize) -> PathBuf {
+    let mut p = prefix.as_os_str().to_owned();
+    p.push(format!(".party{party}.share"));
+    PathBuf::from(p)
 }

@@ -917,6 +917,11 @@ fn bad_options_are_explained() {
 
 /// `tessera party` running the model job.
 fn model_party(id: usize, session: &str, opts: &[&str], job: &[&str]) -> Proc {
+    job_party(id, session, opts, "model", job)
+}
+
+/// `tessera party` running the job `name`.
+fn job_party(id: usize, session: &str, opts: &[&str], name: &str, job: &[&str]) -> Proc {
     let id_s = id.to_string();
     let (k, l) = (keys(&format!("party{id}")), ledger());
     let mut args = vec![
@@ -931,7 +936,7 @@ fn model_party(id: usize, session: &str, opts: &[&str], job: &[&str]) -> Proc {
         &l,
     ];
     args.extend_from_slice(opts);
-    args.push("model");
+    args.push(name);
     args.extend_from_slice(job);
     Proc::spawn(&format!("party {id}"), &args)
 }
@@ -1547,4 +1552,124 @@ fn one_party_with_ot_and_the_other_with_the_dealer_both_say_so() {
             e.stderr
         );
     }
+}
+
+/// A model trained with its parameters never revealed, served by three processes,
+/// each party loading only its own share file: the client's labels are those of
+/// `tessera infer-shared` (same model, same digits); a party started with another
+/// model's share is stopped at the handshake, which names the model key.
+#[test]
+fn three_processes_serve_a_model_kept_shared() {
+    let dir = tempfile::tempdir().unwrap();
+    let train = |name: &str, seed: &str| {
+        let prefix = dir.path().join(name);
+        let o = Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .args([
+                "train",
+                "--model",
+                "logreg",
+                "--examples",
+                "128",
+                "--batch",
+                "64",
+            ])
+            .args(["--seed", seed, "--reveal", "none", "--keep-shared"])
+            .arg(&prefix)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        prefix
+    };
+    let (a, b) = (train("a", "1"), train("b", "2"));
+    let share = |prefix: &Path, p: usize| format!("{}.party{p}.share", prefix.display());
+    let o = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args([
+            "infer-shared",
+            "--examples",
+            "6",
+            "--batch",
+            "4",
+            "--plan",
+            "a+b",
+        ])
+        .args(["--json", "--shares"])
+        .arg(&a)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let single: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+
+    let (a0, a1, b1) = (share(&a, 0), share(&a, 1), share(&b, 1));
+    let s = session();
+    let (d, da) = dealer(20, &[]);
+    let common = ["--examples", "6", "--batch", "4"];
+    let p0_opts = [
+        "--listen",
+        "127.0.0.1:0",
+        "--dealer",
+        &da,
+        "--timeout",
+        "20",
+    ];
+    let job0 = [&common[..], &["--share", &a0]].concat();
+    let p0 = job_party(0, &s, &p0_opts, "shared-model", &job0);
+    let pa = p0.address();
+    let job1 = [
+        &common[..],
+        &["--share", &a1, "--dataset", "mnist", "--json"],
+    ]
+    .concat();
+    let p1 = job_party(
+        1,
+        &s,
+        &["--connect", &pa, "--dealer", &da, "--timeout", "20"],
+        "shared-model",
+        &job1,
+    );
+    let v: serde_json::Value = serde_json::from_str(&p1.ok()).unwrap();
+    assert_eq!(v["job"], "shared-model");
+    // Secure truncations differ by a unit at most between runs; these six digits are
+    // far from ties.
+    assert_eq!(v["labels"].as_array().map(Vec::len), Some(6), "{v}");
+    assert_eq!(v["labels"], single["labels"], "{v}");
+    let out0 = p0.finish(WAIT);
+    assert!(out0.status.success(), "{}", out0.stderr);
+    assert!(out0.stderr.contains("learns nothing"), "{}", out0.stderr);
+    d.ok();
+
+    // Party 1 with the other model's share.
+    let s = session();
+    let (d, da) = dealer(20, &[]);
+    let p0_opts = [
+        "--listen",
+        "127.0.0.1:0",
+        "--dealer",
+        &da,
+        "--timeout",
+        "20",
+    ];
+    let p0 = job_party(0, &s, &p0_opts, "shared-model", &job0);
+    let pa = p0.address();
+    let job1 = [&common[..], &["--share", &b1, "--dataset", "mnist"]].concat();
+    let p1 = job_party(
+        1,
+        &s,
+        &["--connect", &pa, "--dealer", &da, "--timeout", "20"],
+        "shared-model",
+        &job1,
+    );
+    let quick = Duration::from_secs(10);
+    for p in [p0, p1] {
+        p.fails(quick, &["handshake mismatch in config.model"]);
+    }
+    d.fails(quick, &["disagree in config.model"]);
+    // Its own share given to the wrong party: refused before any connection.
+    job_party(
+        0,
+        &s,
+        &["--listen", "127.0.0.1:0", "--dealer", &da, "--timeout", "5"],
+        "shared-model",
+        &[&common[..], &["--share", &a1]].concat(),
+    )
+    .fails(quick, &["holds party 1's share; this is party 0"]);
 }

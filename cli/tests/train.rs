@@ -291,3 +291,98 @@ fn pytorch_exported_mlp_fine_tunes() {
         "{r}"
     );
 }
+
+/// A trained model kept shared (`--keep-shared`): one share file per party, then
+/// `tessera infer-shared` classifies test digits with the shared model — its accuracy
+/// that of the revealed model, its labels those of the plaintext fixed-point
+/// reference (of the model the command reconstructs), at most a label or two off at a
+/// near tie (a secure truncation may differ by one unit) — under both plans, in
+/// padded batches; with `--reveal none` no one sees the model; bad share files are
+/// refused.
+#[test]
+fn a_model_kept_shared_serves_securely() {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = dir.path().join("logreg");
+    let p = prefix.to_str().unwrap();
+    let t = json(&[
+        "train",
+        "--model",
+        "logreg",
+        "--examples",
+        "1024",
+        "--keep-shared",
+        p,
+        "--json",
+    ]);
+    let files = [0, 1].map(|i| dir.path().join(format!("logreg.party{i}.share")));
+    assert_eq!(t["shares"][1], files[1].to_str().unwrap());
+    let r = json(&["infer-shared", "--shares", p, "--json"]);
+    assert_eq!(r["examples"], 2000);
+    let (acc, revealed) = (
+        r["accuracy"].as_f64().unwrap(),
+        t["test_accuracy"].as_f64().unwrap(),
+    );
+    assert!(revealed > 0.5, "{t}");
+    assert!((acc - revealed).abs() <= 0.001, "{acc} vs {revealed}");
+    assert!(r["reference_agreement"].as_u64().unwrap() >= 1998, "{r}");
+    assert_eq!(r["bytes_sent"], r["predicted_bytes_sent"], "{r}");
+    assert_eq!(r["rounds"], r["predicted_rounds"], "{r}");
+    for plan in ["a+b", "a+y"] {
+        let r = json(&[
+            "infer-shared",
+            "--shares",
+            p,
+            "--examples",
+            "100",
+            "--batch",
+            "40",
+            "--plan",
+            plan,
+            "--json",
+        ]);
+        assert_eq!(r["plan"], plan);
+        assert_eq!(r["labels"].as_array().unwrap().len(), 100);
+        assert!(r["reference_agreement"].as_u64().unwrap() >= 99, "{r}");
+        assert_eq!(r["bytes_sent"], r["predicted_bytes_sent"], "{r}");
+    }
+    let hidden = dir.path().join("hidden");
+    let h = json(&[
+        "train",
+        "--model",
+        "logreg",
+        "--examples",
+        "64",
+        "--batch",
+        "64",
+        "--reveal",
+        "none",
+        "--keep-shared",
+        hidden.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(h["test_accuracy"].is_null(), "{h}");
+    assert_eq!(h["shares"].as_array().unwrap().len(), 2);
+    // A damaged file, a missing one, the two files swapped.
+    let bytes = std::fs::read(&files[0]).unwrap();
+    let mut bad = bytes.clone();
+    bad[100] ^= 0xff;
+    std::fs::write(&files[0], &bad).unwrap();
+    fails(&["infer-shared", "--shares", p], "checksum does not match");
+    std::fs::write(&files[0], &bytes[..bytes.len() / 2]).unwrap();
+    fails(&["infer-shared", "--shares", p], "checksum does not match");
+    std::fs::remove_file(&files[0]).unwrap();
+    fails(&["infer-shared", "--shares", p], "logreg.party0.share");
+    std::fs::write(&files[0], std::fs::read(&files[1]).unwrap()).unwrap();
+    fails(&["infer-shared", "--shares", p], "holds party 1's share");
+    let missing = dir.path().join("no/such/dir/m");
+    fails(
+        &[
+            "train",
+            "--reveal",
+            "none",
+            "--keep-shared",
+            missing.to_str().unwrap(),
+        ],
+        "does not exist",
+    );
+}

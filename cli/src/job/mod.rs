@@ -21,8 +21,9 @@
 //! `tessera dealer` plus two `tessera party` processes (`crate::deploy`), with the
 //! offline and online phases together or apart (through a preprocessing file).
 //!
-//! Two jobs: [`circuit::CircuitJob`], a Bristol Fashion circuit under GMW or Yao, and
-//! [`model::ModelJob`], secure inference of an ONNX model under a plan.
+//! Three jobs: [`circuit::CircuitJob`], a Bristol Fashion circuit under GMW or Yao,
+//! [`model::ModelJob`], secure inference of an ONNX model under a plan, and
+//! [`shared::SharedModelJob`], secure inference with a secret-shared trained model.
 //!
 //! # Adding a job
 //! 1. Write a type that implements [`tessera_protocols::runtime::Job`] and [`Job`], in
@@ -43,6 +44,7 @@
 
 pub mod circuit;
 pub mod model;
+pub mod shared;
 
 use std::time::Duration;
 
@@ -60,6 +62,10 @@ pub enum JobCommand {
     /// Secure inference of an ONNX model: party 0 holds the weights, party 1 the input
     /// and learns the labels.
     Model(model::PartyModelArgs),
+    /// Secure inference with a model kept secret-shared (`tessera train
+    /// --keep-shared`): each party loads its own share file, party 1 holds the queries
+    /// and learns the labels.
+    SharedModel(shared::PartySharedArgs),
 }
 
 /// A job of the command line: a job of the session runtime ([`runtime::Job`]: its
