@@ -7,20 +7,19 @@
 //! reference; the secure run never does.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::Args;
 use serde::Serialize;
-use tessera_core::{ChannelConfig, NetworkProfile, Z64};
-use tessera_engine::train::shared::{self, ModelShare, Query, SharedInference};
+use tessera_core::{NetworkProfile, Z64};
+use tessera_engine::train::shared::{ModelShare, Query, SharedInference};
 use tessera_engine::train::{TrainPlan, TrainProgram, encode_examples, plain};
-use tessera_engine::{RunOptions, online_rounds, total_price};
+use tessera_engine::{online_rounds, total_price};
 use tessera_models::assets;
 use tessera_models::data::MNIST10K_TEST;
 use tessera_planner::{Calibration, TimeModel};
-use tessera_protocols::runtime::local::{Offline, Transport};
+use tessera_protocols::runtime::local::Offline;
 
-use crate::train::{accuracy, pixels, share_path};
+use crate::train::{accuracy, over_tcp, pixels, share_path};
 use crate::{CliError, parse_profile};
 
 type R = Z64;
@@ -168,23 +167,7 @@ pub async fn run(args: InferSharedArgs) -> Result<(), CliError> {
         },
         Query { share: s1, x },
     ];
-    let channel = ChannelConfig {
-        profile: args.network,
-        ..ChannelConfig::default()
-    };
-    let opts = RunOptions {
-        offline: args.offline,
-        ..RunOptions::default()
-    };
-    let run = shared::loopback(
-        job,
-        queries,
-        channel,
-        opts,
-        Transport::Tcp,
-        Duration::from_secs(args.timeout),
-    )
-    .await?;
+    let run = over_tcp(job, queries, args.network, args.offline, args.timeout).await?;
     let [p0, p1] = &run.parties;
     let got = p1
         .output

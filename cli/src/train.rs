@@ -526,23 +526,7 @@ pub async fn run(args: TrainArgs) -> Result<(), CliError> {
         "client" => secure::inputs_held_by(1, x.clone(), y, init.clone(), &prog),
         _ => secure::inputs_partitioned(|i| (i / bsz) % 2, &x, &y, init.clone(), &prog),
     };
-    let channel = ChannelConfig {
-        profile: args.network,
-        ..ChannelConfig::default()
-    };
-    let opts = RunOptions {
-        offline: args.offline,
-        ..RunOptions::default()
-    };
-    let run = secure::loopback(
-        job,
-        inputs,
-        channel,
-        opts,
-        Transport::Tcp,
-        Duration::from_secs(args.timeout),
-    )
-    .await?;
+    let run = over_tcp(job, inputs, args.network, args.offline, args.timeout).await?;
     bar.finish_and_clear();
 
     let times = secure::epoch_times(&run);
@@ -650,6 +634,35 @@ pub async fn run(args: TrainArgs) -> Result<(), CliError> {
         println!("model share written to {}", path.display());
     }
     Ok(())
+}
+
+/// Runs an engine job with the dealer (or the OT source) and both parties in this
+/// process over TCP loopback shaped to `network`, within `timeout` seconds.
+pub(crate) async fn over_tcp<J>(
+    job: J,
+    inputs: [J::Input; 2],
+    network: NetworkProfile,
+    offline: Offline,
+    timeout: u64,
+) -> Result<tessera_protocols::runtime::local::LocalRun<J::Output>, CliError>
+where
+    J: tessera_protocols::runtime::Job<Error = tessera_engine::Error> + 'static,
+    J::Input: 'static,
+    J::Output: 'static,
+{
+    let opts = RunOptions {
+        offline,
+        ..RunOptions::default()
+    };
+    Ok(tessera_engine::session::run_here(
+        job,
+        inputs,
+        ChannelConfig::with_profile(network),
+        opts,
+        Transport::Tcp,
+        Duration::from_secs(timeout),
+    )
+    .await?)
 }
 
 /// Party `party`'s share file of the model kept under `prefix`.

@@ -1600,32 +1600,33 @@ fn three_processes_serve_a_model_kept_shared() {
     let single: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
 
     let (a0, a1, b1) = (share(&a, 0), share(&a, 1), share(&b, 1));
-    let s = session();
-    let (d, da) = dealer(20, &[]);
     let common = ["--examples", "6", "--batch", "4"];
-    let p0_opts = [
-        "--listen",
-        "127.0.0.1:0",
-        "--dealer",
-        &da,
-        "--timeout",
-        "20",
-    ];
-    let job0 = [&common[..], &["--share", &a0]].concat();
-    let p0 = job_party(0, &s, &p0_opts, "shared-model", &job0);
-    let pa = p0.address();
-    let job1 = [
-        &common[..],
-        &["--share", &a1, "--dataset", "mnist", "--json"],
-    ]
-    .concat();
-    let p1 = job_party(
-        1,
-        &s,
-        &["--connect", &pa, "--dealer", &da, "--timeout", "20"],
-        "shared-model",
-        &job1,
-    );
+    // The dealer and both parties of one session, party 1 with `share1` and `extra`.
+    let serve = |share1: &str, extra: &[&str]| {
+        let s = session();
+        let (d, da) = dealer(20, &[]);
+        let p0_opts = [
+            "--listen",
+            "127.0.0.1:0",
+            "--dealer",
+            &da,
+            "--timeout",
+            "20",
+        ];
+        let job0 = [&common[..], &["--share", &a0]].concat();
+        let p0 = job_party(0, &s, &p0_opts, "shared-model", &job0);
+        let pa = p0.address();
+        let job1 = [
+            &common[..],
+            &["--share", share1, "--dataset", "mnist"],
+            extra,
+        ]
+        .concat();
+        let p1_opts = ["--connect", &pa, "--dealer", &da, "--timeout", "20"];
+        let p1 = job_party(1, &s, &p1_opts, "shared-model", &job1);
+        (d, p0, p1)
+    };
+    let (d, p0, p1) = serve(&a1, &["--json"]);
     let v: serde_json::Value = serde_json::from_str(&p1.ok()).unwrap();
     assert_eq!(v["job"], "shared-model");
     // Secure truncations differ by a unit at most between runs; these six digits are
@@ -1638,26 +1639,7 @@ fn three_processes_serve_a_model_kept_shared() {
     d.ok();
 
     // Party 1 with the other model's share.
-    let s = session();
-    let (d, da) = dealer(20, &[]);
-    let p0_opts = [
-        "--listen",
-        "127.0.0.1:0",
-        "--dealer",
-        &da,
-        "--timeout",
-        "20",
-    ];
-    let p0 = job_party(0, &s, &p0_opts, "shared-model", &job0);
-    let pa = p0.address();
-    let job1 = [&common[..], &["--share", &b1, "--dataset", "mnist"]].concat();
-    let p1 = job_party(
-        1,
-        &s,
-        &["--connect", &pa, "--dealer", &da, "--timeout", "20"],
-        "shared-model",
-        &job1,
-    );
+    let (d, p0, p1) = serve(&b1, &[]);
     let quick = Duration::from_secs(10);
     for p in [p0, p1] {
         p.fails(quick, &["handshake mismatch in config.model"]);
@@ -1666,8 +1648,15 @@ fn three_processes_serve_a_model_kept_shared() {
     // Its own share given to the wrong party: refused before any connection.
     job_party(
         0,
-        &s,
-        &["--listen", "127.0.0.1:0", "--dealer", &da, "--timeout", "5"],
+        &session(),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--dealer",
+            "127.0.0.1:9",
+            "--timeout",
+            "5",
+        ],
         "shared-model",
         &[&common[..], &["--share", &a1]].concat(),
     )

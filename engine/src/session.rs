@@ -385,8 +385,39 @@ pub async fn serve_loopback<R: Ring>(
     deadline: Duration,
 ) -> Result<ServingRun<R>> {
     let job = InferenceJob::serving(model.clone(), assignment.clone(), sizes, opts)?;
+    run_here(
+        job,
+        [None, Some(input.to_vec())],
+        channel,
+        opts,
+        transport,
+        deadline,
+    )
+    .await
+}
+
+/// Runs any engine job (secure inference, training, inference with a shared model)
+/// with the dealer — or, with `opts.offline`, the OT source — and both parties in this
+/// process over `transport`, the parties' link shaped by `channel.profile`, each
+/// party given its input; the whole run within `deadline`.
+///
+/// # Errors
+/// The first error of any role; the deadline.
+pub async fn run_here<J>(
+    job: J,
+    inputs: [J::Input; 2],
+    channel: ChannelConfig,
+    opts: RunOptions,
+    transport: Transport,
+    deadline: Duration,
+) -> Result<LocalRun<J::Output>>
+where
+    J: Job<Error = Error> + 'static,
+    J::Input: 'static,
+    J::Output: 'static,
+{
     let local = local_roles(channel, opts, transport, deadline);
-    run_local(Arc::new(job), [None, Some(input.to_vec())], &local)
+    run_local(Arc::new(job), inputs, &local)
         .await
         .map_err(SessionError::into_source)
 }

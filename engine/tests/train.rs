@@ -87,7 +87,7 @@ fn check(
     let steps = job.epoch_steps().unwrap();
     let inputs = secure::inputs_held_by(1, x, y, init.clone(), &prog);
     let run = rt()
-        .block_on(secure::loopback(
+        .block_on(tessera_engine::session::run_here(
             job,
             inputs,
             ChannelConfig::default(),
@@ -400,7 +400,7 @@ fn bad_training_configurations_are_refused() {
     let (x, y) = data(&spec, 12, 1);
     let mut inputs = secure::inputs_held_by(1, x, y, secure::init_params(&prog, 1), &prog);
     inputs[1].x.pop();
-    let r = rt().block_on(secure::loopback(
+    let r = rt().block_on(tessera_engine::session::run_here(
         job,
         inputs,
         ChannelConfig::default(),
@@ -523,7 +523,7 @@ fn serve(
             x: x.to_vec(),
         },
     ];
-    let run = rt().block_on(shared::loopback(
+    let run = rt().block_on(tessera_engine::session::run_here(
         job,
         queries,
         ChannelConfig::default(),

@@ -130,6 +130,29 @@ impl<O> PartyRun<O> {
     }
 }
 
+/// Prints `report` as one pretty JSON object on stdout.
+///
+/// # Errors
+/// If it cannot be serialised.
+pub fn print_json<T: serde::Serialize>(report: &T) -> Result<(), CliError> {
+    let s = serde_json::to_string_pretty(report)
+        .map_err(|e| CliError::Task(format!("serialising the report: {e}")))?;
+    println!("{s}");
+    Ok(())
+}
+
+/// Prints a party's labels one per line, or on stderr that `who` learns nothing.
+pub fn print_labels(labels: Option<&[usize]>, party: usize, who: &str) {
+    match labels {
+        Some(l) => {
+            for v in l {
+                println!("{v}");
+            }
+        }
+        None => eprintln!("party {party} ({who}) learns nothing"),
+    }
+}
+
 /// The start of every job's configuration: the job's name and the ring its
 /// preprocessing is made for (the dealer reads both).
 pub fn base_config(job: &str, ring: &str) -> ConfigSummary {

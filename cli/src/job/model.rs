@@ -16,7 +16,7 @@ use tessera_models::{FixedModel, Model};
 use tessera_protocols::runtime::Job as RuntimeJob;
 use tessera_protocols::{ArithParty, Demand};
 
-use super::{Job, PartyRun, base_config};
+use super::{Job, PartyRun, base_config, print_json, print_labels};
 use crate::CliError;
 use crate::infer::{load_inputs_for, load_model, output_display_names, resolve_plan};
 use crate::outputs::OutputTensor;
@@ -260,23 +260,14 @@ impl Job for ModelJob {
                 online_ms: run.online.as_secs_f64() * 1e3,
                 metering: &run.metering,
             };
-            let s = serde_json::to_string_pretty(&r)
-                .map_err(|e| CliError::Task(format!("serialising the report: {e}")))?;
-            println!("{s}");
+            print_json(&r)
         } else {
-            match labels {
-                Some(l) => {
-                    for v in l {
-                        println!("{v}");
-                    }
-                    // Then the other outputs received (the scores with --logits).
-                    for t in &outputs {
-                        println!("{}", t.text(usize::MAX, usize::MAX));
-                    }
-                }
-                None => eprintln!("party {} (the model owner) learns nothing", run.party),
+            print_labels(labels, run.party, "the model owner");
+            // Then the other outputs received (the scores with --logits).
+            for t in &outputs {
+                println!("{}", t.text(usize::MAX, usize::MAX));
             }
+            Ok(())
         }
-        Ok(())
     }
 }

@@ -18,7 +18,7 @@ use tessera_models::assets;
 use tessera_protocols::runtime::Job as RuntimeJob;
 use tessera_protocols::{ArithParty, Demand};
 
-use super::{Job, PartyRun};
+use super::{Job, PartyRun, print_json, print_labels};
 use crate::CliError;
 use crate::train::pixels;
 
@@ -218,19 +218,10 @@ impl Job for SharedModelJob {
                 online_ms: run.online.as_secs_f64() * 1e3,
                 metering: &run.metering,
             };
-            let s = serde_json::to_string_pretty(&r)
-                .map_err(|e| CliError::Task(format!("serialising the report: {e}")))?;
-            println!("{s}");
+            print_json(&r)
         } else {
-            match labels {
-                Some(l) => {
-                    for v in l {
-                        println!("{v}");
-                    }
-                }
-                None => eprintln!("party {} (a model share holder) learns nothing", run.party),
-            }
+            print_labels(labels, run.party, "a model share holder");
+            Ok(())
         }
-        Ok(())
     }
 }

@@ -20,12 +20,11 @@ use std::time::{Duration, Instant};
 use ndarray::Axis;
 use sha2::{Digest, Sha256};
 use tessera_conversions::Converter;
-use tessera_core::{ChannelConfig, ConfigSummary, Metering, Ring};
+use tessera_core::{ConfigSummary, Metering, Ring};
 use tessera_models::fixed::FixedModel;
 use tessera_protocols::arith::TruncMode;
 use tessera_protocols::runtime::Job;
-use tessera_protocols::runtime::SessionError;
-use tessera_protocols::runtime::local::{LocalRun, Transport, run_local};
+use tessera_protocols::runtime::local::LocalRun;
 use tessera_protocols::{AShare, ArithParty, Demand};
 
 use super::{R, Slot, TStep, TrainProgram, drelu_layer};
@@ -54,6 +53,23 @@ impl std::fmt::Debug for Circuits {
 }
 
 impl Circuits {
+    /// A run of this party's circuits on `batch` instances.
+    fn run<'a>(
+        &'a self,
+        p: &'a mut ArithParty<R>,
+        conv: &'a mut Converter,
+        batch: usize,
+    ) -> Run<'a, R> {
+        Run {
+            p,
+            conv,
+            model: &self.head,
+            batch,
+            opts: RunOptions::default(),
+            working_set: crate::DEFAULT_WORKING_SET,
+        }
+    }
+
     /// The circuits of `prog`.
     ///
     /// # Errors
@@ -157,6 +173,20 @@ fn get(slots: &[Option<AShare<R>>], s: Slot) -> Result<AShare<R>> {
         .ok_or_else(|| Error::Plan(format!("training slot {s} read before written")))
 }
 
+/// `v` (of `shape`) converted from `from` to `to` along the default route.
+async fn route(
+    run: &mut Run<'_, R>,
+    mut v: Val<R>,
+    from: Sharing,
+    to: Sharing,
+    shape: &[usize],
+) -> Result<Val<R>> {
+    for c in default_route(from, to) {
+        v = run.convert(v, c, shape).await?;
+    }
+    Ok(v)
+}
+
 /// Runs `prog`'s steps on this party's shares in `slots`, in lock step with the
 /// other party.
 async fn execute(
@@ -235,14 +265,7 @@ async fn execute(
                     Sharing::B => &cir.drelu_b,
                     _ => &cir.drelu_y,
                 };
-                let mut run = Run {
-                    p: &mut *p,
-                    conv: &mut *conv,
-                    model: &cir.head,
-                    batch: *n,
-                    opts: RunOptions::default(),
-                    working_set: crate::DEFAULT_WORKING_SET,
-                };
+                let mut run = cir.run(p, conv, *n);
                 let mine = |owner: usize| (owner == party).then_some(v.as_slice());
                 let s0 = run.input_bool(*sharing, 0, mine(0), *n).await?;
                 let s1 = run.input_bool(*sharing, 1, mine(1), *n).await?;
@@ -277,23 +300,18 @@ async fn execute(
                     Sharing::B => &cir.head_b,
                     _ => &cir.head_y,
                 };
-                let mut run = Run {
-                    p: &mut *p,
-                    conv: &mut *conv,
-                    model: &cir.head,
-                    batch: *rows,
-                    opts: RunOptions::default(),
-                    working_set: crate::DEFAULT_WORKING_SET,
-                };
+                let mut run = cir.run(p, conv, *rows);
                 let shape = [*rows, c];
-                let mut v = Val::A(get(slots, *src)?);
-                for conv_in in default_route(Sharing::A, *sharing) {
-                    v = run.convert(v, conv_in, &shape).await?;
-                }
-                v = run.bool_step(*sharing, stages, vec![(v, c)], None).await?;
-                for conv_out in default_route(*sharing, Sharing::A) {
-                    v = run.convert(v, conv_out, &shape).await?;
-                }
+                let v = route(
+                    &mut run,
+                    Val::A(get(slots, *src)?),
+                    Sharing::A,
+                    *sharing,
+                    &shape,
+                )
+                .await?;
+                let v = run.bool_step(*sharing, stages, vec![(v, c)], None).await?;
+                let v = route(&mut run, v, *sharing, Sharing::A, &shape).await?;
                 let Val::A(out) = v else {
                     return Err(not_a("the output activation"));
                 };
@@ -309,19 +327,10 @@ async fn execute(
                     Sharing::B => &cir.argmax_b,
                     _ => &cir.argmax_y,
                 };
-                let mut run = Run {
-                    p: &mut *p,
-                    conv: &mut *conv,
-                    model: &cir.head,
-                    batch: *rows,
-                    opts: RunOptions::default(),
-                    working_set: crate::DEFAULT_WORKING_SET,
-                };
+                let mut run = cir.run(p, conv, *rows);
                 let shape = [*rows, c];
-                let mut v = Val::A(get(slots, *src)?.reshape(&shape)?);
-                for conv_in in default_route(Sharing::A, *sharing) {
-                    v = run.convert(v, conv_in, &shape).await?;
-                }
+                let v = Val::A(get(slots, *src)?.reshape(&shape)?);
+                let v = route(&mut run, v, Sharing::A, *sharing, &shape).await?;
                 let mut idx = run
                     .bool_step(*sharing, std::slice::from_ref(argmax), vec![(v, c)], None)
                     .await?;
@@ -585,17 +594,7 @@ impl TrainingJob {
             .map(|(_, s)| s.iter().product::<usize>())
             .sum();
         for &to in &self.reveal_to {
-            let from = 1 - to;
-            let mut price = crate::cost::one_way(from, crate::cost::ring_bytes::<R>(n));
-            price.and_gates = 0;
-            out.push(StepCost {
-                name: format!("parameters opened to party {to}"),
-                layer: None,
-                sharing: Some(Sharing::A),
-                price,
-                work: crate::Work::default(),
-                setup_bytes: [0, 0],
-            });
+            out.push(opening(format!("parameters opened to party {to}"), to, n));
         }
         Ok(out)
     }
@@ -690,6 +689,21 @@ impl Job for TrainingJob {
     }
 }
 
+/// The price of opening `n` shared ring elements to party `to` (one message from the
+/// other party).
+pub(crate) fn opening(name: String, to: usize, n: usize) -> StepCost {
+    let mut price = crate::cost::one_way(1 - to, crate::cost::ring_bytes::<R>(n));
+    price.and_gates = 0;
+    StepCost {
+        name,
+        layer: None,
+        sharing: Some(Sharing::A),
+        price,
+        work: crate::Work::default(),
+        setup_bytes: [0, 0],
+    }
+}
+
 /// Opens all parameters (one message) to each party of `to`, in order.
 async fn open(
     p: &mut ArithParty<R>,
@@ -714,29 +728,10 @@ async fn open(
     Ok(mine)
 }
 
-/// Both parties' results of a [`loopback`] run.
+/// Both parties' results of a training run ([`crate::session::run_here`]).
 pub type TrainingRun = LocalRun<Trained>;
 
-/// Runs the dealer (or, with `opts.offline`, the OT source) and both parties in this
-/// process over `transport`, the parties' link shaped by `channel.profile`.
-///
-/// # Errors
-/// The first error of any role; the deadline.
-pub async fn loopback(
-    job: TrainingJob,
-    inputs: [TrainInput; 2],
-    channel: ChannelConfig,
-    opts: RunOptions,
-    transport: Transport,
-    deadline: Duration,
-) -> Result<TrainingRun> {
-    let local = crate::session::local_roles(channel, opts, transport, deadline);
-    run_local(Arc::new(job), inputs, &local)
-        .await
-        .map_err(SessionError::into_source)
-}
-
-/// Each epoch's online time in a [`loopback`] run: from the later party's start to
+/// Each epoch's online time in a [`crate::session::run_here`] run: from the later party's start to
 /// the later party's end.
 pub fn epoch_times(run: &TrainingRun) -> Vec<Duration> {
     let [a, b] = &run.parties;

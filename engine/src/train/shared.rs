@@ -22,20 +22,19 @@
 //! zeros: a valid sharing). The plaintext reference is [`super::plain::labels`].
 
 use std::path::Path;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tessera_conversions::Converter;
-use tessera_core::{ChannelConfig, ConfigSummary, Metering, Ring};
-use tessera_protocols::runtime::local::{LocalRun, Transport, run_local};
-use tessera_protocols::runtime::{Job, SessionError};
+use tessera_core::{ConfigSummary, Metering, Ring};
+use tessera_protocols::runtime::Job;
+use tessera_protocols::runtime::local::LocalRun;
 use tessera_protocols::{AShare, ArithParty, Demand};
 
 use super::secure::{Circuits, labels};
 use super::{R, TrainPlan, TrainProgram, TrainSpec};
-use crate::{Error, Result, RunOptions, Sharing, StepCost};
+use crate::{Error, Result, Sharing, StepCost};
 
 /// The first bytes of a share file.
 pub const MAGIC: &[u8; 8] = b"TSHARE01";
@@ -377,16 +376,11 @@ impl SharedInference {
             out.extend(one.iter().cloned());
         }
         let n = self.batches() * self.prog.spec.batch;
-        let mut price = crate::cost::one_way(1 - CLIENT, crate::cost::ring_bytes::<R>(n));
-        price.and_gates = 0;
-        out.push(StepCost {
-            name: "labels opened to the client".into(),
-            layer: None,
-            sharing: Some(Sharing::A),
-            price,
-            work: crate::Work::default(),
-            setup_bytes: [0, 0],
-        });
+        out.push(super::secure::opening(
+            "labels opened to the client".into(),
+            CLIENT,
+            n,
+        ));
         Ok(out)
     }
 }
@@ -490,24 +484,5 @@ impl Job for SharedInference {
     }
 }
 
-/// Both parties' results of a [`loopback`] run.
+/// Both parties' results of a run ([`crate::session::run_here`]).
 pub type InferenceRun = LocalRun<Served>;
-
-/// Runs the dealer (or the OT source) and both parties in this process over
-/// `transport`, as [`super::secure::loopback`].
-///
-/// # Errors
-/// The first error of any role; the deadline.
-pub async fn loopback(
-    job: SharedInference,
-    inputs: [Query; 2],
-    channel: ChannelConfig,
-    opts: RunOptions,
-    transport: Transport,
-    deadline: Duration,
-) -> Result<InferenceRun> {
-    let local = crate::session::local_roles(channel, opts, transport, deadline);
-    run_local(Arc::new(job), inputs, &local)
-        .await
-        .map_err(SessionError::into_source)
-}
