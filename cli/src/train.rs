@@ -33,9 +33,10 @@ pub struct TrainArgs {
     /// `mlp` (784-128-128-10, ReLU, softmax cross-entropy), `cnn` (a 5×5 stride-2
     /// convolution with 8 kernels, ReLU, 1152-64-10), `cnn-pool` (the same convolution of
     /// stride 1, ReLU, 2×2 average pooling, 1152-64-10), `cnn-maxpool` (the same with
-    /// 2×2 max pooling), `logreg` (784-10, SecureML's
-    /// sigmoid, one-vs-rest) or an ONNX file of that form (an optional first
-    /// convolution, dense layers with ReLU between them; its weights are the
+    /// 2×2 max pooling), `lenet` (LeNet-5 without padding: 6 and 16 kernels of 5×5, each
+    /// with ReLU and 2×2 max pooling, 256-120-84-10), `logreg` (784-10, SecureML's
+    /// sigmoid, one-vs-rest) or an ONNX file of that form (convolutions with ReLU and
+    /// optional pooling, then dense layers with ReLU between them; its weights are the
     /// initialisation).
     #[arg(long, default_value = "mlp")]
     pub model: String,
@@ -48,9 +49,11 @@ pub struct TrainArgs {
     /// Examples per SGD iteration.
     #[arg(long, default_value_t = 128)]
     pub batch: usize,
-    /// The learning rate (the step is the rate times the batch's mean gradient).
-    #[arg(long, default_value_t = 0.2)]
-    pub lr: f64,
+    /// The learning rate (the step is the rate times the batch's mean gradient);
+    /// default 0.2, and 0.05 for models of two or more convolutions (`lenet`: 0.2
+    /// diverges there).
+    #[arg(long)]
+    pub lr: Option<f64>,
     /// Heavy-ball momentum (0: plain SGD).
     #[arg(long, default_value_t = 0.8)]
     pub momentum: f64,
@@ -155,25 +158,34 @@ type Params = Vec<Vec<R>>;
 
 /// The spec and initial parameters of `--model`.
 fn model_spec(args: &TrainArgs) -> Result<(TrainSpec, Option<Params>), CliError> {
+    // The default rate: 0.2, and 0.05 for two or more convolutions (0.2 diverges
+    // there, measured on LeNet).
     let base = |mut s: TrainSpec| {
         s.momentum = args.momentum;
         s.lr_decay = args.lr_decay;
         s.frac_bits = args.frac_bits;
+        s.lr = args
+            .lr
+            .unwrap_or(if s.convs.len() > 1 { 0.05 } else { 0.2 });
         s
     };
+    let lr = 0.2;
     match args.model.as_str() {
-        "mlp" => Ok((base(TrainSpec::mlp(args.batch, args.lr)), None)),
-        "logreg" => Ok((base(TrainSpec::logreg(args.batch, args.lr)), None)),
-        "cnn" => Ok((base(TrainSpec::cnn(args.batch, args.lr)), None)),
-        "cnn-pool" => Ok((base(TrainSpec::cnn_pool(args.batch, args.lr)), None)),
-        "cnn-maxpool" => Ok((base(TrainSpec::cnn_maxpool(args.batch, args.lr)), None)),
+        "mlp" => Ok((base(TrainSpec::mlp(args.batch, lr)), None)),
+        "logreg" => Ok((base(TrainSpec::logreg(args.batch, lr)), None)),
+        "cnn" => Ok((base(TrainSpec::cnn(args.batch, lr)), None)),
+        "cnn-pool" => Ok((base(TrainSpec::cnn_pool(args.batch, lr)), None)),
+        "cnn-maxpool" => Ok((base(TrainSpec::cnn_maxpool(args.batch, lr)), None)),
+        "lenet" => Ok((base(TrainSpec::lenet(args.batch, lr)), None)),
         path => {
             let m = tessera_models::load_onnx_file(path)?;
-            let (conv, dims, init) = trainable(&m, args.frac_bits)?;
-            let mut s = base(TrainSpec::mlp(args.batch, args.lr));
-            s.dims = dims;
-            s.conv = conv;
-            Ok((s, Some(init)))
+            let (convs, dims, init) = trainable(&m, args.frac_bits)?;
+            let s = TrainSpec {
+                dims,
+                convs,
+                ..TrainSpec::mlp(args.batch, lr)
+            };
+            Ok((base(s), Some(init)))
         }
     }
 }
@@ -182,13 +194,13 @@ fn model_spec(args: &TrainArgs) -> Result<(TrainSpec, Option<Params>), CliError>
 /// a trainable model: optionally a 2-D convolution (one group, no padding or
 /// dilation) with ReLU and a flatten, then dense layers with ReLU between them (a
 /// softmax head is the training objective).
-fn trainable(m: &Model, frac_bits: u32) -> Result<(Option<Conv>, Vec<usize>, Params), CliError> {
+fn trainable(m: &Model, frac_bits: u32) -> Result<(Vec<Conv>, Vec<usize>, Params), CliError> {
     let fp = tessera_core::FixedPoint::new(frac_bits);
     let not_trainable = |l: &tessera_models::Layer| {
         CliError::Usage(format!(
-            "layer {} ({}) is not trainable here: `tessera train` takes an optional first \
-             convolution (one group, no padding) with ReLU and a flatten, then dense layers \
-             with ReLU between them (and a softmax head)",
+            "layer {} ({}) is not trainable here: `tessera train` takes convolutions (one \
+             group, no padding), each with ReLU and an optional pooling, then a flatten, \
+             then dense layers with ReLU between them (and a softmax head)",
             l.name(),
             l.op().kind()
         ))
@@ -206,19 +218,25 @@ fn trainable(m: &Model, frac_bits: u32) -> Result<(Option<Conv>, Vec<usize>, Par
         }
     };
     let layers = m.layers();
-    let mut conv = None;
+    let mut convs: Vec<Conv> = Vec::new();
     let mut params = Vec::new();
     let mut at = 0;
-    if let Some(l) = layers.first()
+    let end = || CliError::Usage("the model must end with a dense layer".into());
+    // Convolution blocks: Conv, Relu, an optional pooling; each reads the one before.
+    while let Some(l) = layers.get(at)
         && let Op::Conv(c) = l.op()
     {
         let ws = c.weight.shape();
         let w = &c.window;
-        let input = m.input_shape();
+        let input = match convs.last() {
+            Some(prev) => prev.pooled_shape().to_vec(),
+            None => m.input_shape().to_vec(),
+        };
         if c.groups != 1
             || ws.len() != 4
             || ws[2] != ws[3]
             || input.len() != 3
+            || ws[1] != input[0]
             || w.rank != 2
             || w.strides[0] != w.strides[1]
             || w.pad_begin[..2]
@@ -236,43 +254,46 @@ fn trainable(m: &Model, frac_bits: u32) -> Result<(Option<Conv>, Vec<usize>, Par
             stride: w.strides[0],
             pool: 1,
             max_pool: false,
+            channels_last: !convs.is_empty(),
         };
         params.push(fp.encode_slice::<R>(&transposed(c.weight.data(), cv.out, cv.patch()))?);
         params.push(fp.encode_slice::<R>(&bias(&c.bias, cv.out))?);
-        at = 1;
-        for want in ["relu", "avgpool", "reshape"] {
-            match layers.get(at) {
-                // An optional average pooling: square windows, stride = window, no
-                // padding.
-                Some(l) if want == "avgpool" => {
-                    if let Op::AvgPool(p) | Op::MaxPool(p) = l.op() {
-                        let w = &p.window;
-                        if p.kernel[0] != p.kernel[1]
-                            || w.strides[..2] != p.kernel[..2]
-                            || w.pad_begin[..2]
-                                .iter()
-                                .chain(&w.pad_end[..2])
-                                .any(|&x| x != 0)
-                            || w.ceil_mode
-                        {
-                            return Err(not_trainable(l));
-                        }
-                        cv.pool = p.kernel[0];
-                        cv.max_pool = matches!(l.op(), Op::MaxPool(_));
-                        at += 1;
-                    }
-                }
-                Some(l) if l.op().kind() == want => at += 1,
-                Some(l) => return Err(not_trainable(l)),
-                None => {
-                    return Err(CliError::Usage(
-                        "the model must end with a dense layer".into(),
-                    ));
-                }
-            }
+        at += 1;
+        match layers.get(at) {
+            Some(l) if l.op().kind() == "relu" => at += 1,
+            Some(l) => return Err(not_trainable(l)),
+            None => return Err(end()),
         }
-        conv = Some(cv);
+        // An optional pooling: square windows, stride = window, no padding.
+        if let Some(l) = layers.get(at)
+            && let Op::AvgPool(p) | Op::MaxPool(p) = l.op()
+        {
+            let w = &p.window;
+            if p.kernel[0] != p.kernel[1]
+                || w.strides[..2] != p.kernel[..2]
+                || w.pad_begin[..2]
+                    .iter()
+                    .chain(&w.pad_end[..2])
+                    .any(|&x| x != 0)
+                || w.ceil_mode
+            {
+                return Err(not_trainable(l));
+            }
+            cv.pool = p.kernel[0];
+            cv.max_pool = matches!(l.op(), Op::MaxPool(_));
+            at += 1;
+        }
+        convs.push(cv);
     }
+    // After the convolutions, a flatten.
+    if !convs.is_empty() {
+        match layers.get(at) {
+            Some(l) if l.op().kind() == "reshape" => at += 1,
+            Some(l) => return Err(not_trainable(l)),
+            None => return Err(end()),
+        }
+    }
+    let conv = convs.last().copied();
     let mut dims = vec![match &conv {
         Some(c) => c.outputs(),
         None => m.input_len(),
@@ -313,7 +334,7 @@ fn trainable(m: &Model, frac_bits: u32) -> Result<(Option<Conv>, Vec<usize>, Par
             "the model must end with a dense layer (its logits, or a softmax of them)".into(),
         ));
     }
-    Ok((conv, dims, params))
+    Ok((convs, dims, params))
 }
 
 pub(crate) fn accuracy(pred: &[usize], labels: &[u8]) -> f64 {

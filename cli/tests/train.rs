@@ -96,12 +96,21 @@ fn mlp_trains_and_its_model_runs_in_infer() {
     assert!(again["test_accuracy"].as_f64().unwrap() > 0.5, "{again}");
 }
 
-/// The CNNs (strided, and with average pooling): the convolution trained through the
-/// patches; the written model (Conv, Relu, [AveragePool,] Flatten, Gemm…) runs under
-/// `tessera infer` and has, in floating point, the test accuracy the training reported.
+/// The CNNs (strided, average- and max-pooled, and LeNet's two convolutions): each
+/// convolution trained through its patches (the second's input gradient summed back by
+/// col2im); the written model (Conv, Relu, [AveragePool | MaxPool,] …, Flatten, Gemm…)
+/// runs under `tessera infer`, has in floating point the test accuracy the training
+/// reported, and (LeNet) trains on from the file.
 #[test]
 fn cnn_trains_and_infer_agrees_on_its_accuracy() {
-    for model in ["cnn", "cnn-pool", "cnn-maxpool"] {
+    // LeNet (two convolutions, 0.05 its default rate) needs more iterations to leave
+    // chance.
+    for (model, examples) in [
+        ("cnn", "256"),
+        ("cnn-pool", "256"),
+        ("cnn-maxpool", "256"),
+        ("lenet", "512"),
+    ] {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("cnn.onnx");
         let out = out.to_str().unwrap();
@@ -110,7 +119,7 @@ fn cnn_trains_and_infer_agrees_on_its_accuracy() {
             "--model",
             model,
             "--examples",
-            "256",
+            examples,
             "--batch",
             "64",
             "--out",
@@ -159,6 +168,20 @@ fn cnn_trains_and_infer_agrees_on_its_accuracy() {
             (float - acc).abs() < 1e-9,
             "{model}: the file {float} vs train {acc}"
         );
+        if model == "lenet" {
+            let again = json(&[
+                "train",
+                "--model",
+                out,
+                "--examples",
+                "128",
+                "--batch",
+                "64",
+                "--json",
+            ]);
+            assert_eq!(again["dims"], serde_json::json!([256, 120, 84, 10]));
+            assert!(again["test_accuracy"].as_f64().unwrap() > 0.3, "{again}");
+        }
     }
 }
 

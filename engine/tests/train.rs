@@ -187,6 +187,7 @@ fn cnn_training_follows_the_reference() {
         stride: 2,
         pool: 1,
         max_pool: false,
+        channels_last: false,
     };
     // 2×8×8 → 3×6×6 → 2×2 average pooling → 3×3×3.
     let pooled = tessera_engine::train::Conv {
@@ -196,6 +197,7 @@ fn cnn_training_follows_the_reference() {
         stride: 1,
         pool: 2,
         max_pool: false,
+        channels_last: false,
     };
     let max_pooled = tessera_engine::train::Conv {
         max_pool: true,
@@ -204,7 +206,7 @@ fn cnn_training_follows_the_reference() {
     for conv in [strided, pooled, max_pooled] {
         let spec = TrainSpec {
             dims: vec![conv.outputs(), 5, 3],
-            conv: Some(conv),
+            convs: vec![conv],
             ..TrainSpec::cnn(4, 0.5)
         };
         assert_eq!(spec.inputs(), conv.input.iter().product::<usize>());
@@ -218,6 +220,126 @@ fn cnn_training_follows_the_reference() {
             );
         }
     }
+}
+
+/// Two convolutions (LeNet's shape, small): 1×10×10 → 3×3 kernels ×2 → ReLU → 2×2 max
+/// (or average) pooling → 2×4×4, read channels last by 3×3 kernels ×3 → ReLU (→ 3×2×2,
+/// or average-pooled to 3×1×1) → dense → 4 → 3. The second convolution's input gradient
+/// is `δ·Kᵀ` summed back onto its input (col2im), then routed through the first
+/// pooling and ReLU: every parameter within 64 units of the reference, under B and Y.
+#[test]
+fn two_convolutions_train_like_the_reference() {
+    for (max_pool, pool2) in [(true, 1), (false, 2)] {
+        let c1 = tessera_engine::train::Conv {
+            input: [1, 10, 10],
+            out: 2,
+            k: 3,
+            stride: 1,
+            pool: 2,
+            max_pool,
+            channels_last: false,
+        };
+        let c2 = tessera_engine::train::Conv {
+            input: c1.pooled_shape(),
+            out: 3,
+            k: 3,
+            stride: 1,
+            pool: pool2,
+            max_pool: false,
+            channels_last: true,
+        };
+        let spec = TrainSpec {
+            dims: vec![c2.outputs(), 4, 3],
+            convs: vec![c1, c2],
+            ..TrainSpec::cnn(4, 0.5)
+        };
+        spec.validate().unwrap();
+        assert_eq!(spec.layers(), 4);
+        let mut wrong = spec.clone();
+        wrong.convs[1].channels_last = false;
+        let e = wrong.validate().unwrap_err().to_string();
+        assert!(e.contains("convolution 2 reads"), "{e}");
+        for s in [Sharing::B, Sharing::Y] {
+            check(
+                &spec,
+                &TrainPlan::uniform(&spec, s),
+                2,
+                64,
+                Transport::InMemory,
+            );
+        }
+    }
+}
+
+/// The reference's gradients of a network with two convolutions (max and average
+/// pooling, col2im between them) are those of softmax cross-entropy: each checked
+/// against a central finite difference of the float loss, summed over the batch, of
+/// [`tessera_engine::train::logits`] — a float forward pass written apart from the
+/// program of steps.
+#[test]
+fn two_convolution_gradients_match_finite_differences() {
+    let c1 = tessera_engine::train::Conv {
+        input: [1, 10, 10],
+        out: 2,
+        k: 3,
+        stride: 1,
+        pool: 2,
+        max_pool: true,
+        channels_last: false,
+    };
+    let c2 = tessera_engine::train::Conv {
+        input: c1.pooled_shape(),
+        out: 3,
+        k: 3,
+        stride: 1,
+        pool: 2,
+        max_pool: false,
+        channels_last: true,
+    };
+    let spec = TrainSpec {
+        dims: vec![c2.outputs(), 4, 3],
+        convs: vec![c1, c2],
+        momentum: 0.0,
+        ..TrainSpec::cnn(4, 0.5)
+    };
+    let prog = TrainProgram::new(&spec, &TrainPlan::uniform(&spec, Sharing::B)).unwrap();
+    let (x, y) = data(&spec, spec.batch, 11);
+    let mut state = secure::init_params(&prog, 5);
+    let init = state.clone();
+    let head = spec.head_model().unwrap();
+    let t = plain::iteration(&prog, &head, &mut state, &x, &y).unwrap();
+    assert_eq!(t.grads.len(), init.len());
+    let s = f64::from(spec.frac_bits).exp2();
+    let c = spec.classes();
+    let loss = |params: &[Vec<Z64>]| -> f64 {
+        let z = tessera_engine::train::logits(&spec, params, &x);
+        z.chunks(c)
+            .zip(y.chunks(c))
+            .map(|(row, t)| {
+                let m = row.iter().cloned().fold(f64::MIN, f64::max);
+                let lse = m + row.iter().map(|v| (v - m).exp()).sum::<f64>().ln();
+                let l = t.iter().position(|v| v.to_i64() != 0).unwrap();
+                lse - row[l]
+            })
+            .sum()
+    };
+    let eps = 64; // units of 2^-16
+    let mut checked = 0;
+    for (idx, (p, g)) in init.iter().zip(&t.grads).enumerate() {
+        for i in (0..p.len()).step_by((p.len() / 5).max(1)) {
+            let (mut hi, mut lo) = (init.clone(), init.clone());
+            hi[idx][i] += Z64::from_i64(eps);
+            lo[idx][i] -= Z64::from_i64(eps);
+            let fd = (loss(&hi) - loss(&lo)) / (2.0 * eps as f64 / s);
+            let got = g[i].to_i64() as f64 / (s * s);
+            assert!(
+                (got - fd).abs() < 0.01 + 0.05 * fd.abs(),
+                "parameter tensor {idx} [{i}]: reference {got} vs finite difference {fd}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 30, "{checked} gradients checked");
 }
 
 /// Logistic regression (SecureML's sigmoid, one-vs-rest): within 8 units after two
@@ -436,6 +558,13 @@ fn trained_cnn_round_trips_through_onnx() {
             "conv", "relu", "maxpool", "reshape", "dense", "relu", "dense",
         ],
     );
+    cnn_round_trip(
+        &TrainSpec::lenet(4, 0.1),
+        &[
+            "conv", "relu", "maxpool", "conv", "relu", "maxpool", "reshape", "dense", "relu",
+            "dense", "relu", "dense",
+        ],
+    );
 }
 
 fn cnn_round_trip(spec: &TrainSpec, want: &[&str]) {
@@ -568,10 +697,11 @@ fn shared_model_inference_gives_the_reference_labels() {
         stride: 1,
         pool: 2,
         max_pool: true,
+        channels_last: false,
     };
     let cnn = TrainSpec {
         dims: vec![max_pooled.outputs(), 5, 3],
-        conv: Some(max_pooled),
+        convs: vec![max_pooled],
         ..TrainSpec::cnn(4, 0.5)
     };
     let logreg = TrainSpec {

@@ -103,10 +103,11 @@ pub struct TrainSpec {
     /// Heavy-ball momentum `μ` (0: plain SGD).
     #[serde(default)]
     pub momentum: f64,
-    /// A convolution before the dense layers (its ReLU'd output, flattened, is
-    /// `dims[0]` wide).
+    /// Convolutions before the dense layers, each followed by a ReLU and its pooling,
+    /// each reading the previous one's output (the last one's, flattened, is `dims[0]`
+    /// wide).
     #[serde(default)]
-    pub conv: Option<Conv>,
+    pub convs: Vec<Conv>,
     /// The learning rate's factor per epoch (epoch `e` trains at `lr · decay^e`).
     #[serde(default = "one")]
     pub lr_decay: f64,
@@ -119,7 +120,8 @@ fn one() -> f64 {
 /// A 2-D convolution without padding over `[c, h, w]` images: `out` kernels of
 /// `k × k`, stride `stride`. It is trained as a matrix product of the images'
 /// patches (`[B·P, c·k·k]`, gathered locally from the shares) with the kernel
-/// (`[c·k·k, out]`); its output is laid out position by position (`[B, P, out]`).
+/// (`[c·k·k, out]`); its output is laid out position by position (`[B, P, out]`), and
+/// so is the input of a convolution after another (`channels_last`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Conv {
     /// Input channels, height and width.
@@ -137,6 +139,10 @@ pub struct Conv {
     /// Max pooling instead of average pooling (2×2 windows only).
     #[serde(default)]
     pub max_pool: bool,
+    /// The input is laid out `[h, w, c]` per image (the output of a convolution before
+    /// this one), not `[c, h, w]` (the images).
+    #[serde(default)]
+    pub channels_last: bool,
 }
 
 fn one_usize() -> usize {
@@ -168,6 +174,13 @@ impl Conv {
     /// Values the dense layer after the convolution reads per image (after pooling).
     pub fn outputs(&self) -> usize {
         self.positions() / (self.pool * self.pool).max(1) * self.out
+    }
+
+    /// The `[c, h, w]` of the output after pooling (what a next convolution reads).
+    pub fn pooled_shape(&self) -> [usize; 3] {
+        let [oh, ow] = self.out_hw();
+        let p = self.pool.max(1);
+        [self.out, oh / p, ow / p]
     }
 
     /// For `batch` images, each pooled output's window: `pool²` indices into the
@@ -256,6 +269,26 @@ impl Conv {
         })
     }
 
+    /// The patches' gradient `d` summed back onto the input (the transpose of
+    /// [`Conv::gather`], col2im): `[B, c, h, w]` (or `[B, h, w, c]`), linear.
+    ///
+    /// # Errors
+    /// `d` not one value per patch entry.
+    pub fn scatter(&self, d: &[R], batch: usize) -> Result<Vec<R>> {
+        let idx = self.patch_indices(batch);
+        if d.len() != idx.len() {
+            return Err(Error::shape(
+                "patch gradient",
+                format!("{} values for {} patch entries", d.len(), idx.len()),
+            ));
+        }
+        let mut out = vec![<R as Ring>::from_u64(0); batch * self.input.iter().product::<usize>()];
+        for (&i, &v) in idx.iter().zip(d) {
+            out[i] += v;
+        }
+        Ok(out)
+    }
+
     /// For `batch` images, the input index of each patch entry, patch after patch
     /// (image, output row, output column; entry order channel, kernel row, column).
     pub fn patch_indices(&self, batch: usize) -> Vec<usize> {
@@ -269,7 +302,11 @@ impl Conv {
                         for ky in 0..self.k {
                             for kx in 0..self.k {
                                 let (y, x) = (oy * self.stride + ky, ox * self.stride + kx);
-                                out.push(((b * c + ci) * h + y) * w + x);
+                                out.push(if self.channels_last {
+                                    ((b * h + y) * w + x) * c + ci
+                                } else {
+                                    ((b * c + ci) * h + y) * w + x
+                                });
                             }
                         }
                     }
@@ -301,7 +338,7 @@ impl TrainSpec {
             lr,
             frac_bits: 16,
             momentum: 0.8,
-            conv: None,
+            convs: Vec::new(),
             lr_decay: 1.0,
         }
     }
@@ -330,10 +367,11 @@ impl TrainSpec {
             stride,
             pool,
             max_pool: false,
+            channels_last: false,
         };
         TrainSpec {
             dims: vec![conv.outputs(), 64, 10],
-            conv: Some(conv),
+            convs: vec![conv],
             ..TrainSpec::mlp(batch, lr)
         }
     }
@@ -348,10 +386,36 @@ impl TrainSpec {
     /// [`TrainSpec::cnn_pool`] with 2×2 max pooling instead of average pooling.
     pub fn cnn_maxpool(batch: usize, lr: f64) -> Self {
         let mut s = Self::cnn_pool(batch, lr);
-        if let Some(c) = &mut s.conv {
+        for c in &mut s.convs {
             c.max_pool = true;
         }
         s
+    }
+
+    /// LeNet-5 for 28×28 digits (no padding): 6 kernels of 5×5 (→ 6×24×24), ReLU, 2×2
+    /// max pooling (→ 6×12×12), 16 kernels of 5×5 (→ 16×8×8), ReLU, 2×2 max pooling
+    /// (→ 16×4×4), dense 256 → 120 → 84 → 10 with ReLU, softmax cross-entropy.
+    pub fn lenet(batch: usize, lr: f64) -> Self {
+        let c1 = Conv {
+            input: [1, 28, 28],
+            out: 6,
+            k: 5,
+            stride: 1,
+            pool: 2,
+            max_pool: true,
+            channels_last: false,
+        };
+        let c2 = Conv {
+            input: c1.pooled_shape(),
+            out: 16,
+            channels_last: true,
+            ..c1
+        };
+        TrainSpec {
+            dims: vec![c2.outputs(), 120, 84, 10],
+            convs: vec![c1, c2],
+            ..TrainSpec::mlp(batch, lr)
+        }
     }
 
     /// Logistic regression 784 → 10 (one-vs-rest) with SecureML's sigmoid.
@@ -363,16 +427,16 @@ impl TrainSpec {
             lr,
             frac_bits: 16,
             momentum: 0.8,
-            conv: None,
+            convs: Vec::new(),
             lr_decay: 1.0,
         }
     }
 
-    /// Every trained layer as a matrix product: the convolution (if any), then the
-    /// dense layers.
+    /// Every trained layer as a matrix product: the convolutions, then the dense
+    /// layers.
     pub fn geometry(&self) -> Vec<Geometry> {
         let mut g: Vec<Geometry> = self
-            .conv
+            .convs
             .iter()
             .map(|c| Geometry {
                 rows: c.positions(),
@@ -388,9 +452,9 @@ impl TrainSpec {
         g
     }
 
-    /// The number of trained layers (the convolution included).
+    /// The number of trained layers (the convolutions included).
     pub fn layers(&self) -> usize {
-        self.dims.len().saturating_sub(1) + usize::from(self.conv.is_some())
+        self.dims.len().saturating_sub(1) + self.convs.len()
     }
 
     /// The classes (the last width).
@@ -400,7 +464,7 @@ impl TrainSpec {
 
     /// The input width (per example).
     pub fn inputs(&self) -> usize {
-        match &self.conv {
+        match self.convs.first() {
             Some(c) => c.input.iter().product(),
             None => self.dims.first().copied().unwrap_or(0),
         }
@@ -464,7 +528,23 @@ impl TrainSpec {
         if self.batch == 0 {
             return Err(bad("a batch of 0 examples".into()));
         }
-        if let Some(c) = &self.conv {
+        for (i, c) in self.convs.iter().enumerate() {
+            let before = i.checked_sub(1).map(|j| self.convs[j]);
+            if c.channels_last != before.is_some()
+                || before.is_some_and(|b| b.pooled_shape() != c.input)
+            {
+                return Err(bad(format!(
+                    "convolution {} reads {:?}{}, the one before gives {:?} (channels last)",
+                    i + 1,
+                    c.input,
+                    if c.channels_last {
+                        " channels last"
+                    } else {
+                        ""
+                    },
+                    before.map(|b| b.pooled_shape())
+                )));
+            }
             if c.k == 0 || c.stride == 0 || c.out == 0 || c.input.contains(&0) {
                 return Err(bad(format!("convolution {c:?}: sizes of 0")));
             }
@@ -486,7 +566,7 @@ impl TrainSpec {
                     c.pool
                 )));
             }
-            if self.dims[0] != c.outputs() {
+            if i + 1 == self.convs.len() && self.dims[0] != c.outputs() {
                 return Err(bad(format!(
                     "the convolution gives {} values, the first dense layer takes {}",
                     c.outputs(),
@@ -691,6 +771,18 @@ pub enum TStep {
         /// The images.
         batch: usize,
     },
+    /// `dst` = the patches' gradient `src` summed back onto the convolution's input
+    /// (col2im, the transpose of [`TStep::Im2Col`]; local).
+    Col2Im {
+        /// `[B·P, c·k·k]`.
+        src: Slot,
+        /// The input's layout.
+        dst: Slot,
+        /// The convolution.
+        conv: Conv,
+        /// The images.
+        batch: usize,
+    },
     /// `dst` = the sums of the convolution output's pooling windows (local).
     SumPool {
         /// `[B, P, out]`.
@@ -788,6 +880,7 @@ impl TStep {
     pub fn reindex(&self, v: &[R]) -> Result<Vec<R>> {
         match self {
             TStep::Im2Col { conv, batch, .. } => conv.gather(v, *batch),
+            TStep::Col2Im { conv, batch, .. } => conv.scatter(v, *batch),
             TStep::SumPool { conv, batch, .. } => conv.sum_pool(v, *batch),
             TStep::Upsample { conv, batch, .. } => conv.upsample(v, *batch),
             TStep::Gather { idx, .. } => gather_at(v, idx),
@@ -819,6 +912,9 @@ pub struct TrainProgram {
     pub y: Slot,
     /// Inference ([`TrainProgram::inference`]): the slot of the predicted labels.
     pub labels: Option<Slot>,
+    /// Training: each parameter's pending gradient (`Σ` over the batch, scale `2^2f`),
+    /// in the order of [`TrainProgram::params`].
+    pub grads: Vec<Slot>,
 }
 
 struct Slots(usize);
@@ -839,18 +935,19 @@ struct Forward {
     acts: Vec<Slot>,
     /// Each hidden layer's ReLU bits.
     bits: Vec<Slot>,
-    /// The max pooling's argmax one-hot, if it has one.
-    maxpool_onehot: Option<Slot>,
+    /// Each convolution's max pooling argmax one-hot, if it has one.
+    maxpool_onehot: Vec<Option<Slot>>,
     /// The logits.
     z: Slot,
 }
 
 /// A layer's name in step names.
 fn layer_name(spec: &TrainSpec, l: usize) -> String {
-    match (&spec.conv, l) {
-        (Some(_), 0) => "conv1".to_string(),
-        (Some(_), l) => format!("fc{l}"),
-        (None, l) => format!("fc{}", l + 1),
+    let nc = spec.convs.len();
+    if l < nc {
+        format!("conv{}", l + 1)
+    } else {
+        format!("fc{}", l + 1 - nc)
     }
 }
 
@@ -875,22 +972,23 @@ fn lower_forward(
     let (x, y) = (s.next(), s.next());
     let w = |l: usize| params[2 * l].0;
     let b = |l: usize| params[2 * l + 1].0;
-    // The first layer's input: the batch, or its patches (gathered locally).
-    let first = match &spec.conv {
-        Some(conv) => {
-            let patches = s.next();
-            steps.push(TStep::Im2Col {
-                src: x,
-                dst: patches,
-                conv: *conv,
-                batch: bsz,
-            });
-            patches
-        }
+    // A convolution's input: its patches, gathered locally.
+    let patches = |steps: &mut Vec<TStep>, s: &mut Slots, src: Slot, conv: &Conv| {
+        let dst = s.next();
+        steps.push(TStep::Im2Col {
+            src,
+            dst,
+            conv: *conv,
+            batch: bsz,
+        });
+        dst
+    };
+    let first = match spec.convs.first() {
+        Some(conv) => patches(steps, s, x, conv),
         None => x,
     };
     let mut acts = vec![first];
-    let mut maxpool_onehot = None;
+    let mut maxpool_onehot = vec![None; spec.convs.len()];
     let mut bits = Vec::new();
     let mut z = x;
     for l in 0..nl {
@@ -931,13 +1029,13 @@ fn lower_forward(
                 name: format!("relu{}", l + 1),
             });
             bits.push(bit);
-            match (&spec.conv, l) {
-                (Some(conv), 0) if conv.max_pool => {
-                    let (m, onehot) = max_pool(steps, s, a, conv, bsz, plan.hidden[0]);
-                    maxpool_onehot = Some(onehot);
-                    acts.push(m);
+            let pooled = match spec.convs.get(l) {
+                Some(conv) if conv.max_pool => {
+                    let (m, onehot) = max_pool(steps, s, a, conv, bsz, (plan.hidden[l], l + 1));
+                    maxpool_onehot[l] = Some(onehot);
+                    m
                 }
-                (Some(conv), 0) if conv.pool > 1 => {
+                Some(conv) if conv.pool > 1 => {
                     // Average pooling: the windows' sums, divided by pool² in one
                     // truncation.
                     let (sp, pooled) = (s.next(), s.next());
@@ -950,11 +1048,16 @@ fn lower_forward(
                     steps.push(TStep::Trunc {
                         pairs: vec![(sp, pooled, bsz * conv.outputs())],
                         bits: conv.pool_bits(),
-                        name: "pool1".into(),
+                        name: format!("pool{}", l + 1),
                     });
-                    acts.push(pooled);
+                    pooled
                 }
-                _ => acts.push(a),
+                _ => a,
+            };
+            // A convolution after this one reads the patches of its output.
+            match spec.convs.get(l + 1) {
+                Some(next) => acts.push(patches(steps, s, pooled, next)),
+                None => acts.push(pooled),
             }
         }
     }
@@ -1065,11 +1168,10 @@ impl TrainProgram {
             grads[2 * l + 1] = (gb, g.out);
             if l > 0 {
                 // After a pooling, δ·Wᵀ is the pooled values' gradient: divided by pool²
-                // in the same truncation and copied back to each window.
-                let pool = match (&spec.conv, l) {
-                    (Some(conv), 1) if conv.pool > 1 => Some(*conv),
-                    _ => None,
-                };
+                // in the same truncation and copied back to each window. For a
+                // convolution, δ·Kᵀ is its patches' gradient, summed back onto its
+                // input (col2im) first.
+                let pool = spec.convs.get(l - 1).filter(|c| c.pool > 1).copied();
                 let nd = s.next();
                 let mut e = truncated_product(
                     &mut steps,
@@ -1080,6 +1182,16 @@ impl TrainProgram {
                     f + pool.map_or(0, |c| c.pool_bits()),
                     format!("{}: δ·Wᵀ", name(l)),
                 );
+                if let Some(conv) = spec.convs.get(l) {
+                    let img = s.next();
+                    steps.push(TStep::Col2Im {
+                        src: e,
+                        dst: img,
+                        conv: *conv,
+                        batch: bsz,
+                    });
+                    e = img;
+                }
                 if let Some(conv) = pool {
                     let up = s.next();
                     steps.push(TStep::Upsample {
@@ -1090,14 +1202,14 @@ impl TrainProgram {
                     });
                     e = up;
                     // Max pooling: the gradient goes to each window's maximum only.
-                    if let Some(onehot) = maxpool_onehot {
+                    if let Some(onehot) = maxpool_onehot[l - 1] {
                         let routed = s.next();
                         steps.push(TStep::MulBit {
                             src: e,
                             bit: onehot,
                             dst: routed,
                             n: bsz * conv.positions() * conv.out,
-                            name: "pool1: argmax".into(),
+                            name: format!("pool{l}: argmax"),
                         });
                         e = routed;
                     }
@@ -1169,6 +1281,7 @@ impl TrainProgram {
             x,
             y,
             labels: None,
+            grads: grads.iter().map(|&(g, _)| g).collect(),
         })
     }
 
@@ -1206,6 +1319,7 @@ impl TrainProgram {
             x: fw.x,
             y: fw.y,
             labels: Some(labels),
+            grads: Vec::new(),
         })
     }
 
@@ -1263,7 +1377,7 @@ fn push_max(
     (x, y): (Slot, Slot),
     len: usize,
     sharing: Sharing,
-    level: usize,
+    (layer, level): (usize, usize),
 ) -> (Slot, Slot) {
     let (d, bit, prod, m) = (s.next(), s.next(), s.next(), s.next());
     steps.push(TStep::Sub { a: x, b: y, dst: d });
@@ -1272,14 +1386,14 @@ fn push_max(
         dst: bit,
         n: len,
         sharing,
-        layer: 1,
+        layer,
     });
     steps.push(TStep::MulBit {
         src: d,
         bit,
         dst: prod,
         n: len,
-        name: format!("pool1: maximum {level}"),
+        name: format!("pool{layer}: maximum {level}"),
     });
     steps.push(TStep::Add {
         a: y,
@@ -1301,7 +1415,7 @@ fn max_pool(
     a: Slot,
     conv: &Conv,
     batch: usize,
-    sharing: Sharing,
+    (sharing, layer): (Sharing, usize),
 ) -> (Slot, Slot) {
     let wins = conv.pool_windows(batch);
     let n = wins.len() / 4;
@@ -1316,11 +1430,11 @@ fn max_pool(
     let right = push_gather(steps, s, a, pick(&[1, 3]));
     let lo: Vec<usize> = (0..n).collect();
     let hi: Vec<usize> = (n..2 * n).collect();
-    let (m12, b12) = push_max(steps, s, (left, right), 2 * n, sharing, 1);
+    let (m12, b12) = push_max(steps, s, (left, right), 2 * n, sharing, (layer, 1));
     let m1 = push_gather(steps, s, m12, lo.clone());
     let m2 = push_gather(steps, s, m12, hi.clone());
     // Level 2: the pairs' maxima.
-    let (m, b3) = push_max(steps, s, (m1, m2), n, sharing, 2);
+    let (m, b3) = push_max(steps, s, (m1, m2), n, sharing, (layer, 2));
     // The one-hot: [b3; b3] ⊙ [b1; b2] in one product.
     let (b33, t) = (s.next(), s.next());
     steps.push(TStep::Gather {
@@ -1333,7 +1447,7 @@ fn max_pool(
         bit: b12,
         dst: t,
         n: 2 * n,
-        name: "pool1: one-hot".into(),
+        name: format!("pool{layer}: one-hot"),
     });
     let (o0, b3b2, b2, o1, o2, nb3, o3, all, onehot) = (
         s.next(),
@@ -1570,6 +1684,7 @@ fn step_costs(st: &TStep, head: &FixedModel<R>) -> Result<Vec<StepCost>> {
         }
         TStep::AddBias { .. }
         | TStep::Im2Col { .. }
+        | TStep::Col2Im { .. }
         | TStep::SumPool { .. }
         | TStep::Upsample { .. }
         | TStep::Gather { .. }
@@ -1657,11 +1772,11 @@ pub fn logits(spec: &TrainSpec, params: &[Vec<R>], x: &[R]) -> Vec<f64> {
     let dec = |v: &[R]| -> Vec<f64> { v.iter().map(|&r| r.to_i64() as f64 / scale).collect() };
     let n = x.len() / spec.inputs().max(1);
     let mut h: Vec<f64> = dec(x);
-    if let Some(c) = &spec.conv {
-        h = c.patch_indices(n).iter().map(|&i| h[i]).collect();
-    }
     let geo = spec.geometry();
     for (l, g) in geo.iter().enumerate() {
+        if let Some(c) = spec.convs.get(l) {
+            h = c.patch_indices(n).iter().map(|&i| h[i]).collect();
+        }
         let (w, b) = (dec(&params[2 * l]), dec(&params[2 * l + 1]));
         let rows = n * g.rows;
         let mut next = vec![0.0; rows * g.out];
@@ -1675,7 +1790,7 @@ pub fn logits(spec: &TrainSpec, params: &[Vec<R>], x: &[R]) -> Vec<f64> {
             }
         }
         h = next;
-        if let (Some(c), 0) = (&spec.conv, l)
+        if let Some(c) = spec.convs.get(l)
             && c.pool > 1
         {
             let w = c.pool * c.pool;
@@ -1765,7 +1880,7 @@ pub fn to_onnx(spec: &TrainSpec, params: &[Vec<R>]) -> Result<Vec<u8>> {
     let mut inits = Vec::new();
     let mut prev = "input".to_string();
     let geo = spec.geometry();
-    let off = usize::from(spec.conv.is_some());
+    let off = spec.convs.len();
     let attr_i = |name: &str, i: i64| pb::AttributeProto {
         name: name.into(),
         i,
@@ -1784,18 +1899,26 @@ pub fn to_onnx(spec: &TrainSpec, params: &[Vec<R>]) -> Result<Vec<u8>> {
         }
         let bias: Vec<f32> = b.iter().map(|&v| dec(v)).collect();
         let last = l + 1 == geo.len();
-        if let (Some(c), 0) = (&spec.conv, l) {
-            // Ours is [c·k·k, out]; Conv takes [out, c, k, k], the same entry order.
+        if let Some(c) = spec.convs.get(l) {
+            // Ours is [c·k·k, out]; Conv takes [out, c, k, k], the same entry order
+            // (ONNX's activations are [c, h, w] where ours are channels last after the
+            // first convolution: the kernel reads the same values).
             let wt: Vec<f32> = (0..o)
                 .flat_map(|j| (0..k).map(move |i| dec(w[i * o + j])))
                 .collect();
             let dims = vec![o as i64, c.input[0] as i64, c.k as i64, c.k as i64];
-            inits.push(tensor("conv1.weight".into(), dims, wt));
-            inits.push(tensor("conv1.bias".into(), vec![o as i64], bias));
+            let n = l + 1;
+            let (cn, wn, bn) = (
+                format!("conv{n}"),
+                format!("conv{n}.weight"),
+                format!("conv{n}.bias"),
+            );
+            inits.push(tensor(wn.clone(), dims, wt));
+            inits.push(tensor(bn.clone(), vec![o as i64], bias));
             nodes.push(pb::NodeProto {
-                input: vec![prev.clone(), "conv1.weight".into(), "conv1.bias".into()],
-                output: vec!["conv1".into()],
-                name: "conv1".into(),
+                input: vec![prev.clone(), wn, bn],
+                output: vec![cn.clone()],
+                name: cn.clone(),
                 op_type: "Conv".into(),
                 attribute: vec![pb::AttributeProto {
                     name: "strides".into(),
@@ -1811,37 +1934,46 @@ pub fn to_onnx(spec: &TrainSpec, params: &[Vec<R>]) -> Result<Vec<u8>> {
                 r#type: 7,
                 ..Default::default()
             };
-            let mut chain = vec![("Relu", "conv1", "relu1", Vec::new())];
-            let mut last = "relu1";
+            let (relu, pool, flat) = (format!("relu{n}"), format!("pool{n}"), format!("flat{n}"));
+            let mut chain = vec![("Relu", cn.clone(), relu.clone(), Vec::new())];
+            let mut last = relu.clone();
             if c.pool > 1 {
                 let p = c.pool as i64;
                 chain.push((
                     if c.max_pool { "MaxPool" } else { "AveragePool" },
-                    "relu1",
-                    "pool1",
+                    relu,
+                    pool.clone(),
                     vec![ints("kernel_shape", p), ints("strides", p)],
                 ));
-                last = "pool1";
+                last = pool;
             }
-            chain.push(("Flatten", last, "flat1", vec![attr_i("axis", 1)]));
+            if l + 1 == off {
+                chain.push((
+                    "Flatten",
+                    last.clone(),
+                    flat.clone(),
+                    vec![attr_i("axis", 1)],
+                ));
+                last = flat;
+            }
             for (op, from, to, attribute) in chain {
                 nodes.push(pb::NodeProto {
-                    input: vec![from.into()],
-                    output: vec![to.into()],
-                    name: to.into(),
+                    input: vec![from],
+                    output: vec![to.clone()],
+                    name: to,
                     op_type: op.into(),
                     attribute,
                     ..Default::default()
                 });
             }
-            prev = "flat1".into();
+            prev = last;
             continue;
         }
         // Ours are [in, out]; Gemm with transB takes [out, in]. After the convolution
         // our input is position-major (pos·C + c), ONNX's Flatten channel-major.
         let row = |i: usize| -> usize {
-            match (&spec.conv, l) {
-                (Some(c), 1) => {
+            match spec.convs.last() {
+                Some(c) if l == off => {
                     let p = c.outputs() / c.out;
                     let (ch, pos) = (i / p, i % p);
                     pos * c.out + ch
@@ -1882,7 +2014,7 @@ pub fn to_onnx(spec: &TrainSpec, params: &[Vec<R>]) -> Result<Vec<u8>> {
             prev = r;
         }
     }
-    let input_dims: Vec<i64> = match &spec.conv {
+    let input_dims: Vec<i64> = match spec.convs.first() {
         Some(c) => std::iter::once(-1)
             .chain(c.input.iter().map(|&d| d as i64))
             .collect(),

@@ -77,7 +77,12 @@ pub fn iteration(
         ));
     }
     slots[prog.y] = Some(y.to_vec());
-    let trace = execute(prog, head, &mut slots)?;
+    let mut trace = execute(prog, head, &mut slots)?;
+    trace.grads = prog
+        .grads
+        .iter()
+        .map(|&g| get(&slots, g))
+        .collect::<Result<_>>()?;
     for ((slot, _), p) in layout.iter().zip(state.iter_mut()) {
         *p = get(&slots, *slot)?;
     }
@@ -247,6 +252,7 @@ fn execute(prog: &TrainProgram, head: &FixedModel<R>, slots: &mut Slots) -> Resu
                 slots[*dst] = Some(idx);
             }
             TStep::Im2Col { src, dst, .. }
+            | TStep::Col2Im { src, dst, .. }
             | TStep::SumPool { src, dst, .. }
             | TStep::Upsample { src, dst, .. }
             | TStep::Gather { src, dst, .. } => {
@@ -291,7 +297,6 @@ fn execute(prog: &TrainProgram, head: &FixedModel<R>, slots: &mut Slots) -> Resu
             TStep::Scale { src, dst, c } => {
                 let v = get(slots, *src)?;
                 let k = R::from_i64(*c);
-                trace.grads.push(v.clone());
                 slots[*dst] = Some(v.into_iter().map(|x| x * k).collect());
             }
         }

@@ -343,6 +343,7 @@ async fn execute(
                 slots[*dst] = Some(conv.b2a(p, &b, &[*rows], B2aVariant::DaBits).await?);
             }
             TStep::Im2Col { src, dst, .. }
+            | TStep::Col2Im { src, dst, .. }
             | TStep::SumPool { src, dst, .. }
             | TStep::Upsample { src, dst, .. }
             | TStep::Gather { src, dst, .. } => {

@@ -420,7 +420,7 @@ impl Job for SharedInference {
                 ),
             });
         }
-        if q.share.spec.dims != spec.dims || q.share.spec.conv != spec.conv {
+        if q.share.spec.dims != spec.dims || q.share.spec.convs != spec.convs {
             return Err(Error::shape(
                 "model share",
                 format!(
