@@ -136,7 +136,7 @@ pub struct Conv {
     /// a power of two, dividing the output's height and width).
     #[serde(default = "one_usize")]
     pub pool: usize,
-    /// Max pooling instead of average pooling (2×2 windows only).
+    /// Max pooling instead of average pooling.
     #[serde(default)]
     pub max_pool: bool,
     /// The input is laid out `[h, w, c]` per image (the output of a convolution before
@@ -557,12 +557,6 @@ impl TrainSpec {
             if c.pool == 0 || !c.pool.is_power_of_two() || oh % c.pool != 0 || ow % c.pool != 0 {
                 return Err(bad(format!(
                     "pooling {0}×{0}: a power of two dividing the convolution's {oh}×{ow}",
-                    c.pool
-                )));
-            }
-            if c.max_pool && c.pool != 2 {
-                return Err(bad(format!(
-                    "max pooling {0}×{0}: only 2×2 windows are trained",
                     c.pool
                 )));
             }
@@ -1403,12 +1397,14 @@ fn push_max(
     (m, bit)
 }
 
-/// 2×2 max pooling of `a` (the convolution's ReLU'd output, `[B, P, out]`) as a tree of
-/// comparisons (SecureNN's): `max(x, y) = y + (x − y)·[x ≥ y]` for the two pairs of each
-/// window at once, then for their maxima; the comparisons in `sharing`. Returns the
-/// maxima (`[B, P/4, out]`) and the one-hot of each window's (first) maximum at the
-/// convolution's positions (`[B, P, out]`), which routes the gradient backward:
-/// `o₀ = b₃b₁, o₁ = b₃ − o₀, o₂ = b₂ − b₃b₂, o₃ = 1 − b₃ − o₂` (one product round).
+/// Max pooling of `a` (the convolution's ReLU'd output, `[B, P, out]`) over windows of
+/// `w = pool²` values as a tournament (SecureNN's): `max(x, y) = y + (x − y)·[x ≥ y]`,
+/// every pair of a level in one comparison in `sharing`, `log₂ w` levels. Returns the
+/// maxima (`[B, P/w, out]`) and the one-hot of each window's first maximum at the
+/// convolution's positions (`[B, P, out]`), which routes the gradient backward: built
+/// top-down, a node's selection `s` (1 at the root) splits into `s·b` for its left
+/// child and `s − s·b` for its right, one product round per level below the top
+/// (2×2: `o₀ = b₃b₁, o₁ = b₃ − o₀, o₂ = (1 − b₃)b₂, o₃ = 1 − b₃ − o₂`).
 fn max_pool(
     steps: &mut Vec<TStep>,
     s: &mut Slots,
@@ -1418,105 +1414,109 @@ fn max_pool(
     (sharing, layer): (Sharing, usize),
 ) -> (Slot, Slot) {
     let wins = conv.pool_windows(batch);
-    let n = wins.len() / 4;
-    let pick = |ks: &[usize]| -> Vec<usize> {
-        ks.iter()
-            .flat_map(|&k| (0..n).map(move |j| (j, k)))
-            .map(|(j, k)| wins[j * 4 + k])
-            .collect()
+    let w = (conv.pool * conv.pool).max(1);
+    let n = wins.len() / w;
+    // A level is one slot of `groups` groups of `n`: group g holds node g of every window.
+    let groups_of = |ids: &mut dyn Iterator<Item = usize>| -> Vec<usize> {
+        ids.flat_map(|g| (0..n).map(move |j| g * n + j)).collect()
     };
-    // Level 1: (x0, x2) against (x1, x3).
-    let left = push_gather(steps, s, a, pick(&[0, 2]));
-    let right = push_gather(steps, s, a, pick(&[1, 3]));
-    let lo: Vec<usize> = (0..n).collect();
-    let hi: Vec<usize> = (n..2 * n).collect();
-    let (m12, b12) = push_max(steps, s, (left, right), 2 * n, sharing, (layer, 1));
-    let m1 = push_gather(steps, s, m12, lo.clone());
-    let m2 = push_gather(steps, s, m12, hi.clone());
-    // Level 2: the pairs' maxima.
-    let (m, b3) = push_max(steps, s, (m1, m2), n, sharing, (layer, 2));
-    // The one-hot: [b3; b3] ⊙ [b1; b2] in one product.
-    let (b33, t) = (s.next(), s.next());
-    steps.push(TStep::Gather {
-        src: b3,
-        dst: b33,
-        idx: lo.iter().chain(&lo).copied().collect(),
-    });
-    steps.push(TStep::MulBit {
-        src: b33,
-        bit: b12,
-        dst: t,
-        n: 2 * n,
-        name: format!("pool{layer}: one-hot"),
-    });
-    let (o0, b3b2, b2, o1, o2, nb3, o3, all, onehot) = (
-        s.next(),
-        s.next(),
-        s.next(),
-        s.next(),
-        s.next(),
-        s.next(),
-        s.next(),
-        s.next(),
-        s.next(),
-    );
-    steps.push(TStep::Gather {
-        src: t,
-        dst: o0,
-        idx: lo.clone(),
-    });
-    steps.push(TStep::Gather {
-        src: t,
-        dst: b3b2,
-        idx: hi.clone(),
-    });
-    steps.push(TStep::Gather {
-        src: b12,
-        dst: b2,
-        idx: hi,
-    });
-    steps.push(TStep::Sub {
-        a: b3,
-        b: o0,
-        dst: o1,
-    });
-    steps.push(TStep::Sub {
-        a: b2,
-        b: b3b2,
-        dst: o2,
-    });
-    steps.push(TStep::Scale {
-        src: b3,
-        dst: nb3,
-        c: -1,
-    });
-    let one_minus = s.next();
-    steps.push(TStep::AddConst {
-        src: nb3,
-        dst: one_minus,
-        c: 1,
-    });
-    steps.push(TStep::Sub {
-        a: one_minus,
-        b: o2,
-        dst: o3,
-    });
-    // [o0; o1; o2; o3] to the window positions: position wins[j·4 + k] takes o_k[j].
-    steps.push(TStep::Concat {
-        srcs: vec![o0, o1, o2, o3],
-        dst: all,
-    });
+    let wref = &wins;
+    let leaves: Vec<usize> = (0..w)
+        .flat_map(|k| (0..n).map(move |j| wref[j * w + k]))
+        .collect();
+    let mut cur = push_gather(steps, s, a, leaves);
+    let mut groups = w;
+    let mut bits = Vec::new();
+    while groups > 1 {
+        let half = groups / 2;
+        let left = push_gather(steps, s, cur, groups_of(&mut (0..half).map(|g| 2 * g)));
+        let right = push_gather(steps, s, cur, groups_of(&mut (0..half).map(|g| 2 * g + 1)));
+        let (m, bit) = push_max(
+            steps,
+            s,
+            (left, right),
+            half * n,
+            sharing,
+            (layer, bits.len() + 1),
+        );
+        bits.push(bit);
+        cur = m;
+        groups = half;
+    }
+    // The one-hot, from the top level (one pair) down to the leaves.
+    let mut sel: Option<Slot> = None;
+    for (depth, &bit) in bits.iter().enumerate().rev() {
+        let pairs = w >> (depth + 1);
+        let (left, right) = (s.next(), s.next());
+        match sel {
+            None => {
+                let neg = s.next();
+                steps.push(TStep::Gather {
+                    src: bit,
+                    dst: left,
+                    idx: (0..pairs * n).collect(),
+                });
+                steps.push(TStep::Scale {
+                    src: bit,
+                    dst: neg,
+                    c: -1,
+                });
+                steps.push(TStep::AddConst {
+                    src: neg,
+                    dst: right,
+                    c: 1,
+                });
+            }
+            Some(parent) => {
+                steps.push(TStep::MulBit {
+                    src: parent,
+                    bit,
+                    dst: left,
+                    n: pairs * n,
+                    name: format!("pool{layer}: one-hot {}", depth + 1),
+                });
+                steps.push(TStep::Sub {
+                    a: parent,
+                    b: left,
+                    dst: right,
+                });
+            }
+        }
+        // Children in order: node p's are 2p (left) and 2p + 1 (right).
+        let both = s.next();
+        steps.push(TStep::Concat {
+            srcs: vec![left, right],
+            dst: both,
+        });
+        let order =
+            groups_of(&mut (0..2 * pairs).map(|c| if c % 2 == 0 { c / 2 } else { pairs + c / 2 }));
+        sel = Some(push_gather(steps, s, both, order));
+    }
+    // Leaf k of window j sits at position wins[j·w + k].
     let mut inverse = vec![0; wins.len()];
     for (jk, &pos) in wins.iter().enumerate() {
-        let (j, k) = (jk / 4, jk % 4);
+        let (j, k) = (jk / w, jk % w);
         inverse[pos] = k * n + j;
     }
-    steps.push(TStep::Gather {
-        src: all,
-        dst: onehot,
-        idx: inverse,
-    });
-    (m, onehot)
+    let onehot = match sel {
+        Some(sel) => push_gather(steps, s, sel, inverse),
+        // A 1×1 window: its value is the maximum.
+        None => {
+            let (z, one) = (s.next(), s.next());
+            steps.push(TStep::Scale {
+                src: a,
+                dst: z,
+                c: 0,
+            });
+            steps.push(TStep::AddConst {
+                src: z,
+                dst: one,
+                c: 1,
+            });
+            one
+        }
+    };
+    (cur, onehot)
 }
 
 /// Pushes `op(a) · op(b)` (`[m, k] · [k, n]`) and its truncation by `f` bits; returns
