@@ -199,8 +199,9 @@ fn trainable(m: &Model, frac_bits: u32) -> Result<(Vec<Conv>, Vec<usize>, Params
     let not_trainable = |l: &tessera_models::Layer| {
         CliError::Usage(format!(
             "layer {} ({}) is not trainable here: `tessera train` takes convolutions (one \
-             group, no padding), each with ReLU and an optional pooling, then a flatten, \
-             then dense layers with ReLU between them (and a softmax head)",
+             group, square kernels, equal padding on every side), each with ReLU and an \
+             optional pooling, then a flatten, then dense layers with ReLU between them (and \
+             a softmax head)",
             l.name(),
             l.op().kind()
         ))
@@ -242,7 +243,7 @@ fn trainable(m: &Model, frac_bits: u32) -> Result<(Vec<Conv>, Vec<usize>, Params
             || w.pad_begin[..2]
                 .iter()
                 .chain(&w.pad_end[..2])
-                .any(|&p| p != 0)
+                .any(|&p| p != w.pad_begin[0])
             || w.dilations[..2].iter().any(|&d| d != 1)
         {
             return Err(not_trainable(l));
@@ -255,6 +256,7 @@ fn trainable(m: &Model, frac_bits: u32) -> Result<(Vec<Conv>, Vec<usize>, Params
             pool: 1,
             max_pool: false,
             channels_last: !convs.is_empty(),
+            pad: w.pad_begin[0],
         };
         params.push(fp.encode_slice::<R>(&transposed(c.weight.data(), cv.out, cv.patch()))?);
         params.push(fp.encode_slice::<R>(&bias(&c.bias, cv.out))?);

@@ -189,6 +189,7 @@ fn cnn_training_follows_the_reference() {
         pool: 1,
         max_pool: false,
         channels_last: false,
+        pad: 0,
     };
     // 2×8×8 → 3×6×6 → 2×2 average pooling → 3×3×3.
     let pooled = tessera_engine::train::Conv {
@@ -199,6 +200,7 @@ fn cnn_training_follows_the_reference() {
         pool: 2,
         max_pool: false,
         channels_last: false,
+        pad: 0,
     };
     let max_pooled = tessera_engine::train::Conv {
         max_pool: true,
@@ -211,7 +213,13 @@ fn cnn_training_follows_the_reference() {
         pool: 4,
         ..max_pooled
     };
-    for conv in [strided, pooled, max_pooled, max4] {
+    // 2×6×6 with one zero around → 3×3 kernels ×3 → 3×6×6 → 2×2 average pooling.
+    let padded = tessera_engine::train::Conv {
+        input: [2, 6, 6],
+        pad: 1,
+        ..pooled
+    };
+    for conv in [strided, pooled, max_pooled, max4, padded] {
         let spec = TrainSpec {
             dims: vec![conv.outputs(), 5, 3],
             convs: vec![conv],
@@ -246,6 +254,7 @@ fn two_convolutions_train_like_the_reference() {
             pool: 2,
             max_pool,
             channels_last: false,
+            pad: 0,
         };
         let c2 = tessera_engine::train::Conv {
             input: c1.pooled_shape(),
@@ -255,6 +264,7 @@ fn two_convolutions_train_like_the_reference() {
             pool: pool2,
             max_pool: false,
             channels_last: true,
+            pad: 0,
         };
         let spec = TrainSpec {
             dims: vec![c2.outputs(), 4, 3],
@@ -280,7 +290,8 @@ fn two_convolutions_train_like_the_reference() {
 }
 
 /// The reference's gradients of a network with two convolutions (max and average
-/// pooling, col2im between them), and of one with 4×4 max pooling, are those of
+/// pooling, col2im between them), of one with 4×4 max pooling and of a padded one are
+/// those of
 /// softmax cross-entropy: each checked
 /// against a central finite difference of the float loss, summed over the batch, of
 /// [`tessera_engine::train::logits`] — a float forward pass written apart from the
@@ -295,6 +306,7 @@ fn two_convolution_gradients_match_finite_differences() {
         pool: 2,
         max_pool: true,
         channels_last: false,
+        pad: 0,
     };
     let c2 = tessera_engine::train::Conv {
         input: c1.pooled_shape(),
@@ -304,6 +316,7 @@ fn two_convolution_gradients_match_finite_differences() {
         pool: 2,
         max_pool: false,
         channels_last: true,
+        pad: 0,
     };
     let spec = TrainSpec {
         dims: vec![c2.outputs(), 4, 3],
@@ -323,8 +336,20 @@ fn two_convolution_gradients_match_finite_differences() {
         convs: vec![max4],
         ..spec.clone()
     };
+    // And a padded one: 1×8×8 with one zero around → 3×3 kernels ×2 → 2×8×8 → 2×2 max.
+    let padded = tessera_engine::train::Conv {
+        input: [1, 8, 8],
+        pad: 1,
+        ..c1
+    };
+    let padded = TrainSpec {
+        dims: vec![padded.outputs(), 4, 3],
+        convs: vec![padded],
+        ..spec.clone()
+    };
     finite_difference_check(&spec);
     finite_difference_check(&single);
+    finite_difference_check(&padded);
 }
 
 /// Checks every fifth gradient of each parameter of `spec`'s reference against a
@@ -586,6 +611,20 @@ fn trained_cnn_round_trips_through_onnx() {
             "conv", "relu", "maxpool", "reshape", "dense", "relu", "dense",
         ],
     );
+    // LeNet-5 as PyTorch writes it for MNIST: two zeros around the first
+    // convolution's input (28×28 → 6×28×28 → 6×14×14 → 16×10×10 → 16×5×5 → 400).
+    let mut lenet = TrainSpec::lenet(4, 0.1);
+    lenet.convs[0].pad = 2;
+    lenet.convs[1].input = lenet.convs[0].pooled_shape();
+    lenet.dims[0] = lenet.convs[1].outputs();
+    assert_eq!(lenet.dims[0], 400);
+    cnn_round_trip(
+        &lenet,
+        &[
+            "conv", "relu", "maxpool", "conv", "relu", "maxpool", "reshape", "dense", "relu",
+            "dense", "relu", "dense",
+        ],
+    );
     cnn_round_trip(
         &TrainSpec::lenet(4, 0.1),
         &[
@@ -726,6 +765,7 @@ fn shared_model_inference_gives_the_reference_labels() {
         pool: 2,
         max_pool: true,
         channels_last: false,
+        pad: 0,
     };
     let cnn = TrainSpec {
         dims: vec![max_pooled.outputs(), 5, 3],

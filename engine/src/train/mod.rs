@@ -117,8 +117,8 @@ fn one() -> f64 {
     1.0
 }
 
-/// A 2-D convolution without padding over `[c, h, w]` images: `out` kernels of
-/// `k × k`, stride `stride`. It is trained as a matrix product of the images'
+/// A 2-D convolution over `[c, h, w]` images: `out` kernels of `k × k`, stride
+/// `stride`, `pad` zeros around each side. It is trained as a matrix product of the images'
 /// patches (`[B·P, c·k·k]`, gathered locally from the shares) with the kernel
 /// (`[c·k·k, out]`); its output is laid out position by position (`[B, P, out]`), and
 /// so is the input of a convolution after another (`channels_last`).
@@ -143,6 +143,9 @@ pub struct Conv {
     /// this one), not `[c, h, w]` (the images).
     #[serde(default)]
     pub channels_last: bool,
+    /// Zeros added on every side of the input (ONNX `pads` all equal).
+    #[serde(default)]
+    pub pad: usize,
 }
 
 fn one_usize() -> usize {
@@ -152,7 +155,7 @@ fn one_usize() -> usize {
 impl Conv {
     /// Output height and width.
     pub fn out_hw(&self) -> [usize; 2] {
-        let o = |n: usize| (n.saturating_sub(self.k)) / self.stride.max(1) + 1;
+        let o = |n: usize| ((n + 2 * self.pad).saturating_sub(self.k)) / self.stride.max(1) + 1;
         [o(self.input[1]), o(self.input[2])]
     }
 
@@ -260,8 +263,18 @@ impl Conv {
     ///
     /// # Errors
     /// Too few values for the images.
-    pub fn gather<T: Copy>(&self, x: &[T], batch: usize) -> Result<Vec<T>> {
-        gather_at(x, &self.patch_indices(batch)).map_err(|_| {
+    pub fn gather<T: Copy + Default>(&self, x: &[T], batch: usize) -> Result<Vec<T>> {
+        let n = batch * self.input.iter().product::<usize>();
+        if x.len() != n {
+            return Err(Error::shape(
+                "training images",
+                format!("{} values for {batch} images of {:?}", x.len(), self.input),
+            ));
+        }
+        // The padding reads one zero past the input (a valid share of 0 at both parties).
+        let mut ext = x.to_vec();
+        ext.push(T::default());
+        gather_at(&ext, &self.patch_indices(batch)).map_err(|_| {
             Error::shape(
                 "training images",
                 format!("{} values for {batch} images of {:?}", x.len(), self.input),
@@ -282,18 +295,23 @@ impl Conv {
                 format!("{} values for {} patch entries", d.len(), idx.len()),
             ));
         }
-        let mut out = vec![<R as Ring>::from_u64(0); batch * self.input.iter().product::<usize>()];
+        // One slot past the input takes the padding's gradients, dropped.
+        let n = batch * self.input.iter().product::<usize>();
+        let mut out = vec![<R as Ring>::from_u64(0); n + 1];
         for (&i, &v) in idx.iter().zip(d) {
             out[i] += v;
         }
+        out.truncate(n);
         Ok(out)
     }
 
     /// For `batch` images, the input index of each patch entry, patch after patch
-    /// (image, output row, output column; entry order channel, kernel row, column).
+    /// (image, output row, output column; entry order channel, kernel row, column); an
+    /// entry in the padding gets the index one past the input (a zero).
     pub fn patch_indices(&self, batch: usize) -> Vec<usize> {
         let [c, h, w] = self.input;
         let [oh, ow] = self.out_hw();
+        let zero = batch * c * h * w;
         let mut out = Vec::with_capacity(batch * oh * ow * self.patch());
         for b in 0..batch {
             for oy in 0..oh {
@@ -302,6 +320,16 @@ impl Conv {
                         for ky in 0..self.k {
                             for kx in 0..self.k {
                                 let (y, x) = (oy * self.stride + ky, ox * self.stride + kx);
+                                let (Some(y), Some(x)) =
+                                    (y.checked_sub(self.pad), x.checked_sub(self.pad))
+                                else {
+                                    out.push(zero);
+                                    continue;
+                                };
+                                if y >= h || x >= w {
+                                    out.push(zero);
+                                    continue;
+                                }
                                 out.push(if self.channels_last {
                                     ((b * h + y) * w + x) * c + ci
                                 } else {
@@ -368,6 +396,7 @@ impl TrainSpec {
             pool,
             max_pool: false,
             channels_last: false,
+            pad: 0,
         };
         TrainSpec {
             dims: vec![conv.outputs(), 64, 10],
@@ -404,6 +433,7 @@ impl TrainSpec {
             pool: 2,
             max_pool: true,
             channels_last: false,
+            pad: 0,
         };
         let c2 = Conv {
             input: c1.pooled_shape(),
@@ -548,9 +578,10 @@ impl TrainSpec {
             if c.k == 0 || c.stride == 0 || c.out == 0 || c.input.contains(&0) {
                 return Err(bad(format!("convolution {c:?}: sizes of 0")));
             }
-            if c.k > c.input[1] || c.k > c.input[2] {
+            if c.k > c.input[1] + 2 * c.pad || c.k > c.input[2] + 2 * c.pad || c.pad >= c.k {
                 return Err(bad(format!(
-                    "convolution {c:?}: the kernel exceeds the image"
+                    "convolution {c:?}: the kernel exceeds the padded image, or the padding is \
+                     as wide as the kernel"
                 )));
             }
             let [oh, ow] = c.out_hw();
@@ -1775,6 +1806,7 @@ pub fn logits(spec: &TrainSpec, params: &[Vec<R>], x: &[R]) -> Vec<f64> {
     let geo = spec.geometry();
     for (l, g) in geo.iter().enumerate() {
         if let Some(c) = spec.convs.get(l) {
+            h.push(0.0);
             h = c.patch_indices(n).iter().map(|&i| h[i]).collect();
         }
         let (w, b) = (dec(&params[2 * l]), dec(&params[2 * l + 1]));
@@ -1920,12 +1952,20 @@ pub fn to_onnx(spec: &TrainSpec, params: &[Vec<R>]) -> Result<Vec<u8>> {
                 output: vec![cn.clone()],
                 name: cn.clone(),
                 op_type: "Conv".into(),
-                attribute: vec![pb::AttributeProto {
-                    name: "strides".into(),
-                    ints: vec![c.stride as i64; 2],
-                    r#type: 7,
-                    ..Default::default()
-                }],
+                attribute: vec![
+                    pb::AttributeProto {
+                        name: "strides".into(),
+                        ints: vec![c.stride as i64; 2],
+                        r#type: 7,
+                        ..Default::default()
+                    },
+                    pb::AttributeProto {
+                        name: "pads".into(),
+                        ints: vec![c.pad as i64; 4],
+                        r#type: 7,
+                        ..Default::default()
+                    },
+                ],
                 ..Default::default()
             });
             let ints = |name: &str, v: i64| pb::AttributeProto {
