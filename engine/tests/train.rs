@@ -226,104 +226,81 @@ fn cnn_training_follows_the_reference() {
             ..TrainSpec::cnn(4, 0.5)
         };
         assert_eq!(spec.inputs(), conv.input.iter().product::<usize>());
-        for s in [Sharing::B, Sharing::Y] {
-            check(
-                &spec,
-                &TrainPlan::uniform(&spec, s),
-                2,
-                64,
-                Transport::InMemory,
-            );
-        }
+        check_under_b_and_y(&spec);
     }
 }
 
 /// Two convolutions (LeNet's shape, small): 1×10×10 → 3×3 kernels ×2 → ReLU → 2×2 max
-/// (or average) pooling → 2×4×4, read channels last by 3×3 kernels ×3 → ReLU (→ 3×2×2,
-/// or average-pooled to 3×1×1) → dense → 4 → 3. The second convolution's input gradient
-/// is `δ·Kᵀ` summed back onto its input (col2im), then routed through the first
-/// pooling and ReLU: every parameter within 64 units of the reference, under B and Y.
-#[test]
-fn two_convolutions_train_like_the_reference() {
-    for (max_pool, pool2) in [(true, 1), (false, 2)] {
-        let c1 = tessera_engine::train::Conv {
-            input: [1, 10, 10],
-            out: 2,
-            k: 3,
-            stride: 1,
-            pool: 2,
-            max_pool,
-            channels_last: false,
-            pad: 0,
-        };
-        let c2 = tessera_engine::train::Conv {
-            input: c1.pooled_shape(),
-            out: 3,
-            k: 3,
-            stride: 1,
-            pool: pool2,
-            max_pool: false,
-            channels_last: true,
-            pad: 0,
-        };
-        let spec = TrainSpec {
-            dims: vec![c2.outputs(), 4, 3],
-            convs: vec![c1, c2],
-            ..TrainSpec::cnn(4, 0.5)
-        };
-        spec.validate().unwrap();
-        assert_eq!(spec.layers(), 4);
-        let mut wrong = spec.clone();
-        wrong.convs[1].channels_last = false;
-        let e = wrong.validate().unwrap_err().to_string();
-        assert!(e.contains("convolution 2 reads"), "{e}");
-        for s in [Sharing::B, Sharing::Y] {
-            check(
-                &spec,
-                &TrainPlan::uniform(&spec, s),
-                2,
-                64,
-                Transport::InMemory,
-            );
-        }
-    }
-}
-
-/// The reference's gradients of a network with two convolutions (max and average
-/// pooling, col2im between them), of one with 4×4 max pooling and of a padded one are
-/// those of
-/// softmax cross-entropy: each checked
-/// against a central finite difference of the float loss, summed over the batch, of
-/// [`tessera_engine::train::logits`] — a float forward pass written apart from the
-/// program of steps.
-#[test]
-fn two_convolution_gradients_match_finite_differences() {
+/// (or average) pooling → 2×4×4, read channels last by 3×3 kernels ×3 → ReLU → `pool2`
+/// (1: 3×2×2; 2: average-pooled to 3×1×1) → dense → 4 → 3.
+fn two_convs(max_pool: bool, pool2: usize) -> TrainSpec {
     let c1 = tessera_engine::train::Conv {
         input: [1, 10, 10],
         out: 2,
         k: 3,
         stride: 1,
         pool: 2,
-        max_pool: true,
+        max_pool,
         channels_last: false,
         pad: 0,
     };
     let c2 = tessera_engine::train::Conv {
         input: c1.pooled_shape(),
         out: 3,
-        k: 3,
-        stride: 1,
-        pool: 2,
+        pool: pool2,
         max_pool: false,
         channels_last: true,
-        pad: 0,
+        ..c1
     };
-    let spec = TrainSpec {
+    TrainSpec {
         dims: vec![c2.outputs(), 4, 3],
         convs: vec![c1, c2],
-        momentum: 0.0,
         ..TrainSpec::cnn(4, 0.5)
+    }
+}
+
+/// [`check`] of two iterations within 64 units, under B and under Y.
+fn check_under_b_and_y(spec: &TrainSpec) {
+    for s in [Sharing::B, Sharing::Y] {
+        check(
+            spec,
+            &TrainPlan::uniform(spec, s),
+            2,
+            64,
+            Transport::InMemory,
+        );
+    }
+}
+
+/// [`two_convs`] trained securely: the second convolution's input gradient is `δ·Kᵀ`
+/// summed back onto its input (col2im), then routed through the first pooling and
+/// ReLU — every parameter within 64 units of the reference, under B and Y.
+#[test]
+fn two_convolutions_train_like_the_reference() {
+    for (max_pool, pool2) in [(true, 1), (false, 2)] {
+        let spec = two_convs(max_pool, pool2);
+        spec.validate().unwrap();
+        assert_eq!(spec.layers(), 4);
+        let mut wrong = spec.clone();
+        wrong.convs[1].channels_last = false;
+        let e = wrong.validate().unwrap_err().to_string();
+        assert!(e.contains("convolution 2 reads"), "{e}");
+        check_under_b_and_y(&spec);
+    }
+}
+
+/// The reference's gradients of a network with two convolutions (max and average
+/// pooling, col2im between them), of one with 4×4 max pooling and of a padded one are
+/// those of softmax cross-entropy: each checked against a central finite difference of
+/// the float loss, summed over the batch, of [`tessera_engine::train::logits`] — a
+/// float forward pass written apart from the program of steps.
+#[test]
+fn two_convolution_gradients_match_finite_differences() {
+    let spec = TrainSpec {
+        momentum: 0.0,
+        ..two_convs(true, 2)
     };
+    let c1 = spec.convs[0];
     // And one convolution with 4×4 max pooling (a tournament of 16).
     let max4 = tessera_engine::train::Conv {
         input: [1, 9, 9],
