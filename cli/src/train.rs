@@ -156,37 +156,125 @@ struct Report {
 /// Encoded parameter tensors, in the order of `TrainProgram::params`.
 type Params = Vec<Vec<R>>;
 
-/// The spec and initial parameters of `--model`.
-fn model_spec(args: &TrainArgs) -> Result<(TrainSpec, Option<Params>), CliError> {
-    // The default rate: 0.2, and 0.05 for two or more convolutions (0.2 diverges
-    // there, measured on LeNet).
+/// The spec (checked) and the file's initial parameters of `model` (a preset or an
+/// ONNX file), trained in batches of `batch` at rate `lr` (default 0.2, and 0.05 for
+/// two or more convolutions: 0.2 diverges there, measured on LeNet) with
+/// `(momentum, decay, frac_bits)`.
+pub(crate) fn model_spec(
+    model: &str,
+    batch: usize,
+    lr: Option<f64>,
+    (momentum, lr_decay, frac_bits): (f64, f64, u32),
+) -> Result<(TrainSpec, Option<Params>), CliError> {
     let base = |mut s: TrainSpec| {
-        s.momentum = args.momentum;
-        s.lr_decay = args.lr_decay;
-        s.frac_bits = args.frac_bits;
-        s.lr = args
-            .lr
-            .unwrap_or(if s.convs.len() > 1 { 0.05 } else { 0.2 });
+        s.momentum = momentum;
+        s.lr_decay = lr_decay;
+        s.frac_bits = frac_bits;
+        s.lr = lr.unwrap_or(if s.convs.len() > 1 { 0.05 } else { 0.2 });
         s
     };
-    let lr = 0.2;
-    match args.model.as_str() {
-        "mlp" => Ok((base(TrainSpec::mlp(args.batch, lr)), None)),
-        "logreg" => Ok((base(TrainSpec::logreg(args.batch, lr)), None)),
-        "cnn" => Ok((base(TrainSpec::cnn(args.batch, lr)), None)),
-        "cnn-pool" => Ok((base(TrainSpec::cnn_pool(args.batch, lr)), None)),
-        "cnn-maxpool" => Ok((base(TrainSpec::cnn_maxpool(args.batch, lr)), None)),
-        "lenet" => Ok((base(TrainSpec::lenet(args.batch, lr)), None)),
+    let (spec, init) = match model {
+        "mlp" => (base(TrainSpec::mlp(batch, 0.2)), None),
+        "logreg" => (base(TrainSpec::logreg(batch, 0.2)), None),
+        "cnn" => (base(TrainSpec::cnn(batch, 0.2)), None),
+        "cnn-pool" => (base(TrainSpec::cnn_pool(batch, 0.2)), None),
+        "cnn-maxpool" => (base(TrainSpec::cnn_maxpool(batch, 0.2)), None),
+        "lenet" => (base(TrainSpec::lenet(batch, 0.2)), None),
         path => {
             let m = tessera_models::load_onnx_file(path)?;
-            let (convs, dims, init) = trainable(&m, args.frac_bits)?;
+            let (convs, dims, init) = trainable(&m, frac_bits)?;
             let s = TrainSpec {
                 dims,
                 convs,
-                ..TrainSpec::mlp(args.batch, lr)
+                ..TrainSpec::mlp(batch, 0.2)
             };
-            Ok((base(s), Some(init)))
+            (base(s), Some(init))
         }
+    };
+    spec.validate()?;
+    Ok((spec, init))
+}
+
+/// The parties `--reveal` names.
+pub(crate) fn reveal_parties(reveal: &str) -> Result<Vec<usize>, CliError> {
+    match reveal {
+        "both" => Ok(vec![0, 1]),
+        "0" => Ok(vec![0]),
+        "1" => Ok(vec![1]),
+        "none" => Ok(Vec::new()),
+        o => Err(CliError::Usage(format!("--reveal {o}: both, 0, 1 or none"))),
+    }
+}
+
+/// Checks `--holders`.
+pub(crate) fn check_holders(holders: &str) -> Result<(), CliError> {
+    match holders {
+        "client" | "split" => Ok(()),
+        o => Err(CliError::Usage(format!("--holders {o}: client or split"))),
+    }
+}
+
+/// Checks that `path`'s directory exists (before a long run that ends by writing it).
+pub(crate) fn writable(path: &std::path::Path) -> Result<(), CliError> {
+    match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) if !dir.is_dir() => Err(CliError::Usage(format!(
+            "{}: the directory {} does not exist",
+            path.display(),
+            dir.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The embedded MNIST digits encoded for a spec: the first `examples` training digits
+/// (inputs, one-hot targets, labels) and the 2,000 test digits (inputs, labels).
+pub(crate) struct Digits {
+    pub x: Vec<R>,
+    pub y: Vec<R>,
+    pub train_labels: Vec<u8>,
+    pub tx: Vec<R>,
+    pub test_labels: Vec<u8>,
+}
+
+impl Digits {
+    /// Loads and encodes them.
+    ///
+    /// # Errors
+    /// A number of examples outside `1..=8000`; a model that does not map 784 pixels
+    /// to 10 classes.
+    pub(crate) fn load(spec: &TrainSpec, examples: usize) -> Result<Self, CliError> {
+        if examples == 0 || examples > MNIST10K_TRAIN.len() {
+            return Err(CliError::Usage(format!(
+                "--examples {examples}: between 1 and {}",
+                MNIST10K_TRAIN.len()
+            )));
+        }
+        let m = assets::mnist()?;
+        if m.rows() * m.cols() != spec.inputs() {
+            return Err(CliError::Usage(format!(
+                "the model takes {} inputs, MNIST digits have {} pixels",
+                spec.inputs(),
+                m.rows() * m.cols()
+            )));
+        }
+        if spec.classes() != 10 {
+            return Err(CliError::Usage(format!(
+                "the model has {} outputs, MNIST has 10 classes",
+                spec.classes()
+            )));
+        }
+        let train = MNIST10K_TRAIN.start..MNIST10K_TRAIN.start + examples;
+        let train_labels = m.labels(train.clone())?.to_vec();
+        let (x, y) = encode_examples(spec, &pixels(&m, train)?, &train_labels)?;
+        let test_labels = m.labels(MNIST10K_TEST)?.to_vec();
+        let (tx, _) = encode_examples(spec, &pixels(&m, MNIST10K_TEST)?, &test_labels)?;
+        Ok(Digits {
+            x,
+            y,
+            train_labels,
+            tx,
+            test_labels,
+        })
     }
 }
 
@@ -399,26 +487,8 @@ pub async fn run(args: TrainArgs) -> Result<(), CliError> {
             args.dataset
         )));
     }
-    if args.examples == 0 || args.examples > MNIST10K_TRAIN.len() {
-        return Err(CliError::Usage(format!(
-            "--examples {}: between 1 and {}",
-            args.examples,
-            MNIST10K_TRAIN.len()
-        )));
-    }
-    let reveal_to = match args.reveal.as_str() {
-        "both" => vec![0, 1],
-        "0" => vec![0],
-        "1" => vec![1],
-        "none" => Vec::new(),
-        o => return Err(CliError::Usage(format!("--reveal {o}: both, 0, 1 or none"))),
-    };
-    if !matches!(args.holders.as_str(), "client" | "split") {
-        return Err(CliError::Usage(format!(
-            "--holders {}: client or split",
-            args.holders
-        )));
-    }
+    let reveal_to = reveal_parties(&args.reveal)?;
+    check_holders(&args.holders)?;
     if args.out.is_some() && reveal_to.is_empty() {
         return Err(CliError::Usage(
             "--out needs the parameters revealed (--reveal both, 0 or 1)".into(),
@@ -427,37 +497,21 @@ pub async fn run(args: TrainArgs) -> Result<(), CliError> {
     // Where results go is checked before hours of training, not after.
     let prefix = args.keep_shared.as_ref().map(|p| share_path(p, 0));
     for path in args.out.iter().chain(&prefix) {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
-            && !dir.is_dir()
-        {
-            return Err(CliError::Usage(format!(
-                "{}: the directory {} does not exist",
-                path.display(),
-                dir.display()
-            )));
-        }
+        writable(path)?;
     }
-    let (spec, file_init) = model_spec(&args)?;
-    spec.validate()?;
-    let m = assets::mnist()?;
-    if m.rows() * m.cols() != spec.inputs() {
-        return Err(CliError::Usage(format!(
-            "the model takes {} inputs, MNIST digits have {} pixels",
-            spec.inputs(),
-            m.rows() * m.cols()
-        )));
-    }
-    if spec.classes() != 10 {
-        return Err(CliError::Usage(format!(
-            "the model has {} outputs, MNIST has 10 classes",
-            spec.classes()
-        )));
-    }
-    let train = MNIST10K_TRAIN.start..MNIST10K_TRAIN.start + args.examples;
-    let train_labels = m.labels(train.clone())?.to_vec();
-    let (x, y) = encode_examples(&spec, &pixels(&m, train)?, &train_labels)?;
-    let test_labels = m.labels(MNIST10K_TEST)?.to_vec();
-    let (tx, _) = encode_examples(&spec, &pixels(&m, MNIST10K_TEST)?, &test_labels)?;
+    let (spec, file_init) = model_spec(
+        &args.model,
+        args.batch,
+        args.lr,
+        (args.momentum, args.lr_decay, args.frac_bits),
+    )?;
+    let Digits {
+        x,
+        y,
+        train_labels,
+        tx,
+        test_labels,
+    } = Digits::load(&spec, args.examples)?;
 
     let cal = Calibration::default_embedded()?;
     let tm = TimeModel::new(&cal, args.network).with_source(args.offline)?;

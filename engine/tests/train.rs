@@ -684,7 +684,8 @@ fn serve(
 ) -> tessera_engine::Result<Vec<usize>> {
     let spec = &shares[0].spec;
     let n = x.len() / spec.inputs();
-    let job = shared::SharedInference::new(spec, shares[0].model, plan, batch, n)?;
+    // The run serves party 1's model.
+    let job = shared::SharedInference::new(spec, shares[1].model, plan, batch, n)?;
     let steps = job.steps()?;
     let queries = [
         shared::Query {
@@ -861,19 +862,20 @@ fn model_share_files_are_checked() {
     assert!(refused(&misshapen.to_bytes().unwrap()).contains("shape"));
     assert!(shared::ModelShare::read(&dir.path().join("absent")).is_err());
 
-    // Shares of two different models, and one party given the other's share.
+    // Either party with a share of another model, and each party given the other's
+    // share: the root cause is reported (the earliest error of the run), not the other
+    // party's closed connection.
     let other = shared::ModelShare::pair(&spec, split(&params, 2)).unwrap();
     let (x, _) = data(&spec, 3, 11);
-    let e = serve(
-        &[shares[0].clone(), other[1].clone()],
-        &plan,
-        3,
-        &x,
-        Transport::InMemory,
-    )
-    .unwrap_err()
-    .to_string();
-    assert!(e.contains("share of model"), "{e}");
+    for pair in [
+        [other[0].clone(), shares[1].clone()],
+        [shares[0].clone(), other[1].clone()],
+    ] {
+        let e = serve(&pair, &plan, 3, &x, Transport::InMemory)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("share of model"), "{e}");
+    }
     let swapped = [shares[1].clone(), shares[0].clone()];
     let e = serve(&swapped, &plan, 3, &x, Transport::InMemory)
         .unwrap_err()

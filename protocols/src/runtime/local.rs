@@ -3,7 +3,10 @@
 //! mutual TLS with keys made for the run) or in memory, runs each role in its own task ([`super::serve_dealer`],
 //! [`super::run_party`] with a [`DealerSource`]), and joins them under a deadline:
 //! the first failure of any role ends the run (the other tasks are aborted rather
-//! than left to their channel timeouts). With [`Offline::Ot`] there is no dealer: the
+//! than left to their channel timeouts). The error reported is the one that happened
+//! first: a role that fails closes its links, and the others then fail too (a closed
+//! connection) — whichever of them the join happens to see first, the root cause is
+//! the earliest (the others get [`GRACE`] to report theirs). With [`Offline::Ot`] there is no dealer: the
 //! parties make their correlations with OT extension ([`crate::ot::source::OtSource`])
 //! over their own link, and only that link is opened.
 
@@ -12,7 +15,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tessera_core::{Channel, ChannelConfig, SessionId};
 use tokio::net::TcpListener;
@@ -246,12 +249,84 @@ async fn within<T, E: From<Error>>(
         .map_err(|_| SessionError::new("the session", Error::Timeout(deadline)).map(E::from))?
 }
 
+/// How long the other roles get to report their errors after the first one is seen.
+pub const GRACE: Duration = Duration::from_secs(2);
+
+/// A role's result; an error carries when it happened.
+type Stamped<T, E> = Result<T, (Instant, SessionError<E>)>;
+
+/// Spawns a role whose error is stamped with the time it happened.
+fn spawn_role<T: Send + 'static, E: Send + 'static>(
+    f: impl Future<Output = Result<T, SessionError<E>>> + Send + 'static,
+) -> Task<Stamped<T, E>> {
+    spawn(async move { f.await.map_err(|e| (Instant::now(), e)) })
+}
+
 /// A role's result, with a panicked or cancelled task as an error.
-async fn joined<T, E: From<Error>>(
-    task: Task<Result<T, SessionError<E>>>,
-) -> Result<T, SessionError<E>> {
-    task.await
-        .map_err(|e| SessionError::new("a session task", Error::Task(e.to_string())))?
+async fn joined<T, E: From<Error>>(task: Task<Stamped<T, E>>) -> Stamped<T, E> {
+    task.await.map_err(|e| {
+        (
+            Instant::now(),
+            SessionError::new("a session task", Error::Task(e.to_string())),
+        )
+    })?
+}
+
+/// All three roles' results, or — once one has failed and the others have had
+/// [`GRACE`] to finish — the error that happened first.
+async fn join_roles<A, B, C, E: From<Error>>(
+    a: impl Future<Output = Stamped<A, E>>,
+    b: impl Future<Output = Stamped<B, E>>,
+    c: impl Future<Output = Stamped<C, E>>,
+) -> Result<(A, B, C), SessionError<E>> {
+    let (mut a, mut b, mut c) = (Box::pin(a), Box::pin(b), Box::pin(c));
+    let (mut ra, mut rb, mut rc) = (None, None, None);
+    let mut until: Option<tokio::time::Instant> = None;
+    loop {
+        let grace = async {
+            match until {
+                Some(t) => tokio::time::sleep_until(t).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            r = &mut a, if ra.is_none() => ra = Some(r),
+            r = &mut b, if rb.is_none() => rb = Some(r),
+            r = &mut c, if rc.is_none() => rc = Some(r),
+            () = grace => break,
+        }
+        let failed = [
+            ra.as_ref().is_some_and(Result::is_err),
+            rb.as_ref().is_some_and(Result::is_err),
+            rc.as_ref().is_some_and(Result::is_err),
+        ];
+        if failed.contains(&true) && until.is_none() {
+            until = Some(tokio::time::Instant::now() + GRACE);
+        }
+        if ra.is_some() && rb.is_some() && rc.is_some() {
+            break;
+        }
+    }
+    let mut first: Option<(Instant, SessionError<E>)> = None;
+    let mut keep = |e: (Instant, SessionError<E>)| {
+        if first.as_ref().is_none_or(|f| e.0 < f.0) {
+            first = Some(e);
+        }
+    };
+    let oks = (
+        ra.map(|r| r.map_err(&mut keep).ok()),
+        rb.map(|r| r.map_err(&mut keep).ok()),
+        rc.map(|r| r.map_err(&mut keep).ok()),
+    );
+    match (first, oks) {
+        (Some((_, e)), _) => Err(e),
+        (None, (Some(Some(a)), Some(Some(b)), Some(Some(c)))) => Ok((a, b, c)),
+        // Unreachable: the loop ends with every role done or an error seen.
+        (None, _) => Err(SessionError::new(
+            "joining the roles",
+            Error::Task("a role ended without a result".into()),
+        )),
+    }
 }
 
 /// Runs `job` with the dealer and both parties in this process, party `p` on
@@ -296,24 +371,22 @@ where
             let (to_dealer1, dealer1) = link(local.dealer).await?;
             let dealer = {
                 let hooks = hooks.clone();
-                spawn(async move { serve_dealer([dealer0, dealer1], &*hooks).await })
+                spawn_role(async move {
+                    serve_dealer([dealer0, dealer1], &*hooks)
+                        .await
+                        .map_err(|e| e.map(J::Error::from))
+                })
             };
             let party = |s: Session, peer: Channel, to_dealer: Channel, input: J::Input| {
                 let (job, hooks) = (job.clone(), hooks.clone());
-                spawn(async move {
+                spawn_role(async move {
                     let mut source = DealerSource::new(to_dealer);
                     run_party(&*job, &s, peer, &mut source, input, &*hooks).await
                 })
             };
             let p0 = party(s0, peer0, to_dealer0, in0);
             let p1 = party(s1, peer1, to_dealer1, in1);
-            let all = async {
-                tokio::try_join!(
-                    async { joined(dealer).await.map_err(|e| e.map(J::Error::from)) },
-                    joined(p0),
-                    joined(p1)
-                )
-            };
+            let all = join_roles(joined(dealer), joined(p0), joined(p1));
             within(local.deadline, all).await?
         }
         Offline::Ot => {
@@ -324,17 +397,16 @@ where
             };
             let party = |s: Session, peer: Channel, input: J::Input| {
                 let (job, hooks) = (job.clone(), hooks.clone());
-                spawn(async move {
+                spawn_role(async move {
                     let mut source = OtSource;
                     run_party(&*job, &s, peer, &mut source, input, &*hooks).await
                 })
             };
             let p0 = party(s0, peer0, in0);
             let p1 = party(s1, peer1, in1);
-            let (r0, r1) = within(local.deadline, async {
-                tokio::try_join!(joined(p0), joined(p1))
-            })
-            .await?;
+            let none = async { Ok::<(), (Instant, SessionError<J::Error>)>(()) };
+            let (r0, r1, ()) =
+                within(local.deadline, join_roles(joined(p0), joined(p1), none)).await?;
             (served, r0, r1)
         }
     };
