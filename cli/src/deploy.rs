@@ -59,6 +59,7 @@ use tokio::task::JoinSet;
 use crate::job::circuit::{CircuitJob, to_json};
 use crate::job::model::ModelJob;
 use crate::job::shared::SharedModelJob;
+use crate::job::train::TrainPartyJob;
 use crate::job::{Job, JobCommand, PartyRun};
 use crate::pause::{Hooks, Link, PausePoint};
 use crate::{CliError, parse_profile};
@@ -689,6 +690,11 @@ pub async fn party(args: PartyArgs) -> Result<(), CliError> {
             }
             JobCommand::SharedModel(a) => {
                 let job = SharedModelJob::from_args(a)?;
+                let inputs = job.party_inputs(id, a, !offline)?;
+                drive(&o, job, inputs).await
+            }
+            JobCommand::Train(a) => {
+                let job = TrainPartyJob::from_args(a)?;
                 let inputs = job.party_inputs(id, a, !offline)?;
                 drive(&o, job, inputs).await
             }

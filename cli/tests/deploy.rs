@@ -1662,3 +1662,120 @@ fn three_processes_serve_a_model_kept_shared() {
     )
     .fails(quick, &["holds party 1's share; this is party 0"]);
 }
+
+/// Private training as three processes — the dealer, party 0 and party 1 holding the
+/// digits (and, split, both holding half): both parties learn the same parameters (the
+/// same test accuracy), each writes its own share under one model identifier derived
+/// from the session, and the two files then serve secure inference
+/// (`tessera infer-shared`), every label equal to the fixed-point reference's.
+#[test]
+fn three_processes_train_and_keep_the_model_shared() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = |p: usize| format!("{}/m.party{p}.share", dir.path().display());
+    let (f0, f1) = (file(0), file(1));
+    let common = [
+        "--model",
+        "logreg",
+        "--examples",
+        "1024",
+        "--batch",
+        "64",
+        "--json",
+    ];
+    for holders in ["client", "split"] {
+        let s = session();
+        let (d, da) = dealer(30, &[]);
+        let p0_opts = [
+            "--listen",
+            "127.0.0.1:0",
+            "--dealer",
+            &da,
+            "--timeout",
+            "30",
+        ];
+        let data0: &[&str] = if holders == "split" {
+            &["--dataset", "mnist"]
+        } else {
+            &[]
+        };
+        let job0 = [
+            &common[..],
+            &["--holders", holders, "--keep-shared", &f0],
+            data0,
+        ]
+        .concat();
+        let p0 = job_party(0, &s, &p0_opts, "train", &job0);
+        let pa = p0.address();
+        let job1 = [
+            &common[..],
+            &[
+                "--holders",
+                holders,
+                "--keep-shared",
+                &f1,
+                "--dataset",
+                "mnist",
+            ],
+        ]
+        .concat();
+        let p1_opts = ["--connect", &pa, "--dealer", &da, "--timeout", "30"];
+        let p1 = job_party(1, &s, &p1_opts, "train", &job1);
+        let v1: serde_json::Value = serde_json::from_str(&p1.ok()).unwrap();
+        let v0: serde_json::Value = serde_json::from_str(&p0.ok()).unwrap();
+        d.ok();
+        assert_eq!(v0["job"], "train");
+        let acc = &v0["epochs"][0]["test_accuracy"];
+        assert!(acc.as_f64().unwrap() > 0.5, "{holders}: {v0}");
+        assert_eq!(acc, &v1["epochs"][0]["test_accuracy"], "{holders}");
+        assert_eq!(v0["epochs"][0]["rounds"], v1["epochs"][0]["rounds"]);
+        // One model identifier in both files.
+        assert_eq!(v0["share"][1], v1["share"][1], "{holders}");
+        assert_eq!(v0["share"][0], f0.as_str());
+    }
+    // The last pair of files serves securely, with the reference's labels.
+    let prefix = format!("{}/m", dir.path().display());
+    let o = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args([
+            "infer-shared",
+            "--shares",
+            &prefix,
+            "--examples",
+            "20",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(r["reference_agreement"].as_u64().unwrap() >= 19, "{r}");
+    // A data holder without its data, and party 0 given data it does not hold.
+    let quick = Duration::from_secs(10);
+    let lone = [
+        "--listen",
+        "127.0.0.1:0",
+        "--dealer",
+        "127.0.0.1:9",
+        "--timeout",
+        "5",
+    ];
+    let lone1 = [
+        "--connect",
+        "127.0.0.1:9",
+        "--dealer",
+        "127.0.0.1:9",
+        "--timeout",
+        "5",
+    ];
+    job_party(1, &session(), &lone1, "train", &common).fails(
+        quick,
+        &["party 1 holds training examples", "--dataset mnist"],
+    );
+    job_party(
+        0,
+        &session(),
+        &lone,
+        "train",
+        &[&common[..], &["--dataset", "mnist"]].concat(),
+    )
+    .fails(quick, &["party 0 holds no example"]);
+}

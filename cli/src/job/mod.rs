@@ -21,9 +21,10 @@
 //! `tessera dealer` plus two `tessera party` processes (`crate::deploy`), with the
 //! offline and online phases together or apart (through a preprocessing file).
 //!
-//! Three jobs: [`circuit::CircuitJob`], a Bristol Fashion circuit under GMW or Yao,
-//! [`model::ModelJob`], secure inference of an ONNX model under a plan, and
-//! [`shared::SharedModelJob`], secure inference with a secret-shared trained model.
+//! Four jobs: [`circuit::CircuitJob`], a Bristol Fashion circuit under GMW or Yao,
+//! [`model::ModelJob`], secure inference of an ONNX model under a plan,
+//! [`shared::SharedModelJob`], secure inference with a secret-shared trained model, and
+//! [`train::TrainPartyJob`], private training.
 //!
 //! # Adding a job
 //! 1. Write a type that implements [`tessera_protocols::runtime::Job`] and [`Job`], in
@@ -45,6 +46,7 @@
 pub mod circuit;
 pub mod model;
 pub mod shared;
+pub mod train;
 
 use std::time::Duration;
 
@@ -66,6 +68,10 @@ pub enum JobCommand {
     /// --keep-shared`): each party loads its own share file, party 1 holds the queries
     /// and learns the labels.
     SharedModel(shared::PartySharedArgs),
+    /// Private training (SecureML's two servers): the examples at party 1 or split
+    /// between the parties, the model shared; each party prints what it learns and can
+    /// keep its share of the trained model (`--keep-shared`).
+    Train(Box<train::PartyTrainArgs>),
 }
 
 /// A job of the command line: a job of the session runtime ([`runtime::Job`]: its
