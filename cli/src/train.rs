@@ -27,9 +27,10 @@ use crate::{CliError, parse_profile};
 
 type R = Z64;
 
-/// Train a model on secret-shared MNIST digits.
-#[derive(Args, Debug)]
-pub struct TrainArgs {
+/// What is trained and how: the options `tessera train` and `tessera party ... train`
+/// share.
+#[derive(Args, Debug, Clone)]
+pub struct TrainSettings {
     /// `mlp` (784-128-128-10, ReLU, softmax cross-entropy), `cnn` (a 5×5 stride-2
     /// convolution with 8 kernels, ReLU, 1152-64-10), `cnn-pool` (the same convolution of
     /// stride 1, ReLU, 2×2 average pooling, 1152-64-10), `cnn-maxpool` (the same with
@@ -40,9 +41,6 @@ pub struct TrainArgs {
     /// initialisation).
     #[arg(long, default_value = "mlp")]
     pub model: String,
-    /// The data set: `mnist` (the embedded 8,000 training and 2,000 test digits).
-    #[arg(long, default_value = "mnist")]
-    pub dataset: String,
     /// Passes over the training examples.
     #[arg(long, default_value_t = 1)]
     pub epochs: usize,
@@ -63,16 +61,6 @@ pub struct TrainArgs {
     /// Training examples used (the first ones, in order; at most 8,000).
     #[arg(long, default_value_t = 8000)]
     pub examples: usize,
-    /// `auto` (each comparison in the sharing the calibrated time model prices
-    /// lower), `a+b` or `a+y`.
-    #[arg(long, default_value = "auto")]
-    pub plan: String,
-    /// The network between the parties.
-    #[arg(long, default_value = "local", value_parser = parse_profile)]
-    pub network: NetworkProfile,
-    /// Where the correlations come from: `dealer` or `ot`.
-    #[arg(long, default_value = "dealer")]
-    pub offline: Offline,
     /// Who learns the parameters after each epoch: `both`, `0`, `1` or `none` (they
     /// stay shared; no accuracy can then be reported).
     #[arg(long, default_value = "both")]
@@ -88,6 +76,41 @@ pub struct TrainArgs {
     /// Fixed-point fractional bits.
     #[arg(long, default_value_t = 16)]
     pub frac_bits: u32,
+}
+
+impl TrainSettings {
+    /// The spec (checked) and a file's initial parameters ([`model_spec`]).
+    ///
+    /// # Errors
+    /// As [`model_spec`].
+    pub(crate) fn spec(&self) -> Result<(TrainSpec, Option<Params>), CliError> {
+        model_spec(
+            &self.model,
+            self.batch,
+            self.lr,
+            (self.momentum, self.lr_decay, self.frac_bits),
+        )
+    }
+}
+
+/// Train a model on secret-shared MNIST digits.
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub s: TrainSettings,
+    /// The data set: `mnist` (the embedded 8,000 training and 2,000 test digits).
+    #[arg(long, default_value = "mnist")]
+    pub dataset: String,
+    /// `auto` (each comparison in the sharing the calibrated time model prices
+    /// lower), `a+b` or `a+y`.
+    #[arg(long, default_value = "auto")]
+    pub plan: String,
+    /// The network between the parties.
+    #[arg(long, default_value = "local", value_parser = parse_profile)]
+    pub network: NetworkProfile,
+    /// Where the correlations come from: `dealer` or `ot`.
+    #[arg(long, default_value = "dealer")]
+    pub offline: Offline,
     /// Write the trained model here as ONNX (needs the parameters revealed).
     #[arg(long, value_name = "FILE.onnx")]
     pub out: Option<PathBuf>,
@@ -487,8 +510,8 @@ pub async fn run(args: TrainArgs) -> Result<(), CliError> {
             args.dataset
         )));
     }
-    let reveal_to = reveal_parties(&args.reveal)?;
-    check_holders(&args.holders)?;
+    let reveal_to = reveal_parties(&args.s.reveal)?;
+    check_holders(&args.s.holders)?;
     if args.out.is_some() && reveal_to.is_empty() {
         return Err(CliError::Usage(
             "--out needs the parameters revealed (--reveal both, 0 or 1)".into(),
@@ -499,19 +522,14 @@ pub async fn run(args: TrainArgs) -> Result<(), CliError> {
     for path in args.out.iter().chain(&prefix) {
         writable(path)?;
     }
-    let (spec, file_init) = model_spec(
-        &args.model,
-        args.batch,
-        args.lr,
-        (args.momentum, args.lr_decay, args.frac_bits),
-    )?;
+    let (spec, file_init) = args.s.spec()?;
     let Digits {
         x,
         y,
         train_labels,
         tx,
         test_labels,
-    } = Digits::load(&spec, args.examples)?;
+    } = Digits::load(&spec, args.s.examples)?;
 
     let cal = Calibration::default_embedded()?;
     let tm = TimeModel::new(&cal, args.network).with_source(args.offline)?;
@@ -522,17 +540,17 @@ pub async fn run(args: TrainArgs) -> Result<(), CliError> {
     let prog = TrainProgram::new(&spec, &plan)?;
     let init = match file_init {
         Some(p) => p,
-        None => secure::init_params(&prog, args.seed),
+        None => secure::init_params(&prog, args.s.seed),
     };
 
     // The reference: the same program in the clear, epoch by epoch.
     let head = spec.head_model()?;
     let (bsz, inp, c) = (spec.batch, spec.inputs(), spec.classes());
-    let iterations = args.examples / bsz;
+    let iterations = args.s.examples / bsz;
     let mut state = init.clone();
     state.extend(prog.zero_state().into_iter().skip(init.len()));
     let mut reference_acc = Vec::new();
-    for e in 0..args.epochs {
+    for e in 0..args.s.epochs {
         let prog = TrainProgram::new(&spec.at_epoch(e), &plan)?;
         for it in 0..iterations {
             plain::iteration(
@@ -559,7 +577,7 @@ pub async fn run(args: TrainArgs) -> Result<(), CliError> {
         return Ok(());
     }
 
-    let job = TrainingJob::new(prog.clone(), args.examples, args.epochs, reveal_to)?;
+    let job = TrainingJob::new(prog.clone(), args.s.examples, args.s.epochs, reveal_to)?;
     let steps: Vec<StepCost> = job.epoch_steps()?;
     let predicted = Predicted {
         epoch_online_s: tm.online(&steps),
@@ -571,9 +589,9 @@ pub async fn run(args: TrainArgs) -> Result<(), CliError> {
             "training {} {:?} on {} digits, batch {bsz} ({iterations} iterations per epoch), lr {}, \
              momentum {}, plan {}, network {}, offline {}; predicted per epoch: {:.2} s online, \
              {:.1} MB each way, {} rounds",
-            args.model,
+            args.s.model,
             spec.dims,
-            args.examples,
+            args.s.examples,
             spec.lr,
             spec.momentum,
             plan.name(),
@@ -587,7 +605,7 @@ pub async fn run(args: TrainArgs) -> Result<(), CliError> {
     let bar = if args.json {
         indicatif::ProgressBar::hidden()
     } else {
-        indicatif::ProgressBar::new((iterations * args.epochs) as u64)
+        indicatif::ProgressBar::new((iterations * args.s.epochs) as u64)
     };
     bar.set_style(
         indicatif::ProgressStyle::with_template("epoch {msg} [{bar:30}] {pos}/{len} iterations")
@@ -599,7 +617,7 @@ pub async fn run(args: TrainArgs) -> Result<(), CliError> {
         pb.set_message(format!("{}", epoch + 1));
         pb.set_position((epoch * per + done) as u64);
     }));
-    let inputs = match args.holders.as_str() {
+    let inputs = match args.s.holders.as_str() {
         "client" => secure::inputs_held_by(1, x.clone(), y, init.clone(), &prog),
         _ => secure::inputs_partitioned(|i| (i / bsz) % 2, &x, &y, init.clone(), &prog),
     };
@@ -654,14 +672,14 @@ pub async fn run(args: TrainArgs) -> Result<(), CliError> {
         }
     }
     let report = Report {
-        model: args.model.clone(),
+        model: args.s.model.clone(),
         dims: spec.dims.clone(),
         objective: spec.head,
         plan: plan.name(),
         network: args.network.to_string(),
         offline: args.offline.name(),
-        examples: args.examples,
-        holders: args.holders.clone(),
+        examples: args.s.examples,
+        holders: args.s.holders.clone(),
         batch: bsz,
         iterations_per_epoch: iterations,
         lr: spec.lr,

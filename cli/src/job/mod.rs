@@ -136,6 +136,46 @@ impl<O> PartyRun<O> {
     }
 }
 
+/// Implements the session runtime's `Job` for a command-line job whose field `inner`
+/// is an engine job without a set-up phase: configuration, demand and online phase are
+/// the engine job's, its errors become [`CliError`]s.
+macro_rules! delegate_to_inner {
+    ($job:ty, $inner:ty) => {
+        impl tessera_protocols::runtime::Job for $job {
+            type Ring = <$inner as tessera_protocols::runtime::Job>::Ring;
+            type Input = <$inner as tessera_protocols::runtime::Job>::Input;
+            type Prepared = ();
+            type Output = <$inner as tessera_protocols::runtime::Job>::Output;
+            type Error = $crate::CliError;
+
+            fn config(&self) -> tessera_core::ConfigSummary {
+                tessera_protocols::runtime::Job::config(&self.inner)
+            }
+
+            fn demand(&self) -> Result<tessera_protocols::Demand, $crate::CliError> {
+                Ok(tessera_protocols::runtime::Job::demand(&self.inner)?)
+            }
+
+            async fn setup(
+                &self,
+                _: &mut tessera_protocols::ArithParty<Self::Ring>,
+            ) -> Result<(), $crate::CliError> {
+                Ok(())
+            }
+
+            async fn online(
+                &self,
+                p: &mut tessera_protocols::ArithParty<Self::Ring>,
+                _: (),
+                input: Self::Input,
+            ) -> Result<Self::Output, $crate::CliError> {
+                Ok(tessera_protocols::runtime::Job::online(&self.inner, p, (), input).await?)
+            }
+        }
+    };
+}
+pub(crate) use delegate_to_inner;
+
 /// Prints `report` as one pretty JSON object on stdout.
 ///
 /// # Errors

@@ -11,12 +11,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 use serde::Serialize;
-use tessera_core::{ConfigSummary, FixedPoint, Z64};
-use tessera_engine::train::shared::{CLIENT, ModelShare, Query, Served, SharedInference};
+use tessera_core::{FixedPoint, Z64};
+use tessera_engine::train::shared::{CLIENT, ModelShare, Query, SharedInference};
 use tessera_engine::train::{TrainPlan, encode_examples};
 use tessera_models::assets;
-use tessera_protocols::runtime::Job as RuntimeJob;
-use tessera_protocols::{ArithParty, Demand};
 
 use super::{Job, PartyRun, print_json, print_labels};
 use crate::CliError;
@@ -158,31 +156,7 @@ impl SharedModelJob {
     }
 }
 
-impl RuntimeJob for SharedModelJob {
-    type Ring = R;
-    /// This party's share and shares of the queries.
-    type Input = Query;
-    type Prepared = ();
-    /// The client's labels; nothing for party 0.
-    type Output = Served;
-    type Error = CliError;
-
-    fn config(&self) -> ConfigSummary {
-        self.inner.config()
-    }
-
-    fn demand(&self) -> Result<Demand, CliError> {
-        Ok(self.inner.demand()?)
-    }
-
-    async fn setup(&self, _: &mut ArithParty<R>) -> Result<(), CliError> {
-        Ok(())
-    }
-
-    async fn online(&self, p: &mut ArithParty<R>, _: (), q: Query) -> Result<Served, CliError> {
-        Ok(self.inner.online(p, (), q).await?)
-    }
-}
+super::delegate_to_inner!(SharedModelJob, SharedInference);
 
 #[derive(Serialize)]
 struct Report<'a> {

@@ -16,16 +16,14 @@ use std::path::PathBuf;
 use clap::Args;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use tessera_core::{ConfigSummary, SessionId, Z64};
-use tessera_engine::train::secure::{self, TrainInput, Trained, TrainingJob};
+use tessera_core::{SessionId, Z64};
+use tessera_engine::train::secure::{self, TrainInput, TrainingJob};
 use tessera_engine::train::shared::ModelShare;
 use tessera_engine::train::{TrainPlan, TrainProgram, TrainSpec, predict};
-use tessera_protocols::runtime::Job as RuntimeJob;
-use tessera_protocols::{ArithParty, Demand};
 
 use super::{Job, PartyRun, print_json};
 use crate::CliError;
-use crate::train::{Digits, accuracy, check_holders, model_spec, reveal_parties, writable};
+use crate::train::{Digits, TrainSettings, accuracy, check_holders, reveal_parties, writable};
 
 type R = Z64;
 
@@ -33,44 +31,11 @@ type R = Z64;
 /// and `--keep-shared`).
 #[derive(Args, Debug, Clone)]
 pub struct PartyTrainArgs {
-    /// `mlp`, `cnn`, `cnn-pool`, `cnn-maxpool`, `lenet`, `logreg` or an ONNX file (as
-    /// `tessera train --model`).
-    #[arg(long, default_value = "mlp")]
-    pub model: String,
-    /// Passes over the training examples.
-    #[arg(long, default_value_t = 1)]
-    pub epochs: usize,
-    /// Examples per SGD iteration.
-    #[arg(long, default_value_t = 128)]
-    pub batch: usize,
-    /// The learning rate (default as `tessera train`).
-    #[arg(long)]
-    pub lr: Option<f64>,
-    /// Heavy-ball momentum.
-    #[arg(long, default_value_t = 0.8)]
-    pub momentum: f64,
-    /// The learning rate's factor per epoch.
-    #[arg(long, default_value_t = 0.6)]
-    pub lr_decay: f64,
-    /// Training examples (the first ones of the 8,000).
-    #[arg(long, default_value_t = 8000)]
-    pub examples: usize,
+    #[command(flatten)]
+    pub s: TrainSettings,
     /// `a+b` or `a+y`.
     #[arg(long, default_value = "a+b")]
     pub plan: String,
-    /// `client` (party 1 holds every example) or `split` (party 0 the even batches,
-    /// party 1 the odd ones).
-    #[arg(long, default_value = "client")]
-    pub holders: String,
-    /// Who learns the parameters after each epoch: `both`, `0`, `1` or `none`.
-    #[arg(long, default_value = "both")]
-    pub reveal: String,
-    /// The seed of the initialisation.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// Fixed-point fractional bits.
-    #[arg(long, default_value_t = 16)]
-    pub frac_bits: u32,
     /// A data holder: `mnist` (the embedded training digits; party 1 with `--holders
     /// client`, both parties with `split`).
     #[arg(long)]
@@ -97,30 +62,25 @@ impl TrainPartyJob {
     /// An unknown model, plan, holder or reveal option; an invalid spec; a directory
     /// for `--keep-shared` that does not exist.
     pub fn from_args(a: &PartyTrainArgs) -> Result<Self, CliError> {
-        check_holders(&a.holders)?;
-        let reveal_to = reveal_parties(&a.reveal)?;
+        check_holders(&a.s.holders)?;
+        let reveal_to = reveal_parties(&a.s.reveal)?;
         if let Some(path) = &a.keep_shared {
             writable(path)?;
         }
-        let (spec, file_init) = model_spec(
-            &a.model,
-            a.batch,
-            a.lr,
-            (a.momentum, a.lr_decay, a.frac_bits),
-        )?;
+        let (spec, file_init) = a.s.spec()?;
         let plan = TrainPlan::named(&spec, &a.plan)?;
         let prog = TrainProgram::new(&spec, &plan)?;
         let init = match file_init {
             Some(p) => p,
-            None => secure::init_params(&prog, a.seed),
+            None => secure::init_params(&prog, a.s.seed),
         };
-        let inner = TrainingJob::new(prog, a.examples, a.epochs, reveal_to)?;
+        let inner = TrainingJob::new(prog, a.s.examples, a.s.epochs, reveal_to)?;
         Ok(TrainPartyJob {
             inner,
             spec,
             init,
             keep_shared: a.keep_shared.clone(),
-            model: a.model.clone(),
+            model: a.s.model.clone(),
         })
     }
 
@@ -138,8 +98,8 @@ impl TrainPartyJob {
         online: bool,
     ) -> Result<TrainInput, CliError> {
         let (inp, c, bsz) = (self.spec.inputs(), self.spec.classes(), self.spec.batch);
-        let n = a.examples;
-        let holds = a.holders == "split" || id == 1;
+        let n = a.s.examples;
+        let holds = a.s.holders == "split" || id == 1;
         let data = match (online, holds, a.dataset.as_deref()) {
             (false, ..) => None,
             (true, true, Some("mnist")) => Some(Digits::load(&self.spec, n)?),
@@ -151,7 +111,7 @@ impl TrainPartyJob {
             (true, true, None) => {
                 return Err(CliError::Usage(format!(
                     "party {id} holds training examples (--holders {}): give --dataset mnist",
-                    a.holders
+                    a.s.holders
                 )));
             }
             (true, false, Some(_)) => {
@@ -176,7 +136,7 @@ impl TrainPartyJob {
             });
         };
         // Example i is this party's if it holds its batch.
-        let mine = |i: usize| a.holders == "client" || (i / bsz) % 2 == id;
+        let mine = |i: usize| a.s.holders == "client" || (i / bsz) % 2 == id;
         let keep = |v: &[R], per: usize| -> Vec<R> {
             v.chunks(per)
                 .enumerate()
@@ -207,34 +167,7 @@ pub fn model_id(session: &SessionId, spec: &TrainSpec) -> Result<[u8; 16], CliEr
     Ok(id)
 }
 
-impl RuntimeJob for TrainPartyJob {
-    type Ring = R;
-    type Input = TrainInput;
-    type Prepared = ();
-    type Output = Trained;
-    type Error = CliError;
-
-    fn config(&self) -> ConfigSummary {
-        self.inner.config()
-    }
-
-    fn demand(&self) -> Result<Demand, CliError> {
-        Ok(self.inner.demand()?)
-    }
-
-    async fn setup(&self, _: &mut ArithParty<R>) -> Result<(), CliError> {
-        Ok(())
-    }
-
-    async fn online(
-        &self,
-        p: &mut ArithParty<R>,
-        _: (),
-        input: TrainInput,
-    ) -> Result<Trained, CliError> {
-        Ok(self.inner.online(p, (), input).await?)
-    }
-}
+super::delegate_to_inner!(TrainPartyJob, TrainingJob);
 
 #[derive(Serialize)]
 struct EpochOut {
