@@ -896,3 +896,55 @@ fn shared_model_inference_runs_over_tcp() {
     let tcp = serve(&shares, &plan, 5, &x, Transport::Tcp).unwrap();
     assert_eq!(mem, tcp);
 }
+
+/// A share file with a valid checksum (anyone can recompute it) and any body — random
+/// bytes, or a real body with some bytes changed — is read or refused, never a panic,
+/// and a spec of absurd sizes is refused before anything is allocated for it.
+#[test]
+fn crafted_share_files_are_refused_without_panic() {
+    use proptest::prelude::*;
+    let spec = small_mlp();
+    let plan = TrainPlan::uniform(&spec, Sharing::B);
+    let params = secure::init_params(&TrainProgram::new(&spec, &plan).unwrap(), 5);
+    let good = shared::ModelShare::pair(&spec, split(&params, 1)).unwrap()[0]
+        .to_bytes()
+        .unwrap();
+    let sealed = |body: &[u8]| {
+        let mut f = shared::MAGIC.to_vec();
+        f.extend_from_slice(body);
+        let d = <sha2::Sha256 as sha2::Digest>::digest(&f);
+        f.extend_from_slice(&d);
+        f
+    };
+    let body = good[8..good.len() - 32].to_vec();
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(300));
+    runner
+        .run(
+            &(
+                proptest::collection::vec(any::<u8>(), 0..200),
+                proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+            ),
+            |(random, edits)| {
+                let _ = shared::ModelShare::from_bytes(&sealed(&random), None);
+                let mut b = body.clone();
+                for (i, v) in edits {
+                    let at = i.index(b.len());
+                    b[at] = v;
+                }
+                let _ = shared::ModelShare::from_bytes(&sealed(&b), None);
+                Ok(())
+            },
+        )
+        .unwrap();
+    // A convolution of 2^40 positions, and widths of 2^40: refused by name.
+    let mut huge = spec.clone();
+    huge.dims = vec![1 << 40, 10];
+    let e = huge.validate().unwrap_err().to_string();
+    assert!(e.contains("larger than any network"), "{e}");
+    let mut conv = TrainSpec::cnn(4, 0.1);
+    conv.convs[0].input = [1, 1 << 20, 1 << 20];
+    let e = conv.validate().unwrap_err().to_string();
+    assert!(e.contains("larger than any network"), "{e}");
+    conv.convs[0].input = [usize::MAX, usize::MAX, 3];
+    assert!(conv.validate().is_err());
+}

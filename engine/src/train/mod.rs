@@ -558,6 +558,40 @@ impl TrainSpec {
         if self.batch == 0 {
             return Err(bad("a batch of 0 examples".into()));
         }
+        // Sizes beyond any trainable network (a hostile model or share file must get an
+        // error, not an allocation that exhausts memory): per example, at most 2^24
+        // values in any layer, and at most 2^28 weights in one.
+        const MAX_VALUES: usize = 1 << 24;
+        const MAX_WEIGHTS: usize = 1 << 28;
+        let too_big = |what: String| bad(format!("{what}: larger than any network trained here"));
+        if self.batch > MAX_VALUES {
+            return Err(too_big(format!("a batch of {}", self.batch)));
+        }
+        for c in &self.convs {
+            // Each size first (so that the products below cannot overflow), then the
+            // layer's values: its input, output and kernel.
+            let sizes = c.input.iter().chain([&c.out, &c.k, &c.pad, &c.stride]);
+            let prod = |v: &[usize]| v.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+            if sizes.into_iter().any(|&d| d > MAX_VALUES)
+                || [
+                    prod(&c.input),
+                    prod(&[c.positions(), c.out]),
+                    prod(&[c.input[0], c.k, c.k, c.out]),
+                ]
+                .iter()
+                .any(|v| v.is_none_or(|v| v > MAX_VALUES))
+            {
+                return Err(too_big(format!("convolution {c:?}")));
+            }
+        }
+        if self.dims.iter().any(|&d| d > MAX_VALUES)
+            || self
+                .dims
+                .windows(2)
+                .any(|w| w[0].checked_mul(w[1]).is_none_or(|n| n > MAX_WEIGHTS))
+        {
+            return Err(too_big(format!("widths {:?}", self.dims)));
+        }
         for (i, c) in self.convs.iter().enumerate() {
             let before = i.checked_sub(1).map(|j| self.convs[j]);
             if c.channels_last != before.is_some()
