@@ -24,6 +24,22 @@ fn json(args: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).unwrap()
 }
 
+/// `tessera infer` of the model file on the first 20 test digits under a+b.
+fn infer20(model: &str) -> serde_json::Value {
+    json(&[
+        "infer",
+        "--model",
+        model,
+        "--dataset",
+        "mnist",
+        "--count",
+        "20",
+        "--plan",
+        "a+b",
+        "--json",
+    ])
+}
+
 fn fails(args: &[&str], want: &str) {
     let o = tessera(args);
     assert!(!o.status.success(), "{args:?} succeeded");
@@ -69,18 +85,7 @@ fn mlp_trains_and_its_model_runs_in_infer() {
     assert_eq!(e["bytes_sent"], r["predicted"]["epoch_bytes_sent"], "{r}");
     assert_eq!(e["rounds"], r["predicted"]["epoch_rounds"], "{r}");
     // The trained file: secure inference on it, and a second epoch from it.
-    let i = json(&[
-        "infer",
-        "--model",
-        out,
-        "--dataset",
-        "mnist",
-        "--count",
-        "20",
-        "--plan",
-        "a+b",
-        "--json",
-    ]);
+    let i = infer20(out);
     assert!(i["accuracy"].as_f64().unwrap() > 50.0, "{i}");
     trains_again(out, serde_json::json!([784, 128, 128, 10]), 0.5);
 }
@@ -143,18 +148,7 @@ fn cnn_trains_and_infer_agrees_on_its_accuracy() {
         );
         // The file runs under `tessera infer`, and its float evaluation on the 2,000
         // test digits is the training's test accuracy.
-        let i = json(&[
-            "infer",
-            "--model",
-            out,
-            "--dataset",
-            "mnist",
-            "--count",
-            "20",
-            "--plan",
-            "a+b",
-            "--json",
-        ]);
+        let i = infer20(out);
         assert!(i["accuracy"].as_f64().is_some(), "{i}");
         let m = tessera_models::load_onnx_file(out).unwrap();
         let mnist = tessera_models::assets::mnist().unwrap();

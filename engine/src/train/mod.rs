@@ -1089,9 +1089,9 @@ fn lower_forward(
             });
             bits.push(bit);
             let pooled = match spec.convs.get(l) {
-                Some(conv) if conv.max_pool => {
+                Some(conv) if conv.max_pool && conv.pool > 1 => {
                     let (m, onehot) = max_pool(steps, s, a, conv, bsz, (plan.hidden[l], l + 1));
-                    maxpool_onehot[l] = Some(onehot);
+                    maxpool_onehot[l] = onehot;
                     m
                 }
                 Some(conv) if conv.pool > 1 => {
@@ -1466,7 +1466,8 @@ fn push_max(
 /// `w = pool²` values as a tournament (SecureNN's): `max(x, y) = y + (x − y)·[x ≥ y]`,
 /// every pair of a level in one comparison in `sharing`, `log₂ w` levels. Returns the
 /// maxima (`[B, P/w, out]`) and the one-hot of each window's first maximum at the
-/// convolution's positions (`[B, P, out]`), which routes the gradient backward: built
+/// convolution's positions (`[B, P, out]`; none for 1×1 windows), which routes the
+/// gradient backward: built
 /// top-down, a node's selection `s` (1 at the root) splits into `s·b` for its left
 /// child and `s − s·b` for its right, one product round per level below the top
 /// (2×2: `o₀ = b₃b₁, o₁ = b₃ − o₀, o₂ = (1 − b₃)b₂, o₃ = 1 − b₃ − o₂`).
@@ -1477,7 +1478,7 @@ fn max_pool(
     conv: &Conv,
     batch: usize,
     (sharing, layer): (Sharing, usize),
-) -> (Slot, Slot) {
+) -> (Slot, Option<Slot>) {
     let wins = conv.pool_windows(batch);
     let w = (conv.pool * conv.pool).max(1);
     let n = wins.len() / w;
@@ -1563,24 +1564,7 @@ fn max_pool(
         let (j, k) = (jk / w, jk % w);
         inverse[pos] = k * n + j;
     }
-    let onehot = match sel {
-        Some(sel) => push_gather(steps, s, sel, inverse),
-        // A 1×1 window: its value is the maximum.
-        None => {
-            let (z, one) = (s.next(), s.next());
-            steps.push(TStep::Scale {
-                src: a,
-                dst: z,
-                c: 0,
-            });
-            steps.push(TStep::AddConst {
-                src: z,
-                dst: one,
-                c: 1,
-            });
-            one
-        }
-    };
+    let onehot = sel.map(|sel| push_gather(steps, s, sel, inverse));
     (cur, onehot)
 }
 

@@ -339,7 +339,6 @@ impl SharedInference {
         let spec_json = serde_json::to_vec(spec).map_err(|e| Error::Plan(e.to_string()))?;
         let config = ConfigSummary::new()
             .with("job", "shared-model inference")
-            .with("ring", <R as Ring>::NAME)
             .with("model", hex::encode(model))
             .with("spec", hex::encode(Sha256::digest(&spec_json)))
             .with("plan", prog.plan.name())
