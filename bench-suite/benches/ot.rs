@@ -1,7 +1,10 @@
 //! OT extension between the two parties over TCP loopback: base OTs (128 Chou–Orlandi
 //! transfers one way, and a session's link: 128 of them and 128 random OTs extended
-//! back) and IKNP random OTs in batches of 2^16 and 2^20 (issue #16's comparison with
-//! emp-ot 0.3.0's IKNP, measured on the same machine: see the README).
+//! back), IKNP random OTs in batches of 2^16 and 2^20 (issue #16's comparison with
+//! emp-ot 0.3.0's IKNP, measured on the same machine: see the README), and the whole
+//! offline phase of 1,000 Beaver multiplications in Z_2^32 and Z_2^64 with a fresh
+//! set-up and with one derived from a pairing (issue #16's comparison with ABY's
+//! OT-based set-up).
 //!
 //! The two parties of an extension run on two OS threads, as two processes would (and
 //! as emp-ot's benchmark runs them): each drives its own future with `block_on`, the
@@ -12,8 +15,10 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use tessera_bench_suite::tcp_pair;
-use tessera_core::{Block, ChannelConfig, Prg};
+use tessera_core::{Block, Channel, ChannelConfig, Prg, Ring, Z32, Z64};
+use tessera_protocols::Demand;
 use tessera_protocols::ot;
+use tessera_protocols::ot::pairing::{PairingSlot, SetUp};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -152,5 +157,62 @@ fn extension(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, base_ots, extension);
+/// The OT source's whole offline phase for `demand` (set-up, bulk OTs, corrections,
+/// the fence), the parties on two threads.
+fn offline_phase<R: Ring>(
+    rt: &tokio::runtime::Runtime,
+    ends: &mut (Channel, Channel),
+    demand: &Demand,
+    slots: Option<&[PairingSlot; 2]>,
+) {
+    let (a, b) = ends;
+    let s0 = slots.map(|s| s[0].clone());
+    let s1 = slots.map(|s| s[1].clone());
+    let p0 = async move {
+        let mut rng = Prg::from_entropy();
+        let items = ot::source::generate::<R, _>(a, 0, demand, s0.as_ref(), &mut rng).await?;
+        a.fence().await?;
+        Ok(items.len())
+    };
+    let p1 = async move {
+        let mut rng = Prg::from_entropy();
+        let items = ot::source::generate::<R, _>(b, 1, demand, s1.as_ref(), &mut rng).await?;
+        b.fence().await?;
+        Ok(items.len())
+    };
+    let (n0, n1) = two_threads(rt, p0, p1);
+    assert_eq!((n0, n1), (1, 1));
+}
+
+fn setup<R: Ring>(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
+    let mut g = c.benchmark_group("ot_setup_tcp");
+    g.sample_size(30);
+    let mut d = Demand::new();
+    d.mul(&[1000]);
+    let mut ends = rt
+        .block_on(tcp_pair(ChannelConfig::default()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let slots = [PairingSlot::in_memory(), PairingSlot::in_memory()];
+    // The pairing: one fresh session before the paired ones are timed.
+    offline_phase::<R>(rt, &mut ends, &d, Some(&slots));
+    for (name, slots) in [("fresh", None), ("paired", Some(&slots))] {
+        let id = BenchmarkId::new(format!("beaver_mul_1000_z{}", R::BITS), name);
+        g.bench_function(id, |bench| {
+            bench.iter(|| offline_phase::<R>(rt, &mut ends, &d, slots));
+        });
+        if let Some(s) = slots {
+            assert!(s.iter().all(|s| s.last() == Some(SetUp::Paired)));
+        }
+    }
+    g.finish();
+}
+
+/// Issue #16's set-up comparison with ABY (1,000 × 32-bit multiplications).
+fn beaver_setup(c: &mut Criterion) {
+    let rt = runtime();
+    setup::<Z32>(c, &rt);
+    setup::<Z64>(c, &rt);
+}
+
+criterion_group!(benches, base_ots, extension, beaver_setup);
 criterion_main!(benches);

@@ -120,6 +120,10 @@ pub struct BenchOptions {
     /// parties by OT extension. A scenario the source cannot serve is not run (listed
     /// in `not_run`, named on stderr).
     pub offline: Offline,
+    /// With [`Offline::Ot`]: the parties keep one OT pairing per scenario (made by an
+    /// untimed repetition before the warm-up), so every measured offline phase skips
+    /// the base OTs ([`tessera_protocols::ot::pairing`]).
+    pub ot_pairing: bool,
     /// Compute threads of each party (1 by default; `tessera bench` defaults to every
     /// core). Exact counters do not depend on it.
     pub threads: NonZeroUsize,
@@ -142,6 +146,7 @@ impl Default for BenchOptions {
             progress: true,
             context: FamilyContext::default(),
             offline: Offline::Dealer,
+            ot_pairing: false,
             threads: NonZeroUsize::MIN,
         }
     }
@@ -199,6 +204,7 @@ impl BenchOutcome {
             self.results.scenarios.len(),
             match self.results.settings.offline.as_str() {
                 "ot" => "parties by OT extension (--offline ot)",
+                "ot-paired" => "parties by OT extension, base OTs once per scenario (--ot-pairing)",
                 _ => "dealer",
             }
         );
@@ -303,6 +309,15 @@ pub fn split_jobs<'s>(
     (run, predicted_only)
 }
 
+/// The offline source as results name it: `dealer`, `ot`, or `ot-paired` (OT with
+/// one pairing per scenario).
+fn source_name(opts: &BenchOptions) -> String {
+    match (opts.offline, opts.ot_pairing) {
+        (Offline::Ot, true) => "ot-paired".to_string(),
+        (o, _) => o.name().to_string(),
+    }
+}
+
 /// Runs the selected scenarios and returns the results (no file is written).
 ///
 /// # Errors
@@ -374,6 +389,7 @@ pub async fn run(opts: &BenchOptions) -> Result<Results> {
             warmup,
             timeout: opts.timeout,
             threads: opts.threads,
+            ot_pairing: opts.ot_pairing && opts.offline == Offline::Ot,
         };
         let bar = pb.clone();
         let mut tick = move || bar.inc(1);
@@ -410,7 +426,7 @@ pub async fn run(opts: &BenchOptions) -> Result<Results> {
             warmup: warmup as u64,
             networks: networks.iter().map(ToString::to_string).collect(),
             filter: opts.filter.clone(),
-            offline: opts.offline.name().to_string(),
+            offline: source_name(opts),
             threads: opts.threads.get() as u64,
         },
         scenarios: out,
@@ -431,14 +447,14 @@ pub async fn bench(opts: &BenchOptions) -> Result<BenchOutcome> {
     // The exact counters of the offline phase depend on the source: compare like with
     // like.
     if let (Some(b), Some(p)) = (&baseline, &opts.check)
-        && b.settings.offline != opts.offline.name()
+        && b.settings.offline != source_name(opts)
     {
         return Err(BenchError::Usage(format!(
             "--check {}: the baseline was measured with --offline {}, this run uses --offline \
              {}: their offline counters differ by design",
             p.display(),
             b.settings.offline,
-            opts.offline.name()
+            source_name(opts)
         )));
     }
     let results = run(opts).await?;

@@ -131,10 +131,13 @@ pub fn markdown(r: &Results) -> String {
         r.settings.reps,
         r.settings.warmup,
         r.settings.networks.join(", "),
-        if r.settings.offline == "ot" {
-            "parties by OT extension (`--offline ot`)"
-        } else {
-            "dealer"
+        match r.settings.offline.as_str() {
+            "ot" => "parties by OT extension (`--offline ot`)",
+            "ot-paired" => {
+                "parties by OT extension, base OTs once per scenario (`--offline ot \
+                 --ot-pairing`: an untimed repetition pairs the parties first)"
+            }
+            _ => "dealer",
         }
     );
     let _ = writeln!(
@@ -143,7 +146,7 @@ pub fn markdown(r: &Results) -> String {
          range and the extremes. Bytes, messages and rounds are exact (the channels' \
          meters) and identical in every repetition: *online* is the peer channel inside \
          the timed window, *offline* {}. p0 / p1 = party 0 / party 1.\n",
-        if r.settings.offline == "ot" {
+        if r.settings.offline.starts_with("ot") {
             "the offline phase on the channel between the parties (correlations by OT \
              extension, `--offline ot`: no dealer)"
         } else {

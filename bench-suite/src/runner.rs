@@ -40,6 +40,7 @@ use futures::future::BoxFuture;
 use tessera_core::{
     Channel, ChannelConfig, ConfigSummary, Metering, NetworkProfile, Phase, PhaseMeter, SessionId,
 };
+use tessera_protocols::ot::pairing::{PairingSlot, SetUp};
 use tessera_protocols::preprocessing::Correlation;
 use tessera_protocols::runtime::local::{Local, Offline, Transport, run_local};
 use tessera_protocols::runtime::{Hooks, Job, Session};
@@ -74,6 +75,7 @@ pub(crate) trait Repeat: Send + Sync {
         tag: String,
         transport: Transport,
         offline: Offline,
+        pairings: Option<[PairingSlot; 2]>,
     ) -> BoxFut<Result<Rep>>;
 }
 
@@ -96,8 +98,17 @@ impl<W: Workload> Repeat for Erased<W> {
         tag: String,
         transport: Transport,
         offline: Offline,
+        pairings: Option<[PairingSlot; 2]>,
     ) -> BoxFut<Result<Rep>> {
-        Box::pin(once(self.0.clone(), demand, cfg, tag, transport, offline))
+        Box::pin(once(
+            self.0.clone(),
+            demand,
+            cfg,
+            tag,
+            transport,
+            offline,
+            pairings,
+        ))
     }
 }
 
@@ -240,6 +251,7 @@ async fn once<W: Workload>(
     tag: String,
     transport: Transport,
     offline: Offline,
+    pairings: Option<[PairingSlot; 2]>,
 ) -> Result<Rep> {
     let (timed0, timed1) = tessera_protocols::runtime::local::pair(transport, cfg).await?;
     let input = Arc::new(w.inputs()?);
@@ -250,6 +262,7 @@ async fn once<W: Workload>(
     let local = Local {
         hooks: Arc::new(OfflineStart(Barrier::new(roles))),
         offline,
+        pairings,
         ..Local::new(transport, cfg, cfg.timeout)
     };
     let job = Arc::new(Rep1 {
@@ -334,6 +347,10 @@ pub struct RunSettings {
     pub timeout: Duration,
     /// Compute threads of each party.
     pub threads: std::num::NonZeroUsize,
+    /// With [`Offline::Ot`]: one OT pairing per scenario, made by an untimed
+    /// repetition before the warm-up; every counted repetition derives its set-up from
+    /// it (no base OTs).
+    pub ot_pairing: bool,
 }
 
 /// Runs `sc` under `settings` with the dealer: warm-up, then the measured
@@ -394,16 +411,38 @@ pub async fn run_scenario_from(
     let reps = settings.reps.max(1);
     let mut runs: Vec<Rep> = Vec::with_capacity(reps);
     let mut first: Option<([PartyCounters; 2], BTreeMap<String, u64>)> = None;
+    let pairings = (settings.ot_pairing && offline == Offline::Ot)
+        .then(|| [PairingSlot::in_memory(), PairingSlot::in_memory()]);
+    let one = |pairings: Option<[PairingSlot; 2]>| {
+        let rep = sc.work.once(
+            demand.clone(),
+            cfg,
+            id.clone(),
+            sc.transport,
+            offline,
+            pairings,
+        );
+        async move {
+            tokio::time::timeout(settings.timeout, rep)
+                .await
+                .map_err(|_| BenchError::Timeout(settings.timeout))
+                .and_then(|r| r)
+        }
+    };
+    if pairings.is_some() {
+        // The pairing: base OTs once, in a repetition of its own (its counters differ).
+        one(pairings.clone()).await.map_err(tagged)?;
+    }
     for i in 0..settings.warmup + reps {
-        let rep = tokio::time::timeout(
-            settings.timeout,
-            sc.work
-                .once(demand.clone(), cfg, id.clone(), sc.transport, offline),
-        )
-        .await
-        .map_err(|_| BenchError::Timeout(settings.timeout))
-        .and_then(|r| r)
-        .map_err(tagged)?;
+        let rep = one(pairings.clone()).await.map_err(tagged)?;
+        if let Some(p) = &pairings
+            && p.iter().any(|s| s.last() != Some(SetUp::Paired))
+        {
+            return Err(BenchError::scenario(
+                id,
+                "a repetition ran the base OTs again instead of using the scenario's pairing",
+            ));
+        }
         tick();
         match &first {
             None => first = Some((rep.parties, rep.correlations.clone())),

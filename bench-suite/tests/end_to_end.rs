@@ -115,6 +115,7 @@ async fn metered_counters_equal_the_exact_cost_formulas() {
         warmup: 0,
         timeout: Duration::from_secs(120),
         threads: std::num::NonZeroUsize::MIN,
+        ot_pairing: false,
     };
 
     // GMW on AES-128: the online meter is gmw::cost's prediction for a reveal to both.
@@ -214,6 +215,7 @@ async fn the_runner_rejects_wrong_results_unused_material_and_missing_windows() 
         warmup: 0,
         timeout: Duration::from_secs(60),
         threads: std::num::NonZeroUsize::MIN,
+        ot_pairing: false,
     };
     let run = |take, time, right| async move {
         let sc = Scenario::new("probe", "mul", Probe { take, time, right }).param("n", 4);

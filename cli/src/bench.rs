@@ -60,6 +60,12 @@ pub struct BenchArgs {
     /// baseline of the same source.
     #[arg(long, value_name = "dealer|ot", default_value = "dealer")]
     offline: Offline,
+    /// With --offline ot: the parties keep one OT pairing per scenario, made by an
+    /// untimed repetition before the warm-up, so that every measured offline phase
+    /// skips the base OTs (as parties that have met before do; see `tessera party
+    /// --ot-pairing`). Results name the source `ot-paired`.
+    #[arg(long)]
+    ot_pairing: bool,
     /// Compute threads of each party (Yao chunks, GMW batches over 8,192, A-layer products);
     /// results and bytes do not depend on it [default: half the cores, as both parties run here].
     #[arg(long, value_name = "N", value_parser = crate::parse_threads, default_value_t = tessera_core::Threads::available_to_each_of_two(), hide_default_value = true)]
@@ -81,9 +87,18 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
         "offline phase: {}",
         match args.offline {
             Offline::Dealer => "from a dealer task in this process",
+            Offline::Ot if args.ot_pairing => {
+                "made by the two parties with OT extension (no dealer), base OTs once per \
+                 scenario (--ot-pairing: an untimed repetition pairs the parties first)"
+            }
             Offline::Ot => "made by the two parties with OT extension (no dealer)",
         }
     );
+    if args.ot_pairing && args.offline != Offline::Ot {
+        return Err(CliError::Usage(
+            "--ot-pairing keeps the base OTs of --offline ot: give it with --offline ot".into(),
+        ));
+    }
     if !(args.time_tolerance >= 0.0 && args.time_tolerance.is_finite()) {
         return Err(CliError::Usage(
             "--time-tolerance must be a non-negative number".into(),
@@ -117,6 +132,7 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
             ..Default::default()
         },
         offline: args.offline,
+        ot_pairing: args.ot_pairing,
         threads: args.threads,
         ..BenchOptions::default()
     };

@@ -48,6 +48,7 @@ use serde::Serialize;
 use tessera_core::channel::{accept_tcp, connect_tcp};
 use tessera_core::tls::{TlsConfig, handshake_deadline};
 use tessera_core::{Channel, ChannelConfig, Metering, NetworkProfile, Role, SessionId};
+use tessera_protocols::ot::pairing::{PairingSlot, SetUp};
 use tessera_protocols::ot::source::OtSource;
 use tessera_protocols::preprocessing::Ledger;
 use tessera_protocols::runtime::local::Offline;
@@ -174,6 +175,13 @@ pub struct PartyArgs {
     /// before it is used.
     #[arg(long, global = true, value_name = "FILE")]
     preprocessed: Option<PathBuf>,
+    /// With `--offline ot`: keep this party's OT pairing in FILE (mode 0600; it holds
+    /// secrets), so that later sessions with the same other party skip the base OTs.
+    /// Read if it exists; after a session that had to run the base OTs (no file yet,
+    /// or the other party holds another pairing) the new pairing is written to it.
+    /// Both parties give one for the pairing to be used.
+    #[arg(long, global = true, value_name = "FILE")]
+    ot_pairing: Option<PathBuf>,
     /// Network profile applied to this party's outgoing frames: local, lan, wan or
     /// bw=<bits/s>,rtt=<ms>.
     #[arg(long, global = true, default_value = "local", value_parser = parse_profile)]
@@ -263,6 +271,8 @@ struct Opts {
     security: Security,
     ledger: Option<Ledger>,
     deadline: Duration,
+    /// `--ot-pairing FILE`: where this party keeps its OT pairing.
+    pairing: Option<(PathBuf, PairingSlot)>,
 }
 
 /// How a process's connections are secured.
@@ -445,6 +455,26 @@ impl PartyArgs {
                  unset): give --ledger FILE",
             ));
         }
+        let by_ot = matches!(
+            plan,
+            Plan::Run {
+                material: Material::Ot,
+                ..
+            } | Plan::Offline {
+                from: Maker::Ot(_),
+                ..
+            }
+        );
+        let pairing = match &self.ot_pairing {
+            None => None,
+            Some(_) if !by_ot => {
+                return Err(usage(
+                    "--ot-pairing FILE keeps the base OTs of --offline ot: give it with \
+                     --offline ot only",
+                ));
+            }
+            Some(path) => Some((path.clone(), PairingSlot::file(path, id)?)),
+        };
         Ok(Opts {
             id,
             session,
@@ -460,6 +490,7 @@ impl PartyArgs {
             security,
             ledger,
             deadline: Duration::from_secs(self.deadline),
+            pairing,
         })
     }
 }
@@ -718,6 +749,30 @@ struct OfflineReport<'a> {
     metering: Metering,
 }
 
+/// The pairing slot of `--ot-pairing`, if given.
+fn slot(o: &Opts) -> Option<PairingSlot> {
+    o.pairing.as_ref().map(|(_, s)| s.clone())
+}
+
+/// What a party that keeps an OT pairing says after its offline phase.
+fn report_pairing(o: &Opts) {
+    if let Some((path, slot)) = &o.pairing {
+        match slot.last() {
+            Some(SetUp::Paired) => eprintln!(
+                "party {}: OT set-up derived from the pairing in {} (no base OTs)",
+                o.id,
+                path.display()
+            ),
+            Some(SetUp::Fresh) => eprintln!(
+                "party {}: base OTs run; the new OT pairing is kept in {} for later sessions",
+                o.id,
+                path.display()
+            ),
+            None => {}
+        }
+    }
+}
+
 /// The job-independent part of `tessera party`.
 async fn drive<J: Job>(o: &Opts, job: J, inputs: J::Input) -> Result<(), CliError> {
     let id = o.id;
@@ -756,11 +811,12 @@ async fn drive<J: Job>(o: &Opts, job: J, inputs: J::Input) -> Result<(), CliErro
                     let peer_end = bind(peer).await?;
                     hooks.reached(PausePoint::Start, &mut []).await?;
                     let ch = connect_peer(&peer_end, o).await?;
-                    let mut source = ot_file::OtToFile::new(store);
+                    let mut source = ot_file::OtToFile::new(store, slot(o));
                     let ready = runtime::prepare::<J::Ring>(&seat, ch, &mut source, hooks).await?;
                     ready.into_online(hooks).finish(()).await?.peer
                 }
             };
+            report_pairing(o);
             eprintln!(
                 "party {id}: preprocessing of session {} saved to {}; run the online phase \
                  with --preprocessed {}",
@@ -844,7 +900,9 @@ async fn drive<J: Job>(o: &Opts, job: J, inputs: J::Input) -> Result<(), CliErro
             let mut source: Box<dyn OfflineSource<J::Ring>> = match (dealer_ch, material) {
                 (Some(d), _) => Box::new(DealerSource::new(d)),
                 (None, Material::File(path)) => Box::new(FileSource::new(path)),
-                (None, Material::Ot) => Box::new(OtSource),
+                (None, Material::Ot) => {
+                    Box::new(slot(o).map_or_else(OtSource::new, OtSource::paired))
+                }
                 (None, Material::Dealer(_)) => {
                     return Err(CliError::Task("no dealer connection".into()));
                 }
@@ -852,6 +910,7 @@ async fn drive<J: Job>(o: &Opts, job: J, inputs: J::Input) -> Result<(), CliErro
             let outcome =
                 runtime::run_party(&job, &seat, peer_ch, &mut *source, inputs, hooks).await?;
             job.print(&PartyRun::new(outcome, o.session, &o.network), o.json)?;
+            report_pairing(o);
             // This party's own peak memory (its process holds nothing else).
             if let Some(b) = tessera_core::peak_rss_bytes() {
                 eprintln!(

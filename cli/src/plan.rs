@@ -21,6 +21,7 @@ use tessera_planner::assign::{Planner, Strategy};
 use tessera_planner::engine::ModelChain;
 use tessera_planner::plan::{Meta, ModelRef, Plan, Summary, compare};
 use tessera_planner::{Calibration, Objective, Output, TimeModel};
+use tessera_protocols::ot::pairing::SetUp;
 use tessera_protocols::runtime::local::Offline;
 
 use crate::{CliError, parse_profile};
@@ -94,6 +95,11 @@ pub struct PlanArgs {
     /// `dealer` or `ot` (the parties alone, by OT extension). The comparison shows both.
     #[arg(long, default_value = "dealer")]
     pub offline: Offline,
+    /// Price the OT source's set-up as parties that kept a pairing from an earlier
+    /// session do (`tessera party --ot-pairing FILE`): no base OTs, one flight of
+    /// hellos. The "offline OT" column is then that.
+    #[arg(long)]
+    pub ot_paired: bool,
     /// Inferences per run.
     #[arg(long, default_value_t = 1)]
     pub batch: usize,
@@ -215,7 +221,11 @@ pub async fn run(args: PlanArgs) -> Result<(), CliError> {
     } else {
         Output::Label
     };
-    let tm = TimeModel::new(&cal, args.network);
+    let tm = TimeModel::new(&cal, args.network).with_ot_set_up(if args.ot_paired {
+        SetUp::Paired
+    } else {
+        SetUp::Fresh
+    });
     let planner = Planner::new(
         &chain,
         tm.with_source(args.offline).map_err(planner_err)?,
@@ -324,7 +334,16 @@ pub async fn run(args: PlanArgs) -> Result<(), CliError> {
     ));
     text.push_str(&format!(
         "  {:<8} {:>12} {:>14} {:>14} {:>14} {:>7}  sharings (layers|head)\n",
-        "strategy", "online ms", "offline dealer", "offline OT", "bytes", "rounds"
+        "strategy",
+        "online ms",
+        "offline dealer",
+        if args.ot_paired {
+            "offline OT paired"
+        } else {
+            "offline OT"
+        },
+        "bytes",
+        "rounds"
     ));
     for r in &rows {
         match (&r.predicted, &r.not_applicable) {

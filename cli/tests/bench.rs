@@ -141,6 +141,33 @@ fn bench_with_the_ot_source_says_so_and_keeps_the_dealer_baseline_apart() {
         stderr.contains("the baseline was measured with --offline ot"),
         "{stderr}"
     );
+    // With one pairing per scenario: party 0 no longer sends its 128 base-OT points
+    // (eight parts of 16), party 1 no longer extends 128 OTs back (one frame).
+    let paired = dir.path().join("paired.json");
+    let o = tessera(
+        &[
+            &common[..],
+            &["--offline", "ot", "--ot-pairing"],
+            &["--update-baseline", paired.to_str().unwrap()],
+        ]
+        .concat(),
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert!(stderr.contains("base OTs once per scenario"), "{stderr}");
+    let w: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&paired).unwrap()).unwrap();
+    assert_eq!(w["settings"]["offline"], "ot-paired");
+    let sent = |v: &serde_json::Value, p: &str| {
+        v["scenarios"][0]["counters"][p]["offline"]["bytes_sent"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(sent(&v, "party0") - sent(&w, "party0"), 8 * (16 * 32 + 8));
+    assert_eq!(sent(&v, "party1") - sent(&w, "party1"), 128 * 16 + 8);
+    let o = tessera(&[&common[..], &["--ot-pairing"]].concat());
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("give it with --offline ot"));
     let o = tessera(&["--offline", "carrier-pigeon"]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("expected `dealer` or `ot`"));

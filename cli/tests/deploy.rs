@@ -1391,6 +1391,97 @@ fn two_processes_offline_ot_without_a_dealer() {
     assert_eq!(v["metering"]["online"], v["predicted"]["online"]);
 }
 
+/// `--ot-pairing FILE` at both parties: the first session runs the base OTs and
+/// writes each party's half (mode 0600), the second derives its set-up from the files
+/// (fewer offline bytes, same output); a party given the other's half is refused
+/// before connecting, and the option needs `--offline ot`.
+#[test]
+fn ot_pairing_files_let_a_second_session_skip_the_base_ots() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = |p: usize| dir.path().join(format!("p{p}.pairing"));
+    let (f0, f1) = (file(0), file(1));
+    let (f0, f1) = (f0.to_str().unwrap(), f1.to_str().unwrap());
+    let run = || {
+        let (p0, p1) = ot_parties(
+            &session(),
+            false,
+            &["--json", "--ot-pairing", f0],
+            &["--protocol", "gmw", "--input", AES_KEY],
+            &["--ot-pairing", f1],
+            &["--protocol", "gmw", "--input", AES_PT],
+        );
+        let (e0, e1) = (p0.finish(WAIT), p1.finish(WAIT));
+        assert!(
+            e0.status.success() && e1.status.success(),
+            "{}\n{}",
+            e0.stderr,
+            e1.stderr
+        );
+        assert_eq!(e1.stdout, format!("{AES_CT}\n"));
+        let v: serde_json::Value = serde_json::from_str(&e0.stdout).unwrap();
+        assert_eq!(v["outputs"], serde_json::json!([[AES_CT]]));
+        let sent = v["metering"]["offline"]["bytes_sent"].as_u64().unwrap();
+        (sent, e0.stderr, e1.stderr)
+    };
+    let (fresh, s0, s1) = run();
+    for s in [&s0, &s1] {
+        assert!(
+            s.contains("base OTs run; the new OT pairing is kept in"),
+            "{s}"
+        );
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(file(0)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let (paired, s0, s1) = run();
+    for s in [&s0, &s1] {
+        assert!(s.contains("derived from the pairing in"), "{s}");
+    }
+    // Party 0 no longer sends its 128 base-OT points (4 kB).
+    assert_eq!(fresh - paired, 128 * 32 + 8 * 8, "{fresh} vs {paired}");
+    let wrong = party(
+        0,
+        &session(),
+        &[
+            "--insecure",
+            "--offline",
+            "ot",
+            "--listen",
+            "127.0.0.1:0",
+            "--ot-pairing",
+            f1,
+        ],
+        &["--protocol", "gmw", "--input", AES_KEY],
+    )
+    .finish(WAIT);
+    assert!(!wrong.status.success());
+    assert!(wrong.stderr.contains("party 1's half"), "{}", wrong.stderr);
+    let no_ot = party(
+        0,
+        &session(),
+        &[
+            "--insecure",
+            "--dealer",
+            "127.0.0.1:9",
+            "--listen",
+            "127.0.0.1:0",
+            "--ot-pairing",
+            f0,
+        ],
+        &["--protocol", "gmw", "--input", AES_KEY],
+    )
+    .finish(WAIT);
+    assert!(!no_ot.status.success());
+    assert!(
+        no_ot.stderr.contains("--offline ot only"),
+        "{}",
+        no_ot.stderr
+    );
+}
+
 /// The fixed-point reference of the MLP on the first test digit: labels and logits.
 fn mlp_reference() -> (serde_json::Value, Vec<f64>) {
     let model = tessera_models::assets::model("mlp").unwrap();

@@ -275,6 +275,44 @@ fn plan_prices_the_offline_phase_with_and_without_a_dealer() {
         let (name, ms) = (&fastest[source][0], fastest[source][1].as_f64().unwrap());
         assert!(name.is_string() && ms > 0.0, "{fastest}");
     }
+    // Parties that kept an OT pairing pay no base OTs: every strategy's OT offline
+    // time falls by at least the link's compute and one wan flight (50 ms).
+    let paired = tessera(&[
+        "plan",
+        "--model",
+        "mlp",
+        "--network",
+        "wan",
+        "--objective",
+        "total",
+        "--offline",
+        "ot",
+        "--batch",
+        "4",
+        "--json",
+        "--ot-paired",
+    ]);
+    let w: Value = serde_json::from_str(&ok(&paired)).unwrap();
+    for (r, q) in v["strategies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(w["strategies"].as_array().unwrap())
+    {
+        let (Some(a), Some(b)) = (r.get("predicted"), q.get("predicted")) else {
+            continue;
+        };
+        let ot = |p: &Value| p["offline_by_source"]["ot"].as_f64().unwrap();
+        assert!(
+            ot(b) <= ot(a) - 50.0,
+            "{}: {} vs {}",
+            r["strategy"],
+            ot(a),
+            ot(b)
+        );
+    }
+    let text = ok(&tessera(&["plan", "--model", "mlp", "--ot-paired"]));
+    assert!(text.contains("offline OT paired"), "{text}");
     // The table says the same.
     let text = ok(&tessera(&["plan", "--model", "cnn", "--batch", "2"]));
     assert!(

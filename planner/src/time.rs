@@ -77,6 +77,7 @@
 use serde::{Deserialize, Serialize};
 use tessera_conversions::{Flight, Price};
 use tessera_core::{ChannelConfig, NetworkProfile, Replay, Z64};
+use tessera_protocols::ot::pairing::SetUp;
 use tessera_protocols::preprocessing::Request;
 pub use tessera_protocols::runtime::local::Offline;
 use tessera_protocols::{Bilinear, BilinearOp, Demand, dealer, ot};
@@ -148,6 +149,8 @@ pub struct TimeModel<'a> {
     cal: &'a Calibration,
     net: NetworkProfile,
     source: Offline,
+    /// How the OT source's set-up is made (fresh base OTs, or from a pairing).
+    ot_set_up: SetUp,
 }
 
 fn numel(s: &[usize]) -> usize {
@@ -208,7 +211,23 @@ impl<'a> TimeModel<'a> {
             cal,
             net,
             source: Offline::Dealer,
+            ot_set_up: SetUp::Fresh,
         }
+    }
+
+    /// The same model pricing the OT source's set-up as `set_up` (with
+    /// [`SetUp::Paired`]: parties that kept a pairing from an earlier session, no base
+    /// OTs; see `tessera_protocols::ot::pairing`).
+    pub fn with_ot_set_up(self, set_up: SetUp) -> Self {
+        TimeModel {
+            ot_set_up: set_up,
+            ..self
+        }
+    }
+
+    /// How the OT source's set-up is priced.
+    pub fn ot_set_up(&self) -> SetUp {
+        self.ot_set_up
     }
 
     /// The same model pricing the offline phase of `source`.
@@ -245,8 +264,8 @@ impl<'a> TimeModel<'a> {
         }
     }
 
-    /// Predicted seconds of the OT source making `demand` ([`ot::price::price`]): the
-    /// link set-up, the OTs extended and the vector-OLE elements computed, each step's
+    /// Predicted seconds of the OT source making `demand` ([`ot::price::price_with`]):
+    /// the link set-up (fresh or paired, [`TimeModel::with_ot_set_up`]), the OTs extended and the vector-OLE elements computed, each step's
     /// bytes and the pattern's rounds.
     ///
     /// # Errors
@@ -256,7 +275,11 @@ impl<'a> TimeModel<'a> {
         let o = self.cal.ot_source.as_ref().ok_or_else(|| {
             Error::Calibration("this calibration has no coefficients of the OT source".into())
         })?;
-        let p = ot::price::price::<Z64>(demand, ChannelConfig::default().max_frame)?;
+        let p = ot::price::price_with::<Z64>(
+            demand,
+            ChannelConfig::default().max_frame,
+            self.ot_set_up,
+        )?;
         let rounds = p.meters[0].rounds.max(p.meters[1].rounds);
         let steps: f64 = p
             .steps

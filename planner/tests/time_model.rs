@@ -237,3 +237,32 @@ proptest! {
         prop_assert_eq!(sum, price.rounds());
     }
 }
+
+/// A paired OT set-up is priced without the base OTs and the link's later flights:
+/// less than a fresh one by the calibrated link time and at least one flight (the
+/// extension back travels with party 1's next message).
+#[test]
+fn a_paired_ot_set_up_costs_less_than_a_fresh_one_by_the_link() {
+    use tessera_protocols::ot::pairing::SetUp;
+    use tessera_protocols::runtime::local::Offline;
+    let c = Calibration::default_embedded().unwrap();
+    let mut d = Demand::new();
+    d.mul(&[1000]);
+    for net in [
+        NetworkProfile::LOCAL,
+        NetworkProfile::LAN,
+        NetworkProfile::WAN,
+    ] {
+        let tm = TimeModel::new(&c, net).with_source(Offline::Ot).unwrap();
+        let fresh = tm.ot_offline(&d).unwrap();
+        let paired = tm.with_ot_set_up(SetUp::Paired).ot_offline(&d).unwrap();
+        let base = c.ot_source.as_ref().unwrap().base;
+        assert!(paired < fresh - base, "{net}: {paired} vs {fresh}");
+        // The two flights saved cost at least their latency.
+        let saved = fresh - base - paired;
+        assert!(
+            saved >= 2.0 * net.one_way_latency().as_secs_f64(),
+            "{net}: {saved}"
+        );
+    }
+}

@@ -123,6 +123,15 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// An OT pairing file ([`crate::ot::pairing`]) is unreadable, corrupt or not this
+    /// party's.
+    #[error("OT pairing file {}: {reason}", path.display())]
+    PairingFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The two parties hold material of different dealings.
     #[error(
         "the parties hold material of different dealings: ours is {ours}, {peer}'s is {theirs} (preprocessing files of two offline runs mixed?)"

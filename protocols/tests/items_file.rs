@@ -174,7 +174,7 @@ fn ot_made_correlations_survive_the_file() {
     d.mul(&[4]).matmul(&[2, 3], &[3, 2]).and_triples(100);
     let f = Files::new();
     let made = |mut ch: Channel, party: usize, d: Demand| async move {
-        tessera_protocols::ot::source::generate_offline::<Z64>(&mut ch, party, &d).await
+        tessera_protocols::ot::source::generate_offline::<Z64>(&mut ch, party, &d, None).await
     };
     let (i0, i1) = block(async {
         let (c0, c1) = Channel::in_memory_pair(ChannelConfig::default());

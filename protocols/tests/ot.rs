@@ -174,10 +174,13 @@ fn malformed_base_ot_messages_are_errors_not_panics() {
 #[test]
 fn a_malformed_link_is_an_error_at_either_party() {
     use ot::correlate::{LINK_PART, link};
+    use ot::pairing::HELLO_BYTES;
+    let hello = || vec![0u8; HELLO_BYTES];
     block(async {
         // Party 1 (base-OT sender) against a peer whose first reply part is short.
         let (mut a, mut b) = Channel::in_memory_pair(ChannelConfig::default());
         let short = async {
+            b.send_bytes(hello()).await?;
             let _ = b.recv_bytes().await?;
             b.send_bytes(vec![0; 32 * (LINK_PART - 1)]).await?;
             Ok::<_, tessera_protocols::Error>(())
@@ -186,10 +189,22 @@ fn a_malformed_link_is_an_error_at_either_party() {
         let (_, r) = tokio::join!(short, link(&mut a, 1, &mut rng));
         let e = r.expect_err("a short part is refused");
         assert!(e.to_string().contains("base OT"), "{e}");
+        // Party 1 against a hello with bytes after it, party 0 against a message
+        // shorter than a hello.
+        let (mut a, mut b) = Channel::in_memory_pair(ChannelConfig::default());
+        let long = async { b.send_bytes(vec![0; HELLO_BYTES + 3]).await };
+        let (_, r) = tokio::join!(long, link(&mut a, 1, &mut rng));
+        let e = r.expect_err("a long hello is refused").to_string();
+        assert!(e.contains("3 extra bytes"), "{e}");
+        let (mut a, mut b) = Channel::in_memory_pair(ChannelConfig::default());
+        let short = async { b.send_bytes(vec![0; HELLO_BYTES - 1]).await };
+        let (_, r) = tokio::join!(short, link(&mut a, 0, &mut rng));
+        let e = r.expect_err("a short hello is refused").to_string();
+        assert!(e.contains("shorter than a 32-byte hello"), "{e}");
         // Party 0 (base-OT receiver) against a peer whose `A` is the identity, and
         // against one that stops after the base OTs (no extension back).
         let (mut a, mut b) = Channel::in_memory_pair(ChannelConfig::default());
-        let identity = async { b.send_bytes(vec![0; 32]).await };
+        let identity = async { b.send_bytes(vec![0; HELLO_BYTES + 32]).await };
         let (_, r) = tokio::join!(identity, link(&mut a, 0, &mut rng));
         assert!(
             r.expect_err("the identity is refused")
@@ -198,8 +213,11 @@ fn a_malformed_link_is_an_error_at_either_party() {
         );
         let (mut a, mut b) = Channel::in_memory_pair(ChannelConfig::default());
         let quits = async {
-            let (s, first) = ot::base::BaseSender::start(&mut Prg::from_entropy());
+            let (s, big_a) = ot::base::BaseSender::start(&mut Prg::from_entropy());
+            let mut first = hello();
+            first.extend_from_slice(&big_a);
             b.send_bytes(first).await?;
+            let _ = b.recv_bytes().await?;
             for at in (0..KAPPA).step_by(LINK_PART) {
                 s.finish_part(at, &b.recv_bytes().await?, LINK_PART)?;
             }
@@ -483,7 +501,7 @@ fn the_ot_source_price_is_its_metered_traffic() {
         let metered = block(async {
             let (c0, c1) = Channel::in_memory_pair(cfg);
             let run = |p: usize, mut ch: Channel, d: Demand| async move {
-                source::generate::<R, _>(&mut ch, p, &d, &mut Prg::from_entropy()).await?;
+                source::generate::<R, _>(&mut ch, p, &d, None, &mut Prg::from_entropy()).await?;
                 ch.fence().await?;
                 Ok::<_, tessera_protocols::Error>(ch.metering().total())
             };
@@ -525,7 +543,7 @@ fn and_triples_in_several_batches_multiply_and_are_priced() {
         let (c0, c1) = Channel::in_memory_pair(ChannelConfig::default());
         let run = |p: usize, mut ch: Channel, d: Demand| async move {
             let items =
-                source::generate::<Z64, _>(&mut ch, p, &d, &mut Prg::from_entropy()).await?;
+                source::generate::<Z64, _>(&mut ch, p, &d, None, &mut Prg::from_entropy()).await?;
             ch.fence().await?;
             let Some((_, Correlation::And(t))) = items.into_iter().next() else {
                 panic!("one AND-triple item");
@@ -575,7 +593,8 @@ fn an_oversized_matrix_triple_is_refused_before_any_message() {
     let (r0, r1, sent) = block(async {
         let (c0, c1) = Channel::in_memory_pair(ChannelConfig::default());
         let run = |p: usize, mut ch: Channel, d: Demand| async move {
-            let r = source::generate::<Z64, _>(&mut ch, p, &d, &mut Prg::from_entropy()).await;
+            let r =
+                source::generate::<Z64, _>(&mut ch, p, &d, None, &mut Prg::from_entropy()).await;
             (r.map(|_| ()), ch.metering().total().bytes_sent)
         };
         let ((r0, s0), (r1, s1)) = tokio::time::timeout(DEADLINE, async {

@@ -16,6 +16,7 @@ use futures::future::BoxFuture;
 use tessera_core::{Channel, Phase, Ring};
 use tessera_protocols::Error;
 use tessera_protocols::Provider;
+use tessera_protocols::ot::pairing::PairingSlot;
 use tessera_protocols::ot::source::generate_offline;
 use tessera_protocols::preprocessing::{DealingId, Store, save_items};
 use tessera_protocols::runtime::{OfflineSource, Session, SessionError};
@@ -28,14 +29,16 @@ use tessera_protocols::runtime::{OfflineSource, Session, SessionError};
 pub struct OtToFile {
     path: PathBuf,
     dealing: Option<DealingId>,
+    pairing: Option<PairingSlot>,
 }
 
 impl OtToFile {
-    /// Saves to `path`.
-    pub fn new(path: &Path) -> Self {
+    /// Saves to `path`; the OT set-up from the pairing in `pairing`, if any.
+    pub fn new(path: &Path, pairing: Option<PairingSlot>) -> Self {
         OtToFile {
             path: path.to_path_buf(),
             dealing: None,
+            pairing,
         }
     }
 }
@@ -76,7 +79,9 @@ impl<R: Ring> OfflineSource<R> for OtToFile {
             let party = session.party();
             let made = async {
                 let dealing = agree_dealing(peer, party).await?;
-                let items = generate_offline::<R>(peer, party, session.demand()).await?;
+                let items =
+                    generate_offline::<R>(peer, party, session.demand(), self.pairing.as_ref())
+                        .await?;
                 Ok::<_, Error>((dealing, items))
             }
             .await;

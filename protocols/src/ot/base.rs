@@ -103,7 +103,8 @@ impl BaseSender {
         let a = random_scalar(rng);
         let point = RISTRETTO_BASEPOINT_TABLE * &a;
         let big_a = point.compress().to_bytes();
-        let a_a = point * a;
+        // a·A = (a·a)·G: a multiplication by the fixed base, three times faster.
+        let a_a = RISTRETTO_BASEPOINT_TABLE * &(a * a);
         (BaseSender { a, big_a, a_a }, big_a.to_vec())
     }
 

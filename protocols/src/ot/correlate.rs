@@ -22,6 +22,7 @@ use ndarray::{ArrayD, IxDyn};
 use rand_core::{CryptoRng, RngCore};
 use tessera_core::{BitVec, Block, Channel, Prg, Ring};
 
+use super::pairing::{self, Hello, Pairing, PairingSlot, SetUp};
 use super::{
     ExtReceiver, ExtSender, KAPPA, base, receive_random, receive_random_with, send_random,
     send_random_with,
@@ -45,69 +46,150 @@ pub struct OtLink {
 pub const LINK_PART: usize = 16;
 const _: () = assert!(KAPPA.is_multiple_of(LINK_PART));
 
-/// Both set-ups from 128 base OTs and one small extension: party 1 is the base-OT
-/// sender, party 0 the receiver choosing with the bits of its fresh `Δ_0` — the set-up
-/// of party 0 as extension sender. Party 0 then extends 128 random OTs towards party 1,
-/// who chooses with the bits of its own fresh `Δ_1`: party 0's pairs of strings are the
-/// base-OT pairs of the other direction (party 0 as extension receiver) and party 1's
-/// chosen strings its keys `k_{Δ_1,j}` (party 1 as extension sender). Random OTs are
-/// what IKNP's base OTs are (uniform, independent seed pairs, one of each pair known to
-/// the receiver), so the reversal costs 128 extended transfers instead of 128 more
-/// base OTs and each party does one side of the curve arithmetic instead of both.
-///
-/// Three one-way flights (`A`; the reply, in parts of [`LINK_PART`] so that party 1
-/// finishes a part while party 0 computes the next; the extension), of which party 1's
-/// last one travels with the message of its first extension after the link.
+/// Both set-ups from 128 base OTs and one small extension, every session anew:
+/// [`connect`] without a pairing.
 ///
 /// # Errors
-/// Transport errors or malformed base-OT messages; [`Error::Protocol`] if `party` is
-/// not 0 or 1.
+/// As [`connect`].
 pub async fn link<G: RngCore + CryptoRng + ?Sized>(
     ch: &mut Channel,
     party: usize,
     rng: &mut G,
 ) -> Result<OtLink> {
-    let bits = |d: Block| -> Vec<bool> { (0..KAPPA).map(|j| (d.0 >> j) & 1 == 1).collect() };
-    match party {
-        0 => {
-            let delta = Block::random(rng);
-            let choices = bits(delta);
-            let first = ch.recv_bytes().await?;
-            let r = base::BaseReceiver::new(&first)?;
-            let mut keys = Vec::with_capacity(KAPPA);
-            for at in (0..KAPPA).step_by(LINK_PART) {
-                let (reply, k) = r.reply(at, &choices[at..at + LINK_PART], rng);
-                keys.extend(k);
-                ch.send_bytes(reply).await?;
-            }
-            let mut sender = ExtSender::from_base(delta, &keys)?;
-            let pairs = send_random(ch, &mut sender, KAPPA).await?;
-            Ok(OtLink {
-                sender,
-                receiver: ExtReceiver::from_base(&pairs)?,
-            })
-        }
-        1 => {
-            let (s, first) = base::BaseSender::start(rng);
-            ch.send_bytes(first).await?;
-            let mut pairs = Vec::with_capacity(KAPPA);
-            for at in (0..KAPPA).step_by(LINK_PART) {
-                let reply = ch.recv_bytes().await?;
-                pairs.extend(s.finish_part(at, &reply, LINK_PART)?);
-            }
-            let mut receiver = ExtReceiver::from_base(&pairs)?;
-            let delta = Block::random(rng);
-            let keys = receive_random(ch, &mut receiver, &bits(delta)).await?;
-            Ok(OtLink {
-                sender: ExtSender::from_base(delta, &keys)?,
-                receiver,
-            })
-        }
-        _ => Err(Error::Protocol {
+    Ok(connect(ch, party, None, rng).await?.0)
+}
+
+/// Both set-ups of a session, and how they were made.
+///
+/// First flight, both ways at once: each party's [`Hello`] (the id of the pairing in
+/// its `slot`, or zeros, and a fresh nonce), party 1's with its base-OT message `A`.
+/// If both name the same pairing, each derives the session's set-ups from it
+/// ([`Pairing::session_link`]) and the link is done ([`SetUp::Paired`]). Otherwise
+/// ([`SetUp::Fresh`]): 128 base OTs and one small extension — party 1 is the base-OT
+/// sender, party 0 the receiver choosing with the bits of its fresh `Δ_0` (the set-up
+/// of party 0 as extension sender); party 0 then extends 128 random OTs towards party
+/// 1, who chooses with the bits of its own fresh `Δ_1`: party 0's pairs of strings are
+/// the base-OT pairs of the other direction (party 0 as extension receiver) and party
+/// 1's chosen strings its keys `k_{Δ_1,j}` (party 1 as extension sender). Random OTs
+/// are what IKNP's base OTs are (uniform, independent seed pairs, one of each pair
+/// known to the receiver), so the reversal costs 128 extended transfers instead of 128
+/// more base OTs and each party does one side of the curve arithmetic instead of
+/// both. A party with a slot then keeps the new pairing in it.
+///
+/// Three one-way flights when fresh (the hellos and `A`; the reply, in parts of
+/// [`LINK_PART`] so that party 1 finishes a part while party 0 computes the next; the
+/// extension, of which party 1's travels with the message of its first extension
+/// after the link), one when paired.
+///
+/// # Errors
+/// Transport errors, a malformed hello or base-OT message, a pairing of the other
+/// party's, or a new pairing that cannot be written to the slot's file;
+/// [`Error::Protocol`] if `party` is not 0 or 1.
+pub async fn connect<G: RngCore + CryptoRng + ?Sized>(
+    ch: &mut Channel,
+    party: usize,
+    slot: Option<&PairingSlot>,
+    rng: &mut G,
+) -> Result<(OtLink, SetUp)> {
+    if party > 1 {
+        return Err(Error::Protocol {
             step: "OT link",
             detail: format!("party {party} is not 0 or 1"),
-        }),
+        });
     }
+    let held = slot.and_then(PairingSlot::current);
+    if let Some(p) = held.as_ref().filter(|p| p.party() != party) {
+        return Err(Error::Protocol {
+            step: "OT link",
+            detail: format!(
+                "the pairing offered is party {}'s half, this is party {party}",
+                p.party()
+            ),
+        });
+    }
+    let mut nonce = [0u8; 16];
+    rng.fill_bytes(&mut nonce);
+    let mine = Hello {
+        id: held.as_ref().map_or([0; 16], |p| p.id()),
+        nonce,
+    };
+    let bits = |d: Block| -> Vec<bool> { (0..KAPPA).map(|j| (d.0 >> j) & 1 == 1).collect() };
+    let (link, hellos, fresh) = match party {
+        0 => {
+            ch.send_bytes(mine.to_bytes().to_vec()).await?;
+            let first = ch.recv_bytes().await?;
+            let (theirs, big_a) = Hello::split(&first)?;
+            let hellos = [mine, theirs];
+            if let (Some(p), Some(_)) = (&held, pairing::agreed(&hellos[0], &hellos[1])) {
+                let tag = p.session_tag(&hellos[0], &hellos[1]);
+                (p.session_link(&tag)?, hellos, None)
+            } else {
+                let delta = Block::random(rng);
+                let choices = bits(delta);
+                let r = base::BaseReceiver::new(big_a)?;
+                let mut keys = Vec::with_capacity(KAPPA);
+                for at in (0..KAPPA).step_by(LINK_PART) {
+                    let (reply, k) = r.reply(at, &choices[at..at + LINK_PART], rng);
+                    keys.extend(k);
+                    ch.send_bytes(reply).await?;
+                }
+                let mut sender = ExtSender::from_base(delta, &keys)?;
+                let pairs = send_random(ch, &mut sender, KAPPA).await?;
+                let link = OtLink {
+                    sender,
+                    receiver: ExtReceiver::from_base(&pairs)?,
+                };
+                (link, hellos, Some((delta, keys, pairs)))
+            }
+        }
+        _ => {
+            let (s, big_a) = base::BaseSender::start(rng);
+            let mut first = mine.to_bytes().to_vec();
+            first.extend_from_slice(&big_a);
+            ch.send_bytes(first).await?;
+            let hello = ch.recv_bytes().await?;
+            let (theirs, rest) = Hello::split(&hello)?;
+            if !rest.is_empty() {
+                return Err(Error::Protocol {
+                    step: "OT link",
+                    detail: format!("party 0's hello carries {} extra bytes", rest.len()),
+                });
+            }
+            let hellos = [theirs, mine];
+            if let (Some(p), Some(_)) = (&held, pairing::agreed(&hellos[0], &hellos[1])) {
+                let tag = p.session_tag(&hellos[0], &hellos[1]);
+                (p.session_link(&tag)?, hellos, None)
+            } else {
+                let mut pairs = Vec::with_capacity(KAPPA);
+                for at in (0..KAPPA).step_by(LINK_PART) {
+                    let reply = ch.recv_bytes().await?;
+                    pairs.extend(s.finish_part(at, &reply, LINK_PART)?);
+                }
+                let mut receiver = ExtReceiver::from_base(&pairs)?;
+                let delta = Block::random(rng);
+                let keys = receive_random(ch, &mut receiver, &bits(delta)).await?;
+                let link = OtLink {
+                    sender: ExtSender::from_base(delta, &keys)?,
+                    receiver,
+                };
+                (link, hellos, Some((delta, keys, pairs)))
+            }
+        }
+    };
+    let how = match fresh {
+        None => SetUp::Paired,
+        Some((delta, keys, pairs)) => {
+            if let Some(slot) = slot {
+                let id = pairing::new_id(&hellos[0], &hellos[1]);
+                slot.keep(Pairing::new(id, party, delta, keys, pairs)?)?;
+            }
+            SetUp::Fresh
+        }
+    };
+    if let Some(slot) = slot {
+        slot.note(how);
+    }
+    Ok((link, how))
 }
 
 /// `n` AND triples, this party's shares. Two random OTs per triple (one each way),

@@ -60,6 +60,8 @@ fn pack64(bits: &[bool]) -> u64 {
 pub struct ExtReceiver {
     prgs: Vec<[Prg; 2]>,
     done: u64,
+    /// High 64 bits of every hash tweak of this set-up ([`ExtReceiver::with_tweak_domain`]).
+    tweak_hi: u128,
     /// Frame buffers of earlier messages, back from the channel's writer for the next
     /// frames (see [`super::receive_random`]); public data.
     pub(super) spare: std::sync::Arc<std::sync::Mutex<Vec<Vec<Block>>>>,
@@ -78,6 +80,8 @@ pub struct ExtSender {
     delta: Block,
     prgs: Vec<Prg>,
     done: u64,
+    /// High 64 bits of every hash tweak of this set-up ([`ExtSender::with_tweak_domain`]).
+    tweak_hi: u128,
     /// The buffer of the last message received, for the next one (public data).
     pub(super) spare: Vec<Block>,
 }
@@ -112,8 +116,17 @@ impl ExtReceiver {
                 .map(|p| [Prg::from_seed_block(p[0]), Prg::from_seed_block(p[1])])
                 .collect(),
             done: 0,
+            tweak_hi: 0,
             spare: Default::default(),
         })
+    }
+
+    /// The same set-up with `domain` in the high 64 bits of every hash tweak (a set-up
+    /// derived from a pairing carries its session's; both ends must use the same).
+    #[must_use]
+    pub fn with_tweak_domain(mut self, domain: u64) -> Self {
+        self.tweak_hi = u128::from(domain) << 64;
+        self
     }
 
     /// Transfers extended so far by this set-up (the next one's index).
@@ -167,11 +180,11 @@ impl ExtReceiver {
         u: &mut [Block],
         mut sink: impl FnMut(usize, &[Block]),
     ) -> Result<()> {
-        let first = self.done;
+        let (first, hi) = (self.done, self.tweak_hi);
         let h = FixedKeyAes::get();
         let mut px = vec![Block::ZERO; 128 * BATCH_TILES];
         self.extend_with(choices, m, u, |at, t| {
-            tccr_seq(h, t, &mut px, first + at as u64);
+            tccr_seq(h, t, &mut px, hi, first + at as u64);
             sink(at, t);
         })
     }
@@ -239,8 +252,17 @@ impl ExtSender {
             delta,
             prgs: keys.iter().map(|&k| Prg::from_seed_block(k)).collect(),
             done: 0,
+            tweak_hi: 0,
             spare: Vec::new(),
         })
+    }
+
+    /// The same set-up with `domain` in the high 64 bits of every hash tweak (see
+    /// [`ExtReceiver::with_tweak_domain`]).
+    #[must_use]
+    pub fn with_tweak_domain(mut self, domain: u64) -> Self {
+        self.tweak_hi = u128::from(domain) << 64;
+        self
     }
 
     /// The global correlation `Δ` (secret: the sender's own).
@@ -292,7 +314,7 @@ impl ExtSender {
         m: usize,
         mut sink: impl FnMut(usize, &[[Block; 2]]),
     ) -> Result<()> {
-        let first = self.done;
+        let (first, hi) = (self.done, self.tweak_hi);
         let delta = self.delta;
         let h = FixedKeyAes::get();
         let n = 128 * BATCH_TILES;
@@ -302,7 +324,7 @@ impl ExtSender {
             for (x, &q) in x.iter_mut().zip(q.iter()) {
                 *x = [q, q ^ delta];
             }
-            tccr_pairs(h, x, &mut px, first + at as u64);
+            tccr_pairs(h, x, &mut px, hi, first + at as u64);
             sink(at, x);
         })
     }
@@ -349,14 +371,15 @@ impl ExtSender {
     }
 }
 
-/// `H(x_i, first + i)` in place for every `x_i`, `H` the tweakable hash of
+/// `H(x_i, hi | (first + i))` in place for every `x_i`, `H` the tweakable hash of
 /// [`FixedKeyAes::tccr_many`] (`π(π(x) ⊕ i) ⊕ π(x)`), with `px` (at least as long as
-/// `xs`) as scratch and the tweaks made on the fly.
-fn tccr_seq(h: &FixedKeyAes, xs: &mut [Block], px: &mut [Block], first: u64) {
+/// `xs`) as scratch and the tweaks made on the fly (`hi`: the set-up's tweak domain in
+/// the high 64 bits).
+fn tccr_seq(h: &FixedKeyAes, xs: &mut [Block], px: &mut [Block], hi: u128, first: u64) {
     let px = &mut px[..xs.len()];
     h.permute_into(xs, px);
     for ((x, &p), i) in xs.iter_mut().zip(px.iter()).zip(first..) {
-        *x = p ^ Block(u128::from(i));
+        *x = p ^ Block(hi | u128::from(i));
     }
     h.permute_many(xs);
     for (x, &p) in xs.iter_mut().zip(px.iter()) {
@@ -365,8 +388,9 @@ fn tccr_seq(h: &FixedKeyAes, xs: &mut [Block], px: &mut [Block], first: u64) {
 }
 
 /// [`tccr_seq`] for pairs `(x0_i, x1_i)` of strings of one transfer each, hashed in
-/// place with the transfer's tweak `first + i` (`px` at least twice as long as `xs`).
-fn tccr_pairs(h: &FixedKeyAes, xs: &mut [[Block; 2]], px: &mut [Block], first: u64) {
+/// place with the transfer's tweak `hi | (first + i)` (`px` at least twice as long as
+/// `xs`).
+fn tccr_pairs(h: &FixedKeyAes, xs: &mut [[Block; 2]], px: &mut [Block], hi: u128, first: u64) {
     let flat: &mut [Block] = bytemuck::cast_slice_mut(xs);
     let px = &mut px[..flat.len()];
     h.permute_into(flat, px);
@@ -375,7 +399,7 @@ fn tccr_pairs(h: &FixedKeyAes, xs: &mut [[Block; 2]], px: &mut [Block], first: u
         .zip(px.chunks_exact(2))
         .zip(first..)
     {
-        let t = Block(u128::from(i));
+        let t = Block(hi | u128::from(i));
         x[0] = p[0] ^ t;
         x[1] = p[1] ^ t;
     }

@@ -25,6 +25,7 @@
 pub mod base;
 pub mod correlate;
 pub mod iknp;
+pub mod pairing;
 pub mod price;
 pub mod source;
 pub mod transpose;

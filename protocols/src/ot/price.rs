@@ -6,7 +6,8 @@
 //! vector-OLE corrections) is counted for the time model.
 //!
 //! The exchanges, in the order [`super::source::generate`] runs them:
-//! 1. the link: 128 base OTs and 128 random OTs extended back (three one-way flights);
+//! 1. the link: both parties' hellos, then (unless both hold the same pairing) 128
+//!    base OTs and 128 random OTs extended back (three one-way flights, or one);
 //! 2. the bulk batches ([`Totals`]): AND triples (random OTs both ways, in batches of
 //!    [`AND_BATCH`]), the random OTs
 //!    of Yao's evaluator inputs, daBits (a one-way one-bit OLE), element-wise Beaver
@@ -20,6 +21,7 @@ use tessera_core::{PhaseMeter, Replay, Ring};
 
 use super::base::POINT_BYTES;
 use super::correlate::{CORR_CHUNK_ELEMS, ConvWindows, LINK_PART};
+use super::pairing::{HELLO_BYTES, SetUp};
 use super::source::AND_BATCH;
 use super::{KAPPA, frame_transfers, tiles};
 use crate::preprocessing::{Demand, Request};
@@ -324,11 +326,20 @@ impl Pricer {
 }
 
 /// The exact offline price of the OT source for `demand` in ring `R`, on a link whose
-/// frames are at most `max_frame` bytes.
+/// frames are at most `max_frame` bytes, with a fresh set-up (base OTs).
 ///
 /// # Errors
 /// As [`request_vole`].
 pub fn price<R: Ring>(demand: &Demand, max_frame: usize) -> Result<OtPrice> {
+    price_with::<R>(demand, max_frame, SetUp::Fresh)
+}
+
+/// [`price`] with the set-up made as `set_up` says (a paired session's link is one
+/// flight of hellos, no base OTs).
+///
+/// # Errors
+/// As [`request_vole`].
+pub fn price_with<R: Ring>(demand: &Demand, max_frame: usize, set_up: SetUp) -> Result<OtPrice> {
     let ell = R::BITS as usize;
     let elem = ell / 8;
     let mut p = Pricer {
@@ -337,15 +348,18 @@ pub fn price<R: Ring>(demand: &Demand, max_frame: usize) -> Result<OtPrice> {
         max_frame,
         price: OtPrice::default(),
     };
-    // 1. The link ([`super::correlate::link`]): party 1's `A`, party 0's reply in
-    // parts, party 1's extension of 128 random OTs.
-    let first = HEADER_LEN as u64 + POINT_BYTES as u64;
+    // 1. The link ([`super::correlate::connect`]): both hellos, party 1's with its
+    // `A`; when fresh, party 0's reply in parts and party 1's extension of 128 random
+    // OTs.
+    let hello = (HEADER_LEN + HELLO_BYTES) as u64;
     let part = (HEADER_LEN + LINK_PART * POINT_BYTES) as u64;
     let none = OtStep::default();
-    p.step([vec![], vec![first]], none);
-    p.step([vec![part; KAPPA / LINK_PART], vec![]], none);
-    p.step([vec![], extension_frames(KAPPA, max_frame)?], none);
-    p.price.base_ots = KAPPA as u64;
+    p.step([vec![hello], vec![hello + POINT_BYTES as u64]], none);
+    if set_up == SetUp::Fresh {
+        p.step([vec![part; KAPPA / LINK_PART], vec![]], none);
+        p.step([vec![], extension_frames(KAPPA, max_frame)?], none);
+        p.price.base_ots = KAPPA as u64;
+    }
     // 2. The bulk batches.
     let tot = Totals::of(demand, ell);
     let mut left = tot.and_bits;

@@ -30,6 +30,7 @@ use tessera_core::bits::{get_bits, put_bits};
 use tessera_core::{BitVec, Channel, Phase, Prg, Ring};
 
 use super::correlate::{self, ConvWindows, OtLink};
+use super::pairing::PairingSlot;
 use super::price::Totals;
 use super::{receive_random, send_random};
 use crate::arith::bilinear::Bilinear;
@@ -130,7 +131,9 @@ struct Bulk<R: Ring> {
 }
 
 /// This party's correlations for `demand`, in demand order, made with the other party
-/// over `ch` (set-up included). The kinds that do not depend on a shape — AND
+/// over `ch` (set-up included: derived from the pairing in `pairing` if the other
+/// party holds the same one, else fresh and then kept there — see
+/// [`correlate::connect`]). The kinds that do not depend on a shape — AND
 /// triples, random OTs, daBits (truncation pairs' bits included), element-wise
 /// Beaver triples and square pairs — are made in bulk first, one batch per kind
 /// (one or two rounds each whatever the demand); matrix-product triples and
@@ -142,11 +145,12 @@ pub async fn generate<R: Ring, G: RngCore + CryptoRng + ?Sized>(
     ch: &mut Channel,
     party: usize,
     demand: &Demand,
+    pairing: Option<&PairingSlot>,
     rng: &mut G,
 ) -> Result<Vec<(Request, Correlation<R>)>> {
     check_sizes::<R>(demand)?;
     let tot = Totals::of(demand, R::BITS as usize);
-    let mut link = correlate::link(ch, party, rng).await?;
+    let (mut link, _) = correlate::connect(ch, party, pairing, rng).await?;
     let bulk = bulk::<R, G>(ch, &mut link, party, &tot, rng).await?;
     let mut bulk = bulk;
     let mut masks: Vec<ArrayD<R>> = Vec::new();
@@ -505,11 +509,12 @@ pub async fn generate_offline<R: Ring>(
     peer: &mut Channel,
     party: usize,
     demand: &Demand,
+    pairing: Option<&PairingSlot>,
 ) -> Result<Vec<(Request, Correlation<R>)>> {
     let before = peer.phase();
     peer.set_phase(Phase::Offline);
     let mut rng = Prg::from_entropy();
-    let made = match generate::<R, _>(peer, party, demand, &mut rng).await {
+    let made = match generate::<R, _>(peer, party, demand, pairing, &mut rng).await {
         Ok(items) => peer.fence().await.map(|_| items).map_err(Error::from),
         Err(e) => Err(e),
     };
@@ -518,9 +523,28 @@ pub async fn generate_offline<R: Ring>(
 }
 
 /// The offline source `ot`: the parties make their correlations themselves over
-/// their own link (traffic charged to [`Phase::Offline`]); no third process.
+/// their own link (traffic charged to [`Phase::Offline`]); no third process. With a
+/// [`PairingSlot`] the base OTs are paid once per pair of parties
+/// ([`super::pairing`]).
 #[derive(Debug, Default)]
-pub struct OtSource;
+pub struct OtSource {
+    pairing: Option<PairingSlot>,
+}
+
+impl OtSource {
+    /// A source that runs the base OTs every session.
+    pub fn new() -> Self {
+        OtSource::default()
+    }
+
+    /// A source that keeps its pairing in `slot` (shared with other sources made from
+    /// clones of it).
+    pub fn paired(slot: PairingSlot) -> Self {
+        OtSource {
+            pairing: Some(slot),
+        }
+    }
+}
 
 impl<R: Ring> OfflineSource<R> for OtSource {
     fn kind(&self) -> &'static str {
@@ -534,9 +558,14 @@ impl<R: Ring> OfflineSource<R> for OtSource {
     ) -> BoxFuture<'a, std::result::Result<Box<dyn Provider<R>>, SessionError>> {
         Box::pin(async move {
             let step = "offline phase: correlations from OT extension with the other party";
-            let items = generate_offline::<R>(peer, session.party(), session.demand())
-                .await
-                .map_err(at(step))?;
+            let items = generate_offline::<R>(
+                peer,
+                session.party(),
+                session.demand(),
+                self.pairing.as_ref(),
+            )
+            .await
+            .map_err(at(step))?;
             let store = Store::from_items(session.party(), session.material_session(), items);
             Ok(Box::new(store) as Box<dyn Provider<R>>)
         })

@@ -432,7 +432,7 @@ impl Drop for MaterialWriter {
     }
 }
 
-fn sync_dir(path: &Path) {
+pub(crate) fn sync_dir(path: &Path) {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         // Persist the rename; not every platform lets a directory be opened.
         if let Ok(d) = std::fs::File::open(dir) {
@@ -858,7 +858,7 @@ fn check_file(
     })
 }
 
-fn temp_path(path: &Path) -> PathBuf {
+pub(crate) fn temp_path(path: &Path) -> PathBuf {
     let name = path.file_name().map_or_else(
         || "preprocessing".into(),
         |n| n.to_string_lossy().into_owned(),

@@ -52,6 +52,7 @@ pub use file::{
     Body, DealingId, FORMAT_VERSION, MAGIC, MaterialWriter, OpenedMaterial, PartyMaterial,
     save_items,
 };
+pub(crate) use file::{sync_dir, temp_path};
 pub use items::{
     AndTriples, BeaverTriple, Correlation, DaBits, PlainWeightShare, RandomOts, SquarePair,
     TruncPair, WeightMaskShare,

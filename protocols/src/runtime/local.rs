@@ -26,6 +26,7 @@ use super::{
     serve_dealer,
 };
 use crate::Error;
+use crate::ot::pairing::PairingSlot;
 use crate::ot::source::OtSource;
 
 /// How the roles of a local run are connected.
@@ -163,6 +164,9 @@ pub struct Local {
     pub hooks: Arc<dyn Hooks>,
     /// Where the correlations come from.
     pub offline: Offline,
+    /// With [`Offline::Ot`]: where each party keeps its OT pairing between runs
+    /// ([`crate::ot::pairing`]; `None`: base OTs every run).
+    pub pairings: Option<[PairingSlot; 2]>,
 }
 
 impl fmt::Debug for Local {
@@ -174,6 +178,7 @@ impl fmt::Debug for Local {
             .field("dealer", &self.dealer)
             .field("deadline", &self.deadline)
             .field("offline", &self.offline)
+            .field("paired", &self.pairings.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -191,6 +196,7 @@ impl Local {
             announce_source: false,
             hooks: Arc::new(NoHooks),
             offline: Offline::Dealer,
+            pairings: None,
         }
     }
 }
@@ -397,8 +403,9 @@ where
             };
             let party = |s: Session, peer: Channel, input: J::Input| {
                 let (job, hooks) = (job.clone(), hooks.clone());
+                let slot = local.pairings.as_ref().map(|p| p[s.party()].clone());
                 spawn_role(async move {
-                    let mut source = OtSource;
+                    let mut source = slot.map_or_else(OtSource::new, OtSource::paired);
                     run_party(&*job, &s, peer, &mut source, input, &*hooks).await
                 })
             };

@@ -5,8 +5,12 @@
 
 use ndarray::{ArrayD, IxDyn};
 use tessera_core::{Metering, Ring};
+use tessera_protocols::arith::bilinear::Bilinear;
 use tessera_protocols::harness::{self, HarnessOptions, Run};
-use tessera_protocols::{AShare, ArithParty, Demand, Result};
+use tessera_protocols::preprocessing::{Correlation, RandomOts};
+use tessera_protocols::{
+    AShare, ArithParty, BilinearOp, Conv2dParams, Demand, Provider, Request, Result, Store,
+};
 
 /// Runs a future on a fresh current-thread runtime.
 pub fn block<T>(f: impl Future<Output = T>) -> T {
@@ -196,4 +200,138 @@ pub async fn binary<R: Ring>(
         },
     )
     .await
+}
+
+/// A demand of every correlation kind, its sizes varied by `seed`.
+pub fn everything(seed: usize) -> Demand {
+    let n = 1 + seed % 97;
+    let mut d = Demand::new();
+    d.mul(&[n])
+        .matmul(&[2, 1 + seed % 5], &[1 + seed % 5, 3])
+        .beaver(
+            BilinearOp::BatchMatMul,
+            &[3, 2, 1 + seed % 4],
+            &[3, 1 + seed % 4, 2],
+        )
+        .beaver(BilinearOp::Broadcast, &[n, 3], &[3])
+        .conv2d(
+            Conv2dParams {
+                stride: 1 + seed % 2,
+                padding: seed % 2,
+            },
+            &[1, 2, 5, 4],
+            &[3, 2, 2, 3],
+        )
+        .square(&[n, 2])
+        .trunc(1 + (seed % 20) as u32, &[n])
+        .and_triples(n * 3)
+        .random_ots(n, 0)
+        .random_ots(n + 1, 1)
+        .dabits(n);
+    let mask = d.weight_mask(&[3, 4]);
+    d.plain_weight(BilinearOp::MatMul, mask, &[2, 3], &[3, 4]);
+    d
+}
+
+pub fn add<R: Ring>(a: &ArrayD<R>, b: &ArrayD<R>) -> ArrayD<R> {
+    a + b
+}
+
+/// Takes every item of `demand` from both stores and checks each relation.
+pub fn check_relations_of<R: Ring>(demand: &Demand, (mut s0, mut s1): (Store<R>, Store<R>)) {
+    let mut masks: Vec<ArrayD<R>> = Vec::new();
+    for req in demand.requests() {
+        match (s0.take(req).unwrap(), s1.take(req).unwrap()) {
+            (Correlation::Beaver(t0), Correlation::Beaver(t1)) => {
+                let (a, b, c) = (add(&t0.a, &t1.a), add(&t0.b, &t1.b), add(&t0.c, &t1.c));
+                let want = match t0.op {
+                    BilinearOp::Elementwise | BilinearOp::Broadcast => &a * &b,
+                    BilinearOp::MatMul => matmul_ref(&a, &b),
+                    BilinearOp::BatchMatMul => {
+                        let parts: Vec<ArrayD<R>> = (0..a.shape()[0])
+                            .map(|i| {
+                                let x = a.index_axis(ndarray::Axis(0), i).to_owned();
+                                let y = b.index_axis(ndarray::Axis(0), i).to_owned();
+                                matmul_ref(&x, &y).insert_axis(ndarray::Axis(0))
+                            })
+                            .collect();
+                        let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+                        ndarray::concatenate(ndarray::Axis(0), &views).unwrap()
+                    }
+                    BilinearOp::Conv(p) => {
+                        conv_ref(&a, &b, p.window.strides[0], p.window.pad_begin[0])
+                    }
+                };
+                assert_eq!(c, want, "{req}");
+            }
+            (Correlation::Square(p0), Correlation::Square(p1)) => {
+                let a = add(&p0.a, &p1.a);
+                assert_eq!(add(&p0.c, &p1.c), &a * &a);
+            }
+            (Correlation::Trunc(t0), Correlation::Trunc(t1)) => {
+                let f = t0.frac_bits;
+                let r = add(&t0.r, &t1.r);
+                let (msb, mid) = (add(&t0.r_msb, &t1.r_msb), add(&t0.r_mid, &t1.r_mid));
+                for ((&r, &m), &d) in r.iter().zip(msb.iter()).zip(mid.iter()) {
+                    let u = r.to_u64();
+                    assert_eq!(m.to_u64(), u >> (R::BITS - 1));
+                    let low = u & ((1u64 << (R::BITS - 1)) - 1);
+                    assert_eq!(d.to_u64(), low >> f);
+                }
+            }
+            (Correlation::And(t0), Correlation::And(t1)) => {
+                let mut a = t0.a.clone();
+                a.xor_assign(&t1.a);
+                let mut b = t0.b.clone();
+                b.xor_assign(&t1.b);
+                a.and_assign(&b);
+                let mut c = t0.c.clone();
+                c.xor_assign(&t1.c);
+                assert_eq!(a, c);
+                assert!(
+                    t0.a.count_ones() > 0 || t0.a.len() < 16,
+                    "shares look random"
+                );
+            }
+            (Correlation::Rot(x), Correlation::Rot(y)) => {
+                let (snd, rcv) = match req {
+                    Request::RandomOts { sender: 0, .. } => (x, y),
+                    _ => (y, x),
+                };
+                let (RandomOts::Sender { m0, m1 }, RandomOts::Receiver { choices, chosen }) =
+                    (snd, rcv)
+                else {
+                    panic!("wrong sides for {req}");
+                };
+                for i in 0..m0.len() {
+                    let (want, other) = if choices.get(i) {
+                        (m1[i], m0[i])
+                    } else {
+                        (m0[i], m1[i])
+                    };
+                    assert_eq!(chosen[i], want);
+                    assert_ne!(chosen[i], other);
+                }
+            }
+            (Correlation::DaBits(d0), Correlation::DaBits(d1)) => {
+                for i in 0..d0.arith.len() {
+                    let a = d0.arith[i] + d1.arith[i];
+                    let b = d0.boolean.get(i) ^ d1.boolean.get(i);
+                    assert_eq!(a, R::from_u64(u64::from(b)));
+                }
+            }
+            (Correlation::WeightMask(w0), Correlation::WeightMask(w1)) => {
+                assert!(w1.mask.is_none());
+                masks.push(w0.mask.unwrap());
+            }
+            (Correlation::PlainWeight(p0), Correlation::PlainWeight(p1)) => {
+                assert!(p0.v.is_none());
+                let v = p1.v.unwrap();
+                let u = &masks[p0.mask];
+                assert_eq!(add(&p0.z, &p1.z), p0.op.apply(v.view(), u.view()).unwrap());
+            }
+            (a, b) => panic!("mismatched kinds {a:?} / {b:?}"),
+        }
+    }
+    assert_eq!((s0.remaining(), s1.remaining()), (0, 0));
 }
