@@ -206,24 +206,35 @@ pub async fn and_triples<G: RngCore + CryptoRng + ?Sized>(
     let a = BitVec::random(rng, n);
     let choices: Vec<bool> = a.iter().collect();
     // Bit 0 of each string, gathered into words as the strings are made (they are
-    // never stored): 64 triples per word.
-    let low = |x: Block| x.0 as u64 & 1;
+    // never stored): 64 triples per word, appended in order (the drivers hand over
+    // batches in order, each a whole number of words but the last).
+    fn word(bits: impl Iterator<Item = u64>) -> u64 {
+        bits.enumerate().fold(0, |w, (j, b)| w | (b << j))
+    }
+    let low = |x: &Block| x.0 as u64 & 1;
     let words = n.div_ceil(64);
-    let (mut v, mut u, mut bw) = (vec![0u64; words], vec![0u64; words], vec![0u64; words]);
-    receive_random_with(ch, &mut link.receiver, &choices, |at, y| {
-        for (i, &y) in (at..).zip(y) {
-            v[i / 64] |= low(y) << (i % 64);
+    let (mut v, mut u, mut bw) = (
+        Vec::with_capacity(words),
+        Vec::with_capacity(words),
+        Vec::with_capacity(words),
+    );
+    receive_random_with(ch, &mut link.receiver, &choices, |_, y| {
+        v.extend(y.chunks(64).map(|c| word(c.iter().map(low))));
+    })
+    .await?;
+    send_random_with(ch, &mut link.sender, n, |_, x| {
+        for c in x.chunks(64) {
+            u.push(word(c.iter().map(|[m0, _]| low(m0))));
+            bw.push(word(c.iter().map(|[m0, m1]| low(m0) ^ low(m1))));
         }
     })
     .await?;
-    send_random_with(ch, &mut link.sender, n, |at, x| {
-        for (i, [m0, m1]) in (at..).zip(x) {
-            let (m0, m1) = (low(*m0), low(*m1));
-            u[i / 64] |= m0 << (i % 64);
-            bw[i / 64] |= (m0 ^ m1) << (i % 64);
-        }
-    })
-    .await?;
+    if (v.len(), u.len()) != (words, words) {
+        return Err(Error::Protocol {
+            step: "AND triples from OTs",
+            detail: format!("{} and {} words of {words} made", v.len(), u.len()),
+        });
+    }
     let cw = (0..words)
         .map(|w| (a.words()[w] & bw[w]) ^ u[w] ^ v[w])
         .collect();

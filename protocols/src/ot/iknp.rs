@@ -62,6 +62,10 @@ pub struct ExtReceiver {
     done: u64,
     /// High 64 bits of every hash tweak of this set-up ([`ExtReceiver::with_tweak_domain`]).
     tweak_hi: u128,
+    /// Buffers of one batch (columns, rows, the hash's scratch), kept from one
+    /// extension to the next: a buffer of this size is mapped and unmapped by the
+    /// allocator on every allocation, page faults and TLB shoot-downs included.
+    scratch: [Vec<Block>; 3],
     /// Frame buffers of earlier messages, back from the channel's writer for the next
     /// frames (see [`super::receive_random`]); public data.
     pub(super) spare: std::sync::Arc<std::sync::Mutex<Vec<Vec<Block>>>>,
@@ -82,6 +86,11 @@ pub struct ExtSender {
     done: u64,
     /// High 64 bits of every hash tweak of this set-up ([`ExtSender::with_tweak_domain`]).
     tweak_hi: u128,
+    /// Buffers of one batch (columns, rows, the hash's scratch), kept from one
+    /// extension to the next (see [`ExtReceiver`]'s).
+    scratch: [Vec<Block>; 3],
+    /// The pairs of one batch, kept likewise.
+    pairs: Vec<[Block; 2]>,
     /// The buffer of the last message received, for the next one (public data).
     pub(super) spare: Vec<Block>,
 }
@@ -117,6 +126,7 @@ impl ExtReceiver {
                 .collect(),
             done: 0,
             tweak_hi: 0,
+            scratch: Default::default(),
             spare: Default::default(),
         })
     }
@@ -182,11 +192,13 @@ impl ExtReceiver {
     ) -> Result<()> {
         let (first, hi) = (self.done, self.tweak_hi);
         let h = FixedKeyAes::get();
-        let mut px = vec![Block::ZERO; 128 * BATCH_TILES];
-        self.extend_with(choices, m, u, |at, t| {
+        let mut px = sized(std::mem::take(&mut self.scratch[2]), 128 * BATCH_TILES);
+        let r = self.extend_with(choices, m, u, |at, t| {
             tccr_seq(h, t, &mut px, hi, first + at as u64);
             sink(at, t);
-        })
+        });
+        self.scratch[2] = px;
+        r
     }
 
     /// The extension in batches of [`BATCH_TILES`] tiles: the message into `u`, and
@@ -211,8 +223,8 @@ impl ExtReceiver {
                 ),
             });
         }
-        let mut t = vec![Block::ZERO; KAPPA * BATCH_TILES];
-        let mut rows = vec![Block::ZERO; 128 * BATCH_TILES];
+        let mut t = sized(std::mem::take(&mut self.scratch[0]), KAPPA * BATCH_TILES);
+        let mut rows = sized(std::mem::take(&mut self.scratch[1]), 128 * BATCH_TILES);
         for k0 in (0..nt).step_by(BATCH_TILES) {
             let bt = BATCH_TILES.min(nt - k0);
             let r = &choices[k0..k0 + bt];
@@ -230,9 +242,20 @@ impl ExtReceiver {
             let at = 128 * k0;
             sink(at, &mut rows[..(m - at).min(128 * bt)]);
         }
+        self.scratch[0] = t;
+        self.scratch[1] = rows;
         self.done += m as u64;
         Ok(())
     }
+}
+
+/// `v` with at least `n` elements (zeroed only where it grows; the callers overwrite
+/// what they read).
+fn sized<T: Copy + Default>(mut v: Vec<T>, n: usize) -> Vec<T> {
+    if v.len() < n {
+        v.resize(n, T::default());
+    }
+    v
 }
 
 impl ExtSender {
@@ -253,6 +276,8 @@ impl ExtSender {
             prgs: keys.iter().map(|&k| Prg::from_seed_block(k)).collect(),
             done: 0,
             tweak_hi: 0,
+            scratch: Default::default(),
+            pairs: Vec::new(),
             spare: Vec::new(),
         })
     }
@@ -318,15 +343,19 @@ impl ExtSender {
         let delta = self.delta;
         let h = FixedKeyAes::get();
         let n = 128 * BATCH_TILES;
-        let (mut x, mut px) = (vec![[Block::ZERO; 2]; n], vec![Block::ZERO; 2 * n]);
-        self.extend_with(u, m, |at, q| {
+        let mut x = sized(std::mem::take(&mut self.pairs), n);
+        let mut px = sized(std::mem::take(&mut self.scratch[2]), 2 * n);
+        let r = self.extend_with(u, m, |at, q| {
             let x = &mut x[..q.len()];
             for (x, &q) in x.iter_mut().zip(q.iter()) {
                 *x = [q, q ^ delta];
             }
             tccr_pairs(h, x, &mut px, hi, first + at as u64);
             sink(at, x);
-        })
+        });
+        self.pairs = x;
+        self.scratch[2] = px;
+        r
     }
 
     /// The extension in batches of [`BATCH_TILES`] tiles, each batch's rows handed to
@@ -348,8 +377,8 @@ impl ExtSender {
                 ),
             });
         }
-        let mut q = vec![Block::ZERO; KAPPA * BATCH_TILES];
-        let mut rows = vec![Block::ZERO; 128 * BATCH_TILES];
+        let mut q = sized(std::mem::take(&mut self.scratch[0]), KAPPA * BATCH_TILES);
+        let mut rows = sized(std::mem::take(&mut self.scratch[1]), 128 * BATCH_TILES);
         for k0 in (0..nt).step_by(BATCH_TILES) {
             let bt = BATCH_TILES.min(nt - k0);
             for (j, g) in self.prgs.iter_mut().enumerate() {
@@ -366,6 +395,8 @@ impl ExtSender {
             let at = 128 * k0;
             sink(at, &mut rows[..(m - at).min(128 * bt)]);
         }
+        self.scratch[0] = q;
+        self.scratch[1] = rows;
         self.done += m as u64;
         Ok(())
     }

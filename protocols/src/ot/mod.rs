@@ -200,7 +200,7 @@ async fn extend_all(
             .unwrap_or_else(PoisonError::into_inner)
             .pop()
             .unwrap_or_default();
-        buf.clear();
+        // Every block is overwritten by `f`: a reused buffer is not zeroed first.
         buf.resize(n, Block::ZERO);
         f(r, &pack_bits(c), c.len(), &mut buf)?;
         // No flush: the writer flushes when its queue runs empty, and the peer may be

@@ -26,7 +26,7 @@
 use futures::future::BoxFuture;
 use ndarray::{ArrayD, IxDyn};
 use rand_core::{CryptoRng, RngCore};
-use tessera_core::bits::{get_bits, put_bits};
+use tessera_core::bits::get_bits;
 use tessera_core::{BitVec, Channel, Phase, Prg, Ring};
 
 use super::correlate::{self, ConvWindows, OtLink};
@@ -111,8 +111,9 @@ fn take<T: Clone>(v: &[T], at: &mut usize, n: usize) -> Vec<T> {
 
 /// AND triples per batch of the OT source (one round each): a party holds the random-OT
 /// strings of at most this many triples at a time (about 50 bytes each, 200 MiB), so a
-/// GMW demand of any size fits in memory as its packed triples.
+/// GMW demand of any size fits in memory as its packed triples. A multiple of 64.
 pub const AND_BATCH: usize = 1 << 22;
+const _: () = assert!(AND_BATCH.is_multiple_of(64));
 
 /// Everything made in bulk, handed out to the requests in demand order.
 struct Bulk<R: Ring> {
@@ -204,21 +205,27 @@ async fn bulk<R: Ring, G: RngCore + CryptoRng + ?Sized>(
 ) -> Result<Bulk<R>> {
     // AND triples in batches (one round each), so that a party holds the random-OT
     // strings of at most AND_BATCH triples at a time, not of the whole demand.
+    // Every batch but the last is whole words (AND_BATCH is a multiple of 64), so the
+    // batches' words are appended as they come (no zeroed vector written into: its
+    // first write to each page is a copy-on-write fault).
     let n = tot.and_bits;
-    let mut and = crate::preprocessing::AndTriples {
-        a: BitVec::zeros(n),
-        b: BitVec::zeros(n),
-        c: BitVec::zeros(n),
-    };
+    let words = n.div_ceil(64);
+    let mut aw: [Vec<u64>; 3] = std::array::from_fn(|_| Vec::with_capacity(words));
     let mut at = 0;
     while at < n {
         let k = (n - at).min(AND_BATCH);
         let t = correlate::and_triples(ch, link, k, rng).await?;
-        put_bits(and.a.words_mut(), at, t.a.words(), k);
-        put_bits(and.b.words_mut(), at, t.b.words(), k);
-        put_bits(and.c.words_mut(), at, t.c.words(), k);
+        for (w, v) in aw.iter_mut().zip([&t.a, &t.b, &t.c]) {
+            w.extend_from_slice(v.words());
+        }
         at += k;
     }
+    let [a, b, c] = aw.map(|w| BitVec::from_words(n, w));
+    let and = crate::preprocessing::AndTriples {
+        a: a?,
+        b: b?,
+        c: c?,
+    };
     // Random OTs: party p is the extension sender of tot.rots[p]; both directions in
     // one round (each party first sends its extension message, then reads).
     let choices = BitVec::random(rng, tot.rots[1 - party]);
