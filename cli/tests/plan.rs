@@ -238,21 +238,25 @@ fn plan_zoo_networks_matches_the_measured_counts() {
 /// fastest strategy in total with a dealer and without one — in the table and the JSON.
 #[test]
 fn plan_prices_the_offline_phase_with_and_without_a_dealer() {
-    let out = tessera(&[
-        "plan",
-        "--model",
-        "mlp",
-        "--network",
-        "wan",
-        "--objective",
-        "total",
-        "--offline",
-        "ot",
-        "--batch",
-        "4",
-        "--json",
-    ]);
-    let v: Value = serde_json::from_str(&ok(&out)).unwrap();
+    let plan = |extra: &[&str]| {
+        let args = [
+            "plan",
+            "--model",
+            "mlp",
+            "--network",
+            "wan",
+            "--objective",
+            "total",
+            "--offline",
+            "ot",
+            "--batch",
+            "4",
+            "--json",
+        ];
+        let out = tessera(&[&args[..], extra].concat());
+        serde_json::from_str::<Value>(&ok(&out)).unwrap()
+    };
+    let v = plan(&[]);
     check_report(&v, 6, "total");
     assert_eq!(v["plan"]["totals"]["offline_source"], "ot");
     for r in v["strategies"].as_array().unwrap() {
@@ -277,22 +281,7 @@ fn plan_prices_the_offline_phase_with_and_without_a_dealer() {
     }
     // Parties that kept an OT pairing pay no base OTs: every strategy's OT offline
     // time falls by at least the link's compute and one wan flight (50 ms).
-    let paired = tessera(&[
-        "plan",
-        "--model",
-        "mlp",
-        "--network",
-        "wan",
-        "--objective",
-        "total",
-        "--offline",
-        "ot",
-        "--batch",
-        "4",
-        "--json",
-        "--ot-paired",
-    ]);
-    let w: Value = serde_json::from_str(&ok(&paired)).unwrap();
+    let w = plan(&["--ot-paired"]);
     for (r, q) in v["strategies"]
         .as_array()
         .unwrap()

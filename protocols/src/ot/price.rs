@@ -20,7 +20,7 @@ use tessera_core::channel::{HEADER_LEN, stream_chunk_bytes};
 use tessera_core::{PhaseMeter, Replay, Ring};
 
 use super::base::POINT_BYTES;
-use super::correlate::{CORR_CHUNK_ELEMS, ConvWindows, LINK_PART};
+use super::correlate::{CORR_CHUNK_ELEMS, ConvWindows, LINK_PART, vector_corr_bytes};
 use super::pairing::{HELLO_BYTES, SetUp};
 use super::source::AND_BATCH;
 use super::{KAPPA, frame_transfers, tiles};
@@ -280,7 +280,7 @@ impl Pricer {
         Ok(())
     }
 
-    fn vole(&mut self, v: Vole, elem: usize) -> Result<()> {
+    fn vole(&mut self, v: Vole, ring_bits: usize) -> Result<()> {
         // The receiver's extensions (each party receives for the other's vectors).
         self.extend([v.vectors[0] * v.bits, v.vectors[1] * v.bits], 0)?;
         let per_vec = (v.bits * v.len).max(1);
@@ -293,6 +293,7 @@ impl Pricer {
             }
         };
         let mf = self.max_frame;
+        let vec_bytes = vector_corr_bytes(ring_bits, v.bits, v.len);
         let mut chunks = 0;
         let frames = [0, 1].map(|p| {
             let t = v.vectors[p];
@@ -301,7 +302,7 @@ impl Pricer {
             let (mut t0, mut k) = (0, 0);
             while t0 < t {
                 let t1 = (t0 + cs).min(t);
-                out.extend(stream(((t1 - t0) * per_vec) as u64, elem, mf));
+                out.extend(stream(((t1 - t0) * vec_bytes) as u64, 1, mf));
                 t0 = t1;
                 k += 1;
             }
@@ -341,7 +342,6 @@ pub fn price<R: Ring>(demand: &Demand, max_frame: usize) -> Result<OtPrice> {
 /// As [`request_vole`].
 pub fn price_with<R: Ring>(demand: &Demand, max_frame: usize, set_up: SetUp) -> Result<OtPrice> {
     let ell = R::BITS as usize;
-    let elem = ell / 8;
     let mut p = Pricer {
         replay: Replay::new(),
         steps: Vec::new(),
@@ -388,12 +388,12 @@ pub fn price_with<R: Ring>(demand: &Demand, max_frame: usize, set_up: SetUp) -> 
         },
     ];
     for v in bulk {
-        p.vole(v, elem)?;
+        p.vole(v, ell)?;
     }
     // 3. One vector OLE per shaped request.
     for r in demand.requests() {
         if let Some(v) = request_vole(r, ell)? {
-            p.vole(v, elem)?;
+            p.vole(v, ell)?;
         }
     }
     // 4. The fence.

@@ -169,14 +169,16 @@ pub const MAX_VOLE_BYTES: u64 = 2 << 30;
 
 /// Refuses, before any message, a demand with a correlation whose vector OLE would
 /// exceed [`MAX_VOLE_BYTES`] — a matrix triple's costs `k·n` vectors of `m` elements
-/// per bit of the ring (`m·k·n·ℓ` ring elements: 6.4 GB for `[128, 784]·[784, 128]`
-/// in `Z_2^64`) — rather than exhausting the memory of both parties.
+/// per bit of the ring (`m·k·n·Σ_k⌈(ℓ−k)/8⌉` bytes: 3.7 GB for
+/// `[128, 784]·[784, 128]` in `Z_2^64`) — rather than exhausting the memory of both
+/// parties.
 fn check_sizes<R: Ring>(demand: &Demand) -> Result<()> {
     let ell = R::BITS as usize;
     for req in demand.requests() {
         if let Some(v) = super::price::request_vole(req, ell)? {
-            let bytes = (v.vectors[0].max(v.vectors[1]) as u64)
-                .saturating_mul((v.bits * v.len * R::BYTES) as u64);
+            let bytes = (v.vectors[0].max(v.vectors[1]) as u64).saturating_mul(
+                correlate::vector_corr_bytes(R::BITS as usize, v.bits, v.len) as u64,
+            );
             if bytes > MAX_VOLE_BYTES {
                 return Err(crate::Error::InvalidArgument {
                     op: "offline phase by OT",
