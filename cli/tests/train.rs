@@ -265,9 +265,9 @@ fn bad_training_input_is_a_clear_error() {
             "--offline",
             "ot",
             "--examples",
-            "64",
+            "128",
             "--batch",
-            "64",
+            "128",
         ],
         "too large to make by OT",
     );
