@@ -20,7 +20,10 @@
 //!
 //! With [`Offline::Ot`] there is no dealer: the two parties make the correlations by
 //! OT extension over their own connection (the barrier is theirs alone), and the
-//! offline time and counters are that phase's on it.
+//! offline time and counters are that phase's on it. With [`RunSettings::ot_pairing`]
+//! the parties keep one OT pairing for the scenario: an untimed repetition runs the
+//! base OTs first, and every warm-up and measured repetition derives its set-up from
+//! the pairing (checked: one that runs the base OTs again is an error).
 //!
 //! Counters per party: the preparation channel's set-up phase (the handshake), the
 //! offline source's traffic (the dealer channel's offline phase, or with OT the

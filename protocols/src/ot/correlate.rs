@@ -116,15 +116,20 @@ pub async fn connect<G: RngCore + CryptoRng + ?Sized>(
         nonce,
     };
     let bits = |d: Block| -> Vec<bool> { (0..KAPPA).map(|j| (d.0 >> j) & 1 == 1).collect() };
+    // The session's set-ups from the pairing, if both hellos name the one held.
+    let derived = |h: &[Hello; 2]| -> Option<Result<OtLink>> {
+        let p = held.as_ref()?;
+        pairing::agreed(&h[0], &h[1])?;
+        Some(p.session_link(&p.session_tag(&h[0], &h[1])))
+    };
     let (link, hellos, fresh) = match party {
         0 => {
             ch.send_bytes(mine.to_bytes().to_vec()).await?;
             let first = ch.recv_bytes().await?;
             let (theirs, big_a) = Hello::split(&first)?;
             let hellos = [mine, theirs];
-            if let (Some(p), Some(_)) = (&held, pairing::agreed(&hellos[0], &hellos[1])) {
-                let tag = p.session_tag(&hellos[0], &hellos[1]);
-                (p.session_link(&tag)?, hellos, None)
+            if let Some(link) = derived(&hellos) {
+                (link?, hellos, None)
             } else {
                 let delta = Block::random(rng);
                 let choices = bits(delta);
@@ -158,9 +163,8 @@ pub async fn connect<G: RngCore + CryptoRng + ?Sized>(
                 });
             }
             let hellos = [theirs, mine];
-            if let (Some(p), Some(_)) = (&held, pairing::agreed(&hellos[0], &hellos[1])) {
-                let tag = p.session_tag(&hellos[0], &hellos[1]);
-                (p.session_link(&tag)?, hellos, None)
+            if let Some(link) = derived(&hellos) {
+                (link?, hellos, None)
             } else {
                 let mut pairs = Vec::with_capacity(KAPPA);
                 for at in (0..KAPPA).step_by(LINK_PART) {

@@ -366,7 +366,14 @@ impl PairingSlot {
     pub fn file(path: impl Into<PathBuf>, party: usize) -> Result<Self> {
         let path = path.into();
         let pairing = if path.exists() {
-            Some(Arc::new(Pairing::load(&path, party)?))
+            let p = Pairing::load(&path, party).map_err(|e| match e {
+                Error::PairingFile { path, reason } => Error::PairingFile {
+                    path,
+                    reason: format!("{reason} (remove the file to run the base OTs and pair anew)"),
+                },
+                other => other,
+            })?;
+            Some(Arc::new(p))
         } else {
             None
         };
