@@ -473,7 +473,11 @@ impl PartyArgs {
                      --offline ot only",
                 ));
             }
-            Some(path) => Some((path.clone(), PairingSlot::file(path, id)?)),
+            Some(path) => {
+                // A file that cannot be written would fail the session after its link.
+                crate::train::writable(path).map_err(|e| usage(format!("--ot-pairing {e}")))?;
+                Some((path.clone(), PairingSlot::file(path, id)?))
+            }
         };
         Ok(Opts {
             id,

@@ -1442,44 +1442,26 @@ fn ot_pairing_files_let_a_second_session_skip_the_base_ots() {
     }
     // Party 0 no longer sends its 128 base-OT points (4 kB).
     assert_eq!(fresh - paired, 128 * 32 + 8 * 8, "{fresh} vs {paired}");
-    let wrong = party(
-        0,
-        &session(),
-        &[
-            "--insecure",
-            "--offline",
-            "ot",
-            "--listen",
-            "127.0.0.1:0",
-            "--ot-pairing",
-            f1,
-        ],
-        &["--protocol", "gmw", "--input", AES_KEY],
-    )
-    .finish(WAIT);
-    assert!(!wrong.status.success());
-    assert!(wrong.stderr.contains("party 1's half"), "{}", wrong.stderr);
-    let no_ot = party(
-        0,
-        &session(),
-        &[
-            "--insecure",
-            "--dealer",
-            "127.0.0.1:9",
-            "--listen",
-            "127.0.0.1:0",
-            "--ot-pairing",
-            f0,
-        ],
-        &["--protocol", "gmw", "--input", AES_KEY],
-    )
-    .finish(WAIT);
-    assert!(!no_ot.status.success());
-    assert!(
-        no_ot.stderr.contains("--offline ot only"),
-        "{}",
-        no_ot.stderr
-    );
+    // Refused before connecting: the other party's half, the option without
+    // `--offline ot`, a file in a directory that does not exist.
+    let refused = |opts: &[&str]| {
+        let common = ["--insecure", "--listen", "127.0.0.1:0"];
+        let job = ["--protocol", "gmw", "--input", AES_KEY];
+        let o = party(0, &session(), &[&common[..], opts].concat(), &job).finish(WAIT);
+        assert!(!o.status.success(), "{opts:?}");
+        o.stderr
+    };
+    let e = refused(&["--offline", "ot", "--ot-pairing", f1]);
+    assert!(e.contains("party 1's half"), "{e}");
+    let e = refused(&["--dealer", "127.0.0.1:9", "--ot-pairing", f0]);
+    assert!(e.contains("--offline ot only"), "{e}");
+    let e = refused(&[
+        "--offline",
+        "ot",
+        "--ot-pairing",
+        "/nonexistent/dir/p0.pairing",
+    ]);
+    assert!(e.contains("does not exist"), "{e}");
 }
 
 /// The fixed-point reference of the MLP on the first test digit: labels and logits.
