@@ -210,19 +210,22 @@ pub fn markdown(r: &Results) -> String {
         if !predicted.is_empty() {
             let _ = writeln!(
                 s,
-                "Against the planner's prediction (embedded calibration):\n\n\
-                 | scenario | sharings | online predicted | online measured | offline predicted | offline measured | online bytes (p0 + p1) predicted / measured | rounds predicted / measured |\n\
-                 |---|---|---:|---:|---:|---:|---:|---:|"
+                "Against the planner's prediction (the embedded calibration, or the one given \
+                 with `--calibration`); *error* is (measured − predicted) / measured of the \
+                 online time:\n\n\
+                 | scenario | sharings | online predicted | online measured | error | offline predicted | offline measured | online bytes (p0 + p1) predicted / measured | rounds predicted / measured |\n\
+                 |---|---|---:|---:|---:|---:|---:|---:|---:|"
             );
             for (x, p) in predicted {
                 let (a, b) = (&x.counters.party0, &x.counters.party1);
                 let _ = writeln!(
                     s,
-                    "| {} | `{}` | {} | {} | {} | {} | {} / {} | {} / {} |",
+                    "| {} | `{}` | {} | {} | {:+.0} % | {} | {} | {} / {} | {} / {} |",
                     label(x),
                     p.sharings.replace('|', "&#124;"),
                     fmt_ns(p.online_ns),
                     fmt_ns(x.online_ns.median),
+                    error_percent(p.online_ns, x.online_ns.median),
                     fmt_ns(p.offline_ns),
                     fmt_ns(x.offline_ns.median),
                     p.bytes,
@@ -487,6 +490,14 @@ pub fn write_human(r: &Results, dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// (measured − predicted) / measured, in percent (0 for a zero measurement).
+fn error_percent(predicted_ns: u64, measured_ns: u64) -> f64 {
+    if measured_ns == 0 {
+        return 0.0;
+    }
+    100.0 * (measured_ns as f64 - predicted_ns as f64) / measured_ns as f64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -499,5 +510,8 @@ mod tests {
         assert_eq!(tick_bytes(1_000_000), "1 MB");
         assert_eq!(fmt_ns(1_234_567), "1.23 ms");
         assert_eq!(fmt_bytes(32_016), "32.0 kB");
+        assert_eq!(format!("{:+.0}", error_percent(90, 100)), "+10");
+        assert_eq!(format!("{:+.0}", error_percent(110, 100)), "-10");
+        assert_eq!(error_percent(5, 0), 0.0);
     }
 }

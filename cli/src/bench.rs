@@ -50,9 +50,13 @@ pub struct BenchArgs {
     #[arg(long, conflicts_with = "quick")]
     zoo: bool,
     /// A scenario whose predicted online + offline time per repetition exceeds this is
-    /// priced by the planner, not run (the zoo's scenarios carry predictions).
+    /// priced by the planner, not run (the model and zoo scenarios carry predictions).
     #[arg(long, value_name = "SECONDS", default_value_t = tessera_bench_suite::DEFAULT_BUDGET_S as f64)]
     budget: f64,
+    /// A calibration file from `tessera calibrate`: the model and zoo scenarios'
+    /// predictions (and the time budget) use it [default: the embedded one].
+    #[arg(long, value_name = "FILE")]
+    calibration: Option<PathBuf>,
     /// Where the scenarios' correlations come from: `dealer` (a dealer task; what the
     /// baselines are measured with) or `ot` (the two parties by OT extension over
     /// their link; the offline time and counters are then that phase's). A scenario
@@ -109,6 +113,12 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
             "--budget must be a non-negative number of seconds".into(),
         ));
     }
+    let calibration = args
+        .calibration
+        .as_deref()
+        .map(tessera_planner::Calibration::load)
+        .transpose()
+        .map_err(|e| CliError::Usage(e.to_string()))?;
     let networks = args
         .network
         .as_deref()
@@ -129,6 +139,7 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
         budget: Duration::from_secs_f64(args.budget),
         context: tessera_bench_suite::FamilyContext {
             zoo: args.zoo,
+            calibration,
             ..Default::default()
         },
         offline: args.offline,

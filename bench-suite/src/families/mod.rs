@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use tessera_planner::Calibration;
+
 use crate::error::Result;
 use crate::scenario::Scenario;
 
@@ -21,6 +23,23 @@ pub struct FamilyContext {
     /// Build the model zoo's scenarios ([`zoo`]; `tessera bench --zoo`). They price
     /// every plan of six networks first (about 3 s), so they are not built otherwise.
     pub zoo: bool,
+    /// The calibration the model families' predictions are made with (`tessera bench
+    /// --calibration`); `None`: the embedded default.
+    pub calibration: Option<Calibration>,
+}
+
+impl FamilyContext {
+    /// The calibration of the predictions: the one given, else the embedded default.
+    ///
+    /// # Errors
+    /// If the embedded calibration cannot be read (a build defect).
+    pub fn calibration(&self) -> Result<Calibration> {
+        match &self.calibration {
+            Some(c) => Ok(c.clone()),
+            None => Calibration::default_embedded()
+                .map_err(|e| crate::error::BenchError::Usage(e.to_string())),
+        }
+    }
 }
 
 impl Default for FamilyContext {
@@ -32,6 +51,7 @@ impl Default for FamilyContext {
             )),
             zoo_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../models/zoo")),
             zoo: false,
+            calibration: None,
         }
     }
 }

@@ -5,7 +5,7 @@
 //! scenario `auto` on `lan` is the lan plan), `a+b`, `a+y`, `pure-b` and `pure-y`.
 //!
 //! Built only when asked for (`tessera bench --zoo`, [`FamilyContext::zoo`]): every
-//! scenario carries the planner's prediction on `lan` and `wan` (embedded calibration;
+//! scenario carries the planner's prediction on `lan` and `wan` (the context's calibration;
 //! about 3 s for the six networks), and the runner prices a scenario
 //! whose predicted online + offline time exceeds the run's budget instead of running it
 //! (`predicted_only` in the results). MNIST networks read the first test digit, the
@@ -15,19 +15,14 @@
 
 use std::path::Path;
 
-use tessera_core::{FixedPoint, NetworkProfile};
-use tessera_engine::Output;
+use tessera_core::FixedPoint;
 use tessera_models::data::MNIST10K_TEST;
 use tessera_models::{FixedModel, Model, NpyF32, assets, load_onnx_file};
-use tessera_planner::assign::{Planner, Strategy};
-use tessera_planner::engine::ModelChain;
-use tessera_planner::plan::compare;
-use tessera_planner::{Calibration, Objective, TimeModel};
+use tessera_planner::assign::Strategy;
 
 use super::FamilyContext;
-use super::models::ModelWork;
+use super::models::{ModelWork, priced_plans, with_predictions};
 use crate::error::{BenchError, Result};
-use crate::results::Prediction;
 use crate::scenario::{R, Scenario};
 
 /// The zoo's networks: scenario name and where the model comes from (`None`: embedded).
@@ -48,9 +43,6 @@ const PLANS: [Strategy; 5] = [
     Strategy::PureB,
     Strategy::PureY,
 ];
-
-/// The networks the zoo is predicted and run on.
-const PROFILES: [NetworkProfile; 2] = [NetworkProfile::LAN, NetworkProfile::WAN];
 
 fn embedded_name(name: &str) -> &'static str {
     if name == "secureml-mlp" { "mlp" } else { "cnn" }
@@ -75,10 +67,6 @@ fn load(dir: &Path, name: &str, file: Option<&str>) -> Result<(Model, Vec<f32>)>
     Ok((model, x.to_vec()))
 }
 
-fn ns(ms: f64) -> u64 {
-    (ms * 1e6).round().max(0.0) as u64
-}
-
 /// Every zoo network under every plan, each with its predictions; empty unless
 /// [`FamilyContext::zoo`].
 ///
@@ -88,62 +76,16 @@ pub fn scenarios(ctx: &FamilyContext) -> Result<Vec<Scenario>> {
     if !ctx.zoo {
         return Ok(Vec::new());
     }
-    let plan_err = |e: tessera_planner::Error| BenchError::Usage(e.to_string());
-    let cal = Calibration::default_embedded().map_err(plan_err)?;
+    let cal = ctx.calibration()?;
     let mut v = Vec::new();
     for (name, file) in NETWORKS {
         let (model, x) = load(&ctx.zoo_dir, name, file)?;
         let fm = FixedModel::<R>::new(&model, FixedPoint::new(16))?;
-        let chain = ModelChain::new(&fm).map_err(plan_err)?;
-        // Per network: the planner's solution and prediction of every plan.
-        let mut priced = Vec::new();
-        for net in PROFILES {
-            let planner = Planner::new(
-                &chain,
-                TimeModel::new(&cal, net),
-                Objective::Online,
-                1,
-                Output::Label,
-            )
-            .map_err(plan_err)?;
-            for (st, r) in compare(&planner) {
-                if let (true, Ok((sol, sum))) = (PLANS.contains(&st), r) {
-                    let p = Prediction {
-                        online_ns: ns(sum.online_ms),
-                        offline_ns: ns(sum.offline_ms),
-                        bytes: sum.bytes,
-                        rounds: sum.rounds,
-                        sharings: sum.sharings,
-                    };
-                    priced.push((net, st, sol.assignment, p));
-                }
-            }
-        }
-        for st in PLANS {
-            let mine: Vec<_> = priced.iter().filter(|(_, s, _, _)| *s == st).collect();
-            let Some((_, _, first, _)) = mine.first() else {
-                continue;
-            };
-            // `auto` is planned per network; a baseline is one assignment everywhere.
-            let groups: Vec<Vec<_>> = if st == Strategy::Auto {
-                mine.iter().map(|m| vec![*m]).collect()
-            } else {
-                vec![mine.clone()]
-            };
-            for group in groups {
-                let a = if st == Strategy::Auto {
-                    group[0].2.clone()
-                } else {
-                    first.clone()
-                };
-                let work = ModelWork::with_input(fm.clone(), a, 1, &x)?;
-                let mut sc =
-                    Scenario::new("zoo", format!("{name}/{}", st.name()), work).param("batch", 1);
-                for (net, _, _, p) in &group {
-                    sc = sc.predicted(net, p.clone()).only_on(net);
-                }
-                v.push(sc);
-            }
+        for p in priced_plans(&fm, 1, &cal, &PLANS)? {
+            let work = ModelWork::with_input(fm.clone(), p.assignment.clone(), 1, &x)?;
+            let sc =
+                Scenario::new("zoo", format!("{name}/{}", p.plan.name()), work).param("batch", 1);
+            v.push(with_predictions(sc, &p));
         }
     }
     Ok(v)
