@@ -116,25 +116,37 @@ impl From<Conv2dParams> for ConvParams {
 }
 
 impl ConvParams {
-    /// The geometry for input `a: [N, C, …]` and kernel `b: [O, C/g, …]`.
+    /// The output shape `[N, O, …out]` for input `a: [N, C, …]` and kernel
+    /// `b: [O, C/g, …]`; `None` if they do not fit. Shape checks only: the tap table
+    /// of [`ConvParams::geometry`] is not built.
+    pub(crate) fn output_shape(&self, a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
+        let r = self.window.rank;
+        if a.len() != r + 2 || b.len() != r + 2 {
+            return None;
+        }
+        let (c, o) = (a[1], b[0]);
+        if self.groups == 0 || c % self.groups != 0 || b[1] != c / self.groups {
+            return None;
+        }
+        if !o.is_multiple_of(self.groups) {
+            return None;
+        }
+        let out = self.window.output(&a[2..], &b[2..])?;
+        let mut shape = vec![a[0], o];
+        shape.extend(out);
+        Some(shape)
+    }
+
+    /// The batch, the geometry (with its tap table) and the output shape for input
+    /// `a: [N, C, …]` and kernel `b: [O, C/g, …]`.
     pub(crate) fn geometry(
         &self,
         a: &[usize],
         b: &[usize],
     ) -> Option<(usize, ConvGeometry, Vec<usize>)> {
-        let r = self.window.rank;
-        if a.len() != r + 2 || b.len() != r + 2 {
-            return None;
-        }
-        let (n, c, o) = (a[0], a[1], b[0]);
-        if self.groups == 0 || c % self.groups != 0 || b[1] != c / self.groups {
-            return None;
-        }
-        let out = self.window.output(&a[2..], &b[2..])?;
-        let geo = ConvGeometry::new(&self.window, c, &a[2..], o, &b[2..], self.groups)?;
-        let mut shape = vec![n, o];
-        shape.extend(out);
-        Some((n, geo, shape))
+        let shape = self.output_shape(a, b)?;
+        let geo = ConvGeometry::new(&self.window, a[1], &a[2..], b[0], &b[2..], self.groups)?;
+        Some((a[0], geo, shape))
     }
 }
 
@@ -221,8 +233,8 @@ impl Bilinear for BilinearOp {
                     format!("need [B, m, k] · [B, k, n], got {a:?} · {b:?}"),
                 )),
             },
-            BilinearOp::Conv(p) => match p.geometry(a, b) {
-                Some((_, _, shape)) => Ok(shape),
+            BilinearOp::Conv(p) => match p.output_shape(a, b) {
+                Some(shape) => Ok(shape),
                 None => Err(Error::shape(
                     op,
                     format!(

@@ -153,8 +153,9 @@ impl Window {
             .collect();
         let mut out = Vec::with_capacity(positions * taps);
         let mut opos = vec![0usize; r];
+        let mut tap = vec![0usize; r];
         for _ in 0..positions {
-            let mut tap = vec![0usize; r];
+            // `tap` wraps back to all zeros after the last tap.
             for _ in 0..taps {
                 let mut flat = Some(0usize);
                 for i in 0..r {
