@@ -1,5 +1,8 @@
 //! The conversions, run by a [`Converter`] that holds one party's GMW and Yao state.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use ndarray::{ArrayD, IxDyn};
 use tessera_core::{BitMatrix, BitVec, Block, Prg, Ring};
 use tessera_protocols::RevealTo;
@@ -72,6 +75,17 @@ pub struct Converter {
     gmw: Gmw,
     yao: YaoRole,
     rng: Prg,
+    /// The conversion circuits compiled once per converter: a session converts many
+    /// times (every layer of every query), and compiling an adder costs more than
+    /// evaluating it on one value.
+    programs: HashMap<ConvCircuit, Arc<Program>>,
+}
+
+/// The circuits conversions evaluate, by width.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum ConvCircuit {
+    Adder(usize, Variant),
+    Subtractor(usize),
 }
 
 impl std::fmt::Debug for Converter {
@@ -186,7 +200,22 @@ impl Converter {
             gmw,
             yao,
             rng: Prg::from_entropy(),
+            programs: HashMap::new(),
         })
+    }
+
+    /// `which` compiled, from the cache or built now.
+    fn program(&mut self, which: ConvCircuit) -> Result<Arc<Program>> {
+        if let Some(p) = self.programs.get(&which) {
+            return Ok(Arc::clone(p));
+        }
+        let circuit = match which {
+            ConvCircuit::Adder(ell, v) => adder(ell, v)?,
+            ConvCircuit::Subtractor(ell) => subtractor(ell)?,
+        };
+        let p = Arc::new(Program::new(&circuit));
+        self.programs.insert(which, Arc::clone(&p));
+        Ok(p)
     }
 
     /// This party's index.
@@ -206,7 +235,7 @@ impl Converter {
         &mut self,
         p: &mut ArithParty<R>,
         mine: &BitMatrix,
-        circuit: &Circuit,
+        program: &Program,
     ) -> Result<YShare> {
         let (w, n) = (mine.rows(), mine.cols());
         let (ch, provider) = p.parts_mut();
@@ -215,13 +244,13 @@ impl Converter {
             YaoRole::Garbler(g) => {
                 let peer = g.input_from_evaluator(ch, w, n, rots).await?;
                 let own = g.input(ch, mine).await?;
-                let mut out = g.eval(ch, circuit, &[&own, &peer]).await?;
+                let mut out = g.eval_program(ch, program, &[&own, &peer]).await?;
                 YShare::Garbler(out.remove(0))
             }
             YaoRole::Evaluator(e) => {
                 let own = e.input(ch, mine, rots).await?;
                 let peer = e.input_from_garbler(ch, w, n).await?;
-                let mut out = e.eval(ch, circuit, &[&peer, &own]).await?;
+                let mut out = e.eval_program(ch, program, &[&peer, &own]).await?;
                 YShare::Evaluator(out.remove(0))
             }
         })
@@ -233,8 +262,8 @@ impl Converter {
     /// # Errors
     /// Transport or preprocessing errors.
     pub async fn a2y<R: Ring>(&mut self, p: &mut ArithParty<R>, x: &AShare<R>) -> Result<YShare> {
-        let circuit = adder(R::BITS as usize, Variant::Size)?;
-        self.garble_both(p, &to_bits(x), &circuit).await
+        let program = self.program(ConvCircuit::Adder(R::BITS as usize, Variant::Size))?;
+        self.garble_both(p, &to_bits(x), &program).await
     }
 
     /// Y2A: the garbler draws a random mask `r` (its arithmetic share), the circuit
@@ -251,7 +280,7 @@ impl Converter {
         let (w, n) = (y.width(), y.instances());
         check_width::<R>("y2a", w)?;
         check_shape("y2a", shape, n)?;
-        let circuit = subtractor(w)?;
+        let program = self.program(ConvCircuit::Subtractor(w))?;
         let ch = p.channel_mut();
         match (&mut self.yao, y) {
             (YaoRole::Garbler(g), YShare::Garbler(v)) => {
@@ -264,13 +293,13 @@ impl Converter {
                         }
                     })?);
                 let rl = g.input(ch, &to_bits(&rs)).await?;
-                let out = g.eval(ch, &circuit, &[v, &rl]).await?;
+                let out = g.eval_program(ch, &program, &[v, &rl]).await?;
                 g.reveal(ch, &out[0], RevealTo::Party1).await?;
                 Ok(rs)
             }
             (YaoRole::Evaluator(e), YShare::Evaluator(v)) => {
                 let rl = e.input_from_garbler(ch, w, n).await?;
-                let out = e.eval(ch, &circuit, &[v, &rl]).await?;
+                let out = e.eval_program(ch, &program, &[v, &rl]).await?;
                 let bits = e
                     .reveal(ch, &out[0], RevealTo::Party1)
                     .await?
@@ -345,9 +374,12 @@ impl Converter {
                 } else {
                     [&zero, &mine]
                 };
-                let circuit = adder(ell, Variant::Depth)?;
+                let program = self.program(ConvCircuit::Adder(ell, Variant::Depth))?;
                 let (ch, provider) = p.parts_mut();
-                let mut out = self.gmw.eval(ch, provider, &circuit, &inputs).await?;
+                let mut out = self
+                    .gmw
+                    .eval_program(ch, provider, &program, &inputs)
+                    .await?;
                 Ok(out.remove(0))
             }
         }
