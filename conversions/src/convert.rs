@@ -1,7 +1,7 @@
 //! The conversions, run by a [`Converter`] that holds one party's GMW and Yao state.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use ndarray::{ArrayD, IxDyn};
 use tessera_core::{BitMatrix, BitVec, Block, Prg, Ring};
@@ -75,10 +75,38 @@ pub struct Converter {
     gmw: Gmw,
     yao: YaoRole,
     rng: Prg,
-    /// The conversion circuits compiled once per converter: a session converts many
-    /// times (every layer of every query), and compiling an adder costs more than
-    /// evaluating it on one value.
-    programs: HashMap<ConvCircuit, Arc<Program>>,
+}
+
+/// The conversion circuits, compiled once per process ([`compiled`]): every layer of
+/// every query of every session converts, and compiling a 64-bit adder costs more than
+/// evaluating it on one value.
+fn programs() -> &'static Mutex<HashMap<ConvCircuit, Arc<Program>>> {
+    static PROGRAMS: OnceLock<Mutex<HashMap<ConvCircuit, Arc<Program>>>> = OnceLock::new();
+    PROGRAMS.get_or_init(Default::default)
+}
+
+/// `which` compiled, from the process's cache or built now.
+fn compiled(which: ConvCircuit) -> Result<Arc<Program>> {
+    // A panic elsewhere while holding the lock leaves the map consistent (an insert
+    // either happened or not): recover the guard rather than propagate the poison.
+    let cached = programs()
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&which)
+        .cloned();
+    if let Some(p) = cached {
+        return Ok(p);
+    }
+    let circuit = match which {
+        ConvCircuit::Adder(ell, v) => adder(ell, v)?,
+        ConvCircuit::Subtractor(ell) => subtractor(ell)?,
+    };
+    let p = Arc::new(Program::new(&circuit));
+    programs()
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(which, Arc::clone(&p));
+    Ok(p)
 }
 
 /// The circuits conversions evaluate, by width.
@@ -200,22 +228,7 @@ impl Converter {
             gmw,
             yao,
             rng: Prg::from_entropy(),
-            programs: HashMap::new(),
         })
-    }
-
-    /// `which` compiled, from the cache or built now.
-    fn program(&mut self, which: ConvCircuit) -> Result<Arc<Program>> {
-        if let Some(p) = self.programs.get(&which) {
-            return Ok(Arc::clone(p));
-        }
-        let circuit = match which {
-            ConvCircuit::Adder(ell, v) => adder(ell, v)?,
-            ConvCircuit::Subtractor(ell) => subtractor(ell)?,
-        };
-        let p = Arc::new(Program::new(&circuit));
-        self.programs.insert(which, Arc::clone(&p));
-        Ok(p)
     }
 
     /// This party's index.
@@ -262,7 +275,7 @@ impl Converter {
     /// # Errors
     /// Transport or preprocessing errors.
     pub async fn a2y<R: Ring>(&mut self, p: &mut ArithParty<R>, x: &AShare<R>) -> Result<YShare> {
-        let program = self.program(ConvCircuit::Adder(R::BITS as usize, Variant::Size))?;
+        let program = compiled(ConvCircuit::Adder(R::BITS as usize, Variant::Size))?;
         self.garble_both(p, &to_bits(x), &program).await
     }
 
@@ -280,7 +293,7 @@ impl Converter {
         let (w, n) = (y.width(), y.instances());
         check_width::<R>("y2a", w)?;
         check_shape("y2a", shape, n)?;
-        let program = self.program(ConvCircuit::Subtractor(w))?;
+        let program = compiled(ConvCircuit::Subtractor(w))?;
         let ch = p.channel_mut();
         match (&mut self.yao, y) {
             (YaoRole::Garbler(g), YShare::Garbler(v)) => {
@@ -374,7 +387,7 @@ impl Converter {
                 } else {
                     [&zero, &mine]
                 };
-                let program = self.program(ConvCircuit::Adder(ell, Variant::Depth))?;
+                let program = compiled(ConvCircuit::Adder(ell, Variant::Depth))?;
                 let (ch, provider) = p.parts_mut();
                 let mut out = self
                     .gmw
