@@ -83,10 +83,11 @@ fn an_exchange_pays_the_larger_direction_once() {
     let (t, skew) = tm.step(&s, Skew::default());
     assert_eq!(t.rounds, 1);
     close(t.latency, 500.0 * US + 50.0 * US);
-    // max(1000 · (8 + 2) ns, 400 · (8 + 2) ns)
-    close(t.transfer, 10.0 * US);
+    // The larger direction, its copying (2 ns per byte) hidden under the link's 8 ns:
+    // max(1000 · 8 ns, 400 · 8 ns).
+    close(t.transfer, 8.0 * US);
     close(t.compute, 1.0 * US);
-    close(t.total, 561.0 * US);
+    close(t.total, 559.0 * US);
     assert_eq!(skew, Skew(0));
 }
 
@@ -98,9 +99,10 @@ fn one_way_flights_add_both_directions() {
     let (t, skew) = tm.step(&s, Skew::default());
     assert_eq!(t.rounds, 2);
     close(t.latency, 2.0 * 550.0 * US);
-    // (3200 + 100) · (8 + 1) ns
-    close(t.transfer, 29.7 * US);
-    close(t.total, 1100.0 * US + 29.7 * US);
+    // (3200 + 100) · 8 ns: each direction's link time, the copying (1 ns per byte)
+    // overlapping it.
+    close(t.transfer, 26.4 * US);
+    close(t.total, 1100.0 * US + 26.4 * US);
     assert_eq!(skew, Skew(1));
 }
 
@@ -116,9 +118,9 @@ fn garbling_hides_behind_streaming_its_tables() {
     let s = step([32_008, 0], vec![Flight::P0], work);
     let (t, _) = tm.step(&s, Skew::default());
     // Garbling: 1000 · max(20, 10) ns = 20 µs, less than sending the 32,000 table
-    // bytes (32,000 · 9 ns = 288 µs): all of it is hidden.
+    // bytes (32,000 · 8 ns = 256 µs on the link): all of it is hidden.
     close(t.compute, 0.0);
-    close(t.transfer, 32_008.0 * 9.0 * NS);
+    close(t.transfer, 32_008.0 * 8.0 * NS);
     // Unshaped: the transfer is the loopback copy only, 32 µs, and garbling (20 µs)
     // still hides behind it.
     let local = TimeModel::new(&cal, NetworkProfile::LOCAL);
@@ -163,7 +165,7 @@ fn consecutive_messages_of_one_party_share_a_round() {
     assert_eq!(p1.price.then(&p1.price).rounds(), 1);
     close(
         tm.online(&[p1.clone(), p1]),
-        550.0 * US + 2.0 * 100.0 * 9.0 * NS,
+        550.0 * US + 2.0 * 100.0 * 8.0 * NS,
     );
 }
 
