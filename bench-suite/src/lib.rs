@@ -414,6 +414,7 @@ pub async fn run(opts: &BenchOptions) -> Result<Results> {
         out.push(r);
     }
     pb.finish_and_clear();
+    let predicted_any = !predicted_only.is_empty() || out.iter().any(|r| r.predicted.is_some());
     Ok(Results {
         schema: results::SCHEMA.to_string(),
         created_unix: SystemTime::now()
@@ -428,6 +429,17 @@ pub async fn run(opts: &BenchOptions) -> Result<Results> {
             filter: opts.filter.clone(),
             offline: source_name(opts),
             threads: opts.threads.get() as u64,
+            calibration: predicted_any.then(|| {
+                let which = if opts.context.calibration.is_some() {
+                    "--calibration"
+                } else {
+                    "embedded"
+                };
+                opts.context.calibration().map_or_else(
+                    |e| format!("{which}: {e}"),
+                    |c| format!("{which}, taken {} on {}", c.date, c.machine.cpu),
+                )
+            }),
         },
         scenarios: out,
         predicted_only,

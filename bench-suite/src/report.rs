@@ -210,11 +210,14 @@ pub fn markdown(r: &Results) -> String {
         if !predicted.is_empty() {
             let _ = writeln!(
                 s,
-                "Against the planner's prediction (the embedded calibration, or the one given \
-                 with `--calibration`); *error* is (measured − predicted) / measured of the \
-                 online time:\n\n\
+                "Against the planner's prediction (calibration: {}); *error* is (measured − \
+                 predicted) / measured of the online time:\n\n\
                  | scenario | sharings | online predicted | online measured | error | offline predicted | offline measured | online bytes (p0 + p1) predicted / measured | rounds predicted / measured |\n\
-                 |---|---|---:|---:|---:|---:|---:|---:|---:|"
+                 |---|---|---:|---:|---:|---:|---:|---:|---:|",
+                r.settings
+                    .calibration
+                    .as_deref()
+                    .unwrap_or("the embedded one of the commit")
             );
             for (x, p) in predicted {
                 let (a, b) = (&x.counters.party0, &x.counters.party1);

@@ -146,6 +146,11 @@ pub struct Settings {
     /// existed ran on one.
     #[serde(default = "one")]
     pub threads: u64,
+    /// The calibration the scenarios' predictions were made with (`--calibration`, or
+    /// the embedded one): its UTC date and CPU. Absent in results written before the
+    /// option existed (the embedded calibration of their commit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<String>,
 }
 
 fn one() -> u64 {

@@ -75,6 +75,7 @@ fn results(scenarios: Vec<ScenarioResult>) -> Results {
             filter: None,
             offline: "dealer".into(),
             threads: 1,
+            calibration: None,
         },
         scenarios,
         predicted_only: Vec::new(),
