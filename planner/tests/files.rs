@@ -209,9 +209,9 @@ fn the_default_calibration_is_a_full_measurement() {
     }
 }
 
-/// The committed calibration of the 2-vCPU Xeon VM (the README's predicted-vs-measured
-/// table of issue #18 is made with it) loads and is a full measurement with the OT
-/// source's coefficients.
+/// The committed calibration of the 2-vCPU Xeon VM (that machine's predicted-vs-measured
+/// runs, e.g. b38fc04's, were made with it; the embedded default is the EPYC's) loads and
+/// is a full measurement with the OT source's coefficients.
 #[test]
 fn the_committed_xeon_calibration_loads() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/calibration/xeon-2vcpu.json");
