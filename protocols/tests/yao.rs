@@ -736,3 +736,77 @@ fn table_bytes_equals_the_listed_frames() {
         }
     }
 }
+
+/// A 128-bit adder of the garbler's and the evaluator's values.
+fn adder_128() -> Circuit {
+    let mut b = Builder::new();
+    let (x, y) = (b.input(128), b.input(128));
+    let z = b.add(&x, &y, Variant::Size);
+    b.output(&z);
+    b.finish().unwrap()
+}
+
+/// Small runs (at most 4,096 AND gates over all instances: 127 per instance of the
+/// adder, so n ≤ 32) are garbled and evaluated on the parties' own tasks, larger ones
+/// on worker threads; on both sides of that line, and with 1 or 2 threads, the output
+/// is the plaintext interpreter's and the garbler's stream is exactly its inputs,
+/// OT replies, the tables in the framing rule's frames and the decoding bits.
+#[test]
+fn small_runs_inline_send_the_frames_of_the_framing_rule() {
+    let adder = adder_128();
+    let rt = rt();
+    let mut prg = Prg::from_seed_block(tessera_core::Block(5));
+    let h = tessera_core::channel::HEADER_LEN;
+    for n in [1usize, 17, 32, 33, 40] {
+        let (key, pt) = (random_bits(&mut prg, n), random_bits(&mut prg, n));
+        let expected = adder.eval(&[key.clone(), pt.clone()]).unwrap();
+        let runs: Vec<Relayed> = [1usize, 2]
+            .iter()
+            .map(|&t| rt.block_on(relayed_run(&adder, key.clone(), pt.clone(), 0..0, t)))
+            .collect();
+        let stream = (h + 128 * n * 16)
+            + (h + 256 * n * 16)
+            + yao::table_bytes(&adder, n) as usize
+            + (h + 16 * n);
+        for (t, r) in runs.iter().enumerate() {
+            assert_eq!(
+                r.output.as_ref(),
+                Some(&expected[0]),
+                "n = {n}, {} threads",
+                t + 1
+            );
+            assert_eq!(r.stream.len(), stream, "n = {n}, {} threads", t + 1);
+            assert!(
+                r.stream == runs[0].stream,
+                "n = {n}: the stream depends on the threads"
+            );
+        }
+    }
+}
+
+/// A small (inline) run whose table frame header is corrupted ends in an error, never a
+/// hang or a panic; corrupted tables give a wrong output or an error.
+#[test]
+fn corrupted_small_runs_give_an_error_or_a_wrong_output() {
+    let adder = adder_128();
+    let rt = rt();
+    let mut prg = Prg::from_seed_block(tessera_core::Block(6));
+    let (key, pt) = (random_bits(&mut prg, 1), random_bits(&mut prg, 1));
+    let expected = adder.eval(&[key.clone(), pt.clone()]).unwrap();
+    // Inputs (8 + 2048), OT replies (8 + 4096), then the one table frame.
+    let tables_start = 8 + 2048 + 8 + 4096 + 8;
+    let header = rt.block_on(corrupted_run(
+        &adder,
+        key.clone(),
+        pt.clone(),
+        tables_start - 8..tables_start - 5,
+    ));
+    assert!(header.is_none(), "a corrupted frame length went unnoticed");
+    let tables = rt.block_on(corrupted_run(
+        &adder,
+        key,
+        pt,
+        tables_start..tables_start + 4064,
+    ));
+    assert_ne!(tables.as_ref(), Some(&expected[0]));
+}

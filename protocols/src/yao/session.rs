@@ -844,7 +844,7 @@ async fn recv_tables(ch: &mut Channel, expected: usize) -> Result<Vec<Vec<Block>
         let mut frame = Vec::new();
         ch.recv_pod_into(&mut frame, None).await?;
         if frame.is_empty() || received + frame.len() > expected {
-            return Err(too_many_tables(received + frame.len(), expected));
+            return Err(wrong_table_count(received + frame.len(), expected));
         }
         received += frame.len();
         frames.push(frame);
@@ -852,7 +852,7 @@ async fn recv_tables(ch: &mut Channel, expected: usize) -> Result<Vec<Vec<Block>
     Ok(frames)
 }
 
-fn too_many_tables(sent: usize, expected: usize) -> Error {
+fn wrong_table_count(sent: usize, expected: usize) -> Error {
     Error::Protocol {
         step: "yao eval",
         detail: format!("garbler sent {sent} table blocks, the circuit has {expected}"),
@@ -1217,7 +1217,7 @@ impl Evaluator {
             let mut frame = pool.try_recv().unwrap_or_default();
             ch.recv_pod_into(&mut frame, None).await?;
             if frame.is_empty() || received + frame.len() > expected {
-                return Err(too_many_tables(received + frame.len(), expected));
+                return Err(wrong_table_count(received + frame.len(), expected));
             }
             received += frame.len();
             if tx.send(frame).await.is_err() {
