@@ -6,6 +6,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use rand_core::RngCore;
 use tessera_bench_suite::tcp_pair;
 use tessera_core::{BitMatrix, Block, ChannelConfig, FixedKeyAes, Prg, Z64};
+use tessera_protocols::ot::transpose::transpose_into;
 
 fn prg(c: &mut Criterion) {
     let mut g = c.benchmark_group("prg");
@@ -52,6 +53,15 @@ fn transpose(c: &mut Criterion) {
     let big = BitMatrix::from_values(&values, 64).transpose().transpose();
     g.bench_function("bitmatrix_64x65536", |b| {
         b.iter(|| black_box(&big).transpose())
+    });
+    // OT extension's transposes: 128 columns of 64 tiles (one batch of the
+    // extension) to 8,192 rows of 128 bits.
+    let tiles = 64;
+    let cols: Vec<Block> = (0..128 * tiles).map(|_| Block::random(&mut p)).collect();
+    let mut rows = vec![Block::ZERO; 128 * tiles];
+    g.throughput(Throughput::Bytes((cols.len() * 16) as u64));
+    g.bench_function("ot_tiles_128x8192", |b| {
+        b.iter(|| transpose_into(black_box(&cols), tiles, &mut rows))
     });
     g.finish();
 }
