@@ -701,9 +701,13 @@ impl Channel {
     }
 
     async fn send_payload(&mut self, payload: Payload) -> Result<()> {
+        let depth = self.clock.next_send_depth();
+        self.send_payload_at(payload, depth).await
+    }
+
+    async fn send_payload_at(&mut self, payload: Payload, depth: u32) -> Result<()> {
         self.check()?;
         let len = payload.as_ref().as_ref().len();
-        let depth = self.clock.next_send_depth();
         let header = self.header(len, depth)?;
         let wire = (HEADER_LEN + len) as u64;
         let deliver_at = self.deliver_at(wire);
@@ -1032,6 +1036,40 @@ impl Channel {
         B: AsRef<[u8]> + Send + Sync + 'static,
     {
         self.send_payload(Box::new(payload)).await
+    }
+
+    /// The causal depth of the next message this party sends (one more than the
+    /// deepest it has received): what [`Channel::send_buffer_at`] takes for every
+    /// frame of one message.
+    pub fn message_depth(&self) -> u32 {
+        self.clock.next_send_depth()
+    }
+
+    /// [`Channel::send_buffer`] as a frame of a message begun at `depth` (the
+    /// [`Channel::message_depth`] before its first frame). A party that reads the
+    /// peer's frames between the frames of its own message, none of which depend on
+    /// what it read (two OT extensions towards each other, worked on in turn), sends
+    /// them all at the message's depth: the rounds counted are the message's, as if
+    /// it had been sent whole before anything was read.
+    ///
+    /// # Errors
+    /// As [`Channel::send_buffer`]; [`Error::Config`] if `depth` is 0 or deeper than
+    /// [`Channel::message_depth`] (a caller's bug: no message can be deeper than what
+    /// has been received allows).
+    pub async fn send_buffer_at<B>(&mut self, depth: u32, payload: B) -> Result<()>
+    where
+        B: AsRef<[u8]> + Send + Sync + 'static,
+    {
+        if depth == 0 || depth > self.clock.next_send_depth() {
+            return Err(Error::Config {
+                what: "message depth",
+                reason: format!(
+                    "a frame at depth {depth}, but the next message is at depth {}",
+                    self.clock.next_send_depth()
+                ),
+            });
+        }
+        self.send_payload_at(Box::new(payload), depth).await
     }
 
     /// Sends raw bytes.

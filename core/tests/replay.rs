@@ -82,3 +82,35 @@ proptest! {
         prop_assert_eq!(cont.rounds(), replayed(&whole).rounds());
     }
 }
+
+/// Frames sent at a message's depth ([`Channel::send_buffer_at`]) between reads of the
+/// peer's frames count as one round, as the whole message sent first would; a depth
+/// of 0 or deeper than the next message's is refused without sending anything.
+#[test]
+fn frames_at_a_message_depth_stay_one_round() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (mut a, mut b) = Channel::in_memory_pair(ChannelConfig::default());
+        let (da, db) = (a.message_depth(), b.message_depth());
+        assert_eq!((da, db), (1, 1));
+        for i in 0..5u8 {
+            a.send_buffer_at(da, vec![i; 3]).await.unwrap();
+            b.send_buffer_at(db, vec![i; 4]).await.unwrap();
+            assert_eq!(a.recv_bytes().await.unwrap(), vec![i; 4]);
+            assert_eq!(b.recv_bytes().await.unwrap(), vec![i; 3]);
+        }
+        assert_eq!(a.metering().total().rounds, 1);
+        assert_eq!(b.metering().total().rounds, 1);
+        // After the exchange the next message is one round deeper.
+        assert_eq!(a.message_depth(), 2);
+        assert!(a.send_buffer_at(0, vec![1u8]).await.is_err());
+        assert!(a.send_buffer_at(3, vec![1u8]).await.is_err());
+        assert_eq!(a.metering().total().messages_sent, 5);
+        a.send_bytes(vec![9]).await.unwrap();
+        assert_eq!(b.recv_bytes().await.unwrap(), vec![9]);
+        assert_eq!(b.metering().total().rounds, 2);
+    });
+}
