@@ -613,3 +613,84 @@ fn an_oversized_matrix_triple_is_refused_before_any_message() {
     }
     assert_eq!(sent, 0, "nothing was sent");
 }
+
+/// One party's end of an exchange: its choices, its strings, its pairs, its rounds.
+type Exchanged = (Vec<bool>, Vec<Block>, Vec<[Block; 2]>, u64);
+
+/// Random OTs both ways at once ([`ot::exchange_random_with`]) in many more frames than
+/// a party sends ahead of the peer's, on a multi-threaded runtime (where each frame's
+/// work leaves the worker to the channel's writer) and on a current-thread one: both
+/// directions' strings hold their relation, and the exchange is one round at each end
+/// however its frames interleave.
+#[test]
+fn random_ots_both_ways_in_many_frames_are_one_round() {
+    // 2,056-byte frames carry one tile: 128 transfers per frame.
+    let cfg = ChannelConfig {
+        max_frame: 2056,
+        ..ChannelConfig::default()
+    };
+    let (m0, m1) = (128 * 41 + 5, 128 * 23 + 100);
+    let run = |p: usize, mut ch: Channel| async move {
+        let mut link = ot::correlate::link(&mut ch, p, &mut Prg::from_entropy()).await?;
+        // Party p receives the peer's sends: m_{1-p} transfers.
+        let (mine, theirs) = if p == 0 { (m1, m0) } else { (m0, m1) };
+        let choices = bits(p as u64 + 7, mine);
+        let before = ch.metering().total().rounds;
+        let (mut got, mut pairs) = (Vec::new(), Vec::new());
+        ot::exchange_random_with(
+            &mut ch,
+            (&mut link.receiver, &mut link.sender),
+            &choices,
+            theirs,
+            |at, y| {
+                assert_eq!(at, got.len());
+                got.extend_from_slice(y)
+            },
+            |at, x| {
+                assert_eq!(at, pairs.len());
+                pairs.extend_from_slice(x)
+            },
+        )
+        .await?;
+        let rounds = ch.metering().total().rounds - before;
+        Ok::<_, tessera_protocols::Error>((choices, got, pairs, rounds))
+    };
+    let check = |[(c0, g0, p0, r0), (c1, g1, p1, r1)]: [Exchanged; 2]| {
+        assert_eq!((g0.len(), p1.len()), (m1, m1));
+        assert_eq!((g1.len(), p0.len()), (m0, m0));
+        for (i, (&c, y)) in c0.iter().zip(&g0).enumerate() {
+            assert_eq!(*y, p1[i][usize::from(c)], "party 0's transfer {i}");
+            assert_ne!(*y, p1[i][usize::from(!c)], "party 0's transfer {i}");
+        }
+        for (i, (&c, y)) in c1.iter().zip(&g1).enumerate() {
+            assert_eq!(*y, p0[i][usize::from(c)], "party 1's transfer {i}");
+        }
+        assert_eq!((r0, r1), (1, 1), "rounds of the exchange");
+    };
+    let multi = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let out = multi.block_on(async {
+        let (c0, c1) = Channel::in_memory_pair(cfg);
+        let a = tokio::spawn(run(0, c0));
+        let b = tokio::spawn(run(1, c1));
+        let (a, b) = tokio::time::timeout(DEADLINE, async { tokio::try_join!(a, b) })
+            .await
+            .expect("within the deadline")
+            .expect("tasks");
+        [a.expect("party 0"), b.expect("party 1")]
+    });
+    check(out);
+    let out = block(async {
+        let (c0, c1) = Channel::in_memory_pair(cfg);
+        let (a, b) =
+            tokio::time::timeout(DEADLINE, async { tokio::try_join!(run(0, c0), run(1, c1)) })
+                .await
+                .expect("within the deadline")
+                .expect("exchange");
+        [a, b]
+    });
+    check(out);
+}

@@ -17,8 +17,9 @@
 //!   two vector OLEs per triple (the cross terms `A_0 ⊙ B_1` and `A_1 ⊙ B_0`).
 //!
 //! Every function takes the party's [`OtLink`] (its set-ups in both directions) and
-//! runs both directions' messages in one round each way: a party first sends what it
-//! sends as OT receiver, then reads what it reads as OT sender.
+//! runs both directions' messages in one round each way: a party's message as OT
+//! receiver never waits for what it reads as OT sender (the two extensions are worked
+//! on in turn, [`super::exchange_random_with`]).
 
 use ndarray::{ArrayD, IxDyn};
 use rand_core::{CryptoRng, RngCore};
@@ -26,8 +27,7 @@ use tessera_core::{BitVec, Block, Channel, Prg, Ring};
 
 use super::pairing::{self, Hello, Pairing, PairingSlot, SetUp};
 use super::{
-    ExtReceiver, ExtSender, KAPPA, base, receive_random, receive_random_with, send_random,
-    send_random_with,
+    ExtReceiver, ExtSender, KAPPA, base, exchange_random_with, receive_random, send_random,
 };
 use crate::arith::bilinear::Bilinear;
 use crate::preprocessing::{AndTriples, BeaverTriple};
@@ -224,16 +224,19 @@ pub async fn and_triples<G: RngCore + CryptoRng + ?Sized>(
         Vec::with_capacity(words),
         Vec::with_capacity(words),
     );
-    receive_random_with(ch, &mut link.receiver, &choices, |_, y| {
-        v.extend(y.chunks(64).map(|c| word(c.iter().map(low))));
-    })
-    .await?;
-    send_random_with(ch, &mut link.sender, n, |_, x| {
-        for c in x.chunks(64) {
-            u.push(word(c.iter().map(|[m0, _]| low(m0))));
-            bw.push(word(c.iter().map(|[m0, m1]| low(m0) ^ low(m1))));
-        }
-    })
+    exchange_random_with(
+        ch,
+        (&mut link.receiver, &mut link.sender),
+        &choices,
+        n,
+        |_, y| v.extend(y.chunks(64).map(|c| word(c.iter().map(low)))),
+        |_, x| {
+            for c in x.chunks(64) {
+                u.push(word(c.iter().map(|[m0, _]| low(m0))));
+                bw.push(word(c.iter().map(|[m0, m1]| low(m0) ^ low(m1))));
+            }
+        },
+    )
     .await?;
     if (v.len(), u.len()) != (words, words) {
         return Err(Error::Protocol {
@@ -406,11 +409,23 @@ pub async fn vole<R: Ring>(
             t.max(1)
         }
     };
-    // 1. As receiver: the extension message goes out (no wait).
+    // 1–2. As receiver, the extension message out (never waiting for the peer's);
+    // as sender, the peer's extension message in (the two worked on in turn); then
+    // the corrections out.
     let choices = vole_choices(ys, bits);
-    let got = receive_random(ch, &mut link.receiver, &choices).await?;
-    // 2. As sender: the peer's extension message in, the corrections out.
-    let ots = send_random(ch, &mut link.sender, t_send * bits).await?;
+    let (mut got, mut ots) = (
+        Vec::with_capacity(choices.len()),
+        Vec::with_capacity(t_send * bits),
+    );
+    exchange_random_with(
+        ch,
+        (&mut link.receiver, &mut link.sender),
+        &choices,
+        t_send * bits,
+        |_, y| got.extend_from_slice(y),
+        |_, x| ots.extend_from_slice(x),
+    )
+    .await?;
     let mut mine = Vec::with_capacity(t_send * len);
     let cs = chunk(t_send);
     for t0 in (0..t_send).step_by(cs) {

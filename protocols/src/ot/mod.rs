@@ -52,8 +52,10 @@ pub const MAX_EXTENSION_FRAMES: usize = 64;
 
 /// Frame buffers a set-up keeps for its next frames (each [`CHUNK`]'s 512 KiB unless
 /// messages are long): reusing them saves the page faults of a fresh buffer per
-/// frame (as much time as the frame's computation on a VM).
-const SPARE_FRAMES: usize = 8;
+/// frame (as much time as the frame's computation on a VM). More than the frames a
+/// party keeps in flight when both extend towards each other ([`LEAD`] + 1), so
+/// that those come back to the pool rather than being freed and made again.
+const SPARE_FRAMES: usize = LEAD + 4;
 
 /// The largest frame buffer (in blocks) a set-up keeps: 16 MiB.
 const SPARE_BLOCKS: usize = 1 << 20;
@@ -169,7 +171,7 @@ async fn for_each_chunk(
         let k = left.min(per);
         let n = KAPPA * tiles(k);
         ch.recv_pod_into(spare, Some(n)).await?;
-        f(spare, k)?;
+        compute(|| f(spare, k))?;
         left -= k;
     }
     Ok(())
@@ -179,6 +181,21 @@ async fn for_each_chunk(
 fn keep_spare(s: &mut ExtSender, spare: Vec<Block>) {
     if spare.capacity() <= SPARE_BLOCKS {
         s.spare = spare;
+    }
+}
+
+/// Runs `f`, a frame's computation (milliseconds of it), without holding up the
+/// runtime's other tasks: on a multi-threaded runtime the worker hands them (the
+/// channel's writer among them) to another thread while `f` runs, so that the two
+/// parties of one process compute at once while their frames are written and read
+/// (two party tasks computing on a 2-worker runtime otherwise leave the writers
+/// waiting, and the parties take turns: 1.0 core busy instead of 1.6); inline on a
+/// current-thread runtime, where nothing else could run anyway.
+fn compute<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
     }
 }
 
@@ -192,23 +209,101 @@ async fn extend_all(
     mut f: impl FnMut(&mut ExtReceiver, &[Block], usize, &mut [Block]) -> Result<()>,
 ) -> Result<()> {
     let per = frame_transfers(choices.len(), ch.config().max_frame)?;
+    let depth = ch.message_depth();
     for c in choices.chunks(per) {
-        let n = KAPPA * tiles(c.len());
-        let mut buf = r
-            .spare
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop()
-            .unwrap_or_default();
-        // Every block is overwritten by `f`: a reused buffer is not zeroed first.
-        buf.resize(n, Block::ZERO);
-        f(r, &pack_bits(c), c.len(), &mut buf)?;
-        // No flush: the writer flushes when its queue runs empty, and the peer may be
-        // extending towards this party at the same time.
-        let home = Arc::clone(&r.spare);
-        ch.send_buffer(Pooled { buf, home }).await?;
+        extend_frame(ch, depth, r, c, &mut f).await?;
     }
     Ok(())
+}
+
+/// One frame of a receiver's message (begun at `depth`): `f` computes it for the
+/// choices `c` into a buffer from the set-up's pool, which the channel's writer gives
+/// back once written.
+async fn extend_frame(
+    ch: &mut Channel,
+    depth: u32,
+    r: &mut ExtReceiver,
+    c: &[bool],
+    f: &mut impl FnMut(&mut ExtReceiver, &[Block], usize, &mut [Block]) -> Result<()>,
+) -> Result<()> {
+    let n = KAPPA * tiles(c.len());
+    let mut buf = r
+        .spare
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .pop()
+        .unwrap_or_default();
+    // Every block is overwritten by `f`: a reused buffer is not zeroed first.
+    buf.resize(n, Block::ZERO);
+    compute(|| f(r, &pack_bits(c), c.len(), &mut buf))?;
+    // No flush: the writer flushes when its queue runs empty, and the peer may be
+    // extending towards this party at the same time.
+    let home = Arc::clone(&r.spare);
+    Ok(ch.send_buffer_at(depth, Pooled { buf, home }).await?)
+}
+
+/// Frames of its own message a party sends ahead of the peer's frames it has
+/// extended, when both extend towards each other ([`exchange_random_with`]): enough
+/// that the peer's frames have arrived when they are wanted on a slow link (a frame's
+/// work is ≈ 1.5 ms at 2^16 transfers; the `wan` profile's one-way latency is 50 ms),
+/// few enough that the frame buffers come back to be reused (fresh pages for every
+/// frame cost more than the computation saves).
+const LEAD: usize = 16;
+
+/// Random OTs both ways at once: this party receives `choices.len()` transfers (its
+/// strings to `recv_sink`, as [`receive_random_with`]) and sends `m` (the pairs to
+/// `send_sink`, as [`send_random_with`]) while the peer does the converse. The work
+/// on the two messages alternates frame by frame once this party is [`LEAD`] frames
+/// ahead, so the frame buffers of its message come back to be reused and both halves
+/// of the work run beside the peer's. Its frames never wait for the peer's beyond
+/// that lead and are all sent at the message's causal depth (none depends on what
+/// was read): the same messages and the same one round as the two one-way calls in
+/// sequence.
+///
+/// # Errors
+/// Transport errors or a malformed message from the peer.
+pub async fn exchange_random_with(
+    ch: &mut Channel,
+    (r, s): (&mut ExtReceiver, &mut ExtSender),
+    choices: &[bool],
+    m: usize,
+    mut recv_sink: impl FnMut(usize, &[Block]),
+    mut send_sink: impl FnMut(usize, &[[Block; 2]]),
+) -> Result<()> {
+    let max_frame = ch.config().max_frame;
+    let mine: Vec<&[bool]> = choices
+        .chunks(frame_transfers(choices.len(), max_frame)?)
+        .collect();
+    let per = frame_transfers(m, max_frame)?;
+    let theirs = m.div_ceil(per);
+    let depth = ch.message_depth();
+    let mut spare = std::mem::take(&mut s.spare);
+    let (mut sent, mut got, mut recv_done, mut send_done) = (0, 0, 0, 0);
+    let mut out = Ok(());
+    while out.is_ok() && (sent < mine.len() || got < theirs) {
+        out = if sent < mine.len() && (sent <= got + LEAD || got == theirs) {
+            let c = mine[sent];
+            sent += 1;
+            extend_frame(ch, depth, r, c, &mut |r, c, k, u| {
+                r.extend_random_with(c, k, u, |at, y| recv_sink(recv_done + at, y))?;
+                recv_done += k;
+                Ok(())
+            })
+            .await
+        } else {
+            let k = (m - got * per).min(per);
+            got += 1;
+            match ch.recv_pod_into(&mut spare, Some(KAPPA * tiles(k))).await {
+                Ok(()) => compute(|| {
+                    s.extend_random_with(&spare, k, |at, x| send_sink(send_done + at, x))
+                })
+                .map(|()| send_done += k),
+                Err(e) => Err(e.into()),
+            }
+        };
+    }
+    keep_spare(s, spare);
+    out
 }
 
 /// Correlated OTs, receiver side, one per choice bit: `q_i ⊕ r_i·Δ`.

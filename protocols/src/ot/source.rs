@@ -30,9 +30,9 @@ use tessera_core::bits::get_bits;
 use tessera_core::{BitVec, Channel, Phase, Prg, Ring};
 
 use super::correlate::{self, ConvWindows, OtLink};
+use super::exchange_random_with;
 use super::pairing::PairingSlot;
 use super::price::Totals;
-use super::{receive_random, send_random};
 use crate::arith::bilinear::Bilinear;
 use crate::preprocessing::{
     Correlation, DaBits, Demand, PlainWeightShare, Provider, RandomOts, Request, SquarePair, Store,
@@ -229,11 +229,22 @@ async fn bulk<R: Ring, G: RngCore + CryptoRng + ?Sized>(
         c: c?,
     };
     // Random OTs: party p is the extension sender of tot.rots[p]; both directions in
-    // one round (each party first sends its extension message, then reads).
+    // one round (each party's extension message never waits for the peer's).
     let choices = BitVec::random(rng, tot.rots[1 - party]);
     let bools: Vec<bool> = choices.iter().collect();
-    let chosen = receive_random(ch, &mut link.receiver, &bools).await?;
-    let rot_send = send_random(ch, &mut link.sender, tot.rots[party]).await?;
+    let (mut chosen, mut rot_send) = (
+        Vec::with_capacity(bools.len()),
+        Vec::with_capacity(tot.rots[party]),
+    );
+    exchange_random_with(
+        ch,
+        (&mut link.receiver, &mut link.sender),
+        &bools,
+        tot.rots[party],
+        |_, y| chosen.extend_from_slice(y),
+        |_, x| rot_send.extend_from_slice(x),
+    )
+    .await?;
     let dabits = dabits::<R, G>(ch, link, party, tot.dabits, rng).await?;
     // Element-wise Beaver triples: two-way OLE of A_p against the other's B.
     let a: Vec<R> = random_vec(rng, tot.mul_elems);
