@@ -58,44 +58,24 @@ pub fn transpose_into(cols: &[Block], stride: usize, rows: &mut [Block]) {
         "{} column blocks with stride {stride} do not hold {tiles} tiles",
         cols.len()
     );
-    #[cfg(all(
-        target_arch = "x86_64",
-        target_feature = "avx512f",
-        target_feature = "avx512bw",
-        target_feature = "avx512vbmi",
-        target_feature = "gfni"
-    ))]
+    #[cfg(gfni_transpose)]
     for (k, out) in rows.chunks_exact_mut(128).enumerate() {
         // SAFETY: `tile` needs AVX-512 F/BW/VBMI and GFNI, which this build enables
-        // for the whole binary (the `cfg` above): the binary runs only on CPUs that
-        // have them, as all of its code compiled for them does.
+        // for the whole binary (`gfni_transpose`, set by build.rs from the build's
+        // target features): the binary runs only on CPUs that have them, as all of
+        // its code compiled for them does.
         #[allow(unsafe_code)]
         unsafe {
             gfni::tile(cols, stride, k, out)
         };
     }
-    #[cfg(not(all(
-        target_arch = "x86_64",
-        target_feature = "avx512f",
-        target_feature = "avx512bw",
-        target_feature = "avx512vbmi",
-        target_feature = "gfni"
-    )))]
+    #[cfg(not(gfni_transpose))]
     portable(cols, stride, tiles, rows);
 }
 
 /// [`transpose_into`] by the portable block swap (the only one where the CPU lacks
 /// AVX-512 VBMI and GFNI; the reference of the other's tests).
-#[cfg_attr(
-    all(
-        target_arch = "x86_64",
-        target_feature = "avx512f",
-        target_feature = "avx512bw",
-        target_feature = "avx512vbmi",
-        target_feature = "gfni"
-    ),
-    allow(dead_code)
-)]
+#[cfg_attr(gfni_transpose, allow(dead_code))]
 fn portable(cols: &[Block], stride: usize, tiles: usize, rows: &mut [Block]) {
     let mut k = 0;
     for out in rows.chunks_exact_mut(256) {
@@ -121,13 +101,7 @@ fn portable(cols: &[Block], stride: usize, tiles: usize, rows: &mut [Block]) {
 /// (3) the blocks move to their transposed places: an 8 × 8 transpose of words across
 /// the vectors, then one of bytes within each, which also interleaves the two column
 /// halves into the rows' blocks.
-#[cfg(all(
-    target_arch = "x86_64",
-    target_feature = "avx512f",
-    target_feature = "avx512bw",
-    target_feature = "avx512vbmi",
-    target_feature = "gfni"
-))]
+#[cfg(gfni_transpose)]
 mod gfni {
     use std::arch::x86_64::{
         __m128i, __m512i, _mm512_castsi128_si512, _mm512_gf2p8affine_epi64_epi8,
@@ -262,16 +236,7 @@ mod gfni {
 /// block swap of Hacker's Delight §7-3, word `b` of that matrix is half `h` of row
 /// `64c + b` of tile `k + t`. Each pass is one loop over contiguous words of one
 /// matrix, which the compiler vectorises.
-#[cfg_attr(
-    all(
-        target_arch = "x86_64",
-        target_feature = "avx512f",
-        target_feature = "avx512bw",
-        target_feature = "avx512vbmi",
-        target_feature = "gfni"
-    ),
-    allow(dead_code)
-)]
+#[cfg_attr(gfni_transpose, allow(dead_code))]
 #[inline]
 fn tiles_at<const T: usize, const L: usize>(
     cols: &[Block],
@@ -305,16 +270,7 @@ fn tiles_at<const T: usize, const L: usize>(
 }
 
 /// 64 × 64 bit transpose: bit `j` of word `i` to bit `i` of word `j`.
-#[cfg_attr(
-    all(
-        target_arch = "x86_64",
-        target_feature = "avx512f",
-        target_feature = "avx512bw",
-        target_feature = "avx512vbmi",
-        target_feature = "gfni"
-    ),
-    allow(dead_code)
-)]
+#[cfg_attr(gfni_transpose, allow(dead_code))]
 #[inline(always)]
 fn transpose64(a: &mut [u64; 64]) {
     swap_pass::<32>(a, 0x0000_0000_ffff_ffff);
@@ -327,16 +283,7 @@ fn transpose64(a: &mut [u64; 64]) {
 
 /// One pass of the block swap at distance `J` with mask `m` (the low `J` bits of each
 /// `2J`): the upper-right `J × J` blocks trade places with the lower-left ones.
-#[cfg_attr(
-    all(
-        target_arch = "x86_64",
-        target_feature = "avx512f",
-        target_feature = "avx512bw",
-        target_feature = "avx512vbmi",
-        target_feature = "gfni"
-    ),
-    allow(dead_code)
-)]
+#[cfg_attr(gfni_transpose, allow(dead_code))]
 #[inline(always)]
 fn swap_pass<const J: usize>(a: &mut [u64; 64], m: u64) {
     for pair in a.chunks_exact_mut(2 * J) {
@@ -426,7 +373,7 @@ mod tests {
         }
 
         #[test]
-        #[cfg(all(target_arch = "x86_64", target_feature = "avx512f", target_feature = "avx512bw", target_feature = "avx512vbmi", target_feature = "gfni"))]
+        #[cfg(gfni_transpose)]
         fn the_shuffle_transpose_matches_the_portable_one(
             tiles in 1usize..6,
             extra in 0usize..3,
