@@ -781,9 +781,20 @@ async fn ot_source(ctx: &mut Ctx<'_>) -> Result<OtSource> {
         &sizes,
         parties,
         |n, _, (mut c, mut l): OtParty| async move {
+            // As the source runs them (AND triples, random OTs): both directions at
+            // once, the strings handed on, not kept.
             let choices = vec![true; n];
-            ot::receive_random(&mut c, &mut l.receiver, &choices).await?;
-            ot::send_random(&mut c, &mut l.sender, n).await?;
+            let (mut got, mut sent) = (0u64, 0u64);
+            ot::exchange_random_with(
+                &mut c,
+                (&mut l.receiver, &mut l.sender),
+                &choices,
+                n,
+                |_, y| got ^= y.first().map_or(0, |b| b.0 as u64),
+                |_, x| sent ^= x.first().map_or(0, |p| p[0].0 as u64),
+            )
+            .await?;
+            std::hint::black_box((got, sent));
             Ok((c, l))
         },
     )
