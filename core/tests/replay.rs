@@ -16,14 +16,19 @@ fn step() -> impl Strategy<Value = Step> {
     (frames.clone(), frames).prop_map(|(a, b)| [a, b])
 }
 
+/// Runs `f` to completion on a current-thread runtime.
+fn block<T>(f: impl Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
 /// Runs `steps` on an in-memory channel pair: in each step both ends send their
 /// frames, then each receives the other's.
 fn measured(steps: &[Step]) -> [PhaseMeter; 2] {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    block(async {
         let (mut a, mut b) = Channel::in_memory_pair(ChannelConfig::default());
         for [fa, fb] in steps {
             for &n in fa {
@@ -88,11 +93,7 @@ proptest! {
 /// of 0 or deeper than the next message's is refused without sending anything.
 #[test]
 fn frames_at_a_message_depth_stay_one_round() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    block(async {
         let (mut a, mut b) = Channel::in_memory_pair(ChannelConfig::default());
         let (da, db) = (a.message_depth(), b.message_depth());
         assert_eq!((da, db), (1, 1));
