@@ -64,6 +64,24 @@ impl Prg {
         }
     }
 
+    /// The first `n` words of the stream of the PRG keyed by `seed` (what
+    /// [`Prg::from_seed_block`] followed by `n` calls of `next_u64` gives) into `out`,
+    /// without the PRG's buffer: one key schedule and `⌈n/2⌉` blocks, where a fresh
+    /// PRG would allocate its 4 KiB buffer and fill it whole. For many short
+    /// expansions (the vector OLEs of the OT source: one per OT string).
+    pub fn expand_words(seed: Block, n: usize, out: &mut Vec<u64>) {
+        out.clear();
+        out.resize(n.div_ceil(2) * 2, 0);
+        let cipher = Aes128::new(&seed.to_bytes().into());
+        let bytes: &mut [u8] = bytemuck::cast_slice_mut(out.as_mut_slice());
+        keystream_into(&cipher, &mut 0, bytes);
+        // The stream's bytes are read as little-endian words, as `next_u64` does.
+        for w in out.iter_mut() {
+            *w = u64::from_le(*w);
+        }
+        out.truncate(n);
+    }
+
     /// A PRG seeded from the operating system's CSPRNG.
     ///
     /// # Panics
@@ -274,6 +292,18 @@ mod tests {
         aes.permute_into(&xs, &mut out);
         assert_eq!(out, in_place);
         assert_eq!(aes.permute(xs[3]), out[3]);
+    }
+
+    #[test]
+    fn expanded_words_are_the_stream() {
+        let mut out = Vec::new();
+        for n in [0usize, 1, 2, 7, 100, 513] {
+            let seed = Block(0xfeed_u128 + n as u128);
+            Prg::expand_words(seed, n, &mut out);
+            let mut prg = Prg::from_seed_block(seed);
+            let want: Vec<u64> = (0..n).map(|_| prg.next_u64()).collect();
+            assert_eq!(out, want, "{n} words");
+        }
     }
 
     #[test]

@@ -254,15 +254,61 @@ pub async fn and_triples<G: RngCore + CryptoRng + ?Sized>(
     })
 }
 
-/// The `L` ring elements a random-OT string expands to (its low bits when `L = 1`).
-fn expand<R: Ring>(s: Block, len: usize, out: &mut Vec<R>) {
+/// The `L` ring elements a random-OT string expands to (its low bits when `L = 1`),
+/// with `words` as scratch.
+fn expand<R: Ring>(s: Block, len: usize, words: &mut Vec<u64>, out: &mut Vec<R>) {
     out.clear();
     if len == 1 {
         out.push(R::from_u64(s.0 as u64));
         return;
     }
-    let mut prg = Prg::from_seed_block(s);
-    out.extend((0..len).map(|_| R::from_u64(prg.next_u64())));
+    Prg::expand_words(s, len, words);
+    out.extend(words.iter().map(|&w| R::from_u64(w)));
+}
+
+/// The low `W` bytes (little-endian) of each value, packed: a fixed-size copy per
+/// value, which the compiler inlines (a copy of a run-time length is a call).
+fn put_low<const W: usize>(out: &mut [u8], vals: &[u64]) {
+    for (o, v) in out.chunks_exact_mut(W).zip(vals) {
+        o.copy_from_slice(&v.to_le_bytes()[..W]);
+    }
+}
+
+/// [`put_low`] for a width known at run time (`w` in `1..=8`).
+fn put_low_bytes(out: &mut [u8], vals: &[u64], w: usize) {
+    match w {
+        1 => put_low::<1>(out, vals),
+        2 => put_low::<2>(out, vals),
+        3 => put_low::<3>(out, vals),
+        4 => put_low::<4>(out, vals),
+        5 => put_low::<5>(out, vals),
+        6 => put_low::<6>(out, vals),
+        7 => put_low::<7>(out, vals),
+        _ => put_low::<8>(out, vals),
+    }
+}
+
+/// The values [`put_low`] packed, into `vals` (as many as `vals` holds).
+fn get_low<const W: usize>(bytes: &[u8], vals: &mut [u64]) {
+    for (v, b) in vals.iter_mut().zip(bytes.chunks_exact(W)) {
+        let mut x = [0u8; 8];
+        x[..W].copy_from_slice(b);
+        *v = u64::from_le_bytes(x);
+    }
+}
+
+/// [`get_low`] for a width known at run time (`w` in `1..=8`).
+fn get_low_bytes(bytes: &[u8], vals: &mut [u64], w: usize) {
+    match w {
+        1 => get_low::<1>(bytes, vals),
+        2 => get_low::<2>(bytes, vals),
+        3 => get_low::<3>(bytes, vals),
+        4 => get_low::<4>(bytes, vals),
+        5 => get_low::<5>(bytes, vals),
+        6 => get_low::<6>(bytes, vals),
+        7 => get_low::<7>(bytes, vals),
+        _ => get_low::<8>(bytes, vals),
+    }
 }
 
 /// The receiver's choice bits for its scalars: bit `k` of `ys[t]` at `t·bits + k`.
@@ -302,21 +348,24 @@ fn vole_sender_step<R: Ring>(
     let ring = R::BITS as usize;
     let t = xs.len().checked_div(len).unwrap_or(0);
     let mut share = vec![R::zero(); t * len];
-    let mut corr = Vec::with_capacity(t * vector_corr_bytes(ring, bits, len));
-    let (mut r0, mut r1) = (Vec::new(), Vec::new());
+    let mut corr = vec![0u8; t * vector_corr_bytes(ring, bits, len)];
+    let (mut r0, mut r1, mut words, mut c) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut at = 0;
     for ti in 0..t {
         let x = &xs[ti * len..(ti + 1) * len];
         let out = &mut share[ti * len..(ti + 1) * len];
         for k in 0..bits {
             let [m0, m1] = ots[ti * bits + k];
-            expand::<R>(m0, len, &mut r0);
-            expand::<R>(m1, len, &mut r1);
+            expand::<R>(m0, len, &mut words, &mut r0);
+            expand::<R>(m1, len, &mut words, &mut r1);
             let (scale, w) = (R::from_u64(1u64 << k), corr_bytes(ring, k));
-            for j in 0..len {
-                let c = (r0[j] - r1[j] + x[j]).to_u64().to_le_bytes();
-                corr.extend_from_slice(&c[..w]);
-                out[j] -= scale * r0[j];
+            c.clear();
+            c.extend((0..len).map(|j| (r0[j] - r1[j] + x[j]).to_u64()));
+            for (o, &r) in out.iter_mut().zip(&r0) {
+                *o -= scale * r;
             }
+            put_low_bytes(&mut corr[at..at + w * len], &c, w);
+            at += w * len;
         }
     }
     (corr, share)
@@ -347,25 +396,24 @@ fn vole_receiver_step<R: Ring>(
         });
     }
     let mut share = vec![R::zero(); t * len];
-    let mut rc = Vec::new();
+    let (mut rc, mut words, mut c) = (Vec::new(), Vec::new(), vec![0u64; len]);
     let mut at = 0;
     for ti in 0..t {
         let out = &mut share[ti * len..(ti + 1) * len];
         for k in 0..bits {
             let i = ti * bits + k;
-            expand::<R>(got[i], len, &mut rc);
+            expand::<R>(got[i], len, &mut words, &mut rc);
             let (scale, w) = (R::from_u64(1u64 << k), corr_bytes(ring, k));
             let cs = &corr[at..at + w * len];
             at += w * len;
             if choices[i] {
-                for (j, c) in cs.chunks_exact(w).enumerate() {
-                    let mut b = [0u8; 8];
-                    b[..w].copy_from_slice(c);
-                    out[j] += scale * (rc[j] + R::from_u64(u64::from_le_bytes(b)));
+                get_low_bytes(cs, &mut c, w);
+                for ((o, &r), &v) in out.iter_mut().zip(&rc).zip(&c) {
+                    *o += scale * (r + R::from_u64(v));
                 }
             } else {
-                for j in 0..len {
-                    out[j] += scale * rc[j];
+                for (o, &r) in out.iter_mut().zip(&rc) {
+                    *o += scale * r;
                 }
             }
         }
