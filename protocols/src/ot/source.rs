@@ -23,6 +23,8 @@
 //! (two rounds) each; the set-up (128 base OTs and 128 random OTs extended back) is
 //! paid once per session.
 
+use std::time::Instant;
+
 use futures::future::BoxFuture;
 use ndarray::{ArrayD, IxDyn};
 use rand_core::{CryptoRng, RngCore};
@@ -151,16 +153,32 @@ pub async fn generate<R: Ring, G: RngCore + CryptoRng + ?Sized>(
 ) -> Result<Vec<(Request, Correlation<R>)>> {
     check_sizes::<R>(demand)?;
     let tot = Totals::of(demand, R::BITS as usize);
+    let t = Instant::now();
     let (mut link, _) = correlate::connect(ch, party, pairing, rng).await?;
-    let bulk = bulk::<R, G>(ch, &mut link, party, &tot, rng).await?;
-    let mut bulk = bulk;
+    step_done(party, "link set-up", t);
+    let t = Instant::now();
+    let mut bulk = bulk::<R, G>(ch, &mut link, party, &tot, rng).await?;
+    step_done(party, "bulk batches", t);
     let mut masks: Vec<ArrayD<R>> = Vec::new();
     let mut out = Vec::with_capacity(demand.len());
     for req in demand.requests() {
+        let t = Instant::now();
         let item = make(ch, &mut link, party, req, &mut masks, &mut bulk, rng).await?;
+        step_done(party, req.kind(), t);
         out.push((req.clone(), item));
     }
     Ok(out)
+}
+
+/// Logs a step of the source and its time (`RUST_LOG=tessera::ot=debug`), to compare
+/// with the time model's prediction of it.
+fn step_done(party: usize, what: &str, since: Instant) {
+    tracing::debug!(
+        target: "tessera::ot",
+        party,
+        step = what,
+        us = since.elapsed().as_micros() as u64
+    );
 }
 
 /// The largest correction message one vector OLE may build (both parties hold it
@@ -210,6 +228,7 @@ async fn bulk<R: Ring, G: RngCore + CryptoRng + ?Sized>(
     // Every batch but the last is whole words (AND_BATCH is a multiple of 64), so the
     // batches' words are appended as they come (no zeroed vector written into: its
     // first write to each page is a copy-on-write fault).
+    let t = Instant::now();
     let n = tot.and_bits;
     let words = n.div_ceil(64);
     let mut aw: [Vec<u64>; 3] = std::array::from_fn(|_| Vec::with_capacity(words));
@@ -228,8 +247,10 @@ async fn bulk<R: Ring, G: RngCore + CryptoRng + ?Sized>(
         b: b?,
         c: c?,
     };
+    step_done(party, "AND triples", t);
     // Random OTs: party p is the extension sender of tot.rots[p]; both directions in
     // one round (each party's extension message never waits for the peer's).
+    let t = Instant::now();
     let choices = BitVec::random(rng, tot.rots[1 - party]);
     let bools: Vec<bool> = choices.iter().collect();
     let (mut chosen, mut rot_send) = (
@@ -245,18 +266,25 @@ async fn bulk<R: Ring, G: RngCore + CryptoRng + ?Sized>(
         |_, x| rot_send.extend_from_slice(x),
     )
     .await?;
+    step_done(party, "random OTs", t);
+    let t = Instant::now();
     let dabits = dabits::<R, G>(ch, link, party, tot.dabits, rng).await?;
+    step_done(party, "daBits", t);
+    let t = Instant::now();
     // Element-wise Beaver triples: two-way OLE of A_p against the other's B.
     let a: Vec<R> = random_vec(rng, tot.mul_elems);
     let b: Vec<R> = random_vec(rng, tot.mul_elems);
     let (x, y) = correlate::vole(ch, link, &a, &b, 1, R::BITS as usize).await?;
     let c = (0..a.len()).map(|i| a[i] * b[i] + x[i] + y[i]).collect();
+    step_done(party, "element-wise Beaver triples", t);
+    let t = Instant::now();
     // Square pairs: the cross term 2·A_0·A_1 by a one-way OLE.
     let sa: Vec<R> = random_vec(rng, tot.square_elems);
     let two = R::from_u64(2);
     let twice: Vec<R> = sa.iter().map(|&v| two * v).collect();
     let cross = one_way(ch, link, party, &twice, &sa, 1).await?;
     let sc = sa.iter().zip(&cross).map(|(&v, &k)| v * v + k).collect();
+    step_done(party, "square pairs", t);
     Ok(Bulk {
         and,
         and_at: 0,
