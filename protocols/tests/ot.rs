@@ -574,6 +574,67 @@ fn and_triples_in_several_batches_multiply_and_are_priced() {
     assert_eq!([m0, m1], want.meters);
 }
 
+/// A plaintext-weight product whose one-way vector OLE is cut into several correction
+/// messages ([`correlate::CORR_CHUNK_ELEMS`] elements each; here 200 scalars of 64 bits
+/// against vectors of 90 make 1.15 M elements, two messages): the shares still add up
+/// to `V·U` exactly, and the traffic is the price's.
+#[test]
+fn a_plaintext_weight_product_over_several_correction_messages_is_exact() {
+    use tessera_core::{Ring, Z64};
+    use tessera_protocols::BilinearOp;
+    use tessera_protocols::ot::{correlate, price, source};
+    use tessera_protocols::preprocessing::Correlation;
+    use tessera_protocols::{Demand, Request};
+
+    let (m, k, n) = (2usize, 100usize, 90usize);
+    assert!(m * k * 64 * n > correlate::CORR_CHUNK_ELEMS);
+    let mut d = Demand::new();
+    d.push(Request::WeightMask { shape: vec![k, n] });
+    d.push(Request::PlainWeight {
+        op: BilinearOp::MatMul,
+        mask: 0,
+        act: vec![m, k],
+        weight: vec![k, n],
+    });
+    let (r0, r1) = block(async {
+        let (c0, c1) = Channel::in_memory_pair(ChannelConfig::default());
+        let run = |p: usize, mut ch: Channel, d: Demand| async move {
+            let items =
+                source::generate::<Z64, _>(&mut ch, p, &d, None, &mut Prg::from_entropy()).await?;
+            ch.fence().await?;
+            Ok::<_, tessera_protocols::Error>((items, ch.metering().total()))
+        };
+        tokio::time::timeout(DEADLINE, async {
+            tokio::try_join!(run(0, c0, d.clone()), run(1, c1, d.clone()))
+        })
+        .await
+        .expect("within the deadline")
+        .expect("generate")
+    });
+    let ((items0, meter0), (items1, meter1)) = (r0, r1);
+    let (Correlation::WeightMask(u), Correlation::PlainWeight(z0)) = (&items0[0].1, &items0[1].1)
+    else {
+        panic!("party 0: a weight mask, then its plaintext-weight share");
+    };
+    let Correlation::PlainWeight(z1) = &items1[1].1 else {
+        panic!("party 1: a plaintext-weight share");
+    };
+    let u = u.mask.as_ref().expect("party 0 holds U");
+    let v = z1.v.as_ref().expect("party 1 holds V");
+    for i in 0..m {
+        for j in 0..n {
+            let want = (0..k).fold(Z64::from_u64(0), |acc, s| acc + v[[i, s]] * u[[s, j]]);
+            assert_eq!(z0.z[[i, j]] + z1.z[[i, j]], want, "entry ({i}, {j})");
+        }
+    }
+    let want = price::price::<Z64>(&d, ChannelConfig::default().max_frame).unwrap();
+    assert_eq!([meter0, meter1], want.meters);
+    assert!(
+        want.steps.iter().any(|s| s.chunks == 2),
+        "two correction messages"
+    );
+}
+
 /// A matrix triple too large to make by OT (its OLE corrections over
 /// `source::MAX_VOLE_BYTES`) is refused at both parties before any message, with the
 /// sizes named, instead of exhausting memory.
