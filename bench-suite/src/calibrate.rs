@@ -709,14 +709,15 @@ where
     Ok(([a, b], t))
 }
 
-/// Slope over `xs` of the median seconds of `f(x)` on the link, less the median
-/// seconds of moving its bytes one way without computing (the bytes metered by party
-/// 0's end in both directions, halved: both directions move at once).
+/// Slope over `xs` of the median seconds of `f(x)` on the link, with `less_moving`
+/// less the median seconds of moving its bytes one way without computing (the bytes
+/// metered by party 0's end in both directions, halved: both directions move at once).
 async fn ot_slope<F, Fut>(
     ctx: &mut Ctx<'_>,
     what: &str,
     xs: &[usize],
     mut parties: [OtParty; 2],
+    less_moving: bool,
     f: F,
 ) -> Result<(f64, [OtParty; 2])>
 where
@@ -745,19 +746,29 @@ where
         ys.push(m);
         moving.push(mc);
     }
-    Ok((slope(&fx, &ys)? - slope(&fx, &moving)?, parties))
+    let moved = if less_moving {
+        slope(&fx, &moving)?
+    } else {
+        0.0
+    };
+    Ok((slope(&fx, &ys)? - moved, parties))
 }
 
-/// The OT source's coefficients: the link set-up, IKNP random OTs both ways, and
-/// one-way vector OLEs of length-1 and length-64 vectors (ℓ = 64 OTs per scalar, the
-/// OTs charged to the elements).
+/// The OT source's coefficients, on TCP loopback as the parties run it: the link
+/// set-up, IKNP random OTs both ways (less moving their bytes, which the time model
+/// charges an extension on its own), and one-way vector OLEs of length-1 and
+/// length-64 vectors (ℓ = 64 OTs per scalar, the OTs charged to the elements) with
+/// their copying included: the sender's computing and the kernel's copying of its
+/// corrections share the two cores, so on an unshaped link they add up rather than
+/// overlap (measured: the CNN's 243 MB plaintext-weight OLE took the compute plus most
+/// of the copy on `local`), while on a shaped link the link's time dominates.
 async fn ot_source(ctx: &mut Ctx<'_>) -> Result<OtSource> {
-    (ctx.progress)("OT source: base OTs, IKNP extension, vector OLE (in-memory channel)");
+    (ctx.progress)("OT source: base OTs, IKNP extension, vector OLE (TCP loopback)");
     let reps = ctx.reps();
     let mut base = Vec::new();
     let mut parties = None;
     for _ in 0..=reps {
-        let (c0, c1) = Channel::in_memory_pair(ChannelConfig::default());
+        let (c0, c1) = tcp_pair(ChannelConfig::default()).await?;
         let setup = |p: usize, mut c: Channel| async move {
             let l = correlate::link(&mut c, p, &mut Prg::from_entropy()).await?;
             Ok::<_, Error>((c, l))
@@ -780,6 +791,7 @@ async fn ot_source(ctx: &mut Ctx<'_>) -> Result<OtSource> {
         "ot source: random OTs both ways (n each way)",
         &sizes,
         parties,
+        true,
         |n, _, (mut c, mut l): OtParty| async move {
             // As the source runs them (AND triples, random OTs): both directions at
             // once, the strings handed on, not kept.
@@ -824,6 +836,7 @@ async fn ot_source(ctx: &mut Ctx<'_>) -> Result<OtSource> {
         "ot source: one-way vector OLE, length 1 (t scalars)",
         &sizes,
         parties,
+        false,
         ole(1),
     )
     .await?;
@@ -835,6 +848,7 @@ async fn ot_source(ctx: &mut Ctx<'_>) -> Result<OtSource> {
         "ot source: one-way vector OLE, length 64 (t scalars)",
         &sizes,
         parties,
+        false,
         ole(64),
     )
     .await?;

@@ -104,8 +104,10 @@ pub struct Dealer {
 }
 
 /// The costs of the dealer-free offline phase ([`tessera_protocols::ot::source`]), all
-/// measured on the two parties' own code over the in-memory channel, less the channel's
-/// share for the bytes (the time model charges bytes and rounds by the network).
+/// measured on the two parties' own code over TCP loopback: the extension's less
+/// moving its bytes (the time model charges bytes and rounds by the network), the
+/// vector OLEs' with the copying of their corrections, which on an unshaped link
+/// competes with the sender's computing for the same cores (see `tessera calibrate`).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OtSource {
