@@ -575,8 +575,8 @@ fn and_triples_in_several_batches_multiply_and_are_priced() {
 }
 
 /// A plaintext-weight product whose one-way vector OLE is cut into several correction
-/// messages ([`correlate::CORR_CHUNK_ELEMS`] elements each; here 200 scalars of 64 bits
-/// against vectors of 90 make 1.15 M elements, two messages): the shares still add up
+/// messages ([`correlate::CORR_CHUNK_ELEMS`] elements each; here 400 scalars of 64 bits
+/// against vectors of 90 make 2.3 M elements, two messages): the shares still add up
 /// to `V·U` exactly, and the traffic is the price's.
 #[test]
 fn a_plaintext_weight_product_over_several_correction_messages_is_exact() {
@@ -586,7 +586,7 @@ fn a_plaintext_weight_product_over_several_correction_messages_is_exact() {
     use tessera_protocols::preprocessing::Correlation;
     use tessera_protocols::{Demand, Request};
 
-    let (m, k, n) = (2usize, 100usize, 90usize);
+    let (m, k, n) = (4usize, 100usize, 90usize);
     assert!(m * k * 64 * n > correlate::CORR_CHUNK_ELEMS);
     let mut d = Demand::new();
     d.push(Request::WeightMask { shape: vec![k, n] });

@@ -421,13 +421,15 @@ fn vole_receiver_step<R: Ring>(
     Ok(share)
 }
 
-/// Ring elements of corrections per message of a one-way vector OLE (about 4.5 MB
+/// Ring elements of corrections per message of a one-way vector OLE (about 9 MB
 /// packed in Z_2^64): the sender computes and sends them chunk by chunk, the receiver
 /// folds each in as it arrives, so memory stays bounded however large the OLE. Sized
-/// by measurement (the CNN's and MLP's OT offline phase at batch 10 on `local`):
-/// chunks of 2^23 elements (36 MB messages, each in fresh pages the kernel faults in
-/// and zeroes) were 25–30 % slower, chunks of 2^18 about 15 % slower.
-pub const CORR_CHUNK_ELEMS: usize = 1 << 20;
+/// by measurement (the MLP's and CNN's OT offline phase at batch 10 on `local`,
+/// interleaved runs): chunks of 2^23 elements (36 MB messages, each in fresh pages the
+/// kernel faults in and zeroes) were 25–40 % slower; 2^20 and 2^22 slower than 2^21 by
+/// 10–25 % in four runs each (this VM's noise is ±15 %), 2^18 slower again. The first
+/// query after the phase on `lan` is as fast as with 2^23 (8 runs each).
+pub const CORR_CHUNK_ELEMS: usize = 1 << 21;
 
 /// Vector OLE in both directions at once, two rounds: this party is the sender of
 /// `xs` (`T` vectors of length `len`) against the other party's scalars, and the
