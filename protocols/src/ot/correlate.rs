@@ -266,48 +266,39 @@ fn expand<R: Ring>(s: Block, len: usize, words: &mut Vec<u64>, out: &mut Vec<R>)
     out.extend(words.iter().map(|&w| R::from_u64(w)));
 }
 
-/// The low `W` bytes (little-endian) of each value, packed: a fixed-size copy per
-/// value, which the compiler inlines (a copy of a run-time length is a call).
-fn put_low<const W: usize>(out: &mut [u8], vals: &[u64]) {
-    for (o, v) in out.chunks_exact_mut(W).zip(vals) {
-        o.copy_from_slice(&v.to_le_bytes()[..W]);
-    }
+/// Bytes of slack a packed-corrections buffer keeps past its end for [`put_low`].
+const PACK_SLACK: usize = 8;
+
+/// Writes the low `w` bytes (little-endian, `w` in `1..=8`) of `v` at `out[at..]` and
+/// returns the offset after them. The store is always 8 bytes (a fixed-size copy,
+/// inlined, where a copy of run-time length is a libc call per element): the bytes
+/// past `w` are overwritten by the next value, so `out` keeps [`PACK_SLACK`] bytes of
+/// room past the last value.
+#[inline]
+fn put_low(out: &mut [u8], at: usize, v: u64, w: usize) -> usize {
+    out[at..at + 8].copy_from_slice(&v.to_le_bytes());
+    at + w
 }
 
-/// [`put_low`] for a width known at run time (`w` in `1..=8`).
-fn put_low_bytes(out: &mut [u8], vals: &[u64], w: usize) {
-    match w {
-        1 => put_low::<1>(out, vals),
-        2 => put_low::<2>(out, vals),
-        3 => put_low::<3>(out, vals),
-        4 => put_low::<4>(out, vals),
-        5 => put_low::<5>(out, vals),
-        6 => put_low::<6>(out, vals),
-        7 => put_low::<7>(out, vals),
-        _ => put_low::<8>(out, vals),
-    }
-}
-
-/// The values [`put_low`] packed, into `vals` (as many as `vals` holds).
-fn get_low<const W: usize>(bytes: &[u8], vals: &mut [u64]) {
-    for (v, b) in vals.iter_mut().zip(bytes.chunks_exact(W)) {
-        let mut x = [0u8; 8];
-        x[..W].copy_from_slice(b);
-        *v = u64::from_le_bytes(x);
-    }
-}
-
-/// [`get_low`] for a width known at run time (`w` in `1..=8`).
-fn get_low_bytes(bytes: &[u8], vals: &mut [u64], w: usize) {
-    match w {
-        1 => get_low::<1>(bytes, vals),
-        2 => get_low::<2>(bytes, vals),
-        3 => get_low::<3>(bytes, vals),
-        4 => get_low::<4>(bytes, vals),
-        5 => get_low::<5>(bytes, vals),
-        6 => get_low::<6>(bytes, vals),
-        7 => get_low::<7>(bytes, vals),
-        _ => get_low::<8>(bytes, vals),
+/// The value [`put_low`] wrote at `bytes[at..at + w]` (a fixed 8-byte load, masked, but
+/// at the end of `bytes`).
+#[inline]
+fn get_low(bytes: &[u8], at: usize, w: usize) -> u64 {
+    let mut x = [0u8; 8];
+    match bytes.get(at..at + 8) {
+        Some(b) => {
+            x.copy_from_slice(b);
+            let mask = if w >= 8 {
+                u64::MAX
+            } else {
+                (1u64 << (8 * w)) - 1
+            };
+            u64::from_le_bytes(x) & mask
+        }
+        None => {
+            x[..w].copy_from_slice(&bytes[at..at + w]);
+            u64::from_le_bytes(x)
+        }
     }
 }
 
@@ -347,27 +338,33 @@ fn vole_sender_step<R: Ring>(
 ) -> (Vec<u8>, Vec<R>) {
     let ring = R::BITS as usize;
     let t = xs.len().checked_div(len).unwrap_or(0);
+    let size = t * vector_corr_bytes(ring, bits, len);
     let mut share = vec![R::zero(); t * len];
-    let mut corr = vec![0u8; t * vector_corr_bytes(ring, bits, len)];
-    let (mut r0, mut r1, mut words, mut c) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut corr = vec![0u8; size + PACK_SLACK];
+    let (mut r0, mut r1, mut words) = (Vec::new(), Vec::new(), Vec::new());
     let mut at = 0;
     for ti in 0..t {
         let x = &xs[ti * len..(ti + 1) * len];
         let out = &mut share[ti * len..(ti + 1) * len];
         for k in 0..bits {
             let [m0, m1] = ots[ti * bits + k];
+            let (scale, w) = (R::from_u64(1u64 << k), corr_bytes(ring, k));
+            if len == 1 {
+                // One element per string: its low bits, no expansion.
+                let (a, b) = (R::from_u64(m0.0 as u64), R::from_u64(m1.0 as u64));
+                at = put_low(&mut corr, at, (a - b + x[0]).to_u64(), w);
+                out[0] -= scale * a;
+                continue;
+            }
             expand::<R>(m0, len, &mut words, &mut r0);
             expand::<R>(m1, len, &mut words, &mut r1);
-            let (scale, w) = (R::from_u64(1u64 << k), corr_bytes(ring, k));
-            c.clear();
-            c.extend((0..len).map(|j| (r0[j] - r1[j] + x[j]).to_u64()));
-            for (o, &r) in out.iter_mut().zip(&r0) {
-                *o -= scale * r;
+            for (j, o) in out.iter_mut().enumerate() {
+                at = put_low(&mut corr, at, (r0[j] - r1[j] + x[j]).to_u64(), w);
+                *o -= scale * r0[j];
             }
-            put_low_bytes(&mut corr[at..at + w * len], &c, w);
-            at += w * len;
         }
     }
+    corr.truncate(size);
     (corr, share)
 }
 
@@ -396,25 +393,33 @@ fn vole_receiver_step<R: Ring>(
         });
     }
     let mut share = vec![R::zero(); t * len];
-    let (mut rc, mut words, mut c) = (Vec::new(), Vec::new(), vec![0u64; len]);
+    let (mut rc, mut words) = (Vec::new(), Vec::new());
     let mut at = 0;
     for ti in 0..t {
         let out = &mut share[ti * len..(ti + 1) * len];
         for k in 0..bits {
             let i = ti * bits + k;
-            expand::<R>(got[i], len, &mut words, &mut rc);
             let (scale, w) = (R::from_u64(1u64 << k), corr_bytes(ring, k));
-            let cs = &corr[at..at + w * len];
-            at += w * len;
+            if len == 1 {
+                let mut v = R::from_u64(got[i].0 as u64);
+                if choices[i] {
+                    v += R::from_u64(get_low(corr, at, w));
+                }
+                out[0] += scale * v;
+                at += w;
+                continue;
+            }
+            expand::<R>(got[i], len, &mut words, &mut rc);
             if choices[i] {
-                get_low_bytes(cs, &mut c, w);
-                for ((o, &r), &v) in out.iter_mut().zip(&rc).zip(&c) {
-                    *o += scale * (r + R::from_u64(v));
+                for (o, &r) in out.iter_mut().zip(&rc) {
+                    *o += scale * (r + R::from_u64(get_low(corr, at, w)));
+                    at += w;
                 }
             } else {
                 for (o, &r) in out.iter_mut().zip(&rc) {
                     *o += scale * r;
                 }
+                at += w * len;
             }
         }
     }
