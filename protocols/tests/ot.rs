@@ -27,6 +27,41 @@ fn bits(seed: u64, n: usize) -> Vec<bool> {
         .collect()
 }
 
+/// Both parties run the OT source on `d` over an in-memory link with frames of at most
+/// `max_frame` bytes (fresh base OTs), then fence, joined with a deadline: each one's
+/// correlations and metering totals.
+#[allow(clippy::type_complexity)]
+fn generate_both<R: tessera_core::Ring>(
+    d: &tessera_protocols::Demand,
+    max_frame: usize,
+) -> [(
+    Vec<(
+        tessera_protocols::Request,
+        tessera_protocols::preprocessing::Correlation<R>,
+    )>,
+    tessera_core::PhaseMeter,
+); 2] {
+    use tessera_protocols::ot::source;
+    let cfg = ChannelConfig {
+        max_frame,
+        ..ChannelConfig::default()
+    };
+    let (a, b) = block(async {
+        let (c0, c1) = Channel::in_memory_pair(cfg);
+        let run = |p: usize, mut ch: Channel| async move {
+            let items =
+                source::generate::<R, _>(&mut ch, p, d, None, &mut Prg::from_entropy()).await?;
+            ch.fence().await?;
+            Ok::<_, tessera_protocols::Error>((items, ch.metering().total()))
+        };
+        tokio::time::timeout(DEADLINE, async { tokio::try_join!(run(0, c0), run(1, c1)) })
+            .await
+            .expect("within the deadline")
+            .expect("generate")
+    });
+    [a, b]
+}
+
 /// Set-up, then random and correlated OTs for each size in `ms`, both parties joined
 /// with a deadline. Returns (sender's pairs, receiver's strings, choices) per size, the
 /// correlated outputs of the last size and the two channels' metering totals.
@@ -439,7 +474,7 @@ mod correlations {
 #[test]
 fn the_ot_source_price_is_its_metered_traffic() {
     use tessera_core::{Ring, Z32, Z64};
-    use tessera_protocols::ot::{price, source};
+    use tessera_protocols::ot::price;
     use tessera_protocols::{BilinearOp, ConvParams, Demand, Request, Window};
 
     fn check<R: Ring>(max_frame: usize) {
@@ -494,31 +529,9 @@ fn the_ot_source_price_is_its_metered_traffic() {
             act: vec![3, 4],
             weight: vec![4],
         });
-        let cfg = ChannelConfig {
-            max_frame,
-            ..ChannelConfig::default()
-        };
-        let metered = block(async {
-            let (c0, c1) = Channel::in_memory_pair(cfg);
-            let run = |p: usize, mut ch: Channel, d: Demand| async move {
-                source::generate::<R, _>(&mut ch, p, &d, None, &mut Prg::from_entropy()).await?;
-                ch.fence().await?;
-                Ok::<_, tessera_protocols::Error>(ch.metering().total())
-            };
-            tokio::time::timeout(DEADLINE, async {
-                tokio::try_join!(run(0, c0, d.clone()), run(1, c1, d.clone()))
-            })
-            .await
-            .expect("within the deadline")
-            .expect("generate")
-        });
+        let [(_, m0), (_, m1)] = generate_both::<R>(&d, max_frame);
         let want = price::price::<R>(&d, max_frame).unwrap();
-        assert_eq!(
-            [metered.0, metered.1],
-            want.meters,
-            "Z{} frames ≤ {max_frame}",
-            R::BITS
-        );
+        assert_eq!([m0, m1], want.meters, "Z{} frames ≤ {max_frame}", R::BITS);
         assert_eq!(want.base_ots, 128);
         assert!(want.ots > 0 && want.ole_elements > 0 && want.ole_expanded > 0);
     }
@@ -539,24 +552,12 @@ fn and_triples_in_several_batches_multiply_and_are_priced() {
     let n = source::AND_BATCH + 77;
     let mut d = Demand::new();
     d.push(Request::AndTriples { bits: n });
-    let ((t0, m0), (t1, m1)) = block(async {
-        let (c0, c1) = Channel::in_memory_pair(ChannelConfig::default());
-        let run = |p: usize, mut ch: Channel, d: Demand| async move {
-            let items =
-                source::generate::<Z64, _>(&mut ch, p, &d, None, &mut Prg::from_entropy()).await?;
-            ch.fence().await?;
-            let Some((_, Correlation::And(t))) = items.into_iter().next() else {
-                panic!("one AND-triple item");
-            };
-            Ok::<_, tessera_protocols::Error>((t, ch.metering().total()))
-        };
-        tokio::time::timeout(DEADLINE, async {
-            tokio::try_join!(run(0, c0, d.clone()), run(1, c1, d.clone()))
-        })
-        .await
-        .expect("within the deadline")
-        .expect("generate")
-    });
+    let [(items0, m0), (items1, m1)] = generate_both::<Z64>(&d, ChannelConfig::default().max_frame);
+    let and = |items: Vec<(Request, Correlation<Z64>)>| match items.into_iter().next() {
+        Some((_, Correlation::And(t))) => t,
+        _ => panic!("one AND-triple item"),
+    };
+    let (t0, t1) = (and(items0), and(items1));
     assert_eq!(t0.a.len(), n);
     let words = |v: &tessera_core::BitVec| v.words().to_vec();
     let (a0, a1, b0, b1, c0, c1) = (
@@ -582,7 +583,7 @@ fn and_triples_in_several_batches_multiply_and_are_priced() {
 fn a_plaintext_weight_product_over_several_correction_messages_is_exact() {
     use tessera_core::{Ring, Z64};
     use tessera_protocols::BilinearOp;
-    use tessera_protocols::ot::{correlate, price, source};
+    use tessera_protocols::ot::{correlate, price};
     use tessera_protocols::preprocessing::Correlation;
     use tessera_protocols::{Demand, Request};
 
@@ -596,22 +597,8 @@ fn a_plaintext_weight_product_over_several_correction_messages_is_exact() {
         act: vec![m, k],
         weight: vec![k, n],
     });
-    let (r0, r1) = block(async {
-        let (c0, c1) = Channel::in_memory_pair(ChannelConfig::default());
-        let run = |p: usize, mut ch: Channel, d: Demand| async move {
-            let items =
-                source::generate::<Z64, _>(&mut ch, p, &d, None, &mut Prg::from_entropy()).await?;
-            ch.fence().await?;
-            Ok::<_, tessera_protocols::Error>((items, ch.metering().total()))
-        };
-        tokio::time::timeout(DEADLINE, async {
-            tokio::try_join!(run(0, c0, d.clone()), run(1, c1, d.clone()))
-        })
-        .await
-        .expect("within the deadline")
-        .expect("generate")
-    });
-    let ((items0, meter0), (items1, meter1)) = (r0, r1);
+    let [(items0, meter0), (items1, meter1)] =
+        generate_both::<Z64>(&d, ChannelConfig::default().max_frame);
     let (Correlation::WeightMask(u), Correlation::PlainWeight(z0)) = (&items0[0].1, &items0[1].1)
     else {
         panic!("party 0: a weight mask, then its plaintext-weight share");
