@@ -254,15 +254,16 @@ pub async fn and_triples<G: RngCore + CryptoRng + ?Sized>(
     })
 }
 
-/// The `L` ring elements a random-OT string expands to (its low bits when `L = 1`),
-/// with `words` as scratch.
+/// The one ring element a random-OT string gives a length-1 vector: its low bits.
+fn low<R: Ring>(s: Block) -> R {
+    R::from_u64(s.0 as u64)
+}
+
+/// The `L > 1` ring elements a random-OT string expands to by the PRG, with `words` as
+/// scratch (a length-1 vector takes the string's [`low`] bits instead).
 fn expand<R: Ring>(s: Block, len: usize, words: &mut Vec<u64>, out: &mut Vec<R>) {
-    out.clear();
-    if len == 1 {
-        out.push(R::from_u64(s.0 as u64));
-        return;
-    }
     Prg::expand_words(s, len, words);
+    out.clear();
     out.extend(words.iter().map(|&w| R::from_u64(w)));
 }
 
@@ -350,8 +351,7 @@ fn vole_sender_step<R: Ring>(
             let [m0, m1] = ots[ti * bits + k];
             let (scale, w) = (R::from_u64(1u64 << k), corr_bytes(ring, k));
             if len == 1 {
-                // One element per string: its low bits, no expansion.
-                let (a, b) = (R::from_u64(m0.0 as u64), R::from_u64(m1.0 as u64));
+                let (a, b) = (low::<R>(m0), low::<R>(m1));
                 at = put_low(&mut corr, at, (a - b + x[0]).to_u64(), w);
                 out[0] -= scale * a;
                 continue;
@@ -401,7 +401,7 @@ fn vole_receiver_step<R: Ring>(
             let i = ti * bits + k;
             let (scale, w) = (R::from_u64(1u64 << k), corr_bytes(ring, k));
             if len == 1 {
-                let mut v = R::from_u64(got[i].0 as u64);
+                let mut v = low::<R>(got[i]);
                 if choices[i] {
                     v += R::from_u64(get_low(corr, at, w));
                 }
