@@ -285,6 +285,66 @@ async fn malformed_payloads_are_errors() {
     );
 }
 
+/// A frame with a delivery stamp (its depth word's top bit set, 8 bytes after the
+/// header) from a raw peer: held until the stamp's time where the ends share a clock
+/// (and metered without the stamp), refused where they do not, and refused when the
+/// stamp lies beyond the timeout (a peer cannot make a receive wait longer than that).
+#[tokio::test]
+async fn delivery_stamps_are_checked() {
+    fn stamped(payload: &[u8], depth: u32, nanos: u64) -> Vec<u8> {
+        let mut f = frame(payload, depth | 1 << 31);
+        let body = f.split_off(HEADER_LEN);
+        f.extend_from_slice(&nanos.to_le_bytes());
+        f.extend(body);
+        f
+    }
+    let config = short_timeout();
+    // Ends that share a clock: the channel and a stand-in end made at the same time.
+    let shared = || {
+        let (near, far) = tokio::io::duplex(1 << 16);
+        let (r, w) = tokio::io::split(near);
+        let mut ch = Channel::from_halves(Box::new(r), Box::new(w), config);
+        let (mut stand_in, _) = Channel::in_memory_pair(config);
+        Channel::share_clock(&mut ch, &mut stand_in);
+        (ch, far, std::time::Instant::now())
+    };
+
+    let (mut ch, mut raw, epoch) = shared();
+    raw.write_all(&stamped(&[1, 2, 3], 1, 50_000_000))
+        .await
+        .unwrap();
+    let got = tokio::time::timeout(LIMIT, ch.recv_bytes())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, [1, 2, 3]);
+    assert!(epoch.elapsed() >= Duration::from_millis(50));
+    assert_eq!(ch.metering().setup.bytes_received, (HEADER_LEN + 3) as u64);
+    assert!(ch.waited(Phase::Setup) >= Duration::from_millis(40));
+
+    let (mut ch, mut raw, _) = shared();
+    raw.write_all(&stamped(&[1], 1, u64::MAX)).await.unwrap();
+    let err = tokio::time::timeout(LIMIT, ch.recv_bytes())
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Malformed { .. }) && err.to_string().contains("beyond the timeout"),
+        "{err}"
+    );
+
+    let (mut ch, mut raw) = channel_and_raw(config).await;
+    raw.write_all(&stamped(&[1], 1, 0)).await.unwrap();
+    let err = tokio::time::timeout(LIMIT, ch.recv_bytes())
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Malformed { .. }) && err.to_string().contains("share a clock"),
+        "{err}"
+    );
+}
+
 #[tokio::test]
 async fn writing_to_a_vanished_peer_is_an_error() {
     let (mut ch, raw) = channel_and_raw(short_timeout()).await;

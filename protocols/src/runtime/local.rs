@@ -98,6 +98,17 @@ pub async fn pair(
     transport: Transport,
     config: ChannelConfig,
 ) -> tessera_core::Result<(Channel, Channel)> {
+    let (mut a, mut b) = ends(transport, config).await?;
+    // Both ends are in this process: a shaped link stamps its frames' delivery times
+    // instead of holding them in the writer (see `Channel::share_clock`).
+    Channel::share_clock(&mut a, &mut b);
+    Ok((a, b))
+}
+
+async fn ends(
+    transport: Transport,
+    config: ChannelConfig,
+) -> tessera_core::Result<(Channel, Channel)> {
     match transport {
         Transport::InMemory => Ok(Channel::in_memory_pair(config)),
         Transport::Tcp => {
