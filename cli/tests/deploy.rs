@@ -1572,6 +1572,78 @@ fn offline_ot_stored_then_run_online_from_the_files() {
     assert_eq!(logits(&v), scores);
 }
 
+/// A model session of three queries (one digit each): the masked weights are sent
+/// once (party 0's set-up bytes those of a one-query session, up to the handshake's
+/// longer configuration), every query's online
+/// traffic is the same, and the client's labels and scores are the reference's for
+/// the three digits in order.
+#[test]
+fn a_model_session_answers_several_queries_after_one_set_up() {
+    let run = |queries: &str| {
+        let s = session();
+        let (d, da) = dealer(20, &[]);
+        let common = [
+            "--model",
+            "mlp",
+            "--plan",
+            "a+y",
+            "--logits",
+            "--batch",
+            "1",
+            "--queries",
+            queries,
+        ];
+        let opts = ["--dealer", &da, "--timeout", "20"];
+        let job0 = [&common[..], &["--json"]].concat();
+        let p0 = model_party(
+            0,
+            &s,
+            &[&["--listen", "127.0.0.1:0"], &opts[..]].concat(),
+            &job0,
+        );
+        let pa = p0.address();
+        let job1 = [&common[..], &["--dataset", "mnist", "--json"]].concat();
+        let p1 = model_party(1, &s, &[&["--connect", &pa], &opts[..]].concat(), &job1);
+        let v1: serde_json::Value = serde_json::from_str(&p1.ok()).unwrap();
+        let v0: serde_json::Value = serde_json::from_str(&p0.ok()).unwrap();
+        d.ok();
+        (v0, v1)
+    };
+    let (one0, _) = run("1");
+    let (v0, v1) = run("3");
+    let setup = |v: &serde_json::Value| v["metering"]["setup"]["bytes_sent"].as_u64().unwrap();
+    // Party 0's set-up (its masked weights, ≈ 0.9 MB, and the handshake) is paid once:
+    // three queries' set-up is one query's but for the handshake's config, which
+    // names the number of queries (a few bytes).
+    assert!(setup(&one0) > 100_000, "{}", one0["metering"]);
+    let extra = setup(&v0) - setup(&one0);
+    assert!(extra < 100, "{} vs {}", setup(&v0), setup(&one0));
+    for v in [&v0, &v1] {
+        assert_eq!(v["queries"], 3);
+        let q = v["per_query"].as_array().unwrap();
+        assert_eq!(q.len(), 3);
+        for k in q {
+            assert_eq!(k["examples"], 1);
+            assert_eq!(k["bytes_sent"], q[0]["bytes_sent"]);
+            assert!(k["bytes_sent"].as_u64().unwrap() > 0);
+        }
+    }
+    let model = tessera_models::assets::model("mlp").unwrap();
+    let fm = tessera_models::FixedModel::<tessera_core::Z64>::new(
+        &model,
+        tessera_core::FixedPoint::new(16),
+    )
+    .unwrap();
+    let mnist = tessera_models::assets::mnist().unwrap();
+    let t = tessera_models::data::MNIST10K_TEST.start;
+    let reference = fm.run_f32(&mnist.images_f32(t..t + 3).unwrap()).unwrap();
+    assert_eq!(v1["labels"], serde_json::json!(reference.labels()));
+    assert_eq!(
+        logits(&v1),
+        fm.fixed_point().decode_slice(&reference.scores.values)
+    );
+}
+
 #[test]
 fn model_with_offline_ot_equals_the_reference() {
     let s = session();

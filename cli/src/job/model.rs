@@ -4,13 +4,17 @@
 //! Both parties load the model file: party 0 for its weights, party 1 for the
 //! architecture only (its code never reads a weight, so a copy with the weights zeroed
 //! works the same). The handshakes check the ring, the architecture's SHA-256, the
-//! plan's SHA-256, the batch and the output kind.
+//! plan's SHA-256, the batch, the number of queries and the output kind.
+//!
+//! A session answers `--queries` queries of `--batch` examples each, in order, after one
+//! set-up (party 0's masked weights, sent once) and one offline phase for all of them
+//! ([`InferenceJob::serving`]): a model owner serving one client pays the per-model
+//! set-up once, not per query.
 
 use clap::Args;
 use serde::Serialize;
-use tessera_conversions::Converter;
 use tessera_core::{ConfigSummary, FixedPoint, Ring, Z64};
-use tessera_engine::session::architecture_digest;
+use tessera_engine::session::{Answers, InferenceJob, architecture_digest};
 use tessera_engine::{self, Assignment, Output, RunOptions, SecureOutput};
 use tessera_models::{FixedModel, Model};
 use tessera_protocols::runtime::Job as RuntimeJob;
@@ -33,9 +37,14 @@ pub struct PartyModelArgs {
     /// plan file — the same at both parties.
     #[arg(long, default_value = "a+b")]
     pub plan: String,
-    /// Examples in the run (party 1's input must hold exactly this many).
+    /// Examples per query.
     #[arg(long, default_value_t = 1)]
     pub batch: usize,
+    /// Queries answered in this session, each of `--batch` examples, one after another
+    /// after one set-up and one offline phase for all of them (party 1's input holds
+    /// queries × batch examples, in order) — the same at both parties.
+    #[arg(long, default_value_t = 1)]
+    pub queries: usize,
     /// Fractional bits (ring Z_2^64).
     #[arg(long, default_value_t = 16)]
     pub frac_bits: u32,
@@ -49,7 +58,7 @@ pub struct PartyModelArgs {
     /// Party 1: a float32 `.npy` input of the model's shape (optional batch dimension).
     #[arg(long)]
     pub input: Option<std::path::PathBuf>,
-    /// Party 1: `mnist` — the first `--batch` embedded test digits.
+    /// Party 1: `mnist` — the first queries × batch embedded test digits.
     #[arg(long)]
     pub dataset: Option<String>,
     /// One party's memory bound in bytes for a layer stage in GMW (default 1 GiB): a
@@ -59,6 +68,11 @@ pub struct PartyModelArgs {
     pub working_set: Option<u64>,
 }
 
+/// The most queries one session answers: their correlations are all dealt before the
+/// first (party 1's corrections from the dealer, 0.5 MB per CNN digit under `a+b`, go
+/// to disk above 1 GiB).
+pub const MAX_QUERIES: usize = 10_000;
+
 /// A model job, read and checked.
 pub struct ModelJob {
     name: String,
@@ -66,16 +80,26 @@ pub struct ModelJob {
     fixed: FixedModel<R>,
     assignment: Assignment,
     batch: usize,
+    queries: usize,
+    /// The engine's job: demand, set-up and the queries' online phases.
+    inner: InferenceJob<R>,
 }
 
 impl ModelJob {
     /// Loads the model and resolves the plan.
     ///
     /// # Errors
-    /// An unreadable model, an unknown plan, a zero batch.
+    /// An unreadable model, an unknown plan, a zero batch or number of queries, a
+    /// plan over the run's limits.
     pub fn from_args(a: &PartyModelArgs) -> Result<Self, CliError> {
         if a.batch == 0 {
             return Err(CliError::Usage("--batch must be at least 1".into()));
+        }
+        if !(1..=MAX_QUERIES).contains(&a.queries) {
+            return Err(CliError::Usage(format!(
+                "--queries must be 1 to {MAX_QUERIES} (one session deals every query's \
+                 correlations ahead of the first)"
+            )));
         }
         let model = load_model(&a.model, a.sigmoid, a.logits)?;
         let fixed = FixedModel::<R>::new(&model, FixedPoint::new(a.frac_bits))?;
@@ -95,13 +119,28 @@ impl ModelJob {
         if a.working_set.is_some() {
             assignment.working_set = a.working_set;
         }
+        // The limits are checked here, before anything is sent.
+        let inner = InferenceJob::serving(
+            fixed.clone(),
+            assignment.clone(),
+            &vec![a.batch; a.queries],
+            RunOptions::default(),
+        )?;
         Ok(ModelJob {
             name: a.model.clone(),
             model,
             fixed,
             assignment,
             batch: a.batch,
+            queries: a.queries,
+            inner,
         })
+    }
+
+    /// Examples in the whole session (at most `--batch` × [`MAX_QUERIES`]; the batch is
+    /// bounded by the plan's limits, checked when the job is made).
+    fn examples(&self) -> usize {
+        self.batch.saturating_mul(self.queries)
     }
 
     /// This party's input: party 1's encoded batch; party 0 has none.
@@ -120,14 +159,16 @@ impl ModelJob {
         let (x, _) = load_inputs_for(
             a.input.as_deref(),
             a.dataset.as_deref(),
-            self.batch,
+            self.examples(),
             &self.model,
         )?;
         let n = self.model.batch_of(x.len())?;
-        if n != self.batch {
+        if n != self.examples() {
             return Err(CliError::Usage(format!(
-                "the input holds {n} examples, --batch says {}",
-                self.batch
+                "the input holds {n} examples, --queries {} of --batch {} need {}",
+                self.queries,
+                self.batch,
+                self.examples()
             )));
         }
         Ok(Some(self.fixed.encode_input(&x)?))
@@ -142,6 +183,9 @@ struct Report<'a> {
     model: &'a str,
     plan: &'a Assignment,
     batch: usize,
+    queries: usize,
+    /// Each query's online time and this party's traffic with the peer in it.
+    per_query: Vec<QueryLine>,
     labels: Option<&'a [usize]>,
     /// Every output party 1 received (decoded, under its graph name).
     outputs: &'a [OutputTensor],
@@ -157,64 +201,74 @@ impl RuntimeJob for ModelJob {
     type Input = Option<Vec<R>>;
     /// The model's set-up: the masked weights and the circuits.
     type Prepared = tessera_engine::Prepared<R>;
-    /// The client's labels (and scores); nothing for party 0.
-    type Output = SecureOutput<R>;
+    /// The client's labels (and scores) of every query, in order, and each query's
+    /// measurements; no labels for party 0.
+    type Output = Answers<R>;
     type Error = CliError;
 
     fn config(&self) -> ConfigSummary {
         let plan = serde_json::to_vec(&self.assignment).unwrap_or_default();
-        base_config("model", R::NAME)
+        let config = base_config("model", R::NAME)
             .with("architecture", architecture_digest(&self.fixed))
             .with(
                 "plan",
                 hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&plan)),
             )
-            .with("batch", self.batch)
-            .with(
-                "output",
-                format!("{:?}", self.assignment.output).to_lowercase(),
-            )
+            .with("batch", self.batch);
+        // One query's session says nothing more (its handshake as before queries).
+        let config = if self.queries > 1 {
+            config.with("queries", self.queries)
+        } else {
+            config
+        };
+        config.with(
+            "output",
+            format!("{:?}", self.assignment.output).to_lowercase(),
+        )
     }
 
+    /// Every query's correlations, dealt in one offline phase.
     fn demand(&self) -> Result<Demand, CliError> {
-        Ok(tessera_engine::demand(
-            &self.fixed,
-            &self.assignment,
-            self.batch,
-        )?)
+        Ok(self.inner.demand()?)
     }
 
     /// The per-model set-up ([`tessera_engine::setup_party`]: party 0's masked
-    /// weights, once, metered as set-up; the circuits).
+    /// weights, once for all queries, metered as set-up; the circuits).
     async fn setup(&self, p: &mut ArithParty<R>) -> Result<Self::Prepared, CliError> {
-        // The limits are checked before anything is sent.
-        RunOptions::default().check(&tessera_engine::assignment_steps(
-            &self.fixed,
-            &self.assignment,
-            self.batch,
-        )?)?;
-        Ok(tessera_engine::setup_party(p, &self.fixed, &self.assignment).await?)
+        Ok(self.inner.setup(p).await?)
     }
 
-    /// The inference ([`tessera_engine::infer_party`]) on the set-up.
+    /// The queries ([`tessera_engine::infer_party`] each) on the one set-up.
     async fn online(
         &self,
         p: &mut ArithParty<R>,
         prepared: Self::Prepared,
         inputs: Option<Vec<R>>,
-    ) -> Result<SecureOutput<R>, CliError> {
-        let mut conv = Converter::new(p.party()).map_err(tessera_models::Error::from)?;
-        Ok(tessera_engine::infer_party(
-            p,
-            &mut conv,
-            &self.fixed,
-            &self.assignment,
-            &prepared,
-            inputs.as_deref(),
-            self.batch,
-            RunOptions::default(),
-        )
-        .await?)
+    ) -> Result<Answers<R>, CliError> {
+        Ok(self.inner.online(p, prepared, inputs).await?)
+    }
+}
+
+/// One query's line of the JSON report.
+#[derive(Serialize)]
+struct QueryLine {
+    examples: usize,
+    online_ms: f64,
+    bytes_sent: u64,
+    bytes_received: u64,
+    rounds: u64,
+}
+
+impl QueryLine {
+    fn of(q: &tessera_engine::session::QueryReport) -> Self {
+        let m = q.peer.online;
+        QueryLine {
+            examples: q.examples,
+            online_ms: q.span.1.saturating_duration_since(q.span.0).as_secs_f64() * 1e3,
+            bytes_sent: m.bytes_sent,
+            bytes_received: m.bytes_received,
+            rounds: m.rounds,
+        }
     }
 }
 
@@ -232,7 +286,7 @@ impl ModelJob {
             tensors.push(OutputTensor::decode(
                 name.clone(),
                 shape.to_vec(),
-                self.batch,
+                self.examples(),
                 &got.values,
                 self.fixed.fixed_point(),
             )?);
@@ -243,8 +297,26 @@ impl ModelJob {
 
 impl Job for ModelJob {
     fn print(&self, run: &PartyRun<Self::Output>, json: bool) -> Result<(), CliError> {
-        let labels = run.output.labels.as_deref();
-        let outputs = self.received_outputs(&run.output)?;
+        let answers = &run.output;
+        let labels = answers.output.labels.as_deref();
+        let outputs = self.received_outputs(&answers.output)?;
+        let per_query: Vec<QueryLine> = answers.queries.iter().map(QueryLine::of).collect();
+        if let (true, Some(first)) = (self.queries > 1, per_query.first()) {
+            // Times and traffic only: nothing of either party's data.
+            let mut ms: Vec<f64> = per_query.iter().map(|q| q.online_ms).collect();
+            ms.sort_by(f64::total_cmp);
+            eprintln!(
+                "party {}: {} queries after one set-up; online per query: median {:.2} ms \
+                 (fastest {:.2} ms, slowest {:.2} ms); the first sent {} B, received {} B",
+                run.party,
+                per_query.len(),
+                ms[ms.len() / 2],
+                ms[0],
+                ms[ms.len() - 1],
+                first.bytes_sent,
+                first.bytes_received,
+            );
+        }
         if json {
             let r = Report {
                 party: run.party,
@@ -253,6 +325,8 @@ impl Job for ModelJob {
                 model: &self.name,
                 plan: &self.assignment,
                 batch: self.batch,
+                queries: self.queries,
+                per_query,
                 labels,
                 outputs: &outputs,
                 network: &run.network,
