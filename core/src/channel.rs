@@ -937,17 +937,17 @@ impl Channel {
                 reason: "a delivery stamp on a link whose ends do not share a clock".into(),
             });
         };
-        let at = epoch + Duration::from_nanos(u64::from_le_bytes(stamp));
-        if at > Instant::now() + self.config.timeout {
+        let after = Duration::from_nanos(u64::from_le_bytes(stamp));
+        let latest = Instant::now() + self.config.timeout;
+        let Some(at) = epoch.checked_add(after).filter(|&at| at <= latest) else {
             return Err(Error::Malformed {
                 expected: "frame header",
                 reason: format!(
-                    "delivery stamp {:?} after the epoch, beyond the timeout of {:?}",
-                    at - epoch,
+                    "delivery stamp {after:?} after the epoch, beyond the timeout of {:?}",
                     self.config.timeout
                 ),
             });
-        }
+        };
         Ok((len, depth, Some(at)))
     }
 

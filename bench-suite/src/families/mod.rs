@@ -10,6 +10,7 @@ use crate::scenario::Scenario;
 pub mod arith;
 pub mod circuits;
 pub mod conversions;
+pub mod garbling;
 pub mod models;
 pub mod zoo;
 
@@ -65,6 +66,7 @@ pub const FAMILIES: &[(&str, Family)] = &[
     ("arith", arith::scenarios),
     ("gmw", circuits::gmw_scenarios),
     ("yao", circuits::yao_scenarios),
+    ("yao-compute", garbling::scenarios),
     ("conv", conversions::scenarios),
     ("model", models::scenarios),
     ("zoo", zoo::scenarios),
