@@ -8,15 +8,15 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use tessera_bench_suite::Workload;
+use tessera_bench_suite::families::circuits::Reference;
+use tessera_bench_suite::families::garbling::{GarblingWork, Role};
 use tessera_bench_suite::tcp_pair;
 use tessera_core::{BitMatrix, BitVec, Block, ChannelConfig, NetworkProfile, Prg};
 use tessera_protocols::RevealTo;
 use tessera_protocols::circuit::{Circuit, bristol};
 use tessera_protocols::preprocessing::RandomOts;
-use tessera_protocols::yao::{
-    Delta, Evaluator, Garbler, Scratch, TableSink, eval_chunk, evaluate_stream, garble_chunk,
-    garble_stream,
-};
+use tessera_protocols::yao::{Delta, Evaluator, Garbler, Scratch, eval_chunk, garble_chunk};
 
 fn aes() -> Circuit {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../protocols/circuits/aes_128.txt");
@@ -94,75 +94,51 @@ fn garble_and_eval(c: &mut Criterion) {
     g.finish();
 }
 
-/// One party's compute on an AES-128 batch of 1,024 with 1 and 2 threads: the
-/// garbler's [`garble_stream`] (tables cut into the frames it would send, their buffers
-/// handed straight back) and the evaluator's [`evaluate_stream`] (the same frames fed in
+/// One party's compute on an AES-128 batch of 1,024 with 1 and 2 threads, by the code
+/// of the `yao-compute` scenarios of `tessera bench` ([`GarblingWork`]): the garbler's
+/// `garble_stream` (tables cut into the frames it would send, their buffers handed
+/// straight back) and the evaluator's `evaluate_stream` (the same frames fed in
 /// order). The threads that move frames do nothing else, so this is the compute alone.
 fn threads(c: &mut Criterion) {
     const N: usize = 1024;
-    let circuit = aes();
-    let program = tessera_protocols::circuit::Program::new(&circuit);
-    let ands = circuit.cost().and_gates as u64;
-    let mut prg = Prg::from_entropy();
-    let delta = Delta::new(Block::random(&mut prg));
-    let inputs = vec![
-        Block::random_vec(&mut prg, 128 * N),
-        Block::random_vec(&mut prg, 128 * N),
-    ];
-    let garble = |t: &tessera_core::Threads, keep: bool| {
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Block>>(4);
-        let (back, returned) = std::sync::mpsc::channel();
-        let mut sink = TableSink::new(tx, returned, Duration::from_secs(60));
-        let drain = std::thread::spawn(move || {
-            let mut kept = Vec::new();
-            while let Some(frame) = rx.blocking_recv() {
-                if keep {
-                    // A kept frame's place is taken by a new buffer.
-                    kept.push(frame);
-                    let _ = back.send(Vec::new());
-                } else {
-                    let _ = back.send(frame);
-                }
-            }
-            kept
-        });
-        let out = garble_stream(t, &program, &inputs, N, delta, 0, &mut sink);
-        drop(sink);
-        black_box(out.unwrap_or_else(|e| panic!("{e}")));
-        drain.join().unwrap_or_else(|_| panic!("drain thread"))
-    };
-    let one = tessera_core::Threads::new(std::num::NonZeroUsize::MIN);
-    let frames = garble(&one, true);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../protocols/circuits");
+    let aes = Reference::all(&dir)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .find(|r| r.name == "aes-128")
+        .unwrap_or_else(|| panic!("no aes-128 reference"));
+    let ands = aes.circuit.cost().and_gates as u64;
+    let one = GarblingWork::new(aes.clone(), Role::Garble, N, 1);
+    let x = one.inputs().unwrap_or_else(|e| panic!("{e}"));
+    let (_, frames) = one
+        .garble(&one.pool(), &x, true)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let active = one.active(&x);
     let mut g = c.benchmark_group("yao_threads");
     g.sample_size(10);
     g.measurement_time(Duration::from_secs(8));
     g.throughput(Throughput::Elements(ands * N as u64));
     for t in [1usize, 2] {
-        let threads = tessera_core::Threads::new(
-            std::num::NonZeroUsize::new(t).unwrap_or(std::num::NonZeroUsize::MIN),
-        );
+        let w = GarblingWork::new(aes.clone(), Role::Garble, N, t);
+        let threads = w.pool();
         g.bench_function(BenchmarkId::new("garble_aes_batch_1024", t), |b| {
-            b.iter(|| garble(&threads, false))
+            b.iter(|| {
+                black_box(
+                    w.garble(&threads, &x, false)
+                        .unwrap_or_else(|e| panic!("{e}")),
+                )
+            })
         });
         g.bench_function(BenchmarkId::new("evaluate_aes_batch_1024", t), |b| {
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
                     let copy = frames.clone();
-                    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Block>>(4);
-                    let (recycle, _returned) = std::sync::mpsc::channel();
                     let start = Instant::now();
-                    let feed = std::thread::spawn(move || {
-                        for f in copy {
-                            if tx.blocking_send(f).is_err() {
-                                break;
-                            }
-                        }
-                    });
-                    let out = evaluate_stream(&threads, &program, &inputs, N, 0, &mut rx, &recycle);
+                    let out = w.evaluate(&threads, &active, copy);
                     total += start.elapsed();
+                    // The frames' buffers are freed here, outside the timing.
                     black_box(out.unwrap_or_else(|e| panic!("{e}")));
-                    feed.join().unwrap_or_else(|_| panic!("feed thread"));
                 }
                 total
             })

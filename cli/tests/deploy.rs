@@ -971,27 +971,13 @@ fn three_processes_secure_inference_of_the_cnn() {
     );
     let v: serde_json::Value = serde_json::from_str(&p1.ok()).unwrap();
     // The first three test digits' labels of the fixed-point reference.
-    let model = tessera_models::assets::model("cnn").unwrap();
-    let fm = tessera_models::FixedModel::<tessera_core::Z64>::new(
-        &model,
-        tessera_core::FixedPoint::new(16),
-    )
-    .unwrap();
-    let mnist = tessera_models::assets::mnist().unwrap();
-    let t = tessera_models::data::MNIST10K_TEST.start;
-    let run = fm.run_f32(&mnist.images_f32(t..t + 3).unwrap()).unwrap();
-    assert_eq!(v["labels"], serde_json::json!(run.labels()));
+    let (labels, scores) = reference("cnn", 3);
+    assert_eq!(v["labels"], labels);
     // With --logits party 1 also reports the scores, named after the graph output,
     // exactly the reference's (a+y computes the CNN exactly).
     assert_eq!(v["outputs"][0]["name"], "logits");
     assert_eq!(v["outputs"][0]["shape"], serde_json::json!([10]));
-    let got: Vec<f64> = v["outputs"][0]["values"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|e| e.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()))
-        .collect();
-    assert_eq!(got, fm.fixed_point().decode_slice(&run.scores.values));
+    assert_eq!(logits(&v), scores);
     let out0 = p0.finish(WAIT);
     assert!(out0.status.success(), "{}", out0.stderr);
     assert!(out0.stderr.contains("learns nothing"), "{}", out0.stderr);
@@ -1465,8 +1451,10 @@ fn ot_pairing_files_let_a_second_session_skip_the_base_ots() {
 }
 
 /// The fixed-point reference of the MLP on the first test digit: labels and logits.
-fn mlp_reference() -> (serde_json::Value, Vec<f64>) {
-    let model = tessera_models::assets::model("mlp").unwrap();
+/// The fixed-point reference (16 fractional bits) of embedded `model` on the first `n`
+/// test digits: their labels, and their scores decoded, in order.
+fn reference(model: &str, n: usize) -> (serde_json::Value, Vec<f64>) {
+    let model = tessera_models::assets::model(model).unwrap();
     let fm = tessera_models::FixedModel::<tessera_core::Z64>::new(
         &model,
         tessera_core::FixedPoint::new(16),
@@ -1474,11 +1462,15 @@ fn mlp_reference() -> (serde_json::Value, Vec<f64>) {
     .unwrap();
     let mnist = tessera_models::assets::mnist().unwrap();
     let t = tessera_models::data::MNIST10K_TEST.start;
-    let run = fm.run_f32(&mnist.images_f32(t..t + 1).unwrap()).unwrap();
+    let run = fm.run_f32(&mnist.images_f32(t..t + n).unwrap()).unwrap();
     (
         serde_json::json!(run.labels()),
         fm.fixed_point().decode_slice(&run.scores.values),
     )
+}
+
+fn mlp_reference() -> (serde_json::Value, Vec<f64>) {
+    reference("mlp", 1)
 }
 
 fn logits(v: &serde_json::Value) -> Vec<f64> {
@@ -1628,20 +1620,9 @@ fn a_model_session_answers_several_queries_after_one_set_up() {
             assert!(k["bytes_sent"].as_u64().unwrap() > 0);
         }
     }
-    let model = tessera_models::assets::model("mlp").unwrap();
-    let fm = tessera_models::FixedModel::<tessera_core::Z64>::new(
-        &model,
-        tessera_core::FixedPoint::new(16),
-    )
-    .unwrap();
-    let mnist = tessera_models::assets::mnist().unwrap();
-    let t = tessera_models::data::MNIST10K_TEST.start;
-    let reference = fm.run_f32(&mnist.images_f32(t..t + 3).unwrap()).unwrap();
-    assert_eq!(v1["labels"], serde_json::json!(reference.labels()));
-    assert_eq!(
-        logits(&v1),
-        fm.fixed_point().decode_slice(&reference.scores.values)
-    );
+    let (labels, scores) = reference("mlp", 3);
+    assert_eq!(v1["labels"], labels);
+    assert_eq!(logits(&v1), scores);
 }
 
 #[test]

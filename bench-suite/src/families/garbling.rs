@@ -85,13 +85,17 @@ impl GarblingWork {
         }
     }
 
-    fn pool(&self) -> Threads {
+    /// The pool of the workload's threads.
+    pub fn pool(&self) -> Threads {
         Threads::new(NonZeroUsize::new(self.threads).unwrap_or(NonZeroUsize::MIN))
     }
 
     /// Garbles the instances, the frames either kept (returned) or handed back for
     /// reuse as the channel's writer does (an empty list returned).
-    fn garble(
+    ///
+    /// # Errors
+    /// A worker or drain thread that failed.
+    pub fn garble(
         &self,
         threads: &Threads,
         x: &Instances,
@@ -123,7 +127,7 @@ impl GarblingWork {
     }
 
     /// The active labels of the instances' inputs.
-    fn active(&self, x: &Instances) -> Vec<Vec<Block>> {
+    pub fn active(&self, x: &Instances) -> Vec<Vec<Block>> {
         let d = x.delta.block();
         x.zero
             .iter()
@@ -142,7 +146,10 @@ impl GarblingWork {
 
     /// Evaluates the kept `frames` on `active` input labels; also returns the end that
     /// holds the consumed frames' buffers, for the caller to free after its window.
-    fn evaluate(
+    ///
+    /// # Errors
+    /// Frames that end before the tables do; a worker or feed thread that failed.
+    pub fn evaluate(
         &self,
         threads: &Threads,
         active: &[Vec<Block>],
