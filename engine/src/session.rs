@@ -200,6 +200,16 @@ impl<R: Ring> InferenceJob<R> {
     pub fn cost(&self) -> &ServingCost {
         &self.cost
     }
+
+    /// The model the job runs.
+    pub fn model(&self) -> &FixedModel<R> {
+        &self.model
+    }
+
+    /// The assignment it runs under.
+    pub fn assignment(&self) -> &Assignment {
+        &self.assignment
+    }
 }
 
 /// What one query of a run measured at one party.

@@ -77,11 +77,10 @@ pub const MAX_QUERIES: usize = 10_000;
 pub struct ModelJob {
     name: String,
     model: Model,
-    fixed: FixedModel<R>,
-    assignment: Assignment,
     batch: usize,
     queries: usize,
-    /// The engine's job: demand, set-up and the queries' online phases.
+    /// The engine's job: the fixed-point model and the assignment; demand, set-up and
+    /// the queries' online phases.
     inner: InferenceJob<R>,
 }
 
@@ -121,16 +120,14 @@ impl ModelJob {
         }
         // The limits are checked here, before anything is sent.
         let inner = InferenceJob::serving(
-            fixed.clone(),
-            assignment.clone(),
+            fixed,
+            assignment,
             &vec![a.batch; a.queries],
             RunOptions::default(),
         )?;
         Ok(ModelJob {
             name: a.model.clone(),
             model,
-            fixed,
-            assignment,
             batch: a.batch,
             queries: a.queries,
             inner,
@@ -171,7 +168,7 @@ impl ModelJob {
                 self.examples()
             )));
         }
-        Ok(Some(self.fixed.encode_input(&x)?))
+        Ok(Some(self.inner.model().encode_input(&x)?))
     }
 }
 
@@ -207,9 +204,9 @@ impl RuntimeJob for ModelJob {
     type Error = CliError;
 
     fn config(&self) -> ConfigSummary {
-        let plan = serde_json::to_vec(&self.assignment).unwrap_or_default();
+        let plan = serde_json::to_vec(self.inner.assignment()).unwrap_or_default();
         let config = base_config("model", R::NAME)
-            .with("architecture", architecture_digest(&self.fixed))
+            .with("architecture", architecture_digest(self.inner.model()))
             .with(
                 "plan",
                 hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&plan)),
@@ -223,7 +220,7 @@ impl RuntimeJob for ModelJob {
         };
         config.with(
             "output",
-            format!("{:?}", self.assignment.output).to_lowercase(),
+            format!("{:?}", self.inner.assignment().output).to_lowercase(),
         )
     }
 
@@ -288,7 +285,7 @@ impl ModelJob {
                 shape.to_vec(),
                 self.examples(),
                 &got.values,
-                self.fixed.fixed_point(),
+                self.inner.model().fixed_point(),
             )?);
         }
         Ok(tensors)
@@ -323,7 +320,7 @@ impl Job for ModelJob {
                 job: "model",
                 session: run.session.to_string(),
                 model: &self.name,
-                plan: &self.assignment,
+                plan: self.inner.assignment(),
                 batch: self.batch,
                 queries: self.queries,
                 per_query,
