@@ -104,13 +104,35 @@ impl Prg {
     }
 }
 
-/// Writes the next `out.len() / 16` counter-mode keystream blocks into `out`.
+/// Counter blocks made on the stack per AES call of [`keystream_into`] (1 KiB: stays in
+/// L1, and a batch long enough for the cipher's widest backend).
+const CTR_CHUNK: usize = 64;
+
+/// Writes the next `out.len() / 16` counter-mode keystream blocks into `out`: block
+/// `i` is `AES_k(counter + i)`, the counter little-endian. The counters are made a
+/// chunk at a time in a small buffer and encrypted from it into `out`, so that `out`
+/// (often a cold buffer) is written once, by the cipher.
 fn keystream_into(cipher: &Aes128, counter: &mut u128, out: &mut [u8]) {
-    for (i, c) in out.chunks_exact_mut(16).enumerate() {
-        c.copy_from_slice(&counter.wrapping_add(i as u128).to_le_bytes());
+    let mut ctr = [[0u64; 2]; CTR_CHUNK];
+    for chunk in as_aes_blocks(out).chunks_mut(CTR_CHUNK) {
+        let n = chunk.len();
+        let (lo, hi) = (*counter as u64, (*counter >> 64) as u64);
+        if lo.checked_add(n as u64).is_some() {
+            // No carry into the high word within the chunk: plain 64-bit adds.
+            for (i, c) in ctr[..n].iter_mut().enumerate() {
+                *c = [(lo + i as u64).to_le(), hi.to_le()];
+            }
+        } else {
+            for (i, c) in ctr[..n].iter_mut().enumerate() {
+                let v = counter.wrapping_add(i as u128);
+                *c = [(v as u64).to_le(), ((v >> 64) as u64).to_le()];
+            }
+        }
+        *counter = counter.wrapping_add(n as u128);
+        let (input, _) = Array::slice_as_chunks(bytemuck::cast_slice::<[u64; 2], u8>(&ctr[..n]));
+        let r = cipher.encrypt_blocks_b2b(input, chunk);
+        debug_assert!(r.is_ok(), "counter chunk and output chunk have one length");
     }
-    *counter = counter.wrapping_add((out.len() / 16) as u128);
-    cipher.encrypt_blocks(as_aes_blocks(out));
 }
 
 impl RngCore for Prg {
@@ -322,6 +344,24 @@ mod tests {
         }
         b.fill_bytes(&mut pieces[off..]);
         assert_eq!(whole, pieces);
+    }
+
+    #[test]
+    fn keystream_is_aes_of_the_counter_across_the_word_boundary() {
+        let key = Block(0x0123_4567_89ab_cdef_u128 << 3);
+        let cipher = Aes128::new(&key.to_bytes().into());
+        // 200 blocks from a counter whose low word carries after 100 of them: every
+        // chunk, the carrying one included, is AES of its counter.
+        let start = (7u128 << 64) | u128::from(u64::MAX - 99);
+        let mut counter = start;
+        let mut out = vec![0u8; 200 * 16];
+        keystream_into(&cipher, &mut counter, &mut out);
+        assert_eq!(counter, start + 200);
+        for (i, got) in out.chunks_exact(16).enumerate() {
+            let mut want = (start + i as u128).to_le_bytes();
+            cipher.encrypt_blocks(as_aes_blocks(&mut want));
+            assert_eq!(got, want, "block {i}");
+        }
     }
 
     #[test]
