@@ -142,7 +142,8 @@ fn bench_with_the_ot_source_says_so_and_keeps_the_dealer_baseline_apart() {
         "{stderr}"
     );
     // With one pairing per scenario: party 0 no longer sends its 128 base-OT points
-    // (eight parts of 16), party 1 no longer extends 128 OTs back (one frame).
+    // (eight parts of 16), party 1 no longer extends 128 OTs back (one frame of 8
+    // bytes per transfer; its set-up's correction it sends either way).
     let paired = dir.path().join("paired.json");
     let o = tessera(
         &[
@@ -164,7 +165,7 @@ fn bench_with_the_ot_source_says_so_and_keeps_the_dealer_baseline_apart() {
             .unwrap()
     };
     assert_eq!(sent(&v, "party0") - sent(&w, "party0"), 8 * (16 * 32 + 8));
-    assert_eq!(sent(&v, "party1") - sent(&w, "party1"), 128 * 16 + 8);
+    assert_eq!(sent(&v, "party1") - sent(&w, "party1"), 128 * 8 + 8);
     let o = tessera(&[&common[..], &["--ot-pairing"]].concat());
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("give it with --offline ot"));

@@ -266,10 +266,13 @@ fn plan_prices_the_offline_phase_with_and_without_a_dealer() {
         let by = &p["offline_by_source"];
         let (dealer, ot) = (by["dealer"].as_f64().unwrap(), by["ot"].as_f64().unwrap());
         // The plan's own source is the one its offline time is priced with; without
-        // a dealer the parties pay at least the base OTs of the link.
+        // a dealer the parties pay at least the link's set-up, three one-way flights
+        // of wan's 50 ms before any extension (with 8 bytes per OT the OT source can
+        // be the cheaper one: pure-y's input OTs cost less than the dealer's 16 bytes
+        // each on this link).
         assert_eq!(p["offline_ms"].as_f64().unwrap(), ot, "{}", r["strategy"]);
         assert!(
-            dealer > 0.0 && ot > dealer,
+            dealer > 0.0 && ot >= 150.0,
             "{}: {dealer} vs {ot}",
             r["strategy"]
         );

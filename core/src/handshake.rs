@@ -19,8 +19,10 @@ use crate::meter::Phase;
 use crate::prg::os_seed;
 use crate::{Channel, Error, Result};
 
-/// Wire-protocol version; bumped on any incompatible change of message formats.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// Wire-protocol version; bumped on any incompatible change of message formats (2: the
+/// OT extension's message in SoftSpoken's form, 8 bytes per transfer, with a set-up
+/// correction in front).
+pub const PROTOCOL_VERSION: u32 = 2;
 
 const MAGIC: [u8; 8] = *b"TESSERA\0";
 

@@ -148,9 +148,10 @@ fn random_and_correlated_ots_hold_their_relations() {
         let want = if last[i] { q[i] ^ delta } else { q[i] };
         assert_eq!(t[i], want, "correlated transfer {i}");
     }
-    // Exact bytes: the sender sends 128 points in one frame; the receiver one point
-    // and, per extension, a frame per `CHUNK` transfers (fewer for the last) of 16
-    // bytes per transfer rounded up to a tile, with its 8-byte header.
+    // Exact bytes: the sender sends 128 points in one frame; the receiver one point,
+    // the set-up's correction (2 KiB) once, and per extension a frame per `CHUNK`
+    // transfers (fewer for the last) of 8 bytes per transfer rounded up to a tile,
+    // each with its 8-byte header.
     let ext: u64 = ms
         .iter()
         .chain(std::iter::once(&last.len()))
@@ -159,12 +160,16 @@ fn random_and_correlated_ots_hold_their_relations() {
             assert_eq!(per, CHUNK, "m = {m}");
             (0..m)
                 .step_by(per)
-                .map(|at| (8 + 16 * KAPPA * tiles((m - at).min(per))) as u64)
+                .map(|at| (8 + 8 * 128 * tiles((m - at).min(per))) as u64)
                 .sum::<u64>()
         })
         .sum();
     assert_eq!(sent_s, (KAPPA * 32 + 8) as u64, "sender's bytes");
-    assert_eq!(sent_r, (32 + 8) as u64 + ext, "receiver's bytes");
+    assert_eq!(
+        sent_r,
+        (32 + 8) as u64 + (8 + 2048) + ext,
+        "receiver's bytes"
+    );
 }
 
 proptest! {
@@ -274,17 +279,41 @@ fn a_receiver_that_sends_too_little_is_an_error() {
             ot::send_random(&mut cs, &mut s, 1000).await
         };
         let receiver = async {
-            let _r = ot::receiver_setup(&mut cr, &mut Prg::from_entropy()).await?;
+            let mut r = ot::receiver_setup(&mut cr, &mut Prg::from_entropy()).await?;
+            let correction = r.take_correction().expect("a fresh set-up's correction");
+            cr.send_blocks(correction).await?;
             // 500 transfers' worth instead of 1000.
-            cr.send_blocks(vec![Block::ZERO; KAPPA * tiles(500)])
+            cr.send_blocks(vec![Block::ZERO; ot::message_blocks(500)])
                 .await?;
             Ok::<_, tessera_protocols::Error>(())
         };
         let (s, r) = tokio::join!(sender, receiver);
         r.expect("the short message is sent");
+        let e = s.expect_err("the sender refuses a message of the wrong length");
+        assert!(e.to_string().contains("expected"), "{e}");
+    });
+}
+
+#[test]
+fn a_receiver_that_omits_the_correction_is_an_error() {
+    block(async {
+        let (mut cs, mut cr) = Channel::in_memory_pair(ChannelConfig::default());
+        let sender = async {
+            let mut s = ot::sender_setup(&mut cs, &mut Prg::from_entropy()).await?;
+            ot::send_random(&mut cs, &mut s, 1000).await
+        };
+        let receiver = async {
+            let _r = ot::receiver_setup(&mut cr, &mut Prg::from_entropy()).await?;
+            // The whole message, but not the set-up's correction in front of it.
+            cr.send_blocks(vec![Block::ZERO; ot::message_blocks(1000)])
+                .await?;
+            Ok::<_, tessera_protocols::Error>(())
+        };
+        let (s, r) = tokio::join!(sender, receiver);
+        r.expect("the message is sent");
         assert!(
             s.is_err(),
-            "the sender refuses a message of the wrong length"
+            "a message where the correction belongs is refused"
         );
     });
 }

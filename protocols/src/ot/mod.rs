@@ -1,11 +1,13 @@
 //! Oblivious transfer between the two parties, without a dealer: base OTs
-//! ([`base`], Chou–Orlandi over Ristretto255) and their extension ([`iknp`], IKNP with
-//! the fixed-key-AES hash), as pure steps with the thin async drivers below.
+//! ([`base`], Chou–Orlandi over Ristretto255) and their extension ([`iknp`], IKNP in
+//! SoftSpoken's form with `k = 2`, and the fixed-key-AES hash), as pure steps with the
+//! thin async drivers below.
 //!
 //! One set-up (128 base OTs, in the direction opposite to the extension) serves any
 //! number of extensions in the same direction; an extension of `m` transfers is one
-//! message from the receiver to the sender (16 bytes per transfer), one round whatever
-//! `m`. The receiver sends it frame by frame as it computes it ([`frame_transfers`]
+//! message from the receiver to the sender (8 bytes per transfer; the set-up's first
+//! also carries its 2 KiB correction, as a frame of its own in front), one round
+//! whatever `m`. The receiver sends it frame by frame as it computes it ([`frame_transfers`]
 //! transfers per frame: [`CHUNK`], or more so that a message is never more than
 //! [`MAX_EXTENSION_FRAMES`] frames), and the sender computes on each frame as it
 //! arrives, so the two parties' work overlaps on the way. The frames of one message
@@ -36,11 +38,13 @@ use rand_core::{CryptoRng, RngCore};
 use tessera_core::channel::stream_chunk_bytes;
 use tessera_core::{Block, Channel};
 
-pub use iknp::{ExtReceiver, ExtSender, KAPPA, pack_bits, tiles};
+pub use iknp::{
+    CORRECTION_BLOCKS, ExtReceiver, ExtSender, KAPPA, MSG_COLS, message_blocks, pack_bits, tiles,
+};
 
 use crate::Result;
 
-/// Transfers per frame of an extension's message (512 KiB of it) unless the message
+/// Transfers per frame of an extension's message (256 KiB of it) unless the message
 /// would then be more than [`MAX_EXTENSION_FRAMES`] frames. Smaller frames let the
 /// sender start sooner; 2^14 to 2^16 measured alike at 2^20 transfers (28–29 M random
 /// OTs/s), 2^16 was 13 % slower than smaller frames for an extension of 2^16.
@@ -50,7 +54,7 @@ pub const CHUNK: usize = 1 << 15;
 /// writer queue holds, so that sending a whole message never waits for the peer.
 pub const MAX_EXTENSION_FRAMES: usize = 64;
 
-/// Frame buffers a set-up keeps for its next frames (each [`CHUNK`]'s 512 KiB unless
+/// Frame buffers a set-up keeps for its next frames (each [`CHUNK`]'s 256 KiB unless
 /// messages are long): reusing them saves the page faults of a fresh buffer per
 /// frame (as much time as the frame's computation on a VM). More than the frames a
 /// party keeps in flight when both extend towards each other ([`LEAD`] + 1), so
@@ -67,9 +71,9 @@ const SPARE_BLOCKS: usize = 1 << 20;
 ///
 /// # Errors
 /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) if a frame cannot hold
-/// one tile (2 KiB).
+/// one tile (1 KiB).
 pub fn frame_transfers(m: usize, max_frame: usize) -> Result<usize> {
-    let tile_bytes = 16 * KAPPA;
+    let tile_bytes = 16 * MSG_COLS;
     let cap = stream_chunk_bytes(16, max_frame) / tile_bytes;
     if cap == 0 {
         return Err(crate::Error::InvalidArgument {
@@ -147,6 +151,7 @@ pub async fn receiver_setup<G: RngCore + CryptoRng + ?Sized>(
 /// Transport errors, or the receiver's message has the wrong length.
 pub async fn send_correlated(ch: &mut Channel, s: &mut ExtSender, m: usize) -> Result<Vec<Block>> {
     let mut out = Vec::with_capacity(m);
+    correction_in(ch, s, m).await?;
     let mut spare = std::mem::take(&mut s.spare);
     let r = for_each_chunk(ch, m, &mut spare, |u, k| {
         s.extend_with(u, k, |_, q| out.extend_from_slice(q))
@@ -169,10 +174,19 @@ async fn for_each_chunk(
     let mut left = m;
     while left > 0 {
         let k = left.min(per);
-        let n = KAPPA * tiles(k);
-        ch.recv_pod_into(spare, Some(n)).await?;
+        ch.recv_pod_into(spare, Some(message_blocks(k))).await?;
         compute(|| f(spare, k))?;
         left -= k;
+    }
+    Ok(())
+}
+
+/// Reads the set-up's correction if the sender still awaits it and the extension has
+/// transfers (the receiver sends it in front of its first frame).
+async fn correction_in(ch: &mut Channel, s: &mut ExtSender, m: usize) -> Result<()> {
+    if m > 0 && s.awaits_correction() {
+        let c = ch.recv_blocks(CORRECTION_BLOCKS).await?;
+        s.correct(&c)?;
     }
     Ok(())
 }
@@ -227,7 +241,11 @@ async fn extend_frame(
     c: &[bool],
     f: &mut impl FnMut(&mut ExtReceiver, &[Block], usize, &mut [Block]) -> Result<()>,
 ) -> Result<()> {
-    let n = KAPPA * tiles(c.len());
+    if let Some(correction) = r.take_correction() {
+        let bytes: Vec<u8> = bytemuck::cast_slice(&correction).to_vec();
+        ch.send_buffer_at(depth, bytes).await?;
+    }
+    let n = message_blocks(c.len());
     let mut buf = r
         .spare
         .lock()
@@ -280,6 +298,7 @@ pub async fn exchange_random_with(
     let depth = ch.message_depth();
     let mut spare = std::mem::take(&mut s.spare);
     let (mut sent, mut got, mut recv_done, mut send_done) = (0, 0, 0, 0);
+    let mut corrected = false;
     let mut out = Ok(());
     while out.is_ok() && (sent < mine.len() || got < theirs) {
         out = if sent < mine.len() && (sent <= got + LEAD || got == theirs) {
@@ -294,7 +313,14 @@ pub async fn exchange_random_with(
         } else {
             let k = (m - got * per).min(per);
             got += 1;
-            match ch.recv_pod_into(&mut spare, Some(KAPPA * tiles(k))).await {
+            if !corrected {
+                corrected = true;
+                if let Err(e) = correction_in(ch, s, m).await {
+                    out = Err(e);
+                    continue;
+                }
+            }
+            match ch.recv_pod_into(&mut spare, Some(message_blocks(k))).await {
                 Ok(()) => compute(|| {
                     s.extend_random_with(&spare, k, |at, x| send_sink(send_done + at, x))
                 })
@@ -347,6 +373,7 @@ pub async fn send_random_with(
     m: usize,
     mut sink: impl FnMut(usize, &[[Block; 2]]),
 ) -> Result<()> {
+    correction_in(ch, s, m).await?;
     let mut spare = std::mem::take(&mut s.spare);
     let mut done = 0;
     let r = for_each_chunk(ch, m, &mut spare, |u, k| {
@@ -417,13 +444,13 @@ mod tests {
                     per > 0 && per.is_multiple_of(128),
                     "m = {m}, limit {max_frame}"
                 );
-                assert!(16 * per <= max_frame, "m = {m}, limit {max_frame}");
+                assert!(8 * per <= max_frame, "m = {m}, limit {max_frame}");
                 if max_frame == big {
                     assert!(per >= CHUNK, "m = {m}");
                     assert!(m.div_ceil(per) <= MAX_EXTENSION_FRAMES, "m = {m}");
                 }
             }
         }
-        assert!(frame_transfers(100, 2047).is_err());
+        assert!(frame_transfers(100, 1023).is_err());
     }
 }

@@ -23,7 +23,7 @@ use super::base::POINT_BYTES;
 use super::correlate::{CORR_CHUNK_ELEMS, ConvWindows, LINK_PART, vector_corr_bytes};
 use super::pairing::{HELLO_BYTES, SetUp};
 use super::source::AND_BATCH;
-use super::{KAPPA, frame_transfers, tiles};
+use super::{CORRECTION_BLOCKS, KAPPA, frame_transfers, message_blocks};
 use crate::preprocessing::{Demand, Request};
 use crate::{BilinearOp, Error, Result};
 
@@ -229,7 +229,7 @@ fn stream(n: u64, elem: usize, max_frame: usize) -> Vec<u64> {
 }
 
 /// The frames (their sizes on the wire) of the receiver's message of an extension of
-/// `m` transfers: [`frame_transfers`] transfers per frame, 16 bytes per transfer
+/// `m` transfers: [`frame_transfers`] transfers per frame, 8 bytes per transfer
 /// rounded up to a tile.
 fn extension_frames(m: usize, max_frame: usize) -> Result<Vec<u64>> {
     let per = frame_transfers(m.max(1), max_frame)?;
@@ -237,14 +237,20 @@ fn extension_frames(m: usize, max_frame: usize) -> Result<Vec<u64>> {
     let mut left = m;
     while left > 0 {
         let k = left.min(per);
-        out.push((HEADER_LEN + 16 * KAPPA * tiles(k)) as u64);
+        out.push((HEADER_LEN + 16 * message_blocks(k)) as u64);
         left -= k;
     }
     Ok(out)
 }
 
+/// The frame of a set-up's correction, in front of its first extension message.
+const CORRECTION_FRAME: u64 = (HEADER_LEN + 16 * CORRECTION_BLOCKS) as u64;
+
 struct Pricer {
     replay: Replay,
+    /// Whether party `p`'s extension sender still awaits its correction (the peer
+    /// sends it with its first message towards `p`).
+    awaiting: [bool; 2],
     steps: Vec<OtStep>,
     max_frame: usize,
     price: OtPrice,
@@ -266,10 +272,17 @@ impl Pricer {
     /// `ots` of them are charged to this step (the others to their OLE's elements).
     fn extend(&mut self, count: [usize; 2], ots: u64) -> Result<()> {
         let mf = self.max_frame;
-        let frames = [
+        let mut frames = [
             extension_frames(count[1], mf)?,
             extension_frames(count[0], mf)?,
         ];
+        for p in 0..2 {
+            // Party 1 - p's frames are towards party p's sender.
+            if count[p] > 0 && self.awaiting[p] {
+                frames[1 - p].insert(0, CORRECTION_FRAME);
+                self.awaiting[p] = false;
+            }
+        }
         self.step(
             frames,
             OtStep {
@@ -344,20 +357,24 @@ pub fn price_with<R: Ring>(demand: &Demand, max_frame: usize, set_up: SetUp) -> 
     let ell = R::BITS as usize;
     let mut p = Pricer {
         replay: Replay::new(),
+        awaiting: [true, true],
         steps: Vec::new(),
         max_frame,
         price: OtPrice::default(),
     };
     // 1. The link ([`super::correlate::connect`]): both hellos, party 1's with its
     // `A`; when fresh, party 0's reply in parts and party 1's extension of 128 random
-    // OTs.
+    // OTs (its set-up's correction in front).
     let hello = (HEADER_LEN + HELLO_BYTES) as u64;
     let part = (HEADER_LEN + LINK_PART * POINT_BYTES) as u64;
     let none = OtStep::default();
     p.step([vec![hello], vec![hello + POINT_BYTES as u64]], none);
     if set_up == SetUp::Fresh {
         p.step([vec![part; KAPPA / LINK_PART], vec![]], none);
-        p.step([vec![], extension_frames(KAPPA, max_frame)?], none);
+        let mut back = extension_frames(KAPPA, max_frame)?;
+        back.insert(0, CORRECTION_FRAME);
+        p.step([vec![], back], none);
+        p.awaiting[0] = false;
         p.price.base_ots = KAPPA as u64;
     }
     // 2. The bulk batches.
