@@ -234,7 +234,8 @@ impl ExtReceiver {
     ) -> Result<()> {
         let (first, hi) = (self.done, self.tweak_hi);
         let h = FixedKeyAes::get();
-        let mut px = sized(std::mem::take(&mut self.scratch[2]), 128 * BATCH_TILES);
+        // The hash's scratch, grown by the hash where it goes through memory.
+        let mut px = std::mem::take(&mut self.scratch[2]);
         let r = self.extend_with(choices, m, u, |at, t| {
             tccr_seq(h, t, &mut px, hi, first + at as u64);
             sink(at, t);
@@ -458,7 +459,7 @@ impl ExtSender {
         let h = FixedKeyAes::get();
         let n = 128 * BATCH_TILES;
         let mut x = sized(std::mem::take(&mut self.pairs), n);
-        let mut px = sized(std::mem::take(&mut self.scratch[2]), 2 * n);
+        let mut px = std::mem::take(&mut self.scratch[2]);
         let r = self.extend_with(u, m, |at, q| {
             let x = &mut x[..q.len()];
             for (x, &q) in x.iter_mut().zip(q.iter()) {
@@ -530,41 +531,16 @@ impl ExtSender {
 }
 
 /// `H(x_i, hi | (first + i))` in place for every `x_i`, `H` the tweakable hash of
-/// [`FixedKeyAes::tccr_many`] (`π(π(x) ⊕ i) ⊕ π(x)`), with `px` (at least as long as
-/// `xs`) as scratch and the tweaks made on the fly (`hi`: the set-up's tweak domain in
-/// the high 64 bits).
-fn tccr_seq(h: &FixedKeyAes, xs: &mut [Block], px: &mut [Block], hi: u128, first: u64) {
-    let px = &mut px[..xs.len()];
-    h.permute_into(xs, px);
-    for ((x, &p), i) in xs.iter_mut().zip(px.iter()).zip(first..) {
-        *x = p ^ Block(hi | u128::from(i));
-    }
-    h.permute_many(xs);
-    for (x, &p) in xs.iter_mut().zip(px.iter()) {
-        *x ^= p;
-    }
+/// [`FixedKeyAes::tccr_many`] (`π(π(x) ⊕ i) ⊕ π(x)`), with `px` as scratch and the
+/// tweaks made on the fly (`hi`: the set-up's tweak domain in the high 64 bits).
+fn tccr_seq(h: &FixedKeyAes, xs: &mut [Block], px: &mut Vec<Block>, hi: u128, first: u64) {
+    h.tccr_counted(xs, px, hi, first, 1);
 }
 
 /// [`tccr_seq`] for pairs `(x0_i, x1_i)` of strings of one transfer each, hashed in
-/// place with the transfer's tweak `hi | (first + i)` (`px` at least twice as long as
-/// `xs`).
-fn tccr_pairs(h: &FixedKeyAes, xs: &mut [[Block; 2]], px: &mut [Block], hi: u128, first: u64) {
-    let flat: &mut [Block] = bytemuck::cast_slice_mut(xs);
-    let px = &mut px[..flat.len()];
-    h.permute_into(flat, px);
-    for ((x, p), i) in flat
-        .chunks_exact_mut(2)
-        .zip(px.chunks_exact(2))
-        .zip(first..)
-    {
-        let t = Block(hi | u128::from(i));
-        x[0] = p[0] ^ t;
-        x[1] = p[1] ^ t;
-    }
-    h.permute_many(flat);
-    for (x, &p) in flat.iter_mut().zip(px.iter()) {
-        *x ^= p;
-    }
+/// place with the transfer's tweak `hi | (first + i)`.
+fn tccr_pairs(h: &FixedKeyAes, xs: &mut [[Block; 2]], px: &mut Vec<Block>, hi: u128, first: u64) {
+    h.tccr_counted(bytemuck::cast_slice_mut(xs), px, hi, first, 2);
 }
 
 /// The tweaks of `n` transfers starting at index `first` of a set-up.

@@ -13,7 +13,8 @@
 //! each tile is transposed instead by byte shuffles and GFNI's 8 × 8 bit transposes
 //! (`gfni::tile`; `cargo bench -p tessera-bench-suite --bench core -- ot_tiles`: 64
 //! tiles in 15.9 µs against the block swap's 22.5 µs on a Zen 4 EPYC core); both are
-//! tested against a one-tile reference. The only `unsafe` of the workspace calls it.
+//! tested against a one-tile reference. One of the workspace's two `unsafe` blocks calls it
+//! (the other calls the fixed-key hash's VAES kernel in `tessera_core::prg`).
 
 use tessera_core::Block;
 
