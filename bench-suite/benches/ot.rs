@@ -1,10 +1,10 @@
 //! OT extension between the two parties over TCP loopback: base OTs (128 Chou–Orlandi
 //! transfers one way, and a session's link: 128 of them and 128 random OTs extended
-//! back), IKNP random OTs in batches of 2^16 and 2^20 (issue #16's comparison with
-//! emp-ot 0.3.0's IKNP, measured on the same machine: see the README), and the whole
-//! offline phase of 1,000 Beaver multiplications in Z_2^32 and Z_2^64 with a fresh
-//! set-up and with one derived from a pairing (issue #16's comparison with ABY's
-//! OT-based set-up).
+//! back), random OTs (the extension in SoftSpoken's form) in batches of 2^16 and 2^20
+//! (issue #16's comparison with emp-ot 0.3.0's IKNP, measured on the same machine: see
+//! the README), and the whole offline phase of 1,000 Beaver multiplications in Z_2^32
+//! and Z_2^64 with a fresh set-up and with one derived from a pairing (issue #16's
+//! comparison with ABY's OT-based set-up).
 //!
 //! The two parties of an extension run on two OS threads, as two processes would (and
 //! as emp-ot's benchmark runs them): each drives its own future with `block_on`, the

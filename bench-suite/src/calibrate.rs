@@ -755,7 +755,7 @@ where
 }
 
 /// The OT source's coefficients, on TCP loopback as the parties run it: the link
-/// set-up, IKNP random OTs both ways (less moving their bytes, which the time model
+/// set-up, the extension's random OTs both ways (less moving their bytes, which the time model
 /// charges an extension on its own), and one-way vector OLEs of length-1 and
 /// length-64 vectors (ℓ = 64 OTs per scalar, the OTs charged to the elements) with
 /// their copying included: the sender's computing and the kernel's copying of its
@@ -763,7 +763,7 @@ where
 /// overlap (measured: the CNN's 243 MB plaintext-weight OLE took the compute plus most
 /// of the copy on `local`), while on a shaped link the link's time dominates.
 async fn ot_source(ctx: &mut Ctx<'_>) -> Result<OtSource> {
-    (ctx.progress)("OT source: base OTs, IKNP extension, vector OLE (TCP loopback)");
+    (ctx.progress)("OT source: base OTs, OT extension, vector OLE (TCP loopback)");
     let reps = ctx.reps();
     let mut base = Vec::new();
     let mut parties = None;

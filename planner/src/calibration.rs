@@ -114,8 +114,8 @@ pub struct OtSource {
     /// The link set-up: 128 Chou–Orlandi base OTs and 128 random OTs extended back
     /// (`ot::correlate::link`), both parties (seconds).
     pub base: f64,
-    /// Per random OT extended (IKNP and its hash, the two parties working in parallel
-    /// on extensions both ways, as for AND triples).
+    /// Per random OT extended (the extension and its hash, the two parties working in
+    /// parallel on extensions both ways, as for AND triples).
     pub per_ot: f64,
     /// Per ring element of a one-way vector OLE of length-1 vectors, its OT included
     /// (ℓ per scalar): extended, the correction computed from the OT string's low bits

@@ -1,5 +1,5 @@
 //! OT extension through the real two-party driver (in-memory channels): base OTs,
-//! IKNP correlated and random OTs, exact metering, and malformed peers.
+//! Extended correlated and random OTs, exact metering, and malformed peers.
 
 #![allow(clippy::unwrap_used)]
 
