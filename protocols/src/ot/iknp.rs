@@ -574,8 +574,9 @@ pub fn random_receiver(rows: &[Block], first: u64) -> Vec<Block> {
 mod tests {
     use super::*;
 
-    /// Base OTs done "by hand" (the relation only; base.rs tests the real ones).
-    fn set_up(seed: u128) -> (ExtSender, ExtReceiver) {
+    /// Base OTs done "by hand" (the relation only; base.rs tests the real ones): the
+    /// receiver's choice bits, the keys they name, the sender's pairs.
+    fn base(seed: u128) -> (Block, Vec<Block>, Vec<[Block; 2]>) {
         let mut prg = Prg::from_seed_block(Block(seed));
         let pairs: Vec<[Block; 2]> = (0..KAPPA)
             .map(|_| [prg.gen_seed(), prg.gen_seed()])
@@ -584,6 +585,12 @@ mod tests {
         let keys: Vec<Block> = (0..KAPPA)
             .map(|j| pairs[j][((delta.0 >> j) & 1) as usize])
             .collect();
+        (delta, keys, pairs)
+    }
+
+    /// A set-up from [`base`], its correction applied.
+    fn set_up(seed: u128) -> (ExtSender, ExtReceiver) {
+        let (delta, keys, pairs) = base(seed);
         let mut s = ExtSender::from_base(delta, &keys).unwrap();
         let mut r = ExtReceiver::from_base(&pairs).unwrap();
         s.correct(&r.take_correction().unwrap()).unwrap();
@@ -618,14 +625,7 @@ mod tests {
 
     #[test]
     fn the_correction_comes_once_and_first() {
-        let mut prg = Prg::from_seed_block(Block(99));
-        let pairs: Vec<[Block; 2]> = (0..KAPPA)
-            .map(|_| [prg.gen_seed(), prg.gen_seed()])
-            .collect();
-        let delta = prg.gen_seed();
-        let keys: Vec<Block> = (0..KAPPA)
-            .map(|j| pairs[j][((delta.0 >> j) & 1) as usize])
-            .collect();
+        let (delta, keys, pairs) = base(99);
         let mut s = ExtSender::from_base(delta, &keys).unwrap();
         let mut r = ExtReceiver::from_base(&pairs).unwrap();
         let (u, t) = r.extend(&pack_bits(&[true; 10]), 10).unwrap();
