@@ -446,6 +446,14 @@ mod precise {
         if now >= at {
             return;
         }
+        if Instant::now() == now {
+            // A clock that did not move between two reads is a paused one (the timing
+            // tests'): its time is the runtime's alone, and a real-time wake or spin
+            // would race with the runtime advancing it. A real clock reads equal twice
+            // only if its resolution is coarse; then this wait is merely less precise.
+            tokio::time::sleep_until(at).await;
+            return;
+        }
         if at - now > SPIN {
             let early = at - SPIN;
             let (done, woken) = oneshot::channel();
@@ -465,9 +473,16 @@ mod precise {
                 tokio::time::sleep_until(early).await;
             }
         }
-        let at = at.into_std();
-        while StdInstant::now() < at {
+        let real = at.into_std();
+        while StdInstant::now() < real {
             std::hint::spin_loop();
+        }
+        // On a paused clock (the timing tests) the timer thread's real-time wake can
+        // come before the runtime's clock has advanced to `at`: the runtime's clock
+        // is what the caller measures, so wait for it too (on a real clock it has
+        // passed `at` already, and this is one clock read).
+        if Instant::now() < at {
+            tokio::time::sleep_until(at).await;
         }
     }
 }
