@@ -270,8 +270,9 @@ fn a_malformed_link_is_an_error_at_either_party() {
     });
 }
 
-#[test]
-fn a_receiver_that_sends_too_little_is_an_error() {
+/// What a sender of 1,000 random OTs says of a receiver that sends, after its set-up,
+/// its correction (or not) and then `blocks` blocks of message.
+fn sender_error(send_correction: bool, blocks: usize) -> tessera_protocols::Error {
     block(async {
         let (mut cs, mut cr) = Channel::in_memory_pair(ChannelConfig::default());
         let sender = async {
@@ -281,41 +282,31 @@ fn a_receiver_that_sends_too_little_is_an_error() {
         let receiver = async {
             let mut r = ot::receiver_setup(&mut cr, &mut Prg::from_entropy()).await?;
             let correction = r.take_correction().expect("a fresh set-up's correction");
-            cr.send_blocks(correction).await?;
-            // 500 transfers' worth instead of 1000.
-            cr.send_blocks(vec![Block::ZERO; ot::message_blocks(500)])
-                .await?;
+            if send_correction {
+                cr.send_blocks(correction).await?;
+            }
+            cr.send_blocks(vec![Block::ZERO; blocks]).await?;
             Ok::<_, tessera_protocols::Error>(())
         };
         let (s, r) = tokio::join!(sender, receiver);
-        r.expect("the short message is sent");
-        let e = s.expect_err("the sender refuses a message of the wrong length");
-        assert!(e.to_string().contains("expected"), "{e}");
-    });
+        r.expect("the receiver's messages are sent");
+        s.expect_err("the sender refuses the receiver's message")
+    })
+}
+
+#[test]
+fn a_receiver_that_sends_too_little_is_an_error() {
+    // 500 transfers' worth instead of 1000.
+    let e = sender_error(true, ot::message_blocks(500));
+    assert!(e.to_string().contains("expected"), "{e}");
 }
 
 #[test]
 fn a_receiver_that_omits_the_correction_is_an_error() {
-    block(async {
-        let (mut cs, mut cr) = Channel::in_memory_pair(ChannelConfig::default());
-        let sender = async {
-            let mut s = ot::sender_setup(&mut cs, &mut Prg::from_entropy()).await?;
-            ot::send_random(&mut cs, &mut s, 1000).await
-        };
-        let receiver = async {
-            let _r = ot::receiver_setup(&mut cr, &mut Prg::from_entropy()).await?;
-            // The whole message, but not the set-up's correction in front of it.
-            cr.send_blocks(vec![Block::ZERO; ot::message_blocks(1000)])
-                .await?;
-            Ok::<_, tessera_protocols::Error>(())
-        };
-        let (s, r) = tokio::join!(sender, receiver);
-        r.expect("the message is sent");
-        assert!(
-            s.is_err(),
-            "a message where the correction belongs is refused"
-        );
-    });
+    // The whole message, but not the set-up's correction in front of it: refused
+    // where the correction belongs.
+    let e = sender_error(false, ot::message_blocks(1000));
+    assert!(e.to_string().contains("expected"), "{e}");
 }
 
 mod correlations {
