@@ -473,16 +473,9 @@ mod precise {
                 tokio::time::sleep_until(early).await;
             }
         }
-        let real = at.into_std();
-        while StdInstant::now() < real {
+        let at = at.into_std();
+        while StdInstant::now() < at {
             std::hint::spin_loop();
-        }
-        // On a paused clock (the timing tests) the timer thread's real-time wake can
-        // come before the runtime's clock has advanced to `at`: the runtime's clock
-        // is what the caller measures, so wait for it too (on a real clock it has
-        // passed `at` already, and this is one clock read).
-        if Instant::now() < at {
-            tokio::time::sleep_until(at).await;
         }
     }
 }
